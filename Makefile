@@ -1,0 +1,73 @@
+# lookout build. `make` builds ./lookout; see README.md for the other targets.
+PKGS     := yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto
+CC       ?= cc
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -pthread \
+            -Isrc -DLOOKOUT_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+BUILD    ?= build
+BIN      ?= lookout
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
+
+.PHONY: all deps run test unit sanitize bench clean fuzz
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Unit tests link against an archive, so a test pulls in only the modules it uses.
+$(BUILD)/liblookout.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/liblookout.a $(LDLIBS) -lcriterion
+
+$(BUILD)/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BINS) $(HELPER_BINS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	$(MAKE) $(BIN)
+	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data
+
+# Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
+test: deps
+	$(MAKE) $(BIN) unit
+	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) tests/run.sh
+
+# Unit and integration tests in an ASan+UBSan build (build-san/, ./lookout-san).
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+sanitize: deps
+	$(MAKE) BUILD=build-san BIN=lookout-san OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" lookout-san unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LOOKOUT_BIN=$(CURDIR)/lookout-san BUILD=build-san LOOKOUT_SKIP_DIFFERENTIAL=1 tests/run.sh
+
+bench: deps
+	$(MAKE) $(BIN) unit
+	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) bench/run.sh
+
+clean:
+	rm -rf build build-san $(BIN) lookout-san
+
+-include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)

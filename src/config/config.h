@@ -1,0 +1,157 @@
+/* config: YAML (Prometheus or Periskop format) -> typed configuration, validated, with file:line:column
+ * errors. No I/O beyond reading the named config files (and checking that *_file references exist is NOT
+ * done here: credentials files are read when used). Pure: no threads, no globals.
+ *
+ * Ownership: config_load() returns a tree owned by the caller, freed with config_free(). Every string in it
+ * is owned by the tree. Durations are milliseconds (int64). */
+#ifndef LOOKOUT_CONFIG_CONFIG_H
+#define LOOKOUT_CONFIG_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels/labels.h"
+#include "labels/relabel.h"
+
+/* Where a value came from, for messages and for the relabel_steps / targets pages. */
+typedef struct config_pos {
+    int line;   /* 1-based; 0 when unknown */
+    int column; /* 1-based */
+} config_pos;
+
+typedef struct tls_config {
+    char *ca_file, *cert_file, *key_file, *server_name;
+    char *ca, *cert, *key; /* inline PEM (Prometheus 2.x `ca`, `cert`, `key`) */
+    bool insecure_skip_verify;
+    char *min_version; /* "TLS10".."TLS13" or NULL */
+} tls_config;
+
+/* Prometheus' HTTPClientConfig, shared by scrape configs and HTTP-based SD providers. */
+typedef struct http_client_config {
+    bool has_basic_auth;
+    char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
+    bool has_authorization;
+    char *authorization_type; /* default "Bearer" when has_authorization */
+    char *authorization_credentials, *authorization_credentials_file;
+    /* Legacy bearer_token / bearer_token_file are folded into authorization at load time. */
+    tls_config tls;
+    char *proxy_url;
+    bool follow_redirects; /* default true */
+    bool enable_http2;     /* default true */
+} http_client_config;
+
+typedef enum sd_kind {
+    SD_STATIC = 0,
+    SD_FILE,
+    SD_DNS,
+    SD_CONSUL,
+    SD_KUBERNETES,
+    SD_HTTP,
+    SD_KIND_COUNT
+} sd_kind;
+
+typedef struct static_sd_config {
+    char **targets; /* addresses, as written */
+    size_t n_targets;
+    labelset labels;
+} static_sd_config;
+
+typedef struct file_sd_config {
+    char **files; /* patterns; globs allowed in the last path element; relative paths are resolved
+                     against the config file's directory at load time */
+    size_t n_files;
+    int64_t refresh_interval_ms; /* default 5m */
+} file_sd_config;
+
+/* One SD block, e.g. one element of file_sd_configs. Later issues add their own struct to the union. */
+typedef struct sd_config {
+    sd_kind kind;
+    int index; /* position within its list (static_configs[i]), used for source names */
+    config_pos pos;
+    union {
+        static_sd_config static_sd;
+        file_sd_config file;
+    } u;
+} sd_config;
+
+typedef struct param {
+    char *name;
+    char **values;
+    size_t n_values;
+} param;
+
+typedef struct scrape_config {
+    char *job_name;
+    config_pos pos;
+    int64_t scrape_interval_ms; /* default: global */
+    int64_t scrape_timeout_ms;  /* default: global, capped at interval when inherited */
+    char *metrics_path;         /* default "/-/exceptions"; leading slash added */
+    char *scheme;               /* "http" (default) | "https" */
+    param *params;              /* sorted by name */
+    size_t n_params;
+    bool honor_labels, honor_timestamps; /* honor_timestamps default true */
+    http_client_config http;
+    int64_t body_size_limit; /* bytes; 0 = lookout default (10 MiB) */
+    uint64_t target_limit;   /* 0 = no limit */
+    uint64_t keep_dropped_targets; /* 0 = keep all (Prometheus 2.47 field) */
+    relabel_rule *relabel_configs;
+    size_t n_relabel_configs;
+    relabel_rule *metric_relabel_configs; /* parsed and validated, not applied */
+    size_t n_metric_relabel_configs;
+    sd_config *sd_configs; /* every SD block of every implemented kind, in config order per kind */
+    size_t n_sd_configs;
+} scrape_config;
+
+typedef enum storage_type { STORAGE_SQLITE = 0, STORAGE_MEMORY, STORAGE_POSTGRES, STORAGE_MYSQL } storage_type;
+
+typedef struct storage_config {
+    storage_type type;      /* default sqlite */
+    char *path;             /* directory (sqlite); NULL = --storage.path */
+    char *dsn;              /* postgres / mysql */
+    int64_t retention_ms;   /* default 14d */
+    uint32_t samples_per_error; /* default 100 */
+} storage_config;
+
+typedef struct global_config {
+    int64_t scrape_interval_ms; /* default 1m */
+    int64_t scrape_timeout_ms;  /* default 10s */
+    labelset external_labels;
+} global_config;
+
+typedef struct config_warning {
+    char *message; /* "FILE:LINE:COL: key \"rule_files\" is not used by lookout; ignored" */
+} config_warning;
+
+typedef struct lookout_config {
+    char *filename; /* as given */
+    global_config global;
+    scrape_config *scrape_configs;
+    size_t n_scrape_configs;
+    storage_config storage;
+    bool periskop_format; /* loaded from a Periskop `services:` file */
+    config_warning *warnings;
+    size_t n_warnings;
+} lookout_config;
+
+/* Loads and validates a configuration file. On error returns NULL and writes
+ * "FILE:LINE:COLUMN: what is wrong (expected ...)" into err. */
+lookout_config *config_load(const char *path, char *err, size_t errlen);
+/* Same, from memory; `name` is used in messages and to resolve relative file_sd paths (its directory). */
+lookout_config *config_parse(const char *yaml, size_t len, const char *name, char *err, size_t errlen);
+/* The configuration used when no --config.file is given: scrape lookout itself at `self_address`. */
+lookout_config *config_default(const char *self_address);
+void config_free(lookout_config *cfg);
+
+const scrape_config *config_find_job(const lookout_config *cfg, const char *job);
+/* True when two scrape configs are identical in every field (used to keep unchanged jobs on reload). */
+bool scrape_config_equal(const scrape_config *a, const scrape_config *b);
+/* True when two SD blocks are identical (used by the discovery manager to keep providers on reload). */
+bool sd_config_equal(const sd_config *a, const sd_config *b);
+
+/* Durations: Prometheus syntax ("1h30m", "15s", "500ms", "1d", "1w", "1y", "0"); no fractions.
+ * Returns 0 and sets *ms, or -1 on a syntax error. */
+int duration_parse(const char *s, int64_t *ms);
+/* Canonical form as Prometheus prints it ("1m30s", "1w", "0s"); writes into buf. */
+const char *duration_format(int64_t ms, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,79 @@
+/* relabel: Prometheus relabel_configs (model/relabel/relabel.go). Pure functions, no threads: a compiled
+ * rule is immutable and may be applied from any thread concurrently (per-call match data).
+ *
+ * Regexes are Go RE2 syntax, fully anchored (^(?:REGEX)$), validated for RE2 compatibility and compiled
+ * once with PCRE2 (JIT when available). */
+#ifndef LOOKOUT_LABELS_RELABEL_H
+#define LOOKOUT_LABELS_RELABEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels/labels.h"
+
+typedef enum relabel_action {
+    RELABEL_REPLACE = 0,
+    RELABEL_KEEP,
+    RELABEL_DROP,
+    RELABEL_KEEPEQUAL,
+    RELABEL_DROPEQUAL,
+    RELABEL_HASHMOD,
+    RELABEL_LABELMAP,
+    RELABEL_LABELDROP,
+    RELABEL_LABELKEEP,
+    RELABEL_LOWERCASE,
+    RELABEL_UPPERCASE,
+} relabel_action;
+
+typedef struct relabel_regex relabel_regex; /* opaque compiled regex */
+
+typedef struct relabel_rule {
+    char **source_labels;
+    size_t n_source_labels;
+    char *separator;   /* default ";" */
+    char *target_label;/* NULL when not set */
+    char *regex;       /* source text as configured; default "(.*)" */
+    relabel_regex *re; /* compiled, owned */
+    uint64_t modulus;
+    char *replacement; /* default "$1" */
+    relabel_action action;
+    int line, column;  /* position in the config file, 0 when built in code */
+} relabel_rule;
+
+/* Name used in config files ("replace", "keepequal", ...). */
+const char *relabel_action_name(relabel_action a);
+/* Parses an action name (case-insensitive as Prometheus); returns -1 when unknown. */
+int relabel_action_parse(const char *s, relabel_action *out);
+
+/* Fills defaults (separator, regex, replacement) for fields left NULL, compiles the regex and validates the
+ * rule as Prometheus does. Returns 0, or -1 with a message in err (without file position). */
+int relabel_rule_prepare(relabel_rule *r, char *err, size_t errlen);
+void relabel_rule_free(relabel_rule *r); /* frees the fields, not r itself */
+/* Deep copy of a prepared rule (recompiles the regex). */
+void relabel_rule_copy(relabel_rule *dst, const relabel_rule *src);
+
+/* Compiles a Go RE2 regex anchored as Prometheus does; NULL + message on error (syntax, or a construct
+ * RE2 rejects: lookaround, backreference, atomic group, possessive quantifier, repeat count > 1000). */
+relabel_regex *relabel_regex_compile(const char *re, char *err, size_t errlen);
+void relabel_regex_free(relabel_regex *re);
+bool relabel_regex_match(const relabel_regex *re, const char *s);
+
+/* Result of applying a chain. */
+typedef struct relabel_result {
+    bool keep;
+    int dropped_by; /* index of the rule that dropped, -1 when kept */
+} relabel_result;
+
+/* Applies rules in order to ls (modified in place). Stops at the first rule that drops. */
+relabel_result relabel_apply(const relabel_rule *rules, size_t n, labelset *ls);
+
+/* One step for the relabel_steps API: labels after rule i and whether it kept the target. The callback
+ * is invoked after each rule; steps stop after a drop. */
+typedef void (*relabel_step_fn)(void *ctx, size_t rule_index, const labelset *after, bool keep);
+relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset *ls, relabel_step_fn fn,
+                                   void *ctx);
+
+/* hashmod as Prometheus: md5(value), last 8 bytes big-endian, modulo m. */
+uint64_t relabel_hashmod(const char *value, uint64_t modulus);
+
+#endif

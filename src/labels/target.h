@@ -1,0 +1,41 @@
+/* target: Prometheus' populateLabels (scrape/target.go): from a discovered target (group labels + the
+ * target's own labels) and its scrape config to the final label set and scrape URL, or a drop, or an
+ * error. Pure functions, no threads. */
+#ifndef LOOKOUT_LABELS_TARGET_H
+#define LOOKOUT_LABELS_TARGET_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "labels/labels.h"
+
+typedef enum target_build_status {
+    TARGET_ACTIVE = 0, /* labels + url valid */
+    TARGET_DROPPED,    /* a relabel rule dropped it: dropped_by says which */
+    TARGET_FAILED,     /* target building error (no address, '/' in address, bad interval...): error says why */
+} target_build_status;
+
+typedef struct built_target {
+    target_build_status status;
+    labelset discovered; /* before relabeling, with job/__scrape_*__/__metrics_path__/__scheme__/__param_* */
+    labelset labels;     /* after relabeling, __meta_* removed, instance set; internal __ labels included */
+    char *url;           /* scheme://address/path?params (ACTIVE only) */
+    int dropped_by;      /* relabel rule index (DROPPED), else -1 */
+    char error[256];     /* FAILED: reason */
+    uint64_t hash;       /* FNV-1a 64 over labels and url: the target's identity and scheduling hash */
+} built_target;
+
+/* Builds one target. group_labels may be NULL. out is initialised by the call; free with
+ * built_target_free. */
+void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                  built_target *out);
+void built_target_free(built_target *t);
+
+/* Public labels (names not starting with "__"), in a new set (initialised by the call). */
+void target_public_labels(const labelset *labels, labelset *out);
+
+/* The scrape URL from final labels (__scheme__, __address__, __metrics_path__, __param_*), with the
+ * configured params whose first value __param_* may replace. Caller frees. */
+char *target_url(const scrape_config *sc, const labelset *labels);
+
+#endif

@@ -1,0 +1,131 @@
+/* main: command line only. Flags follow Prometheus conventions (--flag=value or --flag value).
+ *   lookout [run] [flags]            run the monitor
+ *   lookout check-config FILE...     validate configuration files
+ *   lookout version | --version      print the version
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "runtime.h"
+#include "util/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lookout [run] [flags]\n"
+            "       lookout check-config FILE...\n"
+            "       lookout version\n"
+            "\n"
+            "lookout is a pull-based exception monitor: it discovers instances with Prometheus service\n"
+            "discovery, scrapes the exceptions they export in the Periskop format, merges and stores them.\n"
+            "\n"
+            "Flags:\n"
+            "  --config.file=PATH           configuration file (Prometheus or Periskop format).\n"
+            "                               Without it lookout runs an embedded configuration that\n"
+            "                               scrapes its own exceptions.\n"
+            "  --web.listen-address=ADDR    address to serve the UI and APIs on (default \":7777\").\n"
+            "  --storage.path=DIR           directory for the embedded database (default \"data\").\n"
+            "  --log.level=LEVEL            debug, info, warn or error (default \"info\").\n"
+            "  --web.enable-lifecycle       enable POST /-/reload and POST /-/quit.\n"
+            "  --help                       show this help.\n"
+            "  --version                    show the version.\n"
+            "\n"
+            "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM stop lookout.\n");
+}
+
+static int check_config(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "check-config: at least one FILE is required\n");
+        return 2;
+    }
+    int failed = 0;
+    for (int i = 0; i < argc; i++) {
+        char err[1024];
+        lookout_config *cfg = config_load(argv[i], err, sizeof err);
+        if (!cfg) {
+            printf("%s\n", err);
+            failed = 1;
+            continue;
+        }
+        for (size_t w = 0; w < cfg->n_warnings; w++)
+            printf("%s: warning: %s\n", argv[i], cfg->warnings[w].message);
+        printf("%s: SUCCESS\n", argv[i]);
+        config_free(cfg);
+    }
+    return failed;
+}
+
+/* Matches --name=value or --name value; advances *i when the value is the next argument. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] == '\0' && *i + 1 < argc) {
+        (*i)++;
+        return argv[*i];
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    runtime_options opts = {.config_file = NULL, .listen_address = ":7777", .storage_path = "data",
+                            .enable_lifecycle = false};
+    int argi = 1;
+    if (argi < argc && strcmp(argv[argi], "check-config") == 0)
+        return check_config(argc - argi - 1, argv + argi + 1);
+    if (argi < argc && strcmp(argv[argi], "version") == 0) {
+        printf("lookout, version %s\n", LOOKOUT_VERSION);
+        return 0;
+    }
+    if (argi < argc && strcmp(argv[argi], "run") == 0)
+        argi++;
+    for (int i = argi; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v;
+        /* Accept single-dash spellings too, like Go's flag package. */
+        if (a[0] == '-' && a[1] != '-' && a[1] != '\0') {
+            size_t n = strlen(a) + 2;
+            char *norm = malloc(n); /* lives as long as the process, like argv */
+            if (!norm)
+                return 1;
+            snprintf(norm, n, "-%s", a);
+            argv[i] = norm;
+            a = norm;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "--h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("lookout, version %s\n", LOOKOUT_VERSION);
+            return 0;
+        } else if ((v = flag_value(argc, argv, &i, "--config.file"))) {
+            opts.config_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.listen-address"))) {
+            opts.listen_address = v;
+        } else if ((v = flag_value(argc, argv, &i, "--storage.path"))) {
+            opts.storage_path = v;
+        } else if ((v = flag_value(argc, argv, &i, "--log.level"))) {
+            enum log_level lvl;
+            if (log_parse_level(v, &lvl) != 0) {
+                fprintf(stderr, "lookout: invalid --log.level %s (expected debug, info, warn or error)\n", v);
+                return 2;
+            }
+            log_set_level(lvl);
+        } else if (strcmp(a, "--web.enable-lifecycle") == 0) {
+            opts.enable_lifecycle = true;
+        } else {
+            fprintf(stderr, "lookout: unknown argument %s\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return runtime_run(&opts);
+}

@@ -1,0 +1,18 @@
+/* runtime: wires the stages together for `lookout run`: configuration -> discovery manager -> target
+ * manager (target building, target state; scraping in a later stage) -> HTTP server. Owns reload (SIGHUP,
+ * POST /-/reload) and shutdown. main.c parses flags and calls runtime_run(). */
+#ifndef LOOKOUT_RUNTIME_H
+#define LOOKOUT_RUNTIME_H
+#include <stdbool.h>
+
+typedef struct runtime_options {
+    const char *config_file;    /* NULL: embedded default configuration (scrape lookout itself) */
+    const char *listen_address; /* "HOST:PORT", ":7777" default */
+    const char *storage_path;   /* directory, default "data" */
+    bool enable_lifecycle;      /* POST /-/reload, /-/quit */
+} runtime_options;
+
+/* Runs until SIGINT/SIGTERM. Returns the process exit code. */
+int runtime_run(const runtime_options *opts);
+
+#endif
