@@ -2,6 +2,7 @@
 #include "util/log.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/time.h>
