@@ -12,6 +12,7 @@
 
 #include "labels/labels.h"
 #include "labels/relabel.h"
+#include "util/duration.h"
 
 /* Where a value came from, for messages and for the relabel_steps / targets pages. */
 typedef struct config_pos {
@@ -147,11 +148,5 @@ const scrape_config *config_find_job(const lookout_config *cfg, const char *job)
 bool scrape_config_equal(const scrape_config *a, const scrape_config *b);
 /* True when two SD blocks are identical (used by the discovery manager to keep providers on reload). */
 bool sd_config_equal(const sd_config *a, const sd_config *b);
-
-/* Durations: Prometheus syntax ("1h30m", "15s", "500ms", "1d", "1w", "1y", "0"); no fractions.
- * Returns 0 and sets *ms, or -1 on a syntax error. */
-int duration_parse(const char *s, int64_t *ms);
-/* Canonical form as Prometheus prints it ("1m30s", "1w", "0s"); writes into buf. */
-const char *duration_format(int64_t ms, char *buf, size_t n);
 
 #endif
