@@ -52,6 +52,7 @@ void cfg_warn(cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     }
     c->cfg->warnings = w;
     w[c->cfg->n_warnings].message = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb); /* detach re-initialises the buffer */
     w[c->cfg->n_warnings].pos = p;
     c->cfg->n_warnings++;
 }
@@ -378,5 +379,7 @@ char *cfg_join_dir(const cfg_ctx *c, const char *path)
     strbuf sb;
     strbuf_init(&sb);
     strbuf_printf(&sb, "%s/%s", c->dir, path);
-    return strbuf_detach(&sb, NULL);
+    char *out = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb); /* detach re-initialises the buffer */
+    return out;
 }

@@ -120,7 +120,7 @@ Test(config_errors, bad_scheme)
 Test(config_errors, bad_regex)
 {
     /* The second rule; the message itself comes from relabel_rule_prepare. */
-    expect_bad("bad_regex.yml", "6:9", "relabel_configs[1]: ");
+    expect_bad("bad_regex.yml", "6:9", "relabel_configs[1]: error parsing regexp: missing closing )");
 }
 Test(config_errors, relabel_rule_invalid)
 {
