@@ -90,7 +90,7 @@ static void append_expected(strbuf *sb, const char *const *allowed)
 {
     bool sd = false, first = true;
     strbuf_puts(sb, " (expected one of: ");
-    for (size_t i = 0; allowed[i]; i++) {
+    for (size_t i = 0; allowed[i] && allowed[i][0]; i++) {
         size_t n = strlen(allowed[i]);
         if (n > 11 && strcmp(allowed[i] + n - 11, "_sd_configs") == 0) {
             sd = true;
