@@ -52,6 +52,17 @@ Test(sd_file_parse, yaml_groups_scalars_are_strings)
     sd_groups_free(g, n);
 }
 
+Test(sd_file_parse, yaml_aliases_within_reason)
+{
+    target_group *g;
+    size_t n;
+    char err[256];
+    cr_assert_eq(sd_file_read(FX "alias_ok.yml", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(labelset_get(&g[1].labels, "team"), "core");
+    sd_groups_free(g, n);
+}
+
 Test(sd_file_parse, null_and_empty_files)
 {
     target_group *g = NULL;
@@ -86,6 +97,7 @@ Test(sd_file_parse, invalid_files_are_rejected_with_reason)
         {"not_a_list.yml", "line 1 column 1: expected a list of target groups"},
         {"nil_group.yml", "nil target group item found"},
         {"does_not_exist.json", "No such file"},
+        {"alias_bomb.yml", "(aliases)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char path[256], err[256] = "";

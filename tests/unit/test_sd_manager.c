@@ -171,7 +171,7 @@ Test(sd_manager, no_callback_after_free)
 {
     lookout_config *cfg = tcfg_new();
     for (int i = 0; i < 5; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "j%d", i);
         tcfg_static(tcfg_job(cfg, name), 0, (const char *[]){"x:1", NULL}, NULL);
     }
@@ -192,7 +192,7 @@ Test(sd_group, copy_and_add)
     target_group_init(&g, "s");
     labelset t = LABELSET_INIT;
     for (int i = 0; i < 5; i++) {
-        char a[8];
+        char a[16];
         snprintf(a, sizeof a, "h:%d", i);
         labelset_set(&t, "__address__", a);
         target_group_add_target(&g, &t);
