@@ -9,6 +9,7 @@
 
 #include "sd_test_util.h"
 #include "util/metrics.h"
+#include "util/strbuf.h"
 
 #define FX "tests/fixtures/sd/"
 
@@ -423,4 +424,41 @@ Test(sd_file_watch, oversized_file_is_refused)
     cr_assert_eq(sd_file_read(p, &g, &n, err, sizeof err), -1);
     cr_assert_not_null(strstr(err, "more than"), "%s", err);
     rm_tree(t.root);
+}
+
+/* Many sources per provider: the manager's source index survives growth, replacement and removal. */
+Test(sd_file_watch, many_groups_replace_and_remove)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_putc(&sb, '[');
+    for (int i = 0; i < 300; i++)
+        strbuf_printf(&sb, "%s{\"targets\": [\"t%d:1\"]}", i ? "," : "", i);
+    strbuf_putc(&sb, ']');
+    put(&fx.t, "a.json", sb.buf);
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 50);
+    cr_assert_eq(rec_last(&fx.r, "f")->n, 300);
+    /* keep 0..99 with new targets (every third one unchanged), drop 100..299 */
+    strbuf_reset(&sb);
+    strbuf_putc(&sb, '[');
+    for (int i = 0; i < 100; i++)
+        strbuf_printf(&sb, "%s{\"targets\": [\"%s%d:1\"]}", i ? "," : "", i % 3 ? "u" : "t", i);
+    strbuf_putc(&sb, ']');
+    put(&fx.t, "a.json", sb.buf);
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_lacks, "t299:1", 1500);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->n, 100);
+    char path[256], src[300], addr[32];
+    path_of(&fx.t, "a.json", path, sizeof path);
+    for (int i = 0; i < 100; i++) {
+        snprintf(src, sizeof src, "%s:%d", path, i);
+        const target_group *g = call_group(c, src);
+        cr_assert_not_null(g, "missing %s", src);
+        snprintf(addr, sizeof addr, "%s%d:1", i % 3 ? "u" : "t", i);
+        cr_assert_str_eq(labelset_get(&g->targets[0], "__address__"), addr);
+    }
+    strbuf_free(&sb);
+    fx_end(&fx);
 }
