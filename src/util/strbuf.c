@@ -63,10 +63,11 @@ void strbuf_putc(strbuf *sb, char c) { strbuf_append(sb, &c, 1); }
 
 void strbuf_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
+    if (!fmt) /* also tells GCC's sanitizer builds fmt is not NULL (-Wformat-truncation) */
+        return;
     va_list cp;
     va_copy(cp, ap);
-    char probe[1]; /* not NULL: GCC's -fsanitize builds flag vsnprintf(NULL, 0, ...) */
-    int n = vsnprintf(probe, sizeof probe, fmt, cp);
+    int n = vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
     if (n < 0)
         return;
