@@ -29,7 +29,7 @@ static char *str(const labelset *ls)
     strbuf_init(&sb);
     for (size_t i = 0; i < ls->n; i++)
         strbuf_printf(&sb, "%s%s=%s", i ? "," : "", ls->v[i].name, ls->v[i].value);
-    return strbuf_detach(&sb, NULL);
+    return sb.buf;
 }
 
 /* A scrape config as the config loader produces it: https, /metrics, job "job", 1s/1s. */
