@@ -12,7 +12,8 @@
  * Subjects that are not valid UTF-8 are matched as Go does (each bad byte reads as U+FFFD), so the pattern
  * is compiled with PCRE2_UTF only and every subject is validated (or repaired) before matching.
  *
- * Threads: a compiled regex is immutable; matching allocates its match data per call. */
+ * Threads: a compiled regex is immutable; each thread matches with its own match data (thread-specific,
+ * freed when the thread exits). */
 #include "labels/relabel.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -698,9 +699,18 @@ static int re_translate(re_parser *ps)
 static pthread_once_t match_ctx_once = PTHREAD_ONCE_INIT;
 static pcre2_match_context *match_ctx;
 static pcre2_compile_context *compile_ctx;
+/* Per-thread match data, reused across calls (a malloc per match was a tenth of target building). */
+static pthread_key_t md_key;
+
+static void md_destroy(void *md)
+{
+    pcre2_match_data_free(md);
+}
 
 static void contexts_init(void)
 {
+    if (pthread_key_create(&md_key, md_destroy) != 0)
+        abort();
     /* Go's engine is linear-time; PCRE2 backtracks. Bound the work so that a pathological regex costs a
      * non-match instead of a stalled discovery update. */
     match_ctx = pcre2_match_context_create(NULL);
@@ -785,9 +795,13 @@ const char *relabel_regex_source(const relabel_regex *re)
 
 static bool exec_raw(const relabel_regex *re, const char *s, size_t len, size_t from, long *ov)
 {
-    pcre2_match_data *md = pcre2_match_data_create(re->ncap + 1, NULL);
-    if (!md)
-        abort();
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md || pcre2_get_ovector_count(md) < re->ncap + 1) {
+        pcre2_match_data_free(md);
+        md = pcre2_match_data_create(re->ncap + 1 < 16 ? 16 : re->ncap + 1, NULL);
+        if (!md || pthread_setspecific(md_key, md) != 0)
+            abort();
+    }
     /* the subject is valid UTF-8 here (see re_exec), so PCRE2 need not check it again */
     int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, from, PCRE2_NO_UTF_CHECK, md, match_ctx);
     bool ok = rc >= 0;
@@ -798,7 +812,6 @@ static bool exec_raw(const relabel_regex *re, const char *s, size_t len, size_t 
             ov[i] = set ? (long)pv[i] : -1;
         }
     }
-    pcre2_match_data_free(md);
     return ok;
 }
 
