@@ -642,6 +642,25 @@ static void lower_first(char *s)
         s[0] = (char)tolower((unsigned char)s[0]);
 }
 
+/* Host (IPv6 in brackets) and port (scheme default when absent) of url. */
+static int url_host_port(const char *url, char *host, size_t hostlen, long *port)
+{
+    CURLU *u = curl_url();
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        snprintf(host, hostlen, "%s", h);
+        *port = strtol(p, NULL, 10);
+        rc = 0;
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 /* Error text in Prometheus' words (Go net/http errors) where there is an equivalent. */
 static void describe_error(target *t, CURLcode rc, char *out, size_t n)
 {
@@ -660,27 +679,25 @@ static void describe_error(target *t, CURLcode rc, char *out, size_t n)
         curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &oserr);
         curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
         curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_PORT, &port);
-        char msg[128];
+        char msg[128], host[256], addr[300];
         snprintf(msg, sizeof msg, "%s", oserr ? strerror((int)oserr) : "connection failed");
         lower_first(msg);
-        if (ip && *ip) {
-            bool v6 = strchr(ip, ':') != NULL;
-            snprintf(out, n, "Get \"%s\": dial tcp %s%s%s:%ld: connect: %s", t->url, v6 ? "[" : "", ip,
-                     v6 ? "]" : "", port, msg);
-        } else {
+        if (ip && *ip && port > 0) {
+            snprintf(host, sizeof host, "%s", ip);
+        } else if (url_host_port(t->url, host, sizeof host, &port) != 0) {
             snprintf(out, n, "Get \"%s\": dial tcp: connect: %s", t->url, msg);
+            return;
         }
+        /* Go writes the dialled address, "[::1]:80" for IPv6 */
+        bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+        snprintf(addr, sizeof addr, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+        snprintf(out, n, "Get \"%s\": dial tcp %s: connect: %s", t->url, addr, msg);
         return;
     }
     case CURLE_COULDNT_RESOLVE_HOST: {
         char host[256] = "";
-        CURLU *u = curl_url();
-        char *h = NULL;
-        if (u && curl_url_set(u, CURLUPART_URL, t->url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
-            snprintf(host, sizeof host, "%s", h);
-        curl_free(h);
-        curl_url_cleanup(u);
+        long port;
+        url_host_port(t->url, host, sizeof host, &port);
         snprintf(out, n, "Get \"%s\": dial tcp: lookup %s: no such host", t->url, host);
         return;
     }

@@ -344,7 +344,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    unsigned flags = MHD_USE_ERROR_LOG;
+    unsigned flags = getenv("EXCEPTION_SERVER_DEBUG") ? MHD_USE_ERROR_LOG : 0;
     struct MHD_Daemon *d;
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
