@@ -580,7 +580,7 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->easy = curl_easy_init();
     if (!t->easy)
         abort();
-    char tmo[64], tmo_hdr[96], ua[64];
+    char tmo[48], tmo_hdr[128], ua[96];
     format_seconds(tmo, sizeof tmo, t->timeout_ms);
     snprintf(tmo_hdr, sizeof tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
     snprintf(ua, sizeof ua, "User-Agent: lookout/%s", LOOKOUT_VERSION);
