@@ -484,3 +484,51 @@ Test(scheduler, metrics_count_scrapes_and_failures)
     cr_expect(strstr(sb.buf, "lookout_scrape_duration_seconds_count{job=\"m_ok\"}") != NULL);
     strbuf_free(&sb);
 }
+
+/* The example emitter (examples/emitter/emitter.py) is scrapeable and its payload grows. */
+Test(scheduler, example_emitter_payload_grows)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", "examples/emitter/emitter.py", "--port", "0", "--new-every", "0.5",
+               "--seed", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[256] = "";
+    int port = 0;
+    if (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "127.0.0.1:");
+        if (p)
+            port = atoi(p + 10);
+    }
+    fclose(f);
+    if (port <= 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        cr_assert_fail("emitter did not start: %s", line);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/-/exceptions", port);
+    scrape_target_spec sp = {.job = "em", .hash = 5, .url = url, .interval_ms = 400, .timeout_ms = 300};
+    scrape_loop_upsert(loop, &sp);
+    int a = wait_n("em", 5, 1, 2000), b = wait_n("em", 5, 4, 3000);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_empty(recs[b].error);
+    const char *styles[] = {"*url.Error@", "ValueError@", "NoMethodError@", "java.lang.IllegalStateException@",
+                            "\"target_uuid\"", "\"latest_errors\""};
+    for (size_t i = 0; i < sizeof styles / sizeof *styles; i++)
+        cr_expect(strstr(recs[b].body, styles[i]) != NULL, "%s missing", styles[i]);
+    cr_expect_gt(recs[b].body_len, recs[a].body_len, "payload did not grow (%zu -> %zu)", recs[a].body_len,
+                 recs[b].body_len);
+    pthread_mutex_unlock(&mu);
+}
