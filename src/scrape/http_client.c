@@ -273,6 +273,110 @@ http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const 
     return r;
 }
 
+/* Go's http.StatusText for responses without a reason phrase (HTTP/2). */
+static const char *status_text(long code)
+{
+    switch (code) {
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+    }
+}
+
+void http_client_status_error(long status, const char *reason, char *out, size_t n)
+{
+    snprintf(out, n, "server returned HTTP status %ld %s", status, reason && *reason ? reason : status_text(status));
+    size_t len = strlen(out);
+    while (len && out[len - 1] == ' ')
+        out[--len] = '\0';
+}
+
+static void lower_first(char *s)
+{
+    if (s[0])
+        s[0] = (char)tolower((unsigned char)s[0]);
+}
+
+/* Host (IPv6 in brackets) and port (scheme default when absent) of url. */
+static int url_host_port(const char *url, char *host, size_t hostlen, long *port)
+{
+    CURLU *u = curl_url();
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        snprintf(host, hostlen, "%s", h);
+        *port = strtol(p, NULL, 10);
+        rc = 0;
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+void http_client_describe_error(CURL *h, CURLcode rc, const char *url, const char *errbuf, char *out, size_t n)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, n, "Get \"%s\": context deadline exceeded", url);
+        return;
+    case CURLE_COULDNT_CONNECT: {
+        long oserr = 0;
+        char *ip = NULL;
+        long port = 0;
+        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+        curl_easy_getinfo(h, CURLINFO_PRIMARY_IP, &ip);
+        curl_easy_getinfo(h, CURLINFO_PRIMARY_PORT, &port);
+        char msg[128], host[256], addr[300];
+        snprintf(msg, sizeof msg, "%s", oserr ? strerror((int)oserr) : "connection failed");
+        lower_first(msg);
+        if (ip && *ip && port > 0) {
+            snprintf(host, sizeof host, "%s", ip);
+        } else if (url_host_port(url, host, sizeof host, &port) != 0) {
+            snprintf(out, n, "Get \"%s\": dial tcp: connect: %s", url, msg);
+            return;
+        }
+        /* Go writes the dialled address, "[::1]:80" for IPv6 */
+        bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+        snprintf(addr, sizeof addr, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+        snprintf(out, n, "Get \"%s\": dial tcp %s: connect: %s", url, addr, msg);
+        return;
+    }
+    case CURLE_COULDNT_RESOLVE_HOST: {
+        char host[256] = "";
+        long port;
+        url_host_port(url, host, sizeof host, &port);
+        snprintf(out, n, "Get \"%s\": dial tcp: lookup %s: no such host", url, host);
+        return;
+    }
+    default:
+        snprintf(out, n, "Get \"%s\": %s", url, errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        size_t len = strlen(out);
+        while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+            out[--len] = '\0';
+    }
+}
+
 void http_client_config_copy(http_client_config *dst, const http_client_config *src)
 {
     *dst = *src;

@@ -38,6 +38,17 @@ http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const 
                                   const char *const *extra_headers, char *err, size_t errlen);
 void http_request_free(http_request *r);
 
+/* Error text for a failed transfer in Prometheus' (Go net/http) words, where there is an equivalent:
+ *   Get "URL": context deadline exceeded                                  (timeout)
+ *   Get "URL": dial tcp 127.0.0.1:9: connect: connection refused          (refused; errno text)
+ *   Get "URL": dial tcp: lookup HOST: no such host                         (resolution)
+ *   Get "URL": <curl's error buffer or curl_easy_strerror>                 (anything else)
+ * h: the finished easy handle (for the OS errno and peer address); errbuf: its CURLOPT_ERRORBUFFER or NULL. */
+void http_client_describe_error(CURL *h, CURLcode rc, const char *url, const char *errbuf, char *out, size_t n);
+/* "server returned HTTP status 500 Internal Server Error": reason is the server's reason phrase (from the
+ * status line, what Go's resp.Status holds); NULL/empty uses Go's http.StatusText. */
+void http_client_status_error(long status, const char *reason, char *out, size_t n);
+
 /* Deep copy of a client config (dst is overwritten, not freed first); release frees the strings only. */
 void http_client_config_copy(http_client_config *dst, const http_client_config *src);
 void http_client_config_release(http_client_config *c);

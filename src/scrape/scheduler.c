@@ -535,34 +535,6 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *userp)
 
 /* ---- scrapes -------------------------------------------------------------------------------- */
 
-/* Go's http.StatusText for responses without a reason phrase (HTTP/2). */
-static const char *status_text(long code)
-{
-    switch (code) {
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-    }
-}
-
 /* Prometheus sends strconv.FormatFloat(seconds, 'f', -1, 64): "10", "0.5". */
 static void format_seconds(char *buf, size_t n, int64_t ms)
 {
@@ -636,79 +608,6 @@ static void run_due(scrape_loop *l)
     }
 }
 
-static void lower_first(char *s)
-{
-    if (s[0])
-        s[0] = (char)tolower((unsigned char)s[0]);
-}
-
-/* Host (IPv6 in brackets) and port (scheme default when absent) of url. */
-static int url_host_port(const char *url, char *host, size_t hostlen, long *port)
-{
-    CURLU *u = curl_url();
-    char *h = NULL, *p = NULL;
-    int rc = -1;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-        snprintf(host, hostlen, "%s", h);
-        *port = strtol(p, NULL, 10);
-        rc = 0;
-    }
-    curl_free(h);
-    curl_free(p);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-/* Error text in Prometheus' words (Go net/http errors) where there is an equivalent. */
-static void describe_error(target *t, CURLcode rc, char *out, size_t n)
-{
-    if (t->over_limit || rc == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(out, n, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
-        return;
-    }
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        snprintf(out, n, "Get \"%s\": context deadline exceeded", t->url);
-        return;
-    case CURLE_COULDNT_CONNECT: {
-        long oserr = 0;
-        char *ip = NULL;
-        long port = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &oserr);
-        curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
-        curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_PORT, &port);
-        char msg[128], host[256], addr[300];
-        snprintf(msg, sizeof msg, "%s", oserr ? strerror((int)oserr) : "connection failed");
-        lower_first(msg);
-        if (ip && *ip && port > 0) {
-            snprintf(host, sizeof host, "%s", ip);
-        } else if (url_host_port(t->url, host, sizeof host, &port) != 0) {
-            snprintf(out, n, "Get \"%s\": dial tcp: connect: %s", t->url, msg);
-            return;
-        }
-        /* Go writes the dialled address, "[::1]:80" for IPv6 */
-        bool v6 = strchr(host, ':') != NULL && host[0] != '[';
-        snprintf(addr, sizeof addr, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
-        snprintf(out, n, "Get \"%s\": dial tcp %s: connect: %s", t->url, addr, msg);
-        return;
-    }
-    case CURLE_COULDNT_RESOLVE_HOST: {
-        char host[256] = "";
-        long port;
-        url_host_port(t->url, host, sizeof host, &port);
-        snprintf(out, n, "Get \"%s\": dial tcp: lookup %s: no such host", t->url, host);
-        return;
-    }
-    default:
-        snprintf(out, n, "Get \"%s\": %s", t->url, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
-        size_t len = strlen(out);
-        while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-            out[--len] = '\0';
-    }
-}
-
 static void finish(scrape_loop *l, target *t, CURLcode rc)
 {
     int64_t end = mono_ms();
@@ -718,15 +617,14 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     char err[1024];
     const char *e = NULL;
-    if (rc != CURLE_OK) {
-        describe_error(t, rc, err, sizeof err);
+    if (t->over_limit || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, sizeof err, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
+        e = err;
+    } else if (rc != CURLE_OK) {
+        http_client_describe_error(t->easy, rc, t->url, t->errbuf, err, sizeof err);
         e = err;
     } else if (status < 200 || status > 299) {
-        snprintf(err, sizeof err, "server returned HTTP status %ld %s", status,
-                 t->reason[0] ? t->reason : status_text(status));
-        size_t len = strlen(err);
-        while (len && err[len - 1] == ' ')
-            err[--len] = '\0';
+        http_client_status_error(status, t->reason, err, sizeof err);
         e = err;
     }
     if (dur <= 0)
