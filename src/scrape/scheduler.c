@@ -12,7 +12,6 @@
  * when the loop was created. */
 #include "scrape/scheduler.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
