@@ -9,6 +9,9 @@
  * as "1x" or duplicates). The anchored text is parsed as a whole, like Go does, so a regex such as
  * "a)|(b" means what it means in Prometheus.
  *
+ * Subjects that are not valid UTF-8 are matched as Go does (each bad byte reads as U+FFFD), so the pattern
+ * is compiled with PCRE2_UTF only and every subject is validated (or repaired) before matching.
+ *
  * Threads: a compiled regex is immutable; matching allocates its match data per call. */
 #include "labels/relabel.h"
 
@@ -488,9 +491,10 @@ static int parse_perl_flags(re_parser *ps)
             if (sign < 0 && !saw)
                 goto bad;
             if (c == ':') {
-                strbuf_free(&flags);
-                if (push_frame(ps) < 0)
+                if (push_frame(ps) < 0) {
+                    strbuf_free(&flags);
                     return -1;
+                }
                 strbuf_printf(&ps->out, "(?%s:", flags.buf);
                 ps->p = t;
                 strbuf_free(&flags);
@@ -727,7 +731,7 @@ relabel_regex *relabel_regex_compile(const char *src, char *err, size_t errlen)
         int ec;
         PCRE2_SIZE off;
         pcre2_code *code = pcre2_compile((PCRE2_SPTR)ps.out.buf, ps.out.len,
-                                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY |
+                                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
                                              PCRE2_NEVER_BACKSLASH_C,
                                          &ec, &off, compile_ctx);
         if (!code) {
@@ -779,14 +783,13 @@ const char *relabel_regex_source(const relabel_regex *re)
     return re ? re->source : NULL;
 }
 
-/* Leftmost match at or after `from` (Go's doExecute with a start position: ^ still means offset 0).
- * Returns true and fills ov[0..2*(ncap+1)) with -1 for unset groups. */
-static bool re_exec(const relabel_regex *re, const char *s, size_t len, size_t from, long *ov)
+static bool exec_raw(const relabel_regex *re, const char *s, size_t len, size_t from, long *ov)
 {
     pcre2_match_data *md = pcre2_match_data_create(re->ncap + 1, NULL);
     if (!md)
         abort();
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, from, 0, md, match_ctx);
+    /* the subject is valid UTF-8 here (see re_exec), so PCRE2 need not check it again */
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, from, PCRE2_NO_UTF_CHECK, md, match_ctx);
     bool ok = rc >= 0;
     if (ok && ov) {
         PCRE2_SIZE *pv = pcre2_get_ovector_pointer(md);
@@ -796,6 +799,69 @@ static bool re_exec(const relabel_regex *re, const char *s, size_t len, size_t f
         }
     }
     pcre2_match_data_free(md);
+    return ok;
+}
+
+/* Length of the valid UTF-8 prefix of s. */
+static size_t utf8_valid_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t c;
+        size_t n = utf8_decode(s + i, s + len, &c);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+/* Leftmost match at or after `from` (Go's doExecute with a start position: ^ still means offset 0).
+ * Returns true and fills ov[0..2*(ncap+1)) with byte offsets into s, -1 for unset groups.
+ * Go reads each byte that is not UTF-8 as U+FFFD (which `.` and [^a] match); we do the same by matching
+ * a copy in which those bytes are U+FFFD and mapping the offsets back. */
+static bool re_exec(const relabel_regex *re, const char *s, size_t len, size_t from, long *ov)
+{
+    size_t valid = utf8_valid_prefix(s, len);
+    if (valid == len)
+        return exec_raw(re, s, len, from, ov);
+    char *t = malloc(3 * len + 1);
+    size_t *back = malloc((3 * len + 1) * sizeof(size_t));
+    if (!t || !back)
+        abort();
+    size_t tl = 0, from_t = 0, i = 0;
+    while (i < len) {
+        if (i == from)
+            from_t = tl;
+        uint32_t c;
+        size_t n = (unsigned char)s[i] < 0x80 ? 1 : utf8_decode(s + i, s + len, &c);
+        if (n == 0) {
+            memcpy(t + tl, "\xef\xbf\xbd", 3);
+            back[tl] = back[tl + 1] = back[tl + 2] = i;
+            tl += 3;
+            i++;
+        } else {
+            for (size_t k = 0; k < n; k++)
+                back[tl + k] = i;
+            memcpy(t + tl, s + i, n);
+            tl += n;
+            i += n;
+        }
+    }
+    if (from >= len)
+        from_t = tl;
+    back[tl] = len;
+    bool ok = exec_raw(re, t, tl, from_t, ov);
+    if (ok && ov)
+        for (uint32_t k = 0; k < 2 * (re->ncap + 1); k++)
+            if (ov[k] >= 0)
+                ov[k] = (long)back[ov[k]];
+    free(t);
+    free(back);
     return ok;
 }
 
