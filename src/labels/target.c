@@ -426,5 +426,5 @@ char *target_url(const scrape_config *sc, const labelset *labels)
         strbuf_append(&sb, query.buf, query.len);
     }
     strbuf_free(&query);
-    return strbuf_detach(&sb, NULL);
+    return sb.buf /* taken: strbuf_detach would allocate anew */;
 }
