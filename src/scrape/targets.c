@@ -265,7 +265,8 @@ static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config 
     free(known_failed);
 
     /* Dedup: identical hash = one target; the discovered labels shown are the last duplicate's. */
-    qsort(fr, n_fr, sizeof *fr, cmp_fresh);
+    if (n_fr)
+        qsort(fr, n_fr, sizeof *fr, cmp_fresh);
     size_t n_uniq = 0;
     for (size_t i = 0; i < n_fr;) {
         size_t j = i + 1;
@@ -324,7 +325,8 @@ static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config 
     p->active = xcalloc(n_uniq, sizeof *p->active);
     for (size_t i = 0; i < n_uniq; i++)
         p->active[i] = idx[i].t;
-    qsort(p->active, n_uniq, sizeof *p->active, cmp_display);
+    if (n_uniq)
+        qsort(p->active, n_uniq, sizeof *p->active, cmp_display);
 
     if (m->hook) {
         for (size_t i = 0; i < n_updated; i++)
@@ -427,7 +429,8 @@ void targets_apply_config(target_manager *m, const lookout_config *cfg)
         if (!kept)
             pool_remove(m, m->pools[i]);
     }
-    qsort(pools, n, sizeof *pools, cmp_pool);
+    if (n)
+        qsort(pools, n, sizeof *pools, cmp_pool);
     free(m->pools);
     m->pools = pools;
     m->n_pools = n;
@@ -516,6 +519,8 @@ void targets_state_get(const target_pool *p, const active_target *t, target_stat
 
 const active_target *targets_pool_get(const target_pool *p, uint64_t hash)
 {
+    if (!p->n_active)
+        return NULL;
     target_index key = {hash, NULL};
     const target_index *r = bsearch(&key, p->index, p->n_active, sizeof key, cmp_index);
     return r ? r->t : NULL;
