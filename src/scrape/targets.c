@@ -354,7 +354,13 @@ static void pool_remove(target_manager *m, target_pool *p)
 target_manager *targets_new(void)
 {
     target_manager *m = xcalloc(1, sizeof *m);
-    pthread_rwlock_init(&m->lock, NULL);
+    /* Writer preference: a stream of HTTP readers must not starve discovery syncs. No thread takes the
+     * read lock recursively, which this kind requires. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&m->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     return m;
 }
 
