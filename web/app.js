@@ -152,7 +152,7 @@
       const down = Number(j.targets_down) || 0, up = Number(j.targets_up) || 0, unk = Number(j.targets_unknown) || 0;
       const health = h('a', {class: 'health', href: `/targets?scrapePool=${enc(j.job)}`,
         title: `${up} up, ${down} down, ${unk} unknown`},
-      h('span', {class: `pill ${up > 0 ? 'up' : 'none'}`}, `${up} up`),
+      up + down + unk > 0 ? h('span', {class: `pill ${up > 0 ? 'up' : 'none'}`}, `${up} up`) : null,
       down ? h('span', {class: 'pill down'}, `${down} down`) : null,
       unk ? h('span', {class: 'pill unknown'}, `${unk} unknown`) : null,
       up + down + unk === 0 ? h('span', {class: 'pill down'}, 'no targets') : null);
@@ -198,7 +198,7 @@
   function listView(job, params) {
     const st = listState(params);
     const prevCursors = []; // cursors of the pages before the current one (in-memory; Back uses it)
-    let reqSeq = 0, last = null, searchTimer = null;
+    let reqSeq = 0, last = null, searchTimer = null, inflightCtl = null;
 
     const search = h('input', {type: 'search', id: 'search', name: 'q', value: st.q, autocomplete: 'off',
       placeholder: 'Search key, class, message, stack trace, HTTP context…', 'aria-label': 'Search errors',
@@ -357,7 +357,16 @@
       const p = listParams(st, true);
       p.append('job', job);
       p.set('limit', String(PAGE_SIZE));
-      const data = await api(`/api/v1/errors?${p}`);
+      // A newer keystroke supersedes the request in flight: abort it so the server drops it too.
+      if (inflightCtl) inflightCtl.abort();
+      const ctl = (inflightCtl = new AbortController());
+      let data;
+      try {
+        data = await api(`/api/v1/errors?${p}`, {signal: ctl.signal});
+      } catch (e) {
+        if (my !== reqSeq) return;
+        throw e;
+      }
       if (my !== reqSeq) return; // a newer request (next keystroke) is on its way
       const sig = JSON.stringify(data);
       if (background && sig === last) return refreshRelativeTimes();
@@ -402,6 +411,7 @@
             h('p', null, 'No error with key ', h('code', null, key), ' in job ', h('code', null, job),
               '. It may have been deleted, or not been scraped yet. '),
             h('p', null, h('a', {href: jobHash(job)}, `All errors of ${job}`))));
+          rendered('detail', {key, missing: true});
           return;
         }
         throw e;
@@ -494,7 +504,7 @@
           h('div', {class: 'actions'}, action)),
         meta,
         h('section', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', null, 'Occurrences over time'), resBtns),
-          LK.seriesChart(d.series || {})),
+          LK.seriesChart(d.series || {}, {width: Math.max(280, Math.round(main.clientWidth) - 60)})),
         h('section', {class: 'card'}, h('h2', null, `Reported by (${labelsSeen.length})`), labelsTable),
         h('section', {class: 'card', id: 'occurrences'},
           h('div', {class: 'card-head'}, h('h2', null, 'Occurrences (newest first)'),
@@ -504,6 +514,8 @@
 
     return {el, load, hasData: () => last !== null, fail(e) {
       swap(body, errorBox(e));
+    }, resize() {
+      if (data) render();
     }, keydown(e) {
       const b = e.key === 'ArrowLeft' || e.key === 'k' ? document.getElementById('occ-newer')
         : e.key === 'ArrowRight' || e.key === 'j' ? document.getElementById('occ-older') : null;
@@ -620,6 +632,11 @@
   }
 
   window.addEventListener('hashchange', route);
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => view && view.resize && view.resize(), 150);
+  });
   document.getElementById('refresh-now').addEventListener('click', () => refresh(false));
   document.addEventListener('keydown', (e) => {
     const t = e.target;

@@ -53,7 +53,7 @@
     const total = vals.reduce((a, b) => a + b, 0);
     const unit = step >= 3600 ? 'hour' : step === 60 ? 'minute' : `${step / 60} minutes`;
 
-    const svg = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none',
+    const svg = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`,
       role: 'img', tabindex: 0,
       'aria-label': `${fmtInt(total)} occurrences, per ${unit}; use the arrow keys to read values`});
     // axes and grid

@@ -83,6 +83,7 @@ LK.api = async function api(path, opts) {
   try {
     r = await fetch(path, Object.assign({headers: {Accept: 'application/json'}, cache: 'no-store'}, opts || {}));
   } catch (e) {
+    if (e.name === 'AbortError') throw e;
     throw new Error(`lookout is not reachable (${e.message})`);
   }
   let body = null;
