@@ -22,6 +22,19 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 .PHONY: all deps run test unit sanitize bench clean fuzz
 all: $(BIN)
 
+# --- web UI (owner: ui): web/ is embedded into the binary as generated C ($(BUILD)/gen/web_assets.c,
+# lookup in src/api/web_assets.h). Stays between `all` (the default goal) and the first use of $(OBJS).
+WEB_FILES := $(shell find web -type f ! -name '.*' ! -name '*~' 2>/dev/null | sort)
+GEN_OBJS  := $(BUILD)/gen/web_assets.o
+OBJS      += $(GEN_OBJS)
+LIB_OBJS  += $(GEN_OBJS)
+$(BUILD)/gen/web_assets.c: scripts/embed_web.sh $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	scripts/embed_web.sh web $@
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+# --- end web UI
+
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -36,9 +36,9 @@
   }
 
   function niceMax(m) {
-    if (m <= 1) return 1;
+    if (m <= 2) return 2;
     const e = Math.pow(10, Math.floor(Math.log10(m)));
-    for (const f of [1, 2, 2.5, 5, 10]) if (f * e >= m) return f * e;
+    for (const f of [1, 2, 4, 6, 8, 10]) if (f * e >= m) return f * e;
     return 10 * e;
   }
 
