@@ -467,7 +467,7 @@ static int parse_aggregate(pctx *c, payload_doc *p, const json_t *v, payload_agg
             payload_occurrence *o = parse_occurrence(&oc, json_array_get(le, i), a->severity);
             if (!o) {
                 if (!p->first_problem[0])
-                    snprintf(p->first_problem, sizeof(p->first_problem), "aggregate \"%.60s\" occurrence %zu: %.100s",
+                    snprintf(p->first_problem, sizeof(p->first_problem), "aggregate \"%.40s\" occurrence %zu: %.90s",
                              a->key, i, tmp);
                 p->skipped_occurrences++;
                 continue;
