@@ -186,7 +186,9 @@ char *store_cursor_encode(const store_cursor *c)
     hex(&sb, c->job);
     strbuf_putc(&sb, '.');
     hex(&sb, c->key);
-    return strbuf_detach(&sb, NULL);
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb); /* detach re-initialises sb with a fresh buffer */
+    return r;
 }
 
 int store_cursor_decode(const char *s, store_cursor *c)
