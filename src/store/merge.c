@@ -407,13 +407,18 @@ static bool sample_insert(merge_engine *e, magg *a, payload_occurrence *o, merge
     return true;
 }
 
-static bool labels_add(merge_engine *e, magg *a, const labelset *ls, merge_change *c)
+static bool labels_have(const magg *a, const labelset *ls, uint64_t h)
 {
-    uint64_t h = labelset_hash(ls);
     for (size_t i = 0; i < a->n_labels; i++)
         if (a->label_hashes[i] == h && labelset_equal(&a->labels[i], ls))
-            return false;
-    if (a->n_labels >= e->o.labels_per_error)
+            return true;
+    return false;
+}
+
+/* Adds ls (hash h) to a's label sets when new and there is room. */
+static bool labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, merge_change *c)
+{
+    if (a->n_labels >= e->o.labels_per_error || labels_have(a, ls, h))
         return false;
     a->labels = xrealloc(a->labels, (a->n_labels + 1) * sizeof(labelset));
     a->label_hashes = xrealloc(a->label_hashes, (a->n_labels + 1) * sizeof(uint64_t));
@@ -426,9 +431,35 @@ static bool labels_add(merge_engine *e, magg *a, const labelset *ls, merge_chang
     return true;
 }
 
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* Four independent multiply-rotate lanes over 8-byte words (the XXH64 core round), so hashing a
+ * 20 KB body costs a few microseconds: at 10,000 targets this check runs on every scrape. Not
+ * bit-compatible with XXH64; stable across runs and machines of the same endianness. */
 uint64_t merge_body_hash(const char *body, size_t len)
 {
-    uint64_t h = fnv1a64(FNV64_OFFSET, body, len);
+    const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL;
+    const unsigned char *p = (const unsigned char *)body;
+    uint64_t v[4] = {P1 + P2, P2, 0, (uint64_t)0 - P1};
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, p + i + 8 * k, 8);
+            v[k] = rotl64(v[k] + w * P2, 31) * P1;
+        }
+    }
+    uint64_t h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) + rotl64(v[3], 18) + len;
+    for (; i < len; i++)
+        h = rotl64(h ^ (p[i] * P3), 11) * P1;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
     return h ? h : 1;
 }
 
@@ -460,6 +491,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     s->last_scrape = in->now_ms;
     s->inst = m;
 
+    uint64_t lhash = in->labels ? labelset_hash(in->labels) : 0;
     int64_t minute = in->now_ms >= 0 ? in->now_ms / 60000 : (in->now_ms - 59999) / 60000;
     size_t changed_n = 0;
     for (size_t i = 0; i < doc->n_aggregates; i++) {
@@ -518,17 +550,11 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
             a->sev = pa->severity;
             changed = true;
         }
-        if (reported && in->labels) {
-            if (!c && a->n_labels < e->o.labels_per_error) {
-                /* Only materialise a change when the set really grows. */
-                uint64_t h = labelset_hash(in->labels);
-                bool have = false;
-                for (size_t k = 0; k < a->n_labels && !have; k++)
-                    have = a->label_hashes[k] == h && labelset_equal(&a->labels[k], in->labels);
-                if (!have)
-                    c = change_of(cs, a, is_new);
-            }
-            if (labels_add(e, a, in->labels, c))
+        if (reported && in->labels && a->n_labels < e->o.labels_per_error) {
+            /* Only materialise a change when the set really grows. */
+            if (!c && !labels_have(a, in->labels, lhash))
+                c = change_of(cs, a, is_new);
+            if (labels_add(e, a, in->labels, lhash, c))
                 changed = true;
         }
         a->total += delta;
@@ -639,7 +665,7 @@ void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
     for (size_t i = 0; i < st->n_samples; i++)
         sample_insert(e, a, st->samples[i], NULL, false, &none);
     for (size_t i = 0; i < st->n_labels; i++)
-        labels_add(e, a, &st->labels[i], NULL);
+        labels_add(e, a, &st->labels[i], labelset_hash(&st->labels[i]), NULL);
 }
 
 void merge_snapshot(const merge_engine *e, merge_state *out)

@@ -94,7 +94,7 @@ merge_engine *merge_new(const merge_options *opts);
 void merge_free(merge_engine *e);
 const merge_options *merge_get_options(const merge_engine *e);
 
-/* FNV-1a 64 over the body (never 0). */
+/* Fast 64-bit hash of a scrape body (xxhash-style word lanes; never 0). */
 uint64_t merge_body_hash(const char *body, size_t len);
 /* True when the last merged body of (job, url) had this hash: the caller may skip parsing and merging.
  * Also counts as a sighting of the target's instance (keeps it from being pruned). */
