@@ -1,7 +1,7 @@
 /* merge_bench: merge-engine throughput at fleet scale: 10,000 targets x 100 keys per cycle.
  *
  * Build and run (Makefile rule `$(BUILD)/bench/%`):
- *   make build/bench/merge_bench && build/bench/merge_bench [targets] [keys] [cycles]
+ *   make build/bench/merge_bench && build/bench/merge_bench [targets] [keys] [cycles] [scenario 0|1|2]
  * or by hand:
  *   cc -std=c11 -D_GNU_SOURCE -O2 -Isrc -o merge_bench bench/merge_bench.c build/liblookout.a \
  *      $(pkg-config --libs jansson) -pthread -lm
@@ -181,9 +181,13 @@ int main(int argc, char **argv)
     for (size_t i = 16; i < body_len; i++)
         body[i] = (char)('a' + i % 26);
 
-    parse_bench();
+    if (argc <= 4)
+        parse_bench();
     const char *names[] = {"all", "1pct", "1pct-nohash"};
+    int only = argc > 4 ? atoi(argv[4]) : -1; /* 0 all, 1 1pct, 2 1pct-nohash */
     for (int mode = 0; mode < 3; mode++) {
+        if (only >= 0 && mode != only)
+            continue;
         merge_engine *e = merge_new(NULL);
         store *st = store_memory_new(NULL);
         int64_t now = 1709377200000LL;

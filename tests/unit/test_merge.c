@@ -370,3 +370,38 @@ Test(merge, snapshot_restore_continues_counting)
     cr_assert_eq(ai.n_labels, 1);
     labelset_free(&ls);
 }
+
+#include "store/keymap.h"
+
+/* keymap backs every lookup above; deletions use backward shift, checked against a reference. */
+Test(keymap, random_insert_delete_matches_reference)
+{
+    enum { N = 3000 };
+    static char keys[N][16];
+    static int present[N];
+    keymap m = KEYMAP_INIT;
+    unsigned seed = 12345;
+    for (int i = 0; i < N; i++)
+        snprintf(keys[i], sizeof(keys[i]), "key-%d", i);
+    for (int step = 0; step < 60000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % N);
+        if (present[i]) {
+            cr_assert_eq(keymap_del(&m, keys[i], strlen(keys[i])), (void *)keys[i]);
+            present[i] = 0;
+        } else {
+            cr_assert_null(keymap_put(&m, keys[i], strlen(keys[i]), keys[i]));
+            present[i] = 1;
+        }
+        if (step % 5000 == 0) {
+            size_t n = 0;
+            for (int k = 0; k < N; k++) {
+                void *v = keymap_get(&m, keys[k], strlen(keys[k]));
+                cr_assert_eq(v, present[k] ? (void *)keys[k] : NULL, "step %d key %d", step, k);
+                n += present[k];
+            }
+            cr_assert_eq(m.n, n);
+        }
+    }
+    keymap_free(&m);
+}
