@@ -5,7 +5,21 @@
  *
  * Phase (reference/prometheus.md, Scheduling): offset = (target hash XOR seed) mod interval, where the seed
  * is FNV-1a-64 over the host name and external labels; next start = the first time t with
- * t mod interval == offset. A target that is updated (same job + hash) keeps its phase and state. */
+ * t mod interval == offset (Prometheus waits for the offset within the current interval; the wait is in
+ * (0, interval]). A target that is updated (same job + hash) keeps its phase and state; a changed interval
+ * re-phases it. A start that finds the previous scrape of the target still running is skipped.
+ *
+ * Each scrape: GET url with "Accept: application/json", "User-Agent: lookout/VERSION",
+ * "X-Prometheus-Scrape-Timeout-Seconds", any Accept-Encoding curl supports (gzip...), the job's
+ * http_client_config (scrape/http_client.h), timeout_ms as the whole-transfer timeout, and body_size_limit
+ * enforced while receiving (the transfer is aborted as soon as it is exceeded). Connections are kept alive
+ * in the loop's shared connection cache (at most 64 per host:port) and reused across scrapes.
+ *
+ * Metrics (util/metrics.h): lookout_scrape_duration_seconds{job} (histogram), lookout_scrapes_total{job},
+ * lookout_scrape_failures_total{job}, lookout_scrape_delay_seconds (histogram, actual - scheduled start).
+ *
+ * Clocks: the loop runs on CLOCK_MONOTONIC; phases are aligned to the wall clock when a target is
+ * (re)phased; reported times are Unix ms. */
 #ifndef LOOKOUT_SCRAPE_SCHEDULER_H
 #define LOOKOUT_SCRAPE_SCHEDULER_H
 #include <stdbool.h>
@@ -36,13 +50,18 @@ typedef struct scrape_result {
     long http_status;      /* 0 when no response */
     const char *body;      /* NUL-terminated copy, valid only during the callback; NULL on failure */
     size_t body_len;
-    const char *error;     /* NULL on success; "server returned HTTP status 500 Internal Server Error",
-                              "Get \"URL\": context deadline exceeded", "body size limit exceeded" ... */
+    const char *error;     /* NULL on success, else e.g.
+                              "server returned HTTP status 500 Internal Server Error" (body NULL),
+                              "Get \"URL\": context deadline exceeded",
+                              "Get \"URL\": dial tcp 127.0.0.1:9: connect: connection refused",
+                              "body size limit exceeded (10485760 bytes)" (the limit),
+                              "unable to read authorization credentials file F: open F: ..." */
 } scrape_result;
 
 typedef void (*scrape_result_fn)(void *ctx, const scrape_result *r);
 
-/* seed: scheduling seed (see above). */
+/* seed: scheduling seed (see above). fn is called on the loop thread for every finished scrape; it may
+ * call scrape_loop_upsert/remove (they only enqueue). Returns NULL if epoll/eventfd cannot be created. */
 scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx);
 int scrape_loop_start(scrape_loop *l, char *err, size_t errlen);
 /* Stops the thread, aborting in-flight transfers, and frees everything. */
@@ -50,8 +69,11 @@ void scrape_loop_free(scrape_loop *l);
 /* Adds a target, or updates an existing one (same job and hash): keeps its phase and any in-flight
  * scrape; interval/timeout/http changes apply from the next scrape. */
 void scrape_loop_upsert(scrape_loop *l, const scrape_target_spec *spec);
+/* Stops scraping a target. An in-flight scrape of it is aborted and reported to nobody (no callback).
+ * Unknown targets are ignored. */
 void scrape_loop_remove(scrape_loop *l, const char *job, uint64_t hash);
-/* Computes the seed from the host name and external labels. */
+/* Computes the seed like Prometheus: FNV-1a 64 over hostname + external_labels.String() ({a="b", c="d"});
+ * gethostname() instead of Prometheus' FQDN lookup (no DNS at start-up). NULL = no labels. */
 uint64_t scrape_seed(const labelset *external_labels);
 /* Offset of a target within its interval (ms), for tests. */
 int64_t scrape_phase_offset(uint64_t hash, uint64_t seed, int64_t interval_ms);

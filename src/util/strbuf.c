@@ -37,7 +37,8 @@ void strbuf_free(strbuf *sb)
 void strbuf_reset(strbuf *sb)
 {
     sb->len = 0;
-    sb->buf[0] = '\0';
+    if (sb->buf)
+        sb->buf[0] = '\0';
 }
 
 char *strbuf_detach(strbuf *sb, size_t *len)
@@ -45,7 +46,9 @@ char *strbuf_detach(strbuf *sb, size_t *len)
     char *b = sb->buf;
     if (len)
         *len = sb->len;
-    strbuf_init(sb);
+    /* Left unallocated (no leak if the caller never touches sb again); the next append allocates. */
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
     return b;
 }
 
@@ -63,6 +66,8 @@ void strbuf_putc(strbuf *sb, char c) { strbuf_append(sb, &c, 1); }
 
 void strbuf_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
+    if (!fmt) /* also tells GCC's sanitizer builds fmt is not NULL (-Wformat-truncation) */
+        return;
     va_list cp;
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
