@@ -51,6 +51,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblookout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/liblookout.a $(LDLIBS) -lcriterion
 
+# Benchmarks (bench/*.c): standalone programs linked like unit tests, e.g. make build/bench/merge_bench.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblookout.a $(LDLIBS)
+
 $(BUILD)/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

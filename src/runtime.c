@@ -26,6 +26,7 @@
 #include "api/targets_api.h"
 #include "api/targets_page.h"
 #include "config/config.h"
+#include "scrape/scheduler.h"
 #include "scrape/targets.h"
 #include "sd/sd.h"
 #include "util/log.h"
@@ -36,6 +37,7 @@ typedef struct runtime {
     pthread_mutex_t reload_mu;
     lookout_config *cfg; /* the running configuration; replaced under reload_mu */
     target_manager *tm;
+    scrape_loop *loop;
     sd_manager *sd;
     http_server *http;
     targets_api tapi;
@@ -128,6 +130,42 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     return 0;
 }
 
+/* Target manager hook: keeps the scrape loop's target set equal to the active targets. Runs under the
+ * manager's write lock; scrape_loop_upsert/remove only enqueue. */
+static void on_target_event(void *ctx, target_event ev, const char *job, const built_target *t,
+                            const scrape_config *sc)
+{
+    runtime *rt = ctx;
+    if (ev == TARGET_REMOVED) {
+        scrape_loop_remove(rt->loop, job, t->hash);
+        return;
+    }
+    /* A target may override its job's interval and timeout through relabeling. target_build already
+     * validated these labels. */
+    int64_t interval = sc->scrape_interval_ms, timeout = sc->scrape_timeout_ms;
+    const char *v = labelset_get(&t->labels, "__scrape_interval__");
+    if (v)
+        duration_parse(v, &interval);
+    v = labelset_get(&t->labels, "__scrape_timeout__");
+    if (v)
+        duration_parse(v, &timeout);
+    scrape_target_spec spec = {.job = job,
+                               .hash = t->hash,
+                               .url = t->url,
+                               .interval_ms = interval,
+                               .timeout_ms = timeout,
+                               .http = &sc->http,
+                               .body_size_limit = sc->body_size_limit};
+    scrape_loop_upsert(rt->loop, &spec);
+}
+
+/* Scrape loop result callback (loop thread): record health. */
+static void on_scrape_result(void *ctx, const scrape_result *r)
+{
+    runtime *rt = ctx;
+    targets_report_scrape(rt->tm, r->job, r->hash, r->error, r->start_ms, r->duration_s);
+}
+
 static void runtime_quit(void *ctx)
 {
     runtime *rt = ctx;
@@ -184,6 +222,12 @@ int runtime_run(const runtime_options *opts)
     }
 
     rt.tm = targets_new();
+    rt.loop = scrape_loop_new(scrape_seed(&rt.cfg->global.external_labels), on_scrape_result, &rt);
+    if (!rt.loop || scrape_loop_start(rt.loop, err, sizeof err) != 0) {
+        log_error("scrape", "cannot start the scrape loop", "err", rt.loop ? err : "out of memory");
+        goto out;
+    }
+    targets_set_hook(rt.tm, on_target_event, &rt);
     targets_apply_config(rt.tm, rt.cfg);
 
     http_server_options hopts = {.listen_address = listen};
@@ -244,6 +288,7 @@ out:
     atomic_store(&rt.status.ready, false);
     http_server_free(rt.http); /* no more readers or reloads after this */
     sd_manager_free(rt.sd);    /* no more syncs */
+    scrape_loop_free(rt.loop); /* no more results reported into the target manager */
     targets_free(rt.tm);
     config_free(rt.cfg);
     status_process_metrics_unregister();

@@ -1,0 +1,123 @@
+/* payload: parser for the Periskop client wire format (reference/periskop.md §1.2) into immutable,
+ * owned structures, and serializers of an occurrence back to JSON.
+ *
+ * Leniency is Periskop's, made finer-grained: unknown fields are ignored, missing fields and JSON nulls
+ * take defaults, target_uuid and created_at are optional. Where Periskop (Go encoding/json) fails the
+ * whole target on one bad value, we skip only the bad occurrence or aggregate and count it, so one
+ * broken record does not hide the rest. Only a body that is not JSON, not an object, or whose
+ * aggregated_errors is not an array fails entirely.
+ *
+ * Timestamps: RFC 3339 with or without fraction, with Z or a numeric offset (Go RFC3339Nano, Python
+ * isoformat+"Z", Ruby iso8601, Scala ".SSSXXX"); kept as Unix milliseconds (fraction truncated).
+ *
+ * Occurrences are reference-counted (atomic) so the merge engine and store backends can share samples
+ * across threads without copying; they are never modified after parsing. Everything else is owned by
+ * the payload_doc and freed with payload_free. */
+#ifndef LOOKOUT_SCRAPE_PAYLOAD_H
+#define LOOKOUT_SCRAPE_PAYLOAD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/strbuf.h"
+
+/* Order matters: a larger value is more severe. */
+typedef enum payload_severity { PAYLOAD_INFO = 0, PAYLOAD_WARNING = 1, PAYLOAD_ERROR = 2 } payload_severity;
+
+/* A missing or unparseable-but-optional timestamp (created_at absent). */
+#define PAYLOAD_TS_NONE INT64_MIN
+
+typedef struct payload_error {
+    char *class_name; /* "" when absent (Scala addMessage) */
+    char *message;    /* "" when absent */
+    char **stacktrace; /* lines in order */
+    size_t n_stacktrace;
+    struct payload_error *cause; /* NULL or the next link of the chain */
+} payload_error;
+
+typedef struct payload_header {
+    char *name;
+    char *value;
+} payload_header;
+
+typedef struct payload_http {
+    char *method; /* "" when absent */
+    char *url;
+    payload_header *headers; /* in the order the client sent them */
+    size_t n_headers;
+    char *body; /* "" when absent or null */
+} payload_http;
+
+typedef struct payload_occurrence {
+    int refs; /* atomic; use payload_occurrence_ref/unref */
+    payload_error error;
+    char *uuid; /* "" when absent */
+    int64_t timestamp_ms; /* PAYLOAD_TS_NONE when absent */
+    payload_severity severity;
+    payload_http *http; /* NULL when absent or null */
+    /* Identity for deduplication: FNV-1a 64 of the uuid, or of the content and timestamp when the uuid
+     * is empty. Never 0. */
+    uint64_t dedup_hash;
+} payload_occurrence;
+
+typedef struct payload_aggregate {
+    char *key;
+    uint64_t total_count;
+    payload_severity severity;
+    int64_t created_at_ms; /* PAYLOAD_TS_NONE when absent */
+    payload_occurrence **occurrences; /* as sent (clients send oldest first); one reference each */
+    size_t n_occurrences;
+} payload_aggregate;
+
+typedef struct payload_doc {
+    char *target_uuid; /* "" when absent */
+    /* The instance id the merge engine keys counts on: target_uuid, or the caller's fallback (the scrape
+     * URL) when target_uuid is absent or empty. */
+    char *instance_id;
+    payload_aggregate *aggregates; /* unique keys: repeated keys are folded into the first (max count) */
+    size_t n_aggregates;
+    size_t skipped_aggregates;  /* malformed aggregates dropped */
+    size_t skipped_occurrences; /* malformed occurrences dropped (inside kept aggregates) */
+    char first_problem[200];    /* description of the first skipped record, "" when none */
+} payload_doc;
+
+/* Parses body (not necessarily NUL-terminated). fallback_id: the instance id to use when target_uuid is
+ * missing (the scrape URL); may be NULL (then ""). Returns NULL on failure with a message in err such as
+ * "invalid JSON at line 1 column 17: ...", "payload is not a JSON object (got array)",
+ * "\"aggregated_errors\" is not an array (got string)". */
+payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id, char *err, size_t errlen);
+void payload_free(payload_doc *p);
+
+void payload_occurrence_ref(payload_occurrence *o);
+void payload_occurrence_unref(payload_occurrence *o); /* frees at zero; NULL is a no-op */
+
+/* "info", "warning", "error". */
+const char *payload_severity_name(payload_severity s);
+/* Case-insensitive; empty, NULL or unknown -> PAYLOAD_ERROR (Periskop's fallback). */
+payload_severity payload_severity_parse(const char *s);
+
+/* Parses an RFC 3339 timestamp into Unix ms. Returns 0 on success, -1 when malformed. */
+int payload_parse_time(const char *s, int64_t *ms);
+/* Formats Unix ms as "2024-03-02T11:02:44.901Z" into buf (>= 32 bytes). */
+void payload_format_time(int64_t ms, char *buf, size_t n);
+
+typedef enum payload_shape {
+    /* Periskop server API (GET /services/X/errors/): integer Unix-second timestamps, stacktrace null when
+     * empty, request_headers {} and request_body "" inside a present http_context. */
+    PAYLOAD_SHAPE_SERVER,
+    /* Client wire format: RFC 3339 timestamps with milliseconds. */
+    PAYLOAD_SHAPE_CLIENT,
+} payload_shape;
+
+/* Appends one occurrence as a JSON object. */
+void payload_occurrence_write_json(strbuf *sb, const payload_occurrence *o, payload_shape shape);
+/* Appends an error object (with its cause chain). */
+void payload_error_write_json(strbuf *sb, const payload_error *e);
+
+/* Builds an occurrence programmatically (self-monitoring, tests). Strings are copied; http_method NULL
+ * means no http_context. Returns a new occurrence with one reference. */
+payload_occurrence *payload_occurrence_new(const char *class_name, const char *message, const char *uuid,
+                                           int64_t timestamp_ms, payload_severity sev,
+                                           const char *http_method, const char *http_url);
+
+#endif

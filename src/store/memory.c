@@ -1,0 +1,513 @@
+/* store/memory: the in-memory backend. One rwlock: apply/set_status/save_state take it exclusively,
+ * queries share it. Readers receive copies (occurrences by reference), so no pointer into the store
+ * escapes the lock. Listing scans every aggregate of the selected jobs: fine up to ~10^5 keys, which
+ * is far beyond what one lookout sees in memory mode. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/keymap.h"
+#include "store/store.h"
+
+#define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
+
+typedef struct mrec {
+    char *id; /* "job\0key" */
+    size_t idlen, joblen;
+    uint64_t total;
+    payload_severity sev;
+    int64_t created, last_seen;
+    store_status status;
+    uint64_t resolved_count;
+    int64_t resolved_at;
+    payload_occurrence **samples; /* newest first */
+    size_t n, cap;
+    labelset *labels;
+    size_t n_labels;
+    merge_series_point *series;
+    size_t n_series, cap_series;
+} mrec;
+
+typedef struct mem_store {
+    store base;
+    pthread_rwlock_t lock;
+    store_options o;
+    keymap recs;
+    merge_state saved;
+} mem_store;
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+static const char *rec_key(const mrec *r)
+{
+    return r->id + r->joblen + 1;
+}
+
+static mrec *rec_find(mem_store *m, const char *job, const char *key)
+{
+    size_t j = strlen(job), k = strlen(key);
+    char stack[512];
+    char *buf = j + k + 2 <= sizeof(stack) ? stack : xrealloc(NULL, j + k + 2);
+    memcpy(buf, job, j + 1);
+    memcpy(buf + j + 1, key, k + 1);
+    mrec *r = keymap_get(&m->recs, buf, j + 1 + k);
+    if (buf != stack)
+        free(buf);
+    return r;
+}
+
+static void rec_free(mrec *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        payload_occurrence_unref(r->samples[i]);
+    free(r->samples);
+    for (size_t i = 0; i < r->n_labels; i++)
+        labelset_free(&r->labels[i]);
+    free(r->labels);
+    free(r->series);
+    free(r->id);
+    free(r);
+}
+
+/* Same order as the merge engine: timestamp desc, then dedup hash desc. */
+static bool before(const payload_occurrence *x, const payload_occurrence *y)
+{
+    if (x->timestamp_ms != y->timestamp_ms)
+        return x->timestamp_ms > y->timestamp_ms;
+    return x->dedup_hash > y->dedup_hash;
+}
+
+static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
+{
+    mrec *r = rec_find(m, c->job, c->key);
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            abort();
+        size_t j = strlen(c->job), k = strlen(c->key);
+        r->id = xrealloc(NULL, j + k + 2);
+        memcpy(r->id, c->job, j + 1);
+        memcpy(r->id + j + 1, c->key, k + 1);
+        r->idlen = j + 1 + k;
+        r->joblen = j;
+        keymap_put(&m->recs, r->id, r->idlen, r);
+    }
+    if (c->total_count > r->total)
+        r->status = store_status_after(r->status, r->resolved_count, c->total_count);
+    r->total = c->total_count;
+    r->sev = c->severity;
+    r->created = c->created_at_ms;
+    r->last_seen = c->last_seen_ms;
+
+    for (size_t i = 0; i < c->n_evicted; i++) {
+        for (size_t k = 0; k < r->n; k++) {
+            if (r->samples[k]->dedup_hash == c->evicted[i]) {
+                payload_occurrence_unref(r->samples[k]);
+                memmove(r->samples + k, r->samples + k + 1, (r->n - k - 1) * sizeof(void *));
+                r->n--;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n_added; i++) {
+        payload_occurrence *o = c->added[i];
+        bool dup = false;
+        for (size_t k = 0; k < r->n && !dup; k++)
+            dup = r->samples[k]->dedup_hash == o->dedup_hash;
+        if (dup)
+            continue;
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 8;
+            r->samples = xrealloc(r->samples, r->cap * sizeof(void *));
+        }
+        size_t pos = 0;
+        while (pos < r->n && before(r->samples[pos], o))
+            pos++;
+        memmove(r->samples + pos + 1, r->samples + pos, (r->n - pos) * sizeof(void *));
+        payload_occurrence_ref(o);
+        r->samples[pos] = o;
+        r->n++;
+    }
+    if (c->n_labels_added) {
+        r->labels = xrealloc(r->labels, (r->n_labels + c->n_labels_added) * sizeof(labelset));
+        for (size_t i = 0; i < c->n_labels_added; i++)
+            labelset_copy(&r->labels[r->n_labels++], &c->labels_added[i]);
+    }
+    for (size_t i = 0; i < c->n_series; i++) {
+        const merge_series_point *p = &c->series[i];
+        size_t k = r->n_series; /* points arrive in order: the search stops at once */
+        while (k > 0 && r->series[k - 1].minute > p->minute)
+            k--;
+        if (k > 0 && r->series[k - 1].minute == p->minute) {
+            r->series[k - 1].delta += p->delta;
+            continue;
+        }
+        if (r->n_series == r->cap_series) {
+            r->cap_series = r->cap_series ? r->cap_series * 2 : 8;
+            r->series = xrealloc(r->series, r->cap_series * sizeof(merge_series_point));
+        }
+        memmove(r->series + k + 1, r->series + k, (r->n_series - k) * sizeof(merge_series_point));
+        r->series[k] = *p;
+        r->n_series++;
+    }
+    /* retention */
+    int64_t first = (now_ms - m->o.retention_ms) / 60000;
+    size_t drop = 0;
+    while (drop < r->n_series && r->series[drop].minute < first)
+        drop++;
+    if (drop) {
+        memmove(r->series, r->series + drop, (r->n_series - drop) * sizeof(merge_series_point));
+        r->n_series -= drop;
+    }
+}
+
+static int mem_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    pthread_rwlock_wrlock(&m->lock);
+    for (size_t i = 0; i < cs->n; i++)
+        rec_apply(m, &cs->v[i], now_ms);
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
+static void summary_of(const mrec *r, store_summary *s)
+{
+    s->job = xstrdup(r->id);
+    s->key = xstrdup(rec_key(r));
+    s->total_count = r->total;
+    s->severity = r->sev;
+    s->created_at_ms = r->created;
+    s->last_seen_ms = r->last_seen;
+    s->status = r->status;
+    s->resolved_count = r->resolved_count;
+    s->resolved_at_ms = r->resolved_at;
+    s->latest = r->n ? r->samples[0] : NULL;
+    if (s->latest)
+        payload_occurrence_ref(s->latest);
+    s->n_samples = r->n;
+    s->n_labels = r->n_labels;
+}
+
+static int64_t rec_sort_value(store_sort sort, const mrec *r)
+{
+    store_summary tmp = {.total_count = r->total, .created_at_ms = r->created, .last_seen_ms = r->last_seen};
+    return store_sort_value(sort, &tmp);
+}
+
+static bool rec_matches(const mrec *r, const store_query *q)
+{
+    if (q->job && strcmp(q->job, r->id) != 0)
+        return false;
+    if (q->severity >= 0 && (int)r->sev != q->severity)
+        return false;
+    if (q->status >= 0 && (int)r->status != q->status)
+        return false;
+    if (q->n_labels) {
+        bool any = false;
+        for (size_t i = 0; i < r->n_labels && !any; i++) {
+            bool all = true;
+            for (size_t k = 0; k < q->n_labels && all; k++) {
+                const char *v = labelset_get(&r->labels[i], q->labels[k].name);
+                all = strcmp(v ? v : "", q->labels[k].value ? q->labels[k].value : "") == 0;
+            }
+            any = all;
+        }
+        if (!any)
+            return false;
+    }
+    if (q->q && q->q[0]) {
+        if (strcasestr(rec_key(r), q->q))
+            return true;
+        for (size_t i = 0; i < r->n; i++)
+            if (store_occurrence_matches(r->samples[i], q->q))
+                return true;
+        return false;
+    }
+    return true;
+}
+
+typedef struct row {
+    int64_t v;
+    const mrec *r;
+} row;
+
+static int row_cmp(const void *a, const void *b, void *ctx)
+{
+    const row *x = a, *y = b;
+    return store_row_cmp(*(const store_sort *)ctx, x->v, x->r->id, rec_key(x->r), y->v, y->r->id, rec_key(y->r));
+}
+
+static int mem_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen)
+{
+    mem_store *m = (mem_store *)s;
+    memset(out, 0, sizeof(*out));
+    store_cursor cur = {0};
+    if (q->cursor && q->cursor[0]) {
+        if (store_cursor_decode(q->cursor, &cur) != 0 || cur.sort != q->sort) {
+            store_cursor_clear(&cur);
+            snprintf(err, errlen, "invalid cursor (it must come from a previous page with the same sort)");
+            return -1;
+        }
+    }
+    size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
+    if (limit > STORE_MAX_LIMIT)
+        limit = STORE_MAX_LIMIT;
+
+    pthread_rwlock_rdlock(&m->lock);
+    row *rows = malloc((m->recs.n + 1) * sizeof(row));
+    if (!rows)
+        abort();
+    size_t n = 0;
+    for (size_t i = 0; i < m->recs.cap; i++) {
+        if (!m->recs.slots[i].hash)
+            continue;
+        const mrec *r = m->recs.slots[i].value;
+        if (!rec_matches(r, q))
+            continue;
+        out->total++;
+        int64_t v = rec_sort_value(q->sort, r);
+        if (cur.job && store_row_cmp(q->sort, v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
+            continue; /* at or before the cursor */
+        rows[n].v = v;
+        rows[n].r = r;
+        n++;
+    }
+    store_sort sort = q->sort;
+    qsort_r(rows, n, sizeof(row), row_cmp, &sort);
+    size_t take = n < limit ? n : limit;
+    out->v = calloc(take + 1, sizeof(store_summary));
+    if (!out->v)
+        abort();
+    for (size_t i = 0; i < take; i++)
+        summary_of(rows[i].r, &out->v[i]);
+    out->n = take;
+    if (n > take) {
+        store_cursor c = {.sort = q->sort, .value = rows[take - 1].v, .job = (char *)rows[take - 1].r->id,
+                          .key = (char *)rec_key(rows[take - 1].r)};
+        out->next_cursor = store_cursor_encode(&c);
+    }
+    pthread_rwlock_unlock(&m->lock);
+    free(rows);
+    store_cursor_clear(&cur);
+    return 0;
+}
+
+static int mem_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen)
+{
+    mem_store *m = (mem_store *)s;
+    memset(out, 0, sizeof(*out));
+    pthread_rwlock_rdlock(&m->lock);
+    const mrec *r = rec_find(m, job, key);
+    if (!r) {
+        pthread_rwlock_unlock(&m->lock);
+        snprintf(err, errlen, "error \"%.100s\" not found in job \"%.100s\"", key, job);
+        return STORE_NOT_FOUND;
+    }
+    summary_of(r, &out->s);
+    out->samples = malloc((r->n + 1) * sizeof(void *));
+    out->labels = malloc((r->n_labels + 1) * sizeof(labelset));
+    out->series = malloc((r->n_series + 1) * sizeof(merge_series_point));
+    if (!out->samples || !out->labels || !out->series)
+        abort();
+    for (size_t i = 0; i < r->n; i++) {
+        payload_occurrence_ref(r->samples[i]);
+        out->samples[i] = r->samples[i];
+    }
+    out->n_samples = r->n;
+    for (size_t i = 0; i < r->n_labels; i++)
+        labelset_copy(&out->labels[i], &r->labels[i]);
+    out->n_labels = r->n_labels;
+    memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
+    out->n_series = r->n_series;
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
+static int mem_set_status(store *s, const char *job, const char *key, bool resolve, int64_t now_ms, char *err,
+                          size_t errlen)
+{
+    mem_store *m = (mem_store *)s;
+    pthread_rwlock_wrlock(&m->lock);
+    mrec *r = rec_find(m, job, key);
+    if (!r) {
+        pthread_rwlock_unlock(&m->lock);
+        snprintf(err, errlen, "error \"%.100s\" not found in job \"%.100s\"", key, job);
+        return STORE_NOT_FOUND;
+    }
+    if (resolve) {
+        r->status = STORE_RESOLVED;
+        r->resolved_count = r->total;
+        r->resolved_at = now_ms;
+    } else {
+        r->status = STORE_OPEN;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
+static int mem_jobs(store *s, store_job **out, size_t *n_out, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    keymap idx = KEYMAP_INIT;
+    store_job *jobs = NULL;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&m->lock);
+    for (size_t i = 0; i < m->recs.cap; i++) {
+        if (!m->recs.slots[i].hash)
+            continue;
+        const mrec *r = m->recs.slots[i].value;
+        uintptr_t pos = (uintptr_t)keymap_get(&idx, r->id, r->joblen);
+        if (!pos) {
+            jobs = xrealloc(jobs, (n + 1) * sizeof(store_job));
+            memset(&jobs[n], 0, sizeof(store_job));
+            jobs[n].job = xstrdup(r->id);
+            pos = ++n;
+            keymap_put(&idx, r->id, r->joblen, (void *)pos); /* r->id outlives idx (lock held) */
+        }
+        store_job *j = &jobs[pos - 1];
+        j->aggregates++;
+        if (r->status != STORE_RESOLVED)
+            j->open++;
+        j->total_count += r->total;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    keymap_free(&idx);
+    for (size_t i = 1; i < n; i++) /* sorted by name: stable output for the API */
+        for (size_t k = i; k > 0 && strcmp(jobs[k - 1].job, jobs[k].job) > 0; k--) {
+            store_job t = jobs[k];
+            jobs[k] = jobs[k - 1];
+            jobs[k - 1] = t;
+        }
+    *out = jobs;
+    *n_out = n;
+    return 0;
+}
+
+static void state_copy(merge_state *dst, const merge_state *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->instances = calloc(src->n_instances + 1, sizeof(merge_instance_state));
+    dst->sources = calloc(src->n_sources + 1, sizeof(merge_source_state));
+    if (!dst->instances || !dst->sources)
+        abort();
+    for (size_t i = 0; i < src->n_instances; i++) {
+        const merge_instance_state *a = &src->instances[i];
+        merge_instance_state *b = &dst->instances[i];
+        b->job = xstrdup(a->job);
+        b->instance_id = xstrdup(a->instance_id);
+        b->last_seen_ms = a->last_seen_ms;
+        b->counts = calloc(a->n_counts + 1, sizeof(merge_key_count));
+        if (!b->counts)
+            abort();
+        for (size_t k = 0; k < a->n_counts; k++) {
+            b->counts[k].key = xstrdup(a->counts[k].key);
+            b->counts[k].count = a->counts[k].count;
+        }
+        b->n_counts = a->n_counts;
+    }
+    dst->n_instances = src->n_instances;
+    for (size_t i = 0; i < src->n_sources; i++) {
+        const merge_source_state *a = &src->sources[i];
+        merge_source_state *b = &dst->sources[i];
+        b->job = xstrdup(a->job);
+        b->url = xstrdup(a->url);
+        b->body_hash = a->body_hash;
+        b->last_scrape_ms = a->last_scrape_ms;
+        b->instance_id = xstrdup(a->instance_id);
+    }
+    dst->n_sources = src->n_sources;
+}
+
+static int mem_save_state(store *s, const merge_state *st, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    merge_state copy;
+    state_copy(&copy, st);
+    pthread_rwlock_wrlock(&m->lock);
+    merge_state old = m->saved;
+    m->saved = copy;
+    pthread_rwlock_unlock(&m->lock);
+    merge_state_free(&old);
+    return 0;
+}
+
+static int mem_load(store *s, merge_engine *e, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    pthread_rwlock_rdlock(&m->lock);
+    for (size_t i = 0; i < m->recs.cap; i++) {
+        if (!m->recs.slots[i].hash)
+            continue;
+        const mrec *r = m->recs.slots[i].value;
+        merge_aggregate_state as = {.job = r->id, .key = rec_key(r), .total_count = r->total, .severity = r->sev,
+                                    .created_at_ms = r->created, .last_seen_ms = r->last_seen,
+                                    .samples = r->samples, .n_samples = r->n, .labels = r->labels,
+                                    .n_labels = r->n_labels};
+        merge_restore_aggregate(e, &as);
+    }
+    merge_restore(e, &m->saved);
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
+static void mem_close(store *s)
+{
+    mem_store *m = (mem_store *)s;
+    for (size_t i = 0; i < m->recs.cap; i++)
+        if (m->recs.slots[i].hash)
+            rec_free(m->recs.slots[i].value);
+    keymap_free(&m->recs);
+    merge_state_free(&m->saved);
+    pthread_rwlock_destroy(&m->lock);
+    free(m);
+}
+
+static const store_ops mem_ops = {
+    .name = "memory",
+    .apply = mem_apply,
+    .list = mem_list,
+    .get = mem_get,
+    .set_status = mem_set_status,
+    .jobs = mem_jobs,
+    .save_state = mem_save_state,
+    .load = mem_load,
+    .close = mem_close,
+};
+
+store *store_memory_new(const store_options *opts)
+{
+    mem_store *m = calloc(1, sizeof(*m));
+    if (!m)
+        abort();
+    m->base.ops = &mem_ops;
+    if (opts)
+        m->o = *opts;
+    if (m->o.retention_ms <= 0)
+        m->o.retention_ms = DEFAULT_RETENTION_MS;
+    pthread_rwlock_init(&m->lock, NULL);
+    return &m->base;
+}

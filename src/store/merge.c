@@ -1,0 +1,755 @@
+/* merge: see merge.h.
+ *
+ * Invariants:
+ * - Every aggregate (magg) lives until merge_free; instances point at aggregates, never the reverse, so
+ *   pruning an instance never touches aggregate totals.
+ * - magg.samples is sorted newest first (timestamp desc, then dedup hash desc) and holds at most
+ *   samples_per_error entries with distinct dedup hashes; magg.hashes mirrors it for cache-friendly
+ *   duplicate checks.
+ * - A magg is in change set cs iff magg.cs_gen == cs->gen; then cs->v[magg.cs_idx] is its entry. */
+#include "store/merge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/keymap.h"
+
+#define DEFAULT_SAMPLES 100
+#define DEFAULT_LABELS 100
+#define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
+
+typedef struct magg {
+    char *id; /* "job\0key" */
+    size_t idlen, joblen;
+    uint64_t total;
+    payload_severity sev;
+    int64_t created, last_seen;
+    payload_occurrence **samples;
+    uint64_t *hashes;
+    size_t n;
+    labelset *labels;
+    uint64_t *label_hashes;
+    size_t n_labels;
+    uint64_t cs_gen;
+    size_t cs_idx;
+} magg;
+
+typedef struct icount {
+    magg *a; /* NULL = empty slot */
+    uint64_t count;
+} icount;
+
+typedef struct minst {
+    char *id; /* "job\0instance_id" */
+    size_t idlen, joblen;
+    int64_t last_seen;
+    icount *slots;
+    size_t cap, n;
+} minst;
+
+typedef struct msrc {
+    char *id; /* "job\0url" */
+    size_t idlen, joblen;
+    uint64_t body_hash;
+    int64_t last_scrape;
+    minst *inst; /* NULL when none or pruned */
+} msrc;
+
+struct merge_engine {
+    merge_options o;
+    keymap aggs, insts, srcs;
+};
+
+static uint64_t next_gen = 1;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* Grows *arr (of elem bytes) so that index n is valid. */
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return arr;
+    size_t c = *cap ? *cap * 2 : 4;
+    while (c <= n)
+        c *= 2;
+    *cap = c;
+    return xrealloc(arr, c * elem);
+}
+
+/* "job\0rest" into a malloc'd buffer. */
+static char *mkid(const char *job, const char *rest, size_t *len, size_t *joblen)
+{
+    size_t j = strlen(job), r = strlen(rest);
+    char *id = xmalloc(j + 1 + r + 1);
+    memcpy(id, job, j + 1);
+    memcpy(id + j + 1, rest, r + 1);
+    *len = j + 1 + r;
+    if (joblen)
+        *joblen = j;
+    return id;
+}
+
+/* Looks up "job\0rest" without allocating for typical sizes. */
+static void *lookup(const keymap *m, const char *job, const char *rest)
+{
+    char stack[512];
+    size_t j = strlen(job), r = strlen(rest), n = j + 1 + r;
+    char *buf = n + 1 <= sizeof(stack) ? stack : xmalloc(n + 1);
+    memcpy(buf, job, j + 1);
+    memcpy(buf + j + 1, rest, r + 1);
+    void *v = keymap_get(m, buf, n);
+    if (buf != stack)
+        free(buf);
+    return v;
+}
+
+/* ---- change sets ---- */
+
+void merge_changeset_init(merge_changeset *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void change_free(merge_change *c)
+{
+    free(c->job);
+    free(c->key);
+    for (size_t i = 0; i < c->n_added; i++)
+        payload_occurrence_unref(c->added[i]);
+    free(c->added);
+    free(c->evicted);
+    for (size_t i = 0; i < c->n_labels_added; i++)
+        labelset_free(&c->labels_added[i]);
+    free(c->labels_added);
+    free(c->series);
+}
+
+void merge_changeset_clear(merge_changeset *cs)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        change_free(&cs->v[i]);
+    cs->n = 0;
+    cs->gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
+}
+
+void merge_changeset_free(merge_changeset *cs)
+{
+    merge_changeset_clear(cs);
+    free(cs->v);
+    cs->v = NULL;
+    cs->cap = 0;
+}
+
+static merge_change *change_of(merge_changeset *cs, magg *a, bool is_new)
+{
+    if (a->cs_gen == cs->gen && a->cs_idx < cs->n)
+        return &cs->v[a->cs_idx];
+    cs->v = grow(cs->v, &cs->cap, cs->n, sizeof(merge_change));
+    merge_change *c = &cs->v[cs->n];
+    memset(c, 0, sizeof(*c));
+    c->job = xstrdup(a->id);
+    c->key = xstrdup(a->id + a->joblen + 1);
+    c->is_new = is_new;
+    a->cs_gen = cs->gen;
+    a->cs_idx = cs->n++;
+    return c;
+}
+
+static void change_snapshot(merge_change *c, const magg *a)
+{
+    c->total_count = a->total;
+    c->severity = a->sev;
+    c->created_at_ms = a->created;
+    c->last_seen_ms = a->last_seen;
+}
+
+static void change_added(merge_change *c, payload_occurrence *o)
+{
+    c->added = grow(c->added, &c->cap_added, c->n_added, sizeof(void *));
+    payload_occurrence_ref(o);
+    c->added[c->n_added++] = o;
+}
+
+static void change_evicted(merge_change *c, uint64_t h)
+{
+    for (size_t i = 0; i < c->n_added; i++) {
+        if (c->added[i]->dedup_hash == h) { /* added and gone within this change set: neither */
+            payload_occurrence_unref(c->added[i]);
+            c->added[i] = c->added[--c->n_added];
+            return;
+        }
+    }
+    c->evicted = grow(c->evicted, &c->cap_evicted, c->n_evicted, sizeof(uint64_t));
+    c->evicted[c->n_evicted++] = h;
+}
+
+static void change_series(merge_change *c, int64_t minute, uint64_t delta)
+{
+    if (c->n_series && c->series[c->n_series - 1].minute == minute) {
+        c->series[c->n_series - 1].delta += delta;
+        return;
+    }
+    if (c->n_series && c->series[c->n_series - 1].minute > minute) {
+        /* Clock went backwards within a batch: credit the latest bucket rather than unsort. */
+        c->series[c->n_series - 1].delta += delta;
+        return;
+    }
+    c->series = grow(c->series, &c->cap_series, c->n_series, sizeof(merge_series_point));
+    c->series[c->n_series].minute = minute;
+    c->series[c->n_series].delta = delta;
+    c->n_series++;
+}
+
+/* ---- engine ---- */
+
+merge_engine *merge_new(const merge_options *opts)
+{
+    merge_engine *e = xmalloc(sizeof(*e));
+    memset(e, 0, sizeof(*e));
+    if (opts)
+        e->o = *opts;
+    if (!e->o.samples_per_error)
+        e->o.samples_per_error = DEFAULT_SAMPLES;
+    if (!e->o.labels_per_error)
+        e->o.labels_per_error = DEFAULT_LABELS;
+    if (e->o.retention_ms <= 0)
+        e->o.retention_ms = DEFAULT_RETENTION_MS;
+    return e;
+}
+
+const merge_options *merge_get_options(const merge_engine *e)
+{
+    return &e->o;
+}
+
+static void magg_free(magg *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        payload_occurrence_unref(a->samples[i]);
+    free(a->samples);
+    free(a->hashes);
+    for (size_t i = 0; i < a->n_labels; i++)
+        labelset_free(&a->labels[i]);
+    free(a->labels);
+    free(a->label_hashes);
+    free(a->id);
+    free(a);
+}
+
+static void minst_free(minst *m)
+{
+    free(m->slots);
+    free(m->id);
+    free(m);
+}
+
+void merge_free(merge_engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->aggs.cap; i++)
+        if (e->aggs.slots[i].hash)
+            magg_free(e->aggs.slots[i].value);
+    for (size_t i = 0; i < e->insts.cap; i++)
+        if (e->insts.slots[i].hash)
+            minst_free(e->insts.slots[i].value);
+    for (size_t i = 0; i < e->srcs.cap; i++)
+        if (e->srcs.slots[i].hash) {
+            msrc *s = e->srcs.slots[i].value;
+            free(s->id);
+            free(s);
+        }
+    keymap_free(&e->aggs);
+    keymap_free(&e->insts);
+    keymap_free(&e->srcs);
+    free(e);
+}
+
+static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *created)
+{
+    magg *a = lookup(&e->aggs, job, key);
+    *created = false;
+    if (a)
+        return a;
+    a = xmalloc(sizeof(*a));
+    memset(a, 0, sizeof(*a));
+    a->id = mkid(job, key, &a->idlen, &a->joblen);
+    a->sev = PAYLOAD_ERROR;
+    a->created = PAYLOAD_TS_NONE;
+    a->last_seen = PAYLOAD_TS_NONE;
+    a->samples = xmalloc(e->o.samples_per_error * sizeof(void *));
+    a->hashes = xmalloc(e->o.samples_per_error * sizeof(uint64_t));
+    keymap_put(&e->aggs, a->id, a->idlen, a);
+    *created = true;
+    return a;
+}
+
+static minst *minst_get(merge_engine *e, const char *job, const char *id)
+{
+    minst *m = lookup(&e->insts, job, id);
+    if (m)
+        return m;
+    m = xmalloc(sizeof(*m));
+    memset(m, 0, sizeof(*m));
+    m->id = mkid(job, id, &m->idlen, &m->joblen);
+    keymap_put(&e->insts, m->id, m->idlen, m);
+    return m;
+}
+
+static size_t ptr_slot(const magg *a, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)a;
+    x ^= x >> 29;
+    x *= 0x9E3779B97F4A7C15ULL;
+    return (size_t)(x >> 32) & (cap - 1);
+}
+
+/* Returns the count slot of a in m (creating an empty one with a = NULL when absent, in which case the
+ * caller must set ->a). */
+static icount *icount_find(minst *m, const magg *a, bool create)
+{
+    if (create && (m->n + 1) * 4 > m->cap * 3) {
+        size_t ocap = m->cap, ncap = ocap ? ocap * 2 : 8;
+        icount *old = m->slots;
+        m->slots = calloc(ncap, sizeof(icount));
+        if (!m->slots)
+            abort();
+        m->cap = ncap;
+        for (size_t i = 0; i < ocap; i++) {
+            if (!old[i].a)
+                continue;
+            size_t j = ptr_slot(old[i].a, ncap);
+            while (m->slots[j].a)
+                j = (j + 1) & (ncap - 1);
+            m->slots[j] = old[i];
+        }
+        free(old);
+    }
+    if (!m->cap)
+        return NULL;
+    size_t i = ptr_slot(a, m->cap);
+    while (m->slots[i].a) {
+        if (m->slots[i].a == a)
+            return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (!create)
+        return NULL;
+    m->n++;
+    return &m->slots[i];
+}
+
+/* Newest first; ties broken by hash so every backend orders identically. */
+static bool before(const payload_occurrence *x, const payload_occurrence *y)
+{
+    if (x->timestamp_ms != y->timestamp_ms)
+        return x->timestamp_ms > y->timestamp_ms;
+    return x->dedup_hash > y->dedup_hash;
+}
+
+/* Inserts o into a's samples if it is new and fits. c: change to record into, or NULL (restore). */
+static bool sample_insert(merge_engine *e, magg *a, payload_occurrence *o, merge_changeset *cs, bool is_new,
+                          merge_change **c)
+{
+    size_t cap = e->o.samples_per_error;
+    if (a->n == cap && !before(o, a->samples[a->n - 1]))
+        return false; /* older than everything kept: the common case for re-scraped samples */
+    for (size_t i = 0; i < a->n; i++)
+        if (a->hashes[i] == o->dedup_hash)
+            return false;
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (before(a->samples[mid], o))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (cs && !*c)
+        *c = change_of(cs, a, is_new);
+    if (a->n == cap) {
+        a->n--;
+        if (*c)
+            change_evicted(*c, a->hashes[a->n]);
+        payload_occurrence_unref(a->samples[a->n]);
+    }
+    memmove(a->samples + lo + 1, a->samples + lo, (a->n - lo) * sizeof(void *));
+    memmove(a->hashes + lo + 1, a->hashes + lo, (a->n - lo) * sizeof(uint64_t));
+    payload_occurrence_ref(o);
+    a->samples[lo] = o;
+    a->hashes[lo] = o->dedup_hash;
+    a->n++;
+    if (*c)
+        change_added(*c, o);
+    return true;
+}
+
+static bool labels_have(const magg *a, const labelset *ls, uint64_t h)
+{
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (a->label_hashes[i] == h && labelset_equal(&a->labels[i], ls))
+            return true;
+    return false;
+}
+
+/* Adds ls (hash h) to a's label sets when new and there is room. */
+static bool labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, merge_change *c)
+{
+    if (a->n_labels >= e->o.labels_per_error || labels_have(a, ls, h))
+        return false;
+    a->labels = xrealloc(a->labels, (a->n_labels + 1) * sizeof(labelset));
+    a->label_hashes = xrealloc(a->label_hashes, (a->n_labels + 1) * sizeof(uint64_t));
+    labelset_copy(&a->labels[a->n_labels], ls);
+    a->label_hashes[a->n_labels++] = h;
+    if (c) {
+        c->labels_added = grow(c->labels_added, &c->cap_labels_added, c->n_labels_added, sizeof(labelset));
+        labelset_copy(&c->labels_added[c->n_labels_added++], ls);
+    }
+    return true;
+}
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* Four independent multiply-rotate lanes over 8-byte words (the XXH64 core round), so hashing a
+ * 20 KB body costs a few microseconds: at 10,000 targets this check runs on every scrape. Not
+ * bit-compatible with XXH64; stable across runs and machines of the same endianness. */
+uint64_t merge_body_hash(const char *body, size_t len)
+{
+    const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL;
+    const unsigned char *p = (const unsigned char *)body;
+    uint64_t v[4] = {P1 + P2, P2, 0, (uint64_t)0 - P1};
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, p + i + 8 * k, 8);
+            v[k] = rotl64(v[k] + w * P2, 31) * P1;
+        }
+    }
+    uint64_t h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) + rotl64(v[3], 18) + len;
+    for (; i < len; i++)
+        h = rotl64(h ^ (p[i] * P3), 11) * P1;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms)
+{
+    msrc *s = lookup(&e->srcs, job, url);
+    if (!s || !s->inst || !body_hash || s->body_hash != body_hash)
+        return false;
+    s->last_scrape = now_ms;
+    s->inst->last_seen = now_ms;
+    return true;
+}
+
+size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
+{
+    const payload_doc *doc = in->doc;
+    const char *iid = doc->instance_id && doc->instance_id[0] ? doc->instance_id : in->url;
+    minst *m = minst_get(e, in->job, iid);
+    m->last_seen = in->now_ms;
+
+    msrc *s = lookup(&e->srcs, in->job, in->url);
+    if (!s) {
+        s = xmalloc(sizeof(*s));
+        memset(s, 0, sizeof(*s));
+        s->id = mkid(in->job, in->url, &s->idlen, &s->joblen);
+        keymap_put(&e->srcs, s->id, s->idlen, s);
+    }
+    s->body_hash = in->body_hash;
+    s->last_scrape = in->now_ms;
+    s->inst = m;
+
+    uint64_t lhash = in->labels ? labelset_hash(in->labels) : 0;
+    int64_t minute = in->now_ms >= 0 ? in->now_ms / 60000 : (in->now_ms - 59999) / 60000;
+    size_t changed_n = 0;
+    for (size_t i = 0; i < doc->n_aggregates; i++) {
+        const payload_aggregate *pa = &doc->aggregates[i];
+        bool is_new;
+        magg *a = magg_get(e, in->job, pa->key, &is_new);
+        merge_change *c = NULL;
+        if (is_new)
+            c = change_of(cs, a, true);
+
+        icount *ic = icount_find(m, a, true);
+        bool known = ic->a != NULL;
+        uint64_t delta;
+        if (!known)
+            delta = pa->total_count;
+        else if (pa->total_count >= ic->count)
+            delta = pa->total_count - ic->count;
+        else
+            delta = pa->total_count; /* counter reset under the same instance id */
+        ic->a = a;
+        ic->count = pa->total_count;
+
+        bool samples_changed = false;
+        int64_t newest = PAYLOAD_TS_NONE, oldest = INT64_MAX;
+        for (size_t j = 0; j < pa->n_occurrences; j++) {
+            payload_occurrence *o = pa->occurrences[j];
+            if (o->timestamp_ms != PAYLOAD_TS_NONE) {
+                if (o->timestamp_ms > newest)
+                    newest = o->timestamp_ms;
+                if (o->timestamp_ms < oldest)
+                    oldest = o->timestamp_ms;
+            }
+            if (sample_insert(e, a, o, cs, is_new, &c))
+                samples_changed = true;
+        }
+
+        bool reported = is_new || !known || delta > 0 || samples_changed;
+        bool changed = is_new || delta > 0 || samples_changed;
+
+        int64_t created = pa->created_at_ms;
+        if (created == PAYLOAD_TS_NONE && oldest != INT64_MAX)
+            created = oldest;
+        if (created == PAYLOAD_TS_NONE && a->created == PAYLOAD_TS_NONE)
+            created = in->now_ms; /* nothing better: when lookout first saw it */
+        if (created != PAYLOAD_TS_NONE && (a->created == PAYLOAD_TS_NONE || created < a->created)) {
+            a->created = created;
+            changed = true;
+        }
+        if (newest > a->last_seen) {
+            a->last_seen = newest;
+            changed = true;
+        }
+        /* Severity follows the latest report that moved the key, so two instances that disagree do not
+         * flip it on every scrape. */
+        if (reported && a->sev != pa->severity) {
+            a->sev = pa->severity;
+            changed = true;
+        }
+        if (reported && in->labels && a->n_labels < e->o.labels_per_error) {
+            /* Only materialise a change when the set really grows. */
+            if (!c && !labels_have(a, in->labels, lhash))
+                c = change_of(cs, a, is_new);
+            if (labels_add(e, a, in->labels, lhash, c))
+                changed = true;
+        }
+        a->total += delta;
+        if (!changed)
+            continue;
+        if (!c)
+            c = change_of(cs, a, is_new);
+        if (delta)
+            change_series(c, minute, delta);
+        change_snapshot(c, a);
+        changed_n++;
+    }
+    return changed_n;
+}
+
+void merge_forget_source(merge_engine *e, const char *job, const char *url)
+{
+    char *id;
+    size_t len;
+    id = mkid(job, url, &len, NULL);
+    msrc *s = keymap_del(&e->srcs, id, len);
+    free(id);
+    if (s) {
+        free(s->id);
+        free(s);
+    }
+}
+
+size_t merge_prune(merge_engine *e, int64_t now_ms)
+{
+    int64_t cutoff = now_ms - e->o.retention_ms;
+    size_t n = 0, cap = 0;
+    void **dead = NULL;
+    for (size_t i = 0; i < e->srcs.cap; i++) {
+        if (!e->srcs.slots[i].hash)
+            continue;
+        msrc *s = e->srcs.slots[i].value;
+        if (s->inst && s->inst->last_seen < cutoff)
+            s->inst = NULL;
+        if (s->last_scrape < cutoff) {
+            dead = grow(dead, &cap, n, sizeof(void *));
+            dead[n++] = s;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        msrc *s = dead[i];
+        keymap_del(&e->srcs, s->id, s->idlen);
+        free(s->id);
+        free(s);
+    }
+    n = 0;
+    for (size_t i = 0; i < e->insts.cap; i++) {
+        if (!e->insts.slots[i].hash)
+            continue;
+        minst *m = e->insts.slots[i].value;
+        if (m->last_seen < cutoff) {
+            dead = grow(dead, &cap, n, sizeof(void *));
+            dead[n++] = m;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        minst *m = dead[i];
+        keymap_del(&e->insts, m->id, m->idlen);
+        minst_free(m);
+    }
+    free(dead);
+    return n;
+}
+
+bool merge_get(const merge_engine *e, const char *job, const char *key, merge_aggregate_info *out)
+{
+    const magg *a = lookup(&e->aggs, job, key);
+    if (!a)
+        return false;
+    out->total_count = a->total;
+    out->severity = a->sev;
+    out->created_at_ms = a->created;
+    out->last_seen_ms = a->last_seen;
+    out->samples = a->samples;
+    out->n_samples = a->n;
+    out->labels = a->labels;
+    out->n_labels = a->n_labels;
+    return true;
+}
+
+void merge_get_stats(const merge_engine *e, merge_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->aggregates = e->aggs.n;
+    out->instances = e->insts.n;
+    out->sources = e->srcs.n;
+    for (size_t i = 0; i < e->insts.cap; i++)
+        if (e->insts.slots[i].hash)
+            out->instance_keys += ((minst *)e->insts.slots[i].value)->n;
+}
+
+/* ---- persistence ---- */
+
+void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
+{
+    bool created;
+    magg *a = magg_get(e, st->job, st->key, &created);
+    a->total = st->total_count;
+    a->sev = st->severity;
+    a->created = st->created_at_ms;
+    a->last_seen = st->last_seen_ms;
+    merge_change *none = NULL;
+    for (size_t i = 0; i < st->n_samples; i++)
+        sample_insert(e, a, st->samples[i], NULL, false, &none);
+    for (size_t i = 0; i < st->n_labels; i++)
+        labels_add(e, a, &st->labels[i], labelset_hash(&st->labels[i]), NULL);
+}
+
+void merge_snapshot(const merge_engine *e, merge_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->instances = xmalloc(e->insts.n * sizeof(merge_instance_state));
+    for (size_t i = 0; i < e->insts.cap; i++) {
+        if (!e->insts.slots[i].hash)
+            continue;
+        const minst *m = e->insts.slots[i].value;
+        merge_instance_state *is = &out->instances[out->n_instances++];
+        is->job = xstrdup(m->id);
+        is->instance_id = xstrdup(m->id + m->joblen + 1);
+        is->last_seen_ms = m->last_seen;
+        is->counts = xmalloc(m->n * sizeof(merge_key_count));
+        is->n_counts = 0;
+        for (size_t k = 0; k < m->cap; k++) {
+            if (!m->slots[k].a)
+                continue;
+            const magg *a = m->slots[k].a;
+            is->counts[is->n_counts].key = xstrdup(a->id + a->joblen + 1);
+            is->counts[is->n_counts++].count = m->slots[k].count;
+        }
+    }
+    out->sources = xmalloc(e->srcs.n * sizeof(merge_source_state));
+    for (size_t i = 0; i < e->srcs.cap; i++) {
+        if (!e->srcs.slots[i].hash)
+            continue;
+        const msrc *s = e->srcs.slots[i].value;
+        merge_source_state *ss = &out->sources[out->n_sources++];
+        ss->job = xstrdup(s->id);
+        ss->url = xstrdup(s->id + s->joblen + 1);
+        ss->body_hash = s->body_hash;
+        ss->last_scrape_ms = s->last_scrape;
+        ss->instance_id = xstrdup(s->inst ? s->inst->id + s->inst->joblen + 1 : "");
+    }
+}
+
+void merge_restore(merge_engine *e, const merge_state *st)
+{
+    for (size_t i = 0; i < st->n_instances; i++) {
+        const merge_instance_state *is = &st->instances[i];
+        minst *m = minst_get(e, is->job, is->instance_id);
+        m->last_seen = is->last_seen_ms;
+        for (size_t k = 0; k < is->n_counts; k++) {
+            magg *a = lookup(&e->aggs, is->job, is->counts[k].key);
+            if (!a)
+                continue;
+            icount *ic = icount_find(m, a, true);
+            ic->a = a;
+            ic->count = is->counts[k].count;
+        }
+    }
+    for (size_t i = 0; i < st->n_sources; i++) {
+        const merge_source_state *ss = &st->sources[i];
+        msrc *s = lookup(&e->srcs, ss->job, ss->url);
+        if (!s) {
+            s = xmalloc(sizeof(*s));
+            memset(s, 0, sizeof(*s));
+            s->id = mkid(ss->job, ss->url, &s->idlen, &s->joblen);
+            keymap_put(&e->srcs, s->id, s->idlen, s);
+        }
+        s->body_hash = ss->body_hash;
+        s->last_scrape = ss->last_scrape_ms;
+        s->inst = ss->instance_id && ss->instance_id[0] ? lookup(&e->insts, ss->job, ss->instance_id) : NULL;
+    }
+}
+
+void merge_state_free(merge_state *st)
+{
+    for (size_t i = 0; i < st->n_instances; i++) {
+        merge_instance_state *is = &st->instances[i];
+        free(is->job);
+        free(is->instance_id);
+        for (size_t k = 0; k < is->n_counts; k++)
+            free(is->counts[k].key);
+        free(is->counts);
+    }
+    free(st->instances);
+    for (size_t i = 0; i < st->n_sources; i++) {
+        free(st->sources[i].job);
+        free(st->sources[i].url);
+        free(st->sources[i].instance_id);
+    }
+    free(st->sources);
+    memset(st, 0, sizeof(*st));
+}

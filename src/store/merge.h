@@ -1,0 +1,182 @@
+/* merge: the merge engine. Folds parsed Periskop payloads (one per scrape) into aggregates keyed by
+ * (job, aggregation_key), with Periskop's semantics (reference/periskop.md §2.4) and its bugs fixed:
+ *
+ * - total_count = sum over every instance incarnation ever seen of its latest total_count. An instance
+ *   is (job, target_uuid), or (job, scrape URL) when the payload has no target_uuid. Each scrape adds
+ *   the per-(instance, key) delta; a count lower than the last one for the same instance is a counter
+ *   reset (the process restarted under the same id): the new value is added, nothing freezes.
+ * - created_at = earliest across instances (or the earliest occurrence when no client sent one);
+ *   severity = the one of the latest report that changed the key; last_seen = newest occurrence.
+ * - Samples: deduplicated by occurrence uuid (by content + timestamp when the uuid is empty), ordered
+ *   newest first (ties by dedup hash), capped at samples_per_error.
+ * - Labels seen: the distinct public target label sets that reported the key, at most labels_per_error.
+ * - Instances not seen for `retention` are pruned (their past counts stay in the totals).
+ *
+ * Incremental: one merge_apply touches only keys whose count, samples or labels changed and records
+ * them in a change set (merge_changeset) that a store backend persists in one transaction. Changes are
+ * coalesced per key within a change set, and describe deltas (samples added/evicted, labels added,
+ * per-minute count increases), so SQL backends need no read-modify-write.
+ *
+ * Unchanged bodies: merge_body_hash + merge_body_unchanged let the caller skip parsing a body that is
+ * byte-identical to the last one of the same scrape target (the common case).
+ *
+ * Resolve status is not here: it is user state owned by the store (store.h), which re-opens a resolved
+ * key as a regression when a change raises its count.
+ *
+ * Threading: not thread-safe; one owner thread (the store writer). Change sets own all their data
+ * (strings copied, occurrences referenced), so they may be handed to another thread. */
+#ifndef LOOKOUT_STORE_MERGE_H
+#define LOOKOUT_STORE_MERGE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels/labels.h"
+#include "scrape/payload.h"
+
+typedef struct merge_engine merge_engine;
+
+typedef struct merge_options {
+    uint32_t samples_per_error; /* 0 -> 100 */
+    uint32_t labels_per_error;  /* 0 -> 100 */
+    int64_t retention_ms;       /* 0 -> 14d */
+} merge_options;
+
+/* One scrape's input. */
+typedef struct merge_input {
+    const char *job;
+    const char *url;        /* scrape URL: identifies the scrape target (body hash) */
+    const labelset *labels; /* public target labels (job, instance, namespace, pod, ...); may be NULL */
+    const payload_doc *doc; /* parsed with fallback_id = url */
+    uint64_t body_hash;     /* merge_body_hash(body) to remember; 0 = none */
+    int64_t now_ms;         /* scrape time: series bucket and instance liveness */
+} merge_input;
+
+/* A count increase credited to one minute (Unix minute = ms / 60000). */
+typedef struct merge_series_point {
+    int64_t minute;
+    uint64_t delta;
+} merge_series_point;
+
+/* The new state of one aggregate and how it got there since the change set was last cleared. */
+typedef struct merge_change {
+    char *job;
+    char *key;
+    bool is_new; /* the aggregate did not exist before this change set */
+    uint64_t total_count;
+    payload_severity severity;
+    int64_t created_at_ms; /* PAYLOAD_TS_NONE when unknown */
+    int64_t last_seen_ms;  /* PAYLOAD_TS_NONE when no occurrence yet */
+    /* Samples that entered the aggregate (one reference each) and dedup hashes of samples that left
+     * it. A sample both added and evicted within the change set appears in neither. */
+    payload_occurrence **added;
+    size_t n_added, cap_added;
+    uint64_t *evicted;
+    size_t n_evicted, cap_evicted;
+    labelset *labels_added; /* deep copies */
+    size_t n_labels_added, cap_labels_added;
+    merge_series_point *series; /* increases, ascending minutes, no duplicates */
+    size_t n_series, cap_series;
+} merge_change;
+
+typedef struct merge_changeset {
+    merge_change *v;
+    size_t n, cap;
+    uint64_t gen; /* identifies this change set's content generation (internal) */
+} merge_changeset;
+
+void merge_changeset_init(merge_changeset *cs);
+/* Frees the entries, keeps the array for reuse. */
+void merge_changeset_clear(merge_changeset *cs);
+void merge_changeset_free(merge_changeset *cs);
+
+merge_engine *merge_new(const merge_options *opts);
+void merge_free(merge_engine *e);
+const merge_options *merge_get_options(const merge_engine *e);
+
+/* Fast 64-bit hash of a scrape body (xxhash-style word lanes; never 0). */
+uint64_t merge_body_hash(const char *body, size_t len);
+/* True when the last merged body of (job, url) had this hash: the caller may skip parsing and merging.
+ * Also counts as a sighting of the target's instance (keeps it from being pruned). */
+bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms);
+
+/* Merges one scrape. Appends/updates the changed aggregates in cs. Returns the number of aggregates
+ * of this payload that changed. */
+size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs);
+
+/* A scrape target is gone (removed from discovery): forget its body hash. Instance counts stay until
+ * pruned, so a target that comes back with the same target_uuid is not double-counted. */
+void merge_forget_source(merge_engine *e, const char *job, const char *url);
+/* Drops instances and sources not seen since now_ms - retention. Returns how many instances went. */
+size_t merge_prune(merge_engine *e, int64_t now_ms);
+
+/* Read-only view of an aggregate (tests, diagnostics). Pointers valid until the next engine call. */
+typedef struct merge_aggregate_info {
+    uint64_t total_count;
+    payload_severity severity;
+    int64_t created_at_ms, last_seen_ms;
+    payload_occurrence *const *samples; /* newest first */
+    size_t n_samples;
+    const labelset *labels;
+    size_t n_labels;
+} merge_aggregate_info;
+bool merge_get(const merge_engine *e, const char *job, const char *key, merge_aggregate_info *out);
+
+typedef struct merge_stats {
+    size_t aggregates, instances, sources, instance_keys;
+} merge_stats;
+void merge_get_stats(const merge_engine *e, merge_stats *out);
+
+/* ---- persistence: plain structs, no blobs ---- */
+
+/* An aggregate as a store loads it at startup; the engine takes its own references and copies. */
+typedef struct merge_aggregate_state {
+    const char *job, *key;
+    uint64_t total_count;
+    payload_severity severity;
+    int64_t created_at_ms, last_seen_ms;
+    payload_occurrence *const *samples; /* any order */
+    size_t n_samples;
+    const labelset *labels;
+    size_t n_labels;
+} merge_aggregate_state;
+void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *a);
+
+typedef struct merge_key_count {
+    char *key;
+    uint64_t count;
+} merge_key_count;
+
+/* Per-instance state: the last total_count per key. */
+typedef struct merge_instance_state {
+    char *job;
+    char *instance_id;
+    int64_t last_seen_ms;
+    merge_key_count *counts;
+    size_t n_counts;
+} merge_instance_state;
+
+/* Per scrape target: the last body hash and the instance it reported. */
+typedef struct merge_source_state {
+    char *job;
+    char *url;
+    uint64_t body_hash;
+    int64_t last_scrape_ms;
+    char *instance_id; /* "" when none yet */
+} merge_source_state;
+
+typedef struct merge_state {
+    merge_instance_state *instances;
+    size_t n_instances;
+    merge_source_state *sources;
+    size_t n_sources;
+} merge_state;
+
+/* Deep copy of the per-target state (out is initialised by the call). */
+void merge_snapshot(const merge_engine *e, merge_state *out);
+/* Loads per-target state; call after the aggregates were restored (counts of unknown keys are dropped,
+ * so such a key is counted afresh when reported again). */
+void merge_restore(merge_engine *e, const merge_state *st);
+void merge_state_free(merge_state *st);
+
+#endif

@@ -1,0 +1,168 @@
+/* store: the backend-neutral storage interface. A backend (memory here; SQLite, PostgreSQL, MySQL
+ * later) implements store_ops; callers use the store_* wrappers.
+ *
+ * Data model (plain structs, no JSON blobs, so SQL backends map it to tables):
+ *   aggregate (job, key) -> counts, severity, first/last seen, status (open|resolved|regressed)
+ *   sample    (job, key, dedup_hash) -> occurrence, newest first, capped by the merge engine
+ *   labels    (job, key, label set) -> the target label sets that reported the key
+ *   series    (job, key, minute) -> count increase in that minute, kept for `retention`
+ *   state     the merge engine's per-target state (merge_state), saved/loaded as a whole
+ *
+ * Writes come as merge change sets (merge.h), applied atomically (one transaction). Resolve status is
+ * user state kept here: resolving remembers the count; a later change that raises the count re-opens
+ * the aggregate as "regressed" (store_status_after, shared by every backend).
+ *
+ * Threading: every backend is safe for one writer thread and many reader threads. Results handed to
+ * readers are copies (occurrences are shared by reference), valid after the call returns. */
+#ifndef LOOKOUT_STORE_STORE_H
+#define LOOKOUT_STORE_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels/labels.h"
+#include "scrape/payload.h"
+#include "store/merge.h"
+
+typedef enum store_status { STORE_OPEN = 0, STORE_RESOLVED, STORE_REGRESSED } store_status;
+typedef enum store_sort { STORE_SORT_LAST_SEEN = 0, STORE_SORT_COUNT, STORE_SORT_FIRST_SEEN } store_sort;
+
+/* Return codes besides 0 (ok) and -1 (error, message in err). */
+#define STORE_NOT_FOUND 1
+
+const char *store_status_name(store_status s); /* "open", "resolved", "regressed" */
+int store_status_parse(const char *s, store_status *out);
+const char *store_sort_name(store_sort s); /* "last_seen", "count", "first_seen" */
+int store_sort_parse(const char *s, store_sort *out);
+
+typedef struct store_label_matcher {
+    const char *name;
+    const char *value;
+} store_label_matcher;
+
+#define STORE_DEFAULT_LIMIT 100
+#define STORE_MAX_LIMIT 1000
+
+typedef struct store_query {
+    const char *job; /* NULL: every job */
+    /* Case-insensitive substring over the key and, in every sample, class, message, stacktrace lines (of
+     * the whole cause chain), HTTP method, URL, header names and values, body. NULL/"": no filter. */
+    const char *q;
+    int severity; /* -1 any, else a payload_severity */
+    int status;   /* -1 any, else a store_status */
+    /* Label matchers NAME=VALUE: one label set seen for the aggregate must match all of them. */
+    const store_label_matcher *labels;
+    size_t n_labels;
+    store_sort sort; /* descending (newest, largest first); ties by job, key ascending */
+    size_t limit;    /* 0 -> STORE_DEFAULT_LIMIT; capped at STORE_MAX_LIMIT */
+    const char *cursor; /* from a previous page (same filters and sort), NULL for the first page */
+} store_query;
+
+/* One aggregate without its samples (list rows). */
+typedef struct store_summary {
+    char *job;
+    char *key;
+    uint64_t total_count;
+    payload_severity severity;
+    int64_t created_at_ms; /* PAYLOAD_TS_NONE when unknown */
+    int64_t last_seen_ms;  /* PAYLOAD_TS_NONE when no occurrence */
+    store_status status;
+    uint64_t resolved_count; /* count when last resolved (0 if never) */
+    int64_t resolved_at_ms;  /* 0 if never */
+    payload_occurrence *latest; /* newest sample (one reference) or NULL: class/message for list rows */
+    size_t n_samples;
+    size_t n_labels;
+} store_summary;
+
+typedef struct store_page {
+    store_summary *v;
+    size_t n;
+    uint64_t total;    /* aggregates matching the filters (all pages) */
+    char *next_cursor; /* NULL on the last page */
+} store_page;
+
+typedef struct store_detail {
+    store_summary s;
+    payload_occurrence **samples; /* newest first, one reference each */
+    size_t n_samples;
+    labelset *labels; /* deep copies */
+    size_t n_labels;
+    merge_series_point *series; /* ascending minutes, increases only, within retention */
+    size_t n_series;
+} store_detail;
+
+typedef struct store_job {
+    char *job;
+    uint64_t aggregates; /* number of keys */
+    uint64_t open;       /* keys open or regressed */
+    uint64_t total_count;
+} store_job;
+
+typedef struct store store;
+
+typedef struct store_ops {
+    const char *name;
+    int (*apply)(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen);
+    int (*list)(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
+    int (*get)(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
+    int (*set_status)(store *s, const char *job, const char *key, bool resolve, int64_t now_ms, char *err,
+                      size_t errlen);
+    int (*jobs)(store *s, store_job **out, size_t *n, char *err, size_t errlen);
+    int (*save_state)(store *s, const merge_state *st, char *err, size_t errlen);
+    /* Restores every aggregate (merge_restore_aggregate) and then the per-target state into e. */
+    int (*load)(store *s, merge_engine *e, char *err, size_t errlen);
+    void (*close)(store *s);
+} store_ops;
+
+struct store {
+    const store_ops *ops;
+};
+
+typedef struct store_options {
+    int64_t retention_ms; /* series kept this long; 0 -> 14d */
+} store_options;
+
+/* The memory backend (nothing survives a restart; save_state/load work within the process). */
+store *store_memory_new(const store_options *opts);
+
+/* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status) or -1 with err filled. */
+int store_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen);
+int store_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
+int store_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
+int store_resolve(store *s, const char *job, const char *key, int64_t now_ms, char *err, size_t errlen);
+int store_reopen(store *s, const char *job, const char *key, char *err, size_t errlen);
+int store_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);
+int store_save_state(store *s, const merge_state *st, char *err, size_t errlen);
+int store_load(store *s, merge_engine *e, char *err, size_t errlen);
+void store_close(store *s); /* NULL ok */
+
+void store_summary_free(store_summary *s);
+void store_page_free(store_page *p);
+void store_detail_free(store_detail *d);
+void store_jobs_free(store_job *jobs, size_t n);
+
+/* ---- shared by backends ---- */
+
+/* Status after a change raised the count to new_count: resolved -> regressed when new_count exceeds
+ * the count at resolve time. */
+store_status store_status_after(store_status st, uint64_t resolved_count, uint64_t new_count);
+
+/* Cursor: the position of the last row of a page under a sort. Encoded as an opaque URL-safe string. */
+typedef struct store_cursor {
+    store_sort sort;
+    int64_t value; /* the sort value of the last row (count as int64) */
+    char *job, *key;
+} store_cursor;
+char *store_cursor_encode(const store_cursor *c); /* caller frees */
+/* Returns 0 and fills c (free job/key with store_cursor_clear) or -1 for a malformed cursor. */
+int store_cursor_decode(const char *s, store_cursor *c);
+void store_cursor_clear(store_cursor *c);
+/* The sort value of a row. */
+int64_t store_sort_value(store_sort sort, const store_summary *s);
+/* Order of rows: < 0 when a comes first. Descending value, then job, then key ascending. */
+int store_row_cmp(store_sort sort, int64_t va, const char *joba, const char *keya, int64_t vb, const char *jobb,
+                  const char *keyb);
+/* True when occurrence o matches the full-text query (case-insensitive substring). */
+bool store_occurrence_matches(const payload_occurrence *o, const char *q);
+
+#endif

@@ -1,0 +1,315 @@
+/* Payload parser: every client style, every malformed case, timestamps, serializers. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scrape/payload.h"
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "tests/fixtures/payloads/%s", name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static payload_doc *load(const char *name)
+{
+    size_t len;
+    char *b = slurp(name, &len);
+    char err[256] = "";
+    payload_doc *p = payload_parse(b, len, "http://10.0.0.1:8080/-/exceptions", err, sizeof(err));
+    free(b);
+    cr_assert_not_null(p, "%s: %s", name, err);
+    return p;
+}
+
+static payload_doc *parse_str(const char *s, char *err, size_t errlen)
+{
+    return payload_parse(s, strlen(s), "http://fallback/x", err, errlen);
+}
+
+static int64_t ts(const char *s)
+{
+    int64_t ms;
+    cr_assert_eq(payload_parse_time(s, &ms), 0, "%s", s);
+    return ms;
+}
+
+Test(payload_time, formats_of_every_client)
+{
+    /* 2024-03-02T11:02:44Z = 1709377364 */
+    cr_assert_eq(ts("2024-03-02T11:02:44Z"), 1709377364000LL);              /* Ruby iso8601 */
+    cr_assert_eq(ts("2024-03-02T11:02:44.901Z"), 1709377364901LL);          /* Python ms + Z */
+    cr_assert_eq(ts("2024-03-02T11:02:44.901234567Z"), 1709377364901LL);    /* Go RFC3339Nano */
+    cr_assert_eq(ts("2024-03-02T11:02:44.9Z"), 1709377364900LL);            /* Go trims zeros */
+    cr_assert_eq(ts("2024-03-02T12:02:44.901+01:00"), 1709377364901LL);     /* Scala XXX */
+    cr_assert_eq(ts("2024-03-02T05:32:44-05:30"), 1709377364000LL);
+    cr_assert_eq(ts("2024-03-02t11:02:44z"), 1709377364000LL);
+    cr_assert_eq(ts("1970-01-01T00:00:00Z"), 0);
+    cr_assert_eq(ts("2024-02-29T00:00:00Z"), 1709164800000LL);
+}
+
+Test(payload_time, rejects_malformed)
+{
+    int64_t ms;
+    const char *bad[] = {"", "yesterday", "2024-03-02", "2024-03-02T11:02:44", "2024-13-02T11:02:44Z",
+                         "2024-03-32T11:02:44Z", "2023-02-29T00:00:00Z", "2024-03-02T25:00:00Z",
+                         "2024-03-02T11:02:44.Z", "2024-03-02T11:02:44+1", "2024-03-02T11:02:44Zjunk",
+                         "2024-3-2T11:02:44Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(payload_parse_time(bad[i], &ms), -1, "accepted %s", bad[i]);
+}
+
+Test(payload_time, format_roundtrip)
+{
+    char buf[40];
+    payload_format_time(1709377364901LL, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "2024-03-02T11:02:44.901Z");
+    payload_format_time(0, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "1970-01-01T00:00:00.000Z");
+    payload_format_time(951782400000LL, buf, sizeof(buf)); /* 2000-02-29 */
+    cr_assert_str_eq(buf, "2000-02-29T00:00:00.000Z");
+}
+
+Test(payload, go_client)
+{
+    payload_doc *p = load("go.json");
+    cr_assert_str_eq(p->target_uuid, "3f6c1e2a-9b7d-4c41-8e0a-5d2b7f90c1aa");
+    cr_assert_str_eq(p->instance_id, p->target_uuid);
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_eq(p->skipped_aggregates + p->skipped_occurrences, 0);
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_str_eq(a->key, "*url.Error@9f3c1a07");
+    cr_assert_eq(a->total_count, 137);
+    cr_assert_eq(a->severity, PAYLOAD_ERROR);
+    cr_assert_eq(a->created_at_ms, ts("2024-03-02T09:14:07.512Z"));
+    cr_assert_eq(a->n_occurrences, 2);
+    payload_occurrence *o = a->occurrences[0];
+    cr_assert_str_eq(o->error.class_name, "*url.Error");
+    cr_assert_eq(o->error.n_stacktrace, 2);
+    cr_assert_str_eq(o->error.stacktrace[1], "\tbilling.(*Client).Invoices: resp, err := c.http.Do(req)");
+    cr_assert_null(o->error.cause);
+    cr_assert_eq(o->timestamp_ms, 1709377364901LL);
+    cr_assert_not_null(o->http);
+    cr_assert_str_eq(o->http->method, "GET");
+    cr_assert_eq(o->http->n_headers, 3);
+    /* client order kept */
+    cr_assert_str_eq(o->http->headers[0].name, "Accept");
+    cr_assert_str_eq(o->http->headers[1].name, "X-Request-Id");
+    cr_assert_str_eq(o->http->headers[2].name, "Authorization");
+    cr_assert_null(a->occurrences[1]->http);
+    cr_assert_eq(a->occurrences[1]->error.n_stacktrace, 0);
+    cr_assert_eq(p->aggregates[1].severity, PAYLOAD_WARNING);
+    cr_assert_eq(p->aggregates[1].occurrences[0]->timestamp_ms, ts("2024-03-02T09:00:00.500Z"));
+    payload_free(p);
+}
+
+Test(payload, python_client)
+{
+    payload_doc *p = load("python.json");
+    cr_assert_eq(p->n_aggregates, 1);
+    payload_occurrence *o = p->aggregates[0].occurrences[0];
+    cr_assert_eq(o->error.n_stacktrace, 4);
+    cr_assert_str_eq(o->http->method, "POST");
+    cr_assert_str_eq(o->http->body, "{\"a\": 1, \"b\": 0}");
+    cr_assert_eq(o->timestamp_ms, ts("2024-03-02T10:05:06.789Z"));
+    payload_free(p);
+}
+
+Test(payload, ruby_client_cause_chain)
+{
+    payload_doc *p = load("ruby.json");
+    payload_occurrence *o = p->aggregates[0].occurrences[0];
+    cr_assert_not_null(o->error.cause);
+    cr_assert_str_eq(o->error.cause->class_name, "ActiveRecord::RecordNotFound");
+    cr_assert_not_null(o->error.cause->cause);
+    cr_assert_str_eq(o->error.cause->cause->message, "connection lost");
+    cr_assert_null(o->error.cause->cause->cause);
+    cr_assert_str_eq(o->http->body, ""); /* request_body: null */
+    cr_assert_str_eq(o->http->headers[0].name, "HTTP_USER_AGENT");
+    cr_assert_eq(o->timestamp_ms, ts("2024-03-02T10:15:30Z"));
+    payload_free(p);
+}
+
+Test(payload, scala_client_offsets_and_messages)
+{
+    payload_doc *p = load("scala.json");
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_eq(p->aggregates[0].created_at_ms, ts("2024-03-02T09:40:00Z"));
+    cr_assert_eq(p->aggregates[0].occurrences[0]->timestamp_ms, ts("2024-03-02T09:41:12.333Z"));
+    payload_aggregate *m = &p->aggregates[1];
+    cr_assert_eq(m->severity, PAYLOAD_INFO);
+    cr_assert_eq(m->created_at_ms, ts("2024-03-02T13:30:01Z"));
+    cr_assert_str_eq(m->occurrences[0]->error.class_name, ""); /* addMessage: no class */
+    cr_assert_str_eq(m->occurrences[0]->error.message, "flag service unavailable, using defaults");
+    payload_free(p);
+}
+
+Test(payload, missing_uuid_and_created_at_defaulted)
+{
+    payload_doc *p = load("legacy_no_uuid.json");
+    cr_assert_str_eq(p->target_uuid, "");
+    cr_assert_str_eq(p->instance_id, "http://10.0.0.1:8080/-/exceptions");
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_eq(a->created_at_ms, PAYLOAD_TS_NONE);
+    cr_assert_eq(a->severity, PAYLOAD_ERROR);
+    cr_assert_str_eq(a->occurrences[0]->uuid, "");
+    cr_assert_eq(a->occurrences[0]->severity, PAYLOAD_ERROR); /* inherits the aggregate's */
+    cr_assert_null(a->occurrences[0]->http);
+    payload_free(p);
+}
+
+Test(payload, malformed_records_skipped_and_counted)
+{
+    payload_doc *p = load("partly_malformed.json");
+    /* bad-count, bad-created, missing key, bad-list, 42 */
+    cr_assert_eq(p->skipped_aggregates, 5, "skipped %zu", p->skipped_aggregates);
+    /* bad ts, bad class, bad stacktrace, bad header, not-an-object */
+    cr_assert_eq(p->skipped_occurrences, 5, "skipped %zu", p->skipped_occurrences);
+    cr_assert(strstr(p->first_problem, "yesterday") != NULL, "%s", p->first_problem);
+    cr_assert_eq(p->n_aggregates, 2);
+    payload_aggregate *g = &p->aggregates[0];
+    cr_assert_str_eq(g->key, "good");
+    cr_assert_eq(g->severity, PAYLOAD_ERROR); /* "bogus" */
+    cr_assert_eq(g->n_occurrences, 2);
+    cr_assert_str_eq(g->occurrences[1]->uuid, "o6");
+    cr_assert_eq(g->occurrences[1]->severity, PAYLOAD_ERROR); /* "" -> aggregate's */
+    /* repeated key folded: max count, min created_at, both samples, last severity */
+    payload_aggregate *d = &p->aggregates[1];
+    cr_assert_str_eq(d->key, "dup");
+    cr_assert_eq(d->total_count, 5);
+    cr_assert_eq(d->created_at_ms, ts("2024-03-01T10:00:00Z"));
+    cr_assert_eq(d->n_occurrences, 2);
+    cr_assert_eq(d->severity, PAYLOAD_INFO);
+    payload_free(p);
+}
+
+Test(payload, fatal_errors_are_precise)
+{
+    char err[256];
+    cr_assert_null(parse_str("{\"aggregated_errors\": [ }", err, sizeof(err)));
+    cr_assert(strncmp(err, "invalid JSON at line 1 column ", 30) == 0, "%s", err);
+    cr_assert_null(parse_str("", err, sizeof(err)));
+    cr_assert(strncmp(err, "invalid JSON at line 1", 22) == 0, "%s", err);
+    cr_assert_null(parse_str("<html>502</html>", err, sizeof(err)));
+    cr_assert(strstr(err, "invalid JSON") != NULL, "%s", err);
+    cr_assert_null(parse_str("[1,2]", err, sizeof(err)));
+    cr_assert_str_eq(err, "payload is not a JSON object (got array)");
+    cr_assert_null(parse_str("{\"aggregated_errors\":\"x\"}", err, sizeof(err)));
+    cr_assert_str_eq(err, "\"aggregated_errors\" is not an array (got string)");
+    cr_assert_null(parse_str("{\"a\":1}\n{\"b\":2}", err, sizeof(err)));
+    cr_assert(strstr(err, "line 2") != NULL, "%s", err);
+}
+
+Test(payload, empty_and_null_lists)
+{
+    char err[256];
+    payload_doc *p = parse_str("{}", err, sizeof(err));
+    cr_assert_not_null(p);
+    cr_assert_eq(p->n_aggregates, 0);
+    cr_assert_str_eq(p->instance_id, "http://fallback/x");
+    payload_free(p);
+    p = parse_str("{\"target_uuid\":17,\"aggregated_errors\":null}", err, sizeof(err));
+    cr_assert_not_null(p);
+    cr_assert_str_eq(p->instance_id, "http://fallback/x"); /* non-string uuid ignored */
+    payload_free(p);
+    p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3.0,\"latest_errors\":null}]}",
+                  err, sizeof(err));
+    cr_assert_eq(p->aggregates[0].total_count, 3);
+    cr_assert_eq(p->aggregates[0].n_occurrences, 0);
+    payload_free(p);
+    p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":-1}]}", err, sizeof(err));
+    cr_assert_eq(p->n_aggregates, 0);
+    cr_assert_eq(p->skipped_aggregates, 1);
+    payload_free(p);
+}
+
+Test(payload, dedup_hash)
+{
+    char err[256];
+    payload_doc *p = parse_str(
+        "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,\"latest_errors\":["
+        "{\"error\":{\"message\":\"a\"},\"timestamp\":\"2024-01-01T00:00:00Z\"},"
+        "{\"error\":{\"message\":\"a\"},\"timestamp\":\"2024-01-01T00:00:00Z\"},"
+        "{\"error\":{\"message\":\"a\"},\"timestamp\":\"2024-01-01T00:00:01Z\"},"
+        "{\"error\":{\"message\":\"x\"},\"uuid\":\"u1\",\"timestamp\":\"2024-01-01T00:00:00Z\"},"
+        "{\"error\":{\"message\":\"y\"},\"uuid\":\"u1\",\"timestamp\":\"2024-01-01T00:00:05Z\"}]}]}",
+        err, sizeof(err));
+    payload_occurrence **o = p->aggregates[0].occurrences;
+    cr_assert_eq(o[0]->dedup_hash, o[1]->dedup_hash);
+    cr_assert_neq(o[0]->dedup_hash, o[2]->dedup_hash);
+    cr_assert_eq(o[3]->dedup_hash, o[4]->dedup_hash); /* same uuid */
+    payload_free(p);
+}
+
+Test(payload, refcount_outlives_doc)
+{
+    payload_doc *p = load("ruby.json");
+    payload_occurrence *o = p->aggregates[0].occurrences[0];
+    payload_occurrence_ref(o);
+    payload_free(p);
+    cr_assert_str_eq(o->error.cause->class_name, "ActiveRecord::RecordNotFound");
+    payload_occurrence_unref(o);
+}
+
+Test(payload, serialize_server_shape)
+{
+    payload_doc *p = load("go.json");
+    strbuf sb;
+    strbuf_init(&sb);
+    payload_occurrence_write_json(&sb, p->aggregates[0].occurrences[1], PAYLOAD_SHAPE_SERVER);
+    cr_assert_str_eq(sb.buf,
+                     "{\"error\":{\"class\":\"*url.Error\",\"message\":\"Get \\\"http://billing:8080/v1/invoices\\\": "
+                     "context deadline exceeded\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"d1b9f3d2-51e4-4b8e-"
+                     "9a57-0f6a9a3e2b12\",\"timestamp\":1709377380,\"severity\":\"error\",\"http_context\":null}");
+    strbuf_reset(&sb);
+    payload_occurrence_write_json(&sb, p->aggregates[0].occurrences[0], PAYLOAD_SHAPE_SERVER);
+    cr_assert(strstr(sb.buf, "\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"http://api.internal/users/"
+                             "42/invoices?limit=20\",\"request_headers\":{\"Accept\":\"application/json\",\"X-Request-"
+                             "Id\":\"7d1e0c\",\"Authorization\":\"Bearer x\"},\"request_body\":\"\"}") != NULL,
+              "%s", sb.buf);
+    strbuf_free(&sb);
+    payload_free(p);
+}
+
+Test(payload, serialize_client_shape_reparses)
+{
+    payload_doc *p = load("ruby.json");
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,\"latest_errors\":[");
+    payload_occurrence_write_json(&sb, p->aggregates[0].occurrences[0], PAYLOAD_SHAPE_CLIENT);
+    strbuf_puts(&sb, "]}]}");
+    char err[256];
+    payload_doc *q = parse_str(sb.buf, err, sizeof(err));
+    cr_assert_not_null(q, "%s", err);
+    payload_occurrence *a = p->aggregates[0].occurrences[0], *b = q->aggregates[0].occurrences[0];
+    cr_assert_eq(a->timestamp_ms, b->timestamp_ms);
+    cr_assert_eq(a->dedup_hash, b->dedup_hash);
+    cr_assert_str_eq(b->error.cause->cause->class_name, "PG::ConnectionBad");
+    cr_assert_eq(b->http->n_headers, 3);
+    payload_free(q);
+    strbuf_free(&sb);
+    payload_free(p);
+}
+
+Test(payload, severity_names)
+{
+    cr_assert_eq(payload_severity_parse("info"), PAYLOAD_INFO);
+    cr_assert_eq(payload_severity_parse("WARNING"), PAYLOAD_WARNING);
+    cr_assert_eq(payload_severity_parse(""), PAYLOAD_ERROR);
+    cr_assert_eq(payload_severity_parse(NULL), PAYLOAD_ERROR);
+    cr_assert_eq(payload_severity_parse("fatal"), PAYLOAD_ERROR);
+    cr_assert_str_eq(payload_severity_name(PAYLOAD_WARNING), "warning");
+}
