@@ -25,6 +25,7 @@
 #include "api/status.h"
 #include "api/targets_api.h"
 #include "api/targets_page.h"
+#include "api/ui.h"
 #include "config/config.h"
 #include "scrape/scheduler.h"
 #include "scrape/targets.h"
@@ -241,6 +242,7 @@ int runtime_run(const runtime_options *opts)
     targets_api_init(&rt.tapi, rt.tm, listen, NULL);
     targets_api_register(&rt.tapi, rt.http);
     targets_page_register(rt.tm, rt.http);
+    ui_register(rt.http);
     if (http_server_start(rt.http, err, sizeof err) != 0) {
         log_error("web", "Error starting web server", "err", err);
         goto out;
