@@ -31,7 +31,20 @@ UI_URL=$FAKE_URL
 start_fake fake-bulk --fixture none --bulk big:100000 || { not_ok "ui_browser: bulk fake API"; exit 1; }
 BULK_URL=$FAKE_URL
 
-LOOKOUT_UI_URL=$UI_URL LOOKOUT_UI_BULK_URL=$BULK_URL LOOKOUT_UI_SHOTS=${LOOKOUT_UI_SHOTS:-} \
+REAL_URL=
+if [ -x "$LOOKOUT_BIN" ]; then
+  cat >"$TMP/lookout.yml" <<'YML'
+scrape_configs:
+  - job_name: api
+    static_configs:
+      - targets: ['127.0.0.1:9']
+YML
+  if start_lookout real --config.file="$TMP/lookout.yml"; then REAL_URL=$LOOKOUT_URL; else not_ok "ui_browser: start lookout"; fi
+else
+  echo "# $LOOKOUT_BIN not built: skipping the checks against the real binary"
+fi
+
+LOOKOUT_UI_REAL_URL=$REAL_URL LOOKOUT_UI_URL=$UI_URL LOOKOUT_UI_BULK_URL=$BULK_URL LOOKOUT_UI_SHOTS=${LOOKOUT_UI_SHOTS:-} \
   timeout 300 node tests/browser/ui.test.mjs
 rc=$?
 [ $rc -eq 0 ] || echo "# node exited $rc"
