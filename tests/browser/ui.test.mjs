@@ -257,6 +257,23 @@ await test('Periskop permalink with a / in the key (raw and encoded)', async () 
   assert((await page.locator('.empty h2').innerText()).includes('not found'), 'unknown key explains');
 });
 
+await test('phone width and dark scheme render', async () => {
+  await page.setViewportSize({width: 390, height: 844});
+  await open('#/api/errors');
+  await page.waitForSelector('tr.err-row');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, `no horizontal page overflow on a phone (${overflow}px)`);
+  await shot(page, 'phone-errors');
+  await page.setViewportSize({width: 1280, height: 800});
+  await page.emulateMedia({colorScheme: 'dark'});
+  await page.goto(`${BASE}/?refresh=1#/billing/errors/ValueError%405d41402a`);
+  await page.waitForSelector('.detail h1.key');
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert(bg !== 'rgb(247, 247, 248)', `dark background (${bg})`);
+  await shot(page, 'detail-dark');
+  await page.emulateMedia({colorScheme: 'light'});
+});
+
 await test('auto refresh picks up a new error and keeps scroll position and the open occurrence', async () => {
   await open('#/api/errors');
   const upd0 = await page.locator('#updated').getAttribute('data-at');
@@ -329,23 +346,6 @@ await test('keyboard: / focuses search, links and buttons reachable with Tab', a
     seen.add(await page.evaluate(() => document.activeElement.className || document.activeElement.tagName));
   }
   assert(seen.has('key'), `error links reachable by Tab: ${[...seen]}`);
-});
-
-await test('phone width and dark scheme render', async () => {
-  await page.setViewportSize({width: 390, height: 844});
-  await open('#/api/errors');
-  await page.waitForSelector('tr.err-row');
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert(overflow <= 1, `no horizontal page overflow on a phone (${overflow}px)`);
-  await shot(page, 'phone-errors');
-  await page.setViewportSize({width: 1280, height: 800});
-  await page.emulateMedia({colorScheme: 'dark'});
-  await page.goto(`${BASE}/?refresh=1#/billing/errors/ValueError%405d41402a`);
-  await page.waitForSelector('.detail h1.key');
-  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-  assert(bg !== 'rgb(247, 247, 248)', `dark background (${bg})`);
-  await shot(page, 'detail-dark');
-  await page.emulateMedia({colorScheme: 'light'});
 });
 
 await test('empty states explain what to configure', async () => {
