@@ -140,3 +140,30 @@ metric_value() {
   curl -sS --max-time 10 "$1/metrics" 2>/dev/null |
     awk -v n="$2" -v l="${3:-}" '$1 == n || (index($1, n "{") == 1 && index($1, l) > 0) { print $2; exit }'
 }
+
+# active_targets [SCRAPEPOOL]: the running lookout's active targets as sorted "job/instance" words,
+# comma-separated (empty when none, "ERROR" when the API does not answer with JSON).
+active_targets() {
+  local q="state=active"; [ -n "${1:-}" ] && q="$q&scrapePool=$1"
+  curl -sS --max-time 10 "$LOOKOUT_URL/api/v1/targets?$q" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)["data"]
+except Exception:
+    print("ERROR"); sys.exit(0)
+print(",".join(sorted("%s/%s" % (t["labels"].get("job", ""), t["labels"].get("instance", ""))
+                      for t in d.get("activeTargets") or [])))'
+}
+
+# targets_are EXPECTED [SCRAPEPOOL]: succeeds when active_targets prints EXPECTED (for `eventually`).
+targets_are() { [ "$(active_targets "${2:-}")" == "$1" ]; }
+
+# metric_sum NAME: sum of every sample of metric NAME (any labels) at the running lookout's /metrics;
+# prints 0 when absent.
+metric_sum() {
+  curl -sS --max-time 10 "$LOOKOUT_URL/metrics" 2>/dev/null |
+    awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%g\n", s + 0 }'
+}
+
+# metric_at_least NAME MIN: succeeds when metric_sum NAME >= MIN.
+metric_at_least() { awk -v a="$(metric_sum "$1")" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
