@@ -1,0 +1,355 @@
+/* file_parse: reading one file_sd file into target groups, validated as Prometheus' file SD does
+ * (discovery/file/file.go readFile and targetgroup.Group's UnmarshalJSON / UnmarshalYAML):
+ *   - JSON (jansson): `null` is an empty list; an empty file is a syntax error (as in Go); unknown keys in
+ *     a group are rejected (DisallowUnknownFields); keys match case-insensitively (encoding/json);
+ *     targets must be strings, label values strings.
+ *   - YAML (libyaml, first document): an empty file or `null` is an empty list; unknown and duplicate keys
+ *     are rejected (UnmarshalStrict); scalars of any type are accepted as strings (yaml.v2 does so).
+ *   - a null group is an error ("nil target group item found"); label names must be valid.
+ * Every group gets source "PATH:INDEX" and __meta_filepath=PATH. Pure: no threads, no globals. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "sd/sd_internal.h"
+
+typedef struct glist {
+    target_group *v;
+    size_t n, cap;
+} glist;
+
+static target_group *glist_add(glist *l, const char *path)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4;
+        l->v = realloc(l->v, l->cap * sizeof(target_group));
+        if (!l->v)
+            abort();
+    }
+    char source[4096 + 32];
+    snprintf(source, sizeof source, "%s:%zu", path, l->n);
+    target_group *g = &l->v[l->n++];
+    target_group_init(g, source);
+    return g;
+}
+
+static void add_target(target_group *g, const char *address)
+{
+    labelset t = LABELSET_INIT;
+    labelset_set(&t, "__address__", address);
+    target_group_add_target(g, &t);
+    labelset_free(&t);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "bool";
+    default: return "null";
+    }
+}
+
+static int parse_json(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    if (!root)
+        return fail(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
+    int rc = 0;
+    if (json_is_null(root))
+        goto done;
+    if (!json_is_array(root)) {
+        rc = fail(err, errlen, "expected a list of target groups, got %s", json_kind(root));
+        goto done;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(root, i, item) {
+        if (json_is_null(item)) {
+            rc = fail(err, errlen, "nil target group item found");
+            goto done;
+        }
+        if (!json_is_object(item)) {
+            rc = fail(err, errlen, "group %zu: expected an object with targets and labels, got %s", i,
+                      json_kind(item));
+            goto done;
+        }
+        const json_t *targets = NULL, *labels = NULL;
+        const char *key;
+        json_t *v;
+        json_object_foreach(item, key, v) {
+            if (strcasecmp(key, "targets") == 0)
+                targets = v;
+            else if (strcasecmp(key, "labels") == 0)
+                labels = v;
+            else {
+                rc = fail(err, errlen, "group %zu: unknown field \"%s\" (expected targets, labels)", i, key);
+                goto done;
+            }
+        }
+        if (targets && !json_is_null(targets) && !json_is_array(targets)) {
+            rc = fail(err, errlen, "group %zu: targets: expected a list of strings, got %s", i,
+                      json_kind(targets));
+            goto done;
+        }
+        if (labels && !json_is_null(labels) && !json_is_object(labels)) {
+            rc = fail(err, errlen, "group %zu: labels: expected an object of strings, got %s", i,
+                      json_kind(labels));
+            goto done;
+        }
+        target_group *g = glist_add(out, path);
+        if (labels && json_is_object(labels))
+            json_object_foreach((json_t *)labels, key, v) {
+                if (!label_name_valid(key)) {
+                    rc = fail(err, errlen, "group %zu: \"%s\" is not a valid label name", i, key);
+                    goto done;
+                }
+                if (!json_is_string(v)) {
+                    rc = fail(err, errlen, "group %zu: label %s: expected a string, got %s", i, key,
+                              json_kind(v));
+                    goto done;
+                }
+                labelset_set(&g->labels, key, json_string_value(v));
+            }
+        if (targets && json_is_array(targets)) {
+            size_t k;
+            json_array_foreach(targets, k, v) {
+                if (!json_is_string(v)) {
+                    rc = fail(err, errlen, "group %zu: target %zu: expected a string, got %s", i, k,
+                              json_kind(v));
+                    goto done;
+                }
+                add_target(g, json_string_value(v));
+            }
+        }
+    }
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- YAML ---- */
+
+static bool y_null(const yaml_node_t *n)
+{
+    if (!n)
+        return true;
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = (const char *)n->data.scalar.value;
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static const char *y_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "mapping";
+    case YAML_SEQUENCE_NODE: return "list";
+    default: return "scalar";
+    }
+}
+
+#define YPOS(n) (int)(n)->start_mark.line + 1, (int)(n)->start_mark.column + 1
+
+static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, const char *path, glist *out,
+                            char *err, size_t errlen)
+{
+    if (y_null(item))
+        return fail(err, errlen, "line %d column %d: nil target group item found", YPOS(item));
+    if (item->type != YAML_MAPPING_NODE)
+        return fail(err, errlen, "line %d column %d: group %zu: expected a mapping with targets and labels, "
+                    "got %s", YPOS(item), i, y_kind(item));
+    yaml_node_t *targets = NULL, *labels = NULL;
+    for (yaml_node_pair_t *pr = item->data.mapping.pairs.start; pr < item->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key), *v = yaml_document_get_node(doc, pr->value);
+        if (!k || k->type != YAML_SCALAR_NODE)
+            return fail(err, errlen, "line %d column %d: group %zu: expected a string key", YPOS(item), i);
+        const char *key = (const char *)k->data.scalar.value;
+        yaml_node_t **slot;
+        if (!strcmp(key, "targets"))
+            slot = &targets;
+        else if (!strcmp(key, "labels"))
+            slot = &labels;
+        else
+            return fail(err, errlen, "line %d column %d: field %s not found in target group (expected targets, "
+                        "labels)", YPOS(k), key);
+        if (*slot)
+            return fail(err, errlen, "line %d column %d: key \"%s\" already set in map", YPOS(k), key);
+        *slot = v ? v : k; /* a key without a node cannot happen in a loaded document */
+    }
+    if (targets && !y_null(targets) && targets->type != YAML_SEQUENCE_NODE)
+        return fail(err, errlen, "line %d column %d: targets: expected a list of strings, got %s",
+                    YPOS(targets), y_kind(targets));
+    if (labels && !y_null(labels) && labels->type != YAML_MAPPING_NODE)
+        return fail(err, errlen, "line %d column %d: labels: expected a mapping of strings, got %s",
+                    YPOS(labels), y_kind(labels));
+    target_group *g = glist_add(out, path);
+    if (labels && labels->type == YAML_MAPPING_NODE) {
+        labelset seen = LABELSET_INIT; /* duplicate label names are an error in strict mode */
+        for (yaml_node_pair_t *pr = labels->data.mapping.pairs.start; pr < labels->data.mapping.pairs.top;
+             pr++) {
+            yaml_node_t *k = yaml_document_get_node(doc, pr->key), *v = yaml_document_get_node(doc, pr->value);
+            if (!k || !v || k->type != YAML_SCALAR_NODE) {
+                labelset_free(&seen);
+                return fail(err, errlen, "line %d column %d: labels: expected a string key", YPOS(labels));
+            }
+            const char *name = (const char *)k->data.scalar.value;
+            if (!label_name_valid(name)) {
+                labelset_free(&seen);
+                return fail(err, errlen, "line %d column %d: \"%s\" is not a valid label name", YPOS(k), name);
+            }
+            if (labelset_get(&seen, name)) {
+                labelset_free(&seen);
+                return fail(err, errlen, "line %d column %d: key \"%s\" already set in map", YPOS(k), name);
+            }
+            labelset_set(&seen, name, "1");
+            if (v->type != YAML_SCALAR_NODE) {
+                labelset_free(&seen);
+                return fail(err, errlen, "line %d column %d: label %s: expected a string, got %s", YPOS(v), name,
+                            y_kind(v));
+            }
+            labelset_set(&g->labels, name, y_null(v) ? "" : (const char *)v->data.scalar.value);
+        }
+        labelset_free(&seen);
+    }
+    if (targets && targets->type == YAML_SEQUENCE_NODE)
+        for (yaml_node_item_t *it = targets->data.sequence.items.start; it < targets->data.sequence.items.top;
+             it++) {
+            yaml_node_t *t = yaml_document_get_node(doc, *it);
+            if (!t || t->type != YAML_SCALAR_NODE) {
+                const yaml_node_t *at = t ? t : targets;
+                return fail(err, errlen, "line %d column %d: targets: expected a string, got %s", YPOS(at),
+                            t ? y_kind(t) : "nothing");
+            }
+            add_target(g, y_null(t) ? "" : (const char *)t->data.scalar.value);
+        }
+    return 0;
+}
+
+static int parse_yaml(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return fail(err, errlen, "cannot initialise the YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        int rc = fail(err, errlen, "line %d column %d: %s%s%s", (int)parser.problem_mark.line + 1,
+                      (int)parser.problem_mark.column + 1, parser.context ? parser.context : "",
+                      parser.context ? ": " : "", parser.problem ? parser.problem : "syntax error");
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    int rc = 0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!y_null(root)) {
+        if (root->type != YAML_SEQUENCE_NODE) {
+            rc = fail(err, errlen, "line %d column %d: expected a list of target groups, got %s", YPOS(root),
+                      y_kind(root));
+        } else {
+            size_t i = 0;
+            for (yaml_node_item_t *it = root->data.sequence.items.start; it < root->data.sequence.items.top;
+                 it++, i++)
+                if ((rc = parse_yaml_group(&doc, yaml_document_get_node(&doc, *it), i, path, out, err, errlen)))
+                    break;
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
+                  size_t errlen)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (dot && slash && dot < slash)
+        dot = NULL;
+    glist l = {0};
+    int rc;
+    if (dot && !strcasecmp(dot, ".json"))
+        rc = parse_json(path, data, len, &l, err, errlen);
+    else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml")))
+        rc = parse_yaml(path, data, len, &l, err, errlen);
+    else
+        rc = fail(err, errlen, "unhandled file extension %s (expected .json, .yml or .yaml)", dot ? dot : "\"\"");
+    if (rc) {
+        sd_groups_free(l.v, l.n);
+        return -1;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        labelset_set(&l.v[i].labels, "__meta_filepath", path);
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
+int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, errlen, "open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "not a regular file");
+    }
+    if ((uint64_t)st.st_size > SD_FILE_MAX_BYTES) {
+        fclose(f);
+        return fail(err, errlen, "file is %lld bytes, more than the %u allowed", (long long)st.st_size,
+                    SD_FILE_MAX_BYTES);
+    }
+    /* the file may grow between fstat and read: read at most the limit plus one byte to notice */
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    for (;;) {
+        if (len == cap) {
+            if (cap > SD_FILE_MAX_BYTES) {
+                free(buf);
+                fclose(f);
+                return fail(err, errlen, "file is more than the %u bytes allowed", SD_FILE_MAX_BYTES);
+            }
+            cap = cap * 2 > SD_FILE_MAX_BYTES + 1 ? SD_FILE_MAX_BYTES + 1 : cap * 2;
+            buf = realloc(buf, cap);
+            if (!buf)
+                abort();
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(buf);
+        return fail(err, errlen, "read error");
+    }
+    int rc = sd_file_parse(path, buf, len, out, n, err, errlen);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,574 @@
+/* manager: the discovery manager (Prometheus discovery/manager.go). Keeps target groups per job, per
+ * provider and per source; a manager thread hands the complete group set of each changed job to the sync
+ * callback, at most once per min_interval per job, and at once for a job that was never synced.
+ *
+ * Locking: `mu` guards every structure below and is never held while a provider starts or stops (a
+ * provider thread may be blocked in sd_provider_update waiting for it) nor while the callback runs.
+ * `apply_mu` serialises sd_manager_apply_config and sd_manager_free. Groups are immutable once stored and
+ * reference counted, so a sync hands out pointers without copying and a concurrent update can replace a
+ * group while the callback still reads the old one.
+ *
+ * Later: persisting the last good groups per provider across restarts belongs in mprov_store() (the one
+ * place groups enter) and in apply_config (seed a new provider's groups before it starts). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sd/sd_internal.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+typedef struct mgroup {
+    target_group g; /* first: a mgroup * is a target_group * */
+    atomic_int refs;
+} mgroup;
+
+typedef struct mjob {
+    char *name;
+    bool dirty;   /* changed since its last sync */
+    bool synced;  /* synced at least once: later syncs wait for min_interval */
+    bool removed; /* gone from the config: one final empty sync, then freed by the sync thread */
+    int64_t last_sync_ms;
+    struct mjob *next;
+} mjob;
+
+typedef struct mprov {
+    sd_provider *p;
+    mjob *job;
+    int order; /* position among its job's SD blocks: groups are synced in config order */
+    mgroup **groups;
+    size_t n, cap;
+    uint32_t *slots; /* open addressing source -> index+1 (0 = empty); slot_cap is a power of two */
+    size_t slot_cap;
+    size_t n_targets;
+    struct mprov *next;
+} mprov;
+
+struct sd_manager {
+    pthread_mutex_t mu, apply_mu;
+    pthread_cond_t cv;
+    sd_sync_fn fn;
+    void *ctx;
+    int64_t min_interval_ms;
+    mjob *jobs;
+    mprov *provs;
+    int next_id;
+    bool applying; /* holds syncs back until the providers of a new config have started */
+    bool stopping;
+    pthread_t thread;
+};
+
+static metric_family *m_discovered, *m_last_success, *m_updates, *m_failed;
+
+static void metrics_create(void)
+{
+    const char *jc[] = {"job", "config"}, *jp[] = {"job", "provider"}, *j[] = {"job"};
+    m_discovered = metric_family_get("lookout_sd_discovered_targets", METRIC_GAUGE,
+                                     "Current number of discovered targets.", 2, jc);
+    m_last_success = metric_family_get("lookout_sd_last_success_timestamp_seconds", METRIC_GAUGE,
+                                       "Unix time of the last successful refresh of a provider.", 2, jp);
+    m_updates = metric_family_get("lookout_sd_updates_total", METRIC_COUNTER,
+                                  "Total number of target group sets sent to the target layer.", 1, j);
+    m_failed = metric_family_get("lookout_sd_failed_configs", METRIC_GAUGE,
+                                 "Current number of service discovery configurations that failed to load.",
+                                 0, NULL);
+}
+
+static void metrics_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, metrics_create);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* ---- groups ---- */
+
+static void mgroup_unref(mgroup *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
+        target_group_free(&g->g);
+        free(g);
+    }
+}
+
+static bool group_equal(const target_group *a, const target_group *b)
+{
+    if (a->n_targets != b->n_targets || !labelset_equal(&a->labels, &b->labels))
+        return false;
+    for (size_t i = 0; i < a->n_targets; i++)
+        if (!labelset_equal(&a->targets[i], &b->targets[i]))
+            return false;
+    return true;
+}
+
+static size_t slot_home(const mprov *mp, const char *source)
+{
+    return (size_t)fnv1a64(FNV64_OFFSET, source, strlen(source)) & (mp->slot_cap - 1);
+}
+
+/* The slot holding source, or the empty slot where it would go. */
+static size_t slot_find(const mprov *mp, const char *source)
+{
+    size_t i = slot_home(mp, source);
+    while (mp->slots[i] && strcmp(mp->groups[mp->slots[i] - 1]->g.source, source) != 0)
+        i = (i + 1) & (mp->slot_cap - 1);
+    return i;
+}
+
+static void slots_rebuild(mprov *mp, size_t cap)
+{
+    free(mp->slots);
+    mp->slot_cap = cap;
+    mp->slots = calloc(cap, sizeof(uint32_t));
+    if (!mp->slots)
+        abort();
+    for (size_t k = 0; k < mp->n; k++)
+        mp->slots[slot_find(mp, mp->groups[k]->g.source)] = (uint32_t)(k + 1);
+}
+
+/* Empties slot i and shifts the rest of its cluster back so lookups never stop early. */
+static void slot_delete(mprov *mp, size_t i)
+{
+    size_t mask = mp->slot_cap - 1, j = i;
+    mp->slots[i] = 0;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!mp->slots[j])
+            return;
+        size_t h = slot_home(mp, mp->groups[mp->slots[j] - 1]->g.source);
+        /* move j into the hole i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+        if (!stays) {
+            mp->slots[i] = mp->slots[j];
+            mp->slots[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* Stores one group (copied) for mp; returns true when the provider's groups changed. */
+static bool mprov_store(mprov *mp, const target_group *g)
+{
+    if (!g->source)
+        return false;
+    if (!mp->slots)
+        slots_rebuild(mp, 16);
+    size_t s = slot_find(mp, g->source);
+    if (mp->slots[s]) {
+        size_t k = mp->slots[s] - 1;
+        mgroup *old = mp->groups[k];
+        if (g->n_targets && group_equal(&old->g, g))
+            return false;
+        mp->n_targets -= old->g.n_targets;
+        if (!g->n_targets) {
+            /* an empty group removes its source: swap the last group into k */
+            slot_delete(mp, s);
+            mp->n--;
+            if (k != mp->n) {
+                mp->groups[k] = mp->groups[mp->n];
+                mp->slots[slot_find(mp, mp->groups[k]->g.source)] = (uint32_t)(k + 1);
+            }
+            mgroup_unref(old);
+            return true;
+        }
+        mgroup *ng = malloc(sizeof *ng);
+        if (!ng)
+            abort();
+        target_group_copy(&ng->g, g);
+        atomic_init(&ng->refs, 1);
+        mp->groups[k] = ng;
+        mp->n_targets += g->n_targets;
+        mgroup_unref(old);
+        return true;
+    }
+    if (!g->n_targets)
+        return false;
+    if (mp->n == mp->cap) {
+        mp->cap = mp->cap ? mp->cap * 2 : 8;
+        mp->groups = realloc(mp->groups, mp->cap * sizeof(mgroup *));
+        if (!mp->groups)
+            abort();
+    }
+    mgroup *ng = malloc(sizeof *ng);
+    if (!ng)
+        abort();
+    target_group_copy(&ng->g, g);
+    atomic_init(&ng->refs, 1);
+    mp->groups[mp->n++] = ng;
+    mp->n_targets += g->n_targets;
+    if (mp->n * 2 > mp->slot_cap)
+        slots_rebuild(mp, mp->slot_cap * 2);
+    else
+        mp->slots[s] = (uint32_t)mp->n;
+    return true;
+}
+
+static void mprov_free(mprov *mp)
+{
+    for (size_t k = 0; k < mp->n; k++)
+        mgroup_unref(mp->groups[k]);
+    free(mp->groups);
+    free(mp->slots);
+    free(mp);
+}
+
+/* ---- provider entry points ---- */
+
+static mprov *find_mprov(sd_manager *m, const sd_provider *p)
+{
+    for (mprov *mp = m->provs; mp; mp = mp->next)
+        if (mp->p == p)
+            return mp;
+    return NULL;
+}
+
+void sd_provider_update(sd_provider *p, const target_group *groups, size_t n)
+{
+    sd_manager *m = p->mgr;
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    mprov *mp = find_mprov(m, p);
+    if (mp) { /* NULL: the provider is being stopped; its groups are already dropped */
+        bool changed = false;
+        for (size_t i = 0; i < n; i++)
+            changed |= mprov_store(mp, &groups[i]);
+        if (changed) {
+            const char *lv[] = {p->job, p->name};
+            metric_set(m_discovered, lv, (double)mp->n_targets);
+            mp->job->dirty = true;
+            pthread_cond_signal(&m->cv);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void sd_provider_mark_success(sd_provider *p)
+{
+    metrics_init();
+    const char *lv[] = {p->job, p->name};
+    metric_set(m_last_success, lv, sd_now_unix());
+}
+
+/* ---- sync thread ---- */
+
+static int cmp_order(const void *a, const void *b)
+{
+    const mprov *x = *(mprov *const *)a, *y = *(mprov *const *)b;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Collects the job's groups in config order, each with a reference. Called with mu held. */
+static mgroup **snapshot(sd_manager *m, const mjob *j, size_t *n_out)
+{
+    size_t np = 0, ng = 0;
+    for (mprov *mp = m->provs; mp; mp = mp->next)
+        if (mp->job == j) {
+            np++;
+            ng += mp->n;
+        }
+    mprov **ps = malloc((np ? np : 1) * sizeof *ps);
+    mgroup **gs = malloc((ng ? ng : 1) * sizeof *gs);
+    if (!ps || !gs)
+        abort();
+    np = 0;
+    for (mprov *mp = m->provs; mp; mp = mp->next)
+        if (mp->job == j)
+            ps[np++] = mp;
+    qsort(ps, np, sizeof *ps, cmp_order);
+    ng = 0;
+    for (size_t i = 0; i < np; i++)
+        for (size_t k = 0; k < ps[i]->n; k++) {
+            atomic_fetch_add(&ps[i]->groups[k]->refs, 1);
+            gs[ng++] = ps[i]->groups[k];
+        }
+    free(ps);
+    *n_out = ng;
+    return gs;
+}
+
+static void unlink_job(sd_manager *m, mjob *j)
+{
+    for (mjob **pp = &m->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            return;
+        }
+}
+
+static void *sync_thread(void *arg)
+{
+    sd_manager *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        int64_t now = sd_now_mono_ms(), next = INT64_MAX;
+        mjob *due = NULL;
+        if (!m->applying)
+            for (mjob *j = m->jobs; j; j = j->next) {
+                if (!j->dirty)
+                    continue;
+                int64_t at = j->synced ? j->last_sync_ms + m->min_interval_ms : now;
+                if (at <= now) {
+                    due = j;
+                    break;
+                }
+                if (at < next)
+                    next = at;
+            }
+        if (!due) {
+            if (next == INT64_MAX) {
+                pthread_cond_wait(&m->cv, &m->mu);
+            } else {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t wait = next - now;
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+            }
+            continue;
+        }
+        size_t n = 0;
+        mgroup **gs = snapshot(m, due, &n);
+        char *name = xstrdup(due->name);
+        due->dirty = false;
+        due->synced = true;
+        due->last_sync_ms = now;
+        if (due->removed) {
+            unlink_job(m, due);
+            free(due->name);
+            free(due);
+        }
+        pthread_mutex_unlock(&m->mu);
+
+        metric_add(m_updates, (const char *[]){name}, 1);
+        m->fn(m->ctx, name, (const target_group *const *)gs, n);
+        for (size_t i = 0; i < n; i++)
+            mgroup_unref(gs[i]);
+        free(gs);
+        free(name);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* ---- manager ---- */
+
+sd_manager *sd_manager_new(sd_sync_fn fn, void *ctx, int64_t min_interval_ms)
+{
+    metrics_init();
+    sd_manager *m = calloc(1, sizeof *m);
+    if (!m)
+        abort();
+    m->fn = fn;
+    m->ctx = ctx;
+    m->min_interval_ms = min_interval_ms > 0 ? min_interval_ms : 0;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->apply_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&m->thread, NULL, sync_thread, m) != 0) {
+        pthread_cond_destroy(&m->cv);
+        pthread_mutex_destroy(&m->mu);
+        pthread_mutex_destroy(&m->apply_mu);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static mjob *find_job(sd_manager *m, const char *name)
+{
+    for (mjob *j = m->jobs; j; j = j->next)
+        if (strcmp(j->name, name) == 0)
+            return j;
+    return NULL;
+}
+
+/* Stops and frees providers already unlinked from the manager (mu not held). */
+static void stop_providers(mprov *list)
+{
+    while (list) {
+        mprov *next = list->next;
+        sd_provider *p = list->p;
+        p->ops->stop(p);
+        const char *lv[] = {p->job, p->name};
+        metric_remove(m_discovered, lv);
+        metric_remove(m_last_success, lv);
+        sd_provider_free(p);
+        mprov_free(list);
+        list = next;
+    }
+}
+
+int sd_manager_apply_config(sd_manager *m, const lookout_config *cfg)
+{
+    pthread_mutex_lock(&m->apply_mu);
+    size_t n_jobs = cfg ? cfg->n_scrape_configs : 0;
+    /* claimed[j][k]: block k of job j is served by a kept provider */
+    bool **claimed = calloc(n_jobs ? n_jobs : 1, sizeof(bool *));
+    if (!claimed)
+        abort();
+    for (size_t j = 0; j < n_jobs; j++) {
+        size_t nb = cfg->scrape_configs[j].n_sd_configs;
+        claimed[j] = calloc(nb ? nb : 1, sizeof(bool));
+        if (!claimed[j])
+            abort();
+    }
+
+    pthread_mutex_lock(&m->mu);
+    m->applying = true;
+    /* Keep providers whose job and block are unchanged; unlink the others (their groups go with them). */
+    mprov *removed = NULL, **pp = &m->provs;
+    while (*pp) {
+        mprov *mp = *pp;
+        bool keep = false;
+        for (size_t j = 0; j < n_jobs && !keep; j++) {
+            const scrape_config *sc = &cfg->scrape_configs[j];
+            if (strcmp(sc->job_name, mp->p->job) != 0)
+                continue;
+            for (size_t k = 0; k < sc->n_sd_configs; k++)
+                if (!claimed[j][k] && sd_block_equal(&sc->sd_configs[k], mp->p->cfg)) {
+                    claimed[j][k] = true;
+                    mp->order = (int)k;
+                    keep = true;
+                    break;
+                }
+        }
+        if (keep) {
+            pp = &mp->next;
+        } else {
+            *pp = mp->next;
+            mp->next = removed;
+            removed = mp;
+            mp->job->dirty = true;
+        }
+    }
+    /* Every job of the new config is synced once with its full state (downstream rebuilds its targets
+     * on reload, as Prometheus' scrape manager expects); jobs that vanished get a final empty sync. */
+    for (mjob *j = m->jobs; j; j = j->next) {
+        j->removed = true;
+        j->dirty = true;
+    }
+    for (size_t j = 0; j < n_jobs; j++) {
+        const char *name = cfg->scrape_configs[j].job_name;
+        mjob *mj = find_job(m, name);
+        if (!mj) {
+            mj = calloc(1, sizeof *mj);
+            if (!mj)
+                abort();
+            mj->name = xstrdup(name);
+            mj->next = m->jobs;
+            m->jobs = mj;
+        }
+        mj->removed = false;
+        mj->dirty = true;
+    }
+    pthread_mutex_unlock(&m->mu);
+
+    stop_providers(removed);
+
+    int failed = 0;
+    char err[512];
+    for (size_t j = 0; j < n_jobs; j++) {
+        const scrape_config *sc = &cfg->scrape_configs[j];
+        for (size_t k = 0; k < sc->n_sd_configs; k++) {
+            if (claimed[j][k])
+                continue;
+            err[0] = 0;
+            sd_provider *p = sd_provider_create(&sc->sd_configs[k], sc->job_name, err, sizeof err);
+            if (!p) {
+                log_error("sd", "cannot create service discovery", "job", sc->job_name, "err", err);
+                failed++;
+                continue;
+            }
+            mprov *mp = calloc(1, sizeof *mp);
+            if (!mp)
+                abort();
+            mp->p = p;
+            mp->order = (int)k;
+            p->mgr = m;
+            pthread_mutex_lock(&m->mu);
+            p->id = m->next_id++;
+            mp->job = find_job(m, sc->job_name);
+            mp->next = m->provs;
+            m->provs = mp;
+            pthread_mutex_unlock(&m->mu);
+            if (p->ops->start(p, err, sizeof err) != 0) {
+                log_error("sd", "cannot start service discovery", "job", sc->job_name, "provider", p->name,
+                          "err", err);
+                failed++;
+                pthread_mutex_lock(&m->mu);
+                for (mprov **q = &m->provs; *q; q = &(*q)->next)
+                    if (*q == mp) {
+                        *q = mp->next;
+                        break;
+                    }
+                mp->job->dirty = true;
+                pthread_mutex_unlock(&m->mu);
+                mp->next = NULL;
+                stop_providers(mp);
+            }
+        }
+    }
+    metric_set(m_failed, NULL, failed);
+    for (size_t j = 0; j < n_jobs; j++)
+        free(claimed[j]);
+    free(claimed);
+
+    pthread_mutex_lock(&m->mu);
+    m->applying = false;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->apply_mu);
+    return 0;
+}
+
+void sd_manager_free(sd_manager *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->apply_mu);
+    pthread_mutex_lock(&m->mu);
+    m->stopping = true;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL); /* from here on no callback runs */
+
+    pthread_mutex_lock(&m->mu);
+    mprov *list = m->provs;
+    m->provs = NULL;
+    pthread_mutex_unlock(&m->mu);
+    stop_providers(list);
+
+    while (m->jobs) {
+        mjob *j = m->jobs;
+        m->jobs = j->next;
+        free(j->name);
+        free(j);
+    }
+    pthread_mutex_unlock(&m->apply_mu);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->apply_mu);
+    free(m);
+}

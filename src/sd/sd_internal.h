@@ -1,0 +1,43 @@
+/* sd_internal: what the discovery files share with each other and with their unit tests, but not with
+ * the rest of lookout (which sees only sd.h). */
+#ifndef LOOKOUT_SD_SD_INTERNAL_H
+#define LOOKOUT_SD_SD_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sd/sd.h"
+
+extern const sd_provider_ops sd_static_ops;
+extern const sd_provider_ops sd_file_ops;
+
+/* Deep copy / free / comparison of one SD block for the kinds implemented here.
+ * sd_block_equal is a local stand-in for config's sd_config_equal (not on main yet); it compares every
+ * field that changes what a provider discovers, including index (static sources and provider names
+ * derive from it) but not pos. Unknown kinds compare unequal so such providers are always restarted. */
+sd_config *sd_block_copy(const sd_config *src);
+void sd_block_free(sd_config *c);
+bool sd_block_equal(const sd_config *a, const sd_config *b);
+/* "static_configs", "file_sd_configs", ... */
+const char *sd_kind_list_name(sd_kind kind);
+
+/* Frees a provider made by sd_provider_create (after stop): impl via ops->destroy, then the base. */
+void sd_provider_free(sd_provider *p);
+
+/* Largest file_sd file accepted (bytes): bounded reads. */
+#define SD_FILE_MAX_BYTES (64u << 20)
+
+/* Reads one file_sd file (format from the extension: .json, .yml, .yaml, case-insensitive), validates it
+ * as Prometheus does and returns its groups (sources "PATH:INDEX", __meta_filepath set). On error returns
+ * -1 and writes a message (with line/column when the parser gives one) into err; *out is untouched. */
+int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen);
+/* Same from memory; `path` names the file in sources, labels and messages and selects the format. */
+int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
+                  size_t errlen);
+void sd_groups_free(target_group *g, size_t n);
+
+/* Milliseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
+int64_t sd_now_mono_ms(void);
+double sd_now_unix(void);
+
+#endif
