@@ -68,7 +68,7 @@ static void reload_metrics(bool ok)
 static void log_warnings(const lookout_config *cfg)
 {
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        log_warn("config", "configuration warning", "msg_detail", cfg->warnings[i].message);
+        log_warn("config", cfg->warnings[i].message, "file", cfg->filename);
 }
 
 /* The address lookout scrapes itself at in the default configuration: the listen address with an
@@ -168,8 +168,6 @@ int runtime_run(const runtime_options *opts)
     char err[2048];
     rt.cfg = load_config(&rt, err, sizeof err);
     if (!rt.cfg) {
-        fprintf(stderr, "lookout: error loading config (--config.file=%s): %s\n",
-                opts->config_file ? opts->config_file : "", err);
         log_error("config", "Error loading config", "err", err);
         goto out;
     }
@@ -200,7 +198,6 @@ int runtime_run(const runtime_options *opts)
     targets_api_register(&rt.tapi, rt.http);
     targets_page_register(rt.tm, rt.http);
     if (http_server_start(rt.http, err, sizeof err) != 0) {
-        fprintf(stderr, "lookout: error starting web server: %s\n", err);
         log_error("web", "Error starting web server", "err", err);
         goto out;
     }

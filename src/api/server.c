@@ -351,7 +351,12 @@ static int bind_listen(const char *addr, int *out_port, char *err, size_t errlen
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(err, errlen, "listen tcp %s: %s: %s", addr, what, strerror(last_errno));
+        /* Go's wording: "listen tcp :7777: bind: address already in use" */
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s", strerror(last_errno));
+        if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
+            msg[0] = (char)(msg[0] - 'A' + 'a');
+        snprintf(err, errlen, "listen tcp %s: %s: %s", addr, what, msg);
         return -1;
     }
     struct sockaddr_storage ss;

@@ -73,7 +73,7 @@ static int parse_global(cfg_ctx *c, const yaml_node_t *node, global_config *g)
     for (size_t i = 3; keys[i]; i++) {
         if (i == 4)
             continue; /* external_labels is used */
-        yaml_node_t *v = cfg_get_raw(c, node, keys[i]);
+        yaml_node_t *v = cfg_key_node(c, node, keys[i]);
         if (v)
             cfg_warn(c, v, "global.%s is not used by lookout; ignored", keys[i]);
     }
@@ -117,7 +117,7 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
         return r < 0 ? -1 : 0;
     /* Prometheus' own storage section (tsdb, exemplars) has another shape; a prometheus.yml must load. */
     for (size_t i = 5; keys[i]; i++) {
-        yaml_node_t *v = cfg_get_raw(c, node, keys[i]);
+        yaml_node_t *v = cfg_key_node(c, node, keys[i]);
         if (v)
             cfg_warn(c, v, "storage.%s is Prometheus' TSDB setting and is not used by lookout; ignored", keys[i]);
     }
@@ -158,11 +158,9 @@ static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config 
     if (cfg_check_map(c, root, "config", keys) < 0)
         return -1;
     for (size_t i = 3; keys[i]; i++) {
-        yaml_node_t *v = cfg_get_raw(c, root, keys[i]);
-        if (v) {
-            /* The key's own position reads better than its value's. */
-            cfg_warn(c, v, "%s is not used by lookout; ignored", keys[i]);
-        }
+        yaml_node_t *k = cfg_key_node(c, root, keys[i]);
+        if (k)
+            cfg_warn(c, k, "%s is not used by lookout; ignored", keys[i]);
     }
     yaml_node_t *g = cfg_get(c, root, "global");
     if (g && parse_global(c, g, &cfg->global) < 0)
@@ -225,10 +223,18 @@ lookout_config *config_parse(const char *yaml, size_t len, const char *name, cha
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        const yaml_mark_t *m = parser.context ? &parser.context_mark : &parser.problem_mark;
-        if (parser.problem_mark.line || parser.problem_mark.column)
-            m = &parser.problem_mark;
-        snprintf(err, errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", name, m->line + 1, m->column + 1,
+        size_t line = parser.problem_mark.line, col = parser.problem_mark.column;
+        if (parser.error == YAML_READER_ERROR) {
+            /* Encoding errors carry a byte offset only; count lines and characters up to it. */
+            line = col = 0;
+            for (size_t i = 0; i < parser.problem_offset && i < len; i++) {
+                if (yaml[i] == '\n')
+                    line++, col = 0;
+                else if (((unsigned char)yaml[i] & 0xC0) != 0x80)
+                    col++;
+            }
+        }
+        snprintf(err, errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", name, line + 1, col + 1,
                  parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
                  parser.context ? parser.context : "");
         yaml_parser_delete(&parser);

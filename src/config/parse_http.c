@@ -249,7 +249,7 @@ int cfg_parse_http(cfg_ctx *c, const yaml_node_t *map, http_client_config *h)
             cfg_error(c, oa, "at most one of basic_auth, oauth2 & authorization must be configured");
             goto out;
         }
-        cfg_warn(c, oa, "%s%s%soauth2 is not supported by lookout yet; requests are sent without it",
+        cfg_warn(c, cfg_key_node(c, map, "oauth2"), "%s%s%soauth2 is not supported by lookout yet; requests are sent without it",
                  c->job ? "job " : "", c->job ? c->job : "", c->job ? ": " : "");
     }
 

@@ -153,9 +153,9 @@ static const char *const scrape_keys[] = {
     "job_name", "honor_labels", "honor_timestamps", "track_timestamps_staleness", "params", "scrape_interval",
     "scrape_timeout", "metrics_path", "scheme", "body_size_limit", "sample_limit", "target_limit", "label_limit",
     "label_name_length_limit", "label_value_length_limit", "keep_dropped_targets", "relabel_configs",
-    "metric_relabel_configs",
-    /* Sample-level settings of newer Prometheus versions: meaningless for exceptions, accepted. */
-    "scrape_protocols", "scrape_classic_histograms", "native_histogram_bucket_limit",
+    "metric_relabel_configs", NULL};
+/* Sample-level settings of newer Prometheus versions: meaningless for exceptions, accepted silently. */
+static const char *const scrape_keys_quiet[] = {"scrape_protocols", "scrape_classic_histograms", "native_histogram_bucket_limit",
     "native_histogram_min_bucket_factor", "enable_compression", "always_scrape_classic_histograms",
     "convert_classic_histograms_to_nhcb", "scrape_failure_log_file", "metric_name_validation_scheme",
     "metric_name_escaping_scheme", "fallback_scrape_protocol", "scrape_native_histograms", NULL};
@@ -218,7 +218,10 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
         allowed[na++] = scrape_keys[i];
     for (size_t i = 0; cfg_http_keys[i]; i++)
         allowed[na++] = cfg_http_keys[i];
-    na += cfg_sd_keys(allowed + na, sizeof allowed / sizeof allowed[0] - na - 1);
+    na += cfg_sd_keys(allowed + na, 64);
+    allowed[na++] = ""; /* the rest is accepted but not suggested */
+    for (size_t i = 0; scrape_keys_quiet[i]; i++)
+        allowed[na++] = scrape_keys_quiet[i];
     allowed[na] = NULL;
 
     memset(sc, 0, sizeof *sc);

@@ -194,7 +194,7 @@ int cfg_parse_sd_blocks(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc)
             return -1;
         if (!e->parse) {
             if (n > 0)
-                cfg_warn(c, v, "%s%s%s%s is not supported by lookout yet; its targets are ignored", c->job ? "job " : "",
+                cfg_warn(c, cfg_key_node(c, map, e->key), "%s%s%s%s is not supported by lookout yet; its targets are ignored", c->job ? "job " : "",
                          c->job ? c->job : "", c->job ? ": " : "", e->key);
             free(items);
             continue;

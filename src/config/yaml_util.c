@@ -52,6 +52,7 @@ void cfg_warn(cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     }
     c->cfg->warnings = w;
     w[c->cfg->n_warnings].message = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb); /* detach re-initialises the buffer */
     w[c->cfg->n_warnings].pos = p;
     c->cfg->n_warnings++;
 }
@@ -84,11 +85,22 @@ const char *cfg_scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
+/* Lists the allowed keys, folding the ~30 service-discovery keys into one entry to keep it readable. */
 static void append_expected(strbuf *sb, const char *const *allowed)
 {
+    bool sd = false, first = true;
     strbuf_puts(sb, " (expected one of: ");
-    for (size_t i = 0; allowed[i]; i++)
-        strbuf_printf(sb, "%s%s", i ? ", " : "", allowed[i]);
+    for (size_t i = 0; allowed[i] && allowed[i][0]; i++) {
+        size_t n = strlen(allowed[i]);
+        if (n > 11 && strcmp(allowed[i] + n - 11, "_sd_configs") == 0) {
+            sd = true;
+            continue;
+        }
+        strbuf_printf(sb, "%s%s", first ? "" : ", ", allowed[i]);
+        first = false;
+    }
+    if (sd)
+        strbuf_puts(sb, ", or a service discovery block such as file_sd_configs");
     strbuf_puts(sb, ")");
 }
 
@@ -132,6 +144,19 @@ yaml_node_t *cfg_get_raw(cfg_ctx *c, const yaml_node_t *n, const char *key)
         const char *ks = cfg_scalar(yaml_document_get_node(c->doc, p->key));
         if (ks && strcmp(ks, key) == 0)
             return yaml_document_get_node(c->doc, p->value);
+    }
+    return NULL;
+}
+
+yaml_node_t *cfg_key_node(cfg_ctx *c, const yaml_node_t *n, const char *key)
+{
+    if (!n || n->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const char *ks = cfg_scalar(k);
+        if (ks && strcmp(ks, key) == 0)
+            return k;
     }
     return NULL;
 }
@@ -354,5 +379,7 @@ char *cfg_join_dir(const cfg_ctx *c, const char *path)
     strbuf sb;
     strbuf_init(&sb);
     strbuf_printf(&sb, "%s/%s", c->dir, path);
-    return strbuf_detach(&sb, NULL);
+    char *out = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb); /* detach re-initialises the buffer */
+    return out;
 }

@@ -31,12 +31,15 @@ const char *cfg_kind_name(const yaml_node_t *n); /* "a mapping", "a list", "a st
 const char *cfg_scalar(const yaml_node_t *n);    /* value of a scalar, NULL otherwise */
 
 /* Checks that n is a mapping (null counts as an empty mapping and returns 1; 0 = mapping) whose keys are
- * all in `allowed` (NULL-terminated) and unique. Unknown key: "field K not found in type TYPE". */
+ * all in `allowed` (NULL-terminated) and unique. Unknown key: "field K not found in type TYPE (expected one
+ * of: ...)". Keys after an "" entry in `allowed` are accepted but not listed in that message. */
 int cfg_check_map(cfg_ctx *c, const yaml_node_t *n, const char *type, const char *const *allowed);
-/* Value of `key` in mapping n, or NULL when absent or null. Sets *key_node when non-NULL. */
+/* Value of `key` in mapping n, or NULL when absent or null. */
 yaml_node_t *cfg_get(cfg_ctx *c, const yaml_node_t *n, const char *key);
 /* Like cfg_get but also returns a present null value (for "key present" checks). */
 yaml_node_t *cfg_get_raw(cfg_ctx *c, const yaml_node_t *n, const char *key);
+/* The key node of `key` in mapping n (for messages that point at the key), or NULL. */
+yaml_node_t *cfg_key_node(cfg_ctx *c, const yaml_node_t *n, const char *key);
 /* Sequence items of n (n must be a list; null = empty). Returns count or -1. */
 int cfg_list(cfg_ctx *c, const yaml_node_t *n, const char *what, yaml_node_t ***items);
 

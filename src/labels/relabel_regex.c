@@ -962,7 +962,7 @@ bool relabel_regex_expand(const relabel_regex *re, const char *s, const char *co
             strbuf sb;
             strbuf_init(&sb);
             re_expand(re, &sb, tmpl[i], s, ov);
-            outs[i] = strbuf_detach(&sb, NULL);
+            outs[i] = sb.buf /* taken: strbuf_detach would allocate anew */;
         }
     }
     if (ov != ovs)
@@ -1006,5 +1006,5 @@ char *relabel_regex_replace_all(const relabel_regex *re, const char *s, const ch
     strbuf_append(&sb, s + last_end, len - last_end);
     if (ov != ovs)
         free(ov);
-    return strbuf_detach(&sb, NULL);
+    return sb.buf /* taken: strbuf_detach would allocate anew */;
 }

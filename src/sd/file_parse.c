@@ -173,8 +173,18 @@ static const char *y_kind(const yaml_node_t *n)
 
 #define YPOS(n) (int)(n)->start_mark.line + 1, (int)(n)->start_mark.column + 1
 
+/* YAML aliases let a small file name the same node many times ("billion laughs"). Without aliases every
+ * target and label costs at least two bytes of input, so more than len/2 + 64 of them means expansion. */
+static int spend(size_t *budget, size_t n, char *err, size_t errlen)
+{
+    if (n > *budget)
+        return fail(err, errlen, "document expands to more targets and labels than its size allows (aliases)");
+    *budget -= n;
+    return 0;
+}
+
 static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, const char *path, glist *out,
-                            char *err, size_t errlen)
+                            size_t *budget, char *err, size_t errlen)
 {
     if (y_null(item))
         return fail(err, errlen, "line %d column %d: nil target group item found", YPOS(item));
@@ -205,6 +215,13 @@ static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, c
     if (labels && !y_null(labels) && labels->type != YAML_MAPPING_NODE)
         return fail(err, errlen, "line %d column %d: labels: expected a mapping of strings, got %s",
                     YPOS(labels), y_kind(labels));
+    size_t cost = 1;
+    if (labels && labels->type == YAML_MAPPING_NODE)
+        cost += (size_t)(labels->data.mapping.pairs.top - labels->data.mapping.pairs.start);
+    if (targets && targets->type == YAML_SEQUENCE_NODE)
+        cost += (size_t)(targets->data.sequence.items.top - targets->data.sequence.items.start);
+    if (spend(budget, cost, err, errlen))
+        return -1;
     target_group *g = glist_add(out, path);
     if (labels && labels->type == YAML_MAPPING_NODE) {
         labelset seen = LABELSET_INIT; /* duplicate label names are an error in strict mode */
@@ -269,10 +286,11 @@ static int parse_yaml(const char *path, const char *data, size_t len, glist *out
             rc = fail(err, errlen, "line %d column %d: expected a list of target groups, got %s", YPOS(root),
                       y_kind(root));
         } else {
-            size_t i = 0;
+            size_t i = 0, budget = len / 2 + 64;
             for (yaml_node_item_t *it = root->data.sequence.items.start; it < root->data.sequence.items.top;
                  it++, i++)
-                if ((rc = parse_yaml_group(&doc, yaml_document_get_node(&doc, *it), i, path, out, err, errlen)))
+                if ((rc = parse_yaml_group(&doc, yaml_document_get_node(&doc, *it), i, path, out, &budget, err,
+                                           errlen)))
                     break;
         }
     }

@@ -63,6 +63,8 @@ void strbuf_putc(strbuf *sb, char c) { strbuf_append(sb, &c, 1); }
 
 void strbuf_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
+    if (!fmt) /* also tells GCC's sanitizer builds fmt is not NULL (-Wformat-truncation) */
+        return;
     va_list cp;
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);

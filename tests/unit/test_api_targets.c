@@ -154,9 +154,8 @@ static json_t *render(fixture *f, const char *state, const char *pool, char **ra
     json_t *j = json_loads(sb.buf, 0, &e);
     cr_assert_not_null(j, "invalid JSON (%s): %s", e.text, sb.buf);
     if (raw)
-        *raw = strbuf_detach(&sb, NULL);
-    else
-        strbuf_free(&sb);
+        *raw = strbuf_detach(&sb, NULL); /* re-initialises sb, which is freed below */
+    strbuf_free(&sb);
     return j;
 }
 

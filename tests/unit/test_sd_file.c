@@ -1,0 +1,464 @@
+/* File SD: parsing and validation (fixtures in tests/fixtures/sd), and the watching provider driven by the
+ * real discovery manager in real temporary directories with real inotify. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sd_test_util.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
+
+#define FX "tests/fixtures/sd/"
+
+/* ---- parsing ---- */
+
+Test(sd_file_parse, json_groups_sources_and_filepath)
+{
+    target_group *g;
+    size_t n;
+    char err[256];
+    cr_assert_eq(sd_file_read(FX "good.json", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(g[0].source, FX "good.json:0");
+    cr_assert_str_eq(g[2].source, FX "good.json:2");
+    cr_assert_eq(g[0].n_targets, 2);
+    cr_assert_str_eq(labelset_get(&g[0].targets[1], "__address__"), "10.0.0.2:9090");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "env"), "prod");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "team"), "core");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "__meta_filepath"), FX "good.json");
+    cr_assert_eq(g[1].labels.n, 1); /* only __meta_filepath */
+    /* encoding/json matches field names case-insensitively */
+    cr_assert_str_eq(labelset_get(&g[2].labels, "env"), "dev");
+    cr_assert_str_eq(labelset_get(&g[2].targets[0], "__address__"), "10.0.0.4:9090");
+    sd_groups_free(g, n);
+}
+
+Test(sd_file_parse, yaml_groups_scalars_are_strings)
+{
+    target_group *g;
+    size_t n;
+    char err[256];
+    cr_assert_eq(sd_file_read(FX "good.yml", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(g[1].source, FX "good.yml:1");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "port"), "8080");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "env"), "staging");
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "web-1:8080");
+    cr_assert_str_eq(labelset_get(&g[1].targets[0], "__address__"), "db:5432");
+    cr_assert_eq(g[2].n_targets, 0);
+    cr_assert_str_eq(labelset_get(&g[2].labels, "__meta_filepath"), FX "good.yml");
+    sd_groups_free(g, n);
+}
+
+Test(sd_file_parse, yaml_aliases_within_reason)
+{
+    target_group *g;
+    size_t n;
+    char err[256];
+    cr_assert_eq(sd_file_read(FX "alias_ok.yml", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(labelset_get(&g[1].labels, "team"), "core");
+    sd_groups_free(g, n);
+}
+
+Test(sd_file_parse, null_and_empty_files)
+{
+    target_group *g = NULL;
+    size_t n = 99;
+    char err[256];
+    cr_assert_eq(sd_file_read(FX "null.json", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 0);
+    sd_groups_free(g, n);
+    n = 99;
+    cr_assert_eq(sd_file_read(FX "empty.yaml", &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 0);
+    sd_groups_free(g, n);
+    /* as in Go, an empty JSON file is a syntax error (and so a half-written file keeps its targets) */
+    cr_assert_eq(sd_file_read(FX "empty.json", &g, &n, err, sizeof err), -1);
+}
+
+Test(sd_file_parse, invalid_files_are_rejected_with_reason)
+{
+    static const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"bad_label_name.json", "\"0bad\" is not a valid label name"},
+        {"bad_label_value.json", "label port: expected a string, got number"},
+        {"bad_target.json", "target 1: expected a string"},
+        {"nil_group.json", "nil target group item found"},
+        {"unknown_field.json", "unknown field \"label\""},
+        {"syntax.json", "line 2 column"},
+        {"syntax.yaml", "line 2 column"},
+        {"unknown_field.yml", "line 2 column 3: field lables not found"},
+        {"duplicate_key.yml", "line 2 column 3: key \"targets\" already set"},
+        {"nested_label.yml", "label a: expected a string, got mapping"},
+        {"not_a_list.yml", "line 1 column 1: expected a list of target groups"},
+        {"nil_group.yml", "nil target group item found"},
+        {"does_not_exist.json", "No such file"},
+        {"alias_bomb.yml", "(aliases)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[256], err[256] = "";
+        snprintf(path, sizeof path, FX "%s", cases[i].file);
+        target_group *g = NULL;
+        size_t n = 0;
+        cr_assert_eq(sd_file_read(path, &g, &n, err, sizeof err), -1, "%s accepted", cases[i].file);
+        cr_assert_not_null(strstr(err, cases[i].want), "%s: got \"%s\", want \"%s\"", cases[i].file, err,
+                           cases[i].want);
+    }
+    target_group *g;
+    size_t n;
+    char err[256];
+    cr_assert_eq(sd_file_parse("x.txt", "[]", 2, &g, &n, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "unhandled file extension .txt"));
+    /* the extension decides, in any case */
+    cr_assert_eq(sd_file_parse("X.JSON", "[]", 2, &g, &n, err, sizeof err), 0);
+    sd_groups_free(g, n);
+}
+
+/* ---- temporary directories ---- */
+
+typedef struct tdir {
+    char root[64];
+} tdir;
+
+static void tdir_make(tdir *t)
+{
+    strcpy(t->root, "/tmp/lookout-sd-XXXXXX");
+    cr_assert_not_null(mkdtemp(t->root));
+}
+
+static void path_of(const tdir *t, const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", t->root, name);
+}
+
+static void rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (e->d_type == DT_DIR)
+            rm_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Writes in place (truncate + write), like `echo > file`. */
+static void put(const tdir *t, const char *name, const char *content)
+{
+    char p[256];
+    path_of(t, name, p, sizeof p);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f, "%s", p);
+    fputs(content, f);
+    fclose(f);
+}
+
+static double read_errors(void)
+{
+    return metric_value(metric_family_get("lookout_sd_file_read_errors_total", METRIC_COUNTER, "", 0, NULL), NULL);
+}
+
+typedef struct fixture {
+    tdir t;
+    recorder r;
+    sd_manager *m;
+    lookout_config *cfg;
+} fixture;
+
+/* One job "f" with one file_sd block over the given patterns (relative to the temp dir). */
+static lookout_config *file_cfg(const tdir *t, const char *const *rel, int64_t refresh_ms)
+{
+    char paths[4][256];
+    const char *pv[5] = {0};
+    for (size_t i = 0; rel[i] && i < 4; i++) {
+        path_of(t, rel[i], paths[i], sizeof paths[i]);
+        pv[i] = paths[i];
+    }
+    lookout_config *cfg = tcfg_new();
+    tcfg_file(tcfg_job(cfg, "f"), 0, pv, refresh_ms);
+    return cfg;
+}
+
+static void fx_start(fixture *fx, const char *const *rel, int64_t refresh_ms, int64_t min_interval_ms)
+{
+    rec_init(&fx->r);
+    fx->m = sd_manager_new(rec_sync, &fx->r, min_interval_ms);
+    fx->cfg = file_cfg(&fx->t, rel, refresh_ms);
+    sd_manager_apply_config(fx->m, fx->cfg);
+    cr_assert(rec_wait(&fx->r, "f", 1, 2000));
+}
+
+static void fx_end(fixture *fx)
+{
+    sd_manager_free(fx->m);
+    tcfg_free(fx->cfg);
+    rec_free(&fx->r);
+    rm_tree(fx->t.root);
+}
+
+#define HOUR (3600 * 1000)
+
+/* ---- watching ---- */
+
+Test(sd_file_watch, json_yaml_globs_sources_and_filepath)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:1\", \"a:2\"], \"labels\": {\"env\": \"prod\"}}]");
+    put(&fx.t, "b.yml", "- targets: [b:1]\n- targets: [b:2]\n");
+    put(&fx.t, ".hidden.json", "[{\"targets\": [\"h:1\"]}]");
+    put(&fx.t, "c.txt", "[{\"targets\": [\"c:1\"]}]");
+    put(&fx.t, "d.yaml", "- targets: [d:1]\n"); /* not matched by the patterns */
+    fx_start(&fx, (const char *[]){"*.json", "*.yml", NULL}, HOUR, 50);
+    const rec_call *c = rec_last(&fx.r, "f");
+    cr_assert_eq(call_targets(c), 5);
+    cr_assert(call_has_address(c, "h:1"), "filepath.Glob lets * match a leading dot");
+    cr_assert(!call_has_address(c, "c:1") && !call_has_address(c, "d:1"));
+    char src[300], path[256];
+    path_of(&fx.t, "a.json", path, sizeof path);
+    snprintf(src, sizeof src, "%s:0", path);
+    const target_group *g = call_group(c, src);
+    cr_assert_not_null(g, "no group %s", src);
+    cr_assert_str_eq(labelset_get(&g->labels, "__meta_filepath"), path);
+    cr_assert_str_eq(labelset_get(&g->labels, "env"), "prod");
+    path_of(&fx.t, "b.yml", path, sizeof path);
+    snprintf(src, sizeof src, "%s:1", path);
+    cr_assert_not_null(call_group(c, src));
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, modify_updates_within_1500ms)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    put(&fx.t, "a.json", "[{\"targets\": [\"old:1\"]}]");
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 100);
+    cr_assert(call_has_address(rec_last(&fx.r, "f"), "old:1"));
+    sleep_ms(150);
+    int64_t t0 = sd_now_mono_ms();
+    put(&fx.t, "a.json", "[{\"targets\": [\"new:1\"]}]");
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_has, "new:1", 1500);
+    cr_assert_not_null(c, "no update within 1.5 s");
+    cr_assert(!call_has_address(c, "old:1"));
+    cr_assert_lt(c->at_ms - t0, 1500);
+    cr_assert_eq(read_errors(), 0);
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, broken_file_keeps_targets_and_counts_error)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:1\"]}]");
+    put(&fx.t, "b.json", "[{\"targets\": [\"b:1\"]}]");
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 50);
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:1\"");
+    put(&fx.t, "b.json", "[{\"targets\": [\"b:2\"]}]");
+    /* b's change proves the refresh ran; a keeps its old group */
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_has, "b:2", 1500);
+    cr_assert_not_null(c);
+    cr_assert(call_has_address(c, "a:1"));
+    cr_assert_geq(read_errors(), 1);
+    /* fixed again: picked up */
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:2\"]}]");
+    c = rec_wait_for(&fx.r, "f", pred_has, "a:2", 1500);
+    cr_assert_not_null(c);
+    cr_assert(!call_has_address(c, "a:1"));
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, delete_and_shrink_remove_groups)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:1\"]}, {\"targets\": [\"a:2\"]}]");
+    put(&fx.t, "b.json", "[{\"targets\": [\"b:1\"]}]");
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 50);
+    cr_assert_eq(call_targets(rec_last(&fx.r, "f")), 3);
+    char p[256];
+    path_of(&fx.t, "b.json", p, sizeof p);
+    unlink(p);
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_lacks, "b:1", 1500);
+    cr_assert_not_null(c);
+    cr_assert_eq(call_targets(c), 2);
+    /* a file with fewer groups drops its old higher sources */
+    put(&fx.t, "a.json", "[{\"targets\": [\"a:1\"]}]");
+    c = rec_wait_for(&fx.r, "f", pred_lacks, "a:2", 1500);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->n, 1);
+    cr_assert_eq(read_errors(), 0);
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, rename_into_place)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 50);
+    cr_assert_eq(rec_last(&fx.r, "f")->n, 0); /* nothing matches yet: the job still gets its empty sync */
+    put(&fx.t, "x.json.tmp", "[{\"targets\": [\"x:1\"]}]");
+    char from[256], to[256];
+    path_of(&fx.t, "x.json.tmp", from, sizeof from);
+    path_of(&fx.t, "x.json", to, sizeof to);
+    cr_assert_eq(rename(from, to), 0);
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_has, "x:1", 1500);
+    cr_assert_not_null(c);
+    cr_assert_eq(call_targets(c), 1);
+    /* renamed away: gone */
+    path_of(&fx.t, "x.json.old", from, sizeof from);
+    cr_assert_eq(rename(to, from), 0);
+    cr_assert_not_null(rec_wait_for(&fx.r, "f", pred_lacks, "x:1", 1500));
+    fx_end(&fx);
+}
+
+/* A change made through a hard link in another directory gives the watched directory no inotify event:
+ * only the refresh timer (or a restart of the provider) can see it. */
+static void hardlinked(fixture *fx, const char *content)
+{
+    char w[256], u[256], wf[300], uf[300];
+    path_of(&fx->t, "w", w, sizeof w);
+    path_of(&fx->t, "u", u, sizeof u);
+    mkdir(w, 0755);
+    mkdir(u, 0755);
+    snprintf(wf, sizeof wf, "%s/a.json", w);
+    snprintf(uf, sizeof uf, "%s/a.json", u);
+    FILE *f = fopen(uf, "w");
+    cr_assert_not_null(f);
+    fputs(content, f);
+    fclose(f);
+    if (access(wf, F_OK) != 0)
+        cr_assert_eq(link(uf, wf), 0);
+}
+
+Test(sd_file_watch, refresh_interval_rereads_without_events)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    hardlinked(&fx, "[{\"targets\": [\"old:1\"]}]");
+    fx_start(&fx, (const char *[]){"w/*.json", NULL}, 300, 50);
+    cr_assert(call_has_address(rec_last(&fx.r, "f"), "old:1"));
+    hardlinked(&fx, "[{\"targets\": [\"new:1\"]}]");
+    cr_assert_not_null(rec_wait_for(&fx.r, "f", pred_has, "new:1", 1500));
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, reload_keeps_unchanged_provider_and_replaces_changed)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    hardlinked(&fx, "[{\"targets\": [\"old:1\"]}]");
+    fx_start(&fx, (const char *[]){"w/*.json", NULL}, HOUR, 50);
+    cr_assert(call_has_address(rec_last(&fx.r, "f"), "old:1"));
+    hardlinked(&fx, "[{\"targets\": [\"new:1\"]}]"); /* unseen by the running provider */
+
+    /* same config: the provider keeps running with its groups, nothing is re-read */
+    size_t before = rec_count(&fx.r, "f");
+    lookout_config *same = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR);
+    sd_manager_apply_config(fx.m, same);
+    cr_assert(rec_wait(&fx.r, "f", before + 1, 1000)); /* full state after a reload */
+    sleep_ms(200);
+    const rec_call *c = rec_last(&fx.r, "f");
+    cr_assert(call_has_address(c, "old:1"), "the unchanged provider was restarted");
+    cr_assert(!call_has_address(c, "new:1"));
+
+    /* changed config (refresh_interval): a new provider reads the file again */
+    lookout_config *changed = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR + 1);
+    sd_manager_apply_config(fx.m, changed);
+    c = rec_wait_for(&fx.r, "f", pred_has, "new:1", 1500);
+    cr_assert_not_null(c);
+    cr_assert(!call_has_address(c, "old:1"));
+    cr_assert_eq(c->n, 1);
+    tcfg_free(same);
+    tcfg_free(changed);
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, many_changes_few_syncs)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    put(&fx.t, "a.json", "[{\"targets\": [\"v:0\"]}]");
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 300);
+    size_t before = rec_count(&fx.r, "f");
+    char buf[64];
+    for (int i = 1; i <= 20; i++) {
+        snprintf(buf, sizeof buf, "[{\"targets\": [\"v:%d\"]}]", i);
+        put(&fx.t, "a.json", buf);
+        sleep_ms(30);
+    }
+    cr_assert_not_null(rec_wait_for(&fx.r, "f", pred_has, "v:20", 1500));
+    sleep_ms(350);
+    size_t syncs = rec_count(&fx.r, "f") - before;
+    /* ~600 ms of changes at one sync per 300 ms: 2-4 syncs, never 20 */
+    cr_assert_leq(syncs, 4, "%zu syncs for 20 changes", syncs);
+    cr_assert(call_has_address(rec_last(&fx.r, "f"), "v:20"));
+    fx_end(&fx);
+}
+
+Test(sd_file_watch, oversized_file_is_refused)
+{
+    tdir t;
+    tdir_make(&t);
+    char p[256], err[256];
+    path_of(&t, "big.json", p, sizeof p);
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)SD_FILE_MAX_BYTES + 1), 0); /* sparse: costs no disk */
+    close(fd);
+    target_group *g;
+    size_t n;
+    cr_assert_eq(sd_file_read(p, &g, &n, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "more than"), "%s", err);
+    rm_tree(t.root);
+}
+
+/* Many sources per provider: the manager's source index survives growth, replacement and removal. */
+Test(sd_file_watch, many_groups_replace_and_remove)
+{
+    fixture fx;
+    tdir_make(&fx.t);
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_putc(&sb, '[');
+    for (int i = 0; i < 300; i++)
+        strbuf_printf(&sb, "%s{\"targets\": [\"t%d:1\"]}", i ? "," : "", i);
+    strbuf_putc(&sb, ']');
+    put(&fx.t, "a.json", sb.buf);
+    fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 50);
+    cr_assert_eq(rec_last(&fx.r, "f")->n, 300);
+    /* keep 0..99 with new targets (every third one unchanged), drop 100..299 */
+    strbuf_reset(&sb);
+    strbuf_putc(&sb, '[');
+    for (int i = 0; i < 100; i++)
+        strbuf_printf(&sb, "%s{\"targets\": [\"%s%d:1\"]}", i ? "," : "", i % 3 ? "u" : "t", i);
+    strbuf_putc(&sb, ']');
+    put(&fx.t, "a.json", sb.buf);
+    const rec_call *c = rec_wait_for(&fx.r, "f", pred_lacks, "t299:1", 1500);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->n, 100);
+    char path[256], src[300], addr[32];
+    path_of(&fx.t, "a.json", path, sizeof path);
+    for (int i = 0; i < 100; i++) {
+        snprintf(src, sizeof src, "%s:%d", path, i);
+        const target_group *g = call_group(c, src);
+        cr_assert_not_null(g, "missing %s", src);
+        snprintf(addr, sizeof addr, "%s%d:1", i % 3 ? "u" : "t", i);
+        cr_assert_str_eq(labelset_get(&g->targets[0], "__address__"), addr);
+    }
+    strbuf_free(&sb);
+    fx_end(&fx);
+}
