@@ -74,7 +74,7 @@ scrape_config:
   - job_name: a
 EOF
 
-bad_config bad_regex '7' 'regex|parse|missing|paren' <<'EOF'
+bad_config bad_regex '6|7' 'regex|parse|missing|paren' <<'EOF'
 scrape_configs:
   - job_name: a
     metrics_path: /metrics
@@ -85,7 +85,7 @@ scrape_configs:
         target_label: b
 EOF
 
-bad_config regex_lookahead '6' 'regex|syntax|perl|invalid' <<'EOF'
+bad_config regex_lookahead '5|6' 'regex|syntax|perl|invalid' <<'EOF'
 scrape_configs:
   - job_name: a
     metrics_path: /metrics
@@ -95,7 +95,7 @@ scrape_configs:
         target_label: b
 EOF
 
-bad_config regex_backreference '6' 'regex|escape|invalid' <<'EOF'
+bad_config regex_backreference '5|6' 'regex|escape|invalid' <<'EOF'
 scrape_configs:
   - job_name: a
     metrics_path: /metrics
