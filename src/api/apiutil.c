@@ -110,7 +110,7 @@ void api_json_labels(strbuf *out, const labelset *ls)
     strbuf_putc(out, '}');
 }
 
-void api_json_error(http_response *resp, const char *type, const char *msg)
+void api_json_error(api_response *resp, const char *type, const char *msg)
 {
     int status = 400;
     if (strcmp(type, "execution") == 0)
@@ -129,7 +129,7 @@ void api_json_error(http_response *resp, const char *type, const char *msg)
     strbuf_putc(&resp->body, '}');
 }
 
-void api_json_ok(http_response *resp)
+void api_json_ok(api_response *resp)
 {
     resp->status = 200;
     resp->content_type = "application/json";

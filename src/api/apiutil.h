@@ -18,8 +18,8 @@ void api_json_time(strbuf *out, int64_t unix_ms);
 void api_json_labels(strbuf *out, const labelset *ls);
 /* Prometheus' error envelope: {"status":"error","errorType":TYPE,"error":MSG} with status 400 for
  * "bad_data", 422 for "execution", 500 for "internal", 404 for "not_found". */
-void api_json_error(http_response *resp, const char *type, const char *msg);
+void api_json_error(api_response *resp, const char *type, const char *msg);
 /* Sets status 200, content type application/json. */
-void api_json_ok(http_response *resp);
+void api_json_ok(api_response *resp);
 
 #endif

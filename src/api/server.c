@@ -23,7 +23,7 @@ typedef struct route {
     char *method; /* NULL = any */
     char *path;
     bool prefix;
-    http_handler_fn fn;
+    api_handler_fn fn;
     void *ctx;
 } route;
 
@@ -74,7 +74,7 @@ http_server *http_server_new(const http_server_options *opts)
     return s;
 }
 
-void http_server_route(http_server *s, const char *method, const char *path, bool prefix, http_handler_fn fn,
+void http_server_route(http_server *s, const char *method, const char *path, bool prefix, api_handler_fn fn,
                        void *ctx)
 {
     route *r = realloc(s->routes, (s->n_routes + 1) * sizeof *r);
@@ -84,26 +84,26 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
     r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx};
 }
 
-const char *http_request_query(const http_request *r, const char *key)
+const char *api_request_query(const api_request *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-const char *http_request_header(const http_request *r, const char *name)
+const char *api_request_header(const api_request *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-void http_response_header(http_response *resp, const char *name, const char *value)
+void api_response_header(api_response *resp, const char *name, const char *value)
 {
-    http_header_kv *h = realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
+    api_header *h = realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
     if (!h)
         abort();
     resp->headers = h;
-    h[resp->n_headers++] = (http_header_kv){xstrdup(name), xstrdup(value)};
+    h[resp->n_headers++] = (api_header){xstrdup(name), xstrdup(value)};
 }
 
-void http_response_text(http_response *resp, int status, const char *text)
+void api_response_text(api_response *resp, int status, const char *text)
 {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
@@ -160,7 +160,7 @@ static const route *find_route(const http_server *s, const char *method, const c
     return best;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, http_response *resp)
+static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp)
 {
     size_t len;
     char *body = strbuf_detach(&resp->body, &len);
@@ -178,7 +178,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, http_response 
     return ret;
 }
 
-static void response_free(http_response *resp)
+static void response_free(api_response *resp)
 {
     strbuf_free(&resp->body);
     for (size_t i = 0; i < resp->n_headers; i++) {
@@ -214,25 +214,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
-    http_response resp = {.status = 200};
+    api_response resp = {.status = 200};
     strbuf_init(&resp.body);
     if (st->too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->opts.max_body);
-        http_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        api_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     } else {
         strbuf allow;
         strbuf_init(&allow);
         bool path_known;
         const route *r = find_route(s, method, url, &path_known, &allow);
         if (r) {
-            http_request req = {method, url, st->body.buf, st->body.len, conn};
+            api_request req = {method, url, st->body.buf, st->body.len, conn};
             r->fn(r->ctx, &req, &resp);
         } else if (path_known) {
-            http_response_text(&resp, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-            http_response_header(&resp, "Allow", allow.buf);
+            api_response_text(&resp, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+            api_response_header(&resp, "Allow", allow.buf);
         } else {
-            http_response_text(&resp, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+            api_response_text(&resp, MHD_HTTP_NOT_FOUND, "404 page not found\n");
         }
         strbuf_free(&allow);
     }

@@ -13,27 +13,27 @@
 
 typedef struct http_server http_server;
 
-typedef struct http_request {
+typedef struct api_request {
     const char *method; /* "GET", "POST", ... (HEAD is routed as GET; the body is not sent) */
     const char *path;   /* decoded path, without the query string */
     const char *body;   /* NUL-terminated; "" when none */
     size_t body_len;
     void *conn; /* private: the libmicrohttpd connection */
-} http_request;
+} api_request;
 
-typedef struct http_header_kv {
+typedef struct api_header {
     char *name, *value;
-} http_header_kv;
+} api_header;
 
-typedef struct http_response {
+typedef struct api_response {
     int status;               /* default 200 */
     const char *content_type; /* static string; default "text/plain; charset=utf-8" */
     strbuf body;
-    http_header_kv *headers; /* extra headers */
+    api_header *headers; /* extra headers */
     size_t n_headers;
-} http_response;
+} api_response;
 
-typedef void (*http_handler_fn)(void *ctx, const http_request *req, http_response *resp);
+typedef void (*api_handler_fn)(void *ctx, const api_request *req, api_response *resp);
 
 typedef struct http_server_options {
     const char *listen_address; /* "HOST:PORT", ":PORT", "[::]:PORT"; port 0 picks a free port */
@@ -48,7 +48,7 @@ http_server *http_server_new(const http_server_options *opts);
 /* Registers a handler. method NULL matches any method; prefix routes match path == p or a path that
  * starts with p (give prefixes with a trailing '/'). Exact routes win over prefixes, longer prefixes over
  * shorter. A path matched only by routes of other methods gets 405 with an Allow header. */
-void http_server_route(http_server *s, const char *method, const char *path, bool prefix, http_handler_fn fn,
+void http_server_route(http_server *s, const char *method, const char *path, bool prefix, api_handler_fn fn,
                        void *ctx);
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
@@ -58,13 +58,13 @@ int http_server_port(const http_server *s);
 void http_server_free(http_server *s);
 
 /* Query parameter (decoded), NULL when absent. */
-const char *http_request_query(const http_request *r, const char *key);
+const char *api_request_query(const api_request *r, const char *key);
 /* Request header (case-insensitive name), NULL when absent. */
-const char *http_request_header(const http_request *r, const char *name);
+const char *api_request_header(const api_request *r, const char *name);
 
-void http_response_header(http_response *resp, const char *name, const char *value);
+void api_response_header(api_response *resp, const char *name, const char *value);
 /* Sets status and a plain-text body (replacing any body). */
-void http_response_text(http_response *resp, int status, const char *text);
+void api_response_text(api_response *resp, int status, const char *text);
 
 /* Splits a Go-style listen address into host ("" = any) and port. Returns 0, or -1 with err. */
 int http_split_host_port(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,

@@ -12,24 +12,24 @@
 #include "util/log.h"
 #include "util/metrics.h"
 
-static void h_healthy(void *ctx, const http_request *req, http_response *resp)
+static void h_healthy(void *ctx, const api_request *req, api_response *resp)
 {
     (void)ctx;
     (void)req;
-    http_response_text(resp, 200, "lookout is Healthy.\n");
+    api_response_text(resp, 200, "lookout is Healthy.\n");
 }
 
-static void h_ready(void *ctx, const http_request *req, http_response *resp)
+static void h_ready(void *ctx, const api_request *req, api_response *resp)
 {
     (void)req;
     status_api *st = ctx;
     if (atomic_load(&st->ready))
-        http_response_text(resp, 200, "lookout is Ready.\n");
+        api_response_text(resp, 200, "lookout is Ready.\n");
     else
-        http_response_text(resp, 503, "Service Unavailable");
+        api_response_text(resp, 503, "Service Unavailable");
 }
 
-static void h_metrics(void *ctx, const http_request *req, http_response *resp)
+static void h_metrics(void *ctx, const api_request *req, api_response *resp)
 {
     (void)ctx;
     (void)req;
@@ -38,15 +38,15 @@ static void h_metrics(void *ctx, const http_request *req, http_response *resp)
     metrics_render(&resp->body);
 }
 
-static bool lifecycle_allowed(status_api *st, http_response *resp)
+static bool lifecycle_allowed(status_api *st, api_response *resp)
 {
     if (st->enable_lifecycle)
         return true;
-    http_response_text(resp, 403, "Lifecycle API is not enabled.");
+    api_response_text(resp, 403, "Lifecycle API is not enabled.");
     return false;
 }
 
-static void h_reload(void *ctx, const http_request *req, http_response *resp)
+static void h_reload(void *ctx, const api_request *req, api_response *resp)
 {
     (void)req;
     status_api *st = ctx;
@@ -62,13 +62,13 @@ static void h_reload(void *ctx, const http_request *req, http_response *resp)
     resp->status = 200;
 }
 
-static void h_quit(void *ctx, const http_request *req, http_response *resp)
+static void h_quit(void *ctx, const api_request *req, api_response *resp)
 {
     (void)req;
     status_api *st = ctx;
     if (!lifecycle_allowed(st, resp))
         return;
-    http_response_text(resp, 200, "Requesting termination... Goodbye!");
+    api_response_text(resp, 200, "Requesting termination... Goodbye!");
     if (st->quit)
         st->quit(st->ctx);
 }

@@ -372,25 +372,25 @@ int targets_api_render_relabel_steps(targets_api *api, const char *scrape_pool, 
 
 /* ---- handlers ---- */
 
-static void h_targets(void *ctx, const http_request *req, http_response *resp)
+static void h_targets(void *ctx, const api_request *req, api_response *resp)
 {
     targets_api *api = ctx;
     api_json_ok(resp);
-    targets_api_render(api, http_request_query(req, "state"), http_request_query(req, "scrapePool"),
+    targets_api_render(api, api_request_query(req, "state"), api_request_query(req, "scrapePool"),
                        &resp->body);
 }
 
-static void h_relabel_steps(void *ctx, const http_request *req, http_response *resp)
+static void h_relabel_steps(void *ctx, const api_request *req, api_response *resp)
 {
     targets_api *api = ctx;
     char err[512];
     api_json_ok(resp);
-    if (targets_api_render_relabel_steps(api, http_request_query(req, "scrapePool"),
-                                         http_request_query(req, "labels"), &resp->body, err, sizeof err) != 0)
+    if (targets_api_render_relabel_steps(api, api_request_query(req, "scrapePool"),
+                                         api_request_query(req, "labels"), &resp->body, err, sizeof err) != 0)
         api_json_error(resp, "bad_data", err);
 }
 
-static void h_scrape_pools(void *ctx, const http_request *req, http_response *resp)
+static void h_scrape_pools(void *ctx, const api_request *req, api_response *resp)
 {
     (void)req;
     targets_api *api = ctx;

@@ -304,24 +304,24 @@ static long parse_page(const char *s)
     return (*end || v < 1 || v > 1000000) ? 1 : v;
 }
 
-static void h_targets(void *ctx, const http_request *req, http_response *resp)
+static void h_targets(void *ctx, const api_request *req, api_response *resp)
 {
     targets_page_query q = {
-        .scrape_pool = http_request_query(req, "scrapePool"),
-        .health = http_request_query(req, "health"),
-        .search = http_request_query(req, "search"),
-        .page = parse_page(http_request_query(req, "page")),
+        .scrape_pool = api_request_query(req, "scrapePool"),
+        .health = api_request_query(req, "health"),
+        .search = api_request_query(req, "search"),
+        .page = parse_page(api_request_query(req, "page")),
     };
     resp->status = 200;
     resp->content_type = "text/html; charset=utf-8";
     targets_page_render(ctx, &q, html_now_ms(), &resp->body);
 }
 
-static void h_sd(void *ctx, const http_request *req, http_response *resp)
+static void h_sd(void *ctx, const api_request *req, api_response *resp)
 {
     resp->status = 200;
     resp->content_type = "text/html; charset=utf-8";
-    sd_page_render(ctx, http_request_query(req, "scrapePool"), parse_page(http_request_query(req, "page")),
+    sd_page_render(ctx, api_request_query(req, "scrapePool"), parse_page(api_request_query(req, "page")),
                    &resp->body);
 }
 

@@ -265,7 +265,8 @@ static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config 
     free(known_failed);
 
     /* Dedup: identical hash = one target; the discovered labels shown are the last duplicate's. */
-    qsort(fr, n_fr, sizeof *fr, cmp_fresh);
+    if (n_fr)
+        qsort(fr, n_fr, sizeof *fr, cmp_fresh);
     size_t n_uniq = 0;
     for (size_t i = 0; i < n_fr;) {
         size_t j = i + 1;
@@ -324,7 +325,8 @@ static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config 
     p->active = xcalloc(n_uniq, sizeof *p->active);
     for (size_t i = 0; i < n_uniq; i++)
         p->active[i] = idx[i].t;
-    qsort(p->active, n_uniq, sizeof *p->active, cmp_display);
+    if (n_uniq)
+        qsort(p->active, n_uniq, sizeof *p->active, cmp_display);
 
     if (m->hook) {
         for (size_t i = 0; i < n_updated; i++)
@@ -352,7 +354,13 @@ static void pool_remove(target_manager *m, target_pool *p)
 target_manager *targets_new(void)
 {
     target_manager *m = xcalloc(1, sizeof *m);
-    pthread_rwlock_init(&m->lock, NULL);
+    /* Writer preference: a stream of HTTP readers must not starve discovery syncs. No thread takes the
+     * read lock recursively, which this kind requires. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&m->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     return m;
 }
 
@@ -427,7 +435,8 @@ void targets_apply_config(target_manager *m, const lookout_config *cfg)
         if (!kept)
             pool_remove(m, m->pools[i]);
     }
-    qsort(pools, n, sizeof *pools, cmp_pool);
+    if (n)
+        qsort(pools, n, sizeof *pools, cmp_pool);
     free(m->pools);
     m->pools = pools;
     m->n_pools = n;
@@ -516,6 +525,8 @@ void targets_state_get(const target_pool *p, const active_target *t, target_stat
 
 const active_target *targets_pool_get(const target_pool *p, uint64_t hash)
 {
+    if (!p->n_active)
+        return NULL;
     target_index key = {hash, NULL};
     const target_index *r = bsearch(&key, p->index, p->n_active, sizeof key, cmp_index);
     return r ? r->t : NULL;

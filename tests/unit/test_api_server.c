@@ -72,10 +72,10 @@ static void fake_quit(void *ctx)
     quits++;
 }
 
-static void echo(void *ctx, const http_request *req, http_response *resp)
+static void echo(void *ctx, const api_request *req, api_response *resp)
 {
     (void)ctx;
-    const char *q = http_request_query(req, "q");
+    const char *q = api_request_query(req, "q");
     strbuf_printf(&resp->body, "%s %s len=%zu q=%s", req->method, req->path, req->body_len, q ? q : "-");
 }
 
