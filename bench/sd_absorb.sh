@@ -50,11 +50,12 @@ count_targets() {
     awk -v m="$2" 'index($1, m "{") == 1 && $1 ~ /job="bench"/ { v = $2 } END { print v + 0 }'
 }
 
-# measure NAME PID URL METRIC SD_DIR: prints one result line "NAME cpu wall hwm idle".
+# measure NAME PID URL METRIC SD_DIR: prints one result line "NAME cpu wall hwm idle rss_before".
 measure() {
-  local name=$1 pid=$2 url=$3 metric=$4 sd=$5 c0 c1 c2 t0 t1 got i hwm
+  local name=$1 pid=$2 url=$3 metric=$4 sd=$5 c0 c1 c2 t0 t1 got i hwm rss0
   sleep 3
   c0=$(proc_cpu_seconds "$pid")
+  rss0=$(awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$pid/status")
   t0=$(date +%s.%N)
   cp "$gen" "$TMP/$name.json.tmp" && mv "$TMP/$name.json.tmp" "$sd/targets.json"
   got=0
@@ -75,7 +76,7 @@ measure() {
   sleep 10
   c2=$(proc_cpu_seconds "$pid")
   awk -v n="$name" -v c0="$c0" -v c1="$c1" -v c2="$c2" -v t0="$t0" -v t1="$t1" -v h="$hwm" \
-    'BEGIN { printf "%s %.2f %.1f %s %.2f\n", n, c1 - c0, t1 - t0, h, c2 - c1 }'
+    -v r="$rss0" 'BEGIN { printf "%s %.2f %.1f %s %.2f %s\n", n, c1 - c0, t1 - t0, h, c2 - c1, r }'
 }
 
 results=()
@@ -102,12 +103,13 @@ fi
 
 echo
 echo "SD absorption: $N targets in one file_sd file, 10 relabel rules, $expected active"
-printf '%-16s %14s %16s %14s %18s\n' process "CPU s (absorb)" "wall s (to all)" "peak RSS MiB" "CPU s (10 s idle)"
+printf '%-16s %14s %16s %14s %18s %16s\n' process "CPU s (absorb)" "wall s (to all)" "peak RSS MiB" \
+  "CPU s (10 s idle)" "RSS before MiB"
 for r in "${results[@]}"; do
   # shellcheck disable=SC2086
   set -- $r
   if [ "${2:-}" = FAILED ]; then printf '%-16s %14s\n' "$1" FAILED; continue; fi
-  printf '%-16s %14s %16s %14s %18s\n' "$1" "$2" "$3" "$4" "$5"
+  printf '%-16s %14s %16s %14s %18s %16s\n' "$1" "$2" "$3" "$4" "$5" "$6"
 done
 if [ ${#results[@]} -eq 2 ]; then
   read -r _ pc _ pm _ <<<"${results[0]}"
