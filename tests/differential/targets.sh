@@ -5,6 +5,8 @@
 # settled, their ?state=any responses are normalized (discoveredLabels, labels, scrapePool, scrapeUrl,
 # scrapeInterval, scrapeTimeout of active targets; discoveredLabels of dropped ones; sorted) and compared
 # per job: one TAP line per job, with a unified diff on mismatch.
+# Phase 2 changes the file_sd files (shrink a file, delete one, add one, empty one, break one) while both
+# run, and compares the file_sd jobs again.
 # Env: LOOKOUT_BIN; DIFF_ORACLE_ONLY=1 prints Prometheus' normalized answer only (to write scenarios);
 #      DIFF_CONFIGS="relabel targets" limits the configs; DIFF_NO_CANARY=1 runs the oracle on the original
 #      configs (shows the 2.42 bug).
@@ -46,28 +48,47 @@ for n in "${names[@]}"; do
   fi
 done
 
+# compare_all PHASE JOB_FILTER: one TAP block per config.
+compare_all() {
+  local phase=$1 filter=$2 n out jobs
+  for n in "${names[@]}"; do
+    mapfile -t jobs < <($PY jobs "$CFG/$n.yml" | grep -E "$filter")
+    [ ${#jobs[@]} -gt 0 ] || continue
+    echo "# config $n.yml ($phase)"
+    if [ "$oracle_only" = 1 ]; then
+      $PY normalize "$TMP/$n.prom.json"
+      continue
+    fi
+    out=$($PY compare "$TMP/$n.prom.json" "$TMP/$n.lookout.json" "${jobs[@]}")
+    [ "$phase" = initial ] || out=$(sed "s/^\(\(not \)\?ok - \)/\1$phase: /" <<<"$out")
+    echo "$out"
+    if grep -q '^not ok' <<<"$out"; then
+      echo "# lookout log (lookout-$n.log, last lines):"
+      tail -15 "$TMP/lookout-$n.log" | sed 's/^/#   /'
+    fi
+  done
+}
+
+# settle_all PROM_MIN: waits for every process to settle and saves the answers.
+settle_all() {
+  local n w waiters=()
+  for n in "${names[@]}"; do
+    $PY settle "${prom_url[$n]}" "$TMP/$n.prom.json" "$1" 3 45 & waiters+=($!)
+    if [ "$oracle_only" != 1 ]; then
+      $PY settle "${lk_url[$n]}" "$TMP/$n.lookout.json" 2 2 30 & waiters+=($!)
+    fi
+  done
+  for w in "${waiters[@]}"; do wait "$w"; done
+}
+
 # Prometheus' scrape manager applies discovery updates on a 5 s tick: wait at least 6 s, then until the
 # answer has been stable for 3 s (at most 45 s). lookout coalesces for 1 s.
-waiters=()
-for n in "${names[@]}"; do
-  $PY settle "${prom_url[$n]}" "$TMP/$n.prom.json" 6 3 45 & waiters+=($!)
-  if [ "$oracle_only" != 1 ]; then
-    $PY settle "${lk_url[$n]}" "$TMP/$n.lookout.json" 2 2 30 & waiters+=($!)
-  fi
-done
-for w in "${waiters[@]}"; do wait "$w"; done
+settle_all 6
+compare_all initial .
 
-for n in "${names[@]}"; do
-  echo "# config $n.yml"
-  mapfile -t jobs < <($PY jobs "$CFG/$n.yml")
-  if [ "$oracle_only" = 1 ]; then
-    $PY normalize "$TMP/$n.prom.json"
-    continue
-  fi
-  out=$($PY compare "$TMP/$n.prom.json" "$TMP/$n.lookout.json" "${jobs[@]}")
-  echo "$out"
-  if grep -q '^not ok' <<<"$out"; then
-    echo "# lookout log (lookout-$n.log, last lines):"
-    tail -15 "$TMP/lookout-$n.log" | sed 's/^/#   /'
-  fi
-done
+# Phase 2: file_sd changes while running. Both watch the directory; Prometheus applies the result on its
+# next ticks (discovery manager 5 s, then scrape manager 5 s): wait at least 12 s.
+cp "$HERE"/file_sd_update/* "$CFG/sd/"
+rm -f "$CFG/sd/glob-b.json"
+settle_all 12
+compare_all "after file_sd changes" file_sd
