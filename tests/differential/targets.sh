@@ -88,7 +88,11 @@ compare_all initial .
 
 # Phase 2: file_sd changes while running. Both watch the directory; Prometheus applies the result on its
 # next ticks (discovery manager 5 s, then scrape manager 5 s): wait at least 12 s.
-cp "$HERE"/file_sd_update/* "$CFG/sd/"
+# Each file is replaced by a rename: a file read half-written would be a different scenario.
+mkdir -p "$CFG/staging"
+for f in "$HERE"/file_sd_update/*; do
+  cp "$f" "$CFG/staging/" && mv "$CFG/staging/$(basename "$f")" "$CFG/sd/"
+done
 rm -f "$CFG/sd/glob-b.json"
 settle_all 12
 compare_all "after file_sd changes" file_sd
