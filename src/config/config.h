@@ -86,7 +86,7 @@ typedef struct scrape_config {
     config_pos pos;
     int64_t scrape_interval_ms; /* default: global */
     int64_t scrape_timeout_ms;  /* default: global, capped at interval when inherited */
-    char *metrics_path;         /* default "/-/exceptions"; leading slash added */
+    char *metrics_path;         /* default "/-/exceptions"; kept as written (the URL adds a leading slash) */
     char *scheme;               /* "http" (default) | "https" */
     param *params;              /* sorted by name */
     size_t n_params;

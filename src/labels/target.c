@@ -117,18 +117,8 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
     labelset_set_default(ls, "job", sc->job_name);
     labelset_set_default(ls, "__scrape_interval__", duration_format(sc->scrape_interval_ms, buf, sizeof buf));
     labelset_set_default(ls, "__scrape_timeout__", duration_format(sc->scrape_timeout_ms, buf, sizeof buf));
-    const char *mp = sc->metrics_path ? sc->metrics_path : "";
-    if (*mp && *mp != '/') {
-        char *fixed = malloc(strlen(mp) + 2);
-        if (!fixed)
-            abort();
-        fixed[0] = '/';
-        strcpy(fixed + 1, mp);
-        labelset_set_default(ls, "__metrics_path__", fixed);
-        free(fixed);
-    } else {
-        labelset_set_default(ls, "__metrics_path__", mp);
-    }
+    /* As written: a path without a leading slash gets one only in the URL (target_url). */
+    labelset_set_default(ls, "__metrics_path__", sc->metrics_path ? sc->metrics_path : "");
     labelset_set_default(ls, "__scheme__", sc->scheme ? sc->scheme : "http");
     for (size_t i = 0; i < sc->n_params; i++) {
         const param *p = &sc->params[i];

@@ -304,7 +304,7 @@ Test(config, every_field)
     cr_assert_not_null(sc);
     cr_assert_eq(sc->scrape_interval_ms, 90000);
     cr_assert_eq(sc->scrape_timeout_ms, 45000);
-    cr_assert_str_eq(sc->metrics_path, "/errors");
+    cr_assert_str_eq(sc->metrics_path, "errors"); /* as written; the URL adds the slash */
     cr_assert_str_eq(sc->scheme, "https");
     cr_assert_eq(sc->n_params, 2);
     cr_assert_str_eq(sc->params[0].name, "alpha");
@@ -404,7 +404,7 @@ Test(config, metrics_path_and_body_size)
                                    "  - job_name: a\n    metrics_path: metrics\n    body_size_limit: 1.5KiB\n"
                                    "  - job_name: b\n    body_size_limit: 1GB512MB\n"
                                    "  - job_name: c\n    body_size_limit: 0\n");
-    cr_assert_str_eq(config_find_job(cfg, "a")->metrics_path, "/metrics");
+    cr_assert_str_eq(config_find_job(cfg, "a")->metrics_path, "metrics"); /* as written, like Prometheus */
     cr_assert_eq(config_find_job(cfg, "a")->body_size_limit, 1536);
     cr_assert_eq(config_find_job(cfg, "b")->body_size_limit, 1536LL * 1024 * 1024);
     cr_assert_eq(config_find_job(cfg, "c")->body_size_limit, 0);
