@@ -67,3 +67,19 @@ void k8s_add_node_labels(labelset *ls, const k8s_lookup *lk, const char *node_na
 void k8s_set_int(labelset *ls, const char *name, long long v);
 
 #endif
+
+/* Where and how to reach the API server (kubernetes_conn.c). */
+typedef struct k8s_conn {
+    char *server;            /* "https://10.0.0.1:443", no trailing slash */
+    http_client_config http; /* auth and TLS applied to every request */
+    char *own_namespace;     /* in-cluster: the service account's namespace file; else NULL */
+} k8s_conn;
+
+/* Default directory of the in-cluster service account files; LOOKOUT_K8S_SA_DIR overrides it (tests). */
+#define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/* api_server (with the block's HTTP client fields), else kubeconfig_file (current context), else
+ * in-cluster (KUBERNETES_SERVICE_HOST/PORT, token re-read at every request so rotation is followed).
+ * Returns 0, or -1 with err. */
+int k8s_conn_resolve(const kubernetes_sd_config *cfg, k8s_conn *out, char *err, size_t errlen);
+void k8s_conn_free(k8s_conn *c);
