@@ -66,7 +66,6 @@ void k8s_service_labels(labelset *ls, const json_t *svc);
 void k8s_add_node_labels(labelset *ls, const k8s_lookup *lk, const char *node_name);
 void k8s_set_int(labelset *ls, const char *name, long long v);
 
-#endif
 
 /* Where and how to reach the API server (kubernetes_conn.c). */
 typedef struct k8s_conn {
@@ -83,3 +82,5 @@ typedef struct k8s_conn {
  * Returns 0, or -1 with err. */
 int k8s_conn_resolve(const kubernetes_sd_config *cfg, k8s_conn *out, char *err, size_t errlen);
 void k8s_conn_free(k8s_conn *c);
+
+#endif
