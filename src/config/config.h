@@ -64,6 +64,36 @@ typedef struct file_sd_config {
     int64_t refresh_interval_ms; /* default 5m */
 } file_sd_config;
 
+/* kubernetes_sd_configs (Prometheus discovery/kubernetes SDConfig). Roles as Prometheus spells them. */
+typedef enum k8s_role {
+    K8S_ROLE_POD = 0,
+    K8S_ROLE_SERVICE,
+    K8S_ROLE_ENDPOINTS,
+    K8S_ROLE_ENDPOINTSLICE,
+    K8S_ROLE_NODE,
+    K8S_ROLE_INGRESS,
+    K8S_ROLE_COUNT
+} k8s_role;
+
+typedef struct kubernetes_selector {
+    k8s_role role;
+    char *label; /* label selector sent as labelSelector=, NULL when absent */
+    char *field; /* field selector sent as fieldSelector=, NULL when absent */
+} kubernetes_selector;
+
+typedef struct kubernetes_sd_config {
+    k8s_role role;
+    char *api_server;      /* NULL: kubeconfig_file or in-cluster */
+    char *kubeconfig_file; /* joined to the config file's directory */
+    http_client_config http;
+    bool own_namespace;
+    char **namespaces; /* namespaces.names */
+    size_t n_namespaces;
+    kubernetes_selector *selectors;
+    size_t n_selectors;
+    bool attach_node; /* attach_metadata.node */
+} kubernetes_sd_config;
+
 /* One SD block, e.g. one element of file_sd_configs. Later issues add their own struct to the union. */
 typedef struct sd_config {
     sd_kind kind;
@@ -72,6 +102,7 @@ typedef struct sd_config {
     union {
         static_sd_config static_sd;
         file_sd_config file;
+        kubernetes_sd_config kubernetes;
     } u;
 } sd_config;
 

@@ -117,7 +117,7 @@ static const sd_kind_entry sd_table[] = {
     {"file_sd_configs", SD_FILE, parse_file, free_file, equal_file},
     {"dns_sd_configs", SD_DNS, NULL, NULL, NULL},
     {"consul_sd_configs", SD_CONSUL, NULL, NULL, NULL},
-    {"kubernetes_sd_configs", SD_KUBERNETES, NULL, NULL, NULL},
+    {"kubernetes_sd_configs", SD_KUBERNETES, cfg_parse_sd_kubernetes, cfg_free_sd_kubernetes, cfg_equal_sd_kubernetes},
     {"http_sd_configs", SD_HTTP, NULL, NULL, NULL},
     /* Prometheus kinds lookout has no plan for yet; kind is unused while parse is NULL. */
     {"azure_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scrape/http_client.h"
+#include "sd/kubernetes_internal.h"
 #include "sd/sd_internal.h"
 
 static char *xstrdup(const char *s)
@@ -75,6 +77,22 @@ sd_config *sd_block_copy(const sd_config *src)
         c->u.file.n_files = src->u.file.n_files;
         c->u.file.refresh_interval_ms = src->u.file.refresh_interval_ms;
         break;
+    case SD_KUBERNETES: {
+        const kubernetes_sd_config *s = &src->u.kubernetes;
+        kubernetes_sd_config *d = &c->u.kubernetes;
+        *d = *s;
+        d->api_server = s->api_server ? xstrdup(s->api_server) : NULL;
+        d->kubeconfig_file = s->kubeconfig_file ? xstrdup(s->kubeconfig_file) : NULL;
+        http_client_config_copy(&d->http, &s->http);
+        d->namespaces = strv_copy(s->namespaces, s->n_namespaces);
+        d->selectors = s->n_selectors ? calloc(s->n_selectors, sizeof *d->selectors) : NULL;
+        for (size_t i = 0; i < s->n_selectors; i++) {
+            d->selectors[i].role = s->selectors[i].role;
+            d->selectors[i].label = s->selectors[i].label ? xstrdup(s->selectors[i].label) : NULL;
+            d->selectors[i].field = s->selectors[i].field ? xstrdup(s->selectors[i].field) : NULL;
+        }
+        break;
+    }
     default:
         break; /* kinds without a provider here carry nothing we need */
     }
@@ -93,6 +111,19 @@ void sd_block_free(sd_config *c)
     case SD_FILE:
         strv_free(c->u.file.files, c->u.file.n_files);
         break;
+    case SD_KUBERNETES: {
+        kubernetes_sd_config *k = &c->u.kubernetes;
+        free(k->api_server);
+        free(k->kubeconfig_file);
+        http_client_config_release(&k->http);
+        strv_free(k->namespaces, k->n_namespaces);
+        for (size_t i = 0; i < k->n_selectors; i++) {
+            free(k->selectors[i].label);
+            free(k->selectors[i].field);
+        }
+        free(k->selectors);
+        break;
+    }
     default:
         break;
     }
@@ -111,6 +142,8 @@ bool sd_block_equal(const sd_config *a, const sd_config *b)
     case SD_FILE:
         return a->u.file.refresh_interval_ms == b->u.file.refresh_interval_ms &&
                strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
+    case SD_KUBERNETES:
+        return sd_config_equal(a, b);
     default:
         return false;
     }
@@ -122,6 +155,7 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
     switch (cfg->kind) {
     case SD_STATIC: ops = &sd_static_ops; break;
     case SD_FILE: ops = &sd_file_ops; break;
+    case SD_KUBERNETES: ops = &sd_kubernetes_ops; break;
     default:
         snprintf(err, errlen, "%s: service discovery not implemented", sd_kind_list_name(cfg->kind));
         return NULL;
