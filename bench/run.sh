@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# `make bench`: (1) the relabel micro-benchmark when bench/relabel_bench.c exists; (2) the SD absorption
-# benchmark against Prometheus 2.42 (bench/sd_absorb.sh). Results go to stdout and to build/bench/.
+# `make bench`: every benchmark, one after the other; figures on stdout and in build/bench/*.txt.
+# C micro-benchmarks are bench/*.c, built by the Makefile rule $(BUILD)/bench/%. Scripted benchmarks
+# (bench/*.sh) start lookout and, where the issue asks for it, Prometheus 2.42 side by side.
+# BENCH_ONLY=regex limits the run to matching steps.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export LOOKOUT_BIN=${LOOKOUT_BIN:-$PWD/lookout}
+export LOOKOUT_BIN=${LOOKOUT_BIN:-$PWD/lookout} BUILD
 mkdir -p "$BUILD/bench"
 rc=0
+only=${BENCH_ONLY:-.}
 
-if [ -f bench/relabel_bench.c ]; then
-  echo "== relabel micro-benchmark (bench/relabel_bench.c)"
-  PKGS="yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto"
-  # shellcheck disable=SC2046
-  if make -s BUILD="$BUILD" "$BUILD/liblookout.a" &&
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Isrc -pthread $(pkg-config --cflags $PKGS) \
-      -o "$BUILD/bench/relabel_bench" bench/relabel_bench.c "$BUILD/liblookout.a" \
-      $(pkg-config --libs $PKGS) -pthread -lm; then
-    "$BUILD/bench/relabel_bench" | tee "$BUILD/bench/relabel.txt"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-  else
-    echo "relabel_bench: build failed"; rc=1
+step() { # step NAME COMMAND...
+  local name=$1; shift
+  [[ "$name" =~ $only ]] || return 0
+  echo "== $name"
+  "$@" 2>&1 | tee "$BUILD/bench/$name.txt"
+  if [ "${PIPESTATUS[0]}" -ne 0 ] || grep -q FAILED "$BUILD/bench/$name.txt"; then
+    echo "$name: FAILED"; rc=1
   fi
   echo
-fi
+}
 
-echo "== SD absorption vs Prometheus 2.42 (bench/sd_absorb.sh)"
-bash bench/sd_absorb.sh | tee "$BUILD/bench/sd_absorb.txt"
-[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-grep -q FAILED "$BUILD/bench/sd_absorb.txt" && rc=1
+for c in bench/*.c; do
+  make -s BUILD="$BUILD" "$BUILD/bench/$(basename "$c" .c)" || { echo "$c: build failed"; rc=1; }
+done
+
+step relabel "$BUILD/bench/relabel_bench"
+step merge "$BUILD/bench/merge_bench"
+step sd_absorb bash bench/sd_absorb.sh
+step k8s bash bench/k8s_bench.sh
 exit $rc
