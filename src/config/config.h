@@ -119,8 +119,11 @@ typedef struct global_config {
     labelset external_labels;
 } global_config;
 
+/* check-config prints "FILE: warning: MESSAGE"; the message therefore starts with the position but not the
+ * file name: "line 3, column 1: rule_files is not used by lookout; ignored". */
 typedef struct config_warning {
-    char *message; /* "FILE:LINE:COL: key \"rule_files\" is not used by lookout; ignored" */
+    char *message;
+    config_pos pos;
 } config_warning;
 
 typedef struct lookout_config {

@@ -57,6 +57,15 @@ void relabel_rule_copy(relabel_rule *dst, const relabel_rule *src);
 relabel_regex *relabel_regex_compile(const char *re, char *err, size_t errlen);
 void relabel_regex_free(relabel_regex *re);
 bool relabel_regex_match(const relabel_regex *re, const char *s);
+/* The regex text as given to relabel_regex_compile (without the anchors). */
+const char *relabel_regex_source(const relabel_regex *re);
+/* Finds the leftmost match in s (Go FindStringSubmatchIndex); when there is one, expands each of the n
+ * templates with it (Go Regexp.Expand: $1 ${1} $name ${name} $$) into outs[i] (malloc'd, caller frees) and
+ * returns true. */
+bool relabel_regex_expand(const relabel_regex *re, const char *s, const char *const *tmpl, size_t n,
+                          char **outs);
+/* Go Regexp.ReplaceAllString(s, tmpl). Caller frees. */
+char *relabel_regex_replace_all(const relabel_regex *re, const char *s, const char *tmpl);
 
 /* Result of applying a chain. */
 typedef struct relabel_result {
@@ -75,5 +84,8 @@ relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset
 
 /* hashmod as Prometheus: md5(value), last 8 bytes big-endian, modulo m. */
 uint64_t relabel_hashmod(const char *value, uint64_t modulus);
+
+/* Writes s quoted as Go's %q / strconv.Quote does (used in error texts that mirror Prometheus'). */
+void relabel_go_quote(char *buf, size_t n, const char *s);
 
 #endif

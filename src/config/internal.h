@@ -1,0 +1,33 @@
+/* internal: functions shared by the files of src/config/ (not part of the module's public interface). */
+#ifndef LOOKOUT_CONFIG_INTERNAL_H
+#define LOOKOUT_CONFIG_INTERNAL_H
+#include "config/config.h"
+#include "config/yaml_util.h"
+
+#define CFG_DEFAULT_METRICS_PATH "/-/exceptions"
+
+/* HTTP client (parse_http.c). The keys are inlined in a scrape config or an SD block. */
+extern const char *const cfg_http_keys[];
+void cfg_http_init(http_client_config *h);
+int cfg_parse_http(cfg_ctx *c, const yaml_node_t *map, http_client_config *h);
+void cfg_http_free(http_client_config *h);
+bool cfg_http_equal(const http_client_config *a, const http_client_config *b);
+void cfg_http_copy(http_client_config *dst, const http_client_config *src);
+
+/* Service discovery blocks (parse_sd.c). */
+size_t cfg_sd_keys(const char **out, size_t max); /* appends every *_sd_configs key; returns the count */
+int cfg_parse_sd_blocks(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc);
+void cfg_sd_free(sd_config *sd);
+
+/* Relabel rules and scrape configs (parse_scrape.c). */
+int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);
+int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc);
+void cfg_scrape_free(scrape_config *sc);
+/* Prometheus units.Base2Bytes ("10MB", "1.5GiB", "0"); returns 0 or -1. */
+int cfg_parse_base2_bytes(const char *s, int64_t *out);
+
+/* Storage section (config.c) and Periskop format (periskop.c). */
+void cfg_storage_defaults(storage_config *st);
+int cfg_parse_periskop(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg);
+
+#endif
