@@ -1,0 +1,318 @@
+/* http_client: see http_client.h. */
+#include "scrape/http_client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SECRET_MAX (64 * 1024)
+
+struct http_request {
+    struct curl_slist *headers;
+    struct curl_slist *connect_to;
+    char *url; /* rewritten URL (server_name), NULL when the original is used */
+};
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* Go's os errors read "open PATH: no such file or directory": lower-case strerror. */
+static void os_error(char *err, size_t errlen, const char *op, const char *path, int e)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s", strerror(e));
+    if (msg[0])
+        msg[0] = (char)tolower((unsigned char)msg[0]);
+    snprintf(err, errlen, "%s %s: %s", op, path, msg);
+}
+
+char *http_client_read_secret(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        os_error(err, errlen, "open", path, errno);
+        return NULL;
+    }
+    char *buf = malloc(SECRET_MAX + 1);
+    if (!buf)
+        abort();
+    size_t n = fread(buf, 1, SECRET_MAX + 1, f);
+    int rerr = ferror(f) ? errno : 0;
+    fclose(f);
+    if (rerr) {
+        os_error(err, errlen, "read", path, rerr);
+        free(buf);
+        return NULL;
+    }
+    if (n > SECRET_MAX) {
+        snprintf(err, errlen, "read %s: file larger than %d bytes", path, SECRET_MAX);
+        free(buf);
+        return NULL;
+    }
+    size_t b = 0, e = n;
+    while (b < e && isspace((unsigned char)buf[b]))
+        b++;
+    while (e > b && isspace((unsigned char)buf[e - 1]))
+        e--;
+    memmove(buf, buf + b, e - b);
+    buf[e - b] = '\0';
+    return buf;
+}
+
+void http_request_free(http_request *r)
+{
+    if (!r)
+        return;
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
+    free(r->url);
+    free(r);
+}
+
+static void add_header(http_request *r, const char *h)
+{
+    struct curl_slist *n = curl_slist_append(r->headers, h);
+    if (!n)
+        abort();
+    r->headers = n;
+}
+
+static bool header_present(const char *const *hdrs, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; hdrs && hdrs[i]; i++)
+        if (strncasecmp(hdrs[i], name, nl) == 0 && hdrs[i][nl] == ':')
+            return true;
+    return false;
+}
+
+static void set_blob(CURL *h, CURLoption opt, const char *pem)
+{
+    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    curl_easy_setopt(h, opt, &b);
+}
+
+static long tls_version(const char *v)
+{
+    if (!v || !*v)
+        return CURL_SSLVERSION_TLSv1_2; /* Go's client default minimum */
+    if (!strcmp(v, "TLS10"))
+        return CURL_SSLVERSION_TLSv1_0;
+    if (!strcmp(v, "TLS11"))
+        return CURL_SSLVERSION_TLSv1_1;
+    if (!strcmp(v, "TLS13"))
+        return CURL_SSLVERSION_TLSv1_3;
+    return CURL_SSLVERSION_TLSv1_2;
+}
+
+/* Rewrites https URL host to server_name; see the header comment. Returns 0, or -1 with err. */
+static int apply_server_name(http_request *r, const char *url, const char *server_name, char *err,
+                             size_t errlen)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        abort();
+    char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "parse \"%s\": invalid URL", url);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errlen, "parse \"%s\": invalid URL", url);
+        goto out;
+    }
+    if (strcasecmp(scheme, "https") != 0 || strcasecmp(host, server_name) == 0) {
+        rc = 0; /* SNI only matters for TLS; same name needs nothing */
+        goto out;
+    }
+    /* Host header: the original authority; the port only when it is not the scheme default. */
+    char *explicit_port = NULL;
+    curl_url_get(u, CURLUPART_PORT, &explicit_port, 0);
+    char buf[1024];
+    if (explicit_port)
+        snprintf(buf, sizeof buf, "Host: %s:%s", host, explicit_port);
+    else
+        snprintf(buf, sizeof buf, "Host: %s", host);
+    curl_free(explicit_port);
+    add_header(r, buf);
+    bool v6 = strchr(server_name, ':') != NULL;
+    snprintf(buf, sizeof buf, "%s%s%s:%s:%s:%s", v6 ? "[" : "", server_name, v6 ? "]" : "", port, host, port);
+    r->connect_to = curl_slist_append(NULL, buf);
+    if (!r->connect_to)
+        abort();
+    if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "tls_config server_name \"%s\" is not a valid host name", server_name);
+        goto out;
+    }
+    r->url = xstrdup(newurl);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(newurl);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const char *url,
+                                  const char *const *extra_headers, char *err, size_t errlen)
+{
+    static const http_client_config defaults = {.follow_redirects = true, .enable_http2 = true};
+    if (!cfg)
+        cfg = &defaults;
+    http_request *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    for (size_t i = 0; extra_headers && extra_headers[i]; i++)
+        add_header(r, extra_headers[i]);
+
+    /* Credentials: like Prometheus' round trippers, an Authorization header set by the caller wins. */
+    bool caller_auth = header_present(extra_headers, "Authorization");
+    if (cfg->has_authorization && !caller_auth) {
+        char *cred = NULL;
+        if (cfg->authorization_credentials_file && *cfg->authorization_credentials_file) {
+            char e2[512];
+            cred = http_client_read_secret(cfg->authorization_credentials_file, e2, sizeof e2);
+            if (!cred) {
+                snprintf(err, errlen, "unable to read authorization credentials file %s: %s",
+                         cfg->authorization_credentials_file, e2);
+                http_request_free(r);
+                return NULL;
+            }
+        } else {
+            cred = xstrdup(cfg->authorization_credentials ? cfg->authorization_credentials : "");
+        }
+        if (*cred) {
+            const char *type = cfg->authorization_type && *cfg->authorization_type ? cfg->authorization_type
+                                                                                  : "Bearer";
+            size_t need = strlen(type) + strlen(cred) + 32;
+            char *hdr = malloc(need);
+            if (!hdr)
+                abort();
+            snprintf(hdr, need, "Authorization: %s %s", type, cred);
+            add_header(r, hdr);
+            explicit_bzero(hdr, strlen(hdr));
+            free(hdr);
+        }
+        explicit_bzero(cred, strlen(cred));
+        free(cred);
+    } else if (cfg->has_basic_auth && !caller_auth) {
+        char *pw = NULL;
+        if (cfg->basic_auth_password_file && *cfg->basic_auth_password_file) {
+            char e2[512];
+            pw = http_client_read_secret(cfg->basic_auth_password_file, e2, sizeof e2);
+            if (!pw) {
+                snprintf(err, errlen, "unable to read basic auth password file %s: %s",
+                         cfg->basic_auth_password_file, e2);
+                http_request_free(r);
+                return NULL;
+            }
+        } else {
+            pw = xstrdup(cfg->basic_auth_password ? cfg->basic_auth_password : "");
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, cfg->basic_auth_username ? cfg->basic_auth_username : "");
+        curl_easy_setopt(h, CURLOPT_PASSWORD, pw); /* curl copies it */
+        explicit_bzero(pw, strlen(pw));
+        free(pw);
+    }
+
+    const tls_config *t = &cfg->tls;
+    if (t->server_name && *t->server_name && apply_server_name(r, url, t->server_name, err, errlen) != 0) {
+        http_request_free(r);
+        return NULL;
+    }
+    if (t->ca && *t->ca)
+        set_blob(h, CURLOPT_CAINFO_BLOB, t->ca);
+    else if (t->ca_file && *t->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert && *t->cert)
+        set_blob(h, CURLOPT_SSLCERT_BLOB, t->cert);
+    else if (t->cert_file && *t->cert_file)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, t->cert_file);
+    if (t->key && *t->key)
+        set_blob(h, CURLOPT_SSLKEY_BLOB, t->key);
+    else if (t->key_file && *t->key_file)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, t->key_file);
+    if (t->insecure_skip_verify) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, tls_version(t->min_version));
+
+    /* Prometheus ignores HTTP(S)_PROXY unless configured; curl reads them unless told otherwise. */
+    curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy_url && *cfg->proxy_url ? cfg->proxy_url : "");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, cfg->follow_redirects ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     cfg->enable_http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+
+    curl_easy_setopt(h, CURLOPT_URL, r->url ? r->url : url);
+    if (r->connect_to)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, r->connect_to);
+    if (r->headers)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
+    return r;
+}
+
+void http_client_config_copy(http_client_config *dst, const http_client_config *src)
+{
+    *dst = *src;
+    dst->basic_auth_username = xstrdup(src->basic_auth_username);
+    dst->basic_auth_password = xstrdup(src->basic_auth_password);
+    dst->basic_auth_password_file = xstrdup(src->basic_auth_password_file);
+    dst->authorization_type = xstrdup(src->authorization_type);
+    dst->authorization_credentials = xstrdup(src->authorization_credentials);
+    dst->authorization_credentials_file = xstrdup(src->authorization_credentials_file);
+    dst->tls.ca_file = xstrdup(src->tls.ca_file);
+    dst->tls.cert_file = xstrdup(src->tls.cert_file);
+    dst->tls.key_file = xstrdup(src->tls.key_file);
+    dst->tls.server_name = xstrdup(src->tls.server_name);
+    dst->tls.ca = xstrdup(src->tls.ca);
+    dst->tls.cert = xstrdup(src->tls.cert);
+    dst->tls.key = xstrdup(src->tls.key);
+    dst->tls.min_version = xstrdup(src->tls.min_version);
+    dst->proxy_url = xstrdup(src->proxy_url);
+}
+
+void http_client_config_release(http_client_config *c)
+{
+    if (c->basic_auth_password)
+        explicit_bzero(c->basic_auth_password, strlen(c->basic_auth_password));
+    if (c->authorization_credentials)
+        explicit_bzero(c->authorization_credentials, strlen(c->authorization_credentials));
+    free(c->basic_auth_username);
+    free(c->basic_auth_password);
+    free(c->basic_auth_password_file);
+    free(c->authorization_type);
+    free(c->authorization_credentials);
+    free(c->authorization_credentials_file);
+    free(c->tls.ca_file);
+    free(c->tls.cert_file);
+    free(c->tls.key_file);
+    free(c->tls.server_name);
+    free(c->tls.ca);
+    free(c->tls.cert);
+    free(c->tls.key);
+    free(c->tls.min_version);
+    free(c->proxy_url);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,49 @@
+/* http_client: applies a Prometheus HTTPClientConfig (config.h http_client_config) to a libcurl easy
+ * handle. Shared by the scrape scheduler and HTTP-based SD providers (Consul, Kubernetes, HTTP SD).
+ *
+ * What it sets, mirroring Prometheus' common/config http client:
+ *   basic_auth (password_file read at every request, trimmed), authorization (credentials_file re-read at
+ *   every request, trimmed; header "Authorization: TYPE CREDENTIALS", none when the credentials are empty),
+ *   tls_config (ca/cert/key files or inline PEM, insecure_skip_verify, min_version default TLS 1.2,
+ *   server_name), proxy_url (no proxy from the environment when unset, like Prometheus),
+ *   follow_redirects (max 10, like Go), enable_http2 (HTTP/2 only via TLS ALPN, like Go), and restricts
+ *   protocols to http and https.
+ *
+ * server_name: libcurl has no option to set the TLS SNI/verification name apart from the URL host. So the
+ * URL host is replaced by server_name (which makes curl send it as SNI and verify the certificate
+ * against it), CURLOPT_CONNECT_TO maps server_name:port back to the original host:port (the TCP
+ * destination does not change), and an explicit "Host:" header keeps the original authority in the
+ * request. The net effect is Go's tls.Config.ServerName. (CONNECT_TO or RESOLVE alone would change only
+ * the destination, not the SNI.)
+ *
+ * Threading: no shared state; call from the thread that owns the easy handle. */
+#ifndef LOOKOUT_SCRAPE_HTTP_CLIENT_H
+#define LOOKOUT_SCRAPE_HTTP_CLIENT_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "config/config.h"
+
+/* Resources a prepared transfer points to (header and connect-to lists, the rewritten URL). They must
+ * outlive the transfer: free with http_request_free() after curl_easy_cleanup()/curl_easy_reset(). */
+typedef struct http_request http_request;
+
+/* Prepares `h` (fresh or curl_easy_reset) to GET `url` with cfg applied (cfg may be NULL: defaults).
+ * extra_headers: NULL-terminated "Name: value" list (may be NULL), sent in addition.
+ * Returns NULL and writes a message into err when a secret file cannot be read or the URL is invalid,
+ * e.g. "unable to read basic auth password file /x: open /x: no such file or directory". */
+http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const char *url,
+                                  const char *const *extra_headers, char *err, size_t errlen);
+void http_request_free(http_request *r);
+
+/* Deep copy of a client config (dst is overwritten, not freed first); release frees the strings only. */
+void http_client_config_copy(http_client_config *dst, const http_client_config *src);
+void http_client_config_release(http_client_config *c);
+
+/* Reads a secret file the way Prometheus does (whole file, surrounding whitespace trimmed), at most
+ * 64 KiB. Returns a malloc'd string, or NULL with err "open PATH: no such file or directory". */
+char *http_client_read_secret(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,921 @@
+/* scheduler: see scheduler.h.
+ *
+ * One thread: epoll over the curl sockets (CURLMOPT_SOCKETFUNCTION) and an eventfd for commands; the
+ * epoll_wait timeout is the earlier of curl's timer (CURLMOPT_TIMERFUNCTION) and the top of a binary heap
+ * holding every target's next start. Every target is always in the heap; a start that finds the previous
+ * scrape still running is skipped (Prometheus' ticker drops ticks the same way). Each scrape uses its own
+ * easy handle (created at start, cleaned up at the end: idle targets cost no curl memory) while
+ * connections live in the multi handle's shared cache and are reused across scrapes.
+ *
+ * Times: the loop runs on CLOCK_MONOTONIC; phases are computed against the wall clock when a target is
+ * (re)phased, and reported times are converted to Unix ms with the wall-minus-monotonic difference taken
+ * when the loop was created. */
+#include "scrape/scheduler.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "scrape/http_client.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+#define DEFAULT_BODY_LIMIT (10 * 1024 * 1024)
+#define MAX_HOST_CONNECTIONS 64 /* per host:port; many targets behind one port (e.g. a gateway) */
+
+typedef struct target {
+    char *job, *url;
+    uint64_t hash;
+    int64_t interval_ms, timeout_ms, body_limit;
+    http_client_config http;
+    bool has_http;
+    int64_t next_ms; /* monotonic ms of the next start */
+    size_t heap_idx;
+    struct target *hnext; /* hash chain */
+    /* in-flight scrape */
+    CURL *easy;
+    http_request *req;
+    char *body;
+    size_t body_len, body_cap;
+    bool over_limit;
+    int64_t sched_ms, start_ms; /* monotonic */
+    char reason[128];            /* HTTP reason phrase of the last status line */
+    char errbuf[CURL_ERROR_SIZE];
+} target;
+
+typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
+
+typedef struct cmd {
+    cmd_kind kind;
+    char *job, *url;
+    uint64_t hash;
+    int64_t interval_ms, timeout_ms, body_limit;
+    http_client_config http;
+    bool has_http;
+    struct cmd *next;
+} cmd;
+
+struct scrape_loop {
+    uint64_t seed;
+    scrape_result_fn fn;
+    void *ctx;
+    int64_t wall_minus_mono;
+    CURLM *multi;
+    int epfd, evfd;
+    int64_t curl_deadline; /* monotonic ms; -1 none */
+    pthread_t thread;
+    bool started, stopping;
+    pthread_mutex_t mu;
+    cmd *q_head, *q_tail;
+    /* targets */
+    target **buckets;
+    size_t n_buckets, n_targets;
+    target **heap;
+    size_t heap_len, heap_cap;
+    metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
+};
+
+static int64_t clock_ms(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n, sz);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* ---- phase ---------------------------------------------------------------------------------- */
+
+int64_t scrape_phase_offset(uint64_t hash, uint64_t seed, int64_t interval_ms)
+{
+    if (interval_ms <= 0)
+        return 0;
+    return (int64_t)((hash ^ seed) % (uint64_t)interval_ms);
+}
+
+/* Milliseconds from wall time now_wall until the next t with t mod interval == offset; in (0, interval],
+ * exactly Prometheus' Target.offset. */
+static int64_t phase_wait(int64_t now_wall, int64_t interval, int64_t offset)
+{
+    int64_t base = interval - now_wall % interval;
+    int64_t next = base + offset;
+    if (next > interval)
+        next -= interval;
+    return next;
+}
+
+/* Go's strconv.Quote for the characters label values can hold. */
+static void seed_quote(uint64_t *h, const char *s)
+{
+    *h = fnv1a64(*h, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        const char *e = NULL;
+        switch (*p) {
+        case '"': e = "\\\""; break;
+        case '\\': e = "\\\\"; break;
+        case '\n': e = "\\n"; break;
+        case '\t': e = "\\t"; break;
+        case '\r': e = "\\r"; break;
+        case '\a': e = "\\a"; break;
+        case '\b': e = "\\b"; break;
+        case '\f': e = "\\f"; break;
+        case '\v': e = "\\v"; break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(esc, sizeof esc, "\\x%02x", *p);
+                e = esc;
+            }
+        }
+        if (e)
+            *h = fnv1a64(*h, e, strlen(e));
+        else
+            *h = fnv1a64(*h, p, 1);
+    }
+    *h = fnv1a64(*h, "\"", 1);
+}
+
+/* Prometheus (scrape/manager.go setOffsetSeed): FNV-1a 64 of hostname + labels.String(), where String
+ * is {a="b", c="d"}. Prometheus uses the FQDN; lookout uses gethostname() to avoid a DNS lookup. */
+uint64_t scrape_seed(const labelset *external_labels)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    uint64_t h = fnv1a64(FNV64_OFFSET, host, strlen(host));
+    h = fnv1a64(h, "{", 1);
+    for (size_t i = 0; external_labels && i < external_labels->n; i++) {
+        if (i)
+            h = fnv1a64(h, ", ", 2);
+        h = fnv1a64(h, external_labels->v[i].name, strlen(external_labels->v[i].name));
+        h = fnv1a64(h, "=", 1);
+        seed_quote(&h, external_labels->v[i].value);
+    }
+    return fnv1a64(h, "}", 1);
+}
+
+/* ---- heap of next starts -------------------------------------------------------------------- */
+
+static void heap_swap(scrape_loop *l, size_t a, size_t b)
+{
+    target *t = l->heap[a];
+    l->heap[a] = l->heap[b];
+    l->heap[b] = t;
+    l->heap[a]->heap_idx = a;
+    l->heap[b]->heap_idx = b;
+}
+
+static void heap_up(scrape_loop *l, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (l->heap[p]->next_ms <= l->heap[i]->next_ms)
+            break;
+        heap_swap(l, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(scrape_loop *l, size_t i)
+{
+    for (;;) {
+        size_t c = 2 * i + 1, m = i;
+        if (c < l->heap_len && l->heap[c]->next_ms < l->heap[m]->next_ms)
+            m = c;
+        if (c + 1 < l->heap_len && l->heap[c + 1]->next_ms < l->heap[m]->next_ms)
+            m = c + 1;
+        if (m == i)
+            return;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+static void heap_push(scrape_loop *l, target *t)
+{
+    if (l->heap_len == l->heap_cap) {
+        l->heap_cap = l->heap_cap ? l->heap_cap * 2 : 64;
+        l->heap = realloc(l->heap, l->heap_cap * sizeof *l->heap);
+        if (!l->heap)
+            abort();
+    }
+    t->heap_idx = l->heap_len;
+    l->heap[l->heap_len++] = t;
+    heap_up(l, t->heap_idx);
+}
+
+static void heap_remove(scrape_loop *l, target *t)
+{
+    size_t i = t->heap_idx;
+    l->heap_len--;
+    if (i != l->heap_len) {
+        l->heap[i] = l->heap[l->heap_len];
+        l->heap[i]->heap_idx = i;
+        heap_down(l, i);
+        heap_up(l, i);
+    }
+}
+
+/* Re-keys t after its next_ms changed. */
+static void heap_fix(scrape_loop *l, target *t)
+{
+    heap_down(l, t->heap_idx);
+    heap_up(l, t->heap_idx);
+}
+
+/* ---- target table --------------------------------------------------------------------------- */
+
+static size_t bucket_of(const scrape_loop *l, const char *job, uint64_t hash)
+{
+    return (size_t)(fnv1a64(hash, job, strlen(job)) % l->n_buckets);
+}
+
+static target *target_find(scrape_loop *l, const char *job, uint64_t hash)
+{
+    for (target *t = l->buckets[bucket_of(l, job, hash)]; t; t = t->hnext)
+        if (t->hash == hash && strcmp(t->job, job) == 0)
+            return t;
+    return NULL;
+}
+
+static void table_insert(scrape_loop *l, target *t)
+{
+    if (l->n_targets + 1 > l->n_buckets) {
+        size_t nb = l->n_buckets * 2;
+        target **b = xcalloc(nb, sizeof *b);
+        size_t old = l->n_buckets;
+        target **ob = l->buckets;
+        l->buckets = b;
+        l->n_buckets = nb;
+        for (size_t i = 0; i < old; i++)
+            for (target *x = ob[i], *n; x; x = n) {
+                n = x->hnext;
+                size_t k = bucket_of(l, x->job, x->hash);
+                x->hnext = b[k];
+                b[k] = x;
+            }
+        free(ob);
+    }
+    size_t k = bucket_of(l, t->job, t->hash);
+    t->hnext = l->buckets[k];
+    l->buckets[k] = t;
+    l->n_targets++;
+    /* Keep one idle connection per target in the cache (curl's default, 4 x running transfers, would
+     * close most of them between scrapes). */
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)(l->n_targets + 16));
+}
+
+static void table_unlink(scrape_loop *l, target *t)
+{
+    target **pp = &l->buckets[bucket_of(l, t->job, t->hash)];
+    while (*pp != t)
+        pp = &(*pp)->hnext;
+    *pp = t->hnext;
+    l->n_targets--;
+}
+
+/* Ends an in-flight transfer without reporting it. */
+static void transfer_drop(scrape_loop *l, target *t)
+{
+    if (t->easy) {
+        curl_multi_remove_handle(l->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+    }
+    http_request_free(t->req);
+    t->req = NULL;
+    free(t->body);
+    t->body = NULL;
+    t->body_len = t->body_cap = 0;
+}
+
+static void target_free(scrape_loop *l, target *t)
+{
+    transfer_drop(l, t);
+    if (t->has_http)
+        http_client_config_release(&t->http);
+    free(t->job);
+    free(t->url);
+    free(t);
+}
+
+static void target_rephase(scrape_loop *l, target *t, int64_t now_mono)
+{
+    int64_t iv = t->interval_ms > 0 ? t->interval_ms : 60000;
+    int64_t off = scrape_phase_offset(t->hash, l->seed, iv);
+    t->next_ms = now_mono + phase_wait(now_mono + l->wall_minus_mono, iv, off);
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static void enqueue(scrape_loop *l, cmd *c)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->q_tail)
+        l->q_tail->next = c;
+    else
+        l->q_head = c;
+    l->q_tail = c;
+    pthread_mutex_unlock(&l->mu);
+    uint64_t one = 1;
+    ssize_t w = write(l->evfd, &one, sizeof one);
+    (void)w; /* EAGAIN means the counter is already non-zero: the loop will wake anyway */
+}
+
+static void cmd_free(cmd *c)
+{
+    free(c->job);
+    free(c->url);
+    if (c->has_http)
+        http_client_config_release(&c->http);
+    free(c);
+}
+
+void scrape_loop_upsert(scrape_loop *l, const scrape_target_spec *spec)
+{
+    cmd *c = xcalloc(1, sizeof *c);
+    c->kind = CMD_UPSERT;
+    c->job = xstrdup(spec->job);
+    c->url = xstrdup(spec->url);
+    c->hash = spec->hash;
+    c->interval_ms = spec->interval_ms;
+    c->timeout_ms = spec->timeout_ms;
+    c->body_limit = spec->body_size_limit > 0 ? spec->body_size_limit : DEFAULT_BODY_LIMIT;
+    if (spec->http) {
+        http_client_config_copy(&c->http, spec->http);
+        c->has_http = true;
+    }
+    enqueue(l, c);
+}
+
+void scrape_loop_remove(scrape_loop *l, const char *job, uint64_t hash)
+{
+    cmd *c = xcalloc(1, sizeof *c);
+    c->kind = CMD_REMOVE;
+    c->job = xstrdup(job);
+    c->hash = hash;
+    enqueue(l, c);
+}
+
+static void apply_upsert(scrape_loop *l, cmd *c, int64_t now)
+{
+    target *t = target_find(l, c->job, c->hash);
+    if (!t) {
+        t = xcalloc(1, sizeof *t);
+        t->job = c->job;
+        c->job = NULL;
+        t->hash = c->hash;
+        t->url = c->url;
+        c->url = NULL;
+        t->interval_ms = c->interval_ms;
+        t->timeout_ms = c->timeout_ms;
+        t->body_limit = c->body_limit;
+        t->http = c->http;
+        t->has_http = c->has_http;
+        c->has_http = false;
+        table_insert(l, t);
+        target_rephase(l, t, now);
+        heap_push(l, t);
+        return;
+    }
+    /* Existing target: keep phase and any in-flight scrape; new settings apply from the next scrape. */
+    free(t->url);
+    t->url = c->url;
+    c->url = NULL;
+    t->timeout_ms = c->timeout_ms;
+    t->body_limit = c->body_limit;
+    if (t->has_http)
+        http_client_config_release(&t->http);
+    t->http = c->http;
+    t->has_http = c->has_http;
+    c->has_http = false;
+    if (c->interval_ms != t->interval_ms) {
+        t->interval_ms = c->interval_ms;
+        target_rephase(l, t, now);
+        heap_fix(l, t);
+    }
+}
+
+static void apply_remove(scrape_loop *l, cmd *c)
+{
+    target *t = target_find(l, c->job, c->hash);
+    if (!t)
+        return;
+    table_unlink(l, t);
+    heap_remove(l, t);
+    target_free(l, t); /* aborts an in-flight scrape without a result callback */
+}
+
+static void drain_commands(scrape_loop *l)
+{
+    uint64_t v;
+    ssize_t r = read(l->evfd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&l->mu);
+    cmd *c = l->q_head;
+    l->q_head = l->q_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    int64_t now = mono_ms();
+    while (c) {
+        cmd *n = c->next;
+        switch (c->kind) {
+        case CMD_UPSERT: apply_upsert(l, c, now); break;
+        case CMD_REMOVE: apply_remove(l, c); break;
+        case CMD_STOP: l->stopping = true; break;
+        }
+        cmd_free(c);
+        c = n;
+    }
+}
+
+/* ---- curl callbacks ------------------------------------------------------------------------- */
+
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    (void)socketp;
+    scrape_loop *l = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL); /* may already be closed: ignore errors */
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.data.fd = s;
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+    return 0;
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    scrape_loop *l = userp;
+    l->curl_deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    return 0;
+}
+
+static size_t write_cb(char *p, size_t sz, size_t n, void *userp)
+{
+    target *t = userp;
+    size_t len = sz * n;
+    if ((int64_t)(t->body_len + len) > t->body_limit) {
+        t->over_limit = true;
+        return CURL_WRITEFUNC_ERROR; /* aborts the transfer now, not after the whole body */
+    }
+    if (t->body_len + len + 1 > t->body_cap) {
+        size_t nc = t->body_cap ? t->body_cap : 16384;
+        while (nc < t->body_len + len + 1)
+            nc *= 2;
+        char *nb = realloc(t->body, nc);
+        if (!nb)
+            abort();
+        t->body = nb;
+        t->body_cap = nc;
+    }
+    memcpy(t->body + t->body_len, p, len);
+    t->body_len += len;
+    return len;
+}
+
+/* Keeps the reason phrase of the last status line ("HTTP/1.1 500 Internal Server Error"): Prometheus
+ * reports Go's resp.Status, which is the server's own status text. */
+static size_t header_cb(char *p, size_t sz, size_t n, void *userp)
+{
+    target *t = userp;
+    size_t len = sz * n;
+    if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', len);
+        const char *end = p + len;
+        t->reason[0] = '\0';
+        if (sp) {
+            sp++;
+            const char *sp2 = memchr(sp, ' ', (size_t)(end - sp));
+            if (sp2) {
+                sp2++;
+                size_t rl = (size_t)(end - sp2);
+                while (rl && (sp2[rl - 1] == '\r' || sp2[rl - 1] == '\n'))
+                    rl--;
+                if (rl >= sizeof t->reason)
+                    rl = sizeof t->reason - 1;
+                memcpy(t->reason, sp2, rl);
+                t->reason[rl] = '\0';
+            }
+        }
+    }
+    return len;
+}
+
+/* ---- scrapes -------------------------------------------------------------------------------- */
+
+/* Go's http.StatusText for responses without a reason phrase (HTTP/2). */
+static const char *status_text(long code)
+{
+    switch (code) {
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+    }
+}
+
+/* Prometheus sends strconv.FormatFloat(seconds, 'f', -1, 64): "10", "0.5". */
+static void format_seconds(char *buf, size_t n, int64_t ms)
+{
+    snprintf(buf, n, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    char *e = buf + strlen(buf) - 1;
+    while (*e == '0')
+        *e-- = '\0';
+    if (*e == '.')
+        *e = '\0';
+}
+
+static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
+{
+    char err[512];
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        abort();
+    char tmo[48], tmo_hdr[128], ua[96];
+    format_seconds(tmo, sizeof tmo, t->timeout_ms);
+    snprintf(tmo_hdr, sizeof tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
+    snprintf(ua, sizeof ua, "User-Agent: lookout/%s", LOOKOUT_VERSION);
+    const char *hdrs[] = {"Accept: application/json", ua, tmo_hdr, NULL};
+    t->sched_ms = sched;
+    t->start_ms = now;
+    t->over_limit = false;
+    t->reason[0] = '\0';
+    t->errbuf[0] = '\0';
+    t->body_len = 0;
+    t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
+    if (!t->req) {
+        /* Unreadable secret file and the like: a failed scrape, reported like any other. */
+        curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+        scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
+                           .scheduled_ms = sched + l->wall_minus_mono, .start_ms = now + l->wall_minus_mono,
+                           .error = err};
+        const char *lv[] = {t->job};
+        metric_add(l->m_scrapes, lv, 1);
+        metric_add(l->m_failures, lv, 1);
+        l->fn(l->ctx, &r);
+        return;
+    }
+    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(t->timeout_ms > 0 ? t->timeout_ms : 10000));
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    if (t->body_limit < (int64_t)1 << 62)
+        curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->body_limit);
+    curl_multi_add_handle(l->multi, t->easy);
+}
+
+/* Starts every target whose time has come and schedules its next start. */
+static void run_due(scrape_loop *l)
+{
+    int64_t now = mono_ms();
+    while (l->heap_len && l->heap[0]->next_ms <= now && !l->stopping) {
+        target *t = l->heap[0];
+        int64_t sched = t->next_ms;
+        int64_t iv = t->interval_ms > 0 ? t->interval_ms : 60000;
+        t->next_ms += iv;
+        if (t->next_ms <= now) /* missed ticks (loop stalled, clock jump): skip them, keep the phase */
+            t->next_ms += ((now - t->next_ms) / iv + 1) * iv;
+        heap_fix(l, t);
+        if (t->easy) /* previous scrape still running: skip this tick */
+            continue;
+        start_scrape(l, t, sched, now);
+    }
+}
+
+static void lower_first(char *s)
+{
+    if (s[0])
+        s[0] = (char)tolower((unsigned char)s[0]);
+}
+
+/* Host (IPv6 in brackets) and port (scheme default when absent) of url. */
+static int url_host_port(const char *url, char *host, size_t hostlen, long *port)
+{
+    CURLU *u = curl_url();
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        snprintf(host, hostlen, "%s", h);
+        *port = strtol(p, NULL, 10);
+        rc = 0;
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Error text in Prometheus' words (Go net/http errors) where there is an equivalent. */
+static void describe_error(target *t, CURLcode rc, char *out, size_t n)
+{
+    if (t->over_limit || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(out, n, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
+        return;
+    }
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, n, "Get \"%s\": context deadline exceeded", t->url);
+        return;
+    case CURLE_COULDNT_CONNECT: {
+        long oserr = 0;
+        char *ip = NULL;
+        long port = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &oserr);
+        curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
+        curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_PORT, &port);
+        char msg[128], host[256], addr[300];
+        snprintf(msg, sizeof msg, "%s", oserr ? strerror((int)oserr) : "connection failed");
+        lower_first(msg);
+        if (ip && *ip && port > 0) {
+            snprintf(host, sizeof host, "%s", ip);
+        } else if (url_host_port(t->url, host, sizeof host, &port) != 0) {
+            snprintf(out, n, "Get \"%s\": dial tcp: connect: %s", t->url, msg);
+            return;
+        }
+        /* Go writes the dialled address, "[::1]:80" for IPv6 */
+        bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+        snprintf(addr, sizeof addr, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+        snprintf(out, n, "Get \"%s\": dial tcp %s: connect: %s", t->url, addr, msg);
+        return;
+    }
+    case CURLE_COULDNT_RESOLVE_HOST: {
+        char host[256] = "";
+        long port;
+        url_host_port(t->url, host, sizeof host, &port);
+        snprintf(out, n, "Get \"%s\": dial tcp: lookup %s: no such host", t->url, host);
+        return;
+    }
+    default:
+        snprintf(out, n, "Get \"%s\": %s", t->url, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+        size_t len = strlen(out);
+        while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+            out[--len] = '\0';
+    }
+}
+
+static void finish(scrape_loop *l, target *t, CURLcode rc)
+{
+    int64_t end = mono_ms();
+    double dur = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &dur);
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    char err[1024];
+    const char *e = NULL;
+    if (rc != CURLE_OK) {
+        describe_error(t, rc, err, sizeof err);
+        e = err;
+    } else if (status < 200 || status > 299) {
+        snprintf(err, sizeof err, "server returned HTTP status %ld %s", status,
+                 t->reason[0] ? t->reason : status_text(status));
+        size_t len = strlen(err);
+        while (len && err[len - 1] == ' ')
+            err[--len] = '\0';
+        e = err;
+    }
+    if (dur <= 0)
+        dur = (double)(end - t->start_ms) / 1000.0;
+    if (!e && !t->body) { /* empty body: still a valid NUL-terminated string */
+        t->body = xcalloc(1, 1);
+        t->body_cap = 1;
+    }
+    if (t->body)
+        t->body[t->body_len] = '\0';
+    scrape_result r = {
+        .job = t->job, .hash = t->hash, .url = t->url,
+        .scheduled_ms = t->sched_ms + l->wall_minus_mono, .start_ms = t->start_ms + l->wall_minus_mono,
+        .duration_s = dur, .http_status = status,
+        .body = e ? NULL : t->body, .body_len = e ? 0 : t->body_len, .error = e,
+    };
+    const char *lv[] = {t->job};
+    metric_add(l->m_scrapes, lv, 1);
+    if (e)
+        metric_add(l->m_failures, lv, 1);
+    metric_observe(l->m_duration, lv, dur);
+    metric_observe(l->m_delay, NULL, (double)(t->start_ms - t->sched_ms) / 1000.0);
+    /* Free the transfer before the callback so the callback may remove or update the target. */
+    curl_multi_remove_handle(l->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+    http_request_free(t->req);
+    t->req = NULL;
+    char *body = t->body;
+    t->body = NULL;
+    t->body_len = t->body_cap = 0;
+    l->fn(l->ctx, &r);
+    free(body);
+}
+
+static void read_done(scrape_loop *l)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        target *t = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (t)
+            finish(l, t, m->data.result);
+    }
+}
+
+/* ---- loop ----------------------------------------------------------------------------------- */
+
+static void *loop_main(void *arg)
+{
+    scrape_loop *l = arg;
+    struct epoll_event evs[256];
+    int running = 0;
+    while (!l->stopping) {
+        int64_t now = mono_ms();
+        int64_t wake = -1;
+        if (l->heap_len)
+            wake = l->heap[0]->next_ms;
+        if (l->curl_deadline >= 0 && (wake < 0 || l->curl_deadline < wake))
+            wake = l->curl_deadline;
+        int tmo = -1;
+        if (wake >= 0)
+            tmo = wake <= now ? 0 : (int)(wake - now > 60000 ? 60000 : wake - now);
+        int n = epoll_wait(l->epfd, evs, 256, tmo);
+        if (n < 0 && errno != EINTR) {
+            log_error("scrape", "epoll_wait failed", "err", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == l->evfd) {
+                drain_commands(l);
+                continue;
+            }
+            int fl = 0;
+            if (evs[i].events & EPOLLIN)
+                fl |= CURL_CSELECT_IN;
+            if (evs[i].events & EPOLLOUT)
+                fl |= CURL_CSELECT_OUT;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP))
+                fl |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(l->multi, evs[i].data.fd, fl, &running);
+        }
+        if (l->stopping)
+            break;
+        if (l->curl_deadline >= 0 && l->curl_deadline <= mono_ms()) {
+            l->curl_deadline = -1;
+            curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        read_done(l);
+        run_due(l);
+        read_done(l); /* setup failures complete synchronously */
+    }
+    return NULL;
+}
+
+static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, global_init);
+    scrape_loop *l = xcalloc(1, sizeof *l);
+    l->seed = seed;
+    l->fn = fn;
+    l->ctx = ctx;
+    l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - mono_ms();
+    l->curl_deadline = -1;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd < 0 || l->evfd < 0) {
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->evfd >= 0)
+            close(l->evfd);
+        free(l);
+        return NULL;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
+    pthread_mutex_init(&l->mu, NULL);
+    l->multi = curl_multi_init();
+    if (!l->multi)
+        abort();
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)MAX_HOST_CONNECTIONS);
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 16L);
+    l->n_buckets = 64;
+    l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
+    const char *job[] = {"job"};
+    static const double dur_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60};
+    static const double delay_buckets[] = {.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5};
+    l->m_duration = metric_histogram_get("lookout_scrape_duration_seconds", "Duration of scrapes by job.", 1,
+                                         job, dur_buckets, sizeof dur_buckets / sizeof *dur_buckets);
+    l->m_scrapes = metric_family_get("lookout_scrapes_total", METRIC_COUNTER, "Scrapes attempted, by job.", 1,
+                                     job);
+    l->m_failures = metric_family_get("lookout_scrape_failures_total", METRIC_COUNTER,
+                                      "Scrapes that failed, by job.", 1, job);
+    l->m_delay = metric_histogram_get("lookout_scrape_delay_seconds",
+                                      "Delay between a scrape's scheduled and actual start.", 0, NULL,
+                                      delay_buckets, sizeof delay_buckets / sizeof *delay_buckets);
+    return l;
+}
+
+int scrape_loop_start(scrape_loop *l, char *err, size_t errlen)
+{
+    if (l->started) {
+        snprintf(err, errlen, "scrape loop already started");
+        return -1;
+    }
+    int rc = pthread_create(&l->thread, NULL, loop_main, l);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the scrape loop thread: %s", strerror(rc));
+        return -1;
+    }
+    l->started = true;
+    return 0;
+}
+
+void scrape_loop_free(scrape_loop *l)
+{
+    if (!l)
+        return;
+    if (l->started) {
+        cmd *c = xcalloc(1, sizeof *c);
+        c->kind = CMD_STOP;
+        enqueue(l, c);
+        pthread_join(l->thread, NULL);
+    }
+    /* Pending commands (never applied) and every target with its transfer. */
+    for (cmd *c = l->q_head, *n; c; c = n) {
+        n = c->next;
+        cmd_free(c);
+    }
+    for (size_t i = 0; i < l->n_buckets; i++)
+        for (target *t = l->buckets[i], *n; t; t = n) {
+            n = t->hnext;
+            target_free(l, t);
+        }
+    free(l->buckets);
+    free(l->heap);
+    curl_multi_cleanup(l->multi);
+    pthread_mutex_destroy(&l->mu);
+    close(l->epfd);
+    close(l->evfd);
+    free(l);
+}

@@ -1,0 +1,534 @@
+/* Scheduler tests against the exception_server helper: phases, intervals, isolation of bad targets,
+ * error texts, body limit, upsert/remove semantics, connection reuse, request headers and auth. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helper_server.h"
+#include "scrape/scheduler.h"
+#include "util/metrics.h"
+
+#define MAXREC 512
+
+typedef struct rec {
+    char job[32], url[256], error[512];
+    uint64_t hash;
+    int64_t sched, start;
+    double dur;
+    long status;
+    char *body;
+    size_t body_len;
+    bool has_body;
+} rec;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static rec recs[MAXREC];
+static int nrec;
+static helper_server srv;
+static scrape_loop *loop;
+static const uint64_t SEED = 0x1234567887654321ULL;
+
+static void on_result(void *ctx, const scrape_result *r)
+{
+    (void)ctx;
+    pthread_mutex_lock(&mu);
+    if (nrec < MAXREC) {
+        rec *x = &recs[nrec++];
+        snprintf(x->job, sizeof x->job, "%s", r->job);
+        snprintf(x->url, sizeof x->url, "%s", r->url);
+        snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "");
+        x->hash = r->hash;
+        x->sched = r->scheduled_ms;
+        x->start = r->start_ms;
+        x->dur = r->duration_s;
+        x->status = r->http_status;
+        x->has_body = r->body != NULL;
+        x->body_len = r->body_len;
+        if (r->body) {
+            x->body = malloc(r->body_len + 1);
+            memcpy(x->body, r->body, r->body_len + 1);
+        }
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static void setup(void)
+{
+    cr_assert_eq(helper_server_start(&srv, NULL), 0, "exception_server did not start");
+    loop = scrape_loop_new(SEED, on_result, NULL);
+    cr_assert_not_null(loop);
+    char err[256];
+    cr_assert_eq(scrape_loop_start(loop, err, sizeof err), 0, "%s", err);
+}
+
+static void teardown(void)
+{
+    scrape_loop_free(loop);
+    loop = NULL;
+    helper_server_stop(&srv);
+    for (int i = 0; i < nrec; i++)
+        free(recs[i].body);
+    nrec = 0;
+}
+
+TestSuite(scheduler, .init = setup, .fini = teardown, .timeout = 30);
+
+static void url_of(char *buf, size_t n, const char *path)
+{
+    snprintf(buf, n, "http://127.0.0.1:%d%s", srv.port, path);
+}
+
+static void add(const char *job, uint64_t hash, const char *path, int64_t iv, int64_t tmo,
+                const http_client_config *http, int64_t limit)
+{
+    char url[256];
+    url_of(url, sizeof url, path);
+    scrape_target_spec s = {.job = job, .hash = hash, .url = url, .interval_ms = iv, .timeout_ms = tmo,
+                            .http = http, .body_size_limit = limit};
+    scrape_loop_upsert(loop, &s);
+}
+
+/* Number of results of (job, hash) so far. */
+static int count_of(const char *job, uint64_t hash)
+{
+    int n = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nrec; i++)
+        if (recs[i].hash == hash && !strcmp(recs[i].job, job))
+            n++;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+/* Waits until (job, hash) has at least n results or ms passed. Returns the index of the n-th, or -1. */
+static int wait_n(const char *job, uint64_t hash, int n, int ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        int seen = 0;
+        for (int i = 0; i < nrec; i++)
+            if (recs[i].hash == hash && !strcmp(recs[i].job, job) && ++seen == n) {
+                pthread_mutex_unlock(&mu);
+                return i;
+            }
+        if (pthread_cond_timedwait(&cv, &mu, &dl) != 0) {
+            pthread_mutex_unlock(&mu);
+            return -1;
+        }
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- pure phase math ------------------------------------------------------------------------ */
+
+Test(phase, offsets_spread_and_are_stable)
+{
+    int bins[10] = {0};
+    for (uint64_t i = 0; i < 2000; i++) {
+        uint64_t h = fnv1a64(FNV64_OFFSET, &i, sizeof i);
+        int64_t o = scrape_phase_offset(h, SEED, 15000);
+        cr_assert(o >= 0 && o < 15000);
+        cr_assert_eq(o, scrape_phase_offset(h, SEED, 15000));
+        bins[o * 10 / 15000]++;
+    }
+    for (int b = 0; b < 10; b++)
+        cr_expect(bins[b] > 120 && bins[b] < 280, "bin %d has %d of 2000", b, bins[b]);
+    cr_assert_eq(scrape_phase_offset(77, 0, 1000), 77);
+    cr_assert_eq(scrape_phase_offset(1077, 0, 1000), 77);
+    cr_assert_eq(scrape_phase_offset(5 ^ 3, 3, 1000), 5);
+}
+
+Test(phase, seed_depends_on_external_labels)
+{
+    labelset a = LABELSET_INIT, b = LABELSET_INIT;
+    labelset_set(&a, "replica", "a");
+    labelset_set(&b, "replica", "b");
+    uint64_t s0 = scrape_seed(NULL), sa = scrape_seed(&a), sb = scrape_seed(&b);
+    cr_assert_eq(sa, scrape_seed(&a), "seed must be deterministic");
+    cr_assert_neq(sa, sb);
+    cr_assert_neq(s0, sa);
+    /* Empty label set is Prometheus' "{}", the same as no labels. */
+    labelset e = LABELSET_INIT;
+    cr_assert_eq(scrape_seed(&e), s0);
+    /* hostname + "{}" by hand */
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    uint64_t h = fnv1a64(FNV64_OFFSET, host, strlen(host));
+    h = fnv1a64(h, "{}", 2);
+    cr_assert_eq(s0, h);
+    labelset_free(&a);
+    labelset_free(&b);
+}
+
+/* ---- scheduling ----------------------------------------------------------------------------- */
+
+Test(scheduler, first_scrape_waits_for_phase_and_keeps_interval)
+{
+    const uint64_t hash = 0xabcdef0123ULL;
+    const int64_t iv = 400;
+    add("j", hash, "/ok", iv, 300, NULL, 0);
+    int i3 = wait_n("j", hash, 4, 3500);
+    cr_assert_geq(i3, 0, "expected 4 scrapes in 3.5 s");
+    int64_t off = scrape_phase_offset(hash, SEED, iv);
+    pthread_mutex_lock(&mu);
+    int64_t prev = -1;
+    for (int i = 0; i < nrec; i++) {
+        rec *r = &recs[i];
+        cr_expect_eq(r->sched % iv, off, "scheduled %lld not at phase %lld", (long long)r->sched, (long long)off);
+        if (prev >= 0)
+            cr_expect_eq(r->sched - prev, iv, "consecutive scrapes %lld ms apart", (long long)(r->sched - prev));
+        prev = r->sched;
+        cr_expect(r->start - r->sched >= 0 && r->start - r->sched < 60, "delay %lld ms",
+                  (long long)(r->start - r->sched));
+        cr_expect_str_empty(r->error);
+        cr_expect(r->has_body && r->body_len > 100);
+        cr_expect_eq(r->status, 200);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, many_targets_each_at_its_interval)
+{
+    const int n = 12;
+    for (int i = 0; i < n; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "/t/%d", i);
+        add("many", 1000 + (uint64_t)i * 7919, p, 300, 250, NULL, 0);
+    }
+    sleep_ms(2150); /* 7 intervals: every target gets 6..8 scrapes */
+    for (int i = 0; i < n; i++) {
+        int c = count_of("many", 1000 + (uint64_t)i * 7919);
+        cr_expect(c >= 6 && c <= 8, "target %d scraped %d times in 2.15 s at 300 ms", i, c);
+    }
+    /* Phases differ: not all starts in the same 30 ms slot. */
+    pthread_mutex_lock(&mu);
+    int64_t lo = INT64_MAX, hi = 0;
+    for (int i = 0; i < nrec; i++) {
+        int64_t o = recs[i].sched % 300;
+        lo = o < lo ? o : lo;
+        hi = o > hi ? o : hi;
+    }
+    pthread_mutex_unlock(&mu);
+    cr_expect(hi - lo > 100, "phases not spread: %lld..%lld", (long long)lo, (long long)hi);
+}
+
+Test(scheduler, hung_target_times_out_alone)
+{
+    add("iso", 1, "/hang?ms=10000", 500, 400, NULL, 0);
+    add("iso", 2, "/ok", 200, 150, NULL, 0);
+    cr_assert_geq(wait_n("iso", 1, 2, 4000), 0);
+    int hung = wait_n("iso", 1, 1, 10);
+    char url[256];
+    url_of(url, sizeof url, "/hang?ms=10000");
+    char want[400];
+    snprintf(want, sizeof want, "Get \"%s\": context deadline exceeded", url);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[hung].error, want);
+    cr_expect(recs[hung].dur >= 0.38 && recs[hung].dur < 0.8, "timed out after %.3f s, want ~0.4", recs[hung].dur);
+    cr_expect(!recs[hung].has_body);
+    int healthy = 0;
+    int64_t worst = 0;
+    for (int i = 0; i < nrec; i++)
+        if (recs[i].hash == 2) {
+            healthy++;
+            cr_expect_str_empty(recs[i].error);
+            int64_t d = recs[i].start - recs[i].sched;
+            worst = d > worst ? d : worst;
+        }
+    pthread_mutex_unlock(&mu);
+    cr_expect_geq(healthy, 4, "healthy target scraped only %d times", healthy);
+    cr_expect_lt(worst, 50, "healthy target delayed by %lld ms", (long long)worst);
+}
+
+Test(scheduler, connection_refused)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    int port = ntohs(a.sin_port);
+    close(s); /* nobody listens there now */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/-/exceptions", port);
+    scrape_target_spec sp = {.job = "ref", .hash = 9, .url = url, .interval_ms = 200, .timeout_ms = 150};
+    scrape_loop_upsert(loop, &sp);
+    int i = wait_n("ref", 9, 1, 2000);
+    cr_assert_geq(i, 0);
+    char want[256];
+    snprintf(want, sizeof want, "Get \"%s\": dial tcp 127.0.0.1:%d: connect: connection refused", url, port);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[i].error, want);
+    cr_expect_eq(recs[i].status, 0);
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, http_500_and_404)
+{
+    add("st", 1, "/status/500", 200, 150, NULL, 0);
+    add("st", 2, "/nope", 200, 150, NULL, 0);
+    int a = wait_n("st", 1, 1, 2000), b = wait_n("st", 2, 1, 2000);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[a].error, "server returned HTTP status 500 Internal Server Error");
+    cr_expect_eq(recs[a].status, 500);
+    cr_expect(!recs[a].has_body);
+    cr_expect_str_eq(recs[b].error, "server returned HTTP status 404 Not Found");
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, huge_body_aborted_at_limit)
+{
+    add("big", 1, "/huge?mb=50", 5000, 4000, NULL, 0);                  /* chunked: the write callback */
+    add("big", 2, "/huge?mb=50&length=1", 5000, 4000, NULL, 1 << 20); /* Content-Length above limit */
+    int a = wait_n("big", 1, 1, 7000), b = wait_n("big", 2, 1, 7000);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[a].error, "body size limit exceeded (10485760 bytes)");
+    cr_expect(recs[a].dur < 2.0, "abort took %.2f s", recs[a].dur);
+    cr_expect_str_eq(recs[b].error, "body size limit exceeded (1048576 bytes)");
+    pthread_mutex_unlock(&mu);
+    long long sent = helper_stat(&srv, "bytes_sent", NULL);
+    cr_expect(sent > 0 && sent < 30LL * 1024 * 1024, "server sent %lld bytes: transfer not aborted early", sent);
+}
+
+Test(scheduler, garbage_is_delivered_as_is)
+{
+    add("g", 1, "/garbage", 300, 200, NULL, 0);
+    int i = wait_n("g", 1, 1, 2000);
+    cr_assert_geq(i, 0);
+    static const char g[] = "\x00\xff<html>not json{{{\x01\x02 garbage \xfe]]";
+    pthread_mutex_lock(&mu);
+    cr_expect_str_empty(recs[i].error);
+    cr_assert_eq(recs[i].body_len, sizeof g - 1);
+    cr_expect(memcmp(recs[i].body, g, sizeof g - 1) == 0);
+    cr_expect_eq(recs[i].body[recs[i].body_len], '\0');
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, upsert_keeps_phase_and_applies_new_url)
+{
+    const uint64_t hash = 4242;
+    add("u", hash, "/ok", 300, 250, NULL, 0);
+    int first = wait_n("u", hash, 1, 2000);
+    cr_assert_geq(first, 0);
+    add("u", hash, "/ok?v=2", 300, 250, NULL, 0); /* same job+hash: update */
+    int third = wait_n("u", hash, 3, 2000);
+    cr_assert_geq(third, 0);
+    pthread_mutex_lock(&mu);
+    int64_t off = scrape_phase_offset(hash, SEED, 300);
+    int64_t s0 = recs[first].sched;
+    for (int i = 0; i < nrec; i++) {
+        cr_expect_eq(recs[i].sched % 300, off);
+        cr_expect_eq((recs[i].sched - s0) % 300, 0, "upsert shifted the grid");
+    }
+    cr_expect(strstr(recs[third].url, "/ok?v=2") != NULL, "new URL not used: %s", recs[third].url);
+    pthread_mutex_unlock(&mu);
+    cr_expect_eq(count_of("u", hash), 3, "upsert must not cause extra scrapes");
+}
+
+Test(scheduler, interval_change_rephases)
+{
+    const uint64_t hash = 987654321;
+    add("iv", hash, "/ok", 500, 400, NULL, 0);
+    cr_assert_geq(wait_n("iv", hash, 1, 2000), 0);
+    add("iv", hash, "/ok", 300, 250, NULL, 0);
+    int n0 = count_of("iv", hash);
+    int k = wait_n("iv", hash, n0 + 3, 2500);
+    cr_assert_geq(k, 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_eq(recs[k].sched % 300, scrape_phase_offset(hash, SEED, 300));
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, remove_stops_scraping_and_aborts_in_flight)
+{
+    add("rm", 1, "/ok", 200, 150, NULL, 0);
+    add("rm", 2, "/slow?ms=1500", 400, 2000, NULL, 0);
+    cr_assert_geq(wait_n("rm", 1, 2, 2000), 0);
+    /* Target 2 is now in its first (1.5 s) scrape. */
+    scrape_loop_remove(loop, "rm", 1);
+    scrape_loop_remove(loop, "rm", 2);
+    sleep_ms(100);
+    int c1 = count_of("rm", 1);
+    sleep_ms(1800);
+    cr_expect_eq(count_of("rm", 1), c1, "removed target still scraped");
+    cr_expect_eq(count_of("rm", 2), 0, "aborted scrape reported a result");
+    /* Removing an unknown target is harmless; re-adding works. */
+    scrape_loop_remove(loop, "rm", 77);
+    add("rm", 1, "/ok", 200, 150, NULL, 0);
+    cr_expect_geq(wait_n("rm", 1, c1 + 1, 1500), 0);
+}
+
+Test(scheduler, connections_are_reused)
+{
+    long long before = helper_stat(&srv, "connections", NULL);
+    add("keep", 1, "/ok", 200, 150, NULL, 0);
+    add("keep", 2, "/t/5", 200, 150, NULL, 0);
+    cr_assert_geq(wait_n("keep", 1, 6, 3000), 0);
+    cr_assert_geq(wait_n("keep", 2, 6, 3000), 0);
+    long long after = helper_stat(&srv, "connections", NULL);
+    /* two targets, 12+ scrapes; the stats requests themselves add one connection each */
+    cr_expect_leq(after - before - 1, 2, "%lld connections for 12 scrapes", after - before - 1);
+}
+
+Test(scheduler, request_headers_and_basic_auth)
+{
+    http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_basic_auth = true,
+                            .basic_auth_username = "alice", .basic_auth_password = "s3cret"};
+    add("hd", 1, "/echo", 500, 2500, &h, 0);
+    int i = wait_n("hd", 1, 1, 2000);
+    cr_assert_geq(i, 0);
+    pthread_mutex_lock(&mu);
+    const char *b = recs[i].body;
+    cr_assert_not_null(b);
+    cr_expect(strstr(b, "Accept: application/json\n") != NULL, "%s", b);
+    cr_expect(strstr(b, "User-Agent: lookout/" LOOKOUT_VERSION "\n") != NULL, "%s", b);
+    cr_expect(strstr(b, "X-Prometheus-Scrape-Timeout-Seconds: 2.5\n") != NULL, "%s", b);
+    cr_expect(strstr(b, "Accept-Encoding: ") != NULL, "%s", b);
+    cr_expect(strstr(b, "Authorization: Basic YWxpY2U6czNjcmV0\n") != NULL, "%s", b); /* alice:s3cret */
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, bearer_credentials_file_is_reread)
+{
+    char path[] = "/tmp/lookout-test-cred-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "token-one\n", 10), 10);
+    close(fd);
+    http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_authorization = true,
+                            .authorization_type = "Bearer", .authorization_credentials_file = path};
+    add("br", 1, "/echo", 300, 250, &h, 0);
+    int i = wait_n("br", 1, 1, 2000);
+    cr_assert_geq(i, 0);
+    FILE *f = fopen(path, "w");
+    fputs("token-two", f);
+    fclose(f);
+    int n = count_of("br", 1);
+    int j = wait_n("br", 1, n + 1, 2000);
+    cr_assert_geq(j, 0);
+    pthread_mutex_lock(&mu);
+    cr_expect(strstr(recs[i].body, "Authorization: Bearer token-one\n") != NULL, "%s", recs[i].body);
+    cr_expect(strstr(recs[j].body, "Authorization: Bearer token-two\n") != NULL, "%s", recs[j].body);
+    pthread_mutex_unlock(&mu);
+    unlink(path);
+    /* A missing file fails the scrape with a clear error (and no secret in it). */
+    n = count_of("br", 1);
+    j = wait_n("br", 1, n + 1, 2000);
+    cr_assert_geq(j, 0);
+    pthread_mutex_lock(&mu);
+    char want[256];
+    snprintf(want, sizeof want,
+             "unable to read authorization credentials file %s: open %s: no such file or directory", path, path);
+    cr_expect_str_eq(recs[j].error, want);
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, redirects_follow_or_fail)
+{
+    http_client_config follow = {.follow_redirects = true, .enable_http2 = true};
+    http_client_config nofollow = {.follow_redirects = false, .enable_http2 = true};
+    add("rd", 1, "/redirect", 300, 250, &follow, 0);
+    add("rd", 2, "/redirect", 300, 250, &nofollow, 0);
+    int a = wait_n("rd", 1, 1, 2000), b = wait_n("rd", 2, 1, 2000);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_empty(recs[a].error);
+    cr_expect(recs[a].has_body && strstr(recs[a].body, "aggregated_errors"));
+    cr_expect_str_eq(recs[b].error, "server returned HTTP status 302 Found");
+    pthread_mutex_unlock(&mu);
+}
+
+Test(scheduler, metrics_count_scrapes_and_failures)
+{
+    const char *ok[] = {"m_ok"}, *bad[] = {"m_bad"};
+    metric_family *scrapes = metric_family_get("lookout_scrapes_total", METRIC_COUNTER, "", 1,
+                                               (const char *[]){"job"});
+    metric_family *fails = metric_family_get("lookout_scrape_failures_total", METRIC_COUNTER, "", 1,
+                                             (const char *[]){"job"});
+    add("m_ok", 1, "/ok", 200, 150, NULL, 0);
+    add("m_bad", 1, "/status/503", 200, 150, NULL, 0);
+    cr_assert_geq(wait_n("m_ok", 1, 3, 2000), 0);
+    cr_assert_geq(wait_n("m_bad", 1, 3, 2000), 0);
+    cr_expect_geq(metric_value(scrapes, ok), 3);
+    cr_expect_eq(metric_value(fails, ok), 0);
+    cr_expect_geq(metric_value(fails, bad), 3);
+    strbuf sb;
+    strbuf_init(&sb);
+    metrics_render(&sb);
+    cr_expect(strstr(sb.buf, "lookout_scrape_delay_seconds_bucket") != NULL);
+    cr_expect(strstr(sb.buf, "lookout_scrape_duration_seconds_count{job=\"m_ok\"}") != NULL);
+    strbuf_free(&sb);
+}
+
+/* The example emitter (examples/emitter/emitter.py) is scrapeable and its payload grows. */
+Test(scheduler, example_emitter_payload_grows)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", "examples/emitter/emitter.py", "--port", "0", "--new-every", "0.5",
+               "--seed", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[256] = "";
+    int port = 0;
+    if (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "127.0.0.1:");
+        if (p)
+            port = atoi(p + 10);
+    }
+    fclose(f);
+    if (port <= 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        cr_assert_fail("emitter did not start: %s", line);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/-/exceptions", port);
+    scrape_target_spec sp = {.job = "em", .hash = 5, .url = url, .interval_ms = 400, .timeout_ms = 300};
+    scrape_loop_upsert(loop, &sp);
+    int a = wait_n("em", 5, 1, 2000), b = wait_n("em", 5, 4, 3000);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_empty(recs[b].error);
+    const char *styles[] = {"*url.Error@", "ValueError@", "NoMethodError@", "java.lang.IllegalStateException@",
+                            "\"target_uuid\"", "\"latest_errors\""};
+    for (size_t i = 0; i < sizeof styles / sizeof *styles; i++)
+        cr_expect(strstr(recs[b].body, styles[i]) != NULL, "%s missing", styles[i]);
+    cr_expect_gt(recs[b].body_len, recs[a].body_len, "payload did not grow (%zu -> %zu)", recs[a].body_len,
+                 recs[b].body_len);
+    pthread_mutex_unlock(&mu);
+}
