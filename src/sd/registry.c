@@ -75,6 +75,11 @@ sd_config *sd_block_copy(const sd_config *src)
         c->u.file.n_files = src->u.file.n_files;
         c->u.file.refresh_interval_ms = src->u.file.refresh_interval_ms;
         break;
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_copy(c, src);
+        break;
     default:
         break; /* kinds without a provider here carry nothing we need */
     }
@@ -92,6 +97,11 @@ void sd_block_free(sd_config *c)
         break;
     case SD_FILE:
         strv_free(c->u.file.files, c->u.file.n_files);
+        break;
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_release(c);
         break;
     default:
         break;
@@ -111,6 +121,10 @@ bool sd_block_equal(const sd_config *a, const sd_config *b)
     case SD_FILE:
         return a->u.file.refresh_interval_ms == b->u.file.refresh_interval_ms &&
                strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        return sd_config_equal(a, b);
     default:
         return false;
     }
@@ -122,6 +136,9 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
     switch (cfg->kind) {
     case SD_STATIC: ops = &sd_static_ops; break;
     case SD_FILE: ops = &sd_file_ops; break;
+    case SD_DNS: ops = &sd_dns_ops; break;
+    case SD_CONSUL: ops = &sd_consul_ops; break;
+    case SD_HTTP: ops = &sd_http_ops; break;
     default:
         snprintf(err, errlen, "%s: service discovery not implemented", sd_kind_list_name(cfg->kind));
         return NULL;
