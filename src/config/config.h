@@ -24,7 +24,7 @@ typedef struct tls_config {
     char *ca_file, *cert_file, *key_file, *server_name;
     char *ca, *cert, *key; /* inline PEM (Prometheus 2.x `ca`, `cert`, `key`) */
     bool insecure_skip_verify;
-    char *min_version; /* "TLS10".."TLS13" or NULL */
+    char *min_version; /* "TLS10".."TLS13" or NULL (max_version is validated, not kept) */
 } tls_config;
 
 /* Prometheus' HTTPClientConfig, shared by scrape configs and HTTP-based SD providers. */
@@ -150,7 +150,8 @@ typedef enum storage_type { STORAGE_SQLITE = 0, STORAGE_MEMORY, STORAGE_POSTGRES
 
 typedef struct storage_config {
     storage_type type;      /* default sqlite */
-    char *path;             /* directory (sqlite); NULL = --storage.path */
+    char *path;             /* directory (sqlite); NULL = --storage.path. Kept as written (relative to the
+                               working directory, like the flag); a Periskop repository.path is a file name */
     char *dsn;              /* postgres / mysql */
     int64_t retention_ms;   /* default 14d */
     uint32_t samples_per_error; /* default 100 */
@@ -181,7 +182,8 @@ typedef struct lookout_config {
 } lookout_config;
 
 /* Loads and validates a configuration file. On error returns NULL and writes
- * "FILE:LINE:COLUMN: what is wrong (expected ...)" into err. */
+ * "FILE:LINE:COLUMN: what is wrong (expected ...)" into err (1-based; invalid YAML gives
+ * "FILE:LINE:COLUMN: invalid YAML: <libyaml problem> <context>"; an unreadable file "FILE: cannot open ..."). */
 lookout_config *config_load(const char *path, char *err, size_t errlen);
 /* Same, from memory; `name` is used in messages and to resolve relative file_sd paths (its directory). */
 lookout_config *config_parse(const char *yaml, size_t len, const char *name, char *err, size_t errlen);

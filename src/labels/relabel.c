@@ -356,7 +356,7 @@ static char *change_case(const char *s, bool upper)
             c = upper ? (uint32_t)towupper((wint_t)c) : (uint32_t)towlower((wint_t)c);
         put_utf8(&sb, c);
     }
-    return strbuf_detach(&sb, NULL);
+    return sb.buf /* taken: strbuf_detach would allocate anew */;
 }
 
 /* The source labels' values joined by the separator (a missing label is ""). Returns a pointer into the
@@ -377,7 +377,7 @@ static const char *source_value(const relabel_rule *r, const labelset *ls, char 
         if (v)
             strbuf_puts(&sb, v);
     }
-    *tmp = strbuf_detach(&sb, NULL);
+    *tmp = sb.buf /* taken: strbuf_detach would allocate anew */;
     return *tmp;
 }
 

@@ -73,7 +73,8 @@ typedef struct relabel_result {
     int dropped_by; /* index of the rule that dropped, -1 when kept */
 } relabel_result;
 
-/* Applies rules in order to ls (modified in place). Stops at the first rule that drops. */
+/* Applies rules in order to ls (modified in place). Stops at the first rule that drops; a dropped set is
+ * left empty (Prometheus returns empty labels). */
 relabel_result relabel_apply(const relabel_rule *rules, size_t n, labelset *ls);
 
 /* One step for the relabel_steps API: labels after rule i and whether it kept the target. The callback

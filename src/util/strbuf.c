@@ -37,7 +37,8 @@ void strbuf_free(strbuf *sb)
 void strbuf_reset(strbuf *sb)
 {
     sb->len = 0;
-    sb->buf[0] = '\0';
+    if (sb->buf)
+        sb->buf[0] = '\0';
 }
 
 char *strbuf_detach(strbuf *sb, size_t *len)
@@ -45,7 +46,9 @@ char *strbuf_detach(strbuf *sb, size_t *len)
     char *b = sb->buf;
     if (len)
         *len = sb->len;
-    strbuf_init(sb);
+    /* Left unallocated (no leak if the caller never touches sb again); the next append allocates. */
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
     return b;
 }
 

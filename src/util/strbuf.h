@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 typedef struct strbuf {
-    char *buf; /* owned; never NULL after strbuf_init */
+    char *buf; /* owned; never NULL after strbuf_init (NULL after strbuf_detach until the next append) */
     size_t len;
     size_t cap;
 } strbuf;
@@ -13,7 +13,7 @@ typedef struct strbuf {
 void strbuf_init(strbuf *sb);
 void strbuf_free(strbuf *sb);
 void strbuf_reset(strbuf *sb);
-/* Returns the buffer (caller owns it, free()) and re-initialises sb. */
+/* Returns the buffer (caller owns it, free()); sb is left empty and needs no strbuf_free. */
 char *strbuf_detach(strbuf *sb, size_t *len);
 void strbuf_append(strbuf *sb, const char *data, size_t n);
 void strbuf_puts(strbuf *sb, const char *s);

@@ -78,7 +78,7 @@ static char *str(const labelset *ls)
     strbuf_init(&sb);
     for (size_t i = 0; i < ls->n; i++)
         strbuf_printf(&sb, "%s%s=%s", i ? "," : "", ls->v[i].name, ls->v[i].value);
-    return strbuf_detach(&sb, NULL);
+    return sb.buf;
 }
 
 /* Applies rules to ls and checks the result ("" + dropped when want == NULL). */

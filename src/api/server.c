@@ -1,0 +1,425 @@
+/* server: see server.h. We bind the listening socket ourselves (so that a busy port gives a clear error
+ * and ":PORT" means dual-stack like Go) and hand it to libmicrohttpd with MHD_OPTION_LISTEN_SOCKET. */
+#include "api/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+typedef struct route {
+    char *method; /* NULL = any */
+    char *path;
+    bool prefix;
+    api_handler_fn fn;
+    void *ctx;
+} route;
+
+struct http_server {
+    http_server_options opts;
+    char *listen_address;
+    route *routes;
+    size_t n_routes;
+    struct MHD_Daemon *daemon;
+    int fd;
+    int port;
+    atomic_int in_flight;
+};
+
+/* Per-request state kept in MHD's con_cls between the calls of one request. */
+typedef struct req_state {
+    strbuf body;
+    bool too_large;
+} req_state;
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+http_server *http_server_new(const http_server_options *opts)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->opts = *opts;
+    s->listen_address = xstrdup(opts->listen_address ? opts->listen_address : ":7777");
+    s->opts.listen_address = s->listen_address;
+    if (!s->opts.threads)
+        s->opts.threads = 4;
+    if (!s->opts.max_connections)
+        s->opts.max_connections = 512;
+    if (!s->opts.timeout_s)
+        s->opts.timeout_s = 60;
+    if (!s->opts.max_body)
+        s->opts.max_body = 1 << 20;
+    if (!s->opts.max_header_memory)
+        s->opts.max_header_memory = 64 << 10;
+    s->fd = -1;
+    return s;
+}
+
+void http_server_route(http_server *s, const char *method, const char *path, bool prefix, api_handler_fn fn,
+                       void *ctx)
+{
+    route *r = realloc(s->routes, (s->n_routes + 1) * sizeof *r);
+    if (!r)
+        abort();
+    s->routes = r;
+    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx};
+}
+
+const char *api_request_query(const api_request *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *api_request_header(const api_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void api_response_header(api_response *resp, const char *name, const char *value)
+{
+    api_header *h = realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
+    if (!h)
+        abort();
+    resp->headers = h;
+    h[resp->n_headers++] = (api_header){xstrdup(name), xstrdup(value)};
+}
+
+void api_response_text(api_response *resp, int status, const char *text)
+{
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+    strbuf_reset(&resp->body);
+    strbuf_puts(&resp->body, text);
+}
+
+static bool method_matches(const route *r, const char *method)
+{
+    if (!r->method)
+        return true;
+    if (strcmp(r->method, method) == 0)
+        return true;
+    return strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0;
+}
+
+static bool path_matches(const route *r, const char *path)
+{
+    if (!r->prefix)
+        return strcmp(r->path, path) == 0;
+    size_t n = strlen(r->path);
+    if (strncmp(r->path, path, n) == 0)
+        return true;
+    /* "/api/" also matches "/api" */
+    return n > 1 && r->path[n - 1] == '/' && strlen(path) == n - 1 && strncmp(r->path, path, n - 1) == 0;
+}
+
+/* Best route for (method, path); *path_known tells whether any method matched the path. */
+static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
+                               strbuf *allow)
+{
+    const route *best = NULL;
+    size_t best_score = 0;
+    *path_known = false;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route *r = &s->routes[i];
+        if (!path_matches(r, path))
+            continue;
+        *path_known = true;
+        if (!method_matches(r, method)) {
+            if (r->method && !strstr(allow->buf, r->method)) {
+                if (allow->len)
+                    strbuf_puts(allow, ", ");
+                strbuf_puts(allow, r->method);
+            }
+            continue;
+        }
+        size_t score = r->prefix ? strlen(r->path) + 1 : (size_t)-1;
+        if (!best || score > best_score) {
+            best = r;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp)
+{
+    size_t len;
+    char *body = strbuf_detach(&resp->body, &len);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
+    for (size_t i = 0; i < resp->n_headers; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)(resp->status ? resp->status : 200), r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void response_free(api_response *resp)
+{
+    strbuf_free(&resp->body);
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        free(resp->headers[i].name);
+        free(resp->headers[i].value);
+    }
+    free(resp->headers);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    req_state *st = *con_cls;
+    if (!st) {
+        st = calloc(1, sizeof *st);
+        if (!st)
+            return MHD_NO;
+        strbuf_init(&st->body);
+        *con_cls = st;
+        atomic_fetch_add(&s->in_flight, 1);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* Keep reading (and discarding) an oversized body so that the 413 reaches the client. */
+        if (!st->too_large && st->body.len + *upload_data_size <= s->opts.max_body)
+            strbuf_append(&st->body, upload_data, *upload_data_size);
+        else
+            st->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    if (st->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->opts.max_body);
+        api_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    } else {
+        strbuf allow;
+        strbuf_init(&allow);
+        bool path_known;
+        const route *r = find_route(s, method, url, &path_known, &allow);
+        if (r) {
+            api_request req = {method, url, st->body.buf, st->body.len, conn};
+            r->fn(r->ctx, &req, &resp);
+        } else if (path_known) {
+            api_response_text(&resp, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+            api_response_header(&resp, "Allow", allow.buf);
+        } else {
+            api_response_text(&resp, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+        }
+        strbuf_free(&allow);
+    }
+    enum MHD_Result ret = send_response(conn, &resp);
+    response_free(&resp);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server *s = cls;
+    req_state *st = *con_cls;
+    if (!st)
+        return;
+    strbuf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_debug("web", "libmicrohttpd", "detail", msg);
+}
+
+int http_split_host_port(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,
+                         size_t errlen)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon) {
+        snprintf(err, errlen, "address %s: missing port in address", addr);
+        return -1;
+    }
+    const char *h = addr;
+    size_t hl = (size_t)(colon - addr);
+    if (hl && addr[0] == '[') {
+        if (addr[hl - 1] != ']') {
+            snprintf(err, errlen, "address %s: missing ']' in address", addr);
+            return -1;
+        }
+        h = addr + 1;
+        hl -= 2;
+    } else if (memchr(addr, ':', hl)) {
+        snprintf(err, errlen, "address %s: too many colons in address", addr);
+        return -1;
+    }
+    const char *p = colon + 1;
+    if (hl >= hostlen || strlen(p) >= portlen) {
+        snprintf(err, errlen, "address %s: too long", addr);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, p);
+    return 0;
+}
+
+/* Binds a listening socket for addr. Empty host: every address, IPv6 dual-stack when available. */
+static int bind_listen(const char *addr, int *out_port, char *err, size_t errlen)
+{
+    char host[256], port[32];
+    if (http_split_host_port(addr, host, sizeof host, port, sizeof port, err, errlen) != 0)
+        return -1;
+    char *end;
+    long pn = strtol(port, &end, 10);
+    if (!*port || *end || pn < 0 || pn > 65535) {
+        snprintf(err, errlen, "listen tcp %s: invalid port %s", addr, port);
+        return -1;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_family = *host ? AF_UNSPEC : AF_INET6;
+    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (rc != 0 && !*host) {
+        hints.ai_family = AF_INET; /* no IPv6 on this machine */
+        rc = getaddrinfo(NULL, port, &hints, &res);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "listen tcp %s: lookup %s: %s", addr, host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1, last_errno = 0;
+    const char *what = "socket";
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            what = "socket";
+            continue;
+        }
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6 && !*host)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            last_errno = errno;
+            what = "bind";
+        } else if (listen(fd, 128) != 0) {
+            last_errno = errno;
+            what = "listen";
+        } else {
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        /* Go's wording: "listen tcp :7777: bind: address already in use" */
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s", strerror(last_errno));
+        if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
+            msg[0] = (char)(msg[0] - 'A' + 'a');
+        snprintf(err, errlen, "listen tcp %s: %s: %s", addr, what, msg);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *out_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+int http_server_start(http_server *s, char *err, size_t errlen)
+{
+    s->fd = bind_listen(s->listen_address, &s->port, err, errlen);
+    if (s->fd < 0)
+        return -1;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+#ifdef __linux__
+    flags |= MHD_USE_EPOLL;
+#else
+    flags |= MHD_USE_POLL;
+#endif
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "listen tcp %s: cannot start the HTTP server", s->listen_address);
+        close(s->fd);
+        s->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_free(http_server *s)
+{
+    if (!s)
+        return;
+    if (s->daemon) {
+        /* Stop accepting, then give in-flight requests (e.g. the /-/quit response) a moment to finish. */
+        MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        for (int i = 0; i < 200 && atomic_load(&s->in_flight) > 0; i++) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(s->daemon);
+    } else if (s->fd >= 0) {
+        close(s->fd);
+    }
+    for (size_t i = 0; i < s->n_routes; i++) {
+        free(s->routes[i].method);
+        free(s->routes[i].path);
+    }
+    free(s->routes);
+    free(s->listen_address);
+    free(s);
+}

@@ -1,0 +1,73 @@
+/* server: lookout's HTTP server (libmicrohttpd, internal thread pool) with a small router. API families
+ * register handlers (method + exact path, or method + path prefix) before http_server_start. Handlers run
+ * on the server's threads, concurrently: they must be thread-safe.
+ *
+ * Limits: request bodies are bounded (max_body, larger -> 413), headers by the per-connection memory
+ * limit (larger -> 431), connections by max_connections, idle connections by timeout_s. */
+#ifndef LOOKOUT_API_SERVER_H
+#define LOOKOUT_API_SERVER_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/strbuf.h"
+
+typedef struct http_server http_server;
+
+typedef struct api_request {
+    const char *method; /* "GET", "POST", ... (HEAD is routed as GET; the body is not sent) */
+    const char *path;   /* decoded path, without the query string */
+    const char *body;   /* NUL-terminated; "" when none */
+    size_t body_len;
+    void *conn; /* private: the libmicrohttpd connection */
+} api_request;
+
+typedef struct api_header {
+    char *name, *value;
+} api_header;
+
+typedef struct api_response {
+    int status;               /* default 200 */
+    const char *content_type; /* static string; default "text/plain; charset=utf-8" */
+    strbuf body;
+    api_header *headers; /* extra headers */
+    size_t n_headers;
+} api_response;
+
+typedef void (*api_handler_fn)(void *ctx, const api_request *req, api_response *resp);
+
+typedef struct http_server_options {
+    const char *listen_address; /* "HOST:PORT", ":PORT", "[::]:PORT"; port 0 picks a free port */
+    unsigned threads;           /* default 4 */
+    unsigned max_connections;   /* default 512 */
+    unsigned timeout_s;         /* idle connection timeout, default 60 */
+    size_t max_body;            /* default 1 MiB */
+    size_t max_header_memory;   /* per connection, default 64 KiB */
+} http_server_options;
+
+http_server *http_server_new(const http_server_options *opts);
+/* Registers a handler. method NULL matches any method; prefix routes match path == p or a path that
+ * starts with p (give prefixes with a trailing '/'). Exact routes win over prefixes, longer prefixes over
+ * shorter. A path matched only by routes of other methods gets 405 with an Allow header. */
+void http_server_route(http_server *s, const char *method, const char *path, bool prefix, api_handler_fn fn,
+                       void *ctx);
+/* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
+int http_server_start(http_server *s, char *err, size_t errlen);
+/* The bound port (after start), for tests using port 0. */
+int http_server_port(const http_server *s);
+/* Stops accepting, lets in-flight requests finish (up to about 2 s), stops the threads and frees. */
+void http_server_free(http_server *s);
+
+/* Query parameter (decoded), NULL when absent. */
+const char *api_request_query(const api_request *r, const char *key);
+/* Request header (case-insensitive name), NULL when absent. */
+const char *api_request_header(const api_request *r, const char *name);
+
+void api_response_header(api_response *resp, const char *name, const char *value);
+/* Sets status and a plain-text body (replacing any body). */
+void api_response_text(api_response *resp, int status, const char *text);
+
+/* Splits a Go-style listen address into host ("" = any) and port. Returns 0, or -1 with err. */
+int http_split_host_port(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,
+                         size_t errlen);
+
+#endif

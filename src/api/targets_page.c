@@ -1,0 +1,332 @@
+/* targets_page: see targets_page.h. */
+#include "api/targets_page.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/html.h"
+#include "util/strbuf.h"
+
+#define DROPPED_SHOWN 100
+
+static bool icontains(const char *hay, const char *needle)
+{
+    return strcasestr(hay, needle) != NULL;
+}
+
+static bool target_matches_search(const active_target *t, const char *search)
+{
+    if (!search || !*search)
+        return true;
+    if (t->t.url && icontains(t->t.url, search))
+        return true;
+    char buf[1024];
+    for (size_t i = 0; i < t->t.labels.n; i++) {
+        const label *l = &t->t.labels.v[i];
+        if (strncmp(l->name, "__", 2) == 0)
+            continue;
+        snprintf(buf, sizeof buf, "%s=\"%s\"", l->name, l->value);
+        if (icontains(buf, search))
+            return true;
+        snprintf(buf, sizeof buf, "%s=%s", l->name, l->value);
+        if (icontains(buf, search))
+            return true;
+    }
+    return false;
+}
+
+static bool health_matches(const char *want, target_health h)
+{
+    return !want || !*want || strcmp(want, target_health_name(h)) == 0;
+}
+
+static void page_link(strbuf *out, const targets_page_query *q, const char *pool, long page, const char *text)
+{
+    int first = 1;
+    char pg[32];
+    snprintf(pg, sizeof pg, "%ld", page);
+    strbuf_puts(out, "<a href=\"/targets");
+    html_query_param(out, &first, "scrapePool", pool);
+    html_query_param(out, &first, "health", q->health);
+    html_query_param(out, &first, "search", q->search);
+    if (page > 1)
+        html_query_param(out, &first, "page", pg);
+    strbuf_puts(out, "\">");
+    strbuf_puts(out, text);
+    strbuf_puts(out, "</a>");
+}
+
+static void filter_form(strbuf *out, target_manager *tm, const targets_page_query *q)
+{
+    strbuf_puts(out, "<form class=\"filter\" method=\"get\" action=\"/targets\"><select name=\"scrapePool\">"
+                     "<option value=\"\">All scrape pools</option>");
+    for (size_t i = 0; i < targets_n_pools(tm); i++) {
+        const char *job = targets_pool_at(tm, i)->job;
+        strbuf_puts(out, "<option value=\"");
+        strbuf_html(out, job);
+        strbuf_puts(out, "\"");
+        if (q->scrape_pool && strcmp(q->scrape_pool, job) == 0)
+            strbuf_puts(out, " selected");
+        strbuf_puts(out, ">");
+        strbuf_html(out, job);
+        strbuf_puts(out, "</option>");
+    }
+    strbuf_puts(out, "</select><select name=\"health\"><option value=\"\">All states</option>");
+    static const char *const hs[] = {"up", "down", "unknown"};
+    for (size_t i = 0; i < 3; i++) {
+        strbuf_printf(out, "<option value=\"%s\"%s>%s</option>", hs[i],
+                      q->health && strcmp(q->health, hs[i]) == 0 ? " selected" : "", hs[i]);
+    }
+    strbuf_puts(out, "</select><input type=\"text\" name=\"search\" placeholder=\"Filter by endpoint or labels\" "
+                     "value=\"");
+    strbuf_html(out, q->search ? q->search : "");
+    strbuf_puts(out, "\" size=\"40\"><button type=\"submit\">Filter</button></form>\n");
+}
+
+static void relabel_link(strbuf *out, const char *job, const labelset *discovered)
+{
+    strbuf json;
+    strbuf_init(&json);
+    strbuf_putc(&json, '{');
+    for (size_t i = 0; i < discovered->n; i++) {
+        if (i)
+            strbuf_putc(&json, ',');
+        strbuf_json_string(&json, discovered->v[i].name);
+        strbuf_putc(&json, ':');
+        strbuf_json_string(&json, discovered->v[i].value);
+    }
+    strbuf_putc(&json, '}');
+    int first = 1;
+    strbuf_puts(out, " <a class=\"muted\" href=\"/api/v1/targets/relabel_steps");
+    html_query_param(out, &first, "scrapePool", job);
+    html_query_param(out, &first, "labels", json.buf);
+    strbuf_puts(out, "\">relabel steps</a>");
+    strbuf_free(&json);
+}
+
+static void render_pool(strbuf *out, const target_pool *p, const targets_page_query *q, int64_t now_ms,
+                        bool single)
+{
+    size_t up = 0, matching = 0;
+    target_state st;
+    for (size_t i = 0; i < p->n_active; i++) {
+        targets_state_get(p, p->active[i], &st);
+        up += st.health == TARGET_HEALTH_UP;
+    }
+    strbuf_puts(out, "<details open><summary><h2>");
+    strbuf_html(out, p->job);
+    strbuf_printf(out, "</h2><span class=\"count\">(%zu/%zu up)</span>", up, p->n_active);
+    if (p->dropped_count || p->failed_count)
+        strbuf_printf(out, "<span class=\"count\">%zu dropped, %zu failed</span>", p->dropped_count,
+                      p->failed_count);
+    strbuf_puts(out, "</summary>\n");
+
+    long page = single && q->page > 0 ? q->page : 1;
+    size_t from = (size_t)(page - 1) * TARGETS_PAGE_SIZE, to = from + TARGETS_PAGE_SIZE;
+    strbuf_puts(out, "<table><tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th>"
+                     "<th>Scrape duration</th><th>Error</th></tr>\n");
+    for (size_t i = 0; i < p->n_active; i++) {
+        const active_target *t = p->active[i];
+        targets_state_get(p, t, &st);
+        if (!health_matches(q->health, st.health) || !target_matches_search(t, q->search))
+            continue;
+        size_t k = matching++;
+        if (k < from || k >= to)
+            continue;
+        const char *url = t->t.url ? t->t.url : "";
+        strbuf_puts(out, "<tr><td><a href=\"");
+        strbuf_html(out, url);
+        strbuf_puts(out, "\">");
+        strbuf_html(out, url);
+        strbuf_printf(out, "</a></td><td><span class=\"state %s\">%s</span></td><td>",
+                      target_health_name(st.health), target_health_name(st.health));
+        html_label_badges(out, &t->t.labels, 1);
+        strbuf_puts(out, "</td><td>");
+        html_relative_time(out, now_ms, st.last_scrape_ms);
+        strbuf_puts(out, "</td><td>");
+        if (st.last_scrape_ms)
+            html_duration(out, st.last_duration_s);
+        strbuf_puts(out, "</td><td class=\"err\">");
+        strbuf_html(out, st.last_error);
+        strbuf_puts(out, "</td></tr>\n");
+    }
+    strbuf_puts(out, "</table>\n");
+    if (matching > TARGETS_PAGE_SIZE || page > 1) {
+        strbuf_printf(out, "<div class=\"pager\">Showing %zu&ndash;%zu of %zu matching targets. ",
+                      matching ? (from < matching ? from + 1 : matching) : 0, to < matching ? to : matching,
+                      matching);
+        if (page > 1)
+            page_link(out, q, p->job, page - 1, "&laquo; previous");
+        if (to < matching) {
+            strbuf_puts(out, " ");
+            page_link(out, q, p->job, page + 1, "next &raquo;");
+        }
+        strbuf_puts(out, "</div>\n");
+    } else if (matching == 0 && p->n_active) {
+        strbuf_puts(out, "<div class=\"pager muted\">No target matches the filter.</div>\n");
+    }
+
+    if (p->n_dropped) {
+        strbuf_printf(out, "<details><summary>Dropped targets (%zu", p->dropped_count);
+        if (p->n_dropped < p->dropped_count)
+            strbuf_printf(out, ", %zu kept by keep_dropped_targets", p->n_dropped);
+        strbuf_puts(out, ")</summary><table><tr><th>Discovered labels</th><th>Dropped by</th></tr>\n");
+        for (size_t i = 0; i < p->n_dropped && i < DROPPED_SHOWN; i++) {
+            const dropped_target *d = &p->dropped[i];
+            strbuf_puts(out, "<tr><td>");
+            html_label_badges(out, &d->discovered, 0);
+            strbuf_puts(out, "</td><td>");
+            if (d->rule_index >= 0)
+                strbuf_printf(out, "dropped by rule #%d (%s)", d->rule_index,
+                              relabel_action_name(d->action));
+            else
+                strbuf_puts(out, "dropped by relabeling");
+            relabel_link(out, p->job, &d->discovered);
+            strbuf_puts(out, "</td></tr>\n");
+        }
+        strbuf_puts(out, "</table>");
+        if (p->n_dropped > DROPPED_SHOWN) {
+            int first = 1;
+            strbuf_printf(out, "<div class=\"pager\">%zu more: <a href=\"/api/v1/targets", p->n_dropped - DROPPED_SHOWN);
+            html_query_param(out, &first, "state", "dropped");
+            html_query_param(out, &first, "scrapePool", p->job);
+            strbuf_puts(out, "\">all dropped targets (JSON)</a></div>");
+        }
+        strbuf_puts(out, "</details>\n");
+    }
+    if (p->n_failed) {
+        strbuf_printf(out, "<details open><summary>Failed targets (%zu)</summary><table><tr><th>Discovered "
+                           "labels</th><th>Reason</th></tr>\n",
+                      p->failed_count);
+        for (size_t i = 0; i < p->n_failed && i < DROPPED_SHOWN; i++) {
+            strbuf_puts(out, "<tr><td>");
+            html_label_badges(out, &p->failed[i].discovered, 0);
+            strbuf_puts(out, "</td><td class=\"err\">");
+            strbuf_html(out, p->failed[i].error);
+            strbuf_puts(out, "</td></tr>\n");
+        }
+        strbuf_puts(out, "</table></details>\n");
+    }
+    strbuf_puts(out, "</details>\n");
+}
+
+void targets_page_render(target_manager *tm, const targets_page_query *q, int64_t now_ms, strbuf *out)
+{
+    html_page_begin(out, "Targets");
+    targets_read_begin(tm);
+    filter_form(out, tm, q);
+    bool single = q->scrape_pool && *q->scrape_pool;
+    size_t shown = 0;
+    for (size_t i = 0; i < targets_n_pools(tm); i++) {
+        const target_pool *p = targets_pool_at(tm, i);
+        if (single && strcmp(p->job, q->scrape_pool) != 0)
+            continue;
+        render_pool(out, p, q, now_ms, single);
+        shown++;
+    }
+    targets_read_end(tm);
+    if (!shown)
+        strbuf_puts(out, single ? "<p class=\"muted\">No such scrape pool.</p>\n"
+                                : "<p class=\"muted\">No scrape pools configured.</p>\n");
+    html_page_end(out);
+}
+
+void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strbuf *out)
+{
+    html_page_begin(out, "Service discovery");
+    targets_read_begin(tm);
+    bool single = scrape_pool && *scrape_pool;
+    if (page < 1)
+        page = 1;
+    for (size_t i = 0; i < targets_n_pools(tm); i++) {
+        const target_pool *p = targets_pool_at(tm, i);
+        if (single && strcmp(p->job, scrape_pool) != 0)
+            continue;
+        size_t total = p->n_active + p->n_dropped;
+        strbuf_puts(out, "<details open><summary><h2>");
+        strbuf_html(out, p->job);
+        strbuf_printf(out, "</h2><span class=\"count\">(%zu / %zu active targets)</span></summary>\n",
+                      p->n_active, p->n_active + p->dropped_count);
+        strbuf_puts(out, "<table><tr><th>Discovered labels</th><th>Target labels</th></tr>\n");
+        size_t from = single ? (size_t)(page - 1) * TARGETS_PAGE_SIZE : 0, to = from + TARGETS_PAGE_SIZE;
+        for (size_t k = from; k < total && k < to; k++) {
+            strbuf_puts(out, "<tr><td>");
+            if (k < p->n_active) {
+                const active_target *t = p->active[k];
+                html_label_badges(out, &t->t.discovered, 0);
+                strbuf_puts(out, "</td><td>");
+                html_label_badges(out, &t->t.labels, 1);
+            } else {
+                const dropped_target *d = &p->dropped[k - p->n_active];
+                html_label_badges(out, &d->discovered, 0);
+                strbuf_puts(out, "</td><td class=\"muted\">Dropped");
+                if (d->rule_index >= 0)
+                    strbuf_printf(out, " by rule #%d (%s)", d->rule_index, relabel_action_name(d->action));
+                relabel_link(out, p->job, &d->discovered);
+            }
+            strbuf_puts(out, "</td></tr>\n");
+        }
+        strbuf_puts(out, "</table>\n");
+        if (total > TARGETS_PAGE_SIZE) {
+            int first = 1;
+            char pg[32];
+            strbuf_puts(out, "<div class=\"pager\">");
+            if (single && page > 1) {
+                snprintf(pg, sizeof pg, "%ld", page - 1);
+                strbuf_puts(out, "<a href=\"/service-discovery");
+                html_query_param(out, &first, "scrapePool", p->job);
+                html_query_param(out, &first, "page", pg);
+                strbuf_puts(out, "\">&laquo; previous</a> ");
+            }
+            if (to < total) {
+                first = 1;
+                snprintf(pg, sizeof pg, "%ld", single ? page + 1 : 2);
+                strbuf_puts(out, "<a href=\"/service-discovery");
+                html_query_param(out, &first, "scrapePool", p->job);
+                html_query_param(out, &first, "page", pg);
+                strbuf_puts(out, "\">next &raquo;</a>");
+            }
+            strbuf_puts(out, "</div>\n");
+        }
+        strbuf_puts(out, "</details>\n");
+    }
+    targets_read_end(tm);
+    html_page_end(out);
+}
+
+static long parse_page(const char *s)
+{
+    if (!s || !*s)
+        return 1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*end || v < 1 || v > 1000000) ? 1 : v;
+}
+
+static void h_targets(void *ctx, const api_request *req, api_response *resp)
+{
+    targets_page_query q = {
+        .scrape_pool = api_request_query(req, "scrapePool"),
+        .health = api_request_query(req, "health"),
+        .search = api_request_query(req, "search"),
+        .page = parse_page(api_request_query(req, "page")),
+    };
+    resp->status = 200;
+    resp->content_type = "text/html; charset=utf-8";
+    targets_page_render(ctx, &q, html_now_ms(), &resp->body);
+}
+
+static void h_sd(void *ctx, const api_request *req, api_response *resp)
+{
+    resp->status = 200;
+    resp->content_type = "text/html; charset=utf-8";
+    sd_page_render(ctx, api_request_query(req, "scrapePool"), parse_page(api_request_query(req, "page")),
+                   &resp->body);
+}
+
+void targets_page_register(target_manager *tm, http_server *s)
+{
+    http_server_route(s, "GET", "/targets", false, h_targets, tm);
+    http_server_route(s, "GET", "/service-discovery", false, h_sd, tm);
+}

@@ -1,0 +1,430 @@
+/* target: Prometheus 2.42 PopulateLabels (scrape/target.go) and Target.URL / Target.hash, with Go's
+ * net.SplitHostPort and net/url escaping reproduced byte for byte, because the labels and URL we compute
+ * are compared with Prometheus' /api/v1/targets. Pure functions. */
+#include "labels/target.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels/relabel.h"
+#include "util/duration.h"
+#include "util/strbuf.h"
+
+#define PARAM_PREFIX "__param_"
+#define META_PREFIX "__meta_"
+
+/* Go's net.SplitHostPort, reduced to "does it split" (we only need whether a port is present). */
+static bool go_split_host_port(const char *hp)
+{
+    const char *i = strrchr(hp, ':');
+    if (!i)
+        return false; /* missing port */
+    size_t j = 0, k = 0;
+    if (hp[0] == '[') {
+        const char *end = strchr(hp, ']');
+        if (!end)
+            return false;
+        if (end[1] == '\0')
+            return false; /* missing port */
+        if (end + 1 != i)
+            return false; /* too many colons / missing port */
+        j = 1;
+        k = (size_t)(end - hp) + 1;
+    } else {
+        for (const char *p = hp; p < i; p++)
+            if (*p == ':')
+                return false; /* too many colons */
+    }
+    if (strchr(hp + j, '['))
+        return false;
+    if (strchr(hp + k, ']'))
+        return false;
+    return true;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        if (!n)
+            return false;
+        uint32_t c = *p & (0xffu >> (n + 1));
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+        static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+static void fail(built_target *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(built_target *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->error, sizeof out->error, fmt, ap);
+    va_end(ap);
+    out->status = TARGET_FAILED;
+    labelset_clear(&out->labels);
+}
+
+/* model.ParseDuration for the error texts Prometheus prints. */
+static int parse_label_duration(const char *what, const char *v, int64_t *ms, built_target *out)
+{
+    char q[300];
+    if (!*v) {
+        fail(out, "error parsing scrape %s: empty duration string", what);
+        return -1;
+    }
+    if (duration_parse(v, ms) < 0) {
+        relabel_go_quote(q, sizeof q, v);
+        fail(out, "error parsing scrape %s: not a valid duration string: %s", what, q);
+        return -1;
+    }
+    return 0;
+}
+
+void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                  built_target *out)
+{
+    memset(out, 0, sizeof *out);
+    labelset_init(&out->discovered);
+    labelset_init(&out->labels);
+    out->dropped_by = -1;
+    out->status = TARGET_ACTIVE;
+
+    /* 1. group labels overlaid by the target's own */
+    labelset *ls = &out->labels;
+    if (group_labels)
+        labelset_copy(ls, group_labels);
+    if (target_labels)
+        labelset_merge(ls, target_labels);
+
+    /* 2. scrape config defaults, then params (which override) */
+    char buf[64];
+    labelset_set_default(ls, "job", sc->job_name);
+    labelset_set_default(ls, "__scrape_interval__", duration_format(sc->scrape_interval_ms, buf, sizeof buf));
+    labelset_set_default(ls, "__scrape_timeout__", duration_format(sc->scrape_timeout_ms, buf, sizeof buf));
+    const char *mp = sc->metrics_path ? sc->metrics_path : "";
+    if (*mp && *mp != '/') {
+        char *fixed = malloc(strlen(mp) + 2);
+        if (!fixed)
+            abort();
+        fixed[0] = '/';
+        strcpy(fixed + 1, mp);
+        labelset_set_default(ls, "__metrics_path__", fixed);
+        free(fixed);
+    } else {
+        labelset_set_default(ls, "__metrics_path__", mp);
+    }
+    labelset_set_default(ls, "__scheme__", sc->scheme ? sc->scheme : "http");
+    for (size_t i = 0; i < sc->n_params; i++) {
+        const param *p = &sc->params[i];
+        if (p->n_values == 0)
+            continue;
+        size_t n = strlen(p->name);
+        char *name = malloc(sizeof PARAM_PREFIX + n);
+        if (!name)
+            abort();
+        memcpy(name, PARAM_PREFIX, sizeof PARAM_PREFIX - 1);
+        memcpy(name + sizeof PARAM_PREFIX - 1, p->name, n + 1);
+        labelset_set(ls, name, p->values[0]); /* an empty first value deletes, as Go's builder does */
+        free(name);
+    }
+    labelset_copy(&out->discovered, ls);
+
+    /* 3. relabel */
+    relabel_result rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
+    if (!rr.keep) {
+        out->status = TARGET_DROPPED;
+        out->dropped_by = rr.dropped_by;
+        labelset_clear(ls);
+        return;
+    }
+
+    /* 4. address, port, interval and timeout */
+    const char *addr0 = labelset_get(ls, "__address__");
+    if (!addr0) {
+        fail(out, "no address");
+        return;
+    }
+    char *addr = strdup(addr0);
+    if (!addr)
+        abort();
+    const char *scheme = labelset_get(ls, "__scheme__");
+    if (!scheme)
+        scheme = "";
+    bool has_port = go_split_host_port(addr);
+    bool can_add = false;
+    if (!has_port) {
+        /* add a port only when that makes a valid host:port (a bare IPv6 address does not) */
+        char *probe = malloc(strlen(addr) + 6);
+        if (!probe)
+            abort();
+        sprintf(probe, "%s:1234", addr);
+        can_add = go_split_host_port(probe);
+        free(probe);
+    }
+    char q[600], q2[300];
+    if (can_add) {
+        const char *port;
+        if (!strcmp(scheme, "http") || !*scheme) {
+            port = ":80";
+        } else if (!strcmp(scheme, "https")) {
+            port = ":443";
+        } else {
+            relabel_go_quote(q, sizeof q, sc->scheme ? sc->scheme : "");
+            fail(out, "invalid scheme: %s", q);
+            free(addr);
+            return;
+        }
+        char *na = malloc(strlen(addr) + 5);
+        if (!na)
+            abort();
+        sprintf(na, "%s%s", addr, port);
+        free(addr);
+        addr = na;
+        labelset_set(ls, "__address__", addr);
+    }
+    if (strchr(addr, '/')) {
+        relabel_go_quote(q, sizeof q, addr);
+        fail(out, "%s is not a valid hostname", q);
+        free(addr);
+        return;
+    }
+    const char *iv = labelset_get(ls, "__scrape_interval__");
+    const char *tv = labelset_get(ls, "__scrape_timeout__");
+    int64_t ims, tms;
+    if (parse_label_duration("interval", iv ? iv : "", &ims, out) < 0) {
+        free(addr);
+        return;
+    }
+    if (ims == 0) {
+        fail(out, "scrape interval cannot be 0");
+        free(addr);
+        return;
+    }
+    if (parse_label_duration("timeout", tv ? tv : "", &tms, out) < 0) {
+        free(addr);
+        return;
+    }
+    if (tms == 0) {
+        fail(out, "scrape timeout cannot be 0");
+        free(addr);
+        return;
+    }
+    if (tms > ims) {
+        relabel_go_quote(q, sizeof q, tv);
+        relabel_go_quote(q2, sizeof q2, iv);
+        fail(out, "scrape timeout cannot be greater than scrape interval (%s > %s)", q, q2);
+        free(addr);
+        return;
+    }
+
+    /* 5. drop __meta_*, default instance, check values */
+    size_t w = 0;
+    for (size_t i = 0; i < ls->n; i++) {
+        if (strncmp(ls->v[i].name, META_PREFIX, sizeof META_PREFIX - 1) == 0) {
+            free(ls->v[i].name);
+            free(ls->v[i].value);
+        } else {
+            ls->v[w++] = ls->v[i];
+        }
+    }
+    ls->n = w;
+    labelset_set_default(ls, "instance", addr);
+    free(addr);
+    for (size_t i = 0; i < ls->n; i++) {
+        if (!utf8_valid(ls->v[i].value)) {
+            relabel_go_quote(q, sizeof q, ls->v[i].name);
+            relabel_go_quote(q2, sizeof q2, ls->v[i].value);
+            fail(out, "invalid label value for %s: %s", q, q2);
+            return;
+        }
+    }
+
+    out->url = target_url(sc, ls);
+    /* Prometheus: fnv64a(fmt.Sprintf("%016d", labels.Hash()) + URL); labels.Hash is xxhash there, FNV here */
+    char hb[32];
+    int hn = snprintf(hb, sizeof hb, "%016llu", (unsigned long long)labelset_hash(ls));
+    uint64_t h = fnv1a64(FNV64_OFFSET, hb, (size_t)hn);
+    out->hash = fnv1a64(h, out->url, strlen(out->url));
+}
+
+void built_target_free(built_target *t)
+{
+    if (!t)
+        return;
+    labelset_free(&t->discovered);
+    labelset_free(&t->labels);
+    free(t->url);
+    t->url = NULL;
+}
+
+void target_public_labels(const labelset *labels, labelset *out)
+{
+    labelset_init(out);
+    for (size_t i = 0; i < labels->n; i++)
+        if (strncmp(labels->v[i].name, "__", 2) != 0)
+            labelset_set(out, labels->v[i].name, labels->v[i].value);
+}
+
+/* ---- Go net/url ---- */
+
+typedef enum { ENC_PATH, ENC_HOST, ENC_QUERY } url_mode;
+
+static bool should_escape(unsigned char c, url_mode mode)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return false;
+    if (mode == ENC_HOST && strchr("!$&'()*+,;=:[]<>\"", c) && c)
+        return false;
+    switch (c) {
+    case '-': case '_': case '.': case '~':
+        return false;
+    case '$': case '&': case '+': case ',': case '/': case ':': case ';': case '=': case '?': case '@':
+        if (mode == ENC_PATH)
+            return c == '?';
+        return true; /* query: everything reserved; host: these fall through to "escape" */
+    default:
+        return true;
+    }
+}
+
+static void url_escape(strbuf *sb, const char *s, url_mode mode)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == ' ' && mode == ENC_QUERY) {
+            strbuf_putc(sb, '+');
+        } else if (should_escape(*p, mode)) {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            strbuf_append(sb, e, 3);
+        } else {
+            strbuf_putc(sb, (char)*p);
+        }
+    }
+}
+
+typedef struct qparam {
+    const char *key;
+    const char **values;
+    size_t n;
+} qparam;
+
+static int qparam_cmp(const void *a, const void *b)
+{
+    return strcmp(((const qparam *)a)->key, ((const qparam *)b)->key);
+}
+
+char *target_url(const scrape_config *sc, const labelset *labels)
+{
+    /* url.Values: configured params, then __param_* labels replace the first value or add a key */
+    size_t cap = sc->n_params + labels->n, n = 0;
+    qparam *qp = calloc(cap ? cap : 1, sizeof *qp);
+    if (!qp)
+        abort();
+    for (size_t i = 0; i < sc->n_params; i++) {
+        qp[n].key = sc->params[i].name;
+        qp[n].n = sc->params[i].n_values;
+        qp[n].values = malloc((qp[n].n + 1) * sizeof(char *));
+        if (!qp[n].values)
+            abort();
+        for (size_t k = 0; k < qp[n].n; k++)
+            qp[n].values[k] = sc->params[i].values[k];
+        n++;
+    }
+    size_t nconf = n;
+    for (size_t i = 0; i < labels->n; i++) {
+        const char *name = labels->v[i].name;
+        if (strncmp(name, PARAM_PREFIX, sizeof PARAM_PREFIX - 1) != 0)
+            continue;
+        const char *key = name + sizeof PARAM_PREFIX - 1;
+        qparam *found = NULL;
+        for (size_t k = 0; k < nconf; k++)
+            if (!strcmp(qp[k].key, key))
+                found = &qp[k];
+        if (found && found->n > 0) {
+            found->values[0] = labels->v[i].value;
+        } else if (found) {
+            found->values[0] = labels->v[i].value;
+            found->n = 1;
+        } else {
+            qp[n].key = key;
+            qp[n].n = 1;
+            qp[n].values = malloc(sizeof(char *));
+            if (!qp[n].values)
+                abort();
+            qp[n].values[0] = labels->v[i].value;
+            n++;
+        }
+    }
+    qsort(qp, n, sizeof *qp, qparam_cmp);
+    strbuf query;
+    strbuf_init(&query);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < qp[i].n; k++) {
+            if (query.len)
+                strbuf_putc(&query, '&');
+            url_escape(&query, qp[i].key, ENC_QUERY);
+            strbuf_putc(&query, '=');
+            url_escape(&query, qp[i].values[k], ENC_QUERY);
+        }
+        free(qp[i].values);
+    }
+    free(qp);
+
+    /* url.URL{Scheme, Host, Path, RawQuery}.String() */
+    const char *scheme = labelset_get(labels, "__scheme__");
+    const char *host = labelset_get(labels, "__address__");
+    const char *path = labelset_get(labels, "__metrics_path__");
+    scheme = scheme ? scheme : "";
+    host = host ? host : "";
+    path = path ? path : "";
+    strbuf sb;
+    strbuf_init(&sb);
+    if (*scheme) {
+        strbuf_puts(&sb, scheme);
+        strbuf_putc(&sb, ':');
+    }
+    if (*scheme || *host) {
+        if (*host || *path)
+            strbuf_puts(&sb, "//");
+        url_escape(&sb, host, ENC_HOST);
+    }
+    strbuf ep;
+    strbuf_init(&ep);
+    if (!strcmp(path, "*"))
+        strbuf_putc(&ep, '*');
+    else
+        url_escape(&ep, path, ENC_PATH);
+    if (ep.len && ep.buf[0] != '/' && *host)
+        strbuf_putc(&sb, '/');
+    if (sb.len == 0) {
+        /* RFC 3986 4.2: a first segment with a colon would read as a scheme */
+        const char *slash = strchr(ep.buf, '/');
+        size_t seg = slash ? (size_t)(slash - ep.buf) : ep.len;
+        if (memchr(ep.buf, ':', seg))
+            strbuf_puts(&sb, "./");
+    }
+    strbuf_append(&sb, ep.buf, ep.len);
+    strbuf_free(&ep);
+    if (query.len) {
+        strbuf_putc(&sb, '?');
+        strbuf_append(&sb, query.buf, query.len);
+    }
+    strbuf_free(&query);
+    return sb.buf /* taken: strbuf_detach would allocate anew */;
+}

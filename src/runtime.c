@@ -1,0 +1,259 @@
+/* runtime: see runtime.h. The main thread owns the lifecycle: it blocks SIGHUP/SIGINT/SIGTERM before any
+ * thread exists (so every thread inherits the mask), then waits on a signalfd and an eventfd (POST /-/quit).
+ * Reloads run either on the main thread (SIGHUP) or on an HTTP thread (POST /-/reload), serialised by
+ * reload_mu; the running configuration is only replaced after every stage accepted the new one.
+ *
+ * Start order: target manager (configured) -> HTTP server (so a busy port fails before discovery starts)
+ * -> discovery manager. Stop order is the reverse of what holds references: HTTP (readers) -> discovery
+ * (syncs) -> target manager -> configuration. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "api/status.h"
+#include "api/targets_api.h"
+#include "api/targets_page.h"
+#include "config/config.h"
+#include "scrape/targets.h"
+#include "sd/sd.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+typedef struct runtime {
+    const runtime_options *opts;
+    pthread_mutex_t reload_mu;
+    lookout_config *cfg; /* the running configuration; replaced under reload_mu */
+    target_manager *tm;
+    sd_manager *sd;
+    http_server *http;
+    targets_api tapi;
+    status_api status;
+    int quit_fd; /* eventfd written by POST /-/quit */
+} runtime;
+
+static metric_family *m_reload_ok(void)
+{
+    return metric_family_get("lookout_config_last_reload_successful", METRIC_GAUGE,
+                             "Whether the last configuration reload attempt was successful.", 0, NULL);
+}
+
+static metric_family *m_reload_ts(void)
+{
+    return metric_family_get("lookout_config_last_reload_success_timestamp_seconds", METRIC_GAUGE,
+                             "Timestamp of the last successful configuration reload.", 0, NULL);
+}
+
+static void reload_metrics(bool ok)
+{
+    metric_set(m_reload_ok(), NULL, ok ? 1 : 0);
+    if (ok) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        metric_set(m_reload_ts(), NULL, (double)ts.tv_sec);
+    }
+}
+
+static void log_warnings(const lookout_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        log_warn("config", cfg->warnings[i].message, "file", cfg->filename);
+}
+
+/* The address lookout scrapes itself at in the default configuration: the listen address with an
+ * unspecified host replaced by localhost (":7777", "0.0.0.0:7777", "[::]:7777" -> "localhost:7777"). */
+static void self_address(const char *listen, char *out, size_t n)
+{
+    char host[256], port[32], err[128];
+    if (http_split_host_port(listen, host, sizeof host, port, sizeof port, err, sizeof err) != 0) {
+        snprintf(out, n, "localhost:7777");
+        return;
+    }
+    if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        snprintf(out, n, "localhost:%s", port);
+    else if (strchr(host, ':'))
+        snprintf(out, n, "[%s]:%s", host, port);
+    else
+        snprintf(out, n, "%s:%s", host, port);
+}
+
+static lookout_config *load_config(runtime *rt, char *err, size_t errlen)
+{
+    if (rt->opts->config_file)
+        return config_load(rt->opts->config_file, err, errlen);
+    char self[300];
+    self_address(rt->opts->listen_address ? rt->opts->listen_address : ":7777", self, sizeof self);
+    lookout_config *cfg = config_default(self);
+    if (!cfg)
+        snprintf(err, errlen, "cannot build the default configuration");
+    return cfg;
+}
+
+/* Loads the configuration file again and applies it; on error the running configuration stays. */
+static int runtime_reload(void *ctx, char *err, size_t errlen)
+{
+    runtime *rt = ctx;
+    pthread_mutex_lock(&rt->reload_mu);
+    log_info("config", "Loading configuration file", "filename",
+             rt->opts->config_file ? rt->opts->config_file : "<default>");
+    lookout_config *cfg = load_config(rt, err, errlen);
+    if (!cfg) {
+        log_error("config", "Error reloading config", "err", err);
+        reload_metrics(false);
+        pthread_mutex_unlock(&rt->reload_mu);
+        return -1;
+    }
+    log_warnings(cfg);
+    /* Target manager first: pools of new jobs must exist before their first sync arrives. */
+    targets_apply_config(rt->tm, cfg);
+    sd_manager_apply_config(rt->sd, cfg);
+    lookout_config *old = rt->cfg;
+    rt->cfg = cfg;
+    config_free(old);
+    reload_metrics(true);
+    log_info("config", "Completed loading of configuration file", "filename",
+             rt->opts->config_file ? rt->opts->config_file : "<default>");
+    pthread_mutex_unlock(&rt->reload_mu);
+    return 0;
+}
+
+static void runtime_quit(void *ctx)
+{
+    runtime *rt = ctx;
+    uint64_t one = 1;
+    ssize_t w = write(rt->quit_fd, &one, sizeof one);
+    (void)w;
+}
+
+static void build_info(void)
+{
+    static const char *names[] = {"version"};
+    const char *values[] = {LOOKOUT_VERSION};
+    metric_set(metric_family_get("lookout_build_info", METRIC_GAUGE,
+                                 "A metric with a constant '1' value labeled by the version lookout was built "
+                                 "from.",
+                                 1, names),
+               values, 1);
+}
+
+int runtime_run(const runtime_options *opts)
+{
+    runtime rt = {.opts = opts, .quit_fd = -1};
+    const char *listen = opts->listen_address ? opts->listen_address : ":7777";
+    int rc = 1;
+    int sfd = -1;
+    pthread_mutex_init(&rt.reload_mu, NULL);
+
+    sigset_t set, oldset;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &oldset);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("main", "Starting lookout", "version", LOOKOUT_VERSION, "listen_address", listen);
+
+    char err[2048];
+    rt.cfg = load_config(&rt, err, sizeof err);
+    if (!rt.cfg) {
+        log_error("config", "Error loading config", "err", err);
+        goto out;
+    }
+    log_warnings(rt.cfg);
+    build_info();
+    reload_metrics(true);
+    status_process_metrics_register();
+
+    sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    rt.quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sfd < 0 || rt.quit_fd < 0) {
+        log_error("main", "cannot create signal or event descriptors", "err", strerror(errno));
+        goto out;
+    }
+
+    rt.tm = targets_new();
+    targets_apply_config(rt.tm, rt.cfg);
+
+    http_server_options hopts = {.listen_address = listen};
+    rt.http = http_server_new(&hopts);
+    rt.status.enable_lifecycle = opts->enable_lifecycle;
+    rt.status.reload = runtime_reload;
+    rt.status.quit = runtime_quit;
+    rt.status.ctx = &rt;
+    atomic_store(&rt.status.ready, false);
+    status_api_register(&rt.status, rt.http);
+    targets_api_init(&rt.tapi, rt.tm, listen, NULL);
+    targets_api_register(&rt.tapi, rt.http);
+    targets_page_register(rt.tm, rt.http);
+    if (http_server_start(rt.http, err, sizeof err) != 0) {
+        log_error("web", "Error starting web server", "err", err);
+        goto out;
+    }
+    log_info("web", "Start listening for connections", "address", listen);
+
+    rt.sd = sd_manager_new(targets_sd_sync, rt.tm, 1000);
+    if (!rt.sd) {
+        log_error("sd", "cannot start the discovery manager");
+        goto out;
+    }
+    sd_manager_apply_config(rt.sd, rt.cfg);
+    atomic_store(&rt.status.ready, true);
+    log_info("main", "Server is ready to receive web requests.");
+
+    for (;;) {
+        struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {rt.quit_fd, POLLIN, 0}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("main", "poll failed", "err", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents & POLLIN) {
+            log_warn("main", "Received termination request via web service, exiting gracefully...");
+            break;
+        }
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+                continue;
+            if (si.ssi_signo == SIGHUP) {
+                char rerr[2048];
+                runtime_reload(&rt, rerr, sizeof rerr);
+            } else {
+                log_warn("main", "Received signal, exiting gracefully...", "signal",
+                         si.ssi_signo == SIGINT ? "interrupt" : "terminated");
+                break;
+            }
+        }
+    }
+    rc = 0;
+
+out:
+    atomic_store(&rt.status.ready, false);
+    http_server_free(rt.http); /* no more readers or reloads after this */
+    sd_manager_free(rt.sd);    /* no more syncs */
+    targets_free(rt.tm);
+    config_free(rt.cfg);
+    status_process_metrics_unregister();
+    if (sfd >= 0)
+        close(sfd);
+    if (rt.quit_fd >= 0)
+        close(rt.quit_fd);
+    pthread_mutex_destroy(&rt.reload_mu);
+    pthread_sigmask(SIG_SETMASK, &oldset, NULL);
+    if (rc == 0)
+        log_info("main", "See you next time!");
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* targets: the target manager. One scrape pool per job: the job's scrape_config, the last target groups
+ * the discovery manager sent for it, and the resulting target set:
+ *   - active targets (built by target_build, deduplicated by hash, kept sorted by scrape URL then hash),
+ *     each with its scrape state (health, last error, last scrape time and duration);
+ *   - dropped targets (discovered labels + the index and action of the rule that dropped them), capped by
+ *     keep_dropped_targets while every drop is counted;
+ *   - failed targets (target building errors) with their reason, for lookout's own pages.
+ *
+ * Identity: a target is its hash (labels + URL). A sync or a reload diffs the new set against the current
+ * one by hash: a kept target keeps its object and state, a new one starts "unknown", a removed one goes.
+ *
+ * Threading: every function is thread-safe. Writers (sync, apply_config) take the manager's write lock;
+ * HTTP readers bracket their whole rendering with targets_read_begin/end (read lock) and so see one
+ * consistent view. Scrape results (targets_report_scrape) take the read lock plus a per-pool state mutex,
+ * so the scheduler's loop thread never waits behind a rendering reader for long, and readers copy a
+ * target's state with targets_state_get.
+ *
+ * Hooks: the scrape stage registers a callback that is told when a target is added, updated (its job's
+ * scrape_config changed) or removed. Hooks run while the write lock is held, removals before additions,
+ * so they see changes in order; they must be quick (enqueue) and must not call back into the manager. */
+#ifndef LOOKOUT_SCRAPE_TARGETS_H
+#define LOOKOUT_SCRAPE_TARGETS_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "labels/labels.h"
+#include "labels/relabel.h"
+#include "labels/target.h"
+#include "sd/sd.h"
+
+typedef enum target_health { TARGET_HEALTH_UNKNOWN = 0, TARGET_HEALTH_UP, TARGET_HEALTH_DOWN } target_health;
+
+/* "unknown", "up", "down" as in Prometheus' API. */
+const char *target_health_name(target_health h);
+
+typedef struct target_state {
+    target_health health;
+    char last_error[512];   /* "" when the last scrape succeeded or none happened */
+    int64_t last_scrape_ms; /* start of the last scrape, Unix ms; 0 = never */
+    double last_duration_s;
+} target_state;
+
+typedef struct active_target {
+    built_target t;  /* status TARGET_ACTIVE; t.discovered is the last duplicate's */
+    target_state st; /* read with targets_state_get (guarded by the pool's state mutex) */
+} active_target;
+
+typedef struct dropped_target {
+    labelset discovered;
+    int rule_index;        /* index in relabel_configs, -1 when unknown */
+    relabel_action action; /* action of that rule */
+} dropped_target;
+
+typedef struct failed_target {
+    labelset discovered;
+    char error[256];
+} failed_target;
+
+/* Read-only view of one job; valid between targets_read_begin and targets_read_end. */
+typedef struct target_pool {
+    char *job;
+    const scrape_config *sc; /* borrowed from the config passed to targets_apply_config; NULL when the job
+                                is not configured (only transiently) */
+    active_target **active;  /* sorted by URL, then hash */
+    size_t n_active;
+    dropped_target *dropped; /* in discovery order, at most keep_dropped_targets (0 = all) */
+    size_t n_dropped;
+    size_t dropped_count; /* every dropped target, including those not kept */
+    failed_target *failed;   /* at most TARGETS_MAX_FAILED */
+    size_t n_failed;
+    size_t failed_count;
+    /* private */
+    target_group *groups; /* the last sync's groups (deep copies), for rebuilds on config change */
+    size_t n_groups;
+    struct target_index *index; /* hash -> active target, sorted by hash */
+    pthread_mutex_t state_mu;
+} target_pool;
+
+#define TARGETS_MAX_FAILED 1000
+
+typedef enum target_event { TARGET_ADDED = 0, TARGET_UPDATED, TARGET_REMOVED } target_event;
+
+/* t: the built target (for REMOVED, the one going away); sc: its job's scrape_config (for REMOVED, the
+ * config it was built with; it stays valid until the hook returns). */
+typedef void (*target_hook_fn)(void *ctx, target_event ev, const char *job, const built_target *t,
+                               const scrape_config *sc);
+
+typedef struct target_manager target_manager;
+
+target_manager *targets_new(void);
+/* Frees every pool; calls no hooks. */
+void targets_free(target_manager *m);
+/* At most one hook; set it before the first apply/sync (it is called for the targets that follow). */
+void targets_set_hook(target_manager *m, target_hook_fn fn, void *ctx);
+
+/* Applies a configuration: pools for new jobs are created (empty until their first sync), pools of jobs
+ * that are gone are removed (hooks told), pools whose scrape_config changed (scrape_config_equal) are
+ * rebuilt from their last groups keeping the state of targets whose hash is unchanged, and unchanged
+ * pools are untouched. cfg is borrowed: it must stay alive until the next targets_apply_config or
+ * targets_free. */
+void targets_apply_config(target_manager *m, const lookout_config *cfg);
+
+/* The full group set of one job (an sd_sync_fn can forward to it). Groups are copied. A job that is not
+ * configured is ignored. */
+void targets_sync(target_manager *m, const char *job, const target_group *const *groups, size_t n);
+/* sd_sync_fn-compatible adapter: ctx is the target_manager. */
+void targets_sd_sync(void *ctx, const char *job, const target_group *const *groups, size_t n);
+
+/* Records a scrape result for the target (job, hash); ignored when the target is gone. error NULL or ""
+ * means success (health up), otherwise down with that error. */
+void targets_report_scrape(target_manager *m, const char *job, uint64_t hash, const char *error,
+                           int64_t start_ms, double duration_s);
+
+/* Readers. Between begin and end the pools and targets do not change (state may; copy it with
+ * targets_state_get). Pools are sorted by job name. */
+void targets_read_begin(target_manager *m);
+void targets_read_end(target_manager *m);
+size_t targets_n_pools(const target_manager *m);
+const target_pool *targets_pool_at(const target_manager *m, size_t i);
+const target_pool *targets_pool_find(const target_manager *m, const char *job);
+void targets_state_get(const target_pool *p, const active_target *t, target_state *out);
+/* Lookup by hash, NULL when absent. */
+const active_target *targets_pool_get(const target_pool *p, uint64_t hash);
+
+#endif

@@ -1,0 +1,237 @@
+/* HTTP server smoke tests over a real socket (port 0) with libcurl: routing, 404/405, lifecycle 403,
+ * body limit, health/ready/metrics, listen address parsing, a busy port. */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/server.h"
+#include "api/status.h"
+#include "util/metrics.h"
+
+typedef struct reply {
+    long status;
+    strbuf body;
+    char allow[128];
+} reply;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    strbuf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    reply *r = ud;
+    if (strncasecmp(p, "Allow:", 6) == 0) {
+        snprintf(r->allow, sizeof r->allow, "%.*s", (int)(sz * n - 6), p + 6);
+        r->allow[strcspn(r->allow, "\r\n")] = '\0';
+    }
+    return sz * n;
+}
+
+static void request(int port, const char *method, const char *path, const char *body, size_t body_len, reply *r)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    strbuf_init(&r->body);
+    r->allow[0] = '\0';
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(c);
+}
+
+static int reloads, quits;
+static int fake_reload(void *ctx, char *err, size_t errlen)
+{
+    (void)ctx;
+    reloads++;
+    if (reloads == 2) {
+        snprintf(err, errlen, "x.yml:3:1: bad");
+        return -1;
+    }
+    return 0;
+}
+static void fake_quit(void *ctx)
+{
+    (void)ctx;
+    quits++;
+}
+
+static void echo(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    const char *q = api_request_query(req, "q");
+    strbuf_printf(&resp->body, "%s %s len=%zu q=%s", req->method, req->path, req->body_len, q ? q : "-");
+}
+
+static http_server *start(status_api *st, int *port, size_t max_body)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .max_body = max_body};
+    http_server *s = http_server_new(&o);
+    status_api_register(st, s);
+    http_server_route(s, "POST", "/echo", false, echo, NULL);
+    http_server_route(s, NULL, "/api/x/", true, echo, NULL);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    *port = http_server_port(s);
+    cr_assert_gt(*port, 0);
+    return s;
+}
+
+Test(server, health_ready_metrics_routing)
+{
+    status_api st = {.enable_lifecycle = false};
+    atomic_store(&st.ready, false);
+    int port;
+    http_server *s = start(&st, &port, 0);
+    status_process_metrics_register();
+    reply r;
+
+    request(port, "GET", "/-/healthy", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "lookout is Healthy.\n");
+    strbuf_free(&r.body);
+
+    request(port, "GET", "/-/ready", NULL, 0, &r);
+    cr_assert_eq(r.status, 503);
+    strbuf_free(&r.body);
+    atomic_store(&st.ready, true);
+    request(port, "GET", "/-/ready", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "lookout is Ready.\n");
+    strbuf_free(&r.body);
+
+    metric_set(metric_family_get("lookout_test_gauge", METRIC_GAUGE, "test", 0, NULL), NULL, 42);
+    request(port, "GET", "/metrics", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body.buf, "lookout_test_gauge 42"));
+    cr_assert_not_null(strstr(r.body.buf, "# TYPE process_cpu_seconds_total counter"));
+    cr_assert_not_null(strstr(r.body.buf, "process_resident_memory_bytes "));
+    cr_assert_not_null(strstr(r.body.buf, "process_start_time_seconds "));
+    cr_assert_not_null(strstr(r.body.buf, "process_open_fds "));
+    strbuf_free(&r.body);
+
+    request(port, "GET", "/nope", NULL, 0, &r);
+    cr_assert_eq(r.status, 404);
+    strbuf_free(&r.body);
+
+    request(port, "GET", "/-/reload", NULL, 0, &r);
+    cr_assert_eq(r.status, 405);
+    cr_assert_str_eq(r.allow, " POST, PUT");
+    strbuf_free(&r.body);
+
+    request(port, "POST", "/-/reload", "", 0, &r);
+    cr_assert_eq(r.status, 403);
+    cr_assert_str_eq(r.body.buf, "Lifecycle API is not enabled.");
+    strbuf_free(&r.body);
+
+    request(port, "GET", "/api/x/a%20b?q=1%262", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "GET /api/x/a b len=0 q=1&2");
+    strbuf_free(&r.body);
+
+    request(port, "POST", "/echo", "hello", 5, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "POST /echo len=5 q=-");
+    strbuf_free(&r.body);
+
+    status_process_metrics_unregister();
+    http_server_free(s);
+}
+
+Test(server, lifecycle_and_body_limit)
+{
+    reloads = quits = 0;
+    status_api st = {.enable_lifecycle = true, .reload = fake_reload, .quit = fake_quit};
+    int port;
+    http_server *s = start(&st, &port, 1024);
+    reply r;
+    request(port, "POST", "/-/reload", "", 0, &r);
+    cr_assert_eq(r.status, 200);
+    strbuf_free(&r.body);
+    request(port, "PUT", "/-/reload", "", 0, &r);
+    cr_assert_eq(r.status, 500);
+    cr_assert_str_eq(r.body.buf, "failed to reload config: x.yml:3:1: bad\n");
+    strbuf_free(&r.body);
+    cr_assert_eq(reloads, 2);
+    request(port, "POST", "/-/quit", "", 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(quits, 1);
+    strbuf_free(&r.body);
+
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    request(port, "POST", "/echo", big, sizeof big, &r);
+    cr_assert_eq(r.status, 413);
+    strbuf_free(&r.body);
+    request(port, "POST", "/echo", big, 1024, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "POST /echo len=1024 q=-");
+    strbuf_free(&r.body);
+    http_server_free(s);
+}
+
+Test(server, busy_port_is_a_clear_error)
+{
+    status_api st = {0};
+    int port;
+    http_server *s = start(&st, &port, 0);
+    char addr[64], err[256] = "";
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    http_server_options o = {.listen_address = addr};
+    http_server *s2 = http_server_new(&o);
+    cr_assert_eq(http_server_start(s2, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "address already in use"), "%s", err);
+    http_server_free(s2);
+
+    o.listen_address = "127.0.0.1:notaport";
+    s2 = http_server_new(&o);
+    cr_assert_eq(http_server_start(s2, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "invalid port"), "%s", err);
+    http_server_free(s2);
+    http_server_free(s);
+}
+
+Test(server, dual_stack_any_address)
+{
+    status_api st = {0};
+    http_server_options o = {.listen_address = ":0"};
+    http_server *s = http_server_new(&o);
+    status_api_register(&st, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    reply r;
+    request(http_server_port(s), "GET", "/-/healthy", NULL, 0, &r); /* IPv4 client on a [::] listener */
+    cr_assert_eq(r.status, 200);
+    strbuf_free(&r.body);
+    http_server_free(s);
+}
+
+Test(server, split_host_port)
+{
+    char h[64], p[16], err[128];
+    cr_assert_eq(http_split_host_port(":7777", h, sizeof h, p, sizeof p, err, sizeof err), 0);
+    cr_assert_str_eq(h, "");
+    cr_assert_str_eq(p, "7777");
+    cr_assert_eq(http_split_host_port("[::]:7777", h, sizeof h, p, sizeof p, err, sizeof err), 0);
+    cr_assert_str_eq(h, "::");
+    cr_assert_eq(http_split_host_port("localhost:80", h, sizeof h, p, sizeof p, err, sizeof err), 0);
+    cr_assert_str_eq(h, "localhost");
+    cr_assert_eq(http_split_host_port("localhost", h, sizeof h, p, sizeof p, err, sizeof err), -1);
+    cr_assert_eq(http_split_host_port("::1:80", h, sizeof h, p, sizeof p, err, sizeof err), -1);
+}

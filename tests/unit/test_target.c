@@ -1,0 +1,338 @@
+/* Target building: Prometheus 2.42 PopulateLabels (cases ported from scrape/manager_test.go
+ * TestPopulateLabels) and Target.URL. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels/relabel.h"
+#include "labels/target.h"
+#include "util/strbuf.h"
+
+static void set_labels(labelset *ls, ...)
+{
+    labelset_init(ls);
+    va_list ap;
+    va_start(ap, ls);
+    const char *n;
+    while ((n = va_arg(ap, const char *))) {
+        const char *v = va_arg(ap, const char *);
+        labelset_set(ls, n, v);
+    }
+    va_end(ap);
+}
+
+static char *str(const labelset *ls)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    for (size_t i = 0; i < ls->n; i++)
+        strbuf_printf(&sb, "%s%s=%s", i ? "," : "", ls->v[i].name, ls->v[i].value);
+    return sb.buf;
+}
+
+/* A scrape config as the config loader produces it: https, /metrics, job "job", 1s/1s. */
+static scrape_config cfg(const char *scheme)
+{
+    scrape_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.job_name = "job";
+    sc.scheme = (char *)scheme;
+    sc.metrics_path = "/metrics";
+    sc.scrape_interval_ms = 1000;
+    sc.scrape_timeout_ms = 1000;
+    return sc;
+}
+
+static void expect(const scrape_config *sc, labelset *in, target_build_status st, const char *labels,
+                   const char *discovered, const char *err_or_url)
+{
+    built_target t;
+    target_build(sc, NULL, in, &t);
+    cr_assert_eq(t.status, st, "status %d (%s)", t.status, t.error);
+    char *l = str(&t.labels), *d = str(&t.discovered);
+    if (labels)
+        cr_assert_str_eq(l, labels);
+    if (discovered)
+        cr_assert_str_eq(d, discovered);
+    if (st == TARGET_FAILED)
+        cr_assert_str_eq(t.error, err_or_url);
+    else if (st == TARGET_ACTIVE && err_or_url)
+        cr_assert_str_eq(t.url, err_or_url);
+    free(l);
+    free(d);
+    built_target_free(&t);
+    labelset_free(in);
+}
+
+Test(target, regular_population)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "value", NULL);
+    expect(&sc, &in, TARGET_ACTIVE,
+           "__address__=1.2.3.4:1000,__metrics_path__=/metrics,__scheme__=https,__scrape_interval__=1s,"
+           "__scrape_timeout__=1s,custom=value,instance=1.2.3.4:1000,job=job",
+           "__address__=1.2.3.4:1000,__metrics_path__=/metrics,__scheme__=https,__scrape_interval__=1s,"
+           "__scrape_timeout__=1s,custom=value,job=job",
+           "https://1.2.3.4:1000/metrics");
+}
+
+Test(target, predefined_labels_win_and_default_port_http)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "1.2.3.4", "__scheme__", "http", "__metrics_path__", "/custom", "job",
+               "custom-job", "__scrape_interval__", "2s", "__scrape_timeout__", "2s", NULL);
+    expect(&sc, &in, TARGET_ACTIVE,
+           "__address__=1.2.3.4:80,__metrics_path__=/custom,__scheme__=http,__scrape_interval__=2s,"
+           "__scrape_timeout__=2s,instance=1.2.3.4:80,job=custom-job",
+           "__address__=1.2.3.4,__metrics_path__=/custom,__scheme__=http,__scrape_interval__=2s,"
+           "__scrape_timeout__=2s,job=custom-job",
+           "http://1.2.3.4:80/custom");
+}
+
+Test(target, instance_given_https_port_ipv6)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "[::1]", "instance", "custom-instance", NULL);
+    expect(&sc, &in, TARGET_ACTIVE,
+           "__address__=[::1]:443,__metrics_path__=/metrics,__scheme__=https,__scrape_interval__=1s,"
+           "__scrape_timeout__=1s,instance=custom-instance,job=job",
+           NULL, "https://[::1]:443/metrics");
+}
+
+Test(target, bare_ipv6_left_alone)
+{
+    scrape_config sc = cfg("http");
+    labelset in;
+    set_labels(&in, "__address__", "2001:db8::1", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://2001:db8::1/metrics");
+    set_labels(&in, "__address__", "[2001:db8::1]", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://[2001:db8::1]:80/metrics");
+    set_labels(&in, "__address__", "[2001:db8::1]:9090", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://[2001:db8::1]:9090/metrics");
+    /* an empty port still splits: nothing added */
+    set_labels(&in, "__address__", "host:", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://host:/metrics");
+}
+
+Test(target, no_address)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "custom", "value", NULL);
+    expect(&sc, &in, TARGET_FAILED, "", NULL, "no address");
+}
+
+Test(target, address_added_by_relabeling)
+{
+    scrape_config sc = cfg("https");
+    relabel_rule r;
+    memset(&r, 0, sizeof r);
+    r.action = RELABEL_REPLACE;
+    r.source_labels = calloc(1, sizeof(char *));
+    r.source_labels[0] = strdup("custom");
+    r.n_source_labels = 1;
+    r.target_label = strdup("__address__");
+    r.replacement = strdup("${1}");
+    char err[256];
+    cr_assert_eq(relabel_rule_prepare(&r, err, sizeof err), 0, "%s", err);
+    sc.relabel_configs = &r;
+    sc.n_relabel_configs = 1;
+    labelset in;
+    set_labels(&in, "custom", "host:1234", NULL);
+    expect(&sc, &in, TARGET_ACTIVE,
+           "__address__=host:1234,__metrics_path__=/metrics,__scheme__=https,__scrape_interval__=1s,"
+           "__scrape_timeout__=1s,custom=host:1234,instance=host:1234,job=job",
+           "__metrics_path__=/metrics,__scheme__=https,__scrape_interval__=1s,__scrape_timeout__=1s,"
+           "custom=host:1234,job=job",
+           NULL);
+    relabel_rule_free(&r);
+}
+
+Test(target, invalid_utf8_value)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "\xbd", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"\\xbd\"");
+}
+
+Test(target, interval_timeout_errors)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_interval__", "2notseconds", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL,
+           "error parsing scrape interval: not a valid duration string: \"2notseconds\"");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_timeout__", "2notseconds", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL,
+           "error parsing scrape timeout: not a valid duration string: \"2notseconds\"");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_interval__", "0s", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "scrape interval cannot be 0");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_timeout__", "0s", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "scrape timeout cannot be 0");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_interval__", "1s", "__scrape_timeout__", "2s", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL,
+           "scrape timeout cannot be greater than scrape interval (\"2s\" > \"1s\")");
+    /* non-canonical but valid durations pass and keep their text */
+    set_labels(&in, "__address__", "1.2.3.4:1000", "__scrape_interval__", "60s", "__scrape_timeout__", "1m", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, NULL);
+}
+
+Test(target, slash_in_address)
+{
+    scrape_config sc = cfg("http");
+    labelset in;
+    set_labels(&in, "__address__", "http://host:80", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "\"http://host:80\" is not a valid hostname");
+    set_labels(&in, "__address__", "host/x", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "\"host/x:80\" is not a valid hostname");
+}
+
+Test(target, invalid_scheme_needs_port)
+{
+    scrape_config sc = cfg("http");
+    labelset in;
+    set_labels(&in, "__address__", "host", "__scheme__", "ftp", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid scheme: \"http\"");
+    set_labels(&in, "__address__", "host:21", "__scheme__", "ftp", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "ftp://host:21/metrics");
+}
+
+Test(target, meta_dropped_group_overlay_and_dropped_target)
+{
+    scrape_config sc = cfg("http");
+    labelset g, t;
+    set_labels(&g, "env", "prod", "__meta_x", "m", "team", "a", NULL);
+    set_labels(&t, "__address__", "h:1", "team", "b", NULL);
+    built_target bt;
+    target_build(&sc, &g, &t, &bt);
+    cr_assert_eq(bt.status, TARGET_ACTIVE);
+    char *l = str(&bt.labels), *d = str(&bt.discovered);
+    cr_assert_str_eq(l, "__address__=h:1,__metrics_path__=/metrics,__scheme__=http,__scrape_interval__=1s,"
+                        "__scrape_timeout__=1s,env=prod,instance=h:1,job=job,team=b");
+    cr_assert_str_eq(d, "__address__=h:1,__meta_x=m,__metrics_path__=/metrics,__scheme__=http,"
+                        "__scrape_interval__=1s,__scrape_timeout__=1s,env=prod,job=job,team=b");
+    free(l);
+    free(d);
+    labelset pub;
+    target_public_labels(&bt.labels, &pub);
+    l = str(&pub);
+    cr_assert_str_eq(l, "env=prod,instance=h:1,job=job,team=b");
+    free(l);
+    labelset_free(&pub);
+    built_target_free(&bt);
+
+    relabel_rule r;
+    memset(&r, 0, sizeof r);
+    r.action = RELABEL_DROP;
+    r.source_labels = calloc(1, sizeof(char *));
+    r.source_labels[0] = strdup("env");
+    r.n_source_labels = 1;
+    r.regex = strdup("prod");
+    char err[256];
+    cr_assert_eq(relabel_rule_prepare(&r, err, sizeof err), 0, "%s", err);
+    sc.relabel_configs = &r;
+    sc.n_relabel_configs = 1;
+    target_build(&sc, &g, &t, &bt);
+    cr_assert_eq(bt.status, TARGET_DROPPED);
+    cr_assert_eq(bt.dropped_by, 0);
+    cr_assert_eq(bt.labels.n, 0);
+    cr_assert_eq(bt.discovered.n, 9);
+    cr_assert_null(bt.url);
+    built_target_free(&bt);
+    relabel_rule_free(&r);
+    labelset_free(&g);
+    labelset_free(&t);
+}
+
+Test(target, params_and_url_escaping)
+{
+    scrape_config sc = cfg("http");
+    char *multi[] = {"c", "a", "b"};
+    char *sp[] = {"a b&c=d/é"};
+    char *empty_first[] = {""};
+    param ps[] = {{"empty", empty_first, 1}, {"multi", multi, 3}, {"q s", sp, 1}};
+    sc.params = ps;
+    sc.n_params = 3;
+    sc.metrics_path = "/pa th/x?y!*'()";
+    labelset in;
+    set_labels(&in, "__address__", "h:1", "__param_z", "zz", "__param_empty", "from-group", NULL);
+    built_target bt;
+    target_build(&sc, NULL, &in, &bt);
+    cr_assert_eq(bt.status, TARGET_ACTIVE, "%s", bt.error);
+    /* a configured param overrides the group's label; an empty first value deletes it */
+    cr_assert_null(labelset_get(&bt.discovered, "__param_empty"));
+    cr_assert_str_eq(labelset_get(&bt.discovered, "__param_multi"), "c");
+    cr_assert_str_eq(labelset_get(&bt.discovered, "__param_z"), "zz");
+    cr_assert_str_eq(bt.url, "http://h:1/pa%20th/x%3Fy%21%2A%27%28%29?empty=&multi=c&multi=a&multi=b"
+                             "&q+s=a+b%26c%3Dd%2F%C3%A9&z=zz");
+    built_target_free(&bt);
+    labelset_free(&in);
+}
+
+Test(target, param_label_replaces_first_value_only)
+{
+    scrape_config sc = cfg("http");
+    char *multi[] = {"c", "a"};
+    param ps[] = {{"multi", multi, 2}};
+    sc.params = ps;
+    sc.n_params = 1;
+    labelset l;
+    set_labels(&l, "__scheme__", "https", "__address__", "h:1", "__metrics_path__", "/m", "__param_multi", "x", NULL);
+    char *u = target_url(&sc, &l);
+    cr_assert_str_eq(u, "https://h:1/m?multi=x&multi=a");
+    free(u);
+    labelset_free(&l);
+}
+
+Test(target, metrics_path_without_slash_and_host_escaping)
+{
+    scrape_config sc = cfg("http");
+    sc.metrics_path = "metrics";
+    labelset in;
+    set_labels(&in, "__address__", "we ird@host:1", NULL);
+    built_target bt;
+    target_build(&sc, NULL, &in, &bt);
+    cr_assert_eq(bt.status, TARGET_ACTIVE);
+    cr_assert_str_eq(labelset_get(&bt.labels, "__metrics_path__"), "/metrics");
+    cr_assert_str_eq(bt.url, "http://we%20ird%40host:1/metrics");
+    built_target_free(&bt);
+    labelset_free(&in);
+
+    labelset l;
+    set_labels(&l, "__scheme__", "http", "__address__", "h:1", "__metrics_path__", "rel", NULL);
+    char *u = target_url(&sc, &l);
+    cr_assert_str_eq(u, "http://h:1/rel"); /* Go adds the slash between host and path */
+    free(u);
+    labelset_free(&l);
+}
+
+Test(target, durations_canonical_and_hash_stable)
+{
+    scrape_config sc = cfg("http");
+    sc.scrape_interval_ms = 90000;
+    sc.scrape_timeout_ms = 7 * 86400000LL;
+    sc.scrape_timeout_ms = 10000;
+    labelset in;
+    set_labels(&in, "__address__", "h:1", NULL);
+    built_target a, b;
+    target_build(&sc, NULL, &in, &a);
+    target_build(&sc, NULL, &in, &b);
+    cr_assert_str_eq(labelset_get(&a.labels, "__scrape_interval__"), "1m30s");
+    cr_assert_str_eq(labelset_get(&a.labels, "__scrape_timeout__"), "10s");
+    cr_assert_eq(a.hash, b.hash);
+    cr_assert_neq(a.hash, 0);
+    built_target_free(&b);
+    labelset_free(&in);
+    set_labels(&in, "__address__", "h:2", NULL);
+    target_build(&sc, NULL, &in, &b);
+    cr_assert_neq(a.hash, b.hash);
+    built_target_free(&a);
+    built_target_free(&b);
+    labelset_free(&in);
+}

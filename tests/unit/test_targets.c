@@ -1,0 +1,399 @@
+/* Target manager: sync/diff keeps state, dedup, dropped cap + counts, failed targets, rebuild on config
+ * change, hooks, job removal. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "scrape/targets.h"
+#include "sd/sd.h"
+
+static lookout_config *parse(const char *yaml)
+{
+    char err[512] = "";
+    lookout_config *cfg = config_parse(yaml, strlen(yaml), "test.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "config: %s", err);
+    return cfg;
+}
+
+/* One group of targets given as addresses; extra: optional "name=value" label for every target. */
+static void group_of(target_group *g, const char *source, const char *const *addrs, size_t n,
+                     const char *lname, const char *lvalue)
+{
+    target_group_init(g, source);
+    for (size_t i = 0; i < n; i++) {
+        labelset t = LABELSET_INIT;
+        if (addrs[i])
+            labelset_set(&t, "__address__", addrs[i]);
+        if (lname)
+            labelset_set(&t, lname, lvalue);
+        target_group_add_target(g, &t);
+        labelset_free(&t);
+    }
+}
+
+static void sync1(target_manager *m, const char *job, target_group *g)
+{
+    const target_group *gs[] = {g};
+    targets_sync(m, job, gs, 1);
+}
+
+typedef struct hook_log {
+    int added, updated, removed;
+} hook_log;
+
+static void hook(void *ctx, target_event ev, const char *job, const built_target *t, const scrape_config *sc)
+{
+    hook_log *h = ctx;
+    cr_assert_not_null(job);
+    cr_assert_not_null(t);
+    cr_assert_not_null(sc);
+    cr_assert_str_eq(sc->job_name, job);
+    if (ev == TARGET_ADDED)
+        h->added++;
+    else if (ev == TARGET_UPDATED)
+        h->updated++;
+    else
+        h->removed++;
+}
+
+static const char *cfg_basic = "scrape_configs:\n"
+                               "  - job_name: a\n"
+                               "    scrape_interval: 15s\n"
+                               "  - job_name: b\n";
+
+static const active_target *find_addr(const target_pool *p, const char *addr)
+{
+    for (size_t i = 0; i < p->n_active; i++)
+        if (strcmp(labelset_get(&p->active[i]->t.labels, "__address__"), addr) == 0)
+            return p->active[i];
+    return NULL;
+}
+
+Test(targets, sync_diff_keeps_state)
+{
+    lookout_config *cfg = parse(cfg_basic);
+    target_manager *m = targets_new();
+    hook_log h = {0};
+    targets_set_hook(m, hook, &h);
+    targets_apply_config(m, cfg);
+
+    const char *a1[] = {"h1:80", "h2:80", "h3:80"};
+    target_group g;
+    group_of(&g, "s:0", a1, 3, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 3);
+
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 3);
+    const active_target *t1 = find_addr(p, "h1:80");
+    const active_target *t3 = find_addr(p, "h3:80");
+    cr_assert_not_null(t1);
+    uint64_t h1 = t1->t.hash, h3 = t3->t.hash;
+    cr_assert_str_eq(t1->t.url, "http://h1:80/-/exceptions");
+    targets_read_end(m);
+
+    targets_report_scrape(m, "a", h1, NULL, 1700000000123, 0.25);
+    targets_report_scrape(m, "a", h3, "connection refused", 1700000000456, 0.5);
+    targets_report_scrape(m, "a", 12345, "ignored", 1, 1); /* unknown hash: no effect, no crash */
+    targets_report_scrape(m, "nope", h1, "ignored", 1, 1);
+
+    const char *a2[] = {"h1:80", "h4:80"};
+    group_of(&g, "s:0", a2, 2, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 4);
+    cr_assert_eq(h.removed, 2);
+    cr_assert_eq(h.updated, 0);
+
+    targets_read_begin(m);
+    p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 2);
+    const active_target *k1 = find_addr(p, "h1:80");
+    cr_assert_eq(k1, t1, "a kept target keeps its identity");
+    target_state st;
+    targets_state_get(p, k1, &st);
+    cr_assert_eq(st.health, TARGET_HEALTH_UP);
+    cr_assert_eq(st.last_scrape_ms, 1700000000123);
+    cr_assert_float_eq(st.last_duration_s, 0.25, 1e-9);
+    cr_assert_str_eq(st.last_error, "");
+    const active_target *k4 = find_addr(p, "h4:80");
+    targets_state_get(p, k4, &st);
+    cr_assert_eq(st.health, TARGET_HEALTH_UNKNOWN);
+    cr_assert_eq(st.last_scrape_ms, 0);
+    cr_assert_null(targets_pool_get(p, h3));
+    cr_assert_eq(targets_pool_get(p, h1), k1);
+    /* display order: by URL */
+    cr_assert_str_eq(p->active[0]->t.url, "http://h1:80/-/exceptions");
+    cr_assert_str_eq(p->active[1]->t.url, "http://h4:80/-/exceptions");
+    targets_read_end(m);
+
+    /* A failed scrape turns it down with the error. */
+    targets_report_scrape(m, "a", h1, "server returned HTTP status 500 Internal Server Error", 1700000001000, 1);
+    targets_read_begin(m);
+    p = targets_pool_find(m, "a");
+    targets_state_get(p, targets_pool_get(p, h1), &st);
+    cr_assert_eq(st.health, TARGET_HEALTH_DOWN);
+    cr_assert_str_eq(st.last_error, "server returned HTTP status 500 Internal Server Error");
+    targets_read_end(m);
+
+    /* An empty sync removes everything. */
+    targets_sync(m, "a", NULL, 0);
+    cr_assert_eq(h.removed, 4);
+    targets_read_begin(m);
+    cr_assert_eq(targets_pool_find(m, "a")->n_active, 0);
+    targets_read_end(m);
+
+    targets_free(m);
+    config_free(cfg);
+}
+
+Test(targets, dedup_keeps_last_discovered_labels)
+{
+    lookout_config *cfg = parse(cfg_basic);
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    /* Same address in two groups, differing only in a __meta_ label (removed after relabeling): one
+     * target, whose discovered labels are the last duplicate's. */
+    const char *a[] = {"h1:80"};
+    target_group g1, g2;
+    group_of(&g1, "s:0", a, 1, "__meta_src", "first");
+    group_of(&g2, "s:1", a, 1, "__meta_src", "second");
+    const target_group *gs[] = {&g1, &g2};
+    targets_sync(m, "a", gs, 2);
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 1);
+    cr_assert_str_eq(labelset_get(&p->active[0]->t.discovered, "__meta_src"), "second");
+    cr_assert_null(labelset_get(&p->active[0]->t.labels, "__meta_src"));
+    targets_read_end(m);
+
+    /* Reversed order: same identity, discovered labels follow. */
+    const active_target *before;
+    targets_read_begin(m);
+    before = targets_pool_find(m, "a")->active[0];
+    targets_read_end(m);
+    const target_group *rs[] = {&g2, &g1};
+    targets_sync(m, "a", rs, 2);
+    targets_read_begin(m);
+    p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 1);
+    cr_assert_eq(p->active[0], before);
+    cr_assert_str_eq(labelset_get(&p->active[0]->t.discovered, "__meta_src"), "first");
+    targets_read_end(m);
+
+    target_group_free(&g1);
+    target_group_free(&g2);
+    targets_free(m);
+    config_free(cfg);
+}
+
+Test(targets, dropped_capped_and_counted)
+{
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: a\n"
+                                "    keep_dropped_targets: 2\n"
+                                "    relabel_configs:\n"
+                                "      - source_labels: [__address__]\n"
+                                "        regex: keep.*\n"
+                                "        target_label: kept\n"
+                                "        replacement: yes\n"
+                                "      - source_labels: [__address__]\n"
+                                "        regex: drop.*\n"
+                                "        action: drop\n"
+                                "  - job_name: b\n");
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    const char *a[] = {"keep1:80", "drop1:80", "drop2:80", "keep2:80", "drop3:80", "drop4:80", "drop5:80"};
+    target_group g;
+    group_of(&g, "s:0", a, 7, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 2);
+    cr_assert_eq(p->n_dropped, 2);
+    cr_assert_eq(p->dropped_count, 5);
+    cr_assert_str_eq(labelset_get(&p->dropped[0].discovered, "__address__"), "drop1:80");
+    cr_assert_str_eq(labelset_get(&p->dropped[1].discovered, "__address__"), "drop2:80");
+    cr_assert_eq(p->dropped[0].rule_index, 1);
+    cr_assert_eq(p->dropped[0].action, RELABEL_DROP);
+    cr_assert_str_eq(labelset_get(&p->dropped[0].discovered, "job"), "a");
+    cr_assert_eq(targets_pool_find(m, "b")->dropped_count, 0);
+    targets_read_end(m);
+    targets_free(m);
+    config_free(cfg);
+}
+
+Test(targets, dropped_unlimited_by_default)
+{
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: a\n"
+                                "    relabel_configs:\n"
+                                "      - action: drop\n"
+                                "        source_labels: [__address__]\n"
+                                "        regex: drop.*\n");
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    const char *a[] = {"drop1:80", "drop2:80", "drop3:80"};
+    target_group g;
+    group_of(&g, "s:0", a, 3, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_dropped, 3);
+    cr_assert_eq(p->dropped_count, 3);
+    cr_assert_eq(p->n_active, 0);
+    targets_read_end(m);
+    targets_free(m);
+    config_free(cfg);
+}
+
+Test(targets, failed_targets_kept_with_reason)
+{
+    lookout_config *cfg = parse(cfg_basic);
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    const char *a[] = {"ok:80", "bad/addr:80", NULL};
+    target_group g;
+    group_of(&g, "s:0", a, 3, "x", "y");
+    sync1(m, "a", &g);
+    sync1(m, "a", &g); /* again: still one failure each, not accumulated */
+    target_group_free(&g);
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 1);
+    cr_assert_eq(p->n_dropped, 0);
+    cr_assert_eq(p->n_failed, 2);
+    cr_assert_eq(p->failed_count, 2);
+    bool saw_slash = false, saw_noaddr = false;
+    for (size_t i = 0; i < p->n_failed; i++) {
+        cr_assert_neq(p->failed[i].error[0], '\0');
+        const char *addr = labelset_get(&p->failed[i].discovered, "__address__");
+        if (addr && strcmp(addr, "bad/addr:80") == 0)
+            saw_slash = true;
+        if (!addr)
+            saw_noaddr = true;
+    }
+    cr_assert(saw_slash && saw_noaddr);
+    targets_read_end(m);
+    targets_free(m);
+    config_free(cfg);
+}
+
+Test(targets, reload_rebuilds_changed_job_only)
+{
+    lookout_config *cfg1 = parse(cfg_basic);
+    target_manager *m = targets_new();
+    hook_log h = {0};
+    targets_set_hook(m, hook, &h);
+    targets_apply_config(m, cfg1);
+    const char *a[] = {"h1:80", "h2:80"};
+    target_group g;
+    group_of(&g, "s:0", a, 2, NULL, NULL);
+    sync1(m, "a", &g);
+    sync1(m, "b", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 4);
+
+    const active_target *a1, *b1;
+    uint64_t ha, hb;
+    targets_read_begin(m);
+    a1 = find_addr(targets_pool_find(m, "a"), "h1:80");
+    b1 = find_addr(targets_pool_find(m, "b"), "h1:80");
+    ha = a1->t.hash;
+    hb = b1->t.hash;
+    targets_read_end(m);
+    targets_report_scrape(m, "a", ha, NULL, 1000, 0.1);
+    targets_report_scrape(m, "b", hb, NULL, 2000, 0.2);
+
+    /* Job a changes a field that does not enter the labels (body_size_limit): same targets, same state,
+     * told as updated. Job b is unchanged: untouched. */
+    lookout_config *cfg2 = parse("scrape_configs:\n"
+                                 "  - job_name: a\n"
+                                 "    scrape_interval: 15s\n"
+                                 "    body_size_limit: 1MB\n"
+                                 "  - job_name: b\n");
+    targets_apply_config(m, cfg2);
+    config_free(cfg1);
+    cr_assert_eq(h.updated, 2);
+    cr_assert_eq(h.added, 4);
+    cr_assert_eq(h.removed, 0);
+    targets_read_begin(m);
+    const target_pool *pa = targets_pool_find(m, "a");
+    cr_assert_eq(pa->sc, &cfg2->scrape_configs[0]);
+    cr_assert_eq(targets_pool_find(m, "b")->sc, &cfg2->scrape_configs[1]);
+    cr_assert_eq(targets_pool_get(pa, ha), a1);
+    target_state st;
+    targets_state_get(pa, a1, &st);
+    cr_assert_eq(st.health, TARGET_HEALTH_UP);
+    cr_assert_eq(st.last_scrape_ms, 1000);
+    targets_read_end(m);
+
+    /* Job a changes its interval: __scrape_interval__ is part of the labels, so new targets. Job b
+     * is unchanged: same objects, no hooks. */
+    lookout_config *cfg3 = parse("scrape_configs:\n"
+                                 "  - job_name: a\n"
+                                 "    scrape_interval: 30s\n"
+                                 "    body_size_limit: 1MB\n"
+                                 "  - job_name: b\n");
+    h = (hook_log){0};
+    targets_apply_config(m, cfg3);
+    config_free(cfg2);
+    cr_assert_eq(h.removed, 2);
+    cr_assert_eq(h.added, 2);
+    cr_assert_eq(h.updated, 0);
+    targets_read_begin(m);
+    pa = targets_pool_find(m, "a");
+    cr_assert_eq(pa->n_active, 2);
+    cr_assert_null(targets_pool_get(pa, ha));
+    cr_assert_str_eq(labelset_get(&pa->active[0]->t.labels, "__scrape_interval__"), "30s");
+    targets_state_get(pa, pa->active[0], &st);
+    cr_assert_eq(st.health, TARGET_HEALTH_UNKNOWN);
+    const target_pool *pb = targets_pool_find(m, "b");
+    cr_assert_eq(targets_pool_get(pb, hb), b1);
+    targets_state_get(pb, b1, &st);
+    cr_assert_eq(st.last_scrape_ms, 2000);
+    targets_read_end(m);
+
+    /* Job b is removed, job c added (empty until its first sync). */
+    lookout_config *cfg4 = parse("scrape_configs:\n"
+                                 "  - job_name: c\n"
+                                 "  - job_name: a\n"
+                                 "    scrape_interval: 30s\n"
+                                 "    body_size_limit: 1MB\n");
+    h = (hook_log){0};
+    targets_apply_config(m, cfg4);
+    config_free(cfg3);
+    cr_assert_eq(h.removed, 2);
+    cr_assert_eq(h.added, 0);
+    targets_read_begin(m);
+    cr_assert_eq(targets_n_pools(m), 2);
+    cr_assert_str_eq(targets_pool_at(m, 0)->job, "a");
+    cr_assert_str_eq(targets_pool_at(m, 1)->job, "c");
+    cr_assert_null(targets_pool_find(m, "b"));
+    cr_assert_eq(targets_pool_find(m, "a")->n_active, 2);
+    targets_read_end(m);
+
+    /* A sync for a job that is not configured is ignored. */
+    const char *x[] = {"h9:80"};
+    group_of(&g, "s:0", x, 1, NULL, NULL);
+    sync1(m, "b", &g);
+    target_group_free(&g);
+    targets_read_begin(m);
+    cr_assert_null(targets_pool_find(m, "b"));
+    targets_read_end(m);
+
+    targets_free(m);
+    config_free(cfg4);
+}
+
+Test(targets, health_names)
+{
+    cr_assert_str_eq(target_health_name(TARGET_HEALTH_UNKNOWN), "unknown");
+    cr_assert_str_eq(target_health_name(TARGET_HEALTH_UP), "up");
+    cr_assert_str_eq(target_health_name(TARGET_HEALTH_DOWN), "down");
+}
