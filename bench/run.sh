@@ -28,4 +28,8 @@ echo "== SD absorption vs Prometheus 2.42 (bench/sd_absorb.sh)"
 bash bench/sd_absorb.sh | tee "$BUILD/bench/sd_absorb.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 grep -q FAILED "$BUILD/bench/sd_absorb.txt" && rc=1
+echo "== SD latency and Consul CPU (bench/sd_latency.sh)"
+bash bench/sd_latency.sh | tee "$BUILD/bench/sd_latency.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+grep -q FAILED "$BUILD/bench/sd_latency.txt" && rc=1
 exit $rc
