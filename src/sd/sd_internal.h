@@ -10,6 +10,13 @@
 
 extern const sd_provider_ops sd_static_ops;
 extern const sd_provider_ops sd_file_ops;
+extern const sd_provider_ops sd_dns_ops;
+extern const sd_provider_ops sd_consul_ops;
+extern const sd_provider_ops sd_http_ops;
+
+/* Deep copy into / release of the union member of the dns, consul and http kinds (remote_config.c). */
+void sd_remote_config_copy(sd_config *dst, const sd_config *src);
+void sd_remote_config_release(sd_config *c);
 
 /* Deep copy / free / comparison of one SD block for the kinds implemented here.
  * sd_block_equal is a local stand-in for config's sd_config_equal (not on main yet); it compares every
