@@ -1,0 +1,159 @@
+/* Kubernetes SD watch sharing: jobs with identical kubernetes_sd_configs blocks run one LIST+WATCH per
+ * resource against the fake API server (tests/fakes/kube_apiserver.py, plain HTTP), every job gets the
+ * groups, a job joining a running watch gets the full state without a new LIST, the last job leaving stops
+ * the watch. A block differing only in its selector gets its own watch. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "sd/kubernetes_internal.h"
+#include "sd_test_util.h"
+
+static pid_t fake_pid;
+static int fake_port;
+
+static void start_fake(void)
+{
+    char portfile[] = "/tmp/k8s_share_port_XXXXXX";
+    int fd = mkstemp(portfile);
+    close(fd);
+    unlink(portfile);
+    fake_pid = fork();
+    if (fake_pid == 0) {
+        execlp("python3", "python3", "tests/fakes/kube_apiserver.py", "--port-file", portfile, "--fixtures",
+               "tests/fixtures/kubernetes/cluster.json", "--bookmark-interval", "0.5", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && !fake_port; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            if (fscanf(f, "%d", &fake_port) != 1)
+                fake_port = 0;
+            fclose(f);
+        }
+        usleep(50000);
+    }
+    unlink(portfile);
+    cr_assert_gt(fake_port, 0, "fake API server did not start");
+}
+
+static void stop_fake(void)
+{
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        waitpid(fake_pid, NULL, 0);
+    }
+}
+
+static void control(const char *json)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "curl -fsS -o /dev/null -X POST --data '%s' http://127.0.0.1:%d/_control", json,
+             fake_port);
+    cr_assert_eq(system(cmd), 0, "control %s", json);
+}
+
+/* Requests the fake saw for path: LISTs (watch absent) or WATCHes, with or without a labelSelector. */
+static int count_requests(const char *path, bool watch, bool with_selector)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "curl -fsS http://127.0.0.1:%d/_control/stats", fake_port);
+    FILE *f = popen(cmd, "r");
+    cr_assert(f);
+    json_error_t e;
+    json_t *st = json_loadf(f, 0, &e);
+    pclose(f);
+    cr_assert(st, "stats: %s", e.text);
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(st, "requests"), i, r) {
+        const char *p = json_string_value(json_object_get(r, "path"));
+        json_t *q = json_object_get(r, "query");
+        bool w = json_object_get(q, "watch") != NULL, s = json_object_get(q, "labelSelector") != NULL;
+        if (p && strcmp(p, path) == 0 && w == watch && s == with_selector)
+            n++;
+    }
+    json_decref(st);
+    return n;
+}
+
+static lookout_config *parse(const char *jobs_yaml)
+{
+    char err[1024];
+    lookout_config *cfg = config_parse(jobs_yaml, strlen(jobs_yaml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    return cfg;
+}
+
+#define BLOCK "  kubernetes_sd_configs:\n  - role: pod\n    api_server: http://127.0.0.1:%d\n" \
+              "    namespaces: {names: [team-a]}\n"
+#define POD(name, ip) \
+    "{\"op\":\"add\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"team-a\"," \
+    "\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":80}]}]}," \
+    "\"status\":{\"podIP\":\"" ip "\"}}}"
+
+#define PODS "/api/v1/namespaces/team-a/pods"
+
+static bool same_targets(const rec_call *a, const rec_call *b)
+{
+    if (call_targets(a) != call_targets(b))
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        for (size_t k = 0; k < a->groups[i].n_targets; k++)
+            if (!call_has_address(b, labelset_get(&a->groups[i].targets[k], "__address__")))
+                return false;
+    return true;
+}
+
+Test(k8s_share, identical_blocks_share_one_watch, .init = start_fake, .fini = stop_fake, .timeout = 60)
+{
+    char y[2048];
+    snprintf(y, sizeof y,
+             "scrape_configs:\n- job_name: a\n" BLOCK "- job_name: b\n" BLOCK "- job_name: c\n" BLOCK
+             "    selectors: [{role: pod, label: 'app=web'}]\n",
+             fake_port, fake_port, fake_port);
+    lookout_config *cfg = parse(y);
+    recorder r;
+    rec_init(&r);
+    sd_manager *m = sd_manager_new(rec_sync, &r, 0);
+    sd_manager_apply_config(m, cfg);
+    cr_assert_eq(k8s_watch_count(), 2, "a and b share, c has its own");
+
+    control(POD("web-9", "10.1.0.99"));
+    const rec_call *ca = rec_wait_for(&r, "a", pred_has, "10.1.0.99:80", 5000);
+    const rec_call *cb = rec_wait_for(&r, "b", pred_has, "10.1.0.99:80", 5000);
+    cr_assert(ca && cb, "both jobs get the watch's events");
+    cr_assert(rec_wait_for(&r, "c", pred_has, "10.1.0.99:80", 5000));
+    cr_assert_gt(call_targets(ca), 1);
+    cr_assert(same_targets(ca, cb) && same_targets(cb, ca));
+    cr_assert_eq(count_requests(PODS, false, false), 1, "one LIST for a and b");
+    cr_assert_eq(count_requests(PODS, true, false), 1, "one WATCH for a and b");
+    cr_assert_eq(count_requests(PODS, false, true), 1, "c lists with its selector");
+    cr_assert_eq(count_requests(PODS, true, true), 1);
+
+    /* Reload: a and c go, b stays (its provider is kept) and a new job d with the same block joins. */
+    lookout_config *cfg2;
+    snprintf(y, sizeof y, "scrape_configs:\n- job_name: b\n" BLOCK "- job_name: d\n" BLOCK, fake_port, fake_port);
+    cfg2 = parse(y);
+    sd_manager_apply_config(m, cfg2);
+    cr_assert_eq(k8s_watch_count(), 1);
+    const rec_call *cd = rec_wait_for(&r, "d", pred_has, "10.1.0.99:80", 3000);
+    cr_assert(cd, "a joining job gets the current state");
+    cb = rec_last(&r, "b");
+    cr_assert(same_targets(cb, cd) && same_targets(cd, cb));
+    control(POD("web-10", "10.1.0.100"));
+    cr_assert(rec_wait_for(&r, "b", pred_has, "10.1.0.100:80", 3000));
+    cr_assert(rec_wait_for(&r, "d", pred_has, "10.1.0.100:80", 3000));
+    cr_assert_eq(count_requests(PODS, false, false), 1, "no new LIST for the joining job");
+    cr_assert_eq(count_requests(PODS, true, false), 1);
+
+    sd_manager_free(m);
+    cr_assert_eq(k8s_watch_count(), 0, "the last subscriber stops the watch");
+    config_free(cfg);
+    config_free(cfg2);
+    rec_free(&r);
+}
