@@ -711,23 +711,21 @@ static void cache_seed(sd_manager *m, mprov *mp)
     }
     if (r == 0)
         return;
-    mp->c.cached = malloc((n ? n : 1) * sizeof(mgroup *));
-    if (!mp->c.cached)
-        abort();
-    for (size_t i = 0; i < n; i++) {
-        if (!gs[i].n_targets) {
-            target_group_free(&gs[i]);
-            continue;
-        }
-        mgroup *g = malloc(sizeof *g);
-        if (!g)
-            abort();
-        g->g = gs[i]; /* moved */
-        atomic_init(&g->refs, 1);
-        mp->c.cached[mp->c.n_cached++] = g;
-        mp->c.cached_targets += g->g.n_targets;
+    /* Stored through mprov_store into a scratch provider: the cached groups are built exactly like the
+     * provider's own (same allocation and identity rules, duplicate sources collapsed, empty ones dropped). */
+    mprov scratch;
+    memset(&scratch, 0, sizeof scratch);
+    for (size_t i = 0; i < n; i++)
+        mprov_store(&scratch, &gs[i]);
+    sd_groups_free(gs, n);
+    free(scratch.slots);
+    mp->c.cached = scratch.groups;
+    mp->c.n_cached = scratch.n;
+    mp->c.cached_targets = scratch.n_targets;
+    if (!mp->c.n_cached) {
+        cache_drop_cached(mp);
+        return;
     }
-    free(gs);
     mp->c.from_cache = true;
     metric_set(m_from_cache, lv, (double)mp->c.n_cached);
     metric_set(m_discovered, lv, (double)mp->c.cached_targets);
