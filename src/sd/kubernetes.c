@@ -94,7 +94,8 @@ struct k8s_provider {
     k8s_sub *subs;
     size_t n_subs;
     bool any_needs_full;             /* under sub_mu */
-    bool listed;                     /* a LIST completed since success was last reported */
+    bool listed;                     /* since success was last reported: a LIST completed, a bookmark came or
+                                        a watch ended cleanly (the watch is known current) */
     struct k8s_provider *next;       /* registry */
     k8s_conn conn;
     k8s_informer *inf;
@@ -318,6 +319,7 @@ static void handle_event(k8s_informer *in, const char *line, size_t n)
     }
     set_rv(in, k8s_str(obj, "metadata.resourceVersion"));
     if (strcmp(type, "BOOKMARK") == 0) {
+        in->kp->listed = true; /* proof of a live, current watch: lookout_sd_last_success_timestamp_seconds */
         json_decref(ev);
         return;
     }
@@ -479,6 +481,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
         }
         if ((res == CURLE_OK || res == CURLE_PARTIAL_FILE) && code == 200) {
             in->backoff_ms = K8S_BACKOFF_MIN_MS; /* closed normally: resume now */
+            kp->listed = true;
             return;
         }
         char c[16];

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "sd/kubernetes_internal.h"
 #include "sd_test_util.h"
+#include "util/metrics.h"
 
 static pid_t fake_pid;
 static int fake_port;
@@ -195,6 +196,15 @@ Test(k8s_share, identical_blocks_share_one_watch, .init = start_fake, .fini = st
     free(ab), free(ad);
     cr_assert_eq(count_requests(PODS, false, false), 1, "no new LIST for the joining job");
     cr_assert_eq(count_requests(PODS, true, false), 1);
+
+    /* Bookmarks of a live watch (every 0.5 s from the fake) keep the success timestamp current. */
+    metric_family *f = metric_family_get("lookout_sd_last_success_timestamp_seconds", METRIC_GAUGE, "", 2,
+                                         (const char *[]){"job", "provider"});
+    const char *lv[] = {"d", "kubernetes_sd_configs/0"};
+    double t1 = metric_value(f, lv);
+    cr_assert_gt(t1, 1e9);
+    sleep_ms(1300);
+    cr_assert_gt(metric_value(f, lv), t1, "success timestamp advances without a new LIST");
 
     sd_manager_free(m);
     cr_assert_eq(k8s_watch_count(), 0, "the last subscriber stops the watch");
