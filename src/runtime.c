@@ -254,6 +254,7 @@ int runtime_run(const runtime_options *opts)
         log_error("sd", "cannot start the discovery manager");
         goto out;
     }
+    sd_manager_set_storage_path(rt.sd, opts->storage_path); /* persisted SD targets: <storage>/sd */
     sd_manager_apply_config(rt.sd, rt.cfg);
     atomic_store(&rt.status.ready, true);
     log_info("main", "Server is ready to receive web requests.");

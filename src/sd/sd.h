@@ -63,6 +63,10 @@ typedef void (*sd_sync_fn)(void *ctx, const char *job, const target_group *const
 
 /* min_interval_ms: coalescing period (1000 in production; tests may pass less). */
 sd_manager *sd_manager_new(sd_sync_fn fn, void *ctx, int64_t min_interval_ms);
+/* Persists the last good groups of every provider under <storage_path>/sd/ and seeds providers from there
+ * at start (see sd/cache.h). Call once, before the first sd_manager_apply_config; without it nothing is
+ * persisted. */
+void sd_manager_set_storage_path(sd_manager *m, const char *storage_path);
 /* Applies a configuration: providers whose job and SD block are unchanged keep running (and keep their
  * groups); others are stopped/started. Jobs that disappear get a final empty sync. Returns 0. */
 int sd_manager_apply_config(sd_manager *m, const lookout_config *cfg);

@@ -31,6 +31,9 @@ const char *sd_kind_list_name(sd_kind kind);
 /* Frees a provider made by sd_provider_create (after stop): impl via ops->destroy, then the base. */
 void sd_provider_free(sd_provider *p);
 
+/* Tests: the minimum time between two cache writes of one provider (default SD_CACHE_WRITE_INTERVAL_MS). */
+void sd_manager_set_cache_interval_ms(sd_manager *m, int64_t ms);
+
 /* Largest file_sd file accepted (bytes): bounded reads. */
 #define SD_FILE_MAX_BYTES (64u << 20)
 
