@@ -587,6 +587,8 @@ static void rebuild_lists(target_pool *p)
     uint64_t keep = sc ? sc->keep_dropped_targets : 0;
     free_dropped(p);
     free_failed(p);
+    if (!sc)
+        return; /* nothing was built */
     size_t cap_d = 0;
     for (size_t k = 0; k < pv->n_order; k++) {
         const tgroup *tg = pv->order[k];
@@ -618,8 +620,9 @@ static void rebuild_lists(target_pool *p)
 
 /* Brings the pool to the group set `groups` (n). force: rebuild every group (the scrape_config changed;
  * kept targets are reported as updated). old_sc: the config the current targets were built with (for
- * removal hooks). Called with the write lock held. */
-static void pool_update(target_manager *m, target_pool *p, const target_group *const *groups, size_t n,
+ * removal hooks). Called with the write lock held. Returns true after a big change (worth a malloc_trim
+ * once the lock is released). */
+static bool pool_update(target_manager *m, target_pool *p, const target_group *const *groups, size_t n,
                         bool force, const scrape_config *old_sc)
 {
     struct target_pool_priv *pv = p->priv;
@@ -733,12 +736,11 @@ static void pool_update(target_manager *m, target_pool *p, const target_group *c
             m->hook(m->hook_ctx, TARGET_ADDED, p->job, &bt, p->sc);
         }
     }
-    /* A big change leaves freed memory in the arenas of this thread: give it back. */
-    if (u.removed.n > 10000 || u.n_built > 10000)
-        malloc_trim(0);
+    bool big = u.removed.n > 10000 || u.n_built > 10000;
     free(u.added.v);
     free(u.removed.v);
     pool_metrics(p);
+    return big;
 }
 
 /* Rebuilds every group of the pool with its (new) scrape_config. */
@@ -749,7 +751,7 @@ static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config 
     const target_group **gs = xcalloc(n, sizeof *gs);
     for (size_t i = 0; i < n; i++)
         gs[i] = target_group_ref(pv->order[i]->g); /* kept alive while their tgroups go */
-    pool_update(m, p, gs, n, true, old_sc);
+    (void)pool_update(m, p, gs, n, true, old_sc);
     for (size_t i = 0; i < n; i++)
         target_group_unref(gs[i]);
     free(gs);
@@ -876,8 +878,12 @@ void targets_sync(target_manager *m, const char *job, const target_group *const 
         log_debug("scrape", "sync for a job that is not configured; ignored", "job", job);
         return;
     }
-    pool_update(m, p, groups, n, false, p->sc);
+    bool big = pool_update(m, p, groups, n, false, p->sc);
     pthread_rwlock_unlock(&m->lock);
+    /* A big change leaves freed temporaries (built targets, discovered labels) in this thread's malloc
+     * arena: give them back to the system, outside the lock. */
+    if (big)
+        malloc_trim(0);
 }
 
 void targets_sd_sync(void *ctx, const char *job, const target_group *const *groups, size_t n)
