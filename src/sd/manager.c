@@ -127,12 +127,90 @@ static char *xstrdup(const char *s)
 
 /* ---- groups ---- */
 
+/* A stored group is one allocation: the mgroup, its targets' label sets, every label, then the strings.
+ * Within a group, a target's label name equal to the previous target's at the same position shares its
+ * bytes (targets of one group mostly have the same label names). Immutable once built. */
+static atomic_uint_fast64_t next_gen;
+
+static size_t blob_str(char **dst, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    memcpy(*dst, s, n);
+    *dst += n;
+    return n;
+}
+
+static mgroup *mgroup_new(const target_group *src)
+{
+    size_t n_labels = src->labels.n, bytes = strlen(src->source ? src->source : "") + 1;
+    for (size_t i = 0; i < src->labels.n; i++)
+        bytes += strlen(src->labels.v[i].name) + strlen(src->labels.v[i].value) + 2;
+    for (size_t t = 0; t < src->n_targets; t++) {
+        const labelset *ls = &src->targets[t], *prev = t ? &src->targets[t - 1] : NULL;
+        n_labels += ls->n;
+        for (size_t i = 0; i < ls->n; i++) {
+            if (!(prev && i < prev->n && strcmp(prev->v[i].name, ls->v[i].name) == 0))
+                bytes += strlen(ls->v[i].name) + 1;
+            bytes += strlen(ls->v[i].value) + 1;
+        }
+    }
+    size_t size = sizeof(mgroup) + src->n_targets * sizeof(labelset) + n_labels * sizeof(label) + bytes;
+    mgroup *g = malloc(size);
+    if (!g)
+        abort();
+    labelset *sets = (labelset *)(g + 1);
+    label *lab = (label *)(sets + src->n_targets);
+    char *str = (char *)(lab + n_labels);
+    g->g.source = str;
+    blob_str(&str, src->source ? src->source : "");
+    g->g.labels = (labelset){src->labels.n ? lab : NULL, src->labels.n, src->labels.n};
+    for (size_t i = 0; i < src->labels.n; i++, lab++) {
+        lab->name = str;
+        blob_str(&str, src->labels.v[i].name);
+        lab->value = str;
+        blob_str(&str, src->labels.v[i].value);
+    }
+    g->g.targets = src->n_targets ? sets : NULL;
+    g->g.n_targets = src->n_targets;
+    for (size_t t = 0; t < src->n_targets; t++) {
+        const labelset *ls = &src->targets[t], *prev = t ? &src->targets[t - 1] : NULL;
+        sets[t] = (labelset){ls->n ? lab : NULL, ls->n, ls->n};
+        for (size_t i = 0; i < ls->n; i++, lab++) {
+            if (prev && i < prev->n && strcmp(prev->v[i].name, ls->v[i].name) == 0) {
+                lab->name = sets[t - 1].v[i].name;
+            } else {
+                lab->name = str;
+                blob_str(&str, ls->v[i].name);
+            }
+            lab->value = str;
+            blob_str(&str, ls->v[i].value);
+        }
+    }
+    g->g.gen = atomic_fetch_add(&next_gen, 1) + 1;
+    atomic_init(&g->refs, 1);
+    return g;
+}
+
 static void mgroup_unref(mgroup *g)
 {
-    if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
-        target_group_free(&g->g);
-        free(g);
-    }
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        free(g); /* one allocation (mgroup_new) */
+}
+
+const target_group *target_group_freeze(const target_group *g)
+{
+    return &mgroup_new(g)->g;
+}
+
+const target_group *target_group_ref(const target_group *g)
+{
+    atomic_fetch_add(&((mgroup *)g)->refs, 1);
+    return g;
+}
+
+void target_group_unref(const target_group *g)
+{
+    mgroup_unref((mgroup *)g);
 }
 
 static bool group_equal(const target_group *a, const target_group *b)
@@ -215,12 +293,7 @@ static bool mprov_store(mprov *mp, const target_group *g)
             mgroup_unref(old);
             return true;
         }
-        mgroup *ng = malloc(sizeof *ng);
-        if (!ng)
-            abort();
-        target_group_copy(&ng->g, g);
-        atomic_init(&ng->refs, 1);
-        mp->groups[k] = ng;
+        mp->groups[k] = mgroup_new(g);
         mp->n_targets += g->n_targets;
         mgroup_unref(old);
         return true;
@@ -233,12 +306,7 @@ static bool mprov_store(mprov *mp, const target_group *g)
         if (!mp->groups)
             abort();
     }
-    mgroup *ng = malloc(sizeof *ng);
-    if (!ng)
-        abort();
-    target_group_copy(&ng->g, g);
-    atomic_init(&ng->refs, 1);
-    mp->groups[mp->n++] = ng;
+    mp->groups[mp->n++] = mgroup_new(g);
     mp->n_targets += g->n_targets;
     if (mp->n * 2 > mp->slot_cap)
         slots_rebuild(mp, mp->slot_cap * 2);

@@ -18,6 +18,9 @@ typedef struct target_group {
     labelset labels;  /* group labels, including __meta_* of the provider */
     labelset *targets;/* each with at least __address__ */
     size_t n_targets;
+    uint64_t gen;     /* 0 for a plain group. Nonzero: an immutable group stored by the discovery manager
+                         (or made by target_group_freeze); every such group has its own gen, so equal gens
+                         mean the very same content, and target_group_ref keeps it alive. */
 } target_group;
 
 void target_group_init(target_group *g, const char *source);
@@ -25,6 +28,13 @@ void target_group_free(target_group *g);
 void target_group_copy(target_group *dst, const target_group *src);
 /* Appends a target (copied). */
 void target_group_add_target(target_group *g, const labelset *target);
+/* An immutable, compact copy of g (one allocation, fresh gen, one reference). Never target_group_free it:
+ * release it with target_group_unref. */
+const target_group *target_group_freeze(const target_group *g);
+/* For a group with gen != 0 only (frozen, e.g. handed to the sync callback): another reference, which
+ * keeps it valid after the callback returns; unref releases it. */
+const target_group *target_group_ref(const target_group *g);
+void target_group_unref(const target_group *g);
 
 typedef struct sd_provider sd_provider;
 typedef struct sd_manager sd_manager;
