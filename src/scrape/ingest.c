@@ -141,6 +141,14 @@ static metric_family *m_bodies(void)
                              2, names);
 }
 
+/* tm may be NULL (tests, benchmarks). */
+static void report_health(ingest *in, const char *job, uint64_t hash, const char *error, int64_t start_ms,
+                          double duration_s)
+{
+    if (in->tm)
+        targets_report_scrape(in->tm, job, hash, error, start_ms, duration_s);
+}
+
 /* ---- labels map ---- */
 
 static size_t labels_key(char *buf, size_t cap, const char *job, uint64_t hash)
@@ -268,7 +276,7 @@ void ingest_submit(void *ctx, const scrape_result *r)
     ingest *in = ctx;
     if (r->error || !r->body) {
         const char *e = r->error ? r->error : "no body";
-        targets_report_scrape(in->tm, r->job, r->hash, e, r->start_ms, r->duration_s);
+        report_health(in, r->job, r->hash, e, r->start_ms, r->duration_s);
         if (in->sx) {
             char msg[1024];
             snprintf(msg, sizeof msg, "scrape of job \"%s\" target %s failed: %s", r->job, r->url, e);
@@ -331,7 +339,7 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
 {
     const char *lv[] = {it->job, NULL};
     if (merge_body_unchanged(in->eng, it->job, it->url, it->body_hash, now)) {
-        targets_report_scrape(in->tm, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
+        report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
         lv[1] = "unchanged";
         metric_add(m_bodies(), lv, 1);
         pthread_mutex_lock(&in->mu);
@@ -342,7 +350,7 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
     char err[512];
     payload_doc *doc = payload_parse(it->body, it->len, it->url, err, sizeof err);
     if (!doc) {
-        targets_report_scrape(in->tm, it->job, it->target_hash, err, it->start_ms, it->duration_s);
+        report_health(in, it->job, it->target_hash, err, it->start_ms, it->duration_s);
         metric_add(m_parse_failures(), lv, 1);
         lv[1] = "invalid";
         metric_add(m_bodies(), lv, 1);
@@ -356,7 +364,7 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
         pthread_mutex_unlock(&in->mu);
         return;
     }
-    targets_report_scrape(in->tm, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
+    report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
     size_t skipped = doc->skipped_aggregates + doc->skipped_occurrences;
     if (skipped) {
         metric_add(m_skipped(), lv, (double)skipped);
