@@ -408,7 +408,7 @@ static bool flush(ingest *in, int64_t now)
         in->status.backlog_changes = 0;
     } else {
         in->status.write_failures++;
-        snprintf(in->status.last_error, sizeof in->status.last_error, "%s", err);
+        snprintf(in->status.last_error, sizeof in->status.last_error, "%.250s", err);
         in->status.backlog_changes = in->cs.n;
     }
     pthread_mutex_unlock(&in->mu);

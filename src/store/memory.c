@@ -337,7 +337,8 @@ static int mem_get(store *s, const char *job, const char *key, store_detail *out
     for (size_t i = 0; i < r->n_labels; i++)
         labelset_copy(&out->labels[i], &r->labels[i]);
     out->n_labels = r->n_labels;
-    memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
+    if (r->n_series) /* series is NULL for an aggregate without increases (memcpy(NULL) is UB) */
+        memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
     out->n_series = r->n_series;
     pthread_rwlock_unlock(&m->lock);
     return 0;
