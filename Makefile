@@ -65,9 +65,13 @@ unit: $(UNIT_BINS) $(HELPER_BINS)
 deps:
 	@scripts/deps.sh
 
+# The example emitter (port 7778) runs in the background while lookout runs, and stops with it.
 run: deps
 	$(MAKE) $(BIN)
-	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data
+	@python3 examples/emitter/emitter.py --port 7778 --style mixed --new-every 10 & emitter=$$!; \
+	trap 'kill $$emitter 2>/dev/null' EXIT INT TERM; \
+	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data; \
+	kill $$emitter 2>/dev/null; wait $$emitter 2>/dev/null; true
 
 # Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
 test: deps
