@@ -112,7 +112,38 @@ char *sd_cache_canonical(const sd_config *cfg, bool with_secrets)
         put_int(&sb, "attach_node", k->attach_node);
         break;
     }
-    /* dns, consul, http: add their fields here when their config structs land (branch sd2). */
+    case SD_DNS: {
+        const dns_sd_config *d = &cfg->u.dns;
+        put_strv(&sb, "names", d->names, d->n_names);
+        put_int(&sb, "type", d->type);
+        put_int(&sb, "port", d->port);
+        put_int(&sb, "refresh_ms", d->refresh_interval_ms);
+        break;
+    }
+    case SD_CONSUL: {
+        const consul_sd_config *c = &cfg->u.consul;
+        put_str(&sb, "server", c->server);
+        put_str(&sb, "path_prefix", c->path_prefix);
+        put_secret(&sb, "token", c->token, with_secrets);
+        put_str(&sb, "dc", c->datacenter);
+        put_str(&sb, "ns", c->ns);
+        put_str(&sb, "partition", c->partition);
+        put_str(&sb, "scheme", c->scheme);
+        put_str(&sb, "tag_sep", c->tag_separator);
+        put_int(&sb, "stale", c->allow_stale);
+        put_int(&sb, "refresh_ms", c->refresh_interval_ms);
+        put_strv(&sb, "services", c->services, c->n_services);
+        put_strv(&sb, "tags", c->tags, c->n_tags);
+        put_strv(&sb, "node_meta_keys", c->node_meta_keys, c->n_node_meta);
+        put_strv(&sb, "node_meta_values", c->node_meta_values, c->n_node_meta);
+        put_http(&sb, &c->http, with_secrets);
+        break;
+    }
+    case SD_HTTP:
+        put_str(&sb, "url", cfg->u.http.url);
+        put_int(&sb, "refresh_ms", cfg->u.http.refresh_interval_ms);
+        put_http(&sb, &cfg->u.http.http, with_secrets);
+        break;
     default:
         strbuf_free(&sb);
         return NULL;

@@ -195,12 +195,21 @@ Test(sd_cache, identity_follows_config_and_hides_secrets)
     cr_assert_str_neq(c1, c2);
     free(c1);
     free(c2);
-    /* kinds without a canonical form are not cached */
+    /* kinds without a canonical form (static: nothing to cache) are not cached */
     sd_config d;
     memset(&d, 0, sizeof d);
-    d.kind = SD_DNS;
+    d.kind = SD_KIND_COUNT;
     cr_assert_null(sd_cache_canonical(&d, false));
-    cr_assert_eq(sd_cache_id("j", "dns_sd_configs/0", &d, id1, NULL), -1);
+    cr_assert_eq(sd_cache_id("j", "x_sd_configs/0", &d, id1, NULL), -1);
+    /* a consul token is part of the identity but never written in clear */
+    sd_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = SD_CONSUL;
+    c.u.consul.token = "s3cret-token";
+    char *cw = sd_cache_canonical(&c, false);
+    cr_assert_not_null(cw);
+    cr_assert_null(strstr(cw, "s3cret-token"));
+    free(cw);
 }
 
 Test(sd_cache, gc_removes_only_unknown_ids)
