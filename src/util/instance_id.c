@@ -83,7 +83,7 @@ int instance_id_load(const char *dir, char out[INSTANCE_ID_LEN], char *err, size
         while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
             buf[--n] = 0;
         if (valid_id(buf)) {
-            snprintf(out, INSTANCE_ID_LEN, "%s", buf);
+            memcpy(out, buf, strlen(buf) + 1); /* valid_id: shorter than INSTANCE_ID_LEN */
             return 0;
         }
         snprintf(err, errlen, "%s: not an instance id; keeping it and using a temporary id", path);
