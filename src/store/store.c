@@ -88,6 +88,10 @@ int store_load(store *s, merge_engine *e, char *err, size_t errlen)
 {
     return s->ops->load(s, e, err, errlen);
 }
+int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    return s->ops->maintain ? s->ops->maintain(s, now_ms, err, errlen) : 0;
+}
 void store_close(store *s)
 {
     if (s)
