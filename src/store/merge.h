@@ -81,8 +81,8 @@ typedef struct merge_change {
 
 /* A per-instance count that changed: the merge engine's state, carried in the change set so that a
  * store persists it in the same transaction as the aggregates it fed (a crash between two separate
- * writes would count the delta twice or lose it). In merge order; the same (job, instance, key) may
- * appear more than once when several scrapes are batched: the last one wins. */
+ * writes would count the delta twice or lose it). Coalesced: one entry per (job, instance, key) per
+ * change set, holding the latest count. */
 typedef struct merge_count_change {
     char *job;
     char *instance_id;

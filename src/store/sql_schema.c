@@ -46,7 +46,6 @@ static const char *const v1[] = {
     " name $T NOT NULL, value $T NOT NULL, PRIMARY KEY (agg_id, hash, pos))$R",
     "CREATE TABLE labels (agg_id BIGINT NOT NULL, lhash BIGINT NOT NULL, seq BIGINT NOT NULL, name $J NOT NULL,"
     " value $J NOT NULL, PRIMARY KEY (agg_id, lhash, name))$R",
-    "CREATE INDEX labels_nv ON labels (name, value)",
     "CREATE TABLE series (agg_id BIGINT NOT NULL, minute BIGINT NOT NULL, delta BIGINT NOT NULL,"
     " PRIMARY KEY (agg_id, minute))$R",
     "CREATE INDEX series_minute ON series (minute)",
