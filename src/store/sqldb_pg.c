@@ -87,8 +87,26 @@ static bool pg_col_null(sqlrow *r, int col)
     return PQgetisnull(r->impl, 0, col);
 }
 
+static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx,
+                         char *err, size_t errlen);
+
+/* A statement outside a transaction that failed because the server went away (restart, failover) is
+ * retried once on a fresh connection: after an outage the first read then succeeds. Inside a
+ * transaction it is not: the transaction is gone and the caller must redo all of it. */
 static int pg_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx, char *err,
                     size_t errlen)
+{
+    pg_db *d = (pg_db *)db;
+    bool idle = d->c && PQstatus(d->c) == CONNECTION_OK && PQtransactionStatus(d->c) == PQTRANS_IDLE;
+    int rc = pg_query_once(db, sql, p, n, fn, ctx, err, errlen);
+    if (rc < 0 && idle && d->c && PQstatus(d->c) != CONNECTION_OK && strncmp(sql, "BEGIN", 5) != 0 &&
+        strcmp(sql, "COMMIT") != 0 && strcmp(sql, "ROLLBACK") != 0)
+        rc = pg_query_once(db, sql, p, n, fn, ctx, err, errlen);
+    return rc;
+}
+
+static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx,
+                         char *err, size_t errlen)
 {
     pg_db *d = (pg_db *)db;
     if (pg_ensure(d, err, errlen) != 0)

@@ -39,7 +39,7 @@ if pg_start; then
   check_eq "outage: writer kept scraping while postgres was down" yes "$alive"
   check_eq "outage: store caught up with every count after postgres returned" 0 "$rc"
   grep -q "apply failed" "$out" && ok "outage: apply failed fast while down" || { not_ok "outage: apply failed fast while down"; sed 's/^/#   /' "$out" | tail; }
-  sed 's/^/# /' "$out" | grep -E "cycles|MISMATCH"
+  sed "s/^/# /" "$out" | grep -E "cycles|MISMATCH|crash_writer:" | tail -5
 else
   not_ok "outage: postgres server started"
 fi
