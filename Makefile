@@ -1,5 +1,5 @@
 # lookout build. `make` builds ./lookout; see README.md for the other targets.
-PKGS     := yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto sqlite3 libpq libmariadb
+PKGS     := yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto libcares sqlite3 libpq libmariadb
 CC       ?= cc
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT      ?= -O2 -g
@@ -21,6 +21,19 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 
 .PHONY: all deps run test unit sanitize bench clean fuzz
 all: $(BIN)
+
+# --- web UI (owner: ui): web/ is embedded into the binary as generated C ($(BUILD)/gen/web_assets.c,
+# lookup in src/api/web_assets.h). Stays between `all` (the default goal) and the first use of $(OBJS).
+WEB_FILES := $(shell find web -type f ! -name '.*' ! -name '*~' 2>/dev/null | sort)
+GEN_OBJS  := $(BUILD)/gen/web_assets.o
+OBJS      += $(GEN_OBJS)
+LIB_OBJS  += $(GEN_OBJS)
+$(BUILD)/gen/web_assets.c: scripts/embed_web.sh $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	scripts/embed_web.sh web $@
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+# --- end web UI
 
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -58,9 +71,13 @@ unit: $(UNIT_BINS) $(HELPER_BINS)
 deps:
 	@scripts/deps.sh
 
+# The example emitter (port 7778) runs in the background while lookout runs, and stops with it.
 run: deps
 	$(MAKE) $(BIN)
-	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data
+	@python3 examples/emitter/emitter.py --port 7778 --style mixed --new-every 10 & emitter=$$!; \
+	trap 'kill $$emitter 2>/dev/null' EXIT INT TERM; \
+	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data; \
+	kill $$emitter 2>/dev/null; wait $$emitter 2>/dev/null; true
 
 # Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
 test: deps

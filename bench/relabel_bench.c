@@ -1,10 +1,7 @@
 /* relabel_bench: builds 100,000 synthetic file_sd-like targets through a realistic 10-rule relabel chain
  * (target_build: populateLabels + relabel + URL + hash) and prints the rate.
  *
- * Build and run without make (from the repository root):
- *   cc -std=c11 -D_GNU_SOURCE -O2 -Isrc bench/relabel_bench.c src/labels/*.c src/util/duration.c \
- *      src/util/strbuf.c -o build/relabel_bench $(pkg-config --cflags --libs libpcre2-8 libcrypto) && \
- *   build/relabel_bench [N]
+ * Build and run: make build/bench/relabel_bench && build/bench/relabel_bench [N]  (or `make bench`)
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -174,15 +174,18 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
         strbuf_puts(out, ")</summary><table><tr><th>Discovered labels</th><th>Dropped by</th></tr>\n");
         for (size_t i = 0; i < p->n_dropped && i < DROPPED_SHOWN; i++) {
             const dropped_target *d = &p->dropped[i];
+            labelset disc;
+            targets_dropped_discovered(p, d, &disc);
             strbuf_puts(out, "<tr><td>");
-            html_label_badges(out, &d->discovered, 0);
+            html_label_badges(out, &disc, 0);
             strbuf_puts(out, "</td><td>");
             if (d->rule_index >= 0)
                 strbuf_printf(out, "dropped by rule #%d (%s)", d->rule_index,
                               relabel_action_name(d->action));
             else
                 strbuf_puts(out, "dropped by relabeling");
-            relabel_link(out, p->job, &d->discovered);
+            relabel_link(out, p->job, &disc);
+            labelset_free(&disc);
             strbuf_puts(out, "</td></tr>\n");
         }
         strbuf_puts(out, "</table>");
@@ -254,16 +257,22 @@ void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strb
             strbuf_puts(out, "<tr><td>");
             if (k < p->n_active) {
                 const active_target *t = p->active[k];
-                html_label_badges(out, &t->t.discovered, 0);
+                labelset disc;
+                targets_active_discovered(p, t, &disc);
+                html_label_badges(out, &disc, 0);
+                labelset_free(&disc);
                 strbuf_puts(out, "</td><td>");
                 html_label_badges(out, &t->t.labels, 1);
             } else {
                 const dropped_target *d = &p->dropped[k - p->n_active];
-                html_label_badges(out, &d->discovered, 0);
+                labelset disc;
+                targets_dropped_discovered(p, d, &disc);
+                html_label_badges(out, &disc, 0);
                 strbuf_puts(out, "</td><td class=\"muted\">Dropped");
                 if (d->rule_index >= 0)
                     strbuf_printf(out, " by rule #%d (%s)", d->rule_index, relabel_action_name(d->action));
-                relabel_link(out, p->job, &d->discovered);
+                relabel_link(out, p->job, &disc);
+                labelset_free(&disc);
             }
             strbuf_puts(out, "</td></tr>\n");
         }

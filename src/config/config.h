@@ -64,6 +64,75 @@ typedef struct file_sd_config {
     int64_t refresh_interval_ms; /* default 5m */
 } file_sd_config;
 
+/* kubernetes_sd_configs (Prometheus discovery/kubernetes SDConfig). Roles as Prometheus spells them. */
+typedef enum k8s_role {
+    K8S_ROLE_POD = 0,
+    K8S_ROLE_SERVICE,
+    K8S_ROLE_ENDPOINTS,
+    K8S_ROLE_ENDPOINTSLICE,
+    K8S_ROLE_NODE,
+    K8S_ROLE_INGRESS,
+    K8S_ROLE_COUNT
+} k8s_role;
+
+typedef struct kubernetes_selector {
+    k8s_role role;
+    char *label; /* label selector sent as labelSelector=, NULL when absent */
+    char *field; /* field selector sent as fieldSelector=, NULL when absent */
+} kubernetes_selector;
+
+typedef struct kubernetes_sd_config {
+    k8s_role role;
+    char *api_server;      /* NULL: kubeconfig_file or in-cluster */
+    char *kubeconfig_file; /* joined to the config file's directory */
+    http_client_config http;
+    bool own_namespace;
+    char **namespaces; /* namespaces.names */
+    size_t n_namespaces;
+    kubernetes_selector *selectors;
+    size_t n_selectors;
+    bool attach_node; /* attach_metadata.node */
+} kubernetes_sd_config;
+/* dns_sd_configs (Prometheus discovery/dns). */
+typedef enum dns_sd_type { DNS_SD_SRV = 0, DNS_SD_A, DNS_SD_AAAA, DNS_SD_MX } dns_sd_type;
+
+typedef struct dns_sd_config {
+    char **names;
+    size_t n_names;
+    dns_sd_type type;            /* default SRV; `type` is case-insensitive */
+    int port;                    /* required for A, AAAA, MX; ignored for SRV */
+    int64_t refresh_interval_ms; /* default 30s */
+} dns_sd_config;
+
+/* consul_sd_configs (Prometheus discovery/consul). `username`/`password` are folded into http.basic_auth
+ * at load time, as Prometheus does. */
+typedef struct consul_sd_config {
+    char *server;       /* default "localhost:8500" */
+    char *path_prefix;  /* NULL = none */
+    char *token;        /* sent as X-Consul-Token; NULL = none */
+    char *datacenter;   /* NULL = the agent's (GET /v1/agent/self) */
+    char *ns;           /* `namespace` (Consul Enterprise); NULL = none */
+    char *partition;    /* NULL = none */
+    char *scheme;       /* default "http" */
+    char *tag_separator;/* default "," */
+    bool allow_stale;   /* default true */
+    int64_t refresh_interval_ms; /* default 30s */
+    char **services;    /* empty = every service */
+    size_t n_services;
+    char **tags;        /* a service must carry all of them */
+    size_t n_tags;
+    char **node_meta_keys, **node_meta_values; /* sorted by key */
+    size_t n_node_meta;
+    http_client_config http;
+} consul_sd_config;
+
+/* http_sd_configs (Prometheus discovery/http). */
+typedef struct http_sd_config {
+    char *url;                   /* required, http or https */
+    int64_t refresh_interval_ms; /* default 60s */
+    http_client_config http;
+} http_sd_config;
+
 /* One SD block, e.g. one element of file_sd_configs. Later issues add their own struct to the union. */
 typedef struct sd_config {
     sd_kind kind;
@@ -72,6 +141,10 @@ typedef struct sd_config {
     union {
         static_sd_config static_sd;
         file_sd_config file;
+        kubernetes_sd_config kubernetes;
+        dns_sd_config dns;
+        consul_sd_config consul;
+        http_sd_config http;
     } u;
 } sd_config;
 
@@ -86,7 +159,7 @@ typedef struct scrape_config {
     config_pos pos;
     int64_t scrape_interval_ms; /* default: global */
     int64_t scrape_timeout_ms;  /* default: global, capped at interval when inherited */
-    char *metrics_path;         /* default "/-/exceptions"; leading slash added */
+    char *metrics_path;         /* default "/-/exceptions"; kept as written (the URL adds a leading slash) */
     char *scheme;               /* "http" (default) | "https" */
     param *params;              /* sorted by name */
     size_t n_params;

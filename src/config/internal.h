@@ -18,6 +18,10 @@ void cfg_http_copy(http_client_config *dst, const http_client_config *src);
 size_t cfg_sd_keys(const char **out, size_t max); /* appends every *_sd_configs key; returns the count */
 int cfg_parse_sd_blocks(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc);
 void cfg_sd_free(sd_config *sd);
+/* kubernetes_sd_configs (parse_sd_kubernetes.c). */
+int cfg_parse_sd_kubernetes(cfg_ctx *c, const yaml_node_t *node, sd_config *sd);
+void cfg_free_sd_kubernetes(sd_config *sd);
+bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b);
 
 /* Relabel rules and scrape configs (parse_scrape.c). */
 int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);

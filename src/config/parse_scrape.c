@@ -267,14 +267,8 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
 
     if (!sc->metrics_path)
         sc->metrics_path = strdup(CFG_DEFAULT_METRICS_PATH);
-    if (sc->metrics_path[0] != '/') {
-        size_t n = strlen(sc->metrics_path);
-        char *p = malloc(n + 2);
-        p[0] = '/';
-        memcpy(p + 1, sc->metrics_path, n + 1);
-        free(sc->metrics_path);
-        sc->metrics_path = p;
-    }
+    /* Kept as written, like Prometheus: __metrics_path__ shows "metrics"; the URL gets the slash
+     * (target_url, as Go's url.URL.String does). */
     if (!sc->scheme || !*sc->scheme) {
         free(sc->scheme);
         sc->scheme = strdup("http");

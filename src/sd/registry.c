@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scrape/http_client.h"
+#include "sd/kubernetes_internal.h"
 #include "sd/sd_internal.h"
 
 static char *xstrdup(const char *s)
@@ -31,16 +33,6 @@ static void strv_free(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
-}
-
-static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
 }
 
 const char *sd_kind_list_name(sd_kind kind)
@@ -75,6 +67,27 @@ sd_config *sd_block_copy(const sd_config *src)
         c->u.file.n_files = src->u.file.n_files;
         c->u.file.refresh_interval_ms = src->u.file.refresh_interval_ms;
         break;
+    case SD_KUBERNETES: {
+        const kubernetes_sd_config *s = &src->u.kubernetes;
+        kubernetes_sd_config *d = &c->u.kubernetes;
+        *d = *s;
+        d->api_server = s->api_server ? xstrdup(s->api_server) : NULL;
+        d->kubeconfig_file = s->kubeconfig_file ? xstrdup(s->kubeconfig_file) : NULL;
+        http_client_config_copy(&d->http, &s->http);
+        d->namespaces = strv_copy(s->namespaces, s->n_namespaces);
+        d->selectors = s->n_selectors ? calloc(s->n_selectors, sizeof *d->selectors) : NULL;
+        for (size_t i = 0; i < s->n_selectors; i++) {
+            d->selectors[i].role = s->selectors[i].role;
+            d->selectors[i].label = s->selectors[i].label ? xstrdup(s->selectors[i].label) : NULL;
+            d->selectors[i].field = s->selectors[i].field ? xstrdup(s->selectors[i].field) : NULL;
+        }
+        break;
+    }
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_copy(c, src);
+        break;
     default:
         break; /* kinds without a provider here carry nothing we need */
     }
@@ -93,6 +106,24 @@ void sd_block_free(sd_config *c)
     case SD_FILE:
         strv_free(c->u.file.files, c->u.file.n_files);
         break;
+    case SD_KUBERNETES: {
+        kubernetes_sd_config *k = &c->u.kubernetes;
+        free(k->api_server);
+        free(k->kubeconfig_file);
+        http_client_config_release(&k->http);
+        strv_free(k->namespaces, k->n_namespaces);
+        for (size_t i = 0; i < k->n_selectors; i++) {
+            free(k->selectors[i].label);
+            free(k->selectors[i].field);
+        }
+        free(k->selectors);
+        break;
+    }
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_release(c);
+        break;
     default:
         break;
     }
@@ -101,19 +132,8 @@ void sd_block_free(sd_config *c)
 
 bool sd_block_equal(const sd_config *a, const sd_config *b)
 {
-    if (a->kind != b->kind || a->index != b->index)
-        return false;
-    switch (a->kind) {
-    case SD_STATIC:
-        return strv_equal(a->u.static_sd.targets, a->u.static_sd.n_targets, b->u.static_sd.targets,
-                          b->u.static_sd.n_targets) &&
-               labelset_equal(&a->u.static_sd.labels, &b->u.static_sd.labels);
-    case SD_FILE:
-        return a->u.file.refresh_interval_ms == b->u.file.refresh_interval_ms &&
-               strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
-    default:
-        return false;
-    }
+    /* index is part of a block's identity here (sources are named after it); sd_config_equal ignores it. */
+    return a->index == b->index && sd_config_equal(a, b);
 }
 
 sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err, size_t errlen)
@@ -122,6 +142,10 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
     switch (cfg->kind) {
     case SD_STATIC: ops = &sd_static_ops; break;
     case SD_FILE: ops = &sd_file_ops; break;
+    case SD_KUBERNETES: ops = &sd_kubernetes_ops; break;
+    case SD_DNS: ops = &sd_dns_ops; break;
+    case SD_CONSUL: ops = &sd_consul_ops; break;
+    case SD_HTTP: ops = &sd_http_ops; break;
     default:
         snprintf(err, errlen, "%s: service discovery not implemented", sd_kind_list_name(cfg->kind));
         return NULL;

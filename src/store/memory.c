@@ -220,6 +220,8 @@ static bool rec_matches(const mrec *r, const store_query *q)
         return false;
     if (q->status >= 0 && (int)r->status != q->status)
         return false;
+    if (q->status == STORE_QUERY_UNRESOLVED && r->status == STORE_RESOLVED)
+        return false;
     if (q->n_labels) {
         bool any = false;
         for (size_t i = 0; i < r->n_labels && !any; i++) {
@@ -335,7 +337,8 @@ static int mem_get(store *s, const char *job, const char *key, store_detail *out
     for (size_t i = 0; i < r->n_labels; i++)
         labelset_copy(&out->labels[i], &r->labels[i]);
     out->n_labels = r->n_labels;
-    memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
+    if (r->n_series) /* series is NULL for an aggregate without increases (memcpy(NULL) is UB) */
+        memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
     out->n_series = r->n_series;
     pthread_rwlock_unlock(&m->lock);
     return 0;
@@ -474,6 +477,45 @@ static int mem_load(store *s, merge_engine *e, char *err, size_t errlen)
     return 0;
 }
 
+static void rec_buckets(const mrec *r, int64_t since_ms, int64_t step_ms, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < r->n_series; i++) {
+        int64_t t = r->series[i].minute * 60000;
+        if (t < since_ms)
+            continue;
+        int64_t b = (t - since_ms) / step_ms;
+        if (b >= (int64_t)n)
+            break; /* ascending minutes */
+        out[b] += r->series[i].delta;
+    }
+}
+
+static int mem_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                       size_t n, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    pthread_rwlock_rdlock(&m->lock);
+    if (key) {
+        const mrec *r = rec_find(m, job, key);
+        if (r)
+            rec_buckets(r, since_ms, step_ms, out, n);
+    } else {
+        size_t jl = job ? strlen(job) : 0;
+        for (size_t i = 0; i < m->recs.cap; i++) {
+            if (!m->recs.slots[i].hash)
+                continue;
+            const mrec *r = m->recs.slots[i].value;
+            if (job && (r->joblen != jl || memcmp(r->id, job, jl) != 0))
+                continue;
+            rec_buckets(r, since_ms, step_ms, out, n);
+        }
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
 static void mem_close(store *s)
 {
     mem_store *m = (mem_store *)s;
@@ -496,6 +538,7 @@ static const store_ops mem_ops = {
     .save_state = mem_save_state,
     .load = mem_load,
     .close = mem_close,
+    .buckets = mem_buckets,
 };
 
 store *store_memory_new(const store_options *opts)

@@ -756,3 +756,45 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
     free(c.label_agg);
     return rc == 0 ? 0 : -1;
 }
+
+/* ---- buckets ---- */
+
+typedef struct buckets_ctx {
+    int64_t since_ms, step_ms;
+    uint64_t *out;
+    size_t n;
+} buckets_ctx;
+
+static int bucket_row(void *ctx, sqlrow *r)
+{
+    buckets_ctx *c = ctx;
+    int64_t ms = sqlrow_int(r, 0) * 60000;
+    if (ms < c->since_ms)
+        return 0;
+    size_t i = (size_t)((ms - c->since_ms) / c->step_ms);
+    if (i < c->n)
+        c->out[i] += (uint64_t)sqlrow_int(r, 1);
+    return 0;
+}
+
+int sql_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                size_t n, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    buckets_ctx c = {since_ms, step_ms, out, n};
+    int64_t from = since_ms >= 0 ? since_ms / 60000 : (since_ms - 59999) / 60000;
+    int64_t to = (since_ms + step_ms * (int64_t)n) / 60000 + 1;
+    pthread_mutex_lock(&m->rmu);
+    int rc;
+    if (key) {
+        sqlv p[] = {sqlv_int(sql_id2(job, key)), sqlv_int(from), sqlv_int(to)};
+        rc = sqldb_query(m->r, "SELECT minute, delta FROM series WHERE agg_id = ? AND minute >= ? AND minute < ?", p, 3,
+                         bucket_row, &c, err, errlen);
+    } else {
+        sqlv p[] = {sqlv_text(job), sqlv_int(from), sqlv_int(to)};
+        rc = sqldb_query(m->r, "SELECT s.minute, s.delta FROM series s JOIN aggregates a ON a.id = s.agg_id"
+                               " WHERE a.job = ? AND s.minute >= ? AND s.minute < ?", p, 3, bucket_row, &c, err, errlen);
+    }
+    pthread_mutex_unlock(&m->rmu);
+    return rc < 0 ? -1 : 0;
+}

@@ -508,6 +508,7 @@ static const store_ops sql_ops = {
     .load = sql_load,
     .maintain = sql_maintain,
     .close = sql_close,
+    .buckets = sql_buckets,
 };
 
 typedef sqldb *(*opener)(const char *arg, char *err, size_t errlen);

@@ -59,6 +59,8 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
 int sql_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
 int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);
 int sql_load(store *s, merge_engine *e, char *err, size_t errlen);
+int sql_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                size_t n, char *err, size_t errlen);
 
 const char *sql_begin(sqldb_dialect d);
 

@@ -40,6 +40,9 @@ typedef struct store_label_matcher {
     const char *value;
 } store_label_matcher;
 
+/* store_query.status: open or regressed (the API's status=open, Periskop's list). */
+#define STORE_QUERY_UNRESOLVED (-2)
+
 #define STORE_DEFAULT_LIMIT 100
 #define STORE_MAX_LIMIT 1000
 
@@ -49,7 +52,7 @@ typedef struct store_query {
      * the whole cause chain), HTTP method, URL, header names and values, body. NULL/"": no filter. */
     const char *q;
     int severity; /* -1 any, else a payload_severity */
-    int status;   /* -1 any, else a store_status */
+    int status;   /* -1 any, STORE_QUERY_UNRESOLVED (open or regressed), else a store_status */
     /* Label matchers NAME=VALUE: one label set seen for the aggregate must match all of them. */
     const store_label_matcher *labels;
     size_t n_labels;
@@ -114,6 +117,11 @@ typedef struct store_ops {
     /* Background upkeep (retention); NULL when the backend needs none. See store_maintain. */
     int (*maintain)(store *s, int64_t now_ms, char *err, size_t errlen);
     void (*close)(store *s);
+    /* Optional (NULL: the wrapper returns zeros). Adds the per-minute increases of (job, key) into n
+     * buckets of step_ms: out[i] covers [since_ms + i*step_ms, since_ms + (i+1)*step_ms). key NULL: every
+     * key of the job. For sparklines and "errors in the last hour". */
+    int (*buckets)(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                   size_t n, char *err, size_t errlen);
 } store_ops;
 
 struct store {
@@ -149,6 +157,9 @@ int store_load(store *s, merge_engine *e, char *err, size_t errlen);
  * called often (does work at most once a minute). 0 or -1 with err. */
 int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen);
 void store_close(store *s); /* NULL ok */
+/* out[0..n) is zeroed first; see store_ops.buckets. */
+int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                  size_t n, char *err, size_t errlen);
 
 void store_summary_free(store_summary *s);
 void store_page_free(store_page *p);

@@ -1,6 +1,6 @@
-/* store_open: picks and opens the store backend named by the configuration (storage.type):
- * sqlite (default, <path>/lookout.db, the directory is created), memory, postgres, mysql (storage.dsn).
- * storage_path is --storage.path, used when storage.path is not set. NULL with err on failure. */
+/* store_open: the backend factory, storage_config -> store. One small switch; each persistent backend
+ * adds its case. When a backend is not compiled in, sqlite (the default) falls back to memory with a
+ * warning (so a plain build still runs), while an explicitly configured postgres/mysql is an error. */
 #ifndef LOOKOUT_STORE_STORE_OPEN_H
 #define LOOKOUT_STORE_STORE_OPEN_H
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "store/store.h"
 
-store *store_open(const storage_config *cfg, const char *storage_path, char *err, size_t errlen);
+/* default_path: --storage.path, used when sc->path is NULL. Returns the store, or NULL with err. */
+store *store_open(const storage_config *sc, const char *default_path, char *err, size_t errlen);
 
 #endif

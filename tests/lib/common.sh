@@ -74,3 +74,96 @@ eventually() {
   for ((i = 0; i < t * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   "$@"
 }
+
+# ---- Prometheus oracle and process measurement (differential tests, bench) ----
+
+# ensure_prometheus: installs Debian's prometheus (2.42 on bookworm) when it is missing. Sets PROMETHEUS_BIN.
+ensure_prometheus() {
+  PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus || true)}
+  if [ -z "$PROMETHEUS_BIN" ]; then
+    "$ROOT/scripts/deps.sh" prometheus >&2 || return 1
+    PROMETHEUS_BIN=$(command -v prometheus) || return 1
+  fi
+}
+
+# wait_http_pid PID URL [SECONDS]: like wait_http, but gives up as soon as process PID has exited.
+wait_http_pid() {
+  local pid=$1 url=$2 t=${3:-10} i
+  for ((i = 0; i < t * 20; i++)); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_prometheus NAME CONFIG [ARGS...]: starts Prometheus on a free port with its own TSDB dir and log
+# ($TMP/NAME.log), in the current working directory. Sets PROM_PID, PROM_PORT, PROM_URL.
+start_prometheus() {
+  local name=$1 cfg=$2; shift 2
+  ensure_prometheus || { echo "# prometheus is not installed and could not be installed"; return 1; }
+  PROM_PORT=$(free_port)
+  PROM_URL=http://127.0.0.1:$PROM_PORT
+  mkdir -p "$TMP/$name-tsdb"
+  bg "$PROMETHEUS_BIN" --config.file="$cfg" --storage.tsdb.path="$TMP/$name-tsdb" \
+    --web.listen-address=127.0.0.1:$PROM_PORT --log.level=warn "$@" >>"$TMP/$name.log" 2>&1
+  PROM_PID=$BG_PID
+  if ! wait_http_pid "$PROM_PID" "$PROM_URL/-/ready" 30; then
+    echo "# prometheus did not become ready; log:"; sed 's/^/#   /' "$TMP/$name.log" | tail -30
+    return 1
+  fi
+}
+
+# start_lookout_bg NAME [ARGS...]: like start_lookout but does not wait; sets LOOKOUT_PID/PORT/URL.
+start_lookout_bg() {
+  local name=$1; shift
+  LOOKOUT_PORT=$(free_port)
+  LOOKOUT_URL=http://127.0.0.1:$LOOKOUT_PORT
+  mkdir -p "$TMP/$name-data"
+  bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$LOOKOUT_PORT --storage.path="$TMP/$name-data" "$@" \
+    >>"$TMP/$name.log" 2>&1
+  LOOKOUT_PID=$BG_PID
+}
+
+# proc_cpu_seconds PID: user+system CPU seconds the process has used so far (from /proc/PID/stat).
+proc_cpu_seconds() {
+  local hz; hz=$(getconf CLK_TCK)
+  # Field 2 (comm) may contain spaces: cut everything up to the last ')'.
+  awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# proc_hwm_mib PID: peak resident set size (VmHWM) in MiB.
+proc_hwm_mib() { awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
+
+# metric_value URL NAME [LABEL_SUBSTRING]: first sample value of metric NAME at URL/metrics (empty if none).
+metric_value() {
+  curl -sS --max-time 10 "$1/metrics" 2>/dev/null |
+    awk -v n="$2" -v l="${3:-}" '$1 == n || (index($1, n "{") == 1 && index($1, l) > 0) { print $2; exit }'
+}
+
+# active_targets [SCRAPEPOOL]: the running lookout's active targets as sorted "job/instance" words,
+# comma-separated (empty when none, "ERROR" when the API does not answer with JSON).
+active_targets() {
+  local q="state=active"; [ -n "${1:-}" ] && q="$q&scrapePool=$1"
+  curl -sS --max-time 10 "$LOOKOUT_URL/api/v1/targets?$q" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)["data"]
+except Exception:
+    print("ERROR"); sys.exit(0)
+print(",".join(sorted("%s/%s" % (t["labels"].get("job", ""), t["labels"].get("instance", ""))
+                      for t in d.get("activeTargets") or [])))'
+}
+
+# targets_are EXPECTED [SCRAPEPOOL]: succeeds when active_targets prints EXPECTED (for `eventually`).
+targets_are() { [ "$(active_targets "${2:-}")" == "$1" ]; }
+
+# metric_sum NAME: sum of every sample of metric NAME (any labels) at the running lookout's /metrics;
+# prints 0 when absent.
+metric_sum() {
+  curl -sS --max-time 10 "$LOOKOUT_URL/metrics" 2>/dev/null |
+    awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%g\n", s + 0 }'
+}
+
+# metric_at_least NAME MIN: succeeds when metric_sum NAME >= MIN.
+metric_at_least() { awk -v a="$(metric_sum "$1")" -v b="$2" 'BEGIN { exit !(a >= b) }'; }

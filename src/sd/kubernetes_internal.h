@@ -1,0 +1,88 @@
+/* kubernetes_internal: what the Kubernetes SD files share with each other and with their unit tests.
+ *
+ * Objects are jansson values in the API's own JSON shape, pruned to the fields the meta labels need
+ * (k8s_slim): builders therefore accept a full object from a fixture or a pruned one from the store alike.
+ * Builders are pure: (object, lookups) -> one target group with Prometheus' source, labels and targets. */
+#ifndef LOOKOUT_SD_KUBERNETES_INTERNAL_H
+#define LOOKOUT_SD_KUBERNETES_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "sd/sd_internal.h"
+
+extern const sd_provider_ops sd_kubernetes_ops;
+/* Number of running shared watches (identical blocks share one; tests). */
+size_t k8s_watch_count(void);
+
+/* The resources watched use the role enum: K8S_ROLE_POD is the Pod resource, and so on. */
+typedef k8s_role k8s_kind;
+
+#define K8S_META "__meta_kubernetes_"
+
+/* API path of a resource list: "/api/v1/pods", "/api/v1/namespaces/NS/pods",
+ * "/apis/discovery.k8s.io/v1/namespaces/NS/endpointslices", ... (ns NULL or "": all namespaces; ignored for
+ * nodes). Caller frees. */
+char *k8s_resource_path(k8s_kind kind, const char *ns);
+const char *k8s_kind_name(k8s_kind kind); /* "pod", "service", ... */
+
+/* A new value holding only the fields of `full` that labels need (no managedFields, env, volumes, ...).
+ * Returns NULL when full is not an object with metadata.name. */
+json_t *k8s_slim(k8s_kind kind, const json_t *full);
+/* Store key: "NAMESPACE/NAME", or "NAME" for nodes. Caller frees; NULL when the object has no name. */
+char *k8s_object_key(const json_t *obj);
+
+/* Objects other roles' builders read: stores keyed by k8s_object_key (any may be NULL). */
+typedef struct k8s_lookup {
+    const json_t *pods, *services, *nodes;
+    bool attach_node;
+} k8s_lookup;
+
+/* Builds the group of one primary object of `role` into g (initialised here). obj NULL: the object is gone;
+ * `key` then names it and g is the empty group that removes it. */
+void k8s_build_group(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk, target_group *g);
+
+/* Per-role builders (k8s_*.c), same contract; obj non-NULL. */
+void k8s_pod_build(const json_t *pod, const k8s_lookup *lk, target_group *g);
+void k8s_service_build(const json_t *svc, target_group *g);
+void k8s_endpoints_build(const json_t *eps, const k8s_lookup *lk, target_group *g);
+void k8s_endpointslice_build(const json_t *eps, const k8s_lookup *lk, target_group *g);
+void k8s_node_build(const json_t *node, target_group *g);
+void k8s_ingress_build(const json_t *ing, target_group *g);
+
+/* Shared label helpers (kubernetes_meta.c). */
+const char *k8s_str(const json_t *obj, const char *path); /* "metadata.name" -> string or NULL */
+const json_t *k8s_get(const json_t *obj, const char *path);
+/* Adds PREFIX<sanitized key>=value and PRESENT_PREFIX<sanitized key>="true" for each entry of a map. */
+void k8s_add_map(labelset *ls, const json_t *map, const char *prefix, const char *present_prefix);
+/* Prometheus strutil.SanitizeLabelName: every byte outside [a-zA-Z0-9_] becomes '_'. */
+void k8s_sanitize(char *s);
+/* net.JoinHostPort: brackets around hosts containing ':'. */
+void k8s_join_host_port(char *out, size_t len, const char *host, long long port);
+/* Pod labels shared by the pod, endpoints and endpointslice roles (podLabels in Prometheus). */
+void k8s_pod_labels(labelset *ls, const json_t *pod);
+/* Service labels (serviceLabels). */
+void k8s_service_labels(labelset *ls, const json_t *svc);
+/* Node metadata for attach_metadata.node (addNodeLabels): no-op when node_name is NULL or unknown. */
+void k8s_add_node_labels(labelset *ls, const k8s_lookup *lk, const char *node_name);
+void k8s_set_int(labelset *ls, const char *name, long long v);
+
+
+/* Where and how to reach the API server (kubernetes_conn.c). */
+typedef struct k8s_conn {
+    char *server;            /* "https://10.0.0.1:443", no trailing slash */
+    http_client_config http; /* auth and TLS applied to every request */
+    char *own_namespace;     /* in-cluster: the service account's namespace file; else NULL */
+} k8s_conn;
+
+/* Default directory of the in-cluster service account files; LOOKOUT_K8S_SA_DIR overrides it (tests). */
+#define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/* api_server (with the block's HTTP client fields), else kubeconfig_file (current context), else
+ * in-cluster (KUBERNETES_SERVICE_HOST/PORT, token re-read at every request so rotation is followed).
+ * Returns 0, or -1 with err. */
+int k8s_conn_resolve(const kubernetes_sd_config *cfg, k8s_conn *out, char *err, size_t errlen);
+void k8s_conn_free(k8s_conn *c);
+
+#endif

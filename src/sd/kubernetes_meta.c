@@ -1,0 +1,244 @@
+/* kubernetes_meta: API paths, object pruning and the label helpers every Kubernetes role shares.
+ *
+ * Pruning is driven by a template in the object's own shape: `true` keeps a value whole, an object keeps
+ * only the listed keys (recursively), a one-element array applies its element to every item. This is how
+ * lookout keeps 10,000 pods in a few tens of MiB: managedFields, env, volumes, probes and the rest of the
+ * spec are dropped the moment an object is decoded. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd/kubernetes_internal.h"
+
+static const char *const kind_names[K8S_ROLE_COUNT] = {"pod", "service", "endpoints", "endpointslice", "node",
+                                                      "ingress"};
+
+const char *k8s_kind_name(k8s_kind kind)
+{
+    return (unsigned)kind < K8S_ROLE_COUNT ? kind_names[kind] : "unknown";
+}
+
+char *k8s_resource_path(k8s_kind kind, const char *ns)
+{
+    static const char *const prefix[K8S_ROLE_COUNT] = {"/api/v1", "/api/v1", "/api/v1",
+                                                      "/apis/discovery.k8s.io/v1", "/api/v1",
+                                                      "/apis/networking.k8s.io/v1"};
+    static const char *const plural[K8S_ROLE_COUNT] = {"pods", "services", "endpoints", "endpointslices", "nodes",
+                                                      "ingresses"};
+    char buf[512];
+    if (kind == K8S_ROLE_NODE || !ns || !*ns)
+        snprintf(buf, sizeof buf, "%s/%s", prefix[kind], plural[kind]);
+    else
+        snprintf(buf, sizeof buf, "%s/namespaces/%s/%s", prefix[kind], ns, plural[kind]);
+    return strdup(buf);
+}
+
+/* Templates of what each kind keeps (JSON, parsed once). */
+#define CONTAINER "{\"name\":true,\"image\":true,\"ports\":[{\"name\":true,\"containerPort\":true,\"protocol\":true}]}"
+#define META_NS "\"name\":true,\"namespace\":true,\"resourceVersion\":true"
+static const char *const templates[K8S_ROLE_COUNT] = {
+    /* pod */
+    "{\"metadata\":{" META_NS ",\"uid\":true,\"labels\":true,\"annotations\":true,"
+    "\"ownerReferences\":[{\"kind\":true,\"name\":true,\"controller\":true}]},"
+    "\"spec\":{\"nodeName\":true,\"containers\":[" CONTAINER "],\"initContainers\":[" CONTAINER "]},"
+    "\"status\":{\"podIP\":true,\"hostIP\":true,\"phase\":true,\"conditions\":[{\"type\":true,\"status\":true}],"
+    "\"containerStatuses\":[{\"name\":true,\"containerID\":true}],"
+    "\"initContainerStatuses\":[{\"name\":true,\"containerID\":true}]}}",
+    /* service */
+    "{\"metadata\":{" META_NS ",\"labels\":true,\"annotations\":true},"
+    "\"spec\":{\"type\":true,\"clusterIP\":true,\"externalName\":true,\"loadBalancerIP\":true,"
+    "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}}",
+    /* endpoints */
+    "{\"metadata\":{" META_NS ",\"labels\":true},\"subsets\":[{"
+    "\"addresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
+    "\"notReadyAddresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
+    "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}]}",
+    /* endpointslice */
+    "{\"metadata\":{" META_NS ",\"labels\":true},\"addressType\":true,\"endpoints\":[{\"addresses\":true,"
+    "\"conditions\":true,\"hostname\":true,\"targetRef\":true,\"nodeName\":true,\"deprecatedTopology\":true}],"
+    "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true,\"appProtocol\":true}]}",
+    /* node */
+    "{\"metadata\":{\"name\":true,\"resourceVersion\":true,\"labels\":true,\"annotations\":true},"
+    "\"spec\":{\"providerID\":true},"
+    "\"status\":{\"addresses\":true,\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":true}}}}",
+    /* ingress */
+    "{\"metadata\":{" META_NS ",\"labels\":true,\"annotations\":true},"
+    "\"spec\":{\"ingressClassName\":true,\"tls\":[{\"hosts\":true}],"
+    "\"rules\":[{\"host\":true,\"http\":{\"paths\":[{\"path\":true}]}}]}}",
+};
+
+static json_t *parsed_templates[K8S_ROLE_COUNT];
+static pthread_once_t templates_once = PTHREAD_ONCE_INIT;
+
+static void templates_init(void)
+{
+    for (int i = 0; i < K8S_ROLE_COUNT; i++) {
+        parsed_templates[i] = json_loads(templates[i], 0, NULL);
+        if (!parsed_templates[i])
+            abort(); /* a typo in the table above: caught by every unit test */
+    }
+}
+
+static json_t *prune(const json_t *v, const json_t *t)
+{
+    if (json_is_true(t))
+        return json_deep_copy(v);
+    if (json_is_object(t)) {
+        if (!json_is_object(v))
+            return NULL;
+        json_t *o = json_object();
+        const char *k;
+        json_t *sub;
+        json_object_foreach((json_t *)t, k, sub) {
+            json_t *x = json_object_get(v, k);
+            if (!x || json_is_null(x))
+                continue;
+            json_t *p = prune(x, sub);
+            if (p)
+                json_object_set_new(o, k, p);
+        }
+        return o;
+    }
+    if (json_is_array(t)) {
+        if (!json_is_array(v))
+            return NULL;
+        json_t *a = json_array(), *elt = json_array_get(t, 0);
+        size_t i;
+        json_t *x;
+        json_array_foreach((json_t *)v, i, x) {
+            json_t *p = prune(x, elt);
+            json_array_append_new(a, p ? p : json_null());
+        }
+        return a;
+    }
+    return NULL;
+}
+
+json_t *k8s_slim(k8s_kind kind, const json_t *full)
+{
+    if ((unsigned)kind >= K8S_ROLE_COUNT || !json_is_object(full) || !k8s_str(full, "metadata.name"))
+        return NULL;
+    pthread_once(&templates_once, templates_init);
+    return prune(full, parsed_templates[kind]);
+}
+
+char *k8s_object_key(const json_t *obj)
+{
+    const char *name = k8s_str(obj, "metadata.name"), *ns = k8s_str(obj, "metadata.namespace");
+    if (!name)
+        return NULL;
+    if (!ns || !*ns)
+        return strdup(name);
+    size_t n = strlen(ns) + strlen(name) + 2;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s/%s", ns, name);
+    return k;
+}
+
+const json_t *k8s_get(const json_t *obj, const char *path)
+{
+    char part[128];
+    while (obj && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof part)
+            return NULL;
+        memcpy(part, path, n);
+        part[n] = 0;
+        obj = json_object_get(obj, part);
+        path += n + (dot ? 1 : 0);
+    }
+    return obj;
+}
+
+const char *k8s_str(const json_t *obj, const char *path)
+{
+    return json_string_value(k8s_get(obj, path));
+}
+
+void k8s_sanitize(char *s)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            *s = '_';
+    }
+}
+
+void k8s_add_map(labelset *ls, const json_t *map, const char *prefix, const char *present_prefix)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(map))
+        return;
+    json_object_foreach((json_t *)map, k, v) {
+        size_t n = strlen(k) + strlen(prefix) + strlen(present_prefix) + 1;
+        char *name = malloc(n);
+        if (!name)
+            abort();
+        snprintf(name, n, "%s%s", prefix, k);
+        k8s_sanitize(name + strlen(prefix));
+        labelset_set(ls, name, json_string_value(v));
+        snprintf(name, n, "%s%s", present_prefix, k);
+        k8s_sanitize(name + strlen(present_prefix));
+        labelset_set(ls, name, "true");
+        free(name);
+    }
+}
+
+void k8s_join_host_port(char *out, size_t len, const char *host, long long port)
+{
+    if (strchr(host, ':'))
+        snprintf(out, len, "[%s]:%lld", host, port);
+    else
+        snprintf(out, len, "%s:%lld", host, port);
+}
+
+void k8s_set_int(labelset *ls, const char *name, long long v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%lld", v);
+    labelset_set(ls, name, b);
+}
+
+void k8s_service_labels(labelset *ls, const json_t *svc)
+{
+    labelset_set(ls, K8S_META "service_name", k8s_str(svc, "metadata.name"));
+    labelset_set(ls, K8S_META "namespace", k8s_str(svc, "metadata.namespace"));
+    k8s_add_map(ls, k8s_get(svc, "metadata.labels"), K8S_META "service_label_", K8S_META "service_labelpresent_");
+    k8s_add_map(ls, k8s_get(svc, "metadata.annotations"), K8S_META "service_annotation_",
+                K8S_META "service_annotationpresent_");
+}
+
+void k8s_add_node_labels(labelset *ls, const k8s_lookup *lk, const char *node_name)
+{
+    if (!lk || !lk->attach_node || !node_name)
+        return;
+    const json_t *node = json_object_get(lk->nodes, node_name);
+    if (!node)
+        return;
+    labelset_set(ls, K8S_META "node_name", node_name);
+    k8s_add_map(ls, k8s_get(node, "metadata.labels"), K8S_META "node_label_", K8S_META "node_labelpresent_");
+}
+
+void k8s_build_group(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk, target_group *g)
+{
+    static const char *const src_prefix[K8S_ROLE_COUNT] = {"pod", "svc", "endpoints", "endpointslice", "node",
+                                                          "ingress"};
+    char source[600];
+    snprintf(source, sizeof source, "%s/%s", src_prefix[role], key);
+    target_group_init(g, source);
+    if (!obj)
+        return;
+    switch (role) {
+    case K8S_ROLE_POD: k8s_pod_build(obj, lk, g); break;
+    case K8S_ROLE_SERVICE: k8s_service_build(obj, g); break;
+    case K8S_ROLE_ENDPOINTS: k8s_endpoints_build(obj, lk, g); break;
+    case K8S_ROLE_ENDPOINTSLICE: k8s_endpointslice_build(obj, lk, g); break;
+    case K8S_ROLE_NODE: k8s_node_build(obj, g); break;
+    case K8S_ROLE_INGRESS: k8s_ingress_build(obj, g); break;
+    default: break;
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Command line: --help, --version/version, unknown flags (exit 2), flag spellings, and the embedded
+# default configuration used when no --config.file is given (lookout scrapes itself as job "lookout").
+. "$(dirname "$0")/../lib/common.sh"
+cd "$TMP" || exit 1
+
+out=$("$LOOKOUT_BIN" --help 2>&1); rc=$?
+check_eq "--help: exit 0" 0 "$rc"
+check_contains "--help: usage line" "$out" "usage: lookout"
+for f in --config.file --web.listen-address --storage.path --log.level --web.enable-lifecycle; do
+  check_contains "--help lists $f" "$out" "$f"
+done
+out=$("$LOOKOUT_BIN" -h 2>&1); rc=$?
+check_eq "-h: exit 0" 0 "$rc"
+
+want="lookout, version $(cat "$ROOT/VERSION")"
+out=$("$LOOKOUT_BIN" --version 2>&1); rc=$?
+check_eq "--version: exit 0" 0 "$rc"
+check_contains "--version prints 'lookout, version X'" "$out" "$want"
+out=$("$LOOKOUT_BIN" version 2>&1); rc=$?
+check_contains "version subcommand" "$out" "$want"
+
+out=$("$LOOKOUT_BIN" --no-such-flag 2>&1); rc=$?
+check_eq "unknown flag: exit 2" 2 "$rc"
+check_contains "unknown flag: named in the error" "$out" "--no-such-flag"
+out=$("$LOOKOUT_BIN" run --no-such-flag 2>&1); rc=$?
+check_eq "run with unknown flag: exit 2" 2 "$rc"
+out=$("$LOOKOUT_BIN" --log.level=loud 2>&1); rc=$?
+check_eq "bad --log.level: exit 2" 2 "$rc"
+out=$("$LOOKOUT_BIN" --config.file 2>&1); rc=$?
+check_eq "--config.file without a value: exit 2" 2 "$rc"
+
+out=$(timeout 10 "$LOOKOUT_BIN" --config.file="$TMP/nope.yml" --web.listen-address=127.0.0.1:$(free_port) \
+  --storage.path="$TMP/d0" 2>&1); rc=$?
+check_eq "missing config file: exit 1" 1 "$rc"
+check_contains "missing config file: named" "$out" "nope.yml"
+
+# Listen address already in use: a clear error, not a hang.
+port=$(free_port)
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(15)' "$port" &
+holder=$!
+sleep 0.3
+out=$(timeout 10 "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$port --storage.path="$TMP/d1" 2>&1); rc=$?
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+check "port in use: exits non-zero without hanging" test "$rc" -ne 0 -a "$rc" -ne 124
+check_contains "port in use: names the address" "$out" "$port"
+
+# No --config.file: the embedded configuration scrapes lookout itself as job "lookout".
+start_lookout default || { not_ok "lookout starts without --config.file"; exit 1; }
+ok "lookout starts without --config.file"
+self_target() { [[ "$(active_targets)" =~ ^lookout/(127\.0\.0\.1|localhost):$LOOKOUT_PORT$ ]]; }
+check "default config: one target, job lookout, this lookout's port" eventually 10 self_target
+check "GET /-/healthy answers 200" curl -fsS -o /dev/null "$LOOKOUT_URL/-/healthy"
+stop_pid "$LOOKOUT_PID"
+
+# Flag spellings: "--flag value" and single-dash "-flag=value" (Go's flag package accepts both).
+port=$(free_port)
+bg "$LOOKOUT_BIN" -web.listen-address 127.0.0.1:$port -storage.path="$TMP/d2" >>"$TMP/spell.log" 2>&1
+check "'-flag value' and '-flag=value' spellings accepted" wait_http_pid "$BG_PID" "http://127.0.0.1:$port/-/ready" 15
+stop_pid "$BG_PID"
+
+# SIGTERM stops lookout cleanly (exit 0).
+start_lookout term || { not_ok "lookout starts"; exit 1; }
+kill -TERM "$LOOKOUT_PID"; wait "$LOOKOUT_PID"; rc=$?
+check_eq "SIGTERM: exit 0" 0 "$rc"

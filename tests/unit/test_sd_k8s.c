@@ -1,0 +1,313 @@
+/* Unit tests for Kubernetes SD: label generation per role from fixture objects (the cases of Prometheus'
+ * pod_test.go, service_test.go, endpoints_test.go, endpointslice_test.go, node_test.go, ingress_test.go,
+ * as data in tests/fixtures/kubernetes/cases), pruning (a pruned object builds the same group and has no
+ * managedFields/env), configuration rules, kubeconfig and in-cluster connection resolution. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "sd/kubernetes_internal.h"
+
+#define CASES "tests/fixtures/kubernetes/cases"
+
+static k8s_role role_of(const char *s)
+{
+    static const char *const names[] = {"pod", "service", "endpoints", "endpointslice", "node", "ingress"};
+    for (int i = 0; i < K8S_ROLE_COUNT; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (k8s_role)i;
+    cr_assert_fail("unknown role %s", s);
+    return K8S_ROLE_POD;
+}
+
+static json_t *store_of(const json_t *list, k8s_kind kind, bool slim)
+{
+    json_t *o = json_object();
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x) {
+        json_t *v = slim ? k8s_slim(kind, x) : json_incref(x);
+        char *k = k8s_object_key(x);
+        json_object_set_new(o, k, v);
+        free(k);
+    }
+    return o;
+}
+
+static void assert_labels(const labelset *got, const json_t *want, const char *what)
+{
+    cr_assert_eq(got->n, json_object_size(want), "%s: %zu labels, want %zu", what, got->n, json_object_size(want));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        const char *g = labelset_get(got, k);
+        cr_assert(g && strcmp(g, json_string_value(v)) == 0, "%s: %s=%s, want %s", what, k, g ? g : "(absent)",
+                  json_string_value(v));
+    }
+}
+
+static void run_case(const char *file, bool slim)
+{
+    char path[512];
+    snprintf(path, sizeof path, CASES "/%s", file);
+    json_error_t je;
+    json_t *c = json_load_file(path, 0, &je);
+    cr_assert_not_null(c, "%s: %s", path, je.text);
+    k8s_role role = role_of(json_string_value(json_object_get(c, "role")));
+    json_t *pods = store_of(json_object_get(c, "pods"), K8S_ROLE_POD, slim);
+    json_t *svcs = store_of(json_object_get(c, "services"), K8S_ROLE_SERVICE, slim);
+    json_t *nodes = store_of(json_object_get(c, "nodes"), K8S_ROLE_NODE, slim);
+    k8s_lookup lk = {pods, svcs, nodes, json_is_true(json_object_get(c, "attach_node"))};
+    json_t *obj = json_object_get(c, "object");
+    json_t *o = slim ? k8s_slim(role, obj) : json_incref(obj);
+    cr_assert_not_null(o);
+    char *key = k8s_object_key(o);
+    target_group g;
+    k8s_build_group(role, key, o, &lk, &g);
+    json_t *want = json_object_get(c, "expected");
+    cr_assert_str_eq(g.source, json_string_value(json_object_get(want, "source")), "%s", file);
+    assert_labels(&g.labels, json_object_get(want, "labels"), file);
+    json_t *wt = json_object_get(want, "targets");
+    cr_assert_eq(g.n_targets, json_array_size(wt), "%s: %zu targets, want %zu", file, g.n_targets,
+                 json_array_size(wt));
+    for (size_t i = 0; i < g.n_targets; i++) {
+        char what[600];
+        snprintf(what, sizeof what, "%s target %zu (%s)", file, i, labelset_get(&g.targets[i], "__address__"));
+        assert_labels(&g.targets[i], json_array_get(wt, i), what);
+    }
+    target_group_free(&g);
+    free(key);
+    json_decref(o);
+    json_decref(pods);
+    json_decref(svcs);
+    json_decref(nodes);
+    json_decref(c);
+}
+
+static void run_all(bool slim)
+{
+    DIR *d = opendir(CASES);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".json"))
+            continue;
+        run_case(e->d_name, slim);
+        n++;
+    }
+    closedir(d);
+    cr_assert_geq(n, 11, "only %d cases ran", n);
+}
+
+Test(k8s_labels, fixture_cases_full_objects) { run_all(false); }
+Test(k8s_labels, fixture_cases_pruned_objects) { run_all(true); }
+
+Test(k8s_labels, deleted_object_is_empty_group)
+{
+    target_group g;
+    k8s_build_group(K8S_ROLE_POD, "ns/p", NULL, NULL, &g);
+    cr_assert_str_eq(g.source, "pod/ns/p");
+    cr_assert_eq(g.n_targets, 0);
+    cr_assert_eq(g.labels.n, 0);
+    target_group_free(&g);
+    k8s_build_group(K8S_ROLE_SERVICE, "ns/s", NULL, NULL, &g);
+    cr_assert_str_eq(g.source, "svc/ns/s");
+    target_group_free(&g);
+}
+
+Test(k8s_labels, pruning_drops_unneeded_fields)
+{
+    json_t *full = json_loads("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"managedFields\":[{\"a\":1}],"
+                              "\"labels\":{\"a.b/c\":\"x\"}},\"spec\":{\"volumes\":[{}],\"containers\":[{\"name\":\"c\","
+                              "\"env\":[{\"name\":\"SECRET\",\"value\":\"s\"}],\"args\":[\"x\"],\"ports\":[{\"containerPort\":1}]}]},"
+                              "\"status\":{\"podIP\":\"1.1.1.1\",\"qosClass\":\"Burstable\"}}",
+                              0, NULL);
+    json_t *s = k8s_slim(K8S_ROLE_POD, full);
+    char *dump = json_dumps(s, JSON_COMPACT);
+    cr_assert_null(strstr(dump, "managedFields"));
+    cr_assert_null(strstr(dump, "SECRET"));
+    cr_assert_null(strstr(dump, "volumes"));
+    cr_assert_null(strstr(dump, "qosClass"));
+    cr_assert_not_null(strstr(dump, "a.b/c"));
+    free(dump);
+    cr_assert_null(k8s_slim(K8S_ROLE_POD, json_object_get(full, "spec")), "an object without a name is refused");
+    json_decref(s);
+    json_decref(full);
+}
+
+Test(k8s_labels, sanitize_and_paths)
+{
+    char s[] = "app.kubernetes.io/name-x";
+    k8s_sanitize(s);
+    cr_assert_str_eq(s, "app_kubernetes_io_name_x");
+    char *p = k8s_resource_path(K8S_ROLE_ENDPOINTSLICE, "ns1");
+    cr_assert_str_eq(p, "/apis/discovery.k8s.io/v1/namespaces/ns1/endpointslices");
+    free(p);
+    p = k8s_resource_path(K8S_ROLE_NODE, "ignored");
+    cr_assert_str_eq(p, "/api/v1/nodes");
+    free(p);
+    p = k8s_resource_path(K8S_ROLE_INGRESS, "");
+    cr_assert_str_eq(p, "/apis/networking.k8s.io/v1/ingresses");
+    free(p);
+}
+
+/* ---- configuration ---- */
+
+static char err[2048];
+
+static lookout_config *parse(const char *body)
+{
+    char y[4096];
+    snprintf(y, sizeof y, "scrape_configs:\n- job_name: k\n  kubernetes_sd_configs:\n%s", body);
+    err[0] = 0;
+    return config_parse(y, strlen(y), "/etc/lookout/k.yml", err, sizeof err);
+}
+
+static void expect_error(const char *body, const char *msg)
+{
+    lookout_config *c = parse(body);
+    cr_assert_null(c, "should fail: %s", body);
+    cr_assert(strstr(err, msg), "expected \"%s\" in \"%s\"", msg, err);
+}
+
+Test(k8s_config, full_block)
+{
+    lookout_config *c = parse("  - role: endpoints\n    api_server: https://k8s:6443/\n"
+                              "    bearer_token: abc\n    tls_config: {ca_file: ca.pem}\n"
+                              "    namespaces: {names: [a, b]}\n"
+                              "    selectors:\n    - role: pod\n      label: app in (x, y),tier!=db\n"
+                              "    - role: endpoints\n      field: metadata.name=foo\n"
+                              "    attach_metadata: {node: true}\n");
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->scrape_configs[0].n_sd_configs, 1);
+    const sd_config *sd = &c->scrape_configs[0].sd_configs[0];
+    cr_assert_eq(sd->kind, SD_KUBERNETES);
+    const kubernetes_sd_config *k = &sd->u.kubernetes;
+    cr_assert_eq(k->role, K8S_ROLE_ENDPOINTS);
+    cr_assert_str_eq(k->api_server, "https://k8s:6443/");
+    cr_assert_str_eq(k->http.authorization_credentials, "abc");
+    cr_assert_str_eq(k->http.tls.ca_file, "/etc/lookout/ca.pem");
+    cr_assert_eq(k->n_namespaces, 2);
+    cr_assert_eq(k->n_selectors, 2);
+    cr_assert_eq(k->selectors[0].role, K8S_ROLE_POD);
+    cr_assert_str_eq(k->selectors[0].label, "app in (x, y),tier!=db");
+    cr_assert_str_eq(k->selectors[1].field, "metadata.name=foo");
+    cr_assert(k->attach_node);
+    lookout_config *c2 = parse("  - role: endpoints\n    api_server: https://k8s:6443/\n"
+                               "    bearer_token: abc\n    tls_config: {ca_file: ca.pem}\n"
+                               "    namespaces: {names: [a, b]}\n"
+                               "    selectors:\n    - role: pod\n      label: app in (x, y),tier!=db\n"
+                               "    - role: endpoints\n      field: metadata.name=foo\n"
+                               "    attach_metadata: {node: true}\n");
+    cr_assert(sd_config_equal(sd, &c2->scrape_configs[0].sd_configs[0]));
+    c2->scrape_configs[0].sd_configs[0].u.kubernetes.attach_node = false;
+    cr_assert_not(sd_config_equal(sd, &c2->scrape_configs[0].sd_configs[0]));
+    config_free(c2);
+    config_free(c);
+}
+
+Test(k8s_config, kubeconfig_joined)
+{
+    lookout_config *c = parse("  - role: pod\n    kubeconfig_file: kube/config\n");
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_str_eq(c->scrape_configs[0].sd_configs[0].u.kubernetes.kubeconfig_file, "/etc/lookout/kube/config");
+    config_free(c);
+}
+
+Test(k8s_config, prometheus_errors)
+{
+    expect_error("  - api_server: http://x\n", "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)");
+    expect_error("  - role: pods\n", "unknown Kubernetes SD role \"pods\"");
+    expect_error("  - role: pod\n    api_server: http://x\n    kubeconfig_file: k\n",
+                 "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+    expect_error("  - role: pod\n    kubeconfig_file: k\n    bearer_token: t\n",
+                 "cannot use a custom HTTP client configuration together with 'kubeconfig_file'");
+    expect_error("  - role: pod\n    bearer_token: t\n",
+                 "to use custom HTTP client configuration please provide the 'api_server' URL explicitly");
+    expect_error("  - role: pod\n    api_server: http://x\n    namespaces: {own_namespace: true}\n",
+                 "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
+    expect_error("  - role: pod\n    selectors: [{role: service, label: a=b}]\n", "pod role supports only pod selectors");
+    expect_error("  - role: endpoints\n    selectors: [{role: node}]\n",
+                 "endpoints role supports only pod, service, endpoints selectors");
+    expect_error("  - role: pod\n    selectors: [{role: pod, label: a=b}, {role: pod, field: x=y}]\n",
+                 "duplicated selector role: pod");
+    expect_error("  - role: pod\n    selectors: [{role: pod, label: 'a in (b'}]\n", "invalid label selector");
+    expect_error("  - role: pod\n    selectors: [{role: pod, field: 'spec.nodeName in (a)'}]\n", "invalid field selector");
+    expect_error("  - role: pod\n    foo: 1\n", "field foo not found");
+    expect_error("  - role: pod\n    api_server: x.example\n", "invalid api_server URL");
+}
+
+/* ---- connection ---- */
+
+static void write_file(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+Test(k8s_conn, in_cluster)
+{
+    char dir[] = "/tmp/k8s_sa_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[256];
+    snprintf(p, sizeof p, "%s/token", dir);
+    write_file(p, "tok\n");
+    snprintf(p, sizeof p, "%s/namespace", dir);
+    write_file(p, "monitoring");
+    setenv("LOOKOUT_K8S_SA_DIR", dir, 1);
+    setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    kubernetes_sd_config cfg = {0};
+    k8s_conn c;
+    cr_assert_eq(k8s_conn_resolve(&cfg, &c, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c.server, "https://[fd00::1]:443");
+    cr_assert_str_eq(c.own_namespace, "monitoring");
+    cr_assert(c.http.has_authorization);
+    snprintf(p, sizeof p, "%s/token", dir);
+    cr_assert_str_eq(c.http.authorization_credentials_file, p, "token is a file, re-read per request");
+    snprintf(p, sizeof p, "%s/ca.crt", dir);
+    cr_assert_str_eq(c.http.tls.ca_file, p);
+    k8s_conn_free(&c);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    cr_assert_eq(k8s_conn_resolve(&cfg, &c, err, sizeof err), -1);
+    cr_assert(strstr(err, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined"), "%s", err);
+    unsetenv("LOOKOUT_K8S_SA_DIR");
+}
+
+Test(k8s_conn, kubeconfig_current_context)
+{
+    char dir[] = "/tmp/k8s_kc_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[256];
+    snprintf(p, sizeof p, "%s/config", dir);
+    /* "LS0tCg==" is base64 of "---\n". */
+    write_file(p, "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+                  "clusters:\n- name: ca\n  cluster: {server: 'https://a:1'}\n"
+                  "- name: cb\n  cluster:\n    server: https://b:6443/\n    certificate-authority-data: LS0tCg==\n"
+                  "    tls-server-name: kube.local\n"
+                  "users:\n- name: ub\n  user:\n    token: secret\n    client-certificate: certs/c.pem\n"
+                  "    client-key-data: LS0tCg==\n"
+                  "contexts:\n- name: a\n  context: {cluster: ca, user: ub}\n- name: b\n  context: {cluster: cb, user: ub}\n");
+    kubernetes_sd_config cfg = {0};
+    cfg.kubeconfig_file = p;
+    k8s_conn c;
+    cr_assert_eq(k8s_conn_resolve(&cfg, &c, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c.server, "https://b:6443");
+    cr_assert_str_eq(c.http.tls.ca, "---\n");
+    cr_assert_str_eq(c.http.tls.key, "---\n");
+    cr_assert_str_eq(c.http.tls.server_name, "kube.local");
+    char want[300];
+    snprintf(want, sizeof want, "%s/certs/c.pem", dir);
+    cr_assert_str_eq(c.http.tls.cert_file, want);
+    cr_assert_str_eq(c.http.authorization_credentials, "secret");
+    k8s_conn_free(&c);
+    write_file(p, "current-context: nope\ncontexts: []\n");
+    cr_assert_eq(k8s_conn_resolve(&cfg, &c, err, sizeof err), -1);
+    cr_assert(strstr(err, "current-context \"nope\" not found"), "%s", err);
+}
