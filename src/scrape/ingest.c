@@ -594,7 +594,14 @@ static void *writer_main(void *arg)
             }
         }
         if (now >= next_snapshot || stopping) {
-            save_state(in, now);
+            /* Only with nothing pending: a saved body hash must never be ahead of the counts in the store,
+             * or after a crash the unchanged body would be skipped and its unsaved delta lost. */
+            if (!in->cs.n) {
+                save_state(in, now);
+                char err[512] = "";
+                if (store_maintain(in->st, now, err, sizeof err) != 0) /* retention; rate-limited by the store */
+                    log_error("ingest", "store retention failed", "err", err);
+            }
             next_snapshot = now + in->o.snapshot_interval_ms;
         }
         pthread_mutex_lock(&in->mu);
