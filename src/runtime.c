@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "api/errors_api.h"
+#include "api/federate_api.h"
+#include "api/push_api.h"
 #include "api/server.h"
 #include "api/status.h"
 #include "api/targets_api.h"
@@ -34,6 +36,7 @@
 #include "sd/sd.h"
 #include "store/selfexc.h"
 #include "store/store_open.h"
+#include "util/instance_id.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -50,6 +53,9 @@ typedef struct runtime {
     sd_manager *sd;
     http_server *http;
     targets_api tapi;
+    federate_api fapi; /* GET /federate/exceptions */
+    push_api papi;     /* POST /errors, POST /api/v1/push/{job}, GET /-/errors */
+    bool papi_init;
     status_api status;
     int quit_fd; /* eventfd written by POST /-/quit */
 } runtime;
@@ -129,6 +135,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
     sd_manager_apply_config(rt->sd, cfg);
+    push_api_configure(&rt->papi, &cfg->push);
     lookout_config *old = rt->cfg;
     rt->cfg = cfg;
     config_free(old);
@@ -145,7 +152,7 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                             const scrape_config *sc)
 {
     runtime *rt = ctx;
-    ingest_target_event(rt->ingest, ev, job, t);
+    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels);
     if (ev == TARGET_REMOVED) {
         scrape_loop_remove(rt->loop, job, t->hash);
         return;
@@ -274,6 +281,22 @@ int runtime_run(const runtime_options *opts)
     targets_page_register(rt.tm, rt.http);
     rt.eapi = (errors_api){.st = rt.st, .tm = rt.tm, .sx = rt.sx};
     periskop_api_register(&rt.eapi, rt.http);
+    rt.fapi = (federate_api){.st = rt.st, .sx = rt.sx};
+    {
+        const char *dir = opts->storage_path ? opts->storage_path : "data";
+        char ierr[512];
+        if (instance_id_load(dir, rt.fapi.instance_id, ierr, sizeof ierr) != 0)
+            log_warn("main", "cannot persist the instance id; federation exports use a temporary target_uuid",
+                     "err", ierr);
+    }
+    federate_api_register(&rt.fapi, rt.http);
+    push_api_init(&rt.papi, rt.ingest, &rt.fapi, opts->enable_push);
+    rt.papi_init = true;
+    push_api_configure(&rt.papi, &rt.cfg->push);
+    push_api_register(&rt.papi, rt.http);
+    if (opts->enable_push || rt.cfg->push.enabled)
+        log_info("web", "Push ingestion enabled", "default_job",
+                 rt.cfg->push.default_job ? rt.cfg->push.default_job : PUSH_DEFAULT_JOB);
     errors_api_register(&rt.eapi, rt.http);
     selfexc_api_register(rt.sx, rt.http);
     error_metrics_register(&rt.eapi);
@@ -325,6 +348,8 @@ int runtime_run(const runtime_options *opts)
 out:
     atomic_store(&rt.status.ready, false);
     http_server_free(rt.http); /* no more readers or reloads after this */
+    if (rt.papi_init)
+        push_api_free(&rt.papi);
     sd_manager_free(rt.sd);    /* no more syncs */
     scrape_loop_free(rt.loop); /* no more results reported into the target manager */
     ingest_free(rt.ingest);    /* drains the queue, last write and state save */

@@ -25,6 +25,7 @@ typedef struct route {
     bool prefix;
     api_handler_fn fn;
     void *ctx;
+    size_t (*body_limit)(void *ctx); /* NULL: the server's max_body */
 } route;
 
 struct http_server {
@@ -42,6 +43,7 @@ struct http_server {
 typedef struct req_state {
     strbuf body;
     bool too_large;
+    size_t limit; /* body limit of the route this request goes to */
 } req_state;
 
 static char *xstrdup(const char *s)
@@ -81,12 +83,63 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
     if (!r)
         abort();
     s->routes = r;
-    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx};
+    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx, NULL};
+}
+
+void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
+                               api_handler_fn fn, void *ctx, size_t (*body_limit)(void *ctx))
+{
+    http_server_route(s, method, path, prefix, fn, ctx);
+    s->routes[s->n_routes - 1].body_limit = body_limit;
+}
+
+void api_request_remote_ip(const api_request *r, char *buf, size_t n)
+{
+    if (n)
+        buf[0] = 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr || !n)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) /* dual-stack listener: show IPv4 clients as IPv4 */
+            inet_ntop(AF_INET, &a6->s6_addr[12], buf, (socklen_t)n);
+        else
+            inet_ntop(AF_INET6, a6, buf, (socklen_t)n);
+    }
 }
 
 const char *api_request_query(const api_request *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+typedef struct query_iter {
+    const char *key;
+    const char **out;
+    size_t max, n;
+} query_iter;
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    query_iter *it = cls;
+    if (key && strcmp(key, it->key) == 0) {
+        if (it->n < it->max)
+            it->out[it->n] = value ? value : "";
+        it->n++;
+    }
+    return MHD_YES;
+}
+
+size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max)
+{
+    query_iter it = {key, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &it);
+    return it.n;
 }
 
 const char *api_request_header(const api_request *r, const char *name)
@@ -129,6 +182,21 @@ static bool path_matches(const route *r, const char *path)
         return true;
     /* "/api/" also matches "/api" */
     return n > 1 && r->path[n - 1] == '/' && strlen(path) == n - 1 && strncmp(r->path, path, n - 1) == 0;
+}
+
+static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
+                               strbuf *allow);
+
+/* The body limit for a request about to be read. */
+static size_t route_limit(const http_server *s, const char *method, const char *path)
+{
+    strbuf allow;
+    strbuf_init(&allow);
+    bool known;
+    const route *r = find_route(s, method, path, &known, &allow);
+    strbuf_free(&allow);
+    size_t lim = r && r->body_limit ? r->body_limit(r->ctx) : 0;
+    return lim ? lim : s->opts.max_body;
 }
 
 /* Best route for (method, path); *path_known tells whether any method matched the path. */
@@ -200,13 +268,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!st)
             return MHD_NO;
         strbuf_init(&st->body);
+        st->limit = route_limit(s, method, url);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
         return MHD_YES;
     }
     if (*upload_data_size) {
         /* Keep reading (and discarding) an oversized body so that the 413 reaches the client. */
-        if (!st->too_large && st->body.len + *upload_data_size <= s->opts.max_body)
+        if (!st->too_large && st->body.len + *upload_data_size <= st->limit)
             strbuf_append(&st->body, upload_data, *upload_data_size);
         else
             st->too_large = true;
@@ -218,7 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     strbuf_init(&resp.body);
     if (st->too_large) {
         char msg[96];
-        snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->opts.max_body);
+        snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", st->limit);
         api_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     } else {
         strbuf allow;

@@ -187,6 +187,22 @@ typedef struct storage_config {
     uint32_t samples_per_error; /* default 100 */
 } storage_config;
 
+/* `push:` (lookout's own section): push ingestion, POST /errors and POST /api/v1/push/{job}. Credentials
+ * files are read when a push arrives (so a rotated secret needs no reload). */
+typedef struct push_config {
+    bool enabled;            /* default false; --web.enable-push also enables */
+    char *default_job;       /* job of POST /errors; default "pushed" */
+    int64_t body_size_limit; /* bytes; default 10 MiB */
+    bool has_authorization;
+    char *authorization_type; /* default "Bearer" */
+    char *authorization_credentials, *authorization_credentials_file;
+    bool has_basic_auth;
+    char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
+} push_config;
+
+#define PUSH_DEFAULT_JOB "pushed"
+#define PUSH_DEFAULT_BODY_LIMIT (10LL << 20)
+
 typedef struct global_config {
     int64_t scrape_interval_ms; /* default 1m */
     int64_t scrape_timeout_ms;  /* default 10s */
@@ -206,6 +222,7 @@ typedef struct lookout_config {
     scrape_config *scrape_configs;
     size_t n_scrape_configs;
     storage_config storage;
+    push_config push;
     bool periskop_format; /* loaded from a Periskop `services:` file */
     config_warning *warnings;
     size_t n_warnings;

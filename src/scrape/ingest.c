@@ -31,9 +31,10 @@ typedef struct tlabels {
     char *key; /* "job\0" + 8 hash bytes (the map's key) */
     size_t klen;
     labelset ls; /* public labels */
+    bool honor_labels; /* the job's honor_labels: how federated bodies are merged */
 } tlabels;
 
-typedef enum item_kind { ITEM_BODY, ITEM_FORGET } item_kind;
+typedef enum item_kind { ITEM_BODY, ITEM_FORGET, ITEM_PUSH } item_kind;
 
 typedef struct item {
     item_kind kind;
@@ -45,6 +46,8 @@ typedef struct item {
     uint64_t body_hash, seq;
     int64_t start_ms;
     double duration_s;
+    payload_doc *doc;     /* ITEM_PUSH: parsed by the pusher's thread */
+    labelset push_labels; /* ITEM_PUSH: {job, instance} */
     struct item *prev, *next;
 } item;
 
@@ -61,6 +64,7 @@ struct ingest {
     item *head, *tail;
     size_t n_items, bytes;
     uint64_t enq_seq, done_seq;
+    uint64_t stored_seq; /* every item up to it is merged and written (not merely retrying) */
     bool stopping, force_flush, started;
     pthread_t thread;
     ingest_status status; /* guarded by mu */
@@ -191,6 +195,8 @@ static void item_free(item *it)
     free(it->url);
     free(it->body);
     tlabels_unref(it->labels);
+    payload_free(it->doc);
+    labelset_free(&it->push_labels);
     free(it);
 }
 
@@ -303,7 +309,7 @@ void ingest_submit(void *ctx, const scrape_result *r)
     enqueue(in, it);
 }
 
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t)
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels)
 {
     char key[512];
     size_t kl = labels_key(key, sizeof key, job, t->hash);
@@ -317,6 +323,7 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
             abort();
         memcpy(n->key, key, kl);
         n->klen = kl;
+        n->honor_labels = honor_labels;
         target_public_labels(&t->labels, &n->ls);
         keymap_put(&in->labels, n->key, n->klen, n);
     }
@@ -377,17 +384,90 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
-    merge_input mi = {.job = it->job,
-                      .url = it->url,
-                      .labels = labels,
-                      .doc = doc,
-                      .body_hash = it->body_hash,
-                      .now_ms = now};
-    merge_apply(in->eng, &mi, &in->cs);
+    ingest_merge_doc(in->eng, it->job, it->url, labels, doc, it->labels && it->labels->honor_labels, it->body_hash,
+                     now, &in->cs);
     labelset_free(&fallback);
     payload_free(doc);
     (*merged)++;
     lv[1] = "merged";
+    metric_add(m_bodies(), lv, 1);
+    pthread_mutex_lock(&in->mu);
+    in->status.merged_bodies++;
+    pthread_mutex_unlock(&in->mu);
+}
+
+static bool origin_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
+                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
+                        merge_changeset *cs)
+{
+    bool federated = false;
+    for (size_t i = 0; i < doc->n_aggregates && !federated; i++)
+        federated = doc->aggregates[i].origin_job != NULL;
+    if (!federated) {
+        merge_input mi = {.job = job, .url = url, .labels = labels, .doc = doc, .body_hash = body_hash,
+                          .now_ms = now_ms};
+        return merge_apply(e, &mi, cs);
+    }
+    /* A federated body is never skipped as unchanged (body_hash 0): every scrape is a sighting of each
+     * origin instance, so none is pruned while its lower lookout still exports it. */
+    size_t n = doc->n_aggregates, changed = 0;
+    payload_aggregate *part = xcalloc(n, sizeof *part);
+    bool *done = xcalloc(n, sizeof *done);
+    const char *base = doc->lookout_instance ? doc->lookout_instance : doc->instance_id;
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const char *origin = doc->aggregates[i].origin_job;
+        size_t np = 0;
+        for (size_t j = i; j < n; j++)
+            if (!done[j] && origin_eq(doc->aggregates[j].origin_job, origin)) {
+                part[np++] = doc->aggregates[j]; /* shallow: the doc keeps ownership */
+                done[j] = true;
+            }
+        payload_doc sub = *doc;
+        sub.aggregates = part;
+        sub.n_aggregates = np;
+        labelset ls = LABELSET_INIT;
+        if (labels)
+            labelset_copy(&ls, labels);
+        const char *mjob = job;
+        char *iid = NULL;
+        if (!origin) {
+            iid = xstrdup(doc->instance_id);
+        } else if (honor_labels) {
+            mjob = origin;
+            iid = xstrdup(base);
+            labelset_set(&ls, "job", origin);
+        } else {
+            size_t l = strlen(base) + strlen(origin) + 2;
+            iid = xcalloc(1, l);
+            snprintf(iid, l, "%s/%s", base, origin);
+            labelset_set(&ls, "exported_job", origin);
+        }
+        sub.instance_id = iid;
+        merge_input mi = {.job = mjob, .url = url, .labels = &ls, .doc = &sub, .body_hash = 0, .now_ms = now_ms};
+        changed += merge_apply(e, &mi, cs);
+        free(iid);
+        labelset_free(&ls);
+    }
+    free(part);
+    free(done);
+    return changed;
+}
+
+static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
+{
+    /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
+    ingest_merge_doc(in->eng, it->job, it->url, &it->push_labels, it->doc, false, 0, now, &in->cs);
+    (*merged)++;
+    const char *lv[] = {it->job, "pushed"};
     metric_add(m_bodies(), lv, 1);
     pthread_mutex_lock(&in->mu);
     in->status.merged_bodies++;
@@ -489,6 +569,8 @@ static void *writer_main(void *arg)
             size_t before = in->cs.n;
             if (it->kind == ITEM_FORGET)
                 merge_forget_source(in->eng, it->job, it->url);
+            else if (it->kind == ITEM_PUSH)
+                process_push(in, it, now, &since_flush);
             else
                 process_body(in, it, now, &since_flush);
             if (!before && in->cs.n)
@@ -512,13 +594,22 @@ static void *writer_main(void *arg)
             }
         }
         if (now >= next_snapshot || stopping) {
-            save_state(in, now);
+            /* Only with nothing pending: a saved body hash must never be ahead of the counts in the store,
+             * or after a crash the unchanged body would be skipped and its unsaved delta lost. */
+            if (!in->cs.n) {
+                save_state(in, now);
+                char err[512] = "";
+                if (store_maintain(in->st, now, err, sizeof err) != 0) /* retention; rate-limited by the store */
+                    log_error("ingest", "store retention failed", "err", err);
+            }
             next_snapshot = now + in->o.snapshot_interval_ms;
         }
         pthread_mutex_lock(&in->mu);
         /* Settled: everything processed so far is in the store, or the store is failing (retrying). */
         if (!in->cs.n || retry_at > 0)
             in->done_seq = processed_seq;
+        if (!in->cs.n)
+            in->stored_seq = processed_seq;
         bool done = stopping && !in->head;
         pthread_cond_broadcast(&in->done_cond);
         pthread_mutex_unlock(&in->mu);
@@ -636,4 +727,64 @@ void ingest_get_status(ingest *in, ingest_status *out)
     out->queued_bodies = in->n_items;
     out->queued_bytes = in->bytes;
     pthread_mutex_unlock(&in->mu);
+}
+
+/* ---- push ---- */
+
+ingest_push_result ingest_push(ingest *in, const char *job, const char *instance, const char *body, size_t len,
+                               int64_t timeout_ms, ingest_push_info *info, char *err, size_t errlen)
+{
+    char fallback[320];
+    snprintf(fallback, sizeof fallback, "push:%.300s", instance ? instance : "");
+    payload_doc *doc = payload_parse(body, len, fallback, err, errlen);
+    if (!doc)
+        return INGEST_PUSH_INVALID;
+    if (doc->skipped_aggregates || doc->skipped_occurrences) {
+        /* Scrapes keep the good records of a partly broken body; a push is refused whole, so the
+         * client learns about the problem and nothing is half-applied. */
+        snprintf(err, errlen, "%s", doc->first_problem);
+        payload_free(doc);
+        return INGEST_PUSH_INVALID;
+    }
+    if (info) {
+        info->aggregates = doc->n_aggregates;
+        snprintf(info->instance_id, sizeof info->instance_id, "%s", doc->instance_id);
+    }
+    item *it = xcalloc(1, sizeof *it);
+    it->kind = ITEM_PUSH;
+    it->job = xstrdup(job);
+    size_t ul = strlen(doc->instance_id) + 6;
+    it->url = xcalloc(1, ul);
+    snprintf(it->url, ul, "push:%s", doc->instance_id);
+    it->doc = doc;
+    labelset_init(&it->push_labels);
+    labelset_set(&it->push_labels, "job", job);
+    labelset_set(&it->push_labels, "instance", instance && *instance ? instance : doc->instance_id);
+    it->cost = len + strlen(job) + ul + sizeof(item);
+
+    pthread_mutex_lock(&in->mu);
+    if (!make_room(in, "", 0, it->cost)) {
+        pthread_mutex_unlock(&in->mu);
+        item_free(it);
+        snprintf(err, errlen, "ingest queue full");
+        return INGEST_PUSH_BUSY;
+    }
+    uint64_t seq = it->seq = ++in->enq_seq;
+    push_item(in, it);
+    in->force_flush = true; /* the pusher is waiting: write now rather than at the next flush interval */
+    metric_set(m_queue_bytes(), NULL, (double)in->bytes);
+    pthread_cond_signal(&in->cond);
+    int64_t deadline = now_ms() + timeout_ms;
+    ingest_push_result rc = INGEST_PUSH_STORED;
+    while (in->stored_seq < seq) {
+        if (now_ms() >= deadline) {
+            rc = INGEST_PUSH_QUEUED;
+            break;
+        }
+        struct timespec ts;
+        abs_deadline(&ts, deadline);
+        pthread_cond_timedwait(&in->done_cond, &in->mu, &ts);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return rc;
 }

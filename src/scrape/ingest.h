@@ -55,8 +55,48 @@ void ingest_free(ingest *in);
 
 /* scrape_result_fn-compatible: ctx is the ingest. */
 void ingest_submit(void *ctx, const scrape_result *r);
-/* Called from the target manager hook (see targets.h); t->labels are the target's final labels. */
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t);
+/* Called from the target manager hook (see targets.h); t->labels are the target's final labels.
+ * honor_labels: the job's scrape config setting; it decides how federated bodies (aggregates carrying
+ * "__lookout_job__") are merged, see ingest_merge_doc below. */
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels);
+
+/* ---- push (POST /errors, POST /api/v1/push/{job}) ----
+ * A pushed body is parsed on the caller's (HTTP) thread, fully, before anything is queued: a body that is
+ * not a valid payload, or in which any aggregate or occurrence is malformed, is refused whole (nothing
+ * half-applied). The parsed document then goes through the same writer thread and merge engine as scraped
+ * bodies, so a replayed cumulative state adds nothing and occurrences are deduplicated by uuid.
+ *
+ * Identity: the instance is (job, target_uuid). Every Periskop client sends a target_uuid; a body without
+ * one is keyed on "push:" + instance (the pusher's stable name: the `instance` query parameter, else its
+ * IP address), so repeated pushes of one uuid-less process still count once. Labels seen:
+ * {job, instance}.
+ *
+ * The call waits (up to timeout_ms) until the writer merged the document and the store accepted the
+ * change, so a client that pushes and then reads the API sees its data. */
+typedef enum ingest_push_result {
+    INGEST_PUSH_STORED = 0, /* merged and written to the store */
+    INGEST_PUSH_QUEUED,     /* accepted; not confirmed written before the timeout (store slow/failing) */
+    INGEST_PUSH_INVALID,    /* err: the parse error; nothing applied */
+    INGEST_PUSH_BUSY,       /* the ingest queue is full; nothing applied */
+} ingest_push_result;
+
+typedef struct ingest_push_info {
+    size_t aggregates;  /* aggregates in the body */
+    char instance_id[256]; /* the instance the counts were keyed on (truncated for display) */
+} ingest_push_info;
+
+ingest_push_result ingest_push(ingest *in, const char *job, const char *instance, const char *body, size_t len,
+                               int64_t timeout_ms, ingest_push_info *info, char *err, size_t errlen);
+
+/* Federation: a parsed document whose aggregates carry an origin job (payload_aggregate.origin_job) is
+ * split by origin job. honor_labels: each part is merged into its origin job (labels seen: the target's
+ * labels with job = origin); otherwise into the scrape job, with exported_job = origin added to the labels
+ * seen. The instance is (job, lookout_instance or target_uuid), plus "/origin" without honor_labels so
+ * that two origin jobs never share an instance. Aggregates without an origin go to the scrape job.
+ * Exposed for tests; returns the number of changed aggregates. */
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
+                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
+                        merge_changeset *cs);
 
 /* Blocks until every body queued so far has been merged and, if the store accepts it, written
  * (tests and benchmarks). Returns 0, or -1 when timeout_ms elapsed first. */

@@ -1,28 +1,33 @@
-/* store_open: see store_open.h. */
+/* store_open: the backend factory, from the storage configuration. */
 #include "store/store_open.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
-#include "util/log.h"
-
-store *store_open(const storage_config *sc, const char *default_path, char *err, size_t errlen)
+store *store_open(const storage_config *cfg, const char *storage_path, char *err, size_t errlen)
 {
-    store_options o = {.retention_ms = sc->retention_ms};
-    (void)default_path; /* used by the file-based backends */
-    switch (sc->type) {
-    case STORAGE_MEMORY:
-        return store_memory_new(&o);
-    case STORAGE_SQLITE:
-        log_warn("store", "the sqlite backend is not built in; using the memory store (nothing survives a restart)",
-                 "path", sc->path ? sc->path : default_path);
-        return store_memory_new(&o);
+    store_options o = {.retention_ms = cfg->retention_ms};
+    switch (cfg->type) {
+    case STORAGE_MEMORY: return store_memory_new(&o);
     case STORAGE_POSTGRES:
-        snprintf(err, errlen, "storage type postgres is not built into this lookout");
-        return NULL;
     case STORAGE_MYSQL:
-        snprintf(err, errlen, "storage type mysql is not built into this lookout");
+        if (!cfg->dsn || !cfg->dsn[0]) {
+            snprintf(err, errlen, "storage.type %s needs storage.dsn",
+                     cfg->type == STORAGE_POSTGRES ? "postgres" : "mysql");
+            return NULL;
+        }
+        return cfg->type == STORAGE_POSTGRES ? store_postgres_new(cfg->dsn, &o, err, errlen)
+                                             : store_mysql_new(cfg->dsn, &o, err, errlen);
+    default: break;
+    }
+    const char *dir = cfg->path && cfg->path[0] ? cfg->path : storage_path && storage_path[0] ? storage_path : "data";
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "storage.path %s: cannot create directory: %s", dir, strerror(errno));
         return NULL;
     }
-    snprintf(err, errlen, "unknown storage type %d", (int)sc->type);
-    return NULL;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/lookout.db", dir);
+    return store_sqlite_new(path, &o, err, errlen);
 }
