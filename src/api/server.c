@@ -89,6 +89,31 @@ const char *api_request_query(const api_request *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+typedef struct query_all_ctx {
+    const char *key;
+    const char **out;
+    size_t max, n;
+} query_all_ctx;
+
+static enum MHD_Result query_all_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    query_all_ctx *c = cls;
+    if (key && strcmp(key, c->key) == 0) {
+        if (c->n < c->max)
+            c->out[c->n] = value ? value : "";
+        c->n++;
+    }
+    return MHD_YES;
+}
+
+size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max)
+{
+    query_all_ctx c = {key, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_all_it, &c);
+    return c.n;
+}
+
 const char *api_request_header(const api_request *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);

@@ -59,6 +59,9 @@ void http_server_free(http_server *s);
 
 /* Query parameter (decoded), NULL when absent. */
 const char *api_request_query(const api_request *r, const char *key);
+/* Every value of a repeated query parameter (?a=1&a=2), in request order: stores up to max pointers
+ * (valid for the request) in out and returns how many values there are (may exceed max). */
+size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max);
 /* Request header (case-insensitive name), NULL when absent. */
 const char *api_request_header(const api_request *r, const char *name);
 
