@@ -15,8 +15,8 @@ control port changes what they expose, the way a service throwing exceptions wou
                      (POST lookout's /-/reload afterwards)
   GET  /state       {"targets": [{"job", "instance", "port", "requests"}]}
 
---bulk JOB:N:T builds N synthetic errors spread over T targets of job JOB instead (no fixture), each target
-serving its payload to the first scrape only and answering 503 afterwards, so lookout ingests them once
+--bulk JOB:N:T builds N synthetic errors spread over T targets of job JOB instead (no fixture); after
+  POST /stop       they answer 503, so lookout keeps what it ingested without parsing the big payloads again
 (the performance figures with 100,000 errors).
 
 Usage: ui_targets.py --config PATH [--fixture PATH] [--bulk JOB:N:T] [--interval 1s]
@@ -96,6 +96,8 @@ class Targets:
         self.config, self.interval = config, interval
         self.targets = []
         self.extra_jobs = {}  # job -> list of (address, labels) without a server (down targets)
+        self.body_size_limit = None
+        self.stopped = False  # --bulk targets answer 503 once set (POST /stop)
 
     def add(self, job, labels, once=False):
         t = Target(job, labels, once)
@@ -125,7 +127,10 @@ class Targets:
         out = ["global:", f"  scrape_interval: {self.interval}", f"  scrape_timeout: {self.interval}",
                "scrape_configs:"]
         for job, lst in jobs.items():
-            out += [f"  - job_name: {q(job)}", "    static_configs:"]
+            out += [f"  - job_name: {q(job)}"]
+            if self.body_size_limit:
+                out.append(f"    body_size_limit: {self.body_size_limit}")
+            out.append("    static_configs:")
             if not lst:
                 out.append("      []")
             for addr, labels in lst:
@@ -149,7 +154,7 @@ class TargetHandler(BaseHTTPRequestHandler):
         t, all_ = self.server.target, self.server.all
         with all_.lock:
             t.requests += 1
-            gone = t.once and t.requests > 1
+            gone = t.once and all_.stopped
             body = b"served once\n" if gone else t.payload()
         self.send_response(503 if gone else 200)
         self.send_header("Content-Type", "text/plain" if gone else "application/json")
@@ -199,6 +204,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                         int(d.get("count", 1)))
                 return self.reply(200, {"instance": t.labels.get("instance"), "port": t.port,
                                         "total_count": t.errors[d["key"]]["total_count"]})
+            if self.path == "/stop":
+                all_.stopped = True
+                return self.reply(200, {})
             if self.path == "/targets":
                 labels = dict(d.get("labels") or {})
                 labels.setdefault("job", d["job"])
@@ -248,7 +256,7 @@ def generate(all_, job, n, targets, seed, now, max_count=100):
     r = random.Random(seed)
     for i in range(n):
         cls = r.choice(CLASSES)
-        key = "%s@%08x" % (cls, r.getrandbits(32))
+        key = "%s@%08x" % (cls, (i * 2654435761 + seed) & 0xFFFFFFFF)  # unique per i
         w = r.sample(WORDS, 5)
         msg = f"{w[0]} {w[1]}: {w[2]} {w[3]} ({w[4]} #{i})"
         sev = r.choice(SEVS)
@@ -268,9 +276,11 @@ def main():
     ap.add_argument("--config", required=True)
     ap.add_argument("--fixture", default=os.path.join(ROOT, "tests", "fixtures", "ui", "errors.json"))
     ap.add_argument("--bulk", help="JOB:N:TARGETS")
-    ap.add_argument("--interval", default="1s")
+    ap.add_argument("--interval", default="1s", help="scrape_interval (and scrape_timeout) in the config")
+    ap.add_argument("--body-size-limit", help="body_size_limit of every job (e.g. 64MB)")
     args = ap.parse_args()
     all_ = Targets(args.config, args.interval)
+    all_.body_size_limit = args.body_size_limit
     now = time.time()
     if args.bulk:
         job, n, nt = args.bulk.split(":")
