@@ -1,9 +1,9 @@
 /* errors_api: lookout's own JSON API over the store (docs/api.md). Queries map directly onto
  * store_query; sparklines and "errors in the last hour" come from store_buckets.
  *
- * Limits of this version (docs/api.md asks for more): `job`, `severity` and `label` take one value (the
- * server hands a handler the first value of a repeated parameter); `q` is one case-insensitive substring
- * (the store's full-text filter), not words ANDed. */
+ * `job` and `severity` are repeatable (ORed: one store query per combination, pages merged), `label` is
+ * repeatable (ANDed: the store's matchers), `q` is split into words that must all match
+ * (store_query.q_all_words). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,67 +82,212 @@ static void write_entry(strbuf *sb, const store_summary *s)
         strbuf_puts(sb, ",\"resolved_count\":null");
 }
 
-static void h_list(void *ctx, const api_request *req, api_response *resp)
+#define MAX_VALUES 32 /* per repeatable parameter */
+
+/* The repeatable parameters `job` and `severity` are ORed; the store filters by one value of each, so a
+ * request with several runs one store query per combination (disjoint sets) and merges the pages: the
+ * store's cursor is a position in the sort order, not tied to a filter, so the same cursor continues
+ * every one of them. */
+typedef struct list_args {
+    store_query base;
+    const char *jobs[MAX_VALUES];
+    size_t n_jobs;
+    int sevs[3];
+    size_t n_sevs; /* 0: any */
+    store_label_matcher labels[MAX_VALUES];
+    char *label_names[MAX_VALUES];
+    size_t n_labels;
+} list_args;
+
+static void list_args_free(list_args *a)
 {
-    errors_api *api = ctx;
-    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_LAST_SEEN, .limit = 50};
-    q.job = api_request_query(req, "job");
-    if (q.job && !*q.job)
-        q.job = NULL;
-    q.q = api_request_query(req, "q");
-    q.cursor = api_request_query(req, "cursor");
-    const char *v = api_request_query(req, "severity");
-    if (v && *v) {
-        if (strcmp(v, "info") && strcmp(v, "warning") && strcmp(v, "error")) {
-            api_json_error(resp, "bad_data", "invalid severity (expected info, warning or error)");
-            return;
-        }
-        q.severity = (int)payload_severity_parse(v);
+    for (size_t i = 0; i < a->n_labels; i++)
+        free(a->label_names[i]);
+}
+
+/* Parses the query into a; on a bad parameter fills resp and returns -1. */
+static int list_parse(const api_request *req, api_response *resp, list_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->base = (store_query){.severity = -1, .status = -1, .sort = STORE_SORT_LAST_SEEN, .limit = 50};
+    const char *vals[MAX_VALUES];
+    size_t n = api_request_query_all(req, "job", vals, MAX_VALUES);
+    if (n > MAX_VALUES) {
+        api_json_error(resp, "bad_data", "too many job parameters (at most 32)");
+        return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        bool dup = !*vals[i];
+        for (size_t k = 0; k < a->n_jobs && !dup; k++)
+            dup = strcmp(a->jobs[k], vals[i]) == 0;
+        if (!dup)
+            a->jobs[a->n_jobs++] = vals[i];
+    }
+    const char *v = api_request_query(req, "q");
+    a->base.q = v && *v ? v : NULL;
+    a->base.q_all_words = true;
+    a->base.cursor = api_request_query(req, "cursor");
+    /* severity: repeatable, and a comma-separated list is accepted too */
+    n = api_request_query_all(req, "severity", vals, MAX_VALUES);
+    bool seen[3] = {false, false, false};
+    for (size_t i = 0; i < n && i < MAX_VALUES; i++) {
+        for (const char *p = vals[i]; *p;) {
+            size_t len = strcspn(p, ",");
+            if (len) {
+                int sev = len == 4 && !strncmp(p, "info", 4)      ? (int)PAYLOAD_INFO
+                          : len == 7 && !strncmp(p, "warning", 7) ? (int)PAYLOAD_WARNING
+                          : len == 5 && !strncmp(p, "error", 5)   ? (int)PAYLOAD_ERROR
+                                                                  : -1;
+                if (sev < 0) {
+                    api_json_error(resp, "bad_data", "invalid severity (expected info, warning or error)");
+                    return -1;
+                }
+                if (!seen[sev]) {
+                    seen[sev] = true;
+                    a->sevs[a->n_sevs++] = sev;
+                }
+            }
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+    }
+    if (a->n_sevs == 3)
+        a->n_sevs = 0; /* every severity: no filter */
     v = api_request_query(req, "status");
     if (v && *v) {
         store_status st;
         if (store_status_parse(v, &st) != 0) {
             api_json_error(resp, "bad_data", "invalid status (expected open, resolved or regressed)");
-            return;
+            return -1;
         }
-        q.status = st == STORE_OPEN ? STORE_QUERY_UNRESOLVED : (int)st;
+        a->base.status = st == STORE_OPEN ? STORE_QUERY_UNRESOLVED : (int)st;
     }
     v = api_request_query(req, "sort");
-    if (v && *v && store_sort_parse(v, &q.sort) != 0) {
+    if (v && *v && store_sort_parse(v, &a->base.sort) != 0) {
         api_json_error(resp, "bad_data", "invalid sort (expected last_seen, count or first_seen)");
-        return;
+        return -1;
     }
     v = api_request_query(req, "limit");
     if (v && *v) {
         char *end;
-        long n = strtol(v, &end, 10);
-        if (*end || n <= 0) {
+        long l = strtol(v, &end, 10);
+        if (*end || l <= 0) {
             api_json_error(resp, "bad_data", "invalid limit (expected a positive integer)");
-            return;
+            return -1;
         }
-        q.limit = n > STORE_MAX_LIMIT ? STORE_MAX_LIMIT : (size_t)n;
+        a->base.limit = l > STORE_MAX_LIMIT ? STORE_MAX_LIMIT : (size_t)l;
     }
-    store_label_matcher lm;
-    char lname[256];
-    v = api_request_query(req, "label");
-    if (v && *v) {
-        const char *eq = strchr(v, '=');
-        if (!eq || eq == v || (size_t)(eq - v) >= sizeof lname) {
+    /* label: repeatable, ANDed (the store's matchers all apply to one label set) */
+    n = api_request_query_all(req, "label", vals, MAX_VALUES);
+    if (n > MAX_VALUES) {
+        api_json_error(resp, "bad_data", "too many label parameters (at most 32)");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!*vals[i])
+            continue;
+        const char *eq = strchr(vals[i], '=');
+        if (!eq || eq == vals[i]) {
             api_json_error(resp, "bad_data", "invalid label filter (expected NAME=VALUE)");
-            return;
+            list_args_free(a);
+            return -1;
         }
-        memcpy(lname, v, (size_t)(eq - v));
-        lname[eq - v] = 0;
-        lm.name = lname;
-        lm.value = eq + 1;
-        q.labels = &lm;
-        q.n_labels = 1;
+        a->label_names[a->n_labels] = strndup(vals[i], (size_t)(eq - vals[i]));
+        if (!a->label_names[a->n_labels])
+            abort();
+        a->labels[a->n_labels] = (store_label_matcher){a->label_names[a->n_labels], eq + 1};
+        a->n_labels++;
     }
+    a->base.labels = a->n_labels ? a->labels : NULL;
+    a->base.n_labels = a->n_labels;
+    return 0;
+}
+
+typedef struct list_row {
+    int64_t v;
+    store_summary s;
+} list_row;
+
+static int list_row_cmp(const void *x, const void *y, void *ctx)
+{
+    const list_row *a = x, *b = y;
+    return store_row_cmp(*(const store_sort *)ctx, a->v, a->s.job, a->s.key, b->v, b->s.job, b->s.key);
+}
+
+/* Runs the query (one store query per job x severity combination) into out. */
+static int list_run(errors_api *api, const list_args *a, store_page *out, char *err, size_t errlen)
+{
+    size_t nj = a->n_jobs ? a->n_jobs : 1, ns = a->n_sevs ? a->n_sevs : 1;
+    store_query q = a->base;
+    if (nj * ns == 1) {
+        q.job = a->n_jobs ? a->jobs[0] : NULL;
+        q.severity = a->n_sevs ? a->sevs[0] : -1;
+        return store_list(api->st, &q, out, err, errlen);
+    }
+    memset(out, 0, sizeof *out);
+    size_t limit = q.limit ? q.limit : STORE_DEFAULT_LIMIT;
+    list_row *rows = NULL;
+    size_t n = 0;
+    bool more = false;
+    for (size_t j = 0; j < nj; j++) {
+        for (size_t k = 0; k < ns; k++) {
+            q.job = a->n_jobs ? a->jobs[j] : NULL;
+            q.severity = a->n_sevs ? a->sevs[k] : -1;
+            store_page p;
+            if (store_list(api->st, &q, &p, err, errlen) != 0) {
+                for (size_t i = 0; i < n; i++)
+                    store_summary_free(&rows[i].s);
+                free(rows);
+                return -1;
+            }
+            out->total += p.total;
+            more = more || p.next_cursor;
+            rows = realloc(rows, (n + p.n + 1) * sizeof *rows);
+            if (!rows)
+                abort();
+            for (size_t i = 0; i < p.n; i++)
+                rows[n++] = (list_row){store_sort_value(q.sort, &p.v[i]), p.v[i]};
+            free(p.v); /* the summaries moved into rows */
+            free(p.next_cursor);
+        }
+    }
+    store_sort sort = q.sort;
+    if (n)
+        qsort_r(rows, n, sizeof *rows, list_row_cmp, &sort);
+    size_t take = n < limit ? n : limit;
+    out->v = calloc(take + 1, sizeof(store_summary));
+    if (!out->v)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (i < take)
+            out->v[i] = rows[i].s;
+        else
+            store_summary_free(&rows[i].s);
+    }
+    out->n = take;
+    if (take && (more || n > take)) {
+        store_cursor c = {.sort = sort, .value = rows[take - 1].v, .job = out->v[take - 1].job,
+                          .key = out->v[take - 1].key};
+        out->next_cursor = store_cursor_encode(&c);
+    }
+    free(rows);
+    return 0;
+}
+
+static void h_list(void *ctx, const api_request *req, api_response *resp)
+{
+    errors_api *api = ctx;
+    list_args a;
+    if (list_parse(req, resp, &a) != 0)
+        return;
     store_page page;
     char err[512];
-    if (store_list(api->st, &q, &page, err, sizeof err) != 0) {
-        if (q.cursor && strstr(err, "cursor")) {
+    int rc = list_run(api, &a, &page, err, sizeof err);
+    bool had_cursor = a.base.cursor && *a.base.cursor;
+    list_args_free(&a);
+    if (rc != 0) {
+        if (had_cursor && strstr(err, "cursor")) {
             api_json_error(resp, "bad_data", err);
             return;
         }

@@ -212,7 +212,18 @@ static int64_t rec_sort_value(store_sort sort, const mrec *r)
     return store_sort_value(sort, &tmp);
 }
 
-static bool rec_matches(const mrec *r, const store_query *q)
+static bool rec_text_matches(const mrec *r, const char *q)
+{
+    if (strcasestr(rec_key(r), q))
+        return true;
+    for (size_t i = 0; i < r->n; i++)
+        if (store_occurrence_matches(r->samples[i], q))
+            return true;
+    return false;
+}
+
+/* words: q->q split into words when q->q_all_words (n_words 0 otherwise). */
+static bool rec_matches(const mrec *r, const store_query *q, const char *const *words, size_t n_words)
 {
     if (q->job && strcmp(q->job, r->id) != 0)
         return false;
@@ -235,15 +246,28 @@ static bool rec_matches(const mrec *r, const store_query *q)
         if (!any)
             return false;
     }
-    if (q->q && q->q[0]) {
-        if (strcasestr(rec_key(r), q->q))
-            return true;
-        for (size_t i = 0; i < r->n; i++)
-            if (store_occurrence_matches(r->samples[i], q->q))
-                return true;
-        return false;
+    if (q->q_all_words) {
+        for (size_t w = 0; w < n_words; w++)
+            if (!rec_text_matches(r, words[w]))
+                return false;
+        return true;
     }
+    if (q->q && q->q[0])
+        return rec_text_matches(r, q->q);
     return true;
+}
+
+/* q split at whitespace into words (pointers into buf, which the caller frees). Returns the count. */
+static size_t split_words(const char *q, char **buf, const char ***words)
+{
+    *buf = strdup(q);
+    *words = malloc((strlen(q) / 2 + 2) * sizeof(char *));
+    if (!*buf || !*words)
+        abort();
+    size_t n = 0;
+    for (char *save = NULL, *w = strtok_r(*buf, " \t\r\n\f\v", &save); w; w = strtok_r(NULL, " \t\r\n\f\v", &save))
+        (*words)[n++] = w;
+    return n;
 }
 
 typedef struct row {
@@ -273,6 +297,10 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     if (limit > STORE_MAX_LIMIT)
         limit = STORE_MAX_LIMIT;
 
+    char *wbuf = NULL;
+    const char **words = NULL;
+    size_t n_words = q->q_all_words && q->q && q->q[0] ? split_words(q->q, &wbuf, &words) : 0;
+
     pthread_rwlock_rdlock(&m->lock);
     row *rows = malloc((m->recs.n + 1) * sizeof(row));
     if (!rows)
@@ -282,7 +310,7 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
         if (!m->recs.slots[i].hash)
             continue;
         const mrec *r = m->recs.slots[i].value;
-        if (!rec_matches(r, q))
+        if (!rec_matches(r, q, words, n_words))
             continue;
         out->total++;
         int64_t v = rec_sort_value(q->sort, r);
@@ -308,6 +336,8 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     }
     pthread_rwlock_unlock(&m->lock);
     free(rows);
+    free(wbuf);
+    free(words);
     store_cursor_clear(&cur);
     return 0;
 }

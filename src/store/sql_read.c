@@ -321,6 +321,19 @@ static char *fts_phrase(const char *q)
     return r;
 }
 
+/* One substring condition on the search rows. */
+static void text_filter(sql_store *m, const char *text, strbuf *sb, params *p)
+{
+    if (m->dialect == SQLDB_SQLITE && strlen(text) >= 3) {
+        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE search MATCH ?)");
+        param(p, sqlv_text(own(p, fts_phrase(text))));
+    } else {
+        /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
+        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE body LIKE ? ESCAPE '\\')");
+        param(p, sqlv_text(own(p, like_pattern(text))));
+    }
+}
+
 /* Appends the filter conditions (" AND ..."). */
 static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
 {
@@ -355,16 +368,21 @@ static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
         }
         strbuf_putc(sb, ')');
     }
-    if (q->q && q->q[0]) {
-        if (m->dialect == SQLDB_SQLITE && strlen(q->q) >= 3) {
-            strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE search MATCH ?)");
-            param(p, sqlv_text(own(p, fts_phrase(q->q))));
-        } else {
-            /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
-            strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE body LIKE ? ESCAPE '\\')");
-            param(p, sqlv_text(own(p, like_pattern(q->q))));
-        }
+    if (!q->q || !q->q[0])
+        return;
+    if (!q->q_all_words) {
+        text_filter(m, q->q, sb, p);
+        return;
     }
+    /* Every whitespace-separated word must match; each word gets its own condition, so different words
+     * may match different fields or samples (as in the memory backend). */
+    char *words = strdup(q->q);
+    if (!words)
+        abort();
+    own(p, words); /* freed with the parameters */
+    char *save = NULL;
+    for (char *w = strtok_r(words, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
+        text_filter(m, w, sb, p);
 }
 
 typedef struct latest_ctx {

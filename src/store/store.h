@@ -59,6 +59,10 @@ typedef struct store_query {
     store_sort sort; /* descending (newest, largest first); ties by job, key ascending */
     size_t limit;    /* 0 -> STORE_DEFAULT_LIMIT; capped at STORE_MAX_LIMIT */
     const char *cursor; /* from a previous page (same filters and sort), NULL for the first page */
+    /* Added for the UI's search (zero keeps the meaning above): when true, q is split at whitespace and an
+     * aggregate matches when every word matches, each as above (case-insensitive substring of the key or of
+     * any field of any sample; different words may match different fields or samples). */
+    bool q_all_words;
 } store_query;
 
 /* One aggregate without its samples (list rows). */

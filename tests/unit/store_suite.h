@@ -180,6 +180,25 @@ SUITE_TEST(full_text_search)
     }
 }
 
+SUITE_TEST(full_text_words_anded)
+{
+    seed();
+    /* q_all_words: every word must match, in any field (message + request body here); without it the whole
+     * string is one substring */
+    store_page p = list(Q(.q = "refused  body-alpha", .q_all_words = true));
+    expect_keys(&p, "alpha");
+    store_page_free(&p);
+    p = list(Q(.q = "refused errbeta", .q_all_words = true));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "refused body-alpha"));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "  ", .q_all_words = true)); /* no words: no filter */
+    cr_assert_eq(p.total, 5);
+    store_page_free(&p);
+}
+
 SUITE_TEST(cause_chain_searched)
 {
     feed("api", "http://x", T0,
