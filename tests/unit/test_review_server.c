@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/push_api.h"
 #include "api/server.h"
 #include "api/status.h"
 #include "api/ui.h"
@@ -308,4 +309,31 @@ Test(review_server, every_answer_says_nosniff_once)
             cr_expect_null(strcasestr(h + 10, "X-Content-Type-Options"), "%s: header twice", paths[i]);
     }
     http_server_free(s);
+}
+
+Test(review_server, push_refuses_endless_new_job_names)
+{
+    push_api p;
+    push_api_init(&p, NULL, NULL, true); /* the refusal happens before ingestion */
+    /* As if 10000 distinct jobs had been pushed already. */
+    p.cap_pushed = 10000;
+    p.pushed_jobs = calloc(p.cap_pushed, sizeof *p.pushed_jobs);
+    for (size_t i = 0; i < 10000; i++) {
+        char j[32];
+        snprintf(j, sizeof j, "job%zu", i);
+        p.pushed_jobs[p.n_pushed++] = strdup(j);
+    }
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2};
+    http_server *s = http_server_new(&o);
+    push_api_register(&p, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int port = http_server_port(s);
+    const char *req = "POST /api/v1/push/brand-new HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                      "Connection: close\r\n\r\n{}";
+    char buf[4096];
+    cr_expect_eq(exchange(port, req, strlen(req), buf, sizeof buf), 429, "reply: %s", buf);
+    cr_expect_eq(p.n_pushed, 10000);
+    http_server_free(s);
+    push_api_free(&p);
 }
