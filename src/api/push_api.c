@@ -14,6 +14,9 @@
 
 #define PUSH_MAX_JOB_LEN 256
 #define PUSH_CRED_FILE_MAX (64 * 1024)
+/* Distinct job names remembered for GET /-/errors: a pusher inventing a new job per request must not grow
+ * this list (and its linear scan) without bound. Pushes to further new jobs are refused with 429. */
+#define PUSH_MAX_JOBS 10000
 
 static char *dup_or_null(const char *s)
 {
@@ -213,6 +216,17 @@ static void remember_job(push_api *p, const char *job)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* True when job is already remembered or there is room for it. */
+static bool job_admissible(push_api *p, const char *job)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = p->n_pushed < PUSH_MAX_JOBS;
+    for (size_t i = 0; i < p->n_pushed && !ok; i++)
+        ok = strcmp(p->pushed_jobs[i], job) == 0;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
 static void count(int code)
 {
     char c[8];
@@ -265,6 +279,11 @@ static void handle_push(push_api *p, const char *job, const api_request *req, ap
     }
     if (job && !valid_job(job)) {
         answer(resp, 400, "invalid job name in the path (expected /api/v1/push/{job}, a non-empty name without '/')\n");
+        return;
+    }
+    if (!job_admissible(p, jobbuf)) {
+        log_warn("push", "refused a push to a new job: too many distinct pushed jobs", "job", jobbuf);
+        answer(resp, 429, "too many distinct pushed jobs (at most 10000); push to an existing job\n");
         return;
     }
     char ip[64], inst[300];

@@ -39,10 +39,16 @@ struct http_server {
     atomic_int in_flight;
 };
 
+/* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
+#define SERVER_DRAIN_MAX (1u << 20)
+
 /* Per-request state kept in MHD's con_cls between the calls of one request. */
 typedef struct req_state {
     strbuf body;
     bool too_large;
+    bool responded; /* the 413 was queued before the body was read */
+    size_t drained; /* bytes read and dropped after the limit was exceeded */
+    char limit_text[24];
     size_t limit; /* body limit of the route this request goes to */
 } req_state;
 
@@ -239,8 +245,14 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
-    for (size_t i = 0; i < resp->n_headers; i++)
+    bool nosniff = false;
+    for (size_t i = 0; i < resp->n_headers; i++) {
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+        nosniff |= strcasecmp(resp->headers[i].name, "X-Content-Type-Options") == 0;
+    }
+    /* Every answer: a browser must not guess HTML out of a text/plain or JSON body that echoes input. */
+    if (!nosniff)
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)(resp->status ? resp->status : 200), r);
     MHD_destroy_response(r);
     return ret;
@@ -256,6 +268,27 @@ static void response_free(api_response *resp)
     free(resp->headers);
 }
 
+static void too_large_text(api_response *resp, size_t limit)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", limit);
+    api_response_text(resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+}
+
+/* Queues the 413 while the body is still unread. */
+static enum MHD_Result send_too_large(struct MHD_Connection *conn, req_state *st)
+{
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    too_large_text(&resp, st->limit);
+    api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = send_response(conn, &resp);
+    response_free(&resp);
+    if (ret == MHD_YES)
+        st->responded = true;
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -269,26 +302,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         strbuf_init(&st->body);
         st->limit = route_limit(s, method, url);
+        snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
+        /* A declared body above the limit is refused before it is read (the connection is then closed),
+         * so that a client cannot keep a server thread busy uploading gigabytes that end in a 413. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (end != cl && (errno == ERANGE || v > st->limit)) {
+                st->too_large = true;
+                return send_too_large(conn, st);
+            }
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        /* Keep reading (and discarding) an oversized body so that the 413 reaches the client. */
-        if (!st->too_large && st->body.len + *upload_data_size <= st->limit)
+        if (!st->too_large && st->body.len + *upload_data_size <= st->limit) {
             strbuf_append(&st->body, upload_data, *upload_data_size);
-        else
+        } else {
+            /* A body without (or beyond) its declared length, over the limit. libmicrohttpd (0.9.x) cannot
+             * queue a response while an upload is pending, so the rest is read and dropped for the 413 to
+             * reach the client, but only up to SERVER_DRAIN_MAX: past that the connection is closed, so an
+             * endless chunked upload cannot keep a server thread busy. */
             st->too_large = true;
+            st->drained += *upload_data_size;
+            if (st->body.cap) {
+                strbuf_free(&st->body);
+                strbuf_init(&st->body);
+            }
+            if (st->drained > SERVER_DRAIN_MAX) {
+                log_debug("web", "closing a connection sending an oversized body", "limit_bytes",
+                          st->limit_text);
+                return MHD_NO;
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (st->responded)
+        return MHD_YES;
 
     api_response resp = {.status = 200};
     strbuf_init(&resp.body);
     if (st->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", st->limit);
-        api_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        too_large_text(&resp, st->limit);
     } else {
         strbuf allow;
         strbuf_init(&allow);

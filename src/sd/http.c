@@ -18,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "scrape/http_client.h"
 #include "sd/http_fetch.h"
 #include "sd/sd_remote.h"
 #include "util/log.h"
@@ -174,7 +175,9 @@ static bool refresh(http_impl *hi)
     return true;
 failed:
     metric_add(m_failures, NULL, 1);
-    log_error(COMPONENT, "Unable to refresh target groups", "job", p->job, "url", hc->url, "err", err);
+    char safe_url[2048]; /* no password from the URL's userinfo in the logs */
+    http_client_redact_url(hc->url, safe_url, sizeof safe_url);
+    log_error(COMPONENT, "Unable to refresh target groups", "job", p->job, "url", safe_url, "err", err);
     return true;
 }
 
