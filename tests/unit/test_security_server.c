@@ -113,7 +113,7 @@ static int exchange(int port, const char *req, size_t n, char *buf, size_t cap)
     return status_of(buf);
 }
 
-Test(review_server, declared_oversized_body_is_refused_before_upload)
+Test(security_server, declared_oversized_body_is_refused_before_upload)
 {
     status_api st = {0};
     int port;
@@ -168,7 +168,7 @@ static size_t send_chunked(int fd, size_t max, char *buf, size_t cap, bool *clos
     return sent;
 }
 
-Test(review_server, chunked_oversized_body_is_cut_off)
+Test(security_server, chunked_oversized_body_is_cut_off)
 {
     status_api st = {0};
     int port;
@@ -192,7 +192,7 @@ Test(review_server, chunked_oversized_body_is_cut_off)
     http_server_free(s);
 }
 
-Test(review_server, oversized_headers_and_urls_are_refused)
+Test(security_server, oversized_headers_and_urls_are_refused)
 {
     status_api st = {0};
     int port;
@@ -226,7 +226,7 @@ Test(review_server, oversized_headers_and_urls_are_refused)
     http_server_free(s);
 }
 
-Test(review_server, idle_and_slow_clients_are_dropped)
+Test(security_server, idle_and_slow_clients_are_dropped)
 {
     status_api st = {0};
     int port;
@@ -243,7 +243,7 @@ Test(review_server, idle_and_slow_clients_are_dropped)
     http_server_free(s);
 }
 
-Test(review_server, static_path_traversal_is_404)
+Test(security_server, static_path_traversal_is_404)
 {
     status_api st = {0};
     int port;
@@ -268,7 +268,7 @@ static void fake_quit(void *ctx)
     quits++;
 }
 
-Test(review_server, lifecycle_needs_post_and_the_flag)
+Test(security_server, lifecycle_needs_post_and_the_flag)
 {
     quits = 0;
     status_api off = {.enable_lifecycle = false, .quit = fake_quit};
@@ -293,7 +293,7 @@ Test(review_server, lifecycle_needs_post_and_the_flag)
     http_server_free(s);
 }
 
-Test(review_server, every_answer_says_nosniff_once)
+Test(security_server, every_answer_says_nosniff_once)
 {
     status_api st = {0};
     int port;
@@ -311,7 +311,7 @@ Test(review_server, every_answer_says_nosniff_once)
     http_server_free(s);
 }
 
-Test(review_server, push_refuses_endless_new_job_names)
+Test(security_server, push_refuses_endless_new_job_names)
 {
     push_api p;
     push_api_init(&p, NULL, NULL, true); /* the refusal happens before ingestion */

@@ -76,7 +76,7 @@ static void assert_no_active_markup(const char *html)
     cr_expect_null(strstr(html, "<img"), "<img> reached the page");
 }
 
-Test(review_web, targets_page_links_only_http_urls_and_escapes_labels)
+Test(security_web, targets_page_links_only_http_urls_and_escapes_labels)
 {
     lookout_config *cfg;
     target_manager *tm = setup(&cfg);
@@ -104,7 +104,7 @@ Test(review_web, targets_page_links_only_http_urls_and_escapes_labels)
     config_free(cfg);
 }
 
-Test(review_web, service_discovery_page_escapes_discovered_labels)
+Test(security_web, service_discovery_page_escapes_discovered_labels)
 {
     lookout_config *cfg;
     target_manager *tm = setup(&cfg);

@@ -220,7 +220,7 @@ static void teardown(void)
     free(bomb);
 }
 
-TestSuite(review_scrape, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(security_scrape, .init = setup, .fini = teardown, .timeout = 30);
 
 static void add(uint64_t hash, const char *url, int64_t iv, int64_t tmo, int64_t limit)
 {
@@ -251,7 +251,7 @@ static bool wait_done(uint64_t hash, int ms)
     return d;
 }
 
-Test(review_scrape, gzip_bomb_is_cut_at_the_decoded_limit)
+Test(security_scrape, gzip_bomb_is_cut_at_the_decoded_limit)
 {
     cr_assert_lt(bomb_len, 1u << 20, "the compressed bomb (%zu bytes) must be under the limit", bomb_len);
     add_path(1, "/bomb", 1000, 900, 1 << 20);
@@ -260,7 +260,7 @@ Test(review_scrape, gzip_bomb_is_cut_at_the_decoded_limit)
     cr_expect_not(recs[1].has_body);
 }
 
-Test(review_scrape, redirects_to_other_schemes_are_refused)
+Test(security_scrape, redirects_to_other_schemes_are_refused)
 {
     add_path(2, "/to-file", 1000, 900, 0);
     add_path(3, "/to-ftp", 1000, 900, 0);
@@ -274,7 +274,7 @@ Test(review_scrape, redirects_to_other_schemes_are_refused)
     cr_expect(strstr(recs[2].error, "file") != NULL, "error: %s", recs[2].error);
 }
 
-Test(review_scrape, endless_headers_fail_fast)
+Test(security_scrape, endless_headers_fail_fast)
 {
     atomic_store(&hdr_bytes_sent, 0);
     add_path(5, "/headers", 4000, 3900, 0);
@@ -285,7 +285,7 @@ Test(review_scrape, endless_headers_fail_fast)
     cr_expect(sent < (8LL << 20), "client read %lld bytes of headers", sent);
 }
 
-Test(review_scrape, url_password_is_redacted_in_errors)
+Test(security_scrape, url_password_is_redacted_in_errors)
 {
     add(6, "http://scraper:s3cr3t@127.0.0.1:1/metrics", 1000, 900, 0); /* port 1: connection refused */
     cr_assert(wait_done(6, 3000), "no scrape result");
