@@ -14,6 +14,15 @@ SPORT=$(free_port)
 bg "$SRV" --port "$SPORT" --threads 4 --payload-size 3000 >/dev/null 2>&1
 wait_http "http://127.0.0.1:$SPORT/ok" 10 || { not_ok "exception_server starts"; exit 1; }
 
+CPORT=$(free_port) HPORT=$(free_port)
+bg python3 "$ROOT/tests/fakes/consul.py" --port "$CPORT" --fixture "$ROOT/tests/fixtures/consul/basic.json" >/dev/null 2>&1
+bg python3 "$ROOT/tests/fakes/http_sd.py" --port "$HPORT" >/dev/null 2>&1
+wait_http "http://127.0.0.1:$CPORT/v1/agent/self" 10 || { not_ok "fake consul starts"; exit 1; }
+wait_http "http://127.0.0.1:$HPORT/targets" 10 || { not_ok "fake http_sd starts"; exit 1; }
+curl -fsS -o /dev/null -X POST --data-binary \
+  "{\"body\": \"[{\\\"targets\\\": [\\\"127.0.0.1:$SPORT\\\"], \\\"labels\\\": {\\\"idx\\\": \\\"77\\\"}}]\"}" \
+  "http://127.0.0.1:$HPORT/_test/set"
+
 # file_sd groups: target 127.0.0.1:SPORT with label idx=i, path /t/<i> by relabeling.
 write_sd() { # write_sd FIRST LAST
   local i sep="" out="["
@@ -39,6 +48,13 @@ write_config() { # write_config VARIANT(0|1)
     for ((i = 0; i < N / 3; i++)); do
       echo "      - {targets: ['127.0.0.1:$SPORT'], labels: {idx: '$((i + 1000 * $1 + 5000))'}}"
     done
+    echo "  - job_name: consul$1"
+    echo "    scrape_interval: 1h"
+    echo "    consul_sd_configs: [{server: '127.0.0.1:$CPORT', refresh_interval: 100ms}]"
+    echo "  - job_name: httpsd"
+    echo "    http_sd_configs: [{url: 'http://127.0.0.1:$HPORT/targets', refresh_interval: $((1 + $1))00ms}]"
+    echo "    relabel_configs:"
+    echo "      - {source_labels: [idx], target_label: __metrics_path__, replacement: /t/\$1}"
     echo "  - job_name: failing"
     echo "    static_configs: [{targets: ['127.0.0.1:$SPORT'], labels: {x: a}}]"
     echo "    metrics_path: /status/500"
@@ -64,6 +80,8 @@ reader /services/filesd/errors/ /-/exceptions /api/v1/jobs /federate/exceptions 
     curl -s -o /dev/null --max-time 10 --data-binary @"$ROOT/tests/fixtures/payloads/go.json" \
       "$LOOKOUT_URL/api/v1/push/pushjob"
     curl -s -o /dev/null --max-time 10 "$LOOKOUT_URL/-/errors"
+    curl -s -o /dev/null --max-time 10 -X POST "$LOOKOUT_URL/api/v1/errors/pushjob/%2Aurl.Error%409f3c1a07/resolve"
+    curl -s -o /dev/null --max-time 10 -X DELETE "$LOOKOUT_URL/services/pushjob/errors/%2Aurl.Error%409f3c1a07/"
   done ) & r4=$!
 # Reloads: SIGHUP and POST /-/reload alternating between the two configs; file_sd shrinks and grows.
 v=0 reloads=0
@@ -78,6 +96,9 @@ wait $r1 $r2 $r3 $r4
 check "lookout still running after $reloads reloads" kill -0 "$pid"
 check_contains "metrics answer after the stress" "$(get /metrics)" lookout_config_last_reload_successful
 check_contains "targets were scraped (health up)" "$(get /api/v1/targets)" '"health":"up"'
+has_target_of() { get /api/v1/targets | grep -q "\"scrapePool\":\"$1\""; }
+check "consul_sd targets present" eventually 15 has_target_of "consul$v"
+check "http_sd targets present" eventually 5 has_target_of httpsd
 check_contains "scraped errors stored" "$(get /api/v1/errors)" filesd
 kill "$pid"; wait "$pid"; rc=$?
 check_eq "lookout exits cleanly on SIGTERM" 0 "$rc"
