@@ -102,3 +102,25 @@ check "http_sd targets present" eventually 5 has_target_of httpsd
 check_contains "scraped errors stored" "$(get /api/v1/errors)" filesd
 kill "$pid"; wait "$pid"; rc=$?
 check_eq "lookout exits cleanly on SIGTERM" 0 "$rc"
+
+# Shutdown under load: SIGTERM, then POST /-/quit, each while readers, pushes and a reload are in flight
+# (and scrapes: the /slow targets keep requests open), so stop order races show up.
+echo "  - job_name: slow" >>"$TMP/lookout.yml"
+echo "    metrics_path: /slow" >>"$TMP/lookout.yml"
+echo "    static_configs: [{targets: ['127.0.0.1:$SPORT']}]" >>"$TMP/lookout.yml"
+for how in SIGTERM quit; do
+  start_lookout "stop-$how" --config.file="$TMP/lookout.yml" --web.enable-lifecycle --web.enable-push ||
+    { not_ok "lookout starts ($how)"; continue; }
+  pid=$LOOKOUT_PID
+  end=$((SECONDS + 3))
+  reader /api/v1/targets /metrics /api/v1/errors & r1=$!
+  reader /targets /federate/exceptions & r2=$!
+  sleep 2.5
+  curl -s -o /dev/null --max-time 5 -X POST "$LOOKOUT_URL/-/reload" & c1=$!
+  curl -s -o /dev/null --max-time 5 --data-binary @"$ROOT/tests/fixtures/payloads/go.json" \
+    "$LOOKOUT_URL/api/v1/push/pushjob" & c2=$!
+  if [ $how = SIGTERM ]; then kill "$pid"; else curl -s -o /dev/null --max-time 5 -X POST "$LOOKOUT_URL/-/quit"; fi
+  wait "$pid"; rc=$?
+  wait $r1 $r2 $c1 $c2 2>/dev/null
+  check_eq "exit 0 when stopped by $how under load" 0 "$rc"
+done
