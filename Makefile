@@ -95,6 +95,15 @@ bench: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) bench/run.sh
 
+# --- TSan (owner: tsan): lookout-tsan (build-tsan/) against the threaded integration scripts and
+# tests/stress/concurrency.sh; any race report fails (tests/tsan.sh). Not in `make test`: about 3 minutes.
+.PHONY: tsan
+tsan: deps
+	$(MAKE) BUILD=build-tsan build-tsan/helpers/exception_server
+	$(MAKE) BUILD=build-tsan BIN=lookout-tsan OPT="-O1 -g -fsanitize=thread" lookout-tsan
+	BUILD=build-tsan LOOKOUT_BIN=$(CURDIR)/lookout-tsan tests/tsan.sh
+# --- end TSan
+
 clean:
 	rm -rf build build-san $(BIN) lookout-san
 

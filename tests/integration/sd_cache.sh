@@ -6,8 +6,8 @@
 # Also: two jobs with an identical kubernetes_sd_config share one LIST+WATCH.
 . "$(dirname "$0")/../lib/common.sh"
 FAKE=$ROOT/tests/fakes/kube_apiserver.py
-HELPER=$ROOT/build/helpers/exception_server
-[ -x "$HELPER" ] || make -C "$ROOT" -s build/helpers/exception_server >/dev/null || { not_ok "build exception_server"; exit 0; }
+HELPER=$ROOT/${BUILD:-build}/helpers/exception_server
+[ -x "$HELPER" ] || make -C "$ROOT" -s "${BUILD:-build}/helpers/exception_server" >/dev/null || { not_ok "build exception_server"; exit 0; }
 
 # An exception target (the pod's address) and the file_sd target, both on one helper.
 bg "$HELPER" --port 0 >"$TMP/helper.out"
