@@ -105,6 +105,6 @@ tsan: deps
 # --- end TSan
 
 clean:
-	rm -rf build build-san $(BIN) lookout-san
+	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan
 
 -include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)
