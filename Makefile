@@ -19,7 +19,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 
-.PHONY: all deps run test unit sanitize bench clean fuzz
+.PHONY: all deps run test unit sanitize bench clean fuzz fuzz-replay
 all: $(BIN)
 
 # --- web UI (owner: ui): web/ is embedded into the binary as generated C ($(BUILD)/gen/web_assets.c,
@@ -85,7 +85,36 @@ bench: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) bench/run.sh
 
+# --- fuzzing (owner: fuzz). libFuzzer harnesses fuzz/fuzz_*.c, built with clang into build-fuzz/ against a
+# coverage+ASan+UBSan liblookout.a. `make fuzz` runs each for FUZZ_SECONDS (seed corpus fuzz/corpus/T, new
+# inputs in build-fuzz/corpus/T, crashes in build-fuzz/crashes/T). `make fuzz-replay` links the same harnesses
+# with fuzz/replay_main.c (no libFuzzer) for tests/integration/fuzz_corpus.sh.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fsanitize=fuzzer-no-link
+FUZZ_MAKE     = $(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=build-fuzz OPT="$(FUZZ_OPT)" BIN=build-fuzz/lookout
+build-fuzz/bin/%: fuzz/%.c build-fuzz/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/liblookout.a $(LDLIBS)
+build-fuzz/replay/%: fuzz/%.c fuzz/replay_main.c build-fuzz/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< fuzz/replay_main.c build-fuzz/liblookout.a $(LDLIBS)
+fuzz-replay:
+	$(FUZZ_MAKE) $(FUZZ_TARGETS:%=build-fuzz/replay/%)
+fuzz:
+	$(FUZZ_MAKE) $(FUZZ_TARGETS:%=build-fuzz/bin/%)
+	@fail=0; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
+	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -jobs=1 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    >build-fuzz/$$t.log 2>&1 || { fail=1; echo "CRASH $$t: see build-fuzz/$$t.log, build-fuzz/crashes/$$t/"; }; \
+	  grep -E '^#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \
+	done; exit $$fail
+# --- end fuzzing
+
 clean:
-	rm -rf build build-san $(BIN) lookout-san
+	rm -rf build build-san build-fuzz $(BIN) lookout-san
 
 -include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)
