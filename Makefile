@@ -107,7 +107,7 @@ fuzz:
 	$(FUZZ_MAKE) $(FUZZ_TARGETS:%=build-fuzz/bin/%)
 	@fail=0; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
 	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
-	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -jobs=1 -timeout=10 -rss_limit_mb=2048 \
+	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    >build-fuzz/$$t.log 2>&1 || { fail=1; echo "CRASH $$t: see build-fuzz/$$t.log, build-fuzz/crashes/$$t/"; }; \
 	  grep -E '^#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \

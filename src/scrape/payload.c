@@ -491,7 +491,8 @@ static void fold(payload_aggregate *a, payload_aggregate *b)
     a->occurrences = realloc(a->occurrences, (a->n_occurrences + b->n_occurrences + 1) * sizeof(void *));
     if (!a->occurrences)
         abort();
-    memcpy(a->occurrences + a->n_occurrences, b->occurrences, b->n_occurrences * sizeof(void *));
+    if (b->n_occurrences) /* b->occurrences is NULL when b kept none: memcpy(NULL, 0) is UB */
+        memcpy(a->occurrences + a->n_occurrences, b->occurrences, b->n_occurrences * sizeof(void *));
     a->n_occurrences += b->n_occurrences;
     b->n_occurrences = 0;
     aggregate_clear(b);
