@@ -86,9 +86,10 @@ bench: deps
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) bench/run.sh
 
 # --- fuzzing (owner: fuzz). libFuzzer harnesses fuzz/fuzz_*.c, built with clang into build-fuzz/ against a
-# coverage+ASan+UBSan liblookout.a. `make fuzz` runs each for FUZZ_SECONDS (seed corpus fuzz/corpus/T, new
-# inputs in build-fuzz/corpus/T, crashes in build-fuzz/crashes/T). `make fuzz-replay` links the same harnesses
-# with fuzz/replay_main.c (no libFuzzer) for tests/integration/fuzz_corpus.sh.
+# coverage+ASan+UBSan liblookout.a. `make fuzz` runs each for FUZZ_SECONDS (seeds fuzz/corpus/T, dictionary
+# fuzz/T.dict if any; new inputs go to build-fuzz/corpus/T, crashes to build-fuzz/crashes/T).
+# `make fuzz-replay` links the same harnesses with fuzz/replay_main.c (no libFuzzer) for
+# tests/integration/fuzz_corpus.sh.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -108,7 +109,8 @@ fuzz:
 	@fail=0; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
 	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
 	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
+	    build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    >build-fuzz/$$t.log 2>&1 || { fail=1; echo "CRASH $$t: see build-fuzz/$$t.log, build-fuzz/crashes/$$t/"; }; \
 	  grep -E '^#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \
 	done; exit $$fail
