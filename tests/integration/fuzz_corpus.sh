@@ -9,7 +9,7 @@ if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
   ok "fuzz corpus replay # SKIP ${FUZZ_CC:-clang} not installed"
   exit 0
 fi
-if ! make -s fuzz-replay >"$TMP/build.log" 2>&1; then
+if ! make -s -j2 fuzz-replay >"$TMP/build.log" 2>&1; then
   not_ok "fuzz harnesses build"; tail -30 "$TMP/build.log" | sed 's/^/#   /'
   exit 0
 fi
