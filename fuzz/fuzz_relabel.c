@@ -1,6 +1,7 @@
 /* fuzz_relabel: relabel_regex_compile of arbitrary regex source (Go RE2 syntax, translated to PCRE2 by
  * labels/re2_syntax.c), then match, expand and replace-all against an arbitrary subject and template.
- * Input: REGEX \0 SUBJECT \0 TEMPLATE (missing parts are empty). */
+ * Input: REGEX \0 SUBJECT \0 TEMPLATE (missing parts are empty). Checks two of Go's invariants: a full match
+ * implies a leftmost match, and ReplaceAllString(s, "$0") == s. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (re) {
         if (strcmp(relabel_regex_source(re), re_src) != 0)
             abort();
-        relabel_regex_match(re, subject);
+        bool full = relabel_regex_match(re, subject);
+        /* Go's ReplaceAllString copies the bytes between matches and $0 is the matched bytes themselves, so
+         * "$0" gives the subject back unchanged (even when it is not valid UTF-8). */
+        char *same = relabel_regex_replace_all(re, subject, "$0");
+        if (strcmp(same, subject) != 0)
+            abort();
+        free(same);
         const char *tmpls[2] = {tmpl, "$1${1}$$"};
         char *outs[2] = {NULL, NULL};
         if (relabel_regex_expand(re, subject, tmpls, 2, outs)) {
             free(outs[0]);
             free(outs[1]);
+        } else if (full) {
+            abort(); /* the anchored regex matched the whole subject, so a leftmost match exists */
         }
         free(relabel_regex_replace_all(re, subject, tmpl));
         relabel_regex_free(re);
