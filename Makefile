@@ -112,7 +112,7 @@ fuzz:
 	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
 	    build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    >build-fuzz/$$t.log 2>&1 || { fail=1; echo "CRASH $$t: see build-fuzz/$$t.log, build-fuzz/crashes/$$t/"; }; \
-	  grep -E '^#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \
+	  grep -aE '^#[0-9]+[[:space:]]+DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \
 	done; exit $$fail
 # --- end fuzzing
 
