@@ -1,5 +1,5 @@
 # lookout build. `make` builds ./lookout; see README.md for the other targets.
-PKGS     := yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto
+PKGS     := yaml-0.1 jansson libmicrohttpd libpcre2-8 libcurl libcrypto libcares sqlite3 libpq libmariadb
 CC       ?= cc
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT      ?= -O2 -g
@@ -47,7 +47,13 @@ $(BUILD)/liblookout.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblookout.a
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblookout.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/liblookout.a $(LDLIBS) -lcriterion
+
+# Store suites against database servers (PostgreSQL, MariaDB): built and run only by
+# tests/integration/store_backends.sh, which starts private servers and passes their DSNs.
+$(BUILD)/dbtests/%: tests/dbtests/%.c $(BUILD)/liblookout.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/liblookout.a $(LDLIBS) -lcriterion
 
@@ -65,9 +71,13 @@ unit: $(UNIT_BINS) $(HELPER_BINS)
 deps:
 	@scripts/deps.sh
 
+# The example emitter (port 7778) runs in the background while lookout runs, and stops with it.
 run: deps
 	$(MAKE) $(BIN)
-	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data
+	@python3 examples/emitter/emitter.py --port 7778 --style mixed --new-every 10 & emitter=$$!; \
+	trap 'kill $$emitter 2>/dev/null' EXIT INT TERM; \
+	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data; \
+	kill $$emitter 2>/dev/null; wait $$emitter 2>/dev/null; true
 
 # Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
 test: deps

@@ -30,4 +30,7 @@ step relabel "$BUILD/bench/relabel_bench"
 step merge "$BUILD/bench/merge_bench"
 step sd_absorb bash bench/sd_absorb.sh
 step k8s bash bench/k8s_bench.sh
+step sd_latency bash bench/sd_latency.sh
+step scrape bash bench/scrape_bench.sh
+step store bash bench/store_bench.sh
 exit $rc

@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libmicrohttpd-dev libpcre2-dev
-      libcurl4-openssl-dev libssl-dev libcriterion-dev curl python3 "$@")
+      libcurl4-openssl-dev libssl-dev libc-ares-dev libcriterion-dev libsqlite3-dev libpq-dev libmariadb-dev
+      curl python3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

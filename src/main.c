@@ -29,6 +29,9 @@ static void usage(FILE *out)
             "  --storage.path=DIR           directory for the embedded database (default \"data\").\n"
             "  --log.level=LEVEL            debug, info, warn or error (default \"info\").\n"
             "  --web.enable-lifecycle       enable POST /-/reload and POST /-/quit.\n"
+            "  --web.enable-push            accept pushed exceptions: POST /errors (Periskop clients'\n"
+            "                               push_to_gateway) and POST /api/v1/push/{job} (also config\n"
+            "                               push.enabled).\n"
             "  --help                       show this help.\n"
             "  --version                    show the version.\n"
             "\n"
@@ -121,6 +124,8 @@ int main(int argc, char **argv)
             log_set_level(lvl);
         } else if (strcmp(a, "--web.enable-lifecycle") == 0) {
             opts.enable_lifecycle = true;
+        } else if (strcmp(a, "--web.enable-push") == 0) {
+            opts.enable_push = true;
         } else {
             fprintf(stderr, "lookout: unknown argument %s\n\n", a);
             usage(stderr);

@@ -21,15 +21,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/errors_api.h"
+#include "api/federate_api.h"
+#include "api/push_api.h"
 #include "api/server.h"
 #include "api/status.h"
 #include "api/targets_api.h"
 #include "api/targets_page.h"
 #include "api/ui.h"
 #include "config/config.h"
+#include "scrape/ingest.h"
 #include "scrape/scheduler.h"
 #include "scrape/targets.h"
 #include "sd/sd.h"
+#include "store/selfexc.h"
+#include "store/store_open.h"
+#include "util/instance_id.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -39,9 +46,16 @@ typedef struct runtime {
     lookout_config *cfg; /* the running configuration; replaced under reload_mu */
     target_manager *tm;
     scrape_loop *loop;
+    selfexc *sx;   /* lookout's own exceptions (/-/exceptions) */
+    store *st;
+    ingest *ingest; /* scrape results -> merge engine -> store (writer thread) */
+    errors_api eapi;
     sd_manager *sd;
     http_server *http;
     targets_api tapi;
+    federate_api fapi; /* GET /federate/exceptions */
+    push_api papi;     /* POST /errors, POST /api/v1/push/{job}, GET /-/errors */
+    bool papi_init;
     status_api status;
     int quit_fd; /* eventfd written by POST /-/quit */
 } runtime;
@@ -121,6 +135,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
     sd_manager_apply_config(rt->sd, cfg);
+    push_api_configure(&rt->papi, &cfg->push);
     lookout_config *old = rt->cfg;
     rt->cfg = cfg;
     config_free(old);
@@ -137,6 +152,7 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                             const scrape_config *sc)
 {
     runtime *rt = ctx;
+    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels);
     if (ev == TARGET_REMOVED) {
         scrape_loop_remove(rt->loop, job, t->hash);
         return;
@@ -160,11 +176,16 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
     scrape_loop_upsert(rt->loop, &spec);
 }
 
-/* Scrape loop result callback (loop thread): record health. */
-static void on_scrape_result(void *ctx, const scrape_result *r)
+/* /-/ready note: a store that does not accept writes keeps lookout serving (and scraping), but the
+ * operator should see it where load balancers and humans look first. */
+static void ready_note(void *ctx, strbuf *out)
 {
     runtime *rt = ctx;
-    targets_report_scrape(rt->tm, r->job, r->hash, r->error, r->start_ms, r->duration_s);
+    ingest_status st;
+    ingest_get_status(rt->ingest, &st);
+    if (st.backlog_changes || st.last_error[0])
+        strbuf_printf(out, "store backlog: %zu changes not yet written (last store error: %s)\n", st.backlog_changes,
+                      st.last_error[0] ? st.last_error : "none");
 }
 
 static void runtime_quit(void *ctx)
@@ -223,7 +244,21 @@ int runtime_run(const runtime_options *opts)
     }
 
     rt.tm = targets_new();
-    rt.loop = scrape_loop_new(scrape_seed(&rt.cfg->global.external_labels), on_scrape_result, &rt);
+    rt.sx = selfexc_new();
+    rt.st = store_open(&rt.cfg->storage, opts->storage_path ? opts->storage_path : "data", err, sizeof err);
+    if (!rt.st) {
+        log_error("store", "cannot open the store", "err", err);
+        goto out;
+    }
+    log_info("store", "Store opened", "backend", rt.st->ops->name);
+    ingest_options iopts = {.merge = {.samples_per_error = rt.cfg->storage.samples_per_error,
+                                      .retention_ms = rt.cfg->storage.retention_ms}};
+    rt.ingest = ingest_new(rt.st, rt.tm, rt.sx, &iopts);
+    if (ingest_start(rt.ingest, err, sizeof err) != 0) {
+        log_error("store", "cannot load the store", "err", err);
+        goto out;
+    }
+    rt.loop = scrape_loop_new(scrape_seed(&rt.cfg->global.external_labels), ingest_submit, rt.ingest);
     if (!rt.loop || scrape_loop_start(rt.loop, err, sizeof err) != 0) {
         log_error("scrape", "cannot start the scrape loop", "err", rt.loop ? err : "out of memory");
         goto out;
@@ -237,11 +272,34 @@ int runtime_run(const runtime_options *opts)
     rt.status.reload = runtime_reload;
     rt.status.quit = runtime_quit;
     rt.status.ctx = &rt;
+    rt.status.ready_note = ready_note;
+    rt.status.note_ctx = &rt;
     atomic_store(&rt.status.ready, false);
     status_api_register(&rt.status, rt.http);
     targets_api_init(&rt.tapi, rt.tm, listen, NULL);
     targets_api_register(&rt.tapi, rt.http);
     targets_page_register(rt.tm, rt.http);
+    rt.eapi = (errors_api){.st = rt.st, .tm = rt.tm, .sx = rt.sx};
+    periskop_api_register(&rt.eapi, rt.http);
+    rt.fapi = (federate_api){.st = rt.st, .sx = rt.sx};
+    {
+        const char *dir = opts->storage_path ? opts->storage_path : "data";
+        char ierr[512];
+        if (instance_id_load(dir, rt.fapi.instance_id, ierr, sizeof ierr) != 0)
+            log_warn("main", "cannot persist the instance id; federation exports use a temporary target_uuid",
+                     "err", ierr);
+    }
+    federate_api_register(&rt.fapi, rt.http);
+    push_api_init(&rt.papi, rt.ingest, &rt.fapi, opts->enable_push);
+    rt.papi_init = true;
+    push_api_configure(&rt.papi, &rt.cfg->push);
+    push_api_register(&rt.papi, rt.http);
+    if (opts->enable_push || rt.cfg->push.enabled)
+        log_info("web", "Push ingestion enabled", "default_job",
+                 rt.cfg->push.default_job ? rt.cfg->push.default_job : PUSH_DEFAULT_JOB);
+    errors_api_register(&rt.eapi, rt.http);
+    selfexc_api_register(rt.sx, rt.http);
+    error_metrics_register(&rt.eapi);
     ui_register(rt.http);
     if (http_server_start(rt.http, err, sizeof err) != 0) {
         log_error("web", "Error starting web server", "err", err);
@@ -254,6 +312,7 @@ int runtime_run(const runtime_options *opts)
         log_error("sd", "cannot start the discovery manager");
         goto out;
     }
+    sd_manager_set_storage_path(rt.sd, opts->storage_path); /* persisted SD targets: <storage>/sd */
     sd_manager_apply_config(rt.sd, rt.cfg);
     atomic_store(&rt.status.ready, true);
     log_info("main", "Server is ready to receive web requests.");
@@ -289,9 +348,15 @@ int runtime_run(const runtime_options *opts)
 out:
     atomic_store(&rt.status.ready, false);
     http_server_free(rt.http); /* no more readers or reloads after this */
+    if (rt.papi_init)
+        push_api_free(&rt.papi);
     sd_manager_free(rt.sd);    /* no more syncs */
     scrape_loop_free(rt.loop); /* no more results reported into the target manager */
+    ingest_free(rt.ingest);    /* drains the queue, last write and state save */
+    error_metrics_unregister(&rt.eapi);
     targets_free(rt.tm);
+    store_close(rt.st);
+    selfexc_free(rt.sx);
     config_free(rt.cfg);
     status_process_metrics_unregister();
     if (sfd >= 0)

@@ -10,6 +10,7 @@ typedef struct runtime_options {
     const char *listen_address; /* "HOST:PORT", ":7777" default */
     const char *storage_path;   /* directory, default "data" */
     bool enable_lifecycle;      /* POST /-/reload, /-/quit */
+    bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
 } runtime_options;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */

@@ -25,6 +25,7 @@ typedef struct route {
     bool prefix;
     api_handler_fn fn;
     void *ctx;
+    size_t (*body_limit)(void *ctx); /* NULL: the server's max_body */
 } route;
 
 struct http_server {
@@ -38,10 +39,17 @@ struct http_server {
     atomic_int in_flight;
 };
 
+/* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
+#define SERVER_DRAIN_MAX (1u << 20)
+
 /* Per-request state kept in MHD's con_cls between the calls of one request. */
 typedef struct req_state {
     strbuf body;
     bool too_large;
+    bool responded; /* the 413 was queued before the body was read */
+    size_t drained; /* bytes read and dropped after the limit was exceeded */
+    char limit_text[24];
+    size_t limit; /* body limit of the route this request goes to */
 } req_state;
 
 static char *xstrdup(const char *s)
@@ -81,12 +89,63 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
     if (!r)
         abort();
     s->routes = r;
-    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx};
+    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx, NULL};
+}
+
+void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
+                               api_handler_fn fn, void *ctx, size_t (*body_limit)(void *ctx))
+{
+    http_server_route(s, method, path, prefix, fn, ctx);
+    s->routes[s->n_routes - 1].body_limit = body_limit;
+}
+
+void api_request_remote_ip(const api_request *r, char *buf, size_t n)
+{
+    if (n)
+        buf[0] = 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr || !n)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) /* dual-stack listener: show IPv4 clients as IPv4 */
+            inet_ntop(AF_INET, &a6->s6_addr[12], buf, (socklen_t)n);
+        else
+            inet_ntop(AF_INET6, a6, buf, (socklen_t)n);
+    }
 }
 
 const char *api_request_query(const api_request *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+typedef struct query_iter {
+    const char *key;
+    const char **out;
+    size_t max, n;
+} query_iter;
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    query_iter *it = cls;
+    if (key && strcmp(key, it->key) == 0) {
+        if (it->n < it->max)
+            it->out[it->n] = value ? value : "";
+        it->n++;
+    }
+    return MHD_YES;
+}
+
+size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max)
+{
+    query_iter it = {key, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &it);
+    return it.n;
 }
 
 const char *api_request_header(const api_request *r, const char *name)
@@ -131,6 +190,21 @@ static bool path_matches(const route *r, const char *path)
     return n > 1 && r->path[n - 1] == '/' && strlen(path) == n - 1 && strncmp(r->path, path, n - 1) == 0;
 }
 
+static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
+                               strbuf *allow);
+
+/* The body limit for a request about to be read. */
+static size_t route_limit(const http_server *s, const char *method, const char *path)
+{
+    strbuf allow;
+    strbuf_init(&allow);
+    bool known;
+    const route *r = find_route(s, method, path, &known, &allow);
+    strbuf_free(&allow);
+    size_t lim = r && r->body_limit ? r->body_limit(r->ctx) : 0;
+    return lim ? lim : s->opts.max_body;
+}
+
 /* Best route for (method, path); *path_known tells whether any method matched the path. */
 static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
                                strbuf *allow)
@@ -171,8 +245,14 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
-    for (size_t i = 0; i < resp->n_headers; i++)
+    bool nosniff = false;
+    for (size_t i = 0; i < resp->n_headers; i++) {
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+        nosniff |= strcasecmp(resp->headers[i].name, "X-Content-Type-Options") == 0;
+    }
+    /* Every answer: a browser must not guess HTML out of a text/plain or JSON body that echoes input. */
+    if (!nosniff)
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)(resp->status ? resp->status : 200), r);
     MHD_destroy_response(r);
     return ret;
@@ -188,6 +268,27 @@ static void response_free(api_response *resp)
     free(resp->headers);
 }
 
+static void too_large_text(api_response *resp, size_t limit)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", limit);
+    api_response_text(resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+}
+
+/* Queues the 413 while the body is still unread. */
+static enum MHD_Result send_too_large(struct MHD_Connection *conn, req_state *st)
+{
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    too_large_text(&resp, st->limit);
+    api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = send_response(conn, &resp);
+    response_free(&resp);
+    if (ret == MHD_YES)
+        st->responded = true;
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -200,26 +301,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!st)
             return MHD_NO;
         strbuf_init(&st->body);
+        st->limit = route_limit(s, method, url);
+        snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
+        /* A declared body above the limit is refused before it is read (the connection is then closed),
+         * so that a client cannot keep a server thread busy uploading gigabytes that end in a 413. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (end != cl && (errno == ERANGE || v > st->limit)) {
+                st->too_large = true;
+                return send_too_large(conn, st);
+            }
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        /* Keep reading (and discarding) an oversized body so that the 413 reaches the client. */
-        if (!st->too_large && st->body.len + *upload_data_size <= s->opts.max_body)
+        if (!st->too_large && st->body.len + *upload_data_size <= st->limit) {
             strbuf_append(&st->body, upload_data, *upload_data_size);
-        else
+        } else {
+            /* A body without (or beyond) its declared length, over the limit. libmicrohttpd (0.9.x) cannot
+             * queue a response while an upload is pending, so the rest is read and dropped for the 413 to
+             * reach the client, but only up to SERVER_DRAIN_MAX: past that the connection is closed, so an
+             * endless chunked upload cannot keep a server thread busy. */
             st->too_large = true;
+            st->drained += *upload_data_size;
+            if (st->body.cap) {
+                strbuf_free(&st->body);
+                strbuf_init(&st->body);
+            }
+            if (st->drained > SERVER_DRAIN_MAX) {
+                log_debug("web", "closing a connection sending an oversized body", "limit_bytes",
+                          st->limit_text);
+                return MHD_NO;
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (st->responded)
+        return MHD_YES;
 
     api_response resp = {.status = 200};
     strbuf_init(&resp.body);
     if (st->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->opts.max_body);
-        api_response_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        too_large_text(&resp, st->limit);
     } else {
         strbuf allow;
         strbuf_init(&allow);

@@ -50,6 +50,11 @@ http_server *http_server_new(const http_server_options *opts);
  * shorter. A path matched only by routes of other methods gets 405 with an Allow header. */
 void http_server_route(http_server *s, const char *method, const char *path, bool prefix, api_handler_fn fn,
                        void *ctx);
+/* Like http_server_route, with the request body limit of this route taken from body_limit(ctx) when the
+ * request starts (so it may follow configuration reloads); 0 means the server's max_body. A larger body
+ * is answered 413 without calling fn. */
+void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
+                               api_handler_fn fn, void *ctx, size_t (*body_limit)(void *ctx));
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
 /* The bound port (after start), for tests using port 0. */
@@ -59,6 +64,11 @@ void http_server_free(http_server *s);
 
 /* Query parameter (decoded), NULL when absent. */
 const char *api_request_query(const api_request *r, const char *key);
+/* The client's IP address as text ("127.0.0.1", "::1"); "" when unknown. */
+void api_request_remote_ip(const api_request *r, char *buf, size_t n);
+/* Every value of a repeated query parameter (?job=a&job=b), in request order; at most max are stored.
+ * Returns how many there are (possibly more than max). */
+size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max);
 /* Request header (case-insensitive name), NULL when absent. */
 const char *api_request_header(const api_request *r, const char *name);
 

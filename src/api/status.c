@@ -23,8 +23,11 @@ static void h_ready(void *ctx, const api_request *req, api_response *resp)
 {
     (void)req;
     status_api *st = ctx;
-    if (atomic_load(&st->ready))
+    if (atomic_load(&st->ready)) {
         api_response_text(resp, 200, "lookout is Ready.\n");
+        if (st->ready_note)
+            st->ready_note(st->note_ctx, &resp->body);
+    }
     else
         api_response_text(resp, 503, "Service Unavailable");
 }

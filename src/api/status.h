@@ -21,6 +21,10 @@ typedef struct status_api {
     /* Asks the process to stop; must return quickly (the response is sent afterwards). */
     void (*quit)(void *ctx);
     void *ctx;
+    /* Optional: appends notes to the 200 answer of /-/ready (e.g. a store write backlog); the status
+     * stays 200 (readiness is about serving, not about the store). */
+    void (*ready_note)(void *note_ctx, strbuf *out);
+    void *note_ctx;
 } status_api;
 
 void status_api_register(status_api *st, http_server *s);

@@ -140,8 +140,11 @@ static void render_active(targets_api *api, const target_pool *p, const active_t
     targets_state_get(p, t, &st);
     labelset pub;
     target_public_labels(&t->t.labels, &pub);
+    labelset disc;
+    targets_active_discovered(p, t, &disc);
     strbuf_puts(out, "{\"discoveredLabels\":");
-    api_json_labels(out, &t->t.discovered);
+    api_json_labels(out, &disc);
+    labelset_free(&disc);
     strbuf_puts(out, ",\"labels\":");
     api_json_labels(out, &pub);
     labelset_free(&pub);
@@ -219,8 +222,11 @@ void targets_api_render(targets_api *api, const char *state, const char *scrape_
             if (!first)
                 strbuf_putc(out, ',');
             first = false;
+            labelset disc;
+            targets_dropped_discovered(p, &p->dropped[j], &disc);
             strbuf_puts(out, "{\"discoveredLabels\":");
-            api_json_labels(out, &p->dropped[j].discovered);
+            api_json_labels(out, &disc);
+            labelset_free(&disc);
             strbuf_puts(out, ",\"scrapePool\":");
             strbuf_json_string(out, p->job);
             strbuf_putc(out, '}');

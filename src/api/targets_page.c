@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/html.h"
 #include "util/strbuf.h"
@@ -135,11 +136,17 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
         if (k < from || k >= to)
             continue;
         const char *url = t->t.url ? t->t.url : "";
-        strbuf_puts(out, "<tr><td><a href=\"");
+        strbuf_puts(out, "<tr><td>");
+        /* Only http(s) URLs become links: __scheme__ may come from discovered metadata (a pod annotation),
+         * and "javascript://x/%0aalert(1)" in an href would run in lookout's origin when clicked. */
+        bool link = strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+        if (link) {
+            strbuf_puts(out, "<a href=\"");
+            strbuf_html(out, url);
+            strbuf_puts(out, "\">");
+        }
         strbuf_html(out, url);
-        strbuf_puts(out, "\">");
-        strbuf_html(out, url);
-        strbuf_printf(out, "</a></td><td><span class=\"state %s\">%s</span></td><td>",
+        strbuf_printf(out, "%s</td><td><span class=\"state %s\">%s</span></td><td>", link ? "</a>" : "",
                       target_health_name(st.health), target_health_name(st.health));
         html_label_badges(out, &t->t.labels, 1);
         strbuf_puts(out, "</td><td>");
@@ -174,15 +181,18 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
         strbuf_puts(out, ")</summary><table><tr><th>Discovered labels</th><th>Dropped by</th></tr>\n");
         for (size_t i = 0; i < p->n_dropped && i < DROPPED_SHOWN; i++) {
             const dropped_target *d = &p->dropped[i];
+            labelset disc;
+            targets_dropped_discovered(p, d, &disc);
             strbuf_puts(out, "<tr><td>");
-            html_label_badges(out, &d->discovered, 0);
+            html_label_badges(out, &disc, 0);
             strbuf_puts(out, "</td><td>");
             if (d->rule_index >= 0)
                 strbuf_printf(out, "dropped by rule #%d (%s)", d->rule_index,
                               relabel_action_name(d->action));
             else
                 strbuf_puts(out, "dropped by relabeling");
-            relabel_link(out, p->job, &d->discovered);
+            relabel_link(out, p->job, &disc);
+            labelset_free(&disc);
             strbuf_puts(out, "</td></tr>\n");
         }
         strbuf_puts(out, "</table>");
@@ -254,16 +264,22 @@ void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strb
             strbuf_puts(out, "<tr><td>");
             if (k < p->n_active) {
                 const active_target *t = p->active[k];
-                html_label_badges(out, &t->t.discovered, 0);
+                labelset disc;
+                targets_active_discovered(p, t, &disc);
+                html_label_badges(out, &disc, 0);
+                labelset_free(&disc);
                 strbuf_puts(out, "</td><td>");
                 html_label_badges(out, &t->t.labels, 1);
             } else {
                 const dropped_target *d = &p->dropped[k - p->n_active];
-                html_label_badges(out, &d->discovered, 0);
+                labelset disc;
+                targets_dropped_discovered(p, d, &disc);
+                html_label_badges(out, &disc, 0);
                 strbuf_puts(out, "</td><td class=\"muted\">Dropped");
                 if (d->rule_index >= 0)
                     strbuf_printf(out, " by rule #%d (%s)", d->rule_index, relabel_action_name(d->action));
-                relabel_link(out, p->job, &d->discovered);
+                relabel_link(out, p->job, &disc);
+                labelset_free(&disc);
             }
             strbuf_puts(out, "</td></tr>\n");
         }
@@ -304,6 +320,15 @@ static long parse_page(const char *s)
     return (*end || v < 1 || v > 1000000) ? 1 : v;
 }
 
+/* Server-rendered pages: inline style only, no script, not framed (clickjacking), forms to ourselves. */
+static void page_headers(api_response *resp)
+{
+    api_response_header(resp, "Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                         "frame-ancestors 'none'; base-uri 'none'");
+    api_response_header(resp, "X-Frame-Options", "DENY");
+}
+
 static void h_targets(void *ctx, const api_request *req, api_response *resp)
 {
     targets_page_query q = {
@@ -314,6 +339,7 @@ static void h_targets(void *ctx, const api_request *req, api_response *resp)
     };
     resp->status = 200;
     resp->content_type = "text/html; charset=utf-8";
+    page_headers(resp);
     targets_page_render(ctx, &q, html_now_ms(), &resp->body);
 }
 
@@ -321,6 +347,7 @@ static void h_sd(void *ctx, const api_request *req, api_response *resp)
 {
     resp->status = 200;
     resp->content_type = "text/html; charset=utf-8";
+    page_headers(resp);
     sd_page_render(ctx, api_request_query(req, "scrapePool"), parse_page(api_request_query(req, "page")),
                    &resp->body);
 }

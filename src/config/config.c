@@ -31,6 +31,7 @@ static lookout_config *config_new(const char *name)
     cfg->global.scrape_timeout_ms = 10 * 1000;
     labelset_init(&cfg->global.external_labels);
     cfg_storage_defaults(&cfg->storage);
+    cfg_push_defaults(&cfg->push);
     return cfg;
 }
 
@@ -45,6 +46,7 @@ void config_free(lookout_config *cfg)
     free(cfg->scrape_configs);
     free(cfg->storage.path);
     free(cfg->storage.dsn);
+    cfg_push_free(&cfg->push);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i].message);
     free(cfg->warnings);
@@ -152,13 +154,13 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
 
 static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg)
 {
-    static const char *const keys[] = {"global", "scrape_configs", "storage",
+    static const char *const keys[] = {"global", "scrape_configs", "storage", "push",
                                        /* Not used by lookout; accepted so that a prometheus.yml loads. */
                                        "rule_files", "alerting", "remote_write", "remote_read", "tracing",
                                        "scrape_config_files", "otlp", "runtime", NULL};
     if (cfg_check_map(c, root, "config", keys) < 0)
         return -1;
-    for (size_t i = 3; keys[i]; i++) {
+    for (size_t i = 4; keys[i]; i++) {
         yaml_node_t *k = cfg_key_node(c, root, keys[i]);
         if (k)
             cfg_warn(c, k, "%s is not used by lookout; ignored", keys[i]);
@@ -168,6 +170,9 @@ static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config 
         return -1;
     yaml_node_t *st = cfg_get(c, root, "storage");
     if (st && parse_storage(c, st, &cfg->storage) < 0)
+        return -1;
+    yaml_node_t *pu = cfg_get(c, root, "push");
+    if (pu && cfg_parse_push(c, pu, &cfg->push) < 0)
         return -1;
 
     yaml_node_t **items;

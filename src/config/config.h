@@ -93,6 +93,45 @@ typedef struct kubernetes_sd_config {
     size_t n_selectors;
     bool attach_node; /* attach_metadata.node */
 } kubernetes_sd_config;
+/* dns_sd_configs (Prometheus discovery/dns). */
+typedef enum dns_sd_type { DNS_SD_SRV = 0, DNS_SD_A, DNS_SD_AAAA, DNS_SD_MX } dns_sd_type;
+
+typedef struct dns_sd_config {
+    char **names;
+    size_t n_names;
+    dns_sd_type type;            /* default SRV; `type` is case-insensitive */
+    int port;                    /* required for A, AAAA, MX; ignored for SRV */
+    int64_t refresh_interval_ms; /* default 30s */
+} dns_sd_config;
+
+/* consul_sd_configs (Prometheus discovery/consul). `username`/`password` are folded into http.basic_auth
+ * at load time, as Prometheus does. */
+typedef struct consul_sd_config {
+    char *server;       /* default "localhost:8500" */
+    char *path_prefix;  /* NULL = none */
+    char *token;        /* sent as X-Consul-Token; NULL = none */
+    char *datacenter;   /* NULL = the agent's (GET /v1/agent/self) */
+    char *ns;           /* `namespace` (Consul Enterprise); NULL = none */
+    char *partition;    /* NULL = none */
+    char *scheme;       /* default "http" */
+    char *tag_separator;/* default "," */
+    bool allow_stale;   /* default true */
+    int64_t refresh_interval_ms; /* default 30s */
+    char **services;    /* empty = every service */
+    size_t n_services;
+    char **tags;        /* a service must carry all of them */
+    size_t n_tags;
+    char **node_meta_keys, **node_meta_values; /* sorted by key */
+    size_t n_node_meta;
+    http_client_config http;
+} consul_sd_config;
+
+/* http_sd_configs (Prometheus discovery/http). */
+typedef struct http_sd_config {
+    char *url;                   /* required, http or https */
+    int64_t refresh_interval_ms; /* default 60s */
+    http_client_config http;
+} http_sd_config;
 
 /* One SD block, e.g. one element of file_sd_configs. Later issues add their own struct to the union. */
 typedef struct sd_config {
@@ -103,6 +142,9 @@ typedef struct sd_config {
         static_sd_config static_sd;
         file_sd_config file;
         kubernetes_sd_config kubernetes;
+        dns_sd_config dns;
+        consul_sd_config consul;
+        http_sd_config http;
     } u;
 } sd_config;
 
@@ -145,6 +187,22 @@ typedef struct storage_config {
     uint32_t samples_per_error; /* default 100 */
 } storage_config;
 
+/* `push:` (lookout's own section): push ingestion, POST /errors and POST /api/v1/push/{job}. Credentials
+ * files are read when a push arrives (so a rotated secret needs no reload). */
+typedef struct push_config {
+    bool enabled;            /* default false; --web.enable-push also enables */
+    char *default_job;       /* job of POST /errors; default "pushed" */
+    int64_t body_size_limit; /* bytes; default 10 MiB */
+    bool has_authorization;
+    char *authorization_type; /* default "Bearer" */
+    char *authorization_credentials, *authorization_credentials_file;
+    bool has_basic_auth;
+    char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
+} push_config;
+
+#define PUSH_DEFAULT_JOB "pushed"
+#define PUSH_DEFAULT_BODY_LIMIT (10LL << 20)
+
 typedef struct global_config {
     int64_t scrape_interval_ms; /* default 1m */
     int64_t scrape_timeout_ms;  /* default 10s */
@@ -164,6 +222,7 @@ typedef struct lookout_config {
     scrape_config *scrape_configs;
     size_t n_scrape_configs;
     storage_config storage;
+    push_config push;
     bool periskop_format; /* loaded from a Periskop `services:` file */
     config_warning *warnings;
     size_t n_warnings;

@@ -34,4 +34,9 @@ int cfg_parse_base2_bytes(const char *s, int64_t *out);
 void cfg_storage_defaults(storage_config *st);
 int cfg_parse_periskop(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg);
 
+/* Push section (parse_push.c). */
+void cfg_push_defaults(push_config *p);
+void cfg_push_free(push_config *p);
+int cfg_parse_push(cfg_ctx *c, const yaml_node_t *node, push_config *p);
+
 #endif

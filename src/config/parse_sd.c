@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "config/sd_remote.h"
 
 typedef int (*sd_parse_fn)(cfg_ctx *c, const yaml_node_t *node, sd_config *sd);
 typedef void (*sd_free_fn)(sd_config *sd);
@@ -115,10 +116,10 @@ static bool equal_file(const sd_config *a, const sd_config *b)
 static const sd_kind_entry sd_table[] = {
     {"static_configs", SD_STATIC, parse_static, free_static, equal_static},
     {"file_sd_configs", SD_FILE, parse_file, free_file, equal_file},
-    {"dns_sd_configs", SD_DNS, NULL, NULL, NULL},
-    {"consul_sd_configs", SD_CONSUL, NULL, NULL, NULL},
+    {"dns_sd_configs", SD_DNS, cfg_parse_dns_sd, cfg_free_dns_sd, cfg_equal_dns_sd},
+    {"consul_sd_configs", SD_CONSUL, cfg_parse_consul_sd, cfg_free_consul_sd, cfg_equal_consul_sd},
     {"kubernetes_sd_configs", SD_KUBERNETES, cfg_parse_sd_kubernetes, cfg_free_sd_kubernetes, cfg_equal_sd_kubernetes},
-    {"http_sd_configs", SD_HTTP, NULL, NULL, NULL},
+    {"http_sd_configs", SD_HTTP, cfg_parse_http_sd, cfg_free_http_sd, cfg_equal_http_sd},
     /* Prometheus kinds lookout has no plan for yet; kind is unused while parse is NULL. */
     {"azure_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
     {"digitalocean_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},

@@ -96,17 +96,13 @@ static int parse_label_duration(const char *what, const char *v, int64_t *ms, bu
     return 0;
 }
 
-void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
-                  built_target *out)
+void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
+                              const labelset *target_labels, labelset *out)
 {
-    memset(out, 0, sizeof *out);
-    labelset_init(&out->discovered);
-    labelset_init(&out->labels);
-    out->dropped_by = -1;
-    out->status = TARGET_ACTIVE;
+    labelset_init(out);
+    labelset *ls = out;
 
     /* 1. group labels overlaid by the target's own */
-    labelset *ls = &out->labels;
     if (group_labels)
         labelset_copy(ls, group_labels);
     if (target_labels)
@@ -133,6 +129,19 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
         labelset_set(ls, name, p->values[0]); /* an empty first value deletes, as Go's builder does */
         free(name);
     }
+}
+
+void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                  built_target *out)
+{
+    memset(out, 0, sizeof *out);
+    labelset_init(&out->discovered);
+    out->dropped_by = -1;
+    out->status = TARGET_ACTIVE;
+
+    /* 1.-2. discovered labels: group + target labels, scrape config defaults and params */
+    labelset *ls = &out->labels;
+    target_discovered_labels(sc, group_labels, target_labels, ls);
     labelset_copy(&out->discovered, ls);
 
     /* 3. relabel */

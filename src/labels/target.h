@@ -30,6 +30,11 @@ typedef struct built_target {
 void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                   built_target *out);
 void built_target_free(built_target *t);
+/* Only the discovered labels target_build would compute (no relabeling): group labels overlaid by the
+ * target's, with the scrape config's job/__scrape_*__/__metrics_path__/__scheme__/__param_* defaults.
+ * out is initialised by the call. */
+void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
+                              const labelset *target_labels, labelset *out);
 
 /* Public labels (names not starting with "__"), in a new set (initialised by the call). */
 void target_public_labels(const labelset *labels, labelset *out);

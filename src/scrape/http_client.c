@@ -334,8 +334,27 @@ static int url_host_port(const char *url, char *host, size_t hostlen, long *port
     return rc;
 }
 
-void http_client_describe_error(CURL *h, CURLcode rc, const char *url, const char *errbuf, char *out, size_t n)
+void http_client_redact_url(const char *url, char *out, size_t n)
 {
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : NULL;
+    size_t alen = auth ? strcspn(auth, "/?#") : 0;
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++) /* the last '@' of the authority ends the userinfo */
+        if (auth[i] == '@')
+            at = auth + i;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+void http_client_describe_error(CURL *h, CURLcode rc, const char *raw_url, const char *errbuf, char *out, size_t n)
+{
+    char url[2048];
+    http_client_redact_url(raw_url, url, sizeof url);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         snprintf(out, n, "Get \"%s\": context deadline exceeded", url);

@@ -43,8 +43,12 @@ void http_request_free(http_request *r);
  *   Get "URL": dial tcp 127.0.0.1:9: connect: connection refused          (refused; errno text)
  *   Get "URL": dial tcp: lookup HOST: no such host                         (resolution)
  *   Get "URL": <curl's error buffer or curl_easy_strerror>                 (anything else)
- * h: the finished easy handle (for the OS errno and peer address); errbuf: its CURLOPT_ERRORBUFFER or NULL. */
+ * h: the finished easy handle (for the OS errno and peer address); errbuf: its CURLOPT_ERRORBUFFER or NULL.
+ * The URL is written with its password redacted (http_client_redact_url). */
 void http_client_describe_error(CURL *h, CURLcode rc, const char *url, const char *errbuf, char *out, size_t n);
+/* url with the password of its userinfo replaced by "***" ("http://u:***@h/"), as Go's net/http writes
+ * URLs into errors: for error texts and log lines. */
+void http_client_redact_url(const char *url, char *out, size_t n);
 /* "server returned HTTP status 500 Internal Server Error": reason is the server's reason phrase (from the
  * status line, what Go's resp.Status holds); NULL/empty uses Go's http.StatusText. */
 void http_client_status_error(long status, const char *reason, char *out, size_t n);

@@ -205,6 +205,7 @@ void payload_occurrence_unref(payload_occurrence *o)
 static void aggregate_clear(payload_aggregate *a)
 {
     free(a->key);
+    free(a->origin_job);
     for (size_t i = 0; i < a->n_occurrences; i++)
         payload_occurrence_unref(a->occurrences[i]);
     free(a->occurrences);
@@ -219,6 +220,7 @@ void payload_free(payload_doc *p)
     free(p->aggregates);
     free(p->target_uuid);
     free(p->instance_id);
+    free(p->lookout_instance);
     free(p);
 }
 
@@ -456,6 +458,9 @@ static int parse_aggregate(pctx *c, payload_doc *p, const json_t *v, payload_agg
         return -1;
     a->severity = payload_severity_parse(sev);
     free(sev);
+    const json_t *oj = json_object_get(v, "__lookout_job__");
+    if (json_is_string(oj) && json_string_length(oj) > 0)
+        a->origin_job = xstrdup(json_string_value(oj));
     const json_t *le = json_object_get(v, "latest_errors");
     if (le && !json_is_null(le)) {
         if (!json_is_array(le))
@@ -477,6 +482,16 @@ static int parse_aggregate(pctx *c, payload_doc *p, const json_t *v, payload_agg
         }
     }
     return 0;
+}
+
+/* Same (origin_job, key): the aggregates describe the same error of the same process. */
+static bool same_identity(const payload_aggregate *a, const payload_aggregate *b)
+{
+    if (strcmp(a->key, b->key) != 0)
+        return false;
+    if (!a->origin_job || !b->origin_job)
+        return a->origin_job == b->origin_job;
+    return strcmp(a->origin_job, b->origin_job) == 0;
 }
 
 /* Folds aggregate b (same key) into a: the larger count (they describe the same process), the earlier
@@ -522,6 +537,9 @@ payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id
     const json_t *tu = json_object_get(root, "target_uuid");
     p->target_uuid = xstrdup(json_is_string(tu) ? json_string_value(tu) : "");
     p->instance_id = xstrdup(p->target_uuid[0] ? p->target_uuid : (fallback_id ? fallback_id : ""));
+    const json_t *li = json_object_get(root, "__lookout_instance__");
+    if (json_is_string(li) && json_string_length(li) > 0)
+        p->lookout_instance = xstrdup(json_string_value(li));
 
     size_t n = json_array_size(list); /* 0 for NULL */
     p->aggregates = xcalloc(n, sizeof(payload_aggregate));
@@ -541,8 +559,11 @@ payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id
             aggregate_clear(&a);
             continue;
         }
-        size_t h = (size_t)fnv1a64(FNV64_OFFSET, a.key, strlen(a.key)) & (cap - 1);
-        while (idx[h] && strcmp(p->aggregates[idx[h] - 1].key, a.key) != 0)
+        uint64_t kh = fnv1a64(FNV64_OFFSET, a.key, strlen(a.key));
+        if (a.origin_job)
+            kh = fnv1a64(kh ^ 0x9e3779b97f4a7c15ULL, a.origin_job, strlen(a.origin_job));
+        size_t h = (size_t)kh & (cap - 1);
+        while (idx[h] && !same_identity(&p->aggregates[idx[h] - 1], &a))
             h = (h + 1) & (cap - 1);
         if (idx[h]) {
             fold(&p->aggregates[idx[h] - 1], &a);

@@ -67,6 +67,9 @@ typedef struct payload_aggregate {
     int64_t created_at_ms; /* PAYLOAD_TS_NONE when absent */
     payload_occurrence **occurrences; /* as sent (clients send oldest first); one reference each */
     size_t n_occurrences;
+    /* Federation (GET /federate/exceptions of a lower lookout): the job the aggregate came from, from
+     * the aggregate's "__lookout_job__" member; NULL when absent. Keys are unique per (origin_job, key). */
+    char *origin_job;
 } payload_aggregate;
 
 typedef struct payload_doc {
@@ -74,6 +77,9 @@ typedef struct payload_doc {
     /* The instance id the merge engine keys counts on: target_uuid, or the caller's fallback (the scrape
      * URL) when target_uuid is absent or empty. */
     char *instance_id;
+    /* Federation: the exporting lookout's persistent instance id ("__lookout_instance__"); NULL when
+     * absent. Stable across job selections, unlike target_uuid. */
+    char *lookout_instance;
     payload_aggregate *aggregates; /* unique keys: repeated keys are folded into the first (max count) */
     size_t n_aggregates;
     size_t skipped_aggregates;  /* malformed aggregates dropped */

@@ -1,18 +1,21 @@
-/* targets: see targets.h. A pool's active targets live in two arrays rebuilt on every sync: `active`
- * (display order: URL, then hash) and `index` (hash order, for the diff and for scrape results). */
+/* targets: see targets.h. Per pool (struct target_pool_priv):
+ *   - gtab: the cached groups (tgroup), by identity (the group's gen, or a content hash for plain groups);
+ *     each keeps a reference on its frozen group and one tres per target: what it built to;
+ *   - order: the groups of the last sync in its order (discovery order, for dedup and the dropped list);
+ *   - atab: hash -> active target (chained); `active` (display order) is merged incrementally;
+ *   - strs: interned strings of the final label sets.
+ * An active target counts the discovered targets that built to it (n_src); it goes when that reaches 0. */
 #include "scrape/targets.h"
 
+#include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "scrape/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
-
-typedef struct target_index {
-    uint64_t hash;
-    active_target *t;
-} target_index;
 
 struct target_manager {
     pthread_rwlock_t lock;
@@ -74,6 +77,15 @@ static metric_family *metric_pool_failed(void)
                              names);
 }
 
+static metric_family *metric_builds(void)
+{
+    static const char *names[] = {"job"};
+    return metric_family_get("lookout_target_builds_total", METRIC_COUNTER,
+                             "Total number of discovered targets run through target building (relabeling); "
+                             "only groups that changed are rebuilt.",
+                             1, names);
+}
+
 static void pool_metrics(const target_pool *p)
 {
     const char *v[] = {p->job};
@@ -88,17 +100,219 @@ static void pool_metrics_remove(const char *job)
     metric_remove(metric_pool_targets(), v);
     metric_remove(metric_pool_dropped(), v);
     metric_remove(metric_pool_failed(), v);
+    metric_remove(metric_builds(), v);
 }
 
-/* ---- pools ---- */
+/* ---- pool internals ---- */
+
+#define TRES_NONE 255 /* not built (the job had no scrape_config) */
+
+typedef struct tres {
+    uint8_t status; /* target_build_status or TRES_NONE */
+    int32_t rule;   /* DROPPED: rule index */
+    union {
+        active_target *a; /* ACTIVE */
+        char *error;      /* FAILED */
+    } u;
+} tres;
+
+typedef struct target_tgroup {
+    const target_group *g; /* frozen; one reference held */
+    uint64_t key;          /* g's gen, or a content hash of the group (by_content) */
+    bool by_content;
+    bool seen; /* claimed by the update in progress */
+    uint32_t n_dropped, n_failed;
+    tres *res; /* g->n_targets */
+    struct target_tgroup *next;
+} tgroup;
+
+struct target_pool_priv {
+    tgroup **gtab; /* chained by key */
+    size_t gtab_cap, n_tgroups;
+    tgroup **order; /* the last sync's groups, in its order */
+    size_t n_order;
+    active_target **atab; /* chained by hash */
+    size_t atab_cap;
+    strtab strs;
+    size_t n_dup; /* active targets with n_src > 1 */
+};
+
+static size_t mix(uint64_t k, size_t cap)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k & (cap - 1);
+}
+
+static void gtab_insert(struct target_pool_priv *pv, tgroup *tg)
+{
+    if (pv->n_tgroups + 1 > pv->gtab_cap) {
+        size_t cap = pv->gtab_cap ? pv->gtab_cap * 2 : 64;
+        tgroup **nb = xcalloc(cap, sizeof *nb);
+        for (size_t i = 0; i < pv->gtab_cap; i++)
+            for (tgroup *e = pv->gtab[i], *next; e; e = next) {
+                next = e->next;
+                e->next = nb[mix(e->key, cap)];
+                nb[mix(e->key, cap)] = e;
+            }
+        free(pv->gtab);
+        pv->gtab = nb;
+        pv->gtab_cap = cap;
+    }
+    size_t b = mix(tg->key, pv->gtab_cap);
+    tg->next = pv->gtab[b];
+    pv->gtab[b] = tg;
+    pv->n_tgroups++;
+}
+
+static void gtab_remove(struct target_pool_priv *pv, tgroup *tg)
+{
+    for (tgroup **pp = &pv->gtab[mix(tg->key, pv->gtab_cap)]; *pp; pp = &(*pp)->next)
+        if (*pp == tg) {
+            *pp = tg->next;
+            pv->n_tgroups--;
+            return;
+        }
+}
+
+static bool group_equal(const target_group *a, const target_group *b)
+{
+    if (a->n_targets != b->n_targets || strcmp(a->source ? a->source : "", b->source ? b->source : "") != 0 ||
+        !labelset_equal(&a->labels, &b->labels))
+        return false;
+    for (size_t i = 0; i < a->n_targets; i++)
+        if (!labelset_equal(&a->targets[i], &b->targets[i]))
+            return false;
+    return true;
+}
+
+static uint64_t group_content_hash(const target_group *g)
+{
+    uint64_t h = fnv1a64(FNV64_OFFSET, g->source ? g->source : "", g->source ? strlen(g->source) : 0);
+    h ^= labelset_hash(&g->labels);
+    h *= 1099511628211ULL;
+    for (size_t i = 0; i < g->n_targets; i++) {
+        h ^= labelset_hash(&g->targets[i]);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* An unclaimed cached group with g's identity, or NULL. */
+static tgroup *gtab_find(struct target_pool_priv *pv, const target_group *g)
+{
+    if (!pv->gtab_cap)
+        return NULL;
+    bool by_content = g->gen == 0;
+    uint64_t key = by_content ? group_content_hash(g) : g->gen;
+    for (tgroup *e = pv->gtab[mix(key, pv->gtab_cap)]; e; e = e->next)
+        if (!e->seen && e->key == key && e->by_content == by_content && (!by_content || group_equal(e->g, g)))
+            return e;
+    return NULL;
+}
+
+static active_target *atab_find(const struct target_pool_priv *pv, uint64_t hash)
+{
+    if (!pv->atab_cap)
+        return NULL;
+    for (active_target *a = pv->atab[mix(hash, pv->atab_cap)]; a; a = a->next)
+        if (a->t.hash == hash)
+            return a;
+    return NULL;
+}
+
+static void atab_insert(struct target_pool_priv *pv, active_target *a, size_t n_active)
+{
+    if (n_active + 1 > pv->atab_cap) {
+        size_t cap = pv->atab_cap ? pv->atab_cap * 2 : 64;
+        active_target **nb = xcalloc(cap, sizeof *nb);
+        for (size_t i = 0; i < pv->atab_cap; i++)
+            for (active_target *e = pv->atab[i], *next; e; e = next) {
+                next = e->next;
+                e->next = nb[mix(e->t.hash, cap)];
+                nb[mix(e->t.hash, cap)] = e;
+            }
+        free(pv->atab);
+        pv->atab = nb;
+        pv->atab_cap = cap;
+    }
+    size_t b = mix(a->t.hash, pv->atab_cap);
+    a->next = pv->atab[b];
+    pv->atab[b] = a;
+}
+
+static void atab_remove(struct target_pool_priv *pv, active_target *a)
+{
+    for (active_target **pp = &pv->atab[mix(a->t.hash, pv->atab_cap)]; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            return;
+        }
+}
+
+/* One allocation: the target, its label array, its URL. Label strings are interned. */
+static active_target *active_new(struct target_pool_priv *pv, const built_target *bt)
+{
+    size_t n = bt->labels.n, ulen = strlen(bt->url ? bt->url : "") + 1;
+    active_target *a = malloc(sizeof *a + n * sizeof(label) + ulen);
+    if (!a)
+        abort();
+    memset(a, 0, sizeof *a);
+    label *v = (label *)(a + 1);
+    char *url = (char *)(v + n);
+    memcpy(url, bt->url ? bt->url : "", ulen);
+    for (size_t i = 0; i < n; i++) {
+        v[i].name = (char *)strtab_get(&pv->strs, bt->labels.v[i].name);
+        v[i].value = (char *)strtab_get(&pv->strs, bt->labels.v[i].value);
+    }
+    a->t.hash = bt->hash;
+    a->t.url = url;
+    a->t.labels = (labelset){n ? v : NULL, n, n};
+    a->n_src = 1;
+    return a;
+}
+
+static void active_free(struct target_pool_priv *pv, active_target *a)
+{
+    for (size_t i = 0; i < a->t.labels.n; i++) {
+        strtab_put(&pv->strs, a->t.labels.v[i].name);
+        strtab_put(&pv->strs, a->t.labels.v[i].value);
+    }
+    free(a->last_error);
+    free(a);
+}
+
+/* The hook's view of an active target: shallow, valid while the target lives. */
+static built_target hook_view(const active_target *a)
+{
+    built_target bt;
+    memset(&bt, 0, sizeof bt);
+    bt.status = TARGET_ACTIVE;
+    labelset_init(&bt.discovered);
+    bt.labels = a->t.labels;
+    bt.url = (char *)a->t.url;
+    bt.dropped_by = -1;
+    bt.hash = a->t.hash;
+    return bt;
+}
+
+static void tgroup_free(struct target_pool_priv *pv, tgroup *tg)
+{
+    (void)pv;
+    for (size_t i = 0; tg->res && i < tg->g->n_targets; i++)
+        if (tg->res[i].status == TARGET_FAILED)
+            free(tg->res[i].u.error);
+    free(tg->res);
+    target_group_unref(tg->g);
+    free(tg);
+}
 
 static void free_dropped(target_pool *p)
 {
-    for (size_t i = 0; i < p->n_dropped; i++)
-        labelset_free(&p->dropped[i].discovered);
     free(p->dropped);
     p->dropped = NULL;
-    p->n_dropped = p->dropped_count = 0;
+    p->n_dropped = 0;
 }
 
 static void free_failed(target_pool *p)
@@ -107,22 +321,7 @@ static void free_failed(target_pool *p)
         labelset_free(&p->failed[i].discovered);
     free(p->failed);
     p->failed = NULL;
-    p->n_failed = p->failed_count = 0;
-}
-
-static void free_groups(target_group *g, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        target_group_free(&g[i]);
-    free(g);
-}
-
-static void active_free(active_target *t)
-{
-    if (!t)
-        return;
-    built_target_free(&t->t);
-    free(t);
+    p->n_failed = 0;
 }
 
 static target_pool *pool_new(const char *job, const scrape_config *sc)
@@ -132,6 +331,7 @@ static target_pool *pool_new(const char *job, const scrape_config *sc)
     if (!p->job)
         abort();
     p->sc = sc;
+    p->priv = xcalloc(1, sizeof *p->priv);
     pthread_mutex_init(&p->state_mu, NULL);
     return p;
 }
@@ -140,31 +340,40 @@ static void pool_free(target_pool *p)
 {
     if (!p)
         return;
+    struct target_pool_priv *pv = p->priv;
     for (size_t i = 0; i < p->n_active; i++)
-        active_free(p->active[i]);
+        active_free(pv, p->active[i]);
     free(p->active);
-    free(p->index);
     free_dropped(p);
     free_failed(p);
-    free_groups(p->groups, p->n_groups);
+    for (size_t i = 0; i < pv->gtab_cap; i++)
+        for (tgroup *e = pv->gtab[i], *next; e; e = next) {
+            next = e->next;
+            tgroup_free(pv, e);
+        }
+    free(pv->gtab);
+    free(pv->order);
+    free(pv->atab);
+    strtab_free(&pv->strs);
+    free(pv);
     pthread_mutex_destroy(&p->state_mu);
     free(p->job);
     free(p);
 }
 
-static int cmp_index(const void *a, const void *b)
-{
-    uint64_t x = ((const target_index *)a)->hash, y = ((const target_index *)b)->hash;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_display(const void *a, const void *b)
 {
     const active_target *x = *(active_target *const *)a, *y = *(active_target *const *)b;
-    int c = strcmp(x->t.url ? x->t.url : "", y->t.url ? y->t.url : "");
+    int c = strcmp(x->t.url, y->t.url);
     if (c)
         return c;
     return x->t.hash < y->t.hash ? -1 : x->t.hash > y->t.hash;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    uint64_t x = (*(active_target *const *)a)->t.hash, y = (*(active_target *const *)b)->t.hash;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -173,178 +382,320 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* A freshly built target with its position in discovery order, so that dedup keeps the last duplicate's
- * discovered labels regardless of qsort's instability. */
-typedef struct fresh {
-    uint64_t hash;
-    size_t seq;
-    active_target *t;
-} fresh;
+typedef struct tlist {
+    active_target **v;
+    size_t n, cap;
+} tlist;
 
-static int cmp_fresh(const void *a, const void *b)
+static void tlist_push(tlist *l, active_target *a)
 {
-    const fresh *x = a, *y = b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = a;
 }
 
-static void log_failed(const char *job, const failed_target *f)
-{
-    const char *addr = labelset_get(&f->discovered, "__address__");
-    log_error("scrape", "Creating target failed", "job", job, "address", addr ? addr : "", "err", f->error);
-}
+/* State of one update (sync or rebuild). */
+typedef struct update {
+    target_manager *m;
+    target_pool *p;
+    tlist added, removed;
+    uint64_t *known_failed; /* discovered-label hashes of the failures listed before: logged once */
+    size_t n_known_failed;
+    size_t n_built;
+} update;
 
-/* Builds the pool's target set from p->groups with p->sc and diffs it against the current one.
- * config_changed: kept targets are reported as updated. old_sc: the config the current targets were built
- * with (for removal hooks). Called with the write lock held. */
-static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config *old_sc, bool config_changed)
+/* Runs every target of a new cached group through target building and records the results. */
+static void build_group(update *u, tgroup *tg)
 {
+    target_pool *p = u->p;
+    struct target_pool_priv *pv = p->priv;
     const scrape_config *sc = p->sc;
-    fresh *fr = NULL;
-    size_t n_fr = 0, cap_fr = 0;
+    const target_group *grp = tg->g;
+    tg->res = grp->n_targets ? xcalloc(grp->n_targets, sizeof *tg->res) : NULL;
+    for (size_t i = 0; i < grp->n_targets; i++) {
+        tres *r = &tg->res[i];
+        if (!sc) {
+            r->status = TRES_NONE;
+            continue;
+        }
+        built_target bt;
+        target_build(sc, &grp->labels, &grp->targets[i], &bt);
+        u->n_built++;
+        r->status = (uint8_t)bt.status;
+        switch (bt.status) {
+        case TARGET_ACTIVE: {
+            active_target *a = atab_find(pv, bt.hash);
+            if (a) {
+                /* A duplicate (or the same target from a changed group): the newest contribution is
+                 * the origin until the dedup pass says otherwise. */
+                if (++a->n_src == 2)
+                    pv->n_dup++;
+            } else {
+                a = active_new(pv, &bt);
+                a->fresh = true;
+                atab_insert(pv, a, p->n_active + u->added.n);
+                tlist_push(&u->added, a);
+            }
+            a->origin = tg;
+            a->origin_idx = (uint32_t)i;
+            r->u.a = a;
+            break;
+        }
+        case TARGET_DROPPED:
+            r->rule = bt.dropped_by;
+            tg->n_dropped++;
+            p->dropped_count++;
+            break;
+        case TARGET_FAILED:
+        default: {
+            r->status = TARGET_FAILED;
+            r->u.error = strdup(bt.error);
+            if (!r->u.error)
+                abort();
+            tg->n_failed++;
+            p->failed_count++;
+            uint64_t h = labelset_hash(&bt.discovered);
+            if (!bsearch(&h, u->known_failed, u->n_known_failed, sizeof h, cmp_u64)) {
+                const char *addr = labelset_get(&bt.discovered, "__address__");
+                log_error("scrape", "Creating target failed", "job", p->job, "address", addr ? addr : "", "err",
+                          bt.error);
+            }
+            break;
+        }
+        }
+        built_target_free(&bt);
+    }
+}
 
-    /* Hashes of the failures we already knew, so each failure is logged once, not on every sync. */
-    uint64_t *known_failed = xcalloc(p->n_failed, sizeof *known_failed);
-    for (size_t i = 0; i < p->n_failed; i++)
-        known_failed[i] = labelset_hash(&p->failed[i].discovered);
-    size_t n_known_failed = p->n_failed;
-    qsort(known_failed, n_known_failed, sizeof *known_failed, cmp_u64);
+/* Withdraws a cached group's contributions and frees it. */
+static void release_group(update *u, tgroup *tg)
+{
+    target_pool *p = u->p;
+    struct target_pool_priv *pv = p->priv;
+    for (size_t i = 0; i < tg->g->n_targets; i++) {
+        tres *r = &tg->res[i];
+        if (r->status == TARGET_ACTIVE) {
+            active_target *a = r->u.a;
+            if (--a->n_src == 1)
+                pv->n_dup--;
+            else if (a->n_src == 0)
+                tlist_push(&u->removed, a);
+        }
+    }
+    p->dropped_count -= tg->n_dropped;
+    p->failed_count -= tg->n_failed;
+    gtab_remove(pv, tg);
+    tgroup_free(pv, tg);
+}
 
+static tgroup *tgroup_new(const target_group *g)
+{
+    tgroup *tg = xcalloc(1, sizeof *tg);
+    if (g->gen) {
+        tg->g = target_group_ref(g);
+        tg->key = g->gen;
+    } else {
+        tg->key = group_content_hash(g);
+        tg->by_content = true;
+        tg->g = target_group_freeze(g);
+    }
+    return tg;
+}
+
+/* The dropped and failed lists, in discovery order, from the cached results. */
+static void rebuild_lists(target_pool *p)
+{
+    struct target_pool_priv *pv = p->priv;
+    const scrape_config *sc = p->sc;
+    uint64_t keep = sc ? sc->keep_dropped_targets : 0;
     free_dropped(p);
     free_failed(p);
-    uint64_t keep_dropped = sc ? sc->keep_dropped_targets : 0;
-
-    size_t seq = 0;
-    for (size_t g = 0; sc && g < p->n_groups; g++) {
-        const target_group *grp = &p->groups[g];
-        for (size_t i = 0; i < grp->n_targets; i++) {
-            built_target bt;
-            target_build(sc, &grp->labels, &grp->targets[i], &bt);
-            switch (bt.status) {
-            case TARGET_ACTIVE: {
-                if (n_fr == cap_fr) {
-                    cap_fr = cap_fr ? cap_fr * 2 : 64;
-                    fr = xrealloc(fr, cap_fr * sizeof *fr);
+    if (!sc)
+        return; /* nothing was built */
+    size_t cap_d = 0;
+    for (size_t k = 0; k < pv->n_order; k++) {
+        const tgroup *tg = pv->order[k];
+        if (!tg->n_dropped && !tg->n_failed)
+            continue;
+        for (size_t i = 0; i < tg->g->n_targets; i++) {
+            const tres *r = &tg->res[i];
+            if (r->status == TARGET_DROPPED && (keep == 0 || p->n_dropped < keep)) {
+                if (p->n_dropped == cap_d) {
+                    cap_d = cap_d ? cap_d * 2 : 16;
+                    p->dropped = xrealloc(p->dropped, cap_d * sizeof *p->dropped);
                 }
-                active_target *t = xcalloc(1, sizeof *t);
-                t->t = bt; /* moves ownership */
-                fr[n_fr++] = (fresh){bt.hash, seq++, t};
-                break;
-            }
-            case TARGET_DROPPED:
-                p->dropped_count++;
-                if (keep_dropped == 0 || p->n_dropped < keep_dropped) {
-                    p->dropped = xrealloc(p->dropped, (p->n_dropped + 1) * sizeof *p->dropped);
-                    dropped_target *d = &p->dropped[p->n_dropped++];
-                    labelset_copy(&d->discovered, &bt.discovered);
-                    d->rule_index = bt.dropped_by;
-                    d->action = (bt.dropped_by >= 0 && (size_t)bt.dropped_by < sc->n_relabel_configs)
-                                    ? sc->relabel_configs[bt.dropped_by].action
-                                    : RELABEL_DROP;
-                }
-                built_target_free(&bt);
-                break;
-            case TARGET_FAILED:
-            default:
-                p->failed_count++;
-                if (p->n_failed < TARGETS_MAX_FAILED) {
-                    p->failed = xrealloc(p->failed, (p->n_failed + 1) * sizeof *p->failed);
-                    failed_target *f = &p->failed[p->n_failed++];
-                    labelset_copy(&f->discovered, &bt.discovered);
-                    snprintf(f->error, sizeof f->error, "%s", bt.error);
-                    uint64_t h = labelset_hash(&f->discovered);
-                    if (!bsearch(&h, known_failed, n_known_failed, sizeof h, cmp_u64))
-                        log_failed(p->job, f);
-                }
-                built_target_free(&bt);
-                break;
+                dropped_target *d = &p->dropped[p->n_dropped++];
+                d->grp = tg;
+                d->idx = (uint32_t)i;
+                d->rule_index = r->rule;
+                d->action = (r->rule >= 0 && sc && (size_t)r->rule < sc->n_relabel_configs)
+                                ? sc->relabel_configs[r->rule].action
+                                : RELABEL_DROP;
+            } else if (r->status == TARGET_FAILED && p->n_failed < TARGETS_MAX_FAILED) {
+                p->failed = xrealloc(p->failed, (p->n_failed + 1) * sizeof *p->failed);
+                failed_target *f = &p->failed[p->n_failed++];
+                target_discovered_labels(sc, &tg->g->labels, &tg->g->targets[i], &f->discovered);
+                snprintf(f->error, sizeof f->error, "%s", r->u.error);
             }
         }
     }
-    free(known_failed);
+}
 
-    /* Dedup: identical hash = one target; the discovered labels shown are the last duplicate's. */
-    if (n_fr)
-        qsort(fr, n_fr, sizeof *fr, cmp_fresh);
-    size_t n_uniq = 0;
-    for (size_t i = 0; i < n_fr;) {
-        size_t j = i + 1;
-        while (j < n_fr && fr[j].hash == fr[i].hash)
-            j++;
-        active_target *keep = fr[i].t;
-        if (j - i > 1) {
-            labelset_free(&keep->t.discovered);
-            keep->t.discovered = fr[j - 1].t->t.discovered;
-            labelset_init(&fr[j - 1].t->t.discovered);
-            for (size_t k = i + 1; k < j; k++)
-                active_free(fr[k].t);
+/* Brings the pool to the group set `groups` (n). force: rebuild every group (the scrape_config changed;
+ * kept targets are reported as updated). old_sc: the config the current targets were built with (for
+ * removal hooks). Called with the write lock held. Returns true after a big change (worth a malloc_trim
+ * once the lock is released). */
+static bool pool_update(target_manager *m, target_pool *p, const target_group *const *groups, size_t n,
+                        bool force, const scrape_config *old_sc)
+{
+    struct target_pool_priv *pv = p->priv;
+    update u = {.m = m, .p = p};
+    size_t n_dup_before = pv->n_dup;
+
+    u.known_failed = xcalloc(p->n_failed, sizeof *u.known_failed);
+    for (size_t i = 0; i < p->n_failed; i++)
+        u.known_failed[u.n_known_failed++] = labelset_hash(&p->failed[i].discovered);
+    qsort(u.known_failed, u.n_known_failed, sizeof *u.known_failed, cmp_u64);
+
+    for (size_t k = 0; k < pv->n_order; k++)
+        pv->order[k]->seen = false;
+    bool changed = force || n != pv->n_order;
+    tgroup **order = xcalloc(n, sizeof *order);
+    for (size_t i = 0; i < n; i++) {
+        tgroup *tg = force ? NULL : gtab_find(pv, groups[i]);
+        if (!tg) {
+            tg = tgroup_new(groups[i]);
+            if (force && i < pv->n_order) { /* same group, same identity as before */
+                tg->key = pv->order[i]->key;
+                tg->by_content = pv->order[i]->by_content;
+            }
+            gtab_insert(pv, tg);
+            build_group(&u, tg);
+            changed = true;
+        } else if (i >= pv->n_order || pv->order[i] != tg) {
+            changed = true;
         }
-        fr[n_uniq++] = (fresh){fr[i].hash, fr[i].seq, keep};
-        i = j;
+        tg->seen = true;
+        order[i] = tg;
+    }
+    for (size_t k = 0; k < pv->n_order; k++)
+        if (!pv->order[k]->seen)
+            release_group(&u, pv->order[k]);
+    free(pv->order);
+    pv->order = order;
+    pv->n_order = n;
+    free(u.known_failed);
+
+    if (u.n_built) {
+        const char *v[] = {p->job};
+        metric_add(metric_builds(), v, (double)u.n_built);
     }
 
-    /* Diff against the current set (both sorted by hash). Removals are told first. */
-    target_index *old = p->index;
-    size_t n_old = p->n_active;
-    target_index *idx = xcalloc(n_uniq, sizeof *idx);
-    active_target **added = xcalloc(n_uniq, sizeof *added);
-    active_target **updated = xcalloc(n_uniq, sizeof *updated);
-    size_t n_added = 0, n_updated = 0;
-    size_t a = 0, b = 0;
-    while (a < n_old || b < n_uniq) {
-        if (b == n_uniq || (a < n_old && old[a].hash < fr[b].hash)) {
-            if (m->hook)
-                m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &old[a].t->t, old_sc);
-            active_free(old[a].t);
-            a++;
-        } else if (a == n_old || fr[b].hash < old[a].hash) {
-            idx[b] = (target_index){fr[b].hash, fr[b].t};
-            added[n_added++] = fr[b].t;
-            b++;
-        } else {
-            /* Kept: the old object (identity and state) with the latest discovered labels and build. */
-            active_target *t = old[a].t;
-            target_state st = t->st;
-            built_target_free(&t->t);
-            t->t = fr[b].t->t;
-            t->st = st;
-            free(fr[b].t);
-            idx[b] = (target_index){fr[b].hash, t};
-            if (config_changed)
-                updated[n_updated++] = t;
-            a++;
-            b++;
+    /* Dedup: with duplicates around, the discovered labels shown are the last duplicate's in discovery
+     * order. Without any, each target's only contribution set its origin. */
+    if (n_dup_before || pv->n_dup)
+        for (size_t k = 0; k < n; k++)
+            for (size_t i = 0; i < order[k]->g->n_targets; i++)
+                if (order[k]->res[i].status == TARGET_ACTIVE) {
+                    order[k]->res[i].u.a->origin = order[k];
+                    order[k]->res[i].u.a->origin_idx = (uint32_t)i;
+                }
+    if (changed && (p->dropped_count || p->n_dropped || p->failed_count || p->n_failed))
+        rebuild_lists(p);
+
+    /* Display order: the survivors (already sorted) merged with the sorted additions. */
+    if (u.added.n || u.removed.n) {
+        if (u.added.n)
+            qsort(u.added.v, u.added.n, sizeof *u.added.v, cmp_display);
+        size_t n_new = p->n_active + u.added.n - u.removed.n;
+        active_target **act = xcalloc(n_new, sizeof *act);
+        size_t a = 0, b = 0, o = 0;
+        while (a < p->n_active || b < u.added.n) {
+            if (a < p->n_active && p->active[a]->n_src == 0) {
+                a++;
+                continue;
+            }
+            if (b == u.added.n || (a < p->n_active && cmp_display(&p->active[a], &u.added.v[b]) < 0))
+                act[o++] = p->active[a++];
+            else
+                act[o++] = u.added.v[b++];
+        }
+        free(p->active);
+        p->active = act;
+        p->n_active = o;
+    }
+
+    /* Hooks: removals first, then updates, then additions (hash order within each). */
+    if (u.removed.n)
+        qsort(u.removed.v, u.removed.n, sizeof *u.removed.v, cmp_hash);
+    for (size_t i = 0; i < u.removed.n; i++) {
+        active_target *a = u.removed.v[i];
+        if (m->hook) {
+            built_target bt = hook_view(a);
+            m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &bt, old_sc);
+        }
+        atab_remove(pv, a);
+        active_free(pv, a);
+    }
+    if (force && m->hook) {
+        tlist upd = {0};
+        for (size_t i = 0; i < p->n_active; i++)
+            if (!p->active[i]->fresh)
+                tlist_push(&upd, p->active[i]);
+        if (upd.n)
+            qsort(upd.v, upd.n, sizeof *upd.v, cmp_hash);
+        for (size_t i = 0; i < upd.n; i++) {
+            built_target bt = hook_view(upd.v[i]);
+            m->hook(m->hook_ctx, TARGET_UPDATED, p->job, &bt, p->sc);
+        }
+        free(upd.v);
+    }
+    if (u.added.n)
+        qsort(u.added.v, u.added.n, sizeof *u.added.v, cmp_hash);
+    for (size_t i = 0; i < u.added.n; i++) {
+        u.added.v[i]->fresh = false;
+        if (m->hook) {
+            built_target bt = hook_view(u.added.v[i]);
+            m->hook(m->hook_ctx, TARGET_ADDED, p->job, &bt, p->sc);
         }
     }
-    free(fr);
-    free(old);
-    free(p->active);
-    p->index = idx;
-    p->n_active = n_uniq;
-    p->active = xcalloc(n_uniq, sizeof *p->active);
-    for (size_t i = 0; i < n_uniq; i++)
-        p->active[i] = idx[i].t;
-    if (n_uniq)
-        qsort(p->active, n_uniq, sizeof *p->active, cmp_display);
-
-    if (m->hook) {
-        for (size_t i = 0; i < n_updated; i++)
-            m->hook(m->hook_ctx, TARGET_UPDATED, p->job, &updated[i]->t, sc);
-        for (size_t i = 0; i < n_added; i++)
-            m->hook(m->hook_ctx, TARGET_ADDED, p->job, &added[i]->t, sc);
-    }
-    free(added);
-    free(updated);
+    bool big = u.removed.n > 10000 || u.n_built > 10000;
+    free(u.added.v);
+    free(u.removed.v);
     pool_metrics(p);
+    return big;
+}
+
+/* Rebuilds every group of the pool with its (new) scrape_config. */
+static void pool_rebuild(target_manager *m, target_pool *p, const scrape_config *old_sc)
+{
+    struct target_pool_priv *pv = p->priv;
+    size_t n = pv->n_order;
+    const target_group **gs = xcalloc(n, sizeof *gs);
+    for (size_t i = 0; i < n; i++)
+        gs[i] = target_group_ref(pv->order[i]->g); /* kept alive while their tgroups go */
+    (void)pool_update(m, p, gs, n, true, old_sc);
+    for (size_t i = 0; i < n; i++)
+        target_group_unref(gs[i]);
+    free(gs);
 }
 
 /* Removes every target of a pool (hooks told) and frees it. */
 static void pool_remove(target_manager *m, target_pool *p)
 {
-    if (m->hook)
-        for (size_t i = 0; i < p->n_active; i++)
-            m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &p->index[i].t->t, p->sc);
+    if (m->hook) {
+        active_target **v = xcalloc(p->n_active, sizeof *v);
+        memcpy(v, p->active, p->n_active * sizeof *v);
+        if (p->n_active)
+            qsort(v, p->n_active, sizeof *v, cmp_hash);
+        for (size_t i = 0; i < p->n_active; i++) {
+            built_target bt = hook_view(v[i]);
+            m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &bt, p->sc);
+        }
+        free(v);
+    }
     pool_metrics_remove(p->job);
     pool_free(p);
 }
@@ -421,7 +772,7 @@ void targets_apply_config(target_manager *m, const lookout_config *cfg)
         } else if (!p->sc || !scrape_config_equal(p->sc, sc)) {
             const scrape_config *old_sc = p->sc;
             p->sc = sc;
-            pool_rebuild(m, p, old_sc, true);
+            pool_rebuild(m, p, old_sc);
         } else {
             p->sc = sc; /* the old config is about to be freed: point at the equal new one */
         }
@@ -445,26 +796,19 @@ void targets_apply_config(target_manager *m, const lookout_config *cfg)
 
 void targets_sync(target_manager *m, const char *job, const target_group *const *groups, size_t n)
 {
-    /* Copy outside the lock: readers are not held up by the copying. */
-    target_group *copy = xcalloc(n, sizeof *copy);
-    for (size_t i = 0; i < n; i++)
-        target_group_copy(&copy[i], groups[i]);
-
     pthread_rwlock_wrlock(&m->lock);
     target_pool *p = find_pool(m, job);
     if (!p) {
         pthread_rwlock_unlock(&m->lock);
         log_debug("scrape", "sync for a job that is not configured; ignored", "job", job);
-        free_groups(copy, n);
         return;
     }
-    target_group *old = p->groups;
-    size_t n_old = p->n_groups;
-    p->groups = copy;
-    p->n_groups = n;
-    pool_rebuild(m, p, p->sc, false);
+    bool big = pool_update(m, p, groups, n, false, p->sc);
     pthread_rwlock_unlock(&m->lock);
-    free_groups(old, n_old);
+    /* A big change leaves freed temporaries (built targets, discovered labels) in this thread's malloc
+     * arena: give them back to the system, outside the lock. */
+    if (big)
+        malloc_trim(0);
 }
 
 void targets_sd_sync(void *ctx, const char *job, const target_group *const *groups, size_t n)
@@ -477,15 +821,23 @@ void targets_report_scrape(target_manager *m, const char *job, uint64_t hash, co
 {
     pthread_rwlock_rdlock(&m->lock);
     target_pool *p = find_pool(m, job);
-    active_target *t = p ? (active_target *)targets_pool_get(p, hash) : NULL;
+    active_target *t = p ? atab_find(p->priv, hash) : NULL;
     if (t) {
-        pthread_mutex_lock(&p->state_mu);
         bool failed = error && *error;
-        t->st.health = failed ? TARGET_HEALTH_DOWN : TARGET_HEALTH_UP;
-        snprintf(t->st.last_error, sizeof t->st.last_error, "%s", failed ? error : "");
-        t->st.last_scrape_ms = start_ms;
-        t->st.last_duration_s = duration_s;
+        char *e = NULL;
+        if (failed) {
+            e = strndup(error, sizeof ((target_state *)0)->last_error - 1);
+            if (!e)
+                abort();
+        }
+        pthread_mutex_lock(&p->state_mu);
+        t->health = failed ? TARGET_HEALTH_DOWN : TARGET_HEALTH_UP;
+        char *old = t->last_error;
+        t->last_error = e;
+        t->last_scrape_ms = start_ms;
+        t->last_duration_s = duration_s;
         pthread_mutex_unlock(&p->state_mu);
+        free(old);
     }
     pthread_rwlock_unlock(&m->lock);
 }
@@ -519,15 +871,34 @@ void targets_state_get(const target_pool *p, const active_target *t, target_stat
 {
     target_pool *mp = (target_pool *)p; /* the mutex guards state only; the pool itself is not changed */
     pthread_mutex_lock(&mp->state_mu);
-    *out = t->st;
+    out->health = (target_health)t->health;
+    snprintf(out->last_error, sizeof out->last_error, "%s", t->last_error ? t->last_error : "");
+    out->last_scrape_ms = t->last_scrape_ms;
+    out->last_duration_s = t->last_duration_s;
     pthread_mutex_unlock(&mp->state_mu);
 }
 
 const active_target *targets_pool_get(const target_pool *p, uint64_t hash)
 {
-    if (!p->n_active)
-        return NULL;
-    target_index key = {hash, NULL};
-    const target_index *r = bsearch(&key, p->index, p->n_active, sizeof key, cmp_index);
-    return r ? r->t : NULL;
+    return atab_find(p->priv, hash);
+}
+
+void targets_active_discovered(const target_pool *p, const active_target *t, labelset *out)
+{
+    if (!t->origin || !p->sc) {
+        labelset_init(out);
+        return;
+    }
+    const target_group *g = t->origin->g;
+    target_discovered_labels(p->sc, &g->labels, &g->targets[t->origin_idx], out);
+}
+
+void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out)
+{
+    if (!d->grp || !p->sc) {
+        labelset_init(out);
+        return;
+    }
+    const target_group *g = d->grp->g;
+    target_discovered_labels(p->sc, &g->labels, &g->targets[d->idx], out);
 }

@@ -9,6 +9,14 @@
  * Identity: a target is its hash (labels + URL). A sync or a reload diffs the new set against the current
  * one by hash: a kept target keeps its object and state, a new one starts "unknown", a removed one goes.
  *
+ * Incremental: a pool caches, per group, the frozen group (shared with the discovery manager when it
+ * comes from there) and what each of its targets built to. A sync rebuilds (relabels) only the groups it
+ * has not seen (a group from the discovery manager is identified by its gen; a plain group by content),
+ * so one changed pod out of 10,000 costs one group's relabeling, plus linear pointer work to keep the
+ * display order. lookout_target_builds_total{job} counts the targets run through target building.
+ * Memory: final label strings are interned per pool; discovered labels are not stored but rebuilt from
+ * the cached group on demand (targets_active_discovered / targets_dropped_discovered).
+ *
  * Threading: every function is thread-safe. Writers (sync, apply_config) take the manager's write lock;
  * HTTP readers bracket their whole rendering with targets_read_begin/end (read lock) and so see one
  * consistent view. Scrape results (targets_report_scrape) take the read lock plus a per-pool state mutex,
@@ -43,13 +51,33 @@ typedef struct target_state {
     double last_duration_s;
 } target_state;
 
+struct target_tgroup;
+
+/* The identity and final labels of an active target. Strings are shared within the pool (read-only). */
+typedef struct target_core {
+    uint64_t hash;   /* FNV-1a 64 over labels and url: identity and scheduling hash */
+    const char *url; /* scheme://address/path?params */
+    labelset labels; /* after relabeling, __meta_* removed, instance set; internal __ labels included */
+} target_core;
+
 typedef struct active_target {
-    built_target t;  /* status TARGET_ACTIVE; t.discovered is the last duplicate's */
-    target_state st; /* read with targets_state_get (guarded by the pool's state mutex) */
+    target_core t;
+    /* private */
+    const struct target_tgroup *origin; /* the last duplicate's group and index: discovered labels */
+    uint32_t origin_idx;
+    uint32_t n_src;  /* discovered targets that built to this one (duplicates) */
+    bool fresh;      /* added by the update in progress */
+    struct active_target *next; /* hash chain */
+    /* scrape state (guarded by the pool's state mutex; read with targets_state_get) */
+    uint8_t health;
+    int64_t last_scrape_ms;
+    double last_duration_s;
+    char *last_error; /* NULL when none */
 } active_target;
 
 typedef struct dropped_target {
-    labelset discovered;
+    const struct target_tgroup *grp; /* private: discovered labels come from targets_dropped_discovered */
+    uint32_t idx;
     int rule_index;        /* index in relabel_configs, -1 when unknown */
     relabel_action action; /* action of that rule */
 } dropped_target;
@@ -72,10 +100,8 @@ typedef struct target_pool {
     failed_target *failed;   /* at most TARGETS_MAX_FAILED */
     size_t n_failed;
     size_t failed_count;
-    /* private */
-    target_group *groups; /* the last sync's groups (deep copies), for rebuilds on config change */
-    size_t n_groups;
-    struct target_index *index; /* hash -> active target, sorted by hash */
+    /* private: see targets.c */
+    struct target_pool_priv *priv;
     pthread_mutex_t state_mu;
 } target_pool;
 
@@ -83,7 +109,8 @@ typedef struct target_pool {
 
 typedef enum target_event { TARGET_ADDED = 0, TARGET_UPDATED, TARGET_REMOVED } target_event;
 
-/* t: the built target (for REMOVED, the one going away); sc: its job's scrape_config (for REMOVED, the
+/* t: the built target (for REMOVED, the one going away); only status, labels, url and hash are set
+ * (discovered is empty); sc: its job's scrape_config (for REMOVED, the
  * config it was built with; it stays valid until the hook returns). */
 typedef void (*target_hook_fn)(void *ctx, target_event ev, const char *job, const built_target *t,
                                const scrape_config *sc);
@@ -124,5 +151,9 @@ const target_pool *targets_pool_find(const target_manager *m, const char *job);
 void targets_state_get(const target_pool *p, const active_target *t, target_state *out);
 /* Lookup by hash, NULL when absent. */
 const active_target *targets_pool_get(const target_pool *p, uint64_t hash);
+/* Discovered labels (before relabeling) of an active target (its last duplicate's) or of a dropped one,
+ * rebuilt from the pool's cached group: out is initialised by the call, free it with labelset_free. */
+void targets_active_discovered(const target_pool *p, const active_target *t, labelset *out);
+void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out);
 
 #endif

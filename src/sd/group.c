@@ -13,6 +13,7 @@ void target_group_init(target_group *g, const char *source)
     labelset_init(&g->labels);
     g->targets = NULL;
     g->n_targets = 0;
+    g->gen = 0;
 }
 
 void target_group_free(target_group *g)

@@ -19,9 +19,20 @@
  * first groups already carry pod and service labels. A watch event thus reaches the manager within one loop
  * pass (microseconds after curl hands over the bytes).
  *
- * Not shared across jobs: two jobs with identical blocks run two informer sets (a future step).
- * Threading: everything below is touched by the provider thread only, except `stop` (atomic) and
- * curl_multi_wakeup. */
+ * Shared across jobs (prometheus#10861, #13305): the informers, store and thread above form a "watch"
+ * (struct k8s_provider below), keyed by the canonical text of the whole kubernetes_sd_config block
+ * (sd_cache_canonical with secrets: API server, kubeconfig, auth identity and TLS, role, namespaces,
+ * selectors, attach_metadata; not the block's index). Providers of identical blocks - in one job or in many -
+ * subscribe to one watch: one LIST+WATCH per resource, the groups built once and handed to every subscriber
+ * (groups do not depend on the job). A subscriber that joins a running watch gets the complete current
+ * state on the next loop pass. The watch is reference counted: the last unsubscribe stops its thread.
+ * Success (sd_provider_mark_success) is reported once every informer has listed, after the groups of that
+ * pass were sent, so "success" always means "the groups sent are complete and fresh".
+ *
+ * Threading: informers, stores and dirty sets are touched by the watch thread only, except `stop` (atomic)
+ * and curl_multi_wakeup. `sub_mu` guards the subscriber list; the watch thread holds it while it calls
+ * sd_provider_update/mark_success, so after unsubscribing a provider gets no more updates. Lock order:
+ * reg_mu -> sub_mu -> the manager's lock. */
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +42,7 @@
 #include <curl/curl.h>
 
 #include "scrape/http_client.h"
+#include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 #include "util/log.h"
 
@@ -67,9 +79,24 @@ typedef struct k8s_informer {
     int64_t backoff_ms;
 } k8s_informer;
 
-struct k8s_provider {
+typedef struct k8s_sub {
     sd_provider *p;
-    const kubernetes_sd_config *cfg;
+    bool needs_full; /* joined after the first groups: send it everything once */
+} k8s_sub;
+
+/* One shared watch (see the top of the file). */
+struct k8s_provider {
+    char *key;                       /* canonical block, with secrets: never logged */
+    char *job;                       /* the first subscriber's job, for logs */
+    sd_config *block;                /* owned copy: subscribers come and go */
+    const kubernetes_sd_config *cfg; /* &block->u.kubernetes */
+    pthread_mutex_t sub_mu;
+    k8s_sub *subs;
+    size_t n_subs;
+    bool any_needs_full;             /* under sub_mu */
+    bool listed;                     /* since success was last reported: a LIST completed, a bookmark came or
+                                        a watch ended cleanly (the watch is known current) */
+    struct k8s_provider *next;       /* registry */
     k8s_conn conn;
     k8s_informer *inf;
     size_t n_inf;
@@ -270,7 +297,7 @@ static void handle_event(k8s_informer *in, const char *line, size_t n)
     json_error_t jerr;
     json_t *ev = json_loadb(line, n, 0, &jerr);
     if (!ev) {
-        log_warn(COMPONENT, "cannot decode watch event", "job", in->kp->p->job, "path", in->path, "err", jerr.text);
+        log_warn(COMPONENT, "cannot decode watch event", "job", in->kp->job, "path", in->path, "err", jerr.text);
         in->overflow = true; /* stream out of step: start over from a list */
         return;
     }
@@ -286,12 +313,13 @@ static void handle_event(k8s_informer *in, const char *line, size_t n)
         if (code == 410 || (msg && strstr(msg, "too old resource version")))
             in->gone = true;
         else
-            log_warn(COMPONENT, "watch error", "job", in->kp->p->job, "path", in->path, "err", msg ? msg : "");
+            log_warn(COMPONENT, "watch error", "job", in->kp->job, "path", in->path, "err", msg ? msg : "");
         json_decref(ev);
         return;
     }
     set_rv(in, k8s_str(obj, "metadata.resourceVersion"));
     if (strcmp(type, "BOOKMARK") == 0) {
+        in->kp->listed = true; /* proof of a live, current watch: lookout_sd_last_success_timestamp_seconds */
         json_decref(ev);
         return;
     }
@@ -325,7 +353,7 @@ static size_t on_data(char *data, size_t sz, size_t nm, void *ud)
         char *nl = memchr(data + off, '\n', n - off);
         size_t take = nl ? (size_t)(nl - (data + off)) : n - off;
         if (!inf_buf_append(in, data + off, take, K8S_MAX_LINE)) {
-            log_warn(COMPONENT, "watch event too large; re-listing", "job", in->kp->p->job, "path", in->path);
+            log_warn(COMPONENT, "watch event too large; re-listing", "job", in->kp->job, "path", in->path);
             in->overflow = true;
             return 0;
         }
@@ -383,7 +411,7 @@ static void inf_start(k8s_informer *in)
     char err[512];
     in->req = http_client_prepare(in->easy, &kp->conn.http, url, hdrs, err, sizeof err);
     if (!in->req) {
-        log_error(COMPONENT, "cannot prepare request", "job", kp->p->job, "path", in->path, "err", err);
+        log_error(COMPONENT, "cannot prepare request", "job", kp->job, "path", in->path, "err", err);
         in->next_ms = sd_now_mono_ms() + in->backoff_ms;
         return;
     }
@@ -432,7 +460,7 @@ static void inf_list_done(k8s_informer *in)
     in->listing = NULL;
     in->synced = true;
     in->need_list = false;
-    sd_provider_mark_success(kp->p);
+    kp->listed = true;
 }
 
 static void inf_finish(k8s_informer *in, CURLcode res)
@@ -446,18 +474,19 @@ static void inf_finish(k8s_informer *in, CURLcode res)
     in->next_ms = 0;
     if (was == INF_WATCHING) {
         if (code == 410 || in->gone || in->overflow) {
-            log_info(COMPONENT, "watch expired; re-listing", "job", kp->p->job, "path", in->path);
+            log_info(COMPONENT, "watch expired; re-listing", "job", kp->job, "path", in->path);
             in->need_list = true;
             free(in->cont), in->cont = NULL;
             return;
         }
         if ((res == CURLE_OK || res == CURLE_PARTIAL_FILE) && code == 200) {
             in->backoff_ms = K8S_BACKOFF_MIN_MS; /* closed normally: resume now */
+            kp->listed = true;
             return;
         }
         char c[16];
         snprintf(c, sizeof c, "%ld", code);
-        log_warn(COMPONENT, "watch failed", "job", kp->p->job, "path", in->path, "status", c, "err",
+        log_warn(COMPONENT, "watch failed", "job", kp->job, "path", in->path, "status", c, "err",
                  code && code != 200 ? (in->len ? in->buf : "") : curl_easy_strerror(res));
         inf_backoff(in);
         return;
@@ -466,7 +495,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
     if (res != CURLE_OK || code != 200) {
         char c[16];
         snprintf(c, sizeof c, "%ld", code);
-        log_warn(COMPONENT, "list failed; keeping the last targets", "job", kp->p->job, "path", in->path, "status",
+        log_warn(COMPONENT, "list failed; keeping the last targets", "job", kp->job, "path", in->path, "status",
                  c, "err", res != CURLE_OK ? curl_easy_strerror(res) : (in->len ? in->buf : ""));
         if (code == 410) /* continue token expired: start the list over */
             free(in->cont), in->cont = NULL;
@@ -479,7 +508,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
     json_t *page = json_loadb(in->buf, in->len, 0, &jerr);
     inf_buf_reset(in);
     if (!page || !json_is_array(json_object_get(page, "items"))) {
-        log_warn(COMPONENT, "cannot decode list", "job", kp->p->job, "path", in->path, "err",
+        log_warn(COMPONENT, "cannot decode list", "job", kp->job, "path", in->path, "err",
                  page ? "no items" : jerr.text);
         json_decref(page);
         json_decref(in->listing), in->listing = NULL;
@@ -513,27 +542,59 @@ static void inf_finish(k8s_informer *in, CURLcode res)
 
 /* ---- building and sending ---- */
 
-static void flush(k8s_provider *kp)
+/* Builds the groups of the primary keys in `keys` (an object used as a set). */
+static target_group *build_groups(k8s_provider *kp, json_t *keys, size_t *n_out)
 {
-    if (json_object_size(kp->dirty) == 0)
-        return;
-    for (size_t i = 0; i < kp->n_inf; i++)
-        if (!kp->inf[i].synced)
-            return;
     k8s_lookup lk = {kp->store[K8S_ROLE_POD], kp->store[K8S_ROLE_SERVICE], kp->store[K8S_ROLE_NODE],
                      kp->cfg->attach_node};
-    size_t n = json_object_size(kp->dirty), j = 0;
-    target_group *gs = calloc(n, sizeof *gs);
+    size_t n = json_object_size(keys), j = 0;
+    target_group *gs = calloc(n ? n : 1, sizeof *gs);
     if (!gs)
         abort();
     const char *k;
     json_t *v;
-    json_object_foreach(kp->dirty, k, v) {
+    json_object_foreach(keys, k, v) {
         k8s_build_group(kp->cfg->role, k, json_object_get(kp->store[kp->cfg->role], k), &lk, &gs[j++]);
     }
-    sd_provider_update(kp->p, gs, j);
-    sd_groups_free(gs, j);
-    json_object_clear(kp->dirty);
+    *n_out = j;
+    return gs;
+}
+
+/* Sends what changed to the subscribers (everything to those that just joined), then reports success
+ * when a LIST completed. Nothing is sent before every informer has listed once. */
+static void flush(k8s_provider *kp)
+{
+    for (size_t i = 0; i < kp->n_inf; i++)
+        if (!kp->inf[i].synced)
+            return;
+    pthread_mutex_lock(&kp->sub_mu);
+    if (json_object_size(kp->dirty) > 0) {
+        size_t n;
+        target_group *gs = build_groups(kp, kp->dirty, &n);
+        for (size_t s = 0; s < kp->n_subs; s++)
+            if (!kp->subs[s].needs_full)
+                sd_provider_update(kp->subs[s].p, gs, n);
+        sd_groups_free(gs, n);
+        json_object_clear(kp->dirty);
+    }
+    if (kp->any_needs_full) {
+        size_t n;
+        target_group *gs = build_groups(kp, kp->store[kp->cfg->role], &n);
+        for (size_t s = 0; s < kp->n_subs; s++)
+            if (kp->subs[s].needs_full) {
+                sd_provider_update(kp->subs[s].p, gs, n);
+                sd_provider_mark_success(kp->subs[s].p); /* the state it got is the watch's current one */
+                kp->subs[s].needs_full = false;
+            }
+        sd_groups_free(gs, n);
+        kp->any_needs_full = false;
+    }
+    if (kp->listed) {
+        for (size_t s = 0; s < kp->n_subs; s++)
+            sd_provider_mark_success(kp->subs[s].p);
+        kp->listed = false;
+    }
+    pthread_mutex_unlock(&kp->sub_mu);
 }
 
 static void *run(void *arg)
@@ -585,21 +646,61 @@ static void add_informer(k8s_provider *kp, k8s_kind kind, const char *ns)
     in->backoff_ms = K8S_BACKOFF_MIN_MS;
 }
 
-static int k8s_start(sd_provider *p, char *err, size_t errlen)
+/* ---- shared watches: registry and subscription ---- */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static k8s_provider *registry;
+
+static void watch_free(k8s_provider *kp)
+{
+    for (size_t i = 0; i < kp->n_inf; i++) {
+        k8s_informer *in = &kp->inf[i];
+        if (in->easy) {
+            if (in->state != INF_IDLE && kp->multi)
+                curl_multi_remove_handle(kp->multi, in->easy);
+            curl_easy_cleanup(in->easy);
+        }
+        http_request_free(in->req);
+        free(in->ns);
+        free(in->path);
+        free(in->rv);
+        free(in->cont);
+        free(in->buf);
+        json_decref(in->listing);
+    }
+    free(kp->inf);
+    if (kp->multi)
+        curl_multi_cleanup(kp->multi);
+    for (int i = 0; i < K8S_ROLE_COUNT; i++)
+        json_decref(kp->store[i]);
+    json_decref(kp->dirty);
+    k8s_conn_free(&kp->conn);
+    pthread_mutex_destroy(&kp->sub_mu);
+    free(kp->subs);
+    sd_block_free(kp->block);
+    free(kp->key);
+    free(kp->job);
+    free(kp);
+}
+
+/* Creates and starts a watch for block; NULL + err on failure. */
+static k8s_provider *watch_new(const char *key, const sd_config *block, const char *job, char *err, size_t errlen)
 {
     k8s_provider *kp = calloc(1, sizeof *kp);
     if (!kp)
         abort();
-    kp->p = p;
-    kp->cfg = &p->cfg->u.kubernetes;
-    if (k8s_conn_resolve(kp->cfg, &kp->conn, err, errlen) < 0) {
-        free(kp);
-        return -1;
-    }
-    p->impl = kp;
+    kp->key = xstrdup(key);
+    kp->job = xstrdup(job);
+    kp->block = sd_block_copy(block);
+    kp->cfg = &kp->block->u.kubernetes;
+    pthread_mutex_init(&kp->sub_mu, NULL);
     for (int i = 0; i < K8S_ROLE_COUNT; i++)
         kp->store[i] = json_object();
     kp->dirty = json_object();
+    if (k8s_conn_resolve(kp->cfg, &kp->conn, err, errlen) < 0) {
+        watch_free(kp);
+        return NULL;
+    }
     /* Namespaces: names, plus the own namespace; none at all means every namespace. */
     const char *nss[256];
     size_t nn = 0;
@@ -629,18 +730,18 @@ static int k8s_start(sd_provider *p, char *err, size_t errlen)
     }
     kp->multi = curl_multi_init();
     atomic_store(&kp->stop, false);
-    if (pthread_create(&kp->thread, NULL, run, kp) != 0) {
+    if (!kp->multi || pthread_create(&kp->thread, NULL, run, kp) != 0) {
         snprintf(err, errlen, "cannot start the kubernetes discovery thread");
-        return -1;
+        watch_free(kp);
+        return NULL;
     }
     kp->running = true;
-    return 0;
+    return kp;
 }
 
-static void k8s_stop(sd_provider *p)
+static void watch_stop(k8s_provider *kp)
 {
-    k8s_provider *kp = p->impl;
-    if (!kp || !kp->running)
+    if (!kp->running)
         return;
     atomic_store(&kp->stop, true);
     curl_multi_wakeup(kp->multi);
@@ -648,36 +749,91 @@ static void k8s_stop(sd_provider *p)
     kp->running = false;
 }
 
-static void k8s_destroy(sd_provider *p)
+static int k8s_start(sd_provider *p, char *err, size_t errlen)
+{
+    char *key = sd_cache_canonical(p->cfg, true);
+    if (!key) {
+        snprintf(err, errlen, "kubernetes_sd_configs: cannot describe the block");
+        return -1;
+    }
+    pthread_mutex_lock(&reg_mu);
+    k8s_provider *kp = registry;
+    while (kp && strcmp(kp->key, key) != 0)
+        kp = kp->next;
+    bool shared = kp != NULL;
+    if (!kp) {
+        kp = watch_new(key, p->cfg, p->job, err, errlen);
+        if (!kp) {
+            pthread_mutex_unlock(&reg_mu);
+            free(key);
+            return -1;
+        }
+        kp->next = registry;
+        registry = kp;
+    }
+    pthread_mutex_lock(&kp->sub_mu);
+    kp->subs = realloc(kp->subs, (kp->n_subs + 1) * sizeof *kp->subs);
+    if (!kp->subs)
+        abort();
+    kp->subs[kp->n_subs++] = (k8s_sub){.p = p, .needs_full = true};
+    kp->any_needs_full = true;
+    size_t n_subs = kp->n_subs;
+    pthread_mutex_unlock(&kp->sub_mu);
+    p->impl = kp;
+    pthread_mutex_unlock(&reg_mu);
+    free(key);
+    curl_multi_wakeup(kp->multi); /* the new subscriber gets the current state on the next pass */
+    if (shared) {
+        char c[16];
+        snprintf(c, sizeof c, "%zu", n_subs);
+        log_info(COMPONENT, "sharing an identical watch", "job", p->job, "provider", p->name, "with_job", kp->job,
+                 "subscribers", c);
+    }
+    return 0;
+}
+
+/* Unsubscribes p; the last subscriber stops and frees the watch. */
+static void k8s_stop(sd_provider *p)
 {
     k8s_provider *kp = p->impl;
     if (!kp)
         return;
-    k8s_stop(p);
-    for (size_t i = 0; i < kp->n_inf; i++) {
-        k8s_informer *in = &kp->inf[i];
-        if (in->easy) {
-            if (in->state != INF_IDLE && kp->multi)
-                curl_multi_remove_handle(kp->multi, in->easy);
-            curl_easy_cleanup(in->easy);
+    pthread_mutex_lock(&reg_mu);
+    pthread_mutex_lock(&kp->sub_mu); /* waits for a flush in progress: no update to p after this */
+    for (size_t i = 0; i < kp->n_subs; i++)
+        if (kp->subs[i].p == p) {
+            kp->subs[i] = kp->subs[--kp->n_subs];
+            break;
         }
-        http_request_free(in->req);
-        free(in->ns);
-        free(in->path);
-        free(in->rv);
-        free(in->cont);
-        free(in->buf);
-        json_decref(in->listing);
-    }
-    free(kp->inf);
-    if (kp->multi)
-        curl_multi_cleanup(kp->multi);
-    for (int i = 0; i < K8S_ROLE_COUNT; i++)
-        json_decref(kp->store[i]);
-    json_decref(kp->dirty);
-    k8s_conn_free(&kp->conn);
-    free(kp);
+    bool last = kp->n_subs == 0;
+    pthread_mutex_unlock(&kp->sub_mu);
+    if (last)
+        for (k8s_provider **pp = &registry; *pp; pp = &(*pp)->next)
+            if (*pp == kp) {
+                *pp = kp->next;
+                break;
+            }
+    pthread_mutex_unlock(&reg_mu);
     p->impl = NULL;
+    if (last) {
+        watch_stop(kp);
+        watch_free(kp);
+    }
+}
+
+static void k8s_destroy(sd_provider *p)
+{
+    k8s_stop(p);
+}
+
+size_t k8s_watch_count(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    size_t n = 0;
+    for (k8s_provider *kp = registry; kp; kp = kp->next)
+        n++;
+    pthread_mutex_unlock(&reg_mu);
+    return n;
 }
 
 const sd_provider_ops sd_kubernetes_ops = {

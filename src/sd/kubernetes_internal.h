@@ -13,6 +13,8 @@
 #include "sd/sd_internal.h"
 
 extern const sd_provider_ops sd_kubernetes_ops;
+/* Number of running shared watches (identical blocks share one; tests). */
+size_t k8s_watch_count(void);
 
 /* The resources watched use the role enum: K8S_ROLE_POD is the Pod resource, and so on. */
 typedef k8s_role k8s_kind;

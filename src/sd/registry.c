@@ -35,16 +35,6 @@ static void strv_free(char **v, size_t n)
     free(v);
 }
 
-static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
-}
-
 const char *sd_kind_list_name(sd_kind kind)
 {
     switch (kind) {
@@ -93,6 +83,11 @@ sd_config *sd_block_copy(const sd_config *src)
         }
         break;
     }
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_copy(c, src);
+        break;
     default:
         break; /* kinds without a provider here carry nothing we need */
     }
@@ -124,6 +119,11 @@ void sd_block_free(sd_config *c)
         free(k->selectors);
         break;
     }
+    case SD_DNS:
+    case SD_CONSUL:
+    case SD_HTTP:
+        sd_remote_config_release(c);
+        break;
     default:
         break;
     }
@@ -132,21 +132,8 @@ void sd_block_free(sd_config *c)
 
 bool sd_block_equal(const sd_config *a, const sd_config *b)
 {
-    if (a->kind != b->kind || a->index != b->index)
-        return false;
-    switch (a->kind) {
-    case SD_STATIC:
-        return strv_equal(a->u.static_sd.targets, a->u.static_sd.n_targets, b->u.static_sd.targets,
-                          b->u.static_sd.n_targets) &&
-               labelset_equal(&a->u.static_sd.labels, &b->u.static_sd.labels);
-    case SD_FILE:
-        return a->u.file.refresh_interval_ms == b->u.file.refresh_interval_ms &&
-               strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
-    case SD_KUBERNETES:
-        return sd_config_equal(a, b);
-    default:
-        return false;
-    }
+    /* index is part of a block's identity here (sources are named after it); sd_config_equal ignores it. */
+    return a->index == b->index && sd_config_equal(a, b);
 }
 
 sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err, size_t errlen)
@@ -156,6 +143,9 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
     case SD_STATIC: ops = &sd_static_ops; break;
     case SD_FILE: ops = &sd_file_ops; break;
     case SD_KUBERNETES: ops = &sd_kubernetes_ops; break;
+    case SD_DNS: ops = &sd_dns_ops; break;
+    case SD_CONSUL: ops = &sd_consul_ops; break;
+    case SD_HTTP: ops = &sd_http_ops; break;
     default:
         snprintf(err, errlen, "%s: service discovery not implemented", sd_kind_list_name(cfg->kind));
         return NULL;

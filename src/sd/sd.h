@@ -18,6 +18,9 @@ typedef struct target_group {
     labelset labels;  /* group labels, including __meta_* of the provider */
     labelset *targets;/* each with at least __address__ */
     size_t n_targets;
+    uint64_t gen;     /* 0 for a plain group. Nonzero: an immutable group stored by the discovery manager
+                         (or made by target_group_freeze); every such group has its own gen, so equal gens
+                         mean the very same content, and target_group_ref keeps it alive. */
 } target_group;
 
 void target_group_init(target_group *g, const char *source);
@@ -25,6 +28,13 @@ void target_group_free(target_group *g);
 void target_group_copy(target_group *dst, const target_group *src);
 /* Appends a target (copied). */
 void target_group_add_target(target_group *g, const labelset *target);
+/* An immutable, compact copy of g (one allocation, fresh gen, one reference). Never target_group_free it:
+ * release it with target_group_unref. */
+const target_group *target_group_freeze(const target_group *g);
+/* For a group with gen != 0 only (frozen, e.g. handed to the sync callback): another reference, which
+ * keeps it valid after the callback returns; unref releases it. */
+const target_group *target_group_ref(const target_group *g);
+void target_group_unref(const target_group *g);
 
 typedef struct sd_provider sd_provider;
 typedef struct sd_manager sd_manager;
@@ -63,6 +73,10 @@ typedef void (*sd_sync_fn)(void *ctx, const char *job, const target_group *const
 
 /* min_interval_ms: coalescing period (1000 in production; tests may pass less). */
 sd_manager *sd_manager_new(sd_sync_fn fn, void *ctx, int64_t min_interval_ms);
+/* Persists the last good groups of every provider under <storage_path>/sd/ and seeds providers from there
+ * at start (see sd/cache.h). Call once, before the first sd_manager_apply_config; without it nothing is
+ * persisted. */
+void sd_manager_set_storage_path(sd_manager *m, const char *storage_path);
 /* Applies a configuration: providers whose job and SD block are unchanged keep running (and keep their
  * groups); others are stopped/started. Jobs that disappear get a final empty sync. Returns 0. */
 int sd_manager_apply_config(sd_manager *m, const lookout_config *cfg);

@@ -10,6 +10,13 @@
 
 extern const sd_provider_ops sd_static_ops;
 extern const sd_provider_ops sd_file_ops;
+extern const sd_provider_ops sd_dns_ops;
+extern const sd_provider_ops sd_consul_ops;
+extern const sd_provider_ops sd_http_ops;
+
+/* Deep copy into / release of the union member of the dns, consul and http kinds (remote_config.c). */
+void sd_remote_config_copy(sd_config *dst, const sd_config *src);
+void sd_remote_config_release(sd_config *c);
 
 /* Deep copy / free / comparison of one SD block for the kinds implemented here.
  * sd_block_equal is a local stand-in for config's sd_config_equal (not on main yet); it compares every
@@ -23,6 +30,9 @@ const char *sd_kind_list_name(sd_kind kind);
 
 /* Frees a provider made by sd_provider_create (after stop): impl via ops->destroy, then the base. */
 void sd_provider_free(sd_provider *p);
+
+/* Tests: the minimum time between two cache writes of one provider (default SD_CACHE_WRITE_INTERVAL_MS). */
+void sd_manager_set_cache_interval_ms(sd_manager *m, int64_t ms);
 
 /* Largest file_sd file accepted (bytes): bounded reads. */
 #define SD_FILE_MAX_BYTES (64u << 20)

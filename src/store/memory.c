@@ -212,13 +212,26 @@ static int64_t rec_sort_value(store_sort sort, const mrec *r)
     return store_sort_value(sort, &tmp);
 }
 
-static bool rec_matches(const mrec *r, const store_query *q)
+static bool rec_text_matches(const mrec *r, const char *q)
+{
+    if (strcasestr(rec_key(r), q))
+        return true;
+    for (size_t i = 0; i < r->n; i++)
+        if (store_occurrence_matches(r->samples[i], q))
+            return true;
+    return false;
+}
+
+/* words: q->q split into words when q->q_all_words (n_words 0 otherwise). */
+static bool rec_matches(const mrec *r, const store_query *q, const char *const *words, size_t n_words)
 {
     if (q->job && strcmp(q->job, r->id) != 0)
         return false;
     if (q->severity >= 0 && (int)r->sev != q->severity)
         return false;
     if (q->status >= 0 && (int)r->status != q->status)
+        return false;
+    if (q->status == STORE_QUERY_UNRESOLVED && r->status == STORE_RESOLVED)
         return false;
     if (q->n_labels) {
         bool any = false;
@@ -233,15 +246,28 @@ static bool rec_matches(const mrec *r, const store_query *q)
         if (!any)
             return false;
     }
-    if (q->q && q->q[0]) {
-        if (strcasestr(rec_key(r), q->q))
-            return true;
-        for (size_t i = 0; i < r->n; i++)
-            if (store_occurrence_matches(r->samples[i], q->q))
-                return true;
-        return false;
+    if (q->q_all_words) {
+        for (size_t w = 0; w < n_words; w++)
+            if (!rec_text_matches(r, words[w]))
+                return false;
+        return true;
     }
+    if (q->q && q->q[0])
+        return rec_text_matches(r, q->q);
     return true;
+}
+
+/* q split at whitespace into words (pointers into buf, which the caller frees). Returns the count. */
+static size_t split_words(const char *q, char **buf, const char ***words)
+{
+    *buf = strdup(q);
+    *words = malloc((strlen(q) / 2 + 2) * sizeof(char *));
+    if (!*buf || !*words)
+        abort();
+    size_t n = 0;
+    for (char *save = NULL, *w = strtok_r(*buf, " \t\r\n\f\v", &save); w; w = strtok_r(NULL, " \t\r\n\f\v", &save))
+        (*words)[n++] = w;
+    return n;
 }
 
 typedef struct row {
@@ -271,6 +297,10 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     if (limit > STORE_MAX_LIMIT)
         limit = STORE_MAX_LIMIT;
 
+    char *wbuf = NULL;
+    const char **words = NULL;
+    size_t n_words = q->q_all_words && q->q && q->q[0] ? split_words(q->q, &wbuf, &words) : 0;
+
     pthread_rwlock_rdlock(&m->lock);
     row *rows = malloc((m->recs.n + 1) * sizeof(row));
     if (!rows)
@@ -280,7 +310,7 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
         if (!m->recs.slots[i].hash)
             continue;
         const mrec *r = m->recs.slots[i].value;
-        if (!rec_matches(r, q))
+        if (!rec_matches(r, q, words, n_words))
             continue;
         out->total++;
         int64_t v = rec_sort_value(q->sort, r);
@@ -306,6 +336,8 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     }
     pthread_rwlock_unlock(&m->lock);
     free(rows);
+    free(wbuf);
+    free(words);
     store_cursor_clear(&cur);
     return 0;
 }
@@ -335,7 +367,8 @@ static int mem_get(store *s, const char *job, const char *key, store_detail *out
     for (size_t i = 0; i < r->n_labels; i++)
         labelset_copy(&out->labels[i], &r->labels[i]);
     out->n_labels = r->n_labels;
-    memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
+    if (r->n_series) /* series is NULL for an aggregate without increases (memcpy(NULL) is UB) */
+        memcpy(out->series, r->series, r->n_series * sizeof(merge_series_point));
     out->n_series = r->n_series;
     pthread_rwlock_unlock(&m->lock);
     return 0;
@@ -474,6 +507,45 @@ static int mem_load(store *s, merge_engine *e, char *err, size_t errlen)
     return 0;
 }
 
+static void rec_buckets(const mrec *r, int64_t since_ms, int64_t step_ms, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < r->n_series; i++) {
+        int64_t t = r->series[i].minute * 60000;
+        if (t < since_ms)
+            continue;
+        int64_t b = (t - since_ms) / step_ms;
+        if (b >= (int64_t)n)
+            break; /* ascending minutes */
+        out[b] += r->series[i].delta;
+    }
+}
+
+static int mem_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                       size_t n, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    pthread_rwlock_rdlock(&m->lock);
+    if (key) {
+        const mrec *r = rec_find(m, job, key);
+        if (r)
+            rec_buckets(r, since_ms, step_ms, out, n);
+    } else {
+        size_t jl = job ? strlen(job) : 0;
+        for (size_t i = 0; i < m->recs.cap; i++) {
+            if (!m->recs.slots[i].hash)
+                continue;
+            const mrec *r = m->recs.slots[i].value;
+            if (job && (r->joblen != jl || memcmp(r->id, job, jl) != 0))
+                continue;
+            rec_buckets(r, since_ms, step_ms, out, n);
+        }
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
 static void mem_close(store *s)
 {
     mem_store *m = (mem_store *)s;
@@ -496,6 +568,7 @@ static const store_ops mem_ops = {
     .save_state = mem_save_state,
     .load = mem_load,
     .close = mem_close,
+    .buckets = mem_buckets,
 };
 
 store *store_memory_new(const store_options *opts)

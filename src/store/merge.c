@@ -37,6 +37,8 @@ typedef struct magg {
 typedef struct icount {
     magg *a; /* NULL = empty slot */
     uint64_t count;
+    uint64_t cs_gen; /* this count is cs->counts[cs_idx] iff cs_gen == cs->gen (coalescing) */
+    size_t cs_idx;
 } icount;
 
 typedef struct minst {
@@ -152,6 +154,12 @@ void merge_changeset_clear(merge_changeset *cs)
     for (size_t i = 0; i < cs->n; i++)
         change_free(&cs->v[i]);
     cs->n = 0;
+    for (size_t i = 0; i < cs->n_counts; i++) {
+        free(cs->counts[i].job);
+        free(cs->counts[i].instance_id);
+        free(cs->counts[i].key);
+    }
+    cs->n_counts = 0;
     cs->gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
 }
 
@@ -161,6 +169,9 @@ void merge_changeset_free(merge_changeset *cs)
     free(cs->v);
     cs->v = NULL;
     cs->cap = 0;
+    free(cs->counts);
+    cs->counts = NULL;
+    cs->cap_counts = 0;
 }
 
 static merge_change *change_of(merge_changeset *cs, magg *a, bool is_new)
@@ -511,6 +522,24 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
             delta = pa->total_count - ic->count;
         else
             delta = pa->total_count; /* counter reset under the same instance id */
+        if (!known || ic->count != pa->total_count) {
+            /* Coalesced: while a store is down the writer keeps merging into one change set, which
+             * must stay bounded by the number of (instance, key) pairs, not grow per scrape. */
+            if (known && ic->cs_gen == cs->gen && ic->cs_idx < cs->n_counts) {
+                cs->counts[ic->cs_idx].count = pa->total_count;
+                cs->counts[ic->cs_idx].seen_ms = in->now_ms;
+            } else {
+                cs->counts = grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
+                merge_count_change *cc = &cs->counts[cs->n_counts];
+                cc->job = xstrdup(in->job);
+                cc->instance_id = xstrdup(iid);
+                cc->key = xstrdup(pa->key);
+                cc->count = pa->total_count;
+                cc->seen_ms = in->now_ms;
+                ic->cs_gen = cs->gen;
+                ic->cs_idx = cs->n_counts++;
+            }
+        }
         ic->a = a;
         ic->count = pa->total_count;
 

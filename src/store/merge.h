@@ -79,10 +79,24 @@ typedef struct merge_change {
     size_t n_series, cap_series;
 } merge_change;
 
+/* A per-instance count that changed: the merge engine's state, carried in the change set so that a
+ * store persists it in the same transaction as the aggregates it fed (a crash between two separate
+ * writes would count the delta twice or lose it). Coalesced: one entry per (job, instance, key) per
+ * change set, holding the latest count. */
+typedef struct merge_count_change {
+    char *job;
+    char *instance_id;
+    char *key;
+    uint64_t count;
+    int64_t seen_ms; /* scrape time */
+} merge_count_change;
+
 typedef struct merge_changeset {
     merge_change *v;
     size_t n, cap;
     uint64_t gen; /* identifies this change set's content generation (internal) */
+    merge_count_change *counts;
+    size_t n_counts, cap_counts;
 } merge_changeset;
 
 void merge_changeset_init(merge_changeset *cs);

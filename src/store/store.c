@@ -88,6 +88,20 @@ int store_load(store *s, merge_engine *e, char *err, size_t errlen)
 {
     return s->ops->load(s, e, err, errlen);
 }
+int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    return s->ops->maintain ? s->ops->maintain(s, now_ms, err, errlen) : 0;
+}
+int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                  size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = 0;
+    if (!s->ops->buckets || step_ms <= 0 || !n)
+        return 0;
+    return s->ops->buckets(s, job, key, since_ms, step_ms, out, n, err, errlen);
+}
+
 void store_close(store *s)
 {
     if (s)

@@ -40,6 +40,9 @@ typedef struct store_label_matcher {
     const char *value;
 } store_label_matcher;
 
+/* store_query.status: open or regressed (the API's status=open, Periskop's list). */
+#define STORE_QUERY_UNRESOLVED (-2)
+
 #define STORE_DEFAULT_LIMIT 100
 #define STORE_MAX_LIMIT 1000
 
@@ -49,13 +52,17 @@ typedef struct store_query {
      * the whole cause chain), HTTP method, URL, header names and values, body. NULL/"": no filter. */
     const char *q;
     int severity; /* -1 any, else a payload_severity */
-    int status;   /* -1 any, else a store_status */
+    int status;   /* -1 any, STORE_QUERY_UNRESOLVED (open or regressed), else a store_status */
     /* Label matchers NAME=VALUE: one label set seen for the aggregate must match all of them. */
     const store_label_matcher *labels;
     size_t n_labels;
     store_sort sort; /* descending (newest, largest first); ties by job, key ascending */
     size_t limit;    /* 0 -> STORE_DEFAULT_LIMIT; capped at STORE_MAX_LIMIT */
     const char *cursor; /* from a previous page (same filters and sort), NULL for the first page */
+    /* Added for the UI's search (zero keeps the meaning above): when true, q is split at whitespace and an
+     * aggregate matches when every word matches, each as above (case-insensitive substring of the key or of
+     * any field of any sample; different words may match different fields or samples). */
+    bool q_all_words;
 } store_query;
 
 /* One aggregate without its samples (list rows). */
@@ -111,7 +118,14 @@ typedef struct store_ops {
     int (*save_state)(store *s, const merge_state *st, char *err, size_t errlen);
     /* Restores every aggregate (merge_restore_aggregate) and then the per-target state into e. */
     int (*load)(store *s, merge_engine *e, char *err, size_t errlen);
+    /* Background upkeep (retention); NULL when the backend needs none. See store_maintain. */
+    int (*maintain)(store *s, int64_t now_ms, char *err, size_t errlen);
     void (*close)(store *s);
+    /* Optional (NULL: the wrapper returns zeros). Adds the per-minute increases of (job, key) into n
+     * buckets of step_ms: out[i] covers [since_ms + i*step_ms, since_ms + (i+1)*step_ms). key NULL: every
+     * key of the job. For sparklines and "errors in the last hour". */
+    int (*buckets)(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                   size_t n, char *err, size_t errlen);
 } store_ops;
 
 struct store {
@@ -125,6 +139,14 @@ typedef struct store_options {
 /* The memory backend (nothing survives a restart; save_state/load work within the process). */
 store *store_memory_new(const store_options *opts);
 
+/* SQL backends (store/sql_store.c). Each returns NULL with a message in err when the database cannot be
+ * opened, its schema cannot be migrated, or it was written by a newer lookout.
+ * sqlite: path is the database file (created when missing; WAL mode). postgres/mysql: dsn is a libpq
+ * conninfo / a mysql://user:pass@host:port/db URL. */
+store *store_sqlite_new(const char *path, const store_options *opts, char *err, size_t errlen);
+store *store_postgres_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
+store *store_mysql_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
+
 /* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status) or -1 with err filled. */
 int store_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen);
 int store_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
@@ -134,7 +156,14 @@ int store_reopen(store *s, const char *job, const char *key, char *err, size_t e
 int store_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);
 int store_save_state(store *s, const merge_state *st, char *err, size_t errlen);
 int store_load(store *s, merge_engine *e, char *err, size_t errlen);
+/* Retention: deletes samples and series older than retention and instances/sources not seen for it,
+ * in bounded batches (never a long write lock). Called by the store writer between cycles; cheap when
+ * called often (does work at most once a minute). 0 or -1 with err. */
+int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen);
 void store_close(store *s); /* NULL ok */
+/* out[0..n) is zeroed first; see store_ops.buckets. */
+int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                  size_t n, char *err, size_t errlen);
 
 void store_summary_free(store_summary *s);
 void store_page_free(store_page *p);

@@ -1,9 +1,14 @@
 // Browser tests of lookout's web UI: Debian's chromium driven by playwright-core. Prints TAP lines
 // ("ok - name" / "not ok - name") that tests/run.sh counts, and "# perf ..." lines with the timings.
+// Everything runs against the real ./lookout scraping real exception targets (tests/fakes/ui_targets.py,
+// started by tests/integration/ui_browser.sh).
 // Env:
-//   LOOKOUT_UI_URL       base URL of a server with the fixture data (tests/fixtures/ui/errors.json) and the
-//                        fake's control endpoints (POST /_fake/errors, /_fake/reset)
-//   LOOKOUT_UI_BULK_URL  base URL of a server holding 100,000 errors in job "big" (performance figures)
+//   LOOKOUT_UI_URL       a running ./lookout (--web.enable-lifecycle) scraping the targets built from
+//                        tests/fixtures/ui/errors.json every second
+//   LOOKOUT_UI_CONTROL   the targets' control URL (POST /errors: a target reports one more occurrence;
+//                        POST /targets: a new target, then POST /-/reload to lookout)
+//   LOOKOUT_UI_EMPTY_URL a running ./lookout without any job (empty states)
+//   LOOKOUT_UI_BULK_URL  a running ./lookout that ingested 100,000 errors in job "big" (performance figures)
 //   LOOKOUT_UI_SHOTS     directory for screenshots (optional)
 //   CHROMIUM             browser binary (default /usr/bin/chromium)
 import {chromium} from 'playwright-core';
@@ -14,7 +19,8 @@ import path from 'node:path';
 const BASE = process.env.LOOKOUT_UI_URL;
 const BULK = process.env.LOOKOUT_UI_BULK_URL;
 const SHOTS = process.env.LOOKOUT_UI_SHOTS;
-const REAL = process.env.LOOKOUT_UI_REAL_URL; // a running ./lookout (config with job "api")
+const CONTROL = process.env.LOOKOUT_UI_CONTROL;
+const EMPTY = process.env.LOOKOUT_UI_EMPTY_URL;
 if (!BASE) {
   console.log('not ok - LOOKOUT_UI_URL is not set');
   process.exit(1);
@@ -38,11 +44,24 @@ function eq(a, b, msg) {
   if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
 }
 
+// The targets change what they expose (the next scrape, within 1 s, brings it into lookout).
 async function control(p, body) {
-  const r = await fetch(BASE + p, {method: 'POST', body: JSON.stringify(body || {}),
+  const r = await fetch(CONTROL + p, {method: 'POST', body: JSON.stringify(body || {}),
     headers: {'Content-Type': 'application/json'}});
-  if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
-  return (await r.json()).data;
+  if (!r.ok) throw new Error(`${p}: HTTP ${r.status} ${await r.text()}`);
+  return r.json();
+}
+async function reload() {
+  const r = await fetch(`${BASE}/-/reload`, {method: 'POST'});
+  if (!r.ok) throw new Error(`/-/reload: HTTP ${r.status}`);
+}
+async function until(what, fn, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 async function apiGet(base, p) {
   const r = await fetch(base + p);
@@ -90,13 +109,22 @@ async function open(hash, query = '?refresh=1') {
   await page.waitForFunction(() => window.__lookout && window.__lookout.renders.length > 0, null, {timeout: 10000});
 }
 
-await test('served page has the CSP and no inline script', async () => {
+await test('./lookout serves the embedded UI: CSP, no inline script, versioned assets', async () => {
   const r = await fetch(`${BASE}/`);
-  const csp = r.headers.get('content-security-policy') || '';
-  assert(csp.includes("script-src 'self'"), `CSP header: ${csp}`);
+  eq(r.headers.get('content-security-policy'), "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:", 'CSP');
   const html = await r.text();
   assert(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), 'inline <script> in index.html');
   assert(!/\son[a-z]+=/i.test(html), 'inline event handler in index.html');
+  const statuses = [];
+  const onResp = (x) => {
+    const u = new URL(x.url());
+    if (u.pathname.startsWith('/static/')) statuses.push(`${x.status()} ${u.pathname}${u.search ? '?v' : ''}`);
+  };
+  page.on('response', onResp);
+  await page.goto(`${BASE}/`);
+  await page.waitForSelector('tr.job-row');
+  page.off('response', onResp);
+  assert(statuses.length >= 4 && statuses.every((x) => x.startsWith('200 ') && x.endsWith('?v')), `assets: ${statuses}`);
 });
 
 await test('overview lists every job with counts, health and sparkline', async () => {
@@ -143,6 +171,13 @@ await test('job link opens its error list; search narrows it as you type and lan
   assert(page.url().includes('q=invoice'), `URL holds the query: ${page.url()}`);
   assert((await renderCount()) - n0 <= 3, 'debounced: not one request per keystroke');
   await shot(page, 'errors-search');
+  // every word must match, in any field or sample: "invoices" (message) and "client.go" (stack trace)
+  await page.locator('#search').pressSequentially(' client.go', {delay: 30});
+  await page.waitForFunction(() => window.__lookout.renders.some((r) => r.q === 'invoice client.go'));
+  const keys2 = await page.locator('tr.err-row a.key').allInnerTexts();
+  const want = await apiGet(BASE, '/api/v1/errors?job=api&q=invoice+client.go&limit=50');
+  eq(keys2.join(','), want.errors.map((e) => e.aggregation_key).join(','), 'same rows as the API');
+  assert(keys2.includes('*url.Error@9f3c1a07') && !keys2.includes('billing/invoice-timeout'), `words ANDed: ${keys2}`);
 });
 
 await test('filters combine (severity + status + label) and the URL restores them', async () => {
@@ -150,12 +185,14 @@ await test('filters combine (severity + status + label) and the URL restores the
   await page.check('label.chip.sev-warning input');
   await page.waitForFunction(() => location.hash.includes('severity=warning'));
   await page.selectOption('#status', 'open');
-  await page.fill('#labels', 'namespace=prod');
+  await page.fill('#labels', 'namespace=prod pod=api-7d9f8-x2k4q');
   await page.press('#labels', 'Enter');
   await page.waitForFunction(() => location.hash.includes('label=namespace'));
   await page.waitForFunction(() => window.__lookout.renders.at(-1).t > 0);
   await page.waitForTimeout(300);
-  const want = await apiGet(BASE, '/api/v1/errors?job=api&severity=warning&status=open&label=namespace%3Dprod&limit=50');
+  const want = await apiGet(BASE, '/api/v1/errors?job=api&severity=warning&status=open&label=namespace%3Dprod&label=pod%3Dapi-7d9f8-x2k4q&limit=50');
+  const prodOnly = await apiGet(BASE, '/api/v1/errors?job=api&severity=warning&status=open&label=namespace%3Dprod&limit=50');
+  assert(want.total < prodOnly.total, `second label narrows (${want.total} < ${prodOnly.total})`);
   const keys = await page.locator('tr.err-row a.key').allInnerTexts();
   eq(keys.join(','), want.errors.map((e) => e.aggregation_key).join(','), 'same rows as the API');
   assert(keys.length > 0, 'some rows');
@@ -167,8 +204,15 @@ await test('filters combine (severity + status + label) and the URL restores the
   await page.waitForSelector('tr.err-row');
   eq(await page.locator('label.chip.sev-warning input').isChecked(), true, 'severity restored');
   eq(await page.inputValue('#status'), 'open', 'status restored');
-  eq(await page.inputValue('#labels'), 'namespace=prod', 'labels restored');
+  eq(await page.inputValue('#labels'), 'namespace=prod pod=api-7d9f8-x2k4q', 'labels restored');
   eq((await page.locator('tr.err-row a.key').allInnerTexts()).join(','), keys.join(','), 'same rows from the URL');
+  // two severities at once (ORed)
+  await page.check('label.chip.sev-info input');
+  await page.waitForFunction(() => location.hash.includes('severity=info'));
+  await page.waitForTimeout(300);
+  const both = await apiGet(BASE, '/api/v1/errors?job=api&severity=warning&severity=info&status=open&label=namespace%3Dprod&label=pod%3Dapi-7d9f8-x2k4q&limit=50');
+  assert(both.total > want.total, `warning+info (${both.total}) > warning (${want.total})`);
+  eq((await page.locator('tr.err-row a.key').allInnerTexts()).join(','), both.errors.map((e) => e.aggregation_key).join(','), 'two severities: same rows as the API');
   await page.click('#clear-filters');
   await page.waitForFunction(() => !location.hash.includes('severity'));
 });
@@ -236,7 +280,7 @@ await test('resolve, then a new occurrence re-opens it as regressed (auto refres
   eq(await page.locator('#status-value').innerText(), 'resolved', 'resolved');
   const d = await apiGet(BASE, '/api/v1/errors/api/' + encodeURIComponent(key));
   eq(d.status, 'resolved', 'API agrees');
-  await control('/_fake/errors', {job: 'api', key, class: '*errors.errorString', message: 'invoice service timed out again',
+  await control('/errors', {job: 'api', key, class: '*errors.errorString', message: 'invoice service timed out again',
     severity: 'error', stacktrace: ['main.(*Billing).Invoice'], count: 2});
   await page.waitForFunction(() => document.querySelector('#status-value').innerText === 'regressed', null, {timeout: 8000});
   eq(await page.locator('#count-value').innerText(), '43', 'count increased');
@@ -277,7 +321,7 @@ await test('phone width and dark scheme render', async () => {
 await test('auto refresh picks up a new error and keeps scroll position and the open occurrence', async () => {
   await open('#/api/errors');
   const upd0 = await page.locator('#updated').getAttribute('data-at');
-  await control('/_fake/errors', {job: 'api', key: 'FreshError@0badf00d', class: 'FreshError', message: 'just now',
+  await control('/errors', {job: 'api', key: 'FreshError@0badf00d', class: 'FreshError', message: 'just now',
     severity: 'error', stacktrace: []});
   await page.waitForSelector('a.key:text-is("FreshError@0badf00d")', {timeout: 8000});
   assert((await page.locator('#updated').getAttribute('data-at')) !== upd0, 'header refreshed time');
@@ -288,7 +332,7 @@ await test('auto refresh picks up a new error and keeps scroll position and the 
   await page.setViewportSize({width: 1280, height: 500});
   await page.evaluate(() => window.scrollTo(0, 400));
   const y0 = await page.evaluate(() => window.scrollY);
-  await control('/_fake/errors', {job: 'api', key: '*url.Error@9f3c1a07', class: '*url.Error', message: 'newest',
+  await control('/errors', {job: 'api', key: '*url.Error@9f3c1a07', class: '*url.Error', message: 'newest',
     severity: 'error', stacktrace: []});
   await page.waitForFunction(() => document.querySelector('#count-value').innerText === '138', null, {timeout: 8000});
   eq(await page.locator('article.occ').getAttribute('data-uuid'), uuid, 'same occurrence open');
@@ -300,13 +344,21 @@ await test('auto refresh picks up a new error and keeps scroll position and the 
 await test('XSS payloads in keys, classes, messages, stacks, causes, headers, labels are inert', async () => {
   const p = (n) => `<img src=x onerror="window.__xss=${n}"><script>window.__xss=${n}</script>"'><svg onload=window.__xss=${n}>`;
   const key = `xss"><img src=x onerror=window.__xss=1>/'';!--"<XSS>=&{()}`;
-  await control('/_fake/errors', {job: 'api', key, class: p(2), message: p(3), severity: 'error',
+  const evilJob = `<b>job${p(17)}`;
+  // A target of job api with hostile label values, and a job whose name is a payload: added to the
+  // configuration and reloaded, as an operator would.
+  await control('/targets', {job: 'api', labels: {instance: p(9), x: p(10)}});
+  await control('/targets', {job: evilJob, labels: {instance: 'evil:1'}});
+  await reload();
+  await control('/errors', {job: 'api', instance: p(9), key, class: p(2), message: p(3), severity: 'error',
     stacktrace: [p(4), 'javascript:window.__xss=5'],
     cause: {class: p(6), message: p(7), stacktrace: [p(8)], cause: null},
-    labels: {job: 'api', instance: p(9), [`x`]: p(10)},
     http_context: {request_method: p(11), request_url: `javascript:window.__xss=12//${p(12)}`,
       request_headers: {[`X-Evil"><script>window.__xss=13</script>`]: p(14), Accept: p(15)}, request_body: p(16)}});
-  await control('/_fake/errors', {job: `<b>job${p(17)}`, key: p(18), class: p(19), message: 'm', severity: 'warning'});
+  await control('/errors', {job: evilJob, key: p(18), class: p(19), message: 'm', severity: 'warning'});
+  await until('the hostile errors to be scraped', async () =>
+    (await apiGet(BASE, '/api/v1/errors?q=xss&job=api')).total > 0 &&
+    (await apiGet(BASE, `/api/v1/errors?job=${encodeURIComponent(evilJob)}`)).total > 0, 15000);
   await open('#/');
   await open('#/api/errors?q=xss');
   await page.waitForSelector('tr.err-row');
@@ -316,6 +368,7 @@ await test('XSS payloads in keys, classes, messages, stacks, causes, headers, la
   assert((await page.locator('.detail-head .cls').innerText()).includes('<img src=x'), 'class shown as text');
   assert((await page.locator('pre.stack').first().innerText()).includes('<script>'), 'stack shown as text');
   assert((await page.locator('pre.curl').innerText()).includes('X-Evil'), 'curl shows header name as text');
+  assert((await page.locator('.grid.labels').innerText()).includes('<img src=x'), 'label values shown as text');
   await shot(page, 'xss-inert');
   const bad = await page.evaluate(() => ({
     xss: window.__xss,
@@ -349,48 +402,22 @@ await test('keyboard: / focuses search, links and buttons reachable with Tab', a
 });
 
 await test('empty states explain what to configure', async () => {
-  await control('/_fake/reset', {fixture: 'none'});
-  await open('#/');
+  // a lookout without jobs
+  await page.goto('about:blank');
+  await page.goto(`${EMPTY}/?refresh=1#/`);
+  await page.waitForSelector('.empty');
   assert((await page.locator('.empty').innerText()).includes('scrape_configs'), 'overview empty state');
   await shot(page, 'empty');
-  await open('#/api/errors');
+  // a job without targets, hence without errors
+  await open('#/batch/errors');
+  await page.waitForSelector('.empty');
   assert((await page.locator('.empty').innerText()).includes('Targets'), 'list empty state points to targets');
-  await control('/_fake/reset', {fixture: 'default'});
 });
 
 await test('no CSP violations and no script errors', async () => {
   eq(JSON.stringify(await page.evaluate(() => window.__cspViolations)), '[]', 'CSP violations');
   eq(JSON.stringify(pageErrors), '[]', 'page errors');
 });
-
-// ---------------------------------------------------------------- the real binary
-if (REAL) {
-  await test('./lookout serves the embedded UI (versioned assets, CSP) and it runs without errors', async () => {
-    const statuses = [];
-    const onResp = (r) => {
-      if (r.url().includes('/static/')) statuses.push(`${r.status()} ${new URL(r.url()).pathname}${new URL(r.url()).search ? '?v' : ''}`);
-    };
-    page.on('response', onResp);
-    pageErrors.length = 0;
-    await page.goto('about:blank');
-    const resp = await page.goto(`${REAL}/`);
-    eq(resp.headers()['content-security-policy'], "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:", 'CSP');
-    await page.waitForFunction(() => document.getElementById('updated').textContent !== 'Loading…', null, {timeout: 10000});
-    page.off('response', onResp);
-    assert(statuses.length >= 4 && statuses.every((s) => s.startsWith('200 ') && s.endsWith('?v')), `assets: ${statuses}`);
-    eq(JSON.stringify(await page.evaluate(() => window.__cspViolations)), '[]', 'CSP violations');
-    eq(JSON.stringify(pageErrors), '[]', 'page errors');
-    const jobs = await fetch(`${REAL}/api/v1/jobs`);
-    if (jobs.status === 200) {
-      await page.waitForSelector('tr.job-row[data-job="api"]', {timeout: 10000});
-    } else {
-      // The errors API is not in this build yet: the UI must say what failed instead of hanging.
-      console.log(`# /api/v1/jobs answers ${jobs.status}: checking the UI's error state instead of data`);
-      await page.waitForSelector('.alert', {timeout: 10000});
-      assert((await page.locator('#updated').innerText()).includes('Update failed'), 'header shows the failure');
-    }
-  });
-}
 
 // ---------------------------------------------------------------- performance (figures, no assertion)
 if (BULK) {
@@ -437,7 +464,7 @@ if (BULK) {
     console.log(`# perf errors=${total} first page, cold page load (navigation start -> rows): median ${med(cold)} ms [${fmt(cold)}]`);
     console.log(`# perf errors=${total} first page, in-app navigation (hash change -> rows): median ${med(nav)} ms [${fmt(nav)}]`);
     console.log(`# perf errors=${total} search, last keystroke -> results rendered (debounce 120 ms incl.): median ${med(search)} ms [${fmt(search)}]`);
-    console.log(`# perf   of which the API request (fake, Python, full scan): median ${med(searchApi)} ms [${fmt(searchApi)}]; JSON -> DOM: median ${med(searchRender)} ms [${fmt(searchRender)}]`);
+    console.log(`# perf   of which the API request (lookout, memory store): median ${med(searchApi)} ms [${fmt(searchApi)}]; JSON -> DOM: median ${med(searchRender)} ms [${fmt(searchRender)}]`);
   });
 }
 

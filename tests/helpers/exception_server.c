@@ -3,6 +3,8 @@
  *   /-/exceptions, /ok       a Periskop payload (--payload FILE, else generated; ?size=BYTES pads it)
  *   /t/<i>                   benchmark endpoint i: a generated payload of --payload-size bytes whose
  *                            target_uuid is derived from i
+ *   /m/<i>                   benchmark endpoint i in the Prometheus text format (about --payload-size
+ *                            bytes of counters), for comparing with Prometheus scraping the same targets
  *   /hang?ms=N               sleeps N ms (default 60000) before answering (a hung target)
  *   /slow?ms=N               sleeps N ms (default 300), then serves the payload
  *   /status/<code>           answers <code> with a short body
@@ -160,6 +162,19 @@ static MHD_Result send_payload(struct MHD_Connection *c, unsigned long id, size_
     return r;
 }
 
+/* A Prometheus text exposition of about `size` bytes: counters with a few labels. */
+static MHD_Result send_metrics(struct MHD_Connection *c, unsigned long id, size_t size)
+{
+    buf b = {0};
+    bprintf(&b, "# HELP bench_events_total Benchmark counter.\n# TYPE bench_events_total counter\n");
+    for (unsigned long k = 0; b.len < size; k++)
+        bprintf(&b, "bench_events_total{target=\"%lu\",handler=\"/api/v1/items/%lu\",code=\"500\"} %lu\n", id, k,
+                k * 7 + id);
+    MHD_Result r = send_buf(c, 200, b.p, b.len, "text/plain; version=0.0.4");
+    free(b.p);
+    return r;
+}
+
 static void sleep_ms(long ms)
 {
     while (ms > 0 && !stopping) {
@@ -221,6 +236,8 @@ static MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, 
         return send_payload(c, 1, (size_t)qlong(c, "size", 0));
     if (!strncmp(url, "/t/", 3))
         return send_payload(c, strtoul(url + 3, NULL, 10), payload_size);
+    if (!strncmp(url, "/m/", 3))
+        return send_metrics(c, strtoul(url + 3, NULL, 10), payload_size);
     if (!strcmp(url, "/hang")) {
         sleep_ms(qlong(c, "ms", 60000));
         return send_buf(c, 200, "late\n", 5, "text/plain");

@@ -69,8 +69,10 @@ out=$("$LOOKOUT_BIN" check-config "$TMP/good.yml" 2>&1); rc=$?
 check_contains "absolute path: reported as given" "$out" "$TMP/good.yml: SUCCESS"
 
 # The example configurations shipped with lookout must all pass.
+# alerts.yml is a Prometheus rules file (checked with promtool by periskop_api.sh), not a lookout config.
 for f in "$ROOT"/config/examples/*.yml; do
   [ -f "$f" ] || continue
+  [ "$(basename "$f")" = alerts.yml ] && continue
   out=$("$LOOKOUT_BIN" check-config "$f" 2>&1); rc=$?
   check_eq "example $(basename "$f") passes check-config" 0 "$rc"
 done

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Web UI in a real browser: Debian's chromium driven by playwright-core (tests/browser/ui.test.mjs).
-# The UI runs against tests/fakes/fake_api.py (fixture data, resolve/reopen, injected errors, and a second
-# instance holding 100,000 errors for the timing figures, printed as "# perf" lines).
-# Env: LOOKOUT_UI_SHOTS=DIR saves screenshots (docs/screenshots is refreshed with LOOKOUT_UI_SHOTS=docs/screenshots).
+# Web UI in a real browser: Debian's chromium driven by playwright-core (tests/browser/ui.test.mjs), against
+# the real ./lookout scraping real exception targets (tests/fakes/ui_targets.py) every second:
+#   main   the targets built from tests/fixtures/ui/errors.json (several jobs, labels namespace/pod/version,
+#          a down target, a job without targets); the test makes them report new errors and regressions
+#   empty  a lookout without jobs (empty states)
+#   bulk   100,000 errors from 4 targets, ingested once: ingestion time and the UI timings are printed as
+#          "# perf" lines
+# Env: LOOKOUT_UI_SHOTS=DIR saves screenshots (docs/screenshots is refreshed with LOOKOUT_UI_SHOTS=docs/screenshots);
+#      LOOKOUT_UI_BULK=N changes the bulk size (0 skips it).
 . "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
+if [ ! -x "$LOOKOUT_BIN" ]; then
+  not_ok "ui_browser: $LOOKOUT_BIN is not built"
+  exit 0
+fi
 if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   scripts/deps.sh chromium nodejs npm >&2 || { not_ok "ui_browser: cannot install chromium/node"; exit 1; }
 fi
@@ -13,39 +22,77 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) >&2 || { not_ok "ui_browser: npm ci"; exit 1; }
 fi
 
-start_fake() { # NAME ARGS... -> sets FAKE_URL
+# start_targets NAME ARGS...: starts ui_targets.py writing $TMP/NAME.yml; sets CONTROL_URL once it is ready.
+start_targets() {
   local name=$1; shift
-  bg python3 tests/fakes/fake_api.py --port 0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
-  local i port=
-  for ((i = 0; i < 600; i++)); do
-    port=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$TMP/$name.out")
-    [ -n "$port" ] && break
+  bg python3 tests/fakes/ui_targets.py --config "$TMP/$name.yml" "$@" >"$TMP/$name-targets.out" 2>"$TMP/$name-targets.err"
+}
+wait_targets() { # NAME SECONDS
+  local name=$1 i
+  for ((i = 0; i < $2 * 20; i++)); do
+    grep -q '^ready$' "$TMP/$name-targets.out" 2>/dev/null && break
     sleep 0.05
   done
-  [ -n "$port" ] || { echo "# $name did not start:"; sed 's/^/#   /' "$TMP/$name.err"; return 1; }
-  FAKE_URL=http://127.0.0.1:$port
+  grep -q '^ready$' "$TMP/$name-targets.out" 2>/dev/null ||
+    { echo "# $name targets did not start:"; sed 's/^/#   /' "$TMP/$name-targets.err"; return 1; }
+  CONTROL_URL=http://127.0.0.1:$(sed -n 's/^control //p' "$TMP/$name-targets.out")
 }
+api_total() { # URL QUERY -> total of /api/v1/errors?QUERY (empty on failure)
+  curl -sS --max-time 10 "$1/api/v1/errors?$2" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["total"])' 2>/dev/null
+}
+now_ms() { date +%s%3N; }
 
-start_fake fake || { not_ok "ui_browser: fake API"; exit 1; }
-UI_URL=$FAKE_URL
-start_fake fake-bulk --fixture none --bulk big:100000 || { not_ok "ui_browser: bulk fake API"; exit 1; }
-BULK_URL=$FAKE_URL
+BULK_N=${LOOKOUT_UI_BULK:-100000}
+[ "$BULK_N" -gt 0 ] && start_targets bulk --bulk "big:$BULK_N:4" --interval 5s --body-size-limit 64MB
+start_targets main
+wait_targets main 20 || { not_ok "ui_browser: exception targets"; exit 0; }
+MAIN_CONTROL=$CONTROL_URL
+start_lookout main --config.file="$TMP/main.yml" --web.enable-lifecycle || { not_ok "ui_browser: start lookout"; exit 0; }
+MAIN_URL=$LOOKOUT_URL
+echo 'scrape_configs: []' >"$TMP/empty.yml"
+start_lookout empty --config.file="$TMP/empty.yml" || { not_ok "ui_browser: start lookout (no jobs)"; exit 0; }
+EMPTY_URL=$LOOKOUT_URL
 
-REAL_URL=
-if [ -x "$LOOKOUT_BIN" ]; then
-  cat >"$TMP/lookout.yml" <<'YML'
-scrape_configs:
-  - job_name: api
-    static_configs:
-      - targets: ['127.0.0.1:9']
-YML
-  if start_lookout real --config.file="$TMP/lookout.yml"; then REAL_URL=$LOOKOUT_URL; else not_ok "ui_browser: start lookout"; fi
-else
-  echo "# $LOOKOUT_BIN not built: skipping the checks against the real binary"
+# The main lookout has scraped every target once (and found the down one) before the browser starts.
+main_ready() {
+  curl -sS --max-time 5 "$MAIN_URL/api/v1/jobs" | python3 -c '
+import json, sys
+j = {x["job"]: x for x in json.load(sys.stdin)["data"]}
+a = j.get("api") or {}
+sys.exit(0 if a.get("targets_up") == 3 and a.get("targets_down") == 1 and a.get("open", 0) >= 68 else 1)'
+}
+eventually 15 main_ready || { not_ok "ui_browser: lookout did not ingest the fixture targets"; exit 0; }
+
+BULK_URL=
+if [ "$BULK_N" -gt 0 ]; then
+  if wait_targets bulk 60; then
+    BULK_CONTROL=$CONTROL_URL
+    t0=$(now_ms)
+    if start_lookout bulk --config.file="$TMP/bulk.yml"; then
+      BULK_URL=$LOOKOUT_URL
+      for ((i = 0; i < 300; i++)); do
+        [ "$(api_total "$BULK_URL" "job=big&limit=1")" = "$BULK_N" ] && break
+        sleep 0.1
+      done
+      t1=$(now_ms)
+      n=$(api_total "$BULK_URL" "job=big&limit=1")
+      curl -sS -X POST "$BULK_CONTROL/stop" >/dev/null # keep what was ingested; no more re-scrapes of 40 MB
+      durs=$(curl -sS "$BULK_URL/api/v1/targets" | python3 -c '
+import json, sys
+print(" ".join("%.2f" % t["lastScrapeDuration"] for t in json.load(sys.stdin)["data"]["activeTargets"]))')
+      echo "# perf ingestion: $n errors from 4 targets (~$((BULK_N / 4)) keys, one payload each) visible in the API $(((t1 - t0)))ms after lookout started (includes waiting for each target's scrape offset in the 5s interval); last scrape durations: $durs s; lookout RSS $(proc_hwm_mib "$LOOKOUT_PID") MiB peak"
+      [ "$n" = "$BULK_N" ] || { not_ok "ui_browser: bulk ingestion ($n of $BULK_N errors)"; BULK_URL=; }
+    else
+      not_ok "ui_browser: start lookout (bulk)"
+    fi
+  else
+    not_ok "ui_browser: bulk targets"
+  fi
 fi
 
-LOOKOUT_UI_REAL_URL=$REAL_URL LOOKOUT_UI_URL=$UI_URL LOOKOUT_UI_BULK_URL=$BULK_URL LOOKOUT_UI_SHOTS=${LOOKOUT_UI_SHOTS:-} \
-  timeout 300 node tests/browser/ui.test.mjs
+LOOKOUT_UI_URL=$MAIN_URL LOOKOUT_UI_CONTROL=$MAIN_CONTROL LOOKOUT_UI_EMPTY_URL=$EMPTY_URL LOOKOUT_UI_BULK_URL=$BULK_URL \
+  LOOKOUT_UI_SHOTS=${LOOKOUT_UI_SHOTS:-} timeout 300 node tests/browser/ui.test.mjs
 rc=$?
 [ $rc -eq 0 ] || echo "# node exited $rc"
 exit 0

@@ -440,11 +440,11 @@ Test(config, warnings_for_unused_sections_and_sd_kinds)
     lookout_config *cfg = load_ok(GOOD "warnings.yml");
     cr_assert(has_warning(cfg, "global.query_log_file is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "line 4, column 1: rule_files is not used by lookout; ignored"));
-    cr_assert(has_warning(cfg, "line 15, column 5: job mixed: dns_sd_configs"));
+    cr_assert(has_warning(cfg, "line 15, column 5: job mixed: nomad_sd_configs"));
     cr_assert(has_warning(cfg, "alerting is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "remote_write is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "storage.tsdb is Prometheus' TSDB setting and is not used by lookout; ignored"));
-    cr_assert(has_warning(cfg, "job mixed: dns_sd_configs is not supported by lookout yet; its targets are ignored"));
+    cr_assert(has_warning(cfg, "job mixed: nomad_sd_configs is not supported by lookout yet; its targets are ignored"));
     cr_assert(has_warning(cfg, "job mixed: ec2_sd_configs is not supported by lookout yet"));
     cr_assert(has_warning(cfg, "job oauth: oauth2 is not supported by lookout yet"));
     cr_assert_eq(cfg->n_warnings, 8);
@@ -475,8 +475,12 @@ Test(config, periskop_format)
     cr_assert_eq(a->scrape_interval_ms, 1500);
     cr_assert_eq(a->scrape_timeout_ms, 1500);
     cr_assert_str_eq(a->scheme, "http");
-    cr_assert_eq(a->n_sd_configs, 0); /* dns_sd is not implemented yet: warned */
-    cr_assert(has_warning(cfg, "job mock-target: dns_sd_configs is not supported by lookout yet"));
+    cr_assert_eq(a->n_sd_configs, 1);
+    cr_assert_eq(a->sd_configs[0].kind, SD_DNS);
+    cr_assert_eq(a->sd_configs[0].u.dns.type, DNS_SD_A);
+    cr_assert_eq(a->sd_configs[0].u.dns.port, 7778);
+    cr_assert_eq(a->sd_configs[0].u.dns.refresh_interval_ms, 10000);
+    cr_assert(!has_warning(cfg, "dns_sd_configs is not supported"));
     const scrape_config *b = config_find_job(cfg, "periskop");
     cr_assert_str_eq(b->metrics_path, "/errors");
     cr_assert_eq(b->scrape_interval_ms, 120000);

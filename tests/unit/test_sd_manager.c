@@ -69,7 +69,7 @@ Test(sd_manager, unimplemented_kind_counts_as_failed_config)
     rec_init(&r);
     lookout_config *cfg = tcfg_new();
     scrape_config *sc = tcfg_job(cfg, "j");
-    tcfg_block(sc, SD_DNS, 0);
+    tcfg_block(sc, SD_KUBERNETES, 0); /* a kind without a provider (yet) */
     tcfg_static(sc, 0, (const char *[]){"x:1", NULL}, NULL);
     sd_manager *m = sd_manager_new(rec_sync, &r, 1000);
     sd_manager_apply_config(m, cfg);

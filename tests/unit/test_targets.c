@@ -1,11 +1,13 @@
 /* Target manager: sync/diff keeps state, dedup, dropped cap + counts, failed targets, rebuild on config
  * change, hooks, job removal. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "scrape/targets.h"
 #include "sd/sd.h"
+#include "util/metrics.h"
 
 static lookout_config *parse(const char *yaml)
 {
@@ -35,6 +37,31 @@ static void sync1(target_manager *m, const char *job, target_group *g)
 {
     const target_group *gs[] = {g};
     targets_sync(m, job, gs, 1);
+}
+
+/* Discovered labels are rebuilt on demand: one label's value (static buffer), or NULL. */
+static const char *adisc(const target_pool *p, const active_target *t, const char *name)
+{
+    static char buf[256];
+    labelset ls;
+    targets_active_discovered(p, t, &ls);
+    const char *v = labelset_get(&ls, name);
+    if (v)
+        snprintf(buf, sizeof buf, "%s", v);
+    labelset_free(&ls);
+    return v ? buf : NULL;
+}
+
+static const char *ddisc(const target_pool *p, size_t i, const char *name)
+{
+    static char buf[256];
+    labelset ls;
+    targets_dropped_discovered(p, &p->dropped[i], &ls);
+    const char *v = labelset_get(&ls, name);
+    if (v)
+        snprintf(buf, sizeof buf, "%s", v);
+    labelset_free(&ls);
+    return v ? buf : NULL;
 }
 
 typedef struct hook_log {
@@ -165,7 +192,7 @@ Test(targets, dedup_keeps_last_discovered_labels)
     targets_read_begin(m);
     const target_pool *p = targets_pool_find(m, "a");
     cr_assert_eq(p->n_active, 1);
-    cr_assert_str_eq(labelset_get(&p->active[0]->t.discovered, "__meta_src"), "second");
+    cr_assert_str_eq(adisc(p, p->active[0], "__meta_src"), "second");
     cr_assert_null(labelset_get(&p->active[0]->t.labels, "__meta_src"));
     targets_read_end(m);
 
@@ -180,7 +207,7 @@ Test(targets, dedup_keeps_last_discovered_labels)
     p = targets_pool_find(m, "a");
     cr_assert_eq(p->n_active, 1);
     cr_assert_eq(p->active[0], before);
-    cr_assert_str_eq(labelset_get(&p->active[0]->t.discovered, "__meta_src"), "first");
+    cr_assert_str_eq(adisc(p, p->active[0], "__meta_src"), "first");
     targets_read_end(m);
 
     target_group_free(&g1);
@@ -216,11 +243,11 @@ Test(targets, dropped_capped_and_counted)
     cr_assert_eq(p->n_active, 2);
     cr_assert_eq(p->n_dropped, 2);
     cr_assert_eq(p->dropped_count, 5);
-    cr_assert_str_eq(labelset_get(&p->dropped[0].discovered, "__address__"), "drop1:80");
-    cr_assert_str_eq(labelset_get(&p->dropped[1].discovered, "__address__"), "drop2:80");
+    cr_assert_str_eq(ddisc(p, 0, "__address__"), "drop1:80");
+    cr_assert_str_eq(ddisc(p, 1, "__address__"), "drop2:80");
     cr_assert_eq(p->dropped[0].rule_index, 1);
     cr_assert_eq(p->dropped[0].action, RELABEL_DROP);
-    cr_assert_str_eq(labelset_get(&p->dropped[0].discovered, "job"), "a");
+    cr_assert_str_eq(ddisc(p, 0, "job"), "a");
     cr_assert_eq(targets_pool_find(m, "b")->dropped_count, 0);
     targets_read_end(m);
     targets_free(m);
@@ -396,4 +423,163 @@ Test(targets, health_names)
     cr_assert_str_eq(target_health_name(TARGET_HEALTH_UNKNOWN), "unknown");
     cr_assert_str_eq(target_health_name(TARGET_HEALTH_UP), "up");
     cr_assert_str_eq(target_health_name(TARGET_HEALTH_DOWN), "down");
+}
+
+static double builds_total(const char *job)
+{
+    static const char *names[] = {"job"};
+    metric_family *f = metric_family_get("lookout_target_builds_total", METRIC_COUNTER,
+                                         "Total number of discovered targets run through target building "
+                                         "(relabeling); only groups that changed are rebuilt.",
+                                         1, names);
+    const char *v[] = {job};
+    return metric_value(f, v);
+}
+
+static const target_group *frozen_pod(size_t i, const char *ver)
+{
+    char src[64], a1[64], a2[64];
+    snprintf(src, sizeof src, "pod/ns/p%zu", i);
+    snprintf(a1, sizeof a1, "10.%zu.%zu.%zu:8000", i / 65536, i / 256 % 256, i % 256);
+    snprintf(a2, sizeof a2, "10.%zu.%zu.%zu:8001", i / 65536, i / 256 % 256, i % 256);
+    const char *addrs[] = {a1, a2};
+    target_group g;
+    group_of(&g, src, addrs, 2, "__meta_ver", ver);
+    const target_group *f = target_group_freeze(&g);
+    target_group_free(&g);
+    return f;
+}
+
+/* The discovery manager hands the full set on every sync, sharing unchanged (frozen) groups: only the
+ * group that changed is rebuilt, the diff touches only its targets, and the rest keep their objects. */
+Test(targets, incremental_sync_rebuilds_only_changed_groups)
+{
+    enum { N = 10000 };
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: inc\n"
+                                "    relabel_configs:\n"
+                                "      - {source_labels: [__meta_ver], target_label: ver}\n");
+    target_manager *m = targets_new();
+    hook_log h = {0};
+    targets_set_hook(m, hook, &h);
+    targets_apply_config(m, cfg);
+    const target_group **gs = calloc(N, sizeof *gs);
+    for (size_t i = 0; i < N; i++)
+        gs[i] = frozen_pod(i, "1");
+    double b0 = builds_total("inc");
+    targets_sync(m, "inc", gs, N);
+    cr_assert_eq(builds_total("inc") - b0, 2.0 * N);
+    cr_assert_eq(h.added, 2 * N);
+
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "inc");
+    cr_assert_eq(p->n_active, 2 * N);
+    const active_target *keep = find_addr(p, "10.0.0.7:8000");
+    const active_target *old = find_addr(p, "10.0.19.136:8000"); /* pod 5000 */
+    cr_assert_not_null(keep);
+    cr_assert_not_null(old);
+    cr_assert_str_eq(labelset_get(&old->t.labels, "ver"), "1");
+    targets_read_end(m);
+    targets_report_scrape(m, "inc", keep->t.hash, NULL, 1234, 0.5);
+
+    /* Same set again: nothing is rebuilt, nothing is told. */
+    h = (hook_log){0};
+    b0 = builds_total("inc");
+    targets_sync(m, "inc", gs, N);
+    cr_assert_eq(builds_total("inc") - b0, 0.0);
+    cr_assert_eq(h.added + h.removed + h.updated, 0);
+
+    /* Pod 5000 changes (new group object): its 2 targets are rebuilt, replaced, and nothing else. */
+    target_group_unref(gs[5000]);
+    gs[5000] = frozen_pod(5000, "2");
+    h = (hook_log){0};
+    b0 = builds_total("inc");
+    targets_sync(m, "inc", gs, N);
+    cr_assert_eq(builds_total("inc") - b0, 2.0);
+    cr_assert_eq(h.removed, 2);
+    cr_assert_eq(h.added, 2);
+    cr_assert_eq(h.updated, 0);
+    targets_read_begin(m);
+    p = targets_pool_find(m, "inc");
+    cr_assert_eq(p->n_active, 2 * N);
+    cr_assert_eq(find_addr(p, "10.0.0.7:8000"), keep);
+    target_state st;
+    targets_state_get(p, keep, &st);
+    cr_assert_eq(st.last_scrape_ms, 1234);
+    const active_target *nt = find_addr(p, "10.0.19.136:8000");
+    cr_assert_str_eq(labelset_get(&nt->t.labels, "ver"), "2");
+    cr_assert_str_eq(adisc(p, nt, "__meta_ver"), "2");
+    for (size_t i = 1; i < p->n_active; i++) /* display order kept by the incremental merge */
+        cr_assert(strcmp(p->active[i - 1]->t.url, p->active[i]->t.url) < 0);
+    targets_read_end(m);
+
+    /* The pod goes away: its group is no longer in the set. */
+    h = (hook_log){0};
+    b0 = builds_total("inc");
+    const target_group *gone = gs[5000];
+    gs[5000] = gs[N - 1];
+    targets_sync(m, "inc", gs, N - 1);
+    gs[5000] = NULL;
+    target_group_unref(gone);
+    cr_assert_eq(builds_total("inc") - b0, 0.0);
+    cr_assert_eq(h.removed, 2);
+    cr_assert_eq(h.added, 0);
+    targets_read_begin(m);
+    p = targets_pool_find(m, "inc");
+    cr_assert_eq(p->n_active, 2 * N - 2);
+    cr_assert_null(find_addr(p, "10.0.19.136:8000"));
+    targets_read_end(m);
+
+    /* A config change rebuilds everything; kept targets are updated. */
+    lookout_config *cfg2 = parse("scrape_configs:\n"
+                                 "  - job_name: inc\n"
+                                 "    scrape_interval: 7s\n"
+                                 "    relabel_configs:\n"
+                                 "      - {source_labels: [__meta_ver], target_label: ver}\n");
+    h = (hook_log){0};
+    b0 = builds_total("inc");
+    targets_apply_config(m, cfg2);
+    config_free(cfg);
+    cr_assert_eq(builds_total("inc") - b0, 2.0 * (N - 1));
+    cr_assert_eq(h.removed, 2 * N - 2); /* __scrape_interval__ is a label: new identities */
+    cr_assert_eq(h.added, 2 * N - 2);
+
+    targets_free(m);
+    for (size_t i = 0; i < N; i++)
+        if (gs[i])
+            target_group_unref(gs[i]);
+    free(gs);
+    config_free(cfg2);
+}
+
+/* Plain groups (no gen) are recognised by content: an identical set rebuilds nothing. */
+Test(targets, incremental_plain_groups_by_content)
+{
+    lookout_config *cfg = parse(cfg_basic);
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    const char *a[] = {"h1:80", "h2:80"}, *b[] = {"h3:80"};
+    target_group g1, g2, g3;
+    group_of(&g1, "s:0", a, 2, NULL, NULL);
+    group_of(&g2, "s:1", b, 1, NULL, NULL);
+    const target_group *gs[] = {&g1, &g2};
+    double b0 = builds_total("a");
+    targets_sync(m, "a", gs, 2);
+    cr_assert_eq(builds_total("a") - b0, 3.0);
+    targets_sync(m, "a", gs, 2);
+    cr_assert_eq(builds_total("a") - b0, 3.0);
+    group_of(&g3, "s:1", a, 1, NULL, NULL); /* s:1 now holds h1:80, a duplicate of s:0's */
+    gs[1] = &g3;
+    targets_sync(m, "a", gs, 2);
+    cr_assert_eq(builds_total("a") - b0, 4.0);
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 2);
+    cr_assert_null(find_addr(p, "h3:80"));
+    targets_read_end(m);
+    target_group_free(&g1);
+    target_group_free(&g2);
+    target_group_free(&g3);
+    targets_free(m);
+    config_free(cfg);
 }

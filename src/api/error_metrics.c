@@ -1,0 +1,89 @@
+/* error_metrics: /metrics families computed from the store and the target manager at scrape time, so
+ * they survive restarts with a persistent store and need no bookkeeping in the writer:
+ *   lookout_error_occurrences_total{job,severity,aggregation_key}  total_count of each error (no
+ *       per-instance label: bounded cardinality; severity is the error's current one)
+ *   lookout_target_up{job,instance}  1 when the last scrape succeeded (and parsed), else 0
+ *   lookout_store_errors{job}, lookout_store_samples  store size
+ * Rendering pages through the store (1000 rows a page). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/errors_api.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+static void render(void *ctx, strbuf *out)
+{
+    errors_api *api = ctx;
+    static const char *occ_names[] = {"job", "severity", "aggregation_key"};
+    strbuf_puts(out, "# HELP lookout_error_occurrences_total Occurrences of each error, summed over every "
+                     "instance that reported it.\n# TYPE lookout_error_occurrences_total counter\n");
+    uint64_t samples = 0;
+    char *cursor = NULL;
+    char err[512];
+    for (;;) {
+        store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_FIRST_SEEN, .limit = STORE_MAX_LIMIT,
+                         .cursor = cursor};
+        store_page page;
+        int rc = store_list(api->st, &q, &page, err, sizeof err);
+        free(cursor);
+        cursor = NULL;
+        if (rc != 0) {
+            log_error("metrics", "reading errors for /metrics failed", "err", err);
+            break;
+        }
+        for (size_t i = 0; i < page.n; i++) {
+            const store_summary *s = &page.v[i];
+            const char *vals[] = {s->job, payload_severity_name(s->severity), s->key};
+            metrics_write_sample(out, "lookout_error_occurrences_total", 3, occ_names, vals, (double)s->total_count);
+            samples += s->n_samples;
+        }
+        if (page.next_cursor)
+            cursor = strdup(page.next_cursor);
+        store_page_free(&page);
+        if (!cursor)
+            break;
+    }
+
+    static const char *job_names[] = {"job"};
+    strbuf_puts(out, "# HELP lookout_store_errors Distinct errors (aggregation keys) stored per job.\n"
+                     "# TYPE lookout_store_errors gauge\n");
+    store_job *jobs = NULL;
+    size_t nj = 0;
+    if (store_jobs(api->st, &jobs, &nj, err, sizeof err) == 0) {
+        for (size_t i = 0; i < nj; i++) {
+            const char *vals[] = {jobs[i].job};
+            metrics_write_sample(out, "lookout_store_errors", 1, job_names, vals, (double)jobs[i].aggregates);
+        }
+        store_jobs_free(jobs, nj);
+    }
+    strbuf_puts(out, "# HELP lookout_store_samples Occurrence samples kept in the store.\n"
+                     "# TYPE lookout_store_samples gauge\n");
+    metrics_write_sample(out, "lookout_store_samples", 0, NULL, NULL, (double)samples);
+
+    static const char *up_names[] = {"job", "instance"};
+    strbuf_puts(out, "# HELP lookout_target_up Whether the last scrape of the target succeeded (1) or not (0).\n"
+                     "# TYPE lookout_target_up gauge\n");
+    targets_read_begin(api->tm);
+    for (size_t i = 0; i < targets_n_pools(api->tm); i++) {
+        const target_pool *p = targets_pool_at(api->tm, i);
+        for (size_t k = 0; k < p->n_active; k++) {
+            target_state st;
+            targets_state_get(p, p->active[k], &st);
+            const char *inst = labelset_get(&p->active[k]->t.labels, "instance");
+            const char *vals[] = {p->job, inst ? inst : ""};
+            metrics_write_sample(out, "lookout_target_up", 2, up_names, vals, st.health == TARGET_HEALTH_UP ? 1 : 0);
+        }
+    }
+    targets_read_end(api->tm);
+}
+
+void error_metrics_register(errors_api *api)
+{
+    metrics_register_collector(render, api);
+}
+
+void error_metrics_unregister(errors_api *api)
+{
+    metrics_unregister_collector(render, api);
+}

@@ -1,0 +1,818 @@
+/* sql_read: the SQL store's reads: API list/get/jobs on the readers' connection, and the start-up load
+ * of the merge engine on the writer's connection. Lists are keyset-paged on the per-sort indexes
+ * (value DESC, job, akey) with the memory backend's cursor format and order; full-text goes through
+ * the search table (FTS5 trigram on SQLite, pg_trgm on PostgreSQL). */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sql_store.h"
+#include "util/strbuf.h"
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+/* ---- occurrences from rows ---- */
+
+/* Sample columns, in this order, at the start of every sample query. */
+#define SAMPLE_COLS "s.agg_id, s.hash, s.ts, s.uuid, s.severity, s.class, s.message, s.stack, s.has_http, " \
+                    "s.method, s.url, s.body"
+
+static void split_lines(const char *s, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!*s)
+        return;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == '\n';
+    char **v = xrealloc(NULL, cap * sizeof(char *));
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p == '\n' || !*p) {
+            v[*n] = xrealloc(NULL, (size_t)(p - start) + 1);
+            memcpy(v[*n], start, (size_t)(p - start));
+            v[*n][p - start] = 0;
+            (*n)++;
+            if (!*p)
+                break;
+            start = p + 1;
+        }
+    }
+    *out = v;
+}
+
+static payload_occurrence *occ_from_row(sqlrow *r)
+{
+    payload_occurrence *o = calloc(1, sizeof(*o));
+    if (!o)
+        abort();
+    o->refs = 1;
+    o->dedup_hash = sql_hash_from_db(sqlrow_int(r, 1));
+    o->timestamp_ms = sqlrow_int(r, 2);
+    o->uuid = xstrdup(sqlrow_text(r, 3));
+    o->severity = (payload_severity)sqlrow_int(r, 4);
+    o->error.class_name = xstrdup(sqlrow_text(r, 5));
+    o->error.message = xstrdup(sqlrow_text(r, 6));
+    split_lines(sqlrow_text(r, 7), &o->error.stacktrace, &o->error.n_stacktrace);
+    if (sqlrow_int(r, 8)) {
+        o->http = calloc(1, sizeof(payload_http));
+        if (!o->http)
+            abort();
+        o->http->method = xstrdup(sqlrow_text(r, 9));
+        o->http->url = xstrdup(sqlrow_text(r, 10));
+        o->http->body = xstrdup(sqlrow_text(r, 11));
+    }
+    return o;
+}
+
+/* cause row: agg_id, hash, depth, class, message, stack — appended at the end of the chain. */
+static void add_cause(payload_occurrence *o, sqlrow *r)
+{
+    payload_error *e = &o->error;
+    while (e->cause)
+        e = e->cause;
+    e->cause = calloc(1, sizeof(payload_error));
+    if (!e->cause)
+        abort();
+    e->cause->class_name = xstrdup(sqlrow_text(r, 3));
+    e->cause->message = xstrdup(sqlrow_text(r, 4));
+    split_lines(sqlrow_text(r, 5), &e->cause->stacktrace, &e->cause->n_stacktrace);
+}
+
+/* header row: agg_id, hash, pos, name, value */
+static void add_header(payload_occurrence *o, sqlrow *r)
+{
+    if (!o->http)
+        return;
+    payload_http *h = o->http;
+    h->headers = xrealloc(h->headers, (h->n_headers + 1) * sizeof(payload_header));
+    h->headers[h->n_headers].name = xstrdup(sqlrow_text(r, 3));
+    h->headers[h->n_headers].value = xstrdup(sqlrow_text(r, 4));
+    h->n_headers++;
+}
+
+typedef struct occ_vec {
+    int64_t *agg, *hash;
+    payload_occurrence **v;
+    size_t n, cap;
+    size_t walk; /* cursor for ordered attach */
+} occ_vec;
+
+static int occ_row(void *ctx, sqlrow *r)
+{
+    occ_vec *ov = ctx;
+    if (ov->n == ov->cap) {
+        ov->cap = ov->cap ? ov->cap * 2 : 16;
+        ov->agg = xrealloc(ov->agg, ov->cap * sizeof(int64_t));
+        ov->hash = xrealloc(ov->hash, ov->cap * sizeof(int64_t));
+        ov->v = xrealloc(ov->v, ov->cap * sizeof(void *));
+    }
+    ov->agg[ov->n] = sqlrow_int(r, 0);
+    ov->hash[ov->n] = sqlrow_int(r, 1);
+    ov->v[ov->n] = occ_from_row(r);
+    ov->n++;
+    return 0;
+}
+
+/* Finds the sample of a child row: rows arrive sorted like the samples when `sorted` (load), else by
+ * a linear search (a detail has at most samples_per_error samples). */
+static payload_occurrence *occ_find(occ_vec *ov, int64_t agg, int64_t hash, bool sorted)
+{
+    if (sorted) {
+        while (ov->walk < ov->n &&
+               (ov->agg[ov->walk] < agg || (ov->agg[ov->walk] == agg && ov->hash[ov->walk] < hash)))
+            ov->walk++;
+        if (ov->walk < ov->n && ov->agg[ov->walk] == agg && ov->hash[ov->walk] == hash)
+            return ov->v[ov->walk];
+        return NULL;
+    }
+    for (size_t i = 0; i < ov->n; i++)
+        if (ov->agg[i] == agg && ov->hash[i] == hash)
+            return ov->v[i];
+    return NULL;
+}
+
+typedef struct attach_ctx {
+    occ_vec *ov;
+    bool sorted, headers;
+} attach_ctx;
+
+static int attach_row(void *ctx, sqlrow *r)
+{
+    attach_ctx *a = ctx;
+    payload_occurrence *o = occ_find(a->ov, sqlrow_int(r, 0), sqlrow_int(r, 1), a->sorted);
+    if (o) {
+        if (a->headers)
+            add_header(o, r);
+        else
+            add_cause(o, r);
+    }
+    return 0;
+}
+
+static void occ_vec_free(occ_vec *ov)
+{
+    for (size_t i = 0; i < ov->n; i++)
+        payload_occurrence_unref(ov->v[i]);
+    free(ov->agg);
+    free(ov->hash);
+    free(ov->v);
+    memset(ov, 0, sizeof(*ov));
+}
+
+/* Loads the samples selected by `where` (with params) plus their causes and headers. */
+static int load_samples(sqldb *db, const char *where, const sqlv *p, size_t n, const char *order, occ_vec *ov,
+                        bool sorted, char *err, size_t errlen)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT " SAMPLE_COLS " FROM samples s %s ORDER BY %s", where, order);
+    if (sqldb_query(db, sql, p, n, occ_row, ov, err, errlen) < 0)
+        return -1;
+    if (!ov->n)
+        return 0;
+    attach_ctx a = {ov, sorted, false};
+    snprintf(sql, sizeof(sql),
+             "SELECT s.agg_id, s.hash, s.depth, s.class, s.message, s.stack FROM sample_causes s %s "
+             "ORDER BY s.agg_id, s.hash, s.depth", where);
+    ov->walk = 0;
+    if (sqldb_query(db, sql, p, n, attach_row, &a, err, errlen) < 0)
+        return -1;
+    a.headers = true;
+    snprintf(sql, sizeof(sql),
+             "SELECT s.agg_id, s.hash, s.pos, s.name, s.value FROM sample_headers s %s "
+             "ORDER BY s.agg_id, s.hash, s.pos", where);
+    ov->walk = 0;
+    return sqldb_query(db, sql, p, n, attach_row, &a, err, errlen) < 0 ? -1 : 0;
+}
+
+/* ---- summaries ---- */
+
+#define AGG_COLS "a.job, a.akey, a.total, a.severity, a.created_at, a.last_seen, a.status, a.resolved_count, " \
+                 "a.resolved_at, a.id"
+
+static void summary_from_row(sqlrow *r, store_summary *s)
+{
+    s->job = xstrdup(sqlrow_text(r, 0));
+    s->key = xstrdup(sqlrow_text(r, 1));
+    int64_t t = sqlrow_int(r, 2);
+    s->total_count = t < 0 ? 0 : (uint64_t)t;
+    s->severity = (payload_severity)sqlrow_int(r, 3);
+    s->created_at_ms = sqlrow_int(r, 4);
+    s->last_seen_ms = sqlrow_int(r, 5);
+    s->status = (store_status)sqlrow_int(r, 6);
+    s->resolved_count = (uint64_t)sqlrow_int(r, 7);
+    s->resolved_at_ms = sqlrow_int(r, 8);
+}
+
+typedef struct page_ctx {
+    store_page *p;
+    int64_t *ids;
+    size_t cap;
+} page_ctx;
+
+static int page_row(void *ctx, sqlrow *r)
+{
+    page_ctx *c = ctx;
+    if (c->p->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 32;
+        c->p->v = xrealloc(c->p->v, c->cap * sizeof(store_summary));
+        c->ids = xrealloc(c->ids, c->cap * sizeof(int64_t));
+    }
+    store_summary *s = &c->p->v[c->p->n];
+    memset(s, 0, sizeof(*s));
+    summary_from_row(r, s);
+    c->ids[c->p->n] = sqlrow_int(r, 9);
+    s->n_samples = (size_t)sqlrow_int(r, 10);
+    s->n_labels = (size_t)sqlrow_int(r, 11);
+    c->p->n++;
+    return 0;
+}
+
+static int count_row(void *ctx, sqlrow *r)
+{
+    *(uint64_t *)ctx = (uint64_t)sqlrow_int(r, 0);
+    return 0;
+}
+
+static const char *sort_col(store_sort s)
+{
+    return s == STORE_SORT_COUNT ? "a.total" : s == STORE_SORT_FIRST_SEEN ? "a.created_at" : "a.last_seen";
+}
+
+typedef struct params {
+    sqlv *v;
+    size_t n, cap;
+    char **owned;
+    size_t n_owned;
+} params;
+
+static void param(params *p, sqlv v)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->v = xrealloc(p->v, p->cap * sizeof(sqlv));
+    }
+    p->v[p->n++] = v;
+}
+
+static const char *own(params *p, char *s)
+{
+    p->owned = xrealloc(p->owned, (p->n_owned + 1) * sizeof(char *));
+    p->owned[p->n_owned++] = s;
+    return s;
+}
+
+static void params_free(params *p)
+{
+    for (size_t i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
+    free(p->owned);
+    free(p->v);
+}
+
+/* LIKE pattern %q% with \ escapes, lower-cased (search rows are lower-cased). */
+static char *like_pattern(const char *q)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_putc(&sb, '%');
+    for (; *q; q++) {
+        if (*q == '%' || *q == '_' || *q == '\\')
+            strbuf_putc(&sb, '\\');
+        strbuf_putc(&sb, (char)tolower((unsigned char)*q));
+    }
+    strbuf_putc(&sb, '%');
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb);
+    return r;
+}
+
+/* FTS5 phrase: "..." with quotes doubled; the trigram tokenizer matches it as a substring. */
+static char *fts_phrase(const char *q)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_putc(&sb, '"');
+    for (; *q; q++) {
+        if (*q == '"')
+            strbuf_putc(&sb, '"');
+        strbuf_putc(&sb, (char)tolower((unsigned char)*q));
+    }
+    strbuf_putc(&sb, '"');
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb);
+    return r;
+}
+
+/* One substring condition on the search rows. */
+static void text_filter(sql_store *m, const char *text, strbuf *sb, params *p)
+{
+    if (m->dialect == SQLDB_SQLITE && strlen(text) >= 3) {
+        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE search MATCH ?)");
+        param(p, sqlv_text(own(p, fts_phrase(text))));
+    } else {
+        /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
+        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE body LIKE ? ESCAPE '\\')");
+        param(p, sqlv_text(own(p, like_pattern(text))));
+    }
+}
+
+/* Appends the filter conditions (" AND ..."). */
+static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
+{
+    if (q->job) {
+        strbuf_puts(sb, " AND a.job = ?");
+        param(p, sqlv_text(q->job));
+    }
+    if (q->severity >= 0) {
+        strbuf_puts(sb, " AND a.severity = ?");
+        param(p, sqlv_int(q->severity));
+    }
+    if (q->status >= 0) {
+        strbuf_puts(sb, " AND a.status = ?");
+        param(p, sqlv_int(q->status));
+    }
+    if (q->n_labels) {
+        /* One label set (anchored on its sentinel row) must satisfy every matcher. A matcher with an
+         * empty value matches a set without the label (Prometheus: empty = absent). */
+        strbuf_puts(sb, " AND EXISTS (SELECT 1 FROM labels l0 WHERE l0.agg_id = a.id AND l0.name = ''");
+        for (size_t i = 0; i < q->n_labels; i++) {
+            const char *v = q->labels[i].value ? q->labels[i].value : "";
+            if (v[0]) {
+                strbuf_puts(sb, " AND EXISTS (SELECT 1 FROM labels lk WHERE lk.agg_id = l0.agg_id AND "
+                                "lk.lhash = l0.lhash AND lk.name = ? AND lk.value = ?)");
+                param(p, sqlv_text(q->labels[i].name ? q->labels[i].name : ""));
+                param(p, sqlv_text(v));
+            } else {
+                strbuf_puts(sb, " AND NOT EXISTS (SELECT 1 FROM labels lk WHERE lk.agg_id = l0.agg_id AND "
+                                "lk.lhash = l0.lhash AND lk.name = ? AND lk.value <> '')");
+                param(p, sqlv_text(q->labels[i].name ? q->labels[i].name : ""));
+            }
+        }
+        strbuf_putc(sb, ')');
+    }
+    if (!q->q || !q->q[0])
+        return;
+    if (!q->q_all_words) {
+        text_filter(m, q->q, sb, p);
+        return;
+    }
+    /* Every whitespace-separated word must match; each word gets its own condition, so different words
+     * may match different fields or samples (as in the memory backend). */
+    char *words = strdup(q->q);
+    if (!words)
+        abort();
+    own(p, words); /* freed with the parameters */
+    char *save = NULL;
+    for (char *w = strtok_r(words, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
+        text_filter(m, w, sb, p);
+}
+
+typedef struct latest_ctx {
+    store_page *p;
+    int64_t *ids;
+} latest_ctx;
+
+static int latest_row(void *ctx, sqlrow *r)
+{
+    latest_ctx *c = ctx;
+    int64_t id = sqlrow_int(r, 0);
+    for (size_t i = 0; i < c->p->n; i++) {
+        if (c->ids[i] == id && !c->p->v[i].latest) {
+            c->p->v[i].latest = occ_from_row(r);
+            break;
+        }
+    }
+    return 0;
+}
+
+int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    memset(out, 0, sizeof(*out));
+    store_cursor cur = {0};
+    if (q->cursor && q->cursor[0]) {
+        if (store_cursor_decode(q->cursor, &cur) != 0 || cur.sort != q->sort) {
+            store_cursor_clear(&cur);
+            snprintf(err, errlen, "invalid cursor (it must come from a previous page with the same sort)");
+            return -1;
+        }
+    }
+    size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
+    if (limit > STORE_MAX_LIMIT)
+        limit = STORE_MAX_LIMIT;
+    const char *col = sort_col(q->sort);
+
+    strbuf where;
+    strbuf_init(&where);
+    params p = {0};
+    strbuf_puts(&where, " WHERE 1=1");
+    filters(m, q, &where, &p);
+    size_t n_filter = p.n;
+
+    strbuf sql;
+    strbuf_init(&sql);
+    strbuf_printf(&sql, "SELECT count(*) FROM aggregates a%s", where.buf);
+
+    pthread_mutex_lock(&m->rmu);
+    int rc = sqldb_query(m->r, sql.buf, p.v, n_filter, count_row, &out->total, err, errlen);
+
+    strbuf_reset(&sql);
+    strbuf_printf(&sql,
+                  "SELECT " AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
+                  " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
+                  " FROM aggregates a%s",
+                  where.buf);
+    if (cur.job) {
+        /* Keyset: after (value, job, key) in "value DESC, job, akey" order. The extra "col <= ?" is what
+         * lets the database seek the index instead of filtering from its start. */
+        strbuf_printf(&sql, " AND %s <= ? AND (%s < ? OR (%s = ? AND (a.job > ? OR (a.job = ? AND a.akey > ?))))",
+                      col, col, col);
+        param(&p, sqlv_int(cur.value));
+        param(&p, sqlv_int(cur.value));
+        param(&p, sqlv_int(cur.value));
+        param(&p, sqlv_text(cur.job));
+        param(&p, sqlv_text(cur.job));
+        param(&p, sqlv_text(cur.key));
+    }
+    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey LIMIT %zu", col, limit + 1);
+    page_ctx pc = {out, NULL, 0};
+    if (rc == 0)
+        rc = sqldb_query(m->r, sql.buf, p.v, p.n, page_row, &pc, err, errlen);
+    if (rc == 0 && out->n > limit) {
+        store_summary_free(&out->v[limit]);
+        out->n = limit;
+        const store_summary *last = &out->v[limit - 1];
+        store_cursor c = {.sort = q->sort, .value = store_sort_value(q->sort, last), .job = last->job,
+                          .key = last->key};
+        out->next_cursor = store_cursor_encode(&c);
+    }
+    if (rc == 0 && out->n) {
+        strbuf_reset(&sql);
+        strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
+        for (size_t i = 0; i < out->n; i++)
+            strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", pc.ids[i]);
+        strbuf_puts(&sql, ") AND s.hash = (SELECT s2.hash FROM samples s2 WHERE s2.agg_id = s.agg_id"
+                          " ORDER BY s2.ts DESC, s2.hash DESC LIMIT 1)");
+        latest_ctx lc = {out, pc.ids};
+        rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
+    }
+    pthread_mutex_unlock(&m->rmu);
+    free(pc.ids);
+    strbuf_free(&sql);
+    strbuf_free(&where);
+    params_free(&p);
+    store_cursor_clear(&cur);
+    if (rc != 0) {
+        store_page_free(out);
+        return -1;
+    }
+    if (!out->v)
+        out->v = calloc(1, sizeof(store_summary));
+    return 0;
+}
+
+/* ---- detail ---- */
+
+typedef struct one_ctx {
+    store_summary *s;
+    int found;
+} one_ctx;
+
+static int one_row(void *ctx, sqlrow *r)
+{
+    one_ctx *c = ctx;
+    summary_from_row(r, c->s);
+    c->found = 1;
+    return 0;
+}
+
+typedef struct labels_ctx {
+    labelset *v;
+    size_t n;
+    int64_t cur_agg, cur_lhash;
+    bool open;
+} labels_ctx;
+
+/* label rows: agg_id, lhash, name, value; a sentinel (name '') starts each set. */
+static int label_row(void *ctx, sqlrow *r)
+{
+    labels_ctx *c = ctx;
+    int64_t agg = sqlrow_int(r, 0), lh = sqlrow_int(r, 1);
+    const char *name = sqlrow_text(r, 2);
+    if (!c->open || agg != c->cur_agg || lh != c->cur_lhash) {
+        c->v = xrealloc(c->v, (c->n + 1) * sizeof(labelset));
+        labelset_init(&c->v[c->n++]);
+        c->cur_agg = agg;
+        c->cur_lhash = lh;
+        c->open = true;
+    }
+    if (name[0])
+        labelset_set(&c->v[c->n - 1], name, sqlrow_text(r, 3));
+    return 0;
+}
+
+static int series_row(void *ctx, sqlrow *r)
+{
+    store_detail *d = ctx;
+    d->series = xrealloc(d->series, (d->n_series + 1) * sizeof(merge_series_point));
+    d->series[d->n_series].minute = sqlrow_int(r, 0);
+    d->series[d->n_series].delta = (uint64_t)sqlrow_int(r, 1);
+    d->n_series++;
+    return 0;
+}
+
+int sql_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    memset(out, 0, sizeof(*out));
+    int64_t id = sql_id2(job, key);
+    sqlv p[] = {sqlv_int(id), sqlv_text(job), sqlv_text(key)};
+    one_ctx oc = {&out->s, 0};
+    occ_vec ov = {0};
+    labels_ctx lc = {0};
+    pthread_mutex_lock(&m->rmu);
+    int rc = sqldb_query(m->r, "SELECT " AGG_COLS " FROM aggregates a WHERE a.id = ? AND a.job = ? AND a.akey = ?", p,
+                         3, one_row, &oc, err, errlen);
+    if (rc == 0 && !oc.found) {
+        pthread_mutex_unlock(&m->rmu);
+        snprintf(err, errlen, "error \"%.100s\" not found in job \"%.100s\"", key, job);
+        return STORE_NOT_FOUND;
+    }
+    if (rc == 0)
+        rc = load_samples(m->r, "WHERE s.agg_id = ?", p, 1, "s.ts DESC, s.hash DESC", &ov, false, err, errlen);
+    if (rc == 0)
+        rc = sqldb_query(m->r, "SELECT agg_id, lhash, name, value FROM labels WHERE agg_id = ? ORDER BY seq, lhash, name",
+                         p, 1, label_row, &lc, err, errlen);
+    if (rc == 0) /* points past retention are deleted by store_maintain */
+        rc = sqldb_query(m->r, "SELECT minute, delta FROM series WHERE agg_id = ? ORDER BY minute", p, 1, series_row,
+                         out, err, errlen);
+    pthread_mutex_unlock(&m->rmu);
+    if (rc != 0) {
+        occ_vec_free(&ov);
+        for (size_t i = 0; i < lc.n; i++)
+            labelset_free(&lc.v[i]);
+        free(lc.v);
+        store_detail_free(out);
+        return -1;
+    }
+    out->samples = ov.v ? ov.v : xrealloc(NULL, sizeof(void *));
+    out->n_samples = ov.n;
+    free(ov.agg);
+    free(ov.hash);
+    out->labels = lc.v ? lc.v : xrealloc(NULL, sizeof(labelset));
+    out->n_labels = lc.n;
+    if (!out->series)
+        out->series = xrealloc(NULL, sizeof(merge_series_point));
+    out->s.n_samples = ov.n;
+    out->s.n_labels = lc.n;
+    if (ov.n) {
+        out->s.latest = ov.v[0];
+        payload_occurrence_ref(out->s.latest);
+    }
+    return 0;
+}
+
+/* ---- jobs ---- */
+
+typedef struct jobs_ctx {
+    store_job *v;
+    size_t n;
+} jobs_ctx;
+
+static int job_row(void *ctx, sqlrow *r)
+{
+    jobs_ctx *c = ctx;
+    c->v = xrealloc(c->v, (c->n + 1) * sizeof(store_job));
+    store_job *j = &c->v[c->n++];
+    j->job = xstrdup(sqlrow_text(r, 0));
+    j->aggregates = (uint64_t)sqlrow_int(r, 1);
+    j->open = (uint64_t)sqlrow_int(r, 2);
+    j->total_count = (uint64_t)sqlrow_int(r, 3);
+    return 0;
+}
+
+int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    jobs_ctx c = {0};
+    pthread_mutex_lock(&m->rmu);
+    int rc = sqldb_query(m->r,
+                         "SELECT job, count(*), sum(CASE WHEN status <> 1 THEN 1 ELSE 0 END), sum(total)"
+                         " FROM aggregates GROUP BY job ORDER BY job",
+                         NULL, 0, job_row, &c, err, errlen);
+    pthread_mutex_unlock(&m->rmu);
+    if (rc != 0) {
+        store_jobs_free(c.v, c.n);
+        return -1;
+    }
+    *out = c.v;
+    *n = c.n;
+    return 0;
+}
+
+/* ---- start-up load ---- */
+
+typedef struct load_ctx {
+    merge_engine *e;
+    occ_vec *ov;
+    labels_ctx *lc;
+    int64_t *label_agg; /* agg id of each label set */
+    size_t sw, lw;      /* walk positions */
+    size_t n;
+} load_ctx;
+
+static int load_agg_row(void *ctx, sqlrow *r)
+{
+    load_ctx *c = ctx;
+    int64_t id = sqlrow_int(r, 9);
+    occ_vec *ov = c->ov;
+    while (c->sw < ov->n && ov->agg[c->sw] < id)
+        c->sw++;
+    size_t s0 = c->sw;
+    while (c->sw < ov->n && ov->agg[c->sw] == id)
+        c->sw++;
+    while (c->lw < c->lc->n && c->label_agg[c->lw] < id)
+        c->lw++;
+    size_t l0 = c->lw;
+    while (c->lw < c->lc->n && c->label_agg[c->lw] == id)
+        c->lw++;
+    int64_t t = sqlrow_int(r, 2);
+    merge_aggregate_state as = {.job = sqlrow_text(r, 0), .key = sqlrow_text(r, 1),
+                                .total_count = t < 0 ? 0 : (uint64_t)t,
+                                .severity = (payload_severity)sqlrow_int(r, 3), .created_at_ms = sqlrow_int(r, 4),
+                                .last_seen_ms = sqlrow_int(r, 5), .samples = ov->v + s0, .n_samples = c->sw - s0,
+                                .labels = c->lc->v + l0, .n_labels = c->lw - l0};
+    merge_restore_aggregate(c->e, &as);
+    c->n++;
+    return 0;
+}
+
+static int label_row_load(void *ctx, sqlrow *r)
+{
+    load_ctx *c = ctx;
+    size_t before = c->lc->n;
+    label_row(c->lc, r);
+    if (c->lc->n != before) {
+        c->label_agg = xrealloc(c->label_agg, c->lc->n * sizeof(int64_t));
+        c->label_agg[c->lc->n - 1] = sqlrow_int(r, 0);
+    }
+    return 0;
+}
+
+typedef struct state_ctx {
+    merge_state *st;
+    int64_t *inst_ids;
+    size_t walk;
+} state_ctx;
+
+static int inst_row(void *ctx, sqlrow *r)
+{
+    state_ctx *c = ctx;
+    merge_state *st = c->st;
+    st->instances = xrealloc(st->instances, (st->n_instances + 1) * sizeof(merge_instance_state));
+    c->inst_ids = xrealloc(c->inst_ids, (st->n_instances + 1) * sizeof(int64_t));
+    merge_instance_state *is = &st->instances[st->n_instances];
+    memset(is, 0, sizeof(*is));
+    c->inst_ids[st->n_instances] = sqlrow_int(r, 0);
+    is->job = xstrdup(sqlrow_text(r, 1));
+    is->instance_id = xstrdup(sqlrow_text(r, 2));
+    is->last_seen_ms = sqlrow_int(r, 3);
+    st->n_instances++;
+    return 0;
+}
+
+static int count_state_row(void *ctx, sqlrow *r)
+{
+    state_ctx *c = ctx;
+    int64_t inst = sqlrow_int(r, 0);
+    while (c->walk < c->st->n_instances && c->inst_ids[c->walk] < inst)
+        c->walk++;
+    if (c->walk == c->st->n_instances || c->inst_ids[c->walk] != inst)
+        return 0;
+    merge_instance_state *is = &c->st->instances[c->walk];
+    if ((is->n_counts & (is->n_counts - 1)) == 0) /* grow at powers of two */
+        is->counts = xrealloc(is->counts, (is->n_counts ? is->n_counts * 2 : 1) * sizeof(merge_key_count));
+    is->counts[is->n_counts].key = xstrdup(sqlrow_text(r, 1));
+    is->counts[is->n_counts].count = (uint64_t)sqlrow_int(r, 2);
+    is->n_counts++;
+    return 0;
+}
+
+static int source_row(void *ctx, sqlrow *r)
+{
+    merge_state *st = ctx;
+    st->sources = xrealloc(st->sources, (st->n_sources + 1) * sizeof(merge_source_state));
+    merge_source_state *ss = &st->sources[st->n_sources++];
+    ss->job = xstrdup(sqlrow_text(r, 0));
+    ss->url = xstrdup(sqlrow_text(r, 1));
+    ss->body_hash = (uint64_t)sqlrow_int(r, 2);
+    ss->last_scrape_ms = sqlrow_int(r, 3);
+    ss->instance_id = xstrdup(sqlrow_text(r, 4));
+    return 0;
+}
+
+int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    occ_vec ov = {0};
+    labels_ctx lc = {0};
+    load_ctx c = {e, &ov, &lc, NULL, 0, 0, 0};
+    merge_state st = {0};
+    state_ctx sc = {&st, NULL, 0};
+    pthread_mutex_lock(&m->wmu);
+    sqldb *db = m->w;
+    /* One read transaction: a consistent snapshot even if another shard writes meanwhile. */
+    int rc = sqldb_exec(db, m->dialect == SQLDB_SQLITE ? "BEGIN" : m->dialect == SQLDB_MYSQL
+                                ? "START TRANSACTION WITH CONSISTENT SNAPSHOT" : "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                        NULL, 0, err, errlen);
+    if (rc == 0)
+        rc = load_samples(db, "", NULL, 0, "s.agg_id, s.hash", &ov, true, err, errlen);
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT agg_id, lhash, name, value FROM labels ORDER BY agg_id, seq, lhash, name", NULL, 0,
+                         label_row_load, &c, err, errlen);
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT " AGG_COLS " FROM aggregates a ORDER BY a.id", NULL, 0, load_agg_row, &c, err,
+                         errlen);
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT id, job, instance_id, last_seen FROM instances ORDER BY id", NULL, 0, inst_row,
+                         &sc, err, errlen);
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT c.inst_id, a.akey, c.count FROM counts c JOIN aggregates a ON a.id = c.agg_id"
+                             " ORDER BY c.inst_id", NULL, 0, count_state_row, &sc, err, errlen);
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT job, url, body_hash, last_scrape, instance_id FROM sources", NULL, 0, source_row,
+                         &st, err, errlen);
+    char e2[128];
+    sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof(e2));
+    pthread_mutex_unlock(&m->wmu);
+    if (rc == 0)
+        merge_restore(e, &st);
+    merge_state_free(&st);
+    free(sc.inst_ids);
+    occ_vec_free(&ov);
+    for (size_t i = 0; i < lc.n; i++)
+        labelset_free(&lc.v[i]);
+    free(lc.v);
+    free(c.label_agg);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- buckets ---- */
+
+typedef struct buckets_ctx {
+    int64_t since_ms, step_ms;
+    uint64_t *out;
+    size_t n;
+} buckets_ctx;
+
+static int bucket_row(void *ctx, sqlrow *r)
+{
+    buckets_ctx *c = ctx;
+    int64_t ms = sqlrow_int(r, 0) * 60000;
+    if (ms < c->since_ms)
+        return 0;
+    size_t i = (size_t)((ms - c->since_ms) / c->step_ms);
+    if (i < c->n)
+        c->out[i] += (uint64_t)sqlrow_int(r, 1);
+    return 0;
+}
+
+int sql_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                size_t n, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    buckets_ctx c = {since_ms, step_ms, out, n};
+    int64_t from = since_ms >= 0 ? since_ms / 60000 : (since_ms - 59999) / 60000;
+    int64_t to = (since_ms + step_ms * (int64_t)n) / 60000 + 1;
+    pthread_mutex_lock(&m->rmu);
+    int rc;
+    if (key) {
+        sqlv p[] = {sqlv_int(sql_id2(job, key)), sqlv_int(from), sqlv_int(to)};
+        rc = sqldb_query(m->r, "SELECT minute, delta FROM series WHERE agg_id = ? AND minute >= ? AND minute < ?", p, 3,
+                         bucket_row, &c, err, errlen);
+    } else {
+        sqlv p[] = {sqlv_text(job), sqlv_int(from), sqlv_int(to)};
+        rc = sqldb_query(m->r, "SELECT s.minute, s.delta FROM series s JOIN aggregates a ON a.id = s.agg_id"
+                               " WHERE a.job = ? AND s.minute >= ? AND s.minute < ?", p, 3, bucket_row, &c, err, errlen);
+    }
+    pthread_mutex_unlock(&m->rmu);
+    return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,222 @@
+/* sql_schema: lookout's relational schema and its forward migrations, one text for the three databases
+ * with per-dialect type tokens. Versioned in lookout_meta(name='schema_version'); at start the store
+ * runs every missing migration in order (each in its own transaction where the database allows DDL in
+ * one) and refuses a database whose version is newer than this binary knows.
+ *
+ * Schema (v1). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
+ * process, so a writer never reads an id back and shards agree on them without coordination.
+ *   aggregates(id, job, akey, total, severity, created_at, last_seen, status, resolved_count, resolved_at)
+ *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging
+ *   samples(agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body)
+ *   sample_causes(agg_id, hash, depth, class, message, stack)      cause chain (depth >= 1)
+ *   sample_headers(agg_id, hash, pos, name, value)                  HTTP request headers in order
+ *   labels(agg_id, lhash, seq, name, value)     one row per label of each label set seen, plus a
+ *       sentinel row name='' per set (anchors "one set matches all matchers" queries, keeps empty sets)
+ *   series(agg_id, minute, delta)               per-minute count increases
+ *   instances(id, job, instance_id, last_seen) + counts(inst_id, agg_id, count)   merge engine state
+ *   sources(id, job, url, body_hash, last_scrape, instance_id)                     merge engine state
+ *   search: full-text rows (one per sample, one for the key), lower-cased text:
+ *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
+ * Timestamps are Unix ms; "unknown" is INT64_MIN as in the structs (never NULL), so the keyset
+ * comparisons need no NULL cases. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sql_store.h"
+#include "util/strbuf.h"
+
+/* Tokens: $J job/short text, $K key, $T long text, $X search text, $W table suffix. */
+static const char *const v1[] = {
+    "CREATE TABLE aggregates (id BIGINT NOT NULL PRIMARY KEY, job $J NOT NULL, akey $K NOT NULL,"
+    " total BIGINT NOT NULL, severity INT NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,"
+    " status INT NOT NULL DEFAULT 0, resolved_count BIGINT NOT NULL DEFAULT 0,"
+    " resolved_at BIGINT NOT NULL DEFAULT 0)$W",
+    "CREATE INDEX agg_last_seen ON aggregates (last_seen DESC, job, akey)",
+    "CREATE INDEX agg_total ON aggregates (total DESC, job, akey)",
+    "CREATE INDEX agg_created ON aggregates (created_at DESC, job, akey)",
+    "CREATE INDEX agg_job ON aggregates (job, last_seen DESC, akey)",
+    "CREATE TABLE samples (agg_id BIGINT NOT NULL, hash BIGINT NOT NULL, ts BIGINT NOT NULL, uuid $T NOT NULL,"
+    " severity INT NOT NULL, class $T NOT NULL, message $T NOT NULL, stack $T NOT NULL, has_http INT NOT NULL,"
+    " method $T NOT NULL, url $T NOT NULL, body $T NOT NULL, PRIMARY KEY (agg_id, hash))$R",
+    "CREATE INDEX samples_ts ON samples (ts)",
+    "CREATE TABLE sample_causes (agg_id BIGINT NOT NULL, hash BIGINT NOT NULL, depth INT NOT NULL,"
+    " class $T NOT NULL, message $T NOT NULL, stack $T NOT NULL, PRIMARY KEY (agg_id, hash, depth))$R",
+    "CREATE TABLE sample_headers (agg_id BIGINT NOT NULL, hash BIGINT NOT NULL, pos INT NOT NULL,"
+    " name $T NOT NULL, value $T NOT NULL, PRIMARY KEY (agg_id, hash, pos))$R",
+    "CREATE TABLE labels (agg_id BIGINT NOT NULL, lhash BIGINT NOT NULL, seq BIGINT NOT NULL, name $J NOT NULL,"
+    " value $J NOT NULL, PRIMARY KEY (agg_id, lhash, name))$R",
+    "CREATE TABLE series (agg_id BIGINT NOT NULL, minute BIGINT NOT NULL, delta BIGINT NOT NULL,"
+    " PRIMARY KEY (agg_id, minute))$R",
+    "CREATE INDEX series_minute ON series (minute)",
+    "CREATE TABLE instances (id BIGINT NOT NULL PRIMARY KEY, job $J NOT NULL, instance_id $T NOT NULL,"
+    " last_seen BIGINT NOT NULL)$W",
+    "CREATE INDEX instances_seen ON instances (last_seen)",
+    "CREATE TABLE counts (inst_id BIGINT NOT NULL, agg_id BIGINT NOT NULL, count BIGINT NOT NULL,"
+    " PRIMARY KEY (inst_id, agg_id))$R",
+    "CREATE TABLE sources (id BIGINT NOT NULL PRIMARY KEY, job $J NOT NULL, url $T NOT NULL,"
+    " body_hash BIGINT NOT NULL, last_scrape BIGINT NOT NULL, instance_id $T NOT NULL)$W",
+    "$SEARCH",
+};
+
+static const char *const v1_search_sqlite[] = {
+    "CREATE VIRTUAL TABLE search USING fts5(body, agg_id UNINDEXED, tokenize='trigram')",
+};
+static const char *const v1_search_pg[] = {
+    "CREATE TABLE search (id BIGINT NOT NULL PRIMARY KEY, agg_id BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX search_agg ON search (agg_id)",
+    /* pg_trgm is a trusted extension (PostgreSQL >= 13): a database owner may create it. Without it the
+     * LIKE falls back to a scan of the search table (still correct). */
+    "?CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "?CREATE INDEX search_trgm ON search USING gin (body gin_trgm_ops)",
+};
+static const char *const v1_search_mysql[] = {
+    "CREATE TABLE search (id BIGINT NOT NULL PRIMARY KEY, agg_id BIGINT NOT NULL, body LONGBLOB NOT NULL,"
+    " INDEX search_agg (agg_id)) ENGINE=InnoDB",
+};
+
+/* Expands the tokens of one statement for a dialect. */
+static char *expand(sqldb_dialect d, const char *s)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    for (; *s; s++) {
+        if (*s != '$') {
+            strbuf_putc(&sb, *s);
+            continue;
+        }
+        char t = *++s;
+        const char *rep = "";
+        switch (t) {
+        case 'J': rep = d == SQLDB_MYSQL ? "VARBINARY(255)" : d == SQLDB_POSTGRES ? "TEXT COLLATE \"C\"" : "TEXT"; break;
+        case 'K': rep = d == SQLDB_MYSQL ? "VARBINARY(1024)" : d == SQLDB_POSTGRES ? "TEXT COLLATE \"C\"" : "TEXT"; break;
+        case 'T': rep = d == SQLDB_MYSQL ? "MEDIUMBLOB" : "TEXT"; break;
+        case 'W': rep = d == SQLDB_MYSQL ? " ENGINE=InnoDB" : ""; break;
+        case 'R': rep = d == SQLDB_MYSQL ? " ENGINE=InnoDB" : d == SQLDB_SQLITE ? " WITHOUT ROWID" : ""; break;
+        default: strbuf_putc(&sb, '$'); strbuf_putc(&sb, t); continue;
+        }
+        strbuf_puts(&sb, rep);
+    }
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb);
+    return r;
+}
+
+static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *s = stmts[i];
+        bool optional = s[0] == '?';
+        if (optional)
+            s++;
+        if (strcmp(s, "$SEARCH") == 0) {
+            const char *const *ss = db->dialect == SQLDB_SQLITE ? v1_search_sqlite
+                                    : db->dialect == SQLDB_POSTGRES ? v1_search_pg : v1_search_mysql;
+            size_t nn = db->dialect == SQLDB_SQLITE ? 1 : db->dialect == SQLDB_POSTGRES ? 4 : 1;
+            if (run_list(db, ss, nn, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        char *sql = expand(db->dialect, s);
+        char e2[256];
+        /* A failed statement aborts a PostgreSQL transaction: optional ones run under a savepoint. */
+        bool sp = optional && db->dialect == SQLDB_POSTGRES;
+        if (sp)
+            sqldb_exec(db, "SAVEPOINT lookout_opt", NULL, 0, e2, sizeof(e2));
+        int rc = sqldb_exec(db, sql, NULL, 0, e2, sizeof(e2));
+        free(sql);
+        if (sp)
+            sqldb_exec(db, rc ? "ROLLBACK TO SAVEPOINT lookout_opt" : "RELEASE SAVEPOINT lookout_opt", NULL, 0,
+                       e2 + 128, 128);
+        if (rc != 0 && !optional) {
+            snprintf(err, errlen, "%s", e2);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef struct migration {
+    const char *const *stmts;
+    size_t n;
+} migration;
+
+static const migration migrations[] = {
+    {v1, sizeof(v1) / sizeof(*v1)},
+};
+#define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
+
+int sql_schema_latest(void)
+{
+    return LATEST;
+}
+
+typedef struct vctx {
+    sqldb *db;
+    int v;
+} vctx;
+static int read_version(void *ctx, sqlrow *r)
+{
+    vctx *c = ctx;
+    c->v = atoi(sqlrow_text(r, 0));
+    return 0;
+}
+
+int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen)
+{
+    char e2[512];
+    const char *meta = db->dialect == SQLDB_MYSQL
+                           ? "CREATE TABLE IF NOT EXISTS lookout_meta (name VARCHAR(64) NOT NULL PRIMARY KEY,"
+                             " value VARCHAR(255) NOT NULL) ENGINE=InnoDB"
+                           : "CREATE TABLE IF NOT EXISTS lookout_meta (name VARCHAR(64) NOT NULL PRIMARY KEY,"
+                             " value VARCHAR(255) NOT NULL)";
+    if (sqldb_exec(db, meta, NULL, 0, e2, sizeof(e2)) != 0) {
+        snprintf(err, errlen, "%s: cannot create the schema: %s", where, e2);
+        return -1;
+    }
+    vctx vc = {db, 0};
+    if (sqldb_query(db, "SELECT value FROM lookout_meta WHERE name = 'schema_version'", NULL, 0, read_version,
+                    &vc, e2, sizeof(e2)) < 0) {
+        snprintf(err, errlen, "%s: cannot read the schema version: %s", where, e2);
+        return -1;
+    }
+    if (vc.v > LATEST) {
+        snprintf(err, errlen,
+                 "%s: the database has schema version %d, written by a newer lookout; this lookout knows "
+                 "versions up to %d: upgrade lookout (or point it at another database)",
+                 where, vc.v, LATEST);
+        return -1;
+    }
+    /* MySQL commits DDL implicitly, so its migrations are not atomic; every statement of a migration is
+     * idempotent-by-failure only on SQLite and PostgreSQL. */
+    const char *begin = db->dialect == SQLDB_SQLITE ? "BEGIN IMMEDIATE" : db->dialect == SQLDB_MYSQL
+                                                                            ? "START TRANSACTION" : "BEGIN";
+    for (int v = vc.v + 1; v <= LATEST; v++) {
+        if (sqldb_exec(db, begin, NULL, 0, e2, sizeof(e2)) != 0)
+            goto fail;
+        if (run_list(db, migrations[v - 1].stmts, migrations[v - 1].n, e2, sizeof(e2)) != 0) {
+            char e3[128];
+            sqldb_exec(db, "ROLLBACK", NULL, 0, e3, sizeof(e3));
+            goto fail;
+        }
+        char vs[16];
+        snprintf(vs, sizeof(vs), "%d", v);
+        sqlv p[] = {sqlv_text(vs)};
+        int rc = sqldb_exec(db, "DELETE FROM lookout_meta WHERE name = 'schema_version'", NULL, 0, e2, sizeof(e2));
+        if (rc == 0)
+            rc = sqldb_exec(db, "INSERT INTO lookout_meta (name, value) VALUES ('schema_version', ?)", p, 1, e2,
+                            sizeof(e2));
+        if (rc == 0)
+            rc = sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof(e2));
+        if (rc != 0) {
+            char e3[128];
+            sqldb_exec(db, "ROLLBACK", NULL, 0, e3, sizeof(e3));
+            goto fail;
+        }
+        continue;
+    fail:
+        snprintf(err, errlen, "%s: schema migration to version %d failed: %s", where, v, e2);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,567 @@
+/* sql_store: the SQL store backends (SQLite, PostgreSQL, MySQL/MariaDB): opening, writes and
+ * retention. Design and concurrency rules: sql_store.h. Reads: sql_read.c. Schema: sql_schema.c.
+ *
+ * A write cycle (apply) is one transaction whose statements touch only the rows of the change set:
+ * upserts computed by the database (no read-before-write). Cost: per changed key one aggregate upsert,
+ * one series upsert, one row per sample added/evicted and per label set added; per changed instance
+ * count one counts upsert. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels/labels.h"
+#include "store/sql_store.h"
+#include "util/strbuf.h"
+
+#define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
+#define MAINTAIN_EVERY_MS 60000
+#define MAINTAIN_BATCH 2000
+#define MAINTAIN_ROUNDS 10
+
+int64_t sql_id2(const char *a, const char *b)
+{
+    uint64_t h = fnv1a64(FNV64_OFFSET, a, strlen(a) + 1);
+    h = fnv1a64(h, b, strlen(b));
+    return (int64_t)(h & 0x7fffffffffffffffULL);
+}
+
+int64_t sql_sample_id(int64_t agg_id, int64_t hash)
+{
+    uint64_t h = fnv1a64(FNV64_OFFSET, &agg_id, sizeof(agg_id));
+    h = fnv1a64(h, &hash, sizeof(hash));
+    return (int64_t)(h & 0x7fffffffffffffffULL);
+}
+
+const char *sql_begin(sqldb_dialect d)
+{
+    /* IMMEDIATE: take SQLite's write lock up front rather than fail to upgrade a read lock later. */
+    return d == SQLDB_SQLITE ? "BEGIN IMMEDIATE" : d == SQLDB_MYSQL ? "START TRANSACTION" : "BEGIN";
+}
+
+/* ---- statements ---- */
+
+typedef struct sql_text {
+    const char *agg_upsert, *sample_insert, *cause_insert, *header_insert, *search_insert, *label_insert,
+        *series_upsert, *instance_upsert, *count_upsert, *source_upsert, *series_expire, *instance_expire_counts,
+        *instance_expire, *source_expire;
+} sql_text;
+
+#define AGG_COLS "INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen) VALUES (?,?,?,?,?,?,?)"
+#define SAMPLE_SQL                                                                                             \
+    "INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body) "    \
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+#define CAUSE_SQL "INTO sample_causes (agg_id, hash, depth, class, message, stack) VALUES (?,?,?,?,?,?)"
+#define HEADER_SQL "INTO sample_headers (agg_id, hash, pos, name, value) VALUES (?,?,?,?,?)"
+#define LABEL_SQL "INTO labels (agg_id, lhash, seq, name, value) VALUES (?,?,?,?,?)"
+
+/* SQLite and PostgreSQL share ON CONFLICT; in both, unqualified names in DO UPDATE are the old row. */
+static const sql_text text_std = {
+    .agg_upsert = AGG_COLS
+    " ON CONFLICT (id) DO UPDATE SET"
+    " status = CASE WHEN aggregates.status = 1 AND aggregates.total + excluded.total > aggregates.resolved_count"
+    " THEN 2 ELSE aggregates.status END,"
+    " total = aggregates.total + excluded.total,"
+    " severity = excluded.severity,"
+    " created_at = CASE WHEN aggregates.created_at = " SQL_TS_NONE " OR (excluded.created_at <> " SQL_TS_NONE
+    " AND excluded.created_at < aggregates.created_at) THEN excluded.created_at ELSE aggregates.created_at END,"
+    " last_seen = CASE WHEN excluded.last_seen > aggregates.last_seen THEN excluded.last_seen"
+    " ELSE aggregates.last_seen END",
+    .sample_insert = "INSERT " SAMPLE_SQL " ON CONFLICT DO NOTHING",
+    .cause_insert = "INSERT " CAUSE_SQL " ON CONFLICT DO NOTHING",
+    .header_insert = "INSERT " HEADER_SQL " ON CONFLICT DO NOTHING",
+    .search_insert = NULL, /* per dialect below */
+    .label_insert = "INSERT " LABEL_SQL " ON CONFLICT DO NOTHING",
+    .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
+                     " ON CONFLICT (agg_id, minute) DO UPDATE SET delta = series.delta + excluded.delta",
+    .instance_upsert = "INSERT INTO instances (id, job, instance_id, last_seen) VALUES (?,?,?,?)"
+                       " ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > instances.last_seen"
+                       " THEN excluded.last_seen ELSE instances.last_seen END",
+    .count_upsert = "INSERT INTO counts (inst_id, agg_id, count) VALUES (?,?,?)"
+                    " ON CONFLICT (inst_id, agg_id) DO UPDATE SET count = excluded.count",
+    .source_upsert = "INSERT INTO sources (id, job, url, body_hash, last_scrape, instance_id) VALUES (?,?,?,?,?,?)"
+                     " ON CONFLICT (id) DO UPDATE SET body_hash = excluded.body_hash,"
+                     " last_scrape = excluded.last_scrape, instance_id = excluded.instance_id",
+    .series_expire = "DELETE FROM series WHERE (agg_id, minute) IN"
+                     " (SELECT agg_id, minute FROM series WHERE minute < ? LIMIT 2000)",
+    .instance_expire_counts = "DELETE FROM counts WHERE inst_id IN (SELECT id FROM instances WHERE last_seen < ?)",
+    .instance_expire = "DELETE FROM instances WHERE last_seen < ?",
+    .source_expire = "DELETE FROM sources WHERE last_scrape < ?",
+};
+
+/* MySQL evaluates ON DUPLICATE KEY assignments left to right with updated values: status before total. */
+static const sql_text text_mysql = {
+    .agg_upsert = AGG_COLS
+    " ON DUPLICATE KEY UPDATE"
+    " status = IF(status = 1 AND total + VALUES(total) > resolved_count, 2, status),"
+    " total = total + VALUES(total),"
+    " severity = VALUES(severity),"
+    " created_at = IF(created_at = " SQL_TS_NONE " OR (VALUES(created_at) <> " SQL_TS_NONE
+    " AND VALUES(created_at) < created_at), VALUES(created_at), created_at),"
+    " last_seen = GREATEST(last_seen, VALUES(last_seen))",
+    .sample_insert = "INSERT IGNORE " SAMPLE_SQL,
+    .cause_insert = "INSERT IGNORE " CAUSE_SQL,
+    .header_insert = "INSERT IGNORE " HEADER_SQL,
+    .search_insert = "INSERT IGNORE INTO search (id, agg_id, body) VALUES (?,?,?)",
+    .label_insert = "INSERT IGNORE " LABEL_SQL,
+    .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
+                     " ON DUPLICATE KEY UPDATE delta = delta + VALUES(delta)",
+    .instance_upsert = "INSERT INTO instances (id, job, instance_id, last_seen) VALUES (?,?,?,?)"
+                       " ON DUPLICATE KEY UPDATE last_seen = GREATEST(last_seen, VALUES(last_seen))",
+    .count_upsert = "INSERT INTO counts (inst_id, agg_id, count) VALUES (?,?,?)"
+                    " ON DUPLICATE KEY UPDATE count = VALUES(count)",
+    .source_upsert = "INSERT INTO sources (id, job, url, body_hash, last_scrape, instance_id) VALUES (?,?,?,?,?,?)"
+                     " ON DUPLICATE KEY UPDATE body_hash = VALUES(body_hash), last_scrape = VALUES(last_scrape),"
+                     " instance_id = VALUES(instance_id)",
+    .series_expire = "DELETE FROM series WHERE minute < ? LIMIT 2000",
+    .instance_expire_counts = "DELETE counts FROM counts JOIN instances ON instances.id = counts.inst_id"
+                              " WHERE instances.last_seen < ?",
+    .instance_expire = "DELETE FROM instances WHERE last_seen < ?",
+    .source_expire = "DELETE FROM sources WHERE last_scrape < ?",
+};
+
+static const sql_text *texts(sqldb_dialect d)
+{
+    return d == SQLDB_MYSQL ? &text_mysql : &text_std;
+}
+
+static const char *search_insert(sqldb_dialect d)
+{
+    switch (d) {
+    case SQLDB_SQLITE: return "INSERT OR REPLACE INTO search (rowid, agg_id, body) VALUES (?,?,?)";
+    case SQLDB_POSTGRES: return "INSERT INTO search (id, agg_id, body) VALUES (?,?,?) ON CONFLICT DO NOTHING";
+    default: return text_mysql.search_insert;
+    }
+}
+
+static const char *search_delete(sqldb_dialect d)
+{
+    return d == SQLDB_SQLITE ? "DELETE FROM search WHERE rowid = ?" : "DELETE FROM search WHERE id = ?";
+}
+
+/* ---- helpers ---- */
+
+static void put_lower(strbuf *sb, const char *s)
+{
+    for (; s && *s; s++)
+        strbuf_putc(sb, (char)tolower((unsigned char)*s));
+    strbuf_putc(sb, '\n');
+}
+
+/* The searchable text of an occurrence, lower-cased (the database matches it case-sensitively against
+ * a lower-cased pattern, which makes every dialect's LIKE/trigram match case-insensitive alike). */
+static char *search_text(const payload_occurrence *o)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    for (const payload_error *e = &o->error; e; e = e->cause) {
+        put_lower(&sb, e->class_name);
+        put_lower(&sb, e->message);
+        for (size_t i = 0; i < e->n_stacktrace; i++)
+            put_lower(&sb, e->stacktrace[i]);
+    }
+    if (o->http) {
+        put_lower(&sb, o->http->method);
+        put_lower(&sb, o->http->url);
+        for (size_t i = 0; i < o->http->n_headers; i++) {
+            put_lower(&sb, o->http->headers[i].name);
+            put_lower(&sb, o->http->headers[i].value);
+        }
+        put_lower(&sb, o->http->body);
+    }
+    put_lower(&sb, o->uuid);
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb);
+    return r;
+}
+
+static char *join_lines(char *const *v, size_t n)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strbuf_putc(&sb, '\n');
+        strbuf_puts(&sb, v[i]);
+    }
+    char *r = strbuf_detach(&sb, NULL);
+    strbuf_free(&sb);
+    if (!r) {
+        r = strdup("");
+        if (!r)
+            abort();
+    }
+    return r;
+}
+
+#define X(stmt, ...)                                                                                           \
+    do {                                                                                                       \
+        sqlv p_[] = {__VA_ARGS__};                                                                             \
+        if (sqldb_exec(db, (stmt), p_, sizeof(p_) / sizeof(*p_), err, errlen) != 0)                            \
+            return -1;                                                                                         \
+    } while (0)
+
+static int write_sample(sql_store *m, int64_t agg, const payload_occurrence *o, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    const sql_text *t = texts(m->dialect);
+    int64_t h = sql_hash_to_db(o->dedup_hash);
+    char *stack = join_lines(o->error.stacktrace, o->error.n_stacktrace);
+    const payload_http *hp = o->http;
+    sqlv p[] = {sqlv_int(agg), sqlv_int(h), sqlv_int(o->timestamp_ms), sqlv_text(o->uuid ? o->uuid : ""),
+                sqlv_int(o->severity), sqlv_text(o->error.class_name ? o->error.class_name : ""),
+                sqlv_text(o->error.message ? o->error.message : ""), sqlv_text(stack), sqlv_int(hp != NULL),
+                sqlv_text(hp && hp->method ? hp->method : ""), sqlv_text(hp && hp->url ? hp->url : ""),
+                sqlv_text(hp && hp->body ? hp->body : "")};
+    int rc = sqldb_exec(db, t->sample_insert, p, 12, err, errlen);
+    free(stack);
+    if (rc != 0)
+        return -1;
+    if (db->ops->changes(db) == 0)
+        return 0; /* already there (another shard stored the same occurrence) */
+    int depth = 1;
+    for (const payload_error *e = o->error.cause; e; e = e->cause, depth++) {
+        char *st = join_lines(e->stacktrace, e->n_stacktrace);
+        sqlv pc[] = {sqlv_int(agg), sqlv_int(h), sqlv_int(depth), sqlv_text(e->class_name ? e->class_name : ""),
+                     sqlv_text(e->message ? e->message : ""), sqlv_text(st)};
+        rc = sqldb_exec(db, t->cause_insert, pc, 6, err, errlen);
+        free(st);
+        if (rc != 0)
+            return -1;
+    }
+    for (size_t i = 0; hp && i < hp->n_headers; i++)
+        X(t->header_insert, sqlv_int(agg), sqlv_int(h), sqlv_int((int64_t)i), sqlv_text(hp->headers[i].name),
+          sqlv_text(hp->headers[i].value));
+    char *body = search_text(o);
+    sqlv ps[] = {sqlv_int(sql_sample_id(agg, h)), sqlv_int(agg), sqlv_text(body)};
+    rc = sqldb_exec(db, search_insert(m->dialect), ps, 3, err, errlen);
+    free(body);
+    return rc;
+}
+
+static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    X("DELETE FROM samples WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
+    X("DELETE FROM sample_causes WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
+    X("DELETE FROM sample_headers WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
+    X(search_delete(m->dialect), sqlv_int(sql_sample_id(agg, h)));
+    return 0;
+}
+
+static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    const sql_text *t = texts(m->dialect);
+    int64_t agg = sql_id2(c->job, c->key);
+    uint64_t delta = 0;
+    for (size_t i = 0; i < c->n_series; i++)
+        delta += c->series[i].delta;
+    X(t->agg_upsert, sqlv_int(agg), sqlv_text(c->job), sqlv_text(c->key), sqlv_int((int64_t)delta),
+      sqlv_int(c->severity), sqlv_int(c->created_at_ms), sqlv_int(c->last_seen_ms));
+    if (c->is_new) { /* the key itself is searchable; idempotent when another shard wrote it */
+        char *low;
+        strbuf sb;
+        strbuf_init(&sb);
+        put_lower(&sb, c->key);
+        low = strbuf_detach(&sb, NULL);
+        strbuf_free(&sb);
+        sqlv ps[] = {sqlv_int(sql_sample_id(agg, 0)), sqlv_int(agg), sqlv_text(low)};
+        int rc = sqldb_exec(db, search_insert(m->dialect), ps, 3, err, errlen);
+        free(low);
+        if (rc != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < c->n_evicted; i++)
+        if (delete_sample(m, agg, sql_hash_to_db(c->evicted[i]), err, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < c->n_added; i++)
+        if (write_sample(m, agg, c->added[i], err, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < c->n_labels_added; i++) {
+        const labelset *ls = &c->labels_added[i];
+        int64_t lh = (int64_t)(labelset_hash(ls) & 0x7fffffffffffffffULL);
+        int64_t seq = now_ms * 1000 + (int64_t)i; /* keeps the order sets were seen in */
+        X(t->label_insert, sqlv_int(agg), sqlv_int(lh), sqlv_int(seq), sqlv_text(""), sqlv_text(""));
+        for (size_t k = 0; k < ls->n; k++)
+            X(t->label_insert, sqlv_int(agg), sqlv_int(lh), sqlv_int(seq), sqlv_text(ls->v[k].name),
+              sqlv_text(ls->v[k].value));
+    }
+    for (size_t i = 0; i < c->n_series; i++)
+        X(t->series_upsert, sqlv_int(agg), sqlv_int(c->series[i].minute), sqlv_int((int64_t)c->series[i].delta));
+    return 0;
+}
+
+static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    const sql_text *t = texts(m->dialect);
+    int64_t prev_inst = -1, prev_seen = 0;
+    for (size_t i = 0; i < cs->n_counts; i++) {
+        const merge_count_change *cc = &cs->counts[i];
+        int64_t inst = sql_id2(cc->job, cc->instance_id);
+        if (inst != prev_inst || cc->seen_ms != prev_seen) /* one per scrape, not per key */
+            X(t->instance_upsert, sqlv_int(inst), sqlv_text(cc->job), sqlv_text(cc->instance_id),
+              sqlv_int(cc->seen_ms));
+        prev_inst = inst;
+        prev_seen = cc->seen_ms;
+        X(t->count_upsert, sqlv_int(inst), sqlv_int(sql_id2(cc->job, cc->key)), sqlv_int((int64_t)cc->count));
+    }
+    return 0;
+}
+
+static void rollback(sqldb *db)
+{
+    char e[128];
+    sqldb_exec(db, "ROLLBACK", NULL, 0, e, sizeof(e));
+}
+
+static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    if (!cs->n && !cs->n_counts)
+        return 0;
+    pthread_mutex_lock(&m->wmu);
+    sqldb *db = m->w;
+    int rc = sqldb_exec(db, sql_begin(m->dialect), NULL, 0, err, errlen);
+    for (size_t i = 0; rc == 0 && i < cs->n; i++)
+        rc = write_change(m, &cs->v[i], now_ms, err, errlen);
+    if (rc == 0)
+        rc = write_counts(m, cs, err, errlen);
+    if (rc == 0)
+        rc = sqldb_exec(db, "COMMIT", NULL, 0, err, errlen);
+    if (rc != 0)
+        rollback(db);
+    pthread_mutex_unlock(&m->wmu);
+    return rc == 0 ? 0 : -1;
+}
+
+static int flag_row(void *ctx, sqlrow *r)
+{
+    (void)r;
+    *(int *)ctx = 1;
+    return 0;
+}
+
+static int sql_set_status(store *s, const char *job, const char *key, bool resolve, int64_t now_ms, char *err,
+                          size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    pthread_mutex_lock(&m->wmu);
+    sqlv p[] = {sqlv_int(now_ms), sqlv_int(sql_id2(job, key)), sqlv_text(job), sqlv_text(key)};
+    int found = 0;
+    int rc = sqldb_query(m->w, "SELECT 1 FROM aggregates WHERE id = ? AND job = ? AND akey = ?", p + 1, 3, flag_row,
+                         &found, err, errlen);
+    if (rc == 0 && !found) {
+        snprintf(err, errlen, "error \"%.100s\" not found in job \"%.100s\"", key, job);
+        rc = STORE_NOT_FOUND;
+    } else if (rc == 0) {
+        rc = resolve ? sqldb_exec(m->w, "UPDATE aggregates SET status = 1, resolved_count = total, resolved_at = ?"
+                                        " WHERE id = ?", p, 2, err, errlen)
+                     : sqldb_exec(m->w, "UPDATE aggregates SET status = 0 WHERE id = ?", p + 1, 1, err, errlen);
+    }
+    pthread_mutex_unlock(&m->wmu);
+    return rc;
+}
+
+static int sql_save_state(store *s, const merge_state *st, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    const sql_text *t = texts(m->dialect);
+    pthread_mutex_lock(&m->wmu);
+    sqldb *db = m->w;
+    int rc = sqldb_exec(db, sql_begin(m->dialect), NULL, 0, err, errlen);
+    /* Counts travel with change sets (apply); here only liveness and body hashes, which may lag. */
+    for (size_t i = 0; rc == 0 && i < st->n_instances; i++) {
+        const merge_instance_state *is = &st->instances[i];
+        sqlv p[] = {sqlv_int(sql_id2(is->job, is->instance_id)), sqlv_text(is->job), sqlv_text(is->instance_id),
+                    sqlv_int(is->last_seen_ms)};
+        rc = sqldb_exec(db, t->instance_upsert, p, 4, err, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < st->n_sources; i++) {
+        const merge_source_state *ss = &st->sources[i];
+        sqlv p[] = {sqlv_int(sql_id2(ss->job, ss->url)), sqlv_text(ss->job), sqlv_text(ss->url),
+                    sqlv_int((int64_t)ss->body_hash), sqlv_int(ss->last_scrape_ms),
+                    sqlv_text(ss->instance_id ? ss->instance_id : "")};
+        rc = sqldb_exec(db, t->source_upsert, p, 6, err, errlen);
+    }
+    if (rc == 0)
+        rc = sqldb_exec(db, "COMMIT", NULL, 0, err, errlen);
+    if (rc != 0)
+        rollback(db);
+    pthread_mutex_unlock(&m->wmu);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- retention ---- */
+
+typedef struct victims {
+    int64_t v[MAINTAIN_BATCH][2];
+    size_t n;
+} victims;
+
+static int collect_victim(void *ctx, sqlrow *r)
+{
+    victims *vs = ctx;
+    vs->v[vs->n][0] = sqlrow_int(r, 0);
+    vs->v[vs->n][1] = sqlrow_int(r, 1);
+    vs->n++;
+    return 0;
+}
+
+/* One bounded batch in its own transaction, so API writes (resolve) and the next cycle never wait long.
+ * Returns rows handled, or -1. */
+static int expire_samples(sql_store *m, int64_t cutoff, victims *vs, char *err, size_t errlen)
+{
+    vs->n = 0;
+    sqlv p[] = {sqlv_int(cutoff)};
+    if (sqldb_query(m->w, "SELECT agg_id, hash FROM samples WHERE ts > " SQL_TS_NONE " AND ts < ? LIMIT 2000", p, 1,
+                    collect_victim, vs, err, errlen) < 0)
+        return -1;
+    if (!vs->n)
+        return 0;
+    int rc = sqldb_exec(m->w, sql_begin(m->dialect), NULL, 0, err, errlen);
+    for (size_t i = 0; rc == 0 && i < vs->n; i++)
+        rc = delete_sample(m, vs->v[i][0], vs->v[i][1], err, errlen);
+    if (rc == 0)
+        rc = sqldb_exec(m->w, "COMMIT", NULL, 0, err, errlen);
+    if (rc != 0) {
+        rollback(m->w);
+        return -1;
+    }
+    return (int)vs->n;
+}
+
+static int sql_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    if (m->last_maintain_ms && now_ms - m->last_maintain_ms < MAINTAIN_EVERY_MS)
+        return 0;
+    m->last_maintain_ms = now_ms;
+    const sql_text *t = texts(m->dialect);
+    int64_t cutoff = now_ms - m->o.retention_ms;
+    int64_t minute = cutoff >= 0 ? cutoff / 60000 : (cutoff - 59999) / 60000;
+    victims *vs = malloc(sizeof(*vs));
+    if (!vs)
+        abort();
+    int rc = 0;
+    pthread_mutex_lock(&m->wmu);
+    for (int round = 0; rc == 0 && round < MAINTAIN_ROUNDS; round++) {
+        int n = expire_samples(m, cutoff, vs, err, errlen);
+        if (n < 0)
+            rc = -1;
+        if (n < MAINTAIN_BATCH)
+            break;
+    }
+    for (int round = 0; rc == 0 && round < MAINTAIN_ROUNDS; round++) {
+        sqlv p[] = {sqlv_int(minute)};
+        rc = sqldb_exec(m->w, t->series_expire, p, 1, err, errlen);
+        if (rc != 0 || m->w->ops->changes(m->w) < MAINTAIN_BATCH)
+            break;
+    }
+    if (rc == 0) {
+        sqlv p[] = {sqlv_int(cutoff)};
+        rc = sqldb_exec(m->w, sql_begin(m->dialect), NULL, 0, err, errlen);
+        if (rc == 0)
+            rc = sqldb_exec(m->w, t->instance_expire_counts, p, 1, err, errlen);
+        if (rc == 0)
+            rc = sqldb_exec(m->w, t->instance_expire, p, 1, err, errlen);
+        if (rc == 0)
+            rc = sqldb_exec(m->w, t->source_expire, p, 1, err, errlen);
+        if (rc == 0)
+            rc = sqldb_exec(m->w, "COMMIT", NULL, 0, err, errlen);
+        else
+            rollback(m->w);
+    }
+    pthread_mutex_unlock(&m->wmu);
+    free(vs);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- open / close ---- */
+
+static void sql_close(store *s)
+{
+    sql_store *m = (sql_store *)s;
+    if (!m)
+        return;
+    if (m->w)
+        m->w->ops->close(m->w);
+    if (m->r)
+        m->r->ops->close(m->r);
+    pthread_mutex_destroy(&m->wmu);
+    pthread_mutex_destroy(&m->rmu);
+    free(m->where);
+    free(m->open_arg);
+    free(m);
+}
+
+static const store_ops sql_ops = {
+    .name = "sql",
+    .apply = sql_apply,
+    .list = sql_list,
+    .get = sql_get,
+    .set_status = sql_set_status,
+    .jobs = sql_jobs,
+    .save_state = sql_save_state,
+    .load = sql_load,
+    .maintain = sql_maintain,
+    .close = sql_close,
+    .buckets = sql_buckets,
+};
+
+typedef sqldb *(*opener)(const char *arg, char *err, size_t errlen);
+
+static store *sql_open(sqldb_dialect d, opener open, const char *arg, const char *where, const store_options *opts,
+                       char *err, size_t errlen)
+{
+    sql_store *m = calloc(1, sizeof(*m));
+    if (!m)
+        abort();
+    m->base.ops = &sql_ops;
+    m->dialect = d;
+    m->where = strdup(where);
+    m->open_arg = strdup(arg);
+    if (opts)
+        m->o = *opts;
+    if (m->o.retention_ms <= 0)
+        m->o.retention_ms = DEFAULT_RETENTION_MS;
+    pthread_mutex_init(&m->wmu, NULL);
+    pthread_mutex_init(&m->rmu, NULL);
+    char e2[512];
+    m->w = open(arg, e2, sizeof(e2));
+    if (!m->w) {
+        snprintf(err, errlen, "%s", e2);
+        sql_close(&m->base);
+        return NULL;
+    }
+    if (sql_schema_migrate(m->w, where, err, errlen) != 0) {
+        sql_close(&m->base);
+        return NULL;
+    }
+    m->r = open(arg, e2, sizeof(e2));
+    if (!m->r) {
+        snprintf(err, errlen, "%s", e2);
+        sql_close(&m->base);
+        return NULL;
+    }
+    return &m->base;
+}
+
+store *store_sqlite_new(const char *path, const store_options *opts, char *err, size_t errlen)
+{
+    char where[300];
+    snprintf(where, sizeof(where), "sqlite %.280s", path);
+    return sql_open(SQLDB_SQLITE, sqldb_sqlite_open, path, where, opts, err, errlen);
+}
+
+store *store_postgres_new(const char *dsn, const store_options *opts, char *err, size_t errlen)
+{
+    return sql_open(SQLDB_POSTGRES, sqldb_pg_open, dsn, "postgres", opts, err, errlen);
+}
+
+store *store_mysql_new(const char *dsn, const store_options *opts, char *err, size_t errlen)
+{
+    return sql_open(SQLDB_MYSQL, sqldb_mysql_open, dsn, "mysql", opts, err, errlen);
+}

@@ -1,0 +1,67 @@
+/* sql_store: internals shared by the SQL store's files (sql_store.c writes, sql_read.c reads,
+ * sql_schema.c DDL). Not a public interface: use store.h.
+ *
+ * Concurrency (one lookout): two connections, the writer's (apply, resolve, save_state, load,
+ * maintain) and the readers' (list, get, jobs), each behind its own mutex; SQLite in WAL mode lets the
+ * readers' connection read the last committed state while the writer writes.
+ *
+ * Concurrency (several lookouts sharing one PostgreSQL/MySQL database, one per shard): no process ever
+ * writes a value it computed from its own view of a shared row.
+ *   - aggregate totals are added to (total = total + delta, delta = this change's count increase, i.e.
+ *     the sum of its per-minute series points), never overwritten with a process-local total;
+ *     created_at takes the minimum, last_seen the maximum, severity the latest writer's; regression is
+ *     decided in the same statement from the row's own resolved_count;
+ *   - series add deltas per minute; samples and labels are insert-if-absent keyed by content hashes;
+ *   - per-instance counts (counts, instances) and sources belong to the process that scrapes the
+ *     instance (hashmod sharding gives each target to one process), so overwriting them is safe.
+ *   - ids are hashes of natural keys, computed client-side: no id allocation, no read-back.
+ * Every write of a cycle runs in one transaction, with the per-instance counts that produced it, so a
+ * crash either keeps both or neither: no lost and no double counts after restart. */
+#ifndef LOOKOUT_STORE_SQL_STORE_H
+#define LOOKOUT_STORE_SQL_STORE_H
+#include <pthread.h>
+
+#include "store/sqldb.h"
+#include "store/store.h"
+
+typedef struct sql_store {
+    store base;
+    sqldb *w, *r; /* writer, readers */
+    pthread_mutex_t wmu, rmu;
+    sqldb_dialect dialect;
+    char *where; /* "sqlite /path" or "postgres", for messages (no credentials) */
+    char *open_arg; /* path or DSN, to reconnect */
+    store_options o;
+    int64_t last_maintain_ms;
+} sql_store;
+
+/* NONE as an SQL expression every dialect evaluates as a BIGINT. */
+#define SQL_TS_NONE "(-9223372036854775807-1)"
+
+/* Row ids: 63-bit FNV-1a of the parts separated by NUL. */
+int64_t sql_id2(const char *a, const char *b);
+int64_t sql_sample_id(int64_t agg_id, int64_t hash);
+/* Sample hashes are stored as (int64)(h ^ 2^63) so that signed SQL order equals unsigned order. */
+static inline int64_t sql_hash_to_db(uint64_t h)
+{
+    return (int64_t)(h ^ 0x8000000000000000ULL);
+}
+static inline uint64_t sql_hash_from_db(int64_t v)
+{
+    return (uint64_t)v ^ 0x8000000000000000ULL;
+}
+
+int sql_schema_latest(void);
+int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen);
+
+/* Reads (sql_read.c). */
+int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
+int sql_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
+int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);
+int sql_load(store *s, merge_engine *e, char *err, size_t errlen);
+int sql_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
+                size_t n, char *err, size_t errlen);
+
+const char *sql_begin(sqldb_dialect d);
+
+#endif

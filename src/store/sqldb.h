@@ -1,0 +1,93 @@
+/* sqldb: the small driver layer under the SQL store (sql_store.c). One connection per sqldb; the SQL
+ * store keeps two (writer, readers) behind mutexes. Statements use '?' placeholders whatever the
+ * database; drivers translate ($1 for libpq, escaped literals for MariaDB). Every call fails fast:
+ * drivers set connect and statement timeouts, and a call on a broken connection reconnects first, so a
+ * database that is down costs one failed call, never a hang.
+ *
+ * Dialect differences the store must know about are described by sqldb_dialect. */
+#ifndef LOOKOUT_STORE_SQLDB_H
+#define LOOKOUT_STORE_SQLDB_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sqldb_dialect { SQLDB_SQLITE, SQLDB_POSTGRES, SQLDB_MYSQL } sqldb_dialect;
+
+typedef enum sqlv_type { SQLV_NULL = 0, SQLV_INT, SQLV_TEXT } sqlv_type;
+
+/* A bound parameter. Text is not copied: valid for the duration of the call. */
+typedef struct sqlv {
+    sqlv_type t;
+    int64_t i;
+    const char *s; /* NUL-terminated */
+} sqlv;
+
+static inline sqlv sqlv_int(int64_t i)
+{
+    sqlv v = {SQLV_INT, i, NULL};
+    return v;
+}
+static inline sqlv sqlv_text(const char *s)
+{
+    sqlv v = {s ? SQLV_TEXT : SQLV_NULL, 0, s};
+    return v;
+}
+
+typedef struct sqldb sqldb;
+struct sqldb_ops;
+/* A result row as handed to a row callback: read it with sqlrow_int/sqlrow_text/sqlrow_null. */
+typedef struct sqlrow {
+    const struct sqldb_ops *ops;
+    void *impl;
+} sqlrow;
+
+/* Called per result row; return non-zero to stop (the query then returns that value). */
+typedef int (*sqldb_row_fn)(void *ctx, sqlrow *r);
+
+typedef struct sqldb_ops {
+    int (*exec)(sqldb *db, const char *sql, const sqlv *p, size_t n, char *err, size_t errlen);
+    int (*query)(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx, char *err,
+                 size_t errlen);
+    /* Row accessors (valid inside the callback). Text is "" for NULL; ints 0 for NULL. */
+    int64_t (*col_int)(sqlrow *r, int col);
+    const char *(*col_text)(sqlrow *r, int col);
+    bool (*col_null)(sqlrow *r, int col);
+    /* Rows changed by the last exec. */
+    int64_t (*changes)(sqldb *db);
+    void (*close)(sqldb *db);
+} sqldb_ops;
+
+struct sqldb {
+    const sqldb_ops *ops;
+    sqldb_dialect dialect;
+};
+
+/* Opens a connection; NULL with err on failure. */
+sqldb *sqldb_sqlite_open(const char *path, char *err, size_t errlen);
+sqldb *sqldb_pg_open(const char *dsn, char *err, size_t errlen);
+sqldb *sqldb_mysql_open(const char *dsn, char *err, size_t errlen);
+
+static inline int64_t sqlrow_int(sqlrow *r, int col)
+{
+    return r->ops->col_int(r, col);
+}
+static inline const char *sqlrow_text(sqlrow *r, int col)
+{
+    return r->ops->col_text(r, col);
+}
+static inline bool sqlrow_null(sqlrow *r, int col)
+{
+    return r->ops->col_null(r, col);
+}
+
+static inline int sqldb_exec(sqldb *db, const char *sql, const sqlv *p, size_t n, char *err, size_t errlen)
+{
+    return db->ops->exec(db, sql, p, n, err, errlen);
+}
+static inline int sqldb_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx,
+                              char *err, size_t errlen)
+{
+    return db->ops->query(db, sql, p, n, fn, ctx, err, errlen);
+}
+
+#endif

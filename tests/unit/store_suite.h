@@ -1,0 +1,522 @@
+/* store_suite: the store test suite, run against every backend. An including file defines
+ *   SUITE             the criterion suite name (an identifier)
+ *   SUITE_PERSISTENT  1 when data survives store_close (SQL backends), else 0
+ *   store *suite_open(const store_options *o, bool fresh)   a store; fresh: on an empty database
+ * then includes this file. Covers apply, filters, full-text, sort, cursor paging, resolve/regression,
+ * jobs, merge state round trip and restart, retention, concurrent readers. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#define T0 1709377200000LL
+#define MIN 60000LL
+
+static merge_engine *E;
+static store *S;
+static char err[256];
+
+static void setup(void)
+{
+    E = merge_new(NULL);
+    S = suite_open(NULL, true);
+}
+static void teardown(void)
+{
+    store_close(S);
+    merge_free(E);
+}
+#define STEST_(s, n) Test(s, n, .init = setup, .fini = teardown)
+#define STEST(s, n) STEST_(s, n)
+#define SUITE_TEST(n) STEST(SUITE, n)
+
+/* Merges one payload from (job, url) with labels instance=url, namespace, then applies. */
+static void feed_raw(const char *job, const char *url, int64_t now, const char *body)
+{
+    payload_doc *d = payload_parse(body, strlen(body), url, err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "job", job);
+    labelset_set(&ls, "instance", url);
+    labelset_set(&ls, "namespace", strstr(url, "prod") ? "prod" : "dev");
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_input in = {.job = job, .url = url, .labels = &ls, .doc = d, .now_ms = now};
+    merge_apply(E, &in, &cs);
+    cr_assert_eq(store_apply(S, &cs, now, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_free(&cs);
+    labelset_free(&ls);
+    payload_free(d);
+}
+
+/* The same with a printf-style body. */
+static void feed(const char *job, const char *url, int64_t now, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void feed(const char *job, const char *url, int64_t now, const char *fmt, ...)
+{
+    char body[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    feed_raw(job, url, now, body);
+}
+
+/* key with count, severity, occurrence at minute m past 10:00, message msg */
+static void simple(const char *job, const char *url, const char *key, int count, const char *sev, int m,
+                   const char *msg, int64_t now)
+{
+    feed(job, url, now,
+         "{\"target_uuid\":\"%s\",\"aggregated_errors\":[{\"aggregation_key\":\"%s\",\"total_count\":%d,"
+         "\"severity\":\"%s\",\"created_at\":\"2024-03-01T%02d:00:00Z\",\"latest_errors\":[{\"error\":{\"class\":"
+         "\"Err%s\",\"message\":\"%s\",\"stacktrace\":[\"at frame_%s\"]},\"uuid\":\"%s-%d-%d\",\"timestamp\":"
+         "\"2024-03-02T10:%02d:00Z\",\"http_context\":{\"request_method\":\"POST\",\"request_url\":\"http://svc/%s\","
+         "\"request_headers\":{\"X-Trace\":\"trace-%s\"},\"request_body\":\"body-%s\"}}]}]}",
+         url, key, count, sev, 23 - m % 24, key, msg, key, key, count, m, m, key, key, key);
+}
+
+static void seed(void)
+{
+    simple("api", "http://prod-1", "alpha", 5, "error", 10, "connection refused", T0);
+    simple("api", "http://prod-1", "beta", 50, "warning", 20, "slow query", T0);
+    simple("api", "http://dev-1", "gamma", 1, "info", 30, "cache miss", T0);
+    simple("web", "http://prod-2", "delta", 7, "error", 5, "nil pointer", T0);
+    simple("web", "http://prod-2", "epsilon", 500, "error", 40, "timeout", T0);
+}
+
+static store_page list(store_query q)
+{
+    store_page p;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    return p;
+}
+
+/* Q(...) sets defaults that a test may override (severity/status). */
+#pragma GCC diagnostic ignored "-Woverride-init"
+#define Q(...) ((store_query){.severity = -1, .status = -1, __VA_ARGS__})
+
+static void expect_keys(store_page *p, const char *keys)
+{
+    char got[512] = "";
+    for (size_t i = 0; i < p->n; i++) {
+        if (i)
+            strcat(got, ",");
+        strcat(got, p->v[i].key);
+    }
+    cr_assert_str_eq(got, keys);
+}
+
+SUITE_TEST(sort_orders)
+{
+    seed();
+    store_page p = list(Q(.sort = STORE_SORT_COUNT));
+    expect_keys(&p, "epsilon,beta,delta,alpha,gamma");
+    cr_assert_eq(p.total, 5);
+    cr_assert_null(p.next_cursor);
+    cr_assert_str_eq(p.v[0].latest->error.message, "timeout");
+    store_page_free(&p);
+    p = list(Q(.sort = STORE_SORT_LAST_SEEN));
+    expect_keys(&p, "epsilon,gamma,beta,alpha,delta");
+    store_page_free(&p);
+    p = list(Q(.sort = STORE_SORT_FIRST_SEEN)); /* created 23-m%24 h: delta 18, gamma 17, alpha 13, ... */
+    expect_keys(&p, "delta,gamma,alpha,epsilon,beta");
+    store_page_free(&p);
+}
+
+SUITE_TEST(filters)
+{
+    seed();
+    store_page p = list(Q(.job = "web", .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "epsilon,delta");
+    store_page_free(&p);
+    p = list(Q(.severity = PAYLOAD_ERROR, .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "epsilon,delta,alpha");
+    cr_assert_eq(p.total, 3);
+    store_page_free(&p);
+    store_label_matcher dev[] = {{"namespace", "dev"}};
+    p = list(Q(.labels = dev, .n_labels = 1));
+    expect_keys(&p, "gamma");
+    store_page_free(&p);
+    store_label_matcher both[] = {{"namespace", "prod"}, {"job", "api"}};
+    p = list(Q(.labels = both, .n_labels = 2, .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "beta,alpha");
+    store_page_free(&p);
+    store_label_matcher none[] = {{"namespace", "dev"}, {"job", "web"}};
+    p = list(Q(.labels = none, .n_labels = 2));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+}
+
+SUITE_TEST(full_text_search)
+{
+    seed();
+    const char *cases[][2] = {
+        {"REFUSED", "alpha"},        /* message, case-insensitive */
+        {"errbeta", "beta"},         /* class */
+        {"frame_gamma", "gamma"},    /* stacktrace */
+        {"svc/delta", "delta"},      /* http url */
+        {"trace-epsilon", "epsilon"},/* header value */
+        {"x-trace", "epsilon,beta,delta,alpha,gamma"}, /* header name, everywhere */
+        {"body-alpha", "alpha"},     /* body */
+        {"eps", "epsilon"},          /* key */
+        {"nothing-like-this", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_page p = list(Q(.q = cases[i][0], .sort = STORE_SORT_COUNT));
+        char got[256] = "";
+        for (size_t k = 0; k < p.n; k++) {
+            if (k)
+                strcat(got, ",");
+            strcat(got, p.v[k].key);
+        }
+        cr_assert_str_eq(got, cases[i][1], "q=%s", cases[i][0]);
+        store_page_free(&p);
+    }
+}
+
+SUITE_TEST(full_text_words_anded)
+{
+    seed();
+    /* q_all_words: every word must match, in any field (message + request body here); without it the whole
+     * string is one substring */
+    store_page p = list(Q(.q = "refused  body-alpha", .q_all_words = true));
+    expect_keys(&p, "alpha");
+    store_page_free(&p);
+    p = list(Q(.q = "refused errbeta", .q_all_words = true));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "refused body-alpha"));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "  ", .q_all_words = true)); /* no words: no filter */
+    cr_assert_eq(p.total, 5);
+    store_page_free(&p);
+}
+
+SUITE_TEST(cause_chain_searched)
+{
+    feed("api", "http://x", T0,
+         "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,\"latest_errors\":[{\"error\":{"
+         "\"class\":\"A\",\"cause\":{\"class\":\"DeepCause\",\"message\":\"root\"}},\"uuid\":\"u\"}]}]}");
+    store_page p = list(Q(.q = "deepcause"));
+    cr_assert_eq(p.n, 1);
+    store_page_free(&p);
+}
+
+SUITE_TEST(cursor_paging_is_stable)
+{
+    for (int i = 0; i < 25; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%02d", i);
+        simple("api", "http://prod-1", key, 100 - (i % 5), "error", i, "m", T0); /* ties in count */
+    }
+    char seen[25] = {0};
+    char *cursor = NULL;
+    size_t pages = 0, rows = 0;
+    int64_t prev = INT64_MAX;
+    do {
+        store_page p = list(Q(.sort = STORE_SORT_COUNT, .limit = 7, .cursor = cursor));
+        cr_assert_eq(p.total, pages == 0 ? 25 : 26);
+        for (size_t i = 0; i < p.n; i++) {
+            int k = atoi(p.v[i].key + 1);
+            cr_assert_eq(seen[k], 0, "duplicate %s", p.v[i].key);
+            seen[k] = 1;
+            cr_assert_leq((int64_t)p.v[i].total_count, prev);
+            prev = (int64_t)p.v[i].total_count;
+            rows++;
+        }
+        if (pages == 0) {
+            /* a new key arriving between pages, sorting before the cursor, does not shift later pages */
+            simple("api", "http://prod-1", "zz-new", 1000, "error", 59, "m", T0);
+        }
+        free(cursor);
+        cursor = p.next_cursor ? strdup(p.next_cursor) : NULL;
+        store_page_free(&p);
+        pages++;
+    } while (cursor);
+    cr_assert_eq(rows, 25);
+    cr_assert_eq(pages, 4);
+}
+
+SUITE_TEST(bad_cursor_rejected)
+{
+    seed();
+    store_page p;
+    store_query q = Q(.cursor = "garbage");
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "cursor") != NULL);
+    /* a cursor of another sort */
+    store_cursor c = {.sort = STORE_SORT_COUNT, .value = 5, .job = "api", .key = "x"};
+    char *enc = store_cursor_encode(&c);
+    q = Q(.cursor = enc, .sort = STORE_SORT_LAST_SEEN);
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), -1);
+    free(enc);
+}
+
+SUITE_TEST(cursor_roundtrip)
+{
+    store_cursor c = {.sort = STORE_SORT_FIRST_SEEN, .value = -42, .job = "a.b/c", .key = "*url.Error@9f.3"}, d;
+    char *enc = store_cursor_encode(&c);
+    cr_assert_eq(strspn(enc, "0123456789abcdef.-"), strlen(enc)); /* URL-safe */
+    cr_assert_eq(store_cursor_decode(enc, &d), 0);
+    cr_assert_eq(d.sort, c.sort);
+    cr_assert_eq(d.value, -42);
+    cr_assert_str_eq(d.job, "a.b/c");
+    cr_assert_str_eq(d.key, "*url.Error@9f.3");
+    store_cursor_clear(&d);
+    free(enc);
+    cr_assert_eq(store_cursor_decode("1.2.3", &d), -1);
+    cr_assert_eq(store_cursor_decode("1.2.zz.00", &d), -1);
+    cr_assert_eq(store_cursor_decode("9.2.61.61", &d), -1);
+}
+
+SUITE_TEST(detail_samples_labels_series)
+{
+    simple("api", "http://prod-1", "k", 5, "error", 1, "a", T0);
+    simple("api", "http://prod-2", "k", 3, "error", 2, "b", T0 + 10);
+    simple("api", "http://prod-1", "k", 9, "error", 3, "c", T0 + 2 * MIN);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "k", &d, err, sizeof(err)), 0);
+    cr_assert_eq(d.s.total_count, 12); /* 5 + 3 + (9 - 5) */
+    cr_assert_eq(d.n_samples, 3);
+    cr_assert_str_eq(d.samples[0]->error.message, "c"); /* newest first */
+    cr_assert_str_eq(d.samples[2]->error.message, "a");
+    cr_assert_eq(d.n_labels, 2);
+    cr_assert_eq(d.n_series, 2);
+    cr_assert_eq(d.series[0].minute, T0 / MIN);
+    cr_assert_eq(d.series[0].delta, 8);
+    cr_assert_eq(d.series[1].delta, 4);
+    store_detail_free(&d);
+    cr_assert_eq(store_get(S, "api", "nope", &d, err, sizeof(err)), STORE_NOT_FOUND);
+}
+
+SUITE_TEST(series_retention)
+{
+    store_close(S);
+    store_options o = {.retention_ms = 10 * MIN};
+    S = suite_open(&o, true);
+    simple("api", "http://a", "k", 1, "error", 1, "a", T0);
+    simple("api", "http://a", "k", 2, "error", 2, "a", T0 + 5 * MIN);
+    simple("api", "http://a", "k", 3, "error", 3, "a", T0 + 12 * MIN);
+    cr_assert_eq(store_maintain(S, T0 + 12 * MIN, err, sizeof(err)), 0, "%s", err);
+    store_detail d;
+    store_get(S, "api", "k", &d, err, sizeof(err));
+    cr_assert_eq(d.n_series, 2);
+    cr_assert_eq(d.series[0].minute, T0 / MIN + 5);
+    store_detail_free(&d);
+}
+
+SUITE_TEST(samples_follow_evictions)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 2};
+    E = merge_new(&o);
+    for (int i = 1; i <= 4; i++)
+        simple("api", "http://a", "k", i, "error", i, "m", T0 + i);
+    store_detail d;
+    store_get(S, "api", "k", &d, err, sizeof(err));
+    cr_assert_eq(d.n_samples, 2);
+    cr_assert_str_eq(d.samples[0]->uuid, "k-4-4");
+    cr_assert_str_eq(d.samples[1]->uuid, "k-3-3");
+    store_detail_free(&d);
+}
+
+SUITE_TEST(resolve_regression_reopen)
+{
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0);
+    cr_assert_eq(store_resolve(S, "api", "k", T0 + 1, err, sizeof(err)), 0);
+    store_page p = list(Q(.status = STORE_RESOLVED));
+    cr_assert_eq(p.n, 1);
+    cr_assert_eq(p.v[0].resolved_count, 5);
+    store_page_free(&p);
+    /* the instance keeps exporting the same count: stays resolved (Periskop re-opened here) */
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0 + MIN);
+    p = list(Q(.status = STORE_RESOLVED));
+    cr_assert_eq(p.n, 1);
+    store_page_free(&p);
+    /* a new occurrence without a count increase (e.g. severity/sample only) does not re-open either */
+    /* count increases: regression */
+    simple("api", "http://a", "k", 6, "error", 2, "m", T0 + 2 * MIN);
+    p = list(Q(.status = STORE_REGRESSED));
+    cr_assert_eq(p.n, 1);
+    cr_assert_eq(p.v[0].total_count, 6);
+    store_page_free(&p);
+    cr_assert_eq(store_reopen(S, "api", "k", err, sizeof(err)), 0);
+    p = list(Q(.status = STORE_OPEN));
+    cr_assert_eq(p.n, 1);
+    store_page_free(&p);
+    cr_assert_eq(store_resolve(S, "api", "missing", T0, err, sizeof(err)), STORE_NOT_FOUND);
+}
+
+SUITE_TEST(jobs_with_counts)
+{
+    seed();
+    store_resolve(S, "web", "delta", T0, err, sizeof(err));
+    store_job *jobs;
+    size_t n;
+    cr_assert_eq(store_jobs(S, &jobs, &n, err, sizeof(err)), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(jobs[0].job, "api");
+    cr_assert_eq(jobs[0].aggregates, 3);
+    cr_assert_eq(jobs[0].open, 3);
+    cr_assert_eq(jobs[0].total_count, 56);
+    cr_assert_str_eq(jobs[1].job, "web");
+    cr_assert_eq(jobs[1].open, 1);
+    store_jobs_free(jobs, n);
+}
+
+SUITE_TEST(state_roundtrip_into_new_engine)
+{
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0);
+    merge_state st;
+    merge_snapshot(E, &st);
+    cr_assert_eq(store_save_state(S, &st, err, sizeof(err)), 0);
+    merge_state_free(&st);
+    merge_free(E);
+    E = merge_new(NULL);
+    if (SUITE_PERSISTENT) { /* a restart: a new store on the same database */
+        store_close(S);
+        S = suite_open(NULL, false);
+    }
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    simple("api", "http://a", "k", 7, "error", 2, "m", T0 + MIN);
+    store_detail d;
+    store_get(S, "api", "k", &d, err, sizeof(err));
+    cr_assert_eq(d.s.total_count, 7); /* +2, not +7 */
+    cr_assert_eq(d.n_samples, 2);
+    cr_assert_eq(d.n_labels, 1);
+    store_detail_free(&d);
+}
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        store_query q = Q(.q = "m", .sort = STORE_SORT_COUNT, .limit = 5);
+        store_page p;
+        char e[256];
+        if (store_list(S, &q, &p, e, sizeof(e)) == 0)
+            store_page_free(&p);
+        store_detail d;
+        if (store_get(S, "api", "k1", &d, e, sizeof(e)) == 0)
+            store_detail_free(&d);
+    }
+    return NULL;
+}
+
+SUITE_TEST(concurrent_readers_one_writer)
+{
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, reader, NULL);
+    for (int i = 0; i < 200; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i % 10);
+        simple("api", "http://a", key, i + 1, "error", i % 60, "m", T0 + i);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    store_page p = list(Q());
+    cr_assert_eq(p.total, 10);
+    store_page_free(&p);
+}
+
+#if SUITE_PERSISTENT
+/* Restart without any save_state: the per-instance counts travel with the change sets, so the next
+ * scrape of an unchanged instance adds 0, and a resolved error stays resolved. */
+SUITE_TEST(restart_adds_nothing_and_keeps_resolution)
+{
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0);
+    simple("api", "http://b", "k", 3, "error", 2, "n", T0);
+    cr_assert_eq(store_resolve(S, "api", "k", T0 + 1, err, sizeof(err)), 0);
+    store_close(S);
+    merge_free(E);
+    S = suite_open(NULL, false);
+    E = merge_new(NULL);
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0 + MIN);
+    simple("api", "http://b", "k", 3, "error", 2, "n", T0 + MIN);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "k", &d, err, sizeof(err)), 0);
+    cr_assert_eq(d.s.total_count, 8);
+    cr_assert_eq(d.s.status, STORE_RESOLVED);
+    cr_assert_eq(d.n_samples, 2);
+    cr_assert_eq(d.n_labels, 2);
+    store_detail_free(&d);
+    simple("api", "http://b", "k", 4, "error", 3, "o", T0 + 2 * MIN);
+    cr_assert_eq(store_get(S, "api", "k", &d, err, sizeof(err)), 0);
+    cr_assert_eq(d.s.total_count, 9);
+    cr_assert_eq(d.s.status, STORE_REGRESSED);
+    store_detail_free(&d);
+}
+
+/* Two writers (two lookout shards) on one database: totals add up, nobody overwrites the other. */
+SUITE_TEST(two_writers_add_up)
+{
+    store *s2 = suite_open(NULL, false);
+    merge_engine *e2 = merge_new(NULL);
+    simple("api", "http://a", "k", 5, "error", 1, "m", T0); /* shard 1 scrapes a */
+    const char *b = "{\"target_uuid\":\"b\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":7}]}";
+    payload_doc *doc = payload_parse(b, strlen(b), "http://b", err, sizeof(err));
+    cr_assert_not_null(doc, "%s", err);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_input in = {.job = "api", .url = "http://b", .doc = doc, .now_ms = T0};
+    merge_apply(e2, &in, &cs); /* shard 2 scrapes b; its engine's total is 7 */
+    cr_assert_eq(store_apply(s2, &cs, T0, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_free(&cs);
+    payload_free(doc);
+    simple("api", "http://a", "k", 6, "error", 2, "m", T0 + MIN); /* shard 1: +1, its total 6 */
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "k", &d, err, sizeof(err)), 0);
+    cr_assert_eq(d.s.total_count, 13);
+    store_detail_free(&d);
+    store_close(s2);
+    merge_free(e2);
+}
+
+/* Many keys and pages: keyset paging visits every row once, in order, under every sort. */
+SUITE_TEST(paging_many_rows_every_sort)
+{
+    static char body[200000];
+    size_t off = (size_t)snprintf(body, sizeof(body), "{\"target_uuid\":\"t\",\"aggregated_errors\":[");
+    for (int i = 0; i < 300; i++)
+        off += (size_t)snprintf(body + off, sizeof(body) - off,
+                                "%s{\"aggregation_key\":\"key%03d\",\"total_count\":%d,\"created_at\":"
+                                "\"2024-03-01T10:%02d:00Z\",\"latest_errors\":[{\"error\":{\"class\":\"C\"},"
+                                "\"uuid\":\"u%d\",\"timestamp\":\"2024-03-02T10:%02d:00Z\"}]}",
+                                i ? "," : "", i, i % 17, i % 7, i, i % 13);
+    snprintf(body + off, sizeof(body) - off, "]}");
+    feed_raw("api", "http://t", T0, body);
+    for (int sort = 0; sort <= STORE_SORT_FIRST_SEEN; sort++) {
+        char seen[300] = {0};
+        char *cursor = NULL;
+        size_t rows = 0;
+        int64_t pv = INT64_MAX;
+        char pk[32] = "";
+        do {
+            store_page p = list(Q(.sort = (store_sort)sort, .limit = 37, .cursor = cursor));
+            for (size_t i = 0; i < p.n; i++) {
+                int k = atoi(p.v[i].key + 3);
+                cr_assert_eq(seen[k], 0);
+                seen[k] = 1;
+                int64_t v = store_sort_value((store_sort)sort, &p.v[i]);
+                cr_assert(v < pv || (v == pv && strcmp(p.v[i].key, pk) > 0), "order at %s", p.v[i].key);
+                pv = v;
+                snprintf(pk, sizeof(pk), "%s", p.v[i].key);
+                rows++;
+            }
+            free(cursor);
+            cursor = p.next_cursor ? strdup(p.next_cursor) : NULL;
+            store_page_free(&p);
+        } while (cursor);
+        cr_assert_eq(rows, 300, "sort %d", sort);
+    }
+}
+#endif

@@ -1,0 +1,235 @@
+/* The APIs over stored errors, over a real socket: Periskop-compatible shapes (byte-compared with the
+ * Periskop server's own test), resolve through DELETE with keys containing '/', lookout's API filters,
+ * paging and resolve/reopen, /-/exceptions. */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/errors_api.h"
+#include "api/server.h"
+
+typedef struct reply {
+    long status;
+    strbuf body;
+} reply;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    strbuf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+static void request(int port, const char *method, const char *path, reply *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    strbuf_init(&r->body);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(c);
+}
+
+static store *st;
+static target_manager *tm;
+static selfexc *sx;
+static http_server *srv;
+static errors_api api;
+static int port;
+
+/* One aggregate per call, straight into the store. */
+static void put(const char *job, const char *key, uint64_t count, payload_severity sev, int64_t created_ms,
+                const char *cls, const char *msg, int64_t ts_ms, const char *label_env)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup(job);
+    c->key = strdup(key);
+    c->is_new = true;
+    c->total_count = count;
+    c->severity = sev;
+    c->created_at_ms = created_ms;
+    c->last_seen_ms = ts_ms;
+    c->added = calloc(1, sizeof(void *));
+    c->added[0] = payload_occurrence_new(cls, msg, "", ts_ms, sev, NULL, NULL);
+    c->n_added = c->cap_added = 1;
+    c->labels_added = calloc(1, sizeof(labelset));
+    labelset_init(&c->labels_added[0]);
+    labelset_set(&c->labels_added[0], "job", job);
+    labelset_set(&c->labels_added[0], "env", label_env);
+    c->n_labels_added = c->cap_labels_added = 1;
+    char err[256];
+    cr_assert_eq(store_apply(st, &cs, ts_ms > 0 ? ts_ms : 1, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+}
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    st = store_memory_new(NULL);
+    tm = targets_new();
+    sx = selfexc_new();
+    api = (errors_api){.st = st, .tm = tm, .sx = sx};
+    http_server_options o = {.listen_address = "127.0.0.1:0"};
+    srv = http_server_new(&o);
+    periskop_api_register(&api, srv);
+    errors_api_register(&api, srv);
+    selfexc_api_register(sx, srv);
+    char err[256];
+    cr_assert_eq(http_server_start(srv, err, sizeof err), 0, "%s", err);
+    port = http_server_port(srv);
+}
+
+static void teardown(void)
+{
+    http_server_free(srv);
+    targets_free(tm);
+    selfexc_free(sx);
+    store_close(st);
+    curl_global_cleanup();
+}
+
+static char *read_fixture(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+TestSuite(api_errors, .init = setup, .fini = teardown);
+
+Test(api_errors, periskop_errors_byte_compatible_with_periskop_test)
+{
+    put("api-test", "key", 0, PAYLOAD_ERROR, 0, "", "", 0, "x");
+    reply r;
+    request(port, "GET", "/services/api-test/errors/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, read_fixture("tests/fixtures/periskop_api/errors_known.json"));
+    strbuf_free(&r.body);
+    request(port, "GET", "/services/", &r);
+    cr_assert_str_eq(r.body.buf, "[\"api-test\"]\n");
+    strbuf_free(&r.body);
+    request(port, "GET", "/services/nope/errors/", &r);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "service nope not found\n");
+    strbuf_free(&r.body);
+    request(port, "GET", "/-/health", &r);
+    cr_assert_str_eq(r.body.buf, "OK");
+    strbuf_free(&r.body);
+    request(port, "GET", "/targets/", &r);
+    cr_assert_str_eq(r.body.buf, "{}\n");
+    strbuf_free(&r.body);
+}
+
+Test(api_errors, periskop_delete_resolves_keys_with_slashes)
+{
+    put("web", "Err@1/a b", 4, PAYLOAD_ERROR, 1000, "Err", "m", 2000, "x");
+    reply r;
+    request(port, "OPTIONS", "/services/web/errors/Err@1%2Fa%20b/", &r);
+    cr_assert_eq(r.status, 204);
+    strbuf_free(&r.body);
+    request(port, "GET", "/services/web/errors/", &r);
+    cr_assert(strstr(r.body.buf, "Err@1/a b"), "OPTIONS must not resolve: %s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "DELETE", "/services/web/errors/Err@1%2Fa%20b/", &r);
+    cr_assert_eq(r.status, 204);
+    cr_assert_eq(r.body.len, 0);
+    strbuf_free(&r.body);
+    request(port, "GET", "/services/web/errors/", &r);
+    cr_assert_str_eq(r.body.buf, "[]\n");
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors/web/Err@1%2Fa%20b", &r);
+    cr_assert(strstr(r.body.buf, "\"status\":\"resolved\""), "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"resolved_count\":4"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+}
+
+Test(api_errors, lookout_list_filters_and_paging)
+{
+    put("a", "k1", 10, PAYLOAD_ERROR, 1000, "IOError", "disk full", 5000, "prod");
+    put("a", "k2", 20, PAYLOAD_WARNING, 1000, "Timeout", "slow upstream", 6000, "dev");
+    put("b", "k3", 30, PAYLOAD_INFO, 1000, "Note", "fyi", 7000, "prod");
+    reply r;
+    request(port, "GET", "/api/v1/errors?job=a&sort=count", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body.buf, "\"total\":2}"), "%s", r.body.buf);
+    char *k2 = strstr(r.body.buf, "\"k2\""), *k1 = strstr(r.body.buf, "\"k1\"");
+    cr_assert(k1 && k2 && k2 < k1, "count order: %s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?q=UPSTREAM", &r);
+    cr_assert(strstr(r.body.buf, "\"k2\"") && strstr(r.body.buf, "\"total\":1}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?label=env%3Dprod&severity=info", &r);
+    cr_assert(strstr(r.body.buf, "\"k3\"") && strstr(r.body.buf, "\"total\":1}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?severity=bogus", &r);
+    cr_assert_eq(r.status, 400);
+    strbuf_free(&r.body);
+    /* paging: 3 rows, 2 per page */
+    request(port, "GET", "/api/v1/errors?limit=2", &r);
+    char *c = strstr(r.body.buf, "\"next_cursor\":\"");
+    cr_assert(c, "%s", r.body.buf);
+    c += strlen("\"next_cursor\":\"");
+    char cursor[256];
+    snprintf(cursor, sizeof cursor, "%.*s", (int)strcspn(c, "\""), c);
+    strbuf_free(&r.body);
+    char path[400];
+    snprintf(path, sizeof path, "/api/v1/errors?limit=2&cursor=%s", cursor);
+    request(port, "GET", path, &r);
+    cr_assert(strstr(r.body.buf, "\"k1\"") && strstr(r.body.buf, "\"next_cursor\":null"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+}
+
+Test(api_errors, lookout_resolve_reopen_detail_and_jobs)
+{
+    put("a", "k1", 10, PAYLOAD_ERROR, 1000, "IOError", "disk full", 5000, "prod");
+    reply r;
+    request(port, "POST", "/api/v1/errors/a/k1/resolve", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body.buf, "\"status\":\"resolved\""), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?status=resolved", &r);
+    cr_assert(strstr(r.body.buf, "\"total\":1}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/jobs", &r);
+    cr_assert(strstr(r.body.buf, "\"job\":\"a\",\"open\":0,\"regressed\":0,\"resolved\":1"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "POST", "/api/v1/errors/a/k1/reopen", &r);
+    cr_assert(strstr(r.body.buf, "\"status\":\"open\""), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors/a/k1", &r);
+    cr_assert(strstr(r.body.buf, "\"labels_seen\":[{\"env\":\"prod\",\"job\":\"a\"}]"), "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"samples\":[{\"error\":{\"class\":\"IOError\""), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "POST", "/api/v1/errors/a/nope/resolve", &r);
+    cr_assert_eq(r.status, 404);
+    strbuf_free(&r.body);
+}
+
+Test(api_errors, self_exceptions_served_in_client_format)
+{
+    selfexc_report(sx, "scrape-error", "ScrapeError", "boom", PAYLOAD_ERROR, "GET", "http://x/");
+    reply r;
+    request(port, "GET", "/-/exceptions", &r);
+    cr_assert(strstr(r.body.buf, "\"aggregation_key\":\"scrape-error\""), "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"target_uuid\""));
+    strbuf_free(&r.body);
+    request(port, "GET", "/errors", &r);
+    cr_assert(strstr(r.body.buf, "scrape-error"));
+    strbuf_free(&r.body);
+}

@@ -1,0 +1,174 @@
+/* ingest: the writer thread between the scrape loop and the store. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scrape/ingest.h"
+#include "util/metrics.h"
+
+static const char *BODY1 =
+    "{\"target_uuid\":\"u1\",\"aggregated_errors\":[{\"aggregation_key\":\"k1\",\"total_count\":3,"
+    "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"boom\"},"
+    "\"uuid\":\"o1\",\"timestamp\":\"2024-03-02T11:02:44Z\",\"severity\":\"error\"}]}]}";
+static const char *BODY2 =
+    "{\"target_uuid\":\"u1\",\"aggregated_errors\":[{\"aggregation_key\":\"k1\",\"total_count\":5,"
+    "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"boom\"},"
+    "\"uuid\":\"o2\",\"timestamp\":\"2024-03-02T11:03:44Z\",\"severity\":\"error\"}]}]}";
+
+static scrape_result result(const char *job, uint64_t hash, const char *url, const char *body, const char *error)
+{
+    scrape_result r = {.job = job, .hash = hash, .url = url, .start_ms = 1000, .duration_s = 0.01,
+                       .http_status = error ? 500 : 200, .body = body, .body_len = body ? strlen(body) : 0,
+                       .error = error};
+    return r;
+}
+
+static uint64_t total_of(store *st, const char *job, const char *key)
+{
+    store_detail d;
+    char err[256];
+    if (store_get(st, job, key, &d, err, sizeof err) != 0)
+        return 0;
+    uint64_t t = d.s.total_count;
+    store_detail_free(&d);
+    return t;
+}
+
+Test(ingest, merges_skips_unchanged_and_writes_once_synced)
+{
+    store *st = store_memory_new(NULL);
+    selfexc *sx = selfexc_new();
+    ingest *in = ingest_new(st, NULL, sx, NULL);
+    char err[256];
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    scrape_result r = result("api", 1, "http://a/-/exceptions", BODY1, NULL);
+    ingest_submit(in, &r);
+    ingest_submit(in, &r); /* same bytes: skipped */
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "api", "k1"), 3);
+    r = result("api", 1, "http://a/-/exceptions", BODY2, NULL);
+    ingest_submit(in, &r);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "api", "k1"), 5);
+    ingest_status s;
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.merged_bodies, 2);
+    cr_assert_eq(s.unchanged_bodies, 1);
+    cr_assert_eq(s.backlog_changes, 0);
+    cr_assert_neq(s.last_write_ok_ms, 0);
+    ingest_free(in);
+    selfexc_free(sx);
+    store_close(st);
+}
+
+Test(ingest, parse_and_scrape_failures_go_to_selfexc)
+{
+    store *st = store_memory_new(NULL);
+    selfexc *sx = selfexc_new();
+    ingest *in = ingest_new(st, NULL, sx, NULL);
+    char err[256];
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0);
+    scrape_result r = result("api", 1, "http://bad/-/exceptions", "not json", NULL);
+    ingest_submit(in, &r);
+    r = result("api", 2, "http://down/-/exceptions", NULL, "server returned HTTP status 500 Internal Server Error");
+    ingest_submit(in, &r);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    size_t len;
+    char *json = selfexc_export(sx, &len);
+    cr_assert(strstr(json, "\"scrape-parse-error\""), "%s", json);
+    cr_assert(strstr(json, "http://bad/-/exceptions"));
+    cr_assert(strstr(json, "\"scrape-error\""));
+    cr_assert(strstr(json, "\"request_method\":\"GET\""));
+    free(json);
+    const char *lv[] = {"api"};
+    cr_assert_geq(metric_value(metric_family_get("lookout_payload_parse_failures_total", METRIC_COUNTER, "", 1,
+                                                 (const char *[]){"job"}),
+                               lv),
+                  1);
+    ingest_free(in);
+    selfexc_free(sx);
+    store_close(st);
+}
+
+/* A store that fails its first writes: the change set is kept and written later. */
+typedef struct flaky {
+    store base;
+    store *inner;
+    int fail;
+} flaky;
+static const store_ops *inner_ops;
+static int flaky_apply(store *s, const merge_changeset *cs, int64_t now, char *err, size_t n)
+{
+    flaky *f = (flaky *)s;
+    if (f->fail > 0) {
+        f->fail--;
+        snprintf(err, n, "database is locked");
+        return -1;
+    }
+    return inner_ops->apply(f->inner, cs, now, err, n);
+}
+static int flaky_save(store *s, const merge_state *st, char *err, size_t n)
+{
+    return inner_ops->save_state(((flaky *)s)->inner, st, err, n);
+}
+static int flaky_load(store *s, merge_engine *e, char *err, size_t n)
+{
+    return inner_ops->load(((flaky *)s)->inner, e, err, n);
+}
+
+Test(ingest, store_failure_keeps_backlog_and_retries)
+{
+    store *inner = store_memory_new(NULL);
+    inner_ops = inner->ops;
+    static store_ops ops;
+    ops = *inner->ops;
+    ops.name = "flaky";
+    ops.apply = flaky_apply;
+    ops.save_state = flaky_save;
+    ops.load = flaky_load;
+    flaky f = {.base = {.ops = &ops}, .inner = inner, .fail = 1};
+    ingest_options o = {.flush_interval_ms = 50};
+    ingest *in = ingest_new(&f.base, NULL, NULL, &o);
+    char err[256];
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0);
+    scrape_result r = result("api", 1, "http://a/-/exceptions", BODY1, NULL);
+    ingest_submit(in, &r);
+    cr_assert_eq(ingest_sync(in, 5000), 0); /* settles on the failure */
+    ingest_status s;
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.write_failures, 1);
+    cr_assert_eq(s.backlog_changes, 1);
+    cr_assert_str_eq(s.last_error, "database is locked");
+    cr_assert_eq(total_of(inner, "api", "k1"), 0);
+    for (int i = 0; i < 40 && total_of(inner, "api", "k1") != 3; i++)
+        usleep(100000); /* retry after the 1 s backoff */
+    cr_assert_eq(total_of(inner, "api", "k1"), 3);
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.backlog_changes, 0);
+    ingest_free(in);
+    store_close(inner);
+}
+
+Test(ingest, full_queue_drops_superseded_body_of_same_target)
+{
+    store *st = store_memory_new(NULL);
+    /* Room for about one body: the writer is not started, so nothing drains. */
+    ingest_options o = {.queue_bytes = strlen(BODY1) + 400};
+    ingest *in = ingest_new(st, NULL, NULL, &o);
+    scrape_result r = result("api", 1, "http://a/-/exceptions", BODY1, NULL);
+    ingest_submit(in, &r);
+    r = result("api", 1, "http://a/-/exceptions", BODY2, NULL);
+    ingest_submit(in, &r);
+    ingest_status s;
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.queued_bodies, 1);
+    cr_assert_eq(s.dropped_bodies, 1);
+    char err[256];
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "api", "k1"), 5); /* the newer body won */
+    ingest_free(in);
+    store_close(st);
+}

@@ -1,0 +1,303 @@
+/* Push ingestion and federation merging: the push config section (file:line errors), authorization
+ * checks, ingest_push (replays, dedup, refusal of malformed bodies, nothing half-applied) and the
+ * federated split of ingest_merge_doc (honor_labels and not). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/push_api.h"
+#include "config/config.h"
+#include "scrape/ingest.h"
+
+static char err[2048];
+
+static lookout_config *parse(const char *yaml)
+{
+    err[0] = 0;
+    return config_parse(yaml, strlen(yaml), "p.yml", err, sizeof err);
+}
+
+static void bad(const char *yaml, const char *msg)
+{
+    lookout_config *cfg = parse(yaml);
+    cr_assert_null(cfg, "should fail: %s", yaml);
+    cr_assert(strstr(err, msg), "expected \"%s\" in \"%s\"", msg, err);
+}
+
+Test(push_config, defaults_off)
+{
+    lookout_config *cfg = parse("scrape_configs: []\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(!cfg->push.enabled);
+    cr_assert_null(cfg->push.default_job);
+    cr_assert_eq(cfg->push.body_size_limit, 10LL << 20);
+    cr_assert(!cfg->push.has_authorization && !cfg->push.has_basic_auth);
+    config_free(cfg);
+}
+
+Test(push_config, full_section)
+{
+    lookout_config *cfg = parse("push:\n  enabled: true\n  default_job: batch\n  body_size_limit: 1MiB\n"
+                                "  authorization:\n    credentials_file: secret.txt\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->push.enabled);
+    cr_assert_str_eq(cfg->push.default_job, "batch");
+    cr_assert_eq(cfg->push.body_size_limit, 1 << 20);
+    cr_assert(cfg->push.has_authorization);
+    cr_assert_str_eq(cfg->push.authorization_type, "Bearer");
+    cr_assert_str_eq(cfg->push.authorization_credentials_file, "secret.txt");
+    config_free(cfg);
+    cfg = parse("push:\n  basic_auth: {username: u, password: p}\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->push.has_basic_auth);
+    config_free(cfg);
+}
+
+Test(push_config, errors_with_positions)
+{
+    bad("push:\n  enabled: maybe\n", "p.yml:2:");
+    bad("push:\n  enabled: maybe\n", "boolean");
+    bad("push:\n  default_job: a/b\n", "p.yml:2:16: invalid push default_job \"a/b\"");
+    bad("push:\n  body_size_limit: lots\n", "p.yml:2:20: invalid push body_size_limit \"lots\"");
+    bad("push:\n  body_size_limit: 0\n", "invalid push body_size_limit \"0\"");
+    bad("push:\n  body_size_limit: 2GiB\n", "above 1GiB");
+    bad("push:\n  authorization: {type: Bearer}\n", "p.yml:2:18: push authorization needs exactly one of");
+    bad("push:\n  authorization: {credentials: a, credentials_file: b}\n", "exactly one of credentials");
+    bad("push:\n  authorization: {type: basic, credentials: x}\n", "use basic_auth instead");
+    bad("push:\n  basic_auth: {password: p}\n", "push basic_auth requires username");
+    bad("push:\n  basic_auth: {username: u}\n", "exactly one of password & password_file");
+    bad("push:\n  authorization: {credentials: x}\n  basic_auth: {username: u, password: p}\n",
+        "at most one of push authorization & basic_auth");
+    bad("push:\n  nonsense: 1\n", "p.yml:2:3:");
+    bad("push: [1]\n", "p.yml:1:7:");
+}
+
+Test(push_auth, bearer_basic_and_files)
+{
+    push_config c = {0};
+    cr_assert_eq(push_auth_check(&c, NULL, err, sizeof err), 1, "no auth configured: open");
+    c.has_authorization = true;
+    c.authorization_type = "Bearer";
+    c.authorization_credentials = "s3cret";
+    cr_assert_eq(push_auth_check(&c, "Bearer s3cret", err, sizeof err), 1);
+    cr_assert_eq(push_auth_check(&c, "bearer s3cret", err, sizeof err), 1, "scheme is case-insensitive");
+    cr_assert_eq(push_auth_check(&c, "Bearer s3cre", err, sizeof err), 0);
+    cr_assert_eq(push_auth_check(&c, "Bearer s3cretX", err, sizeof err), 0);
+    cr_assert_eq(push_auth_check(&c, "Basic s3cret", err, sizeof err), 0);
+    cr_assert_eq(push_auth_check(&c, NULL, err, sizeof err), 0);
+    char path[] = "/tmp/lookout-push-secret-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "  filesecret\n", 13), 13);
+    close(fd);
+    c.authorization_credentials = NULL;
+    c.authorization_credentials_file = path;
+    cr_assert_eq(push_auth_check(&c, "Bearer filesecret", err, sizeof err), 1);
+    unlink(path);
+    cr_assert_eq(push_auth_check(&c, "Bearer filesecret", err, sizeof err), -1);
+    cr_assert(strstr(err, "cannot read push credentials file"), "%s", err);
+
+    push_config b = {.has_basic_auth = true, .basic_auth_username = "u", .basic_auth_password = "p"};
+    cr_assert_eq(push_auth_check(&b, "Basic dTpw", err, sizeof err), 1); /* base64("u:p") */
+    cr_assert_eq(push_auth_check(&b, "Basic dTpx", err, sizeof err), 0);
+    cr_assert_eq(push_auth_check(&b, "Bearer dTpw", err, sizeof err), 0);
+}
+
+/* ---- ingest_push ---- */
+
+static uint64_t total_of(store *st, const char *job, const char *key, size_t *samples)
+{
+    store_detail d;
+    char e[256];
+    if (store_get(st, job, key, &d, e, sizeof e) != 0)
+        return 0;
+    uint64_t t = d.s.total_count;
+    if (samples)
+        *samples = d.n_samples;
+    store_detail_free(&d);
+    return t;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    char *buf = malloc(1 << 20);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+static const char *P1 = "{\"target_uuid\":\"t1\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3,"
+                        "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},"
+                        "\"uuid\":\"o1\",\"timestamp\":\"2024-03-02T11:02:44Z\",\"severity\":\"error\"}]}]}";
+static const char *P2 = "{\"target_uuid\":\"t1\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":4,"
+                        "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},"
+                        "\"uuid\":\"o1\",\"timestamp\":\"2024-03-02T11:02:44Z\",\"severity\":\"error\"},"
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},"
+                        "\"uuid\":\"o2\",\"timestamp\":\"2024-03-02T11:03:44Z\",\"severity\":\"error\"}]}]}";
+
+Test(ingest_push, replays_add_nothing_and_samples_dedup)
+{
+    store *st = store_memory_new(NULL);
+    ingest *in = ingest_new(st, NULL, NULL, NULL);
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    ingest_push_info info;
+    cr_assert_eq(ingest_push(in, "batch", "10.0.0.1", P1, strlen(P1), 5000, &info, err, sizeof err),
+                 INGEST_PUSH_STORED, "%s", err);
+    cr_assert_eq(info.aggregates, 1);
+    cr_assert_str_eq(info.instance_id, "t1");
+    /* Stored on return: readable at once. */
+    size_t ns = 0;
+    cr_assert_eq(total_of(st, "batch", "k", &ns), 3);
+    cr_assert_eq(ns, 1);
+    cr_assert_eq(ingest_push(in, "batch", "10.0.0.1", P1, strlen(P1), 5000, NULL, err, sizeof err),
+                 INGEST_PUSH_STORED);
+    cr_assert_eq(total_of(st, "batch", "k", &ns), 3, "replay adds nothing");
+    cr_assert_eq(ingest_push(in, "batch", "10.0.0.1", P2, strlen(P2), 5000, NULL, err, sizeof err),
+                 INGEST_PUSH_STORED);
+    cr_assert_eq(total_of(st, "batch", "k", &ns), 4);
+    cr_assert_eq(ns, 2, "o1 deduplicated by uuid");
+    /* The same state under another job is another instance. */
+    cr_assert_eq(ingest_push(in, "other", "h", P2, strlen(P2), 5000, NULL, err, sizeof err), INGEST_PUSH_STORED);
+    cr_assert_eq(total_of(st, "other", "k", NULL), 4);
+    cr_assert_eq(total_of(st, "batch", "k", NULL), 4);
+    ingest_free(in);
+    store_close(st);
+}
+
+Test(ingest_push, client_fixtures_and_no_uuid_fallback)
+{
+    store *st = store_memory_new(NULL);
+    ingest *in = ingest_new(st, NULL, NULL, NULL);
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    const char *files[] = {"go", "python", "ruby", "scala"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[256], job[32];
+        snprintf(path, sizeof path, "tests/fixtures/payloads/%s.json", files[i]);
+        snprintf(job, sizeof job, "j-%s", files[i]);
+        size_t len;
+        char *b = slurp(path, &len);
+        ingest_push_info info;
+        cr_assert_eq(ingest_push(in, job, "h", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED,
+                     "%s: %s", files[i], err);
+        cr_assert_gt(info.aggregates, 0, "%s", files[i]);
+        free(b);
+    }
+    /* Without target_uuid: keyed on "push:" + instance, so a replay still counts once. */
+    size_t len;
+    char *b = slurp("tests/fixtures/payloads/legacy_no_uuid.json", &len);
+    ingest_push_info info;
+    cr_assert_eq(ingest_push(in, "legacy", "host-a", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED);
+    cr_assert_str_eq(info.instance_id, "push:host-a");
+    cr_assert_eq(ingest_push(in, "legacy", "host-a", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED);
+    cr_assert_eq(total_of(st, "legacy", "k1", NULL), 4);
+    cr_assert_eq(ingest_push(in, "legacy", "host-b", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED);
+    cr_assert_eq(total_of(st, "legacy", "k1", NULL), 8, "another host is another instance");
+    free(b);
+    ingest_free(in);
+    store_close(st);
+}
+
+Test(ingest_push, malformed_refused_whole)
+{
+    store *st = store_memory_new(NULL);
+    ingest *in = ingest_new(st, NULL, NULL, NULL);
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ingest_push(in, "j", "h", "{", 1, 5000, NULL, err, sizeof err), INGEST_PUSH_INVALID);
+    cr_assert(strstr(err, "invalid JSON"), "%s", err);
+    size_t len;
+    char *b = slurp("tests/fixtures/payloads/partly_malformed.json", &len);
+    cr_assert_eq(ingest_push(in, "j", "h", b, len, 5000, NULL, err, sizeof err), INGEST_PUSH_INVALID);
+    cr_assert_neq(err[0], 0);
+    free(b);
+    store_job *jobs;
+    size_t n;
+    cr_assert_eq(store_jobs(st, &jobs, &n, err, sizeof err), 0);
+    cr_assert_eq(n, 0, "nothing applied");
+    store_jobs_free(jobs, n);
+    ingest_free(in);
+    store_close(st);
+}
+
+/* ---- federation ---- */
+
+static const char *FED =
+    "{\"target_uuid\":\"sel\",\"__lookout_instance__\":\"lower1\",\"aggregated_errors\":["
+    "{\"aggregation_key\":\"k\",\"total_count\":5,\"__lookout_job__\":\"api\"},"
+    "{\"aggregation_key\":\"k\",\"total_count\":7,\"__lookout_job__\":\"web\"},"
+    "{\"aggregation_key\":\"plain\",\"total_count\":1}]}";
+
+Test(federation, parser_keeps_origin_jobs_apart)
+{
+    payload_doc *d = payload_parse(FED, strlen(FED), "u", err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    cr_assert_eq(d->n_aggregates, 3, "same key from two origin jobs is not folded");
+    cr_assert_str_eq(d->lookout_instance, "lower1");
+    cr_assert_str_eq(d->aggregates[0].origin_job, "api");
+    cr_assert_null(d->aggregates[2].origin_job);
+    payload_free(d);
+}
+
+Test(federation, honor_labels_maps_back_to_origin_job)
+{
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    payload_doc *d = payload_parse(FED, strlen(FED), "u", err, sizeof err);
+    labelset ls = LABELSET_INIT;
+    labelset_set(&ls, "job", "federate");
+    labelset_set(&ls, "instance", "lower1:7777");
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, true, 0, 1000, &cs);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(e, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 5);
+    cr_assert_eq(ai.n_labels, 1);
+    cr_assert_str_eq(labelset_get(&ai.labels[0], "job"), "api");
+    cr_assert(merge_get(e, "web", "k", &ai));
+    cr_assert_eq(ai.total_count, 7);
+    cr_assert(merge_get(e, "federate", "plain", &ai));
+    cr_assert(!merge_get(e, "federate", "k", &ai));
+    /* A second lower lookout with the same jobs adds up; the first one again adds nothing. */
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, true, 0, 2000, &cs);
+    payload_free(d);
+    char *fed2 = strdup(FED);
+    memcpy(strstr(fed2, "lower1"), "lower2", 6);
+    d = payload_parse(fed2, strlen(fed2), "u2", err, sizeof err);
+    ingest_merge_doc(e, "federate", "http://lower2/federate/exceptions", &ls, d, true, 0, 3000, &cs);
+    cr_assert(merge_get(e, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 10);
+    cr_assert(merge_get(e, "web", "k", &ai));
+    cr_assert_eq(ai.total_count, 14);
+    payload_free(d);
+    free(fed2);
+    labelset_free(&ls);
+    merge_changeset_free(&cs);
+    merge_free(e);
+}
+
+Test(federation, without_honor_labels_origin_becomes_exported_job)
+{
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    payload_doc *d = payload_parse(FED, strlen(FED), "u", err, sizeof err);
+    labelset ls = LABELSET_INIT;
+    labelset_set(&ls, "job", "federate");
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, false, 0, 1000, &cs);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(e, "federate", "k", &ai));
+    cr_assert_eq(ai.total_count, 12, "both origin jobs sum into the scrape job");
+    cr_assert_eq(ai.n_labels, 2);
+    cr_assert(!merge_get(e, "api", "k", &ai));
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, false, 0, 2000, &cs);
+    cr_assert(merge_get(e, "federate", "k", &ai));
+    cr_assert_eq(ai.total_count, 12, "unchanged export adds nothing");
+    payload_free(d);
+    labelset_free(&ls);
+    merge_changeset_free(&cs);
+    merge_free(e);
+}

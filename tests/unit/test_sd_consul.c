@@ -1,0 +1,407 @@
+/* Consul SD: response parsing (fixtures shaped like real Consul answers), configuration, and the provider
+ * against the fake agent tests/fakes/consul.py (blocking queries, service add/remove, tag filters, health
+ * changes, index reset, agent restart and outage, slow answers, malformed JSON, query parameters). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "fake_util.h"
+#include "sd/sd_remote.h"
+#include "sd_test_util.h"
+#include "util/metrics.h"
+
+#define FX "tests/fixtures/consul/"
+
+/* the health entries of one service of a fixture, as the agent would serve them */
+static char *fixture_service(const char *file, const char *service)
+{
+    json_error_t je;
+    json_t *root = json_load_file(file, 0, &je);
+    cr_assert_not_null(root, "%s", je.text);
+    char *s = json_dumps(json_object_get(json_object_get(root, "services"), service), JSON_ENCODE_ANY);
+    json_decref(root);
+    return s;
+}
+
+static const labelset *target_by_id(const target_group *g, const char *id)
+{
+    for (size_t i = 0; i < g->n_targets; i++) {
+        const char *v = labelset_get(&g->targets[i], "__meta_consul_service_id");
+        if (v && !strcmp(v, id))
+            return &g->targets[i];
+    }
+    return NULL;
+}
+
+Test(sd_consul_parse, health_labels_like_prometheus)
+{
+    char *body = fixture_service(FX "basic.json", "web");
+    target_group g;
+    target_group_init(&g, "web");
+    char err[256];
+    cr_assert_eq(consul_parse_health(body, strlen(body), "web", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 2);
+    cr_assert_str_eq(labelset_get(&g.labels, "__meta_consul_service"), "web");
+    cr_assert_str_eq(labelset_get(&g.labels, "__meta_consul_dc"), "dc1");
+    const labelset *a = target_by_id(&g, "web-1"), *b = target_by_id(&g, "web-2");
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    /* no service address: the node's */
+    cr_assert_str_eq(labelset_get(a, "__address__"), "10.0.0.1:8080");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_address"), "10.0.0.1");
+    cr_assert_null(labelset_get(a, "__meta_consul_service_address"));
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_node"), "node-a");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_tags"), ",prod,v1,");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_service_port"), "8080");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_health"), "passing");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_metadata_rack"), "r1");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_metadata_os_name"), "linux"); /* sanitized */
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_service_metadata_version"), "1.2.3");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_service_metadata_git_sha"), "abc");
+    cr_assert_str_eq(labelset_get(a, "__meta_consul_tagged_address_lan"), "10.0.0.1");
+    cr_assert_null(labelset_get(a, "__meta_consul_namespace"));
+    cr_assert_null(labelset_get(a, "__meta_consul_partition"));
+    /* service address wins for __address__; node address stays in __meta_consul_address */
+    cr_assert_str_eq(labelset_get(b, "__address__"), "192.168.1.2:8081");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_address"), "10.0.0.2");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_service_address"), "192.168.1.2");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_health"), "warning");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_tagged_address_wan"), "203.0.113.2");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_tagged_address_lan_ipv4"), "10.0.0.2");
+    target_group_free(&g);
+    free(body);
+
+    /* IPv6 service address, critical, no tags; custom separator */
+    body = fixture_service(FX "basic.json", "db");
+    target_group_init(&g, "db");
+    cr_assert_eq(consul_parse_health(body, strlen(body), "db", "dc9", ";", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "[2001:db8::3]:5432");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_tags"), ";;");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_health"), "critical");
+    target_group_free(&g);
+    free(body);
+
+    /* a maintenance check wins over everything */
+    body = fixture_service(FX "basic.json", "cache");
+    target_group_init(&g, "cache");
+    cr_assert_eq(consul_parse_health(body, strlen(body), "cache", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_health"), "maintenance");
+    target_group_free(&g);
+    free(body);
+}
+
+Test(sd_consul_parse, health_edge_cases)
+{
+    char err[256];
+    target_group g;
+    target_group_init(&g, "s");
+    const char *ns = "[{\"Node\":{\"Node\":\"n\",\"Address\":\"1.2.3.4\"},\"Service\":{\"ID\":\"i\",\"Port\":1,"
+                     "\"Namespace\":\"team-a\",\"Partition\":\"part\",\"Tags\":null},\"Checks\":[]}]";
+    cr_assert_eq(consul_parse_health(ns, strlen(ns), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_namespace"), "team-a");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_partition"), "part");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_health"), "passing"); /* no checks */
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_tags"), ",,");
+    target_group_free(&g);
+    /* an unknown check status gives no health label (Go returns "") */
+    const char *odd = "[{\"Node\":{},\"Service\":{\"Port\":2},\"Checks\":[{\"CheckID\":\"c\",\"Status\":\"weird\"}]}]";
+    target_group_init(&g, "s");
+    cr_assert_eq(consul_parse_health(odd, strlen(odd), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_health"));
+    target_group_free(&g);
+    static const char *const bad[] = {"", "{", "{}", "[1]", "[{\"Service\":{\"Port\":\"80\"}}]",
+                                      "[{\"Service\":{\"Tags\":[1]}}]", "[{\"Node\":{\"Meta\":{\"a\":1}}}]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        target_group_init(&g, "s");
+        cr_assert_eq(consul_parse_health(bad[i], strlen(bad[i]), "s", "dc1", ",", &g, err, sizeof err), -1,
+                     "case %zu", i);
+        target_group_free(&g);
+    }
+}
+
+Test(sd_consul_parse, catalog_and_agent_self)
+{
+    consul_catalog_entry *v;
+    size_t n;
+    char err[256];
+    const char *cat = "{\"web\":[\"prod\",\"v1\"],\"consul\":[],\"db\":null}";
+    cr_assert_eq(consul_parse_catalog(cat, strlen(cat), &v, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(v[0].name, "consul"); /* sorted */
+    cr_assert_str_eq(v[2].name, "web");
+    cr_assert_eq(v[2].n_tags, 2);
+    cr_assert_str_eq(v[2].tags[1], "v1");
+    cr_assert_eq(v[1].n_tags, 0);
+    consul_catalog_free(v, n);
+    cr_assert_eq(consul_parse_catalog("[]", 2, &v, &n, err, sizeof err), -1);
+    cr_assert_eq(consul_parse_catalog("{\"a\":[1]}", 9, &v, &n, err, sizeof err), -1);
+    cr_assert_eq(consul_parse_catalog("{\"web\": [\"a\", ", 14, &v, &n, err, sizeof err), -1);
+
+    const char *self = "{\"Config\":{\"Datacenter\":\"eu-1\",\"NodeName\":\"x\"}}";
+    char *dc = consul_parse_agent_datacenter(self, strlen(self), err, sizeof err);
+    cr_assert_str_eq(dc, "eu-1");
+    free(dc);
+    cr_assert_null(consul_parse_agent_datacenter("{\"Config\":{\"Datacenter\":5}}", 27, err, sizeof err));
+    cr_assert(strstr(err, "invalid value '5' for Config.Datacenter"), "%s", err);
+}
+
+Test(sd_consul_parse, sanitize)
+{
+    char out[64];
+    sd_sanitize_label_name("a-b.c/d_é9", out, sizeof out);
+    cr_assert_str_eq(out, "a_b_c_d__9"); /* é: one rune, one '_' (Go's regexp works on runes) */
+    sd_sanitize_label_name("x\xff\xfey", out, sizeof out);
+    cr_assert_str_eq(out, "x__y"); /* invalid bytes: one each */
+}
+
+/* ---- configuration ---- */
+
+static lookout_config *load(const char *block, char *err, size_t errlen)
+{
+    char y[2048];
+    snprintf(y, sizeof y, "scrape_configs:\n- job_name: c\n  consul_sd_configs:\n%s", block);
+    return config_parse(y, strlen(y), "test.yml", err, errlen);
+}
+
+Test(sd_consul_config, defaults_fields_and_errors)
+{
+    char err[512];
+    lookout_config *c = load("  - {}\n", err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    const consul_sd_config *cc = &c->scrape_configs[0].sd_configs[0].u.consul;
+    cr_assert_str_eq(cc->server, "localhost:8500");
+    cr_assert_str_eq(cc->scheme, "http");
+    cr_assert_str_eq(cc->tag_separator, ",");
+    cr_assert(cc->allow_stale);
+    cr_assert_eq(cc->refresh_interval_ms, 30000);
+    cr_assert_null(cc->datacenter);
+    cr_assert_null(cc->token);
+    cr_assert(cc->http.follow_redirects);
+    config_free(c);
+
+    c = load("  - server: consul:8501\n    path_prefix: /consul\n    token: s3cr3t\n    datacenter: dc2\n"
+             "    namespace: ns1\n    partition: p1\n    scheme: https\n    tag_separator: ';'\n"
+             "    allow_stale: false\n    refresh_interval: 10s\n    services: [web, db]\n    tags: [prod]\n"
+             "    node_meta: {rack: r1, os: linux}\n    tls_config: {insecure_skip_verify: true}\n"
+             "    username: u\n    password: p\n",
+             err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cc = &c->scrape_configs[0].sd_configs[0].u.consul;
+    cr_assert_str_eq(cc->server, "consul:8501");
+    cr_assert_str_eq(cc->path_prefix, "/consul");
+    cr_assert_str_eq(cc->token, "s3cr3t");
+    cr_assert_str_eq(cc->datacenter, "dc2");
+    cr_assert_str_eq(cc->ns, "ns1");
+    cr_assert_str_eq(cc->partition, "p1");
+    cr_assert_str_eq(cc->scheme, "https");
+    cr_assert_str_eq(cc->tag_separator, ";");
+    cr_assert(!cc->allow_stale);
+    cr_assert_eq(cc->refresh_interval_ms, 10000);
+    cr_assert_eq(cc->n_services, 2);
+    cr_assert_eq(cc->n_tags, 1);
+    cr_assert_eq(cc->n_node_meta, 2);
+    cr_assert_str_eq(cc->node_meta_keys[0], "os"); /* sorted */
+    cr_assert_str_eq(cc->node_meta_values[1], "r1");
+    cr_assert(cc->http.tls.insecure_skip_verify);
+    cr_assert(cc->http.has_basic_auth); /* username/password folded in */
+    cr_assert_str_eq(cc->http.basic_auth_username, "u");
+    cr_assert_str_eq(cc->http.basic_auth_password, "p");
+    const sd_config *b = &c->scrape_configs[0].sd_configs[0];
+    cr_assert(sd_config_equal(b, b));
+    config_free(c);
+
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"  - server: '  '\n", "consul SD configuration requires a server address"},
+        {"  - token: t\n    authorization: {credentials: x}\n", "at most one of consul SD token, authorization"},
+        {"  - username: u\n    basic_auth: {username: v}\n", "at most one of consul SD configuration username"},
+        {"  - scheme: ftp\n", "invalid scheme"},
+        {"  - node_meta: [a]\n", "node_meta"},
+        {"  - services: web\n", "services"},
+        {"  - servr: x\n", "field servr not found"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c = load(bad[i].yaml, err, sizeof err);
+        cr_assert_null(c, "case %zu loaded", i);
+        cr_assert(strstr(err, bad[i].want), "case %zu: %s", i, err);
+    }
+}
+
+/* ---- the provider against the fake agent ---- */
+
+static fake_proc FA;
+static recorder REC;
+static sd_manager *MGR;
+static lookout_config *CFG;
+
+static void live_setup(void)
+{
+    memset(&FA, 0, sizeof FA);
+    rec_init(&REC);
+    MGR = NULL;
+    CFG = NULL;
+    cr_assert_eq(fake_start(&FA, "tests/fakes/consul.py", 0, (const char *[]){"--fixture", FX "basic.json", NULL}), 0,
+                 "cannot start tests/fakes/consul.py");
+}
+
+static void live_teardown(void)
+{
+    if (MGR)
+        sd_manager_free(MGR);
+    if (CFG)
+        config_free(CFG);
+    fake_stop(&FA);
+    rec_free(&REC);
+}
+
+static void run(const char *extra)
+{
+    char block[1024], err[512];
+    snprintf(block, sizeof block, "  - server: 127.0.0.1:%d\n    refresh_interval: 50ms\n%s", FA.port, extra);
+    CFG = load(block, err, sizeof err);
+    cr_assert_not_null(CFG, "%s", err);
+    MGR = sd_manager_new(rec_sync, &REC, 20);
+    cr_assert_eq(sd_manager_apply_config(MGR, CFG), 0);
+}
+
+static bool pred_n(const rec_call *c, void *arg)
+{
+    return call_targets(c) == (size_t)(uintptr_t)arg;
+}
+
+static const labelset *find_id(const rec_call *c, const char *id)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const labelset *t = target_by_id(&c->groups[i], id);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+static bool pred_health(const rec_call *c, void *arg)
+{
+    const labelset *t = find_id(c, "web-2");
+    return t && labelset_get(t, "__meta_consul_health") && !strcmp(labelset_get(t, "__meta_consul_health"), arg);
+}
+
+static char *requests(void)
+{
+    char *body = NULL;
+    fake_request(FA.port, "GET", "/_test/requests", NULL, &body);
+    return body ? body : strdup("");
+}
+
+TestSuite(sd_consul_live, .init = live_setup, .fini = live_teardown, .timeout = 40);
+
+Test(sd_consul_live, discovers_changes_within_a_second)
+{
+    run("");
+    const rec_call *c = rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)4, 5000);
+    cr_assert_not_null(c, "expected web x2, db, cache");
+    const target_group *web = call_group(c, "web");
+    cr_assert_not_null(web);
+    cr_assert_str_eq(labelset_get(&web->labels, "__meta_consul_dc"), "dc1"); /* from /v1/agent/self */
+
+    /* a new instance, a removed service, a health change: each seen well under a second */
+    int64_t t0 = sd_now_mono_ms();
+    cr_assert_eq(fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "web_added.json\"}"), 200);
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_has, "10.0.0.4:8082", 5000));
+    cr_assert_lt(sd_now_mono_ms() - t0, 1000, "blocking query should return at once");
+
+    cr_assert_eq(fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "db_removed.json\"}"), 200);
+    c = rec_wait_for(&REC, "c", pred_lacks, "[2001:db8::3]:5432", 5000);
+    cr_assert_not_null(c, "a service removed from the catalog must lose its targets");
+    cr_assert_null(call_group(c, "db"));
+
+    cr_assert_eq(fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "web_critical.json\"}"), 200);
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_health, "critical", 5000));
+
+    char *r = requests();
+    cr_assert(strstr(r, "/v1/agent/self"), "%s", r);
+    cr_assert(strstr(r, "index="), "blocking queries carry the index: %s", r);
+    cr_assert(strstr(r, "wait=120000ms"), "%s", r);
+    cr_assert(strstr(r, "stale="), "allow_stale defaults to true: %s", r);
+    free(r);
+}
+
+Test(sd_consul_live, tag_filter_all_tags_and_node_meta)
+{
+    run("    tags: [prod, v1]\n    node_meta: {rack: r1}\n");
+    const rec_call *c = rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)1, 5000);
+    cr_assert_not_null(c);
+    sleep_ms(300);
+    c = rec_last(&REC, "c");
+    cr_assert_eq(call_targets(c), 1, "only web-1 carries prod and v1 on rack r1");
+    cr_assert_not_null(find_id(c, "web-1"));
+    char *r = requests();
+    cr_assert(strstr(r, "tag=prod&tag=v1"), "%s", r);
+    cr_assert(strstr(r, "node-meta=rack%3Ar1"), "%s", r);
+    free(r);
+}
+
+Test(sd_consul_live, fixed_services_skip_the_catalog_and_send_token_and_dc)
+{
+    fake_post(FA.port, "/_test/state", "{\"token\": \"s3cr3t\", \"services\": {}}");
+    fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "basic.json\"}");
+    run("    services: [db, nosuch]\n    token: s3cr3t\n    datacenter: dc7\n    allow_stale: false\n");
+    const rec_call *c = rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)1, 5000);
+    cr_assert_not_null(c);
+    cr_assert_str_eq(labelset_get(&call_group(c, "db")->labels, "__meta_consul_dc"), "dc7");
+    char *r = requests();
+    cr_assert_null(strstr(r, "/v1/catalog/services"), "%s", r);
+    cr_assert_null(strstr(r, "/v1/agent/self"), "datacenter is configured: %s", r);
+    cr_assert(strstr(r, "/v1/health/service/nosuch"), "%s", r);
+    cr_assert(strstr(r, "dc=dc7"), "%s", r);
+    cr_assert_null(strstr(r, "stale"), "%s", r);
+    cr_assert(strstr(r, "\"token\": \"s3cr3t\""), "%s", r);
+    free(r);
+}
+
+Test(sd_consul_live, index_reset_and_agent_restart)
+{
+    run("");
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)4, 5000));
+    /* the index goes backwards: the provider starts again from 0 and still sees the next change */
+    cr_assert_eq(fake_post(FA.port, "/_test/restart", "{}"), 200);
+    sleep_ms(300);
+    cr_assert_eq(fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "web_added.json\"}"), 200);
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_has, "10.0.0.4:8082", 5000));
+
+    /* the agent goes away: targets stay, failures are counted; it comes back with fresh indexes */
+    metric_family *f = metric_family_get("lookout_sd_consul_rpc_failures_total", METRIC_COUNTER,
+                                         "The number of Consul RPC call failures.", 0, NULL);
+    double before = metric_value(f, NULL);
+    int port = FA.port;
+    fake_stop(&FA);
+    sleep_ms(1500);
+    cr_assert_gt(metric_value(f, NULL), before);
+    cr_assert_eq(call_targets(rec_last(&REC, "c")), 5, "targets survive a Consul outage");
+    cr_assert_eq(fake_start(&FA, "tests/fakes/consul.py", port, (const char *[]){"--fixture", FX "db_removed.json", NULL}),
+                 0);
+    const rec_call *c = rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)3, 20000);
+    cr_assert_not_null(c, "after the restart the new state (db gone) is picked up");
+}
+
+Test(sd_consul_live, slow_and_malformed_answers)
+{
+    cr_assert_eq(fake_post(FA.port, "/_test/delay", "{\"ms\": 400}"), 200);
+    run("");
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)4, 8000), "slow answers still arrive");
+    cr_assert_eq(fake_post(FA.port, "/_test/delay", "{\"ms\": 0}"), 200);
+    metric_family *f = metric_family_get("lookout_sd_consul_rpc_failures_total", METRIC_COUNTER,
+                                         "The number of Consul RPC call failures.", 0, NULL);
+    double before = metric_value(f, NULL);
+    cr_assert_eq(fake_post(FA.port, "/_test/malformed", "{\"on\": true}"), 200);
+    cr_assert_eq(fake_post(FA.port, "/_test/state", "{\"fixture\": \"" FX "empty.json\"}"), 200);
+    sleep_ms(800);
+    cr_assert_gt(metric_value(f, NULL), before, "malformed JSON is a counted failure");
+    cr_assert_eq(call_targets(rec_last(&REC, "c")), 4, "and keeps the targets");
+    cr_assert_eq(fake_post(FA.port, "/_test/malformed", "{\"on\": false}"), 200);
+    cr_assert_eq(fake_post(FA.port, "/_test/status", "{\"code\": 500}"), 200);
+    sleep_ms(500);
+    cr_assert_eq(call_targets(rec_last(&REC, "c")), 4, "a 500 keeps the targets");
+    cr_assert_eq(fake_post(FA.port, "/_test/status", "{\"code\": 0}"), 200);
+    /* recovery after the backoff: the empty catalog removes everything */
+    cr_assert_not_null(rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)0, 8000));
+}
