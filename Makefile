@@ -19,7 +19,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 
-.PHONY: all deps run test unit sanitize bench clean fuzz
+.PHONY: all deps run test unit sanitize bench clean fuzz fuzz-replay
 all: $(BIN)
 
 # --- web UI (owner: ui): web/ is embedded into the binary as generated C ($(BUILD)/gen/web_assets.c,
@@ -103,6 +103,37 @@ tsan: deps
 	$(MAKE) BUILD=build-tsan BIN=lookout-tsan OPT="-O1 -g -fsanitize=thread" lookout-tsan
 	BUILD=build-tsan LOOKOUT_BIN=$(CURDIR)/lookout-tsan tests/tsan.sh
 # --- end TSan
+
+# --- fuzzing (owner: fuzz). libFuzzer harnesses fuzz/fuzz_*.c, built with clang into build-fuzz/ against a
+# coverage+ASan+UBSan liblookout.a. `make fuzz` runs each for FUZZ_SECONDS (seeds fuzz/corpus/T, dictionary
+# fuzz/T.dict if any; new inputs go to build-fuzz/corpus/T, crashes to build-fuzz/crashes/T).
+# `make fuzz-replay` links the same harnesses with fuzz/replay_main.c (no libFuzzer) for
+# tests/integration/fuzz_corpus.sh.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fsanitize=fuzzer-no-link
+FUZZ_MAKE     = $(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=build-fuzz OPT="$(FUZZ_OPT)" BIN=build-fuzz/lookout
+build-fuzz/bin/%: fuzz/%.c build-fuzz/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/liblookout.a $(LDLIBS)
+build-fuzz/replay/%: fuzz/%.c fuzz/replay_main.c build-fuzz/liblookout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< fuzz/replay_main.c build-fuzz/liblookout.a $(LDLIBS)
+fuzz-replay:
+	$(FUZZ_MAKE) $(FUZZ_TARGETS:%=build-fuzz/replay/%)
+fuzz:
+	$(FUZZ_MAKE) $(FUZZ_TARGETS:%=build-fuzz/bin/%)
+	@fail=0; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
+	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
+	    build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    >build-fuzz/$$t.log 2>&1 || { fail=1; echo "CRASH $$t: see build-fuzz/$$t.log, build-fuzz/crashes/$$t/"; }; \
+	  grep -aE '^#[0-9]+[[:space:]]+DONE|stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/$$t.log | tail -3; \
+	done; exit $$fail
+# --- end fuzzing
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan

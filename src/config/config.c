@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "util/yaml_depth.h"
 
 #define CONFIG_MAX_FILE_SIZE (16u << 20)
 
@@ -217,6 +218,13 @@ lookout_config *config_parse(const char *yaml, size_t len, const char *name, cha
     lookout_config *cfg = config_new(name);
     if (!cfg) {
         snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    size_t dl, dc;
+    const char *why;
+    if (yaml_depth_check(yaml, len, &dl, &dc, &why) != 0) {
+        snprintf(err, errlen, "%s:%zu:%zu: invalid YAML: %s", name, dl + 1, dc + 1, why);
+        config_free(cfg);
         return NULL;
     }
     yaml_parser_t parser;

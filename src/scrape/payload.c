@@ -136,10 +136,11 @@ int payload_parse_time(const char *s, int64_t *ms)
 
 void payload_format_time(int64_t ms, char *buf, size_t n)
 {
-    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    int frac = (int)(ms - secs * 1000);
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t rem = secs - days * 86400;
+    /* Floor division and modulo without negating or re-multiplying ms (both overflow near INT64_MIN). */
+    int64_t secs = ms / 1000 - (ms % 1000 < 0);
+    int frac = (int)(ms % 1000 + (ms % 1000 < 0 ? 1000 : 0));
+    int64_t days = secs / 86400 - (secs % 86400 < 0);
+    int64_t rem = secs % 86400 + (secs % 86400 < 0 ? 86400 : 0);
     /* civil_from_days */
     int64_t z = days + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -506,7 +507,8 @@ static void fold(payload_aggregate *a, payload_aggregate *b)
     a->occurrences = realloc(a->occurrences, (a->n_occurrences + b->n_occurrences + 1) * sizeof(void *));
     if (!a->occurrences)
         abort();
-    memcpy(a->occurrences + a->n_occurrences, b->occurrences, b->n_occurrences * sizeof(void *));
+    if (b->n_occurrences) /* b->occurrences is NULL when b kept none: memcpy(NULL, 0) is UB */
+        memcpy(a->occurrences + a->n_occurrences, b->occurrences, b->n_occurrences * sizeof(void *));
     a->n_occurrences += b->n_occurrences;
     b->n_occurrences = 0;
     aggregate_clear(b);

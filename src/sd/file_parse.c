@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "sd/sd_internal.h"
+#include "util/yaml_depth.h"
 
 typedef struct glist {
     target_group *v;
@@ -267,6 +268,10 @@ static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, c
 
 static int parse_yaml(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
 {
+    size_t dl, dc;
+    const char *why;
+    if (yaml_depth_check(data, len, &dl, &dc, &why) != 0)
+        return fail(err, errlen, "line %zu column %zu: %s", dl + 1, dc + 1, why);
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser))

@@ -82,6 +82,22 @@ Test(payload_time, format_roundtrip)
     cr_assert_str_eq(buf, "2000-02-29T00:00:00.000Z");
 }
 
+/* Before dates (floor division) and the int64 extremes, which once overflowed (found by fuzz_payload). */
+Test(payload_time, format_negative_and_extremes)
+{
+    char buf[40];
+    payload_format_time(-1, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "1969-12-31T23:59:59.999Z");
+    payload_format_time(-86400000LL, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "1969-12-31T00:00:00.000Z");
+    payload_format_time(-62135596800001LL, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "0000-12-31T23:59:59.999Z");
+    payload_format_time(INT64_MIN, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "-292275055-05-16T16:47:04.192Z");
+    payload_format_time(INT64_MAX, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "292278994-08-17T07:12:55.807Z");
+}
+
 Test(payload, go_client)
 {
     payload_doc *p = load("go.json");

@@ -80,6 +80,41 @@ Test(sd_file_parse, null_and_empty_files)
     cr_assert_eq(sd_file_read(FX "empty.json", &g, &n, err, sizeof err), -1);
 }
 
+/* libyaml's scanner is quadratic in flow nesting ("[[[[..."): deep documents are refused before loading, and
+ * so is repeating a section just under the depth limit (found while fuzzing file_sd). */
+Test(sd_file_parse, yaml_nesting_is_bounded)
+{
+    size_t n = 200000;
+    char *deep = malloc(2 * n);
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    target_group *g = NULL;
+    size_t k = 0;
+    char err[256];
+    cr_assert_eq(sd_file_parse("deep.yml", deep, 2 * n, &g, &k, err, sizeof err), -1);
+    cr_assert(strstr(err, "line 1 column 1001: exceeded max depth of 1000"), "%s", err);
+    /* 900-deep sections, 200 of them: each is legal, together the scanner's work is not. */
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[");
+    for (int i = 0; i < 200; i++) {
+        for (int j = 0; j < 900; j++)
+            strbuf_puts(&sb, "[");
+        for (int j = 0; j < 900; j++)
+            strbuf_puts(&sb, "]");
+        strbuf_puts(&sb, ", ");
+    }
+    strbuf_puts(&sb, "1]");
+    cr_assert_eq(sd_file_parse("rep.yml", sb.buf, sb.len, &g, &k, err, sizeof err), -1);
+    cr_assert(strstr(err, "too much nesting for the document's size"), "%s", err);
+    strbuf_free(&sb);
+    /* Ordinary nesting is untouched. */
+    const char *ok = "- targets: [a]\n  labels: {x: y}\n";
+    cr_assert_eq(sd_file_parse("ok.yml", ok, strlen(ok), &g, &k, err, sizeof err), 0, "%s", err);
+    sd_groups_free(g, k);
+    free(deep);
+}
+
 Test(sd_file_parse, invalid_files_are_rejected_with_reason)
 {
     static const struct {
