@@ -16,6 +16,7 @@
 
 #include "scrape/http_client.h"
 #include "sd/kubernetes_internal.h"
+#include "util/yaml_depth.h"
 
 #define KUBECONFIG_MAX (4u << 20)
 
@@ -185,6 +186,13 @@ static int from_kubeconfig(const char *path, k8s_conn *out, char *err, size_t er
     if (n > KUBECONFIG_MAX) {
         free(buf);
         snprintf(err, errlen, "%s: kubeconfig larger than %u bytes", path, KUBECONFIG_MAX);
+        return -1;
+    }
+    size_t dl, dc;
+    const char *why;
+    if (yaml_depth_check(buf, n, &dl, &dc, &why) != 0) { /* bounds libyaml's quadratic scanner */
+        snprintf(err, errlen, "%s:%zu:%zu: %s", path, dl + 1, dc + 1, why);
+        free(buf);
         return -1;
     }
     yaml_parser_t parser;
