@@ -84,11 +84,12 @@ test: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) tests/run.sh
 
-# Unit and integration tests in an ASan+UBSan build (build-san/, ./lookout-san).
+# Unit and integration tests in an ASan+UBSan build (build-san/, ./lookout-san). OPT is exported to the
+# tests so that helpers they build with `make BUILD=build-san ...` get the same instrumentation.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 sanitize: deps
 	$(MAKE) BUILD=build-san BIN=lookout-san OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" lookout-san unit
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 OPT="$(SAN_FLAGS)" \
 	  LOOKOUT_BIN=$(CURDIR)/lookout-san BUILD=build-san LOOKOUT_SKIP_DIFFERENTIAL=1 tests/run.sh
 
 bench: deps
