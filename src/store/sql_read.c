@@ -390,6 +390,7 @@ static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
 typedef struct latest_ctx {
     store_page *p;
     int64_t *ids;
+    int64_t (*best)[3]; /* the newest sample's ts, hash, found per page row */
 } latest_ctx;
 
 static int latest_row(void *ctx, sqlrow *r)
@@ -397,10 +398,31 @@ static int latest_row(void *ctx, sqlrow *r)
     latest_ctx *c = ctx;
     int64_t id = sqlrow_int(r, 0);
     for (size_t i = 0; i < c->p->n; i++) {
-        if (c->ids[i] == id && !c->p->v[i].latest) {
+        if (c->ids[i] == id && !c->p->v[i].latest && c->best[i][2] && c->best[i][1] == sqlrow_int(r, 1)) {
             c->p->v[i].latest = occ_from_row(r);
             break;
         }
+    }
+    return 0;
+}
+
+typedef struct newest_ctx {
+    int64_t (*best)[3]; /* per page row: ts, hash, found */
+    size_t n;
+    const int64_t *ids;
+} newest_ctx;
+
+static int newest_row(void *ctx, sqlrow *r)
+{
+    newest_ctx *c = ctx;
+    int64_t id = sqlrow_int(r, 0), ts = sqlrow_int(r, 1), h = sqlrow_int(r, 2);
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->ids[i] != id)
+            continue;
+        int64_t *b = c->best[i];
+        if (!b[2] || ts > b[0] || (ts == b[0] && h > b[1]))
+            b[0] = ts, b[1] = h, b[2] = 1;
+        break;
     }
     return 0;
 }
@@ -437,10 +459,13 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     int rc = sqldb_query(m->r, sql.buf, p.v, n_filter, count_row, &out->total, err, errlen);
 
     strbuf_reset(&sql);
+    /* The page is selected first (inner query) and only its rows get the per-row sample and label-set
+     * counts: computed in the outer query over all matches they would cost two index probes per match
+     * before the sort. The outer LIMIT keeps SQLite from flattening the two queries back into one. */
     strbuf_printf(&sql,
                   "SELECT " AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
                   " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
-                  " FROM aggregates a%s",
+                  " FROM (SELECT a.* FROM aggregates a%s",
                   where.buf);
     if (cur.job) {
         /* Keyset: after (value, job, key) in "value DESC, job, akey" order. The extra "col <= ?" is what
@@ -454,7 +479,8 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         param(&p, sqlv_text(cur.job));
         param(&p, sqlv_text(cur.key));
     }
-    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey LIMIT %zu", col, limit + 1);
+    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey LIMIT %zu) a ORDER BY %s DESC, a.job, a.akey LIMIT %zu", col,
+                  limit + 1, col, limit + 1);
     page_ctx pc = {out, NULL, 0};
     if (rc == 0)
         rc = sqldb_query(m->r, sql.buf, p.v, p.n, page_row, &pc, err, errlen);
@@ -467,14 +493,36 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         out->next_cursor = store_cursor_encode(&c);
     }
     if (rc == 0 && out->n) {
+        /* The newest sample of each listed error in two linear steps: the (ts, hash) of every sample
+         * of the page (small columns, primary-key ranges), the newest picked here, then those rows.
+         * (A correlated "hash = (newest of this error)" per row was quadratic in samples per error.) */
+        newest_ctx nc = {xrealloc(NULL, out->n * sizeof(int64_t[3])), out->n, pc.ids};
+        for (size_t i = 0; i < out->n; i++)
+            nc.best[i][0] = INT64_MIN, nc.best[i][1] = INT64_MIN, nc.best[i][2] = 0;
         strbuf_reset(&sql);
-        strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
+        strbuf_puts(&sql, "SELECT agg_id, ts, hash FROM samples WHERE agg_id IN (");
         for (size_t i = 0; i < out->n; i++)
             strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", pc.ids[i]);
-        strbuf_puts(&sql, ") AND s.hash = (SELECT s2.hash FROM samples s2 WHERE s2.agg_id = s.agg_id"
-                          " ORDER BY s2.ts DESC, s2.hash DESC LIMIT 1)");
-        latest_ctx lc = {out, pc.ids};
-        rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
+        strbuf_puts(&sql, ")");
+        rc = sqldb_query(m->r, sql.buf, NULL, 0, newest_row, &nc, err, errlen);
+        strbuf_reset(&sql);
+        /* two IN lists (not a row-value IN, which SQLite 3.40 answers with a scan); latest_row keeps
+         * only the exact (id, hash) pairs */
+        strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
+        size_t k = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (nc.best[i][2])
+                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", pc.ids[i]);
+        strbuf_puts(&sql, ") AND s.hash IN (");
+        k = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (nc.best[i][2])
+                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", nc.best[i][1]);
+        strbuf_puts(&sql, ")");
+        latest_ctx lc = {out, pc.ids, nc.best};
+        if (rc == 0 && k)
+            rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
+        free(nc.best);
     }
     pthread_mutex_unlock(&m->rmu);
     free(pc.ids);
