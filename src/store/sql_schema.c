@@ -15,7 +15,8 @@
  *   series(agg_id, minute, delta)               per-minute count increases
  *   instances(id, job, instance_id, last_seen) + counts(inst_id, agg_id, count)   merge engine state
  *   sources(id, job, url, body_hash, last_scrape, instance_id)                     merge engine state
- *   search: full-text rows (one per sample, one for the key), lower-cased text:
+ *   search: full-text rows, lower-cased text. v1: one per sample and one for the key; v2 (below): one
+ *       per aggregate (id = aggregate id) holding its key and the distinct samples.stext of its samples.
  *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
  * Timestamps are Unix ms; "unknown" is INT64_MIN as in the structs (never NULL), so the keyset
  * comparisons need no NULL cases. */
