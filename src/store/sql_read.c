@@ -325,11 +325,13 @@ static char *fts_phrase(const char *q)
 static void text_filter(sql_store *m, const char *text, strbuf *sb, params *p)
 {
     if (m->dialect == SQLDB_SQLITE && strlen(text) >= 3) {
-        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE search MATCH ?)");
+        /* rowid = aggregate id: the MATCH yields ids from the index alone */
+        strbuf_puts(sb, " AND a.id IN (SELECT rowid FROM search WHERE search MATCH ?)");
         param(p, sqlv_text(own(p, fts_phrase(text))));
     } else {
         /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
-        strbuf_puts(sb, " AND a.id IN (SELECT agg_id FROM search WHERE body LIKE ? ESCAPE '\\')");
+        strbuf_printf(sb, " AND a.id IN (SELECT %s FROM search WHERE body LIKE ? ESCAPE '\\')",
+                      m->dialect == SQLDB_SQLITE ? "rowid" : "id");
         param(p, sqlv_text(own(p, like_pattern(text))));
     }
 }
@@ -388,6 +390,7 @@ static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
 typedef struct latest_ctx {
     store_page *p;
     int64_t *ids;
+    int64_t (*best)[3]; /* the newest sample's ts, hash, found per page row */
 } latest_ctx;
 
 static int latest_row(void *ctx, sqlrow *r)
@@ -395,10 +398,31 @@ static int latest_row(void *ctx, sqlrow *r)
     latest_ctx *c = ctx;
     int64_t id = sqlrow_int(r, 0);
     for (size_t i = 0; i < c->p->n; i++) {
-        if (c->ids[i] == id && !c->p->v[i].latest) {
+        if (c->ids[i] == id && !c->p->v[i].latest && c->best[i][2] && c->best[i][1] == sqlrow_int(r, 1)) {
             c->p->v[i].latest = occ_from_row(r);
             break;
         }
+    }
+    return 0;
+}
+
+typedef struct newest_ctx {
+    int64_t (*best)[3]; /* per page row: ts, hash, found */
+    size_t n;
+    const int64_t *ids;
+} newest_ctx;
+
+static int newest_row(void *ctx, sqlrow *r)
+{
+    newest_ctx *c = ctx;
+    int64_t id = sqlrow_int(r, 0), ts = sqlrow_int(r, 1), h = sqlrow_int(r, 2);
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->ids[i] != id)
+            continue;
+        int64_t *b = c->best[i];
+        if (!b[2] || ts > b[0] || (ts == b[0] && h > b[1]))
+            b[0] = ts, b[1] = h, b[2] = 1;
+        break;
     }
     return 0;
 }
@@ -435,10 +459,13 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     int rc = sqldb_query(m->r, sql.buf, p.v, n_filter, count_row, &out->total, err, errlen);
 
     strbuf_reset(&sql);
+    /* The page is selected first (inner query) and only its rows get the per-row sample and label-set
+     * counts: computed in the outer query over all matches they would cost two index probes per match
+     * before the sort. The outer LIMIT keeps SQLite from flattening the two queries back into one. */
     strbuf_printf(&sql,
                   "SELECT " AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
                   " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
-                  " FROM aggregates a%s",
+                  " FROM (SELECT a.* FROM aggregates a%s",
                   where.buf);
     if (cur.job) {
         /* Keyset: after (value, job, key) in "value DESC, job, akey" order. The extra "col <= ?" is what
@@ -452,7 +479,8 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         param(&p, sqlv_text(cur.job));
         param(&p, sqlv_text(cur.key));
     }
-    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey LIMIT %zu", col, limit + 1);
+    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey LIMIT %zu) a ORDER BY %s DESC, a.job, a.akey LIMIT %zu", col,
+                  limit + 1, col, limit + 1);
     page_ctx pc = {out, NULL, 0};
     if (rc == 0)
         rc = sqldb_query(m->r, sql.buf, p.v, p.n, page_row, &pc, err, errlen);
@@ -465,14 +493,36 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         out->next_cursor = store_cursor_encode(&c);
     }
     if (rc == 0 && out->n) {
+        /* The newest sample of each listed error in two linear steps: the (ts, hash) of every sample
+         * of the page (small columns, primary-key ranges), the newest picked here, then those rows.
+         * (A correlated "hash = (newest of this error)" per row was quadratic in samples per error.) */
+        newest_ctx nc = {xrealloc(NULL, out->n * sizeof(int64_t[3])), out->n, pc.ids};
+        for (size_t i = 0; i < out->n; i++)
+            nc.best[i][0] = INT64_MIN, nc.best[i][1] = INT64_MIN, nc.best[i][2] = 0;
         strbuf_reset(&sql);
-        strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
+        strbuf_puts(&sql, "SELECT agg_id, ts, hash FROM samples WHERE agg_id IN (");
         for (size_t i = 0; i < out->n; i++)
             strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", pc.ids[i]);
-        strbuf_puts(&sql, ") AND s.hash = (SELECT s2.hash FROM samples s2 WHERE s2.agg_id = s.agg_id"
-                          " ORDER BY s2.ts DESC, s2.hash DESC LIMIT 1)");
-        latest_ctx lc = {out, pc.ids};
-        rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
+        strbuf_puts(&sql, ")");
+        rc = sqldb_query(m->r, sql.buf, NULL, 0, newest_row, &nc, err, errlen);
+        strbuf_reset(&sql);
+        /* two IN lists (not a row-value IN, which SQLite 3.40 answers with a scan); latest_row keeps
+         * only the exact (id, hash) pairs */
+        strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
+        size_t k = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (nc.best[i][2])
+                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", pc.ids[i]);
+        strbuf_puts(&sql, ") AND s.hash IN (");
+        k = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (nc.best[i][2])
+                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", nc.best[i][1]);
+        strbuf_puts(&sql, ")");
+        latest_ctx lc = {out, pc.ids, nc.best};
+        if (rc == 0 && k)
+            rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
+        free(nc.best);
     }
     pthread_mutex_unlock(&m->rmu);
     free(pc.ids);
@@ -635,8 +685,12 @@ typedef struct load_ctx {
     occ_vec *ov;
     labels_ctx *lc;
     int64_t *label_agg; /* agg id of each label set */
+    int64_t *label_seq; /* and the order it was first seen in */
     size_t sw, lw;      /* walk positions */
     size_t n;
+    int64_t *agg_ids; /* every aggregate id, ascending, and its key: counts name keys by id */
+    char **agg_keys;
+    size_t cap_aggs;
 } load_ctx;
 
 static int load_agg_row(void *ctx, sqlrow *r)
@@ -661,6 +715,13 @@ static int load_agg_row(void *ctx, sqlrow *r)
                                 .last_seen_ms = sqlrow_int(r, 5), .samples = ov->v + s0, .n_samples = c->sw - s0,
                                 .labels = c->lc->v + l0, .n_labels = c->lw - l0};
     merge_restore_aggregate(c->e, &as);
+    if (c->n == c->cap_aggs) {
+        c->cap_aggs = c->cap_aggs ? c->cap_aggs * 2 : 1024;
+        c->agg_ids = xrealloc(c->agg_ids, c->cap_aggs * sizeof(int64_t));
+        c->agg_keys = xrealloc(c->agg_keys, c->cap_aggs * sizeof(char *));
+    }
+    c->agg_ids[c->n] = id;
+    c->agg_keys[c->n] = xstrdup(as.key);
     c->n++;
     return 0;
 }
@@ -671,16 +732,65 @@ static int label_row_load(void *ctx, sqlrow *r)
     size_t before = c->lc->n;
     label_row(c->lc, r);
     if (c->lc->n != before) {
-        c->label_agg = xrealloc(c->label_agg, c->lc->n * sizeof(int64_t));
-        c->label_agg[c->lc->n - 1] = sqlrow_int(r, 0);
+        size_t n = c->lc->n;
+        if ((n & (n - 1)) == 0) { /* grow at powers of two */
+            c->label_agg = xrealloc(c->label_agg, 2 * n * sizeof(int64_t));
+            c->label_seq = xrealloc(c->label_seq, 2 * n * sizeof(int64_t));
+        }
+        c->label_agg[n - 1] = sqlrow_int(r, 0);
+        c->label_seq[n - 1] = sqlrow_int(r, 4);
     }
     return 0;
+}
+
+typedef struct seq_idx {
+    int64_t seq;
+    size_t i;
+} seq_idx;
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const seq_idx *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Label rows come in primary-key order (no sort of the whole table); within each aggregate the sets
+ * are put back in the order they were seen (seq), as the merge engine and the API expect. */
+static void order_label_sets(load_ctx *c)
+{
+    labels_ctx *lc = c->lc;
+    seq_idx *tmp = NULL;
+    labelset *ls = NULL;
+    size_t cap = 0;
+    for (size_t a = 0; a < lc->n;) {
+        size_t b = a + 1;
+        while (b < lc->n && c->label_agg[b] == c->label_agg[a])
+            b++;
+        size_t n = b - a;
+        if (n > 1) {
+            if (n > cap) {
+                cap = n;
+                tmp = xrealloc(tmp, cap * sizeof(*tmp));
+                ls = xrealloc(ls, cap * sizeof(*ls));
+            }
+            for (size_t i = 0; i < n; i++)
+                tmp[i] = (seq_idx){c->label_seq[a + i], a + i};
+            qsort(tmp, n, sizeof(*tmp), cmp_seq);
+            for (size_t i = 0; i < n; i++)
+                ls[i] = lc->v[tmp[i].i];
+            memcpy(lc->v + a, ls, n * sizeof(*ls));
+        }
+        a = b;
+    }
+    free(tmp);
+    free(ls);
 }
 
 typedef struct state_ctx {
     merge_state *st;
     int64_t *inst_ids;
     size_t walk;
+    const load_ctx *agg; /* aggregate id -> key */
 } state_ctx;
 
 static int inst_row(void *ctx, sqlrow *r)
@@ -707,10 +817,21 @@ static int count_state_row(void *ctx, sqlrow *r)
         c->walk++;
     if (c->walk == c->st->n_instances || c->inst_ids[c->walk] != inst)
         return 0;
+    int64_t agg = sqlrow_int(r, 1);
+    size_t lo = 0, hi = c->agg->n; /* binary search of the aggregate's key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->agg->agg_ids[mid] < agg)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == c->agg->n || c->agg->agg_ids[lo] != agg)
+        return 0; /* the aggregate is gone */
     merge_instance_state *is = &c->st->instances[c->walk];
     if ((is->n_counts & (is->n_counts - 1)) == 0) /* grow at powers of two */
         is->counts = xrealloc(is->counts, (is->n_counts ? is->n_counts * 2 : 1) * sizeof(merge_key_count));
-    is->counts[is->n_counts].key = xstrdup(sqlrow_text(r, 1));
+    is->counts[is->n_counts].key = xstrdup(c->agg->agg_keys[lo]);
     is->counts[is->n_counts].count = (uint64_t)sqlrow_int(r, 2);
     is->n_counts++;
     return 0;
@@ -734,9 +855,9 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
     sql_store *m = (sql_store *)s;
     occ_vec ov = {0};
     labels_ctx lc = {0};
-    load_ctx c = {e, &ov, &lc, NULL, 0, 0, 0};
+    load_ctx c = {.e = e, .ov = &ov, .lc = &lc};
     merge_state st = {0};
-    state_ctx sc = {&st, NULL, 0};
+    state_ctx sc = {&st, NULL, 0, &c};
     pthread_mutex_lock(&m->wmu);
     sqldb *db = m->w;
     /* One read transaction: a consistent snapshot even if another shard writes meanwhile. */
@@ -746,8 +867,10 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
     if (rc == 0)
         rc = load_samples(db, "", NULL, 0, "s.agg_id, s.hash", &ov, true, err, errlen);
     if (rc == 0)
-        rc = sqldb_query(db, "SELECT agg_id, lhash, name, value FROM labels ORDER BY agg_id, seq, lhash, name", NULL, 0,
-                         label_row_load, &c, err, errlen);
+        rc = sqldb_query(db, "SELECT agg_id, lhash, name, value, seq FROM labels ORDER BY agg_id, lhash, name", NULL,
+                         0, label_row_load, &c, err, errlen);
+    if (rc == 0)
+        order_label_sets(&c);
     if (rc == 0)
         rc = sqldb_query(db, "SELECT " AGG_COLS " FROM aggregates a ORDER BY a.id", NULL, 0, load_agg_row, &c, err,
                          errlen);
@@ -755,8 +878,8 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
         rc = sqldb_query(db, "SELECT id, job, instance_id, last_seen FROM instances ORDER BY id", NULL, 0, inst_row,
                          &sc, err, errlen);
     if (rc == 0)
-        rc = sqldb_query(db, "SELECT c.inst_id, a.akey, c.count FROM counts c JOIN aggregates a ON a.id = c.agg_id"
-                             " ORDER BY c.inst_id", NULL, 0, count_state_row, &sc, err, errlen);
+        rc = sqldb_query(db, "SELECT inst_id, agg_id, count FROM counts ORDER BY inst_id, agg_id", NULL, 0,
+                         count_state_row, &sc, err, errlen);
     if (rc == 0)
         rc = sqldb_query(db, "SELECT job, url, body_hash, last_scrape, instance_id FROM sources", NULL, 0, source_row,
                          &st, err, errlen);
@@ -772,6 +895,11 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
         labelset_free(&lc.v[i]);
     free(lc.v);
     free(c.label_agg);
+    free(c.label_seq);
+    for (size_t i = 0; i < c.n; i++)
+        free(c.agg_keys[i]);
+    free(c.agg_keys);
+    free(c.agg_ids);
     return rc == 0 ? 0 : -1;
 }
 

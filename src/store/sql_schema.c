@@ -15,7 +15,8 @@
  *   series(agg_id, minute, delta)               per-minute count increases
  *   instances(id, job, instance_id, last_seen) + counts(inst_id, agg_id, count)   merge engine state
  *   sources(id, job, url, body_hash, last_scrape, instance_id)                     merge engine state
- *   search: full-text rows (one per sample, one for the key), lower-cased text:
+ *   search: full-text rows, lower-cased text. v1: one per sample and one for the key; v2 (below): one
+ *       per aggregate (id = aggregate id) holding its key and the distinct samples.stext of its samples.
  *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
  * Timestamps are Unix ms; "unknown" is INT64_MIN as in the structs (never NULL), so the keyset
  * comparisons need no NULL cases. */
@@ -75,6 +76,46 @@ static const char *const v1_search_mysql[] = {
     " INDEX search_agg (agg_id)) ENGINE=InnoDB",
 };
 
+/* v2: one full-text row per aggregate instead of one per sample. A search row's id is the aggregate's
+ * id (SQLite: the FTS rowid, so a MATCH yields aggregate ids without reading any content), its body the
+ * lower-cased key and the distinct search texts of the aggregate's current samples (samples.stext,
+ * computed by the writer; occurrence uuids are not indexed, as docs/api.md lists). Samples of one error
+ * mostly share their text, so the index holds each text once per error instead of once per sample,
+ * and the writer rewrites a row only when the set of texts changed.
+ * Backfill of a v1 database: stext from the sample's own fields (its causes and headers become
+ * searchable again as new samples replace the old ones). */
+static const char *const v2_sqlite[] = {
+    "ALTER TABLE samples ADD COLUMN stext TEXT NOT NULL DEFAULT ''",
+    "DROP TABLE search",
+    "CREATE VIRTUAL TABLE search USING fts5(body, tokenize='trigram', columnsize=0)",
+    "UPDATE samples SET stext = lower(class || char(10) || message || char(10) || stack || char(10) ||"
+    " CASE WHEN has_http <> 0 THEN method || char(10) || url || char(10) || body || char(10) ELSE '' END)",
+    "INSERT INTO search (rowid, body) SELECT a.id, lower(a.akey) || char(10) ||"
+    " coalesce((SELECT group_concat(t, '') FROM (SELECT DISTINCT stext AS t FROM samples s WHERE s.agg_id = a.id)),"
+    " '') FROM aggregates a",
+};
+static const char *const v2_pg[] = {
+    "ALTER TABLE samples ADD COLUMN stext TEXT NOT NULL DEFAULT ''",
+    "DROP TABLE search",
+    "CREATE TABLE search (id BIGINT NOT NULL PRIMARY KEY, body TEXT NOT NULL)",
+    "?CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "?CREATE INDEX search_trgm ON search USING gin (body gin_trgm_ops)",
+    "UPDATE samples SET stext = lower(class || chr(10) || message || chr(10) || stack || chr(10) ||"
+    " CASE WHEN has_http <> 0 THEN method || chr(10) || url || chr(10) || body || chr(10) ELSE '' END)",
+    "INSERT INTO search (id, body) SELECT a.id, lower(a.akey) || chr(10) ||"
+    " coalesce((SELECT string_agg(DISTINCT stext, '') FROM samples s WHERE s.agg_id = a.id), '') FROM aggregates a",
+};
+static const char *const v2_mysql[] = {
+    "ALTER TABLE samples ADD COLUMN stext MEDIUMBLOB NOT NULL DEFAULT ''",
+    "DROP TABLE search",
+    "CREATE TABLE search (id BIGINT NOT NULL PRIMARY KEY, body LONGBLOB NOT NULL) ENGINE=InnoDB",
+    "UPDATE samples SET stext = CONVERT(LOWER(CONVERT(CONCAT(class, CHAR(10), message, CHAR(10), stack, CHAR(10),"
+    " IF(has_http <> 0, CONCAT(method, CHAR(10), url, CHAR(10), body, CHAR(10)), '')) USING utf8mb4)) USING binary)",
+    "INSERT INTO search (id, body) SELECT a.id, CONCAT(CONVERT(LOWER(CONVERT(a.akey USING utf8mb4)) USING binary),"
+    " CHAR(10), COALESCE((SELECT GROUP_CONCAT(DISTINCT s.stext SEPARATOR '') FROM samples s WHERE s.agg_id = a.id),"
+    " '')) FROM aggregates a",
+};
+
 /* Expands the tokens of one statement for a dialect. */
 static char *expand(sqldb_dialect d, const char *s)
 {
@@ -117,6 +158,16 @@ static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, si
                 return -1;
             continue;
         }
+        if (strcmp(s, "$V2") == 0) {
+            const char *const *ss = db->dialect == SQLDB_SQLITE ? v2_sqlite
+                                    : db->dialect == SQLDB_POSTGRES ? v2_pg : v2_mysql;
+            size_t nn = db->dialect == SQLDB_SQLITE ? sizeof(v2_sqlite) / sizeof(*v2_sqlite)
+                        : db->dialect == SQLDB_POSTGRES ? sizeof(v2_pg) / sizeof(*v2_pg)
+                                                        : sizeof(v2_mysql) / sizeof(*v2_mysql);
+            if (run_list(db, ss, nn, err, errlen) != 0)
+                return -1;
+            continue;
+        }
         char *sql = expand(db->dialect, s);
         char e2[256];
         /* A failed statement aborts a PostgreSQL transaction: optional ones run under a savepoint. */
@@ -141,8 +192,11 @@ typedef struct migration {
     size_t n;
 } migration;
 
+static const char *const v2[] = {"$V2"};
+
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
+    {v2, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 

@@ -27,13 +27,6 @@ int64_t sql_id2(const char *a, const char *b)
     return (int64_t)(h & 0x7fffffffffffffffULL);
 }
 
-int64_t sql_sample_id(int64_t agg_id, int64_t hash)
-{
-    uint64_t h = fnv1a64(FNV64_OFFSET, &agg_id, sizeof(agg_id));
-    h = fnv1a64(h, &hash, sizeof(hash));
-    return (int64_t)(h & 0x7fffffffffffffffULL);
-}
-
 const char *sql_begin(sqldb_dialect d)
 {
     /* IMMEDIATE: take SQLite's write lock up front rather than fail to upgrade a read lock later. */
@@ -43,15 +36,15 @@ const char *sql_begin(sqldb_dialect d)
 /* ---- statements ---- */
 
 typedef struct sql_text {
-    const char *agg_upsert, *sample_insert, *cause_insert, *header_insert, *search_insert, *label_insert,
+    const char *agg_upsert, *sample_insert, *cause_insert, *header_insert, *label_insert,
         *series_upsert, *instance_upsert, *count_upsert, *source_upsert, *series_expire, *instance_expire_counts,
         *instance_expire, *source_expire;
 } sql_text;
 
 #define AGG_COLS "INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen) VALUES (?,?,?,?,?,?,?)"
 #define SAMPLE_SQL                                                                                             \
-    "INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body) "    \
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body, stext) " \
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define CAUSE_SQL "INTO sample_causes (agg_id, hash, depth, class, message, stack) VALUES (?,?,?,?,?,?)"
 #define HEADER_SQL "INTO sample_headers (agg_id, hash, pos, name, value) VALUES (?,?,?,?,?)"
 #define LABEL_SQL "INTO labels (agg_id, lhash, seq, name, value) VALUES (?,?,?,?,?)"
@@ -71,7 +64,6 @@ static const sql_text text_std = {
     .sample_insert = "INSERT " SAMPLE_SQL " ON CONFLICT DO NOTHING",
     .cause_insert = "INSERT " CAUSE_SQL " ON CONFLICT DO NOTHING",
     .header_insert = "INSERT " HEADER_SQL " ON CONFLICT DO NOTHING",
-    .search_insert = NULL, /* per dialect below */
     .label_insert = "INSERT " LABEL_SQL " ON CONFLICT DO NOTHING",
     .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
                      " ON CONFLICT (agg_id, minute) DO UPDATE SET delta = series.delta + excluded.delta",
@@ -103,7 +95,6 @@ static const sql_text text_mysql = {
     .sample_insert = "INSERT IGNORE " SAMPLE_SQL,
     .cause_insert = "INSERT IGNORE " CAUSE_SQL,
     .header_insert = "INSERT IGNORE " HEADER_SQL,
-    .search_insert = "INSERT IGNORE INTO search (id, agg_id, body) VALUES (?,?,?)",
     .label_insert = "INSERT IGNORE " LABEL_SQL,
     .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
                      " ON DUPLICATE KEY UPDATE delta = delta + VALUES(delta)",
@@ -126,18 +117,19 @@ static const sql_text *texts(sqldb_dialect d)
     return d == SQLDB_MYSQL ? &text_mysql : &text_std;
 }
 
-static const char *search_insert(sqldb_dialect d)
+/* The search row of an aggregate (schema v2): id = aggregate id. */
+static const char *search_upsert(sqldb_dialect d)
 {
     switch (d) {
-    case SQLDB_SQLITE: return "INSERT OR REPLACE INTO search (rowid, agg_id, body) VALUES (?,?,?)";
-    case SQLDB_POSTGRES: return "INSERT INTO search (id, agg_id, body) VALUES (?,?,?) ON CONFLICT DO NOTHING";
-    default: return text_mysql.search_insert;
+    case SQLDB_SQLITE: return "INSERT OR REPLACE INTO search (rowid, body) VALUES (?,?)";
+    case SQLDB_POSTGRES: return "INSERT INTO search (id, body) VALUES (?,?) ON CONFLICT (id) DO UPDATE SET body = excluded.body";
+    default: return "INSERT INTO search (id, body) VALUES (?,?) ON DUPLICATE KEY UPDATE body = VALUES(body)";
     }
 }
 
-static const char *search_delete(sqldb_dialect d)
+static const char *search_body(sqldb_dialect d)
 {
-    return d == SQLDB_SQLITE ? "DELETE FROM search WHERE rowid = ?" : "DELETE FROM search WHERE id = ?";
+    return d == SQLDB_SQLITE ? "SELECT body FROM search WHERE rowid = ?" : "SELECT body FROM search WHERE id = ?";
 }
 
 /* ---- helpers ---- */
@@ -149,8 +141,10 @@ static void put_lower(strbuf *sb, const char *s)
     strbuf_putc(sb, '\n');
 }
 
-/* The searchable text of an occurrence, lower-cased (the database matches it case-sensitively against
- * a lower-cased pattern, which makes every dialect's LIKE/trigram match case-insensitive alike). */
+/* The searchable text of an occurrence (samples.stext), lower-cased (the database matches it
+ * case-sensitively against a lower-cased pattern, which makes every dialect's LIKE/trigram match
+ * case-insensitive alike). Not the uuid: unique per occurrence, it would defeat the per-error
+ * deduplication of texts (and docs/api.md does not list it as searched). */
 static char *search_text(const payload_occurrence *o)
 {
     strbuf sb;
@@ -170,7 +164,6 @@ static char *search_text(const payload_occurrence *o)
         }
         put_lower(&sb, o->http->body);
     }
-    put_lower(&sb, o->uuid);
     char *r = strbuf_detach(&sb, NULL);
     strbuf_free(&sb);
     return r;
@@ -209,13 +202,15 @@ static int write_sample(sql_store *m, int64_t agg, const payload_occurrence *o, 
     int64_t h = sql_hash_to_db(o->dedup_hash);
     char *stack = join_lines(o->error.stacktrace, o->error.n_stacktrace);
     const payload_http *hp = o->http;
+    char *stext = search_text(o);
     sqlv p[] = {sqlv_int(agg), sqlv_int(h), sqlv_int(o->timestamp_ms), sqlv_text(o->uuid ? o->uuid : ""),
                 sqlv_int(o->severity), sqlv_text(o->error.class_name ? o->error.class_name : ""),
                 sqlv_text(o->error.message ? o->error.message : ""), sqlv_text(stack), sqlv_int(hp != NULL),
                 sqlv_text(hp && hp->method ? hp->method : ""), sqlv_text(hp && hp->url ? hp->url : ""),
-                sqlv_text(hp && hp->body ? hp->body : "")};
-    int rc = sqldb_exec(db, t->sample_insert, p, 12, err, errlen);
+                sqlv_text(hp && hp->body ? hp->body : ""), sqlv_text(stext)};
+    int rc = sqldb_exec(db, t->sample_insert, p, 13, err, errlen);
     free(stack);
+    free(stext);
     if (rc != 0)
         return -1;
     if (db->ops->changes(db) == 0)
@@ -233,11 +228,65 @@ static int write_sample(sql_store *m, int64_t agg, const payload_occurrence *o, 
     for (size_t i = 0; hp && i < hp->n_headers; i++)
         X(t->header_insert, sqlv_int(agg), sqlv_int(h), sqlv_int((int64_t)i), sqlv_text(hp->headers[i].name),
           sqlv_text(hp->headers[i].value));
-    char *body = search_text(o);
-    sqlv ps[] = {sqlv_int(sql_sample_id(agg, h)), sqlv_int(agg), sqlv_text(body)};
-    rc = sqldb_exec(db, search_insert(m->dialect), ps, 3, err, errlen);
-    free(body);
-    return rc;
+    return 0;
+}
+
+/* ---- the search row of an aggregate ---- */
+
+typedef struct text_set {
+    strbuf *sb;
+    uint64_t *seen;
+    size_t n, cap;
+} text_set;
+
+static int text_row(void *ctx, sqlrow *r)
+{
+    text_set *ts = ctx;
+    const char *t = sqlrow_text(r, 0);
+    uint64_t h = fnv1a64(FNV64_OFFSET, t, strlen(t));
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->seen[i] == h)
+            return 0;
+    if (ts->n == ts->cap) {
+        ts->cap = ts->cap ? ts->cap * 2 : 16;
+        ts->seen = realloc(ts->seen, ts->cap * sizeof(uint64_t));
+        if (!ts->seen)
+            abort();
+    }
+    ts->seen[ts->n++] = h;
+    strbuf_puts(ts->sb, t);
+    return 0;
+}
+
+static int same_body(void *ctx, sqlrow *r)
+{
+    const char *want = ((const char **)ctx)[0];
+    if (strcmp(sqlrow_text(r, 0), want) == 0)
+        ((const char **)ctx)[1] = "same";
+    return 0;
+}
+
+/* Recomputes the search row of an aggregate from its current samples; writes it only when it changed
+ * (the usual case in a steady state: a new occurrence of the same error has the same text). */
+static int rebuild_search(sql_store *m, int64_t agg, const char *key, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    strbuf sb;
+    strbuf_init(&sb);
+    put_lower(&sb, key);
+    text_set ts = {&sb, NULL, 0, 0};
+    sqlv p[] = {sqlv_int(agg), sqlv_text(NULL)};
+    int rc = sqldb_query(db, "SELECT stext FROM samples WHERE agg_id = ?", p, 1, text_row, &ts, err, errlen);
+    free(ts.seen);
+    const char *cmp[2] = {sb.buf ? sb.buf : "", NULL};
+    if (rc == 0)
+        rc = sqldb_query(db, search_body(m->dialect), p, 1, same_body, cmp, err, errlen);
+    if (rc == 0 && !cmp[1]) {
+        p[1] = sqlv_text(cmp[0]);
+        rc = sqldb_exec(db, search_upsert(m->dialect), p, 2, err, errlen);
+    }
+    strbuf_free(&sb);
+    return rc == 0 ? 0 : -1;
 }
 
 static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t errlen)
@@ -246,7 +295,6 @@ static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t
     X("DELETE FROM samples WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
     X("DELETE FROM sample_causes WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
     X("DELETE FROM sample_headers WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
-    X(search_delete(m->dialect), sqlv_int(sql_sample_id(agg, h)));
     return 0;
 }
 
@@ -260,25 +308,15 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
         delta += c->series[i].delta;
     X(t->agg_upsert, sqlv_int(agg), sqlv_text(c->job), sqlv_text(c->key), sqlv_int((int64_t)delta),
       sqlv_int(c->severity), sqlv_int(c->created_at_ms), sqlv_int(c->last_seen_ms));
-    if (c->is_new) { /* the key itself is searchable; idempotent when another shard wrote it */
-        char *low;
-        strbuf sb;
-        strbuf_init(&sb);
-        put_lower(&sb, c->key);
-        low = strbuf_detach(&sb, NULL);
-        strbuf_free(&sb);
-        sqlv ps[] = {sqlv_int(sql_sample_id(agg, 0)), sqlv_int(agg), sqlv_text(low)};
-        int rc = sqldb_exec(db, search_insert(m->dialect), ps, 3, err, errlen);
-        free(low);
-        if (rc != 0)
-            return -1;
-    }
     for (size_t i = 0; i < c->n_evicted; i++)
         if (delete_sample(m, agg, sql_hash_to_db(c->evicted[i]), err, errlen) != 0)
             return -1;
     for (size_t i = 0; i < c->n_added; i++)
         if (write_sample(m, agg, c->added[i], err, errlen) != 0)
             return -1;
+    /* the key itself is searchable, so a new aggregate gets its row even without samples */
+    if ((c->is_new || c->n_added || c->n_evicted) && rebuild_search(m, agg, c->key, err, errlen) != 0)
+        return -1;
     for (size_t i = 0; i < c->n_labels_added; i++) {
         const labelset *ls = &c->labels_added[i];
         int64_t lh = (int64_t)(labelset_hash(ls) & 0x7fffffffffffffffULL);
@@ -410,6 +448,22 @@ static int collect_victim(void *ctx, sqlrow *r)
     return 0;
 }
 
+static int key_row(void *ctx, sqlrow *r)
+{
+    char **k = ctx;
+    free(*k);
+    *k = strdup(sqlrow_text(r, 0));
+    if (!*k)
+        abort();
+    return 0;
+}
+
+static int cmp_victim(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 /* One bounded batch in its own transaction, so API writes (resolve) and the next cycle never wait long.
  * Returns rows handled, or -1. */
 static int expire_samples(sql_store *m, int64_t cutoff, victims *vs, char *err, size_t errlen)
@@ -421,9 +475,21 @@ static int expire_samples(sql_store *m, int64_t cutoff, victims *vs, char *err, 
         return -1;
     if (!vs->n)
         return 0;
+    qsort(vs->v, vs->n, sizeof(vs->v[0]), cmp_victim);
     int rc = sqldb_exec(m->w, sql_begin(m->dialect), NULL, 0, err, errlen);
     for (size_t i = 0; rc == 0 && i < vs->n; i++)
         rc = delete_sample(m, vs->v[i][0], vs->v[i][1], err, errlen);
+    /* the search rows of the errors that lost samples (victims sorted by agg_id) */
+    for (size_t i = 0; rc == 0 && i < vs->n; i++) {
+        if (i && vs->v[i][0] == vs->v[i - 1][0])
+            continue;
+        char *key = NULL;
+        sqlv p2[] = {sqlv_int(vs->v[i][0])};
+        rc = sqldb_query(m->w, "SELECT akey FROM aggregates WHERE id = ?", p2, 1, key_row, &key, err, errlen);
+        if (rc == 0 && key)
+            rc = rebuild_search(m, vs->v[i][0], key, err, errlen);
+        free(key);
+    }
     if (rc == 0)
         rc = sqldb_exec(m->w, "COMMIT", NULL, 0, err, errlen);
     if (rc != 0) {

@@ -40,7 +40,6 @@ typedef struct sql_store {
 
 /* Row ids: 63-bit FNV-1a of the parts separated by NUL. */
 int64_t sql_id2(const char *a, const char *b);
-int64_t sql_sample_id(int64_t agg_id, int64_t hash);
 /* Sample hashes are stored as (int64)(h ^ 2^63) so that signed SQL order equals unsigned order. */
 static inline int64_t sql_hash_to_db(uint64_t h)
 {

@@ -6,7 +6,7 @@
 #    that re-scraping adds 0; PRAGMA integrity_check is ok at the end.
 #  - outage: PostgreSQL stopped for 30 s while the writer runs: scraping continues, the change set is
 #    kept and retried with backoff, and the store catches up with every count.
-# TODO(ingest): once the ingest pipeline is merged, add a variant that kills the real lookout binary.
+# The same with the real lookout binary (kill -9 during ingestion, outage): crash_lookout.sh.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/dbservers.sh"
 BUILD=${BUILD:-build}
