@@ -1,13 +1,15 @@
 /* store/memory: the in-memory backend. One rwlock: apply/set_status/save_state take it exclusively,
  * queries share it. Readers receive copies (occurrences by reference), so no pointer into the store
- * escapes the lock. Listing scans every aggregate of the selected jobs: fine up to ~10^5 keys, which
- * is far beyond what one lookout sees in memory mode. */
+ * escapes the lock. Listing scans every aggregate (the total needs every match anyway): the full-text
+ * filter goes through a per-aggregate index (memsearch.h) and only the page is kept, in a bounded heap,
+ * rather than sorting every match, so a list stays in the low milliseconds at 10^5 keys. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/keymap.h"
+#include "store/memsearch.h"
 #include "store/store.h"
 
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
@@ -27,6 +29,7 @@ typedef struct mrec {
     size_t n_labels;
     merge_series_point *series;
     size_t n_series, cap_series;
+    memsearch_index ix; /* full-text over key and samples */
 } mrec;
 
 typedef struct mem_store {
@@ -80,6 +83,7 @@ static void rec_free(mrec *r)
         labelset_free(&r->labels[i]);
     free(r->labels);
     free(r->series);
+    memsearch_free(&r->ix);
     free(r->id);
     free(r);
 }
@@ -105,6 +109,7 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         memcpy(r->id + j + 1, c->key, k + 1);
         r->idlen = j + 1 + k;
         r->joblen = j;
+        memsearch_init(&r->ix, c->key);
         keymap_put(&m->recs, r->id, r->idlen, r);
     }
     if (c->total_count > r->total)
@@ -117,6 +122,7 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
     for (size_t i = 0; i < c->n_evicted; i++) {
         for (size_t k = 0; k < r->n; k++) {
             if (r->samples[k]->dedup_hash == c->evicted[i]) {
+                memsearch_remove(&r->ix, r->samples[k]);
                 payload_occurrence_unref(r->samples[k]);
                 memmove(r->samples + k, r->samples + k + 1, (r->n - k - 1) * sizeof(void *));
                 r->n--;
@@ -142,7 +148,9 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         payload_occurrence_ref(o);
         r->samples[pos] = o;
         r->n++;
+        memsearch_add(&r->ix, o);
     }
+    memsearch_compact(&r->ix, r->samples, r->n);
     if (c->n_labels_added) {
         r->labels = xrealloc(r->labels, (r->n_labels + c->n_labels_added) * sizeof(labelset));
         for (size_t i = 0; i < c->n_labels_added; i++)
@@ -212,18 +220,7 @@ static int64_t rec_sort_value(store_sort sort, const mrec *r)
     return store_sort_value(sort, &tmp);
 }
 
-static bool rec_text_matches(const mrec *r, const char *q)
-{
-    if (strcasestr(rec_key(r), q))
-        return true;
-    for (size_t i = 0; i < r->n; i++)
-        if (store_occurrence_matches(r->samples[i], q))
-            return true;
-    return false;
-}
-
-/* words: q->q split into words when q->q_all_words (n_words 0 otherwise). */
-static bool rec_matches(const mrec *r, const store_query *q, const char *const *words, size_t n_words)
+static bool rec_matches(const mrec *r, const store_query *q, const memsearch_query *mq)
 {
     if (q->job && strcmp(q->job, r->id) != 0)
         return false;
@@ -246,28 +243,7 @@ static bool rec_matches(const mrec *r, const store_query *q, const char *const *
         if (!any)
             return false;
     }
-    if (q->q_all_words) {
-        for (size_t w = 0; w < n_words; w++)
-            if (!rec_text_matches(r, words[w]))
-                return false;
-        return true;
-    }
-    if (q->q && q->q[0])
-        return rec_text_matches(r, q->q);
-    return true;
-}
-
-/* q split at whitespace into words (pointers into buf, which the caller frees). Returns the count. */
-static size_t split_words(const char *q, char **buf, const char ***words)
-{
-    *buf = strdup(q);
-    *words = malloc((strlen(q) / 2 + 2) * sizeof(char *));
-    if (!*buf || !*words)
-        abort();
-    size_t n = 0;
-    for (char *save = NULL, *w = strtok_r(*buf, " \t\r\n\f\v", &save); w; w = strtok_r(NULL, " \t\r\n\f\v", &save))
-        (*words)[n++] = w;
-    return n;
+    return memsearch_matches(mq, &r->ix, r->samples, r->n);
 }
 
 typedef struct row {
@@ -275,10 +251,47 @@ typedef struct row {
     const mrec *r;
 } row;
 
+static int row_order(store_sort sort, const row *x, const row *y)
+{
+    if (x->v != y->v) /* the common case, without store_row_cmp's string compares */
+        return x->v > y->v ? -1 : 1;
+    return store_row_cmp(sort, x->v, x->r->id, rec_key(x->r), y->v, y->r->id, rec_key(y->r));
+}
+
 static int row_cmp(const void *a, const void *b, void *ctx)
 {
-    const row *x = a, *y = b;
-    return store_row_cmp(*(const store_sort *)ctx, x->v, x->r->id, rec_key(x->r), y->v, y->r->id, rec_key(y->r));
+    return row_order(*(const store_sort *)ctx, a, b);
+}
+
+/* heap[0..n) is a max-heap under row_order (the row that comes last on top). */
+static void heap_down(row *heap, size_t n, size_t i, store_sort sort)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, big = i;
+        if (l < n && row_order(sort, &heap[l], &heap[big]) > 0)
+            big = l;
+        if (r < n && row_order(sort, &heap[r], &heap[big]) > 0)
+            big = r;
+        if (big == i)
+            return;
+        row t = heap[i];
+        heap[i] = heap[big];
+        heap[big] = t;
+        i = big;
+    }
+}
+
+static void heap_up(row *heap, size_t i, store_sort sort)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (row_order(sort, &heap[i], &heap[p]) <= 0)
+            return;
+        row t = heap[i];
+        heap[i] = heap[p];
+        heap[p] = t;
+        i = p;
+    }
 }
 
 static int mem_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen)
@@ -296,48 +309,52 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
     if (limit > STORE_MAX_LIMIT)
         limit = STORE_MAX_LIMIT;
+    store_sort sort = q->sort;
 
-    char *wbuf = NULL;
-    const char **words = NULL;
-    size_t n_words = q->q_all_words && q->q && q->q[0] ? split_words(q->q, &wbuf, &words) : 0;
+    memsearch_query mq;
+    memsearch_query_init(&mq, q->q, q->q_all_words);
 
-    pthread_rwlock_rdlock(&m->lock);
-    row *rows = malloc((m->recs.n + 1) * sizeof(row));
-    if (!rows)
+    /* The page is the first `limit` matches after the cursor: kept in a bounded heap (the worst on top)
+     * instead of sorting every match; n_after counts the rest to know whether there is a next page. */
+    row *heap = malloc((limit + 1) * sizeof(row));
+    if (!heap)
         abort();
-    size_t n = 0;
+    size_t n = 0, n_after = 0;
+    pthread_rwlock_rdlock(&m->lock);
     for (size_t i = 0; i < m->recs.cap; i++) {
         if (!m->recs.slots[i].hash)
             continue;
         const mrec *r = m->recs.slots[i].value;
-        if (!rec_matches(r, q, words, n_words))
+        if (!rec_matches(r, q, &mq))
             continue;
         out->total++;
-        int64_t v = rec_sort_value(q->sort, r);
-        if (cur.job && store_row_cmp(q->sort, v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
+        row x = {rec_sort_value(sort, r), r};
+        if (cur.job && store_row_cmp(sort, x.v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
             continue; /* at or before the cursor */
-        rows[n].v = v;
-        rows[n].r = r;
-        n++;
+        n_after++;
+        if (n < limit) {
+            heap[n] = x;
+            heap_up(heap, n++, sort);
+        } else if (row_order(sort, &x, &heap[0]) < 0) {
+            heap[0] = x;
+            heap_down(heap, n, 0, sort);
+        }
     }
-    store_sort sort = q->sort;
-    qsort_r(rows, n, sizeof(row), row_cmp, &sort);
-    size_t take = n < limit ? n : limit;
-    out->v = calloc(take + 1, sizeof(store_summary));
+    qsort_r(heap, n, sizeof(row), row_cmp, &sort);
+    out->v = calloc(n + 1, sizeof(store_summary));
     if (!out->v)
         abort();
-    for (size_t i = 0; i < take; i++)
-        summary_of(rows[i].r, &out->v[i]);
-    out->n = take;
-    if (n > take) {
-        store_cursor c = {.sort = q->sort, .value = rows[take - 1].v, .job = (char *)rows[take - 1].r->id,
-                          .key = (char *)rec_key(rows[take - 1].r)};
+    for (size_t i = 0; i < n; i++)
+        summary_of(heap[i].r, &out->v[i]);
+    out->n = n;
+    if (n_after > n) {
+        store_cursor c = {.sort = sort, .value = heap[n - 1].v, .job = (char *)heap[n - 1].r->id,
+                          .key = (char *)rec_key(heap[n - 1].r)};
         out->next_cursor = store_cursor_encode(&c);
     }
     pthread_rwlock_unlock(&m->lock);
-    free(rows);
-    free(wbuf);
-    free(words);
+    free(heap);
+    memsearch_query_free(&mq);
     store_cursor_clear(&cur);
     return 0;
 }
