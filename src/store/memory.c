@@ -1,8 +1,10 @@
 /* store/memory: the in-memory backend. One rwlock: apply/set_status/save_state take it exclusively,
  * queries share it. Readers receive copies (occurrences by reference), so no pointer into the store
- * escapes the lock. Listing scans every aggregate (the total needs every match anyway): the full-text
- * filter goes through a per-aggregate index (memsearch.h) and only the page is kept, in a bounded heap,
- * rather than sorting every match, so a list stays in the low milliseconds at 10^5 keys. */
+ * escapes the lock. Listing scans every aggregate (the total needs every match anyway), so the scan is
+ * made cheap: what lists filter and sort on is copied into one dense array (mhot: interned job id,
+ * severity, status, sort values, the full-text signature), the text filter goes through a per-aggregate
+ * index (memsearch.h), and only the page is kept, in a bounded heap, rather than sorting every match.
+ * Records are never deleted, so hot[] indexes stay valid. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +32,22 @@ typedef struct mrec {
     merge_series_point *series;
     size_t n_series, cap_series;
     memsearch_index ix; /* full-text over key and samples */
+    uint32_t job_id;    /* interned job name (mem_store.job_names) */
+    size_t hot;         /* index in mem_store.hot */
 } mrec;
+
+/* Hot copy of an mrec's list fields (hot_sync after every change). */
+typedef struct mhot {
+    uint64_t sig[MEMSEARCH_SIG_WORDS]; /* the index's signature */
+    int64_t last_seen, created;
+    uint64_t total;
+    mrec *r;
+    uint32_t job_id;
+    uint8_t sev, status;
+    bool sig_decides; /* no partial sample: a signature miss is a miss */
+} mhot;
+
+#define NO_JOB UINT32_MAX
 
 typedef struct mem_store {
     store base;
@@ -38,6 +55,11 @@ typedef struct mem_store {
     store_options o;
     keymap recs;
     merge_state saved;
+    mhot *hot; /* one per record, in creation order */
+    size_t n_hot, cap_hot;
+    keymap jobs; /* job name -> id + 1 (names live in job_names) */
+    char **job_names;
+    size_t n_jobs;
 } mem_store;
 
 static void *xrealloc(void *p, size_t n)
@@ -72,6 +94,37 @@ static mrec *rec_find(mem_store *m, const char *job, const char *key)
     if (buf != stack)
         free(buf);
     return r;
+}
+
+static uint32_t job_lookup(const mem_store *m, const char *job)
+{
+    uintptr_t v = (uintptr_t)keymap_get(&m->jobs, job, strlen(job));
+    return v ? (uint32_t)(v - 1) : NO_JOB;
+}
+
+static uint32_t job_intern(mem_store *m, const char *job)
+{
+    uint32_t id = job_lookup(m, job);
+    if (id != NO_JOB)
+        return id;
+    m->job_names = xrealloc(m->job_names, (m->n_jobs + 1) * sizeof(char *));
+    char *name = xstrdup(job);
+    m->job_names[m->n_jobs] = name;
+    keymap_put(&m->jobs, name, strlen(name), (void *)(uintptr_t)(m->n_jobs + 1));
+    return (uint32_t)m->n_jobs++;
+}
+
+static void hot_sync(mem_store *m, const mrec *r)
+{
+    mhot *h = &m->hot[r->hot];
+    memcpy(h->sig, r->ix.sig, sizeof(h->sig));
+    h->last_seen = r->last_seen;
+    h->created = r->created;
+    h->total = r->total;
+    h->job_id = r->job_id;
+    h->sev = (uint8_t)r->sev;
+    h->status = (uint8_t)r->status;
+    h->sig_decides = r->ix.partial == 0;
 }
 
 static void rec_free(mrec *r)
@@ -110,7 +163,15 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         r->idlen = j + 1 + k;
         r->joblen = j;
         memsearch_init(&r->ix, c->key);
+        r->job_id = job_intern(m, c->job);
         keymap_put(&m->recs, r->id, r->idlen, r);
+        if (m->n_hot == m->cap_hot) {
+            m->cap_hot = m->cap_hot ? m->cap_hot * 2 : 64;
+            m->hot = xrealloc(m->hot, m->cap_hot * sizeof(mhot));
+        }
+        r->hot = m->n_hot++;
+        memset(&m->hot[r->hot], 0, sizeof(mhot));
+        m->hot[r->hot].r = r;
     }
     if (c->total_count > r->total)
         r->status = store_status_after(r->status, r->resolved_count, c->total_count);
@@ -182,6 +243,7 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         memmove(r->series, r->series + drop, (r->n_series - drop) * sizeof(merge_series_point));
         r->n_series -= drop;
     }
+    hot_sync(m, r);
 }
 
 static int mem_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
@@ -214,22 +276,27 @@ static void summary_of(const mrec *r, store_summary *s)
     s->n_labels = r->n_labels;
 }
 
-static int64_t rec_sort_value(store_sort sort, const mrec *r)
+static int64_t hot_sort_value(store_sort sort, const mhot *h)
 {
-    store_summary tmp = {.total_count = r->total, .created_at_ms = r->created, .last_seen_ms = r->last_seen};
+    store_summary tmp = {.total_count = h->total, .created_at_ms = h->created, .last_seen_ms = h->last_seen};
     return store_sort_value(sort, &tmp);
 }
 
-static bool rec_matches(const mrec *r, const store_query *q, const memsearch_query *mq)
+/* The filters of q on one record; job_id is q->job interned (NO_JOB: every job). */
+static bool hot_matches(const mhot *h, const store_query *q, uint32_t job_id, const memsearch_query *mq)
 {
-    if (q->job && strcmp(q->job, r->id) != 0)
+    if (job_id != NO_JOB && h->job_id != job_id)
         return false;
-    if (q->severity >= 0 && (int)r->sev != q->severity)
+    if (q->severity >= 0 && (int)h->sev != q->severity)
         return false;
-    if (q->status >= 0 && (int)r->status != q->status)
+    if (q->status >= 0 && (int)h->status != q->status)
         return false;
-    if (q->status == STORE_QUERY_UNRESOLVED && r->status == STORE_RESOLVED)
+    if (q->status == STORE_QUERY_UNRESOLVED && h->status == STORE_RESOLVED)
         return false;
+    if (mq->n && h->sig_decides && !memsearch_sig_may_match(mq, h->sig))
+        return false;
+    /* from here on the record itself */
+    const mrec *r = h->r;
     if (q->n_labels) {
         bool any = false;
         for (size_t i = 0; i < r->n_labels && !any; i++) {
@@ -321,14 +388,15 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
         abort();
     size_t n = 0, n_after = 0;
     pthread_rwlock_rdlock(&m->lock);
-    for (size_t i = 0; i < m->recs.cap; i++) {
-        if (!m->recs.slots[i].hash)
-            continue;
-        const mrec *r = m->recs.slots[i].value;
-        if (!rec_matches(r, q, &mq))
+    uint32_t job_id = q->job ? job_lookup(m, q->job) : NO_JOB;
+    size_t n_hot = q->job && job_id == NO_JOB ? 0 : m->n_hot; /* an unknown job matches nothing */
+    for (size_t i = 0; i < n_hot; i++) {
+        const mhot *h = &m->hot[i];
+        if (!hot_matches(h, q, job_id, &mq))
             continue;
         out->total++;
-        row x = {rec_sort_value(sort, r), r};
+        const mrec *r = h->r;
+        row x = {hot_sort_value(sort, h), r};
         if (cur.job && store_row_cmp(sort, x.v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
             continue; /* at or before the cursor */
         n_after++;
@@ -409,6 +477,7 @@ static int mem_set_status(store *s, const char *job, const char *key, bool resol
     } else {
         r->status = STORE_OPEN;
     }
+    hot_sync(m, r);
     pthread_rwlock_unlock(&m->lock);
     return 0;
 }
@@ -570,6 +639,11 @@ static void mem_close(store *s)
         if (m->recs.slots[i].hash)
             rec_free(m->recs.slots[i].value);
     keymap_free(&m->recs);
+    free(m->hot);
+    keymap_free(&m->jobs);
+    for (size_t i = 0; i < m->n_jobs; i++)
+        free(m->job_names[i]);
+    free(m->job_names);
     merge_state_free(&m->saved);
     pthread_rwlock_destroy(&m->lock);
     free(m);

@@ -271,10 +271,9 @@ bool memsearch_matches(const memsearch_query *mq, const memsearch_index *ix, pay
 {
     if (!mq->n)
         return true;
-    if (!ix->partial) /* sig covers every live field (and maybe stale ones): a missing bigram is a miss */
-        for (int k = 0; k < MEMSEARCH_SIG_WORDS; k++)
-            if (mq->sig[k] & ~ix->sig[k])
-                return false;
+    /* sig covers every live field (and maybe stale ones): a missing bigram is a miss */
+    if (!ix->partial && !memsearch_sig_may_match(mq, ix->sig))
+        return false;
     for (size_t i = 0; i < mq->n; i++) {
         const memsearch_word *w = &mq->words[i];
         bool hit = memmem(ix->text, ix->len, w->w, w->len) != NULL;

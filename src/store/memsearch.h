@@ -69,6 +69,15 @@ typedef struct memsearch_query {
  * else q is one substring. */
 void memsearch_query_init(memsearch_query *mq, const char *q, bool all_words);
 void memsearch_query_free(memsearch_query *mq);
+/* False when sig (an index's, with no partial sample) rules the aggregate out: a quick first test that
+ * needs no access to the text. */
+static inline bool memsearch_sig_may_match(const memsearch_query *mq, const uint64_t *sig)
+{
+    uint64_t miss = 0;
+    for (int k = 0; k < MEMSEARCH_SIG_WORDS; k++)
+        miss |= mq->sig[k] & ~sig[k];
+    return miss == 0;
+}
 /* True when the aggregate (its index and live samples) matches every word. */
 bool memsearch_matches(const memsearch_query *mq, const memsearch_index *ix, payload_occurrence *const *samples,
                        size_t n);
