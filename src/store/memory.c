@@ -1,13 +1,17 @@
 /* store/memory: the in-memory backend. One rwlock: apply/set_status/save_state take it exclusively,
  * queries share it. Readers receive copies (occurrences by reference), so no pointer into the store
- * escapes the lock. Listing scans every aggregate of the selected jobs: fine up to ~10^5 keys, which
- * is far beyond what one lookout sees in memory mode. */
+ * escapes the lock. Listing scans every aggregate (the total needs every match anyway), so the scan is
+ * made cheap: what lists filter and sort on is copied into one dense array (mhot: interned job id,
+ * severity, status, sort values, the full-text signature), the text filter goes through a per-aggregate
+ * index (memsearch.h), and only the page is kept, in a bounded heap, rather than sorting every match.
+ * Records are never deleted, so hot[] indexes stay valid. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/keymap.h"
+#include "store/memsearch.h"
 #include "store/store.h"
 
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
@@ -27,7 +31,23 @@ typedef struct mrec {
     size_t n_labels;
     merge_series_point *series;
     size_t n_series, cap_series;
+    memsearch_index ix; /* full-text over key and samples */
+    uint32_t job_id;    /* interned job name (mem_store.job_names) */
+    size_t hot;         /* index in mem_store.hot */
 } mrec;
+
+/* Hot copy of an mrec's list fields (hot_sync after every change). */
+typedef struct mhot {
+    uint64_t sig[MEMSEARCH_SIG_WORDS]; /* the index's signature */
+    int64_t last_seen, created;
+    uint64_t total;
+    mrec *r;
+    uint32_t job_id;
+    uint8_t sev, status;
+    bool sig_decides; /* no partial sample: a signature miss is a miss */
+} mhot;
+
+#define NO_JOB UINT32_MAX
 
 typedef struct mem_store {
     store base;
@@ -35,6 +55,11 @@ typedef struct mem_store {
     store_options o;
     keymap recs;
     merge_state saved;
+    mhot *hot; /* one per record, in creation order */
+    size_t n_hot, cap_hot;
+    keymap jobs; /* job name -> id + 1 (names live in job_names) */
+    char **job_names;
+    size_t n_jobs;
 } mem_store;
 
 static void *xrealloc(void *p, size_t n)
@@ -71,6 +96,37 @@ static mrec *rec_find(mem_store *m, const char *job, const char *key)
     return r;
 }
 
+static uint32_t job_lookup(const mem_store *m, const char *job)
+{
+    uintptr_t v = (uintptr_t)keymap_get(&m->jobs, job, strlen(job));
+    return v ? (uint32_t)(v - 1) : NO_JOB;
+}
+
+static uint32_t job_intern(mem_store *m, const char *job)
+{
+    uint32_t id = job_lookup(m, job);
+    if (id != NO_JOB)
+        return id;
+    m->job_names = xrealloc(m->job_names, (m->n_jobs + 1) * sizeof(char *));
+    char *name = xstrdup(job);
+    m->job_names[m->n_jobs] = name;
+    keymap_put(&m->jobs, name, strlen(name), (void *)(uintptr_t)(m->n_jobs + 1));
+    return (uint32_t)m->n_jobs++;
+}
+
+static void hot_sync(mem_store *m, const mrec *r)
+{
+    mhot *h = &m->hot[r->hot];
+    memcpy(h->sig, r->ix.sig, sizeof(h->sig));
+    h->last_seen = r->last_seen;
+    h->created = r->created;
+    h->total = r->total;
+    h->job_id = r->job_id;
+    h->sev = (uint8_t)r->sev;
+    h->status = (uint8_t)r->status;
+    h->sig_decides = r->ix.partial == 0;
+}
+
 static void rec_free(mrec *r)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -80,6 +136,7 @@ static void rec_free(mrec *r)
         labelset_free(&r->labels[i]);
     free(r->labels);
     free(r->series);
+    memsearch_free(&r->ix);
     free(r->id);
     free(r);
 }
@@ -105,7 +162,16 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         memcpy(r->id + j + 1, c->key, k + 1);
         r->idlen = j + 1 + k;
         r->joblen = j;
+        memsearch_init(&r->ix, c->key);
+        r->job_id = job_intern(m, c->job);
         keymap_put(&m->recs, r->id, r->idlen, r);
+        if (m->n_hot == m->cap_hot) {
+            m->cap_hot = m->cap_hot ? m->cap_hot * 2 : 64;
+            m->hot = xrealloc(m->hot, m->cap_hot * sizeof(mhot));
+        }
+        r->hot = m->n_hot++;
+        memset(&m->hot[r->hot], 0, sizeof(mhot));
+        m->hot[r->hot].r = r;
     }
     if (c->total_count > r->total)
         r->status = store_status_after(r->status, r->resolved_count, c->total_count);
@@ -117,6 +183,7 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
     for (size_t i = 0; i < c->n_evicted; i++) {
         for (size_t k = 0; k < r->n; k++) {
             if (r->samples[k]->dedup_hash == c->evicted[i]) {
+                memsearch_remove(&r->ix, r->samples[k]);
                 payload_occurrence_unref(r->samples[k]);
                 memmove(r->samples + k, r->samples + k + 1, (r->n - k - 1) * sizeof(void *));
                 r->n--;
@@ -142,7 +209,9 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         payload_occurrence_ref(o);
         r->samples[pos] = o;
         r->n++;
+        memsearch_add(&r->ix, o);
     }
+    memsearch_compact(&r->ix, r->samples, r->n);
     if (c->n_labels_added) {
         r->labels = xrealloc(r->labels, (r->n_labels + c->n_labels_added) * sizeof(labelset));
         for (size_t i = 0; i < c->n_labels_added; i++)
@@ -174,6 +243,7 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         memmove(r->series, r->series + drop, (r->n_series - drop) * sizeof(merge_series_point));
         r->n_series -= drop;
     }
+    hot_sync(m, r);
 }
 
 static int mem_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
@@ -206,33 +276,27 @@ static void summary_of(const mrec *r, store_summary *s)
     s->n_labels = r->n_labels;
 }
 
-static int64_t rec_sort_value(store_sort sort, const mrec *r)
+static int64_t hot_sort_value(store_sort sort, const mhot *h)
 {
-    store_summary tmp = {.total_count = r->total, .created_at_ms = r->created, .last_seen_ms = r->last_seen};
+    store_summary tmp = {.total_count = h->total, .created_at_ms = h->created, .last_seen_ms = h->last_seen};
     return store_sort_value(sort, &tmp);
 }
 
-static bool rec_text_matches(const mrec *r, const char *q)
+/* The filters of q on one record; job_id is q->job interned (NO_JOB: every job). */
+static bool hot_matches(const mhot *h, const store_query *q, uint32_t job_id, const memsearch_query *mq)
 {
-    if (strcasestr(rec_key(r), q))
-        return true;
-    for (size_t i = 0; i < r->n; i++)
-        if (store_occurrence_matches(r->samples[i], q))
-            return true;
-    return false;
-}
-
-/* words: q->q split into words when q->q_all_words (n_words 0 otherwise). */
-static bool rec_matches(const mrec *r, const store_query *q, const char *const *words, size_t n_words)
-{
-    if (q->job && strcmp(q->job, r->id) != 0)
+    if (job_id != NO_JOB && h->job_id != job_id)
         return false;
-    if (q->severity >= 0 && (int)r->sev != q->severity)
+    if (q->severity >= 0 && (int)h->sev != q->severity)
         return false;
-    if (q->status >= 0 && (int)r->status != q->status)
+    if (q->status >= 0 && (int)h->status != q->status)
         return false;
-    if (q->status == STORE_QUERY_UNRESOLVED && r->status == STORE_RESOLVED)
+    if (q->status == STORE_QUERY_UNRESOLVED && h->status == STORE_RESOLVED)
         return false;
+    if (mq->n && h->sig_decides && !memsearch_sig_may_match(mq, h->sig))
+        return false;
+    /* from here on the record itself */
+    const mrec *r = h->r;
     if (q->n_labels) {
         bool any = false;
         for (size_t i = 0; i < r->n_labels && !any; i++) {
@@ -246,28 +310,7 @@ static bool rec_matches(const mrec *r, const store_query *q, const char *const *
         if (!any)
             return false;
     }
-    if (q->q_all_words) {
-        for (size_t w = 0; w < n_words; w++)
-            if (!rec_text_matches(r, words[w]))
-                return false;
-        return true;
-    }
-    if (q->q && q->q[0])
-        return rec_text_matches(r, q->q);
-    return true;
-}
-
-/* q split at whitespace into words (pointers into buf, which the caller frees). Returns the count. */
-static size_t split_words(const char *q, char **buf, const char ***words)
-{
-    *buf = strdup(q);
-    *words = malloc((strlen(q) / 2 + 2) * sizeof(char *));
-    if (!*buf || !*words)
-        abort();
-    size_t n = 0;
-    for (char *save = NULL, *w = strtok_r(*buf, " \t\r\n\f\v", &save); w; w = strtok_r(NULL, " \t\r\n\f\v", &save))
-        (*words)[n++] = w;
-    return n;
+    return memsearch_matches(mq, &r->ix, r->samples, r->n);
 }
 
 typedef struct row {
@@ -275,10 +318,47 @@ typedef struct row {
     const mrec *r;
 } row;
 
+static int row_order(store_sort sort, const row *x, const row *y)
+{
+    if (x->v != y->v) /* the common case, without store_row_cmp's string compares */
+        return x->v > y->v ? -1 : 1;
+    return store_row_cmp(sort, x->v, x->r->id, rec_key(x->r), y->v, y->r->id, rec_key(y->r));
+}
+
 static int row_cmp(const void *a, const void *b, void *ctx)
 {
-    const row *x = a, *y = b;
-    return store_row_cmp(*(const store_sort *)ctx, x->v, x->r->id, rec_key(x->r), y->v, y->r->id, rec_key(y->r));
+    return row_order(*(const store_sort *)ctx, a, b);
+}
+
+/* heap[0..n) is a max-heap under row_order (the row that comes last on top). */
+static void heap_down(row *heap, size_t n, size_t i, store_sort sort)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, big = i;
+        if (l < n && row_order(sort, &heap[l], &heap[big]) > 0)
+            big = l;
+        if (r < n && row_order(sort, &heap[r], &heap[big]) > 0)
+            big = r;
+        if (big == i)
+            return;
+        row t = heap[i];
+        heap[i] = heap[big];
+        heap[big] = t;
+        i = big;
+    }
+}
+
+static void heap_up(row *heap, size_t i, store_sort sort)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (row_order(sort, &heap[i], &heap[p]) <= 0)
+            return;
+        row t = heap[i];
+        heap[i] = heap[p];
+        heap[p] = t;
+        i = p;
+    }
 }
 
 static int mem_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen)
@@ -296,48 +376,53 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
     if (limit > STORE_MAX_LIMIT)
         limit = STORE_MAX_LIMIT;
+    store_sort sort = q->sort;
 
-    char *wbuf = NULL;
-    const char **words = NULL;
-    size_t n_words = q->q_all_words && q->q && q->q[0] ? split_words(q->q, &wbuf, &words) : 0;
+    memsearch_query mq;
+    memsearch_query_init(&mq, q->q, q->q_all_words);
 
-    pthread_rwlock_rdlock(&m->lock);
-    row *rows = malloc((m->recs.n + 1) * sizeof(row));
-    if (!rows)
+    /* The page is the first `limit` matches after the cursor: kept in a bounded heap (the worst on top)
+     * instead of sorting every match; n_after counts the rest to know whether there is a next page. */
+    row *heap = malloc((limit + 1) * sizeof(row));
+    if (!heap)
         abort();
-    size_t n = 0;
-    for (size_t i = 0; i < m->recs.cap; i++) {
-        if (!m->recs.slots[i].hash)
-            continue;
-        const mrec *r = m->recs.slots[i].value;
-        if (!rec_matches(r, q, words, n_words))
+    size_t n = 0, n_after = 0;
+    pthread_rwlock_rdlock(&m->lock);
+    uint32_t job_id = q->job ? job_lookup(m, q->job) : NO_JOB;
+    size_t n_hot = q->job && job_id == NO_JOB ? 0 : m->n_hot; /* an unknown job matches nothing */
+    for (size_t i = 0; i < n_hot; i++) {
+        const mhot *h = &m->hot[i];
+        if (!hot_matches(h, q, job_id, &mq))
             continue;
         out->total++;
-        int64_t v = rec_sort_value(q->sort, r);
-        if (cur.job && store_row_cmp(q->sort, v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
+        const mrec *r = h->r;
+        row x = {hot_sort_value(sort, h), r};
+        if (cur.job && store_row_cmp(sort, x.v, r->id, rec_key(r), cur.value, cur.job, cur.key) <= 0)
             continue; /* at or before the cursor */
-        rows[n].v = v;
-        rows[n].r = r;
-        n++;
+        n_after++;
+        if (n < limit) {
+            heap[n] = x;
+            heap_up(heap, n++, sort);
+        } else if (row_order(sort, &x, &heap[0]) < 0) {
+            heap[0] = x;
+            heap_down(heap, n, 0, sort);
+        }
     }
-    store_sort sort = q->sort;
-    qsort_r(rows, n, sizeof(row), row_cmp, &sort);
-    size_t take = n < limit ? n : limit;
-    out->v = calloc(take + 1, sizeof(store_summary));
+    qsort_r(heap, n, sizeof(row), row_cmp, &sort);
+    out->v = calloc(n + 1, sizeof(store_summary));
     if (!out->v)
         abort();
-    for (size_t i = 0; i < take; i++)
-        summary_of(rows[i].r, &out->v[i]);
-    out->n = take;
-    if (n > take) {
-        store_cursor c = {.sort = q->sort, .value = rows[take - 1].v, .job = (char *)rows[take - 1].r->id,
-                          .key = (char *)rec_key(rows[take - 1].r)};
+    for (size_t i = 0; i < n; i++)
+        summary_of(heap[i].r, &out->v[i]);
+    out->n = n;
+    if (n_after > n) {
+        store_cursor c = {.sort = sort, .value = heap[n - 1].v, .job = (char *)heap[n - 1].r->id,
+                          .key = (char *)rec_key(heap[n - 1].r)};
         out->next_cursor = store_cursor_encode(&c);
     }
     pthread_rwlock_unlock(&m->lock);
-    free(rows);
-    free(wbuf);
-    free(words);
+    free(heap);
+    memsearch_query_free(&mq);
     store_cursor_clear(&cur);
     return 0;
 }
@@ -392,6 +477,7 @@ static int mem_set_status(store *s, const char *job, const char *key, bool resol
     } else {
         r->status = STORE_OPEN;
     }
+    hot_sync(m, r);
     pthread_rwlock_unlock(&m->lock);
     return 0;
 }
@@ -553,6 +639,11 @@ static void mem_close(store *s)
         if (m->recs.slots[i].hash)
             rec_free(m->recs.slots[i].value);
     keymap_free(&m->recs);
+    free(m->hot);
+    keymap_free(&m->jobs);
+    for (size_t i = 0; i < m->n_jobs; i++)
+        free(m->job_names[i]);
+    free(m->job_names);
     merge_state_free(&m->saved);
     pthread_rwlock_destroy(&m->lock);
     free(m);
