@@ -57,6 +57,10 @@ check "db_only: the service has no instances left" eventually 5 targets_are "" d
 state basic
 check "db back" eventually 5 targets_are "db_only/[2001:db8::3]:5432" db_only
 check "health label follows" eventually 5 sh -c "curl -sS '$LOOKOUT_URL/api/v1/targets?scrapePool=db_only' | grep -q '\"health\":\"critical\"'"
+# Job "all" watches the same services through its own queries: wait until it has the db back too, so that
+# "targets kept" below compares against a settled state.
+check "db back in job all" eventually 10 \
+  targets_are "all/10.0.0.1:6379,all/10.0.0.1:8080,all/192.168.1.2:8081,all/[2001:db8::3]:5432" all
 
 fails=$(metric_sum lookout_sd_consul_rpc_failures_total)
 stop_pid "$CONSUL_PID"
