@@ -324,34 +324,79 @@ static char *fts_phrase(const char *q)
 /* One substring condition on the search rows. */
 static void text_filter(sql_store *m, const char *text, strbuf *sb, params *p)
 {
-    if (m->dialect == SQLDB_SQLITE && strlen(text) >= 3) {
-        /* rowid = aggregate id: the MATCH yields ids from the index alone */
-        strbuf_puts(sb, " AND a.id IN (SELECT rowid FROM search WHERE search MATCH ?)");
-        param(p, sqlv_text(own(p, fts_phrase(text))));
-    } else {
-        /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
-        strbuf_printf(sb, " AND a.id IN (SELECT %s FROM search WHERE body LIKE ? ESCAPE '\\')",
-                      m->dialect == SQLDB_SQLITE ? "rowid" : "id");
-        param(p, sqlv_text(own(p, like_pattern(text))));
-    }
+    /* MySQL runs with NO_BACKSLASH_ESCAPES (sqldb_mysql.c), so '\\' is one backslash everywhere. */
+    strbuf_printf(sb, " AND a.id IN (SELECT %s FROM search WHERE body LIKE ? ESCAPE '\\')",
+                  m->dialect == SQLDB_SQLITE ? "rowid" : "id");
+    param(p, sqlv_text(own(p, like_pattern(text))));
 }
 
-/* Appends the filter conditions (" AND ..."). */
-static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
+/* The text words of a query (one word unless q_all_words), in a strdup'd buffer owned by p. */
+static size_t text_words(const store_query *q, params *p, const char ***out)
 {
+    size_t n = 0;
+    *out = NULL;
+    if (!q->q || !q->q[0])
+        return 0;
+    const char **w = xrealloc(NULL, (strlen(q->q) / 2 + 2) * sizeof(char *)); /* words are space-separated */
+    *out = w;
+    if (!q->q_all_words) {
+        w[n++] = q->q;
+        return n;
+    }
+    char *words = strdup(q->q);
+    if (!words)
+        abort();
+    own(p, words); /* freed with the parameters */
+    char *save = NULL;
+    for (char *t = strtok_r(words, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
+        w[n++] = t;
+    return n;
+}
+
+/* SQLite: one FTS5 expression "w1" AND "w2" ... for every word of 3 or more characters (the trigram
+ * tokenizer's minimum), so all of them are answered by one MATCH; NULL when there is no such word. */
+static char *fts_expr(const char *const *w, size_t n)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(w[i]) < 3)
+            continue;
+        char *ph = fts_phrase(w[i]);
+        strbuf_printf(&sb, "%s%s", k++ ? " AND " : "", ph);
+        free(ph);
+    }
+    char *r = k ? strbuf_detach(&sb, NULL) : NULL;
+    strbuf_free(&sb);
+    return r;
+}
+
+/* Appends the filter conditions (" AND ..."). plus: prefix the columns of the aggregates' own indexes
+ * with SQLite's unary "+" so the planner does not drive the query from them (the caller wants the
+ * full-text match or a sort index to drive it). Sets *fts (SQLite) to 1 when there is an FTS5 condition,
+ * 2 when the whole filter is that one condition (its parameter is then the last one added). */
+static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, params *p, int *fts)
+{
+    const char *pl = plus ? "+" : "";
+    bool other = false;
     if (q->job) {
-        strbuf_puts(sb, " AND a.job = ?");
+        strbuf_printf(sb, " AND %sa.job = ?", pl);
         param(p, sqlv_text(q->job));
+        other = true;
     }
     if (q->severity >= 0) {
-        strbuf_puts(sb, " AND a.severity = ?");
+        strbuf_printf(sb, " AND %sa.severity = ?", pl);
         param(p, sqlv_int(q->severity));
+        other = true;
     }
     if (q->status >= 0) {
-        strbuf_puts(sb, " AND a.status = ?");
+        strbuf_printf(sb, " AND %sa.status = ?", pl);
         param(p, sqlv_int(q->status));
+        other = true;
     }
     if (q->n_labels) {
+        other = true;
         /* One label set (anchored on its sentinel row) must satisfy every matcher. A matcher with an
          * empty value matches a set without the label (Prometheus: empty = absent). */
         strbuf_puts(sb, " AND EXISTS (SELECT 1 FROM labels l0 WHERE l0.agg_id = a.id AND l0.name = ''");
@@ -370,21 +415,31 @@ static void filters(sql_store *m, const store_query *q, strbuf *sb, params *p)
         }
         strbuf_putc(sb, ')');
     }
-    if (!q->q || !q->q[0])
-        return;
-    if (!q->q_all_words) {
-        text_filter(m, q->q, sb, p);
-        return;
+    if (fts)
+        *fts = 0;
+    /* Every whitespace-separated word must match (q_all_words); each word is its own condition, so
+     * different words may match different fields or samples (as in the memory backend). */
+    const char **w;
+    size_t n = text_words(q, p, &w);
+    bool short_word = false;
+    if (m->dialect == SQLDB_SQLITE) {
+        char *e = fts_expr(w, n);
+        if (e) {
+            strbuf_puts(sb, " AND a.id IN (SELECT rowid FROM search WHERE search MATCH ?)");
+            param(p, sqlv_text(own(p, e)));
+        }
+        for (size_t i = 0; i < n; i++)
+            if (strlen(w[i]) < 3) {
+                text_filter(m, w[i], sb, p);
+                short_word = true;
+            }
+        if (fts && e)
+            *fts = !other && !short_word ? 2 : 1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            text_filter(m, w[i], sb, p);
     }
-    /* Every whitespace-separated word must match; each word gets its own condition, so different words
-     * may match different fields or samples (as in the memory backend). */
-    char *words = strdup(q->q);
-    if (!words)
-        abort();
-    own(p, words); /* freed with the parameters */
-    char *save = NULL;
-    for (char *w = strtok_r(words, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
-        text_filter(m, w, sb, p);
+    free(w);
 }
 
 typedef struct latest_ctx {
@@ -444,19 +499,52 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         limit = STORE_MAX_LIMIT;
     const char *col = sort_col(q->sort);
 
+    /* SQLite with a full-text condition: the MATCH drives the count (the filters on the aggregates'
+     * own columns get a "+" so the planner does not walk a whole job's index probing the match list),
+     * and a text-only filter is counted in the FTS index alone. The page is selected by walking the
+     * sort index and probing the match list when the matches are many (the first page is found after
+     * about limit * rows / matches index rows), else by sorting the matches. */
+    int fts = 0;
     strbuf where;
     strbuf_init(&where);
     params p = {0};
     strbuf_puts(&where, " WHERE 1=1");
-    filters(m, q, &where, &p);
+    filters(m, q, m->dialect == SQLDB_SQLITE, &where, &p, &fts);
     size_t n_filter = p.n;
 
     strbuf sql;
     strbuf_init(&sql);
-    strbuf_printf(&sql, "SELECT count(*) FROM aggregates a%s", where.buf);
+    if (fts == 2)
+        strbuf_puts(&sql, "SELECT count(*) FROM search WHERE search MATCH ?");
+    else
+        strbuf_printf(&sql, "SELECT count(*) FROM aggregates a%s", where.buf);
 
     pthread_mutex_lock(&m->rmu);
-    int rc = sqldb_query(m->r, sql.buf, p.v, n_filter, count_row, &out->total, err, errlen);
+    int rc = sqldb_query(m->r, sql.buf, fts == 2 ? p.v + n_filter - 1 : p.v, fts == 2 ? 1 : n_filter, count_row,
+                         &out->total, err, errlen);
+
+    const char *indexed = "";
+    if (rc == 0 && m->dialect == SQLDB_SQLITE && (!fts || out->total >= 20 * (limit + 1))) {
+        /* no full-text condition, or many matches: the plain filters (indexes usable), and with many
+         * matches the sort index forced (agg_job is in last-seen order within a job) */
+        strbuf_reset(&where);
+        params_free(&p);
+        memset(&p, 0, sizeof(p));
+        strbuf_puts(&where, " WHERE 1=1");
+        filters(m, q, false, &where, &p, NULL);
+        if (fts)
+            indexed = q->job && q->sort == STORE_SORT_LAST_SEEN ? " INDEXED BY agg_job"
+                      : q->sort == STORE_SORT_COUNT ? " INDEXED BY agg_total"
+                      : q->sort == STORE_SORT_FIRST_SEEN ? " INDEXED BY agg_created" : " INDEXED BY agg_last_seen";
+        if (fts && !(q->job && q->sort == STORE_SORT_LAST_SEEN) && q->job) {
+            /* the sort index does not lead with job: keep the job condition off any index */
+            strbuf_reset(&where);
+            params_free(&p);
+            memset(&p, 0, sizeof(p));
+            strbuf_puts(&where, " WHERE 1=1");
+            filters(m, q, true, &where, &p, NULL);
+        }
+    }
 
     strbuf_reset(&sql);
     /* The page is selected first (inner query) and only its rows get the per-row sample and label-set
@@ -465,8 +553,8 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     strbuf_printf(&sql,
                   "SELECT " AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
                   " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
-                  " FROM (SELECT a.* FROM aggregates a%s",
-                  where.buf);
+                  " FROM (SELECT a.* FROM aggregates a%s%s",
+                  indexed, where.buf);
     if (cur.job) {
         /* Keyset: after (value, job, key) in "value DESC, job, akey" order. The extra "col <= ?" is what
          * lets the database seek the index instead of filtering from its start. */

@@ -3,7 +3,7 @@
  * runs every missing migration in order (each in its own transaction where the database allows DDL in
  * one) and refuses a database whose version is newer than this binary knows.
  *
- * Schema (v1). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
+ * Schema (v1; v2 and v3 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
  * process, so a writer never reads an id back and shards agree on them without coordination.
  *   aggregates(id, job, akey, total, severity, created_at, last_seen, status, resolved_count, resolved_at)
  *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging
@@ -116,6 +116,28 @@ static const char *const v2_mysql[] = {
     " '')) FROM aggregates a",
 };
 
+/* v3 (SQLite only): aggregates.id becomes the table's rowid (INTEGER PRIMARY KEY). A lookup by id is then
+ * one B-tree search instead of a search in the primary-key index and a second one in the table, every
+ * index of aggregates holds the id itself (a search that walks agg_job or a sort index probes the
+ * full-text matches without reading the table), and joining the FTS rowids to aggregates is direct.
+ * Ids are positive 63-bit values, valid rowids. PostgreSQL and MySQL keep their clustered/primary-key
+ * tables: the step is a no-op there (it only records the version). */
+static const char *const v3_sqlite[] = {
+    "CREATE TABLE aggregates_v3 (id INTEGER PRIMARY KEY, job TEXT NOT NULL, akey TEXT NOT NULL,"
+    " total BIGINT NOT NULL, severity INT NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,"
+    " status INT NOT NULL DEFAULT 0, resolved_count BIGINT NOT NULL DEFAULT 0,"
+    " resolved_at BIGINT NOT NULL DEFAULT 0)",
+    "INSERT INTO aggregates_v3 (id, job, akey, total, severity, created_at, last_seen, status, resolved_count,"
+    " resolved_at) SELECT id, job, akey, total, severity, created_at, last_seen, status, resolved_count,"
+    " resolved_at FROM aggregates ORDER BY id",
+    "DROP TABLE aggregates",
+    "ALTER TABLE aggregates_v3 RENAME TO aggregates",
+    "CREATE INDEX agg_last_seen ON aggregates (last_seen DESC, job, akey)",
+    "CREATE INDEX agg_total ON aggregates (total DESC, job, akey)",
+    "CREATE INDEX agg_created ON aggregates (created_at DESC, job, akey)",
+    "CREATE INDEX agg_job ON aggregates (job, last_seen DESC, akey)",
+};
+
 /* Expands the tokens of one statement for a dialect. */
 static char *expand(sqldb_dialect d, const char *s)
 {
@@ -168,6 +190,12 @@ static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, si
                 return -1;
             continue;
         }
+        if (strcmp(s, "$V3") == 0) {
+            if (db->dialect == SQLDB_SQLITE &&
+                run_list(db, v3_sqlite, sizeof(v3_sqlite) / sizeof(*v3_sqlite), err, errlen) != 0)
+                return -1;
+            continue;
+        }
         char *sql = expand(db->dialect, s);
         char e2[256];
         /* A failed statement aborts a PostgreSQL transaction: optional ones run under a savepoint. */
@@ -193,10 +221,12 @@ typedef struct migration {
 } migration;
 
 static const char *const v2[] = {"$V2"};
+static const char *const v3[] = {"$V3"};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
+    {v3, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 
