@@ -7,14 +7,7 @@
 #include "scrape/http_client.h"
 #include "sd/kubernetes_internal.h"
 #include "sd/sd_internal.h"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
+#include "util/xalloc.h"
 
 static char **strv_copy(char *const *v, size_t n)
 {
@@ -24,7 +17,7 @@ static char **strv_copy(char *const *v, size_t n)
     if (!d)
         abort();
     for (size_t i = 0; i < n; i++)
-        d[i] = xstrdup(v[i]);
+        d[i] = xstrdup_or_empty(v[i]);
     return d;
 }
 
@@ -71,15 +64,15 @@ sd_config *sd_block_copy(const sd_config *src)
         const kubernetes_sd_config *s = &src->u.kubernetes;
         kubernetes_sd_config *d = &c->u.kubernetes;
         *d = *s;
-        d->api_server = s->api_server ? xstrdup(s->api_server) : NULL;
-        d->kubeconfig_file = s->kubeconfig_file ? xstrdup(s->kubeconfig_file) : NULL;
+        d->api_server = s->api_server ? xstrdup_or_empty(s->api_server) : NULL;
+        d->kubeconfig_file = s->kubeconfig_file ? xstrdup_or_empty(s->kubeconfig_file) : NULL;
         http_client_config_copy(&d->http, &s->http);
         d->namespaces = strv_copy(s->namespaces, s->n_namespaces);
         d->selectors = s->n_selectors ? calloc(s->n_selectors, sizeof *d->selectors) : NULL;
         for (size_t i = 0; i < s->n_selectors; i++) {
             d->selectors[i].role = s->selectors[i].role;
-            d->selectors[i].label = s->selectors[i].label ? xstrdup(s->selectors[i].label) : NULL;
-            d->selectors[i].field = s->selectors[i].field ? xstrdup(s->selectors[i].field) : NULL;
+            d->selectors[i].label = s->selectors[i].label ? xstrdup_or_empty(s->selectors[i].label) : NULL;
+            d->selectors[i].field = s->selectors[i].field ? xstrdup_or_empty(s->selectors[i].field) : NULL;
         }
         break;
     }
@@ -155,10 +148,10 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
         abort();
     p->ops = ops;
     p->cfg = sd_block_copy(cfg);
-    p->job = xstrdup(job);
+    p->job = xstrdup_or_empty(job);
     char name[64];
     snprintf(name, sizeof name, "%s/%d", sd_kind_list_name(cfg->kind), cfg->index);
-    p->name = xstrdup(name);
+    p->name = xstrdup_or_empty(name);
     p->id = -1;
     return p;
 }

@@ -6,16 +6,7 @@
 
 #include "scrape/http_client.h"
 #include "sd/sd_internal.h"
-
-static char *dupn(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
+#include "util/xalloc.h"
 
 static char **strv_dup(char *const *v, size_t n)
 {
@@ -25,7 +16,7 @@ static char **strv_dup(char *const *v, size_t n)
     if (!d)
         abort();
     for (size_t i = 0; i < n; i++)
-        d[i] = dupn(v[i]);
+        d[i] = xstrdup(v[i]);
     return d;
 }
 
@@ -50,14 +41,14 @@ void sd_remote_config_copy(sd_config *dst, const sd_config *src)
         const consul_sd_config *s = &src->u.consul;
         consul_sd_config *d = &dst->u.consul;
         *d = *s;
-        d->server = dupn(s->server);
-        d->path_prefix = dupn(s->path_prefix);
-        d->token = dupn(s->token);
-        d->datacenter = dupn(s->datacenter);
-        d->ns = dupn(s->ns);
-        d->partition = dupn(s->partition);
-        d->scheme = dupn(s->scheme);
-        d->tag_separator = dupn(s->tag_separator);
+        d->server = xstrdup(s->server);
+        d->path_prefix = xstrdup(s->path_prefix);
+        d->token = xstrdup(s->token);
+        d->datacenter = xstrdup(s->datacenter);
+        d->ns = xstrdup(s->ns);
+        d->partition = xstrdup(s->partition);
+        d->scheme = xstrdup(s->scheme);
+        d->tag_separator = xstrdup(s->tag_separator);
         d->services = strv_dup(s->services, s->n_services);
         d->tags = strv_dup(s->tags, s->n_tags);
         d->node_meta_keys = strv_dup(s->node_meta_keys, s->n_node_meta);
@@ -67,7 +58,7 @@ void sd_remote_config_copy(sd_config *dst, const sd_config *src)
     }
     case SD_HTTP:
         dst->u.http = src->u.http;
-        dst->u.http.url = dupn(src->u.http.url);
+        dst->u.http.url = xstrdup(src->u.http.url);
         http_client_config_copy(&dst->u.http.http, &src->u.http.http);
         break;
     default:
