@@ -8,6 +8,7 @@
 
 #include "config/internal.h"
 #include "config/sd_remote.h"
+#include "util/xalloc.h"
 
 static bool str_eq(const char *a, const char *b)
 {
@@ -24,14 +25,6 @@ static bool strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
         if (strcmp(a[i], b[i]) != 0)
             return false;
     return true;
-}
-
-static char *dupz(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 /* Own keys followed by the HTTP client keys, NULL-terminated, in `out` (room for 64). */
@@ -146,8 +139,8 @@ static int read_node_meta(cfg_ctx *c, const yaml_node_t *node, consul_sd_config 
             }
         if (rc)
             break;
-        pairs[k++] = dupz(key);
-        pairs[k++] = dupz(val);
+        pairs[k++] = xstrdup(key);
+        pairs[k++] = xstrdup(val);
     }
     if (rc) {
         cfg_free_strings(pairs, k);
@@ -214,15 +207,15 @@ int cfg_parse_consul_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
     /* yaml "omitempty": an empty string means the default */
     if (!cc->server || !*cc->server) {
         free(cc->server);
-        cc->server = dupz("localhost:8500");
+        cc->server = xstrdup("localhost:8500");
     }
     if (!cc->scheme || !*cc->scheme) {
         free(cc->scheme);
-        cc->scheme = dupz("http");
+        cc->scheme = xstrdup("http");
     }
     if (!cc->tag_separator || !*cc->tag_separator) {
         free(cc->tag_separator);
-        cc->tag_separator = dupz(",");
+        cc->tag_separator = xstrdup(",");
     }
     drop_empty(&cc->path_prefix);
     drop_empty(&cc->token);
@@ -244,7 +237,7 @@ int cfg_parse_consul_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
             goto out;
         }
         cc->http.has_basic_auth = true;
-        cc->http.basic_auth_username = username ? username : dupz("");
+        cc->http.basic_auth_username = username ? username : xstrdup("");
         cc->http.basic_auth_password = password;
         username = password = NULL;
     }
