@@ -66,3 +66,12 @@ Test(strv, empty_is_null_and_free_accepts_it)
     cr_assert_null(strv_copy_or_empty(NULL, 0));
     strv_free(NULL, 0);
 }
+
+Test(strv, equal_compares_length_and_order)
+{
+    char *a[] = {"x", "y"}, *b[] = {"x", "y"}, *c[] = {"y", "x"};
+    cr_assert(strv_equal(a, 2, b, 2));
+    cr_assert(strv_equal(NULL, 0, NULL, 0));
+    cr_assert_not(strv_equal(a, 2, c, 2));
+    cr_assert_not(strv_equal(a, 2, b, 1));
+}
