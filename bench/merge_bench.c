@@ -23,20 +23,13 @@
 #include "store/merge.h"
 #include "store/store.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 static int n_targets = 10000, n_keys = 100, n_cycles = 3;

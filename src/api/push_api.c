@@ -11,6 +11,7 @@
 
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define PUSH_MAX_JOB_LEN 256
 #define PUSH_CRED_FILE_MAX (64 * 1024)
@@ -18,26 +19,16 @@
  * this list (and its linear scan) without bound. Pushes to further new jobs are refused with 429. */
 #define PUSH_MAX_JOBS 10000
 
-static char *dup_or_null(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 static void cfg_copy(push_config *dst, const push_config *src)
 {
     *dst = *src;
-    dst->default_job = dup_or_null(src->default_job);
-    dst->authorization_type = dup_or_null(src->authorization_type);
-    dst->authorization_credentials = dup_or_null(src->authorization_credentials);
-    dst->authorization_credentials_file = dup_or_null(src->authorization_credentials_file);
-    dst->basic_auth_username = dup_or_null(src->basic_auth_username);
-    dst->basic_auth_password = dup_or_null(src->basic_auth_password);
-    dst->basic_auth_password_file = dup_or_null(src->basic_auth_password_file);
+    dst->default_job = xstrdup(src->default_job);
+    dst->authorization_type = xstrdup(src->authorization_type);
+    dst->authorization_credentials = xstrdup(src->authorization_credentials);
+    dst->authorization_credentials_file = xstrdup(src->authorization_credentials_file);
+    dst->basic_auth_username = xstrdup(src->basic_auth_username);
+    dst->basic_auth_password = xstrdup(src->basic_auth_password);
+    dst->basic_auth_password_file = xstrdup(src->basic_auth_password_file);
 }
 
 static void cfg_clear(push_config *c)
@@ -143,7 +134,7 @@ int push_auth_check(const push_config *cfg, const char *header, char *err, size_
             if (!(secret = read_secret(cfg->authorization_credentials_file, err, errlen)))
                 return -1;
         } else {
-            secret = dup_or_null(cfg->authorization_credentials);
+            secret = xstrdup(cfg->authorization_credentials);
         }
     } else {
         char *pw = NULL;
@@ -151,7 +142,7 @@ int push_auth_check(const push_config *cfg, const char *header, char *err, size_
             if (!(pw = read_secret(cfg->basic_auth_password_file, err, errlen)))
                 return -1;
         } else {
-            pw = dup_or_null(cfg->basic_auth_password);
+            pw = xstrdup(cfg->basic_auth_password);
         }
         size_t ul = strlen(cfg->basic_auth_username), pl = strlen(pw);
         char *plain = malloc(ul + pl + 2);
@@ -211,7 +202,7 @@ static void remember_job(push_api *p, const char *job)
             if (!p->pushed_jobs)
                 abort();
         }
-        p->pushed_jobs[p->n_pushed++] = dup_or_null(job);
+        p->pushed_jobs[p->n_pushed++] = xstrdup(job);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -346,9 +337,9 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     char **owned = calloc(n, sizeof *owned);
     if (!jobs || !owned)
         abort();
-    owned[0] = dup_or_null(p->cfg.default_job ? p->cfg.default_job : PUSH_DEFAULT_JOB);
+    owned[0] = xstrdup(p->cfg.default_job ? p->cfg.default_job : PUSH_DEFAULT_JOB);
     for (size_t i = 0; i < p->n_pushed; i++)
-        owned[i + 1] = dup_or_null(p->pushed_jobs[i]);
+        owned[i + 1] = xstrdup(p->pushed_jobs[i]);
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < n; i++)
         jobs[i] = owned[i];

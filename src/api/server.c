@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/xalloc.h"
 
 typedef struct route {
     char *method; /* NULL = any */
@@ -51,14 +52,6 @@ typedef struct req_state {
     char limit_text[24];
     size_t limit; /* body limit of the route this request goes to */
 } req_state;
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 http_server *http_server_new(const http_server_options *opts)
 {

@@ -12,7 +12,6 @@ void cfg_http_init(http_client_config *h);
 int cfg_parse_http(cfg_ctx *c, const yaml_node_t *map, http_client_config *h);
 void cfg_http_free(http_client_config *h);
 bool cfg_http_equal(const http_client_config *a, const http_client_config *b);
-void cfg_http_copy(http_client_config *dst, const http_client_config *src);
 
 /* Service discovery blocks (parse_sd.c). */
 size_t cfg_sd_keys(const char **out, size_t max); /* appends every *_sd_configs key; returns the count */

@@ -333,28 +333,3 @@ bool cfg_http_equal(const http_client_config *a, const http_client_config *b)
            str_eq(x->cert, y->cert) && str_eq(x->key, y->key) && x->insecure_skip_verify == y->insecure_skip_verify &&
            str_eq(x->min_version, y->min_version);
 }
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-void cfg_http_copy(http_client_config *dst, const http_client_config *src)
-{
-    *dst = *src;
-    dst->basic_auth_username = dup_or_null(src->basic_auth_username);
-    dst->basic_auth_password = dup_or_null(src->basic_auth_password);
-    dst->basic_auth_password_file = dup_or_null(src->basic_auth_password_file);
-    dst->authorization_type = dup_or_null(src->authorization_type);
-    dst->authorization_credentials = dup_or_null(src->authorization_credentials);
-    dst->authorization_credentials_file = dup_or_null(src->authorization_credentials_file);
-    dst->proxy_url = dup_or_null(src->proxy_url);
-    dst->tls.ca_file = dup_or_null(src->tls.ca_file);
-    dst->tls.cert_file = dup_or_null(src->tls.cert_file);
-    dst->tls.key_file = dup_or_null(src->tls.key_file);
-    dst->tls.server_name = dup_or_null(src->tls.server_name);
-    dst->tls.ca = dup_or_null(src->tls.ca);
-    dst->tls.cert = dup_or_null(src->tls.cert);
-    dst->tls.key = dup_or_null(src->tls.key);
-    dst->tls.min_version = dup_or_null(src->tls.min_version);
-}

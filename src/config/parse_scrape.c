@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "util/strv.h"
 
 /* ---- relabel rules ---- */
 
@@ -325,7 +326,7 @@ void cfg_scrape_free(scrape_config *sc)
     free(sc->scheme);
     for (size_t i = 0; i < sc->n_params; i++) {
         free(sc->params[i].name);
-        cfg_free_strings(sc->params[i].values, sc->params[i].n_values);
+        strv_free(sc->params[i].values, sc->params[i].n_values);
     }
     free(sc->params);
     cfg_http_free(&sc->http);

@@ -10,6 +10,7 @@
 
 #include "config/internal.h"
 #include "config/sd_remote.h"
+#include "util/strv.h"
 
 typedef int (*sd_parse_fn)(cfg_ctx *c, const yaml_node_t *node, sd_config *sd);
 typedef void (*sd_free_fn)(sd_config *sd);
@@ -39,23 +40,13 @@ static int parse_static(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
 
 static void free_static(sd_config *sd)
 {
-    cfg_free_strings(sd->u.static_sd.targets, sd->u.static_sd.n_targets);
+    strv_free(sd->u.static_sd.targets, sd->u.static_sd.n_targets);
     labelset_free(&sd->u.static_sd.labels);
-}
-
-static bool strings_equal(char *const *a, size_t na, char *const *b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
 }
 
 static bool equal_static(const sd_config *a, const sd_config *b)
 {
-    return strings_equal(a->u.static_sd.targets, a->u.static_sd.n_targets, b->u.static_sd.targets,
+    return strv_equal(a->u.static_sd.targets, a->u.static_sd.n_targets, b->u.static_sd.targets,
                          b->u.static_sd.n_targets) &&
            labelset_equal(&a->u.static_sd.labels, &b->u.static_sd.labels);
 }
@@ -102,13 +93,13 @@ static int parse_file(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
 
 static void free_file(sd_config *sd)
 {
-    cfg_free_strings(sd->u.file.files, sd->u.file.n_files);
+    strv_free(sd->u.file.files, sd->u.file.n_files);
 }
 
 static bool equal_file(const sd_config *a, const sd_config *b)
 {
     return a->u.file.refresh_interval_ms == b->u.file.refresh_interval_ms &&
-           strings_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
+           strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
 }
 
 /* ---- the table ---- */

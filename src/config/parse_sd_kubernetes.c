@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "util/strv.h"
 
 static const char *const role_names[K8S_ROLE_COUNT] = {"pod", "service", "endpoints", "endpointslice", "node",
                                                       "ingress"};
@@ -257,7 +258,7 @@ void cfg_free_sd_kubernetes(sd_config *sd)
     free(k->api_server);
     free(k->kubeconfig_file);
     cfg_http_free(&k->http);
-    cfg_free_strings(k->namespaces, k->n_namespaces);
+    strv_free(k->namespaces, k->n_namespaces);
     for (size_t i = 0; i < k->n_selectors; i++) {
         free(k->selectors[i].label);
         free(k->selectors[i].field);

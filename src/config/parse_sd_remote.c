@@ -8,30 +8,14 @@
 
 #include "config/internal.h"
 #include "config/sd_remote.h"
+#include "util/xalloc.h"
+#include "util/strv.h"
 
 static bool str_eq(const char *a, const char *b)
 {
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
-}
-
-static bool strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
-}
-
-static char *dupz(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 /* Own keys followed by the HTTP client keys, NULL-terminated, in `out` (room for 64). */
@@ -93,14 +77,14 @@ int cfg_parse_dns_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
 
 void cfg_free_dns_sd(sd_config *sd)
 {
-    cfg_free_strings(sd->u.dns.names, sd->u.dns.n_names);
+    strv_free(sd->u.dns.names, sd->u.dns.n_names);
 }
 
 bool cfg_equal_dns_sd(const sd_config *a, const sd_config *b)
 {
     const dns_sd_config *x = &a->u.dns, *y = &b->u.dns;
     return x->type == y->type && x->port == y->port && x->refresh_interval_ms == y->refresh_interval_ms &&
-           strv_eq(x->names, x->n_names, y->names, y->n_names);
+           strv_equal(x->names, x->n_names, y->names, y->n_names);
 }
 
 /* ---- consul_sd_configs ---- */
@@ -146,11 +130,11 @@ static int read_node_meta(cfg_ctx *c, const yaml_node_t *node, consul_sd_config 
             }
         if (rc)
             break;
-        pairs[k++] = dupz(key);
-        pairs[k++] = dupz(val);
+        pairs[k++] = xstrdup(key);
+        pairs[k++] = xstrdup(val);
     }
     if (rc) {
-        cfg_free_strings(pairs, k);
+        strv_free(pairs, k);
         return -1;
     }
     qsort(pairs, k / 2, 2 * sizeof(char *), cmp_meta);
@@ -214,15 +198,15 @@ int cfg_parse_consul_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
     /* yaml "omitempty": an empty string means the default */
     if (!cc->server || !*cc->server) {
         free(cc->server);
-        cc->server = dupz("localhost:8500");
+        cc->server = xstrdup("localhost:8500");
     }
     if (!cc->scheme || !*cc->scheme) {
         free(cc->scheme);
-        cc->scheme = dupz("http");
+        cc->scheme = xstrdup("http");
     }
     if (!cc->tag_separator || !*cc->tag_separator) {
         free(cc->tag_separator);
-        cc->tag_separator = dupz(",");
+        cc->tag_separator = xstrdup(",");
     }
     drop_empty(&cc->path_prefix);
     drop_empty(&cc->token);
@@ -244,7 +228,7 @@ int cfg_parse_consul_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
             goto out;
         }
         cc->http.has_basic_auth = true;
-        cc->http.basic_auth_username = username ? username : dupz("");
+        cc->http.basic_auth_username = username ? username : xstrdup("");
         cc->http.basic_auth_password = password;
         username = password = NULL;
     }
@@ -270,10 +254,10 @@ void cfg_free_consul_sd(sd_config *sd)
     free(cc->partition);
     free(cc->scheme);
     free(cc->tag_separator);
-    cfg_free_strings(cc->services, cc->n_services);
-    cfg_free_strings(cc->tags, cc->n_tags);
-    cfg_free_strings(cc->node_meta_keys, cc->n_node_meta);
-    cfg_free_strings(cc->node_meta_values, cc->n_node_meta);
+    strv_free(cc->services, cc->n_services);
+    strv_free(cc->tags, cc->n_tags);
+    strv_free(cc->node_meta_keys, cc->n_node_meta);
+    strv_free(cc->node_meta_values, cc->n_node_meta);
     cfg_http_free(&cc->http);
 }
 
@@ -284,10 +268,10 @@ bool cfg_equal_consul_sd(const sd_config *a, const sd_config *b)
            str_eq(x->datacenter, y->datacenter) && str_eq(x->ns, y->ns) && str_eq(x->partition, y->partition) &&
            str_eq(x->scheme, y->scheme) && str_eq(x->tag_separator, y->tag_separator) &&
            x->allow_stale == y->allow_stale && x->refresh_interval_ms == y->refresh_interval_ms &&
-           strv_eq(x->services, x->n_services, y->services, y->n_services) &&
-           strv_eq(x->tags, x->n_tags, y->tags, y->n_tags) &&
-           strv_eq(x->node_meta_keys, x->n_node_meta, y->node_meta_keys, y->n_node_meta) &&
-           strv_eq(x->node_meta_values, x->n_node_meta, y->node_meta_values, y->n_node_meta) &&
+           strv_equal(x->services, x->n_services, y->services, y->n_services) &&
+           strv_equal(x->tags, x->n_tags, y->tags, y->n_tags) &&
+           strv_equal(x->node_meta_keys, x->n_node_meta, y->node_meta_keys, y->n_node_meta) &&
+           strv_equal(x->node_meta_values, x->n_node_meta, y->node_meta_values, y->n_node_meta) &&
            cfg_http_equal(&x->http, &y->http);
 }
 

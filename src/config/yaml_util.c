@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/strbuf.h"
+#include "util/strv.h"
 
 config_pos cfg_pos(const yaml_node_t *n)
 {
@@ -273,13 +274,6 @@ int cfg_read_uint(cfg_ctx *c, const yaml_node_t *map, const char *key, uint64_t 
     return 0;
 }
 
-void cfg_free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 int cfg_read_string_list(cfg_ctx *c, const yaml_node_t *map, const char *key, char ***out, size_t *n)
 {
     yaml_node_t *v = cfg_get(c, map, key);
@@ -295,14 +289,14 @@ int cfg_read_string_list(cfg_ctx *c, const yaml_node_t *map, const char *key, ch
         if (cfg_is_null(items[i])) {
             s = "";
         } else if (scalar_for(c, items[i], key, "a list of strings", &s) < 0) {
-            cfg_free_strings(strs, (size_t)i);
+            strv_free(strs, (size_t)i);
             free(items);
             return -1;
         }
         strs[i] = strdup(s);
     }
     free(items);
-    cfg_free_strings(*out, *n);
+    strv_free(*out, *n);
     *out = strs;
     *n = (size_t)cnt;
     return 0;

@@ -55,6 +55,5 @@ int cfg_read_labels(cfg_ctx *c, const yaml_node_t *map, const char *key, labelse
 /* Joins a relative path to the config file's directory (Prometheus config.JoinDir). Caller frees. */
 char *cfg_join_dir(const cfg_ctx *c, const char *path);
 bool cfg_utf8_valid(const char *s);
-void cfg_free_strings(char **v, size_t n);
 
 #endif

@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
+#include "util/xalloc.h"
 
 void labelset_init(labelset *ls)
 {

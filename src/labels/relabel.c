@@ -11,6 +11,7 @@
 #include <wctype.h>
 
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 static const char *const action_names[] = {
     [RELABEL_REPLACE] = "replace",     [RELABEL_KEEP] = "keep",           [RELABEL_DROP] = "drop",
@@ -39,14 +40,6 @@ int relabel_action_parse(const char *s, relabel_action *out)
             return 0;
         }
     return -1;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 /* Prometheus' relabelTarget: ^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$ — a label name in which
@@ -231,11 +224,6 @@ void relabel_rule_free(relabel_rule *r)
     memset(r, 0, sizeof *r);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 void relabel_rule_copy(relabel_rule *dst, const relabel_rule *src)
 {
     memset(dst, 0, sizeof *dst);
@@ -247,10 +235,10 @@ void relabel_rule_copy(relabel_rule *dst, const relabel_rule *src)
             dst->source_labels[i] = xstrdup(src->source_labels[i]);
     }
     dst->n_source_labels = src->n_source_labels;
-    dst->separator = dup_or_null(src->separator);
-    dst->target_label = dup_or_null(src->target_label);
-    dst->regex = dup_or_null(src->regex);
-    dst->replacement = dup_or_null(src->replacement);
+    dst->separator = xstrdup(src->separator);
+    dst->target_label = xstrdup(src->target_label);
+    dst->regex = xstrdup(src->regex);
+    dst->replacement = xstrdup(src->replacement);
     dst->modulus = src->modulus;
     dst->action = src->action;
     dst->line = src->line;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/xalloc.h"
+
 #define SECRET_MAX (64 * 1024)
 
 struct http_request {
@@ -15,16 +17,6 @@ struct http_request {
     struct curl_slist *connect_to;
     char *url; /* rewritten URL (server_name), NULL when the original is used */
 };
-
-static char *xstrdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 /* Go's os errors read "open PATH: no such file or directory": lower-case strerror. */
 static void os_error(char *err, size_t errlen, const char *op, const char *path, int e)

@@ -19,6 +19,7 @@
 #include "store/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define DEFAULT_QUEUE_BYTES (256u * 1024 * 1024)
 #define DEFAULT_FLUSH_MS 1000
@@ -72,22 +73,6 @@ struct ingest {
     pthread_mutex_t labels_mu;
     keymap labels;
 };
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
 
 static int64_t now_ms(void)
 {
@@ -292,8 +277,8 @@ void ingest_submit(void *ctx, const scrape_result *r)
     }
     item *it = xcalloc(1, sizeof *it);
     it->kind = ITEM_BODY;
-    it->job = xstrdup(r->job);
-    it->url = xstrdup(r->url);
+    it->job = xstrdup_or_empty(r->job);
+    it->url = xstrdup_or_empty(r->url);
     it->target_hash = r->hash;
     it->labels = labels_get(in, r->job, r->hash);
     it->body_hash = merge_body_hash(r->body, r->body_len);
@@ -332,8 +317,8 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
     if (ev == TARGET_REMOVED && t->url) {
         item *it = xcalloc(1, sizeof *it);
         it->kind = ITEM_FORGET;
-        it->job = xstrdup(job);
-        it->url = xstrdup(t->url);
+        it->job = xstrdup_or_empty(job);
+        it->url = xstrdup_or_empty(t->url);
         it->target_hash = t->hash;
         it->cost = sizeof(item);
         enqueue(in, it);
@@ -440,10 +425,10 @@ size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const
         const char *mjob = job;
         char *iid = NULL;
         if (!origin) {
-            iid = xstrdup(doc->instance_id);
+            iid = xstrdup_or_empty(doc->instance_id);
         } else if (honor_labels) {
             mjob = origin;
-            iid = xstrdup(base);
+            iid = xstrdup_or_empty(base);
             labelset_set(&ls, "job", origin);
         } else {
             size_t l = strlen(base) + strlen(origin) + 2;
@@ -752,7 +737,7 @@ ingest_push_result ingest_push(ingest *in, const char *job, const char *instance
     }
     item *it = xcalloc(1, sizeof *it);
     it->kind = ITEM_PUSH;
-    it->job = xstrdup(job);
+    it->job = xstrdup_or_empty(job);
     size_t ul = strlen(doc->instance_id) + 6;
     it->url = xcalloc(1, ul);
     snprintf(it->url, ul, "push:%s", doc->instance_id);

@@ -10,25 +10,10 @@
 #include <strings.h>
 
 #include "labels/labels.h"
+#include "util/xalloc.h"
 
 /* Deeper cause chains are cut: no client produces them, and it bounds recursion. */
 #define MAX_CAUSE_DEPTH 32
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
 
 const char *payload_severity_name(payload_severity s)
 {
@@ -261,14 +246,14 @@ static int get_str(pctx *c, const json_t *obj, const char *name, char **out)
 {
     const json_t *v = json_object_get(obj, name);
     if (!v || json_is_null(v)) {
-        *out = xstrdup("");
+        *out = xstrdup_or_empty("");
         return 0;
     }
     if (!json_is_string(v)) {
         *out = NULL;
         return problem(c, "\"%s\" is a %s, expected a string", name, type_name(v));
     }
-    *out = xstrdup(json_string_value(v));
+    *out = xstrdup_or_empty(json_string_value(v));
     return 0;
 }
 
@@ -304,7 +289,7 @@ static int parse_error(pctx *c, const json_t *v, payload_error *e, int depth)
             const json_t *l = json_array_get(st, i);
             if (!json_is_string(l))
                 return problem(c, "\"stacktrace\"[%zu] is a %s, expected a string", i, type_name(l));
-            e->stacktrace[e->n_stacktrace++] = xstrdup(json_string_value(l));
+            e->stacktrace[e->n_stacktrace++] = xstrdup_or_empty(json_string_value(l));
         }
     }
     const json_t *cause = json_object_get(v, "cause");
@@ -339,8 +324,8 @@ static int parse_http(pctx *c, const json_t *v, payload_http **out)
         json_object_foreach((json_t *)hd, name, val) {
             if (!json_is_string(val))
                 return problem(c, "header \"%.40s\" is a %s, expected a string", name, type_name(val));
-            h->headers[h->n_headers].name = xstrdup(name);
-            h->headers[h->n_headers].value = xstrdup(json_string_value(val));
+            h->headers[h->n_headers].name = xstrdup_or_empty(name);
+            h->headers[h->n_headers].value = xstrdup_or_empty(json_string_value(val));
             h->n_headers++;
         }
     }
@@ -402,8 +387,8 @@ static payload_occurrence *parse_occurrence(pctx *c, const json_t *v, payload_se
     if (e && !json_is_null(e))
         bad = parse_error(c, e, &o->error, 0);
     if (!bad && !o->error.class_name) {
-        o->error.class_name = xstrdup("");
-        o->error.message = xstrdup("");
+        o->error.class_name = xstrdup_or_empty("");
+        o->error.message = xstrdup_or_empty("");
     }
     char *sev = NULL;
     if (!bad)
@@ -460,7 +445,7 @@ static int parse_aggregate(pctx *c, payload_doc *p, const json_t *v, payload_agg
     free(sev);
     const json_t *oj = json_object_get(v, "__lookout_job__");
     if (json_is_string(oj) && json_string_length(oj) > 0)
-        a->origin_job = xstrdup(json_string_value(oj));
+        a->origin_job = xstrdup_or_empty(json_string_value(oj));
     const json_t *le = json_object_get(v, "latest_errors");
     if (le && !json_is_null(le)) {
         if (!json_is_array(le))
@@ -535,11 +520,11 @@ payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id
     }
     payload_doc *p = xcalloc(1, sizeof(*p));
     const json_t *tu = json_object_get(root, "target_uuid");
-    p->target_uuid = xstrdup(json_is_string(tu) ? json_string_value(tu) : "");
-    p->instance_id = xstrdup(p->target_uuid[0] ? p->target_uuid : (fallback_id ? fallback_id : ""));
+    p->target_uuid = xstrdup_or_empty(json_is_string(tu) ? json_string_value(tu) : "");
+    p->instance_id = xstrdup_or_empty(p->target_uuid[0] ? p->target_uuid : (fallback_id ? fallback_id : ""));
     const json_t *li = json_object_get(root, "__lookout_instance__");
     if (json_is_string(li) && json_string_length(li) > 0)
-        p->lookout_instance = xstrdup(json_string_value(li));
+        p->lookout_instance = xstrdup_or_empty(json_string_value(li));
 
     size_t n = json_array_size(list); /* 0 for NULL */
     p->aggregates = xcalloc(n, sizeof(payload_aggregate));
@@ -584,16 +569,16 @@ payload_occurrence *payload_occurrence_new(const char *class_name, const char *m
                                            const char *http_method, const char *http_url)
 {
     payload_occurrence *o = occ_alloc();
-    o->error.class_name = xstrdup(class_name);
-    o->error.message = xstrdup(message);
-    o->uuid = xstrdup(uuid);
+    o->error.class_name = xstrdup_or_empty(class_name);
+    o->error.message = xstrdup_or_empty(message);
+    o->uuid = xstrdup_or_empty(uuid);
     o->timestamp_ms = timestamp_ms;
     o->severity = sev;
     if (http_method) {
         o->http = xcalloc(1, sizeof(payload_http));
-        o->http->method = xstrdup(http_method);
-        o->http->url = xstrdup(http_url);
-        o->http->body = xstrdup("");
+        o->http->method = xstrdup_or_empty(http_method);
+        o->http->url = xstrdup_or_empty(http_url);
+        o->http->body = xstrdup_or_empty("");
     }
     o->dedup_hash = occurrence_hash(o);
     return o;

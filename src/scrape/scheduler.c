@@ -27,6 +27,7 @@
 #include "scrape/http_client.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define DEFAULT_BODY_LIMIT (10 * 1024 * 1024)
 #define MAX_HOST_CONNECTIONS 64 /* per host:port; many targets behind one port (e.g. a gateway) */
@@ -90,22 +91,6 @@ static int64_t clock_ms(clockid_t c)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* ---- phase ---------------------------------------------------------------------------------- */
 
@@ -358,8 +343,8 @@ void scrape_loop_upsert(scrape_loop *l, const scrape_target_spec *spec)
 {
     cmd *c = xcalloc(1, sizeof *c);
     c->kind = CMD_UPSERT;
-    c->job = xstrdup(spec->job);
-    c->url = xstrdup(spec->url);
+    c->job = xstrdup_or_empty(spec->job);
+    c->url = xstrdup_or_empty(spec->url);
     c->hash = spec->hash;
     c->interval_ms = spec->interval_ms;
     c->timeout_ms = spec->timeout_ms;
@@ -375,7 +360,7 @@ void scrape_loop_remove(scrape_loop *l, const char *job, uint64_t hash)
 {
     cmd *c = xcalloc(1, sizeof *c);
     c->kind = CMD_REMOVE;
-    c->job = xstrdup(job);
+    c->job = xstrdup_or_empty(job);
     c->hash = hash;
     enqueue(l, c);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "labels/labels.h"
+#include "util/xalloc.h"
 
 struct istr {
     struct istr *next;
@@ -14,14 +15,6 @@ struct istr {
     uint32_t refs;
     char s[];
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
 
 static void strtab_grow(strtab *t, size_t cap)
 {

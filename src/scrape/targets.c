@@ -16,6 +16,7 @@
 #include "scrape/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 struct target_manager {
     pthread_rwlock_t lock;
@@ -24,22 +25,6 @@ struct target_manager {
     target_hook_fn hook;
     void *hook_ctx;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p)
-        abort();
-    return p;
-}
 
 const char *target_health_name(target_health h)
 {

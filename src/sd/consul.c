@@ -29,6 +29,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sd/consul"
 #define WATCH_WAIT_MS 120000L
@@ -75,14 +76,6 @@ typedef struct consul_impl {
     cwatch **services; /* sorted by name */
     size_t n_services;
 } consul_impl;
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 /* Go's url.QueryEscape. */
 static void query_escape(strbuf *sb, const char *s)

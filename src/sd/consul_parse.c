@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sd/sd_remote.h"
+#include "util/xalloc.h"
 
 void sd_sanitize_label_name(const char *in, char *out, size_t outlen)
 {
@@ -46,14 +47,6 @@ void consul_catalog_free(consul_catalog_entry *v, size_t n)
     free(v);
 }
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const consul_catalog_entry *)a)->name, ((const consul_catalog_entry *)b)->name);
@@ -84,7 +77,7 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
             json_decref(root);
             return fail(err, errlen, "catalog services: expected a list of tags");
         }
-        v[i].name = xstrdup(name);
+        v[i].name = xstrdup_or_empty(name);
         size_t nt = json_is_array(tags) ? json_array_size(tags) : 0;
         v[i].tags = calloc(nt ? nt : 1, sizeof(char *));
         if (!v[i].tags)
@@ -97,7 +90,7 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
                 json_decref(root);
                 return fail(err, errlen, "catalog services: expected tags to be strings");
             }
-            v[i].tags[k] = xstrdup(json_string_value(t));
+            v[i].tags[k] = xstrdup_or_empty(json_string_value(t));
         }
         v[i].n_tags = nt;
         i++;
@@ -125,7 +118,7 @@ char *consul_parse_agent_datacenter(const char *body, size_t len, char *err, siz
         json_decref(root);
         return NULL;
     }
-    char *out = xstrdup(json_string_value(dc));
+    char *out = xstrdup_or_empty(json_string_value(dc));
     json_decref(root);
     return out;
 }

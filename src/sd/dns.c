@@ -27,6 +27,7 @@
 #include "sd/sd_remote.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sd/dns"
 #define DNS_TIMEOUT_MS 2000
@@ -43,14 +44,6 @@ static void metrics_create(void)
                                   0, NULL);
     m_failures = metric_family_get("lookout_sd_dns_lookup_failures_total", METRIC_COUNTER,
                                    "The number of DNS-SD lookup failures.", 0, NULL);
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 /* ---- resolv.conf and the search list ---- */

@@ -22,6 +22,7 @@
 #include "sd/sd_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sd/file"
 #define WATCH_MASK (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | \
@@ -57,14 +58,6 @@ static void metrics_create(void)
     m_scan_duration = metric_histogram_get("lookout_sd_file_scan_duration_seconds",
                                            "The duration of the file SD scan in seconds.", 0, NULL, buckets,
                                            sizeof buckets / sizeof *buckets);
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 static void watch_dirs(sd_provider *p)

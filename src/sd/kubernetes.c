@@ -45,6 +45,7 @@
 #include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sd/kubernetes"
 #define K8S_PAGE_LIMIT 500
@@ -107,14 +108,6 @@ struct k8s_provider {
     bool running;
     atomic_bool stop;
 };
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
 
 static const char *selector(const kubernetes_sd_config *c, k8s_kind kind, bool field)
 {
@@ -289,7 +282,7 @@ static void set_rv(k8s_informer *in, const char *rv)
     if (!rv || !*rv)
         return;
     free(in->rv);
-    in->rv = xstrdup(rv);
+    in->rv = xstrdup_or_empty(rv);
 }
 
 static void handle_event(k8s_informer *in, const char *line, size_t n)
@@ -449,7 +442,7 @@ static void inf_list_done(k8s_informer *in)
         if (*in->ns && in->kind != K8S_ROLE_NODE && !key_in_ns(k, in->ns))
             continue;
         if (!json_object_get(in->listing, k)) {
-            char *key = xstrdup(k);
+            char *key = xstrdup_or_empty(k);
             store_apply(kp, in->kind, key, NULL);
             free(key);
         }
@@ -531,7 +524,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
     }
     const char *cont = k8s_str(page, "metadata.continue");
     free(in->cont);
-    in->cont = cont && *cont ? xstrdup(cont) : NULL;
+    in->cont = cont && *cont ? xstrdup_or_empty(cont) : NULL;
     if (!in->cont) {
         set_rv(in, k8s_str(page, "metadata.resourceVersion"));
         inf_list_done(in);
@@ -638,7 +631,7 @@ static void add_informer(k8s_provider *kp, k8s_kind kind, const char *ns)
     memset(in, 0, sizeof *in);
     in->kp = kp;
     in->kind = kind;
-    in->ns = xstrdup(kind == K8S_ROLE_NODE ? "" : ns);
+    in->ns = xstrdup_or_empty(kind == K8S_ROLE_NODE ? "" : ns);
     in->path = k8s_resource_path(kind, in->ns);
     in->label_sel = selector(kp->cfg, kind, false);
     in->field_sel = selector(kp->cfg, kind, true);
@@ -689,8 +682,8 @@ static k8s_provider *watch_new(const char *key, const sd_config *block, const ch
     k8s_provider *kp = calloc(1, sizeof *kp);
     if (!kp)
         abort();
-    kp->key = xstrdup(key);
-    kp->job = xstrdup(job);
+    kp->key = xstrdup_or_empty(key);
+    kp->job = xstrdup_or_empty(job);
     kp->block = sd_block_copy(block);
     kp->cfg = &kp->block->u.kubernetes;
     pthread_mutex_init(&kp->sub_mu, NULL);

@@ -17,18 +17,9 @@
 #include "scrape/http_client.h"
 #include "sd/kubernetes_internal.h"
 #include "util/yaml_depth.h"
+#include "util/xalloc.h"
 
 #define KUBECONFIG_MAX (4u << 20)
-
-static char *xstrdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 void k8s_conn_free(k8s_conn *c)
 {

@@ -24,6 +24,7 @@
 #include "sd/sd_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 typedef struct mgroup {
     target_group g; /* first: a mgroup * is a target_group * */
@@ -115,14 +116,6 @@ static void metrics_init(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, metrics_create);
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 /* ---- groups ---- */

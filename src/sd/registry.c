@@ -7,33 +7,8 @@
 #include "scrape/http_client.h"
 #include "sd/kubernetes_internal.h"
 #include "sd/sd_internal.h"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
-static char **strv_copy(char *const *v, size_t n)
-{
-    if (!n)
-        return NULL;
-    char **d = calloc(n, sizeof(char *));
-    if (!d)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        d[i] = xstrdup(v[i]);
-    return d;
-}
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
+#include "util/strv.h"
+#include "util/xalloc.h"
 
 const char *sd_kind_list_name(sd_kind kind)
 {
@@ -58,12 +33,12 @@ sd_config *sd_block_copy(const sd_config *src)
     c->pos = src->pos;
     switch (src->kind) {
     case SD_STATIC:
-        c->u.static_sd.targets = strv_copy(src->u.static_sd.targets, src->u.static_sd.n_targets);
+        c->u.static_sd.targets = strv_copy_or_empty(src->u.static_sd.targets, src->u.static_sd.n_targets);
         c->u.static_sd.n_targets = src->u.static_sd.n_targets;
         labelset_copy(&c->u.static_sd.labels, &src->u.static_sd.labels);
         break;
     case SD_FILE:
-        c->u.file.files = strv_copy(src->u.file.files, src->u.file.n_files);
+        c->u.file.files = strv_copy_or_empty(src->u.file.files, src->u.file.n_files);
         c->u.file.n_files = src->u.file.n_files;
         c->u.file.refresh_interval_ms = src->u.file.refresh_interval_ms;
         break;
@@ -71,15 +46,15 @@ sd_config *sd_block_copy(const sd_config *src)
         const kubernetes_sd_config *s = &src->u.kubernetes;
         kubernetes_sd_config *d = &c->u.kubernetes;
         *d = *s;
-        d->api_server = s->api_server ? xstrdup(s->api_server) : NULL;
-        d->kubeconfig_file = s->kubeconfig_file ? xstrdup(s->kubeconfig_file) : NULL;
+        d->api_server = s->api_server ? xstrdup_or_empty(s->api_server) : NULL;
+        d->kubeconfig_file = s->kubeconfig_file ? xstrdup_or_empty(s->kubeconfig_file) : NULL;
         http_client_config_copy(&d->http, &s->http);
-        d->namespaces = strv_copy(s->namespaces, s->n_namespaces);
+        d->namespaces = strv_copy_or_empty(s->namespaces, s->n_namespaces);
         d->selectors = s->n_selectors ? calloc(s->n_selectors, sizeof *d->selectors) : NULL;
         for (size_t i = 0; i < s->n_selectors; i++) {
             d->selectors[i].role = s->selectors[i].role;
-            d->selectors[i].label = s->selectors[i].label ? xstrdup(s->selectors[i].label) : NULL;
-            d->selectors[i].field = s->selectors[i].field ? xstrdup(s->selectors[i].field) : NULL;
+            d->selectors[i].label = s->selectors[i].label ? xstrdup_or_empty(s->selectors[i].label) : NULL;
+            d->selectors[i].field = s->selectors[i].field ? xstrdup_or_empty(s->selectors[i].field) : NULL;
         }
         break;
     }
@@ -155,10 +130,10 @@ sd_provider *sd_provider_create(const sd_config *cfg, const char *job, char *err
         abort();
     p->ops = ops;
     p->cfg = sd_block_copy(cfg);
-    p->job = xstrdup(job);
+    p->job = xstrdup_or_empty(job);
     char name[64];
     snprintf(name, sizeof name, "%s/%d", sd_kind_list_name(cfg->kind), cfg->index);
-    p->name = xstrdup(name);
+    p->name = xstrdup_or_empty(name);
     p->id = -1;
     return p;
 }

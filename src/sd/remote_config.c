@@ -6,35 +6,8 @@
 
 #include "scrape/http_client.h"
 #include "sd/sd_internal.h"
-
-static char *dupn(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
-static char **strv_dup(char *const *v, size_t n)
-{
-    if (!n)
-        return NULL;
-    char **d = calloc(n, sizeof(char *));
-    if (!d)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        d[i] = dupn(v[i]);
-    return d;
-}
-
-static void strv_release(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
+#include "util/strv.h"
+#include "util/xalloc.h"
 
 void sd_remote_config_copy(sd_config *dst, const sd_config *src)
 {
@@ -43,31 +16,31 @@ void sd_remote_config_copy(sd_config *dst, const sd_config *src)
         const dns_sd_config *s = &src->u.dns;
         dns_sd_config *d = &dst->u.dns;
         *d = *s;
-        d->names = strv_dup(s->names, s->n_names);
+        d->names = strv_copy(s->names, s->n_names);
         break;
     }
     case SD_CONSUL: {
         const consul_sd_config *s = &src->u.consul;
         consul_sd_config *d = &dst->u.consul;
         *d = *s;
-        d->server = dupn(s->server);
-        d->path_prefix = dupn(s->path_prefix);
-        d->token = dupn(s->token);
-        d->datacenter = dupn(s->datacenter);
-        d->ns = dupn(s->ns);
-        d->partition = dupn(s->partition);
-        d->scheme = dupn(s->scheme);
-        d->tag_separator = dupn(s->tag_separator);
-        d->services = strv_dup(s->services, s->n_services);
-        d->tags = strv_dup(s->tags, s->n_tags);
-        d->node_meta_keys = strv_dup(s->node_meta_keys, s->n_node_meta);
-        d->node_meta_values = strv_dup(s->node_meta_values, s->n_node_meta);
+        d->server = xstrdup(s->server);
+        d->path_prefix = xstrdup(s->path_prefix);
+        d->token = xstrdup(s->token);
+        d->datacenter = xstrdup(s->datacenter);
+        d->ns = xstrdup(s->ns);
+        d->partition = xstrdup(s->partition);
+        d->scheme = xstrdup(s->scheme);
+        d->tag_separator = xstrdup(s->tag_separator);
+        d->services = strv_copy(s->services, s->n_services);
+        d->tags = strv_copy(s->tags, s->n_tags);
+        d->node_meta_keys = strv_copy(s->node_meta_keys, s->n_node_meta);
+        d->node_meta_values = strv_copy(s->node_meta_values, s->n_node_meta);
         http_client_config_copy(&d->http, &s->http);
         break;
     }
     case SD_HTTP:
         dst->u.http = src->u.http;
-        dst->u.http.url = dupn(src->u.http.url);
+        dst->u.http.url = xstrdup(src->u.http.url);
         http_client_config_copy(&dst->u.http.http, &src->u.http.http);
         break;
     default:
@@ -79,7 +52,7 @@ void sd_remote_config_release(sd_config *c)
 {
     switch (c->kind) {
     case SD_DNS:
-        strv_release(c->u.dns.names, c->u.dns.n_names);
+        strv_free(c->u.dns.names, c->u.dns.n_names);
         break;
     case SD_CONSUL: {
         consul_sd_config *cc = &c->u.consul;
@@ -93,10 +66,10 @@ void sd_remote_config_release(sd_config *c)
         free(cc->partition);
         free(cc->scheme);
         free(cc->tag_separator);
-        strv_release(cc->services, cc->n_services);
-        strv_release(cc->tags, cc->n_tags);
-        strv_release(cc->node_meta_keys, cc->n_node_meta);
-        strv_release(cc->node_meta_values, cc->n_node_meta);
+        strv_free(cc->services, cc->n_services);
+        strv_free(cc->tags, cc->n_tags);
+        strv_free(cc->node_meta_keys, cc->n_node_meta);
+        strv_free(cc->node_meta_values, cc->n_node_meta);
         http_client_config_release(&cc->http);
         break;
     }

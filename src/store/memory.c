@@ -13,6 +13,7 @@
 #include "store/keymap.h"
 #include "store/memsearch.h"
 #include "store/store.h"
+#include "util/xalloc.h"
 
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
 
@@ -62,22 +63,6 @@ typedef struct mem_store {
     size_t n_jobs;
 } mem_store;
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
 static const char *rec_key(const mrec *r)
 {
     return r->id + r->joblen + 1;
@@ -108,7 +93,7 @@ static uint32_t job_intern(mem_store *m, const char *job)
     if (id != NO_JOB)
         return id;
     m->job_names = xrealloc(m->job_names, (m->n_jobs + 1) * sizeof(char *));
-    char *name = xstrdup(job);
+    char *name = xstrdup_or_empty(job);
     m->job_names[m->n_jobs] = name;
     keymap_put(&m->jobs, name, strlen(name), (void *)(uintptr_t)(m->n_jobs + 1));
     return (uint32_t)m->n_jobs++;
@@ -260,8 +245,8 @@ static int mem_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *
 
 static void summary_of(const mrec *r, store_summary *s)
 {
-    s->job = xstrdup(r->id);
-    s->key = xstrdup(rec_key(r));
+    s->job = xstrdup_or_empty(r->id);
+    s->key = xstrdup_or_empty(rec_key(r));
     s->total_count = r->total;
     s->severity = r->sev;
     s->created_at_ms = r->created;
@@ -499,7 +484,7 @@ static int mem_jobs(store *s, store_job **out, size_t *n_out, char *err, size_t 
         if (!pos) {
             jobs = xrealloc(jobs, (n + 1) * sizeof(store_job));
             memset(&jobs[n], 0, sizeof(store_job));
-            jobs[n].job = xstrdup(r->id);
+            jobs[n].job = xstrdup_or_empty(r->id);
             pos = ++n;
             keymap_put(&idx, r->id, r->joblen, (void *)pos); /* r->id outlives idx (lock held) */
         }
@@ -532,14 +517,14 @@ static void state_copy(merge_state *dst, const merge_state *src)
     for (size_t i = 0; i < src->n_instances; i++) {
         const merge_instance_state *a = &src->instances[i];
         merge_instance_state *b = &dst->instances[i];
-        b->job = xstrdup(a->job);
-        b->instance_id = xstrdup(a->instance_id);
+        b->job = xstrdup_or_empty(a->job);
+        b->instance_id = xstrdup_or_empty(a->instance_id);
         b->last_seen_ms = a->last_seen_ms;
         b->counts = calloc(a->n_counts + 1, sizeof(merge_key_count));
         if (!b->counts)
             abort();
         for (size_t k = 0; k < a->n_counts; k++) {
-            b->counts[k].key = xstrdup(a->counts[k].key);
+            b->counts[k].key = xstrdup_or_empty(a->counts[k].key);
             b->counts[k].count = a->counts[k].count;
         }
         b->n_counts = a->n_counts;
@@ -548,11 +533,11 @@ static void state_copy(merge_state *dst, const merge_state *src)
     for (size_t i = 0; i < src->n_sources; i++) {
         const merge_source_state *a = &src->sources[i];
         merge_source_state *b = &dst->sources[i];
-        b->job = xstrdup(a->job);
-        b->url = xstrdup(a->url);
+        b->job = xstrdup_or_empty(a->job);
+        b->url = xstrdup_or_empty(a->url);
         b->body_hash = a->body_hash;
         b->last_scrape_ms = a->last_scrape_ms;
-        b->instance_id = xstrdup(a->instance_id);
+        b->instance_id = xstrdup_or_empty(a->instance_id);
     }
     dst->n_sources = src->n_sources;
 }

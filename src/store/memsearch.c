@@ -5,18 +5,11 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "util/xalloc.h"
 
 #define FNV_OFF 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 #define SET_MIN 16
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* strcasestr folds with tolower() in the C locale (lookout never calls setlocale): ASCII only. */
 static inline unsigned char lower(unsigned char c)

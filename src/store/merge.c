@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/keymap.h"
+#include "util/xalloc.h"
 
 #define DEFAULT_SAMPLES 100
 #define DEFAULT_LABELS 100
@@ -63,30 +64,6 @@ struct merge_engine {
 };
 
 static uint64_t next_gen = 1;
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 /* Grows *arr (of elem bytes) so that index n is valid. */
 static void *grow(void *arr, size_t *cap, size_t n, size_t elem)

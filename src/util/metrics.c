@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xalloc.h"
+
 typedef struct series {
     char **values;
     double value;          /* counter/gauge; histogram: sum */
@@ -37,14 +39,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static metric_family *families;
 static collector *collectors;
 
-static char *dup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
 static const double default_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
 
 static metric_family *family_get(const char *name, metric_type type, const char *help, size_t n_labels,
@@ -59,13 +53,13 @@ static metric_family *family_get(const char *name, metric_type type, const char 
         f = calloc(1, sizeof *f);
         if (!f)
             abort();
-        f->name = dup(name);
-        f->help = dup(help);
+        f->name = xstrdup_or_empty(name);
+        f->help = xstrdup_or_empty(help);
         f->type = type;
         f->n_labels = n_labels;
         f->label_names = calloc(n_labels ? n_labels : 1, sizeof(char *));
         for (size_t i = 0; i < n_labels; i++)
-            f->label_names[i] = dup(label_names[i]);
+            f->label_names[i] = xstrdup_or_empty(label_names[i]);
         if (type == METRIC_HISTOGRAM) {
             if (!buckets) {
                 buckets = default_buckets;
@@ -116,7 +110,7 @@ static series *find_series(metric_family *f, const char *const *values, int crea
         abort();
     s->values = calloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
     for (size_t i = 0; i < f->n_labels; i++)
-        s->values[i] = dup(values[i]);
+        s->values[i] = xstrdup_or_empty(values[i]);
     if (f->type == METRIC_HISTOGRAM)
         s->bucket_counts = calloc(f->n_buckets ? f->n_buckets : 1, sizeof(unsigned long long));
     /* sorted insert by label values for stable output */
