@@ -35,7 +35,13 @@ static void usage(FILE *out)
             "  --help                       show this help.\n"
             "  --version                    show the version.\n"
             "\n"
-            "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM stop lookout.\n");
+            "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM stop lookout.\n"
+            "\n"
+            "Environment (testing and split-horizon aids):\n"
+            "  LOOKOUT_DNS_SERVERS=IP:PORT[,IP:PORT...]  name servers for dns_sd_configs instead of\n"
+            "                               those of /etc/resolv.conf.\n"
+            "  LOOKOUT_K8S_SA_DIR=DIR       service account directory for in-cluster Kubernetes discovery\n"
+            "                               (default /var/run/secrets/kubernetes.io/serviceaccount).\n");
 }
 
 static int check_config(int argc, char **argv)
