@@ -520,6 +520,8 @@ SUITE_TEST(paging_many_rows_every_sort)
     }
 }
 
+#endif
+
 /* Walks every page of q (limit 2, by cursor) and returns "job/key,..." in page order. */
 static char *collect(store_query q, uint64_t *total)
 {
@@ -593,4 +595,3 @@ SUITE_TEST(search_many_matches_pages_like_sorted_list)
         }
     }
 }
-#endif
