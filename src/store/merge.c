@@ -4,8 +4,12 @@
  * - Every aggregate (magg) lives until merge_free; instances point at aggregates, never the reverse, so
  *   pruning an instance never touches aggregate totals.
  * - magg.samples is sorted newest first (timestamp desc, then dedup hash desc) and holds at most
- *   samples_per_error entries with distinct dedup hashes; magg.hashes mirrors it for cache-friendly
- *   duplicate checks.
+ *   samples_per_error entries with distinct dedup hashes; magg.hashes and magg.ts mirror it for
+ *   cache-friendly duplicate checks and ordering. A sample restored by identity only (a store's
+ *   start-up: the store serves the content itself) has samples[i] == NULL: the engine needs only its
+ *   hash (dedup, eviction notice) and timestamp (order) until it is evicted.
+ * - magg.label_hashes[0 .. n_label_ids) are label sets restored by identity only (labelset_hash masked
+ *   to 63 bits, as SQL stores it); magg.labels[i] is label_hashes[n_label_ids + i].
  * - A magg is in change set cs iff magg.cs_gen == cs->gen; then cs->v[magg.cs_idx] is its entry. */
 #include "store/merge.h"
 
@@ -25,12 +29,13 @@ typedef struct magg {
     uint64_t total;
     payload_severity sev;
     int64_t created, last_seen;
-    payload_occurrence **samples;
+    payload_occurrence **samples; /* NULL entries: known by identity only */
     uint64_t *hashes;
-    size_t n;
+    int64_t *ts;
+    size_t n, cap;
     labelset *labels;
     uint64_t *label_hashes;
-    size_t n_labels;
+    size_t n_labels, n_label_ids; /* n_labels counts both kinds */
     uint64_t cs_gen;
     size_t cs_idx;
 } magg;
@@ -236,10 +241,12 @@ const merge_options *merge_get_options(const merge_engine *e)
 static void magg_free(magg *a)
 {
     for (size_t i = 0; i < a->n; i++)
-        payload_occurrence_unref(a->samples[i]);
+        if (a->samples[i])
+            payload_occurrence_unref(a->samples[i]);
     free(a->samples);
     free(a->hashes);
-    for (size_t i = 0; i < a->n_labels; i++)
+    free(a->ts);
+    for (size_t i = 0; i < a->n_labels - a->n_label_ids; i++)
         labelset_free(&a->labels[i]);
     free(a->labels);
     free(a->label_hashes);
@@ -288,8 +295,6 @@ static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *c
     a->sev = PAYLOAD_ERROR;
     a->created = PAYLOAD_TS_NONE;
     a->last_seen = PAYLOAD_TS_NONE;
-    a->samples = xmalloc(e->o.samples_per_error * sizeof(void *));
-    a->hashes = xmalloc(e->o.samples_per_error * sizeof(uint64_t));
     keymap_put(&e->aggs, a->id, a->idlen, a);
     *created = true;
     return a;
@@ -351,27 +356,29 @@ static icount *icount_find(minst *m, const magg *a, bool create)
 }
 
 /* Newest first; ties broken by hash so every backend orders identically. */
-static bool before(const payload_occurrence *x, const payload_occurrence *y)
+static inline bool before(int64_t ts_x, uint64_t h_x, int64_t ts_y, uint64_t h_y)
 {
-    if (x->timestamp_ms != y->timestamp_ms)
-        return x->timestamp_ms > y->timestamp_ms;
-    return x->dedup_hash > y->dedup_hash;
+    if (ts_x != ts_y)
+        return ts_x > ts_y;
+    return h_x > h_y;
 }
 
-/* Inserts o into a's samples if it is new and fits. c: change to record into, or NULL (restore). */
-static bool sample_insert(merge_engine *e, magg *a, payload_occurrence *o, merge_changeset *cs, bool is_new,
-                          merge_change **c)
+/* Inserts the sample (ts, h) into a's samples if it is new and fits; o is its occurrence (a reference
+ * is taken) or NULL when known by identity only. c: change to record into, or NULL (restore). Arrays
+ * grow on demand: most errors keep far fewer than samples_per_error samples. */
+static bool sample_insert(merge_engine *e, magg *a, int64_t ts, uint64_t h, payload_occurrence *o,
+                          merge_changeset *cs, bool is_new, merge_change **c)
 {
     size_t cap = e->o.samples_per_error;
-    if (a->n == cap && !before(o, a->samples[a->n - 1]))
+    if (a->n == cap && !before(ts, h, a->ts[a->n - 1], a->hashes[a->n - 1]))
         return false; /* older than everything kept: the common case for re-scraped samples */
     for (size_t i = 0; i < a->n; i++)
-        if (a->hashes[i] == o->dedup_hash)
+        if (a->hashes[i] == h)
             return false;
     size_t lo = 0, hi = a->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (before(a->samples[mid], o))
+        if (before(a->ts[mid], a->hashes[mid], ts, h))
             lo = mid + 1;
         else
             hi = mid;
@@ -382,23 +389,40 @@ static bool sample_insert(merge_engine *e, magg *a, payload_occurrence *o, merge
         a->n--;
         if (*c)
             change_evicted(*c, a->hashes[a->n]);
-        payload_occurrence_unref(a->samples[a->n]);
+        if (a->samples[a->n])
+            payload_occurrence_unref(a->samples[a->n]);
+    } else if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 4;
+        if (nc > cap)
+            nc = cap;
+        a->samples = xrealloc(a->samples, nc * sizeof(void *));
+        a->hashes = xrealloc(a->hashes, nc * sizeof(uint64_t));
+        a->ts = xrealloc(a->ts, nc * sizeof(int64_t));
+        a->cap = nc;
     }
     memmove(a->samples + lo + 1, a->samples + lo, (a->n - lo) * sizeof(void *));
     memmove(a->hashes + lo + 1, a->hashes + lo, (a->n - lo) * sizeof(uint64_t));
-    payload_occurrence_ref(o);
+    memmove(a->ts + lo + 1, a->ts + lo, (a->n - lo) * sizeof(int64_t));
+    if (o)
+        payload_occurrence_ref(o);
     a->samples[lo] = o;
-    a->hashes[lo] = o->dedup_hash;
+    a->hashes[lo] = h;
+    a->ts[lo] = ts;
     a->n++;
-    if (*c)
+    if (*c && o)
         change_added(*c, o);
     return true;
 }
 
+#define LABEL_ID_MASK 0x7fffffffffffffffULL
+
 static bool labels_have(const magg *a, const labelset *ls, uint64_t h)
 {
-    for (size_t i = 0; i < a->n_labels; i++)
-        if (a->label_hashes[i] == h && labelset_equal(&a->labels[i], ls))
+    for (size_t i = 0; i < a->n_label_ids; i++)
+        if (a->label_hashes[i] == (h & LABEL_ID_MASK))
+            return true;
+    for (size_t i = a->n_label_ids; i < a->n_labels; i++)
+        if (a->label_hashes[i] == h && labelset_equal(&a->labels[i - a->n_label_ids], ls))
             return true;
     return false;
 }
@@ -408,9 +432,10 @@ static bool labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h,
 {
     if (a->n_labels >= e->o.labels_per_error || labels_have(a, ls, h))
         return false;
-    a->labels = xrealloc(a->labels, (a->n_labels + 1) * sizeof(labelset));
+    size_t nf = a->n_labels - a->n_label_ids;
+    a->labels = xrealloc(a->labels, (nf + 1) * sizeof(labelset));
     a->label_hashes = xrealloc(a->label_hashes, (a->n_labels + 1) * sizeof(uint64_t));
-    labelset_copy(&a->labels[a->n_labels], ls);
+    labelset_copy(&a->labels[nf], ls);
     a->label_hashes[a->n_labels++] = h;
     if (c) {
         c->labels_added = grow(c->labels_added, &c->cap_labels_added, c->n_labels_added, sizeof(labelset));
@@ -530,7 +555,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
                 if (o->timestamp_ms < oldest)
                     oldest = o->timestamp_ms;
             }
-            if (sample_insert(e, a, o, cs, is_new, &c))
+            if (sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
                 samples_changed = true;
         }
 
@@ -642,7 +667,7 @@ bool merge_get(const merge_engine *e, const char *job, const char *key, merge_ag
     out->samples = a->samples;
     out->n_samples = a->n;
     out->labels = a->labels;
-    out->n_labels = a->n_labels;
+    out->n_labels = a->n_labels - a->n_label_ids;
     return true;
 }
 
@@ -669,7 +694,24 @@ void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
     a->last_seen = st->last_seen_ms;
     merge_change *none = NULL;
     for (size_t i = 0; i < st->n_samples; i++)
-        sample_insert(e, a, st->samples[i], NULL, false, &none);
+        sample_insert(e, a, st->samples[i]->timestamp_ms, st->samples[i]->dedup_hash, st->samples[i], NULL, false,
+                      &none);
+    for (size_t i = 0; i < st->n_sample_ids; i++)
+        sample_insert(e, a, st->sample_ids[i].timestamp_ms, st->sample_ids[i].dedup_hash, NULL, NULL, false, &none);
+    /* Identities go first (see the invariant at the top); only onto an aggregate without full sets. */
+    if (a->n_labels == a->n_label_ids && st->n_label_ids) {
+        a->label_hashes = xrealloc(a->label_hashes, (a->n_labels + st->n_label_ids) * sizeof(uint64_t));
+        for (size_t i = 0; i < st->n_label_ids && a->n_labels < e->o.labels_per_error; i++) {
+            uint64_t h = st->label_ids[i] & LABEL_ID_MASK;
+            bool dup = false;
+            for (size_t k = 0; k < a->n_labels && !dup; k++)
+                dup = a->label_hashes[k] == h;
+            if (!dup) {
+                a->label_hashes[a->n_labels++] = h;
+                a->n_label_ids++;
+            }
+        }
+    }
     for (size_t i = 0; i < st->n_labels; i++)
         labels_add(e, a, &st->labels[i], labelset_hash(&st->labels[i]), NULL);
 }

@@ -768,40 +768,77 @@ int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen)
 
 /* ---- start-up load ---- */
 
+/* The merge engine gets samples and label sets by identity only (merge_sample_id, label set hashes):
+ * it needs them to deduplicate, order, evict and bound, while their content is served from these
+ * tables. Decoding 1,000,000 samples with causes and headers and 3,000,000 label rows into the engine
+ * was most of the start-up time. */
 typedef struct load_ctx {
     merge_engine *e;
-    occ_vec *ov;
-    labels_ctx *lc;
-    int64_t *label_agg; /* agg id of each label set */
-    int64_t *label_seq; /* and the order it was first seen in */
-    size_t sw, lw;      /* walk positions */
+    int64_t *s_agg; /* sample identities, by (agg_id, hash) */
+    merge_sample_id *s_id;
+    size_t s_n, s_cap;
+    int64_t *l_agg; /* label set identities, by agg_id then seq (the order first seen) */
+    uint64_t *l_hash;
+    int64_t *l_seq;
+    size_t l_n, l_cap;
+    size_t sw, lw; /* walk positions */
     size_t n;
     int64_t *agg_ids; /* every aggregate id, ascending, and its key: counts name keys by id */
     char **agg_keys;
     size_t cap_aggs;
 } load_ctx;
 
+static int sample_id_row(void *ctx, sqlrow *r)
+{
+    load_ctx *c = ctx;
+    if (c->s_n == c->s_cap) {
+        c->s_cap = c->s_cap ? c->s_cap * 2 : 1024;
+        c->s_agg = xrealloc(c->s_agg, c->s_cap * sizeof(int64_t));
+        c->s_id = xrealloc(c->s_id, c->s_cap * sizeof(merge_sample_id));
+    }
+    c->s_agg[c->s_n] = sqlrow_int(r, 0);
+    c->s_id[c->s_n].dedup_hash = sql_hash_from_db(sqlrow_int(r, 1));
+    c->s_id[c->s_n].timestamp_ms = sqlrow_int(r, 2);
+    c->s_n++;
+    return 0;
+}
+
+static int label_id_row(void *ctx, sqlrow *r)
+{
+    load_ctx *c = ctx;
+    if (c->l_n == c->l_cap) {
+        c->l_cap = c->l_cap ? c->l_cap * 2 : 1024;
+        c->l_agg = xrealloc(c->l_agg, c->l_cap * sizeof(int64_t));
+        c->l_hash = xrealloc(c->l_hash, c->l_cap * sizeof(uint64_t));
+        c->l_seq = xrealloc(c->l_seq, c->l_cap * sizeof(int64_t));
+    }
+    c->l_agg[c->l_n] = sqlrow_int(r, 0);
+    c->l_hash[c->l_n] = (uint64_t)sqlrow_int(r, 1);
+    c->l_seq[c->l_n] = sqlrow_int(r, 2);
+    c->l_n++;
+    return 0;
+}
+
 static int load_agg_row(void *ctx, sqlrow *r)
 {
     load_ctx *c = ctx;
     int64_t id = sqlrow_int(r, 9);
-    occ_vec *ov = c->ov;
-    while (c->sw < ov->n && ov->agg[c->sw] < id)
+    while (c->sw < c->s_n && c->s_agg[c->sw] < id)
         c->sw++;
     size_t s0 = c->sw;
-    while (c->sw < ov->n && ov->agg[c->sw] == id)
+    while (c->sw < c->s_n && c->s_agg[c->sw] == id)
         c->sw++;
-    while (c->lw < c->lc->n && c->label_agg[c->lw] < id)
+    while (c->lw < c->l_n && c->l_agg[c->lw] < id)
         c->lw++;
     size_t l0 = c->lw;
-    while (c->lw < c->lc->n && c->label_agg[c->lw] == id)
+    while (c->lw < c->l_n && c->l_agg[c->lw] == id)
         c->lw++;
     int64_t t = sqlrow_int(r, 2);
     merge_aggregate_state as = {.job = sqlrow_text(r, 0), .key = sqlrow_text(r, 1),
                                 .total_count = t < 0 ? 0 : (uint64_t)t,
                                 .severity = (payload_severity)sqlrow_int(r, 3), .created_at_ms = sqlrow_int(r, 4),
-                                .last_seen_ms = sqlrow_int(r, 5), .samples = ov->v + s0, .n_samples = c->sw - s0,
-                                .labels = c->lc->v + l0, .n_labels = c->lw - l0};
+                                .last_seen_ms = sqlrow_int(r, 5), .sample_ids = c->s_id + s0,
+                                .n_sample_ids = c->sw - s0, .label_ids = c->l_hash + l0, .n_label_ids = c->lw - l0};
     merge_restore_aggregate(c->e, &as);
     if (c->n == c->cap_aggs) {
         c->cap_aggs = c->cap_aggs ? c->cap_aggs * 2 : 1024;
@@ -814,64 +851,43 @@ static int load_agg_row(void *ctx, sqlrow *r)
     return 0;
 }
 
-static int label_row_load(void *ctx, sqlrow *r)
-{
-    load_ctx *c = ctx;
-    size_t before = c->lc->n;
-    label_row(c->lc, r);
-    if (c->lc->n != before) {
-        size_t n = c->lc->n;
-        if ((n & (n - 1)) == 0) { /* grow at powers of two */
-            c->label_agg = xrealloc(c->label_agg, 2 * n * sizeof(int64_t));
-            c->label_seq = xrealloc(c->label_seq, 2 * n * sizeof(int64_t));
-        }
-        c->label_agg[n - 1] = sqlrow_int(r, 0);
-        c->label_seq[n - 1] = sqlrow_int(r, 4);
-    }
-    return 0;
-}
-
 typedef struct seq_idx {
     int64_t seq;
-    size_t i;
+    uint64_t hash;
 } seq_idx;
 
 static int cmp_seq(const void *a, const void *b)
 {
     const seq_idx *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : (x->i > y->i) - (x->i < y->i);
+    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : (x->hash > y->hash) - (x->hash < y->hash);
 }
 
-/* Label rows come in primary-key order (no sort of the whole table); within each aggregate the sets
- * are put back in the order they were seen (seq), as the merge engine and the API expect. */
-static void order_label_sets(load_ctx *c)
+/* Label set rows come in primary-key order (no sort of the whole table); within each aggregate the
+ * sets are put back in the order they were seen (seq, then hash: what the detail view shows), so a
+ * lowered labels_per_error keeps the same ones as before. */
+static void order_label_ids(load_ctx *c)
 {
-    labels_ctx *lc = c->lc;
     seq_idx *tmp = NULL;
-    labelset *ls = NULL;
     size_t cap = 0;
-    for (size_t a = 0; a < lc->n;) {
+    for (size_t a = 0; a < c->l_n;) {
         size_t b = a + 1;
-        while (b < lc->n && c->label_agg[b] == c->label_agg[a])
+        while (b < c->l_n && c->l_agg[b] == c->l_agg[a])
             b++;
         size_t n = b - a;
         if (n > 1) {
             if (n > cap) {
                 cap = n;
                 tmp = xrealloc(tmp, cap * sizeof(*tmp));
-                ls = xrealloc(ls, cap * sizeof(*ls));
             }
             for (size_t i = 0; i < n; i++)
-                tmp[i] = (seq_idx){c->label_seq[a + i], a + i};
+                tmp[i] = (seq_idx){c->l_seq[a + i], c->l_hash[a + i]};
             qsort(tmp, n, sizeof(*tmp), cmp_seq);
             for (size_t i = 0; i < n; i++)
-                ls[i] = lc->v[tmp[i].i];
-            memcpy(lc->v + a, ls, n * sizeof(*ls));
+                c->l_hash[a + i] = tmp[i].hash;
         }
         a = b;
     }
     free(tmp);
-    free(ls);
 }
 
 typedef struct state_ctx {
@@ -919,7 +935,9 @@ static int count_state_row(void *ctx, sqlrow *r)
     merge_instance_state *is = &c->st->instances[c->walk];
     if ((is->n_counts & (is->n_counts - 1)) == 0) /* grow at powers of two */
         is->counts = xrealloc(is->counts, (is->n_counts ? is->n_counts * 2 : 1) * sizeof(merge_key_count));
-    is->counts[is->n_counts].key = xstrdup(c->agg->agg_keys[lo]);
+    /* borrowed from the aggregate list (1,000,000 counts: no copy each); cleared before
+     * merge_state_free in sql_load */
+    is->counts[is->n_counts].key = c->agg->agg_keys[lo];
     is->counts[is->n_counts].count = (uint64_t)sqlrow_int(r, 2);
     is->n_counts++;
     return 0;
@@ -941,9 +959,7 @@ static int source_row(void *ctx, sqlrow *r)
 int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
 {
     sql_store *m = (sql_store *)s;
-    occ_vec ov = {0};
-    labels_ctx lc = {0};
-    load_ctx c = {.e = e, .ov = &ov, .lc = &lc};
+    load_ctx c = {.e = e};
     merge_state st = {0};
     state_ctx sc = {&st, NULL, 0, &c};
     pthread_mutex_lock(&m->wmu);
@@ -953,12 +969,13 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
                                 ? "START TRANSACTION WITH CONSISTENT SNAPSHOT" : "BEGIN ISOLATION LEVEL REPEATABLE READ",
                         NULL, 0, err, errlen);
     if (rc == 0)
-        rc = load_samples(db, "", NULL, 0, "s.agg_id, s.hash", &ov, true, err, errlen);
+        rc = sqldb_query(db, "SELECT agg_id, hash, ts FROM samples ORDER BY agg_id, hash", NULL, 0, sample_id_row, &c,
+                         err, errlen);
+    if (rc == 0) /* one sentinel row (name '') per label set */
+        rc = sqldb_query(db, "SELECT agg_id, lhash, seq FROM labels WHERE name = '' ORDER BY agg_id, lhash", NULL, 0,
+                         label_id_row, &c, err, errlen);
     if (rc == 0)
-        rc = sqldb_query(db, "SELECT agg_id, lhash, name, value, seq FROM labels ORDER BY agg_id, lhash, name", NULL,
-                         0, label_row_load, &c, err, errlen);
-    if (rc == 0)
-        order_label_sets(&c);
+        order_label_ids(&c);
     if (rc == 0)
         rc = sqldb_query(db, "SELECT " AGG_COLS " FROM aggregates a ORDER BY a.id", NULL, 0, load_agg_row, &c, err,
                          errlen);
@@ -976,14 +993,16 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
     pthread_mutex_unlock(&m->wmu);
     if (rc == 0)
         merge_restore(e, &st);
+    for (size_t i = 0; i < st.n_instances; i++) /* the count keys are borrowed (count_state_row) */
+        for (size_t k = 0; k < st.instances[i].n_counts; k++)
+            st.instances[i].counts[k].key = NULL;
     merge_state_free(&st);
     free(sc.inst_ids);
-    occ_vec_free(&ov);
-    for (size_t i = 0; i < lc.n; i++)
-        labelset_free(&lc.v[i]);
-    free(lc.v);
-    free(c.label_agg);
-    free(c.label_seq);
+    free(c.s_agg);
+    free(c.s_id);
+    free(c.l_agg);
+    free(c.l_hash);
+    free(c.l_seq);
     for (size_t i = 0; i < c.n; i++)
         free(c.agg_keys[i]);
     free(c.agg_keys);

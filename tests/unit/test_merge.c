@@ -371,6 +371,73 @@ Test(merge, snapshot_restore_continues_counting)
     labelset_free(&ls);
 }
 
+/* A store restores samples and label sets by identity only (start-up): dedup, order, eviction and
+ * the label bound must behave as with full occurrences. */
+Test(merge, restore_by_identity_dedups_and_evicts)
+{
+    labelset ls, other;
+    mklabels(&ls, "a:80");
+    mklabels(&other, "b:80");
+    apply("api", "http://a", agg("A", "k", 10, "error", "a", 3), T0, &ls);
+    merge_aggregate_info ai;
+    merge_get(E, "api", "k", &ai);
+    cr_assert_eq(ai.n_samples, 3);
+    merge_sample_id ids[3];
+    for (size_t i = 0; i < 3; i++) /* reversed: any order */
+        ids[i] = (merge_sample_id){ai.samples[2 - i]->timestamp_ms, ai.samples[2 - i]->dedup_hash};
+    uint64_t oldest = ai.samples[2]->dedup_hash;
+    uint64_t lid = labelset_hash(&ls) & 0x7fffffffffffffffULL;
+    merge_aggregate_state as = {.job = "api", .key = "k", .total_count = ai.total_count, .severity = ai.severity,
+                                .created_at_ms = ai.created_at_ms, .last_seen_ms = ai.last_seen_ms,
+                                .sample_ids = ids, .n_sample_ids = 3, .label_ids = &lid, .n_label_ids = 1};
+    merge_state st;
+    merge_snapshot(E, &st);
+    merge_options o = {.samples_per_error = 3, .labels_per_error = 2};
+    merge_engine *e2 = merge_new(&o);
+    merge_restore_aggregate(e2, &as);
+    merge_restore(e2, &st);
+    merge_state_free(&st);
+    merge_free(E);
+    E = e2;
+    merge_changeset_clear(&CS);
+    /* the same samples and labels again: nothing changes */
+    cr_assert_eq(apply("api", "http://a", agg("A", "k", 10, "error", "a", 3), T0 + MIN, &ls), 0);
+    cr_assert_eq(CS.n, 0);
+    merge_get(E, "api", "k", &ai);
+    cr_assert_eq(ai.n_samples, 3);
+    cr_assert_null(ai.samples[0]); /* known by identity only */
+    cr_assert_eq(ai.n_labels, 0);
+    /* a newer sample (a3) enters and evicts the oldest (a0) by hash; the known label set is not re-added */
+    cr_assert_eq(apply("api", "http://a", agg("A", "k", 11, "error", "a", 4), T0 + 2 * MIN, &ls), 1);
+    cr_assert_eq(CS.n, 1);
+    cr_assert_eq(CS.v[0].n_added, 1);
+    cr_assert_str_eq(CS.v[0].added[0]->uuid, "a3");
+    cr_assert_eq(CS.v[0].n_evicted, 1);
+    cr_assert_eq(CS.v[0].evicted[0], oldest);
+    cr_assert_eq(CS.v[0].n_labels_added, 0);
+    cr_assert_eq(CS.v[0].total_count, 11);
+    merge_get(E, "api", "k", &ai);
+    cr_assert_eq(ai.n_samples, 3);
+    cr_assert_not_null(ai.samples[0]);
+    cr_assert_str_eq(ai.samples[0]->uuid, "a3");
+    cr_assert_null(ai.samples[1]);
+    /* a new label set is added up to the bound (2), which counts the restored one */
+    merge_changeset_clear(&CS);
+    apply("api", "http://b", agg("B", "k", 1, "error", "b", 1), T0 + 3 * MIN, &other);
+    cr_assert_eq(CS.v[0].n_labels_added, 1);
+    merge_get(E, "api", "k", &ai);
+    cr_assert_eq(ai.n_labels, 1);
+    cr_assert(labelset_equal(&ai.labels[0], &other));
+    labelset third;
+    mklabels(&third, "c:80");
+    merge_changeset_clear(&CS);
+    apply("api", "http://c", agg("C", "k", 1, "error", "c", 1), T0 + 4 * MIN, &third);
+    cr_assert_eq(CS.v[0].n_labels_added, 0);
+    labelset_free(&ls);
+    labelset_free(&other);
+    labelset_free(&third);
+}
+
 #include "store/keymap.h"
 
 /* keymap backs every lookup above; deletions use backward shift, checked against a reference. */
