@@ -10,22 +10,7 @@
 
 #include "store/sql_store.h"
 #include "util/strbuf.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
+#include "util/xalloc.h"
 
 /* ---- occurrences from rows ---- */
 
@@ -66,18 +51,18 @@ static payload_occurrence *occ_from_row(sqlrow *r)
     o->refs = 1;
     o->dedup_hash = sql_hash_from_db(sqlrow_int(r, 1));
     o->timestamp_ms = sqlrow_int(r, 2);
-    o->uuid = xstrdup(sqlrow_text(r, 3));
+    o->uuid = xstrdup_or_empty(sqlrow_text(r, 3));
     o->severity = (payload_severity)sqlrow_int(r, 4);
-    o->error.class_name = xstrdup(sqlrow_text(r, 5));
-    o->error.message = xstrdup(sqlrow_text(r, 6));
+    o->error.class_name = xstrdup_or_empty(sqlrow_text(r, 5));
+    o->error.message = xstrdup_or_empty(sqlrow_text(r, 6));
     split_lines(sqlrow_text(r, 7), &o->error.stacktrace, &o->error.n_stacktrace);
     if (sqlrow_int(r, 8)) {
         o->http = calloc(1, sizeof(payload_http));
         if (!o->http)
             abort();
-        o->http->method = xstrdup(sqlrow_text(r, 9));
-        o->http->url = xstrdup(sqlrow_text(r, 10));
-        o->http->body = xstrdup(sqlrow_text(r, 11));
+        o->http->method = xstrdup_or_empty(sqlrow_text(r, 9));
+        o->http->url = xstrdup_or_empty(sqlrow_text(r, 10));
+        o->http->body = xstrdup_or_empty(sqlrow_text(r, 11));
     }
     return o;
 }
@@ -91,8 +76,8 @@ static void add_cause(payload_occurrence *o, sqlrow *r)
     e->cause = calloc(1, sizeof(payload_error));
     if (!e->cause)
         abort();
-    e->cause->class_name = xstrdup(sqlrow_text(r, 3));
-    e->cause->message = xstrdup(sqlrow_text(r, 4));
+    e->cause->class_name = xstrdup_or_empty(sqlrow_text(r, 3));
+    e->cause->message = xstrdup_or_empty(sqlrow_text(r, 4));
     split_lines(sqlrow_text(r, 5), &e->cause->stacktrace, &e->cause->n_stacktrace);
 }
 
@@ -103,8 +88,8 @@ static void add_header(payload_occurrence *o, sqlrow *r)
         return;
     payload_http *h = o->http;
     h->headers = xrealloc(h->headers, (h->n_headers + 1) * sizeof(payload_header));
-    h->headers[h->n_headers].name = xstrdup(sqlrow_text(r, 3));
-    h->headers[h->n_headers].value = xstrdup(sqlrow_text(r, 4));
+    h->headers[h->n_headers].name = xstrdup_or_empty(sqlrow_text(r, 3));
+    h->headers[h->n_headers].value = xstrdup_or_empty(sqlrow_text(r, 4));
     h->n_headers++;
 }
 
@@ -112,7 +97,6 @@ typedef struct occ_vec {
     int64_t *agg, *hash;
     payload_occurrence **v;
     size_t n, cap;
-    size_t walk; /* cursor for ordered attach */
 } occ_vec;
 
 static int occ_row(void *ctx, sqlrow *r)
@@ -131,18 +115,9 @@ static int occ_row(void *ctx, sqlrow *r)
     return 0;
 }
 
-/* Finds the sample of a child row: rows arrive sorted like the samples when `sorted` (load), else by
- * a linear search (a detail has at most samples_per_error samples). */
-static payload_occurrence *occ_find(occ_vec *ov, int64_t agg, int64_t hash, bool sorted)
+/* Finds the sample of a child row by a linear search (a detail has at most samples_per_error samples). */
+static payload_occurrence *occ_find(occ_vec *ov, int64_t agg, int64_t hash)
 {
-    if (sorted) {
-        while (ov->walk < ov->n &&
-               (ov->agg[ov->walk] < agg || (ov->agg[ov->walk] == agg && ov->hash[ov->walk] < hash)))
-            ov->walk++;
-        if (ov->walk < ov->n && ov->agg[ov->walk] == agg && ov->hash[ov->walk] == hash)
-            return ov->v[ov->walk];
-        return NULL;
-    }
     for (size_t i = 0; i < ov->n; i++)
         if (ov->agg[i] == agg && ov->hash[i] == hash)
             return ov->v[i];
@@ -151,13 +126,13 @@ static payload_occurrence *occ_find(occ_vec *ov, int64_t agg, int64_t hash, bool
 
 typedef struct attach_ctx {
     occ_vec *ov;
-    bool sorted, headers;
+    bool headers;
 } attach_ctx;
 
 static int attach_row(void *ctx, sqlrow *r)
 {
     attach_ctx *a = ctx;
-    payload_occurrence *o = occ_find(a->ov, sqlrow_int(r, 0), sqlrow_int(r, 1), a->sorted);
+    payload_occurrence *o = occ_find(a->ov, sqlrow_int(r, 0), sqlrow_int(r, 1));
     if (o) {
         if (a->headers)
             add_header(o, r);
@@ -179,7 +154,7 @@ static void occ_vec_free(occ_vec *ov)
 
 /* Loads the samples selected by `where` (with params) plus their causes and headers. */
 static int load_samples(sqldb *db, const char *where, const sqlv *p, size_t n, const char *order, occ_vec *ov,
-                        bool sorted, char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
     char sql[512];
     snprintf(sql, sizeof(sql), "SELECT " SAMPLE_COLS " FROM samples s %s ORDER BY %s", where, order);
@@ -187,18 +162,16 @@ static int load_samples(sqldb *db, const char *where, const sqlv *p, size_t n, c
         return -1;
     if (!ov->n)
         return 0;
-    attach_ctx a = {ov, sorted, false};
+    attach_ctx a = {ov, false};
     snprintf(sql, sizeof(sql),
              "SELECT s.agg_id, s.hash, s.depth, s.class, s.message, s.stack FROM sample_causes s %s "
              "ORDER BY s.agg_id, s.hash, s.depth", where);
-    ov->walk = 0;
     if (sqldb_query(db, sql, p, n, attach_row, &a, err, errlen) < 0)
         return -1;
     a.headers = true;
     snprintf(sql, sizeof(sql),
              "SELECT s.agg_id, s.hash, s.pos, s.name, s.value FROM sample_headers s %s "
              "ORDER BY s.agg_id, s.hash, s.pos", where);
-    ov->walk = 0;
     return sqldb_query(db, sql, p, n, attach_row, &a, err, errlen) < 0 ? -1 : 0;
 }
 
@@ -209,8 +182,8 @@ static int load_samples(sqldb *db, const char *where, const sqlv *p, size_t n, c
 
 static void summary_from_row(sqlrow *r, store_summary *s)
 {
-    s->job = xstrdup(sqlrow_text(r, 0));
-    s->key = xstrdup(sqlrow_text(r, 1));
+    s->job = xstrdup_or_empty(sqlrow_text(r, 0));
+    s->key = xstrdup_or_empty(sqlrow_text(r, 1));
     int64_t t = sqlrow_int(r, 2);
     s->total_count = t < 0 ? 0 : (uint64_t)t;
     s->severity = (payload_severity)sqlrow_int(r, 3);
@@ -695,7 +668,7 @@ int sql_get(store *s, const char *job, const char *key, store_detail *out, char 
         return STORE_NOT_FOUND;
     }
     if (rc == 0)
-        rc = load_samples(m->r, "WHERE s.agg_id = ?", p, 1, "s.ts DESC, s.hash DESC", &ov, false, err, errlen);
+        rc = load_samples(m->r, "WHERE s.agg_id = ?", p, 1, "s.ts DESC, s.hash DESC", &ov, err, errlen);
     if (rc == 0)
         rc = sqldb_query(m->r, "SELECT agg_id, lhash, name, value FROM labels WHERE agg_id = ? ORDER BY seq, lhash, name",
                          p, 1, label_row, &lc, err, errlen);
@@ -740,7 +713,7 @@ static int job_row(void *ctx, sqlrow *r)
     jobs_ctx *c = ctx;
     c->v = xrealloc(c->v, (c->n + 1) * sizeof(store_job));
     store_job *j = &c->v[c->n++];
-    j->job = xstrdup(sqlrow_text(r, 0));
+    j->job = xstrdup_or_empty(sqlrow_text(r, 0));
     j->aggregates = (uint64_t)sqlrow_int(r, 1);
     j->open = (uint64_t)sqlrow_int(r, 2);
     j->total_count = (uint64_t)sqlrow_int(r, 3);
@@ -846,7 +819,7 @@ static int load_agg_row(void *ctx, sqlrow *r)
         c->agg_keys = xrealloc(c->agg_keys, c->cap_aggs * sizeof(char *));
     }
     c->agg_ids[c->n] = id;
-    c->agg_keys[c->n] = xstrdup(as.key);
+    c->agg_keys[c->n] = xstrdup_or_empty(as.key);
     c->n++;
     return 0;
 }
@@ -906,8 +879,8 @@ static int inst_row(void *ctx, sqlrow *r)
     merge_instance_state *is = &st->instances[st->n_instances];
     memset(is, 0, sizeof(*is));
     c->inst_ids[st->n_instances] = sqlrow_int(r, 0);
-    is->job = xstrdup(sqlrow_text(r, 1));
-    is->instance_id = xstrdup(sqlrow_text(r, 2));
+    is->job = xstrdup_or_empty(sqlrow_text(r, 1));
+    is->instance_id = xstrdup_or_empty(sqlrow_text(r, 2));
     is->last_seen_ms = sqlrow_int(r, 3);
     st->n_instances++;
     return 0;
@@ -948,11 +921,11 @@ static int source_row(void *ctx, sqlrow *r)
     merge_state *st = ctx;
     st->sources = xrealloc(st->sources, (st->n_sources + 1) * sizeof(merge_source_state));
     merge_source_state *ss = &st->sources[st->n_sources++];
-    ss->job = xstrdup(sqlrow_text(r, 0));
-    ss->url = xstrdup(sqlrow_text(r, 1));
+    ss->job = xstrdup_or_empty(sqlrow_text(r, 0));
+    ss->url = xstrdup_or_empty(sqlrow_text(r, 1));
     ss->body_hash = (uint64_t)sqlrow_int(r, 2);
     ss->last_scrape_ms = sqlrow_int(r, 3);
-    ss->instance_id = xstrdup(sqlrow_text(r, 4));
+    ss->instance_id = xstrdup_or_empty(sqlrow_text(r, 4));
     return 0;
 }
 
