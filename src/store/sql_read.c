@@ -459,17 +459,10 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
 {
     sql_store *m = (sql_store *)s;
     memset(out, 0, sizeof(*out));
-    store_cursor cur = {0};
-    if (q->cursor && q->cursor[0]) {
-        if (store_cursor_decode(q->cursor, &cur) != 0 || cur.sort != q->sort) {
-            store_cursor_clear(&cur);
-            snprintf(err, errlen, "invalid cursor (it must come from a previous page with the same sort)");
-            return -1;
-        }
-    }
-    size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
-    if (limit > STORE_MAX_LIMIT)
-        limit = STORE_MAX_LIMIT;
+    store_cursor cur;
+    size_t limit = store_list_begin(q, &cur, err, errlen);
+    if (!limit)
+        return -1;
     const char *col = sort_col(q->sort);
 
     /* SQLite with a full-text condition: the MATCH drives the count (the filters on the aggregates'

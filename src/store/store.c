@@ -289,3 +289,15 @@ bool store_occurrence_matches(const payload_occurrence *o, const char *q)
     }
     return has(o->uuid, q);
 }
+
+size_t store_list_begin(const store_query *q, store_cursor *cur, char *err, size_t errlen)
+{
+    memset(cur, 0, sizeof(*cur));
+    if (q->cursor && q->cursor[0] && (store_cursor_decode(q->cursor, cur) != 0 || cur->sort != q->sort)) {
+        store_cursor_clear(cur);
+        snprintf(err, errlen, "invalid cursor (it must come from a previous page with the same sort)");
+        return 0;
+    }
+    size_t limit = q->limit ? q->limit : STORE_DEFAULT_LIMIT;
+    return limit > STORE_MAX_LIMIT ? STORE_MAX_LIMIT : limit;
+}

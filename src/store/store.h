@@ -186,6 +186,10 @@ char *store_cursor_encode(const store_cursor *c); /* caller frees */
 /* Returns 0 and fills c (free job/key with store_cursor_clear) or -1 for a malformed cursor. */
 int store_cursor_decode(const char *s, store_cursor *c);
 void store_cursor_clear(store_cursor *c);
+/* For backends' list(): decodes q->cursor into cur (zeroed when absent) and returns the page size
+ * (q->limit, defaulted and capped), or 0 with a message in err for a malformed cursor or one from
+ * another sort. */
+size_t store_list_begin(const store_query *q, store_cursor *cur, char *err, size_t errlen);
 /* The sort value of a row. */
 int64_t store_sort_value(store_sort sort, const store_summary *s);
 /* Order of rows: < 0 when a comes first. Descending value, then job, then key ascending. */
