@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "util/xalloc.h"
 #include "util/yaml_depth.h"
 
 #define CONFIG_MAX_FILE_SIZE (16u << 20)
@@ -175,23 +176,28 @@ static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config 
     if (pu && cfg_parse_push(c, pu, &cfg->push) < 0)
         return -1;
 
+    return cfg_parse_jobs(c, root, "scrape_configs", cfg_parse_scrape_config,
+                          "scrape configs with job name", "; expected unique job names", cfg);
+}
+
+int cfg_parse_jobs(cfg_ctx *c, const yaml_node_t *root, const char *key, cfg_job_parser parse,
+                   const char *dup_noun, const char *dup_hint, lookout_config *cfg)
+{
     yaml_node_t **items;
-    int n = cfg_list(c, cfg_get(c, root, "scrape_configs"), "scrape_configs", &items);
+    int n = cfg_list(c, cfg_get(c, root, key), key, &items);
     if (n < 0)
         return -1;
     if (n > 0)
-        cfg->scrape_configs = calloc((size_t)n, sizeof *cfg->scrape_configs);
+        cfg->scrape_configs = xcalloc((size_t)n, sizeof *cfg->scrape_configs);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         scrape_config *sc = &cfg->scrape_configs[cfg->n_scrape_configs++];
-        rc = cfg_parse_scrape_config(c, items[i], &cfg->global, sc);
+        rc = parse(c, items[i], &cfg->global, sc);
         c->job = NULL;
         for (size_t j = 0; rc == 0 && j + 1 < cfg->n_scrape_configs; j++)
             if (strcmp(cfg->scrape_configs[j].job_name, sc->job_name) == 0)
-                rc = cfg_error(c, items[i],
-                               "found multiple scrape configs with job name \"%s\" (first at line %d; expected "
-                               "unique job names)",
-                               sc->job_name, cfg->scrape_configs[j].pos.line);
+                rc = cfg_error(c, items[i], "found multiple %s \"%s\" (first at line %d%s)", dup_noun,
+                               sc->job_name, cfg->scrape_configs[j].pos.line, dup_hint);
     }
     free(items);
     return rc;

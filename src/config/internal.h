@@ -25,6 +25,12 @@ bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b);
 /* Relabel rules and scrape configs (parse_scrape.c). */
 int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);
 int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc);
+/* Parses the list under root[key] into cfg->scrape_configs with parse, rejecting duplicate job names with
+ * "found multiple <dup_noun> \"NAME\" (first at line N<dup_hint>)". Shared by the Prometheus
+ * (scrape_configs) and Periskop (services) formats. */
+typedef int (*cfg_job_parser)(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc);
+int cfg_parse_jobs(cfg_ctx *c, const yaml_node_t *root, const char *key, cfg_job_parser parse,
+                   const char *dup_noun, const char *dup_hint, lookout_config *cfg);
 void cfg_scrape_free(scrape_config *sc);
 /* Prometheus units.Base2Bytes ("10MB", "1.5GiB", "0"); returns 0 or -1. */
 int cfg_parse_base2_bytes(const char *s, int64_t *out);

@@ -178,22 +178,5 @@ int cfg_parse_periskop(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg)
         cfg_warn(c, root, "no repository section: errors are kept in memory as Periskop does (add repository: "
                           "{type: sqlite} to keep them across restarts)");
     }
-    yaml_node_t **items;
-    int n = cfg_list(c, cfg_get(c, root, "services"), "services", &items);
-    if (n < 0)
-        return -1;
-    if (n > 0)
-        cfg->scrape_configs = calloc((size_t)n, sizeof *cfg->scrape_configs);
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        scrape_config *sc = &cfg->scrape_configs[cfg->n_scrape_configs++];
-        rc = parse_service(c, items[i], &cfg->global, sc);
-        c->job = NULL;
-        for (size_t j = 0; rc == 0 && j + 1 < cfg->n_scrape_configs; j++)
-            if (strcmp(cfg->scrape_configs[j].job_name, sc->job_name) == 0)
-                rc = cfg_error(c, items[i], "found multiple services with name \"%s\" (first at line %d)",
-                               sc->job_name, cfg->scrape_configs[j].pos.line);
-    }
-    free(items);
-    return rc;
+    return cfg_parse_jobs(c, root, "services", parse_service, "services with name", "", cfg);
 }
