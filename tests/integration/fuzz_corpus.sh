@@ -5,6 +5,8 @@
 # crashed, hung or leaked once; fixed since). Any sanitizer report fails the target.
 . "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
+# A fresh machine may lack clang or its sanitizer runtimes: install them (only what is missing).
+[ -n "${FUZZ_CC:-}" ] || scripts/deps.sh clang libclang-rt-14-dev >/dev/null 2>&1 || true
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
   ok "fuzz corpus replay # SKIP ${FUZZ_CC:-clang} not installed"
   exit 0
