@@ -329,7 +329,8 @@ lookout_config *config_default(const char *self_address)
     lookout_config *cfg = config_new("<default>");
     if (!cfg)
         return NULL;
-    scrape_config *sc = calloc(1, sizeof *sc);
+    scrape_config *sc = xcalloc(1, sizeof *sc);
+    cfg_scrape_config_init(sc, NULL);
     cfg->scrape_configs = sc;
     cfg->n_scrape_configs = 1;
     sc->job_name = strdup("lookout");
@@ -337,8 +338,6 @@ lookout_config *config_default(const char *self_address)
     sc->scrape_timeout_ms = 10 * 1000;
     sc->metrics_path = strdup(CFG_DEFAULT_METRICS_PATH);
     sc->scheme = strdup("http");
-    sc->honor_timestamps = true;
-    cfg_http_init(&sc->http);
     sc->sd_configs = calloc(1, sizeof *sc->sd_configs);
     sc->n_sd_configs = 1;
     sd_config *sd = &sc->sd_configs[0];

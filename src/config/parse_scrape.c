@@ -211,6 +211,14 @@ static int read_ignored_uints(cfg_ctx *c, const yaml_node_t *node)
     return cfg_read_bool(c, node, "track_timestamps_staleness", &b);
 }
 
+void cfg_scrape_config_init(scrape_config *sc, const yaml_node_t *node)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->pos = cfg_pos(node);
+    sc->honor_timestamps = true;
+    cfg_http_init(&sc->http);
+}
+
 int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc)
 {
     const char *allowed[128];
@@ -225,10 +233,7 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
         allowed[na++] = scrape_keys_quiet[i];
     allowed[na] = NULL;
 
-    memset(sc, 0, sizeof *sc);
-    sc->pos = cfg_pos(node);
-    sc->honor_timestamps = true;
-    cfg_http_init(&sc->http);
+    cfg_scrape_config_init(sc, node);
     if (cfg_is_null(node))
         return cfg_error(c, node, "empty or null scrape config section");
     if (cfg_check_map(c, node, "scrape_config", allowed) < 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "util/xalloc.h"
 
 /* Go's time.ParseDuration, returning milliseconds (truncated, as Duration.Milliseconds()). */
 static int go_duration_ms(const char *s, int64_t *out)
@@ -98,10 +99,7 @@ static int parse_service(cfg_ctx *c, const yaml_node_t *node, const global_confi
     na += cfg_sd_keys(allowed + na, sizeof allowed / sizeof allowed[0] - na - 1);
     allowed[na] = NULL;
 
-    memset(sc, 0, sizeof *sc);
-    sc->pos = cfg_pos(node);
-    sc->honor_timestamps = true;
-    cfg_http_init(&sc->http);
+    cfg_scrape_config_init(sc, node);
     if (cfg_is_null(node))
         return cfg_error(c, node, "empty or null service");
     if (cfg_check_map(c, node, "service", allowed) < 0)
@@ -126,7 +124,7 @@ static int parse_service(cfg_ctx *c, const yaml_node_t *node, const global_confi
         sc->metrics_path = strdup(CFG_DEFAULT_METRICS_PATH);
     } else if (sc->metrics_path[0] != '/') {
         size_t n = strlen(sc->metrics_path);
-        char *p = malloc(n + 2);
+        char *p = xmalloc(n + 2);
         p[0] = '/';
         memcpy(p + 1, sc->metrics_path, n + 1);
         free(sc->metrics_path);
