@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 #include "store/merge.h"
 #include "store/store.h"
 #include "util/strbuf.h"

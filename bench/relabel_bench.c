@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "labels/relabel.h"
-#include "labels/target.h"
+#include "scrape/target.h"
 
 static char **list(const char *a, const char *b, size_t *n)
 {

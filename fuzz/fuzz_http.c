@@ -4,7 +4,7 @@
  * version_matches), and the address helpers (http_split_host_port, targets_api_global_url).
  * server.c and ui.c are included so their static functions can be reached.
  * Input: METHOD \n PATH \n IF-NONE-MATCH \n V (missing parts are empty). */
-#include "api/server.c"
+#include "http/server.c"
 #include "api/ui.c"
 
 #include "api/targets_api.h"

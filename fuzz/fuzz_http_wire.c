@@ -3,7 +3,7 @@
  * completion callbacks, header memory limit, lookout's route table with the real UI handlers), so the
  * request line, headers, URL and query decoding, chunked bodies and the 405/404/413 paths all see it.
  * server.c and ui.c are included for their static callbacks. */
-#include "api/server.c"
+#include "http/server.c"
 #include "api/ui.c"
 
 #include <fcntl.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,7 +4,7 @@
 #define LOOKOUT_API_APIUTIL_H
 #include <stdint.h>
 
-#include "api/server.h"
+#include "http/server.h"
 #include "labels/labels.h"
 #include "util/strbuf.h"
 

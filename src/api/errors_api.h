@@ -9,9 +9,9 @@
  * and is reported into lookout's own exceptions (key "api-error"). */
 #ifndef LOOKOUT_API_ERRORS_API_H
 #define LOOKOUT_API_ERRORS_API_H
-#include "api/server.h"
+#include "http/server.h"
 #include "scrape/targets.h"
-#include "store/selfexc.h"
+#include "periskop/selfexc.h"
 #include "store/store.h"
 
 typedef struct errors_api {

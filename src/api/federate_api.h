@@ -18,8 +18,8 @@
 #define LOOKOUT_API_FEDERATE_API_H
 #include <stddef.h>
 
-#include "api/server.h"
-#include "store/selfexc.h"
+#include "http/server.h"
+#include "periskop/selfexc.h"
 #include "store/store.h"
 #include "util/instance_id.h"
 #include "util/strbuf.h"

@@ -19,9 +19,9 @@
 #include <stdbool.h>
 
 #include "api/federate_api.h"
-#include "api/server.h"
+#include "http/server.h"
 #include "config/config.h"
-#include "scrape/ingest.h"
+#include "ingest/ingest.h"
 
 #define PUSH_WAIT_MS 10000
 

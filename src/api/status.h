@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/server.h"
+#include "http/server.h"
 
 typedef struct status_api {
     bool enable_lifecycle;

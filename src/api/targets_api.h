@@ -8,7 +8,7 @@
 #define LOOKOUT_API_TARGETS_API_H
 #include <stddef.h>
 
-#include "api/server.h"
+#include "http/server.h"
 #include "scrape/targets.h"
 #include "util/strbuf.h"
 

@@ -10,7 +10,7 @@
 #define LOOKOUT_API_TARGETS_PAGE_H
 #include <stdint.h>
 
-#include "api/server.h"
+#include "http/server.h"
 #include "scrape/targets.h"
 
 #define TARGETS_PAGE_SIZE 200

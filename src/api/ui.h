@@ -7,7 +7,7 @@
  * (the UI has no inline script or style), nosniff and no framing. Thread-safe (static data only). */
 #ifndef LOOKOUT_API_UI_H
 #define LOOKOUT_API_UI_H
-#include "api/server.h"
+#include "http/server.h"
 
 #define UI_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
 

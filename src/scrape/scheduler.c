@@ -24,7 +24,7 @@
 
 #include <curl/curl.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"

@@ -11,7 +11,7 @@
  *
  * Each scrape: GET url with "Accept: application/json", "User-Agent: lookout/VERSION",
  * "X-Prometheus-Scrape-Timeout-Seconds", any Accept-Encoding curl supports (gzip...), the job's
- * http_client_config (scrape/http_client.h), timeout_ms as the whole-transfer timeout, and body_size_limit
+ * http_client_config (http/client.h), timeout_ms as the whole-transfer timeout, and body_size_limit
  * enforced while receiving (the transfer is aborted as soon as it is exceeded). Connections are kept alive
  * in the loop's shared connection cache (at most 64 per host:port) and reused across scrapes.
  *

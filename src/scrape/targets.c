@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scrape/strtab.h"
+#include "util/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"

@@ -36,7 +36,7 @@
 #include "config/config.h"
 #include "labels/labels.h"
 #include "labels/relabel.h"
-#include "labels/target.h"
+#include "scrape/target.h"
 #include "sd/sd.h"
 
 typedef enum target_health { TARGET_HEALTH_UNKNOWN = 0, TARGET_HEALTH_UP, TARGET_HEALTH_DOWN } target_health;

@@ -18,7 +18,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "sd/http_fetch.h"
 #include "sd/sd_remote.h"
 #include "util/log.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "sd/http_fetch.h"
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)

@@ -1,5 +1,5 @@
 /* http_fetch: one HTTP GET of an SD provider (Consul, HTTP SD) on a libcurl easy handle, with the job's
- * http_client_config applied (scrape/http_client.h), a bounded body, and the response headers SD needs
+ * http_client_config applied (http/client.h), a bounded body, and the response headers SD needs
  * (Content-Type, X-Consul-Index). Providers run these on a curl multi handle in their own thread.
  * Not thread-safe: one owner thread. */
 #ifndef LOOKOUT_SD_HTTP_FETCH_H

@@ -41,7 +41,7 @@
 
 #include <curl/curl.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 #include "util/log.h"

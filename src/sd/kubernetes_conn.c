@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "sd/kubernetes_internal.h"
 #include "util/yaml_depth.h"
 #include "util/xalloc.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "sd/kubernetes_internal.h"
 #include "sd/sd_internal.h"
 #include "util/strv.h"

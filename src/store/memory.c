@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/keymap.h"
+#include "util/keymap.h"
 #include "store/memsearch.h"
 #include "store/store.h"
 #include "util/xalloc.h"

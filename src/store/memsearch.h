@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 #define MEMSEARCH_SAMPLE_BUDGET 4096
 #define MEMSEARCH_SIG_WORDS 8 /* 512 bits */

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/keymap.h"
+#include "util/keymap.h"
 #include "util/xalloc.h"
 
 #define DEFAULT_SAMPLES 100

@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #include "labels/labels.h"
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 typedef struct merge_engine merge_engine;
 

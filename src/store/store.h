@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "labels/labels.h"
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 #include "store/merge.h"
 
 typedef enum store_status { STORE_OPEN = 0, STORE_RESOLVED, STORE_REGRESSED } store_status;

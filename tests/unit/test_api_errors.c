@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "api/errors_api.h"
-#include "api/server.h"
+#include "http/server.h"
 
 typedef struct reply {
     long status;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/server.h"
+#include "http/server.h"
 #include "api/status.h"
 #include "util/metrics.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "helper_server.h"
-#include "scrape/http_client.h"
+#include "http/client.h"
 
 static helper_server srv;
 static char body[65536];

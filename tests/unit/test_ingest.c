@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scrape/ingest.h"
+#include "ingest/ingest.h"
 #include "util/metrics.h"
 
 static const char *BODY1 =

@@ -438,7 +438,7 @@ Test(merge, restore_by_identity_dedups_and_evicts)
     labelset_free(&third);
 }
 
-#include "store/keymap.h"
+#include "util/keymap.h"
 
 /* keymap backs every lookup above; deletions use backward shift, checked against a reference. */
 Test(keymap, random_insert_delete_matches_reference)

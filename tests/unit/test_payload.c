@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 static char *slurp(const char *name, size_t *len)
 {

@@ -9,7 +9,7 @@
 
 #include "api/push_api.h"
 #include "config/config.h"
-#include "scrape/ingest.h"
+#include "ingest/ingest.h"
 
 static char err[2048];
 

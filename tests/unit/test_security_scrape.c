@@ -1,4 +1,4 @@
-/* Security review regressions for scraping untrusted targets (src/scrape/scheduler.c, http_client.c):
+/* Security review regressions for scraping untrusted targets (src/scrape/scheduler.c, src/http/client.c):
  * a gzip bomb is cut at the body limit counted on the decoded bytes, redirects to file:// (or any scheme
  * but http/https) are refused, a target sending endless headers fails fast, and a password in a target's
  * URL never reaches the error text. A small raw-socket server thread plays the hostile target. */
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "scrape/http_client.h"
+#include "http/client.h"
 #include "scrape/scheduler.h"
 
 /* ---- a gzip bomb: fixed-Huffman deflate of one zero byte and then (length 258, distance 1) copies ---- */

@@ -1,4 +1,4 @@
-/* Security review regressions for the HTTP server (src/api/server.c, status.c, ui.c) over a real socket:
+/* Security review regressions for the HTTP server (src/http/server.c, src/api/status.c, src/api/ui.c) over a real socket:
  * early 413 on a declared or chunked oversized body, header and URL limits, idle (slowloris) timeout,
  * path traversal on /static/, lifecycle endpoints, nosniff on every answer. Raw sockets, so that the
  * test controls exactly what the client sends and how long it waits. */
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "api/push_api.h"
-#include "api/server.h"
+#include "http/server.h"
 #include "api/status.h"
 #include "api/ui.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/selfexc.h"
+#include "periskop/selfexc.h"
 
 #define T0 1709377200000LL
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "labels/relabel.h"
-#include "labels/target.h"
+#include "scrape/target.h"
 #include "util/strbuf.h"
 
 static void set_labels(labelset *ls, ...)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/server.h"
+#include "http/server.h"
 #include "api/ui.h"
 #include "api/web_assets.h"
 

@@ -1,5 +1,5 @@
 /* payload: see payload.h. */
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -3,12 +3,12 @@
  * libraries: aggregates by key with a running count and the last 10 occurrences, one target_uuid per
  * process (generated at creation). At most 1000 keys (later new keys are dropped and counted).
  * Thread-safe (one mutex; reports are rare). */
-#ifndef LOOKOUT_STORE_SELFEXC_H
-#define LOOKOUT_STORE_SELFEXC_H
+#ifndef LOOKOUT_PERISKOP_SELFEXC_H
+#define LOOKOUT_PERISKOP_SELFEXC_H
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scrape/payload.h"
+#include "periskop/payload.h"
 
 #define SELFEXC_MAX_OCCURRENCES 10
 #define SELFEXC_MAX_KEYS 1000

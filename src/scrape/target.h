@@ -1,8 +1,8 @@
 /* target: Prometheus' populateLabels (scrape/target.go): from a discovered target (group labels + the
  * target's own labels) and its scrape config to the final label set and scrape URL, or a drop, or an
  * error. Pure functions, no threads. */
-#ifndef LOOKOUT_LABELS_TARGET_H
-#define LOOKOUT_LABELS_TARGET_H
+#ifndef LOOKOUT_SCRAPE_TARGET_H
+#define LOOKOUT_SCRAPE_TARGET_H
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -1,6 +1,6 @@
 /* server: see server.h. We bind the listening socket ourselves (so that a busy port gives a clear error
  * and ":PORT" means dual-stack like Go) and hand it to libmicrohttpd with MHD_OPTION_LISTEN_SOCKET. */
-#include "api/server.h"
+#include "http/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

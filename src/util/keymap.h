@@ -3,8 +3,8 @@
  * The map does NOT own keys or values: the key bytes must stay valid while the entry exists (they
  * normally live inside the value). Linear probing with backward-shift deletion (no tombstones), so
  * lookups stay short after churn. Not thread-safe. */
-#ifndef LOOKOUT_STORE_KEYMAP_H
-#define LOOKOUT_STORE_KEYMAP_H
+#ifndef LOOKOUT_UTIL_KEYMAP_H
+#define LOOKOUT_UTIL_KEYMAP_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -6,7 +6,7 @@
  *
  * Target labels are shared, reference-counted label sets: the map holds one reference, every queued
  * body another, so a body that outlives its target (removed while queued) still carries its labels. */
-#include "scrape/ingest.h"
+#include "ingest/ingest.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/keymap.h"
+#include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"

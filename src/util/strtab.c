@@ -1,6 +1,6 @@
 /* strtab: see strtab.h. Chained hash table; an entry is its header and the string in one allocation, so
  * a string's entry is found from its address. */
-#include "scrape/strtab.h"
+#include "util/strtab.h"
 
 #include <stddef.h>
 #include <stdlib.h>

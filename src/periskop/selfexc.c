@@ -1,5 +1,5 @@
 /* selfexc: see selfexc.h. */
-#include "store/selfexc.h"
+#include "periskop/selfexc.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* target: Prometheus 2.42 PopulateLabels (scrape/target.go) and Target.URL / Target.hash, with Go's
  * net.SplitHostPort and net/url escaping reproduced byte for byte, because the labels and URL we compute
  * are compared with Prometheus' /api/v1/targets. Pure functions. */
-#include "labels/target.h"
+#include "scrape/target.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* keymap: see keymap.h. */
-#include "store/keymap.h"
+#include "util/keymap.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,8 +13,8 @@
  * Occurrences are reference-counted (atomic) so the merge engine and store backends can share samples
  * across threads without copying; they are never modified after parsing. Everything else is owned by
  * the payload_doc and freed with payload_free. */
-#ifndef LOOKOUT_SCRAPE_PAYLOAD_H
-#define LOOKOUT_SCRAPE_PAYLOAD_H
+#ifndef LOOKOUT_PERISKOP_PAYLOAD_H
+#define LOOKOUT_PERISKOP_PAYLOAD_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -17,8 +17,8 @@
  * the destination, not the SNI.)
  *
  * Threading: no shared state; call from the thread that owns the easy handle. */
-#ifndef LOOKOUT_SCRAPE_HTTP_CLIENT_H
-#define LOOKOUT_SCRAPE_HTTP_CLIENT_H
+#ifndef LOOKOUT_HTTP_CLIENT_H
+#define LOOKOUT_HTTP_CLIENT_H
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* http_client: see http_client.h. */
-#include "scrape/http_client.h"
+#include "http/client.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -4,8 +4,8 @@
  *
  * Limits: request bodies are bounded (max_body, larger -> 413), headers by the per-connection memory
  * limit (larger -> 431), connections by max_connections, idle connections by timeout_s. */
-#ifndef LOOKOUT_API_SERVER_H
-#define LOOKOUT_API_SERVER_H
+#ifndef LOOKOUT_HTTP_SERVER_H
+#define LOOKOUT_HTTP_SERVER_H
 #include <stdbool.h>
 #include <stddef.h>
 

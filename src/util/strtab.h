@@ -2,8 +2,8 @@
  * names and the values shared by many targets (job, scheme, path, interval...) are stored once.
  * Not thread-safe: the owner serialises changes (the target manager's write lock); the returned strings
  * can be read concurrently while they are referenced. */
-#ifndef LOOKOUT_SCRAPE_STRTAB_H
-#define LOOKOUT_SCRAPE_STRTAB_H
+#ifndef LOOKOUT_UTIL_STRTAB_H
+#define LOOKOUT_UTIL_STRTAB_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -21,17 +21,17 @@
  *
  * Threading: ingest_submit on the scrape loop thread, ingest_target_event under the target manager's
  * write lock (it only enqueues / updates the map), ingest_status from any thread. */
-#ifndef LOOKOUT_SCRAPE_INGEST_H
-#define LOOKOUT_SCRAPE_INGEST_H
+#ifndef LOOKOUT_INGEST_INGEST_H
+#define LOOKOUT_INGEST_INGEST_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "labels/target.h"
+#include "scrape/target.h"
 #include "scrape/scheduler.h"
 #include "scrape/targets.h"
 #include "store/merge.h"
-#include "store/selfexc.h"
+#include "periskop/selfexc.h"
 #include "store/store.h"
 
 typedef struct ingest ingest;
