@@ -129,15 +129,6 @@ bool labelset_equal(const labelset *a, const labelset *b)
     return true;
 }
 
-uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 uint64_t labelset_hash(const labelset *ls)
 {

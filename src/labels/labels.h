@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/hash.h"
+
 typedef struct label {
     char *name;
     char *value;
@@ -39,9 +41,5 @@ bool labelset_equal(const labelset *a, const labelset *b);
 uint64_t labelset_hash(const labelset *ls);
 /* Valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*. */
 bool label_name_valid(const char *name);
-
-/* FNV-1a 64-bit; pass FNV64_OFFSET as the initial h to start, or a previous result to continue. */
-#define FNV64_OFFSET 14695981039346656037ULL
-uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
 
 #endif

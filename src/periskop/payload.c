@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "labels/labels.h"
+#include "util/hash.h"
 #include "util/xalloc.h"
 
 /* Deeper cause chains are cut: no client produces them, and it bounds recursion. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "labels/labels.h"
+#include "util/hash.h"
 
 uint64_t keymap_hash(const void *key, size_t klen)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "labels/labels.h"
+#include "util/hash.h"
 #include "util/xalloc.h"
 
 struct istr {
