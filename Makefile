@@ -4,7 +4,21 @@ CC       ?= cc
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT      ?= -O2 -g
 CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -pthread \
+# Warnings are errors only where asked (CI: make WERROR=1), so a newer compiler never breaks a user's build.
+WERROR   ?= 0
+ifeq ($(WERROR),1)
+CFLAGS   += -Werror
+endif
+# A missing -dev package is named instead of surfacing later as a missing header. `make deps` installs them.
+# Goals that run `make deps` first and then build in a sub-make are checked there, not here.
+PKG_CHECK_LATER := deps clean run test check sanitize bench tsan fuzz fuzz-replay mutate image deb
+ifneq ($(if $(MAKECMDGOALS),$(filter-out $(PKG_CHECK_LATER),$(MAKECMDGOALS)),all),)
+PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done)
+ifneq ($(strip $(PKG_MISSING)),)
+$(error pkg-config cannot find: $(PKG_MISSING)- run `make deps` (installs the Debian -dev packages), or install them by hand)
+endif
+endif
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -pthread \
             -Isrc -DLOOKOUT_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 BUILD    ?= build
@@ -19,7 +33,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 
-.PHONY: all deps run test unit sanitize bench clean fuzz fuzz-replay
+.PHONY: all deps run test check unit sanitize bench clean fuzz fuzz-replay
 all: $(BIN)
 
 # --- web UI (owner: ui): web/ is embedded into the binary as generated C ($(BUILD)/gen/web_assets.c,
@@ -83,6 +97,11 @@ run: deps
 test: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) tests/run.sh
+
+# The edit-test loop: unit tests only (no servers, no integration scripts).
+check: deps
+	$(MAKE) $(BIN) unit
+	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) LOOKOUT_UNIT_ONLY=1 tests/run.sh
 
 # Unit and integration tests in an ASan+UBSan build (build-san/, ./lookout-san). OPT is exported to the
 # tests so that helpers they build with `make BUILD=build-san ...` get the same instrumentation.

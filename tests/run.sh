@@ -3,7 +3,7 @@
 # Integration and differential scripts print TAP-style lines ("ok - name" / "not ok - name").
 # Ends with one line: "N passed, N failed".
 # Env: LOOKOUT_BIN (binary under test), BUILD (build dir), LOOKOUT_SKIP_DIFFERENTIAL=1,
-#      LOOKOUT_TEST_FILTER=regex (only scripts/binaries whose path matches).
+#      LOOKOUT_TEST_FILTER=regex (only scripts/binaries whose path matches), LOOKOUT_UNIT_ONLY=1 (make check).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -52,12 +52,14 @@ run_script() {
   fi
 }
 
+[ "${LOOKOUT_UNIT_ONLY:-0}" = 1 ] && skip_scripts=1 || skip_scripts=0
 for s in tests/integration/*.sh; do
+  [ "$skip_scripts" = 1 ] && break
   [ -f "$s" ] || continue
   [[ "$s" =~ $filter ]] || continue
   run_script "$s" integration
 done
-if [ "${LOOKOUT_SKIP_DIFFERENTIAL:-0}" != 1 ]; then
+if [ "${LOOKOUT_SKIP_DIFFERENTIAL:-0}" != 1 ] && [ "$skip_scripts" = 0 ]; then
   for s in tests/differential/*.sh; do
     [ -f "$s" ] || continue
     [[ "$s" =~ $filter ]] || continue
