@@ -10,6 +10,10 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+# Test scripts running side by side may install at once: apt/dpkg take one caller at a time.
+if [ -z "${LOOKOUT_DEPS_LOCKED:-}" ] && command -v flock >/dev/null; then
+  LOOKOUT_DEPS_LOCKED=1 exec flock /tmp/lookout-deps.lock "$0" "$@"
+fi
 echo "deps: installing ${missing[*]}" >&2
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 stamp=/var/lib/apt/periodic/lookout-apt-updated
