@@ -85,7 +85,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name)
 
 int main(int argc, char **argv)
 {
-    runtime_options opts = {.config_file = NULL, .listen_address = ":7777", .storage_path = "data",
+    runtime_options opts = {.config_file = NULL, .listen_address = LOOKOUT_DEFAULT_LISTEN_ADDRESS, .storage_path = LOOKOUT_DEFAULT_STORAGE_PATH,
                             .enable_lifecycle = false};
     int argi = 1;
     if (argi < argc && strcmp(argv[argi], "check-config") == 0)

@@ -3,9 +3,9 @@
  * Reloads run either on the main thread (SIGHUP) or on an HTTP thread (POST /-/reload), serialised by
  * reload_mu; the running configuration is only replaced after every stage accepted the new one.
  *
- * Start order: target manager (configured) -> HTTP server (so a busy port fails before discovery starts)
- * -> discovery manager. Stop order is the reverse of what holds references: HTTP (readers) -> discovery
- * (syncs) -> target manager -> configuration. */
+ * runtime_run = runtime_start (stages in order: store, ingest, scrape loop, target manager, HTTP server with
+ * every API, discovery last so that a busy port fails before any provider starts) + runtime_wait (signals
+ * and /-/quit) + runtime_stop (readers before what they read). */
 #include "runtime.h"
 
 #include <errno.h>
@@ -21,22 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/errors_api.h"
-#include "api/federate_api.h"
-#include "api/push_api.h"
-#include "http/server.h"
-#include "api/status.h"
-#include "api/targets_api.h"
-#include "api/targets_page.h"
-#include "api/ui.h"
+#include "api/api.h"
 #include "config/config.h"
+#include "http/server.h"
 #include "ingest/ingest.h"
+#include "periskop/selfexc.h"
 #include "scrape/scheduler.h"
 #include "scrape/targets.h"
 #include "sd/sd.h"
-#include "periskop/selfexc.h"
 #include "store/store_open.h"
-#include "util/instance_id.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -49,14 +42,13 @@ typedef struct runtime {
     selfexc *sx;   /* lookout's own exceptions (/-/exceptions) */
     store *st;
     ingest *ingest; /* scrape results -> merge engine -> store (writer thread) */
-    errors_api eapi;
     sd_manager *sd;
     http_server *http;
-    targets_api tapi;
-    federate_api fapi; /* GET /federate/exceptions */
-    push_api papi;     /* POST /errors, POST /api/v1/push/{job}, GET /-/errors */
-    bool papi_init;
-    status_api status;
+    api_set api; /* every API family's state */
+    const char *listen;
+    const char *storage_path;
+    sigset_t signals, old_mask; /* SIGHUP/SIGINT/SIGTERM, blocked in every thread */
+    int signal_fd;
     int quit_fd; /* eventfd written by POST /-/quit */
 } runtime;
 
@@ -110,7 +102,7 @@ static lookout_config *load_config(runtime *rt, char *err, size_t errlen)
     if (rt->opts->config_file)
         return config_load(rt->opts->config_file, err, errlen);
     char self[300];
-    self_address(rt->opts->listen_address ? rt->opts->listen_address : ":7777", self, sizeof self);
+    self_address(rt->listen, self, sizeof self);
     lookout_config *cfg = config_default(self);
     if (!cfg)
         snprintf(err, errlen, "cannot build the default configuration");
@@ -135,7 +127,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
     sd_manager_apply_config(rt->sd, cfg);
-    push_api_configure(&rt->papi, &cfg->push);
+    api_reconfigure(&rt->api, cfg);
     lookout_config *old = rt->cfg;
     rt->cfg = cfg;
     config_free(old);
@@ -207,164 +199,161 @@ static void build_info(void)
                values, 1);
 }
 
-int runtime_run(const runtime_options *opts)
+/* Blocks the lifecycle signals in this thread (every thread started later inherits the mask), loads the
+ * configuration and starts the stages in order. Returns 0, or -1 after logging why (runtime_stop
+ * releases whatever did start). */
+static int runtime_start(runtime *rt)
 {
-    runtime rt = {.opts = opts, .quit_fd = -1};
-    const char *listen = opts->listen_address ? opts->listen_address : ":7777";
-    int rc = 1;
-    int sfd = -1;
-    pthread_mutex_init(&rt.reload_mu, NULL);
-
-    sigset_t set, oldset;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &oldset);
+    sigemptyset(&rt->signals);
+    sigaddset(&rt->signals, SIGHUP);
+    sigaddset(&rt->signals, SIGINT);
+    sigaddset(&rt->signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &rt->signals, &rt->old_mask);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("main", "Starting lookout", "version", LOOKOUT_VERSION, "listen_address", listen);
+    log_info("main", "Starting lookout", "version", LOOKOUT_VERSION, "listen_address", rt->listen);
 
     char err[2048];
-    rt.cfg = load_config(&rt, err, sizeof err);
-    if (!rt.cfg) {
+    rt->cfg = load_config(rt, err, sizeof err);
+    if (!rt->cfg) {
         log_error("config", "Error loading config", "err", err);
-        goto out;
+        return -1;
     }
-    log_warnings(rt.cfg);
+    log_warnings(rt->cfg);
     build_info();
     reload_metrics(true);
     status_process_metrics_register();
 
-    sfd = signalfd(-1, &set, SFD_CLOEXEC);
-    rt.quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (sfd < 0 || rt.quit_fd < 0) {
+    rt->signal_fd = signalfd(-1, &rt->signals, SFD_CLOEXEC);
+    rt->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->signal_fd < 0 || rt->quit_fd < 0) {
         log_error("main", "cannot create signal or event descriptors", "err", strerror(errno));
-        goto out;
+        return -1;
     }
 
-    rt.tm = targets_new();
-    rt.sx = selfexc_new();
-    rt.st = store_open(&rt.cfg->storage, opts->storage_path ? opts->storage_path : "data", err, sizeof err);
-    if (!rt.st) {
+    rt->tm = targets_new();
+    rt->sx = selfexc_new();
+    rt->st = store_open(&rt->cfg->storage, rt->storage_path, err, sizeof err);
+    if (!rt->st) {
         log_error("store", "cannot open the store", "err", err);
-        goto out;
+        return -1;
     }
-    log_info("store", "Store opened", "backend", rt.st->ops->name);
-    ingest_options iopts = {.merge = {.samples_per_error = rt.cfg->storage.samples_per_error,
-                                      .retention_ms = rt.cfg->storage.retention_ms}};
-    rt.ingest = ingest_new(rt.st, rt.tm, rt.sx, &iopts);
-    if (ingest_start(rt.ingest, err, sizeof err) != 0) {
+    log_info("store", "Store opened", "backend", rt->st->ops->name);
+    ingest_options iopts = {.merge = {.samples_per_error = rt->cfg->storage.samples_per_error,
+                                      .retention_ms = rt->cfg->storage.retention_ms}};
+    rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
+    if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);
-        goto out;
+        return -1;
     }
-    rt.loop = scrape_loop_new(scrape_seed(&rt.cfg->global.external_labels), ingest_submit, rt.ingest);
-    if (!rt.loop || scrape_loop_start(rt.loop, err, sizeof err) != 0) {
-        log_error("scrape", "cannot start the scrape loop", "err", rt.loop ? err : "out of memory");
-        goto out;
+    rt->loop = scrape_loop_new(scrape_seed(&rt->cfg->global.external_labels), ingest_submit, rt->ingest);
+    if (!rt->loop || scrape_loop_start(rt->loop, err, sizeof err) != 0) {
+        log_error("scrape", "cannot start the scrape loop", "err", rt->loop ? err : "out of memory");
+        return -1;
     }
-    targets_set_hook(rt.tm, on_target_event, &rt);
-    targets_apply_config(rt.tm, rt.cfg);
+    targets_set_hook(rt->tm, on_target_event, rt);
+    targets_apply_config(rt->tm, rt->cfg);
 
-    http_server_options hopts = {.listen_address = listen};
-    rt.http = http_server_new(&hopts);
-    rt.status.enable_lifecycle = opts->enable_lifecycle;
-    rt.status.reload = runtime_reload;
-    rt.status.quit = runtime_quit;
-    rt.status.ctx = &rt;
-    rt.status.ready_note = ready_note;
-    rt.status.note_ctx = &rt;
-    atomic_store(&rt.status.ready, false);
-    status_api_register(&rt.status, rt.http);
-    targets_api_init(&rt.tapi, rt.tm, listen, NULL);
-    targets_api_register(&rt.tapi, rt.http);
-    targets_page_register(rt.tm, rt.http);
-    rt.eapi = (errors_api){.st = rt.st, .tm = rt.tm, .sx = rt.sx};
-    periskop_api_register(&rt.eapi, rt.http);
-    rt.fapi = (federate_api){.st = rt.st, .sx = rt.sx};
-    {
-        const char *dir = opts->storage_path ? opts->storage_path : "data";
-        char ierr[512];
-        if (instance_id_load(dir, rt.fapi.instance_id, ierr, sizeof ierr) != 0)
-            log_warn("main", "cannot persist the instance id; federation exports use a temporary target_uuid",
-                     "err", ierr);
-    }
-    federate_api_register(&rt.fapi, rt.http);
-    push_api_init(&rt.papi, rt.ingest, &rt.fapi, opts->enable_push);
-    rt.papi_init = true;
-    push_api_configure(&rt.papi, &rt.cfg->push);
-    push_api_register(&rt.papi, rt.http);
-    if (opts->enable_push || rt.cfg->push.enabled)
-        log_info("web", "Push ingestion enabled", "default_job",
-                 rt.cfg->push.default_job ? rt.cfg->push.default_job : PUSH_DEFAULT_JOB);
-    errors_api_register(&rt.eapi, rt.http);
-    selfexc_api_register(rt.sx, rt.http);
-    error_metrics_register(&rt.eapi);
-    ui_register(rt.http);
-    if (http_server_start(rt.http, err, sizeof err) != 0) {
+    /* The HTTP server before discovery, so that a busy port fails before any provider starts. */
+    http_server_options hopts = {.listen_address = rt->listen};
+    rt->http = http_server_new(&hopts);
+    api_deps deps = {.tm = rt->tm,
+                     .st = rt->st,
+                     .sx = rt->sx,
+                     .ingest = rt->ingest,
+                     .listen_address = rt->listen,
+                     .storage_path = rt->storage_path,
+                     .enable_lifecycle = rt->opts->enable_lifecycle,
+                     .enable_push = rt->opts->enable_push,
+                     .cfg = rt->cfg,
+                     .reload = runtime_reload,
+                     .quit = runtime_quit,
+                     .ready_note = ready_note,
+                     .ctx = rt};
+    api_register_all(&rt->api, rt->http, &deps);
+    if (http_server_start(rt->http, err, sizeof err) != 0) {
         log_error("web", "Error starting web server", "err", err);
-        goto out;
+        return -1;
     }
-    log_info("web", "Start listening for connections", "address", listen);
+    log_info("web", "Start listening for connections", "address", rt->listen);
 
-    rt.sd = sd_manager_new(targets_sd_sync, rt.tm, 1000);
-    if (!rt.sd) {
+    rt->sd = sd_manager_new(targets_sd_sync, rt->tm, 1000);
+    if (!rt->sd) {
         log_error("sd", "cannot start the discovery manager");
-        goto out;
+        return -1;
     }
-    sd_manager_set_storage_path(rt.sd, opts->storage_path); /* persisted SD targets: <storage>/sd */
-    sd_manager_apply_config(rt.sd, rt.cfg);
-    atomic_store(&rt.status.ready, true);
+    sd_manager_set_storage_path(rt->sd, rt->storage_path); /* persisted SD targets: <storage>/sd */
+    sd_manager_apply_config(rt->sd, rt->cfg);
+    api_set_ready(&rt->api, true);
     log_info("main", "Server is ready to receive web requests.");
+    return 0;
+}
 
+/* Serves SIGHUP (reload) until SIGINT, SIGTERM or POST /-/quit. Returns 0, or -1 when waiting failed. */
+static int runtime_wait(runtime *rt)
+{
     for (;;) {
-        struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {rt.quit_fd, POLLIN, 0}};
+        struct pollfd pfd[2] = {{rt->signal_fd, POLLIN, 0}, {rt->quit_fd, POLLIN, 0}};
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("main", "poll failed", "err", strerror(errno));
-            break;
+            return -1;
         }
         if (pfd[1].revents & POLLIN) {
             log_warn("main", "Received termination request via web service, exiting gracefully...");
-            break;
+            return 0;
         }
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+            if (read(rt->signal_fd, &si, sizeof si) != (ssize_t)sizeof si)
                 continue;
             if (si.ssi_signo == SIGHUP) {
                 char rerr[2048];
-                runtime_reload(&rt, rerr, sizeof rerr);
+                runtime_reload(rt, rerr, sizeof rerr);
             } else {
                 log_warn("main", "Received signal, exiting gracefully...", "signal",
                          si.ssi_signo == SIGINT ? "interrupt" : "terminated");
-                break;
+                return 0;
             }
         }
     }
-    rc = 0;
+}
 
-out:
-    atomic_store(&rt.status.ready, false);
-    http_server_free(rt.http); /* no more readers or reloads after this */
-    if (rt.papi_init)
-        push_api_free(&rt.papi);
-    sd_manager_free(rt.sd);    /* no more syncs */
-    scrape_loop_free(rt.loop); /* no more results reported into the target manager */
-    ingest_free(rt.ingest);    /* drains the queue, last write and state save */
-    error_metrics_unregister(&rt.eapi);
-    targets_free(rt.tm);
-    store_close(rt.st);
-    selfexc_free(rt.sx);
-    config_free(rt.cfg);
+/* Stops whatever runtime_start started, readers before what they read: HTTP (no more requests or
+ * reloads) -> discovery (no more syncs) -> scrape loop (no more results) -> ingest (drains its queue,
+ * last write) -> target manager -> store. Safe after a partial start. */
+static void runtime_stop(runtime *rt)
+{
+    api_set_ready(&rt->api, false);
+    http_server_free(rt->http);
+    api_free_all(&rt->api);
+    sd_manager_free(rt->sd);
+    scrape_loop_free(rt->loop);
+    ingest_free(rt->ingest);
+    targets_free(rt->tm);
+    store_close(rt->st);
+    selfexc_free(rt->sx);
+    config_free(rt->cfg);
     status_process_metrics_unregister();
-    if (sfd >= 0)
-        close(sfd);
-    if (rt.quit_fd >= 0)
-        close(rt.quit_fd);
+    if (rt->signal_fd >= 0)
+        close(rt->signal_fd);
+    if (rt->quit_fd >= 0)
+        close(rt->quit_fd);
+    pthread_sigmask(SIG_SETMASK, &rt->old_mask, NULL);
+}
+
+int runtime_run(const runtime_options *opts)
+{
+    runtime rt = {.opts = opts,
+                  .listen = opts->listen_address ? opts->listen_address : LOOKOUT_DEFAULT_LISTEN_ADDRESS,
+                  .storage_path = opts->storage_path ? opts->storage_path : LOOKOUT_DEFAULT_STORAGE_PATH,
+                  .signal_fd = -1,
+                  .quit_fd = -1};
+    pthread_mutex_init(&rt.reload_mu, NULL);
+    int rc = runtime_start(&rt) == 0 && runtime_wait(&rt) == 0 ? 0 : 1;
+    runtime_stop(&rt);
     pthread_mutex_destroy(&rt.reload_mu);
-    pthread_sigmask(SIG_SETMASK, &oldset, NULL);
     if (rc == 0)
         log_info("main", "See you next time!");
     return rc;

@@ -1,14 +1,14 @@
-/* runtime: wires the stages together for `lookout run`: configuration -> discovery manager -> target
- * manager (target building, target state; scraping in a later stage) -> HTTP server. Owns reload (SIGHUP,
- * POST /-/reload) and shutdown. main.c parses flags and calls runtime_run(). */
+/* runtime: wires the stages together for `lookout run` (docs/architecture.md): configuration -> store ->
+ * ingest writer -> scrape loop -> target manager -> HTTP server with every API (api/api.h) -> discovery
+ * manager. Owns reload (SIGHUP, POST /-/reload) and shutdown. main.c parses flags and calls runtime_run(). */
 #ifndef LOOKOUT_RUNTIME_H
 #define LOOKOUT_RUNTIME_H
 #include <stdbool.h>
 
 typedef struct runtime_options {
     const char *config_file;    /* NULL: embedded default configuration (scrape lookout itself) */
-    const char *listen_address; /* "HOST:PORT", ":7777" default */
-    const char *storage_path;   /* directory, default "data" */
+    const char *listen_address; /* "HOST:PORT"; NULL: LOOKOUT_DEFAULT_LISTEN_ADDRESS (config/config.h) */
+    const char *storage_path;   /* directory; NULL: LOOKOUT_DEFAULT_STORAGE_PATH */
     bool enable_lifecycle;      /* POST /-/reload, /-/quit */
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
 } runtime_options;

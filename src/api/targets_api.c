@@ -16,7 +16,7 @@ void targets_api_init(targets_api *api, target_manager *tm, const char *listen_a
 {
     memset(api, 0, sizeof *api);
     api->tm = tm;
-    snprintf(api->listen_address, sizeof api->listen_address, "%s", listen_address ? listen_address : ":7777");
+    snprintf(api->listen_address, sizeof api->listen_address, "%s", listen_address ? listen_address : LOOKOUT_DEFAULT_LISTEN_ADDRESS);
     if (hostname) {
         snprintf(api->hostname, sizeof api->hostname, "%s", hostname);
     } else if (gethostname(api->hostname, sizeof api->hostname - 1) != 0) {

@@ -200,6 +200,9 @@ typedef struct push_config {
     char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
 } push_config;
 
+/* Defaults of the command line that more than one stage needs. */
+#define LOOKOUT_DEFAULT_LISTEN_ADDRESS ":7777"
+#define LOOKOUT_DEFAULT_STORAGE_PATH "data"
 #define PUSH_DEFAULT_JOB "pushed"
 #define PUSH_DEFAULT_BODY_LIMIT (10LL << 20)
 

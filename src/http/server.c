@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -59,7 +60,7 @@ http_server *http_server_new(const http_server_options *opts)
     if (!s)
         abort();
     s->opts = *opts;
-    s->listen_address = xstrdup(opts->listen_address ? opts->listen_address : ":7777");
+    s->listen_address = xstrdup(opts->listen_address ? opts->listen_address : LOOKOUT_DEFAULT_LISTEN_ADDRESS);
     s->opts.listen_address = s->listen_address;
     if (!s->opts.threads)
         s->opts.threads = 4;

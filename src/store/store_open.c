@@ -22,7 +22,7 @@ store *store_open(const storage_config *cfg, const char *storage_path, char *err
                                              : store_mysql_new(cfg->dsn, &o, err, errlen);
     default: break;
     }
-    const char *dir = cfg->path && cfg->path[0] ? cfg->path : storage_path && storage_path[0] ? storage_path : "data";
+    const char *dir = cfg->path && cfg->path[0] ? cfg->path : storage_path && storage_path[0] ? storage_path : LOOKOUT_DEFAULT_STORAGE_PATH;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "storage.path %s: cannot create directory: %s", dir, strerror(errno));
         return NULL;
