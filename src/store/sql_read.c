@@ -1,7 +1,7 @@
-/* sql_read: the SQL store's reads: API list/get/jobs on the readers' connection, and the start-up load
- * of the merge engine on the writer's connection. Lists are keyset-paged on the per-sort indexes
- * (value DESC, job, akey) with the memory backend's cursor format and order; full-text goes through
- * the search table (FTS5 trigram on SQLite, pg_trgm on PostgreSQL). */
+/* sql_read: the SQL store's API reads (list/get/jobs/buckets) on the readers' connection. Lists are
+ * keyset-paged on the per-sort indexes (value DESC, job, akey) with the memory backend's cursor format and
+ * order; full-text goes through the search table (FTS5 trigram on SQLite, pg_trgm on PostgreSQL). The
+ * start-up restore of the merge engine is sql_load.c. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -177,9 +177,6 @@ static int load_samples(sqldb *db, const char *where, const sqlv *p, size_t n, c
 
 /* ---- summaries ---- */
 
-#define AGG_COLS "a.job, a.akey, a.total, a.severity, a.created_at, a.last_seen, a.status, a.resolved_count, " \
-                 "a.resolved_at, a.id"
-
 static void summary_from_row(sqlrow *r, store_summary *s)
 {
     s->job = xstrdup_or_empty(sqlrow_text(r, 0));
@@ -345,11 +342,17 @@ static char *fts_expr(const char *const *w, size_t n)
     return r;
 }
 
+/* How a SQLite list query uses the FTS5 search table (filters() tells). */
+typedef enum fts_use {
+    FTS_NONE,      /* no full-text condition (or not SQLite) */
+    FTS_WITH_MORE, /* an FTS5 MATCH among other conditions */
+    FTS_ONLY,      /* the whole filter is one MATCH; its parameter is the last one added */
+} fts_use;
+
 /* Appends the filter conditions (" AND ..."). plus: prefix the columns of the aggregates' own indexes
  * with SQLite's unary "+" so the planner does not drive the query from them (the caller wants the
- * full-text match or a sort index to drive it). Sets *fts (SQLite) to 1 when there is an FTS5 condition,
- * 2 when the whole filter is that one condition (its parameter is then the last one added). */
-static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, params *p, int *fts)
+ * full-text match or a sort index to drive it). Sets *fts, when given. */
+static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, params *p, fts_use *fts)
 {
     const char *pl = plus ? "+" : "";
     bool other = false;
@@ -389,7 +392,7 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
         strbuf_putc(sb, ')');
     }
     if (fts)
-        *fts = 0;
+        *fts = FTS_NONE;
     /* Every whitespace-separated word must match (q_all_words); each word is its own condition, so
      * different words may match different fields or samples (as in the memory backend). */
     const char **w;
@@ -407,7 +410,7 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
                 short_word = true;
             }
         if (fts && e)
-            *fts = !other && !short_word ? 2 : 1;
+            *fts = !other && !short_word ? FTS_ONLY : FTS_WITH_MORE;
     } else {
         for (size_t i = 0; i < n; i++)
             text_filter(m, w[i], sb, p);
@@ -415,10 +418,16 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
     free(w);
 }
 
+/* The newest sample of one listed error, as far as the rows seen so far tell. */
+typedef struct newest_sample {
+    int64_t ts, hash;
+    bool found;
+} newest_sample;
+
 typedef struct latest_ctx {
     store_page *p;
     int64_t *ids;
-    int64_t (*best)[3]; /* the newest sample's ts, hash, found per page row */
+    newest_sample *best; /* per page row */
 } latest_ctx;
 
 static int latest_row(void *ctx, sqlrow *r)
@@ -426,7 +435,7 @@ static int latest_row(void *ctx, sqlrow *r)
     latest_ctx *c = ctx;
     int64_t id = sqlrow_int(r, 0);
     for (size_t i = 0; i < c->p->n; i++) {
-        if (c->ids[i] == id && !c->p->v[i].latest && c->best[i][2] && c->best[i][1] == sqlrow_int(r, 1)) {
+        if (c->ids[i] == id && !c->p->v[i].latest && c->best[i].found && c->best[i].hash == sqlrow_int(r, 1)) {
             c->p->v[i].latest = occ_from_row(r);
             break;
         }
@@ -435,7 +444,7 @@ static int latest_row(void *ctx, sqlrow *r)
 }
 
 typedef struct newest_ctx {
-    int64_t (*best)[3]; /* per page row: ts, hash, found */
+    newest_sample *best; /* per page row */
     size_t n;
     const int64_t *ids;
 } newest_ctx;
@@ -447,9 +456,9 @@ static int newest_row(void *ctx, sqlrow *r)
     for (size_t i = 0; i < c->n; i++) {
         if (c->ids[i] != id)
             continue;
-        int64_t *b = c->best[i];
-        if (!b[2] || ts > b[0] || (ts == b[0] && h > b[1]))
-            b[0] = ts, b[1] = h, b[2] = 1;
+        newest_sample *b = &c->best[i];
+        if (!b->found || ts > b->ts || (ts == b->ts && h > b->hash))
+            *b = (newest_sample){.ts = ts, .hash = h, .found = true};
         break;
     }
     return 0;
@@ -470,7 +479,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
      * and a text-only filter is counted in the FTS index alone. The page is selected by walking the
      * sort index and probing the match list when the matches are many (the first page is found after
      * about limit * rows / matches index rows), else by sorting the matches. */
-    int fts = 0;
+    fts_use fts = FTS_NONE;
     strbuf where;
     strbuf_init(&where);
     params p = {0};
@@ -480,17 +489,17 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
 
     strbuf sql;
     strbuf_init(&sql);
-    if (fts == 2)
+    if (fts == FTS_ONLY)
         strbuf_puts(&sql, "SELECT count(*) FROM search WHERE search MATCH ?");
     else
         strbuf_printf(&sql, "SELECT count(*) FROM aggregates a%s", where.buf);
 
     pthread_mutex_lock(&m->rmu);
-    int rc = sqldb_query(m->r, sql.buf, fts == 2 ? p.v + n_filter - 1 : p.v, fts == 2 ? 1 : n_filter, count_row,
+    int rc = sqldb_query(m->r, sql.buf, fts == FTS_ONLY ? p.v + n_filter - 1 : p.v, fts == FTS_ONLY ? 1 : n_filter, count_row,
                          &out->total, err, errlen);
 
     const char *indexed = "";
-    if (rc == 0 && m->dialect == SQLDB_SQLITE && (!fts || out->total >= 20 * (limit + 1))) {
+    if (rc == 0 && m->dialect == SQLDB_SQLITE && (fts == FTS_NONE || out->total >= 20 * (limit + 1))) {
         /* no full-text condition, or many matches: the plain filters (indexes usable), and with many
          * matches the sort index forced (agg_job is in last-seen order within a job) */
         strbuf_reset(&where);
@@ -498,11 +507,11 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         memset(&p, 0, sizeof(p));
         strbuf_puts(&where, " WHERE 1=1");
         filters(m, q, false, &where, &p, NULL);
-        if (fts)
+        if (fts != FTS_NONE)
             indexed = q->job && q->sort == STORE_SORT_LAST_SEEN ? " INDEXED BY agg_job"
                       : q->sort == STORE_SORT_COUNT ? " INDEXED BY agg_total"
                       : q->sort == STORE_SORT_FIRST_SEEN ? " INDEXED BY agg_created" : " INDEXED BY agg_last_seen";
-        if (fts && !(q->job && q->sort == STORE_SORT_LAST_SEEN) && q->job) {
+        if (fts != FTS_NONE && !(q->job && q->sort == STORE_SORT_LAST_SEEN) && q->job) {
             /* the sort index does not lead with job: keep the job condition off any index */
             strbuf_reset(&where);
             params_free(&p);
@@ -517,7 +526,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
      * counts: computed in the outer query over all matches they would cost two index probes per match
      * before the sort. The outer LIMIT keeps SQLite from flattening the two queries back into one. */
     strbuf_printf(&sql,
-                  "SELECT " AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
+                  "SELECT " SQL_AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
                   " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
                   " FROM (SELECT a.* FROM aggregates a%s%s",
                   indexed, where.buf);
@@ -550,9 +559,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         /* The newest sample of each listed error in two linear steps: the (ts, hash) of every sample
          * of the page (small columns, primary-key ranges), the newest picked here, then those rows.
          * (A correlated "hash = (newest of this error)" per row was quadratic in samples per error.) */
-        newest_ctx nc = {xrealloc(NULL, out->n * sizeof(int64_t[3])), out->n, pc.ids};
-        for (size_t i = 0; i < out->n; i++)
-            nc.best[i][0] = INT64_MIN, nc.best[i][1] = INT64_MIN, nc.best[i][2] = 0;
+        newest_ctx nc = {xcalloc(out->n, sizeof(newest_sample)), out->n, pc.ids};
         strbuf_reset(&sql);
         strbuf_puts(&sql, "SELECT agg_id, ts, hash FROM samples WHERE agg_id IN (");
         for (size_t i = 0; i < out->n; i++)
@@ -565,13 +572,13 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         strbuf_puts(&sql, "SELECT " SAMPLE_COLS " FROM samples s WHERE s.agg_id IN (");
         size_t k = 0;
         for (size_t i = 0; i < out->n; i++)
-            if (nc.best[i][2])
+            if (nc.best[i].found)
                 strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", pc.ids[i]);
         strbuf_puts(&sql, ") AND s.hash IN (");
         k = 0;
         for (size_t i = 0; i < out->n; i++)
-            if (nc.best[i][2])
-                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", nc.best[i][1]);
+            if (nc.best[i].found)
+                strbuf_printf(&sql, "%s%" PRId64, k++ ? "," : "", nc.best[i].hash);
         strbuf_puts(&sql, ")");
         latest_ctx lc = {out, pc.ids, nc.best};
         if (rc == 0 && k)
@@ -653,7 +660,7 @@ int sql_get(store *s, const char *job, const char *key, store_detail *out, char 
     occ_vec ov = {0};
     labels_ctx lc = {0};
     pthread_mutex_lock(&m->rmu);
-    int rc = sqldb_query(m->r, "SELECT " AGG_COLS " FROM aggregates a WHERE a.id = ? AND a.job = ? AND a.akey = ?", p,
+    int rc = sqldb_query(m->r, "SELECT " SQL_AGG_COLS " FROM aggregates a WHERE a.id = ? AND a.job = ? AND a.akey = ?", p,
                          3, one_row, &oc, err, errlen);
     if (rc == 0 && !oc.found) {
         pthread_mutex_unlock(&m->rmu);
@@ -731,252 +738,6 @@ int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen)
     *n = c.n;
     return 0;
 }
-
-/* ---- start-up load ---- */
-
-/* The merge engine gets samples and label sets by identity only (merge_sample_id, label set hashes):
- * it needs them to deduplicate, order, evict and bound, while their content is served from these
- * tables. Decoding 1,000,000 samples with causes and headers and 3,000,000 label rows into the engine
- * was most of the start-up time. */
-typedef struct load_ctx {
-    merge_engine *e;
-    int64_t *s_agg; /* sample identities, by (agg_id, hash) */
-    merge_sample_id *s_id;
-    size_t s_n, s_cap;
-    int64_t *l_agg; /* label set identities, by agg_id then seq (the order first seen) */
-    uint64_t *l_hash;
-    int64_t *l_seq;
-    size_t l_n, l_cap;
-    size_t sw, lw; /* walk positions */
-    size_t n;
-    int64_t *agg_ids; /* every aggregate id, ascending, and its key: counts name keys by id */
-    char **agg_keys;
-    size_t cap_aggs;
-} load_ctx;
-
-static int sample_id_row(void *ctx, sqlrow *r)
-{
-    load_ctx *c = ctx;
-    if (c->s_n == c->s_cap) {
-        c->s_cap = c->s_cap ? c->s_cap * 2 : 1024;
-        c->s_agg = xrealloc(c->s_agg, c->s_cap * sizeof(int64_t));
-        c->s_id = xrealloc(c->s_id, c->s_cap * sizeof(merge_sample_id));
-    }
-    c->s_agg[c->s_n] = sqlrow_int(r, 0);
-    c->s_id[c->s_n].dedup_hash = sql_hash_from_db(sqlrow_int(r, 1));
-    c->s_id[c->s_n].timestamp_ms = sqlrow_int(r, 2);
-    c->s_n++;
-    return 0;
-}
-
-static int label_id_row(void *ctx, sqlrow *r)
-{
-    load_ctx *c = ctx;
-    if (c->l_n == c->l_cap) {
-        c->l_cap = c->l_cap ? c->l_cap * 2 : 1024;
-        c->l_agg = xrealloc(c->l_agg, c->l_cap * sizeof(int64_t));
-        c->l_hash = xrealloc(c->l_hash, c->l_cap * sizeof(uint64_t));
-        c->l_seq = xrealloc(c->l_seq, c->l_cap * sizeof(int64_t));
-    }
-    c->l_agg[c->l_n] = sqlrow_int(r, 0);
-    c->l_hash[c->l_n] = (uint64_t)sqlrow_int(r, 1);
-    c->l_seq[c->l_n] = sqlrow_int(r, 2);
-    c->l_n++;
-    return 0;
-}
-
-static int load_agg_row(void *ctx, sqlrow *r)
-{
-    load_ctx *c = ctx;
-    int64_t id = sqlrow_int(r, 9);
-    while (c->sw < c->s_n && c->s_agg[c->sw] < id)
-        c->sw++;
-    size_t s0 = c->sw;
-    while (c->sw < c->s_n && c->s_agg[c->sw] == id)
-        c->sw++;
-    while (c->lw < c->l_n && c->l_agg[c->lw] < id)
-        c->lw++;
-    size_t l0 = c->lw;
-    while (c->lw < c->l_n && c->l_agg[c->lw] == id)
-        c->lw++;
-    int64_t t = sqlrow_int(r, 2);
-    merge_aggregate_state as = {.job = sqlrow_text(r, 0), .key = sqlrow_text(r, 1),
-                                .total_count = t < 0 ? 0 : (uint64_t)t,
-                                .severity = (payload_severity)sqlrow_int(r, 3), .created_at_ms = sqlrow_int(r, 4),
-                                .last_seen_ms = sqlrow_int(r, 5), .sample_ids = c->s_id + s0,
-                                .n_sample_ids = c->sw - s0, .label_ids = c->l_hash + l0, .n_label_ids = c->lw - l0};
-    merge_restore_aggregate(c->e, &as);
-    if (c->n == c->cap_aggs) {
-        c->cap_aggs = c->cap_aggs ? c->cap_aggs * 2 : 1024;
-        c->agg_ids = xrealloc(c->agg_ids, c->cap_aggs * sizeof(int64_t));
-        c->agg_keys = xrealloc(c->agg_keys, c->cap_aggs * sizeof(char *));
-    }
-    c->agg_ids[c->n] = id;
-    c->agg_keys[c->n] = xstrdup_or_empty(as.key);
-    c->n++;
-    return 0;
-}
-
-typedef struct seq_idx {
-    int64_t seq;
-    uint64_t hash;
-} seq_idx;
-
-static int cmp_seq(const void *a, const void *b)
-{
-    const seq_idx *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : (x->hash > y->hash) - (x->hash < y->hash);
-}
-
-/* Label set rows come in primary-key order (no sort of the whole table); within each aggregate the
- * sets are put back in the order they were seen (seq, then hash: what the detail view shows), so a
- * lowered labels_per_error keeps the same ones as before. */
-static void order_label_ids(load_ctx *c)
-{
-    seq_idx *tmp = NULL;
-    size_t cap = 0;
-    for (size_t a = 0; a < c->l_n;) {
-        size_t b = a + 1;
-        while (b < c->l_n && c->l_agg[b] == c->l_agg[a])
-            b++;
-        size_t n = b - a;
-        if (n > 1) {
-            if (n > cap) {
-                cap = n;
-                tmp = xrealloc(tmp, cap * sizeof(*tmp));
-            }
-            for (size_t i = 0; i < n; i++)
-                tmp[i] = (seq_idx){c->l_seq[a + i], c->l_hash[a + i]};
-            qsort(tmp, n, sizeof(*tmp), cmp_seq);
-            for (size_t i = 0; i < n; i++)
-                c->l_hash[a + i] = tmp[i].hash;
-        }
-        a = b;
-    }
-    free(tmp);
-}
-
-typedef struct state_ctx {
-    merge_state *st;
-    int64_t *inst_ids;
-    size_t walk;
-    const load_ctx *agg; /* aggregate id -> key */
-} state_ctx;
-
-static int inst_row(void *ctx, sqlrow *r)
-{
-    state_ctx *c = ctx;
-    merge_state *st = c->st;
-    st->instances = xrealloc(st->instances, (st->n_instances + 1) * sizeof(merge_instance_state));
-    c->inst_ids = xrealloc(c->inst_ids, (st->n_instances + 1) * sizeof(int64_t));
-    merge_instance_state *is = &st->instances[st->n_instances];
-    memset(is, 0, sizeof(*is));
-    c->inst_ids[st->n_instances] = sqlrow_int(r, 0);
-    is->job = xstrdup_or_empty(sqlrow_text(r, 1));
-    is->instance_id = xstrdup_or_empty(sqlrow_text(r, 2));
-    is->last_seen_ms = sqlrow_int(r, 3);
-    st->n_instances++;
-    return 0;
-}
-
-static int count_state_row(void *ctx, sqlrow *r)
-{
-    state_ctx *c = ctx;
-    int64_t inst = sqlrow_int(r, 0);
-    while (c->walk < c->st->n_instances && c->inst_ids[c->walk] < inst)
-        c->walk++;
-    if (c->walk == c->st->n_instances || c->inst_ids[c->walk] != inst)
-        return 0;
-    int64_t agg = sqlrow_int(r, 1);
-    size_t lo = 0, hi = c->agg->n; /* binary search of the aggregate's key */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->agg->agg_ids[mid] < agg)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == c->agg->n || c->agg->agg_ids[lo] != agg)
-        return 0; /* the aggregate is gone */
-    merge_instance_state *is = &c->st->instances[c->walk];
-    if ((is->n_counts & (is->n_counts - 1)) == 0) /* grow at powers of two */
-        is->counts = xrealloc(is->counts, (is->n_counts ? is->n_counts * 2 : 1) * sizeof(merge_key_count));
-    /* borrowed from the aggregate list (1,000,000 counts: no copy each); cleared before
-     * merge_state_free in sql_load */
-    is->counts[is->n_counts].key = c->agg->agg_keys[lo];
-    is->counts[is->n_counts].count = (uint64_t)sqlrow_int(r, 2);
-    is->n_counts++;
-    return 0;
-}
-
-static int source_row(void *ctx, sqlrow *r)
-{
-    merge_state *st = ctx;
-    st->sources = xrealloc(st->sources, (st->n_sources + 1) * sizeof(merge_source_state));
-    merge_source_state *ss = &st->sources[st->n_sources++];
-    ss->job = xstrdup_or_empty(sqlrow_text(r, 0));
-    ss->url = xstrdup_or_empty(sqlrow_text(r, 1));
-    ss->body_hash = (uint64_t)sqlrow_int(r, 2);
-    ss->last_scrape_ms = sqlrow_int(r, 3);
-    ss->instance_id = xstrdup_or_empty(sqlrow_text(r, 4));
-    return 0;
-}
-
-int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
-{
-    sql_store *m = (sql_store *)s;
-    load_ctx c = {.e = e};
-    merge_state st = {0};
-    state_ctx sc = {&st, NULL, 0, &c};
-    pthread_mutex_lock(&m->wmu);
-    sqldb *db = m->w;
-    /* One read transaction: a consistent snapshot even if another shard writes meanwhile. */
-    int rc = sqldb_exec(db, m->dialect == SQLDB_SQLITE ? "BEGIN" : m->dialect == SQLDB_MYSQL
-                                ? "START TRANSACTION WITH CONSISTENT SNAPSHOT" : "BEGIN ISOLATION LEVEL REPEATABLE READ",
-                        NULL, 0, err, errlen);
-    if (rc == 0)
-        rc = sqldb_query(db, "SELECT agg_id, hash, ts FROM samples ORDER BY agg_id, hash", NULL, 0, sample_id_row, &c,
-                         err, errlen);
-    if (rc == 0) /* one sentinel row (name '') per label set */
-        rc = sqldb_query(db, "SELECT agg_id, lhash, seq FROM labels WHERE name = '' ORDER BY agg_id, lhash", NULL, 0,
-                         label_id_row, &c, err, errlen);
-    if (rc == 0)
-        order_label_ids(&c);
-    if (rc == 0)
-        rc = sqldb_query(db, "SELECT " AGG_COLS " FROM aggregates a ORDER BY a.id", NULL, 0, load_agg_row, &c, err,
-                         errlen);
-    if (rc == 0)
-        rc = sqldb_query(db, "SELECT id, job, instance_id, last_seen FROM instances ORDER BY id", NULL, 0, inst_row,
-                         &sc, err, errlen);
-    if (rc == 0)
-        rc = sqldb_query(db, "SELECT inst_id, agg_id, count FROM counts ORDER BY inst_id, agg_id", NULL, 0,
-                         count_state_row, &sc, err, errlen);
-    if (rc == 0)
-        rc = sqldb_query(db, "SELECT job, url, body_hash, last_scrape, instance_id FROM sources", NULL, 0, source_row,
-                         &st, err, errlen);
-    char e2[128];
-    sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof(e2));
-    pthread_mutex_unlock(&m->wmu);
-    if (rc == 0)
-        merge_restore(e, &st);
-    for (size_t i = 0; i < st.n_instances; i++) /* the count keys are borrowed (count_state_row) */
-        for (size_t k = 0; k < st.instances[i].n_counts; k++)
-            st.instances[i].counts[k].key = NULL;
-    merge_state_free(&st);
-    free(sc.inst_ids);
-    free(c.s_agg);
-    free(c.s_id);
-    free(c.l_agg);
-    free(c.l_hash);
-    free(c.l_seq);
-    for (size_t i = 0; i < c.n; i++)
-        free(c.agg_keys[i]);
-    free(c.agg_keys);
-    free(c.agg_ids);
-    return rc == 0 ? 0 : -1;
-}
-
-/* ---- buckets ---- */
 
 typedef struct buckets_ctx {
     int64_t since_ms, step_ms;

@@ -54,6 +54,10 @@ int sql_schema_latest(void);
 int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen);
 
 /* Reads (sql_read.c). */
+/* The aggregate columns every read of aggregates selects, in this order (sql_read.c, sql_load.c). */
+#define SQL_AGG_COLS "a.job, a.akey, a.total, a.severity, a.created_at, a.last_seen, a.status, " \
+                     "a.resolved_count, a.resolved_at, a.id"
+
 int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
 int sql_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
 int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);

@@ -17,8 +17,14 @@ if [ ! -x "$LOOKOUT_BIN" ]; then
   not_ok "ui_browser: $LOOKOUT_BIN is not built"
   exit 0
 fi
-if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  scripts/deps.sh chromium nodejs npm >&2 || { not_ok "ui_browser: cannot install chromium/node"; exit 1; }
+# Only what is missing: a machine whose node and npm come from elsewhere (NodeSource's nodejs bundles npm,
+# and conflicts with Debian's npm package) must not be asked to install Debian's npm.
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  scripts/deps.sh "${need[@]}" >&2 || { not_ok "ui_browser: cannot install ${need[*]}"; exit 1; }
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) >&2 || { not_ok "ui_browser: npm ci"; exit 1; }
