@@ -422,6 +422,31 @@ Test(config, relative_paths_use_config_directory)
     config_free(cfg);
 }
 
+/* Prometheus joins with filepath.Join, which cleans: no "./" or ".." left in the path (and so in
+ * __meta_filepath); a config in the current directory cleans too (its directory is "."); absolute paths
+ * are left as written (config.JoinDir). */
+Test(config, relative_paths_are_cleaned)
+{
+    const char *y = "scrape_configs:\n  - job_name: a\n    bearer_token_file: ./tok\n"
+                    "    file_sd_configs: [{files: [./sd/a.json, sd/../sd/b.yaml, ../x/./*.yml, /abs/./c.json]}]\n";
+    lookout_config *cfg = config_parse(y, strlen(y), "/etc/lookout/lookout.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->scrape_configs[0].http.authorization_credentials_file, "/etc/lookout/tok");
+    char **f = cfg->scrape_configs[0].sd_configs[0].u.file.files;
+    cr_assert_str_eq(f[0], "/etc/lookout/sd/a.json");
+    cr_assert_str_eq(f[1], "/etc/lookout/sd/b.yaml");
+    cr_assert_str_eq(f[2], "/etc/x/*.yml");
+    cr_assert_str_eq(f[3], "/abs/./c.json");
+    config_free(cfg);
+    cfg = config_parse(y, strlen(y), "lookout.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    f = cfg->scrape_configs[0].sd_configs[0].u.file.files;
+    cr_assert_str_eq(f[0], "sd/a.json");
+    cr_assert_str_eq(f[1], "sd/b.yaml");
+    cr_assert_str_eq(f[2], "../x/*.yml");
+    config_free(cfg);
+}
+
 Test(config, null_values_mean_default)
 {
     lookout_config *cfg = parse_ok("global:\nstorage:\nscrape_configs:\n  - job_name: a\n    scrape_interval:\n"
