@@ -3,12 +3,14 @@
  *   lookout check-config FILE...     validate configuration files
  *   lookout version | --version      print the version
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "runtime.h"
+#include "scrape/target.h"
 #include "util/log.h"
 
 static void usage(FILE *out)
@@ -61,6 +63,21 @@ static int check_config(int argc, char **argv)
         }
         for (size_t w = 0; w < cfg->n_warnings; w++)
             printf("%s: warning: %s\n", argv[i], cfg->warnings[w].message);
+        /* promtool also builds every static target: one that Prometheus could not create (e.g. no port
+         * and a scheme other than http/https) fails the check. */
+        bool bad = false;
+        for (size_t j = 0; j < cfg->n_scrape_configs && !bad; j++) {
+            config_pos pos = {0};
+            if (target_check_static(&cfg->scrape_configs[j], &pos, err, sizeof err) != 0) {
+                printf("%s:%d:%d: job %s: %s\n", argv[i], pos.line, pos.column, cfg->scrape_configs[j].job_name, err);
+                bad = true;
+            }
+        }
+        if (bad) {
+            failed = 1;
+            config_free(cfg);
+            continue;
+        }
         printf("%s: SUCCESS\n", argv[i]);
         config_free(cfg);
     }

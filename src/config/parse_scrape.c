@@ -2,8 +2,10 @@
  * (model/relabel.Config; the rule itself is validated and compiled by relabel_rule_prepare). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/internal.h"
+#include "labels/relabel.h"
 #include "util/strv.h"
 
 /* ---- relabel rules ---- */
@@ -275,12 +277,20 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
         sc->metrics_path = strdup(CFG_DEFAULT_METRICS_PATH);
     /* Kept as written, like Prometheus: __metrics_path__ shows "metrics"; the URL gets the slash
      * (target_url, as Go's url.URL.String does). */
-    if (!sc->scheme || !*sc->scheme) {
-        free(sc->scheme);
+    /* Prometheus 2.42 takes any scheme string (an explicit '' included) and fails at scrape time, so a
+     * prometheus.yml with one loads here too: warned about; each target of the job is down with Go's
+     * "unsupported protocol scheme" error (http/client.c), or, without a port, fails to be created
+     * ("invalid scheme", scrape/target.c). */
+    if (!sc->scheme)
         sc->scheme = strdup("http");
+    if (strcasecmp(sc->scheme, "http") != 0 && strcasecmp(sc->scheme, "https") != 0) {
+        char q[160];
+        relabel_go_quote(q, sizeof q, sc->scheme);
+        cfg_warn(c, cfg_get(c, node, "scheme"),
+                 "job %s: scheme %s is not http or https; its targets will be down (unsupported protocol "
+                 "scheme), as in Prometheus",
+                 sc->job_name, q);
     }
-    if (strcmp(sc->scheme, "http") != 0 && strcmp(sc->scheme, "https") != 0)
-        return cfg_error(c, cfg_get(c, node, "scheme"), "invalid scheme \"%s\" (expected http or https)", sc->scheme);
 
     yaml_node_t *bsl = cfg_get(c, node, "body_size_limit");
     if (bsl) {

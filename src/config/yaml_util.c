@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/path.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
 
@@ -368,12 +369,10 @@ char *cfg_join_dir(const cfg_ctx *c, const char *path)
 {
     if (!path)
         return NULL;
-    if (path[0] == '\0' || path[0] == '/' || !c->dir || c->dir[0] == '\0')
+    if (path[0] == '\0' || path[0] == '/')
         return strdup(path);
-    strbuf sb;
-    strbuf_init(&sb);
-    strbuf_printf(&sb, "%s/%s", c->dir, path);
-    char *out = strbuf_detach(&sb, NULL);
-    strbuf_free(&sb); /* detach re-initialises the buffer */
-    return out;
+    /* filepath.Join cleans: "./sd/a.json" and "sd/../sd/a.json" become "<dir>/sd/a.json" (also for a
+     * config in the current directory, whose dir Prometheus takes as "."), and so does a glob pattern
+     * before it is matched. */
+    return path_join(c->dir, path);
 }

@@ -52,7 +52,8 @@ int cfg_read_string_list(cfg_ctx *c, const yaml_node_t *map, const char *key, ch
 /* Mapping of label name -> value (names validated, values must be UTF-8). `type` names the field. */
 int cfg_read_labels(cfg_ctx *c, const yaml_node_t *map, const char *key, labelset *out);
 
-/* Joins a relative path to the config file's directory (Prometheus config.JoinDir). Caller frees. */
+/* Joins a relative path to the config file's directory and cleans it (Prometheus config.JoinDir, i.e.
+ * filepath.Join); an empty or absolute path is returned unchanged. Caller frees. */
 char *cfg_join_dir(const cfg_ctx *c, const char *path);
 bool cfg_utf8_valid(const char *s);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "labels/relabel.h"
 #include "util/xalloc.h"
 
 #define SECRET_MAX (64 * 1024)
@@ -161,9 +162,74 @@ out:
     return rc;
 }
 
+/* Go's net/http speaks http and https only (url.Parse lowercases the scheme first); Prometheus 2.42 loads
+ * any scheme and reports each request of such a target with these errors, which lastError mirrors:
+ *   parse "URL": net/url: invalid control character in URL
+ *   parse "URL": missing protocol scheme                     (URL begins with ':')
+ *   parse "URL": first path segment in URL cannot contain colon   (no valid scheme, e.g. "1ftp", "a b")
+ *   Get "URL": unsupported protocol scheme "ftp"             (URL with its scheme lowercased)
+ * curl is restricted to http/https as well (CURLOPT_PROTOCOLS_STR); this check gives Go's words and keeps
+ * curl from guessing a scheme for "//host/path". Returns 0 for http/https, else -1 with err. */
+static int check_scheme(const char *url, char *err, size_t errlen)
+{
+    char red[2048], q[2200], qs[300];
+    http_client_redact_url(url, red, sizeof red);
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            relabel_go_quote(q, sizeof q, red);
+            snprintf(err, errlen, "parse %s: net/url: invalid control character in URL", q);
+            return -1;
+        }
+    }
+    size_t n = 0; /* scheme length (Go's getScheme), 0 when none */
+    for (size_t i = 0; url[i]; i++) {
+        char c = url[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            continue;
+        if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') {
+            if (i == 0)
+                break;
+            continue;
+        }
+        if (c == ':') {
+            if (i == 0) {
+                relabel_go_quote(q, sizeof q, red);
+                snprintf(err, errlen, "parse %s: missing protocol scheme", q);
+                return -1;
+            }
+            n = i;
+        }
+        break;
+    }
+    if ((n == 4 && strncasecmp(url, "http", 4) == 0) || (n == 5 && strncasecmp(url, "https", 5) == 0))
+        return 0;
+    if (n == 0 && url[0] != '/') {
+        size_t seg = strcspn(url, "/?#");
+        if (memchr(url, ':', seg)) {
+            relabel_go_quote(q, sizeof q, red);
+            snprintf(err, errlen, "parse %s: first path segment in URL cannot contain colon", q);
+            return -1;
+        }
+    }
+    char scheme[256];
+    if (n >= sizeof scheme)
+        n = sizeof scheme - 1;
+    for (size_t i = 0; i < n; i++) {
+        scheme[i] = (char)tolower((unsigned char)url[i]);
+        red[i] = scheme[i]; /* the redacted URL starts with the same scheme */
+    }
+    scheme[n] = '\0';
+    relabel_go_quote(q, sizeof q, red);
+    relabel_go_quote(qs, sizeof qs, scheme);
+    snprintf(err, errlen, "Get %s: unsupported protocol scheme %s", q, qs);
+    return -1;
+}
+
 http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const char *url,
                                   const char *const *extra_headers, char *err, size_t errlen)
 {
+    if (check_scheme(url, err, errlen) != 0)
+        return NULL;
     static const http_client_config defaults = {.follow_redirects = true, .enable_http2 = true};
     if (!cfg)
         cfg = &defaults;

@@ -262,6 +262,32 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
     out->hash = fnv1a64(h, out->url, strlen(out->url));
 }
 
+int target_check_static(const scrape_config *sc, config_pos *pos, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sc->n_sd_configs; i++) {
+        const sd_config *sd = &sc->sd_configs[i];
+        if (sd->kind != SD_STATIC)
+            continue;
+        for (size_t t = 0; t < sd->u.static_sd.n_targets; t++) {
+            labelset tl = LABELSET_INIT;
+            labelset_set(&tl, "__address__", sd->u.static_sd.targets[t]);
+            built_target bt;
+            target_build(sc, &sd->u.static_sd.labels, &tl, &bt);
+            labelset_free(&tl);
+            bool failed = bt.status == TARGET_FAILED;
+            if (failed) {
+                snprintf(err, errlen, "instance %zu in group %d: %s", t, sd->index, bt.error);
+                if (pos)
+                    *pos = sd->pos;
+            }
+            built_target_free(&bt);
+            if (failed)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 void built_target_free(built_target *t)
 {
     if (!t)

@@ -36,6 +36,12 @@ void built_target_free(built_target *t);
 void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
                               const labelset *target_labels, labelset *out);
 
+/* promtool check config (checkTargetGroupsForScrapeConfig): builds every static target of sc and
+ * reports the first that cannot be created, as Prometheus words it: "instance 0 in group 1: invalid
+ * scheme: \"ftp\"". *pos gets the static block's position. Returns 0 when every target builds (active or
+ * dropped), else -1 with err. */
+int target_check_static(const scrape_config *sc, config_pos *pos, char *err, size_t errlen);
+
 /* Public labels (names not starting with "__"), in a new set (initialised by the call). */
 void target_public_labels(const labelset *labels, labelset *out);
 

@@ -72,7 +72,7 @@ def fetch(url):
 
 def active_key(t):
     # scrapeInterval/scrapeTimeout are deterministic (canonical durations), so they are compared too.
-    return {
+    k = {
         "scrapePool": t.get("scrapePool"),
         "scrapeUrl": t.get("scrapeUrl"),
         "labels": t.get("labels"),
@@ -80,6 +80,12 @@ def active_key(t):
         "scrapeInterval": t.get("scrapeInterval"),
         "scrapeTimeout": t.get("scrapeTimeout"),
     }
+    # Jobs whose every scrape fails the same way before any connection (an unsupported scheme): the
+    # outcome is deterministic, so health and lastError are compared too.
+    if (t.get("scrapePool") or "").startswith("scheme_unsupported"):
+        k["health"] = t.get("health")
+        k["lastError"] = t.get("lastError")
+    return k
 
 
 def dumps(x):

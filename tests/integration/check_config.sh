@@ -68,6 +68,18 @@ check_eq "no file argument: exit 2 (usage error)" 2 "$rc"
 out=$("$LOOKOUT_BIN" check-config "$TMP/good.yml" 2>&1); rc=$?
 check_contains "absolute path: reported as given" "$out" "$TMP/good.yml: SUCCESS"
 
+# Any scheme loads, as in Prometheus 2.42 (warned about); a static target it could not create fails the
+# check as in promtool (tests/differential/check_config.sh compares with promtool itself).
+printf 'scrape_configs:\n  - job_name: f\n    scheme: ftp\n    static_configs: [{targets: [h.invalid:21]}]\n' >ftp.yml
+out=$("$LOOKOUT_BIN" check-config ftp.yml 2>&1); rc=$?
+check_eq "scheme ftp: exit 0" 0 "$rc"
+check_contains "scheme ftp: warned" "$out" 'ftp.yml: warning: line 3, column 13: job f: scheme "ftp" is not http or https'
+sed -i 's/h.invalid:21/h.invalid/' ftp.yml
+out=$("$LOOKOUT_BIN" check-config ftp.yml 2>&1); rc=$?
+check_eq "scheme ftp, target without port: exit 1" 1 "$rc"
+check_contains "scheme ftp, target without port: promtool's words" "$out" \
+  'ftp.yml:4:22: job f: instance 0 in group 0: invalid scheme: "ftp"'
+
 # The example configurations shipped with lookout must all pass.
 # alerts.yml is a Prometheus rules file (checked with promtool by periskop_api.sh), not a lookout config.
 for f in "$ROOT"/config/examples/*.yml; do

@@ -53,6 +53,33 @@ check "reload keeps the scrape phase ($p1 / $p2)" same_phase "$p1" "$p2"
 check_contains "scraped again after the reload" "$p2" "Z"
 [ "$p1" != "$p2" ] && ok "lastScrape advanced" || not_ok "lastScrape advanced"
 
+# The same with the default store (SQLite) and across a restart: a resolved error stays out of the
+# Periskop list (and out of the API's status=open) until it occurs again.
+stop_pid "$LOOKOUT_PID"
+cat >"$TMP/s.yml" <<YML
+global: {scrape_interval: 1s, scrape_timeout: 1s}
+scrape_configs:
+  - job_name: svc
+    metrics_path: /p.json
+    static_configs: [{targets: ['127.0.0.1:$HPORT']}]
+YML
+start_lookout sqlite --config.file="$TMP/s.yml" || { not_ok "lookout (sqlite) starts"; exit 1; }
+eventually 10 has_errors
+check_eq "sqlite: DELETE" "204" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$LOOKOUT_URL/services/svc/errors/key/with%20slash/")"
+check_eq "sqlite: resolved error hidden" "[]" "$(get /services/svc/errors/)"
+check_contains "sqlite: status=open empty" "$(get '/api/v1/errors?status=open')" '"total":0}'
+check_contains "sqlite: status=resolved lists it" "$(get '/api/v1/errors?status=resolved')" '"total":1}'
+stop_pid "$LOOKOUT_PID"
+start_lookout sqlite --config.file="$TMP/s.yml" || { not_ok "lookout (sqlite) restarts"; exit 1; }
+scraped() { get /api/v1/targets | grep -q '"health":"up"'; }
+eventually 10 scraped
+sleep 1.2 # one more scrape interval after the first successful scrape
+check_eq "sqlite: still hidden after a restart and a scrape" "[]" "$(get /services/svc/errors/)"
+# it occurs again: listed again
+sed -i 's/"total_count":2/"total_count":3/' "$W/p.json"
+count3() { get /services/svc/errors/ | grep -q '"total_count":3'; }
+check "sqlite: listed again when it occurs again" eventually 10 count3
+
 if command -v promtool >/dev/null; then
   check "alerts.yml passes promtool check rules" promtool check rules "$ROOT/config/examples/alerts.yml"
 else

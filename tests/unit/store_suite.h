@@ -327,6 +327,19 @@ SUITE_TEST(samples_follow_evictions)
     store_detail_free(&d);
 }
 
+static store_status status_of(const char *job, const char *key, uint64_t *total, size_t *n_samples)
+{
+    store_detail d;
+    cr_assert_eq(store_get(S, job, key, &d, err, sizeof(err)), 0, "%s", err);
+    store_status st = d.s.status;
+    if (total)
+        *total = d.s.total_count;
+    if (n_samples)
+        *n_samples = d.n_samples;
+    store_detail_free(&d);
+    return st;
+}
+
 SUITE_TEST(resolve_regression_reopen)
 {
     simple("api", "http://a", "k", 5, "error", 1, "m", T0);
@@ -335,14 +348,21 @@ SUITE_TEST(resolve_regression_reopen)
     cr_assert_eq(p.n, 1);
     cr_assert_eq(p.v[0].resolved_count, 5);
     store_page_free(&p);
-    /* the instance keeps exporting the same count: stays resolved (Periskop re-opened here) */
-    simple("api", "http://a", "k", 5, "error", 1, "m", T0 + MIN);
+    /* the instance keeps exporting the same count with a new occurrence (another uuid, a newer timestamp,
+     * another message): the change set reaches the store (a second sample) but the count did not rise, so
+     * the error stays resolved (Periskop re-opened here) */
+    simple("api", "http://a", "k", 5, "error", 2, "m2", T0 + MIN);
+    uint64_t total = 0;
+    size_t n_samples = 0;
+    cr_assert_eq(status_of("api", "k", &total, &n_samples), STORE_RESOLVED);
+    cr_assert_eq(total, 5);
+    cr_assert_eq(n_samples, 2);
     p = list(Q(.status = STORE_RESOLVED));
     cr_assert_eq(p.n, 1);
+    cr_assert_str_eq(p.v[0].latest->error.message, "m2");
     store_page_free(&p);
-    /* a new occurrence without a count increase (e.g. severity/sample only) does not re-open either */
     /* count increases: regression */
-    simple("api", "http://a", "k", 6, "error", 2, "m", T0 + 2 * MIN);
+    simple("api", "http://a", "k", 6, "error", 3, "m", T0 + 2 * MIN);
     p = list(Q(.status = STORE_REGRESSED));
     cr_assert_eq(p.n, 1);
     cr_assert_eq(p.v[0].total_count, 6);
@@ -352,6 +372,64 @@ SUITE_TEST(resolve_regression_reopen)
     cr_assert_eq(p.n, 1);
     store_page_free(&p);
     cr_assert_eq(store_resolve(S, "api", "missing", T0, err, sizeof(err)), STORE_NOT_FOUND);
+}
+
+/* Regression needs a count strictly above the count at resolve time, summed over instances: a second
+ * instance reporting the key for the first time with count 0 and a new sample leaves it resolved; one
+ * more occurrence anywhere re-opens it. */
+SUITE_TEST(regression_needs_a_strictly_higher_count)
+{
+    simple("api", "http://a", "k", 3, "error", 1, "m", T0);
+    cr_assert_eq(store_resolve(S, "api", "k", T0 + 1, err, sizeof(err)), 0);
+    simple("api", "http://b", "k", 0, "error", 2, "n", T0 + MIN); /* new instance, nothing counted */
+    uint64_t total = 0;
+    size_t n_samples = 0;
+    cr_assert_eq(status_of("api", "k", &total, &n_samples), STORE_RESOLVED);
+    cr_assert_eq(total, 3);
+    cr_assert_eq(n_samples, 2);
+    simple("api", "http://b", "k", 1, "error", 4, "p", T0 + 3 * MIN);
+    cr_assert_eq(status_of("api", "k", &total, NULL), STORE_REGRESSED);
+    cr_assert_eq(total, 4);
+}
+
+/* STORE_QUERY_UNRESOLVED (Periskop's GET /services/{job}/errors/, the API's status=open): open and
+ * regressed errors, never resolved ones, on every backend and (SQL) after a restart. */
+SUITE_TEST(unresolved_query_hides_resolved)
+{
+    seed();
+    cr_assert_eq(store_resolve(S, "api", "beta", T0 + 1, err, sizeof(err)), 0);
+    cr_assert_eq(store_resolve(S, "api", "alpha", T0 + 1, err, sizeof(err)), 0);
+    simple("api", "http://prod-1", "alpha", 6, "error", 11, "again", T0 + MIN); /* alpha regresses */
+    store_page p = list(Q(.job = "api", .status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "alpha,gamma");
+    cr_assert_eq(p.total, 2);
+    store_page_free(&p);
+    p = list(Q(.status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT)); /* every job */
+    expect_keys(&p, "epsilon,delta,alpha,gamma");
+    cr_assert_eq(p.total, 4);
+    store_page_free(&p);
+    /* with a text filter too (SQLite builds this query another way) */
+    p = list(Q(.job = "api", .status = STORE_QUERY_UNRESOLVED, .q = "post", .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "alpha,gamma");
+    cr_assert_eq(p.total, 2);
+    store_page_free(&p);
+    if (SUITE_PERSISTENT) { /* a restart: a new store on the same database */
+        store_close(S);
+        merge_free(E);
+        S = suite_open(NULL, false);
+        E = merge_new(NULL);
+        cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+        /* the next scrape of beta's instance exports the same count: still hidden */
+        simple("api", "http://prod-1", "beta", 50, "warning", 20, "slow query", T0 + 2 * MIN);
+    }
+    p = list(Q(.job = "api", .status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "alpha,gamma");
+    store_page_free(&p);
+    /* beta occurs again: listed again */
+    simple("api", "http://prod-1", "beta", 51, "warning", 21, "slow query", T0 + 3 * MIN);
+    p = list(Q(.job = "api", .status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "beta,alpha,gamma");
+    store_page_free(&p);
 }
 
 SUITE_TEST(jobs_with_counts)
@@ -368,6 +446,16 @@ SUITE_TEST(jobs_with_counts)
     cr_assert_eq(jobs[0].total_count, 56);
     cr_assert_str_eq(jobs[1].job, "web");
     cr_assert_eq(jobs[1].open, 1);
+    store_jobs_free(jobs, n);
+    /* a regressed error counts as open again */
+    simple("web", "http://prod-2", "delta", 8, "error", 6, "nil pointer", T0 + MIN);
+    cr_assert_eq(status_of("web", "delta", NULL, NULL), STORE_REGRESSED);
+    cr_assert_eq(store_jobs(S, &jobs, &n, err, sizeof(err)), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(jobs[1].job, "web");
+    cr_assert_eq(jobs[1].aggregates, 2);
+    cr_assert_eq(jobs[1].open, 2);
+    cr_assert_eq(jobs[1].total_count, 508);
     store_jobs_free(jobs, n);
 }
 

@@ -113,10 +113,7 @@ Test(config_errors, global_timeout_greater_than_interval)
 {
     expect_bad("global_timeout.yml", "3:19", "global scrape timeout greater than scrape interval");
 }
-Test(config_errors, bad_scheme)
-{
-    expect_bad("bad_scheme.yml", "3:13", "invalid scheme \"ftp\" (expected http or https)");
-}
+
 Test(config_errors, bad_regex)
 {
     /* The second rule; the message itself comes from relabel_rule_prepare. */
@@ -422,6 +419,31 @@ Test(config, relative_paths_use_config_directory)
     config_free(cfg);
 }
 
+/* Prometheus joins with filepath.Join, which cleans: no "./" or ".." left in the path (and so in
+ * __meta_filepath); a config in the current directory cleans too (its directory is "."); absolute paths
+ * are left as written (config.JoinDir). */
+Test(config, relative_paths_are_cleaned)
+{
+    const char *y = "scrape_configs:\n  - job_name: a\n    bearer_token_file: ./tok\n"
+                    "    file_sd_configs: [{files: [./sd/a.json, sd/../sd/b.yaml, ../x/./*.yml, /abs/./c.json]}]\n";
+    lookout_config *cfg = config_parse(y, strlen(y), "/etc/lookout/lookout.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->scrape_configs[0].http.authorization_credentials_file, "/etc/lookout/tok");
+    char **f = cfg->scrape_configs[0].sd_configs[0].u.file.files;
+    cr_assert_str_eq(f[0], "/etc/lookout/sd/a.json");
+    cr_assert_str_eq(f[1], "/etc/lookout/sd/b.yaml");
+    cr_assert_str_eq(f[2], "/etc/x/*.yml");
+    cr_assert_str_eq(f[3], "/abs/./c.json");
+    config_free(cfg);
+    cfg = config_parse(y, strlen(y), "lookout.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    f = cfg->scrape_configs[0].sd_configs[0].u.file.files;
+    cr_assert_str_eq(f[0], "sd/a.json");
+    cr_assert_str_eq(f[1], "sd/b.yaml");
+    cr_assert_str_eq(f[2], "../x/*.yml");
+    config_free(cfg);
+}
+
 Test(config, null_values_mean_default)
 {
     lookout_config *cfg = parse_ok("global:\nstorage:\nscrape_configs:\n  - job_name: a\n    scrape_interval:\n"
@@ -434,6 +456,27 @@ Test(config, null_values_mean_default)
 }
 
 /* ---- warnings ---- */
+
+/* Prometheus 2.42 loads any scheme string and fails the targets at scrape time: so does lookout, with a
+ * warning. An explicit '' stays '' (Prometheus scrapes "//host/path" and reports unsupported protocol
+ * scheme ""); a missing or null scheme is http. */
+Test(config, any_scheme_loads_with_a_warning)
+{
+    lookout_config *cfg = parse_ok("scrape_configs:\n  - job_name: a\n    scheme: ftp\n"
+                                   "  - job_name: b\n    scheme: ''\n  - job_name: c\n    scheme: HTTPS\n"
+                                   "  - job_name: d\n    scheme: ~\n  - job_name: e\n    scheme: \"a\\tb\"\n");
+    cr_assert_str_eq(cfg->scrape_configs[0].scheme, "ftp");
+    cr_assert_str_eq(cfg->scrape_configs[1].scheme, "");
+    cr_assert_str_eq(cfg->scrape_configs[2].scheme, "HTTPS");
+    cr_assert_str_eq(cfg->scrape_configs[3].scheme, "http");
+    cr_assert_str_eq(cfg->scrape_configs[4].scheme, "a\tb");
+    cr_assert_eq(cfg->n_warnings, 3);
+    cr_assert_str_eq(cfg->warnings[0].message, "line 3, column 13: job a: scheme \"ftp\" is not http or https; its "
+                                               "targets will be down (unsupported protocol scheme), as in Prometheus");
+    cr_assert(has_warning(cfg, "job b: scheme \"\" is not http or https"));
+    cr_assert(has_warning(cfg, "job e: scheme \"a\\tb\" is not http or https")); /* quoted as Go's %q */
+    config_free(cfg);
+}
 
 Test(config, warnings_for_unused_sections_and_sd_kinds)
 {

@@ -298,3 +298,44 @@ Test(tls, inline_ca_and_insecure_skip_verify)
     cr_expect_eq(rc, CURLE_OK, "insecure: %s", curl_easy_strerror(rc));
     cr_expect(strstr(body, "sni=None") != NULL, "an IP address must not be sent as SNI: %s", body);
 }
+
+/* Go's net/http takes http and https only; every other scheme fails before any connection with the error
+ * Prometheus 2.42 shows as lastError (texts taken from its /api/v1/targets for these URLs). */
+Test(http_scheme, unsupported_schemes_fail_like_go)
+{
+    static const char *const cases[][2] = {
+        {"ftp://127.0.0.1:21/metrics?a=b+c", "Get \"ftp://127.0.0.1:21/metrics?a=b+c\": unsupported protocol scheme \"ftp\""},
+        {"FTP://127.0.0.1:25/metrics", "Get \"ftp://127.0.0.1:25/metrics\": unsupported protocol scheme \"ftp\""},
+        {"javascript://127.0.0.1:23/metrics",
+         "Get \"javascript://127.0.0.1:23/metrics\": unsupported protocol scheme \"javascript\""},
+        {"//127.0.0.1:31/metrics", "Get \"//127.0.0.1:31/metrics\": unsupported protocol scheme \"\""},
+        {"1ftp://127.0.0.1:33/metrics",
+         "parse \"1ftp://127.0.0.1:33/metrics\": first path segment in URL cannot contain colon"},
+        {"Weird Scheme!://127.0.0.1:32/metrics",
+         "parse \"Weird Scheme!://127.0.0.1:32/metrics\": first path segment in URL cannot contain colon"},
+        {"h\xc3\xa9://127.0.0.1:35/metrics",
+         "parse \"h\xc3\xa9://127.0.0.1:35/metrics\": first path segment in URL cannot contain colon"},
+        {":x://h:1/m", "parse \":x://h:1/m\": missing protocol scheme"},
+        {"a\tb://h:1/m", "parse \"a\\tb://h:1/m\": net/url: invalid control character in URL"},
+        {"ftp://u:secret@h:21/m", "Get \"ftp://u:***@h:21/m\": unsupported protocol scheme \"ftp\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CURL *h = curl_easy_init();
+        char err[512] = "";
+        http_request *r = http_client_prepare(h, NULL, cases[i][0], NULL, err, sizeof err);
+        cr_expect_null(r, "%s was accepted", cases[i][0]);
+        cr_expect_str_eq(err, cases[i][1]);
+        http_request_free(r);
+        curl_easy_cleanup(h);
+    }
+    /* http and https in any case are Go's too (url.Parse lowercases the scheme) */
+    const char *okurls[] = {"http://h:1/m", "HTTPS://h:1/m", "Http://h:1/m"};
+    for (size_t i = 0; i < 3; i++) {
+        CURL *h = curl_easy_init();
+        char err[512] = "";
+        http_request *r = http_client_prepare(h, NULL, okurls[i], NULL, err, sizeof err);
+        cr_expect_not_null(r, "%s: %s", okurls[i], err);
+        http_request_free(r);
+        curl_easy_cleanup(h);
+    }
+}

@@ -104,6 +104,42 @@ Test(security_web, targets_page_links_only_http_urls_and_escapes_labels)
     config_free(cfg);
 }
 
+/* Any scheme string loads now (as in Prometheus 2.42), so the configured scheme is as untrusted as a
+ * relabeled one: it never turns a target URL into a javascript:/data: link, and its warning is text. */
+Test(security_web, configured_scheme_is_never_a_link)
+{
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: js\n"
+                                "    scheme: 'javascript'\n"
+                                "  - job_name: data\n"
+                                "    scheme: 'DATA'\n"
+                                "    metrics_path: '/text/html,<script>alert(1)</script>'\n");
+    cr_assert_eq(cfg->n_warnings, 2);
+    cr_expect_not_null(strstr(cfg->warnings[0].message, "job js: scheme \"javascript\" is not http or https"),
+                       "%s", cfg->warnings[0].message);
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    const char *jobs[] = {"js", "data"};
+    for (int j = 0; j < 2; j++) {
+        target_group g;
+        target_group_init(&g, "static:0");
+        add(&g, "evil:80", NULL, NULL, NULL, NULL, NULL);
+        const target_group *gs[] = {&g};
+        targets_sync(tm, jobs[j], gs, 1);
+        target_group_free(&g);
+    }
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.page = 1};
+    targets_page_render(tm, &q, 1700000000000, &sb);
+    assert_no_active_markup(sb.buf);
+    cr_expect_not_null(strstr(sb.buf, "javascript://evil:80/-/exceptions"), "%s", sb.buf);
+    cr_expect_not_null(strstr(sb.buf, "DATA://evil:80/text/html,%3Cscript%3E"), "%s", sb.buf);
+    strbuf_free(&sb);
+    targets_free(tm);
+    config_free(cfg);
+}
+
 Test(security_web, service_discovery_page_escapes_discovered_labels)
 {
     lookout_config *cfg;
