@@ -149,49 +149,16 @@ static bool group_equal(const target_group *a, const target_group *b)
     return true;
 }
 
-static size_t slot_home(const mprov *mp, const char *source)
+/* mp->index: source -> position in mp->groups + 1 (the key bytes live in the group). */
+static size_t index_get(const mprov *mp, const char *source)
 {
-    return (size_t)fnv1a64(FNV64_OFFSET, source, strlen(source)) & (mp->slot_cap - 1);
+    return (size_t)(uintptr_t)keymap_get(&mp->index, source, strlen(source));
 }
 
-/* The slot holding source, or the empty slot where it would go. */
-static size_t slot_find(const mprov *mp, const char *source)
+static void index_set(mprov *mp, size_t k)
 {
-    size_t i = slot_home(mp, source);
-    while (mp->slots[i] && strcmp(mp->groups[mp->slots[i] - 1]->g.source, source) != 0)
-        i = (i + 1) & (mp->slot_cap - 1);
-    return i;
-}
-
-static void slots_rebuild(mprov *mp, size_t cap)
-{
-    free(mp->slots);
-    mp->slot_cap = cap;
-    mp->slots = calloc(cap, sizeof(uint32_t));
-    if (!mp->slots)
-        abort();
-    for (size_t k = 0; k < mp->n; k++)
-        mp->slots[slot_find(mp, mp->groups[k]->g.source)] = (uint32_t)(k + 1);
-}
-
-/* Empties slot i and shifts the rest of its cluster back so lookups never stop early. */
-static void slot_delete(mprov *mp, size_t i)
-{
-    size_t mask = mp->slot_cap - 1, j = i;
-    mp->slots[i] = 0;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!mp->slots[j])
-            return;
-        size_t h = slot_home(mp, mp->groups[mp->slots[j] - 1]->g.source);
-        /* move j into the hole i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-        if (!stays) {
-            mp->slots[i] = mp->slots[j];
-            mp->slots[j] = 0;
-            i = j;
-        }
-    }
+    const char *source = mp->groups[k]->g.source;
+    keymap_put(&mp->index, source, strlen(source), (void *)(uintptr_t)(k + 1));
 }
 
 /* Stores one group (copied) for mp; returns true when the provider's groups changed. */
@@ -199,27 +166,26 @@ bool sd_mprov_store(mprov *mp, const target_group *g)
 {
     if (!g->source)
         return false;
-    if (!mp->slots)
-        slots_rebuild(mp, 16);
-    size_t s = slot_find(mp, g->source);
-    if (mp->slots[s]) {
-        size_t k = mp->slots[s] - 1;
+    size_t pos = index_get(mp, g->source);
+    if (pos) {
+        size_t k = pos - 1;
         mgroup *old = mp->groups[k];
         if (g->n_targets && group_equal(&old->g, g))
             return false;
         mp->n_targets -= old->g.n_targets;
         if (!g->n_targets) {
             /* an empty group removes its source: swap the last group into k */
-            slot_delete(mp, s);
+            keymap_del(&mp->index, g->source, strlen(g->source));
             mp->n--;
             if (k != mp->n) {
                 mp->groups[k] = mp->groups[mp->n];
-                mp->slots[slot_find(mp, mp->groups[k]->g.source)] = (uint32_t)(k + 1);
+                index_set(mp, k);
             }
             sd_mgroup_unref(old);
             return true;
         }
         mp->groups[k] = mgroup_new(g);
+        index_set(mp, k); /* the key bytes now live in the new group */
         mp->n_targets += g->n_targets;
         sd_mgroup_unref(old);
         return true;
@@ -233,11 +199,8 @@ bool sd_mprov_store(mprov *mp, const target_group *g)
             abort();
     }
     mp->groups[mp->n++] = mgroup_new(g);
+    index_set(mp, mp->n - 1);
     mp->n_targets += g->n_targets;
-    if (mp->n * 2 > mp->slot_cap)
-        slots_rebuild(mp, mp->slot_cap * 2);
-    else
-        mp->slots[s] = (uint32_t)mp->n;
     return true;
 }
 
@@ -247,7 +210,7 @@ static void mprov_free(mprov *mp)
     for (size_t k = 0; k < mp->n; k++)
         sd_mgroup_unref(mp->groups[k]);
     free(mp->groups);
-    free(mp->slots);
+    keymap_free(&mp->index);
     free(mp);
 }
 

@@ -107,7 +107,7 @@ void sd_mcache_seed(sd_manager *m, mprov *mp)
     for (size_t i = 0; i < n; i++)
         sd_mprov_store(&scratch, &gs[i]);
     sd_groups_free(gs, n);
-    free(scratch.slots);
+    keymap_free(&scratch.index);
     mp->c.cached = scratch.groups;
     mp->c.n_cached = scratch.n;
     mp->c.cached_targets = scratch.n_targets;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "sd/cache.h"
+#include "util/keymap.h"
 #include "sd/sd_internal.h"
 
 typedef struct mgroup {
@@ -44,8 +45,7 @@ typedef struct mprov {
     int order; /* position among its job's SD blocks: groups are synced in config order */
     mgroup **groups;
     size_t n, cap;
-    uint32_t *slots; /* open addressing source -> index+1 (0 = empty); slot_cap is a power of two */
-    size_t slot_cap;
+    keymap index; /* source -> position in groups + 1 */
     size_t n_targets;
     mcache c;
     struct mprov *next;

@@ -44,9 +44,14 @@ static size_t find(const keymap *m, const void *key, size_t klen, uint64_t h)
 
 void *keymap_get(const keymap *m, const void *key, size_t klen)
 {
+    return keymap_get_hashed(m, key, klen, keymap_hash(key, klen));
+}
+
+void *keymap_get_hashed(const keymap *m, const void *key, size_t klen, uint64_t h)
+{
     if (!m->n)
         return NULL;
-    size_t i = find(m, key, klen, keymap_hash(key, klen));
+    size_t i = find(m, key, klen, h);
     return m->slots[i].hash ? m->slots[i].value : NULL;
 }
 
@@ -72,9 +77,13 @@ static void grow(keymap *m)
 
 void *keymap_put(keymap *m, const void *key, size_t klen, void *value)
 {
+    return keymap_put_hashed(m, key, klen, keymap_hash(key, klen), value);
+}
+
+void *keymap_put_hashed(keymap *m, const void *key, size_t klen, uint64_t h, void *value)
+{
     if ((m->n + 1) * 4 > m->cap * 3) /* load factor <= 0.75 */
         grow(m);
-    uint64_t h = keymap_hash(key, klen);
     size_t i = find(m, key, klen, h);
     keymap_slot *s = &m->slots[i];
     if (s->hash) {
@@ -93,10 +102,15 @@ void *keymap_put(keymap *m, const void *key, size_t klen, void *value)
 
 void *keymap_del(keymap *m, const void *key, size_t klen)
 {
+    return keymap_del_hashed(m, key, klen, keymap_hash(key, klen));
+}
+
+void *keymap_del_hashed(keymap *m, const void *key, size_t klen, uint64_t h)
+{
     if (!m->n)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = find(m, key, klen, keymap_hash(key, klen));
+    size_t i = find(m, key, klen, h);
     if (!m->slots[i].hash)
         return NULL;
     void *v = m->slots[i].value;

@@ -35,6 +35,11 @@ void *keymap_get(const keymap *m, const void *key, size_t klen);
 void *keymap_put(keymap *m, const void *key, size_t klen, void *value);
 /* Removes; returns the removed value or NULL. */
 void *keymap_del(keymap *m, const void *key, size_t klen);
+/* The same with h = keymap_hash(key, klen) computed by the caller, for callers that do a lookup and then
+ * an insert, or keep the hash with the entry (strtab: measured in bench/strtab_bench.c). */
+void *keymap_get_hashed(const keymap *m, const void *key, size_t klen, uint64_t h);
+void *keymap_put_hashed(keymap *m, const void *key, size_t klen, uint64_t h, void *value);
+void *keymap_del_hashed(keymap *m, const void *key, size_t klen, uint64_t h);
 /* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->slots[i].hash) ... (do not modify meanwhile). */
 
 typedef struct keymap64_slot {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/keymap.h"
+#include "util/strtab.h"
 
 /* keymap64's home slot (the same finaliser as keymap.c): lets the tests build chains on purpose. */
 static size_t home64(uint64_t k, size_t mask)
@@ -211,4 +212,46 @@ Test(keymap, random_run_matches_a_plain_array)
                 cr_assert_eq(keymap_get(&m, names[i], strlen(names[i])), model[i], "step %d key %zu", step, i);
     }
     keymap_free(&m);
+}
+
+/* strtab (a keymap with reference-counted entries): one copy per distinct string, freed with its last
+ * reference, and the hashed calls agree with the plain ones. */
+Test(strtab, interns_counts_and_releases)
+{
+    strtab t = {0};
+    char a1[] = "kubernetes-pods", a2[] = "kubernetes-pods";
+    const char *x = strtab_get(&t, a1), *y = strtab_get(&t, a2), *z = strtab_get(&t, "");
+    cr_assert_eq(x, y);
+    cr_assert_neq(x, a1);
+    cr_assert_str_eq(x, "kubernetes-pods");
+    cr_assert_str_eq(z, "");
+    cr_assert_eq(t.n, 2);
+    strtab_put(&t, x);
+    cr_assert_eq(t.n, 2); /* one reference left */
+    cr_assert_eq(strtab_get(&t, "kubernetes-pods"), y);
+    strtab_put(&t, y);
+    strtab_put(&t, y);
+    cr_assert_eq(t.n, 1);
+    cr_assert_null(keymap_get(&t.map, "kubernetes-pods", 15));
+    const char *w = strtab_get(&t, "kubernetes-pods");
+    cr_assert_str_eq(w, "kubernetes-pods");
+    cr_assert_eq(t.n, 2);
+    for (int i = 0; i < 1000; i++) { /* growth keeps every entry findable from its address */
+        char buf[16];
+        snprintf(buf, sizeof buf, "v%d", i);
+        strtab_get(&t, buf);
+    }
+    for (int i = 0; i < 1000; i += 2) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "v%d", i);
+        const char *s = strtab_get(&t, buf);
+        strtab_put(&t, s);
+        strtab_put(&t, s);
+    }
+    cr_assert_eq(t.n, 502);
+    cr_assert_null(keymap_get(&t.map, "v10", 3));
+    cr_assert_not_null(keymap_get(&t.map, "v11", 3));
+    cr_assert_eq(keymap_get_hashed(&t.map, "v11", 3, keymap_hash("v11", 3)), keymap_get(&t.map, "v11", 3));
+    strtab_free(&t);
+    cr_assert_eq(t.n, 0);
 }
