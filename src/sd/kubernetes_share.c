@@ -2,7 +2,7 @@
  * to a shared watch (kubernetes.c), found in a process-wide registry.
  *
  * Shared across jobs (prometheus#10861, #13305): a watch (informers, store, thread) is keyed by the
- * canonical text of the whole kubernetes_sd_config block (sd_cache_canonical with secrets: API server,
+ * canonical text of the whole kubernetes_sd_config block (sd_config_canonical with secrets: API server,
  * kubeconfig, auth identity and TLS, role, namespaces, selectors, attach_metadata; not the block's index).
  * Providers of identical blocks - in one job or in many - subscribe to one watch: one LIST+WATCH per
  * resource, the groups built once and handed to every subscriber (groups do not depend on the job). A
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 #include "util/log.h"
 
@@ -33,7 +32,7 @@ static reg_entry *registry;
 
 static int k8s_start(sd_provider *p, char *err, size_t errlen)
 {
-    char *key = sd_cache_canonical(p->cfg, true);
+    char *key = sd_config_canonical(p->cfg, true);
     if (!key) {
         snprintf(err, errlen, "kubernetes_sd_configs: cannot describe the block");
         return -1;
