@@ -1,4 +1,4 @@
-/* memsearch_bench: the memory store's list API under the UI's load (issue 8: 100,000 errors).
+/* memsearch_bench: the memory store's list API under the UI's load (100,000 errors).
  *   usage: memsearch_bench [ERRORS [SAMPLES]]   defaults 100000 1
  * Builds ERRORS errors shaped like tests/fakes/ui_targets.py --bulk (class, a 5-word message, two stack
  * lines, uuid; one job), each reported by SAMPLES targets (so SAMPLES samples per error), then times

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SD latency and Consul CPU (issue 6). Runs the real lookout binary:
+# SD latency and Consul CPU. Runs the real lookout binary:
 #  1. Consul: time from an index change at the fake agent (one instance added) to the new target showing
 #     in /api/v1/targets (includes the discovery manager's 1 s coalescing and target building; the
 #     provider's own part is the blocking query returning at once).

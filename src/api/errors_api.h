@@ -1,5 +1,5 @@
 /* errors_api: the API families over stored errors. They share one set of dependencies:
- *   periskop_api.c  Periskop-compatible API (reference/periskop.md §2.7): /services/..., /targets/,
+ *   periskop_api.c  Periskop-compatible API (Periskop server's api/api.go): /services/..., /targets/,
  *                   /-/health
  *   errors_api.c    lookout's own JSON API (docs/api.md): /api/v1/errors..., /api/v1/jobs
  *   selfexc_api.c   lookout's own exceptions: GET /-/exceptions and GET /errors (Periskop's path)

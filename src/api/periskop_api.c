@@ -1,4 +1,4 @@
-/* periskop_api: the Periskop server's HTTP API (reference/periskop.md §2.7), byte-compatible with its
+/* periskop_api: the Periskop server's HTTP API (its api/api.go and api/api_test.go), byte-compatible with its
  * Go handlers (json.Encoder output: compact JSON plus "\n"), so the Periskop UI, the Backstage plugin and
  * existing scripts work against lookout unchanged.
  *

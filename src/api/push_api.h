@@ -1,4 +1,5 @@
-/* push_api: push ingestion (docs/push.md), replacing periskop-pushgateway (reference/periskop.md §4):
+/* push_api: push ingestion (docs/push.md), replacing periskop-pushgateway (its main.go, api.go,
+ * adapters/periskop.go):
  *
  *   POST /errors                 body = a Periskop client payload (push_to_gateway of the Go, Python, Ruby
  *                                and Scala clients); job = push.default_job ("pushed")

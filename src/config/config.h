@@ -244,7 +244,27 @@ void config_free(lookout_config *cfg);
 const scrape_config *config_find_job(const lookout_config *cfg, const char *job);
 /* True when two scrape configs are identical in every field (used to keep unchanged jobs on reload). */
 bool scrape_config_equal(const scrape_config *a, const scrape_config *b);
+/* Every config type's lifecycle lives in config/, beside its parser: init (defaults), copy (deep), equal,
+ * release (frees what it owns, secrets wiped first; the struct itself is left zeroed) and, for SD blocks,
+ * a canonical text. Adding a field to a type means touching its parse_*.c file only. */
+
+/* HTTP client settings (parse_http.c). */
+void http_client_config_init(http_client_config *h); /* Prometheus' defaults: follow_redirects, enable_http2 */
+void http_client_config_copy(http_client_config *dst, const http_client_config *src);
+bool http_client_config_equal(const http_client_config *a, const http_client_config *b);
+/* The one destructor: passwords, credentials and the inline TLS key are wiped (explicit_bzero) first. */
+void http_client_config_release(http_client_config *h);
+
+/* SD blocks (parse_sd.c dispatches to the kind's file). */
 /* True when two SD blocks are identical (used by the discovery manager to keep providers on reload). */
 bool sd_config_equal(const sd_config *a, const sd_config *b);
+/* Deep copy of kind, index, pos and the kind's settings into dst. */
+void sd_config_copy(sd_config *dst, const sd_config *src);
+void sd_config_release(sd_config *sd); /* the kind's settings; kind, index and pos stay */
+/* A canonical, unambiguous text of everything in an SD block that changes what its provider discovers
+ * (every field length-prefixed, lists in order); the index is not part of it. with_secrets: passwords and
+ * tokens verbatim (for in-memory keys only), otherwise they appear as "set". NULL for kinds without a
+ * parser. Persisted SD cache ids are digests of it (sd/cache.h): keep it stable. Caller frees. */
+char *sd_config_canonical(const sd_config *cfg, bool with_secrets);
 
 #endif

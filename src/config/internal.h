@@ -3,24 +3,30 @@
 #define LOOKOUT_CONFIG_INTERNAL_H
 #include "config/config.h"
 #include "config/yaml_util.h"
+#include "util/strbuf.h"
 
 #define CFG_DEFAULT_METRICS_PATH "/-/exceptions"
 
 /* HTTP client (parse_http.c). The keys are inlined in a scrape config or an SD block. */
 extern const char *const cfg_http_keys[];
-void cfg_http_init(http_client_config *h);
 int cfg_parse_http(cfg_ctx *c, const yaml_node_t *map, http_client_config *h);
-void cfg_http_free(http_client_config *h);
-bool cfg_http_equal(const http_client_config *a, const http_client_config *b);
+void cfg_canon_http(strbuf *sb, const http_client_config *h, bool with_secrets);
+
+/* Canonical text writers (canonical.c): name=<len>:value; and friends. */
+void cfg_canon_str(strbuf *sb, const char *name, const char *v);
+void cfg_canon_secret(strbuf *sb, const char *name, const char *v, bool with_secrets); /* "set" unless asked */
+void cfg_canon_int(strbuf *sb, const char *name, long long v);
+void cfg_canon_strv(strbuf *sb, const char *name, char *const *v, size_t n);
 
 /* Service discovery blocks (parse_sd.c). */
 size_t cfg_sd_keys(const char **out, size_t max); /* appends every *_sd_configs key; returns the count */
 int cfg_parse_sd_blocks(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc);
-void cfg_sd_free(sd_config *sd);
 /* kubernetes_sd_configs (parse_sd_kubernetes.c). */
 int cfg_parse_sd_kubernetes(cfg_ctx *c, const yaml_node_t *node, sd_config *sd);
 void cfg_free_sd_kubernetes(sd_config *sd);
 bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b);
+void cfg_copy_sd_kubernetes(sd_config *dst, const sd_config *src);
+void cfg_canon_sd_kubernetes(strbuf *sb, const sd_config *sd, bool with_secrets);
 
 /* Relabel rules and scrape configs (parse_scrape.c). */
 int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);

@@ -1,18 +1,20 @@
 /* parse_http: Prometheus' HTTPClientConfig (prometheus/common config/http_config.go) and TLSConfig, with the
  * same mutual-exclusion rules and messages, bearer_token folded into authorization as Validate() does, and
- * relative *_file paths joined to the config file's directory (SetDirectory). */
+ * relative *_file paths joined to the config file's directory (SetDirectory); and the type's whole
+ * lifecycle: init, copy, equal, release (the one destructor, wiping secrets) and its canonical text. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "config/internal.h"
+#include "util/xalloc.h"
 
 const char *const cfg_http_keys[] = {"basic_auth", "authorization", "oauth2", "bearer_token", "bearer_token_file",
                                      "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
                                      "tls_config", "follow_redirects", "enable_http2", NULL};
 
-void cfg_http_init(http_client_config *h)
+void http_client_config_init(http_client_config *h)
 {
     memset(h, 0, sizeof *h);
     h->follow_redirects = true;
@@ -296,19 +298,68 @@ out:
     return rc;
 }
 
-static void tls_free(tls_config *t)
+static void wipe(char *s)
 {
-    free(t->ca_file), free(t->cert_file), free(t->key_file), free(t->server_name);
-    free(t->ca), free(t->cert), free(t->key), free(t->min_version);
+    if (s)
+        explicit_bzero(s, strlen(s));
 }
 
-void cfg_http_free(http_client_config *h)
+void http_client_config_release(http_client_config *h)
 {
+    wipe(h->basic_auth_password);
+    wipe(h->authorization_credentials);
+    wipe(h->tls.key);
     free(h->basic_auth_username), free(h->basic_auth_password), free(h->basic_auth_password_file);
     free(h->authorization_type), free(h->authorization_credentials), free(h->authorization_credentials_file);
     free(h->proxy_url);
-    tls_free(&h->tls);
-    cfg_http_init(h);
+    tls_config *t = &h->tls;
+    free(t->ca_file), free(t->cert_file), free(t->key_file), free(t->server_name);
+    free(t->ca), free(t->cert), free(t->key), free(t->min_version);
+    memset(h, 0, sizeof *h);
+}
+
+void http_client_config_copy(http_client_config *dst, const http_client_config *src)
+{
+    *dst = *src;
+    dst->basic_auth_username = xstrdup(src->basic_auth_username);
+    dst->basic_auth_password = xstrdup(src->basic_auth_password);
+    dst->basic_auth_password_file = xstrdup(src->basic_auth_password_file);
+    dst->authorization_type = xstrdup(src->authorization_type);
+    dst->authorization_credentials = xstrdup(src->authorization_credentials);
+    dst->authorization_credentials_file = xstrdup(src->authorization_credentials_file);
+    dst->tls.ca_file = xstrdup(src->tls.ca_file);
+    dst->tls.cert_file = xstrdup(src->tls.cert_file);
+    dst->tls.key_file = xstrdup(src->tls.key_file);
+    dst->tls.server_name = xstrdup(src->tls.server_name);
+    dst->tls.ca = xstrdup(src->tls.ca);
+    dst->tls.cert = xstrdup(src->tls.cert);
+    dst->tls.key = xstrdup(src->tls.key);
+    dst->tls.min_version = xstrdup(src->tls.min_version);
+    dst->proxy_url = xstrdup(src->proxy_url);
+}
+
+void cfg_canon_http(strbuf *sb, const http_client_config *h, bool with_secrets)
+{
+    cfg_canon_int(sb, "basic", h->has_basic_auth);
+    cfg_canon_str(sb, "user", h->basic_auth_username);
+    cfg_canon_secret(sb, "pass", h->basic_auth_password, with_secrets);
+    cfg_canon_str(sb, "pass_file", h->basic_auth_password_file);
+    cfg_canon_int(sb, "authz", h->has_authorization);
+    cfg_canon_str(sb, "authz_type", h->authorization_type);
+    cfg_canon_secret(sb, "authz_cred", h->authorization_credentials, with_secrets);
+    cfg_canon_str(sb, "authz_file", h->authorization_credentials_file);
+    cfg_canon_str(sb, "ca_file", h->tls.ca_file);
+    cfg_canon_str(sb, "cert_file", h->tls.cert_file);
+    cfg_canon_str(sb, "key_file", h->tls.key_file);
+    cfg_canon_str(sb, "server_name", h->tls.server_name);
+    cfg_canon_str(sb, "ca", h->tls.ca);
+    cfg_canon_str(sb, "cert", h->tls.cert);
+    cfg_canon_secret(sb, "key", h->tls.key, with_secrets);
+    cfg_canon_int(sb, "insecure", h->tls.insecure_skip_verify);
+    cfg_canon_str(sb, "min_version", h->tls.min_version);
+    cfg_canon_str(sb, "proxy", h->proxy_url);
+    cfg_canon_int(sb, "redirects", h->follow_redirects);
+    cfg_canon_int(sb, "http2", h->enable_http2);
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -318,7 +369,7 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-bool cfg_http_equal(const http_client_config *a, const http_client_config *b)
+bool http_client_config_equal(const http_client_config *a, const http_client_config *b)
 {
     const tls_config *x = &a->tls, *y = &b->tls;
     return a->has_basic_auth == b->has_basic_auth && str_eq(a->basic_auth_username, b->basic_auth_username) &&

@@ -218,7 +218,7 @@ void cfg_scrape_config_init(scrape_config *sc, const yaml_node_t *node)
     memset(sc, 0, sizeof *sc);
     sc->pos = cfg_pos(node);
     sc->honor_timestamps = true;
-    cfg_http_init(&sc->http);
+    http_client_config_init(&sc->http);
 }
 
 int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc)
@@ -344,7 +344,7 @@ void cfg_scrape_free(scrape_config *sc)
         strv_free(sc->params[i].values, sc->params[i].n_values);
     }
     free(sc->params);
-    cfg_http_free(&sc->http);
+    http_client_config_release(&sc->http);
     for (size_t i = 0; i < sc->n_relabel_configs; i++)
         relabel_rule_free(&sc->relabel_configs[i]);
     free(sc->relabel_configs);
@@ -352,7 +352,7 @@ void cfg_scrape_free(scrape_config *sc)
         relabel_rule_free(&sc->metric_relabel_configs[i]);
     free(sc->metric_relabel_configs);
     for (size_t i = 0; i < sc->n_sd_configs; i++)
-        cfg_sd_free(&sc->sd_configs[i]);
+        sd_config_release(&sc->sd_configs[i]);
     free(sc->sd_configs);
     memset(sc, 0, sizeof *sc);
 }

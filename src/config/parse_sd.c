@@ -1,9 +1,10 @@
 /* parse_sd: the service-discovery blocks of a scrape config (or of a Periskop service).
  *
- * One table lists every *_sd_configs key Prometheus knows. A kind lookout implements has a parse, free and
- * equal function; a kind without a parser is accepted with a warning naming the job and the key, so that an
- * existing prometheus.yml loads and the job's other blocks still run. A later issue adding a provider adds
- * its struct to sd_config's union and fills in its row here; nothing else in config/ changes. */
+ * One table lists every *_sd_configs key Prometheus knows. A kind lookout implements has its whole
+ * lifecycle in its row: parse, free, equal, copy and canonical text (the SD cache ids and the shared
+ * Kubernetes watches are keyed by the latter); a kind without a parser is accepted with a warning naming
+ * the job and the key, so that an existing prometheus.yml loads and the job's other blocks still run. A new
+ * provider adds its struct to sd_config's union and fills in its row here; nothing else in config/ changes. */
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 typedef int (*sd_parse_fn)(cfg_ctx *c, const yaml_node_t *node, sd_config *sd);
 typedef void (*sd_free_fn)(sd_config *sd);
 typedef bool (*sd_equal_fn)(const sd_config *a, const sd_config *b);
+typedef void (*sd_copy_fn)(sd_config *dst, const sd_config *src); /* the union member only */
+typedef void (*sd_canon_fn)(strbuf *sb, const sd_config *sd, bool with_secrets);
 
 typedef struct sd_kind_entry {
     const char *key;
@@ -22,6 +25,8 @@ typedef struct sd_kind_entry {
     sd_parse_fn parse; /* NULL: not implemented, warn */
     sd_free_fn free;
     sd_equal_fn equal;
+    sd_copy_fn copy;
+    sd_canon_fn canon;
 } sd_kind_entry;
 
 /* ---- static_configs ---- */
@@ -49,6 +54,26 @@ static bool equal_static(const sd_config *a, const sd_config *b)
     return strv_equal(a->u.static_sd.targets, a->u.static_sd.n_targets, b->u.static_sd.targets,
                          b->u.static_sd.n_targets) &&
            labelset_equal(&a->u.static_sd.labels, &b->u.static_sd.labels);
+}
+
+static void copy_static(sd_config *dst, const sd_config *src)
+{
+    dst->u.static_sd.targets = strv_copy_or_empty(src->u.static_sd.targets, src->u.static_sd.n_targets);
+    dst->u.static_sd.n_targets = src->u.static_sd.n_targets;
+    labelset_copy(&dst->u.static_sd.labels, &src->u.static_sd.labels);
+}
+
+static void canon_static(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    (void)with_secrets;
+    const static_sd_config *s = &sd->u.static_sd;
+    cfg_canon_strv(sb, "targets", s->targets, s->n_targets);
+    strbuf_printf(sb, "labels=[%zu;", s->labels.n);
+    for (size_t i = 0; i < s->labels.n; i++) {
+        cfg_canon_str(sb, "n", s->labels.v[i].name);
+        cfg_canon_str(sb, "v", s->labels.v[i].value);
+    }
+    strbuf_puts(sb, "];");
 }
 
 /* ---- file_sd_configs ---- */
@@ -102,40 +127,58 @@ static bool equal_file(const sd_config *a, const sd_config *b)
            strv_equal(a->u.file.files, a->u.file.n_files, b->u.file.files, b->u.file.n_files);
 }
 
+static void copy_file(sd_config *dst, const sd_config *src)
+{
+    dst->u.file.files = strv_copy_or_empty(src->u.file.files, src->u.file.n_files);
+    dst->u.file.n_files = src->u.file.n_files;
+    dst->u.file.refresh_interval_ms = src->u.file.refresh_interval_ms;
+}
+
+static void canon_file(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    (void)with_secrets;
+    cfg_canon_strv(sb, "files", sd->u.file.files, sd->u.file.n_files);
+    cfg_canon_int(sb, "refresh_ms", sd->u.file.refresh_interval_ms);
+}
+
 /* ---- the table ---- */
 
 static const sd_kind_entry sd_table[] = {
-    {"static_configs", SD_STATIC, parse_static, free_static, equal_static},
-    {"file_sd_configs", SD_FILE, parse_file, free_file, equal_file},
-    {"dns_sd_configs", SD_DNS, cfg_parse_dns_sd, cfg_free_dns_sd, cfg_equal_dns_sd},
-    {"consul_sd_configs", SD_CONSUL, cfg_parse_consul_sd, cfg_free_consul_sd, cfg_equal_consul_sd},
-    {"kubernetes_sd_configs", SD_KUBERNETES, cfg_parse_sd_kubernetes, cfg_free_sd_kubernetes, cfg_equal_sd_kubernetes},
-    {"http_sd_configs", SD_HTTP, cfg_parse_http_sd, cfg_free_http_sd, cfg_equal_http_sd},
-    /* Prometheus kinds lookout has no plan for yet; kind is unused while parse is NULL. */
-    {"azure_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"digitalocean_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"docker_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"dockerswarm_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"ec2_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"eureka_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"gce_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"hetzner_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"ionos_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"kuma_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"lightsail_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"linode_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"marathon_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"nerve_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"nomad_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"openstack_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"ovhcloud_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"puppetdb_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"scaleway_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"serverset_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"stackit_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"triton_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"uyuni_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
-    {"vultr_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL},
+    {"static_configs", SD_STATIC, parse_static, free_static, equal_static, copy_static, canon_static},
+    {"file_sd_configs", SD_FILE, parse_file, free_file, equal_file, copy_file, canon_file},
+    {"dns_sd_configs", SD_DNS, cfg_parse_dns_sd, cfg_free_dns_sd, cfg_equal_dns_sd, cfg_copy_dns_sd,
+     cfg_canon_dns_sd},
+    {"consul_sd_configs", SD_CONSUL, cfg_parse_consul_sd, cfg_free_consul_sd, cfg_equal_consul_sd,
+     cfg_copy_consul_sd, cfg_canon_consul_sd},
+    {"kubernetes_sd_configs", SD_KUBERNETES, cfg_parse_sd_kubernetes, cfg_free_sd_kubernetes,
+     cfg_equal_sd_kubernetes, cfg_copy_sd_kubernetes, cfg_canon_sd_kubernetes},
+    {"http_sd_configs", SD_HTTP, cfg_parse_http_sd, cfg_free_http_sd, cfg_equal_http_sd, cfg_copy_http_sd,
+     cfg_canon_http_sd},
+    /* Prometheus kinds lookout does not implement; kind is unused while parse is NULL. */
+    {"azure_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"digitalocean_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"docker_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"dockerswarm_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"ec2_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"eureka_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"gce_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"hetzner_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"ionos_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"kuma_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"lightsail_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"linode_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"marathon_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"nerve_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"nomad_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"openstack_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"ovhcloud_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"puppetdb_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"scaleway_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"serverset_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"stackit_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"triton_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"uyuni_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
+    {"vultr_sd_configs", SD_KIND_COUNT, NULL, NULL, NULL, NULL, NULL},
 };
 #define SD_TABLE_LEN (sizeof sd_table / sizeof sd_table[0])
 
@@ -155,7 +198,7 @@ size_t cfg_sd_keys(const char **out, size_t max)
     return n;
 }
 
-void cfg_sd_free(sd_config *sd)
+void sd_config_release(sd_config *sd)
 {
     const sd_kind_entry *e = entry_for_kind(sd->kind);
     if (e && e->free)
@@ -171,6 +214,29 @@ bool sd_config_equal(const sd_config *a, const sd_config *b)
         return false;
     const sd_kind_entry *e = entry_for_kind(a->kind);
     return e && e->equal && e->equal(a, b);
+}
+
+void sd_config_copy(sd_config *dst, const sd_config *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->kind = src->kind;
+    dst->index = src->index;
+    dst->pos = src->pos;
+    const sd_kind_entry *e = entry_for_kind(src->kind);
+    if (e && e->copy)
+        e->copy(dst, src);
+}
+
+char *sd_config_canonical(const sd_config *cfg, bool with_secrets)
+{
+    const sd_kind_entry *e = entry_for_kind(cfg->kind);
+    if (!e || !e->canon)
+        return NULL;
+    strbuf sb;
+    strbuf_init(&sb);
+    cfg_canon_str(&sb, "kind", e->key);
+    e->canon(&sb, cfg, with_secrets);
+    return strbuf_detach(&sb, NULL);
 }
 
 int cfg_parse_sd_blocks(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc)

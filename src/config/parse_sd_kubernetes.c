@@ -1,13 +1,15 @@
 /* parse_sd_kubernetes: kubernetes_sd_configs, with Prometheus' (discovery/kubernetes SDConfig.UnmarshalYAML)
  * rules and messages: role required and known, api_server/kubeconfig_file exclusive, custom HTTP client only
  * with api_server, own_namespace only in-cluster, one selector per role and only the roles a discovery role
- * watches, label and field selectors syntax-checked (the API server has the last word). */
+ * watches, label and field selectors syntax-checked (the API server has the last word). Also the block's
+ * free, equal, copy and canonical text. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/internal.h"
 #include "util/strv.h"
+#include "util/xalloc.h"
 
 static const char *const role_names[K8S_ROLE_COUNT] = {"pod", "service", "endpoints", "endpointslice", "node",
                                                       "ingress"};
@@ -126,7 +128,7 @@ int cfg_parse_sd_kubernetes(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
 {
     kubernetes_sd_config *k = &sd->u.kubernetes;
     memset(k, 0, sizeof *k);
-    cfg_http_init(&k->http);
+    http_client_config_init(&k->http);
     const char *allowed[32];
     size_t na = 0;
     static const char *const own[] = {"api_server", "role", "kubeconfig_file", "namespaces", "selectors",
@@ -184,8 +186,8 @@ int cfg_parse_sd_kubernetes(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
     }
 
     http_client_config def;
-    cfg_http_init(&def);
-    bool custom_http = !cfg_http_equal(&k->http, &def);
+    http_client_config_init(&def);
+    bool custom_http = !http_client_config_equal(&k->http, &def);
     if (k->api_server && k->kubeconfig_file)
         return cfg_error(c, node, "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
     if (k->kubeconfig_file && custom_http)
@@ -257,7 +259,7 @@ void cfg_free_sd_kubernetes(sd_config *sd)
     kubernetes_sd_config *k = &sd->u.kubernetes;
     free(k->api_server);
     free(k->kubeconfig_file);
-    cfg_http_free(&k->http);
+    http_client_config_release(&k->http);
     strv_free(k->namespaces, k->n_namespaces);
     for (size_t i = 0; i < k->n_selectors; i++) {
         free(k->selectors[i].label);
@@ -275,7 +277,7 @@ bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b)
 {
     const kubernetes_sd_config *x = &a->u.kubernetes, *y = &b->u.kubernetes;
     if (x->role != y->role || !str_eq(x->api_server, y->api_server) ||
-        !str_eq(x->kubeconfig_file, y->kubeconfig_file) || !cfg_http_equal(&x->http, &y->http) ||
+        !str_eq(x->kubeconfig_file, y->kubeconfig_file) || !http_client_config_equal(&x->http, &y->http) ||
         x->own_namespace != y->own_namespace || x->n_namespaces != y->n_namespaces ||
         x->n_selectors != y->n_selectors || x->attach_node != y->attach_node)
         return false;
@@ -287,4 +289,40 @@ bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b)
             !str_eq(x->selectors[i].field, y->selectors[i].field))
             return false;
     return true;
+}
+
+void cfg_copy_sd_kubernetes(sd_config *dst, const sd_config *src)
+{
+    const kubernetes_sd_config *s = &src->u.kubernetes;
+    kubernetes_sd_config *d = &dst->u.kubernetes;
+    *d = *s;
+    d->api_server = s->api_server ? xstrdup_or_empty(s->api_server) : NULL;
+    d->kubeconfig_file = s->kubeconfig_file ? xstrdup_or_empty(s->kubeconfig_file) : NULL;
+    http_client_config_copy(&d->http, &s->http);
+    d->namespaces = strv_copy_or_empty(s->namespaces, s->n_namespaces);
+    d->selectors = s->n_selectors ? xcalloc(s->n_selectors, sizeof *d->selectors) : NULL;
+    for (size_t i = 0; i < s->n_selectors; i++) {
+        d->selectors[i].role = s->selectors[i].role;
+        d->selectors[i].label = s->selectors[i].label ? xstrdup_or_empty(s->selectors[i].label) : NULL;
+        d->selectors[i].field = s->selectors[i].field ? xstrdup_or_empty(s->selectors[i].field) : NULL;
+    }
+}
+
+void cfg_canon_sd_kubernetes(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    const kubernetes_sd_config *k = &sd->u.kubernetes;
+    cfg_canon_int(sb, "role", k->role);
+    cfg_canon_str(sb, "api_server", k->api_server);
+    cfg_canon_str(sb, "kubeconfig", k->kubeconfig_file);
+    cfg_canon_http(sb, &k->http, with_secrets);
+    cfg_canon_int(sb, "own_ns", k->own_namespace);
+    cfg_canon_strv(sb, "namespaces", k->namespaces, k->n_namespaces);
+    strbuf_printf(sb, "selectors=[%zu;", k->n_selectors);
+    for (size_t i = 0; i < k->n_selectors; i++) {
+        cfg_canon_int(sb, "role", k->selectors[i].role);
+        cfg_canon_str(sb, "label", k->selectors[i].label);
+        cfg_canon_str(sb, "field", k->selectors[i].field);
+    }
+    strbuf_puts(sb, "];");
+    cfg_canon_int(sb, "attach_node", k->attach_node);
 }

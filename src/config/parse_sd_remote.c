@@ -1,6 +1,6 @@
 /* parse_sd_remote: dns_sd_configs, consul_sd_configs and http_sd_configs, with Prometheus' defaults,
- * validation and messages (discovery/dns, discovery/consul, discovery/http SDConfig.UnmarshalYAML). The rows
- * of parse_sd.c's table point here. */
+ * validation and messages (discovery/dns, discovery/consul, discovery/http SDConfig.UnmarshalYAML), and each
+ * kind's free, equal, copy and canonical text. The rows of parse_sd.c's table point here. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +85,22 @@ bool cfg_equal_dns_sd(const sd_config *a, const sd_config *b)
     const dns_sd_config *x = &a->u.dns, *y = &b->u.dns;
     return x->type == y->type && x->port == y->port && x->refresh_interval_ms == y->refresh_interval_ms &&
            strv_equal(x->names, x->n_names, y->names, y->n_names);
+}
+
+void cfg_copy_dns_sd(sd_config *dst, const sd_config *src)
+{
+    dst->u.dns = src->u.dns;
+    dst->u.dns.names = strv_copy(src->u.dns.names, src->u.dns.n_names);
+}
+
+void cfg_canon_dns_sd(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    (void)with_secrets;
+    const dns_sd_config *d = &sd->u.dns;
+    cfg_canon_strv(sb, "names", d->names, d->n_names);
+    cfg_canon_int(sb, "type", d->type);
+    cfg_canon_int(sb, "port", d->port);
+    cfg_canon_int(sb, "refresh_ms", d->refresh_interval_ms);
 }
 
 /* ---- consul_sd_configs ---- */
@@ -176,7 +192,7 @@ int cfg_parse_consul_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
     const char *keys[64];
     keys_with_http(own, keys);
     consul_sd_config *cc = &sd->u.consul;
-    cfg_http_init(&cc->http);
+    http_client_config_init(&cc->http);
     cc->allow_stale = true;
     cc->refresh_interval_ms = 30 * 1000;
     if (cfg_check_map(c, node, "consul_sd_config", keys) < 0)
@@ -248,6 +264,8 @@ void cfg_free_consul_sd(sd_config *sd)
     consul_sd_config *cc = &sd->u.consul;
     free(cc->server);
     free(cc->path_prefix);
+    if (cc->token)
+        explicit_bzero(cc->token, strlen(cc->token));
     free(cc->token);
     free(cc->datacenter);
     free(cc->ns);
@@ -258,7 +276,7 @@ void cfg_free_consul_sd(sd_config *sd)
     strv_free(cc->tags, cc->n_tags);
     strv_free(cc->node_meta_keys, cc->n_node_meta);
     strv_free(cc->node_meta_values, cc->n_node_meta);
-    cfg_http_free(&cc->http);
+    http_client_config_release(&cc->http);
 }
 
 bool cfg_equal_consul_sd(const sd_config *a, const sd_config *b)
@@ -272,7 +290,47 @@ bool cfg_equal_consul_sd(const sd_config *a, const sd_config *b)
            strv_equal(x->tags, x->n_tags, y->tags, y->n_tags) &&
            strv_equal(x->node_meta_keys, x->n_node_meta, y->node_meta_keys, y->n_node_meta) &&
            strv_equal(x->node_meta_values, x->n_node_meta, y->node_meta_values, y->n_node_meta) &&
-           cfg_http_equal(&x->http, &y->http);
+           http_client_config_equal(&x->http, &y->http);
+}
+
+void cfg_copy_consul_sd(sd_config *dst, const sd_config *src)
+{
+    const consul_sd_config *s = &src->u.consul;
+    consul_sd_config *d = &dst->u.consul;
+    *d = *s;
+    d->server = xstrdup(s->server);
+    d->path_prefix = xstrdup(s->path_prefix);
+    d->token = xstrdup(s->token);
+    d->datacenter = xstrdup(s->datacenter);
+    d->ns = xstrdup(s->ns);
+    d->partition = xstrdup(s->partition);
+    d->scheme = xstrdup(s->scheme);
+    d->tag_separator = xstrdup(s->tag_separator);
+    d->services = strv_copy(s->services, s->n_services);
+    d->tags = strv_copy(s->tags, s->n_tags);
+    d->node_meta_keys = strv_copy(s->node_meta_keys, s->n_node_meta);
+    d->node_meta_values = strv_copy(s->node_meta_values, s->n_node_meta);
+    http_client_config_copy(&d->http, &s->http);
+}
+
+void cfg_canon_consul_sd(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    const consul_sd_config *c = &sd->u.consul;
+    cfg_canon_str(sb, "server", c->server);
+    cfg_canon_str(sb, "path_prefix", c->path_prefix);
+    cfg_canon_secret(sb, "token", c->token, with_secrets);
+    cfg_canon_str(sb, "dc", c->datacenter);
+    cfg_canon_str(sb, "ns", c->ns);
+    cfg_canon_str(sb, "partition", c->partition);
+    cfg_canon_str(sb, "scheme", c->scheme);
+    cfg_canon_str(sb, "tag_sep", c->tag_separator);
+    cfg_canon_int(sb, "stale", c->allow_stale);
+    cfg_canon_int(sb, "refresh_ms", c->refresh_interval_ms);
+    cfg_canon_strv(sb, "services", c->services, c->n_services);
+    cfg_canon_strv(sb, "tags", c->tags, c->n_tags);
+    cfg_canon_strv(sb, "node_meta_keys", c->node_meta_keys, c->n_node_meta);
+    cfg_canon_strv(sb, "node_meta_values", c->node_meta_values, c->n_node_meta);
+    cfg_canon_http(sb, &c->http, with_secrets);
 }
 
 /* ---- http_sd_configs ---- */
@@ -308,7 +366,7 @@ int cfg_parse_http_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
     const char *keys[64];
     keys_with_http(own, keys);
     http_sd_config *h = &sd->u.http;
-    cfg_http_init(&h->http);
+    http_client_config_init(&h->http);
     h->refresh_interval_ms = 60 * 1000;
     if (cfg_check_map(c, node, "http_sd_config", keys) < 0)
         return -1;
@@ -327,11 +385,25 @@ int cfg_parse_http_sd(cfg_ctx *c, const yaml_node_t *node, sd_config *sd)
 void cfg_free_http_sd(sd_config *sd)
 {
     free(sd->u.http.url);
-    cfg_http_free(&sd->u.http.http);
+    http_client_config_release(&sd->u.http.http);
 }
 
 bool cfg_equal_http_sd(const sd_config *a, const sd_config *b)
 {
     return str_eq(a->u.http.url, b->u.http.url) && a->u.http.refresh_interval_ms == b->u.http.refresh_interval_ms &&
-           cfg_http_equal(&a->u.http.http, &b->u.http.http);
+           http_client_config_equal(&a->u.http.http, &b->u.http.http);
+}
+
+void cfg_copy_http_sd(sd_config *dst, const sd_config *src)
+{
+    dst->u.http = src->u.http;
+    dst->u.http.url = xstrdup(src->u.http.url);
+    http_client_config_copy(&dst->u.http.http, &src->u.http.http);
+}
+
+void cfg_canon_http_sd(strbuf *sb, const sd_config *sd, bool with_secrets)
+{
+    cfg_canon_str(sb, "url", sd->u.http.url);
+    cfg_canon_int(sb, "refresh_ms", sd->u.http.refresh_interval_ms);
+    cfg_canon_http(sb, &sd->u.http.http, with_secrets);
 }

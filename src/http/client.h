@@ -53,9 +53,8 @@ void http_client_redact_url(const char *url, char *out, size_t n);
  * status line, what Go's resp.Status holds); NULL/empty uses Go's http.StatusText. */
 void http_client_status_error(long status, const char *reason, char *out, size_t n);
 
-/* Deep copy of a client config (dst is overwritten, not freed first); release frees the strings only. */
-void http_client_config_copy(http_client_config *dst, const http_client_config *src);
-void http_client_config_release(http_client_config *c);
+/* Copy, compare and release a client config with config.h's http_client_config_copy / _equal / _release
+ * (one destructor, wiping secrets). */
 
 /* Reads a secret file the way Prometheus does (whole file, surrounding whitespace trimmed), at most
  * 64 KiB. Returns a malloc'd string, or NULL with err "open PATH: no such file or directory". */

@@ -1,5 +1,6 @@
-/* payload: parser for the Periskop client wire format (reference/periskop.md §1.2) into immutable,
- * owned structures, and serializers of an occurrence back to JSON.
+/* payload: parser for the Periskop client wire format (the schema of the Periskop server's
+ * scraper/models.go, which every client library emits) into immutable, owned structures, and serializers
+ * of an occurrence back to JSON.
  *
  * Leniency is Periskop's, made finer-grained: unknown fields are ignored, missing fields and JSON nulls
  * take defaults, target_uuid and created_at are optional. Where Periskop (Go encoding/json) fails the

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "http/client.h"
+#include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"
@@ -40,7 +41,8 @@ typedef struct target {
     bool has_http;
     int64_t next_ms; /* monotonic ms of the next start */
     size_t heap_idx;
-    struct target *hnext; /* hash chain */
+    char *key; /* table key: hash (8 bytes, host order) then job */
+    size_t klen;
     /* in-flight scrape */
     CURL *easy;
     http_request *req;
@@ -77,8 +79,7 @@ struct scrape_loop {
     pthread_mutex_t mu;
     cmd *q_head, *q_tail;
     /* targets */
-    target **buckets;
-    size_t n_buckets, n_targets;
+    keymap targets; /* (hash, job) -> target */
     target **heap;
     size_t heap_len, heap_cap;
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
@@ -233,53 +234,44 @@ static void heap_fix(scrape_loop *l, target *t)
 
 /* ---- target table --------------------------------------------------------------------------- */
 
-static size_t bucket_of(const scrape_loop *l, const char *job, uint64_t hash)
+/* The table key of (job, hash): the hash's 8 bytes, then the job name (no NUL). dst holds key_len(job). */
+static size_t key_len(const char *job)
 {
-    return (size_t)(fnv1a64(hash, job, strlen(job)) % l->n_buckets);
+    return sizeof(uint64_t) + strlen(job);
+}
+
+static void key_fill(char *dst, const char *job, uint64_t hash)
+{
+    memcpy(dst, &hash, sizeof hash);
+    memcpy(dst + sizeof hash, job, strlen(job));
 }
 
 static target *target_find(scrape_loop *l, const char *job, uint64_t hash)
 {
-    for (target *t = l->buckets[bucket_of(l, job, hash)]; t; t = t->hnext)
-        if (t->hash == hash && strcmp(t->job, job) == 0)
-            return t;
-    return NULL;
+    char buf[256];
+    size_t len = key_len(job);
+    char *k = len <= sizeof buf ? buf : xmalloc(len);
+    key_fill(k, job, hash);
+    target *t = keymap_get(&l->targets, k, len);
+    if (k != buf)
+        free(k);
+    return t;
 }
 
 static void table_insert(scrape_loop *l, target *t)
 {
-    if (l->n_targets + 1 > l->n_buckets) {
-        size_t nb = l->n_buckets * 2;
-        target **b = xcalloc(nb, sizeof *b);
-        size_t old = l->n_buckets;
-        target **ob = l->buckets;
-        l->buckets = b;
-        l->n_buckets = nb;
-        for (size_t i = 0; i < old; i++)
-            for (target *x = ob[i], *n; x; x = n) {
-                n = x->hnext;
-                size_t k = bucket_of(l, x->job, x->hash);
-                x->hnext = b[k];
-                b[k] = x;
-            }
-        free(ob);
-    }
-    size_t k = bucket_of(l, t->job, t->hash);
-    t->hnext = l->buckets[k];
-    l->buckets[k] = t;
-    l->n_targets++;
+    t->klen = key_len(t->job);
+    t->key = xmalloc(t->klen);
+    key_fill(t->key, t->job, t->hash);
+    keymap_put(&l->targets, t->key, t->klen, t);
     /* Keep one idle connection per target in the cache (curl's default, 4 x running transfers, would
      * close most of them between scrapes). */
-    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)(l->n_targets + 16));
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)(l->targets.n + 16));
 }
 
 static void table_unlink(scrape_loop *l, target *t)
 {
-    target **pp = &l->buckets[bucket_of(l, t->job, t->hash)];
-    while (*pp != t)
-        pp = &(*pp)->hnext;
-    *pp = t->hnext;
-    l->n_targets--;
+    keymap_del(&l->targets, t->key, t->klen);
 }
 
 /* Ends an in-flight transfer without reporting it. */
@@ -303,6 +295,7 @@ static void target_free(scrape_loop *l, target *t)
     if (t->has_http)
         http_client_config_release(&t->http);
     free(t->job);
+    free(t->key);
     free(t->url);
     free(t);
 }
@@ -741,8 +734,6 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
     curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)MAX_HOST_CONNECTIONS);
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 16L);
-    l->n_buckets = 64;
-    l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
     const char *job[] = {"job"};
     static const double dur_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60};
     static const double delay_buckets[] = {.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5};
@@ -788,12 +779,10 @@ void scrape_loop_free(scrape_loop *l)
         n = c->next;
         cmd_free(c);
     }
-    for (size_t i = 0; i < l->n_buckets; i++)
-        for (target *t = l->buckets[i], *n; t; t = n) {
-            n = t->hnext;
-            target_free(l, t);
-        }
-    free(l->buckets);
+    for (size_t i = 0; i < l->targets.cap; i++)
+        if (l->targets.slots[i].hash)
+            target_free(l, l->targets.slots[i].value); /* frees the key too: the map goes next */
+    keymap_free(&l->targets);
     free(l->heap);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);

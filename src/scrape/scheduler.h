@@ -3,7 +3,7 @@
  * a command queue; results are delivered on the loop thread through a callback, which must be quick
  * (hand the body to another stage; never block on storage).
  *
- * Phase (reference/prometheus.md, Scheduling): offset = (target hash XOR seed) mod interval, where the seed
+ * Phase (as Prometheus' scrape/target.go offset()): offset = (target hash XOR seed) mod interval, where the seed
  * is FNV-1a-64 over the host name and external labels; next start = the first time t with
  * t mod interval == offset (Prometheus waits for the offset within the current interval; the wait is in
  * (0, interval]). A target that is updated (same job + hash) keeps its phase and state; a changed interval

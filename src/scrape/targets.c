@@ -1,8 +1,8 @@
 /* targets: see targets.h. Per pool (struct target_pool_priv):
- *   - gtab: the cached groups (tgroup), by identity (the group's gen, or a content hash for plain groups);
- *     each keeps a reference on its frozen group and one tres per target: what it built to;
+ *   - gtab: the cached groups (tgroup), by identity (the group's gen, or a content hash for plain groups;
+ *     a key maps to a chain, since identical plain groups share one); each keeps a reference on its frozen group and one tres per target: what it built to;
  *   - order: the groups of the last sync in its order (discovery order, for dedup and the dropped list);
- *   - atab: hash -> active target (chained); `active` (display order) is merged incrementally;
+ *   - atab: hash -> active target; `active` (display order) is merged incrementally;
  *   - strs: interned strings of the final label sets.
  * An active target counts the discovered targets that built to it (n_src); it goes when that reaches 0. */
 #include "scrape/targets.h"
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/keymap.h"
 #include "util/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -112,48 +113,33 @@ typedef struct target_tgroup {
 } tgroup;
 
 struct target_pool_priv {
-    tgroup **gtab; /* chained by key */
-    size_t gtab_cap, n_tgroups;
+    keymap64 gtab;  /* key -> chain of cached groups with that key (tgroup.next), newest first */
+    size_t n_tgroups;
     tgroup **order; /* the last sync's groups, in its order */
     size_t n_order;
-    active_target **atab; /* chained by hash */
-    size_t atab_cap;
+    keymap64 atab; /* hash -> active target */
     strtab strs;
     size_t n_dup; /* active targets with n_src > 1 */
 };
 
-static size_t mix(uint64_t k, size_t cap)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k & (cap - 1);
-}
-
 static void gtab_insert(struct target_pool_priv *pv, tgroup *tg)
 {
-    if (pv->n_tgroups + 1 > pv->gtab_cap) {
-        size_t cap = pv->gtab_cap ? pv->gtab_cap * 2 : 64;
-        tgroup **nb = xcalloc(cap, sizeof *nb);
-        for (size_t i = 0; i < pv->gtab_cap; i++)
-            for (tgroup *e = pv->gtab[i], *next; e; e = next) {
-                next = e->next;
-                e->next = nb[mix(e->key, cap)];
-                nb[mix(e->key, cap)] = e;
-            }
-        free(pv->gtab);
-        pv->gtab = nb;
-        pv->gtab_cap = cap;
-    }
-    size_t b = mix(tg->key, pv->gtab_cap);
-    tg->next = pv->gtab[b];
-    pv->gtab[b] = tg;
+    tg->next = keymap64_put(&pv->gtab, tg->key, tg);
     pv->n_tgroups++;
 }
 
 static void gtab_remove(struct target_pool_priv *pv, tgroup *tg)
 {
-    for (tgroup **pp = &pv->gtab[mix(tg->key, pv->gtab_cap)]; *pp; pp = &(*pp)->next)
+    tgroup *head = keymap64_get(&pv->gtab, tg->key);
+    if (head == tg) {
+        if (tg->next)
+            keymap64_put(&pv->gtab, tg->key, tg->next);
+        else
+            keymap64_del(&pv->gtab, tg->key);
+        pv->n_tgroups--;
+        return;
+    }
+    for (tgroup **pp = head ? &head->next : NULL; pp && *pp; pp = &(*pp)->next)
         if (*pp == tg) {
             *pp = tg->next;
             pv->n_tgroups--;
@@ -187,53 +173,29 @@ static uint64_t group_content_hash(const target_group *g)
 /* An unclaimed cached group with g's identity, or NULL. */
 static tgroup *gtab_find(struct target_pool_priv *pv, const target_group *g)
 {
-    if (!pv->gtab_cap)
+    if (!pv->n_tgroups)
         return NULL;
     bool by_content = g->gen == 0;
     uint64_t key = by_content ? group_content_hash(g) : g->gen;
-    for (tgroup *e = pv->gtab[mix(key, pv->gtab_cap)]; e; e = e->next)
-        if (!e->seen && e->key == key && e->by_content == by_content && (!by_content || group_equal(e->g, g)))
+    for (tgroup *e = keymap64_get(&pv->gtab, key); e; e = e->next)
+        if (!e->seen && e->by_content == by_content && (!by_content || group_equal(e->g, g)))
             return e;
     return NULL;
 }
 
 static active_target *atab_find(const struct target_pool_priv *pv, uint64_t hash)
 {
-    if (!pv->atab_cap)
-        return NULL;
-    for (active_target *a = pv->atab[mix(hash, pv->atab_cap)]; a; a = a->next)
-        if (a->t.hash == hash)
-            return a;
-    return NULL;
+    return keymap64_get(&pv->atab, hash);
 }
 
-static void atab_insert(struct target_pool_priv *pv, active_target *a, size_t n_active)
+static void atab_insert(struct target_pool_priv *pv, active_target *a)
 {
-    if (n_active + 1 > pv->atab_cap) {
-        size_t cap = pv->atab_cap ? pv->atab_cap * 2 : 64;
-        active_target **nb = xcalloc(cap, sizeof *nb);
-        for (size_t i = 0; i < pv->atab_cap; i++)
-            for (active_target *e = pv->atab[i], *next; e; e = next) {
-                next = e->next;
-                e->next = nb[mix(e->t.hash, cap)];
-                nb[mix(e->t.hash, cap)] = e;
-            }
-        free(pv->atab);
-        pv->atab = nb;
-        pv->atab_cap = cap;
-    }
-    size_t b = mix(a->t.hash, pv->atab_cap);
-    a->next = pv->atab[b];
-    pv->atab[b] = a;
+    keymap64_put(&pv->atab, a->t.hash, a);
 }
 
 static void atab_remove(struct target_pool_priv *pv, active_target *a)
 {
-    for (active_target **pp = &pv->atab[mix(a->t.hash, pv->atab_cap)]; *pp; pp = &(*pp)->next)
-        if (*pp == a) {
-            *pp = a->next;
-            return;
-        }
+    keymap64_del(&pv->atab, a->t.hash);
 }
 
 /* One allocation: the target, its label array, its URL. Label strings are interned. */
@@ -331,14 +293,14 @@ static void pool_free(target_pool *p)
     free(p->active);
     free_dropped(p);
     free_failed(p);
-    for (size_t i = 0; i < pv->gtab_cap; i++)
-        for (tgroup *e = pv->gtab[i], *next; e; e = next) {
+    for (size_t i = 0; i < pv->gtab.cap; i++)
+        for (tgroup *e = pv->gtab.slots[i].value, *next; e; e = next) {
             next = e->next;
             tgroup_free(pv, e);
         }
-    free(pv->gtab);
+    keymap64_free(&pv->gtab);
     free(pv->order);
-    free(pv->atab);
+    keymap64_free(&pv->atab);
     strtab_free(&pv->strs);
     free(pv);
     pthread_mutex_destroy(&p->state_mu);
@@ -420,7 +382,7 @@ static void build_group(update *u, tgroup *tg)
             } else {
                 a = active_new(pv, &bt);
                 a->fresh = true;
-                atab_insert(pv, a, p->n_active + u->added.n);
+                atab_insert(pv, a);
                 tlist_push(&u->added, a);
             }
             a->origin = tg;

@@ -67,7 +67,6 @@ typedef struct active_target {
     uint32_t origin_idx;
     uint32_t n_src;  /* discovered targets that built to this one (duplicates) */
     bool fresh;      /* added by the update in progress */
-    struct active_target *next; /* hash chain */
     /* scrape state (guarded by the pool's state mutex; read with targets_state_get) */
     uint8_t health;
     int64_t last_scrape_ms;

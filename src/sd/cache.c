@@ -17,140 +17,6 @@
 
 #define CACHE_VERSION 1
 
-/* ---- canonical form ---- */
-
-/* name=<len>:value; — length-prefixed so no value can imitate a field boundary. */
-static void put_str(strbuf *sb, const char *name, const char *v)
-{
-    if (!v) {
-        strbuf_printf(sb, "%s=-;", name);
-        return;
-    }
-    strbuf_printf(sb, "%s=%zu:", name, strlen(v));
-    strbuf_puts(sb, v);
-    strbuf_putc(sb, ';');
-}
-
-static void put_secret(strbuf *sb, const char *name, const char *v, bool with_secrets)
-{
-    put_str(sb, name, v && !with_secrets ? "set" : v);
-}
-
-static void put_int(strbuf *sb, const char *name, long long v)
-{
-    strbuf_printf(sb, "%s=%lld;", name, v);
-}
-
-static void put_strv(strbuf *sb, const char *name, char *const *v, size_t n)
-{
-    strbuf_printf(sb, "%s=[%zu;", name, n);
-    for (size_t i = 0; i < n; i++)
-        put_str(sb, "", v[i]);
-    strbuf_puts(sb, "];");
-}
-
-static void put_http(strbuf *sb, const http_client_config *h, bool with_secrets)
-{
-    put_int(sb, "basic", h->has_basic_auth);
-    put_str(sb, "user", h->basic_auth_username);
-    put_secret(sb, "pass", h->basic_auth_password, with_secrets);
-    put_str(sb, "pass_file", h->basic_auth_password_file);
-    put_int(sb, "authz", h->has_authorization);
-    put_str(sb, "authz_type", h->authorization_type);
-    put_secret(sb, "authz_cred", h->authorization_credentials, with_secrets);
-    put_str(sb, "authz_file", h->authorization_credentials_file);
-    put_str(sb, "ca_file", h->tls.ca_file);
-    put_str(sb, "cert_file", h->tls.cert_file);
-    put_str(sb, "key_file", h->tls.key_file);
-    put_str(sb, "server_name", h->tls.server_name);
-    put_str(sb, "ca", h->tls.ca);
-    put_str(sb, "cert", h->tls.cert);
-    put_secret(sb, "key", h->tls.key, with_secrets);
-    put_int(sb, "insecure", h->tls.insecure_skip_verify);
-    put_str(sb, "min_version", h->tls.min_version);
-    put_str(sb, "proxy", h->proxy_url);
-    put_int(sb, "redirects", h->follow_redirects);
-    put_int(sb, "http2", h->enable_http2);
-}
-
-char *sd_cache_canonical(const sd_config *cfg, bool with_secrets)
-{
-    strbuf sb;
-    strbuf_init(&sb);
-    put_str(&sb, "kind", sd_kind_list_name(cfg->kind));
-    switch (cfg->kind) {
-    case SD_STATIC: {
-        const static_sd_config *s = &cfg->u.static_sd;
-        put_strv(&sb, "targets", s->targets, s->n_targets);
-        strbuf_printf(&sb, "labels=[%zu;", s->labels.n);
-        for (size_t i = 0; i < s->labels.n; i++) {
-            put_str(&sb, "n", s->labels.v[i].name);
-            put_str(&sb, "v", s->labels.v[i].value);
-        }
-        strbuf_puts(&sb, "];");
-        break;
-    }
-    case SD_FILE:
-        put_strv(&sb, "files", cfg->u.file.files, cfg->u.file.n_files);
-        put_int(&sb, "refresh_ms", cfg->u.file.refresh_interval_ms);
-        break;
-    case SD_KUBERNETES: {
-        const kubernetes_sd_config *k = &cfg->u.kubernetes;
-        put_int(&sb, "role", k->role);
-        put_str(&sb, "api_server", k->api_server);
-        put_str(&sb, "kubeconfig", k->kubeconfig_file);
-        put_http(&sb, &k->http, with_secrets);
-        put_int(&sb, "own_ns", k->own_namespace);
-        put_strv(&sb, "namespaces", k->namespaces, k->n_namespaces);
-        strbuf_printf(&sb, "selectors=[%zu;", k->n_selectors);
-        for (size_t i = 0; i < k->n_selectors; i++) {
-            put_int(&sb, "role", k->selectors[i].role);
-            put_str(&sb, "label", k->selectors[i].label);
-            put_str(&sb, "field", k->selectors[i].field);
-        }
-        strbuf_puts(&sb, "];");
-        put_int(&sb, "attach_node", k->attach_node);
-        break;
-    }
-    case SD_DNS: {
-        const dns_sd_config *d = &cfg->u.dns;
-        put_strv(&sb, "names", d->names, d->n_names);
-        put_int(&sb, "type", d->type);
-        put_int(&sb, "port", d->port);
-        put_int(&sb, "refresh_ms", d->refresh_interval_ms);
-        break;
-    }
-    case SD_CONSUL: {
-        const consul_sd_config *c = &cfg->u.consul;
-        put_str(&sb, "server", c->server);
-        put_str(&sb, "path_prefix", c->path_prefix);
-        put_secret(&sb, "token", c->token, with_secrets);
-        put_str(&sb, "dc", c->datacenter);
-        put_str(&sb, "ns", c->ns);
-        put_str(&sb, "partition", c->partition);
-        put_str(&sb, "scheme", c->scheme);
-        put_str(&sb, "tag_sep", c->tag_separator);
-        put_int(&sb, "stale", c->allow_stale);
-        put_int(&sb, "refresh_ms", c->refresh_interval_ms);
-        put_strv(&sb, "services", c->services, c->n_services);
-        put_strv(&sb, "tags", c->tags, c->n_tags);
-        put_strv(&sb, "node_meta_keys", c->node_meta_keys, c->n_node_meta);
-        put_strv(&sb, "node_meta_values", c->node_meta_values, c->n_node_meta);
-        put_http(&sb, &c->http, with_secrets);
-        break;
-    }
-    case SD_HTTP:
-        put_str(&sb, "url", cfg->u.http.url);
-        put_int(&sb, "refresh_ms", cfg->u.http.refresh_interval_ms);
-        put_http(&sb, &cfg->u.http.http, with_secrets);
-        break;
-    default:
-        strbuf_free(&sb);
-        return NULL;
-    }
-    return strbuf_detach(&sb, NULL);
-}
-
 /* ---- identity ---- */
 
 static void sha256_hex(const void *data, size_t n, char out[SD_CACHE_ID_LEN + 1])
@@ -166,7 +32,7 @@ static void sha256_hex(const void *data, size_t n, char out[SD_CACHE_ID_LEN + 1]
 int sd_cache_id(const char *job, const char *provider, const sd_config *cfg, char id[SD_CACHE_ID_LEN + 1],
                 char config_hex[SD_CACHE_ID_LEN + 1])
 {
-    char *canon = sd_cache_canonical(cfg, false);
+    char *canon = sd_config_canonical(cfg, false);
     if (!canon)
         return -1;
     if (config_hex)

@@ -2,7 +2,7 @@
  * restart during an SD outage still has targets to scrape (prometheus#2335, #8438, #17137).
  *
  * One file per (job, provider name, SD block): <dir>/<id>.json where id is the hex SHA-256 of
- * "job \0 provider \0 canonical form of the block" (sd_cache_canonical without secrets). A changed block
+ * "job \0 provider \0 canonical form of the block" (config's sd_config_canonical without secrets). A changed block
  * therefore has another id and never sees the groups of the old one. The file repeats job, provider and the
  * config digest, and sd_cache_load checks them, so a renamed or foreign file is ignored.
  *
@@ -24,12 +24,6 @@
 #define SD_CACHE_ID_LEN 64                /* hex digits */
 #define SD_CACHE_MAX_BYTES (256u << 20)   /* largest cache file read back */
 #define SD_CACHE_WRITE_INTERVAL_MS 5000   /* the manager writes a provider at most this often */
-
-/* A canonical, unambiguous text of everything in an SD block that changes what its provider discovers
- * (every field is length-prefixed, lists keep their order). The index is not part of it: callers that
- * care add the provider name. with_secrets: include passwords and tokens verbatim (for in-memory keys only);
- * otherwise they appear as "set". Returns NULL for kinds it does not know (no cache for them). Caller frees. */
-char *sd_cache_canonical(const sd_config *cfg, bool with_secrets);
 
 /* The file id of a provider: 64 hex digits + NUL into id. Returns 0, or -1 for kinds without a canonical
  * form. config_hex (may be NULL) receives the digest of the canonical form alone. */

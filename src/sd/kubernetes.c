@@ -1,6 +1,7 @@
-/* kubernetes: kubernetes_sd_configs provider — the list/watch client (informers) and the role wiring.
+/* kubernetes: kubernetes_sd_configs watches — the list/watch client (informers), the role wiring and the
+ * subscribers a watch sends its groups to (the provider ops and the shared-watch registry: kubernetes_share.c).
  *
- * Each provider runs one thread with one curl multi handle. It holds one informer per watched resource and
+ * Each watch runs one thread with one curl multi handle. It holds one informer per watched resource and
  * namespace (pods of ns "a", services of ns "a", ...; nodes are cluster-wide). An informer:
  *   LIST  GET path?limit=500[&continue=][&labelSelector=][&fieldSelector=], page after page, into a fresh
  *         set; at the end the set is diffed against the store and only changed objects are reported
@@ -19,20 +20,15 @@
  * first groups already carry pod and service labels. A watch event thus reaches the manager within one loop
  * pass (microseconds after curl hands over the bytes).
  *
- * Shared across jobs (prometheus#10861, #13305): the informers, store and thread above form a "watch"
- * (struct k8s_provider below), keyed by the canonical text of the whole kubernetes_sd_config block
- * (sd_cache_canonical with secrets: API server, kubeconfig, auth identity and TLS, role, namespaces,
- * selectors, attach_metadata; not the block's index). Providers of identical blocks - in one job or in many -
- * subscribe to one watch: one LIST+WATCH per resource, the groups built once and handed to every subscriber
- * (groups do not depend on the job). A subscriber that joins a running watch gets the complete current
- * state on the next loop pass. The watch is reference counted: the last unsubscribe stops its thread.
- * Success (sd_provider_mark_success) is reported once every informer has listed, after the groups of that
- * pass were sent, so "success" always means "the groups sent are complete and fresh".
+ * A watch (struct k8s_watch below) is what the informers, store and thread above form; providers of
+ * identical blocks subscribe to one (the registry and the provider ops are in kubernetes_share.c). Success
+ * (sd_provider_mark_success) is reported once every informer has listed, after the groups of that pass
+ * were sent, so "success" always means "the groups sent are complete and fresh".
  *
  * Threading: informers, stores and dirty sets are touched by the watch thread only, except `stop` (atomic)
  * and curl_multi_wakeup. `sub_mu` guards the subscriber list; the watch thread holds it while it calls
  * sd_provider_update/mark_success, so after unsubscribing a provider gets no more updates. Lock order:
- * reg_mu -> sub_mu -> the manager's lock. */
+ * kubernetes_share.c's reg_mu -> sub_mu -> the manager's lock. */
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,7 +38,6 @@
 #include <curl/curl.h>
 
 #include "http/client.h"
-#include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -56,10 +51,8 @@
 
 typedef enum inf_state { INF_IDLE, INF_LISTING, INF_WATCHING } inf_state;
 
-typedef struct k8s_provider k8s_provider;
-
 typedef struct k8s_informer {
-    k8s_provider *kp;
+    k8s_watch *kp;
     k8s_kind kind;
     char *ns;   /* "" = all namespaces (and nodes) */
     char *path;
@@ -85,8 +78,8 @@ typedef struct k8s_sub {
     bool needs_full; /* joined after the first groups: send it everything once */
 } k8s_sub;
 
-/* One shared watch (see the top of the file). */
-struct k8s_provider {
+/* One watch (see the top of the file), shared by its subscribers. */
+struct k8s_watch {
     char *key;                       /* canonical block, with secrets: never logged */
     char *job;                       /* the first subscriber's job, for logs */
     sd_config *block;                /* owned copy: subscribers come and go */
@@ -97,7 +90,6 @@ struct k8s_provider {
     bool any_needs_full;             /* under sub_mu */
     bool listed;                     /* since success was last reported: a LIST completed, a bookmark came or
                                         a watch ended cleanly (the watch is known current) */
-    struct k8s_provider *next;       /* registry */
     k8s_conn conn;
     k8s_informer *inf;
     size_t n_inf;
@@ -181,7 +173,7 @@ static bool primary_refs(k8s_role role, const json_t *o, k8s_kind kind, const ch
     return false;
 }
 
-static void mark_changed(k8s_provider *kp, k8s_kind kind, const char *key, const json_t *obj)
+static void mark_changed(k8s_watch *kp, k8s_kind kind, const char *key, const json_t *obj)
 {
     k8s_role role = kp->cfg->role;
     if (kind == role) {
@@ -220,7 +212,7 @@ static void mark_changed(k8s_provider *kp, k8s_kind kind, const char *key, const
 }
 
 /* Applies one object state (obj NULL = deleted) to the store; marks what it changes. */
-static void store_apply(k8s_provider *kp, k8s_kind kind, const char *key, json_t *obj /* stolen */)
+static void store_apply(k8s_watch *kp, k8s_kind kind, const char *key, json_t *obj /* stolen */)
 {
     json_t *store = kp->store[kind];
     json_t *old = json_object_get(store, key);
@@ -373,7 +365,7 @@ static void add_param(char *url, size_t len, const char *name, const char *value
 
 static void inf_start(k8s_informer *in)
 {
-    k8s_provider *kp = in->kp;
+    k8s_watch *kp = in->kp;
     char url[8192];
     snprintf(url, sizeof url, "%s%s", kp->conn.server, in->path);
     bool list = in->need_list || !in->rv;
@@ -432,7 +424,7 @@ static void inf_backoff(k8s_informer *in)
 /* The last page of a LIST arrived: replace this informer's share of the store with the listing. */
 static void inf_list_done(k8s_informer *in)
 {
-    k8s_provider *kp = in->kp;
+    k8s_watch *kp = in->kp;
     json_t *store = kp->store[in->kind];
     const char *k;
     json_t *o, *tmp;
@@ -458,7 +450,7 @@ static void inf_list_done(k8s_informer *in)
 
 static void inf_finish(k8s_informer *in, CURLcode res)
 {
-    k8s_provider *kp = in->kp;
+    k8s_watch *kp = in->kp;
     long code = 0;
     curl_easy_getinfo(in->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_multi_remove_handle(kp->multi, in->easy);
@@ -536,7 +528,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
 /* ---- building and sending ---- */
 
 /* Builds the groups of the primary keys in `keys` (an object used as a set). */
-static target_group *build_groups(k8s_provider *kp, json_t *keys, size_t *n_out)
+static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
 {
     k8s_lookup lk = {kp->store[K8S_ROLE_POD], kp->store[K8S_ROLE_SERVICE], kp->store[K8S_ROLE_NODE],
                      kp->cfg->attach_node};
@@ -555,7 +547,7 @@ static target_group *build_groups(k8s_provider *kp, json_t *keys, size_t *n_out)
 
 /* Sends what changed to the subscribers (everything to those that just joined), then reports success
  * when a LIST completed. Nothing is sent before every informer has listed once. */
-static void flush(k8s_provider *kp)
+static void flush(k8s_watch *kp)
 {
     for (size_t i = 0; i < kp->n_inf; i++)
         if (!kp->inf[i].synced)
@@ -592,7 +584,7 @@ static void flush(k8s_provider *kp)
 
 static void *run(void *arg)
 {
-    k8s_provider *kp = arg;
+    k8s_watch *kp = arg;
     while (!atomic_load(&kp->stop)) {
         int64_t now = sd_now_mono_ms(), wait = 1000;
         for (size_t i = 0; i < kp->n_inf; i++) {
@@ -622,7 +614,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-static void add_informer(k8s_provider *kp, k8s_kind kind, const char *ns)
+static void add_informer(k8s_watch *kp, k8s_kind kind, const char *ns)
 {
     kp->inf = realloc(kp->inf, (kp->n_inf + 1) * sizeof *kp->inf);
     if (!kp->inf)
@@ -639,12 +631,9 @@ static void add_informer(k8s_provider *kp, k8s_kind kind, const char *ns)
     in->backoff_ms = K8S_BACKOFF_MIN_MS;
 }
 
-/* ---- shared watches: registry and subscription ---- */
+/* ---- a watch's life: create and start, subscribe, stop and free ---- */
 
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static k8s_provider *registry;
-
-static void watch_free(k8s_provider *kp)
+static void watch_free(k8s_watch *kp)
 {
     for (size_t i = 0; i < kp->n_inf; i++) {
         k8s_informer *in = &kp->inf[i];
@@ -676,10 +665,9 @@ static void watch_free(k8s_provider *kp)
     free(kp);
 }
 
-/* Creates and starts a watch for block; NULL + err on failure. */
-static k8s_provider *watch_new(const char *key, const sd_config *block, const char *job, char *err, size_t errlen)
+k8s_watch *k8s_watch_new(const char *key, const sd_config *block, const char *job, char *err, size_t errlen)
 {
-    k8s_provider *kp = calloc(1, sizeof *kp);
+    k8s_watch *kp = calloc(1, sizeof *kp);
     if (!kp)
         abort();
     kp->key = xstrdup_or_empty(key);
@@ -732,7 +720,7 @@ static k8s_provider *watch_new(const char *key, const sd_config *block, const ch
     return kp;
 }
 
-static void watch_stop(k8s_provider *kp)
+static void watch_stop(k8s_watch *kp)
 {
     if (!kp->running)
         return;
@@ -742,28 +730,21 @@ static void watch_stop(k8s_provider *kp)
     kp->running = false;
 }
 
-static int k8s_start(sd_provider *p, char *err, size_t errlen)
+void k8s_watch_free(k8s_watch *kp)
 {
-    char *key = sd_cache_canonical(p->cfg, true);
-    if (!key) {
-        snprintf(err, errlen, "kubernetes_sd_configs: cannot describe the block");
-        return -1;
-    }
-    pthread_mutex_lock(&reg_mu);
-    k8s_provider *kp = registry;
-    while (kp && strcmp(kp->key, key) != 0)
-        kp = kp->next;
-    bool shared = kp != NULL;
-    if (!kp) {
-        kp = watch_new(key, p->cfg, p->job, err, errlen);
-        if (!kp) {
-            pthread_mutex_unlock(&reg_mu);
-            free(key);
-            return -1;
-        }
-        kp->next = registry;
-        registry = kp;
-    }
+    if (!kp)
+        return;
+    watch_stop(kp);
+    watch_free(kp);
+}
+
+const char *k8s_watch_key(const k8s_watch *kp)
+{
+    return kp->key;
+}
+
+size_t k8s_watch_subscribe(k8s_watch *kp, sd_provider *p)
+{
     pthread_mutex_lock(&kp->sub_mu);
     kp->subs = realloc(kp->subs, (kp->n_subs + 1) * sizeof *kp->subs);
     if (!kp->subs)
@@ -772,26 +753,21 @@ static int k8s_start(sd_provider *p, char *err, size_t errlen)
     kp->any_needs_full = true;
     size_t n_subs = kp->n_subs;
     pthread_mutex_unlock(&kp->sub_mu);
-    p->impl = kp;
-    pthread_mutex_unlock(&reg_mu);
-    free(key);
-    curl_multi_wakeup(kp->multi); /* the new subscriber gets the current state on the next pass */
-    if (shared) {
-        char c[16];
-        snprintf(c, sizeof c, "%zu", n_subs);
-        log_info(COMPONENT, "sharing an identical watch", "job", p->job, "provider", p->name, "with_job", kp->job,
-                 "subscribers", c);
-    }
-    return 0;
+    return n_subs;
 }
 
-/* Unsubscribes p; the last subscriber stops and frees the watch. */
-static void k8s_stop(sd_provider *p)
+void k8s_watch_wakeup(k8s_watch *kp)
 {
-    k8s_provider *kp = p->impl;
-    if (!kp)
-        return;
-    pthread_mutex_lock(&reg_mu);
+    curl_multi_wakeup(kp->multi);
+}
+
+const char *k8s_watch_job(const k8s_watch *kp)
+{
+    return kp->job;
+}
+
+bool k8s_watch_unsubscribe(k8s_watch *kp, const sd_provider *p)
+{
     pthread_mutex_lock(&kp->sub_mu); /* waits for a flush in progress: no update to p after this */
     for (size_t i = 0; i < kp->n_subs; i++)
         if (kp->subs[i].p == p) {
@@ -800,38 +776,5 @@ static void k8s_stop(sd_provider *p)
         }
     bool last = kp->n_subs == 0;
     pthread_mutex_unlock(&kp->sub_mu);
-    if (last)
-        for (k8s_provider **pp = &registry; *pp; pp = &(*pp)->next)
-            if (*pp == kp) {
-                *pp = kp->next;
-                break;
-            }
-    pthread_mutex_unlock(&reg_mu);
-    p->impl = NULL;
-    if (last) {
-        watch_stop(kp);
-        watch_free(kp);
-    }
+    return last;
 }
-
-static void k8s_destroy(sd_provider *p)
-{
-    k8s_stop(p);
-}
-
-size_t k8s_watch_count(void)
-{
-    pthread_mutex_lock(&reg_mu);
-    size_t n = 0;
-    for (k8s_provider *kp = registry; kp; kp = kp->next)
-        n++;
-    pthread_mutex_unlock(&reg_mu);
-    return n;
-}
-
-const sd_provider_ops sd_kubernetes_ops = {
-    .kind = "kubernetes",
-    .start = k8s_start,
-    .stop = k8s_stop,
-    .destroy = k8s_destroy,
-};

@@ -13,7 +13,7 @@
 #include "sd/sd_internal.h"
 
 extern const sd_provider_ops sd_kubernetes_ops;
-/* Number of running shared watches (identical blocks share one; tests). */
+/* Number of running shared watches (identical blocks share one; tests). kubernetes_share.c. */
 size_t k8s_watch_count(void);
 
 /* The resources watched use the role enum: K8S_ROLE_POD is the Pod resource, and so on. */
@@ -84,5 +84,24 @@ typedef struct k8s_conn {
  * Returns 0, or -1 with err. */
 int k8s_conn_resolve(const kubernetes_sd_config *cfg, k8s_conn *out, char *err, size_t errlen);
 void k8s_conn_free(k8s_conn *c);
+
+/* A watch (kubernetes.c): the informers of one kubernetes_sd_config block, their store and the thread that
+ * runs them, sending groups to its subscribers. The registry (kubernetes_share.c) shares one per block. */
+typedef struct k8s_watch k8s_watch;
+/* Creates and starts a watch for block (copied); key is its canonical text (kept; secrets: never logged).
+ * NULL + err on failure. */
+k8s_watch *k8s_watch_new(const char *key, const sd_config *block, const char *job, char *err, size_t errlen);
+/* Stops the thread and frees the watch (no subscriber left). NULL is a no-op. */
+void k8s_watch_free(k8s_watch *w);
+const char *k8s_watch_key(const k8s_watch *w);
+/* The job of the first subscriber (logs). */
+const char *k8s_watch_job(const k8s_watch *w);
+/* Adds p; it receives the complete current state on the next loop pass. Returns the subscriber count. */
+size_t k8s_watch_subscribe(k8s_watch *w, sd_provider *p);
+/* Wakes the watch thread (a new subscriber waits for its first groups). */
+void k8s_watch_wakeup(k8s_watch *w);
+/* Removes p; waits for a flush in progress, so p gets no update afterwards. Returns true when it was the
+ * last subscriber (the caller then frees the watch). */
+bool k8s_watch_unsubscribe(k8s_watch *w, const sd_provider *p);
 
 #endif

@@ -14,14 +14,10 @@ extern const sd_provider_ops sd_dns_ops;
 extern const sd_provider_ops sd_consul_ops;
 extern const sd_provider_ops sd_http_ops;
 
-/* Deep copy into / release of the union member of the dns, consul and http kinds (remote_config.c). */
-void sd_remote_config_copy(sd_config *dst, const sd_config *src);
-void sd_remote_config_release(sd_config *c);
-
-/* Deep copy / free / comparison of one SD block for the kinds implemented here.
- * sd_block_equal is a local stand-in for config's sd_config_equal (not on main yet); it compares every
- * field that changes what a provider discovers, including index (static sources and provider names
- * derive from it) but not pos. Unknown kinds compare unequal so such providers are always restarted. */
+/* A provider's own copy of its SD block: allocated, deep (config's sd_config_copy), freed with
+ * sd_block_free (sd_config_release, secrets wiped). sd_block_equal is config's sd_config_equal plus the
+ * index (static sources and provider names derive from it), not pos; unknown kinds compare unequal so such
+ * providers are always restarted. */
 sd_config *sd_block_copy(const sd_config *src);
 void sd_block_free(sd_config *c);
 bool sd_block_equal(const sd_config *a, const sd_config *b);

@@ -85,6 +85,8 @@ static uint64_t field_hash(const char *lowered, size_t n)
     return h ^ (h >> 29);
 }
 
+/* The field set: 4-byte slots holding an offset into text (the key is the field there). Not util/keymap
+ * on purpose: a keymap slot is 32 bytes, and there is one set per stored aggregate (10^5 and more). */
 static void set_insert(memsearch_index *ix, uint32_t off, uint64_t h)
 {
     uint32_t mask = ix->set_cap - 1, i = (uint32_t)h & mask;

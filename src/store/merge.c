@@ -312,6 +312,10 @@ static minst *minst_get(merge_engine *e, const char *job, const char *id)
     return m;
 }
 
+/* Per-instance counts: an open-addressing table of icount slots keyed by aggregate pointer. Not
+ * util/keymap64 on purpose: the count lives in the slot (one allocation per instance), where keymap64
+ * would add one malloc'd icount per (instance, key) - the merge engine's most numerous object - and a
+ * pointer chase on every scrape's lookup. (Judged from the layout, not benchmarked.) */
 static size_t ptr_slot(const magg *a, size_t cap)
 {
     uint64_t x = (uint64_t)(uintptr_t)a;

@@ -1,5 +1,6 @@
 /* merge: the merge engine. Folds parsed Periskop payloads (one per scrape) into aggregates keyed by
- * (job, aggregation_key), with Periskop's semantics (reference/periskop.md §2.4) and its bugs fixed:
+ * (job, aggregation_key), with Periskop's semantics (the Periskop server's scraper/scraper.go and
+ * processor.go) and its bugs fixed:
  *
  * - total_count = sum over every instance incarnation ever seen of its latest total_count. An instance
  *   is (job, target_uuid), or (job, scrape URL) when the payload has no target_uuid. Each scrape adds

@@ -1,5 +1,5 @@
-/* store: the backend-neutral storage interface. A backend (memory here; SQLite, PostgreSQL, MySQL
- * later) implements store_ops; callers use the store_* wrappers.
+/* store: the backend-neutral storage interface. A backend (memory.c; the SQL store over SQLite, PostgreSQL or
+ * MySQL/MariaDB: sql_store.c) implements store_ops; callers use the store_* wrappers.
  *
  * Data model (plain structs, no JSON blobs, so SQL backends map it to tables):
  *   aggregate (job, key) -> counts, severity, first/last seen, status (open|resolved|regressed)

@@ -23,6 +23,12 @@ void keymap_free(keymap *m)
     m->cap = m->n = 0;
 }
 
+/* Cyclic (i, j]: an entry at j whose home lies there must not move back to i (it would become unreachable). */
+static int stays(size_t home, size_t i, size_t j)
+{
+    return i <= j ? (home > i && home <= j) : (home > i || home <= j);
+}
+
 static size_t find(const keymap *m, const void *key, size_t klen, uint64_t h)
 {
     size_t mask = m->cap - 1, i = h & mask;
@@ -38,9 +44,14 @@ static size_t find(const keymap *m, const void *key, size_t klen, uint64_t h)
 
 void *keymap_get(const keymap *m, const void *key, size_t klen)
 {
+    return keymap_get_hashed(m, key, klen, keymap_hash(key, klen));
+}
+
+void *keymap_get_hashed(const keymap *m, const void *key, size_t klen, uint64_t h)
+{
     if (!m->n)
         return NULL;
-    size_t i = find(m, key, klen, keymap_hash(key, klen));
+    size_t i = find(m, key, klen, h);
     return m->slots[i].hash ? m->slots[i].value : NULL;
 }
 
@@ -66,9 +77,13 @@ static void grow(keymap *m)
 
 void *keymap_put(keymap *m, const void *key, size_t klen, void *value)
 {
+    return keymap_put_hashed(m, key, klen, keymap_hash(key, klen), value);
+}
+
+void *keymap_put_hashed(keymap *m, const void *key, size_t klen, uint64_t h, void *value)
+{
     if ((m->n + 1) * 4 > m->cap * 3) /* load factor <= 0.75 */
         grow(m);
-    uint64_t h = keymap_hash(key, klen);
     size_t i = find(m, key, klen, h);
     keymap_slot *s = &m->slots[i];
     if (s->hash) {
@@ -87,10 +102,15 @@ void *keymap_put(keymap *m, const void *key, size_t klen, void *value)
 
 void *keymap_del(keymap *m, const void *key, size_t klen)
 {
+    return keymap_del_hashed(m, key, klen, keymap_hash(key, klen));
+}
+
+void *keymap_del_hashed(keymap *m, const void *key, size_t klen, uint64_t h)
+{
     if (!m->n)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = find(m, key, klen, keymap_hash(key, klen));
+    size_t i = find(m, key, klen, h);
     if (!m->slots[i].hash)
         return NULL;
     void *v = m->slots[i].value;
@@ -100,14 +120,96 @@ void *keymap_del(keymap *m, const void *key, size_t klen)
         j = (j + 1) & mask;
         if (!m->slots[j].hash)
             break;
-        size_t home = m->slots[j].hash & mask;
-        /* Entry at j may move to i if its home is not in the cyclic range (i, j]. */
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+        if (!stays(m->slots[j].hash & mask, i, j)) {
             m->slots[i] = m->slots[j];
             i = j;
         }
     }
     memset(&m->slots[i], 0, sizeof(keymap_slot));
+    m->n--;
+    return v;
+}
+
+/* ---- keymap64 ---- */
+
+static size_t home64(uint64_t k, size_t mask)
+{
+    /* splitmix64's finaliser: keys are hashes already, but generations count up from 1 */
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k & mask;
+}
+
+void keymap64_free(keymap64 *m)
+{
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = m->n = 0;
+}
+
+static size_t find64(const keymap64 *m, uint64_t key)
+{
+    size_t mask = m->cap - 1, i = home64(key, mask);
+    while (m->slots[i].value && m->slots[i].key != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+void *keymap64_get(const keymap64 *m, uint64_t key)
+{
+    if (!m->n)
+        return NULL;
+    return m->slots[find64(m, key)].value;
+}
+
+static void grow64(keymap64 *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 16, ocap = m->cap;
+    keymap64_slot *old = m->slots;
+    m->slots = calloc(ncap, sizeof(keymap64_slot));
+    if (!m->slots)
+        abort();
+    m->cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].value)
+            m->slots[find64(m, old[i].key)] = old[i];
+    free(old);
+}
+
+void *keymap64_put(keymap64 *m, uint64_t key, void *value)
+{
+    if (!value)
+        abort(); /* NULL marks an empty slot */
+    if ((m->n + 1) * 4 > m->cap * 3) /* load factor <= 0.75 */
+        grow64(m);
+    keymap64_slot *s = &m->slots[find64(m, key)];
+    void *prev = s->value;
+    s->key = key;
+    s->value = value;
+    if (!prev)
+        m->n++;
+    return prev;
+}
+
+void *keymap64_del(keymap64 *m, uint64_t key)
+{
+    if (!m->n)
+        return NULL;
+    size_t mask = m->cap - 1, i = find64(m, key), j = i;
+    void *v = m->slots[i].value;
+    if (!v)
+        return NULL;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->slots[j].value)
+            break;
+        if (!stays(home64(m->slots[j].key, mask), i, j)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i] = (keymap64_slot){0, NULL};
     m->n--;
     return v;
 }

@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/keymap.h"
+
 typedef struct istr istr;
 
 typedef struct strtab {
-    istr **b;
-    size_t cap, n; /* n: distinct strings */
+    keymap map;    /* string -> istr (the key bytes live in the entry) */
+    size_t n;      /* distinct strings */
 } strtab;          /* zero-initialised = empty */
 
 /* The interned copy of s, with one more reference. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash and outage tests of persistence with the real ./lookout binary (issue 5).
+# Crash and outage tests of persistence with the real ./lookout binary.
 #
 # Targets: a python server (written to $TMP) on 10 ports, jobs "a" and "b" (5 targets each), 150 keys per
 # target shared by the targets of a job. Every request to a target advances that target's counts

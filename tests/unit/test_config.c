@@ -647,3 +647,78 @@ Test(config, examples_load_cleanly)
     cr_assert_eq(cfg->n_scrape_configs, 2);
     config_free(cfg);
 }
+
+/* Every SD kind's lifecycle lives in config/: a copy equals its original, has the same canonical text and
+ * frees cleanly; the canonical text hides secrets unless asked and is pinned for one block (persisted SD
+ * cache ids are digests of it: a change here invalidates every cache once). */
+Test(config, sd_block_copy_equal_canonical_for_every_kind)
+{
+    lookout_config *cfg = parse_ok("scrape_configs:\n"
+                                   "  - job_name: a\n"
+                                   "    static_configs: [{targets: ['h:1'], labels: {x: '1'}}]\n"
+                                   "    file_sd_configs: [{files: ['/t/f*.json'], refresh_interval: 30s}]\n"
+                                   "    dns_sd_configs: [{names: ['a.example.org'], type: A, port: 9090}]\n"
+                                   "    consul_sd_configs: [{server: 'c:8500', token: tok3n, services: [s1],\n"
+                                   "                         basic_auth: {username: u, password: pw}}]\n"
+                                   "    http_sd_configs: [{url: 'http://sd/x', authorization: {credentials: cr3d}}]\n"
+                                   "    kubernetes_sd_configs: [{role: pod, api_server: 'https://k:6443',\n"
+                                   "                             bearer_token: btok,\n"
+                                   "                             selectors: [{role: pod, label: app=x}]}]\n");
+    const scrape_config *sc = &cfg->scrape_configs[0];
+    cr_assert_eq(sc->n_sd_configs, 6);
+    for (size_t i = 0; i < sc->n_sd_configs; i++) {
+        const sd_config *o = &sc->sd_configs[i];
+        sd_config c;
+        sd_config_copy(&c, o);
+        cr_assert(sd_config_equal(&c, o), "block %zu", i);
+        cr_assert_eq(c.index, o->index);
+        for (int s = 0; s < 2; s++) {
+            char *a = sd_config_canonical(o, s), *b = sd_config_canonical(&c, s);
+            cr_assert_not_null(a);
+            cr_assert_str_eq(a, b);
+            if (!s)
+                for (const char *secret = "tok3n"; secret; secret = NULL)
+                    cr_assert_null(strstr(a, secret));
+            free(a);
+            free(b);
+        }
+        sd_config_release(&c);
+    }
+    char *http = sd_config_canonical(&sc->sd_configs[5], false); /* table order: ..., kubernetes, http */
+    cr_assert_str_eq(http, "kind=15:http_sd_configs;url=11:http://sd/x;refresh_ms=60000;basic=0;user=-;pass=-;"
+                           "pass_file=-;authz=1;authz_type=6:Bearer;authz_cred=3:set;authz_file=-;ca_file=-;"
+                           "cert_file=-;key_file=-;server_name=-;ca=-;cert=-;key=-;insecure=0;min_version=-;"
+                           "proxy=-;redirects=1;http2=1;");
+    free(http);
+    char *consul = sd_config_canonical(&sc->sd_configs[3], false), *k8s = sd_config_canonical(&sc->sd_configs[4], false);
+    cr_assert_null(strstr(consul, "pw"));
+    cr_assert_null(strstr(k8s, "btok"));
+    free(consul);
+    free(k8s);
+    char *k8s_full = sd_config_canonical(&sc->sd_configs[4], true);
+    cr_assert_not_null(strstr(k8s_full, "authz_cred=4:btok;"));
+    free(k8s_full);
+    config_free(cfg);
+}
+
+/* The one destructor of http_client_config: everything freed, the struct zeroed, and a copy is deep. */
+Test(config, http_client_config_copy_and_release)
+{
+    http_client_config a;
+    http_client_config_init(&a);
+    cr_assert(a.follow_redirects && a.enable_http2);
+    a.has_basic_auth = true;
+    a.basic_auth_username = strdup("u");
+    a.basic_auth_password = strdup("pw");
+    a.tls.key = strdup("-----BEGIN KEY-----");
+    http_client_config b;
+    http_client_config_copy(&b, &a);
+    cr_assert(http_client_config_equal(&a, &b));
+    cr_assert_neq(a.basic_auth_password, b.basic_auth_password);
+    http_client_config_release(&a);
+    cr_assert_null(a.basic_auth_password);
+    cr_assert(!a.has_basic_auth && !a.follow_redirects);
+    cr_assert_str_eq(b.basic_auth_password, "pw");
+    cr_assert_str_eq(b.tls.key, "-----BEGIN KEY-----");
+    http_client_config_release(&b);
+}

@@ -181,17 +181,17 @@ Test(sd_cache, identity_follows_config_and_hides_secrets)
     k.u.kubernetes.api_server = "https://k";
     k.u.kubernetes.http.has_authorization = true;
     k.u.kubernetes.http.authorization_credentials = "s3cret-token";
-    char *with = sd_cache_canonical(&k, true), *without = sd_cache_canonical(&k, false);
+    char *with = sd_config_canonical(&k, true), *without = sd_config_canonical(&k, false);
     cr_assert(strstr(with, "s3cret-token"));
     cr_assert_null(strstr(without, "s3cret-token"));
     free(with);
     free(without);
     /* selectors are part of the identity */
-    char *c1 = sd_cache_canonical(&k, false);
+    char *c1 = sd_config_canonical(&k, false);
     kubernetes_selector sel = {K8S_ROLE_POD, "app=a", NULL};
     k.u.kubernetes.selectors = &sel;
     k.u.kubernetes.n_selectors = 1;
-    char *c2 = sd_cache_canonical(&k, false);
+    char *c2 = sd_config_canonical(&k, false);
     cr_assert_str_neq(c1, c2);
     free(c1);
     free(c2);
@@ -199,14 +199,14 @@ Test(sd_cache, identity_follows_config_and_hides_secrets)
     sd_config d;
     memset(&d, 0, sizeof d);
     d.kind = SD_KIND_COUNT;
-    cr_assert_null(sd_cache_canonical(&d, false));
+    cr_assert_null(sd_config_canonical(&d, false));
     cr_assert_eq(sd_cache_id("j", "x_sd_configs/0", &d, id1, NULL), -1);
     /* a consul token is part of the identity but never written in clear */
     sd_config c;
     memset(&c, 0, sizeof c);
     c.kind = SD_CONSUL;
     c.u.consul.token = "s3cret-token";
-    char *cw = sd_cache_canonical(&c, false);
+    char *cw = sd_config_canonical(&c, false);
     cr_assert_not_null(cw);
     cr_assert_null(strstr(cw, "s3cret-token"));
     free(cw);
