@@ -288,6 +288,10 @@ static int runtime_start(runtime *rt)
         log_error("web", "Error parsing --web.cors.origin", "err", err);
         return -1;
     }
+    if (wc && (wc->tls || wc->n_users) && !rt->opts->config_file)
+        log_warn("web", "the embedded configuration scrapes lookout over plain HTTP without credentials, so its own "
+                        "target is down with this web config; give a --config.file whose job has scheme, tls_config "
+                        "and basic_auth", "file", rt->opts->web_config_file);
     rt->ws = websec_new(wc, cors);
     if (websec_server_options(rt->ws, &hopts, err, sizeof err) != 0) {
         log_error("web", "Error loading the TLS certificate", "err", err);

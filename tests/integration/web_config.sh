@@ -112,6 +112,30 @@ check_eq "Bearer instead of Basic: 401" 401 "$(code -H 'Authorization: Bearer hu
 subject() { openssl s_client -connect 127.0.0.1:$LOOKOUT_PORT -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -subject 2>/dev/null; }
 check_contains "the first certificate is served" "$(subject)" "CN = lookout-one"
 
+# --- federation: an upper lookout scrapes this one with basic_auth and tls_config (README)
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+err='{"target_uuid":"t","aggregated_errors":[{"aggregation_key":"fed-key","total_count":4,"severity":"error","created_at":"'$now'","latest_errors":[]}]}'
+check_eq "push an error to federate" 200 "$(code -u bob:hunter2 -d "$err" "$URL/api/v1/push/fedjob")"
+LOWER_PID=$LOOKOUT_PID LOWER_PORT=$LOOKOUT_PORT
+cat >upper.yml <<YML
+global: {scrape_interval: 1s, scrape_timeout: 1s}
+storage: {type: memory}
+scrape_configs:
+  - job_name: lower
+    metrics_path: /federate/exceptions
+    params: {job: [fedjob]}
+    honor_labels: true
+    scheme: https
+    tls_config: {ca_file: $TMP/ca.crt}
+    basic_auth: {username: alice, password: 's3cret pass'}
+    static_configs: [{targets: ['127.0.0.1:$LOWER_PORT']}]
+YML
+start_lookout upper --config.file=upper.yml || not_ok "upper lookout starts"
+fed() { get "/api/v1/errors?job=fedjob" | grep -q '"total_count":4'; }
+check "the upper lookout federates over HTTPS with basic_auth" eventually 15 fed
+stop_pid "$LOOKOUT_PID"
+LOOKOUT_PID=$LOWER_PID LOOKOUT_PORT=$LOWER_PORT
+
 # --- reload: new users and certificate; a broken file keeps the running one
 CAROL=$("$HASH" carolpw)
 cat >web.yml <<YML
