@@ -84,7 +84,7 @@ static int header_row(void *ctx, sqlrow *row)
     if (!nv)
         return 0;
     sample_fix key = {.agg = sqlrow_int(row, 0), .hash = sqlrow_int(row, 1)};
-    sample_fix *f = bsearch(&key, fs->v, fs->n, sizeof *fs->v, cmp_fix);
+    sample_fix *f = fs->n ? bsearch(&key, fs->v, fs->n, sizeof *fs->v, cmp_fix) : NULL;
     if (f)
         add_subst(f, value, nv);
     if (fs->nh == fs->caph) {
@@ -130,7 +130,8 @@ int sql_scrub_existing(sqldb *db, bool *changed, char *err, size_t errlen)
                          "SELECT agg_id, hash, url, body, stext FROM samples WHERE has_http <> 0 ORDER BY agg_id, hash",
                          NULL, 0, sample_row, &fs, err, errlen);
     if (rc == 0) {
-        qsort(fs.v, fs.n, sizeof *fs.v, cmp_fix); /* the database's order of signed ids may differ */
+        if (fs.n)
+            qsort(fs.v, fs.n, sizeof *fs.v, cmp_fix); /* the database's order of signed ids may differ */
         rc = sqldb_query(db, "SELECT agg_id, hash, pos, name, value FROM sample_headers", NULL, 0, header_row, &fs,
                          err, errlen);
     }
