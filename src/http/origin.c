@@ -71,16 +71,35 @@ static bool same_origin(const char *origin, const char *scheme, const char *host
     return strlen(oh) < sizeof a && strlen(host) < sizeof b && strcmp(a, b) == 0;
 }
 
-origin_verdict origin_check(const char *method, const char *origin, const char *sfs, const char *scheme,
-                            const char *host, const pcre2_code *allowed)
+/* The first element of a comma-separated forwarded header, trimmed, into buf; NULL when absent or empty. */
+static const char *first_of(const char *h, char *buf, size_t n)
 {
-    if (origin_safe_method(method))
+    if (!h)
+        return NULL;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t l = strcspn(h, ", \t");
+    if (l == 0 || l >= n)
+        return NULL;
+    memcpy(buf, h, l);
+    buf[l] = 0;
+    return buf;
+}
+
+origin_verdict origin_check(const origin_request *r, const pcre2_code *allowed)
+{
+    if (origin_safe_method(r->method))
         return ORIGIN_PASS;
-    if (origin && origin_allowed(allowed, origin))
+    if (r->origin && origin_allowed(allowed, r->origin))
         return ORIGIN_ALLOWED;
+    const char *sfs = r->sec_fetch_site;
     if (sfs && (strcasecmp(sfs, "cross-site") == 0 || strcasecmp(sfs, "same-site") == 0))
         return ORIGIN_CROSS_SITE;
-    if (origin && !same_origin(origin, scheme, host))
-        return ORIGIN_CROSS_SITE;
-    return ORIGIN_PASS;
+    if (!r->origin || same_origin(r->origin, r->scheme, r->host))
+        return ORIGIN_PASS;
+    char pb[16], hb[300];
+    const char *fp = first_of(r->fwd_proto, pb, sizeof pb), *fh = first_of(r->fwd_host, hb, sizeof hb);
+    if ((fp || fh) && same_origin(r->origin, fp ? fp : r->scheme, fh ? fh : r->host))
+        return ORIGIN_PASS;
+    return ORIGIN_CROSS_SITE;
 }

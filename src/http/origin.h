@@ -6,8 +6,10 @@
  * Rules for a state-changing request (any method but GET and HEAD, OPTIONS preflights included):
  *   1. an Origin matched by --web.cors.origin (a fully anchored regular expression) passes;
  *   2. Sec-Fetch-Site "cross-site" or "same-site" is refused;
- *   3. an Origin other than lookout's own (scheme://Host of the request, default ports ignored) is refused,
- *      "null" included;
+ *   3. an Origin other than lookout's own is refused, "null" included. lookout's own: scheme://Host of the
+ *      request (default ports ignored), and behind a reverse proxy the same with X-Forwarded-Proto and
+ *      X-Forwarded-Host (a cross-site page cannot make a browser send those headers without a preflight,
+ *      which rule 3 refuses);
  *   4. everything else passes. */
 #ifndef LOOKOUT_HTTP_ORIGIN_H
 #define LOOKOUT_HTTP_ORIGIN_H
@@ -22,9 +24,18 @@ typedef enum origin_verdict {
     ORIGIN_CROSS_SITE,  /* refused */
 } origin_verdict;
 
-/* allowed: the compiled --web.cors.origin or NULL. scheme: "http" or "https"; host: the Host header. */
-origin_verdict origin_check(const char *method, const char *origin, const char *sec_fetch_site, const char *scheme,
-                            const char *host, const pcre2_code *allowed);
+/* The request as far as origin_check needs it. */
+typedef struct origin_request {
+    const char *method;
+    const char *origin;         /* Origin header or NULL */
+    const char *sec_fetch_site; /* Sec-Fetch-Site header or NULL */
+    const char *scheme;         /* "http" or "https": how the request reached lookout */
+    const char *host;           /* Host header or NULL */
+    const char *fwd_proto, *fwd_host; /* X-Forwarded-Proto, X-Forwarded-Host or NULL */
+} origin_request;
+
+/* allowed: the compiled --web.cors.origin or NULL. */
+origin_verdict origin_check(const origin_request *r, const pcre2_code *allowed);
 /* True when origin is matched (whole) by allowed. */
 bool origin_allowed(const pcre2_code *allowed, const char *origin);
 /* Compiles a --web.cors.origin value (anchored at both ends). NULL with err on a bad expression. */

@@ -368,8 +368,14 @@ bool websec_gate(void *ctx, const api_request *req, api_response *resp)
         goto out;
     }
     const char *origin = api_request_header(req, "Origin");
-    origin_verdict v = origin_check(req->method, origin, api_request_header(req, "Sec-Fetch-Site"),
-                                    ws->tls ? "https" : "http", api_request_header(req, "Host"), ws->cors);
+    origin_request oreq = {.method = req->method,
+                           .origin = origin,
+                           .sec_fetch_site = api_request_header(req, "Sec-Fetch-Site"),
+                           .scheme = ws->tls ? "https" : "http",
+                           .host = api_request_header(req, "Host"),
+                           .fwd_proto = api_request_header(req, "X-Forwarded-Proto"),
+                           .fwd_host = api_request_header(req, "X-Forwarded-Host")};
+    origin_verdict v = origin_check(&oreq, ws->cors);
     if (v == ORIGIN_CROSS_SITE) {
         log_debug("web", "refused a cross-site request", "method", req->method, "path", req->path, "origin",
                   origin ? origin : "");

@@ -257,34 +257,54 @@ Test(auth, check_with_cache)
 
 TestSuite(origin);
 
+static origin_verdict chk(const char *method, const char *origin, const char *sfs, const char *scheme,
+                          const char *host, const pcre2_code *allowed)
+{
+    origin_request r = {method, origin, sfs, scheme, host, NULL, NULL};
+    return origin_check(&r, allowed);
+}
 Test(origin, cross_site_writes_refused)
 {
     char err[256];
     pcre2_code *allow = origin_compile("http://localhost:[0-9]+", err, sizeof err);
     cr_assert_not_null(allow, "%s", err);
     const char *host = "lookout:7777";
-    cr_expect_eq(origin_check("GET", "http://evil.example", "cross-site", "http", host, NULL), ORIGIN_PASS);
-    cr_expect_eq(origin_check("POST", NULL, NULL, "http", host, NULL), ORIGIN_PASS, "curl: no Origin");
-    cr_expect_eq(origin_check("POST", "http://lookout:7777", "same-origin", "http", host, NULL), ORIGIN_PASS);
-    cr_expect_eq(origin_check("POST", "http://LOOKOUT:7777", NULL, "http", host, NULL), ORIGIN_PASS);
-    cr_expect_eq(origin_check("POST", "https://lookout:7777", NULL, "http", host, NULL), ORIGIN_CROSS_SITE,
+    cr_expect_eq(chk("GET", "http://evil.example", "cross-site", "http", host, NULL), ORIGIN_PASS);
+    cr_expect_eq(chk("POST", NULL, NULL, "http", host, NULL), ORIGIN_PASS, "curl: no Origin");
+    cr_expect_eq(chk("POST", "http://lookout:7777", "same-origin", "http", host, NULL), ORIGIN_PASS);
+    cr_expect_eq(chk("POST", "http://LOOKOUT:7777", NULL, "http", host, NULL), ORIGIN_PASS);
+    cr_expect_eq(chk("POST", "https://lookout:7777", NULL, "http", host, NULL), ORIGIN_CROSS_SITE,
                  "another scheme is another origin");
-    cr_expect_eq(origin_check("POST", "http://lookout", NULL, "http", "lookout:80", NULL), ORIGIN_PASS,
+    cr_expect_eq(chk("POST", "http://lookout", NULL, "http", "lookout:80", NULL), ORIGIN_PASS,
                  "default port");
-    cr_expect_eq(origin_check("POST", "http://evil.example", NULL, "http", host, NULL), ORIGIN_CROSS_SITE);
-    cr_expect_eq(origin_check("DELETE", "null", NULL, "http", host, NULL), ORIGIN_CROSS_SITE);
-    cr_expect_eq(origin_check("PUT", NULL, "cross-site", "http", host, NULL), ORIGIN_CROSS_SITE);
-    cr_expect_eq(origin_check("POST", NULL, "same-site", "http", host, NULL), ORIGIN_CROSS_SITE);
-    cr_expect_eq(origin_check("POST", NULL, "none", "http", host, NULL), ORIGIN_PASS, "typed in the address bar");
-    cr_expect_eq(origin_check("OPTIONS", "http://evil.example", "cross-site", "http", host, NULL),
+    cr_expect_eq(chk("POST", "http://evil.example", NULL, "http", host, NULL), ORIGIN_CROSS_SITE);
+    cr_expect_eq(chk("DELETE", "null", NULL, "http", host, NULL), ORIGIN_CROSS_SITE);
+    cr_expect_eq(chk("PUT", NULL, "cross-site", "http", host, NULL), ORIGIN_CROSS_SITE);
+    cr_expect_eq(chk("POST", NULL, "same-site", "http", host, NULL), ORIGIN_CROSS_SITE);
+    cr_expect_eq(chk("POST", NULL, "none", "http", host, NULL), ORIGIN_PASS, "typed in the address bar");
+    cr_expect_eq(chk("OPTIONS", "http://evil.example", "cross-site", "http", host, NULL),
                  ORIGIN_CROSS_SITE);
-    cr_expect_eq(origin_check("OPTIONS", "http://localhost:3000", "cross-site", "http", host, NULL),
+    cr_expect_eq(chk("OPTIONS", "http://localhost:3000", "cross-site", "http", host, NULL),
                  ORIGIN_CROSS_SITE, "the Periskop UI's origin only when listed");
-    cr_expect_eq(origin_check("DELETE", "http://localhost:3000", "same-site", "http", host, allow), ORIGIN_ALLOWED);
-    cr_expect_eq(origin_check("DELETE", "http://localhost:3000.evil.example", "cross-site", "http", host, allow),
+    cr_expect_eq(chk("DELETE", "http://localhost:3000", "same-site", "http", host, allow), ORIGIN_ALLOWED);
+    cr_expect_eq(chk("DELETE", "http://localhost:3000.evil.example", "cross-site", "http", host, allow),
                  ORIGIN_CROSS_SITE, "anchored");
-    cr_expect_eq(origin_check("POST", "http://evil.example", NULL, "http", NULL, NULL), ORIGIN_CROSS_SITE,
+    cr_expect_eq(chk("POST", "http://evil.example", NULL, "http", NULL, NULL), ORIGIN_CROSS_SITE,
                  "no Host header");
     pcre2_code_free(allow);
     cr_expect_null(origin_compile("(", err, sizeof err));
+}
+
+Test(origin, behind_a_reverse_proxy)
+{
+    /* TLS terminated by an ingress that forwards Host unchanged, or rewrites it (nginx's default). */
+    origin_request r = {"POST", "https://lookout.example", "same-origin", "http", "lookout.example", "https", NULL};
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_PASS);
+    r = (origin_request){"POST", "https://lookout.example", NULL, "http", "10.0.0.7:7777", "https",
+                         "lookout.example, proxy.internal"};
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_PASS);
+    r = (origin_request){"POST", "https://evil.example", NULL, "http", "10.0.0.7:7777", "https", "lookout.example"};
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE);
+    r = (origin_request){"POST", "https://lookout.example", NULL, "http", "lookout.example", NULL, NULL};
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE, "without X-Forwarded-Proto the scheme differs");
 }
