@@ -200,7 +200,13 @@ static size_t scrub_params(const scrub_rules *r, const char *s, size_t n, strbuf
 static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb)
 {
     size_t n = strlen(s), masked = 0, pos = 0;
-    const char *sch = strstr(s, "://");
+    /* Userinfo only in an authority right after a scheme at the start ("https://u:p@h"): a "://" further
+     * on is inside a parameter (?next=https://...), and taking it for the authority would skip the query. */
+    size_t sl = 0;
+    if (isalpha((unsigned char)s[0]))
+        while (isalnum((unsigned char)s[sl]) || s[sl] == '+' || s[sl] == '-' || s[sl] == '.')
+            sl++;
+    const char *sch = sl && strncmp(s + sl, "://", 3) == 0 ? s + sl : NULL;
     if (sch) {
         size_t a = (size_t)(sch - s) + 3, e = a;
         while (e < n && s[e] != '/' && s[e] != '?' && s[e] != '#')

@@ -61,6 +61,10 @@ Test(scrub, urls)
     url_is("https://h/p?token=[Filtered]", NULL); /* idempotent */
     url_is("https://h/path#frag", NULL);
     url_is("", NULL);
+    /* A URL inside a parameter is not the authority: the query before it is still scrubbed (found by
+     * fuzz_scrub). */
+    url_is("/login?token=abc&next=https://u:p@x", "/login?token=[Filtered]&next=https://u:p@x");
+    url_is("Referer:p//x?to=1&u=x://h:pw@h", NULL);
 }
 
 Test(scrub, bodies)
