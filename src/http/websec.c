@@ -27,7 +27,8 @@ typedef struct tls_material {
 struct websec {
     pthread_rwlock_t lock; /* cfg, tls_cur */
     web_config *cfg;
-    web_config **retired; /* replaced configurations, freed at websec_free */
+    web_config *started_cfg; /* the configuration the server was started with (libmicrohttpd holds pointers) */
+    web_config **retired;    /* started_cfg once replaced, freed at websec_free */
     size_t n_retired;
     pcre2_code *cors;
     auth_cache *cache;
@@ -181,6 +182,7 @@ int websec_server_options(websec *ws, http_server_options *o, char *err, size_t 
     }
     gnutls_priority_deinit(pc);
     tls_owner = ws;
+    ws->started_cfg = ws->cfg;
     o->tls_cert_callback = (void *)(gnutls_certificate_retrieve_function2 *)cert_callback;
     o->tls_trust_pem = c->client_ca_pem;
     o->tls_priorities = ws->priorities;
@@ -224,12 +226,15 @@ int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, 
     }
     tls_material *m = NULL;
     if (tls) {
-        m = tls_material_load(cfg, err, errlen);
-        if (!m) {
-            web_config_free(cfg);
-            return -1;
-        }
         const web_config *o = ws->cfg;
+        /* Unchanged certificate and key: keep the loaded ones (replaced ones live until websec_free). */
+        if (!str_eq(o->cert_pem, cfg->cert_pem) || !str_eq(o->key_pem, cfg->key_pem)) {
+            m = tls_material_load(cfg, err, errlen);
+            if (!m) {
+                web_config_free(cfg);
+                return -1;
+            }
+        }
         *restart_needed = !str_eq(o->client_ca_pem, cfg->client_ca_pem) || o->min_version != cfg->min_version ||
                           o->max_version != cfg->max_version ||
                           o->prefer_server_cipher_suites != cfg->prefer_server_cipher_suites ||
@@ -237,10 +242,7 @@ int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, 
                           !strv_eq(o->curves, o->n_curves, cfg->curves, cfg->n_curves);
     }
     pthread_rwlock_wrlock(&ws->lock);
-    if (ws->cfg) {
-        ws->retired = xrealloc(ws->retired, (ws->n_retired + 1) * sizeof *ws->retired);
-        ws->retired[ws->n_retired++] = ws->cfg;
-    }
+    web_config *old = ws->cfg;
     ws->cfg = cfg;
     if (m) {
         ws->tls_retired = xrealloc(ws->tls_retired, (ws->n_tls_retired + 1) * sizeof *ws->tls_retired);
@@ -248,6 +250,14 @@ int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, 
         ws->tls_cur = m;
     }
     pthread_rwlock_unlock(&ws->lock);
+    /* No request reads the old configuration any more (they hold the lock while they do), except the
+     * first one, whose CA list and priority string libmicrohttpd was given at start. */
+    if (old && old != ws->started_cfg)
+        web_config_free(old);
+    else if (old) {
+        ws->retired = xrealloc(ws->retired, (ws->n_retired + 1) * sizeof *ws->retired);
+        ws->retired[ws->n_retired++] = old;
+    }
     pthread_mutex_lock(&ws->rl_mu);
     ws->tokens = cfg ? (double)cfg->rate_burst : 0;
     pthread_mutex_unlock(&ws->rl_mu);

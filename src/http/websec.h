@@ -13,7 +13,7 @@
  * curves are fixed when the server starts (a reload that changes them says so in the log).
  *
  * Thread-safety: gate/decorate run on server threads; websec_reload on the reload thread. The current
- * configuration is read under a read-write lock; replaced configurations are kept until websec_free
+ * configuration is read under a read-write lock; replaced certificates are kept until websec_free
  * (in-flight TLS sessions may still use their certificate). */
 #ifndef LOOKOUT_HTTP_WEBSEC_H
 #define LOOKOUT_HTTP_WEBSEC_H
