@@ -147,3 +147,28 @@ Test(scrub, documents)
     cr_expect_eq(scrub_doc(R, d), 0, "idempotent");
     payload_free(d);
 }
+
+#include "config/config.h"
+
+Test(scrub, config_section)
+{
+    char err[512] = "";
+    const char *y = "scrubbing:\n  enabled: false\n  headers: [X-Internal]\n  fields: [ssn, pin]\nscrape_configs: []\n";
+    lookout_config *c = config_parse(y, strlen(y), "s.yml", err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_expect(!c->scrubbing.enabled);
+    cr_expect_eq(c->scrubbing.n_headers, 1);
+    cr_expect_str_eq(c->scrubbing.headers[0], "X-Internal");
+    cr_expect_eq(c->scrubbing.n_fields, 2);
+    config_free(c);
+    c = config_parse("scrape_configs: []\n", 19, "d.yml", err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_expect(c->scrubbing.enabled, "on by default");
+    config_free(c);
+    const char *bad = "scrubbing:\n  enable: true\n";
+    cr_expect_null(config_parse(bad, strlen(bad), "b.yml", err, sizeof err));
+    cr_expect(strstr(err, "b.yml:2:3: field enable not found in type scrubbing") != NULL, "%s", err);
+    const char *empty = "scrubbing:\n  fields: ['']\n";
+    cr_expect_null(config_parse(empty, strlen(empty), "e.yml", err, sizeof err));
+    cr_expect(strstr(err, "empty pattern in scrubbing.fields") != NULL, "%s", err);
+}
