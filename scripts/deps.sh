@@ -2,7 +2,7 @@
 # Installs the Debian packages lookout needs to build and test, only those that are missing.
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
-pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libmicrohttpd-dev libpcre2-dev
+pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev libpcre2-dev
       libcurl4-openssl-dev libssl-dev libc-ares-dev libcriterion-dev libsqlite3-dev libpq-dev libmariadb-dev
       curl python3 "$@")
 missing=()

@@ -1,6 +1,6 @@
 /* main: command line only. Flags follow Prometheus conventions (--flag=value or --flag value).
  *   lookout [run] [flags]            run the monitor
- *   lookout check-config FILE...     validate configuration files
+ *   lookout check-config [--web.config.file=F] FILE...   validate configuration files
  *   lookout version | --version      print the version
  */
 #include <stdbool.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/web_config.h"
 #include "runtime.h"
 #include "scrape/target.h"
 #include "util/log.h"
@@ -17,7 +18,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: lookout [run] [flags]\n"
-            "       lookout check-config FILE...\n"
+            "       lookout check-config [--web.config.file=FILE] [FILE...]\n"
             "       lookout version\n"
             "\n"
             "lookout is a pull-based exception monitor: it discovers instances with Prometheus service\n"
@@ -30,6 +31,13 @@ static void usage(FILE *out)
             "  --web.listen-address=ADDR    address to serve the UI and APIs on (default \":7777\").\n"
             "  --storage.path=DIR           directory for the embedded database (default \"data\").\n"
             "  --log.level=LEVEL            debug, info, warn or error (default \"info\").\n"
+            "  --web.config.file=PATH       web configuration file (Prometheus exporter-toolkit format):\n"
+            "                               tls_server_config (HTTPS only), basic_auth_users (every\n"
+            "                               endpoint then needs credentials), http_server_config.headers.\n"
+            "                               Re-read on reload (SIGHUP, POST /-/reload).\n"
+            "  --web.cors.origin=REGEX      origins (fully anchored regex, e.g. 'https?://ui\\.example\\.com')\n"
+            "                               allowed to make cross-site requests; other cross-site writes\n"
+            "                               are refused with 403 (default: none).\n"
             "  --web.enable-lifecycle       enable POST /-/reload and POST /-/quit.\n"
             "  --web.enable-push            accept pushed exceptions: POST /errors (Periskop clients'\n"
             "                               push_to_gateway) and POST /api/v1/push/{job} (also config\n"
@@ -46,14 +54,29 @@ static void usage(FILE *out)
             "                               (default /var/run/secrets/kubernetes.io/serviceaccount).\n");
 }
 
+static const char *flag_value(int argc, char **argv, int *i, const char *name);
+
 static int check_config(int argc, char **argv)
 {
-    if (argc < 1) {
-        fprintf(stderr, "check-config: at least one FILE is required\n");
-        return 2;
-    }
-    int failed = 0;
+    int failed = 0, files = 0;
     for (int i = 0; i < argc; i++) {
+        const char *v = NULL;
+        if ((v = flag_value(argc, argv, &i, "--web.config.file")) ||
+            (v = flag_value(argc, argv, &i, "-web.config.file"))) {
+            /* Like promtool check web-config: the file, its certificates, the bcrypt hashes. */
+            char err[1024];
+            web_config *wc = web_config_load(v, err, sizeof err);
+            if (!wc) {
+                printf("%s\n", err);
+                failed = 1;
+            } else {
+                printf("%s: SUCCESS\n", v);
+                web_config_free(wc);
+            }
+            files++;
+            continue;
+        }
+        files++;
         char err[1024];
         lookout_config *cfg = config_load(argv[i], err, sizeof err);
         if (!cfg) {
@@ -80,6 +103,10 @@ static int check_config(int argc, char **argv)
         }
         printf("%s: SUCCESS\n", argv[i]);
         config_free(cfg);
+    }
+    if (files == 0) {
+        fprintf(stderr, "check-config: at least one FILE (or --web.config.file=FILE) is required\n");
+        return 2;
     }
     return failed;
 }
@@ -136,6 +163,10 @@ int main(int argc, char **argv)
             opts.config_file = v;
         } else if ((v = flag_value(argc, argv, &i, "--web.listen-address"))) {
             opts.listen_address = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.config.file"))) {
+            opts.web_config_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.cors.origin"))) {
+            opts.cors_origin = v;
         } else if ((v = flag_value(argc, argv, &i, "--storage.path"))) {
             opts.storage_path = v;
         } else if ((v = flag_value(argc, argv, &i, "--log.level"))) {

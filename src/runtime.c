@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "http/websec.h"
 #include "ingest/ingest.h"
 #include "periskop/selfexc.h"
 #include "scrape/scheduler.h"
@@ -44,6 +45,7 @@ typedef struct runtime {
     ingest *ingest; /* scrape results -> merge engine -> store (writer thread) */
     sd_manager *sd;
     http_server *http;
+    websec *ws; /* --web.config.file and --web.cors.origin, applied to every request */
     api_set api; /* every API family's state */
     const char *listen;
     const char *storage_path;
@@ -116,17 +118,34 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     pthread_mutex_lock(&rt->reload_mu);
     log_info("config", "Loading configuration file", "filename",
              rt->opts->config_file ? rt->opts->config_file : "<default>");
-    lookout_config *cfg = load_config(rt, err, errlen);
-    if (!cfg) {
-        log_error("config", "Error reloading config", "err", err);
+    /* The web configuration is read again too (Prometheus reads it per request); a broken one fails the
+     * reload and the running one stays. */
+    web_config *wc = NULL;
+    if (rt->opts->web_config_file && !(wc = web_config_load(rt->opts->web_config_file, err, errlen))) {
+        log_error("web", "Error reloading web config file", "err", err);
         reload_metrics(false);
         pthread_mutex_unlock(&rt->reload_mu);
         return -1;
     }
+    lookout_config *cfg = load_config(rt, err, errlen);
+    bool restart = false;
+    if (!cfg || (rt->opts->web_config_file && websec_reload(rt->ws, wc, &restart, err, errlen) != 0)) {
+        if (!cfg)
+            web_config_free(wc);
+        log_error("config", "Error reloading config", "err", err);
+        config_free(cfg);
+        reload_metrics(false);
+        pthread_mutex_unlock(&rt->reload_mu);
+        return -1;
+    }
+    if (restart)
+        log_warn("web", "TLS settings other than the certificate changed; they apply when lookout restarts",
+                 "file", rt->opts->web_config_file);
     log_warnings(cfg);
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
     sd_manager_apply_config(rt->sd, cfg);
+    ingest_set_scrubbing(rt->ingest, &cfg->scrubbing);
     api_reconfigure(&rt->api, cfg);
     lookout_config *old = rt->cfg;
     rt->cfg = cfg;
@@ -242,6 +261,7 @@ static int runtime_start(runtime *rt)
     ingest_options iopts = {.merge = {.samples_per_error = rt->cfg->storage.samples_per_error,
                                       .retention_ms = rt->cfg->storage.retention_ms}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
+    ingest_set_scrubbing(rt->ingest, &rt->cfg->scrubbing);
     if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);
         return -1;
@@ -256,7 +276,29 @@ static int runtime_start(runtime *rt)
 
     /* The HTTP server before discovery, so that a busy port fails before any provider starts. */
     http_server_options hopts = {.listen_address = rt->listen};
+    web_config *wc = NULL;
+    pcre2_code *cors = NULL;
+    if (rt->opts->web_config_file && !(wc = web_config_load(rt->opts->web_config_file, err, sizeof err))) {
+        log_error("web", "Error loading web config file", "err", err);
+        return -1;
+    }
+    if (rt->opts->cors_origin && *rt->opts->cors_origin &&
+        !(cors = origin_compile(rt->opts->cors_origin, err, sizeof err))) {
+        web_config_free(wc);
+        log_error("web", "Error parsing --web.cors.origin", "err", err);
+        return -1;
+    }
+    if (wc && (wc->tls || wc->n_users) && !rt->opts->config_file)
+        log_warn("web", "the embedded configuration scrapes lookout over plain HTTP without credentials, so its own "
+                        "target is down with this web config; give a --config.file whose job has scheme, tls_config "
+                        "and basic_auth", "file", rt->opts->web_config_file);
+    rt->ws = websec_new(wc, cors);
+    if (websec_server_options(rt->ws, &hopts, err, sizeof err) != 0) {
+        log_error("web", "Error loading the TLS certificate", "err", err);
+        return -1;
+    }
     rt->http = http_server_new(&hopts);
+    websec_attach(rt->ws, rt->http);
     api_deps deps = {.tm = rt->tm,
                      .st = rt->st,
                      .sx = rt->sx,
@@ -276,6 +318,8 @@ static int runtime_start(runtime *rt)
         return -1;
     }
     log_info("web", "Start listening for connections", "address", rt->listen);
+    log_info("web", websec_tls(rt->ws) ? "TLS is enabled." : "TLS is disabled.", "http2", "false", "address",
+             rt->listen);
 
     rt->sd = sd_manager_new(targets_sd_sync, rt->tm, 1000);
     if (!rt->sd) {
@@ -327,6 +371,7 @@ static void runtime_stop(runtime *rt)
 {
     api_set_ready(&rt->api, false);
     http_server_free(rt->http);
+    websec_free(rt->ws);
     api_free_all(&rt->api);
     sd_manager_free(rt->sd);
     scrape_loop_free(rt->loop);

@@ -11,6 +11,8 @@ typedef struct runtime_options {
     const char *storage_path;   /* directory; NULL: LOOKOUT_DEFAULT_STORAGE_PATH */
     bool enable_lifecycle;      /* POST /-/reload, /-/quit */
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
+    const char *web_config_file; /* --web.config.file: TLS, basic auth, headers (config/web_config.h); NULL: none */
+    const char *cors_origin;     /* --web.cors.origin: regex of origins allowed to make cross-site writes */
 } runtime_options;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */

@@ -12,7 +12,10 @@
  *   side effects (Periskop runs the delete handler for the CORS preflight too; a preflight is always
  *   followed by the DELETE).
  * - The path arrives percent-decoded from libmicrohttpd, so a key sent raw ("a/b") or encoded ("a%2Fb")
- *   is the same key: everything between "/errors/" and the final "/". */
+ *   is the same key: everything between "/errors/" and the final "/".
+ * - CORS: Periskop answers any http://localhost:* origin (its UI's development server). lookout sends CORS
+ *   headers only to origins allowed by --web.cors.origin (http/websec.c), for every endpoint; pass
+ *   --web.cors.origin='http://localhost:[0-9]+' to keep the Periskop UI's development setup working. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +38,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void cors(const api_request *req, api_response *resp)
-{
-    const char *origin = api_request_header(req, "Origin");
-    if (origin && strncmp(origin, "http://localhost:", 17) == 0) {
-        api_response_header(resp, "Access-Control-Allow-Origin", origin);
-        api_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE");
-    }
 }
 
 void errors_api_report(errors_api *api, const api_request *req, const char *what, const char *err)
@@ -130,7 +124,6 @@ static void h_services(void *ctx, const api_request *req, api_response *resp)
     }
     free(names);
     strbuf_puts(&resp->body, "]\n");
-    cors(req, resp);
 }
 
 /* Appends one aggregate in the Periskop server shape. */
@@ -224,7 +217,6 @@ static void h_service_get(void *ctx, const api_request *req, api_response *resp)
         not_found(resp);
         return;
     }
-    cors(req, resp);
     if (!errors_api_job_known(api, job)) {
         char msg[700];
         snprintf(msg, sizeof msg, "service %s not found\n", job);
@@ -251,7 +243,6 @@ static void h_service_delete(void *ctx, const api_request *req, api_response *re
         not_found(resp);
         return;
     }
-    cors(req, resp);
     resp->status = 204;
     if (strcmp(req->method, "OPTIONS") == 0)
         return;
@@ -269,6 +260,7 @@ static void h_service_delete(void *ctx, const api_request *req, api_response *re
 
 static void h_targets(void *ctx, const api_request *req, api_response *resp)
 {
+    (void)req;
     errors_api *api = ctx;
     strbuf *sb = &resp->body;
     strbuf_putc(sb, '{');
@@ -294,7 +286,6 @@ static void h_targets(void *ctx, const api_request *req, api_response *resp)
     targets_read_end(api->tm);
     strbuf_puts(sb, "}\n");
     resp->content_type = "application/json";
-    cors(req, resp);
 }
 
 static void h_health(void *ctx, const api_request *req, api_response *resp)

@@ -33,6 +33,7 @@ static lookout_config *config_new(const char *name)
     labelset_init(&cfg->global.external_labels);
     cfg_storage_defaults(&cfg->storage);
     cfg_push_defaults(&cfg->push);
+    cfg_scrubbing_defaults(&cfg->scrubbing);
     return cfg;
 }
 
@@ -48,6 +49,7 @@ void config_free(lookout_config *cfg)
     free(cfg->storage.path);
     free(cfg->storage.dsn);
     cfg_push_free(&cfg->push);
+    cfg_scrubbing_free(&cfg->scrubbing);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i].message);
     free(cfg->warnings);
@@ -155,13 +157,13 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
 
 static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg)
 {
-    static const char *const keys[] = {"global", "scrape_configs", "storage", "push",
+    static const char *const keys[] = {"global", "scrape_configs", "storage", "push", "scrubbing",
                                        /* Not used by lookout; accepted so that a prometheus.yml loads. */
                                        "rule_files", "alerting", "remote_write", "remote_read", "tracing",
                                        "scrape_config_files", "otlp", "runtime", NULL};
     if (cfg_check_map(c, root, "config", keys) < 0)
         return -1;
-    for (size_t i = 4; keys[i]; i++) {
+    for (size_t i = 5; keys[i]; i++) {
         yaml_node_t *k = cfg_key_node(c, root, keys[i]);
         if (k)
             cfg_warn(c, k, "%s is not used by lookout; ignored", keys[i]);
@@ -174,6 +176,9 @@ static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config 
         return -1;
     yaml_node_t *pu = cfg_get(c, root, "push");
     if (pu && cfg_parse_push(c, pu, &cfg->push) < 0)
+        return -1;
+    yaml_node_t *sc = cfg_get(c, root, "scrubbing");
+    if (sc && cfg_parse_scrubbing(c, sc, &cfg->scrubbing) < 0)
         return -1;
 
     return cfg_parse_jobs(c, root, "scrape_configs", cfg_parse_scrape_config,

@@ -200,6 +200,20 @@ typedef struct push_config {
     char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
 } push_config;
 
+/* `scrubbing:` (lookout's own section): secrets masked at ingestion (periskop/scrub.h lists the defaults).
+ *   scrubbing:
+ *     enabled: true            # default
+ *     headers: [X-Internal]    # extra header names whose values are masked
+ *     fields: [ssn, card]      # extra name patterns for query/fragment parameters, JSON and form fields
+ *                              # and header names */
+typedef struct scrubbing_config {
+    bool enabled;
+    char **headers;
+    size_t n_headers;
+    char **fields;
+    size_t n_fields;
+} scrubbing_config;
+
 /* Defaults of the command line that more than one stage needs. */
 #define LOOKOUT_DEFAULT_LISTEN_ADDRESS ":7777"
 #define LOOKOUT_DEFAULT_STORAGE_PATH "data"
@@ -226,6 +240,7 @@ typedef struct lookout_config {
     size_t n_scrape_configs;
     storage_config storage;
     push_config push;
+    scrubbing_config scrubbing;
     bool periskop_format; /* loaded from a Periskop `services:` file */
     config_warning *warnings;
     size_t n_warnings;

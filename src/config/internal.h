@@ -52,4 +52,9 @@ void cfg_push_defaults(push_config *p);
 void cfg_push_free(push_config *p);
 int cfg_parse_push(cfg_ctx *c, const yaml_node_t *node, push_config *p);
 
+/* Scrubbing section (parse_scrubbing.c). */
+void cfg_scrubbing_defaults(scrubbing_config *s);
+void cfg_scrubbing_free(scrubbing_config *s);
+int cfg_parse_scrubbing(cfg_ctx *c, const yaml_node_t *node, scrubbing_config *s);
+
 #endif

@@ -39,6 +39,9 @@ struct http_server {
     int fd;
     int port;
     atomic_int in_flight;
+    http_gate_fn gate;
+    http_decorate_fn decorate;
+    void *gate_ctx;
 };
 
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
@@ -91,6 +94,19 @@ void http_server_route_limited(http_server *s, const char *method, const char *p
 {
     http_server_route(s, method, path, prefix, fn, ctx);
     s->routes[s->n_routes - 1].body_limit = body_limit;
+}
+
+void http_server_set_gate(http_server *s, http_gate_fn gate, http_decorate_fn decorate, void *ctx)
+{
+    s->gate = gate;
+    s->decorate = decorate;
+    s->gate_ctx = ctx;
+}
+
+void *api_request_tls_session(const api_request *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return ci ? ci->tls_session : NULL;
 }
 
 void api_request_remote_ip(const api_request *r, char *buf, size_t n)
@@ -269,12 +285,23 @@ static void too_large_text(api_response *resp, size_t limit)
     api_response_text(resp, MHD_HTTP_CONTENT_TOO_LARGE, msg);
 }
 
+static void decorate(const http_server *s, struct MHD_Connection *conn, const char *method, const char *url,
+                     api_response *resp)
+{
+    if (!s->decorate)
+        return;
+    api_request req = {method, url, "", 0, conn};
+    s->decorate(s->gate_ctx, &req, resp);
+}
+
 /* Queues the 413 while the body is still unread. */
-static enum MHD_Result send_too_large(struct MHD_Connection *conn, req_state *st)
+static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connection *conn, const char *method,
+                                      const char *url, req_state *st)
 {
     api_response resp = {.status = 200};
     strbuf_init(&resp.body);
     too_large_text(&resp, st->limit);
+    decorate(s, conn, method, url, &resp);
     api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = send_response(conn, &resp);
     response_free(&resp);
@@ -299,6 +326,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
+        if (s->gate) {
+            /* Credentials and origin are checked before the body is read: a refused client cannot make the
+             * server read (and keep) its upload. */
+            api_request req = {method, url, "", 0, conn};
+            api_response resp = {.status = 200};
+            strbuf_init(&resp.body);
+            if (!s->gate(s->gate_ctx, &req, &resp)) {
+                decorate(s, conn, method, url, &resp);
+                if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                    api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+                enum MHD_Result ret = send_response(conn, &resp);
+                response_free(&resp);
+                st->responded = ret == MHD_YES;
+                st->too_large = true; /* whatever body follows is dropped, not buffered */
+                return ret;
+            }
+            response_free(&resp);
+        }
         /* A declared body above the limit is refused before it is read (the connection is then closed),
          * so that a client cannot keep a server thread busy uploading gigabytes that end in a 413. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -308,7 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             unsigned long long v = strtoull(cl, &end, 10);
             if (end != cl && (errno == ERANGE || v > st->limit)) {
                 st->too_large = true;
-                return send_too_large(conn, st);
+                return send_too_large(s, conn, method, url, st);
             }
         }
         return MHD_YES;
@@ -359,6 +405,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         strbuf_free(&allow);
     }
+    decorate(s, conn, method, url, &resp);
     enum MHD_Result ret = send_response(conn, &resp);
     response_free(&resp);
     return ret;
@@ -501,12 +548,36 @@ int http_server_start(http_server *s, char *err, size_t errlen)
 #else
     flags |= MHD_USE_POLL;
 #endif
+    /* HTTPS: libmicrohttpd's GnuTLS layer; the options are passed as an array since they are optional. */
+    struct MHD_OptionItem tls[6];
+    size_t nt = 0;
+    if (s->opts.tls_cert_pem || s->opts.tls_cert_callback) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            snprintf(err, errlen, "listen tcp %s: TLS is configured but libmicrohttpd was built without TLS support",
+                     s->listen_address);
+            close(s->fd);
+            s->fd = -1;
+            return -1;
+        }
+        flags |= MHD_USE_TLS;
+        if (s->opts.tls_cert_callback) {
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, s->opts.tls_cert_callback};
+        } else {
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->opts.tls_cert_pem};
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->opts.tls_key_pem};
+        }
+        if (s->opts.tls_trust_pem)
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)s->opts.tls_trust_pem};
+        if (s->opts.tls_priorities)
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)s->opts.tls_priorities};
+    }
+    tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "listen tcp %s: cannot start the HTTP server", s->listen_address);
         close(s->fd);

@@ -42,6 +42,12 @@ typedef struct http_server_options {
     unsigned timeout_s;         /* idle connection timeout, default 60 */
     size_t max_body;            /* default 1 MiB */
     size_t max_header_memory;   /* per connection, default 64 KiB */
+    /* HTTPS (http/websec.h fills these from --web.config.file): with a certificate the server speaks TLS
+     * only. The texts must stay valid until http_server_free. */
+    const char *tls_cert_pem, *tls_key_pem; /* NULL: plain HTTP unless tls_cert_callback */
+    void *tls_cert_callback;                /* gnutls_certificate_retrieve_function2 *, instead of the PEMs */
+    const char *tls_trust_pem;              /* client CA list: asks clients for certificates */
+    const char *tls_priorities;             /* GnuTLS priority string; NULL: "NORMAL" */
 } http_server_options;
 
 http_server *http_server_new(const http_server_options *opts);
@@ -55,6 +61,12 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
  * is answered 413 without calling fn. */
 void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
                                api_handler_fn fn, void *ctx, size_t (*body_limit)(void *ctx));
+/* Security hooks (http/websec.h). gate runs once per request before its body is read: true lets the
+ * request through, false sends resp at once (401, 403, 429, a CORS preflight answer). decorate adds
+ * headers to every response (configured security headers, CORS). Either may be NULL. */
+typedef bool (*http_gate_fn)(void *ctx, const api_request *req, api_response *resp);
+typedef void (*http_decorate_fn)(void *ctx, const api_request *req, api_response *resp);
+void http_server_set_gate(http_server *s, http_gate_fn gate, http_decorate_fn decorate, void *ctx);
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
 /* The bound port (after start), for tests using port 0. */
@@ -69,6 +81,8 @@ void api_request_remote_ip(const api_request *r, char *buf, size_t n);
 /* Every value of a repeated query parameter (?job=a&job=b), in request order; at most max are stored.
  * Returns how many there are (possibly more than max). */
 size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max);
+/* The GnuTLS session of an HTTPS request (gnutls_session_t), NULL over plain HTTP. */
+void *api_request_tls_session(const api_request *r);
 /* Request header (case-insensitive name), NULL when absent. */
 const char *api_request_header(const api_request *r, const char *name);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "periskop/scrub.h"
 #include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -72,6 +73,8 @@ struct ingest {
 
     pthread_mutex_t labels_mu;
     keymap labels;
+    pthread_mutex_t scrub_mu; /* scrub: replaced by reloads, used by the writer */
+    scrub_rules *scrub;
 };
 
 static int64_t now_ms(void)
@@ -327,6 +330,36 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
 
 /* ---- writer ---- */
 
+static metric_family *m_scrubbed(void)
+{
+    return metric_family_get("lookout_scrubbed_values_total", METRIC_COUNTER,
+                             "Fields of occurrences (URLs, bodies, header values) in which secrets were masked at ingestion.", 1,
+                             job_label);
+}
+
+/* Masks secrets before the document is merged, stored, indexed or exported (periskop/scrub.h). */
+static void scrub(ingest *in, const char *job, payload_doc *doc)
+{
+    pthread_mutex_lock(&in->scrub_mu);
+    size_t n = scrub_doc(in->scrub, doc);
+    pthread_mutex_unlock(&in->scrub_mu);
+    if (n) {
+        const char *lv[] = {job};
+        metric_add(m_scrubbed(), lv, (double)n);
+    }
+}
+
+void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
+{
+    scrub_rules *r = sc ? scrub_rules_new(sc->enabled, sc->headers, sc->n_headers, sc->fields, sc->n_fields)
+                        : scrub_rules_default();
+    pthread_mutex_lock(&in->scrub_mu);
+    scrub_rules *old = in->scrub;
+    in->scrub = r;
+    pthread_mutex_unlock(&in->scrub_mu);
+    scrub_rules_free(old);
+}
+
 static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
 {
     const char *lv[] = {it->job, NULL};
@@ -357,6 +390,7 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
         return;
     }
     report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
+    scrub(in, it->job, doc);
     size_t skipped = doc->skipped_aggregates + doc->skipped_occurrences;
     if (skipped) {
         metric_add(m_skipped(), lv, (double)skipped);
@@ -450,6 +484,7 @@ size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const
 static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 {
     /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
+    scrub(in, it->job, it->doc);
     ingest_merge_doc(in->eng, it->job, it->url, &it->push_labels, it->doc, false, 0, now, &in->cs);
     (*merged)++;
     const char *lv[] = {it->job, "pushed"};
@@ -630,6 +665,8 @@ ingest *ingest_new(store *st, target_manager *tm, selfexc *sx, const ingest_opti
     pthread_cond_init(&in->cond, NULL);
     pthread_cond_init(&in->done_cond, NULL);
     pthread_mutex_init(&in->labels_mu, NULL);
+    pthread_mutex_init(&in->scrub_mu, NULL);
+    in->scrub = scrub_rules_default(); /* on by default; ingest_set_scrubbing applies the configuration */
     /* Families exist from the start, so dashboards see 0 rather than nothing. */
     metric_set(m_backlog(), NULL, 0);
     metric_add(m_write_failures(), NULL, 0);
@@ -681,6 +718,8 @@ void ingest_free(ingest *in)
     pthread_cond_destroy(&in->cond);
     pthread_cond_destroy(&in->done_cond);
     pthread_mutex_destroy(&in->labels_mu);
+    pthread_mutex_destroy(&in->scrub_mu);
+    scrub_rules_free(in->scrub);
     free(in);
 }
 

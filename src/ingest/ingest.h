@@ -55,6 +55,9 @@ void ingest_free(ingest *in);
 
 /* scrape_result_fn-compatible: ctx is the ingest. */
 void ingest_submit(void *ctx, const scrape_result *r);
+/* Replaces the scrubbing rules (config `scrubbing:`; NULL: the defaults). Until called, the defaults apply.
+ * Thread-safe; the writer uses the new rules from its next document. */
+void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc);
 /* Called from the target manager hook (see targets.h); t->labels are the target's final labels.
  * honor_labels: the job's scrape config setting; it decides how federated bodies (aggregates carrying
  * "__lookout_job__") are merged, see ingest_merge_doc below. */

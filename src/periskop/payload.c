@@ -584,6 +584,11 @@ payload_occurrence *payload_occurrence_new(const char *class_name, const char *m
     return o;
 }
 
+void payload_occurrence_rehash(payload_occurrence *o)
+{
+    o->dedup_hash = occurrence_hash(o);
+}
+
 /* ---- serialize ---- */
 
 void payload_error_write_json(strbuf *sb, const payload_error *e)

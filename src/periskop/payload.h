@@ -98,6 +98,9 @@ void payload_free(payload_doc *p);
 void payload_occurrence_ref(payload_occurrence *o);
 void payload_occurrence_unref(payload_occurrence *o); /* frees at zero; NULL is a no-op */
 
+/* Recomputes dedup_hash after the occurrence was changed in place (scrubbing, before it is shared). */
+void payload_occurrence_rehash(payload_occurrence *o);
+
 /* "info", "warning", "error". */
 const char *payload_severity_name(payload_severity s);
 /* Case-insensitive; empty, NULL or unknown -> PAYLOAD_ERROR (Periskop's fallback). */

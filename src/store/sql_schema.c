@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "store/sql_store.h"
+#include "util/log.h"
 #include "util/strbuf.h"
 
 /* Tokens: $J job/short text, $K key, $T long text, $X search text, $W table suffix. */
@@ -138,6 +139,14 @@ static const char *const v3_sqlite[] = {
     "CREATE INDEX agg_job ON aggregates (job, last_seen DESC, akey)",
 };
 
+/* v4: secrets scrubbed (periskop/scrub.h) from what earlier versions stored verbatim: sample URLs, bodies
+ * and header values, their search texts (sql_scrub.c), then every search row rebuilt from the scrubbed
+ * texts. On SQLite the file is then vacuumed and the WAL truncated (sql_schema_migrate), so no freed page
+ * keeps an old value. */
+static const char *const v4_search_sqlite[] = {"DELETE FROM search", NULL};
+static const char *const v4_search_pg[] = {"DELETE FROM search", NULL};
+static const char *const v4_search_mysql[] = {"DELETE FROM search", NULL};
+
 /* Expands the tokens of one statement for a dialect. */
 static char *expand(sqldb_dialect d, const char *s)
 {
@@ -190,6 +199,24 @@ static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, si
                 return -1;
             continue;
         }
+        if (strcmp(s, "$V4") == 0) {
+            bool changed = false;
+            if (sql_scrub_existing(db, &changed, err, errlen) != 0)
+                return -1;
+            if (!changed)
+                continue;
+            /* The v2 backfill statement (the last of each list) rebuilds the search rows. */
+            const char *rebuild[2];
+            const char *const *del = db->dialect == SQLDB_SQLITE ? v4_search_sqlite
+                                     : db->dialect == SQLDB_POSTGRES ? v4_search_pg : v4_search_mysql;
+            rebuild[0] = del[0];
+            rebuild[1] = db->dialect == SQLDB_SQLITE ? v2_sqlite[sizeof(v2_sqlite) / sizeof(*v2_sqlite) - 1]
+                         : db->dialect == SQLDB_POSTGRES ? v2_pg[sizeof(v2_pg) / sizeof(*v2_pg) - 1]
+                                                         : v2_mysql[sizeof(v2_mysql) / sizeof(*v2_mysql) - 1];
+            if (run_list(db, rebuild, 2, err, errlen) != 0)
+                return -1;
+            continue;
+        }
         if (strcmp(s, "$V3") == 0) {
             if (db->dialect == SQLDB_SQLITE &&
                 run_list(db, v3_sqlite, sizeof(v3_sqlite) / sizeof(*v3_sqlite), err, errlen) != 0)
@@ -222,11 +249,13 @@ typedef struct migration {
 
 static const char *const v2[] = {"$V2"};
 static const char *const v3[] = {"$V3"};
+static const char *const v4[] = {"$V4"};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
     {v3, 1},
+    {v4, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 
@@ -296,6 +325,15 @@ int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen)
             char e3[128];
             sqldb_exec(db, "ROLLBACK", NULL, 0, e3, sizeof(e3));
             goto fail;
+        }
+        if (v == 4 && vc.v > 0 && db->dialect == SQLDB_SQLITE) {
+            /* Deleted rows leave their bytes in free pages, the FTS index's old segments and the WAL until
+             * they are reused: rewrite the file and empty the WAL so the scrubbed values are gone. */
+            char e3[256];
+            if (sqldb_exec(db, "INSERT INTO search(search) VALUES('optimize')", NULL, 0, e3, sizeof e3) != 0 ||
+                sqldb_exec(db, "VACUUM", NULL, 0, e3, sizeof e3) != 0 ||
+                sqldb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0, e3, sizeof e3) != 0)
+                log_warn("store", "cannot compact the database after scrubbing", "err", e3);
         }
         continue;
     fail:

@@ -52,6 +52,9 @@ static inline uint64_t sql_hash_from_db(int64_t v)
 
 int sql_schema_latest(void);
 int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen);
+/* Migration 4 (sql_scrub.c): masks secrets stored by earlier versions in samples and their headers;
+ * *changed tells whether anything was (the caller then rebuilds the search rows). */
+int sql_scrub_existing(sqldb *db, bool *changed, char *err, size_t errlen);
 
 /* Reads (sql_read.c). */
 /* The aggregate columns every read of aggregates selects, in this order (sql_read.c, sql_load.c). */

@@ -49,4 +49,5 @@ static store *suite_open(const store_options *o, bool fresh)
 
 #define SUITE mysql
 #define SUITE_PERSISTENT 1
+#define SUITE_SQLDB_OPEN(e, n) sqldb_mysql_open(dsn(), e, n)
 #include "store_suite.h"

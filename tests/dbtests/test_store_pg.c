@@ -45,6 +45,7 @@ static store *suite_open(const store_options *o, bool fresh)
 
 #define SUITE postgres
 #define SUITE_PERSISTENT 1
+#define SUITE_SQLDB_OPEN(e, n) sqldb_pg_open(dsn(), e, n)
 #include "store_suite.h"
 
 Test(pg_only, down_server_fails_fast)

@@ -683,3 +683,47 @@ SUITE_TEST(search_many_matches_pages_like_sorted_list)
         }
     }
 }
+
+#ifdef SUITE_SQLDB_OPEN
+/* Schema migration 4 scrubs what an earlier version stored verbatim (the store itself never scrubs: the
+ * ingest writer does, before merging). The database is taken back to version 3 to run it again. */
+#include "store/sqldb.h"
+SUITE_TEST(scrub_migration_masks_stored_secrets)
+{
+    feed("api", "http://prod-1", T0,
+         "{\"target_uuid\":\"t\",\"aggregated_errors\":[{\"aggregation_key\":\"leak\",\"total_count\":1,"
+         "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u1\","
+         "\"timestamp\":\"2024-03-02T10:00:00Z\",\"http_context\":{\"request_method\":\"POST\",\"request_url\":"
+         "\"http://svc/a?x=1&token=zqmigurl\",\"request_headers\":{\"Authorization\":\"Bearer zqmighdr\","
+         "\"Accept\":\"text/plain\"},\"request_body\":\"{\\\"password\\\":\\\"zqmigbody\\\",\\\"n\\\":2}\"}}]}]}");
+    store_page p = list(Q(.q = "zqmig"));
+    cr_assert_eq(p.n, 1, "stored verbatim before the migration");
+    store_page_free(&p);
+    store_close(S);
+    char e[256];
+    sqldb *db = SUITE_SQLDB_OPEN(e, sizeof(e));
+    cr_assert_not_null(db, "%s", e);
+    cr_assert_eq(sqldb_exec(db, "UPDATE lookout_meta SET value = '3' WHERE name = 'schema_version'", NULL, 0, e,
+                            sizeof(e)),
+                 0, "%s", e);
+    db->ops->close(db);
+    S = suite_open(NULL, false);
+    p = list(Q(.q = "zqmig"));
+    cr_expect_eq(p.n, 0, "the search finds no secret after the migration");
+    store_page_free(&p);
+    p = list(Q(.q = "[filtered]"));
+    cr_expect_eq(p.n, 1, "the search rows were rebuilt from the scrubbed texts");
+    store_page_free(&p);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "leak", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.n_samples, 1);
+    const payload_http *h = d.samples[0]->http;
+    cr_assert_not_null(h);
+    cr_expect_str_eq(h->url, "http://svc/a?x=1&token=[Filtered]");
+    cr_expect_str_eq(h->body, "{\"password\":\"[Filtered]\",\"n\":2}");
+    cr_assert_eq(h->n_headers, 2);
+    cr_expect_str_eq(h->headers[0].value, "[Filtered]");
+    cr_expect_str_eq(h->headers[1].value, "text/plain");
+    store_detail_free(&d);
+}
+#endif

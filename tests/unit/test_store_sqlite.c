@@ -30,6 +30,7 @@ static store *suite_open(const store_options *o, bool fresh)
 
 #define SUITE sqlite
 #define SUITE_PERSISTENT 1
+#define SUITE_SQLDB_OPEN(e, n) sqldb_sqlite_open(dbpath, e, n)
 #include "store_suite.h"
 
 #include <sqlite3.h>
