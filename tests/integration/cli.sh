@@ -36,10 +36,12 @@ check_eq "missing config file: exit 1" 1 "$rc"
 check_contains "missing config file: named" "$out" "nope.yml"
 
 # Listen address already in use: a clear error, not a hang.
-port=$(free_port)
-python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(15)' "$port" &
+# The holder binds a port of its own choosing (a free_port could be taken by another process before it
+# binds) and says which once it listens.
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); open(sys.argv[1]+".tmp","w").write(str(s.getsockname()[1])); __import__("os").rename(sys.argv[1]+".tmp",sys.argv[1]); time.sleep(15)' "$TMP/held-port" &
 holder=$!
-sleep 0.3
+for _ in $(seq 100); do [ -s "$TMP/held-port" ] && break; sleep 0.05; done
+port=$(cat "$TMP/held-port")
 out=$(timeout 10 "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$port --storage.path="$TMP/d1" 2>&1); rc=$?
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 check "port in use: exits non-zero without hanging" test "$rc" -ne 0 -a "$rc" -ne 124
