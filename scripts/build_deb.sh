@@ -28,6 +28,7 @@ install -D -m 0644 "$root/README.md" "$doc/README.md"
 install -d "$doc/docs" "$doc/examples"
 install -m 0644 "$root"/docs/*.md "$doc/docs/"
 install -m 0644 "$root"/config/examples/*.yml "$doc/examples/"
+install -m 0644 "$root/deploy/grafana/lookout.json" "$doc/examples/grafana-lookout.json"
 cat >"$doc/copyright" <<COPY
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: lookout

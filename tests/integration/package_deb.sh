@@ -43,7 +43,8 @@ for f in "-rwxr-xr-x ./usr/bin/lookout" "-rw-r--r-- ./lib/systemd/system/lookout
          "-rw-r--r-- ./etc/lookout/lookout.yml" "-rw-r--r-- ./etc/default/lookout" \
          "-rw-r--r-- ./usr/share/doc/lookout/README.md" "-rw-r--r-- ./usr/share/doc/lookout/copyright" \
          "-rw-r--r-- ./usr/share/doc/lookout/changelog.Debian.gz" \
-         "-rw-r--r-- ./usr/share/doc/lookout/examples/alerts.yml"; do
+         "-rw-r--r-- ./usr/share/doc/lookout/examples/alerts.yml" \
+         "-rw-r--r-- ./usr/share/doc/lookout/examples/grafana-lookout.json"; do
   check_contains "package ships ${f#* }" "$contents" "$f"
 done
 check_eq "every file is owned by root" "" "$(dpkg-deb -c "$deb" | awk '$2 != "root/root"')"
