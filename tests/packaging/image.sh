@@ -4,8 +4,8 @@
 # configuration (user, port, volume, entrypoint) and that no compiler or -dev package reached it, runs it
 # with a mounted config that scrapes tests/helpers/exception_server and a host directory as the volume,
 # and checks /-/ready, the scraped errors, the user it runs as and the database in the volume.
-# Not part of `make test`: it downloads two base systems and the build dependencies and takes 3-6 minutes here (194 s on an
-# idle machine, 353 s on a busy one; most of it mmdebstrap and apt).
+# Not part of `make test`: it downloads two base systems and the build dependencies and takes 3-7
+# minutes here (194 s on an idle machine, 406 s on a busy one; most of it mmdebstrap and apt).
 # Everything lives in a private podman storage under $TMP (host images are not touched), removed at exit.
 # Env: LOOKOUT_IMAGE_MIRROR (default http://deb.debian.org/debian).
 . "$(dirname "$0")/../lib/common.sh"
@@ -68,6 +68,15 @@ check_eq "lookout is the Debian package (Depends pulled the libraries)" "lookout
   "$(inside "dpkg-query -W -f='\${Package} \${Status}' lookout" 2>&1)"
 check_eq "the packaged default config is in place" "/etc/lookout/lookout.yml: SUCCESS" \
   "$(inside 'lookout check-config /etc/lookout/lookout.yml' 2>&1)"
+# The package's postinst on a system without the user (the image pre-creates it with a fixed uid):
+# it must create a system user and group lookout, home /var/lib/lookout, no login shell.
+postinst_user=$("${P[@]}" run --rm "${limits[@]}" --network=none --user 0 --entrypoint /bin/sh "$IMG" -c '
+  userdel lookout; getent group lookout >/dev/null && groupdel lookout
+  /var/lib/dpkg/info/lookout.postinst configure &&
+  getent passwd lookout | awk -F: "{ print \$1, (\$3 < 1000 ? \"system\" : \"regular\"), \$6, \$7 }" &&
+  getent group lookout | cut -d: -f1' 2>&1)
+check_eq "postinst creates the system user and group lookout" \
+  "lookout system /var/lib/lookout /usr/sbin/nologin"$'\n'"lookout" "$postinst_user"
 
 # Run it: the host network (so it reaches the exception server on loopback), a free port appended to the
 # entrypoint's flags, our config mounted over the default one, a host directory as the volume.
