@@ -11,7 +11,7 @@ CFLAGS   += -Werror
 endif
 # A missing -dev package is named instead of surfacing later as a missing header. `make deps` installs them.
 # Goals that run `make deps` first and then build in a sub-make are checked there, not here.
-PKG_CHECK_LATER := deps clean run test check sanitize bench tsan fuzz fuzz-replay mutate image deb
+PKG_CHECK_LATER := deps clean run test check sanitize bench tsan fuzz fuzz-replay mutate image
 ifneq ($(if $(MAKECMDGOALS),$(filter-out $(PKG_CHECK_LATER),$(MAKECMDGOALS)),all),)
 PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done)
 ifneq ($(strip $(PKG_MISSING)),)
@@ -155,7 +155,22 @@ fuzz:
 	done; exit $$fail
 # --- end fuzzing
 
+# --- packaging (owner: ship). `make deb`: lookout_<version>_<arch>.deb with dpkg-deb (scripts/build_deb.sh,
+# files in deploy/debian/). `make image`: the Dockerfile with podman, buildah or docker (the first installed,
+# or IMAGE_TOOL=...), tagged $(IMAGE):$(VERSION) and $(IMAGE):latest; IMAGE_BUILD_FLAGS go to the tool.
+# tests/integration/package_deb.sh tests the package; tests/packaging/image.sh (slow) the image.
+IMAGE             ?= lookout
+IMAGE_TOOL        ?= $(firstword $(foreach t,podman buildah docker,$(if $(shell command -v $(t) 2>/dev/null),$(t))))
+IMAGE_BUILD_FLAGS ?=
+.PHONY: deb image
+deb: $(BIN)
+	scripts/build_deb.sh $(BIN) .
+image:
+	@test -n "$(IMAGE_TOOL)" || { echo "make image: install podman, buildah or docker (or set IMAGE_TOOL)" >&2; exit 1; }
+	$(IMAGE_TOOL) build $(IMAGE_BUILD_FLAGS) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f Dockerfile .
+# --- end packaging
+
 clean:
-	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan
+	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan lookout_*.deb
 
 -include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)

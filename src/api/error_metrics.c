@@ -3,14 +3,22 @@
  *   lookout_error_occurrences_total{job,severity,aggregation_key}  total_count of each error (no
  *       per-instance label: bounded cardinality; severity is the error's current one)
  *   lookout_target_up{job,instance}  1 when the last scrape succeeded (and parsed), else 0
+ *   lookout_errors{job,status}  errors per job that are open, regressed or resolved now (every status
+ *       of every job is written, 0 included, so "regressed" panels and rules have a series to show)
  *   lookout_store_errors{job}, lookout_store_samples  store size
  * Rendering pages through the store (1000 rows a page). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/errors_api.h"
+#include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
+
+/* Counts per job and status, indexed like the store_jobs array; jobs looked up through a keymap. */
+typedef struct status_counts {
+    uint64_t n[3]; /* STORE_OPEN, STORE_RESOLVED, STORE_REGRESSED */
+} status_counts;
 
 static void render(void *ctx, strbuf *out)
 {
@@ -21,6 +29,17 @@ static void render(void *ctx, strbuf *out)
     uint64_t samples = 0;
     char *cursor = NULL;
     char err[512];
+    store_job *jobs = NULL;
+    size_t nj = 0;
+    if (store_jobs(api->st, &jobs, &nj, err, sizeof err) != 0) {
+        log_error("metrics", "reading jobs for /metrics failed", "err", err);
+        jobs = NULL;
+        nj = 0;
+    }
+    keymap job_idx = KEYMAP_INIT;
+    status_counts *counts = nj ? calloc(nj, sizeof *counts) : NULL;
+    for (size_t i = 0; counts && i < nj; i++)
+        keymap_put(&job_idx, jobs[i].job, strlen(jobs[i].job), &counts[i]);
     for (;;) {
         store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_FIRST_SEEN, .limit = STORE_MAX_LIMIT,
                          .cursor = cursor};
@@ -37,6 +56,9 @@ static void render(void *ctx, strbuf *out)
             const char *vals[] = {s->job, payload_severity_name(s->severity), s->key};
             metrics_write_sample(out, "lookout_error_occurrences_total", 3, occ_names, vals, (double)s->total_count);
             samples += s->n_samples;
+            status_counts *c = keymap_get(&job_idx, s->job, strlen(s->job));
+            if (c && (unsigned)s->status < 3)
+                c->n[s->status]++;
         }
         if (page.next_cursor)
             cursor = strdup(page.next_cursor);
@@ -48,15 +70,22 @@ static void render(void *ctx, strbuf *out)
     static const char *job_names[] = {"job"};
     strbuf_puts(out, "# HELP lookout_store_errors Distinct errors (aggregation keys) stored per job.\n"
                      "# TYPE lookout_store_errors gauge\n");
-    store_job *jobs = NULL;
-    size_t nj = 0;
-    if (store_jobs(api->st, &jobs, &nj, err, sizeof err) == 0) {
-        for (size_t i = 0; i < nj; i++) {
-            const char *vals[] = {jobs[i].job};
-            metrics_write_sample(out, "lookout_store_errors", 1, job_names, vals, (double)jobs[i].aggregates);
-        }
-        store_jobs_free(jobs, nj);
+    for (size_t i = 0; i < nj; i++) {
+        const char *vals[] = {jobs[i].job};
+        metrics_write_sample(out, "lookout_store_errors", 1, job_names, vals, (double)jobs[i].aggregates);
     }
+    static const char *status_names[] = {"job", "status"};
+    strbuf_puts(out, "# HELP lookout_errors Errors per job by status: open, regressed (resolved, then seen "
+                     "again) or resolved.\n# TYPE lookout_errors gauge\n");
+    static const store_status statuses[] = {STORE_OPEN, STORE_REGRESSED, STORE_RESOLVED};
+    for (size_t i = 0; counts && i < nj; i++)
+        for (size_t k = 0; k < 3; k++) {
+            const char *vals[] = {jobs[i].job, store_status_name(statuses[k])};
+            metrics_write_sample(out, "lookout_errors", 2, status_names, vals, (double)counts[i].n[statuses[k]]);
+        }
+    keymap_free(&job_idx);
+    free(counts);
+    store_jobs_free(jobs, nj);
     strbuf_puts(out, "# HELP lookout_store_samples Occurrence samples kept in the store.\n"
                      "# TYPE lookout_store_samples gauge\n");
     metrics_write_sample(out, "lookout_store_samples", 0, NULL, NULL, (double)samples);

@@ -3,8 +3,8 @@
  *                   /-/health
  *   errors_api.c    lookout's own JSON API (docs/api.md): /api/v1/errors..., /api/v1/jobs
  *   selfexc_api.c   lookout's own exceptions: GET /-/exceptions and GET /errors (Periskop's path)
- *   error_metrics.c /metrics collector: lookout_error_occurrences_total, lookout_target_up,
- *                   lookout_store_errors, lookout_store_samples
+ *   error_metrics.c /metrics collector: lookout_error_occurrences_total, lookout_errors (by status),
+ *                   lookout_target_up, lookout_store_errors, lookout_store_samples
  * Handlers are thread-safe (the store and the target manager are). A failing store call answers 500
  * and is reported into lookout's own exceptions (key "api-error"). */
 #ifndef LOOKOUT_API_ERRORS_API_H

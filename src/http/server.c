@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 typedef struct route {
@@ -28,6 +29,7 @@ typedef struct route {
     api_handler_fn fn;
     void *ctx;
     size_t (*body_limit)(void *ctx); /* NULL: the server's max_body */
+    char *handler;                   /* label of its requests in /metrics: the path, "*" after a prefix */
 } route;
 
 struct http_server {
@@ -54,8 +56,31 @@ typedef struct req_state {
     bool responded; /* the 413 was queued before the body was read */
     size_t drained; /* bytes read and dropped after the limit was exceeded */
     char limit_text[24];
-    size_t limit; /* body limit of the route this request goes to */
+    size_t limit;        /* body limit of the route this request goes to */
+    const char *handler; /* the route's handler label, or "other"; the route outlives the request */
+    struct timespec start;
 } req_state;
+
+/* lookout_http_requests_total{handler,code} and lookout_http_request_duration_seconds{handler}, as
+ * Prometheus' prometheus_http_*: handler is a route, never the raw path, so cardinality stays bounded. */
+static const char *const http_metric_labels[] = {"handler", "code"};
+static void count_request(const req_state *st, int status)
+{
+    static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30};
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - st->start.tv_sec) + (double)(now.tv_nsec - st->start.tv_nsec) / 1e9;
+    char code[12];
+    snprintf(code, sizeof code, "%d", status ? status : 200);
+    const char *lv[] = {st->handler, code};
+    metric_add(metric_family_get("lookout_http_requests_total", METRIC_COUNTER,
+                                 "HTTP requests served, by route and status code.", 2, http_metric_labels),
+               lv, 1);
+    metric_observe(metric_histogram_get("lookout_http_request_duration_seconds",
+                                        "Time from a request's arrival to its response being queued, by route.",
+                                        1, http_metric_labels, buckets, sizeof buckets / sizeof *buckets),
+                   lv, secs);
+}
 
 http_server *http_server_new(const http_server_options *opts)
 {
@@ -86,7 +111,13 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
     if (!r)
         abort();
     s->routes = r;
-    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx, NULL};
+    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx, NULL, NULL};
+    strbuf h;
+    strbuf_init(&h);
+    strbuf_puts(&h, path);
+    if (prefix)
+        strbuf_puts(&h, "*");
+    r[s->n_routes - 1].handler = strbuf_detach(&h, NULL);
 }
 
 void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
@@ -203,14 +234,15 @@ static bool path_matches(const route *r, const char *path)
 static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
                                strbuf *allow);
 
-/* The body limit for a request about to be read. */
-static size_t route_limit(const http_server *s, const char *method, const char *path)
+/* The body limit for a request about to be read; *handler: its route's label ("other" when none). */
+static size_t route_limit(const http_server *s, const char *method, const char *path, const char **handler)
 {
     strbuf allow;
     strbuf_init(&allow);
     bool known;
     const route *r = find_route(s, method, path, &known, &allow);
     strbuf_free(&allow);
+    *handler = r ? r->handler : "other";
     size_t lim = r && r->body_limit ? r->body_limit(r->ctx) : 0;
     return lim ? lim : s->opts.max_body;
 }
@@ -304,6 +336,7 @@ static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connectio
     decorate(s, conn, method, url, &resp);
     api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = send_response(conn, &resp);
+    count_request(st, resp.status);
     response_free(&resp);
     if (ret == MHD_YES)
         st->responded = true;
@@ -322,7 +355,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!st)
             return MHD_NO;
         strbuf_init(&st->body);
-        st->limit = route_limit(s, method, url);
+        clock_gettime(CLOCK_MONOTONIC, &st->start);
+        st->limit = route_limit(s, method, url, &st->handler);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -407,6 +441,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     decorate(s, conn, method, url, &resp);
     enum MHD_Result ret = send_response(conn, &resp);
+    count_request(st, resp.status);
     response_free(&resp);
     return ret;
 }
@@ -612,6 +647,7 @@ void http_server_free(http_server *s)
     for (size_t i = 0; i < s->n_routes; i++) {
         free(s->routes[i].method);
         free(s->routes[i].path);
+        free(s->routes[i].handler);
     }
     free(s->routes);
     free(s->listen_address);

@@ -124,6 +124,28 @@ static metric_family *m_queue_bytes(void)
     return metric_family_get("lookout_ingest_queue_bytes", METRIC_GAUGE,
                              "Bytes of scraped bodies waiting for the store writer.", 0, NULL);
 }
+/* Latency: one store write (a batch of changes in one transaction), one body parsed and merged. */
+static const double latency_buckets[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+static metric_family *m_write_duration(void)
+{
+    return metric_histogram_get("lookout_store_write_duration_seconds",
+                                "Duration of store writes (one batch of changes each), failed ones included.", 0,
+                                NULL, latency_buckets, sizeof latency_buckets / sizeof *latency_buckets);
+}
+static metric_family *m_body_duration(void)
+{
+    return metric_histogram_get("lookout_ingest_body_duration_seconds",
+                                "Time the store writer spends on one scraped or pushed body (hash check, parse, "
+                                "merge).",
+                                0, NULL, latency_buckets, sizeof latency_buckets / sizeof *latency_buckets);
+}
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static metric_family *m_bodies(void)
 {
     static const char *names[] = {"job", "result"};
@@ -500,7 +522,9 @@ static bool flush(ingest *in, int64_t now)
     if (!in->cs.n)
         return true;
     char err[512] = "";
+    double t0 = mono_seconds();
     int rc = store_apply(in->st, &in->cs, now, err, sizeof err);
+    metric_observe(m_write_duration(), NULL, mono_seconds() - t0);
     pthread_mutex_lock(&in->mu);
     if (rc == 0) {
         in->status.last_write_ok_ms = now;
@@ -587,12 +611,15 @@ static void *writer_main(void *arg)
         for (item *it = list; it;) {
             item *next = it->next;
             size_t before = in->cs.n;
+            double t0 = mono_seconds();
             if (it->kind == ITEM_FORGET)
                 merge_forget_source(in->eng, it->job, it->url);
             else if (it->kind == ITEM_PUSH)
                 process_push(in, it, now, &since_flush);
             else
                 process_body(in, it, now, &since_flush);
+            if (it->kind != ITEM_FORGET)
+                metric_observe(m_body_duration(), NULL, mono_seconds() - t0);
             if (!before && in->cs.n)
                 first_pending = now;
             if (it->seq > processed_seq)

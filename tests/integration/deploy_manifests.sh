@@ -13,7 +13,7 @@ done
 src=$ROOT/src/sd/kubernetes_meta.c
 prefixes=$(sed -n '/prefix\[K8S_ROLE_COUNT\]/,/};/p' "$src" | grep -o '"/api[^"]*"' | tr -d '"' | tr '\n' ' ')
 plurals=$(sed -n '/plural\[K8S_ROLE_COUNT\]/,/};/p' "$src" | grep -o '"[a-z]*"' | tr -d '"' | tr '\n' ' ')
-python3 - "$TMP/all.jsonl" "$prefixes" "$plurals" <<'PY'
+ROOT=$ROOT python3 - "$TMP/all.jsonl" "$prefixes" "$plurals" <<'PY'
 import json, sys
 docs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 prefixes, plurals = sys.argv[2].split(), sys.argv[3].split()
@@ -50,6 +50,24 @@ ok(dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["me
 svc = kinds["Service"][0]
 ok(svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items(), "service selects the deployment's pods")
 open(sys.argv[1] + ".cfg", "w").write(kinds["ConfigMap"][0]["data"]["lookout.yml"])
+# The image: the name `make image` gives it (README's build-and-push steps), run as the Dockerfile's user,
+# with the Dockerfile's port, volume and config path.
+import os, re
+root = os.environ["ROOT"]
+version = open(os.path.join(root, "VERSION")).read().strip()
+mk = re.search(r"^IMAGE\s*\?=\s*(\S+)", open(os.path.join(root, "Makefile")).read(), re.M).group(1)
+ok(c["image"] == "%s:%s" % (mk, version), "deployment runs the image make image builds (%s:%s)" % (mk, version))
+df = open(os.path.join(root, "Dockerfile")).read()
+user = re.search(r"^USER (\d+):(\d+)", df, re.M)
+sc = spec["securityContext"]
+ok(user and sc.get("runAsNonRoot") and str(sc.get("runAsUser")) == user.group(1) and str(sc.get("fsGroup")) == user.group(2),
+   "pod runs as the Dockerfile's non-root user and group")
+ok(re.search(r"^EXPOSE %d$" % c["ports"][0]["containerPort"], df, re.M) is not None, "container port is the Dockerfile's EXPOSE")
+vol = re.search(r"^VOLUME (\S+)", df, re.M).group(1)
+ok(mounts.get("data") == vol, "the PVC is mounted at the Dockerfile's VOLUME")
+ok(mounts.get("config") == "/etc/lookout" and "/etc/lookout/lookout.yml" in df, "the ConfigMap is mounted where the image reads its config")
+readme = open(os.path.join(root, "README.md")).read()
+ok("make image IMAGE=" in readme and "push" in readme, "README has the build-and-push steps")
 PY
 out=$("$LOOKOUT_BIN" check-config "$TMP/all.jsonl.cfg" 2>&1)
 check "ConfigMap lookout.yml passes check-config" test $? -eq 0

@@ -9,6 +9,7 @@
 
 #include "api/errors_api.h"
 #include "http/server.h"
+#include "util/metrics.h"
 
 typedef struct reply {
     long status;
@@ -219,6 +220,69 @@ Test(api_errors, lookout_resolve_reopen_detail_and_jobs)
     request(port, "POST", "/api/v1/errors/a/nope/resolve", &r);
     cr_assert_eq(r.status, 404);
     strbuf_free(&r.body);
+}
+
+static char *metrics_text(void)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    metrics_render(&sb);
+    return strbuf_detach(&sb, NULL);
+}
+
+/* lookout_errors{job,status}: every status of every job, 0 included; a resolved error whose count grows
+ * counts as regressed. */
+Test(api_errors, metrics_errors_by_status)
+{
+    error_metrics_register(&api);
+    put("a", "k1", 5, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("a", "k2", 3, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("a", "k3", 7, PAYLOAD_WARNING, 1000, "E", "m", 5000, "prod");
+    put("b", "k1", 1, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    char err[256];
+    cr_assert_eq(store_resolve(st, "a", "k2", 6000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_resolve(st, "a", "k3", 6000, err, sizeof err), 0, "%s", err);
+    put("a", "k2", 4, PAYLOAD_ERROR, 1000, "E", "m", 7000, "prod"); /* count grows after resolve */
+    char *m = metrics_text();
+    const char *want[] = {
+        "lookout_errors{job=\"a\",status=\"open\"} 1\n",     "lookout_errors{job=\"a\",status=\"regressed\"} 1\n",
+        "lookout_errors{job=\"a\",status=\"resolved\"} 1\n", "lookout_errors{job=\"b\",status=\"open\"} 1\n",
+        "lookout_errors{job=\"b\",status=\"regressed\"} 0\n", "lookout_errors{job=\"b\",status=\"resolved\"} 0\n",
+        "# TYPE lookout_errors gauge\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_assert(strstr(m, want[i]), "missing %s in:\n%s", want[i], m);
+    free(m);
+    error_metrics_unregister(&api);
+}
+
+/* lookout_http_requests_total{handler,code}: handler is the route (prefix routes end in '*'), "other"
+ * for paths no route serves; never the raw path. */
+Test(api_errors, metrics_http_requests_by_route)
+{
+    put("a", "k1", 5, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    reply r;
+    request(port, "GET", "/api/v1/jobs", &r);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors/a/k1", &r);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors/a/nope", &r);
+    cr_assert_eq(r.status, 404);
+    strbuf_free(&r.body);
+    request(port, "GET", "/no/such/path", &r);
+    strbuf_free(&r.body);
+    char *m = metrics_text();
+    const char *want[] = {
+        "lookout_http_requests_total{handler=\"/api/v1/jobs\",code=\"200\"} 1\n",
+        "lookout_http_requests_total{handler=\"/api/v1/errors/*\",code=\"200\"} 1\n",
+        "lookout_http_requests_total{handler=\"/api/v1/errors/*\",code=\"404\"} 1\n",
+        "lookout_http_requests_total{handler=\"other\",code=\"404\"} 1\n",
+        "lookout_http_request_duration_seconds_count{handler=\"/api/v1/errors/*\"} 2\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_assert(strstr(m, want[i]), "missing %s in:\n%s", want[i], m);
+    cr_assert_null(strstr(m, "/no/such/path"), "a raw path became a label");
+    free(m);
 }
 
 Test(api_errors, self_exceptions_served_in_client_format)
