@@ -222,11 +222,15 @@ typedef struct migration {
 
 static const char *const v2[] = {"$V2"};
 static const char *const v3[] = {"$V3"};
+/* v4: the search language's label terms (namespace:prod) find their errors through this index instead
+ * of probing every listed error's label sets. */
+static const char *const v4[] = {"CREATE INDEX labels_nv ON labels (name, value, agg_id)"};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
     {v3, 1},
+    {v4, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 

@@ -136,7 +136,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
     if (fn)
         PQsetSingleRowMode(d->c);
     int ret = 0;
-    bool failed = false;
+    bool failed = false, timed_out = false;
     d->changes = 0;
     PGresult *res;
     while ((res = PQgetResult(d->c)) != NULL) {
@@ -151,12 +151,14 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
             d->changes = t && *t ? strtoll(t, NULL, 10) : 0;
         } else if (st != PGRES_TUPLES_OK && !failed) {
             failed = true;
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            timed_out = state && strcmp(state, "57014") == 0; /* query_canceled: statement_timeout */
             pg_msg("query", PQresultErrorMessage(res), err, errlen);
         }
         PQclear(res);
     }
     if (failed)
-        return -1;
+        return timed_out ? SQLDB_TIMEOUT : -1;
     return ret;
 }
 
