@@ -124,6 +124,13 @@ static int read_value(const char **p, const char *start, char **out, bool *quote
     return 0;
 }
 
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* Splits a comma list into the values of t (at most STORE_SEARCH_MAX_VALUES; empty items skipped). */
 static int split_list(const char *field, const char *v, char ***out, size_t *n, char *err, size_t errlen)
 {
@@ -134,6 +141,9 @@ static int split_list(const char *field, const char *v, char ***out, size_t *n, 
         if (len) {
             if (*n == STORE_SEARCH_MAX_VALUES) {
                 snprintf(err, errlen, "too many values for %s: (at most %d)", field, STORE_SEARCH_MAX_VALUES);
+                free_list(*out, *n);
+                *out = NULL;
+                *n = 0;
                 return -1;
             }
             *out = xrealloc(*out, (*n + 1) * sizeof(char *));
@@ -150,13 +160,6 @@ static int split_list(const char *field, const char *v, char ***out, size_t *n, 
         return -1;
     }
     return 0;
-}
-
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* Fills t from field:value; -1 with err for an unknown is:/severity: value or an empty value. */

@@ -102,6 +102,12 @@ Test(query, bounds)
         strcat(q, "j,");
     cr_assert_eq(store_search_parse(q, &s, err, sizeof err), -1);
     cr_assert_str_eq(err, "too many values for job: (at most 16)");
+    /* found by fuzz_query: an over-long is: list leaked its values (ASan run of this test) */
+    strcpy(q, "is:");
+    for (int i = 0; i < 17; i++)
+        strcat(q, "open,");
+    cr_assert_eq(store_search_parse(q, &s, err, sizeof err), -1);
+    cr_assert_str_eq(err, "too many values for is: (at most 16)");
 }
 
 Test(query, contains_folds_ascii_only)
