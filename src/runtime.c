@@ -126,6 +126,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     log_warnings(cfg);
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
+    ingest_set_error_relabel(rt->ingest, error_relabel_set_new(cfg));
     sd_manager_apply_config(rt->sd, cfg);
     api_reconfigure(&rt->api, cfg);
     lookout_config *old = rt->cfg;
@@ -242,6 +243,7 @@ static int runtime_start(runtime *rt)
     ingest_options iopts = {.merge = {.samples_per_error = rt->cfg->storage.samples_per_error,
                                       .retention_ms = rt->cfg->storage.retention_ms}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
+    ingest_set_error_relabel(rt->ingest, error_relabel_set_new(rt->cfg));
     if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);
         return -1;

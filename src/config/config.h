@@ -172,6 +172,9 @@ typedef struct scrape_config {
     size_t n_relabel_configs;
     relabel_rule *metric_relabel_configs; /* parsed and validated, not applied */
     size_t n_metric_relabel_configs;
+    /* Applied to each aggregated error of a payload before it is merged (ingest/error_relabel.h). */
+    relabel_rule *error_relabel_configs;
+    size_t n_error_relabel_configs;
     sd_config *sd_configs; /* every SD block of every implemented kind, in config order per kind */
     size_t n_sd_configs;
 } scrape_config;
@@ -198,6 +201,8 @@ typedef struct push_config {
     char *authorization_credentials, *authorization_credentials_file;
     bool has_basic_auth;
     char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
+    relabel_rule *error_relabel_configs; /* for every pushed job */
+    size_t n_error_relabel_configs;
 } push_config;
 
 /* Defaults of the command line that more than one stage needs. */

@@ -24,6 +24,10 @@ bool cfg_equal_sd_kubernetes(const sd_config *a, const sd_config *b);
 
 /* Relabel rules and scrape configs (parse_scrape.c). */
 int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);
+/* error_relabel_configs: a relabel list plus the checks of its special labels (a static __severity__
+ * must be info, warning or error). */
+int cfg_parse_error_relabel_list(cfg_ctx *c, const yaml_node_t *map, relabel_rule **out, size_t *n);
+void cfg_free_rules(relabel_rule *rules, size_t n);
 /* A scrape config with Prometheus' defaults that are not zero (honor_timestamps, follow_redirects, ...). */
 void cfg_scrape_config_init(scrape_config *sc, const yaml_node_t *node);
 int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc);

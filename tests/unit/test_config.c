@@ -604,3 +604,45 @@ Test(config, examples_load_cleanly)
     cr_assert_eq(cfg->n_scrape_configs, 2);
     config_free(cfg);
 }
+
+/* error_relabel_configs: the relabel_configs validation and positions, in a scrape_config, the push
+ * section and a Periskop service, plus the static __severity__ check. */
+Test(config_errors, error_relabel_static_severity)
+{
+    expect_bad("error_relabel_bad_severity.yml", "4:9",
+               "error_relabel_configs[0]: invalid __severity__ replacement \"critical\" (expected info, warning or "
+               "error)");
+}
+Test(config_errors, error_relabel_unknown_action_in_push)
+{
+    expect_bad("error_relabel_bad_action.yml", "5:15", "unknown relabel action \"silence\" (expected replace, keep");
+}
+Test(config_errors, error_relabel_bad_regex_in_periskop_service)
+{
+    expect_bad("error_relabel_bad_regex.yml", "9:9", "error_relabel_configs[0]: ");
+}
+Test(config, error_relabel_configs_parsed_everywhere)
+{
+    lookout_config *cfg = parse_ok("scrape_configs:\n"
+                                   "  - job_name: api\n"
+                                   "    error_relabel_configs:\n"
+                                   "      - source_labels: [__aggregation_key__]\n"
+                                   "        regex: '(.*)@[0-9a-f]+'\n"
+                                   "        target_label: __aggregation_key__\n"
+                                   "      - source_labels: [__class__]\n"
+                                   "        regex: 'Timeout.*'\n"
+                                   "        target_label: __severity__\n"
+                                   "        replacement: warning\n"
+                                   "      - source_labels: [__class__]\n"
+                                   "        regex: '(.*)'\n"
+                                   "        target_label: __severity__\n"
+                                   "        replacement: $1\n"
+                                   "    static_configs: [{targets: ['a:1']}]\n"
+                                   "push:\n"
+                                   "  error_relabel_configs: [{source_labels: [__message__], regex: '.*canceled.*', action: drop}]\n");
+    cr_assert_eq(cfg->scrape_configs[0].n_error_relabel_configs, 3);
+    cr_assert_str_eq(cfg->scrape_configs[0].error_relabel_configs[1].replacement, "warning");
+    cr_assert_eq(cfg->push.n_error_relabel_configs, 1);
+    cr_assert_eq(cfg->push.error_relabel_configs[0].action, RELABEL_DROP);
+    config_free(cfg);
+}
