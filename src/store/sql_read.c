@@ -447,6 +447,9 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
         strbuf_printf(sb, " AND %sa.status = ?", pl);
         param(p, sqlv_int(q->status));
         other = true;
+    } else if (q->status == STORE_QUERY_UNRESOLVED) { /* open or regressed (status=open, Periskop's list) */
+        strbuf_printf(sb, " AND %sa.status <> %d", pl, (int)STORE_RESOLVED);
+        other = true;
     }
     if (q->n_labels) {
         other = true;

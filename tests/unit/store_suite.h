@@ -248,6 +248,11 @@ SUITE_TEST(search_language_status_and_fields)
     expect_search("is:regressed", "delta");
     expect_search("is:open", "epsilon,beta,delta,gamma"); /* open or regressed, as status=open */
     expect_search("is:open -is:regressed", "epsilon,beta,gamma");
+    /* store_query.status STORE_QUERY_UNRESOLVED (the API's status=open, Periskop's list): the SQL
+     * backends ignored it and listed resolved errors too */
+    store_page up = list(Q(.status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT));
+    expect_keys(&up, "epsilon,beta,delta,gamma");
+    store_page_free(&up);
     expect_search("-is:resolved severity:error", "epsilon,delta");
     /* with the other filters of store_query: ANDed */
     store_search se;
