@@ -6,6 +6,7 @@
  * runtime_run = runtime_start (stages in order: store, ingest, scrape loop, target manager, HTTP server with
  * every API, discovery last so that a busy port fails before any provider starts) + runtime_wait (signals
  * and /-/quit) + runtime_stop (readers before what they read). */
+#include "alert/notifier.h"
 #include "runtime.h"
 
 #include <errno.h>
@@ -42,6 +43,7 @@ typedef struct runtime {
     selfexc *sx;   /* lookout's own exceptions (/-/exceptions) */
     store *st;
     ingest *ingest; /* scrape results -> merge engine -> store (writer thread) */
+    notifier *alerts; /* new/regressed errors -> Alertmanager (its own threads, reads the store) */
     sd_manager *sd;
     http_server *http;
     api_set api; /* every API family's state */
@@ -127,6 +129,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
     ingest_set_error_relabel(rt->ingest, error_relabel_set_new(cfg));
+    notifier_apply_config(rt->alerts, cfg);
     sd_manager_apply_config(rt->sd, cfg);
     api_reconfigure(&rt->api, cfg);
     lookout_config *old = rt->cfg;
@@ -244,6 +247,19 @@ static int runtime_start(runtime *rt)
                                       .retention_ms = rt->cfg->storage.retention_ms}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
     ingest_set_error_relabel(rt->ingest, error_relabel_set_new(rt->cfg));
+    char self[300], ext[400];
+    self_address(rt->listen, self, sizeof self);
+    snprintf(ext, sizeof ext, "http://%s", self);
+    notifier_options nopts = {.external_url = rt->opts->external_url && *rt->opts->external_url
+                                                  ? rt->opts->external_url : ext,
+                              .resend_delay_ms = rt->opts->alert_resend_delay_ms,
+                              .queue_capacity = rt->opts->notification_queue_capacity};
+    rt->alerts = notifier_new(rt->st, &nopts);
+    notifier_apply_config(rt->alerts, rt->cfg);
+    if (notifier_start(rt->alerts) != 0) {
+        log_error("alert", "cannot start the notifier");
+        return -1;
+    }
     if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);
         return -1;
@@ -332,6 +348,7 @@ static void runtime_stop(runtime *rt)
     api_free_all(&rt->api);
     sd_manager_free(rt->sd);
     scrape_loop_free(rt->loop);
+    notifier_free(rt->alerts);
     ingest_free(rt->ingest);
     targets_free(rt->tm);
     store_close(rt->st);

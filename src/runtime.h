@@ -4,6 +4,8 @@
 #ifndef LOOKOUT_RUNTIME_H
 #define LOOKOUT_RUNTIME_H
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct runtime_options {
     const char *config_file;    /* NULL: embedded default configuration (scrape lookout itself) */
@@ -11,6 +13,9 @@ typedef struct runtime_options {
     const char *storage_path;   /* directory; NULL: LOOKOUT_DEFAULT_STORAGE_PATH */
     bool enable_lifecycle;      /* POST /-/reload, /-/quit */
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
+    const char *external_url;   /* --web.external-url: links in alerts; NULL: http://<listen address> */
+    int64_t alert_resend_delay_ms;       /* --rules.alert.resend-delay; 0: 1m */
+    size_t notification_queue_capacity;  /* --alertmanager.notification-queue-capacity; 0: 10000 */
 } runtime_options;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */

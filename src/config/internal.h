@@ -45,6 +45,11 @@ int cfg_parse_base2_bytes(const char *s, int64_t *out);
 void cfg_storage_defaults(storage_config *st);
 int cfg_parse_periskop(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg);
 
+/* Alerting section (parse_alerting.c). */
+void cfg_alerting_defaults(alerting_config *a);
+void cfg_alerting_free(alerting_config *a);
+int cfg_parse_alerting(cfg_ctx *c, const yaml_node_t *node, alerting_config *a);
+
 /* Push section (parse_push.c). */
 void cfg_push_defaults(push_config *p);
 void cfg_push_free(push_config *p);

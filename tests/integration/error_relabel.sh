@@ -20,8 +20,8 @@ payload 10 5
 TPORT=$(free_port)
 bg python3 -m http.server "$TPORT" --bind 127.0.0.1 --directory "$TMP/www" >/dev/null 2>&1
 wait_http "http://127.0.0.1:$TPORT/-/exceptions" 10 || { not_ok "fake target starts"; exit 1; }
-sed "s/api.example.internal:8080/127.0.0.1:$TPORT/; s/scrape_interval: 15s/scrape_interval: 1s/" \
-  "$ROOT/config/examples/error-relabel.yml" >"$TMP/lookout.yml"
+sed "s/api.example.internal:8080/127.0.0.1:$TPORT/; s/scrape_interval: 15s/scrape_interval: 1s/; s/alertmanager.example.internal:9093/127.0.0.1:9/" \
+  "$ROOT/config/examples/triage.yml" >"$TMP/lookout.yml"
 start_lookout er --config.file="$TMP/lookout.yml" || { not_ok "lookout starts"; exit 1; }
 
 total() { # KEY -> total_count of job api (0 when absent)
