@@ -475,6 +475,46 @@
       }
     }
 
+    // error_relabel_configs applied to this key, step by step (GET /api/v1/errors/relabel_steps), loaded
+    // when first opened; the open state and the answer survive the periodic re-render.
+    let stepsOpen = false, steps = null;
+    function relabelStepsEl() {
+      const box = h('div', {class: 'steps'});
+      const fill = () => {
+        if (!steps) return;
+        if (steps.error) return box.replaceChildren(errorBox(steps.error));
+        const list = steps.steps || [];
+        if (!list.length) return box.replaceChildren(h('p', {class: 'muted'}, 'This job has no error_relabel_configs.'));
+        const r = steps.result || {};
+        box.replaceChildren(
+          h('ol', null, list.map((st) => {
+            const ru = st.rule || {}, out = st.output || {};
+            return h('li', {class: st.keep ? 'kept' : 'dropped'},
+              h('code', null, `${ru.action}${ru.source_labels ? ' [' + ru.source_labels.join(', ') + ']' : ''} =~ ${ru.regex}` +
+                (ru.target_label ? ` → ${ru.target_label} = ${ru.replacement}` : '')),
+              ' ', st.keep ? h('span', {class: 'muted'}, `key ${out.__aggregation_key__}, severity ${out.__severity__}`)
+                : h('strong', null, 'dropped'));
+          })),
+          h('p', {class: 'steps-result'}, r.dropped ? `Result: dropped (${r.reason}).`
+            : `Result: key ${r.aggregation_key}, severity ${r.severity}.`));
+      };
+      const det = h('details', {class: 'card', id: 'relabel-steps', open: stepsOpen},
+        h('summary', null, h('h2', null, 'error_relabel_configs steps')), box);
+      det.addEventListener('toggle', async () => {
+        stepsOpen = det.open;
+        if (!det.open || steps) return fill();
+        try {
+          steps = await api(`/api/v1/errors/relabel_steps?${new URLSearchParams({job, key})}`);
+        } catch (e) {
+          steps = {error: e};
+        }
+        fill();
+        rendered('relabel-steps', {n: (steps.steps || []).length});
+      });
+      fill();
+      return det;
+    }
+
     function render() {
       const d = data;
       const samples = d.samples || [];
@@ -544,6 +584,7 @@
         h('section', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', null, 'Occurrences over time'), resBtns),
           LK.seriesChart(d.series || {}, {width: Math.max(280, Math.round(main.clientWidth) - 60)})),
         h('section', {class: 'card'}, h('h2', null, `Reported by (${labelsSeen.length})`), labelsTable),
+        relabelStepsEl(),
         h('section', {class: 'card', id: 'occurrences'},
           h('div', {class: 'card-head'}, h('h2', null, 'Occurrences (newest first)'),
             h('div', {class: 'occ-pager'}, newer, pagerText, older)),

@@ -205,6 +205,20 @@ await test('search language: syntax hints insert terms, fields match the API, a 
   await page.click('#clear-filters');
 });
 
+await test('error detail shows the error_relabel_configs steps of its key', async () => {
+  await open('#/api/errors');
+  await page.waitForSelector('tr.err-row');
+  const key = (await page.locator('tr.err-row a.key').first().innerText()).trim();
+  await page.locator('tr.err-row a.key').first().click();
+  await page.waitForSelector('#relabel-steps');
+  await page.click('#relabel-steps summary');
+  await page.waitForSelector('#relabel-steps .steps-result');
+  eq(await page.locator('#relabel-steps li').count(), 1, 'one rule');
+  assert((await page.locator('#relabel-steps li code').innerText()).startsWith('drop [__class__] =~ NeverRaised.*'), 'the rule');
+  const res = await page.locator('#relabel-steps .steps-result').innerText();
+  assert(res.startsWith(`Result: key ${key}, severity `), `kept under its own key: ${res}`);
+});
+
 await test('filters combine (severity + status + label) and the URL restores them', async () => {
   await open('#/api/errors');
   await page.check('label.chip.sev-warning input');
