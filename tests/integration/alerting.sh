@@ -58,7 +58,7 @@ scrape_configs:
   - job_name: api
     static_configs: [{targets: ['127.0.0.1:$TPORT'], labels: {namespace: prod}}]
 YML
-start_lookout al --config.file="$TMP/lookout.yml" --rules.alert.resend-delay=1s \
+start_lookout al --config.file="$TMP/lookout.yml" --rules.alert.resend-delay=1s --web.enable-lifecycle \
   --web.external-url=http://lookout.example:7777/ || { not_ok "lookout starts"; exit 1; }
 
 # am_alerts: "alertname key" lines of the active alerts in Alertmanager, sorted
@@ -93,11 +93,16 @@ check_eq "resolving the error in lookout resolves its alert" 'NewException slow'
 payload 5
 eventually 20 am_has $'NewException slow\nRegressedException boom/1'
 check_eq "the error occurring again fires RegressedException" $'NewException slow\nRegressedException boom/1' "$(am_alerts)"
+# a reload to resolve_after 2s: both errors' last occurrences are older than that -> both alerts resolve
+sed -i 's/resolve_after: 1h/resolve_after: 2s/' "$TMP/lookout.yml"
+check_eq "reload accepted" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$LOOKOUT_URL/-/reload")"
+eventually 20 am_has ''
+check_eq "alerting.resolve_after without a new occurrence resolves the alerts (after a reload)" '' "$(am_alerts)"
 stop_pid "$LOOKOUT_PID"
 
 # An Alertmanager that does not answer: scraping, ingestion and the API are unaffected
 DEAD=$(free_port)
-sed "s/127.0.0.1:$AMPORT/127.0.0.1:$DEAD/" "$TMP/lookout.yml" >"$TMP/dead.yml"
+sed "s/127.0.0.1:$AMPORT/127.0.0.1:$DEAD/; s/resolve_after: 2s/resolve_after: 1h/" "$TMP/lookout.yml" >"$TMP/dead.yml"
 start_lookout dead --config.file="$TMP/dead.yml" --rules.alert.resend-delay=1s || { not_ok "lookout starts (dead AM)"; exit 1; }
 errors_total() { metric_sum 'lookout_notifications_errors_total' 2>/dev/null; }
 has_errors() { metric_at_least lookout_notifications_errors_total 1; }
