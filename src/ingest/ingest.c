@@ -73,6 +73,7 @@ struct ingest {
 
     pthread_mutex_t labels_mu;
     error_relabel_set *erl; /* error_relabel_configs of the running configuration; guarded by mu */
+    bool erl_changed;       /* a reload replaced them: unchanged bodies must be merged again; guarded by mu */
     keymap labels;
 };
 
@@ -351,6 +352,7 @@ void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
     pthread_mutex_lock(&in->mu);
     error_relabel_set *old = in->erl;
     in->erl = s;
+    in->erl_changed = old || s; /* from none to none changes nothing */
     pthread_mutex_unlock(&in->mu);
     error_relabel_set_unref(old);
 }
@@ -366,6 +368,12 @@ error_relabel_set *ingest_error_relabel(ingest *in)
 static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
 {
     const char *lv[] = {it->job, NULL};
+    pthread_mutex_lock(&in->mu);
+    bool rules_changed = in->erl_changed;
+    in->erl_changed = false;
+    pthread_mutex_unlock(&in->mu);
+    if (rules_changed) /* new error_relabel_configs: the next body of every target is merged under them */
+        merge_forget_body_hashes(in->eng);
     if (merge_body_unchanged(in->eng, it->job, it->url, it->body_hash, now)) {
         report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
         lv[1] = "unchanged";

@@ -619,6 +619,13 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     return changed_n;
 }
 
+void merge_forget_body_hashes(merge_engine *e)
+{
+    for (size_t i = 0; i < e->srcs.cap; i++)
+        if (e->srcs.slots[i].hash)
+            ((msrc *)e->srcs.slots[i].value)->body_hash = 0;
+}
+
 void merge_forget_source(merge_engine *e, const char *job, const char *url)
 {
     char *id;

@@ -73,3 +73,18 @@ curl -s -o /dev/null -X POST --data-binary '{"target_uuid":"p1","aggregated_erro
 check_contains "push: kept error stored" "$(get '/api/v1/errors?job=pj')" '"aggregation_key":"real"'
 check_contains "push: DebugTrace dropped" "$(get '/api/v1/errors?job=pj')" '"total":1}'
 check_contains "push drop counted" "$(get /metrics)" 'lookout_errors_dropped_total{job="pj",reason="relabel_drop"} 1'
+
+# a reload that removes the regrouping rule: the next body (unchanged bytes) is merged under the new
+# rules, so the hashed keys appear under their own keys, counted afresh
+python3 - "$TMP/lookout.yml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+start = s.index("      - source_labels: [__aggregation_key__]\n        regex: '(.+)@")
+end = s.index("      # Noise")
+open(p, "w").write(s[:start] + s[end:])
+PY
+kill -HUP "$LOOKOUT_PID"
+eventually 15 is_total '*url.Error@9f3c1a07' 3
+check_eq "after a reload without the regrouping rule, unchanged bodies are merged under the new rules" \
+  "3 7 20" "$(total '*url.Error@9f3c1a07') $(total '*url.Error@0b7e22d1') $(total '*url.Error')"
