@@ -140,8 +140,10 @@ struct store {
 
 typedef struct store_options {
     int64_t retention_ms; /* series kept this long; 0 -> 14d */
-    /* SQL backends: a reader query (list) is interrupted after this long (0 -> STORE_QUERY_BUDGET_MS)
-     * and, on SQLite, after query_budget_steps virtual-machine steps (0: no step bound; for tests). */
+    /* SQL backends: a reader query (list) is interrupted after this long (0 -> STORE_QUERY_BUDGET_MS):
+     * SQLite's progress handler, PostgreSQL's statement_timeout and MariaDB's max_statement_time on the
+     * readers' connection; on SQLite also after query_budget_steps virtual-machine steps (0: no step
+     * bound; for tests). */
     int64_t query_budget_ms;
     int64_t query_budget_steps;
 } store_options;
