@@ -12,6 +12,7 @@
 #include "config/web_config.h"
 #include "runtime.h"
 #include "scrape/target.h"
+#include "util/duration.h"
 #include "util/log.h"
 
 static void usage(FILE *out)
@@ -42,6 +43,13 @@ static void usage(FILE *out)
             "  --web.enable-push            accept pushed exceptions: POST /errors (Periskop clients'\n"
             "                               push_to_gateway) and POST /api/v1/push/{job} (also config\n"
             "                               push.enabled).\n"
+            "  --web.external-url=URL       the URL under which lookout is reached (links in alerts and\n"
+            "                               their generatorURL; default http://<listen address>).\n"
+            "  --rules.alert.resend-delay=DURATION\n"
+            "                               how often active alerts are re-sent to Alertmanager\n"
+            "                               (default 1m).\n"
+            "  --alertmanager.notification-queue-capacity=N\n"
+            "                               alerts waiting to be sent at most (default 10000).\n"
             "  --help                       show this help.\n"
             "  --version                    show the version.\n"
             "\n"
@@ -176,6 +184,22 @@ int main(int argc, char **argv)
                 return 2;
             }
             log_set_level(lvl);
+        } else if ((v = flag_value(argc, argv, &i, "--web.external-url"))) {
+            opts.external_url = v;
+        } else if ((v = flag_value(argc, argv, &i, "--rules.alert.resend-delay"))) {
+            if (duration_parse(v, &opts.alert_resend_delay_ms) != 0 || opts.alert_resend_delay_ms <= 0) {
+                fprintf(stderr, "lookout: invalid --rules.alert.resend-delay %s (expected a duration such as 1m)\n", v);
+                return 2;
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--alertmanager.notification-queue-capacity"))) {
+            char *end;
+            long long c = strtoll(v, &end, 10);
+            if (*end || c <= 0 || c > 10000000) {
+                fprintf(stderr, "lookout: invalid --alertmanager.notification-queue-capacity %s (expected a "
+                                "positive integer)\n", v);
+                return 2;
+            }
+            opts.notification_queue_capacity = (size_t)c;
         } else if (strcmp(a, "--web.enable-lifecycle") == 0) {
             opts.enable_lifecycle = true;
         } else if (strcmp(a, "--web.enable-push") == 0) {

@@ -6,6 +6,7 @@
  * runtime_run = runtime_start (stages in order: store, ingest, scrape loop, target manager, HTTP server with
  * every API, discovery last so that a busy port fails before any provider starts) + runtime_wait (signals
  * and /-/quit) + runtime_stop (readers before what they read). */
+#include "alert/notifier.h"
 #include "runtime.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ typedef struct runtime {
     selfexc *sx;   /* lookout's own exceptions (/-/exceptions) */
     store *st;
     ingest *ingest; /* scrape results -> merge engine -> store (writer thread) */
+    notifier *alerts; /* new/regressed errors -> Alertmanager (its own threads, reads the store) */
     sd_manager *sd;
     http_server *http;
     websec *ws; /* --web.config.file and --web.cors.origin, applied to every request */
@@ -144,6 +146,8 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
     log_warnings(cfg);
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
+    ingest_set_error_relabel(rt->ingest, error_relabel_set_new(cfg));
+    notifier_apply_config(rt->alerts, cfg);
     sd_manager_apply_config(rt->sd, cfg);
     ingest_set_scrubbing(rt->ingest, &cfg->scrubbing);
     api_reconfigure(&rt->api, cfg);
@@ -262,6 +266,20 @@ static int runtime_start(runtime *rt)
                                       .retention_ms = rt->cfg->storage.retention_ms}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
     ingest_set_scrubbing(rt->ingest, &rt->cfg->scrubbing);
+    ingest_set_error_relabel(rt->ingest, error_relabel_set_new(rt->cfg));
+    char self[300], ext[400];
+    self_address(rt->listen, self, sizeof self);
+    snprintf(ext, sizeof ext, "http://%s", self);
+    notifier_options nopts = {.external_url = rt->opts->external_url && *rt->opts->external_url
+                                                  ? rt->opts->external_url : ext,
+                              .resend_delay_ms = rt->opts->alert_resend_delay_ms,
+                              .queue_capacity = rt->opts->notification_queue_capacity};
+    rt->alerts = notifier_new(rt->st, &nopts);
+    notifier_apply_config(rt->alerts, rt->cfg);
+    if (notifier_start(rt->alerts) != 0) {
+        log_error("alert", "cannot start the notifier");
+        return -1;
+    }
     if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);
         return -1;
@@ -293,6 +311,7 @@ static int runtime_start(runtime *rt)
                         "target is down with this web config; give a --config.file whose job has scheme, tls_config "
                         "and basic_auth", "file", rt->opts->web_config_file);
     rt->ws = websec_new(wc, cors);
+    websec_set_external_url(rt->ws, rt->opts->external_url);
     if (websec_server_options(rt->ws, &hopts, err, sizeof err) != 0) {
         log_error("web", "Error loading the TLS certificate", "err", err);
         return -1;
@@ -375,6 +394,7 @@ static void runtime_stop(runtime *rt)
     api_free_all(&rt->api);
     sd_manager_free(rt->sd);
     scrape_loop_free(rt->loop);
+    notifier_free(rt->alerts);
     ingest_free(rt->ingest);
     targets_free(rt->tm);
     store_close(rt->st);

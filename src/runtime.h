@@ -4,6 +4,8 @@
 #ifndef LOOKOUT_RUNTIME_H
 #define LOOKOUT_RUNTIME_H
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct runtime_options {
     const char *config_file;    /* NULL: embedded default configuration (scrape lookout itself) */
@@ -13,6 +15,9 @@ typedef struct runtime_options {
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
     const char *web_config_file; /* --web.config.file: TLS, basic auth, headers (config/web_config.h); NULL: none */
     const char *cors_origin;     /* --web.cors.origin: regex of origins allowed to make cross-site writes */
+    const char *external_url;   /* --web.external-url: links in alerts; NULL: http://<listen address> */
+    int64_t alert_resend_delay_ms;       /* --rules.alert.resend-delay; 0: 1m */
+    size_t notification_queue_capacity;  /* --alertmanager.notification-queue-capacity; 0: 10000 */
 } runtime_options;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */

@@ -186,6 +186,18 @@
     return st;
   }
 
+  // The search box's hints: [term, what it does] (store/query.h is the reference).
+  const SEARCH_SYNTAX = [
+    ['is:open', 'open or regressed (is:resolved, is:regressed)'],
+    ['severity:error', 'severity; lists too: severity:warning,error'],
+    ['job:api', 'job name'],
+    ['class:Timeout', 'class contains (case-insensitive)'],
+    ['key:billing', 'aggregation key contains'],
+    ['namespace:prod', 'any label seen on the error, exact value'],
+    ['"connection refused"', 'an exact phrase'],
+    ['-is:resolved', 'a leading - negates any term'],
+  ];
+
   function listParams(st, forApi) {
     const p = new URLSearchParams();
     if (st.q) p.set('q', st.q);
@@ -205,8 +217,19 @@
     let reqSeq = 0, last = null, searchTimer = null, inflightCtl = null;
 
     const search = h('input', {type: 'search', id: 'search', name: 'q', value: st.q, autocomplete: 'off',
-      placeholder: 'Search key, class, message, stack trace, HTTP context…', 'aria-label': 'Search errors',
-      'data-fid': 'search'});
+      placeholder: 'Search: words, "a phrase", is:open, severity:error, class:…, key:…, namespace:prod, -word',
+      'aria-label': 'Search errors', 'aria-describedby': 'search-error', 'data-fid': 'search'});
+    // The search language (docs/api.md): each hint inserts its term into the box and searches.
+    const searchError = h('p', {class: 'search-error', id: 'search-error', role: 'alert', hidden: true});
+    const syntax = h('details', {class: 'syntax', id: 'search-syntax'}, h('summary', null, 'Search syntax'),
+      h('ul', null, SEARCH_SYNTAX.map(([term, what]) => h('li', null,
+        h('button', {type: 'button', class: 'link term', 'data-term': term, 'data-fid': `syntax:${term}`, onclick: () => {
+          search.value = (search.value.trim() + ' ' + term).trim();
+          clearTimeout(searchTimer);
+          st.q = search.value.trim();
+          changed(false);
+          search.focus();
+        }}, h('code', null, term)), ' ', what))));
     const sevBoxes = SEVERITIES.map((s) => h('label', {class: `chip sev-${s}`},
       h('input', {type: 'checkbox', value: s, checked: st.severity.includes(s), 'data-fid': `sev:${s}`}), s));
     const status = h('select', {id: 'status', 'aria-label': 'Status', 'data-fid': 'status'},
@@ -224,7 +247,7 @@
 
     const form = h('form', {class: 'filters', role: 'search', onsubmit: (e) => e.preventDefault()},
       search, h('fieldset', {class: 'sevs'}, h('legend', {class: 'sr-only'}, 'Severity'), sevBoxes),
-      status, labels, sort, clear, labelHint);
+      status, labels, sort, clear, labelHint, searchError, syntax);
 
     const el = h('section', {class: 'view list'},
       breadcrumbs({text: 'Jobs', href: '#/'}, {text: job}),
@@ -299,7 +322,8 @@
       if (errs.length === 0) {
         swap(results, filtered
           ? emptyState('No errors match these filters',
-            h('p', null, 'Search matches words in the key, class, message, stack trace and HTTP context; all words must match. Label filters take the form ',
+            h('p', null, 'Search matches words in the key, class, message, stack trace and HTTP context; all terms must match (see Search syntax above: ',
+              h('code', null, 'is:open'), ', ', h('code', null, 'severity:error'), ', ', h('code', null, '-word'), '). Label filters take the form ',
               h('code', null, 'name=value'), ' of a target label (e.g. ', h('code', null, 'namespace=prod'), ').'))
           : emptyState(`No errors recorded for ${job} yet`,
             h('p', null, 'lookout has not seen an exception from this job. Check on the ',
@@ -369,9 +393,19 @@
         data = await api(`/api/v1/errors?${p}`, {signal: ctl.signal});
       } catch (e) {
         if (my !== reqSeq) return;
+        if (e.status === 400 && e.errorType === 'bad_data' && st.q) {
+          // a query the server cannot parse (unclosed quote, unknown is: value): say so at the box and
+          // keep the last results
+          searchError.textContent = e.message;
+          searchError.hidden = false;
+          rendered('list-error', {q: st.q, error: e.message});
+          return;
+        }
         throw e;
       }
       if (my !== reqSeq) return; // a newer request (next keystroke) is on its way
+      searchError.hidden = true;
+      searchError.textContent = '';
       const sig = JSON.stringify(data);
       if (background && sig === last) return refreshRelativeTimes();
       last = sig;
@@ -439,6 +473,46 @@
         btn.disabled = false;
         updated(false, e);
       }
+    }
+
+    // error_relabel_configs applied to this key, step by step (GET /api/v1/errors/relabel_steps), loaded
+    // when first opened; the open state and the answer survive the periodic re-render.
+    let stepsOpen = false, steps = null;
+    function relabelStepsEl() {
+      const box = h('div', {class: 'steps'});
+      const fill = () => {
+        if (!steps) return;
+        if (steps.error) return box.replaceChildren(errorBox(steps.error));
+        const list = steps.steps || [];
+        if (!list.length) return box.replaceChildren(h('p', {class: 'muted'}, 'This job has no error_relabel_configs.'));
+        const r = steps.result || {};
+        box.replaceChildren(
+          h('ol', null, list.map((st) => {
+            const ru = st.rule || {}, out = st.output || {};
+            return h('li', {class: st.keep ? 'kept' : 'dropped'},
+              h('code', null, `${ru.action}${ru.source_labels ? ' [' + ru.source_labels.join(', ') + ']' : ''} =~ ${ru.regex}` +
+                (ru.target_label ? ` → ${ru.target_label} = ${ru.replacement}` : '')),
+              ' ', st.keep ? h('span', {class: 'muted'}, `key ${out.__aggregation_key__}, severity ${out.__severity__}`)
+                : h('strong', null, 'dropped'));
+          })),
+          h('p', {class: 'steps-result'}, r.dropped ? `Result: dropped (${r.reason}).`
+            : `Result: key ${r.aggregation_key}, severity ${r.severity}.`));
+      };
+      const det = h('details', {class: 'card', id: 'relabel-steps', open: stepsOpen},
+        h('summary', null, h('h2', null, 'error_relabel_configs steps')), box);
+      det.addEventListener('toggle', async () => {
+        stepsOpen = det.open;
+        if (!det.open || steps) return fill();
+        try {
+          steps = await api(`/api/v1/errors/relabel_steps?${new URLSearchParams({job, key})}`);
+        } catch (e) {
+          steps = {error: e};
+        }
+        fill();
+        rendered('relabel-steps', {n: (steps.steps || []).length});
+      });
+      fill();
+      return det;
     }
 
     function render() {
@@ -510,6 +584,7 @@
         h('section', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', null, 'Occurrences over time'), resBtns),
           LK.seriesChart(d.series || {}, {width: Math.max(280, Math.round(main.clientWidth) - 60)})),
         h('section', {class: 'card'}, h('h2', null, `Reported by (${labelsSeen.length})`), labelsTable),
+        relabelStepsEl(),
         h('section', {class: 'card', id: 'occurrences'},
           h('div', {class: 'card-head'}, h('h2', null, 'Occurrences (newest first)'),
             h('div', {class: 'occ-pager'}, newer, pagerText, older)),

@@ -39,6 +39,9 @@ void api_register_all(api_set *a, http_server *s, const api_deps *d)
                  d->cfg->push.default_job ? d->cfg->push.default_job : PUSH_DEFAULT_JOB);
 
     errors_api_register(&a->eapi, s);
+    a->erapi = (error_relabel_api){.in = d->ingest, .st = d->st, .tm = d->tm};
+    if (d->ingest)
+        error_relabel_api_register(&a->erapi, s);
     selfexc_api_register(d->sx, s);
     error_metrics_register(&a->eapi);
     ui_register(s);

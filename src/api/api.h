@@ -11,6 +11,7 @@
 #define LOOKOUT_API_API_H
 #include <stdbool.h>
 
+#include "api/error_relabel_api.h"
 #include "api/errors_api.h"
 #include "api/federate_api.h"
 #include "api/push_api.h"
@@ -43,6 +44,7 @@ typedef struct api_set {
     errors_api eapi;
     federate_api fapi; /* GET /federate/exceptions */
     push_api papi;     /* POST /errors, POST /api/v1/push/{job}, GET /-/errors */
+    error_relabel_api erapi; /* GET /api/v1/errors/relabel_steps */
     bool registered;
 } api_set;
 

@@ -119,6 +119,8 @@ void api_json_error(api_response *resp, const char *type, const char *msg)
         status = 500;
     else if (strcmp(type, "not_found") == 0)
         status = 404;
+    else if (strcmp(type, "timeout") == 0) /* Prometheus: a query over its time budget */
+        status = 503;
     resp->status = status;
     resp->content_type = "application/json";
     strbuf_reset(&resp->body);

@@ -2,8 +2,9 @@
  * store_query; sparklines and "errors in the last hour" come from store_buckets.
  *
  * `job` and `severity` are repeatable (ORed: one store query per combination, pages merged), `label` is
- * repeatable (ANDed: the store's matchers), `q` is split into words that must all match
- * (store_query.q_all_words). */
+ * repeatable (ANDed: the store's matchers), `q` is the search language (store/query.h), ANDed with the
+ * other parameters; a malformed or over-long q is the user's 400, a query over its time budget a 503
+ * timeout: neither is recorded as lookout's own exception. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +98,12 @@ typedef struct list_args {
     store_label_matcher labels[MAX_VALUES];
     char *label_names[MAX_VALUES];
     size_t n_labels;
+    store_search search;
 } list_args;
 
 static void list_args_free(list_args *a)
 {
+    store_search_free(&a->search);
     for (size_t i = 0; i < a->n_labels; i++)
         free(a->label_names[i]);
 }
@@ -124,8 +127,14 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
             a->jobs[a->n_jobs++] = vals[i];
     }
     const char *v = api_request_query(req, "q");
-    a->base.q = v && *v ? v : NULL;
-    a->base.q_all_words = true;
+    char perr[256];
+    if (store_search_parse(v, &a->search, perr, sizeof perr) != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "invalid q: %s", perr);
+        api_json_error(resp, "bad_data", msg);
+        return -1;
+    }
+    a->base.search = &a->search;
     a->base.cursor = api_request_query(req, "cursor");
     /* severity: repeatable, and a comma-separated list is accepted too */
     n = api_request_query_all(req, "severity", vals, MAX_VALUES);
@@ -140,6 +149,7 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
                                                                   : -1;
                 if (sev < 0) {
                     api_json_error(resp, "bad_data", "invalid severity (expected info, warning or error)");
+                    list_args_free(a);
                     return -1;
                 }
                 if (!seen[sev]) {
@@ -159,6 +169,7 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
         store_status st;
         if (store_status_parse(v, &st) != 0) {
             api_json_error(resp, "bad_data", "invalid status (expected open, resolved or regressed)");
+            list_args_free(a);
             return -1;
         }
         a->base.status = st == STORE_OPEN ? STORE_QUERY_UNRESOLVED : (int)st;
@@ -166,6 +177,7 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
     v = api_request_query(req, "sort");
     if (v && *v && store_sort_parse(v, &a->base.sort) != 0) {
         api_json_error(resp, "bad_data", "invalid sort (expected last_seen, count or first_seen)");
+        list_args_free(a);
         return -1;
     }
     v = api_request_query(req, "limit");
@@ -174,6 +186,7 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
         long l = strtol(v, &end, 10);
         if (*end || l <= 0) {
             api_json_error(resp, "bad_data", "invalid limit (expected a positive integer)");
+            list_args_free(a);
             return -1;
         }
         a->base.limit = l > STORE_MAX_LIMIT ? STORE_MAX_LIMIT : (size_t)l;
@@ -182,6 +195,7 @@ static int list_parse(const api_request *req, api_response *resp, list_args *a)
     n = api_request_query_all(req, "label", vals, MAX_VALUES);
     if (n > MAX_VALUES) {
         api_json_error(resp, "bad_data", "too many label parameters (at most 32)");
+        list_args_free(a);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -235,11 +249,12 @@ static int list_run(errors_api *api, const list_args *a, store_page *out, char *
             q.job = a->n_jobs ? a->jobs[j] : NULL;
             q.severity = a->n_sevs ? a->sevs[k] : -1;
             store_page p;
-            if (store_list(api->st, &q, &p, err, errlen) != 0) {
+            int rc = store_list(api->st, &q, &p, err, errlen);
+            if (rc != 0) {
                 for (size_t i = 0; i < n; i++)
                     store_summary_free(&rows[i].s);
                 free(rows);
-                return -1;
+                return rc;
             }
             out->total += p.total;
             more = more || p.next_cursor;
@@ -289,6 +304,10 @@ static void h_list(void *ctx, const api_request *req, api_response *resp)
     if (rc != 0) {
         if (had_cursor && strstr(err, "cursor")) {
             api_json_error(resp, "bad_data", err);
+            return;
+        }
+        if (rc == STORE_TIMEOUT) { /* the user's query was too expensive: not lookout's fault */
+            api_json_error(resp, "timeout", err);
             return;
         }
         internal_error(api, req, resp, "listing errors failed", err);

@@ -34,6 +34,8 @@ static lookout_config *config_new(const char *name)
     cfg_storage_defaults(&cfg->storage);
     cfg_push_defaults(&cfg->push);
     cfg_scrubbing_defaults(&cfg->scrubbing);
+    cfg_alerting_defaults(&cfg->alerting);
+    cfg->global.evaluation_interval_ms = 60 * 1000;
     return cfg;
 }
 
@@ -50,6 +52,7 @@ void config_free(lookout_config *cfg)
     free(cfg->storage.dsn);
     cfg_push_free(&cfg->push);
     cfg_scrubbing_free(&cfg->scrubbing);
+    cfg_alerting_free(&cfg->alerting);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i].message);
     free(cfg->warnings);
@@ -78,7 +81,7 @@ static int parse_global(cfg_ctx *c, const yaml_node_t *node, global_config *g)
         return -1;
     for (size_t i = 3; keys[i]; i++) {
         if (i == 4)
-            continue; /* external_labels is used */
+            continue; /* external_labels is used (evaluation_interval, i = 2, too: the notifier) */
         yaml_node_t *v = cfg_key_node(c, node, keys[i]);
         if (v)
             cfg_warn(c, v, "global.%s is not used by lookout; ignored", keys[i]);
@@ -94,6 +97,8 @@ static int parse_global(cfg_ctx *c, const yaml_node_t *node, global_config *g)
         timeout = 10 * 1000 > interval ? interval : 10 * 1000;
     g->scrape_interval_ms = interval;
     g->scrape_timeout_ms = timeout;
+    if (eval > 0)
+        g->evaluation_interval_ms = eval;
     return 0;
 }
 
@@ -157,13 +162,13 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
 
 static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg)
 {
-    static const char *const keys[] = {"global", "scrape_configs", "storage", "push", "scrubbing",
+    static const char *const keys[] = {"global", "scrape_configs", "storage", "push", "scrubbing", "alerting",
                                        /* Not used by lookout; accepted so that a prometheus.yml loads. */
-                                       "rule_files", "alerting", "remote_write", "remote_read", "tracing",
+                                       "rule_files", "remote_write", "remote_read", "tracing",
                                        "scrape_config_files", "otlp", "runtime", NULL};
     if (cfg_check_map(c, root, "config", keys) < 0)
         return -1;
-    for (size_t i = 5; keys[i]; i++) {
+    for (size_t i = 6; keys[i]; i++) {
         yaml_node_t *k = cfg_key_node(c, root, keys[i]);
         if (k)
             cfg_warn(c, k, "%s is not used by lookout; ignored", keys[i]);
@@ -179,6 +184,9 @@ static int parse_prometheus(cfg_ctx *c, const yaml_node_t *root, lookout_config 
         return -1;
     yaml_node_t *sc = cfg_get(c, root, "scrubbing");
     if (sc && cfg_parse_scrubbing(c, sc, &cfg->scrubbing) < 0)
+        return -1;
+    yaml_node_t *al = cfg_get(c, root, "alerting");
+    if (al && cfg_parse_alerting(c, al, &cfg->alerting) < 0)
         return -1;
 
     return cfg_parse_jobs(c, root, "scrape_configs", cfg_parse_scrape_config,

@@ -172,6 +172,9 @@ typedef struct scrape_config {
     size_t n_relabel_configs;
     relabel_rule *metric_relabel_configs; /* parsed and validated, not applied */
     size_t n_metric_relabel_configs;
+    /* Applied to each aggregated error of a payload before it is merged (ingest/error_relabel.h). */
+    relabel_rule *error_relabel_configs;
+    size_t n_error_relabel_configs;
     sd_config *sd_configs; /* every SD block of every implemented kind, in config order per kind */
     size_t n_sd_configs;
 } scrape_config;
@@ -198,6 +201,8 @@ typedef struct push_config {
     char *authorization_credentials, *authorization_credentials_file;
     bool has_basic_auth;
     char *basic_auth_username, *basic_auth_password, *basic_auth_password_file;
+    relabel_rule *error_relabel_configs; /* for every pushed job */
+    size_t n_error_relabel_configs;
 } push_config;
 
 /* `scrubbing:` (lookout's own section): secrets masked at ingestion (periskop/scrub.h lists the defaults).
@@ -223,8 +228,28 @@ typedef struct scrubbing_config {
 typedef struct global_config {
     int64_t scrape_interval_ms; /* default 1m */
     int64_t scrape_timeout_ms;  /* default 10s */
+    int64_t evaluation_interval_ms; /* default 1m: how often the notifier looks for alerts */
     labelset external_labels;
 } global_config;
+
+/* One element of alerting.alertmanagers (Prometheus AlertmanagerConfig). The HTTP client settings and the
+ * SD blocks live in `sc` (job_name "alertmanager"); only static_configs discover Alertmanagers. */
+typedef struct alertmanager_config {
+    scrape_config sc;   /* http, sd_configs, relabel_configs (validated, not applied), pos */
+    char *scheme;       /* http (default) | https */
+    char *path_prefix;  /* default "/" */
+    int64_t timeout_ms; /* default 10s */
+} alertmanager_config;
+
+/* `alerting:` (Prometheus' section, plus lookout's resolve_after and min_severity). */
+typedef struct alerting_config {
+    alertmanager_config *alertmanagers;
+    size_t n_alertmanagers;
+    int64_t resolve_after_ms; /* default 1h: an alert resolves this long after the error's last occurrence */
+    int min_severity; /* 0 info, 1 warning (default), 2 error: payload_severity's values */
+    relabel_rule *alert_relabel_configs; /* validated, not applied */
+    size_t n_alert_relabel_configs;
+} alerting_config;
 
 /* check-config prints "FILE: warning: MESSAGE"; the message therefore starts with the position but not the
  * file name: "line 3, column 1: rule_files is not used by lookout; ignored". */
@@ -241,6 +266,7 @@ typedef struct lookout_config {
     storage_config storage;
     push_config push;
     scrubbing_config scrubbing;
+    alerting_config alerting;
     bool periskop_format; /* loaded from a Periskop `services:` file */
     config_warning *warnings;
     size_t n_warnings;

@@ -30,6 +30,10 @@ void cfg_canon_sd_kubernetes(strbuf *sb, const sd_config *sd, bool with_secrets)
 
 /* Relabel rules and scrape configs (parse_scrape.c). */
 int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, relabel_rule **out, size_t *n);
+/* error_relabel_configs: a relabel list plus the checks of its special labels (a static __severity__
+ * must be info, warning or error). */
+int cfg_parse_error_relabel_list(cfg_ctx *c, const yaml_node_t *map, relabel_rule **out, size_t *n);
+void cfg_free_rules(relabel_rule *rules, size_t n);
 /* A scrape config with Prometheus' defaults that are not zero (honor_timestamps, follow_redirects, ...). */
 void cfg_scrape_config_init(scrape_config *sc, const yaml_node_t *node);
 int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_config *g, scrape_config *sc);
@@ -46,6 +50,11 @@ int cfg_parse_base2_bytes(const char *s, int64_t *out);
 /* Storage section (config.c) and Periskop format (periskop.c). */
 void cfg_storage_defaults(storage_config *st);
 int cfg_parse_periskop(cfg_ctx *c, const yaml_node_t *root, lookout_config *cfg);
+
+/* Alerting section (parse_alerting.c). */
+void cfg_alerting_defaults(alerting_config *a);
+void cfg_alerting_free(alerting_config *a);
+int cfg_parse_alerting(cfg_ctx *c, const yaml_node_t *node, alerting_config *a);
 
 /* Push section (parse_push.c). */
 void cfg_push_defaults(push_config *p);

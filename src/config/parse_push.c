@@ -10,6 +10,7 @@
  *     basic_auth:                 # or this (not both)
  *       username: pusher
  *       password: s3cret          # or password_file: /path
+ *     error_relabel_configs: []   # applied to every pushed job's errors, as in a scrape_config
  *
  * Messages follow the rest of the configuration: FILE:LINE:COLUMN: what (expected ...). */
 #include <stdlib.h>
@@ -33,6 +34,7 @@ void cfg_push_free(push_config *p)
     free(p->basic_auth_username);
     free(p->basic_auth_password);
     free(p->basic_auth_password_file);
+    cfg_free_rules(p->error_relabel_configs, p->n_error_relabel_configs);
     memset(p, 0, sizeof *p);
 }
 
@@ -64,12 +66,13 @@ static int join(cfg_ctx *c, char **path)
 int cfg_parse_push(cfg_ctx *c, const yaml_node_t *node, push_config *p)
 {
     static const char *const keys[] = {"enabled", "default_job", "body_size_limit", "authorization", "basic_auth",
-                                       NULL};
+                                       "error_relabel_configs", NULL};
     int r = cfg_check_map(c, node, "push", keys);
     if (r)
         return r < 0 ? -1 : 0;
     if (cfg_read_bool(c, node, "enabled", &p->enabled) < 0 ||
-        cfg_read_string(c, node, "default_job", &p->default_job) < 0)
+        cfg_read_string(c, node, "default_job", &p->default_job) < 0 ||
+        cfg_parse_error_relabel_list(c, node, &p->error_relabel_configs, &p->n_error_relabel_configs) < 0)
         return -1;
     if (p->default_job && check_job(c, cfg_get(c, node, "default_job"), p->default_job) < 0)
         return -1;

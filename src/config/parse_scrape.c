@@ -70,7 +70,9 @@ int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, 
     for (int i = 0; i < cnt; i++) {
         if (cfg_is_null(items[i])) {
             rc = cfg_error(c, items[i], "empty or null %s rule in scrape config",
-                           strcmp(key, "relabel_configs") == 0 ? "target relabeling" : "metric relabeling");
+                           strcmp(key, "relabel_configs") == 0         ? "target relabeling"
+                           : strcmp(key, "error_relabel_configs") == 0 ? "error relabeling"
+                                                                       : "metric relabeling");
             break;
         }
         if (parse_rule(c, items[i], key, i, &rules[i]) < 0) {
@@ -83,6 +85,34 @@ int cfg_parse_relabel_list(cfg_ctx *c, const yaml_node_t *map, const char *key, 
     *out = rules;
     free(items);
     return rc;
+}
+
+int cfg_parse_error_relabel_list(cfg_ctx *c, const yaml_node_t *map, relabel_rule **out, size_t *n)
+{
+    if (cfg_parse_relabel_list(c, map, "error_relabel_configs", out, n) < 0)
+        return -1;
+    yaml_node_t *list = cfg_get(c, map, "error_relabel_configs");
+    for (size_t i = 0; i < *n; i++) {
+        const relabel_rule *r = &(*out)[i];
+        /* A replacement without a reference ($1, ${name}) written to __severity__ is known now: it must be
+         * a severity. One with references is checked when applied (a logged no-op when invalid). */
+        if (r->action != RELABEL_REPLACE || !r->target_label || strcmp(r->target_label, "__severity__") != 0 ||
+            strchr(r->replacement, '$'))
+            continue;
+        if (strcmp(r->replacement, "info") && strcmp(r->replacement, "warning") && strcmp(r->replacement, "error"))
+            return cfg_error(c, yaml_document_get_node(c->doc, list->data.sequence.items.start[i]),
+                             "error_relabel_configs[%zu]: invalid __severity__ replacement \"%s\" (expected info, "
+                             "warning or error)",
+                             i, r->replacement);
+    }
+    return 0;
+}
+
+void cfg_free_rules(relabel_rule *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        relabel_rule_free(&rules[i]);
+    free(rules);
 }
 
 /* ---- units.Base2Bytes ---- */
@@ -156,7 +186,7 @@ static const char *const scrape_keys[] = {
     "job_name", "honor_labels", "honor_timestamps", "track_timestamps_staleness", "params", "scrape_interval",
     "scrape_timeout", "metrics_path", "scheme", "body_size_limit", "sample_limit", "target_limit", "label_limit",
     "label_name_length_limit", "label_value_length_limit", "keep_dropped_targets", "relabel_configs",
-    "metric_relabel_configs", NULL};
+    "metric_relabel_configs", "error_relabel_configs", NULL};
 /* Sample-level settings of newer Prometheus versions: meaningless for exceptions, accepted silently. */
 static const char *const scrape_keys_quiet[] = {"scrape_protocols", "scrape_classic_histograms", "native_histogram_bucket_limit",
     "native_histogram_min_bucket_factor", "enable_compression", "always_scrape_classic_histograms",
@@ -308,7 +338,8 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
         return -1;
     if (cfg_parse_relabel_list(c, node, "relabel_configs", &sc->relabel_configs, &sc->n_relabel_configs) < 0 ||
         cfg_parse_relabel_list(c, node, "metric_relabel_configs", &sc->metric_relabel_configs,
-                               &sc->n_metric_relabel_configs) < 0)
+                               &sc->n_metric_relabel_configs) < 0 ||
+        cfg_parse_error_relabel_list(c, node, &sc->error_relabel_configs, &sc->n_error_relabel_configs) < 0)
         return -1;
     if (cfg_parse_sd_blocks(c, node, sc) < 0)
         return -1;
@@ -351,6 +382,7 @@ void cfg_scrape_free(scrape_config *sc)
     for (size_t i = 0; i < sc->n_metric_relabel_configs; i++)
         relabel_rule_free(&sc->metric_relabel_configs[i]);
     free(sc->metric_relabel_configs);
+    cfg_free_rules(sc->error_relabel_configs, sc->n_error_relabel_configs);
     for (size_t i = 0; i < sc->n_sd_configs; i++)
         sd_config_release(&sc->sd_configs[i]);
     free(sc->sd_configs);

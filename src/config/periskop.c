@@ -96,6 +96,7 @@ static int parse_service(cfg_ctx *c, const yaml_node_t *node, const global_confi
     allowed[na++] = "name";
     allowed[na++] = "scraper";
     allowed[na++] = "relabel_configs";
+    allowed[na++] = "error_relabel_configs"; /* lookout's addition, as in a scrape_config */
     na += cfg_sd_keys(allowed + na, sizeof allowed / sizeof allowed[0] - na - 1);
     allowed[na] = NULL;
 
@@ -153,7 +154,8 @@ static int parse_service(cfg_ctx *c, const yaml_node_t *node, const global_confi
     sc->scrape_interval_ms = interval;
     sc->scrape_timeout_ms = interval < 10000 ? interval : 10000;
 
-    if (cfg_parse_relabel_list(c, node, "relabel_configs", &sc->relabel_configs, &sc->n_relabel_configs) < 0)
+    if (cfg_parse_relabel_list(c, node, "relabel_configs", &sc->relabel_configs, &sc->n_relabel_configs) < 0 ||
+        cfg_parse_error_relabel_list(c, node, &sc->error_relabel_configs, &sc->n_error_relabel_configs) < 0)
         return -1;
     if (cfg_parse_sd_blocks(c, node, sc) < 0)
         return -1;

@@ -101,5 +101,7 @@ origin_verdict origin_check(const origin_request *r, const pcre2_code *allowed)
     const char *fp = first_of(r->fwd_proto, pb, sizeof pb), *fh = first_of(r->fwd_host, hb, sizeof hb);
     if ((fp || fh) && same_origin(r->origin, fp ? fp : r->scheme, fh ? fh : r->host))
         return ORIGIN_PASS;
+    if (r->ext_scheme && r->ext_host && same_origin(r->origin, r->ext_scheme, r->ext_host))
+        return ORIGIN_PASS;
     return ORIGIN_CROSS_SITE;
 }

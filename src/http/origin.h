@@ -9,7 +9,7 @@
  *   3. an Origin other than lookout's own is refused, "null" included. lookout's own: scheme://Host of the
  *      request (default ports ignored), and behind a reverse proxy the same with X-Forwarded-Proto and
  *      X-Forwarded-Host (a cross-site page cannot make a browser send those headers without a preflight,
- *      which rule 3 refuses);
+ *      which rule 3 refuses), and the origin of --web.external-url;
  *   4. everything else passes. */
 #ifndef LOOKOUT_HTTP_ORIGIN_H
 #define LOOKOUT_HTTP_ORIGIN_H
@@ -32,6 +32,7 @@ typedef struct origin_request {
     const char *scheme;         /* "http" or "https": how the request reached lookout */
     const char *host;           /* Host header or NULL */
     const char *fwd_proto, *fwd_host; /* X-Forwarded-Proto, X-Forwarded-Host or NULL */
+    const char *ext_scheme, *ext_host; /* scheme and host[:port] of --web.external-url, or NULL */
 } origin_request;
 
 /* allowed: the compiled --web.cors.origin or NULL. */

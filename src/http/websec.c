@@ -37,6 +37,7 @@ struct websec {
     tls_material *tls_cur;
     tls_material **tls_retired;
     size_t n_tls_retired;
+    char *ext_scheme, *ext_host; /* --web.external-url's origin (fixed at start) */
     pthread_mutex_t rl_mu; /* rate limiter */
     double tokens;
     int64_t rl_last_ns;
@@ -264,10 +265,26 @@ int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, 
     return 0;
 }
 
+void websec_set_external_url(websec *ws, const char *url)
+{
+    const char *sep = url ? strstr(url, "://") : NULL;
+    if (!sep || sep == url)
+        return;
+    const char *host = sep + 3, *end = host + strcspn(host, "/?#");
+    if (end == host)
+        return;
+    free(ws->ext_scheme);
+    free(ws->ext_host);
+    ws->ext_scheme = xstrndup(url, (size_t)(sep - url));
+    ws->ext_host = xstrndup(host, (size_t)(end - host));
+}
+
 void websec_free(websec *ws)
 {
     if (!ws)
         return;
+    free(ws->ext_scheme);
+    free(ws->ext_host);
     if (tls_owner == ws)
         tls_owner = NULL;
     web_config_free(ws->cfg);
@@ -384,7 +401,9 @@ bool websec_gate(void *ctx, const api_request *req, api_response *resp)
                            .scheme = ws->tls ? "https" : "http",
                            .host = api_request_header(req, "Host"),
                            .fwd_proto = api_request_header(req, "X-Forwarded-Proto"),
-                           .fwd_host = api_request_header(req, "X-Forwarded-Host")};
+                           .fwd_host = api_request_header(req, "X-Forwarded-Host"),
+                           .ext_scheme = ws->ext_scheme,
+                           .ext_host = ws->ext_host};
     origin_verdict v = origin_check(&oreq, ws->cors);
     if (v == ORIGIN_CROSS_SITE) {
         log_debug("web", "refused a cross-site request", "method", req->method, "path", req->path, "origin",

@@ -38,6 +38,9 @@ void websec_attach(websec *ws, http_server *s);
  * *restart_needed tells that TLS settings other than the certificate changed (they apply at restart). */
 int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, size_t errlen);
 bool websec_tls(const websec *ws);
+/* Also treats --web.external-url's scheme://host[:port] as lookout's own origin (call before the server
+ * starts; a URL without "scheme://host" is ignored). */
+void websec_set_external_url(websec *ws, const char *url);
 void websec_free(websec *ws);
 
 bool websec_gate(void *ctx, const api_request *req, api_response *resp);

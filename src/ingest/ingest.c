@@ -7,6 +7,7 @@
  * Target labels are shared, reference-counted label sets: the map holds one reference, every queued
  * body another, so a body that outlives its target (removed while queued) still carries its labels. */
 #include "ingest/ingest.h"
+#include "ingest/error_relabel.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,8 @@ struct ingest {
     ingest_status status; /* guarded by mu */
 
     pthread_mutex_t labels_mu;
+    error_relabel_set *erl; /* error_relabel_configs of the running configuration; guarded by mu */
+    bool erl_changed;       /* a reload replaced them: unchanged bodies must be merged again; guarded by mu */
     keymap labels;
     pthread_mutex_t scrub_mu; /* scrub: replaced by reloads, used by the writer */
     scrub_rules *scrub;
@@ -382,9 +385,49 @@ void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
     scrub_rules_free(old);
 }
 
+/* error_relabel_configs of the job (pushed: the push section's) on a parsed document, before merging. */
+static void relabel_errors(ingest *in, const char *job, bool pushed, const labelset *labels, payload_doc *doc)
+{
+    pthread_mutex_lock(&in->mu);
+    error_relabel_set *s = error_relabel_set_ref(in->erl);
+    pthread_mutex_unlock(&in->mu);
+    size_t n;
+    const relabel_rule *rules = error_relabel_set_rules(s, job, pushed, &n);
+    if (n) {
+        error_relabel_result res;
+        error_relabel_doc(rules, n, labels, doc, &res);
+        error_relabel_account(job, &res);
+    }
+    error_relabel_set_unref(s);
+}
+
+void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
+{
+    pthread_mutex_lock(&in->mu);
+    error_relabel_set *old = in->erl;
+    in->erl = s;
+    in->erl_changed = old || s; /* from none to none changes nothing */
+    pthread_mutex_unlock(&in->mu);
+    error_relabel_set_unref(old);
+}
+
+error_relabel_set *ingest_error_relabel(ingest *in)
+{
+    pthread_mutex_lock(&in->mu);
+    error_relabel_set *s = error_relabel_set_ref(in->erl);
+    pthread_mutex_unlock(&in->mu);
+    return s;
+}
+
 static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
 {
     const char *lv[] = {it->job, NULL};
+    pthread_mutex_lock(&in->mu);
+    bool rules_changed = in->erl_changed;
+    in->erl_changed = false;
+    pthread_mutex_unlock(&in->mu);
+    if (rules_changed) /* new error_relabel_configs: the next body of every target is merged under them */
+        merge_forget_body_hashes(in->eng);
     if (merge_body_unchanged(in->eng, it->job, it->url, it->body_hash, now)) {
         report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
         lv[1] = "unchanged";
@@ -425,6 +468,7 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
+    relabel_errors(in, it->job, false, labels, doc);
     ingest_merge_doc(in->eng, it->job, it->url, labels, doc, it->labels && it->labels->honor_labels, it->body_hash,
                      now, &in->cs);
     labelset_free(&fallback);
@@ -505,8 +549,10 @@ size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const
 
 static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 {
-    /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
+    /* Secrets are masked before anything (error relabeling included) reads the occurrences. */
     scrub(in, it->job, it->doc);
+    relabel_errors(in, it->job, true, &it->push_labels, it->doc);
+    /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
     ingest_merge_doc(in->eng, it->job, it->url, &it->push_labels, it->doc, false, 0, now, &in->cs);
     (*merged)++;
     const char *lv[] = {it->job, "pushed"};
@@ -741,6 +787,7 @@ void ingest_free(ingest *in)
     keymap_free(&in->labels);
     merge_changeset_free(&in->cs);
     merge_free(in->eng);
+    error_relabel_set_unref(in->erl);
     pthread_mutex_destroy(&in->mu);
     pthread_cond_destroy(&in->cond);
     pthread_cond_destroy(&in->done_cond);

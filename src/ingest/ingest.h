@@ -33,6 +33,7 @@
 #include "store/merge.h"
 #include "periskop/selfexc.h"
 #include "store/store.h"
+#include "ingest/error_relabel.h"
 
 typedef struct ingest ingest;
 
@@ -100,6 +101,12 @@ ingest_push_result ingest_push(ingest *in, const char *job, const char *instance
 size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
                         const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
                         merge_changeset *cs);
+
+/* Installs the error_relabel_configs of a (re)loaded configuration (takes the reference; NULL: none).
+ * Bodies merged from now on use them. */
+void ingest_set_error_relabel(ingest *in, error_relabel_set *s);
+/* The rules in use (a new reference, NULL when none): the introspection API. */
+error_relabel_set *ingest_error_relabel(ingest *in);
 
 /* Blocks until every body queued so far has been merged and, if the store accepts it, written
  * (tests and benchmarks). Returns 0, or -1 when timeout_ms elapsed first. */

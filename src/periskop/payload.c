@@ -1,6 +1,8 @@
 /* payload: see payload.h. */
 #include "periskop/payload.h"
 
+#include "labels/labels.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -187,10 +189,15 @@ void payload_occurrence_unref(payload_occurrence *o)
     free(o);
 }
 
-static void aggregate_clear(payload_aggregate *a)
+void payload_aggregate_clear(payload_aggregate *a)
 {
     free(a->key);
     free(a->origin_job);
+    free(a->count_id);
+    if (a->labels) {
+        labelset_free(a->labels);
+        free(a->labels);
+    }
     for (size_t i = 0; i < a->n_occurrences; i++)
         payload_occurrence_unref(a->occurrences[i]);
     free(a->occurrences);
@@ -201,7 +208,7 @@ void payload_free(payload_doc *p)
     if (!p)
         return;
     for (size_t i = 0; i < p->n_aggregates; i++)
-        aggregate_clear(&p->aggregates[i]);
+        payload_aggregate_clear(&p->aggregates[i]);
     free(p->aggregates);
     free(p->target_uuid);
     free(p->instance_id);
@@ -496,7 +503,7 @@ static void fold(payload_aggregate *a, payload_aggregate *b)
         memcpy(a->occurrences + a->n_occurrences, b->occurrences, b->n_occurrences * sizeof(void *));
     a->n_occurrences += b->n_occurrences;
     b->n_occurrences = 0;
-    aggregate_clear(b);
+    payload_aggregate_clear(b);
 }
 
 payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id, char *err, size_t errlen)
@@ -541,7 +548,7 @@ payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id
             if (!p->first_problem[0])
                 snprintf(p->first_problem, sizeof(p->first_problem), "aggregate %zu: %.160s", i, tmp);
             p->skipped_aggregates++;
-            aggregate_clear(&a);
+            payload_aggregate_clear(&a);
             continue;
         }
         uint64_t kh = fnv1a64(FNV64_OFFSET, a.key, strlen(a.key));

@@ -71,7 +71,17 @@ typedef struct payload_aggregate {
     /* Federation (GET /federate/exceptions of a lower lookout): the job the aggregate came from, from
      * the aggregate's "__lookout_job__" member; NULL when absent. Keys are unique per (origin_job, key). */
     char *origin_job;
+    /* Set by error_relabel_configs (ingest/error_relabel.h), NULL otherwise. count_id: the key the client
+     * sent, when the aggregate was regrouped under another key; the merge engine then keeps this
+     * aggregate's count per original key (each its own delta and reset accounting). labels: the error's
+     * own label set for this target, when the rules changed the target's labels. Owned, freed with the
+     * document. */
+    char *count_id;
+    struct labelset *labels;
 } payload_aggregate;
+
+/* Frees what an aggregate owns (its key, occurrences' references, ...), not the struct itself. */
+void payload_aggregate_clear(payload_aggregate *a);
 
 typedef struct payload_doc {
     char *target_uuid; /* "" when absent */

@@ -267,8 +267,113 @@ static int64_t hot_sort_value(store_sort sort, const mhot *h)
     return store_sort_value(sort, &tmp);
 }
 
+/* The search language (query.h) prepared for one listing: text terms as memsearch queries (the positive
+ * ones together, each negative one alone), job names interned. */
+typedef struct mem_search {
+    const store_search *s;
+    memsearch_query pos;
+    memsearch_query *neg; /* per term; n == 0 for terms other than negative text */
+    uint32_t **jobs;      /* per JOB term: its names interned (NO_JOB when unknown) */
+} mem_search;
+
+static void mem_search_init(mem_search *ms, const mem_store *m, const store_search *s)
+{
+    memset(ms, 0, sizeof(*ms));
+    ms->s = s && s->n ? s : NULL;
+    if (!ms->s)
+        return;
+    const char **w = xrealloc(NULL, s->n * sizeof(char *));
+    size_t nw = 0;
+    ms->neg = xcalloc(s->n, sizeof(memsearch_query));
+    ms->jobs = xcalloc(s->n, sizeof(uint32_t *));
+    for (size_t i = 0; i < s->n; i++) {
+        const store_term *t = &s->v[i];
+        if (t->kind == STORE_TERM_TEXT && !t->neg)
+            w[nw++] = t->value;
+        else if (t->kind == STORE_TERM_TEXT)
+            memsearch_query_init_words(&ms->neg[i], (const char *const *)&t->value, 1);
+        else if (t->kind == STORE_TERM_JOB) {
+            ms->jobs[i] = xrealloc(NULL, t->n_values * sizeof(uint32_t));
+            for (size_t k = 0; k < t->n_values; k++)
+                ms->jobs[i][k] = job_lookup(m, t->values[k]);
+        }
+    }
+    memsearch_query_init_words(&ms->pos, w, nw);
+    free(w);
+}
+
+static void mem_search_free(mem_search *ms)
+{
+    if (!ms->s)
+        return;
+    for (size_t i = 0; i < ms->s->n; i++) {
+        memsearch_query_free(&ms->neg[i]);
+        free(ms->jobs[i]);
+    }
+    free(ms->neg);
+    free(ms->jobs);
+    memsearch_query_free(&ms->pos);
+}
+
+/* One term on one record (before negation). */
+static bool term_holds(const mem_search *ms, size_t i, const mhot *h)
+{
+    const store_term *t = &ms->s->v[i];
+    const mrec *r = h->r;
+    switch (t->kind) {
+    case STORE_TERM_TEXT: /* negative only: positive ones are ms->pos */
+        return memsearch_matches(&ms->neg[i], &r->ix, r->samples, r->n);
+    case STORE_TERM_IS:
+        return (t->mask >> h->status) & 1u;
+    case STORE_TERM_SEVERITY:
+        return (t->mask >> h->sev) & 1u;
+    case STORE_TERM_JOB:
+        for (size_t k = 0; k < t->n_values; k++)
+            if (ms->jobs[i][k] == h->job_id)
+                return true;
+        return false;
+    case STORE_TERM_KEY:
+        return store_search_contains(rec_key(r), t->value);
+    case STORE_TERM_CLASS:
+        for (size_t k = 0; k < r->n; k++)
+            if (store_search_contains(r->samples[k]->error.class_name, t->value))
+                return true;
+        return false;
+    case STORE_TERM_LABEL:
+        for (size_t k = 0; k < r->n_labels; k++) {
+            const char *v = labelset_get(&r->labels[k], t->name);
+            if (v && strcmp(v, t->value) == 0)
+                return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+/* The search terms on one record: the cheap hot fields first, then the record. */
+static bool search_matches(const mem_search *ms, const mhot *h)
+{
+    if (!ms->s)
+        return true;
+    if (ms->pos.n && h->sig_decides && !memsearch_sig_may_match(&ms->pos, h->sig))
+        return false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ms->s->n; i++) {
+            store_term_kind k = ms->s->v[i].kind;
+            bool hot = k == STORE_TERM_IS || k == STORE_TERM_SEVERITY || k == STORE_TERM_JOB;
+            if (hot != (pass == 0))
+                continue;
+            if (term_holds(ms, i, h) == ms->s->v[i].neg)
+                return false;
+        }
+    }
+    const mrec *r = h->r;
+    return memsearch_matches(&ms->pos, &r->ix, r->samples, r->n);
+}
+
 /* The filters of q on one record; job_id is q->job interned (NO_JOB: every job). */
-static bool hot_matches(const mhot *h, const store_query *q, uint32_t job_id, const memsearch_query *mq)
+static bool hot_matches(const mhot *h, const store_query *q, uint32_t job_id, const memsearch_query *mq,
+                        const mem_search *ms)
 {
     if (job_id != NO_JOB && h->job_id != job_id)
         return false;
@@ -295,7 +400,7 @@ static bool hot_matches(const mhot *h, const store_query *q, uint32_t job_id, co
         if (!any)
             return false;
     }
-    return memsearch_matches(mq, &r->ix, r->samples, r->n);
+    return memsearch_matches(mq, &r->ix, r->samples, r->n) && search_matches(ms, h);
 }
 
 typedef struct row {
@@ -358,6 +463,7 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
 
     memsearch_query mq;
     memsearch_query_init(&mq, q->q, q->q_all_words);
+    mem_search ms;
 
     /* The page is the first `limit` matches after the cursor: kept in a bounded heap (the worst on top)
      * instead of sorting every match; n_after counts the rest to know whether there is a next page. */
@@ -367,10 +473,11 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     size_t n = 0, n_after = 0;
     pthread_rwlock_rdlock(&m->lock);
     uint32_t job_id = q->job ? job_lookup(m, q->job) : NO_JOB;
+    mem_search_init(&ms, m, q->search); /* interns job names: under the lock */
     size_t n_hot = q->job && job_id == NO_JOB ? 0 : m->n_hot; /* an unknown job matches nothing */
     for (size_t i = 0; i < n_hot; i++) {
         const mhot *h = &m->hot[i];
-        if (!hot_matches(h, q, job_id, &mq))
+        if (!hot_matches(h, q, job_id, &mq, &ms))
             continue;
         out->total++;
         const mrec *r = h->r;
@@ -401,6 +508,7 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     pthread_rwlock_unlock(&m->lock);
     free(heap);
     memsearch_query_free(&mq);
+    mem_search_free(&ms);
     store_cursor_clear(&cur);
     return 0;
 }

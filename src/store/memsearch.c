@@ -243,6 +243,30 @@ void memsearch_query_init(memsearch_query *mq, const char *q, bool all_words)
             mq->sig[k] |= mq->words[i].sig[k];
 }
 
+void memsearch_query_init_words(memsearch_query *mq, const char *const *words, size_t n)
+{
+    memset(mq, 0, sizeof(*mq));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(words[i]) + 1;
+    if (!n)
+        return;
+    mq->buf = malloc(total);
+    mq->words = malloc(n * sizeof(memsearch_word));
+    if (!mq->buf || !mq->words)
+        abort();
+    char *d = mq->buf;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(words[i]);
+        memcpy(d, words[i], len + 1);
+        word_init(&mq->words[mq->n++], d);
+        d += len + 1;
+    }
+    for (size_t i = 0; i < mq->n; i++)
+        for (int k = 0; k < MEMSEARCH_SIG_WORDS; k++)
+            mq->sig[k] |= mq->words[i].sig[k];
+}
+
 void memsearch_query_free(memsearch_query *mq)
 {
     free(mq->buf);

@@ -68,6 +68,8 @@ typedef struct memsearch_query {
 /* q NULL/"": no filter. all_words: q split at whitespace, every word must match (store_query.q_all_words);
  * else q is one substring. */
 void memsearch_query_init(memsearch_query *mq, const char *q, bool all_words);
+/* The same from separate words (phrases may contain spaces); words[i] are copied. */
+void memsearch_query_init_words(memsearch_query *mq, const char *const *words, size_t n);
 void memsearch_query_free(memsearch_query *mq);
 /* False when sig (an index's, with no partial sample) rules the aggregate out: a quick first test that
  * needs no access to the text. */

@@ -13,6 +13,7 @@
  * - A magg is in change set cs iff magg.cs_gen == cs->gen; then cs->v[magg.cs_idx] is its entry. */
 #include "store/merge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -519,7 +520,21 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         if (is_new)
             c = change_of(cs, a, true);
 
-        icount *ic = icount_find(m, a, true);
+        /* Regrouped by error_relabel_configs: the count is the original key's, kept under a derived
+         * instance "instance_id \x1f original key" so that every original key keeps its own delta and
+         * reset accounting (and is persisted like any instance count). */
+        minst *cm = m;
+        const char *ciid = iid;
+        char *derived = NULL;
+        if (pa->count_id) {
+            size_t l = strlen(iid) + strlen(pa->count_id) + 2;
+            derived = xmalloc(l);
+            snprintf(derived, l, "%s\x1f%s", iid, pa->count_id);
+            cm = minst_get(e, in->job, derived);
+            cm->last_seen = in->now_ms;
+            ciid = derived;
+        }
+        icount *ic = icount_find(cm, a, true);
         bool known = ic->a != NULL;
         uint64_t delta;
         if (!known)
@@ -538,7 +553,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
                 cs->counts = grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
                 merge_count_change *cc = &cs->counts[cs->n_counts];
                 cc->job = xstrdup(in->job);
-                cc->instance_id = xstrdup(iid);
+                cc->instance_id = xstrdup(ciid);
                 cc->key = xstrdup(pa->key);
                 cc->count = pa->total_count;
                 cc->seen_ms = in->now_ms;
@@ -548,6 +563,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         }
         ic->a = a;
         ic->count = pa->total_count;
+        free(derived);
 
         bool samples_changed = false;
         int64_t newest = PAYLOAD_TS_NONE, oldest = INT64_MAX;
@@ -585,11 +601,13 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
             a->sev = pa->severity;
             changed = true;
         }
-        if (reported && in->labels && a->n_labels < e->o.labels_per_error) {
+        const labelset *ls = pa->labels ? pa->labels : in->labels; /* the error's own labels, if any */
+        uint64_t lh = pa->labels ? labelset_hash(pa->labels) : lhash;
+        if (reported && ls && a->n_labels < e->o.labels_per_error) {
             /* Only materialise a change when the set really grows. */
-            if (!c && !labels_have(a, in->labels, lhash))
+            if (!c && !labels_have(a, ls, lh))
                 c = change_of(cs, a, is_new);
-            if (labels_add(e, a, in->labels, lhash, c))
+            if (labels_add(e, a, ls, lh, c))
                 changed = true;
         }
         a->total += delta;
@@ -603,6 +621,13 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         changed_n++;
     }
     return changed_n;
+}
+
+void merge_forget_body_hashes(merge_engine *e)
+{
+    for (size_t i = 0; i < e->srcs.cap; i++)
+        if (e->srcs.slots[i].hash)
+            ((msrc *)e->srcs.slots[i].value)->body_hash = 0;
 }
 
 void merge_forget_source(merge_engine *e, const char *job, const char *url)
@@ -646,6 +671,17 @@ size_t merge_prune(merge_engine *e, int64_t now_ms)
             continue;
         minst *m = e->insts.slots[i].value;
         if (m->last_seen < cutoff) {
+            /* A derived instance (regrouped key, see merge_apply) lives as long as its instance: an
+             * unchanged body refreshes only the instance, and forgetting the original key's count would
+             * add it again. */
+            const char *sep = memchr(m->id + m->joblen + 1, '\x1f', m->idlen - m->joblen - 1);
+            if (sep) {
+                const minst *base = keymap_get(&e->insts, m->id, (size_t)(sep - m->id));
+                if (base && base->last_seen >= cutoff) {
+                    m->last_seen = base->last_seen;
+                    continue;
+                }
+            }
             dead = grow(dead, &cap, n, sizeof(void *));
             dead[n++] = m;
         }

@@ -119,6 +119,10 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
  * of this payload that changed. */
 size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs);
 
+/* Forgets every target's last body hash, so that each next body is merged even when unchanged (a reload
+ * changed how bodies are turned into aggregates, e.g. error_relabel_configs). Counts stay exact: a
+ * re-merged body adds only what changed. */
+void merge_forget_body_hashes(merge_engine *e);
 /* A scrape target is gone (removed from discovery): forget its body hash. Instance counts stay until
  * pruned, so a target that comes back with the same target_uuid is not double-counted. */
 void merge_forget_source(merge_engine *e, const char *job, const char *url);

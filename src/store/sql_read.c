@@ -300,27 +300,104 @@ static void text_filter(sql_store *m, const char *text, strbuf *sb, params *p)
     param(p, sqlv_text(own(p, like_pattern(text))));
 }
 
-/* The text words of a query (one word unless q_all_words), in a strdup'd buffer owned by p. */
+/* The positive text words of a query (q as one word unless q_all_words, plus the search language's
+ * positive text terms), in buffers owned by p; *out is allocated (caller frees). */
 static size_t text_words(const store_query *q, params *p, const char ***out)
 {
-    size_t n = 0;
-    *out = NULL;
-    if (!q->q || !q->q[0])
-        return 0;
-    const char **w = xrealloc(NULL, (strlen(q->q) / 2 + 2) * sizeof(char *)); /* words are space-separated */
+    size_t n = 0, cap = (q->q ? strlen(q->q) / 2 + 2 : 1) + (q->search ? q->search->n : 0);
+    const char **w = xrealloc(NULL, cap * sizeof(char *)); /* words are space-separated */
     *out = w;
-    if (!q->q_all_words) {
-        w[n++] = q->q;
-        return n;
+    if (q->q && q->q[0]) {
+        if (!q->q_all_words) {
+            w[n++] = q->q;
+        } else {
+            char *words = strdup(q->q);
+            if (!words)
+                abort();
+            own(p, words); /* freed with the parameters */
+            char *save = NULL;
+            for (char *t = strtok_r(words, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
+                w[n++] = t;
+        }
     }
-    char *words = strdup(q->q);
-    if (!words)
-        abort();
-    own(p, words); /* freed with the parameters */
-    char *save = NULL;
-    for (char *t = strtok_r(words, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
-        w[n++] = t;
+    for (size_t i = 0; q->search && i < q->search->n; i++)
+        if (q->search->v[i].kind == STORE_TERM_TEXT && !q->search->v[i].neg)
+            w[n++] = q->search->v[i].value;
     return n;
+}
+
+/* A case-insensitive (ASCII) substring test of column col against the lower-cased needle, the same on
+ * every dialect: PostgreSQL's lower() under COLLATE "C" and SQLite's lower() fold ASCII only; MySQL's
+ * columns are binary, so they are converted first and compared under a binary collation. */
+static void lower_like(sql_store *m, strbuf *sb, const char *col)
+{
+    if (m->dialect == SQLDB_MYSQL)
+        strbuf_printf(sb, "LOWER(CONVERT(%s USING utf8mb4)) COLLATE utf8mb4_bin LIKE ? ESCAPE '\\'", col);
+    else
+        strbuf_printf(sb, "lower(%s) LIKE ? ESCAPE '\\'", col);
+}
+
+/* The search language's terms other than positive text (those join the full-text words). Each is one
+ * condition; "-" negates it. Job, severity and status are the aggregates' own columns (job indexed);
+ * label terms probe the labels index (name, value); class probes the error's samples (primary key). */
+static bool search_filters(sql_store *m, const store_query *q, const char *pl, strbuf *sb, params *p)
+{
+    bool other = false;
+    for (size_t i = 0; q->search && i < q->search->n; i++) {
+        const store_term *t = &q->search->v[i];
+        const char *no = t->neg ? "NOT " : "";
+        switch (t->kind) {
+        case STORE_TERM_TEXT:
+            if (!t->neg)
+                continue;
+            if (m->dialect == SQLDB_SQLITE && strlen(t->value) >= 3) {
+                strbuf_puts(sb, " AND a.id NOT IN (SELECT rowid FROM search WHERE search MATCH ?)");
+                param(p, sqlv_text(own(p, fts_phrase(t->value))));
+            } else {
+                strbuf_printf(sb, " AND a.id NOT IN (SELECT %s FROM search WHERE body LIKE ? ESCAPE '\\')",
+                              m->dialect == SQLDB_SQLITE ? "rowid" : "id");
+                param(p, sqlv_text(own(p, like_pattern(t->value))));
+            }
+            break;
+        case STORE_TERM_IS:
+        case STORE_TERM_SEVERITY: {
+            strbuf_printf(sb, " AND %s%s %sIN (", pl, t->kind == STORE_TERM_IS ? "a.status" : "a.severity", no);
+            int k = 0;
+            for (int b = 0; b < 3; b++)
+                if (t->mask & (1u << b))
+                    strbuf_printf(sb, "%s%d", k++ ? "," : "", b);
+            strbuf_putc(sb, ')');
+            break;
+        }
+        case STORE_TERM_JOB:
+            strbuf_printf(sb, " AND %sa.job %sIN (", pl, no);
+            for (size_t k = 0; k < t->n_values; k++) {
+                strbuf_puts(sb, k ? ",?" : "?");
+                param(p, sqlv_text(t->values[k]));
+            }
+            strbuf_putc(sb, ')');
+            break;
+        case STORE_TERM_KEY:
+            strbuf_printf(sb, " AND %s(", no);
+            lower_like(m, sb, "a.akey");
+            strbuf_putc(sb, ')');
+            param(p, sqlv_text(own(p, like_pattern(t->value))));
+            break;
+        case STORE_TERM_CLASS:
+            strbuf_printf(sb, " AND %sEXISTS (SELECT 1 FROM samples s WHERE s.agg_id = a.id AND ", no);
+            lower_like(m, sb, "s.class");
+            strbuf_putc(sb, ')');
+            param(p, sqlv_text(own(p, like_pattern(t->value))));
+            break;
+        case STORE_TERM_LABEL:
+            strbuf_printf(sb, " AND a.id %sIN (SELECT l.agg_id FROM labels l WHERE l.name = ? AND l.value = ?)", no);
+            param(p, sqlv_text(t->name));
+            param(p, sqlv_text(t->value));
+            break;
+        }
+        other = true;
+    }
+    return other;
 }
 
 /* SQLite: one FTS5 expression "w1" AND "w2" ... for every word of 3 or more characters (the trigram
@@ -370,9 +447,8 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
         strbuf_printf(sb, " AND %sa.status = ?", pl);
         param(p, sqlv_int(q->status));
         other = true;
-    } else if (q->status == STORE_QUERY_UNRESOLVED) { /* open or regressed: Periskop's list, status=open */
-        strbuf_printf(sb, " AND %sa.status <> ?", pl);
-        param(p, sqlv_int(STORE_RESOLVED));
+    } else if (q->status == STORE_QUERY_UNRESOLVED) { /* open or regressed (status=open, Periskop's list) */
+        strbuf_printf(sb, " AND %sa.status <> %d", pl, (int)STORE_RESOLVED);
         other = true;
     }
     if (q->n_labels) {
@@ -395,6 +471,8 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
         }
         strbuf_putc(sb, ')');
     }
+    if (search_filters(m, q, pl, sb, p))
+        other = true;
     if (fts)
         *fts = FTS_NONE;
     /* Every whitespace-separated word must match (q_all_words); each word is its own condition, so
@@ -499,6 +577,10 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
         strbuf_printf(&sql, "SELECT count(*) FROM aggregates a%s", where.buf);
 
     pthread_mutex_lock(&m->rmu);
+    /* A user's query is bounded in time (and, for tests, in SQLite VM steps): over budget it is
+     * interrupted and answered STORE_TIMEOUT, never left to hold the readers' connection. */
+    sqldb_set_budget(m->r, m->o.query_budget_ms > 0 ? m->o.query_budget_ms : STORE_QUERY_BUDGET_MS,
+                     m->o.query_budget_steps);
     int rc = sqldb_query(m->r, sql.buf, fts == FTS_ONLY ? p.v + n_filter - 1 : p.v, fts == FTS_ONLY ? 1 : n_filter, count_row,
                          &out->total, err, errlen);
 
@@ -589,6 +671,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
             rc = sqldb_query(m->r, sql.buf, NULL, 0, latest_row, &lc, err, errlen);
         free(nc.best);
     }
+    sqldb_set_budget(m->r, 0, 0);
     pthread_mutex_unlock(&m->rmu);
     free(pc.ids);
     strbuf_free(&sql);
@@ -597,7 +680,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     store_cursor_clear(&cur);
     if (rc != 0) {
         store_page_free(out);
-        return -1;
+        return rc == SQLDB_TIMEOUT ? STORE_TIMEOUT : -1;
     }
     if (!out->v)
         out->v = calloc(1, sizeof(store_summary));

@@ -55,7 +55,14 @@ typedef struct sqldb_ops {
     /* Rows changed by the last exec. */
     int64_t (*changes)(sqldb *db);
     void (*close)(sqldb *db);
+    /* Optional: bounds every later query of this connection to ms milliseconds and (SQLite) steps
+     * virtual-machine steps (0: no bound); a query over budget returns SQLDB_TIMEOUT. */
+    void (*set_budget)(sqldb *db, int64_t ms, int64_t steps);
 } sqldb_ops;
+
+/* query/exec: the statement was interrupted by its budget (sqldb_set_budget) or the server's
+ * statement timeout; err says so. */
+#define SQLDB_TIMEOUT (-2)
 
 struct sqldb {
     const sqldb_ops *ops;
@@ -66,6 +73,12 @@ struct sqldb {
 sqldb *sqldb_sqlite_open(const char *path, char *err, size_t errlen);
 sqldb *sqldb_pg_open(const char *dsn, char *err, size_t errlen);
 sqldb *sqldb_mysql_open(const char *dsn, char *err, size_t errlen);
+
+static inline void sqldb_set_budget(sqldb *db, int64_t ms, int64_t steps)
+{
+    if (db->ops->set_budget)
+        db->ops->set_budget(db, ms, steps);
+}
 
 static inline int64_t sqlrow_int(sqlrow *r, int col)
 {

@@ -20,6 +20,8 @@ typedef struct my_db {
     unsigned port;
     bool broken;
     int64_t changes;
+    int64_t budget_ms, applied_ms; /* MariaDB max_statement_time wanted / in force (0: none) */
+    bool no_budget;                /* the server refused it (not MariaDB): the read timeout bounds queries */
 } my_db;
 
 static const sqldb_ops my_ops;
@@ -95,6 +97,7 @@ static int my_connect(my_db *d, char *err, size_t errlen)
 {
     if (d->c)
         mysql_close(d->c);
+    d->applied_ms = 0; /* a new session */
     d->c = mysql_init(NULL);
     if (!d->c)
         abort();
@@ -183,6 +186,16 @@ static int my_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
     my_db *d = (my_db *)db;
     if ((!d->c || d->broken) && my_connect(d, err, errlen) != 0)
         return -1;
+    if (d->budget_ms && d->budget_ms != d->applied_ms) { /* once per value and session; MariaDB only */
+        char set[80];
+        snprintf(set, sizeof set, "SET SESSION max_statement_time = %.3f", (double)d->budget_ms / 1000.0);
+        if (mysql_query(d->c, set) == 0) {
+            d->applied_ms = d->budget_ms;
+        } else {
+            d->no_budget = true;
+            d->budget_ms = 0;
+        }
+    }
     char *q = my_sql(d, sql, p, n);
     int rc = mysql_real_query(d->c, q, (unsigned long)strlen(q));
     free(q);
@@ -191,7 +204,7 @@ static int my_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
         snprintf(err, errlen, "mysql: %s", mysql_error(d->c));
         if (conn_error(e))
             d->broken = true;
-        return -1;
+        return e == 1969 /* ER_STATEMENT_TIMEOUT */ ? SQLDB_TIMEOUT : -1;
     }
     d->changes = (int64_t)mysql_affected_rows(d->c);
     MYSQL_RES *res = mysql_use_result(d->c);
@@ -211,9 +224,10 @@ static int my_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
         }
     }
     if (mysql_errno(d->c)) {
+        unsigned e = mysql_errno(d->c);
         snprintf(err, errlen, "mysql: %s", mysql_error(d->c));
-        d->broken = conn_error(mysql_errno(d->c));
-        ret = -1;
+        d->broken = conn_error(e);
+        ret = e == 1969 /* ER_STATEMENT_TIMEOUT */ ? SQLDB_TIMEOUT : -1;
     }
     mysql_free_result(res);
     return ret;
@@ -242,6 +256,15 @@ static void my_close(sqldb *db)
     free(d);
 }
 
+/* As PostgreSQL's: 0 keeps the budget in force. */
+static void my_set_budget(sqldb *db, int64_t ms, int64_t steps)
+{
+    (void)steps;
+    my_db *d = (my_db *)db;
+    if (ms > 0 && !d->no_budget)
+        d->budget_ms = ms;
+}
+
 static const sqldb_ops my_ops = {
     .exec = my_exec,
     .query = my_query,
@@ -250,6 +273,7 @@ static const sqldb_ops my_ops = {
     .col_null = my_col_null,
     .changes = my_changes,
     .close = my_close,
+    .set_budget = my_set_budget,
 };
 
 sqldb *sqldb_mysql_open(const char *dsn, char *err, size_t errlen)

@@ -15,6 +15,9 @@ typedef struct pg_db {
     PGconn *c;
     char *dsn;
     int64_t changes;
+    /* query budget: statement_timeout wanted / in force on this connection (the connect options set
+     * 10 s; 0 = that default) */
+    int64_t budget_ms, applied_ms;
 } pg_db;
 
 static const sqldb_ops pg_ops;
@@ -49,6 +52,7 @@ static int pg_ensure(pg_db *d, char *err, size_t errlen)
     if (d->c)
         PQfinish(d->c);
     d->c = pg_connect(d->dsn, err, errlen);
+    d->applied_ms = 0; /* a new session: the connect options' statement_timeout */
     return d->c ? 0 : -1;
 }
 
@@ -111,6 +115,15 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
     pg_db *d = (pg_db *)db;
     if (pg_ensure(d, err, errlen) != 0)
         return -1;
+    if (d->budget_ms && d->budget_ms != d->applied_ms &&
+        PQtransactionStatus(d->c) == PQTRANS_IDLE) { /* applied lazily, once per value and session */
+        char set[64];
+        snprintf(set, sizeof set, "SET statement_timeout = %lld", (long long)d->budget_ms);
+        PGresult *r = PQexec(d->c, set);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            d->applied_ms = d->budget_ms;
+        PQclear(r);
+    }
     char *q = pg_sql(sql);
     char nums[64][24];
     const char *vals[64];
@@ -136,7 +149,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
     if (fn)
         PQsetSingleRowMode(d->c);
     int ret = 0;
-    bool failed = false;
+    bool failed = false, timed_out = false;
     d->changes = 0;
     PGresult *res;
     while ((res = PQgetResult(d->c)) != NULL) {
@@ -151,12 +164,14 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
             d->changes = t && *t ? strtoll(t, NULL, 10) : 0;
         } else if (st != PGRES_TUPLES_OK && !failed) {
             failed = true;
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            timed_out = state && strcmp(state, "57014") == 0; /* query_canceled: statement_timeout */
             pg_msg("query", PQresultErrorMessage(res), err, errlen);
         }
         PQclear(res);
     }
     if (failed)
-        return -1;
+        return timed_out ? SQLDB_TIMEOUT : -1;
     return ret;
 }
 
@@ -179,6 +194,15 @@ static void pg_close(sqldb *db)
     free(d);
 }
 
+/* A budget of 0 keeps the one in force (the readers' connection then stays at the list budget, which
+ * spares a round trip per query). */
+static void pg_set_budget(sqldb *db, int64_t ms, int64_t steps)
+{
+    (void)steps;
+    if (ms > 0)
+        ((pg_db *)db)->budget_ms = ms;
+}
+
 static const sqldb_ops pg_ops = {
     .exec = pg_exec,
     .query = pg_query,
@@ -187,6 +211,7 @@ static const sqldb_ops pg_ops = {
     .col_null = pg_col_null,
     .changes = pg_changes,
     .close = pg_close,
+    .set_budget = pg_set_budget,
 };
 
 sqldb *sqldb_pg_open(const char *dsn, char *err, size_t errlen)

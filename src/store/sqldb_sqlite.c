@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/sqldb.h"
 
@@ -19,7 +20,29 @@ typedef struct sl_db {
         char *sql;
         sqlite3_stmt *st;
     } cache[CACHE];
+    /* query budget (sl_set_budget): checked by the progress handler every PROGRESS_OPS VM steps */
+    int64_t budget_ms, budget_steps;
+    int64_t deadline_ms, steps;
 } sl_db;
+
+#define PROGRESS_OPS 1000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Non-zero interrupts the running statement (SQLITE_INTERRUPT). */
+static int sl_progress(void *ctx)
+{
+    sl_db *d = ctx;
+    d->steps += PROGRESS_OPS;
+    if (d->budget_steps && d->steps > d->budget_steps)
+        return 1;
+    return d->budget_ms && mono_ms() > d->deadline_ms;
+}
 
 
 /* Turns a SQLite failure into a message an operator can act on. */
@@ -101,11 +124,18 @@ static int sl_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
         return -1;
     sqlrow row = {&sl_ops, st};
     int rc, ret = 0;
+    d->steps = 0;
+    if (d->budget_ms)
+        d->deadline_ms = mono_ms() + d->budget_ms;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fn && (ret = fn(ctx, &row)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE) {
+    if (ret == 0 && (rc & 0xff) == SQLITE_INTERRUPT && (d->budget_ms || d->budget_steps)) {
+        snprintf(err, errlen, "query timed out (over its budget of %lld ms%s)", (long long)d->budget_ms,
+                 d->budget_steps ? " or its step bound" : "");
+        ret = SQLDB_TIMEOUT;
+    } else if (ret == 0 && rc != SQLITE_DONE) {
         sl_error(d, rc, "query", err, errlen);
         ret = -1;
     }
@@ -165,6 +195,15 @@ static void sl_close(sqldb *db)
     free(d);
 }
 
+static void sl_set_budget(sqldb *db, int64_t ms, int64_t steps)
+{
+    sl_db *d = (sl_db *)db;
+    d->budget_ms = ms > 0 ? ms : 0;
+    d->budget_steps = steps > 0 ? steps : 0;
+    sqlite3_progress_handler(d->h, d->budget_ms || d->budget_steps ? PROGRESS_OPS : 0,
+                             d->budget_ms || d->budget_steps ? sl_progress : NULL, d);
+}
+
 static const sqldb_ops sl_ops = {
     .exec = sl_exec,
     .query = sl_query,
@@ -173,6 +212,7 @@ static const sqldb_ops sl_ops = {
     .col_null = sl_col_null,
     .changes = sl_changes,
     .close = sl_close,
+    .set_budget = sl_set_budget,
 };
 
 sqldb *sqldb_sqlite_open(const char *path, char *err, size_t errlen)

@@ -23,12 +23,16 @@
 #include "labels/labels.h"
 #include "periskop/payload.h"
 #include "store/merge.h"
+#include "store/query.h"
 
 typedef enum store_status { STORE_OPEN = 0, STORE_RESOLVED, STORE_REGRESSED } store_status;
 typedef enum store_sort { STORE_SORT_LAST_SEEN = 0, STORE_SORT_COUNT, STORE_SORT_FIRST_SEEN } store_sort;
 
 /* Return codes besides 0 (ok) and -1 (error, message in err). */
 #define STORE_NOT_FOUND 1
+/* list: the query ran out of its time/step budget (store_options.query_budget_*); err says so. Not a
+ * fault of lookout: the API answers 503 (Prometheus' errorType "timeout"). */
+#define STORE_TIMEOUT 2
 
 const char *store_status_name(store_status s); /* "open", "resolved", "regressed" */
 int store_status_parse(const char *s, store_status *out);
@@ -63,6 +67,8 @@ typedef struct store_query {
      * aggregate matches when every word matches, each as above (case-insensitive substring of the key or of
      * any field of any sample; different words may match different fields or samples). */
     bool q_all_words;
+    /* The search language (query.h), ANDed with everything above; NULL or no terms: no filter. */
+    const store_search *search;
 } store_query;
 
 /* One aggregate without its samples (list rows). */
@@ -134,7 +140,15 @@ struct store {
 
 typedef struct store_options {
     int64_t retention_ms; /* series kept this long; 0 -> 14d */
+    /* SQL backends: a reader query (list) is interrupted after this long (0 -> STORE_QUERY_BUDGET_MS):
+     * SQLite's progress handler, PostgreSQL's statement_timeout and MariaDB's max_statement_time on the
+     * readers' connection; on SQLite also after query_budget_steps virtual-machine steps (0: no step
+     * bound; for tests). */
+    int64_t query_budget_ms;
+    int64_t query_budget_steps;
 } store_options;
+
+#define STORE_QUERY_BUDGET_MS 5000
 
 /* The memory backend (nothing survives a restart; save_state/load work within the process). */
 store *store_memory_new(const store_options *opts);

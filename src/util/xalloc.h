@@ -43,6 +43,15 @@ static inline char *xstrdup(const char *s)
     return d;
 }
 
+/* The first n bytes of s (fewer at a NUL), NUL-terminated. */
+static inline char *xstrndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (!d)
+        abort();
+    return d;
+}
+
 /* NULL in, "" out: for strings that must always be set. */
 static inline char *xstrdup_or_empty(const char *s)
 {

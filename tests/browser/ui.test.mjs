@@ -180,6 +180,45 @@ await test('job link opens its error list; search narrows it as you type and lan
   assert(keys2.includes('*url.Error@9f3c1a07') && !keys2.includes('billing/invoice-timeout'), `words ANDed: ${keys2}`);
 });
 
+await test('search language: syntax hints insert terms, fields match the API, a bad query is named at the box', async () => {
+  await open('#/api/errors');
+  await page.waitForSelector('tr.err-row');
+  await page.click('#search-syntax summary');
+  await page.click('#search-syntax button[data-term="severity:error"]');
+  await page.waitForFunction(() => window.__lookout.renders.some((r) => r.view === 'list' && r.q === 'severity:error'));
+  assert(page.url().includes('q=severity%3Aerror'), `URL holds the query: ${page.url()}`);
+  const want = await apiGet(BASE, '/api/v1/errors?job=api&q=severity%3Aerror&limit=50');
+  assert(want.total > 0, 'some error-severity errors');
+  eq((await page.locator('tr.err-row a.key').allInnerTexts()).join(','), want.errors.map((e) => e.aggregation_key).join(','),
+    'same rows as the API');
+  assert(!(await page.locator('.sevcell').allInnerTexts()).some((t) => !/error/i.test(t)), 'only severity error');
+  await page.fill('#search', '');
+  await page.locator('#search').pressSequentially('-severity:error is:closed', {delay: 20});
+  await page.waitForFunction(() => !document.getElementById('search-error').hidden);
+  eq(await page.locator('#search-error').innerText(),
+    'invalid q: unknown is: value "closed" (expected open, resolved or regressed)', 'the problem named');
+  await page.fill('#search', '-severity:error');
+  await page.waitForFunction(() => document.getElementById('search-error').hidden);
+  const want2 = await apiGet(BASE, '/api/v1/errors?job=api&q=-severity%3Aerror&limit=50');
+  await until('negated rows', async () => (await page.locator('tr.err-row a.key').allInnerTexts()).join(',') ===
+    want2.errors.map((e) => e.aggregation_key).join(','));
+  await page.click('#clear-filters');
+});
+
+await test('error detail shows the error_relabel_configs steps of its key', async () => {
+  await open('#/api/errors');
+  await page.waitForSelector('tr.err-row');
+  const key = (await page.locator('tr.err-row a.key').first().innerText()).trim();
+  await page.locator('tr.err-row a.key').first().click();
+  await page.waitForSelector('#relabel-steps');
+  await page.click('#relabel-steps summary');
+  await page.waitForSelector('#relabel-steps .steps-result');
+  eq(await page.locator('#relabel-steps li').count(), 1, 'one rule');
+  assert((await page.locator('#relabel-steps li code').innerText()).startsWith('drop [__class__] =~ NeverRaised.*'), 'the rule');
+  const res = await page.locator('#relabel-steps .steps-result').innerText();
+  assert(res.startsWith(`Result: key ${key}, severity `), `kept under its own key: ${res}`);
+});
+
 await test('filters combine (severity + status + label) and the URL restores them', async () => {
   await open('#/api/errors');
   await page.check('label.chip.sev-warning input');

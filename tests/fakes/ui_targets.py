@@ -130,6 +130,9 @@ class Targets:
             out += [f"  - job_name: {q(job)}"]
             if self.body_size_limit:
                 out.append(f"    body_size_limit: {self.body_size_limit}")
+            if job == "api":  # a rule that changes nothing here: the detail page's relabel steps show it
+                out += ["    error_relabel_configs:",
+                        "      - {source_labels: [__class__], regex: 'NeverRaised.*', action: drop}"]
             out.append("    static_configs:")
             if not lst:
                 out.append("      []")

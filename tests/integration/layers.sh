@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT" || exit 1
 
-declare -A rank=([util]=0 [labels]=1 [config]=2 [http]=3 [periskop]=3 [sd]=4 [scrape]=5 [store]=5
+declare -A rank=([util]=0 [labels]=1 [config]=2 [http]=3 [periskop]=3 [sd]=4 [scrape]=5 [store]=5 [alert]=6
                  [ingest]=6 [api]=7)
 
 # upward_includes DIR: prints one line per include in DIR/*/*.[ch] that points at or above its rank.

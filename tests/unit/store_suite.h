@@ -180,6 +180,93 @@ SUITE_TEST(full_text_search)
     }
 }
 
+/* The search language (store/query.h): every example runs on every backend. */
+static void expect_search(const char *q, const char *keys)
+{
+    store_search se;
+    cr_assert_eq(store_search_parse(q, &se, err, sizeof(err)), 0, "q=%s: %s", q, err);
+    store_page p = list(Q(.search = &se, .sort = STORE_SORT_COUNT));
+    char got[512] = "";
+    for (size_t i = 0; i < p.n; i++) {
+        if (i)
+            strcat(got, ",");
+        strcat(got, p.v[i].key);
+    }
+    cr_assert_str_eq(got, keys, "q=%s", q);
+    cr_assert_eq(p.total, p.n, "q=%s", q);
+    store_page_free(&p);
+    store_search_free(&se);
+}
+
+SUITE_TEST(search_language)
+{
+    seed();
+    /* by count: epsilon 500 (web, error), beta 50 (api, warning), delta 7 (web, error), alpha 5 (api,
+     * error), gamma 1 (api, info, namespace dev); every other one is namespace prod */
+    static const char *const cases[][2] = {
+        {"severity:error", "epsilon,delta,alpha"},
+        {"severity:warning,info", "beta,gamma"},
+        {"-severity:error", "beta,gamma"},
+        {"job:web", "epsilon,delta"},
+        {"-job:web", "beta,alpha,gamma"},
+        {"job:web,api", "epsilon,beta,delta,alpha,gamma"},
+        {"job:nope", ""},
+        {"-job:nope", "epsilon,beta,delta,alpha,gamma"},
+        {"namespace:dev", "gamma"},
+        {"-namespace:dev", "epsilon,beta,delta,alpha"},
+        {"namespace:prod severity:error job:api", "alpha"},
+        {"instance:http://prod-1", "beta,alpha"},
+        {"namespace:Prod", ""}, /* label values are exact */
+        {"class:ERRDELTA", "delta"},
+        {"class:err -class:errbeta", "epsilon,delta,alpha,gamma"},
+        {"class:refused", ""}, /* the message is not the class */
+        {"key:LPH", "alpha"},
+        {"-key:a", "epsilon"},
+        {"\"connection refused\"", "alpha"},
+        {"\"refused connection\"", ""},
+        {"-refused", "epsilon,beta,delta,gamma"},
+        {"-\"slow query\" severity:warning,info", "gamma"},
+        {"x-trace -eps", "beta,delta,alpha,gamma"},
+        {"-ni severity:error", "epsilon,alpha"}, /* a two-letter word (below the trigram size) */
+        {"is:open", "epsilon,beta,delta,alpha,gamma"},
+        {"is:resolved", ""},
+        {"timeout is:open,resolved", "epsilon"},
+        {"refused -refused", ""},
+        {"", "epsilon,beta,delta,alpha,gamma"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_search(cases[i][0], cases[i][1]);
+}
+
+SUITE_TEST(search_language_status_and_fields)
+{
+    seed();
+    cr_assert_eq(store_resolve(S, "api", "alpha", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_resolve(S, "web", "delta", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    simple("web", "http://prod-2", "delta", 9, "error", 6, "nil pointer", T0 + 2 * MIN); /* regresses */
+    expect_search("is:resolved", "alpha");
+    expect_search("is:regressed", "delta");
+    expect_search("is:open", "epsilon,beta,delta,gamma"); /* open or regressed, as status=open */
+    expect_search("is:open -is:regressed", "epsilon,beta,gamma");
+    /* store_query.status STORE_QUERY_UNRESOLVED (the API's status=open, Periskop's list): the SQL
+     * backends ignored it and listed resolved errors too */
+    store_page up = list(Q(.status = STORE_QUERY_UNRESOLVED, .sort = STORE_SORT_COUNT));
+    expect_keys(&up, "epsilon,beta,delta,gamma");
+    store_page_free(&up);
+    expect_search("-is:resolved severity:error", "epsilon,delta");
+    /* with the other filters of store_query: ANDed */
+    store_search se;
+    cr_assert_eq(store_search_parse("severity:error", &se, err, sizeof(err)), 0);
+    store_page p = list(Q(.search = &se, .job = "web", .sort = STORE_SORT_COUNT));
+    expect_keys(&p, "epsilon,delta");
+    store_page_free(&p);
+    store_label_matcher dev[] = {{"namespace", "dev"}};
+    p = list(Q(.search = &se, .labels = dev, .n_labels = 1));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    store_search_free(&se);
+}
+
 SUITE_TEST(full_text_words_anded)
 {
     seed();

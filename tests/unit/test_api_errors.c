@@ -24,7 +24,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 
 static void request(int port, const char *method, const char *path, reply *r)
 {
-    char url[512];
+    char url[10000];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     strbuf_init(&r->body);
     CURL *c = curl_easy_init();
@@ -296,4 +296,81 @@ Test(api_errors, self_exceptions_served_in_client_format)
     request(port, "GET", "/errors", &r);
     cr_assert(strstr(r.body.buf, "scrape-error"));
     strbuf_free(&r.body);
+}
+
+/* The search language through the API: fields, negation and phrases ANDed with the other parameters;
+ * a malformed or over-long q is the user's 400 naming the problem, never lookout's own exception. */
+Test(api_errors, search_language_in_q)
+{
+    put("a", "k1", 10, PAYLOAD_ERROR, 1000, "IOError", "disk full", 5000, "prod");
+    put("a", "k2", 20, PAYLOAD_WARNING, 1000, "Timeout", "slow upstream", 6000, "dev");
+    put("b", "k3", 30, PAYLOAD_INFO, 1000, "Note", "fyi", 7000, "prod");
+    reply r;
+    request(port, "GET", "/api/v1/errors?q=env:prod%20-severity:info", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body.buf, "\"k1\"") && strstr(r.body.buf, "\"total\":1}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?q=%22slow%20upstream%22%20class:time&job=a", &r);
+    cr_assert(strstr(r.body.buf, "\"k2\"") && strstr(r.body.buf, "\"total\":1}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?q=severity:warning&severity=error", &r); /* ANDed: nothing */
+    cr_assert(strstr(r.body.buf, "\"total\":0}"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?q=is:closed", &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid q: unknown "
+                                 "is: value \\\"closed\\\" (expected open, resolved or regressed)\"}");
+    strbuf_free(&r.body);
+    request(port, "GET", "/api/v1/errors?q=%22disk%20full", &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert(strstr(r.body.buf, "unclosed quote in search query (the quote at position 1)"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    /* issue 12: 1,500 two-letter words answered 500 and recorded a self-exception */
+    char path[8000] = "/api/v1/errors?q=";
+    for (int i = 0; i < 1500; i++)
+        strcat(path, i ? "+ab" : "ab");
+    request(port, "GET", path, &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert(strstr(r.body.buf, "search query too long (4499 bytes, at most 2048)"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    strcpy(path, "/api/v1/errors?q=");
+    for (int i = 0; i < 40; i++)
+        strcat(path, i ? "+ab" : "ab");
+    request(port, "GET", path, &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert(strstr(r.body.buf, "too many search terms (about 40, at most 32)"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    size_t len;
+    char *exp = selfexc_export(sx, &len);
+    cr_assert(strstr(exp, "\"aggregated_errors\":[]"), "no self-exception: %s", exp);
+    free(exp);
+}
+
+/* A query over its budget (here SQLite's step bound, deterministic) answers 503 timeout and is not
+ * recorded as lookout's own exception. */
+Test(api_errors, query_over_budget_is_a_timeout_not_a_self_exception)
+{
+    store_close(st);
+    char dir[] = "/tmp/lookout-apibudget-XXXXXX", path[300], err[512];
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/db", dir);
+    store_options o = {.query_budget_steps = 1};
+    st = store_sqlite_new(path, &o, err, sizeof err);
+    cr_assert(st, "%s", err);
+    api.st = st;
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "key-%d", i);
+        put("a", key, 1, PAYLOAD_ERROR, 1000, "IOError", "disk full", 5000 + i, "prod");
+    }
+    reply r;
+    request(port, "GET", "/api/v1/errors?q=class:ioerror", &r);
+    cr_assert_eq(r.status, 503, "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"errorType\":\"timeout\""), "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "query timed out"), "%s", r.body.buf);
+    strbuf_free(&r.body);
+    size_t len;
+    char *exp = selfexc_export(sx, &len);
+    cr_assert(strstr(exp, "\"aggregated_errors\":[]"), "no self-exception: %s", exp);
+    free(exp);
 }

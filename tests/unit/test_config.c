@@ -484,13 +484,13 @@ Test(config, warnings_for_unused_sections_and_sd_kinds)
     cr_assert(has_warning(cfg, "global.query_log_file is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "line 4, column 1: rule_files is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "line 15, column 5: job mixed: nomad_sd_configs"));
-    cr_assert(has_warning(cfg, "alerting is not used by lookout; ignored"));
+    cr_assert(!has_warning(cfg, "alerting"), "alerting is used now (alerts through Alertmanager)");
     cr_assert(has_warning(cfg, "remote_write is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "storage.tsdb is Prometheus' TSDB setting and is not used by lookout; ignored"));
     cr_assert(has_warning(cfg, "job mixed: nomad_sd_configs is not supported by lookout yet; its targets are ignored"));
     cr_assert(has_warning(cfg, "job mixed: ec2_sd_configs is not supported by lookout yet"));
     cr_assert(has_warning(cfg, "job oauth: oauth2 is not supported by lookout yet"));
-    cr_assert_eq(cfg->n_warnings, 8);
+    cr_assert_eq(cfg->n_warnings, 7);
     for (size_t i = 0; i < cfg->n_warnings; i++) {
         cr_assert(strncmp(cfg->warnings[i].message, "line ", 5) == 0, "%s", cfg->warnings[i].message);
         cr_assert_gt(cfg->warnings[i].pos.line, 0);
@@ -721,4 +721,92 @@ Test(config, http_client_config_copy_and_release)
     cr_assert_str_eq(b.basic_auth_password, "pw");
     cr_assert_str_eq(b.tls.key, "-----BEGIN KEY-----");
     http_client_config_release(&b);
+}
+
+/* error_relabel_configs: the relabel_configs validation and positions, in a scrape_config, the push
+ * section and a Periskop service, plus the static __severity__ check. */
+Test(config_errors, error_relabel_static_severity)
+{
+    expect_bad("error_relabel_bad_severity.yml", "4:9",
+               "error_relabel_configs[0]: invalid __severity__ replacement \"critical\" (expected info, warning or "
+               "error)");
+}
+Test(config_errors, error_relabel_unknown_action_in_push)
+{
+    expect_bad("error_relabel_bad_action.yml", "5:15", "unknown relabel action \"silence\" (expected replace, keep");
+}
+Test(config_errors, error_relabel_bad_regex_in_periskop_service)
+{
+    expect_bad("error_relabel_bad_regex.yml", "9:9", "error_relabel_configs[0]: ");
+}
+Test(config, error_relabel_configs_parsed_everywhere)
+{
+    lookout_config *cfg = parse_ok("scrape_configs:\n"
+                                   "  - job_name: api\n"
+                                   "    error_relabel_configs:\n"
+                                   "      - source_labels: [__aggregation_key__]\n"
+                                   "        regex: '(.*)@[0-9a-f]+'\n"
+                                   "        target_label: __aggregation_key__\n"
+                                   "      - source_labels: [__class__]\n"
+                                   "        regex: 'Timeout.*'\n"
+                                   "        target_label: __severity__\n"
+                                   "        replacement: warning\n"
+                                   "      - source_labels: [__class__]\n"
+                                   "        regex: '(.*)'\n"
+                                   "        target_label: __severity__\n"
+                                   "        replacement: $1\n"
+                                   "    static_configs: [{targets: ['a:1']}]\n"
+                                   "push:\n"
+                                   "  error_relabel_configs: [{source_labels: [__message__], regex: '.*canceled.*', action: drop}]\n");
+    cr_assert_eq(cfg->scrape_configs[0].n_error_relabel_configs, 3);
+    cr_assert_str_eq(cfg->scrape_configs[0].error_relabel_configs[1].replacement, "warning");
+    cr_assert_eq(cfg->push.n_error_relabel_configs, 1);
+    cr_assert_eq(cfg->push.error_relabel_configs[0].action, RELABEL_DROP);
+    config_free(cfg);
+}
+
+/* alerting: Prometheus' section plus resolve_after and min_severity; errors at FILE:LINE:COL. */
+Test(config, alerting_section)
+{
+    lookout_config *cfg = parse_ok("global: {evaluation_interval: 5s}\n"
+                                   "alerting:\n"
+                                   "  resolve_after: 30m\n"
+                                   "  min_severity: error\n"
+                                   "  alertmanagers:\n"
+                                   "    - scheme: https\n"
+                                   "      path_prefix: /am\n"
+                                   "      timeout: 3s\n"
+                                   "      api_version: v2\n"
+                                   "      basic_auth: {username: u, password: p}\n"
+                                   "      static_configs: [{targets: ['am-1:9093', 'am-2:9093']}]\n"
+                                   "      file_sd_configs: [{files: [am.json]}]\n");
+    cr_assert_eq(cfg->global.evaluation_interval_ms, 5000);
+    cr_assert_eq(cfg->alerting.resolve_after_ms, 30 * 60 * 1000);
+    cr_assert_eq(cfg->alerting.min_severity, 2);
+    cr_assert_eq(cfg->alerting.n_alertmanagers, 1);
+    const alertmanager_config *am = &cfg->alerting.alertmanagers[0];
+    cr_assert_str_eq(am->scheme, "https");
+    cr_assert_str_eq(am->path_prefix, "/am");
+    cr_assert_eq(am->timeout_ms, 3000);
+    cr_assert(am->sc.http.has_basic_auth);
+    cr_assert_eq(am->sc.n_sd_configs, 2);
+    cr_assert(has_warning(cfg, "only static_configs discover Alertmanagers"));
+    config_free(cfg);
+    cfg = parse_ok("scrape_configs: []\n");
+    cr_assert_eq(cfg->alerting.resolve_after_ms, 3600 * 1000, "default 1h");
+    cr_assert_eq(cfg->alerting.min_severity, 1, "default warning");
+    cr_assert_eq(cfg->global.evaluation_interval_ms, 60000);
+    config_free(cfg);
+    static const char *const bad[][2] = {
+        {"alerting:\n  min_severity: fatal\n", "inline.yml:2:17: invalid min_severity \"fatal\" (expected info, warning or error)"},
+        {"alerting:\n  alertmanagers:\n    - api_version: v1\n",
+         "inline.yml:3:20: unsupported Alertmanager API version \"v1\" (expected v2; v1 is gone since Alertmanager 0.27)"},
+        {"alerting:\n  resolve_after: 0s\n", "inline.yml:2:18: resolve_after must be positive (expected a duration such as 1h)"},
+        {"alerting:\n  alertmanagers:\n    - schema: http\n", "inline.yml:3:7: "},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = 0;
+        cr_assert_null(config_parse(bad[i][0], strlen(bad[i][0]), "inline.yml", err, sizeof err), "%s", bad[i][0]);
+        cr_assert(strncmp(err, bad[i][1], strlen(bad[i][1])) == 0, "expected \"%s\", got \"%s\"", bad[i][1], err);
+    }
 }

@@ -260,7 +260,7 @@ TestSuite(origin);
 static origin_verdict chk(const char *method, const char *origin, const char *sfs, const char *scheme,
                           const char *host, const pcre2_code *allowed)
 {
-    origin_request r = {method, origin, sfs, scheme, host, NULL, NULL};
+    origin_request r = {method, origin, sfs, scheme, host, NULL, NULL, NULL, NULL};
     return origin_check(&r, allowed);
 }
 Test(origin, cross_site_writes_refused)
@@ -298,13 +298,29 @@ Test(origin, cross_site_writes_refused)
 Test(origin, behind_a_reverse_proxy)
 {
     /* TLS terminated by an ingress that forwards Host unchanged, or rewrites it (nginx's default). */
-    origin_request r = {"POST", "https://lookout.example", "same-origin", "http", "lookout.example", "https", NULL};
+    origin_request r = {"POST", "https://lookout.example", "same-origin", "http", "lookout.example", "https", NULL,
+                        NULL, NULL};
     cr_expect_eq(origin_check(&r, NULL), ORIGIN_PASS);
     r = (origin_request){"POST", "https://lookout.example", NULL, "http", "10.0.0.7:7777", "https",
-                         "lookout.example, proxy.internal"};
+                         "lookout.example, proxy.internal", NULL, NULL};
     cr_expect_eq(origin_check(&r, NULL), ORIGIN_PASS);
-    r = (origin_request){"POST", "https://evil.example", NULL, "http", "10.0.0.7:7777", "https", "lookout.example"};
+    r = (origin_request){"POST", "https://evil.example", NULL, "http", "10.0.0.7:7777", "https", "lookout.example",
+                         NULL, NULL};
     cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE);
-    r = (origin_request){"POST", "https://lookout.example", NULL, "http", "lookout.example", NULL, NULL};
+    r = (origin_request){"POST", "https://lookout.example", NULL, "http", "lookout.example", NULL, NULL, NULL, NULL};
     cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE, "without X-Forwarded-Proto the scheme differs");
+}
+
+Test(origin, external_url_is_lookouts_own)
+{
+    /* A proxy that rewrites Host and adds no X-Forwarded-* headers: --web.external-url names the origin. */
+    origin_request r = {"POST", "https://errors.example.com", NULL, "http", "10.0.0.7:7777", NULL, NULL,
+                        "https", "errors.example.com"};
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_PASS);
+    r.origin = "https://errors.example.com:8443";
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE, "another port");
+    r.origin = "http://errors.example.com";
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE, "another scheme");
+    r.origin = "https://evil.example";
+    cr_expect_eq(origin_check(&r, NULL), ORIGIN_CROSS_SITE);
 }
