@@ -151,7 +151,7 @@ static metric_family *m_bodies(void)
 {
     static const char *names[] = {"job", "result"};
     return metric_family_get("lookout_ingest_bodies_total", METRIC_COUNTER,
-                             "Scraped bodies handled by the store writer, by result (unchanged, merged, "
+                             "Scraped bodies handled by ingest, by result (unchanged, merged, "
                              "invalid).",
                              2, names);
 }
