@@ -298,7 +298,7 @@ static void enqueue(ingest *in, item *it)
 static bool submit_unchanged(ingest *in, const scrape_result *r, tlabels *tl, uint64_t body_hash)
 {
     if (!tl || atomic_load(&tl->pending) != 0 || atomic_load(&tl->merged_hash) != body_hash ||
-        strcmp(tl->url, r->url) != 0)
+        strcmp(tl->url, r->url) != 0 || strcmp(tl->key, r->job) != 0) /* key: job cut at 503 bytes */
         return false;
     report_health(in, r->job, r->hash, NULL, r->start_ms, r->duration_s);
     const char *lv[] = {r->job, "unchanged"};
