@@ -11,6 +11,9 @@
                                       key's total_count grows and a new occurrence replaces the oldest of
                                       its 10; stops after SECONDS. Writes are atomic (rename), so nginx
                                       never serves half a file. Prints how many bodies it changed.
+  fleet_payloads.py variants DIR N ROUNDS
+                                      writes DIR/v<r>/<i>.json for r in 1..ROUNDS: target i's payload
+                                      after r such changes (bench/scrape_path_bench.c swaps them in)
 
 Stdlib only. The payload shape is the Go client's (tests/fixtures/payloads/go.json).
 """
@@ -119,10 +122,24 @@ def mutate(d, n, pct, interval, seconds):
     print("changed bodies: %d in %d rounds" % (changed, rnd))
 
 
+def variants(d, n, rounds):
+    for r in range(1, rounds + 1):
+        os.makedirs(os.path.join(d, "v%d" % r), exist_ok=True)
+    for i in range(n):
+        st = [(100 + k, OCCURRENCES + 5) for k in range(KEYS)]
+        for r in range(1, rounds + 1):
+            k = (r + i) % KEYS
+            total, newest = st[k]
+            st[k] = (total + 1, newest + 1)
+            write_atomic(os.path.join(d, "v%d" % r, "%d.json" % i), json.dumps(payload(i, st), separators=(",", ":")))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "init":
         init(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "mutate":
         mutate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]))
+    elif sys.argv[1] == "variants":
+        variants(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit(__doc__)

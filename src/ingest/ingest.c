@@ -5,7 +5,19 @@
  * thread) never wait for parsing or storage.
  *
  * Target labels are shared, reference-counted label sets: the map holds one reference, every queued
- * body another, so a body that outlives its target (removed while queued) still carries its labels. */
+ * body another, so a body that outlives its target (removed while queued) still carries its labels.
+ *
+ * Unchanged bodies never reach the queue: the target's entry also carries the body hash the merge engine
+ * remembers for it (published by the writer after each body) and the number of its bodies still queued.
+ * When nothing of the target is queued and the new body has that hash, the writer would only have found
+ * it unchanged: ingest_submit reports the target up and counts the body at once, and leaves the writer a
+ * 16-byte sighting (merge_body_unchanged keeps the instance from being pruned) in an array the writer
+ * takes with its next batch, before the queued bodies (a sighting is only made when none of its target's
+ * bodies is queued, so order per target is kept). No copy, no wake-up, no parse.
+ *
+ * Wake-ups: a producer signals the writer only when the queue goes from empty to non-empty (or is
+ * getting full, or someone waits: sync, push); the writer then collects bodies for up to BATCH_MS before
+ * taking the whole queue, so one wake-up serves a batch rather than one body. */
 #include "ingest/ingest.h"
 #include "ingest/error_relabel.h"
 
@@ -28,6 +40,8 @@
 #define DEFAULT_BATCH 2000
 #define DEFAULT_SNAPSHOT_MS 60000
 #define DEFAULT_MAX_BACKOFF_MS 60000
+#define BATCH_MS 50          /* how long the writer lets a batch of bodies gather after the first one */
+#define SEEN_WAKE 65536      /* pending sightings that wake the writer (bounds their memory) */
 
 typedef struct tlabels {
     atomic_int refs;
@@ -35,7 +49,16 @@ typedef struct tlabels {
     size_t klen;
     labelset ls; /* public labels */
     bool honor_labels; /* the job's honor_labels: how federated bodies are merged */
+    char *url;         /* the target's scrape URL (the merge engine's source) */
+    _Atomic uint64_t merged_hash; /* merge_source_body_hash after the writer's last body of it; 0 none */
+    _Atomic uint64_t merged_gen;  /* the error relabel generation that body was merged under */
+    atomic_int pending;           /* its bodies queued or being processed */
 } tlabels;
+
+typedef struct sighting {
+    tlabels *tl; /* reference */
+    uint64_t hash;
+} sighting;
 
 typedef enum item_kind { ITEM_BODY, ITEM_FORGET, ITEM_PUSH } item_kind;
 
@@ -75,9 +98,15 @@ struct ingest {
     pthread_mutex_t labels_mu;
     error_relabel_set *erl; /* error_relabel_configs of the running configuration; guarded by mu */
     bool erl_changed;       /* a reload replaced them: unchanged bodies must be merged again; guarded by mu */
+    _Atomic uint64_t erl_gen; /* counts those replacements: the fast path skips only bodies merged under the
+                               * current rules */
     keymap labels;
     pthread_mutex_t scrub_mu; /* scrub: replaced by reloads, used by the writer */
     scrub_rules *scrub;
+
+    sighting *seen; /* unchanged bodies decided by ingest_submit (guarded by mu) */
+    size_t n_seen, cap_seen;
+    int64_t first_enq_ms; /* when the queue last went from empty to non-empty (guarded by mu) */
 };
 
 static int64_t now_ms(void)
@@ -153,7 +182,7 @@ static metric_family *m_bodies(void)
 {
     static const char *names[] = {"job", "result"};
     return metric_family_get("lookout_ingest_bodies_total", METRIC_COUNTER,
-                             "Scraped bodies handled by the store writer, by result (unchanged, merged, "
+                             "Scraped bodies handled by ingest, by result (unchanged, merged, "
                              "invalid).",
                              2, names);
 }
@@ -185,6 +214,7 @@ static void tlabels_unref(tlabels *t)
         return;
     labelset_free(&t->ls);
     free(t->key);
+    free(t->url);
     free(t);
 }
 
@@ -204,6 +234,8 @@ static tlabels *labels_get(ingest *in, const char *job, uint64_t hash)
 
 static void item_free(item *it)
 {
+    if (it->kind == ITEM_BODY && it->labels)
+        atomic_fetch_sub(&it->labels->pending, 1);
     free(it->job);
     free(it->url);
     free(it->body);
@@ -229,6 +261,8 @@ static void unlink_item(ingest *in, item *it)
 
 static void push_item(ingest *in, item *it)
 {
+    if (!in->head)
+        in->first_enq_ms = now_ms();
     it->prev = in->tail;
     it->next = NULL;
     if (in->tail)
@@ -286,8 +320,32 @@ static void enqueue(ingest *in, item *it)
     it->seq = ++in->enq_seq;
     push_item(in, it);
     metric_set(m_queue_bytes(), NULL, (double)in->bytes);
-    pthread_cond_signal(&in->cond);
+    if (in->n_items == 1 || in->bytes >= in->o.queue_bytes / 8) /* see "Wake-ups" at the top */
+        pthread_cond_signal(&in->cond);
     pthread_mutex_unlock(&in->mu);
+}
+
+/* The fast path of an unchanged body (see the top): true when it was handled here. */
+static bool submit_unchanged(ingest *in, const scrape_result *r, tlabels *tl, uint64_t body_hash)
+{
+    if (!tl || atomic_load(&tl->pending) != 0 || atomic_load(&tl->merged_hash) != body_hash ||
+        atomic_load(&tl->merged_gen) != atomic_load(&in->erl_gen) ||
+        strcmp(tl->url, r->url) != 0 || strcmp(tl->key, r->job) != 0) /* key: job cut at 503 bytes */
+        return false;
+    report_health(in, r->job, r->hash, NULL, r->start_ms, r->duration_s);
+    const char *lv[] = {r->job, "unchanged"};
+    metric_add(m_bodies(), lv, 1);
+    pthread_mutex_lock(&in->mu);
+    if (in->n_seen == in->cap_seen) {
+        in->cap_seen = in->cap_seen ? in->cap_seen * 2 : 1024;
+        in->seen = xrealloc(in->seen, in->cap_seen * sizeof *in->seen);
+    }
+    in->seen[in->n_seen++] = (sighting){.tl = tl, .hash = body_hash}; /* takes the reference */
+    in->status.unchanged_bodies++;
+    if (in->n_seen >= SEEN_WAKE)
+        pthread_cond_signal(&in->cond);
+    pthread_mutex_unlock(&in->mu);
+    return true;
 }
 
 void ingest_submit(void *ctx, const scrape_result *r)
@@ -303,13 +361,19 @@ void ingest_submit(void *ctx, const scrape_result *r)
         }
         return;
     }
+    uint64_t body_hash = merge_body_hash(r->body, r->body_len);
+    tlabels *tl = labels_get(in, r->job, r->hash);
+    if (submit_unchanged(in, r, tl, body_hash))
+        return;
     item *it = xcalloc(1, sizeof *it);
     it->kind = ITEM_BODY;
     it->job = xstrdup_or_empty(r->job);
     it->url = xstrdup_or_empty(r->url);
     it->target_hash = r->hash;
-    it->labels = labels_get(in, r->job, r->hash);
-    it->body_hash = merge_body_hash(r->body, r->body_len);
+    it->labels = tl;
+    if (tl)
+        atomic_fetch_add(&tl->pending, 1); /* item_free takes it back */
+    it->body_hash = body_hash;
     it->body = malloc(r->body_len + 1);
     if (!it->body)
         abort();
@@ -337,6 +401,9 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
         memcpy(n->key, key, kl);
         n->klen = kl;
         n->honor_labels = honor_labels;
+        n->url = xstrdup_or_empty(t->url);
+        atomic_init(&n->merged_hash, 0);
+        atomic_init(&n->pending, 0);
         target_public_labels(&t->labels, &n->ls);
         keymap_put(&in->labels, n->key, n->klen, n);
     }
@@ -407,6 +474,8 @@ void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
     error_relabel_set *old = in->erl;
     in->erl = s;
     in->erl_changed = old || s; /* from none to none changes nothing */
+    if (in->erl_changed)
+        atomic_fetch_add(&in->erl_gen, 1);
     pthread_mutex_unlock(&in->mu);
     error_relabel_set_unref(old);
 }
@@ -419,7 +488,33 @@ error_relabel_set *ingest_error_relabel(ingest *in)
     return s;
 }
 
+static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged);
+
+/* Processes a body, then publishes the hash the engine now remembers for its target (submit_unchanged). */
 static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
+{
+    uint64_t gen = atomic_load(&in->erl_gen); /* before: rules replaced meanwhile leave the body unpublished */
+    process_body_inner(in, it, now, merged);
+    if (it->labels) {
+        atomic_store(&it->labels->merged_hash, merge_source_body_hash(in->eng, it->job, it->url));
+        atomic_store(&it->labels->merged_gen, gen);
+    }
+}
+
+/* Sightings of unchanged bodies, in the order they were made. */
+static void process_seen(ingest *in, sighting *v, size_t n, int64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
+        tlabels *tl = v[i].tl;
+        /* Fails only when the engine forgot the source or pruned its instance meanwhile: the next body of
+         * the target then goes the whole way (merged afresh, as the writer would have done). */
+        if (!merge_body_unchanged(in->eng, tl->key, tl->url, v[i].hash, now))
+            atomic_store(&tl->merged_hash, 0);
+        tlabels_unref(tl);
+    }
+}
+
+static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged)
 {
     const char *lv[] = {it->job, NULL};
     pthread_mutex_lock(&in->mu);
@@ -626,11 +721,20 @@ static void *writer_main(void *arg)
     int64_t next_snapshot = now_ms() + in->o.snapshot_interval_ms;
     size_t since_flush = 0;
     uint64_t processed_seq = 0;
+    sighting *seen = NULL;
+    size_t cap_seen = 0;
     for (;;) {
         pthread_mutex_lock(&in->mu);
-        while (!in->head && !in->stopping && !in->force_flush) {
+        while (!in->stopping && !in->force_flush && in->n_seen < SEEN_WAKE) {
             int64_t now = now_ms();
             int64_t deadline = next_snapshot;
+            if (in->head) { /* a batch is gathering (see "Wake-ups" at the top) */
+                int64_t d = in->first_enq_ms + BATCH_MS;
+                if (now >= d || in->bytes >= in->o.queue_bytes / 8)
+                    break;
+                if (d < deadline)
+                    deadline = d;
+            }
             if (in->cs.n) {
                 int64_t f = first_pending + in->o.flush_interval_ms;
                 if (retry_at > f)
@@ -648,12 +752,20 @@ static void *writer_main(void *arg)
         in->head = in->tail = NULL;
         in->n_items = 0;
         in->bytes = 0;
+        sighting *sv = in->seen; /* swap with the writer's spare array */
+        size_t n_seen = in->n_seen, sv_cap = in->cap_seen;
+        in->seen = seen;
+        in->cap_seen = cap_seen;
+        in->n_seen = 0;
+        seen = sv;
+        cap_seen = sv_cap;
         bool stopping = in->stopping, force = in->force_flush;
         in->force_flush = false;
         pthread_mutex_unlock(&in->mu);
         metric_set(m_queue_bytes(), NULL, 0);
 
         int64_t now = now_ms();
+        process_seen(in, seen, n_seen, now);
         for (item *it = list; it;) {
             item *next = it->next;
             size_t before = in->cs.n;
@@ -709,6 +821,7 @@ static void *writer_main(void *arg)
         if (done)
             break;
     }
+    free(seen);
     return NULL;
 }
 
@@ -781,6 +894,9 @@ void ingest_free(ingest *in)
         item_free(it);
         it = next;
     }
+    for (size_t i = 0; i < in->n_seen; i++)
+        tlabels_unref(in->seen[i].tl);
+    free(in->seen);
     for (size_t i = 0; i < in->labels.cap; i++)
         if (in->labels.slots[i].hash)
             tlabels_unref(in->labels.slots[i].value);

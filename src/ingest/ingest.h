@@ -1,9 +1,13 @@
 /* ingest: the path from a finished scrape to the store. The scrape loop's result callback calls
  * ingest_submit, which stays quick: a failed scrape marks the target down and is reported into lookout's
- * own exceptions; a body is hashed (merge_body_hash), copied and queued. ONE writer thread owns the merge
- * engine: it skips bodies identical to the target's last one, parses the others (payload_parse with the
- * scrape URL as fallback instance id), merges them into a change set and applies that change set to the
- * store once per batch (every flush_interval or batch_bodies merged bodies) in one store_apply call.
+ * own exceptions; a body is hashed (merge_body_hash); when it is identical to the last body the writer
+ * merged for that target and none of the target's bodies is queued, it is counted unchanged right there
+ * (target up, no copy, no queueing: the writer only gets a small sighting record, see ingest.c);
+ * otherwise it is copied and queued. ONE writer thread owns the merge engine: it skips bodies identical
+ * to the target's last one, parses the others (payload_parse with the scrape URL as fallback instance
+ * id), merges them into a change set and applies that change set to the store once per batch (every
+ * flush_interval or batch_bodies merged bodies) in one store_apply call. The writer is woken once per
+ * batch of bodies (it lets them gather for up to 50 ms), not once per body.
  *
  * Queue: bounded by bytes (queue_bytes). When a body does not fit, the oldest pending body of the same
  * target is dropped first (the newer body supersedes it: counts are cumulative), else the oldest pending
@@ -13,8 +17,9 @@
  * exponential backoff (1 s .. 60 s); lookout_store_backlog_changes / lookout_store_write_failures_total /
  * lookout_store_last_write_success_timestamp_seconds and ingest_status tell the operator.
  *
- * Target health: HTTP-level failures are reported to the target manager at once (loop thread); a body is
- * reported up, or down with the precise parse error, by the writer after it looked at the body.
+ * Target health: HTTP-level failures are reported to the target manager at once (loop thread), and so
+ * are unchanged bodies decided there; any other body is reported up, or down with the precise parse
+ * error, by the writer after it looked at the body.
  *
  * Target labels ("labels seen"): ingest_target_event keeps a (job, target hash) -> public labels map from
  * the target manager's hook; removed targets also make the writer forget their body hash.

@@ -3,8 +3,9 @@
  * One thread: epoll over the curl sockets (CURLMOPT_SOCKETFUNCTION) and an eventfd for commands; the
  * epoll_wait timeout is the earlier of curl's timer (CURLMOPT_TIMERFUNCTION) and the top of a binary heap
  * holding every target's next start. Every target is always in the heap; a start that finds the previous
- * scrape still running is skipped (Prometheus' ticker drops ticks the same way). Each scrape uses its own
- * easy handle (created at start, cleaned up at the end: idle targets cost no curl memory) while
+ * scrape still running is skipped (Prometheus' ticker drops ticks the same way). Each scrape takes an
+ * easy handle and a receive buffer from the loop's small pools (scrape_pool.c) and gives them back at the
+ * end: idle targets cost no curl memory and no buffer, and a scrape allocates nothing in the common case;
  * connections live in the multi handle's shared cache and are reused across scrapes.
  *
  * Times: the loop runs on CLOCK_MONOTONIC; phases are computed against the wall clock when a target is
@@ -25,6 +26,7 @@
 #include <curl/curl.h>
 
 #include "http/client.h"
+#include "scrape/scrape_pool.h"
 #include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -83,6 +85,7 @@ struct scrape_loop {
     target **heap;
     size_t heap_len, heap_cap;
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
+    scrape_pool pool; /* idle easy handles and receive buffers */
 };
 
 static int64_t clock_ms(clockid_t c)
@@ -279,12 +282,12 @@ static void transfer_drop(scrape_loop *l, target *t)
 {
     if (t->easy) {
         curl_multi_remove_handle(l->multi, t->easy);
-        curl_easy_cleanup(t->easy);
+        scrape_pool_put_easy(&l->pool, t->easy);
         t->easy = NULL;
     }
     http_request_free(t->req);
     t->req = NULL;
-    free(t->body);
+    scrape_pool_put_buf(&l->pool, t->body, t->body_cap);
     t->body = NULL;
     t->body_len = t->body_cap = 0;
 }
@@ -526,9 +529,7 @@ static void format_seconds(char *buf, size_t n, int64_t ms)
 static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
 {
     char err[512];
-    t->easy = curl_easy_init();
-    if (!t->easy)
-        abort();
+    t->easy = scrape_pool_get_easy(&l->pool);
     char tmo[48], tmo_hdr[128], ua[96];
     format_seconds(tmo, sizeof tmo, t->timeout_ms);
     snprintf(tmo_hdr, sizeof tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
@@ -540,11 +541,16 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->reason[0] = '\0';
     t->errbuf[0] = '\0';
     t->body_len = 0;
+    if (!t->body)
+        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
     t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
     if (!t->req) {
         /* Unreadable secret file and the like: a failed scrape, reported like any other. */
-        curl_easy_cleanup(t->easy);
+        scrape_pool_put_easy(&l->pool, t->easy);
         t->easy = NULL;
+        scrape_pool_put_buf(&l->pool, t->body, t->body_cap);
+        t->body = NULL;
+        t->body_cap = 0;
         scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
                            .scheduled_ms = sched + l->wall_minus_mono, .start_ms = now + l->wall_minus_mono,
                            .error = err};
@@ -606,12 +612,7 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
     }
     if (dur <= 0)
         dur = (double)(end - t->start_ms) / 1000.0;
-    if (!e && !t->body) { /* empty body: still a valid NUL-terminated string */
-        t->body = xcalloc(1, 1);
-        t->body_cap = 1;
-    }
-    if (t->body)
-        t->body[t->body_len] = '\0';
+    t->body[t->body_len] = '\0'; /* the buffer always has room for it (scrape_pool_get_buf, write_cb) */
     scrape_result r = {
         .job = t->job, .hash = t->hash, .url = t->url,
         .scheduled_ms = t->sched_ms + l->wall_minus_mono, .start_ms = t->start_ms + l->wall_minus_mono,
@@ -626,15 +627,16 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
     metric_observe(l->m_delay, NULL, (double)(t->start_ms - t->sched_ms) / 1000.0);
     /* Free the transfer before the callback so the callback may remove or update the target. */
     curl_multi_remove_handle(l->multi, t->easy);
-    curl_easy_cleanup(t->easy);
+    scrape_pool_put_easy(&l->pool, t->easy);
     t->easy = NULL;
     http_request_free(t->req);
     t->req = NULL;
     char *body = t->body;
+    size_t cap = t->body_cap;
     t->body = NULL;
     t->body_len = t->body_cap = 0;
     l->fn(l->ctx, &r);
-    free(body);
+    scrape_pool_put_buf(&l->pool, body, cap);
 }
 
 static void read_done(scrape_loop *l)
@@ -784,6 +786,7 @@ void scrape_loop_free(scrape_loop *l)
             target_free(l, l->targets.slots[i].value); /* frees the key too: the map goes next */
     keymap_free(&l->targets);
     free(l->heap);
+    scrape_pool_free(&l->pool);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);
     close(l->epfd);

@@ -461,16 +461,22 @@ uint64_t merge_body_hash(const char *body, size_t len)
 {
     const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL;
     const unsigned char *p = (const unsigned char *)body;
-    uint64_t v[4] = {P1 + P2, P2, 0, (uint64_t)0 - P1};
+    /* Lanes in locals, unrolled: the same values as a v[4] loop, in registers (a third of the
+     * instructions). */
+    uint64_t v0 = P1 + P2, v1 = P2, v2 = 0, v3 = (uint64_t)0 - P1;
     size_t i = 0;
     for (; i + 32 <= len; i += 32) {
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, p + i + 8 * k, 8);
-            v[k] = rotl64(v[k] + w * P2, 31) * P1;
-        }
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8);
+        memcpy(&w1, p + i + 8, 8);
+        memcpy(&w2, p + i + 16, 8);
+        memcpy(&w3, p + i + 24, 8);
+        v0 = rotl64(v0 + w0 * P2, 31) * P1;
+        v1 = rotl64(v1 + w1 * P2, 31) * P1;
+        v2 = rotl64(v2 + w2 * P2, 31) * P1;
+        v3 = rotl64(v3 + w3 * P2, 31) * P1;
     }
-    uint64_t h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) + rotl64(v[3], 18) + len;
+    uint64_t h = rotl64(v0, 1) + rotl64(v1, 7) + rotl64(v2, 12) + rotl64(v3, 18) + len;
     for (; i < len; i++)
         h = rotl64(h ^ (p[i] * P3), 11) * P1;
     h ^= h >> 33;
@@ -489,6 +495,12 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
     s->last_scrape = now_ms;
     s->inst->last_seen = now_ms;
     return true;
+}
+
+uint64_t merge_source_body_hash(const merge_engine *e, const char *job, const char *url)
+{
+    const msrc *s = lookup(&e->srcs, job, url);
+    return s && s->inst ? s->body_hash : 0;
 }
 
 size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)

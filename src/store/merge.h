@@ -115,6 +115,10 @@ uint64_t merge_body_hash(const char *body, size_t len);
  * Also counts as a sighting of the target's instance (keeps it from being pruned). */
 bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms);
 
+/* The body hash remembered for (job, url) and usable by merge_body_unchanged (0 when none, or when its
+ * instance was pruned). */
+uint64_t merge_source_body_hash(const merge_engine *e, const char *job, const char *url);
+
 /* Merges one scrape. Appends/updates the changed aggregates in cs. Returns the number of aggregates
  * of this payload that changed. */
 size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs);

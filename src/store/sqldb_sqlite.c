@@ -11,6 +11,7 @@
 #include "store/sqldb.h"
 
 #define CACHE 256
+#define CACHE_WAYS 4
 
 typedef struct sl_db {
     sqldb base;
@@ -79,7 +80,18 @@ static const sqldb_ops sl_ops;
 
 static sqlite3_stmt *sl_prepare(sl_db *d, const char *sql, const sqlv *p, size_t n, char *err, size_t errlen)
 {
-    uint32_t slot = str_hash(sql) % CACHE;
+    /* Up to CACHE_WAYS slots per statement: two statements of one write cycle that hash to the same
+     * slot would otherwise evict each other and be re-prepared on every use. */
+    uint32_t h = str_hash(sql), slot = h % CACHE;
+    for (uint32_t w = 0; w < CACHE_WAYS; w++) {
+        uint32_t k = (h + w) % CACHE;
+        if (d->cache[k].sql && strcmp(d->cache[k].sql, sql) == 0) {
+            slot = k;
+            break;
+        }
+        if (!d->cache[k].sql && d->cache[slot].sql)
+            slot = k; /* a free slot to fill on a miss */
+    }
     sqlite3_stmt *st = NULL;
     if (d->cache[slot].sql && strcmp(d->cache[slot].sql, sql) == 0) {
         st = d->cache[slot].st;

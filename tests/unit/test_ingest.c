@@ -63,6 +63,52 @@ Test(ingest, merges_skips_unchanged_and_writes_once_synced)
     store_close(st);
 }
 
+/* With the target known (ingest_target_event), an unchanged body is decided in ingest_submit without
+ * queueing it; the outcome must be exactly the writer's: a body identical to the last merged one is
+ * unchanged, one identical to an older body still queued behind a different one is merged (here: a
+ * counter reset, 3 after 5 adds 3), and an invalid body is parsed (and fails) every time. */
+Test(ingest, unchanged_bodies_decided_at_submit_keep_the_writers_semantics)
+{
+    store *st = store_memory_new(NULL);
+    ingest *in = ingest_new(st, NULL, NULL, NULL);
+    char err[256];
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    const char *url = "http://a/-/exceptions";
+    built_target t = {.status = TARGET_ACTIVE, .url = (char *)url, .dropped_by = -1, .hash = 7};
+    labelset_init(&t.labels);
+    labelset_set(&t.labels, "job", "api");
+    labelset_set(&t.labels, "instance", "a");
+    ingest_target_event(in, TARGET_ADDED, "api", &t, false);
+    labelset_free(&t.labels);
+    scrape_result r1 = result("api", 7, url, BODY1, NULL), r2 = result("api", 7, url, BODY2, NULL);
+    scrape_result bad = result("api", 7, url, "{", NULL);
+    ingest_submit(in, &r1);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    ingest_submit(in, &r1); /* unchanged: decided here */
+    ingest_status s;
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.unchanged_bodies, 1);
+    cr_assert_eq(s.queued_bodies, 0);
+    ingest_submit(in, &r2);
+    ingest_submit(in, &r1); /* BODY2 still queued: not unchanged */
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "api", "k1"), 8);
+    ingest_submit(in, &r1);
+    ingest_submit(in, &bad);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    ingest_submit(in, &bad);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    ingest_submit(in, &r1); /* the engine still remembers BODY1 */
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "api", "k1"), 8);
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.merged_bodies, 3);
+    cr_assert_eq(s.unchanged_bodies, 3);
+    cr_assert_eq(s.failed_bodies, 2);
+    ingest_free(in);
+    store_close(st);
+}
+
 Test(ingest, parse_and_scrape_failures_go_to_selfexc)
 {
     store *st = store_memory_new(NULL);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Instructions per scrape on lookout's scrape path (docs/benchmarks.md §3, "instructions per scrape"):
+# bench/scrape_path_bench.c under callgrind, against nginx serving bench/fleet_payloads.py's ~25 KB
+# Periskop payloads, with every body unchanged and with every body changed (a new variant swapped in after
+# each scrape). Only the window after every target's first scrape is instrumented (see the .c file). Instruction counts are deterministic enough on a loaded machine, unlike
+# CPU time; they count user-space instructions of the whole process (scrape loop, curl, ingest writer,
+# merge, SQLite), not the kernel's.
+# Env: TARGETS (100), SCRAPES (scrapes per target in the measured window, 3), MODES ("unchanged changed"),
+#      VALGRIND_OPTS (extra callgrind options), KEEP_PROFILE (a path prefix: keep the callgrind files), BUILD.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+N=${TARGETS:-100}; R=${SCRAPES:-3}
+command -v nginx >/dev/null || "$ROOT/scripts/deps.sh" nginx >&2
+command -v valgrind >/dev/null || "$ROOT/scripts/deps.sh" valgrind >&2
+make -C "$ROOT" -s "$BUILD/bench/scrape_path_bench" >&2 || exit 1
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-spb.XXXXXX")
+chmod 755 "$TMP"
+trap '[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"' EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+cat >"$TMP/nginx.conf" <<CONF
+worker_processes 1;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+daemon on;
+events { worker_connections 4000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 600s;
+  default_type application/json;
+  server { listen 127.0.0.1:$PORT; root $TMP/www; }
+}
+CONF
+"$NGINX" -c "$TMP/nginx.conf" -p "$TMP" || { echo "FAILED: nginx did not start"; exit 1; }
+for mode in ${MODES:-unchanged changed}; do
+  rm -rf "$TMP/www" "$TMP/store" "$TMP"/cg.*; mkdir -p "$TMP/store"
+  python3 "$ROOT/bench/fleet_payloads.py" init "$TMP/www" "$N" >/dev/null
+  [ "$mode" = changed ] && python3 "$ROOT/bench/fleet_payloads.py" variants "$TMP/www" "$N" $((R + 6))
+  out=$(cd "$TMP" && nice valgrind --tool=callgrind --instr-atstart=no ${VALGRIND_OPTS:-} \
+    --callgrind-out-file="$TMP/cg.out" \
+    "$ROOT/$BUILD/bench/scrape_path_bench" "http://127.0.0.1:$PORT/t/" "$TMP/www" "$TMP/store" "$N" "$R" "$mode" 2>/dev/null)
+  [ "${KEEP_PROFILE:-}" ] && cp "$TMP/cg.out" "${KEEP_PROFILE}.$mode"
+  ir=$(awk '/^totals:/ {print $2; exit}' "$TMP/cg.out")
+  sc=$(sed -n 's/^window: \([0-9]*\) scrapes.*/\1/p' <<<"$out")
+  echo "$mode: $out: $ir instructions, $(( ir / (sc ? sc : 1) )) per scrape"
+done
