@@ -93,7 +93,7 @@ run: deps
 	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data; \
 	kill $$emitter 2>/dev/null; wait $$emitter 2>/dev/null; true
 
-# Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
+# Every test: unit (criterion), integration and differential; ends with "N passed, M failed, K skipped".
 test: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) tests/run.sh
