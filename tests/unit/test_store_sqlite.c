@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -48,16 +50,53 @@ Test(sqlite_only, newer_schema_refused)
     cr_assert(strstr(e, "schema version 99") && strstr(e, "newer lookout"), "%s", e);
 }
 
+/* Opens dbpath as user nobody (65534) in a child: root ignores file permissions, and CI runs as root.
+ * The directory belongs to nobody, as a user's data directory would. Returns the child's error text. */
+static void open_as_nobody(char *e, size_t n)
+{
+    char dir[sizeof dbpath];
+    snprintf(dir, sizeof dir, "%s", dbpath);
+    *strrchr(dir, '/') = '\0';
+    cr_assert_eq(chown(dir, 65534, 65534), 0);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        char ce[512] = "";
+        store *c = store_sqlite_new(dbpath, NULL, ce, sizeof(ce));
+        if (write(fds[1], ce, strlen(ce)) < 0)
+            _exit(4);
+        _exit(c ? 1 : 0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < n && (r = read(fds[0], e + len, n - 1 - len)) > 0)
+        len += (size_t)r;
+    e[len] = '\0';
+    close(fds[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d (1: opened a read-only file, 3: setuid): %s",
+              st, e);
+}
+
 Test(sqlite_only, read_only_file_is_a_clear_error)
 {
-    if (geteuid() == 0) /* root ignores file permissions: use a read-only open instead */
-        cr_skip_test("running as root");
     store *s = suite_open(NULL, true);
     store_close(s);
     chmod(dbpath, 0444);
-    char e[512];
-    s = store_sqlite_new(dbpath, NULL, e, sizeof(e));
-    cr_assert_null(s);
+    char e[512] = "";
+    if (geteuid() == 0) {
+        open_as_nobody(e, sizeof e);
+    } else {
+        s = store_sqlite_new(dbpath, NULL, e, sizeof(e));
+        cr_assert_null(s);
+    }
     cr_assert(strstr(e, "read-only"), "%s", e);
 }
 
