@@ -179,6 +179,13 @@ Test(api_errors, lookout_list_filters_and_paging)
     strbuf_free(&r.body);
     request(port, "GET", "/api/v1/errors?severity=bogus", &r);
     cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                 "\"error\":\"invalid severity (expected info, warning or error)\"}");
+    strbuf_free(&r.body);
+    /* a cursor lookout never issued is the client's error (400 bad_data naming the cursor), not a 500 */
+    request(port, "GET", "/api/v1/errors?limit=2&cursor=not-a-cursor", &r);
+    cr_assert_eq(r.status, 400, "%ld %s", (long)r.status, r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"errorType\":\"bad_data\"") && strstr(r.body.buf, "cursor"), "%s", r.body.buf);
     strbuf_free(&r.body);
     /* paging: 3 rows, 2 per page */
     request(port, "GET", "/api/v1/errors?limit=2", &r);
