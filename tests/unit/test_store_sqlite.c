@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/merge.h"
 #include "store/store.h"
 
 static char dbpath[256];
@@ -111,4 +112,75 @@ Test(sqlite_only, not_a_database)
     char e[512];
     cr_assert_null(store_sqlite_new(dbpath, NULL, e, sizeof(e)));
     cr_assert(strstr(e, "not a valid lookout database"), "%s", e);
+}
+
+/* ---- SQLite-specific search paths, found by mutation testing (make mutate) -------------------- */
+
+/* One new aggregate with one sample per message (timestamps ts0, ts0 + 1000, ...). */
+static void sq_put(store *s, const char *key, const char *const *msgs, size_t n, int64_t ts0)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup("j");
+    c->key = strdup(key);
+    c->is_new = true;
+    c->total_count = n;
+    c->severity = PAYLOAD_ERROR;
+    c->created_at_ms = ts0;
+    c->last_seen_ms = ts0 + (int64_t)(n - 1) * 1000;
+    c->added = calloc(n, sizeof(void *));
+    for (size_t i = 0; i < n; i++)
+        c->added[i] = payload_occurrence_new("E", msgs[i], "", ts0 + (int64_t)i * 1000, PAYLOAD_ERROR, NULL, NULL);
+    c->n_added = c->cap_added = n;
+    char err[256];
+    cr_assert_eq(store_apply(s, &cs, ts0 + 100000, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+}
+
+static char *sq_keys(store *s, const char *q)
+{
+    store_query sq = {.q = q, .q_all_words = true, .severity = -1, .status = -1, .sort = STORE_SORT_LAST_SEEN};
+    store_page p;
+    char err[256];
+    cr_assert_eq(store_list(s, &sq, &p, err, sizeof err), 0, "%s", err);
+    static char out[256];
+    out[0] = '\0';
+    for (size_t i = 0; i < p.n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "", p.v[i].key);
+    store_page_free(&p);
+    return out;
+}
+
+/* Words shorter than a trigram take the LIKE path beside the full-text index: every word still counts. */
+Test(sqlite_only, search_short_and_long_words_all_count)
+{
+    store *s = suite_open(NULL, true);
+    sq_put(s, "k1", (const char *[]){"disk io failure"}, 1, 1709377200000LL);
+    sq_put(s, "k2", (const char *[]){"disk full"}, 1, 1709377300000LL);
+    cr_assert_str_eq(sq_keys(s, "disk io"), "k1");
+    cr_assert_str_eq(sq_keys(s, "io"), "k1");
+    cr_assert_str_eq(sq_keys(s, "ul disk"), "k2");
+    cr_assert_str_eq(sq_keys(s, "disk"), "k2,k1");
+    cr_assert_str_eq(sq_keys(s, "disk zz"), "");
+    store_close(s);
+}
+
+/* A list row's latest sample is the newest by timestamp, whatever the sample hashes. */
+Test(sqlite_only, list_latest_is_newest_sample)
+{
+    store *s = suite_open(NULL, true);
+    const char *msgs[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"};
+    sq_put(s, "k", msgs, 8, 1709377200000LL);
+    store_query sq = {.severity = -1, .status = -1, .sort = STORE_SORT_LAST_SEEN};
+    store_page p;
+    char err[256];
+    cr_assert_eq(store_list(s, &sq, &p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(p.n, 1);
+    cr_assert_not_null(p.v[0].latest);
+    cr_assert_str_eq(p.v[0].latest->error.message, "m7");
+    store_page_free(&p);
+    store_close(s);
 }
