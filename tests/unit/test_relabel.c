@@ -678,3 +678,17 @@ Test(relabel, replace_empty_value_deletes_unexpanded_target)
     relabel_rule r2[] = {prep(mk(RELABEL_REPLACE, "a", "b", "(.*)", ""))};
     check(r2, 1, &ls, "a=b");
 }
+
+/* Go's %q: an invalid byte is \x-escaped, the valid bytes around it are kept. */
+Test(relabel, go_quote_invalid_sequences)
+{
+    char b[64];
+    relabel_go_quote(b, sizeof b, "\xc3(");
+    cr_assert_str_eq(b, "\"\\xc3(\"");
+    relabel_go_quote(b, sizeof b, "\xe2\x82x");
+    cr_assert_str_eq(b, "\"\\xe2\\x82x\"");
+    relabel_go_quote(b, sizeof b, "\xed\xa0\x80");
+    cr_assert_str_eq(b, "\"\\xed\\xa0\\x80\"");
+    relabel_go_quote(b, sizeof b, "\xf0\x9f\x98\x80");
+    cr_assert_str_eq(b, "\"\xf0\x9f\x98\x80\"");
+}
