@@ -155,7 +155,18 @@ fuzz:
 	done; exit $$fail
 # --- end fuzzing
 
+# --- mutation testing (scripts/mutate.py, docs/testing.md): mutants of the core modules, each built in
+# build-mutate/tree (one make job, -O0, nice) and run against the unit tests that cover its module.
+# MUTATE_PER_MODULE mutants per module (0: all), sampled with MUTATE_SEED; MODULES="merge relabel" selects.
+MUTATE_PER_MODULE ?= 20
+MUTATE_SEED       ?= 1
+MODULES           ?=
+.PHONY: mutate
+mutate: deps
+	nice python3 scripts/mutate.py --per-module $(MUTATE_PER_MODULE) --seed $(MUTATE_SEED) --modules "$(MODULES)"
+# --- end mutation testing
+
 clean:
-	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan
+	rm -rf build build-san build-tsan build-fuzz build-mutate $(BIN) lookout-san lookout-tsan
 
 -include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)
