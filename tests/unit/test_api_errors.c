@@ -240,3 +240,28 @@ Test(api_errors, self_exceptions_served_in_client_format)
     cr_assert(strstr(r.body.buf, "scrape-error"));
     strbuf_free(&r.body);
 }
+
+/* ---- cases found by mutation testing (make mutate) ------------------------------------------- */
+
+Test(api_errors, bad_label_filters_and_job_summary_order)
+{
+    put("zeta", "k1", 1, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("alpha", "k2", 2, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("mid", "k3", 3, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    static const char *const bad[] = {"/api/v1/errors?label=noequals", "/api/v1/errors?label=%3Dprod"};
+    reply r;
+    for (size_t i = 0; i < 2; i++) {
+        request(port, "GET", bad[i], &r);
+        cr_assert_eq(r.status, 400, "%s", bad[i]);
+        cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                     "\"error\":\"invalid label filter (expected NAME=VALUE)\"}");
+        strbuf_free(&r.body);
+    }
+    /* the jobs summary lists jobs by name, whatever the store order */
+    request(port, "GET", "/api/v1/jobs", &r);
+    cr_assert_eq(r.status, 200);
+    char *a = strstr(r.body.buf, "\"job\":\"alpha\""), *m = strstr(r.body.buf, "\"job\":\"mid\""),
+         *z = strstr(r.body.buf, "\"job\":\"zeta\"");
+    cr_assert(a && m && z && a < m && m < z, "%s", r.body.buf);
+    strbuf_free(&r.body);
+}
