@@ -578,3 +578,16 @@ Test(scheduler, example_emitter_payload_grows)
                  recs[b].body_len);
     pthread_mutex_unlock(&mu);
 }
+
+/* A loop that was never started (lookout failing before its start) frees without joining a thread that
+ * does not exist, and drops the targets queued meanwhile. Found by mutation testing (make mutate). */
+Test(phase, free_without_start)
+{
+    scrape_loop *l = scrape_loop_new(SEED, on_result, NULL);
+    cr_assert_not_null(l);
+    scrape_target_spec s = {.job = "never", .hash = 1, .url = "http://127.0.0.1:1/", .interval_ms = 1000,
+                            .timeout_ms = 500};
+    scrape_loop_upsert(l, &s);
+    scrape_loop_free(l);
+    cr_assert_eq(count_of("never", 1), 0);
+}
