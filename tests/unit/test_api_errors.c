@@ -225,6 +225,8 @@ Test(api_errors, lookout_resolve_reopen_detail_and_jobs)
     strbuf_free(&r.body);
     request(port, "POST", "/api/v1/errors/a/nope/resolve", &r);
     cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf,
+                     "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"error \\\"nope\\\" not found in job \\\"a\\\"\"}");
     strbuf_free(&r.body);
 }
 
