@@ -184,3 +184,67 @@ Test(sqlite_only, list_latest_is_newest_sample)
     store_page_free(&p);
     store_close(s);
 }
+
+/* Stack traces (of the sample and of its cause) survive the round trip line by line, and their lines are
+ * searchable; after retention expires a sample, its words leave the search index. */
+Test(sqlite_only, stacktraces_round_trip_and_expired_samples_leave_the_index)
+{
+    store_options o = {.retention_ms = 3600000};
+    store *s = suite_open(&o, true);
+    const int64_t t0 = 1709377200000LL;
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup("j");
+    c->key = strdup("k");
+    c->is_new = true;
+    c->total_count = 2;
+    c->severity = PAYLOAD_ERROR;
+    c->created_at_ms = t0;
+    c->last_seen_ms = t0 + 2 * 3600000;
+    c->added = calloc(2, sizeof(void *));
+    c->added[0] = payload_occurrence_new("E", "ancient", "", t0, PAYLOAD_ERROR, NULL, NULL);
+    c->added[1] = payload_occurrence_new("E", "recent", "", t0 + 2 * 3600000, PAYLOAD_ERROR, NULL, NULL);
+    payload_error *e = &c->added[1]->error;
+    e->stacktrace = calloc(2, sizeof(char *));
+    e->stacktrace[0] = strdup("alphaframe.go:1");
+    e->stacktrace[1] = strdup("betaframe.go:2");
+    e->n_stacktrace = 2;
+    e->cause = calloc(1, sizeof(payload_error));
+    e->cause->class_name = strdup("Cause");
+    e->cause->message = strdup("root");
+    e->cause->stacktrace = calloc(1, sizeof(char *));
+    e->cause->stacktrace[0] = strdup("gammaframe.go:3");
+    e->cause->n_stacktrace = 1;
+    c->n_added = c->cap_added = 2;
+    char err[256];
+    cr_assert_eq(store_apply(s, &cs, t0 + 2 * 3600000, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+
+    store_detail d;
+    cr_assert_eq(store_get(s, "j", "k", &d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n_samples, 2);
+    const payload_error *g = &d.samples[0]->error;
+    cr_assert_str_eq(g->message, "recent");
+    cr_assert_eq(g->n_stacktrace, 2);
+    cr_assert_str_eq(g->stacktrace[0], "alphaframe.go:1");
+    cr_assert_str_eq(g->stacktrace[1], "betaframe.go:2");
+    cr_assert_not_null(g->cause);
+    cr_assert_eq(g->cause->n_stacktrace, 1);
+    cr_assert_str_eq(g->cause->stacktrace[0], "gammaframe.go:3");
+    store_detail_free(&d);
+    cr_assert_str_eq(sq_keys(s, "alphaframe"), "k");
+    cr_assert_str_eq(sq_keys(s, "gammaframe"), "k");
+    cr_assert_str_eq(sq_keys(s, "ancient"), "k");
+
+    /* an hour of retention, two hours later: the old sample goes, and its words with it */
+    cr_assert_eq(store_maintain(s, t0 + 2 * 3600000 + 60000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_get(s, "j", "k", &d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n_samples, 1);
+    store_detail_free(&d);
+    cr_assert_str_eq(sq_keys(s, "ancient"), "");
+    cr_assert_str_eq(sq_keys(s, "recent"), "k");
+    store_close(s);
+}
