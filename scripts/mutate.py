@@ -49,7 +49,7 @@ MODULE_TESTS = {
     "src/api/periskop_api.c": ["test_api_errors"],
     "src/api/apiutil.c": ["test_api_errors", "test_api_targets"],
     "src/api/targets_api.c": ["test_api_targets"],
-    "src/api/push_api.c": ["test_push"],
+    "src/api/push_api.c": ["test_push", "test_security_server"],
     "src/api/federate_api.c": ["test_push"],
     "src/sd/file_parse.c": ["test_sd_file"],
     "src/sd/consul_parse.c": ["test_sd_consul"],
