@@ -225,12 +225,15 @@ def line_of(text, line):
 
 
 def mutant_key(text, m):
-    """(op, hash of the stripped source line, column in the stripped line): stable under edits elsewhere"""
+    """(op, hash of the stripped source line and the non-blank line above it, column in the stripped line):
+    stable under edits elsewhere in the file; two identical lines (`return -1;`) differ by their context"""
     line, col = line_col(text, m["start"])
-    src = line_of(text, line)
+    lines = text.split("\n")
+    src = lines[line - 1]
     stripped = src.strip()
+    above = next((lines[i].strip() for i in range(line - 2, -1, -1) if lines[i].strip()), "")
     scol = col - (len(src) - len(src.lstrip()))
-    return m["op"], hashlib.sha1(stripped.encode()).hexdigest()[:12], scol
+    return m["op"], hashlib.sha1((above + "\n" + stripped).encode()).hexdigest()[:12], scol
 
 
 def enumerate_mutants(path, text):
@@ -325,7 +328,11 @@ def main():
     ap.add_argument("--modules", default="", help="space/comma separated substrings of module paths")
     ap.add_argument("--workdir", default=os.path.join(ROOT, "build-mutate"))
     ap.add_argument("--list", action="store_true", help="list the sampled mutants, build and run nothing")
+    ap.add_argument("--rescore", action="store_true",
+                    help="re-read tests/mutation/equivalent.txt and rewrite the last report without running")
     args = ap.parse_args()
+    if args.rescore:
+        return rescore(args)
 
     sel = [s for s in re.split(r"[\s,]+", args.modules) if s]
     modules = [m for m in MODULE_TESTS if not sel or any(s in m for s in sel)]
@@ -406,26 +413,50 @@ def main():
             with open(path, "w") as f:
                 f.write(text)
 
-    report(results, plan, args, time.monotonic() - started)
+    report(results, [(mod, total, len(picked)) for mod, _, total, picked in plan], args, time.monotonic() - started)
     return 0
 
 
-def report(results, plan, args, secs):
+def rescore(args):
+    """Applies the current equivalents to the last run (same sources): survivors listed there become
+    'equivalent'; a killed mutant listed there is reported, since the entry must be wrong."""
+    with open(os.path.join(args.workdir, "report.json")) as f:
+        last = json.load(f)
+    equivalents = load_equivalents()
+    texts = {}
+    for r in last["mutants"]:
+        text = texts.setdefault(r["file"], open(os.path.join(ROOT, r["file"])).read())
+        if line_of(text, r["line"]).strip() != r["src"]:
+            sys.exit("mutate: %s changed since the last run; run it again" % r["file"])
+        op, h, scol = mutant_key(text, r)
+        r["hash"], r["scol"] = h, scol
+        reason = equivalents.get((r["file"], op, h, scol))
+        if reason and r["status"] == "survived":
+            r["status"], r["equivalent"] = "equivalent", reason
+        elif reason and r["status"] in ("killed", "timeout"):
+            print("mutate: %s %d:%d %s is listed as equivalent but was killed" % (r["file"], r["line"], scol, op))
+    s = last["summary"]
+    args.seed, args.per_module = last.get("seed", args.seed), last.get("per_module", args.per_module)
+    report(last["mutants"], [(mod, s[mod]["sites"], s[mod]["sampled"]) for mod in s], args, last.get("seconds", 0))
+    return 0
+
+
+def report(results, modules, args, secs):
     out = []
     out.append("mutation report %s  seed=%s per-module=%d  %.0f s" % (
         datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), args.seed, args.per_module, secs))
     out.append("%-28s %6s %6s %7s %8s %10s %9s %6s" % (
         "module", "killed", "t/out", "surviv", "equiv", "stillborn", "sampled", "score"))
     summary = {}
-    for mod, _, total, picked in plan:
+    for mod, total, n_picked in modules:
         rs = [r for r in results if r["file"] == mod]
         c = {s: sum(1 for r in rs if r["status"] == s)
              for s in ("killed", "timeout", "survived", "equivalent", "stillborn")}
         den = c["killed"] + c["timeout"] + c["survived"]
         score = 100.0 * (c["killed"] + c["timeout"]) / den if den else 100.0
-        summary[mod] = dict(c, sites=total, sampled=len(picked), score=round(score, 1))
+        summary[mod] = dict(c, sites=total, sampled=n_picked, score=round(score, 1))
         out.append("%-28s %6d %6d %7d %8d %10d %5d/%-4d %5.1f%%" % (
-            mod, c["killed"], c["timeout"], c["survived"], c["equivalent"], c["stillborn"], len(picked), total,
+            mod, c["killed"], c["timeout"], c["survived"], c["equivalent"], c["stillborn"], n_picked, total,
             score))
     k = sum(1 for r in results if r["status"] in ("killed", "timeout"))
     d = k + sum(1 for r in results if r["status"] == "survived")
@@ -442,7 +473,8 @@ def report(results, plan, args, secs):
     with open(os.path.join(args.workdir, "report.txt"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(args.workdir, "report.json"), "w") as f:
-        json.dump({"summary": summary, "mutants": results}, f, indent=1)
+        json.dump({"summary": summary, "mutants": results, "seed": args.seed, "per_module": args.per_module,
+                   "seconds": round(secs)}, f, indent=1)
 
 
 if __name__ == "__main__":
