@@ -259,6 +259,18 @@ Test(api_errors, bad_label_filters_and_job_summary_order)
                                      "\"error\":\"invalid label filter (expected NAME=VALUE)\"}");
         strbuf_free(&r.body);
     }
+    /* limit is a decimal integer: "a" is no number (it would be 10 in base 11) */
+    request(port, "GET", "/api/v1/errors?limit=a", &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                 "\"error\":\"invalid limit (expected a positive integer)\"}");
+    strbuf_free(&r.body);
+    /* an action other than resolve/reopen */
+    request(port, "POST", "/api/v1/errors/zeta/k1/bogus", &r);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"not_found\","
+                                 "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}");
+    strbuf_free(&r.body);
     /* the jobs summary lists jobs by name, whatever the store order */
     request(port, "GET", "/api/v1/jobs", &r);
     cr_assert_eq(r.status, 200);

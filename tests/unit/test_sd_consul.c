@@ -151,6 +151,9 @@ Test(sd_consul_parse, sanitize)
     cr_assert_str_eq(out, "a_b_c_d__9"); /* é: one rune, one '_' (Go's regexp works on runes) */
     sd_sanitize_label_name("x\xff\xfey", out, sizeof out);
     cr_assert_str_eq(out, "x__y"); /* invalid bytes: one each */
+    /* the ends of each range are kept, their neighbours are not */
+    sd_sanitize_label_name("09azAZ_`{@[/:", out, sizeof out);
+    cr_assert_str_eq(out, "09azAZ_______");
 }
 
 /* ---- configuration ---- */
