@@ -279,3 +279,27 @@ Test(api_errors, bad_label_filters_and_job_summary_order)
     cr_assert(a && m && z && a < m && m < z, "%s", r.body.buf);
     strbuf_free(&r.body);
 }
+
+/* The Periskop server shape gives created_at in whole Unix seconds, rounded down (also before 1970), and
+ * 0 when unknown. */
+Test(api_errors, periskop_created_at_seconds)
+{
+    put("p", "k1", 1, PAYLOAD_ERROR, 1709377364901LL, "E", "m", 1709377364901LL, "x");
+    put("p", "k2", 1, PAYLOAD_ERROR, -1500, "E", "m", 1709377364000LL, "x");
+    put("p", "k3", 1, PAYLOAD_ERROR, PAYLOAD_TS_NONE, "E", "m", 1709377364000LL, "x");
+    reply r;
+    request(port, "GET", "/services/p/errors/", &r);
+    cr_assert_eq(r.status, 200);
+    char *k1 = strstr(r.body.buf, "\"aggregation_key\":\"k1\""), *k2 = strstr(r.body.buf, "\"aggregation_key\":\"k2\""),
+         *k3 = strstr(r.body.buf, "\"aggregation_key\":\"k3\"");
+    cr_assert(k1 && k2 && k3, "%s", r.body.buf);
+    /* created_at is the last field of each aggregate: the first one after its key is its own */
+    long long c1, c2, c3;
+    cr_assert_eq(sscanf(strstr(k1, "\"created_at\":"), "\"created_at\":%lld}", &c1), 1);
+    cr_assert_eq(sscanf(strstr(k2, "\"created_at\":"), "\"created_at\":%lld}", &c2), 1);
+    cr_assert_eq(sscanf(strstr(k3, "\"created_at\":"), "\"created_at\":%lld}", &c3), 1);
+    cr_assert_eq(c1, 1709377364LL);
+    cr_assert_eq(c2, -2);
+    cr_assert_eq(c3, 0);
+    strbuf_free(&r.body);
+}
