@@ -689,6 +689,8 @@ Test(relabel, go_quote_invalid_sequences)
     cr_assert_str_eq(b, "\"\\xe2\\x82x\"");
     relabel_go_quote(b, sizeof b, "\xed\xa0\x80");
     cr_assert_str_eq(b, "\"\\xed\\xa0\\x80\"");
+    relabel_go_quote(b, sizeof b, "\xed\xbf\xbf"); /* the last surrogate */
+    cr_assert_str_eq(b, "\"\\xed\\xbf\\xbf\"");
     relabel_go_quote(b, sizeof b, "\xf0\x9f\x98\x80");
     cr_assert_str_eq(b, "\"\xf0\x9f\x98\x80\"");
 }

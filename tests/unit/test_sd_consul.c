@@ -154,6 +154,9 @@ Test(sd_consul_parse, sanitize)
     /* the ends of each range are kept, their neighbours are not */
     sd_sanitize_label_name("09azAZ_`{@[/:", out, sizeof out);
     cr_assert_str_eq(out, "09azAZ_______");
+    /* stray continuation bytes and an overlong lead byte: one '_' per byte, as Go's per-rune replacement */
+    sd_sanitize_label_name("x\x80\x80y\xc0\x80z", out, sizeof out);
+    cr_assert_str_eq(out, "x__y__z");
 }
 
 /* ---- configuration ---- */
