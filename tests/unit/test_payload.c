@@ -365,3 +365,23 @@ Test(payload, occurrence_severity_defaults_to_the_aggregates)
     cr_assert_eq(p->aggregates[1].occurrences[0]->severity, PAYLOAD_INFO);
     payload_free(p);
 }
+
+/* A federated aggregate names its origin job (__lookout_job__); an empty or non-string one is ignored. */
+Test(payload, origin_job_of_federated_aggregates)
+{
+    const char *body = "{\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"total_count\":1,\"__lookout_job__\":\"api\"},"
+                       "{\"aggregation_key\":\"b\",\"total_count\":1,\"__lookout_job__\":\"\"},"
+                       "{\"aggregation_key\":\"c\",\"total_count\":1,\"__lookout_job__\":7},"
+                       "{\"aggregation_key\":\"d\",\"total_count\":1},"
+                       "{\"aggregation_key\":\"e\",\"total_count\":1,\"__lookout_job__\":\"x\"}]}";
+    char err[256];
+    payload_doc *p = payload_parse(body, strlen(body), "http://x", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 5);
+    cr_assert_str_eq(p->aggregates[0].origin_job, "api");
+    cr_assert_str_eq(p->aggregates[4].origin_job, "x");
+    cr_assert_null(p->aggregates[1].origin_job);
+    cr_assert_null(p->aggregates[2].origin_job);
+    cr_assert_null(p->aggregates[3].origin_job);
+    payload_free(p);
+}
