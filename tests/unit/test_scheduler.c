@@ -375,11 +375,12 @@ Test(scheduler, upsert_keeps_phase_and_applies_new_url)
     cr_expect_eq(count_of("u", hash), 3, "upsert must not cause extra scrapes");
 }
 
-/* An upsert applies the new timeout with the new URL (the request header carries the timeout). */
+/* An upsert applies the new timeout with the new URL (the request header carries the timeout, in seconds
+ * with milliseconds: 999 ms is "0.999"). */
 Test(scheduler, upsert_applies_new_timeout)
 {
     add("to", 1, "/echo?v=1", 1000, 900, NULL, 0);
-    add("to", 1, "/echo?v=2", 1000, 500, NULL, 0);
+    add("to", 1, "/echo?v=2", 1000, 999, NULL, 0);
     int i = wait_n("to", 1, 1, 3000);
     cr_assert_geq(i, 0);
     if (strstr(recs[i].url, "v=1")) /* the first scrape was due before the upsert applied */
@@ -387,7 +388,7 @@ Test(scheduler, upsert_applies_new_timeout)
     cr_assert_geq(i, 0);
     pthread_mutex_lock(&mu);
     cr_expect(strstr(recs[i].url, "/echo?v=2") != NULL, "%s", recs[i].url);
-    cr_expect(recs[i].body && strstr(recs[i].body, "X-Prometheus-Scrape-Timeout-Seconds: 0.5\n") != NULL, "%s",
+    cr_expect(recs[i].body && strstr(recs[i].body, "X-Prometheus-Scrape-Timeout-Seconds: 0.999\n") != NULL, "%s",
               recs[i].body ? recs[i].body : "(no body)");
     pthread_mutex_unlock(&mu);
 }
