@@ -303,3 +303,79 @@ Test(api_errors, periskop_created_at_seconds)
     cr_assert_eq(c3, 0);
     strbuf_free(&r.body);
 }
+
+/* Detail series: per minute, per hour on request, and per hour automatically when the points span more
+ * than 6 hours (exactly 6 hours stays per minute). */
+static void put_series(const char *key, const int64_t *minutes, const uint64_t *deltas, size_t n)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup("s");
+    c->key = strdup(key);
+    c->is_new = true;
+    c->severity = PAYLOAD_ERROR;
+    c->created_at_ms = minutes[0] * 60000;
+    c->last_seen_ms = minutes[n - 1] * 60000;
+    c->series = calloc(n, sizeof(merge_series_point));
+    for (size_t i = 0; i < n; i++) {
+        c->series[i] = (merge_series_point){minutes[i], deltas[i]};
+        c->total_count += deltas[i];
+    }
+    c->n_series = c->cap_series = n;
+    char err[256];
+    cr_assert_eq(store_apply(st, &cs, minutes[n - 1] * 60000 + 1000, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+}
+
+static char *series_of(const char *path)
+{
+    reply r;
+    request(port, "GET", path, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.buf);
+    char *s = strstr(r.body.buf, "\"series\":");
+    cr_assert_not_null(s, "%s", r.body.buf);
+    char *out = strndup(s, strcspn(s, "}") + 1);
+    strbuf_free(&r.body);
+    return out;
+}
+
+Test(api_errors, detail_series_resolution)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t m0 = ((int64_t)now.tv_sec / 3600 - 10) * 60; /* ten hours ago, on the hour */
+    put_series("k", (const int64_t[]){m0, m0 + 1, m0 + 60, m0 + 61, m0 + 421}, (const uint64_t[]){2, 3, 4, 1, 5}, 5);
+    put_series("six", (const int64_t[]){m0, m0 + 360}, (const uint64_t[]){1, 1}, 2);
+    char start[40], want[512];
+    payload_format_time(m0 * 60000, start, sizeof start);
+    long long s0 = m0 * 60;
+
+    char *got = series_of("/api/v1/errors/s/k?resolution=minute");
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"minute\",\"step_seconds\":60,\"start\":\"%s\",\"points\":"
+             "[[%lld,2],[%lld,3],[%lld,4],[%lld,1],[%lld,5]]}",
+             start, s0, s0 + 60, s0 + 3600, s0 + 3660, s0 + 421 * 60);
+    cr_assert_str_eq(got, want);
+    free(got);
+
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"hour\",\"step_seconds\":3600,\"start\":\"%s\",\"points\":"
+             "[[%lld,5],[%lld,5],[%lld,5]]}",
+             start, s0, s0 + 3600, s0 + 7 * 3600);
+    got = series_of("/api/v1/errors/s/k?resolution=hour");
+    cr_assert_str_eq(got, want);
+    free(got);
+    got = series_of("/api/v1/errors/s/k"); /* 7 h span: hours */
+    cr_assert_str_eq(got, want);
+    free(got);
+
+    got = series_of("/api/v1/errors/s/six"); /* exactly 6 h: minutes */
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"minute\",\"step_seconds\":60,\"start\":\"%s\",\"points\":[[%lld,1],[%lld,1]]}",
+             start, s0, s0 + 360 * 60);
+    cr_assert_str_eq(got, want);
+    free(got);
+}
