@@ -192,6 +192,14 @@ Test(phase, seed_depends_on_external_labels)
     uint64_t h = fnv1a64(FNV64_OFFSET, host, strlen(host));
     h = fnv1a64(h, "{}", 2);
     cr_assert_eq(s0, h);
+    /* hostname + the label set as Go's String() prints it: a control character as \x01 */
+    labelset c = LABELSET_INIT;
+    labelset_set(&c, "replica", "a\x01\"b");
+    static const char want[] = "{replica=\"a\\x01\\\"b\"}";
+    h = fnv1a64(FNV64_OFFSET, host, strlen(host));
+    h = fnv1a64(h, want, sizeof want - 1);
+    cr_assert_eq(scrape_seed(&c), h);
+    labelset_free(&c);
     labelset_free(&a);
     labelset_free(&b);
 }
