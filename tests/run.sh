@@ -4,7 +4,8 @@
 # "ok - name # SKIP why" is a skip, not a pass).
 # Ends with one line: "N passed, M failed, K skipped" (CI parses it; keep the shape).
 # A unit binary fails when it exits non-zero, even after a clean synthesis (LeakSanitizer does that at
-# exit), or when it prints no synthesis; a crashing test counts once. A script fails when it exits
+# exit), when its log holds a sanitizer report (a leak in a test's worker process leaves the synthesis and
+# the exit status clean), or when it prints no synthesis; a crashing test counts once. A script fails when it exits
 # non-zero or reports no test at all. A binary, criterion suite or script whose every test was skipped
 # is shown as SKIP, and fails when CI=true (a skip must never hide a whole suite in CI).
 # Env: LOOKOUT_BIN (binary under test), BUILD (build dir), LOOKOUT_SKIP_DIFFERENTIAL=1,
@@ -53,7 +54,11 @@ for t in "$unit_dir"/test_*; do
   skipped_suites=$(grep -a -E '^\[(PASS|FAIL|SKIP)\] ' "$out" | awk '{ split($2, a, "::"); n[a[1]]++;
     if ($1 == "[SKIP]") s[a[1]]++ } END { for (k in n) if (s[k] == n[k]) print k }' | sort | tr '\n' ' ')
   why=""
+  # A sanitizer report from a test's worker process (a leak at its exit) leaves criterion's synthesis and
+  # exit status clean: the report itself fails the binary.
+  san=$(grep -a -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer)[^:]*|runtime error:|WARNING: ThreadSanitizer|crashed during its setup or teardown' "$out")
   if [ -z "$syn" ]; then why="printed no criterion synthesis (exit $rc)"; f=$((f > 0 ? f : 1))
+  elif [ -n "$san" ] && [ "$f" -eq 0 ]; then why="sanitizer report or crash outside a test ($san)"; f=1
   elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then why="exited $rc after a clean synthesis"; f=1
   elif [ $((p + f + s)) -eq 0 ]; then why="ran no test"; f=1
   fi

@@ -25,6 +25,18 @@ Test(s, ok1) { cr_assert(1); }' ||
   { not_ok "criterion test programs build"; sed 's/^/#   /' "$TMP/cc.log" | head -20; exit 0; }
 ok "criterion test programs build"
 
+# A test that leaks, under ASan: LeakSanitizer reports it from criterion's worker, whose synthesis and exit
+# status stay clean.
+mkdir -p "$TMP/bin"
+printf '#include <criterion/criterion.h>\n#include <stdlib.h>\nvoid *volatile sink;\n%s\n' \
+  'Test(s, ok1) { cr_assert(1); } Test(s, leaks) { char *p = malloc(64); p[0] = 1; sink = p; sink = NULL; }' \
+  >"$TMP/asanleak.c"
+if cc -O0 -fsanitize=address -o "$TMP/bin/asanleak" "$TMP/asanleak.c" -lcriterion 2>>"$TMP/cc.log"; then
+  ok "ASan criterion program builds"
+else
+  not_ok "ASan criterion program builds"; sed 's/^/#   /' "$TMP/cc.log" | tail -5
+fi
+
 # A stand-in for a binary that prints a clean synthesis and then exits non-zero (LeakSanitizer at exit).
 fake_unit() { # fake_unit NAME RC OUTPUT
   printf '#!/bin/sh\nprintf "%%s\\n" "%s"\nexit %s\n' "$3" "$2" >"$TMP/bin/$1"; chmod +x "$TMP/bin/$1"
@@ -62,6 +74,11 @@ check_contains "the failure names the exit after the synthesis" "$OUT" "FAIL uni
 
 case_dir leak_real; unit leak
 run_runner; expect "criterion program exiting 23 after its synthesis fails" "1 passed, 1 failed, 0 skipped" 1
+
+case_dir asan_leak; unit asanleak
+run_runner ASAN_OPTIONS=detect_leaks=1:abort_on_error=1; expect "a leak reported by a test's worker fails" "2 passed, 1 failed, 0 skipped" 1
+check_contains "the failure names the sanitizer" "$OUT" "FAIL unit test_asanleak: sanitizer report or crash outside a test"
+run_runner ASAN_OPTIONS=detect_leaks=1; expect "a leak fails without abort_on_error too" "2 passed, 1 failed, 0 skipped" 1
 
 case_dir silent; unit pass; unit silent
 run_runner; expect "binary printing nothing fails" "2 passed, 1 failed, 0 skipped" 1
