@@ -348,6 +348,21 @@ Test(payload_time, bounds_and_leap_years)
         cr_assert_eq(payload_parse_time(bad[i], &ms), -1, "accepted %s", bad[i]);
 }
 
+/* Every month's last day is accepted and the day after it refused (2023: not a leap year). */
+Test(payload_time, month_lengths)
+{
+    static const int last[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (int m = 1; m <= 12; m++) {
+        char s[32];
+        int64_t ms;
+        snprintf(s, sizeof s, "2023-%02d-%02dT00:00:00Z", m, last[m - 1]);
+        cr_assert_eq(payload_parse_time(s, &ms), 0, "refused %s", s);
+        snprintf(s, sizeof s, "2023-%02d-%02dT00:00:00Z", m, last[m - 1] + 1);
+        cr_assert_eq(payload_parse_time(s, &ms), -1, "accepted %s", s);
+    }
+    cr_assert_eq(ts("2023-12-31T23:59:59Z"), 1704067199000LL); /* python3 calendar.timegm */
+}
+
 /* An occurrence without a severity takes its aggregate's, whatever that is (not "error"). */
 Test(payload, occurrence_severity_defaults_to_the_aggregates)
 {
