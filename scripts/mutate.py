@@ -17,7 +17,8 @@ score = (killed + timeout) / (killed + timeout + survived)
 
 The report goes to stdout and build-mutate/report.txt (survivors with their source line), and
 build-mutate/report.json. Exit status 0 unless the unmutated tests fail or the tool itself breaks:
-survivors are findings, not errors.
+survivors are findings, not errors. --list shows the sampled mutants without building; --rescore applies
+tests/mutation/equivalent.txt to the last report without running anything.
 """
 import argparse
 import datetime
@@ -184,7 +185,7 @@ def op_cond(masked, text):
 
 def op_ret(masked, text):
     """swapped boolean / status returns"""
-    table = {"true": "false", "false": "true", "0": "-1", "-1": "0", "NULL": None}
+    table = {"true": "false", "false": "true", "0": "-1", "-1": "0"}
     for m in re.finditer(r"\breturn\s+(true|false|-1|0)\s*;", masked):
         old = m.group(1)
         new = table[old]

@@ -271,6 +271,12 @@ Test(api_errors, bad_label_filters_and_job_summary_order)
     cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"not_found\","
                                  "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}");
     strbuf_free(&r.body);
+    /* resolve without a key */
+    request(port, "POST", "/api/v1/errors/zeta/resolve", &r);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"not_found\","
+                                 "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}");
+    strbuf_free(&r.body);
     /* the jobs summary lists jobs by name, whatever the store order */
     request(port, "GET", "/api/v1/jobs", &r);
     cr_assert_eq(r.status, 200);
