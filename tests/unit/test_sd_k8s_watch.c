@@ -136,7 +136,7 @@ Test(k8s_watch, pod_role_lifecycle, .init = start_fake, .fini = stop_fake, .time
     want_targets = 5;
     cr_assert(wait_for(targets_are, 5000), "initial list: %zu targets (%s)", n_targets, seen_addrs);
 
-    /* A watch event reaches the manager as an event: the next relist is minutes away, so seeing the pod
+    /* A watch event reaches the manager as an event: lookout re-lists only after 410 Gone, so seeing the pod
      * within the (generous) deadline proves the watch path; no latency figure is asserted, a loaded
      * machine must not fail this. */
     control(POD("web-3", "10.1.0.33"));
