@@ -429,6 +429,8 @@ def rescore(args):
         text = texts.setdefault(r["file"], open(os.path.join(ROOT, r["file"])).read())
         if line_of(text, r["line"]).strip() != r["src"]:
             sys.exit("mutate: %s changed since the last run; run it again" % r["file"])
+        # the offset from line and column: the file may have changed above this line since the run
+        r["start"] = sum(len(x) + 1 for x in text.split("\n")[:r["line"] - 1]) + r["col"]
         op, h, scol = mutant_key(text, r)
         r["hash"], r["scol"] = h, scol
         reason = equivalents.get((r["file"], op, h, scol))
