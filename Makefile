@@ -93,7 +93,7 @@ run: deps
 	./$(BIN) --config.file=config/examples/lookout.yml --storage.path=data; \
 	kill $$emitter 2>/dev/null; wait $$emitter 2>/dev/null; true
 
-# Every test: unit (criterion), integration and differential; ends with "N passed, N failed".
+# Every test: unit (criterion), integration and differential; ends with "N passed, M failed, K skipped".
 test: deps
 	$(MAKE) $(BIN) unit
 	LOOKOUT_BIN=$(CURDIR)/$(BIN) BUILD=$(BUILD) tests/run.sh
@@ -170,7 +170,18 @@ image:
 	$(IMAGE_TOOL) build $(IMAGE_BUILD_FLAGS) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f Dockerfile .
 # --- end packaging
 
+# --- mutation testing (scripts/mutate.py, docs/testing.md): mutants of the core modules, each built in
+# build-mutate/tree (one make job, -O0, nice) and run against the unit tests that cover its module.
+# MUTATE_PER_MODULE mutants per module (0: all), sampled with MUTATE_SEED; MODULES="merge relabel" selects.
+MUTATE_PER_MODULE ?= 20
+MUTATE_SEED       ?= 1
+MODULES           ?=
+.PHONY: mutate
+mutate: deps
+	nice python3 scripts/mutate.py --per-module $(MUTATE_PER_MODULE) --seed $(MUTATE_SEED) --modules "$(MODULES)"
+# --- end mutation testing
+
 clean:
-	rm -rf build build-san build-tsan build-fuzz $(BIN) lookout-san lookout-tsan lookout_*.deb
+	rm -rf build build-san build-tsan build-fuzz build-mutate $(BIN) lookout-san lookout-tsan lookout_*.deb
 
 -include $(OBJS:.o=.d) $(LIB_OBJS:.o=.d)

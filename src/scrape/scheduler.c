@@ -107,7 +107,7 @@ int64_t scrape_phase_offset(uint64_t hash, uint64_t seed, int64_t interval_ms)
 
 /* Milliseconds from wall time now_wall until the next t with t mod interval == offset; in (0, interval],
  * exactly Prometheus' Target.offset. */
-static int64_t phase_wait(int64_t now_wall, int64_t interval, int64_t offset)
+int64_t scrape_phase_wait(int64_t now_wall, int64_t interval, int64_t offset)
 {
     int64_t base = interval - now_wall % interval;
     int64_t next = base + offset;
@@ -307,7 +307,7 @@ static void target_rephase(scrape_loop *l, target *t, int64_t now_mono)
 {
     int64_t iv = t->interval_ms > 0 ? t->interval_ms : 60000;
     int64_t off = scrape_phase_offset(t->hash, l->seed, iv);
-    t->next_ms = now_mono + phase_wait(now_mono + l->wall_minus_mono, iv, off);
+    t->next_ms = now_mono + scrape_phase_wait(now_mono + l->wall_minus_mono, iv, off);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */

@@ -77,5 +77,8 @@ void scrape_loop_remove(scrape_loop *l, const char *job, uint64_t hash);
 uint64_t scrape_seed(const labelset *external_labels);
 /* Offset of a target within its interval (ms), for tests. */
 int64_t scrape_phase_offset(uint64_t hash, uint64_t seed, int64_t interval_ms);
+/* Milliseconds from wall time now_wall_ms until the next t with t mod interval == offset, in
+ * (0, interval] (Prometheus' Target.offset); exported for tests. */
+int64_t scrape_phase_wait(int64_t now_wall_ms, int64_t interval_ms, int64_t offset_ms);
 
 #endif

@@ -243,6 +243,13 @@ sqldb *sqldb_sqlite_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_extended_result_codes(d->h, 1);
     sqlite3_busy_timeout(d->h, 5000);
+    /* SQLite silently opens a write-protected file read-only, and a file already in WAL mode needs no
+     * write for the pragmas below: without this check lookout would start and fail every write later. */
+    if (sqlite3_db_readonly(d->h, "main") == 1) {
+        sl_error(d, SQLITE_READONLY, "open", err, errlen);
+        sl_close(&d->base);
+        return NULL;
+    }
     /* journal_mode=WAL needs a write: a read-only file fails here with a clear message. */
     static const char *const pragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                                           "PRAGMA foreign_keys=OFF", "PRAGMA temp_store=MEMORY",

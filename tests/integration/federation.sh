@@ -98,7 +98,11 @@ check_eq "without honor_labels: exported_job label" "['api']" "$labels"
 payload t1.json uuid-1 k 10 o6
 eventually 15 expect "$U" api k 19
 check_eq "upper follows a lower's increase (14 + 5)" 19 "$(total "$U" api k)"
-sleep 2.5
+# Liveness first: the upper scrapes the lowers at least twice more, then the count must be unchanged.
+scrapes_u() { curl -s "$U/metrics" | awk '$1 == "lookout_scrapes_total" || index($1, "lookout_scrapes_total{") == 1 { s += $NF } END { printf "%d\n", s }'; }
+scraped_to() { [ "$(scrapes_u)" -ge "$1" ]; }
+s0=$(scrapes_u)
+check "the upper keeps scraping (lookout_scrapes_total from $s0 up by 4)" eventually 15 scraped_to $((s0 + 4))
 check_eq "repeated scrapes of the same state add nothing" 19 "$(total "$U" api k)"
 
 # The target_uuid a lower exports is stable across its restart (instance id under storage.path).
@@ -106,7 +110,7 @@ u1=$(curl -s "$L1/federate/exceptions?job=api" | python3 -c 'import json,sys; pr
 stop_pid "$L1PID"
 LOOKOUT_PORT=$L1PORT
 bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$L1PORT --storage.path="$TMP/lower1-data" --config.file="$TMP/l1.yml" >>"$TMP/lower1.log" 2>&1
-wait_http "$L1/-/ready" 15
+check "restarted lower is ready" wait_http "$L1/-/ready" 15
 u2=$(curl -s "$L1/federate/exceptions?job=api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_uuid"])')
 check_eq "lower target_uuid stable across restarts" "$u1" "$u2"
 u3=$(curl -s "$L1/federate/exceptions?job=web" | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_uuid"])')

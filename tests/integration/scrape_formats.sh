@@ -53,7 +53,10 @@ check_contains "labels seen include public target labels" "$(get '/api/v1/errors
 eventually 10 is app "E@1=5"
 check_eq "first scrape" "E@1=5" "$(count app)"
 payload "$W/app.json" A 5 o1 o2 o1
-sleep 1.5
+n_samples() { get "/api/v1/errors/app/E@1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["samples"]))' 2>/dev/null; }
+samples_are() { [ "$(n_samples)" = "$1" ]; }
+# o2 arriving proves the new body was scraped and merged; o1 twice must still count once
+eventually 10 samples_are 2
 d=$(get "/api/v1/errors/app/E@1")
 check_eq "duplicate samples kept once" "2" "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["samples"]))' <<<"$d")"
 check_contains "pod label seen" "$d" '"pod":"app-0"'

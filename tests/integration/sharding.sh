@@ -56,6 +56,10 @@ import json,sys
 print(sum(1 for l in sys.stdin if l.strip() for t in json.loads(l)["data"]["activeTargets"] if t["health"]=="up"))')
 check_eq "all $N targets up" "$N" "$up"
 
-# Further scrapes of unchanged targets add nothing.
-sleep 4
+# Further scrapes of unchanged targets add nothing: first prove both shards scraped every target again.
+scrapes() { curl -s "$1/metrics" | awk '$1 == "lookout_scrapes_total" || index($1, "lookout_scrapes_total{") == 1 { s += $NF } END { printf "%d\n", s }'; }
+scraped_to() { [ $(( $(scrapes "$S0") + $(scrapes "$S1") )) -ge "$1" ]; }
+s_before=$(( $(scrapes "$S0") + $(scrapes "$S1") ))
+check "every target scraped again (lookout_scrapes_total from $s_before up by $((2 * N)))" \
+  eventually 30 scraped_to $((s_before + 2 * N))
 check_eq "counts stable over further scrapes" "$expected" "$(merged "$S1")"

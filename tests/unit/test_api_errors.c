@@ -180,6 +180,13 @@ Test(api_errors, lookout_list_filters_and_paging)
     strbuf_free(&r.body);
     request(port, "GET", "/api/v1/errors?severity=bogus", &r);
     cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                 "\"error\":\"invalid severity (expected info, warning or error)\"}");
+    strbuf_free(&r.body);
+    /* a cursor lookout never issued is the client's error (400 bad_data naming the cursor), not a 500 */
+    request(port, "GET", "/api/v1/errors?limit=2&cursor=not-a-cursor", &r);
+    cr_assert_eq(r.status, 400, "%ld %s", (long)r.status, r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"errorType\":\"bad_data\"") && strstr(r.body.buf, "cursor"), "%s", r.body.buf);
     strbuf_free(&r.body);
     /* paging: 3 rows, 2 per page */
     request(port, "GET", "/api/v1/errors?limit=2", &r);
@@ -219,6 +226,8 @@ Test(api_errors, lookout_resolve_reopen_detail_and_jobs)
     strbuf_free(&r.body);
     request(port, "POST", "/api/v1/errors/a/nope/resolve", &r);
     cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf,
+                     "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"error \\\"nope\\\" not found in job \\\"a\\\"\"}");
     strbuf_free(&r.body);
 }
 
@@ -373,4 +382,147 @@ Test(api_errors, query_over_budget_is_a_timeout_not_a_self_exception)
     char *exp = selfexc_export(sx, &len);
     cr_assert(strstr(exp, "\"aggregated_errors\":[]"), "no self-exception: %s", exp);
     free(exp);
+}
+
+/* ---- cases found by mutation testing (make mutate) ------------------------------------------- */
+
+Test(api_errors, bad_label_filters_and_job_summary_order)
+{
+    put("zeta", "k1", 1, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("alpha", "k2", 2, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    put("mid", "k3", 3, PAYLOAD_ERROR, 1000, "E", "m", 5000, "prod");
+    static const char *const bad[] = {"/api/v1/errors?label=noequals", "/api/v1/errors?label=%3Dprod"};
+    reply r;
+    for (size_t i = 0; i < 2; i++) {
+        request(port, "GET", bad[i], &r);
+        cr_assert_eq(r.status, 400, "%s", bad[i]);
+        cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                     "\"error\":\"invalid label filter (expected NAME=VALUE)\"}");
+        strbuf_free(&r.body);
+    }
+    /* limit is a decimal integer: "a" is no number (it would be 10 in base 11) */
+    request(port, "GET", "/api/v1/errors?limit=a", &r);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                 "\"error\":\"invalid limit (expected a positive integer)\"}");
+    strbuf_free(&r.body);
+    /* an action other than resolve/reopen */
+    request(port, "POST", "/api/v1/errors/zeta/k1/bogus", &r);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"not_found\","
+                                 "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}");
+    strbuf_free(&r.body);
+    /* resolve without a key */
+    request(port, "POST", "/api/v1/errors/zeta/resolve", &r);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "{\"status\":\"error\",\"errorType\":\"not_found\","
+                                 "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}");
+    strbuf_free(&r.body);
+    /* the jobs summary lists jobs by name, whatever the store order */
+    request(port, "GET", "/api/v1/jobs", &r);
+    cr_assert_eq(r.status, 200);
+    char *a = strstr(r.body.buf, "\"job\":\"alpha\""), *m = strstr(r.body.buf, "\"job\":\"mid\""),
+         *z = strstr(r.body.buf, "\"job\":\"zeta\"");
+    cr_assert(a && m && z && a < m && m < z, "%s", r.body.buf);
+    strbuf_free(&r.body);
+}
+
+/* The Periskop server shape gives created_at in whole Unix seconds, rounded down (also before 1970), and
+ * 0 when unknown. */
+Test(api_errors, periskop_created_at_seconds)
+{
+    put("p", "k1", 1, PAYLOAD_ERROR, 1709377364901LL, "E", "m", 1709377364901LL, "x");
+    put("p", "k2", 1, PAYLOAD_ERROR, -1500, "E", "m", 1709377364000LL, "x");
+    put("p", "k3", 1, PAYLOAD_ERROR, PAYLOAD_TS_NONE, "E", "m", 1709377364000LL, "x");
+    reply r;
+    request(port, "GET", "/services/p/errors/", &r);
+    cr_assert_eq(r.status, 200);
+    char *k1 = strstr(r.body.buf, "\"aggregation_key\":\"k1\""), *k2 = strstr(r.body.buf, "\"aggregation_key\":\"k2\""),
+         *k3 = strstr(r.body.buf, "\"aggregation_key\":\"k3\"");
+    cr_assert(k1 && k2 && k3, "%s", r.body.buf);
+    /* created_at is the last field of each aggregate: the first one after its key is its own */
+    long long c1, c2, c3;
+    cr_assert_eq(sscanf(strstr(k1, "\"created_at\":"), "\"created_at\":%lld}", &c1), 1);
+    cr_assert_eq(sscanf(strstr(k2, "\"created_at\":"), "\"created_at\":%lld}", &c2), 1);
+    cr_assert_eq(sscanf(strstr(k3, "\"created_at\":"), "\"created_at\":%lld}", &c3), 1);
+    cr_assert_eq(c1, 1709377364LL);
+    cr_assert_eq(c2, -2);
+    cr_assert_eq(c3, 0);
+    strbuf_free(&r.body);
+}
+
+/* Detail series: per minute, per hour on request, and per hour automatically when the points span more
+ * than 6 hours (exactly 6 hours stays per minute). */
+static void put_series(const char *key, const int64_t *minutes, const uint64_t *deltas, size_t n)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup("s");
+    c->key = strdup(key);
+    c->is_new = true;
+    c->severity = PAYLOAD_ERROR;
+    c->created_at_ms = minutes[0] * 60000;
+    c->last_seen_ms = minutes[n - 1] * 60000;
+    c->series = calloc(n, sizeof(merge_series_point));
+    for (size_t i = 0; i < n; i++) {
+        c->series[i] = (merge_series_point){minutes[i], deltas[i]};
+        c->total_count += deltas[i];
+    }
+    c->n_series = c->cap_series = n;
+    char err[256];
+    cr_assert_eq(store_apply(st, &cs, minutes[n - 1] * 60000 + 1000, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+}
+
+static char *series_of(const char *path)
+{
+    reply r;
+    request(port, "GET", path, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.buf);
+    char *s = strstr(r.body.buf, "\"series\":");
+    cr_assert_not_null(s, "%s", r.body.buf);
+    char *out = strndup(s, strcspn(s, "}") + 1);
+    strbuf_free(&r.body);
+    return out;
+}
+
+Test(api_errors, detail_series_resolution)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t m0 = ((int64_t)now.tv_sec / 3600 - 10) * 60; /* ten hours ago, on the hour */
+    put_series("k", (const int64_t[]){m0, m0 + 1, m0 + 60, m0 + 61, m0 + 421}, (const uint64_t[]){2, 3, 4, 1, 5}, 5);
+    put_series("six", (const int64_t[]){m0, m0 + 360}, (const uint64_t[]){1, 1}, 2);
+    char start[40], want[512];
+    payload_format_time(m0 * 60000, start, sizeof start);
+    long long s0 = m0 * 60;
+
+    char *got = series_of("/api/v1/errors/s/k?resolution=minute");
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"minute\",\"step_seconds\":60,\"start\":\"%s\",\"points\":"
+             "[[%lld,2],[%lld,3],[%lld,4],[%lld,1],[%lld,5]]}",
+             start, s0, s0 + 60, s0 + 3600, s0 + 3660, s0 + 421 * 60);
+    cr_assert_str_eq(got, want);
+    free(got);
+
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"hour\",\"step_seconds\":3600,\"start\":\"%s\",\"points\":"
+             "[[%lld,5],[%lld,5],[%lld,5]]}",
+             start, s0, s0 + 3600, s0 + 7 * 3600);
+    got = series_of("/api/v1/errors/s/k?resolution=hour");
+    cr_assert_str_eq(got, want);
+    free(got);
+    got = series_of("/api/v1/errors/s/k"); /* 7 h span: hours */
+    cr_assert_str_eq(got, want);
+    free(got);
+
+    got = series_of("/api/v1/errors/s/six"); /* exactly 6 h: minutes */
+    snprintf(want, sizeof want,
+             "\"series\":{\"resolution\":\"minute\",\"step_seconds\":60,\"start\":\"%s\",\"points\":[[%lld,1],[%lld,1]]}",
+             start, s0, s0 + 360 * 60);
+    cr_assert_str_eq(got, want);
+    free(got);
 }

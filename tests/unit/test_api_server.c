@@ -109,6 +109,7 @@ Test(server, health_ready_metrics_routing)
 
     request(port, "GET", "/-/ready", NULL, 0, &r);
     cr_assert_eq(r.status, 503);
+    cr_assert_str_eq(r.body.buf, "Service Unavailable");
     strbuf_free(&r.body);
     atomic_store(&st.ready, true);
     request(port, "GET", "/-/ready", NULL, 0, &r);
@@ -128,6 +129,7 @@ Test(server, health_ready_metrics_routing)
 
     request(port, "GET", "/nope", NULL, 0, &r);
     cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(r.body.buf, "404 page not found\n");
     strbuf_free(&r.body);
 
     request(port, "GET", "/-/reload", NULL, 0, &r);
@@ -178,6 +180,7 @@ Test(server, lifecycle_and_body_limit)
     memset(big, 'x', sizeof big);
     request(port, "POST", "/echo", big, sizeof big, &r);
     cr_assert_eq(r.status, 413);
+    cr_assert_str_eq(r.body.buf, "request body too large (limit 1024 bytes)\n");
     strbuf_free(&r.body);
     request(port, "POST", "/echo", big, 1024, &r);
     cr_assert_eq(r.status, 200);

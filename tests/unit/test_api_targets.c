@@ -89,6 +89,18 @@ Test(targets_api, global_url)
     cr_assert_str_eq(gurl("http://example.com:80/x", ":7777", &rc), "http://example.com:80/x");
     cr_assert_str_eq(gurl("http://localhost/x", ":7777", &rc), "http://myhost/x");
     cr_assert_eq(rc, 0);
+    cr_assert_str_eq(gurl("http://[::1]/x", ":7777", &rc), "http://myhost/x");
+    cr_assert_eq(rc, 0);
+    /* an IPv6 hostname is bracketed, as Go's net.JoinHostPort does */
+    strbuf sb;
+    strbuf_init(&sb);
+    char err[256];
+    cr_assert_eq(targets_api_global_url("http://localhost:9100/x", ":7777", "fe80::1", &sb, err, sizeof err), 0);
+    cr_assert_str_eq(sb.buf, "http://[fe80::1]:9100/x");
+    strbuf_reset(&sb);
+    cr_assert_eq(targets_api_global_url("http://localhost:7777/x", ":7777", "fe80::1", &sb, err, sizeof err), 0);
+    cr_assert_str_eq(sb.buf, "http://[fe80::1]:7777/x");
+    strbuf_free(&sb);
 }
 
 typedef struct fixture {

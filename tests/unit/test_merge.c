@@ -472,3 +472,125 @@ Test(keymap, random_insert_delete_matches_reference)
     }
     keymap_free(&m);
 }
+
+/* ---- cases found by mutation testing (make mutate) ------------------------------------------- */
+
+static merge_engine *engine_with_cap(size_t samples)
+{
+    merge_changeset_free(&CS);
+    merge_free(E);
+    merge_options o = {.samples_per_error = samples};
+    E = merge_new(&o);
+    merge_changeset_init(&CS);
+    return E;
+}
+
+/* One occurrence uuid U at 2024-03-02T10:00:SS. */
+static payload_doc *one(const char *uuid, int second)
+{
+    return P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,"
+                         "\"latest_errors\":[{\"uuid\":\"%s\",\"timestamp\":\"2024-03-02T10:00:%02dZ\"}]}]}",
+             uuid, second);
+}
+
+/* At the cap, a new sample is compared with the OLDEST kept: cap 3 with s10 s20 s30, then s25 gives
+ * s30 s25 s20 (comparing with the newest would refuse s25 and keep s10). */
+Test(merge, cap_compares_with_oldest_sample)
+{
+    engine_with_cap(3);
+    apply("api", "http://a", one("s10", 10), T0, NULL);
+    apply("api", "http://a", one("s30", 30), T0, NULL);
+    apply("api", "http://a", one("s20", 20), T0, NULL);
+    apply("api", "http://a", one("s25", 25), T0, NULL);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.n_samples, 3);
+    cr_assert_str_eq(ai.samples[0]->uuid, "s30");
+    cr_assert_str_eq(ai.samples[1]->uuid, "s25");
+    cr_assert_str_eq(ai.samples[2]->uuid, "s20");
+    /* older than all three: refused */
+    apply("api", "http://a", one("s05", 5), T0, NULL);
+    merge_get(E, "api", "k", &ai);
+    cr_assert_str_eq(ai.samples[2]->uuid, "s20");
+}
+
+/* Equal timestamps: the larger dedup hash first (before() in merge.c: one order for every backend),
+ * whatever the arrival order; at the cap, a tie with the oldest is decided by the same rule. */
+Test(merge, equal_timestamps_ordered_by_hash)
+{
+    char err[256];
+    const char *body = "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":2,\"latest_errors\":["
+                       "{\"uuid\":\"x\",\"timestamp\":\"2024-03-02T10:00:07Z\"},"
+                       "{\"uuid\":\"y\",\"timestamp\":\"2024-03-02T10:00:07Z\"}]}]}";
+    payload_doc *d = payload_parse(body, strlen(body), "http://z", err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    uint64_t hx = d->aggregates[0].occurrences[0]->dedup_hash, hy = d->aggregates[0].occurrences[1]->dedup_hash;
+    payload_free(d);
+    cr_assert_neq(hx, hy);
+    const char *hi = hx > hy ? "x" : "y", *lo = hx > hy ? "y" : "x";
+    for (int order = 0; order < 2; order++) {
+        engine_with_cap(5);
+        apply("api", "http://a", one(order ? "x" : "y", 7), T0, NULL);
+        apply("api", "http://a", one(order ? "y" : "x", 7), T0, NULL);
+        merge_aggregate_info ai;
+        merge_get(E, "api", "k", &ai);
+        cr_assert_eq(ai.n_samples, 2);
+        cr_assert_str_eq(ai.samples[0]->uuid, hi, "arrival order %d", order);
+        cr_assert_str_eq(ai.samples[1]->uuid, lo, "arrival order %d", order);
+    }
+    /* cap 1: the tie goes to the larger hash, in either arrival order */
+    for (int order = 0; order < 2; order++) {
+        engine_with_cap(1);
+        apply("api", "http://a", one(order ? hi : lo, 7), T0, NULL);
+        apply("api", "http://a", one(order ? lo : hi, 7), T0, NULL);
+        merge_aggregate_info ai;
+        merge_get(E, "api", "k", &ai);
+        cr_assert_eq(ai.n_samples, 1);
+        cr_assert_str_eq(ai.samples[0]->uuid, hi, "arrival order %d", order);
+    }
+}
+
+/* The first report of a key by a new instance is "reported" even when it adds no count and no sample:
+ * its severity becomes the key's and its labels join labels_seen. */
+Test(merge, first_report_of_an_instance_counts_as_reported)
+{
+    labelset la, lb;
+    mklabels(&la, "a:80");
+    mklabels(&lb, "b:80");
+    apply("api", "http://a", agg("A", "k", 5, "error", "s", 1), T0, &la);
+    /* B: same key, count 0, the same occurrence (deduplicated), another severity */
+    apply("api", "http://b", agg("B", "k", 0, "warning", "s", 1), T0, &lb);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 5);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_eq(ai.severity, PAYLOAD_WARNING);
+    cr_assert_eq(ai.n_labels, 2);
+    cr_assert_str_eq(labelset_get(&ai.labels[1], "instance"), "b:80");
+    /* B again, unchanged: not reported, nothing changes */
+    merge_changeset_clear(&CS);
+    apply("api", "http://b", agg("B", "k", 0, "info", "s", 1), T0, &lb);
+    merge_get(E, "api", "k", &ai);
+    cr_assert_eq(ai.severity, PAYLOAD_WARNING);
+    cr_assert_eq(CS.n, 0);
+    labelset_free(&la);
+    labelset_free(&lb);
+}
+
+/* One instance with 40 keys (its key table grows several times): a second identical scrape adds nothing,
+ * a third with every count +1 adds exactly 1 per key. */
+Test(merge, many_keys_per_instance_counted_once)
+{
+    char body[16384];
+    for (int round = 0; round < 3; round++) {
+        size_t off = (size_t)snprintf(body, sizeof body, "{\"target_uuid\":\"A\",\"aggregated_errors\":[");
+        for (int k = 0; k < 40; k++)
+            off += (size_t)snprintf(body + off, sizeof body - off, "%s{\"aggregation_key\":\"k%d\",\"total_count\":%d}",
+                                    k ? "," : "", k, 10 + k + (round == 2));
+        snprintf(body + off, sizeof body - off, "]}");
+        apply("api", "http://a", P("http://a", "%s", body), T0 + round * MIN, NULL);
+    }
+    cr_assert_eq(count("api", "k0"), 11);
+    cr_assert_eq(count("api", "k17"), 28);
+    cr_assert_eq(count("api", "k39"), 50);
+}

@@ -329,3 +329,74 @@ Test(payload, severity_names)
     cr_assert_eq(payload_severity_parse("fatal"), PAYLOAD_ERROR);
     cr_assert_str_eq(payload_severity_name(PAYLOAD_WARNING), "warning");
 }
+
+/* ---- cases found by mutation testing (make mutate) ------------------------------------------- */
+
+/* Field bounds and the Gregorian leap-year rule (expected values from python3's calendar.timegm). */
+Test(payload_time, bounds_and_leap_years)
+{
+    cr_assert_eq(ts("2000-02-29T00:00:00Z"), 951782400000LL); /* divisible by 400: leap */
+    cr_assert_eq(ts("2024-12-31T23:59:59Z"), 1735689599000LL);
+    cr_assert_eq(ts("2024-01-31T00:00:00Z"), 1706659200000LL);
+    cr_assert_eq(ts("1999-12-31T23:59:59Z"), 946684799000LL);
+    int64_t ms;
+    const char *bad[] = {"2024-03-02T24:00:00Z", "2024-03-02T23:60:00Z", "1900-02-29T00:00:00Z",
+                         "2100-02-29T00:00:00Z", "2024-02-30T00:00:00Z", "2024-04-31T00:00:00Z",
+                         "2024-00-10T00:00:00Z", "2024-01-00T00:00:00Z", "2024-03-02T11:02:44+24:00",
+                         "2024-03-02T11:02:44+01:60"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(payload_parse_time(bad[i], &ms), -1, "accepted %s", bad[i]);
+}
+
+/* Every month's last day is accepted and the day after it refused (2023: not a leap year). */
+Test(payload_time, month_lengths)
+{
+    static const int last[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (int m = 1; m <= 12; m++) {
+        char s[32];
+        int64_t ms;
+        snprintf(s, sizeof s, "2023-%02d-%02dT00:00:00Z", m, last[m - 1]);
+        cr_assert_eq(payload_parse_time(s, &ms), 0, "refused %s", s);
+        snprintf(s, sizeof s, "2023-%02d-%02dT00:00:00Z", m, last[m - 1] + 1);
+        cr_assert_eq(payload_parse_time(s, &ms), -1, "accepted %s", s);
+    }
+    cr_assert_eq(ts("2023-12-31T23:59:59Z"), 1704067199000LL); /* python3 calendar.timegm */
+}
+
+/* An occurrence without a severity takes its aggregate's, whatever that is (not "error"). */
+Test(payload, occurrence_severity_defaults_to_the_aggregates)
+{
+    const char *body = "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":2,\"severity\":\"warning\","
+                       "\"latest_errors\":[{\"uuid\":\"a\",\"timestamp\":\"2024-03-02T10:00:00Z\"},"
+                       "{\"uuid\":\"b\",\"timestamp\":\"2024-03-02T10:00:01Z\",\"severity\":\"info\"}]},"
+                       "{\"aggregation_key\":\"j\",\"total_count\":1,\"severity\":\"info\","
+                       "\"latest_errors\":[{\"uuid\":\"c\",\"timestamp\":\"2024-03-02T10:00:00Z\"}]}]}";
+    char err[256];
+    payload_doc *p = payload_parse(body, strlen(body), "http://x", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->aggregates[0].severity, PAYLOAD_WARNING);
+    cr_assert_eq(p->aggregates[0].occurrences[0]->severity, PAYLOAD_WARNING);
+    cr_assert_eq(p->aggregates[0].occurrences[1]->severity, PAYLOAD_INFO);
+    cr_assert_eq(p->aggregates[1].occurrences[0]->severity, PAYLOAD_INFO);
+    payload_free(p);
+}
+
+/* A federated aggregate names its origin job (__lookout_job__); an empty or non-string one is ignored. */
+Test(payload, origin_job_of_federated_aggregates)
+{
+    const char *body = "{\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"total_count\":1,\"__lookout_job__\":\"api\"},"
+                       "{\"aggregation_key\":\"b\",\"total_count\":1,\"__lookout_job__\":\"\"},"
+                       "{\"aggregation_key\":\"c\",\"total_count\":1,\"__lookout_job__\":7},"
+                       "{\"aggregation_key\":\"d\",\"total_count\":1},"
+                       "{\"aggregation_key\":\"e\",\"total_count\":1,\"__lookout_job__\":\"x\"}]}";
+    char err[256];
+    payload_doc *p = payload_parse(body, strlen(body), "http://x", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 5);
+    cr_assert_str_eq(p->aggregates[0].origin_job, "api");
+    cr_assert_str_eq(p->aggregates[4].origin_job, "x");
+    cr_assert_null(p->aggregates[1].origin_job);
+    cr_assert_null(p->aggregates[2].origin_job);
+    cr_assert_null(p->aggregates[3].origin_job);
+    payload_free(p);
+}

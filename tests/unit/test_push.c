@@ -301,3 +301,96 @@ Test(federation, without_honor_labels_origin_becomes_exported_job)
     merge_changeset_free(&cs);
     merge_free(e);
 }
+
+/* ---- federate_render: the export another lookout (or a Periskop server) scrapes; found by mutation
+ * testing (make mutate). The body is checked by parsing it back as a Periskop client payload. -------- */
+
+#include "api/federate_api.h"
+#include "store/merge.h"
+
+static void fed_put(store *st, const char *job, const char *key, uint64_t count, payload_severity sev,
+                    int64_t created, const char *const *msgs, size_t n)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup(job);
+    c->key = strdup(key);
+    c->is_new = true;
+    c->total_count = count;
+    c->severity = sev;
+    c->created_at_ms = created;
+    c->last_seen_ms = created + (int64_t)n * 1000;
+    c->added = calloc(n ? n : 1, sizeof(void *));
+    for (size_t i = 0; i < n; i++)
+        c->added[i] = payload_occurrence_new("E", msgs[i], "", created + (int64_t)(i + 1) * 1000, sev, NULL, NULL);
+    c->n_added = c->cap_added = n;
+    char e[256];
+    cr_assert_eq(store_apply(st, &cs, created + 100000, e, sizeof e), 0, "%s", e);
+    merge_changeset_free(&cs);
+}
+
+static payload_doc *fed(store *st, const char *const *jobs, size_t n, const char *uuid_name, char **body)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    char e[256];
+    cr_assert_eq(federate_render(st, "inst-1", jobs, n, uuid_name, &sb, e, sizeof e), 0, "%s", e);
+    payload_doc *d = payload_parse(sb.buf, sb.len, "http://x/federate/exceptions", e, sizeof e);
+    cr_assert_not_null(d, "%s: %s", e, sb.buf);
+    *body = sb.buf;
+    return d;
+}
+
+Test(federate, export_parses_back_with_every_field)
+{
+    store *st = store_memory_new(NULL);
+    const int64_t t0 = 1709377200000LL; /* 2024-03-02T11:00:00Z */
+    fed_put(st, "b", "kb", 7, PAYLOAD_WARNING, t0, (const char *[]){"b-old", "b-new"}, 2);
+    fed_put(st, "a", "ka", 3, PAYLOAD_INFO, t0 + 60000, (const char *[]){"a-1"}, 1);
+    fed_put(st, "c", "kc", 1, PAYLOAD_ERROR, t0, (const char *[]){"c-1"}, 1);
+
+    char *body;
+    /* every job: sorted by job name */
+    payload_doc *d = fed(st, NULL, 0, NULL, &body);
+    cr_assert_eq(d->n_aggregates, 3, "%s", body);
+    cr_assert_str_eq(d->aggregates[0].key, "ka");
+    cr_assert_str_eq(d->aggregates[1].key, "kb");
+    cr_assert_str_eq(d->aggregates[2].key, "kc");
+    const payload_aggregate *b = &d->aggregates[1];
+    cr_assert_eq(b->total_count, 7);
+    cr_assert_eq(b->severity, PAYLOAD_WARNING);
+    cr_assert_eq(b->created_at_ms, t0);
+    cr_assert_eq(b->n_occurrences, 2);
+    cr_assert_str_eq(b->occurrences[0]->error.message, "b-old"); /* clients send oldest first */
+    cr_assert_str_eq(b->occurrences[1]->error.message, "b-new");
+    cr_assert_eq(b->occurrences[1]->timestamp_ms, t0 + 2000);
+    cr_assert(strstr(body, "\"__lookout_instance__\":\"inst-1\""), "%s", body);
+    cr_assert(strstr(body, "\"__lookout_job__\":\"b\""), "%s", body);
+    char want[INSTANCE_ID_LEN];
+    instance_id_derive("inst-1", "*", want);
+    cr_assert_str_eq(d->target_uuid, want);
+    payload_free(d);
+    free(body);
+
+    /* named jobs: deduplicated and sorted; the target_uuid names the sorted selection */
+    d = fed(st, (const char *[]){"c", "a", "c"}, 3, NULL, &body);
+    cr_assert_eq(d->n_aggregates, 2, "%s", body);
+    cr_assert_str_eq(d->aggregates[0].key, "ka");
+    cr_assert_str_eq(d->aggregates[1].key, "kc");
+    instance_id_derive("inst-1", "job:a\njob:c\n", want);
+    cr_assert_str_eq(d->target_uuid, want);
+    payload_free(d);
+    free(body);
+
+    /* an explicit uuid name wins; an unknown job exports nothing */
+    d = fed(st, (const char *[]){"nope"}, 1, "custom", &body);
+    cr_assert_eq(d->n_aggregates, 0, "%s", body);
+    instance_id_derive("inst-1", "custom", want);
+    cr_assert_str_eq(d->target_uuid, want);
+    payload_free(d);
+    free(body);
+    store_close(st);
+}

@@ -644,3 +644,53 @@ Test(relabel, go_quote)
     relabel_go_quote(b, sizeof b, "a\"b\\c\n\x01\xff é");
     cr_assert_str_eq(b, "\"a\\\"b\\\\c\\n\\x01\\xff é\"");
 }
+
+/* ---- cases found by mutation testing (make mutate) ------------------------------------------- */
+
+/* A missing target label reads as "": keepequal drops and dropequal keeps a non-empty source. */
+Test(relabel, keepequal_dropequal_missing_target)
+{
+    labelset ls;
+    set_labels(&ls, "a", "foo", NULL);
+    relabel_rule r1[] = {prep(mk(RELABEL_KEEPEQUAL, "a", "y", NULL, NULL))};
+    check(r1, 1, &ls, NULL);
+    set_labels(&ls, "a", "foo", NULL);
+    relabel_rule r2[] = {prep(mk(RELABEL_DROPEQUAL, "a", "y", NULL, NULL))};
+    check(r2, 1, &ls, "a=foo");
+    set_labels(&ls, "a", "foo", NULL);
+    relabel_rule r3[] = {prep(mk(RELABEL_KEEPEQUAL, "x", "y", NULL, NULL))}; /* "" == "" */
+    check(r3, 1, &ls, "a=foo");
+    set_labels(&ls, "a", "", "b", "x", NULL);
+    relabel_rule r4[] = {prep(mk(RELABEL_DROPEQUAL, "a", "y", NULL, NULL))}; /* empty source, missing target */
+    check(r4, 1, &ls, NULL);
+}
+
+/* An empty value deletes the label named by the UNEXPANDED target_label (Prometheus: lb.Del(cfg.TargetLabel)),
+ * never the expanded one: "${1}" expands to "b" here, and b stays. */
+Test(relabel, replace_empty_value_deletes_unexpanded_target)
+{
+    labelset ls;
+    set_labels(&ls, "a", "b", "b", "keep", NULL);
+    relabel_rule r[] = {prep(mk(RELABEL_REPLACE, "a", "${1}", "(.*)", ""))};
+    check(r, 1, &ls, "a=b,b=keep");
+    /* a plain target_label is deleted by an empty value */
+    set_labels(&ls, "a", "b", "b", "keep", NULL);
+    relabel_rule r2[] = {prep(mk(RELABEL_REPLACE, "a", "b", "(.*)", ""))};
+    check(r2, 1, &ls, "a=b");
+}
+
+/* Go's %q: an invalid byte is \x-escaped, the valid bytes around it are kept. */
+Test(relabel, go_quote_invalid_sequences)
+{
+    char b[64];
+    relabel_go_quote(b, sizeof b, "\xc3(");
+    cr_assert_str_eq(b, "\"\\xc3(\"");
+    relabel_go_quote(b, sizeof b, "\xe2\x82x");
+    cr_assert_str_eq(b, "\"\\xe2\\x82x\"");
+    relabel_go_quote(b, sizeof b, "\xed\xa0\x80");
+    cr_assert_str_eq(b, "\"\\xed\\xa0\\x80\"");
+    relabel_go_quote(b, sizeof b, "\xed\xbf\xbf"); /* the last surrogate */
+    cr_assert_str_eq(b, "\"\\xed\\xbf\\xbf\"");
+    relabel_go_quote(b, sizeof b, "\xf0\x9f\x98\x80");
+    cr_assert_str_eq(b, "\"\xf0\x9f\x98\x80\"");
+}

@@ -151,6 +151,12 @@ Test(sd_consul_parse, sanitize)
     cr_assert_str_eq(out, "a_b_c_d__9"); /* é: one rune, one '_' (Go's regexp works on runes) */
     sd_sanitize_label_name("x\xff\xfey", out, sizeof out);
     cr_assert_str_eq(out, "x__y"); /* invalid bytes: one each */
+    /* the ends of each range are kept, their neighbours are not */
+    sd_sanitize_label_name("09azAZ_`{@[/:", out, sizeof out);
+    cr_assert_str_eq(out, "09azAZ_______");
+    /* stray continuation bytes and an overlong lead byte: one '_' per byte, as Go's per-rune replacement */
+    sd_sanitize_label_name("x\x80\x80y\xc0\x80z", out, sizeof out);
+    cr_assert_str_eq(out, "x__y__z");
 }
 
 /* ---- configuration ---- */
@@ -404,4 +410,36 @@ Test(sd_consul_live, slow_and_malformed_answers)
     cr_assert_eq(fake_post(FA.port, "/_test/status", "{\"code\": 0}"), 200);
     /* recovery after the backoff: the empty catalog removes everything */
     cr_assert_not_null(rec_wait_for(&REC, "c", pred_n, (void *)(uintptr_t)0, 8000));
+}
+
+/* consul/api HealthChecks.AggregatedStatus: maintenance > critical > warning > passing, in any order; an
+ * unknown status anywhere gives no label. Found by mutation testing (make mutate). */
+static const char *health_of(const char *checks)
+{
+    static char out[32];
+    char body[1024], err[256];
+    snprintf(body, sizeof body, "[{\"Node\":{\"Node\":\"n\",\"Address\":\"1.2.3.4\"},\"Service\":{\"ID\":\"i\",\"Port\":1},"
+                                "\"Checks\":[%s]}]", checks);
+    target_group g;
+    target_group_init(&g, "s");
+    cr_assert_eq(consul_parse_health(body, strlen(body), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 1);
+    const char *h = labelset_get(&g.targets[0], "__meta_consul_health");
+    snprintf(out, sizeof out, "%s", h ? h : "(none)");
+    target_group_free(&g);
+    return out;
+}
+#define CHK(id, st) "{\"CheckID\":\"" id "\",\"Status\":\"" st "\"}"
+
+Test(sd_consul_parse, health_aggregation_order)
+{
+    cr_assert_str_eq(health_of(CHK("a", "warning") "," CHK("b", "critical")), "critical");
+    cr_assert_str_eq(health_of(CHK("a", "critical") "," CHK("b", "warning")), "critical");
+    cr_assert_str_eq(health_of(CHK("a", "passing") "," CHK("b", "warning")), "warning");
+    cr_assert_str_eq(health_of(CHK("a", "warning") "," CHK("b", "passing")), "warning");
+    cr_assert_str_eq(health_of(CHK("a", "passing") "," CHK("b", "passing")), "passing");
+    cr_assert_str_eq(health_of(CHK("_node_maintenance", "critical") "," CHK("b", "critical")), "maintenance");
+    cr_assert_str_eq(health_of(CHK("b", "passing") "," CHK("_service_maintenance:i", "critical")), "maintenance");
+    cr_assert_str_eq(health_of(CHK("_service_maintenance", "passing") "," CHK("b", "passing")), "passing");
+    cr_assert_str_eq(health_of(CHK("a", "critical") "," CHK("b", "weird")), "(none)");
 }

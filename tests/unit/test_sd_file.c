@@ -497,3 +497,23 @@ Test(sd_file_watch, many_groups_replace_and_remove)
     strbuf_free(&sb);
     fx_end(&fx);
 }
+
+/* The size limit is inclusive: a file of exactly 64 MiB is read (and fails as JSON, being sparse zeros),
+ * one byte more is refused before reading. Found by mutation testing (make mutate). */
+Test(sd_file, size_limit_boundary)
+{
+    char path[] = "/tmp/lookout-sdfile-XXXXXX.json";
+    int fd = mkstemps(path, 5);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, 64 << 20), 0);
+    close(fd);
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    cr_assert_eq(sd_file_read(path, &g, &n, err, sizeof err), -1);
+    cr_assert_null(strstr(err, "bytes, more than"), "%s", err);
+    cr_assert_eq(truncate(path, (64 << 20) + 1), 0);
+    cr_assert_eq(sd_file_read(path, &g, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "file is 67108865 bytes, more than the 67108864 allowed");
+    unlink(path);
+}

@@ -337,3 +337,19 @@ Test(target, durations_canonical_and_hash_stable)
     built_target_free(&b);
     labelset_free(&in);
 }
+
+/* A lead byte without its continuation bytes, overlong forms and surrogates are invalid UTF-8 (Go's
+ * utf8.ValidString); found by mutation testing (make mutate). */
+Test(target, invalid_utf8_sequences)
+{
+    scrape_config sc = cfg("https");
+    labelset in;
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "\xc3(", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"\\xc3(\"");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "a\xe2\x82", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"a\\xe2\\x82\"");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "\xc0\xaf", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"\\xc0\\xaf\"");
+    set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "\xed\xa0\x80", NULL);
+    expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"\\xed\\xa0\\x80\"");
+}
