@@ -144,7 +144,7 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                             const scrape_config *sc)
 {
     runtime *rt = ctx;
-    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels);
+    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels, sc ? sc->sample_limit : 0);
     if (ev == TARGET_REMOVED) {
         scrape_loop_remove(rt->loop, job, t->hash);
         return;
@@ -164,7 +164,8 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                                .interval_ms = interval,
                                .timeout_ms = timeout,
                                .http = &sc->http,
-                               .body_size_limit = sc->body_size_limit};
+                               .body_size_limit = sc->body_size_limit,
+                               .forced_error = t->error};
     scrape_loop_upsert(rt->loop, &spec);
 }
 

@@ -400,7 +400,8 @@ bool scrape_config_equal(const scrape_config *a, const scrape_config *b)
         a->scrape_timeout_ms != b->scrape_timeout_ms || !str_eq(a->metrics_path, b->metrics_path) ||
         !str_eq(a->scheme, b->scheme) || a->honor_labels != b->honor_labels ||
         a->honor_timestamps != b->honor_timestamps || a->body_size_limit != b->body_size_limit ||
-        a->target_limit != b->target_limit || a->keep_dropped_targets != b->keep_dropped_targets ||
+        a->target_limit != b->target_limit || a->sample_limit != b->sample_limit ||
+        a->keep_dropped_targets != b->keep_dropped_targets ||
         a->n_params != b->n_params || a->n_sd_configs != b->n_sd_configs || !cfg_http_equal(&a->http, &b->http) ||
         !rules_equal(a->relabel_configs, a->n_relabel_configs, b->relabel_configs, b->n_relabel_configs) ||
         !rules_equal(a->metric_relabel_configs, a->n_metric_relabel_configs, b->metric_relabel_configs,

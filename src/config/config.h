@@ -167,6 +167,7 @@ typedef struct scrape_config {
     http_client_config http;
     int64_t body_size_limit; /* bytes; 0 = lookout default (10 MiB) */
     uint64_t target_limit;   /* 0 = no limit */
+    uint64_t sample_limit;   /* aggregated errors per payload; 0 = no limit */
     uint64_t keep_dropped_targets; /* 0 = keep all (Prometheus 2.47 field) */
     relabel_rule *relabel_configs;
     size_t n_relabel_configs;

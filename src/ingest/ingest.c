@@ -33,6 +33,7 @@ typedef struct tlabels {
     size_t klen;
     labelset ls; /* public labels */
     bool honor_labels; /* the job's honor_labels: how federated bodies are merged */
+    uint64_t sample_limit; /* the job's sample_limit (0 = none) */
 } tlabels;
 
 typedef enum item_kind { ITEM_BODY, ITEM_FORGET, ITEM_PUSH } item_kind;
@@ -95,6 +96,13 @@ static metric_family *m_skipped(void)
     return metric_family_get("lookout_payload_skipped_records_total", METRIC_COUNTER,
                              "Malformed aggregates and occurrences skipped inside otherwise valid payloads.", 1,
                              job_label);
+}
+static metric_family *m_sample_limit(void)
+{
+    return metric_family_get("lookout_target_scrapes_exceeded_sample_limit_total", METRIC_COUNTER,
+                             "Scrapes that hit the sample limit (more aggregated errors than sample_limit) and "
+                             "were rejected.",
+                             1, job_label);
 }
 static metric_family *m_dropped(void)
 {
@@ -294,7 +302,8 @@ void ingest_submit(void *ctx, const scrape_result *r)
     enqueue(in, it);
 }
 
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels)
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels,
+                         uint64_t sample_limit)
 {
     char key[512];
     size_t kl = labels_key(key, sizeof key, job, t->hash);
@@ -309,6 +318,7 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
         memcpy(n->key, key, kl);
         n->klen = kl;
         n->honor_labels = honor_labels;
+        n->sample_limit = sample_limit;
         target_public_labels(&t->labels, &n->ls);
         keymap_put(&in->labels, n->key, n->klen, n);
     }
@@ -351,6 +361,23 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
             snprintf(msg, sizeof msg, "invalid payload from job \"%s\" target %s: %s", it->job, it->url, err);
             selfexc_report(in->sx, "scrape-parse-error", "PayloadParseError", msg, PAYLOAD_ERROR, "GET", it->url);
         }
+        pthread_mutex_lock(&in->mu);
+        in->status.failed_bodies++;
+        pthread_mutex_unlock(&in->mu);
+        return;
+    }
+    if (it->labels && it->labels->sample_limit && doc->n_aggregates > it->labels->sample_limit) {
+        /* Prometheus' errSampleLimit: the whole scrape fails and nothing of it is applied (the body hash
+         * is not remembered either, so the same body fails again rather than passing as unchanged). */
+        report_health(in, it->job, it->target_hash, "sample limit exceeded", it->start_ms, it->duration_s);
+        metric_add(m_sample_limit(), lv, 1);
+        char n[32], lim[32];
+        snprintf(n, sizeof n, "%zu", doc->n_aggregates);
+        snprintf(lim, sizeof lim, "%llu", (unsigned long long)it->labels->sample_limit);
+        log_debug("ingest", "sample limit exceeded", "job", it->job, "url", it->url, "aggregates", n, "limit", lim);
+        payload_free(doc);
+        lv[1] = "invalid";
+        metric_add(m_bodies(), lv, 1);
         pthread_mutex_lock(&in->mu);
         in->status.failed_bodies++;
         pthread_mutex_unlock(&in->mu);

@@ -57,8 +57,11 @@ void ingest_free(ingest *in);
 void ingest_submit(void *ctx, const scrape_result *r);
 /* Called from the target manager hook (see targets.h); t->labels are the target's final labels.
  * honor_labels: the job's scrape config setting; it decides how federated bodies (aggregates carrying
- * "__lookout_job__") are merged, see ingest_merge_doc below. */
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels);
+ * "__lookout_job__") are merged, see ingest_merge_doc below. sample_limit: the job's sample_limit (0 = none):
+ * a body with more aggregated errors than that fails the scrape ("sample limit exceeded", Prometheus'
+ * text), the target is down and nothing of the body is merged. */
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels,
+                         uint64_t sample_limit);
 
 /* ---- push (POST /errors, POST /api/v1/push/{job}) ----
  * A pushed body is parsed on the caller's (HTTP) thread, fully, before anything is queued: a body that is

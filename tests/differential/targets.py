@@ -79,7 +79,17 @@ def active_key(t):
         "discoveredLabels": t.get("discoveredLabels"),
         "scrapeInterval": t.get("scrapeInterval"),
         "scrapeTimeout": t.get("scrapeTimeout"),
+        # A forced error (target_limit) is deterministic, unlike connection errors: compare it and the
+        # health it gives; any other error is left out.
+        "limitError": limit_error(t),
     }
+
+
+def limit_error(t):
+    err = t.get("lastError") or ""
+    if err.startswith("target_limit exceeded"):
+        return {"lastError": err, "health": t.get("health")}
+    return None
 
 
 def dumps(x):
