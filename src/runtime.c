@@ -241,7 +241,8 @@ static int runtime_start(runtime *rt)
     }
     log_info("store", "Store opened", "backend", rt->st->ops->name);
     ingest_options iopts = {.merge = {.samples_per_error = rt->cfg->storage.samples_per_error,
-                                      .retention_ms = rt->cfg->storage.retention_ms}};
+                                      .retention_ms = rt->cfg->storage.retention_ms,
+                                      .max_errors_per_job = rt->cfg->storage.max_errors_per_job}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
     if (ingest_start(rt->ingest, err, sizeof err) != 0) {
         log_error("store", "cannot load the store", "err", err);

@@ -186,6 +186,7 @@ typedef struct storage_config {
     char *dsn;              /* postgres / mysql */
     int64_t retention_ms;   /* default 14d */
     uint32_t samples_per_error; /* default 100 */
+    uint32_t max_errors_per_job; /* default 10,000; beyond it new keys count into "lookout.overflow" */
 } storage_config;
 
 /* `push:` (lookout's own section): push ingestion, POST /errors and POST /api/v1/push/{job}. Credentials

@@ -104,6 +104,11 @@ static metric_family *m_sample_limit(void)
                              "were rejected.",
                              1, job_label);
 }
+static metric_family *m_expired(void)
+{
+    return metric_family_get("lookout_errors_expired_total", METRIC_COUNTER,
+                             "Errors deleted by retention (no new occurrence within storage.retention).", 0, NULL);
+}
 static metric_family *m_dropped(void)
 {
     return metric_family_get("lookout_ingest_dropped_bodies_total", METRIC_COUNTER,
@@ -396,8 +401,8 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
-    ingest_merge_doc(in->eng, it->job, it->url, labels, doc, it->labels && it->labels->honor_labels, it->body_hash,
-                     now, &in->cs);
+    ingest_merge_doc(in->eng, it->job, it->url, NULL, labels, doc, it->labels && it->labels->honor_labels,
+                     it->body_hash, now, &in->cs);
     labelset_free(&fallback);
     payload_free(doc);
     (*merged)++;
@@ -408,44 +413,60 @@ static void process_body(ingest *in, item *it, int64_t now, size_t *merged)
     pthread_mutex_unlock(&in->mu);
 }
 
-static bool origin_eq(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
-size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
-                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
-                        merge_changeset *cs)
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const char *source,
+                        const labelset *labels, const payload_doc *doc, bool honor_labels, uint64_t body_hash,
+                        int64_t now_ms, merge_changeset *cs)
 {
     bool federated = false;
     for (size_t i = 0; i < doc->n_aggregates && !federated; i++)
         federated = doc->aggregates[i].origin_job != NULL;
     if (!federated) {
-        merge_input mi = {.job = job, .url = url, .labels = labels, .doc = doc, .body_hash = body_hash,
-                          .now_ms = now_ms};
+        merge_input mi = {.job = job, .url = url, .source = source, .labels = labels, .doc = doc,
+                          .body_hash = body_hash, .now_ms = now_ms};
         return merge_apply(e, &mi, cs);
     }
     /* A federated body is never skipped as unchanged (body_hash 0): every scrape is a sighting of each
-     * origin instance, so none is pruned while its lower lookout still exports it. */
+     * origin instance, so none is pruned while its lower lookout still exports it.
+     * Grouping by origin job is linear: a hash map from origin to its group (first-seen order), then one
+     * pass placing each aggregate into its group's slice of `part`. */
     size_t n = doc->n_aggregates, changed = 0;
-    payload_aggregate *part = xcalloc(n, sizeof *part);
-    bool *done = xcalloc(n, sizeof *done);
-    const char *base = doc->lookout_instance ? doc->lookout_instance : doc->instance_id;
+    keymap groups = {0}; /* origin job -> group index + 1 ("" for no origin: origin jobs are never empty) */
+    size_t *group_of = xcalloc(n, sizeof *group_of);
+    size_t *start = xcalloc(n + 1, sizeof *start); /* per group: count, then start offset */
+    const char **origin_of_group = xcalloc(n, sizeof *origin_of_group);
+    size_t n_groups = 0;
     for (size_t i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        const char *origin = doc->aggregates[i].origin_job;
-        size_t np = 0;
-        for (size_t j = i; j < n; j++)
-            if (!done[j] && origin_eq(doc->aggregates[j].origin_job, origin)) {
-                part[np++] = doc->aggregates[j]; /* shallow: the doc keeps ownership */
-                done[j] = true;
-            }
+        const char *o = doc->aggregates[i].origin_job ? doc->aggregates[i].origin_job : "";
+        size_t len = strlen(o);
+        uintptr_t g = (uintptr_t)keymap_get(&groups, o, len);
+        if (!g) {
+            origin_of_group[n_groups] = doc->aggregates[i].origin_job;
+            g = ++n_groups;
+            keymap_put(&groups, o, len, (void *)g);
+        }
+        group_of[i] = g - 1;
+        start[g - 1]++;
+    }
+    keymap_free(&groups);
+    size_t off = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t c = start[g];
+        start[g] = off;
+        off += c;
+    }
+    start[n_groups] = off;
+    payload_aggregate *part = xcalloc(n ? n : 1, sizeof *part);
+    size_t *fill = xcalloc(n_groups ? n_groups : 1, sizeof *fill);
+    for (size_t i = 0; i < n; i++) /* shallow copies: the doc keeps ownership */
+        part[start[group_of[i]] + fill[group_of[i]]++] = doc->aggregates[i];
+    free(fill);
+    free(group_of);
+    const char *base = doc->lookout_instance ? doc->lookout_instance : doc->instance_id;
+    for (size_t g = 0; g < n_groups; g++) {
+        const char *origin = origin_of_group[g];
         payload_doc sub = *doc;
-        sub.aggregates = part;
-        sub.n_aggregates = np;
+        sub.aggregates = part + start[g];
+        sub.n_aggregates = start[g + 1] - start[g];
         labelset ls = LABELSET_INIT;
         if (labels)
             labelset_copy(&ls, labels);
@@ -464,20 +485,22 @@ size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const
             labelset_set(&ls, "exported_job", origin);
         }
         sub.instance_id = iid;
-        merge_input mi = {.job = mjob, .url = url, .labels = &ls, .doc = &sub, .body_hash = 0, .now_ms = now_ms};
+        merge_input mi = {.job = mjob, .url = url, .source = source, .labels = &ls, .doc = &sub, .body_hash = 0,
+                          .now_ms = now_ms};
         changed += merge_apply(e, &mi, cs);
         free(iid);
         labelset_free(&ls);
     }
     free(part);
-    free(done);
+    free(start);
+    free(origin_of_group);
     return changed;
 }
 
 static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 {
     /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
-    ingest_merge_doc(in->eng, it->job, it->url, &it->push_labels, it->doc, false, 0, now, &in->cs);
+    ingest_merge_doc(in->eng, it->job, it->url, "push", &it->push_labels, it->doc, false, 0, now, &in->cs);
     (*merged)++;
     const char *lv[] = {it->job, "pushed"};
     metric_add(m_bodies(), lv, 1);
@@ -487,9 +510,14 @@ static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 }
 
 /* Writes the change set. Returns true on success (or nothing to write). */
+static bool pending(const ingest *in)
+{
+    return in->cs.n || in->cs.n_deleted;
+}
+
 static bool flush(ingest *in, int64_t now)
 {
-    if (!in->cs.n)
+    if (!pending(in))
         return true;
     char err[512] = "";
     int rc = store_apply(in->st, &in->cs, now, err, sizeof err);
@@ -546,14 +574,19 @@ static void *writer_main(void *arg)
     ingest *in = arg;
     int64_t first_pending = 0, retry_at = 0, backoff = 1000;
     int64_t next_snapshot = now_ms() + in->o.snapshot_interval_ms;
+    /* Retention of errors: at least every minute, and every half window when the window is shorter. */
+    int64_t expire_every = in->o.merge.retention_ms > 0 && in->o.merge.retention_ms / 2 < 60000
+                               ? (in->o.merge.retention_ms / 2 > 0 ? in->o.merge.retention_ms / 2 : 1)
+                               : 60000;
+    int64_t next_expire = now_ms() + expire_every;
     size_t since_flush = 0;
     uint64_t processed_seq = 0;
     for (;;) {
         pthread_mutex_lock(&in->mu);
         while (!in->head && !in->stopping && !in->force_flush) {
             int64_t now = now_ms();
-            int64_t deadline = next_snapshot;
-            if (in->cs.n) {
+            int64_t deadline = next_snapshot < next_expire ? next_snapshot : next_expire;
+            if (pending(in)) {
                 int64_t f = first_pending + in->o.flush_interval_ms;
                 if (retry_at > f)
                     f = retry_at;
@@ -576,16 +609,29 @@ static void *writer_main(void *arg)
         metric_set(m_queue_bytes(), NULL, 0);
 
         int64_t now = now_ms();
+        if (now >= next_expire) {
+            bool was = pending(in);
+            size_t gone = merge_expire(in->eng, now, &in->cs);
+            if (gone) {
+                char n[32];
+                snprintf(n, sizeof n, "%zu", gone);
+                log_info("ingest", "retention deleted errors with no new occurrence", "errors", n);
+                metric_add(m_expired(), NULL, (double)gone);
+                if (!was)
+                    first_pending = now;
+            }
+            next_expire = now + expire_every;
+        }
         for (item *it = list; it;) {
             item *next = it->next;
-            size_t before = in->cs.n;
+            bool before = pending(in);
             if (it->kind == ITEM_FORGET)
                 merge_forget_source(in->eng, it->job, it->url);
             else if (it->kind == ITEM_PUSH)
                 process_push(in, it, now, &since_flush);
             else
                 process_body(in, it, now, &since_flush);
-            if (!before && in->cs.n)
+            if (!before && pending(in))
                 first_pending = now;
             if (it->seq > processed_seq)
                 processed_seq = it->seq;
@@ -594,7 +640,7 @@ static void *writer_main(void *arg)
         }
 
         now = now_ms();
-        if (in->cs.n && now >= retry_at &&
+        if (pending(in) && now >= retry_at &&
             (force || stopping || since_flush >= in->o.batch_bodies || now - first_pending >= in->o.flush_interval_ms)) {
             since_flush = 0;
             if (flush(in, now)) {
@@ -608,7 +654,7 @@ static void *writer_main(void *arg)
         if (now >= next_snapshot || stopping) {
             /* Only with nothing pending: a saved body hash must never be ahead of the counts in the store,
              * or after a crash the unchanged body would be skipped and its unsaved delta lost. */
-            if (!in->cs.n) {
+            if (!pending(in)) {
                 save_state(in, now);
                 char err[512] = "";
                 if (store_maintain(in->st, now, err, sizeof err) != 0) /* retention; rate-limited by the store */
@@ -618,9 +664,9 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&in->mu);
         /* Settled: everything processed so far is in the store, or the store is failing (retrying). */
-        if (!in->cs.n || retry_at > 0)
+        if (!pending(in) || retry_at > 0)
             in->done_seq = processed_seq;
-        if (!in->cs.n)
+        if (!pending(in))
             in->stored_seq = processed_seq;
         bool done = stopping && !in->head;
         pthread_cond_broadcast(&in->done_cond);

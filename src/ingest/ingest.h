@@ -69,7 +69,8 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
  * half-applied). The parsed document then goes through the same writer thread and merge engine as scraped
  * bodies, so a replayed cumulative state adds nothing and occurrences are deduplicated by uuid.
  *
- * Identity: the instance is (job, target_uuid). Every Periskop client sends a target_uuid; a body without
+ * Identity: the instance is (job, "push", target_uuid): never the instance of a scraped target that has the
+ * same target_uuid (merge.h), so a push cannot re-add a scraped count. Every Periskop client sends a target_uuid; a body without
  * one is keyed on "push:" + instance (the pusher's stable name: the `instance` query parameter, else its
  * IP address), so repeated pushes of one uuid-less process still count once. Labels seen:
  * {job, instance}.
@@ -96,10 +97,11 @@ ingest_push_result ingest_push(ingest *in, const char *job, const char *instance
  * labels with job = origin); otherwise into the scrape job, with exported_job = origin added to the labels
  * seen. The instance is (job, lookout_instance or target_uuid), plus "/origin" without honor_labels so
  * that two origin jobs never share an instance. Aggregates without an origin go to the scrape job.
- * Exposed for tests; returns the number of changed aggregates. */
-size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
-                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
-                        merge_changeset *cs);
+ * Grouping is linear in the payload (a hash map per origin job). source: merge_input.source (NULL for a
+ * scrape, "push" for pushes). Exposed for tests; returns the number of changed aggregates. */
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const char *source,
+                        const labelset *labels, const payload_doc *doc, bool honor_labels, uint64_t body_hash,
+                        int64_t now_ms, merge_changeset *cs);
 
 /* Blocks until every body queued so far has been merged and, if the store accepts it, written
  * (tests and benchmarks). Returns 0, or -1 when timeout_ms elapsed first. */

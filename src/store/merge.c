@@ -16,12 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "util/keymap.h"
+#include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define DEFAULT_SAMPLES 100
 #define DEFAULT_LABELS 100
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
+#define DEFAULT_MAX_ERRORS_PER_JOB 10000
+#define OVERFLOW_LOG_EVERY_MS 60000
 
 typedef struct magg {
     char *id; /* "job\0key" */
@@ -38,6 +44,8 @@ typedef struct magg {
     size_t n_labels, n_label_ids; /* n_labels counts both kinds */
     uint64_t cs_gen;
     size_t cs_idx;
+    int64_t touched; /* merge time of the last new occurrence or count increase (retention) */
+    bool dead;       /* being expired (merge_expire) */
 } magg;
 
 typedef struct icount {
@@ -63,10 +71,29 @@ typedef struct msrc {
     minst *inst; /* NULL when none or pruned */
 } msrc;
 
+/* Per job: how many aggregates it holds (max_errors_per_job) and when its overflow was last logged. */
+typedef struct mjob {
+    char *job;
+    size_t n_aggs;
+    int64_t last_log_ms;
+    uint64_t logged_keys, overflowed_keys; /* keys redirected into the overflow (since the last log line) */
+} mjob;
+
 struct merge_engine {
     merge_options o;
-    keymap aggs, insts, srcs;
+    keymap aggs, insts, srcs, jobs;
 };
+
+static inline uint64_t count_clamp(uint64_t v)
+{
+    return v > MERGE_COUNT_MAX ? MERGE_COUNT_MAX : v;
+}
+
+/* a + b saturated at MERGE_COUNT_MAX (both already at most that). */
+static inline uint64_t count_add(uint64_t a, uint64_t b)
+{
+    return a > MERGE_COUNT_MAX - b ? MERGE_COUNT_MAX : a + b;
+}
 
 static uint64_t next_gen = 1;
 
@@ -142,6 +169,11 @@ void merge_changeset_clear(merge_changeset *cs)
         free(cs->counts[i].key);
     }
     cs->n_counts = 0;
+    for (size_t i = 0; i < cs->n_deleted; i++) {
+        free(cs->deleted[i].job);
+        free(cs->deleted[i].key);
+    }
+    cs->n_deleted = 0;
     cs->gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
 }
 
@@ -154,6 +186,9 @@ void merge_changeset_free(merge_changeset *cs)
     free(cs->counts);
     cs->counts = NULL;
     cs->cap_counts = 0;
+    free(cs->deleted);
+    cs->deleted = NULL;
+    cs->cap_deleted = 0;
 }
 
 static merge_change *change_of(merge_changeset *cs, magg *a, bool is_new)
@@ -201,13 +236,10 @@ static void change_evicted(merge_change *c, uint64_t h)
 
 static void change_series(merge_change *c, int64_t minute, uint64_t delta)
 {
-    if (c->n_series && c->series[c->n_series - 1].minute == minute) {
-        c->series[c->n_series - 1].delta += delta;
-        return;
-    }
-    if (c->n_series && c->series[c->n_series - 1].minute > minute) {
-        /* Clock went backwards within a batch: credit the latest bucket rather than unsort. */
-        c->series[c->n_series - 1].delta += delta;
+    if (c->n_series && c->series[c->n_series - 1].minute >= minute) {
+        /* Same minute, or the clock went backwards within a batch: credit the latest bucket rather than
+         * unsort. */
+        c->series[c->n_series - 1].delta = count_add(c->series[c->n_series - 1].delta, delta);
         return;
     }
     c->series = grow(c->series, &c->cap_series, c->n_series, sizeof(merge_series_point));
@@ -230,6 +262,8 @@ merge_engine *merge_new(const merge_options *opts)
         e->o.labels_per_error = DEFAULT_LABELS;
     if (e->o.retention_ms <= 0)
         e->o.retention_ms = DEFAULT_RETENTION_MS;
+    if (!e->o.max_errors_per_job)
+        e->o.max_errors_per_job = DEFAULT_MAX_ERRORS_PER_JOB;
     return e;
 }
 
@@ -277,10 +311,29 @@ void merge_free(merge_engine *e)
             free(s->id);
             free(s);
         }
+    for (size_t i = 0; i < e->jobs.cap; i++)
+        if (e->jobs.slots[i].hash) {
+            mjob *j = e->jobs.slots[i].value;
+            free(j->job);
+            free(j);
+        }
     keymap_free(&e->aggs);
     keymap_free(&e->insts);
     keymap_free(&e->srcs);
+    keymap_free(&e->jobs);
     free(e);
+}
+
+static mjob *job_get(merge_engine *e, const char *job)
+{
+    size_t len = strlen(job);
+    mjob *j = keymap_get(&e->jobs, job, len);
+    if (j)
+        return j;
+    j = xcalloc(1, sizeof *j);
+    j->job = xstrdup(job);
+    keymap_put(&e->jobs, j->job, len, j);
+    return j;
 }
 
 static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *created)
@@ -289,6 +342,7 @@ static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *c
     *created = false;
     if (a)
         return a;
+    job_get(e, job)->n_aggs++;
     a = xmalloc(sizeof(*a));
     memset(a, 0, sizeof(*a));
     a->id = mkid(job, key, &a->idlen, &a->joblen);
@@ -486,10 +540,137 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
     return true;
 }
 
+/* Folds one aggregate pa (whose count is already clamped to count) into a for instance m. Returns true
+ * when the aggregate changed. */
+static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const char *iid, const payload_aggregate *pa,
+                      uint64_t count, magg *a, bool is_new, uint64_t lhash, int64_t minute, merge_changeset *cs)
+{
+    merge_change *c = NULL;
+    if (is_new)
+        c = change_of(cs, a, true);
+
+    icount *ic = icount_find(m, a, true);
+    bool known = ic->a != NULL;
+    uint64_t delta;
+    if (!known)
+        delta = count;
+    else if (count >= ic->count)
+        delta = count - ic->count;
+    else
+        delta = count; /* counter reset under the same instance id */
+    if (!known || ic->count != count) {
+        /* Coalesced: while a store is down the writer keeps merging into one change set, which
+         * must stay bounded by the number of (instance, key) pairs, not grow per scrape. */
+        if (known && ic->cs_gen == cs->gen && ic->cs_idx < cs->n_counts) {
+            cs->counts[ic->cs_idx].count = count;
+            cs->counts[ic->cs_idx].seen_ms = in->now_ms;
+        } else {
+            cs->counts = grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
+            merge_count_change *cc = &cs->counts[cs->n_counts];
+            cc->job = xstrdup(in->job);
+            cc->instance_id = xstrdup(iid);
+            cc->key = xstrdup(a->id + a->joblen + 1);
+            cc->count = count;
+            cc->seen_ms = in->now_ms;
+            ic->cs_gen = cs->gen;
+            ic->cs_idx = cs->n_counts++;
+        }
+    }
+    ic->a = a;
+    ic->count = count;
+
+    bool samples_changed = false;
+    int64_t newest = PAYLOAD_TS_NONE, oldest = INT64_MAX;
+    for (size_t j = 0; j < pa->n_occurrences; j++) {
+        payload_occurrence *o = pa->occurrences[j];
+        if (o->timestamp_ms != PAYLOAD_TS_NONE) {
+            if (o->timestamp_ms > newest)
+                newest = o->timestamp_ms;
+            if (o->timestamp_ms < oldest)
+                oldest = o->timestamp_ms;
+        }
+        if (sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
+            samples_changed = true;
+    }
+
+    bool reported = is_new || !known || delta > 0 || samples_changed;
+    bool changed = is_new || delta > 0 || samples_changed;
+    if (is_new || delta > 0 || samples_changed)
+        a->touched = in->now_ms;
+
+    int64_t created = pa->created_at_ms;
+    if (created != PAYLOAD_TS_NONE && created > in->now_ms + MERGE_FUTURE_SKEW_MS)
+        created = in->now_ms;
+    if (created == PAYLOAD_TS_NONE && oldest != INT64_MAX)
+        created = oldest;
+    if (created == PAYLOAD_TS_NONE && a->created == PAYLOAD_TS_NONE)
+        created = in->now_ms; /* nothing better: when lookout first saw it */
+    if (created != PAYLOAD_TS_NONE && (a->created == PAYLOAD_TS_NONE || created < a->created)) {
+        a->created = created;
+        changed = true;
+    }
+    if (newest > a->last_seen) {
+        a->last_seen = newest;
+        changed = true;
+    }
+    /* Severity follows the latest report that moved the key, so two instances that disagree do not
+     * flip it on every scrape. */
+    if (reported && a->sev != pa->severity) {
+        a->sev = pa->severity;
+        changed = true;
+    }
+    if (reported && in->labels && a->n_labels < e->o.labels_per_error) {
+        /* Only materialise a change when the set really grows. */
+        if (!c && !labels_have(a, in->labels, lhash))
+            c = change_of(cs, a, is_new);
+        if (labels_add(e, a, in->labels, lhash, c))
+            changed = true;
+    }
+    a->total = count_add(a->total, delta);
+    if (!changed)
+        return false;
+    if (!c)
+        c = change_of(cs, a, is_new);
+    if (delta)
+        change_series(c, minute, delta);
+    change_snapshot(c, a);
+    return true;
+}
+
+static void overflow_note(merge_engine *e, const char *job, size_t keys, uint64_t delta, int64_t now_ms)
+{
+    mjob *j = job_get(e, job);
+    j->overflowed_keys += keys;
+    static const char *names[] = {"job"};
+    metric_family *f = metric_family_get("lookout_errors_overflowed_total", METRIC_COUNTER,
+                                         "Count increase of errors beyond storage.max_errors_per_job, counted "
+                                         "into the job's lookout.overflow error.",
+                                         1, names);
+    const char *lv[] = {job};
+    metric_add(f, lv, (double)delta);
+    if (j->last_log_ms && now_ms - j->last_log_ms < OVERFLOW_LOG_EVERY_MS)
+        return;
+    char n[32], max[32];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)(j->overflowed_keys - j->logged_keys));
+    snprintf(max, sizeof max, "%u", e->o.max_errors_per_job);
+    log_warn("merge", "job holds storage.max_errors_per_job errors; new keys are counted into " MERGE_OVERFLOW_KEY,
+             "job", job, "max_errors_per_job", max, "overflowed_keys", n);
+    j->last_log_ms = now_ms;
+    j->logged_keys = j->overflowed_keys;
+}
+
 size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
 {
     const payload_doc *doc = in->doc;
-    const char *iid = doc->instance_id && doc->instance_id[0] ? doc->instance_id : in->url;
+    /* The instance is where the data came from plus the id it claims, so that nobody (a pusher, another
+     * target) can pose as a scraped instance by copying its target_uuid. */
+    const char *claimed = doc->instance_id && doc->instance_id[0] ? doc->instance_id : in->url;
+    const char *source = in->source ? in->source : in->url;
+    size_t sl = strlen(source), cl = strlen(claimed);
+    char *iid = xmalloc(sl + 1 + cl + 1);
+    memcpy(iid, source, sl);
+    iid[sl] = MERGE_SOURCE_SEP;
+    memcpy(iid + sl + 1, claimed, cl + 1);
     minst *m = minst_get(e, in->job, iid);
     m->last_seen = in->now_ms;
 
@@ -507,97 +688,65 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     uint64_t lhash = in->labels ? labelset_hash(in->labels) : 0;
     int64_t minute = in->now_ms >= 0 ? in->now_ms / 60000 : (in->now_ms - 59999) / 60000;
     size_t changed_n = 0;
+    mjob *job = job_get(e, in->job);
+    bool has_overflow = lookup(&e->aggs, in->job, MERGE_OVERFLOW_KEY) != NULL;
+    /* Keys beyond max_errors_per_job: one synthetic aggregate whose count is the sum of theirs. */
+    payload_aggregate ov = {.key = MERGE_OVERFLOW_KEY, .severity = PAYLOAD_INFO, .created_at_ms = PAYLOAD_TS_NONE};
+    uint64_t ov_count = 0;
+    size_t ov_keys = 0, ov_cap = 0;
     for (size_t i = 0; i < doc->n_aggregates; i++) {
         const payload_aggregate *pa = &doc->aggregates[i];
-        bool is_new;
-        magg *a = magg_get(e, in->job, pa->key, &is_new);
-        merge_change *c = NULL;
-        if (is_new)
-            c = change_of(cs, a, true);
-
-        icount *ic = icount_find(m, a, true);
-        bool known = ic->a != NULL;
-        uint64_t delta;
-        if (!known)
-            delta = pa->total_count;
-        else if (pa->total_count >= ic->count)
-            delta = pa->total_count - ic->count;
-        else
-            delta = pa->total_count; /* counter reset under the same instance id */
-        if (!known || ic->count != pa->total_count) {
-            /* Coalesced: while a store is down the writer keeps merging into one change set, which
-             * must stay bounded by the number of (instance, key) pairs, not grow per scrape. */
-            if (known && ic->cs_gen == cs->gen && ic->cs_idx < cs->n_counts) {
-                cs->counts[ic->cs_idx].count = pa->total_count;
-                cs->counts[ic->cs_idx].seen_ms = in->now_ms;
-            } else {
-                cs->counts = grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
-                merge_count_change *cc = &cs->counts[cs->n_counts];
-                cc->job = xstrdup(in->job);
-                cc->instance_id = xstrdup(iid);
-                cc->key = xstrdup(pa->key);
-                cc->count = pa->total_count;
-                cc->seen_ms = in->now_ms;
-                ic->cs_gen = cs->gen;
-                ic->cs_idx = cs->n_counts++;
+        /* Dated beyond receive time + skew: stored at receive time, so a clock set to 9999 cannot evict
+         * the present samples. The occurrence is not shared yet (the parse made it for this merge); its
+         * dedup hash keeps the original time, so a re-scrape still deduplicates. */
+        for (size_t k = 0; k < pa->n_occurrences; k++)
+            if (pa->occurrences[k]->timestamp_ms != PAYLOAD_TS_NONE &&
+                pa->occurrences[k]->timestamp_ms > in->now_ms + MERGE_FUTURE_SKEW_MS)
+                pa->occurrences[k]->timestamp_ms = in->now_ms;
+        uint64_t count = count_clamp(pa->total_count);
+        bool over = strcmp(pa->key, MERGE_OVERFLOW_KEY) == 0;
+        magg *a = over ? NULL : lookup(&e->aggs, in->job, pa->key);
+        bool is_new = false;
+        if (!a && !over) {
+            /* Sticky: once a job overflowed, new keys keep going there until the overflow error itself
+             * expires, so a key is never counted both in the overflow and on its own. */
+            if (has_overflow || job->n_aggs >= e->o.max_errors_per_job)
+                over = true;
+            else
+                a = magg_get(e, in->job, pa->key, &is_new);
+        }
+        if (over) {
+            ov_count = count_add(ov_count, count);
+            ov_keys++;
+            if (pa->severity > ov.severity)
+                ov.severity = pa->severity;
+            if (pa->created_at_ms != PAYLOAD_TS_NONE &&
+                (ov.created_at_ms == PAYLOAD_TS_NONE || pa->created_at_ms < ov.created_at_ms))
+                ov.created_at_ms = pa->created_at_ms;
+            if (pa->n_occurrences) {
+                if (ov.n_occurrences + pa->n_occurrences > ov_cap) {
+                    while (ov.n_occurrences + pa->n_occurrences > ov_cap)
+                        ov_cap = ov_cap ? ov_cap * 2 : 16;
+                    ov.occurrences = xrealloc(ov.occurrences, ov_cap * sizeof(void *));
+                }
+                memcpy(ov.occurrences + ov.n_occurrences, pa->occurrences, pa->n_occurrences * sizeof(void *));
+                ov.n_occurrences += pa->n_occurrences;
             }
-        }
-        ic->a = a;
-        ic->count = pa->total_count;
-
-        bool samples_changed = false;
-        int64_t newest = PAYLOAD_TS_NONE, oldest = INT64_MAX;
-        for (size_t j = 0; j < pa->n_occurrences; j++) {
-            payload_occurrence *o = pa->occurrences[j];
-            if (o->timestamp_ms != PAYLOAD_TS_NONE) {
-                if (o->timestamp_ms > newest)
-                    newest = o->timestamp_ms;
-                if (o->timestamp_ms < oldest)
-                    oldest = o->timestamp_ms;
-            }
-            if (sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
-                samples_changed = true;
-        }
-
-        bool reported = is_new || !known || delta > 0 || samples_changed;
-        bool changed = is_new || delta > 0 || samples_changed;
-
-        int64_t created = pa->created_at_ms;
-        if (created == PAYLOAD_TS_NONE && oldest != INT64_MAX)
-            created = oldest;
-        if (created == PAYLOAD_TS_NONE && a->created == PAYLOAD_TS_NONE)
-            created = in->now_ms; /* nothing better: when lookout first saw it */
-        if (created != PAYLOAD_TS_NONE && (a->created == PAYLOAD_TS_NONE || created < a->created)) {
-            a->created = created;
-            changed = true;
-        }
-        if (newest > a->last_seen) {
-            a->last_seen = newest;
-            changed = true;
-        }
-        /* Severity follows the latest report that moved the key, so two instances that disagree do not
-         * flip it on every scrape. */
-        if (reported && a->sev != pa->severity) {
-            a->sev = pa->severity;
-            changed = true;
-        }
-        if (reported && in->labels && a->n_labels < e->o.labels_per_error) {
-            /* Only materialise a change when the set really grows. */
-            if (!c && !labels_have(a, in->labels, lhash))
-                c = change_of(cs, a, is_new);
-            if (labels_add(e, a, in->labels, lhash, c))
-                changed = true;
-        }
-        a->total += delta;
-        if (!changed)
             continue;
-        if (!c)
-            c = change_of(cs, a, is_new);
-        if (delta)
-            change_series(c, minute, delta);
-        change_snapshot(c, a);
-        changed_n++;
+        }
+        if (merge_one(e, in, m, iid, pa, count, a, is_new, lhash, minute, cs))
+            changed_n++;
     }
+    if (ov_keys) {
+        bool is_new;
+        magg *a = magg_get(e, in->job, MERGE_OVERFLOW_KEY, &is_new);
+        uint64_t before = a->total;
+        if (merge_one(e, in, m, iid, &ov, ov_count, a, is_new, lhash, minute, cs))
+            changed_n++;
+        overflow_note(e, in->job, ov_keys, a->total - before, in->now_ms);
+    }
+    free(ov.occurrences);
+    free(iid);
     return changed_n;
 }
 
@@ -655,6 +804,95 @@ size_t merge_prune(merge_engine *e, int64_t now_ms)
     return n;
 }
 
+/* Removes the slots of dead aggregates from an instance's count table (rebuilt in place). */
+static void minst_drop_dead(minst *m)
+{
+    size_t dead = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].a && m->slots[i].a->dead)
+            dead++;
+    if (!dead)
+        return;
+    icount *old = m->slots;
+    size_t cap = m->cap;
+    m->slots = xcalloc(cap, sizeof(icount));
+    m->n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        if (!old[i].a || old[i].a->dead)
+            continue;
+        size_t j = ptr_slot(old[i].a, cap);
+        while (m->slots[j].a)
+            j = (j + 1) & (cap - 1);
+        m->slots[j] = old[i];
+        m->n++;
+    }
+    free(old);
+}
+
+size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
+{
+    int64_t cutoff = now_ms - e->o.retention_ms;
+    size_t n = 0, cap = 0;
+    magg **dead = NULL;
+    for (size_t i = 0; i < e->aggs.cap; i++) {
+        if (!e->aggs.slots[i].hash)
+            continue;
+        magg *a = e->aggs.slots[i].value;
+        if (a->touched == INT64_MAX) /* restored without any time: the window starts now */
+            a->touched = now_ms;
+        if (a->touched < cutoff) {
+            a->dead = true;
+            dead = grow(dead, &cap, n, sizeof(void *));
+            dead[n++] = a;
+        }
+    }
+    if (!n) {
+        free(dead);
+        return 0;
+    }
+    for (size_t i = 0; i < e->insts.cap; i++)
+        if (e->insts.slots[i].hash)
+            minst_drop_dead(e->insts.slots[i].value);
+    /* Pending counts of dead aggregates are cancelled (key NULL); their icount slots are gone, so nothing
+     * refers to those entries any more. */
+    for (size_t i = 0; i < cs->n_counts; i++) {
+        merge_count_change *cc = &cs->counts[i];
+        if (!cc->key)
+            continue;
+        magg *a = lookup(&e->aggs, cc->job, cc->key);
+        if (a && a->dead) {
+            free(cc->key);
+            cc->key = NULL;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        magg *a = dead[k];
+        /* A pending change of the aggregate leaves the change set (swap with the last entry). */
+        if (a->cs_gen == cs->gen && a->cs_idx < cs->n) {
+            size_t idx = a->cs_idx;
+            change_free(&cs->v[idx]);
+            if (idx != cs->n - 1) {
+                cs->v[idx] = cs->v[cs->n - 1];
+                magg *moved = lookup(&e->aggs, cs->v[idx].job, cs->v[idx].key);
+                if (moved)
+                    moved->cs_idx = idx;
+            }
+            cs->n--;
+        }
+        cs->deleted = grow(cs->deleted, &cs->cap_deleted, cs->n_deleted, sizeof(merge_deleted));
+        cs->deleted[cs->n_deleted].job = xstrdup(a->id);
+        cs->deleted[cs->n_deleted].key = xstrdup(a->id + a->joblen + 1);
+        cs->n_deleted++;
+        mjob *j = job_get(e, a->id);
+        if (j->n_aggs)
+            j->n_aggs--;
+        keymap_del(&e->aggs, a->id, a->idlen);
+        magg_free(a);
+    }
+    free(dead);
+    return n;
+}
+
 bool merge_get(const merge_engine *e, const char *job, const char *key, merge_aggregate_info *out)
 {
     const magg *a = lookup(&e->aggs, job, key);
@@ -688,10 +926,14 @@ void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
 {
     bool created;
     magg *a = magg_get(e, st->job, st->key, &created);
-    a->total = st->total_count;
+    a->total = count_clamp(st->total_count);
     a->sev = st->severity;
     a->created = st->created_at_ms;
     a->last_seen = st->last_seen_ms;
+    /* Retention counts from the newest time known (occurrence times are clamped to receive time). */
+    a->touched = st->last_seen_ms != PAYLOAD_TS_NONE ? st->last_seen_ms : st->created_at_ms;
+    if (a->touched == PAYLOAD_TS_NONE || (st->created_at_ms != PAYLOAD_TS_NONE && st->created_at_ms > a->touched))
+        a->touched = st->created_at_ms != PAYLOAD_TS_NONE ? st->created_at_ms : INT64_MAX;
     merge_change *none = NULL;
     for (size_t i = 0; i < st->n_samples; i++)
         sample_insert(e, a, st->samples[i]->timestamp_ms, st->samples[i]->dedup_hash, st->samples[i], NULL, false,
@@ -752,11 +994,43 @@ void merge_snapshot(const merge_engine *e, merge_state *out)
     }
 }
 
+/* State written before instance ids named their source: "SOURCE\x1fID" from the source (scrape URL, or
+ * "push" for push:... sources) that last reported the old id; an id no source names stays as it was
+ * (it is pruned in time). Returns the id to use (malloc'd). */
+static char *migrate_instance_id(const keymap *old_ids, const char *job, const char *id)
+{
+    if (strchr(id, MERGE_SOURCE_SEP))
+        return xstrdup(id);
+    const char *url = lookup(old_ids, job, id);
+    if (!url)
+        return xstrdup(id);
+    const char *src = strncmp(url, "push:", 5) == 0 ? "push" : url;
+    size_t sl = strlen(src), il = strlen(id);
+    char *out = xmalloc(sl + 1 + il + 1);
+    memcpy(out, src, sl);
+    out[sl] = MERGE_SOURCE_SEP;
+    memcpy(out + sl + 1, id, il + 1);
+    return out;
+}
+
 void merge_restore(merge_engine *e, const merge_state *st)
 {
+    keymap old_ids = {0}; /* "job\0old instance id" -> url (borrowed from st) */
+    char **old_keys = xcalloc(st->n_sources + 1, sizeof(char *));
+    for (size_t i = 0; i < st->n_sources; i++) {
+        const merge_source_state *ss = &st->sources[i];
+        if (!ss->instance_id || !ss->instance_id[0] || strchr(ss->instance_id, MERGE_SOURCE_SEP))
+            continue;
+        size_t len;
+        old_keys[i] = mkid(ss->job, ss->instance_id, &len, NULL);
+        if (!keymap_get(&old_ids, old_keys[i], len))
+            keymap_put(&old_ids, old_keys[i], len, ss->url);
+    }
     for (size_t i = 0; i < st->n_instances; i++) {
         const merge_instance_state *is = &st->instances[i];
-        minst *m = minst_get(e, is->job, is->instance_id);
+        char *id = migrate_instance_id(&old_ids, is->job, is->instance_id);
+        minst *m = minst_get(e, is->job, id);
+        free(id);
         m->last_seen = is->last_seen_ms;
         for (size_t k = 0; k < is->n_counts; k++) {
             magg *a = lookup(&e->aggs, is->job, is->counts[k].key);
@@ -764,7 +1038,7 @@ void merge_restore(merge_engine *e, const merge_state *st)
                 continue;
             icount *ic = icount_find(m, a, true);
             ic->a = a;
-            ic->count = is->counts[k].count;
+            ic->count = count_clamp(is->counts[k].count);
         }
     }
     for (size_t i = 0; i < st->n_sources; i++) {
@@ -778,8 +1052,17 @@ void merge_restore(merge_engine *e, const merge_state *st)
         }
         s->body_hash = ss->body_hash;
         s->last_scrape = ss->last_scrape_ms;
-        s->inst = ss->instance_id && ss->instance_id[0] ? lookup(&e->insts, ss->job, ss->instance_id) : NULL;
+        s->inst = NULL;
+        if (ss->instance_id && ss->instance_id[0]) {
+            char *id = migrate_instance_id(&old_ids, ss->job, ss->instance_id);
+            s->inst = lookup(&e->insts, ss->job, id);
+            free(id);
+        }
     }
+    keymap_free(&old_ids);
+    for (size_t i = 0; i < st->n_sources; i++)
+        free(old_keys[i]);
+    free(old_keys);
 }
 
 void merge_state_free(merge_state *st)

@@ -3,7 +3,7 @@
  * runs every missing migration in order (each in its own transaction where the database allows DDL in
  * one) and refuses a database whose version is newer than this binary knows.
  *
- * Schema (v1; v2 and v3 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
+ * Schema (v1; v2, v3 and v4 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
  * process, so a writer never reads an id back and shards agree on them without coordination.
  *   aggregates(id, job, akey, total, severity, created_at, last_seen, status, resolved_count, resolved_at)
  *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging
@@ -222,11 +222,14 @@ typedef struct migration {
 
 static const char *const v2[] = {"$V2"};
 static const char *const v3[] = {"$V3"};
+/* v4: retention deletes an aggregate's per-instance counts by agg_id (counts' key starts with inst_id). */
+static const char *const v4[] = {"CREATE INDEX counts_agg ON counts (agg_id)"};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
     {v3, 1},
+    {v4, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 
