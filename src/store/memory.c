@@ -504,7 +504,7 @@ static int mem_jobs(store *s, store_job **out, size_t *n_out, char *err, size_t 
         j->aggregates++;
         if (r->status != STORE_RESOLVED)
             j->open++;
-        j->total_count += r->total;
+        j->total_count = j->total_count > MERGE_COUNT_MAX - r->total ? MERGE_COUNT_MAX : j->total_count + r->total;
     }
     pthread_rwlock_unlock(&m->lock);
     keymap_free(&idx);

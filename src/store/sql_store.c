@@ -59,7 +59,7 @@ static const sql_text text_std = {
     .agg_upsert = AGG_COLS
     " ON CONFLICT (id) DO UPDATE SET"
     " status = CASE WHEN aggregates.status = 1 AND excluded.total > aggregates.resolved_count - aggregates.total"
-    " THEN 2 ELSE aggregates.status END,"
+    " AND aggregates.total < " SQL_COUNT_MAX " THEN 2 ELSE aggregates.status END,"
     " total = CASE WHEN aggregates.total > " SQL_COUNT_MAX " - excluded.total THEN " SQL_COUNT_MAX
     " ELSE aggregates.total + excluded.total END,"
     " severity = excluded.severity,"
@@ -93,7 +93,7 @@ static const sql_text text_std = {
 static const sql_text text_mysql = {
     .agg_upsert = AGG_COLS
     " ON DUPLICATE KEY UPDATE"
-    " status = IF(status = 1 AND VALUES(total) > resolved_count - total, 2, status),"
+    " status = IF(status = 1 AND VALUES(total) > resolved_count - total AND total < " SQL_COUNT_MAX ", 2, status),"
     " total = IF(total > " SQL_COUNT_MAX " - VALUES(total), " SQL_COUNT_MAX ", total + VALUES(total)),"
     " severity = VALUES(severity),"
     " created_at = IF(created_at = " SQL_TS_NONE " OR (VALUES(created_at) <> " SQL_TS_NONE
