@@ -109,6 +109,13 @@ static metric_family *m_expired(void)
     return metric_family_get("lookout_errors_expired_total", METRIC_COUNTER,
                              "Errors deleted by retention (no new occurrence within storage.retention).", 0, NULL);
 }
+static metric_family *m_rejected(void)
+{
+    return metric_family_get("lookout_store_rejected_changes_total", METRIC_COUNTER,
+                             "Changes the store refused (a constraint, a value out of range...), logged and "
+                             "skipped instead of retried.",
+                             1, job_label);
+}
 static metric_family *m_dropped(void)
 {
     return metric_family_get("lookout_ingest_dropped_bodies_total", METRIC_COUNTER,
@@ -515,12 +522,116 @@ static bool pending(const ingest *in)
     return in->cs.n || in->cs.n_deleted;
 }
 
+static void rejected_change(ingest *in, const char *job, const char *key, const char *err)
+{
+    const char *lv[] = {job};
+    metric_add(m_rejected(), lv, 1);
+    log_error("ingest", "the store refused a change; skipped (it would fail the same way again)", "job", job, "key",
+              key, "err", err);
+    if (in->sx) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "store refused the change of error \"%.200s\" in job \"%.200s\": %s", key, job, err);
+        selfexc_report(in->sx, "store-rejected-change", "StoreError", msg, PAYLOAD_ERROR, NULL, NULL);
+    }
+}
+
+/* The store refused the change set as a whole (STORE_REJECTED): apply it piece by piece (the retention
+ * deletions, then each aggregate's change with its per-instance counts, then counts without a change) and
+ * skip only what is refused, logged and metered. A transient failure in the middle ends the pass; what was
+ * not applied yet is dropped too (counted as rejected), because re-applying the pieces that did pass would
+ * count their increases twice. Returns the number of pieces skipped. */
+static size_t flush_isolated(ingest *in, int64_t now)
+{
+    merge_changeset *cs = &in->cs;
+    size_t skipped = 0;
+    bool broken = false;
+    char err[512];
+    if (cs->n_deleted) {
+        merge_changeset sub = {.deleted = cs->deleted, .n_deleted = cs->n_deleted};
+        if (store_apply(in->st, &sub, now, err, sizeof err) != 0) {
+            rejected_change(in, cs->deleted[0].job, "(retention deletions)", err);
+            skipped++;
+        }
+    }
+    /* counts grouped by their aggregate's change: order[] lists count indexes change by change */
+    keymap idx = {0};
+    char **ids = xcalloc(cs->n + 1, sizeof *ids);
+    for (size_t i = 0; i < cs->n; i++) {
+        size_t jl = strlen(cs->v[i].job), kl = strlen(cs->v[i].key);
+        ids[i] = xcalloc(1, jl + kl + 2);
+        memcpy(ids[i], cs->v[i].job, jl);
+        memcpy(ids[i] + jl + 1, cs->v[i].key, kl);
+        keymap_put(&idx, ids[i], jl + 1 + kl, (void *)(uintptr_t)(i + 1));
+    }
+    size_t *group = xcalloc(cs->n_counts + 1, sizeof *group); /* change index, or cs->n: none */
+    size_t *start = xcalloc(cs->n + 2, sizeof *start);
+    for (size_t i = 0; i < cs->n_counts; i++) {
+        group[i] = cs->n;
+        if (cs->counts[i].key) {
+            size_t jl = strlen(cs->counts[i].job), kl = strlen(cs->counts[i].key);
+            char *id = xcalloc(1, jl + kl + 2);
+            memcpy(id, cs->counts[i].job, jl);
+            memcpy(id + jl + 1, cs->counts[i].key, kl);
+            uintptr_t g = (uintptr_t)keymap_get(&idx, id, jl + 1 + kl);
+            free(id);
+            if (g)
+                group[i] = g - 1;
+        }
+        start[group[i] + 1]++;
+    }
+    for (size_t g = 0; g <= cs->n; g++)
+        start[g + 1] += start[g];
+    merge_count_change *sorted = xcalloc(cs->n_counts + 1, sizeof *sorted);
+    size_t *fill = xcalloc(cs->n + 1, sizeof *fill);
+    for (size_t i = 0; i < cs->n_counts; i++) /* shallow copies: cs keeps ownership */
+        sorted[start[group[i]] + fill[group[i]]++] = cs->counts[i];
+    for (size_t g = 0; g <= cs->n; g++) {
+        merge_changeset sub = {.v = g < cs->n ? &cs->v[g] : NULL, .n = g < cs->n ? 1 : 0,
+                               .counts = sorted + start[g], .n_counts = start[g + 1] - start[g]};
+        if (!sub.n && !sub.n_counts)
+            continue;
+        const char *job = g < cs->n ? cs->v[g].job : sub.counts[0].job;
+        const char *key = g < cs->n ? cs->v[g].key : "(instance counts)";
+        if (broken) {
+            rejected_change(in, job, key, "not applied: the store failed while isolating a refused change");
+            skipped++;
+            continue;
+        }
+        int rc = store_apply(in->st, &sub, now, err, sizeof err);
+        if (rc == STORE_REJECTED) {
+            rejected_change(in, job, key, err);
+            skipped++;
+        } else if (rc != 0) {
+            broken = true;
+            rejected_change(in, job, key, err);
+            skipped++;
+        }
+    }
+    keymap_free(&idx);
+    for (size_t i = 0; i < cs->n; i++)
+        free(ids[i]);
+    free(ids);
+    free(group);
+    free(start);
+    free(sorted);
+    free(fill);
+    return skipped;
+}
+
 static bool flush(ingest *in, int64_t now)
 {
     if (!pending(in))
         return true;
     char err[512] = "";
     int rc = store_apply(in->st, &in->cs, now, err, sizeof err);
+    if (rc == STORE_REJECTED) {
+        /* Never retried as a whole: that would wedge the writer for good. */
+        size_t skipped = flush_isolated(in, now);
+        char n[32];
+        snprintf(n, sizeof n, "%zu", skipped);
+        log_warn("ingest", "store refused part of a write; the rest was written", "skipped", n, "err", err);
+        rc = 0;
+    }
     pthread_mutex_lock(&in->mu);
     if (rc == 0) {
         in->status.last_write_ok_ms = now;

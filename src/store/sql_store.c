@@ -397,10 +397,11 @@ static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *
         rc = write_counts(m, cs, err, errlen);
     if (rc == 0)
         rc = sqldb_exec(db, "COMMIT", NULL, 0, err, errlen);
+    bool rejected = rc != 0 && db->last_rejected;
     if (rc != 0)
         rollback(db);
     pthread_mutex_unlock(&m->wmu);
-    return rc == 0 ? 0 : -1;
+    return rc == 0 ? 0 : rejected ? STORE_REJECTED : -1;
 }
 
 static int flag_row(void *ctx, sqlrow *r)

@@ -109,6 +109,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
                          char *err, size_t errlen)
 {
     pg_db *d = (pg_db *)db;
+    d->base.last_rejected = false;
     if (pg_ensure(d, err, errlen) != 0)
         return -1;
     char *q = pg_sql(sql);
@@ -131,6 +132,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
     free(q);
     if (!ok) {
         pg_msg("send", PQerrorMessage(d->c), err, errlen);
+        d->base.last_rejected = false;
         return -1;
     }
     if (fn)
@@ -151,6 +153,11 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
             d->changes = t && *t ? strtoll(t, NULL, 10) : 0;
         } else if (st != PGRES_TUPLES_OK && !failed) {
             failed = true;
+            /* Classes 22 (data exception), 23 (integrity) and 42 (syntax or access rule) fail the same way
+             * every time; the rest (connection, serialization, resources) may pass on a retry. */
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            d->base.last_rejected = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+                                              strncmp(state, "42", 2) == 0);
             pg_msg("query", PQresultErrorMessage(res), err, errlen);
         }
         PQclear(res);

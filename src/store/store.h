@@ -29,6 +29,9 @@ typedef enum store_sort { STORE_SORT_LAST_SEEN = 0, STORE_SORT_COUNT, STORE_SORT
 
 /* Return codes besides 0 (ok) and -1 (error, message in err). */
 #define STORE_NOT_FOUND 1
+/* apply: the database refused the change set's data (a constraint, a value out of range...): retrying the
+ * same change set fails the same way. Nothing of it was applied. -1 stays "transient, retry". */
+#define STORE_REJECTED 2
 
 const char *store_status_name(store_status s); /* "open", "resolved", "regressed" */
 int store_status_parse(const char *s, store_status *out);
@@ -147,7 +150,8 @@ store *store_sqlite_new(const char *path, const store_options *opts, char *err, 
 store *store_postgres_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
 store *store_mysql_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
 
-/* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status) or -1 with err filled. */
+/* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status), STORE_REJECTED (apply) or -1 with err
+ * filled. */
 int store_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen);
 int store_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
 int store_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
