@@ -45,7 +45,11 @@ typedef struct magg {
     uint64_t cs_gen;
     size_t cs_idx;
     int64_t touched; /* merge time of the last new occurrence or count increase (retention) */
-    bool dead;       /* being expired (merge_expire) */
+    /* Deleted by retention (merge_expire): a tombstone that keeps only its id, last_seen and the
+     * instances' counts, so that instances still reporting the key with no increase do not bring it back;
+     * freed once no instance refers to it. Invisible to every reader. */
+    bool expired;
+    bool referenced; /* scratch of merge_expire */
 } magg;
 
 typedef struct icount {
@@ -542,8 +546,15 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
 
 /* Folds one aggregate pa (whose count is already clamped to count) into a for instance m. Returns true
  * when the aggregate changed. */
+/* Whether occurrence o is new for a tombstone whose last occurrence was at last_seen. */
+static inline bool newer_than(const payload_occurrence *o, int64_t last_seen)
+{
+    return o->timestamp_ms != PAYLOAD_TS_NONE && o->timestamp_ms > last_seen;
+}
+
 static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const char *iid, const payload_aggregate *pa,
-                      uint64_t count, magg *a, bool is_new, uint64_t lhash, int64_t minute, merge_changeset *cs)
+                      uint64_t count, magg *a, bool is_new, uint64_t lhash, int64_t minute, merge_changeset *cs,
+                      bool filter, int64_t only_after)
 {
     merge_change *c = NULL;
     if (is_new)
@@ -583,6 +594,8 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
     int64_t newest = PAYLOAD_TS_NONE, oldest = INT64_MAX;
     for (size_t j = 0; j < pa->n_occurrences; j++) {
         payload_occurrence *o = pa->occurrences[j];
+        if (filter && !newer_than(o, only_after)) /* a resurrected error: only what came after it went */
+            continue;
         if (o->timestamp_ms != PAYLOAD_TS_NONE) {
             if (o->timestamp_ms > newest)
                 newest = o->timestamp_ms;
@@ -689,7 +702,8 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     int64_t minute = in->now_ms >= 0 ? in->now_ms / 60000 : (in->now_ms - 59999) / 60000;
     size_t changed_n = 0;
     mjob *job = job_get(e, in->job);
-    bool has_overflow = lookup(&e->aggs, in->job, MERGE_OVERFLOW_KEY) != NULL;
+    magg *ova = lookup(&e->aggs, in->job, MERGE_OVERFLOW_KEY);
+    bool has_overflow = ova && !ova->expired;
     /* Keys beyond max_errors_per_job: one synthetic aggregate whose count is the sum of theirs. */
     payload_aggregate ov = {.key = MERGE_OVERFLOW_KEY, .severity = PAYLOAD_INFO, .created_at_ms = PAYLOAD_TS_NONE};
     uint64_t ov_count = 0;
@@ -706,7 +720,41 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         uint64_t count = count_clamp(pa->total_count);
         bool over = strcmp(pa->key, MERGE_OVERFLOW_KEY) == 0;
         magg *a = over ? NULL : lookup(&e->aggs, in->job, pa->key);
-        bool is_new = false;
+        bool is_new = false, filter = false;
+        int64_t only_after = 0;
+        if (a && a->expired) {
+            /* Deleted by retention: it stays deleted while the instance reports nothing new; an increase
+             * or a newer occurrence brings it back as a new error holding only what came after. */
+            icount *ic = icount_find(m, a, false);
+            uint64_t delta = !ic ? count : count >= ic->count ? count - ic->count : count;
+            bool newer = false;
+            for (size_t k = 0; k < pa->n_occurrences && !newer; k++)
+                newer = newer_than(pa->occurrences[k], a->last_seen);
+            if (!delta && !newer)
+                continue;
+            filter = true;
+            only_after = a->last_seen;
+            if (has_overflow || job->n_aggs >= e->o.max_errors_per_job) {
+                /* no room: the increase goes to the overflow (the tombstone's count is the base) */
+                ov_count = count_add(ov_count, delta);
+                ov_keys++;
+                if (pa->severity > ov.severity)
+                    ov.severity = pa->severity;
+                for (size_t k = 0; k < pa->n_occurrences; k++)
+                    if (newer_than(pa->occurrences[k], only_after)) {
+                        if (ov.n_occurrences == ov_cap) {
+                            ov_cap = ov_cap ? ov_cap * 2 : 16;
+                            ov.occurrences = xrealloc(ov.occurrences, ov_cap * sizeof(void *));
+                        }
+                        ov.occurrences[ov.n_occurrences++] = pa->occurrences[k];
+                    }
+                continue;
+            }
+            a->expired = false;
+            a->last_seen = PAYLOAD_TS_NONE;
+            job->n_aggs++;
+            is_new = true;
+        }
         if (!a && !over) {
             /* Sticky: once a job overflowed, new keys keep going there until the overflow error itself
              * expires, so a key is never counted both in the overflow and on its own. */
@@ -734,14 +782,34 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
             }
             continue;
         }
-        if (merge_one(e, in, m, iid, pa, count, a, is_new, lhash, minute, cs))
+        if (merge_one(e, in, m, iid, pa, count, a, is_new, lhash, minute, cs, filter, only_after))
             changed_n++;
     }
     if (ov_keys) {
         bool is_new;
         magg *a = magg_get(e, in->job, MERGE_OVERFLOW_KEY, &is_new);
+        bool filter = false;
+        int64_t only_after = 0;
+        if (a->expired) {
+            icount *ic = icount_find(m, a, false);
+            uint64_t delta = !ic ? ov_count : ov_count >= ic->count ? ov_count - ic->count : ov_count;
+            bool newer = false;
+            for (size_t k = 0; k < ov.n_occurrences && !newer; k++)
+                newer = newer_than(ov.occurrences[k], a->last_seen);
+            if (!delta && !newer) {
+                free(ov.occurrences);
+                free(iid);
+                return changed_n;
+            }
+            filter = true;
+            only_after = a->last_seen;
+            a->expired = false;
+            a->last_seen = PAYLOAD_TS_NONE;
+            job->n_aggs++;
+            is_new = true;
+        }
         uint64_t before = a->total;
-        if (merge_one(e, in, m, iid, &ov, ov_count, a, is_new, lhash, minute, cs))
+        if (merge_one(e, in, m, iid, &ov, ov_count, a, is_new, lhash, minute, cs, filter, only_after))
             changed_n++;
         overflow_note(e, in->job, ov_keys, a->total - before, in->now_ms);
     }
@@ -804,69 +872,46 @@ size_t merge_prune(merge_engine *e, int64_t now_ms)
     return n;
 }
 
-/* Removes the slots of dead aggregates from an instance's count table (rebuilt in place). */
-static void minst_drop_dead(minst *m)
+/* Turns a into a tombstone: everything but its id, last_seen and the instances' counts is freed. */
+static void magg_bury(magg *a)
 {
-    size_t dead = 0;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].a && m->slots[i].a->dead)
-            dead++;
-    if (!dead)
-        return;
-    icount *old = m->slots;
-    size_t cap = m->cap;
-    m->slots = xcalloc(cap, sizeof(icount));
-    m->n = 0;
-    for (size_t i = 0; i < cap; i++) {
-        if (!old[i].a || old[i].a->dead)
-            continue;
-        size_t j = ptr_slot(old[i].a, cap);
-        while (m->slots[j].a)
-            j = (j + 1) & (cap - 1);
-        m->slots[j] = old[i];
-        m->n++;
-    }
-    free(old);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->samples[i])
+            payload_occurrence_unref(a->samples[i]);
+    free(a->samples);
+    free(a->hashes);
+    free(a->ts);
+    a->samples = NULL;
+    a->hashes = NULL;
+    a->ts = NULL;
+    a->n = a->cap = 0;
+    for (size_t i = 0; i < a->n_labels - a->n_label_ids; i++)
+        labelset_free(&a->labels[i]);
+    free(a->labels);
+    free(a->label_hashes);
+    a->labels = NULL;
+    a->label_hashes = NULL;
+    a->n_labels = a->n_label_ids = 0;
+    a->total = 0;
+    a->created = PAYLOAD_TS_NONE;
+    a->sev = PAYLOAD_ERROR;
+    a->expired = true;
 }
 
 size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
 {
     int64_t cutoff = now_ms - e->o.retention_ms;
-    size_t n = 0, cap = 0;
-    magg **dead = NULL;
+    size_t n = 0;
     for (size_t i = 0; i < e->aggs.cap; i++) {
         if (!e->aggs.slots[i].hash)
             continue;
         magg *a = e->aggs.slots[i].value;
+        if (a->expired)
+            continue;
         if (a->touched == INT64_MAX) /* restored without any time: the window starts now */
             a->touched = now_ms;
-        if (a->touched < cutoff) {
-            a->dead = true;
-            dead = grow(dead, &cap, n, sizeof(void *));
-            dead[n++] = a;
-        }
-    }
-    if (!n) {
-        free(dead);
-        return 0;
-    }
-    for (size_t i = 0; i < e->insts.cap; i++)
-        if (e->insts.slots[i].hash)
-            minst_drop_dead(e->insts.slots[i].value);
-    /* Pending counts of dead aggregates are cancelled (key NULL); their icount slots are gone, so nothing
-     * refers to those entries any more. */
-    for (size_t i = 0; i < cs->n_counts; i++) {
-        merge_count_change *cc = &cs->counts[i];
-        if (!cc->key)
+        if (a->touched >= cutoff)
             continue;
-        magg *a = lookup(&e->aggs, cc->job, cc->key);
-        if (a && a->dead) {
-            free(cc->key);
-            cc->key = NULL;
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        magg *a = dead[k];
         /* A pending change of the aggregate leaves the change set (swap with the last entry). */
         if (a->cs_gen == cs->gen && a->cs_idx < cs->n) {
             size_t idx = a->cs_idx;
@@ -879,6 +924,7 @@ size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
             }
             cs->n--;
         }
+        a->cs_gen = 0;
         cs->deleted = grow(cs->deleted, &cs->cap_deleted, cs->n_deleted, sizeof(merge_deleted));
         cs->deleted[cs->n_deleted].job = xstrdup(a->id);
         cs->deleted[cs->n_deleted].key = xstrdup(a->id + a->joblen + 1);
@@ -886,17 +932,71 @@ size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
         mjob *j = job_get(e, a->id);
         if (j->n_aggs)
             j->n_aggs--;
-        keymap_del(&e->aggs, a->id, a->idlen);
-        magg_free(a);
+        magg_bury(a);
+        n++;
     }
-    free(dead);
+    if (n) {
+        /* Pending counts of the deleted aggregates are cancelled (key NULL): the store deletes their rows;
+         * the tombstones keep the counts in memory. The icount slots stop pointing at those entries. */
+        for (size_t i = 0; i < cs->n_counts; i++) {
+            merge_count_change *cc = &cs->counts[i];
+            if (!cc->key)
+                continue;
+            magg *a = lookup(&e->aggs, cc->job, cc->key);
+            if (a && a->expired) {
+                free(cc->key);
+                cc->key = NULL;
+            }
+        }
+        for (size_t i = 0; i < e->insts.cap; i++) {
+            if (!e->insts.slots[i].hash)
+                continue;
+            minst *m = e->insts.slots[i].value;
+            for (size_t k = 0; k < m->cap; k++)
+                if (m->slots[k].a && m->slots[k].a->expired)
+                    m->slots[k].cs_gen = 0;
+        }
+    }
+    /* Tombstones no instance refers to any more (instances pruned) are freed. */
+    size_t tomb = 0;
+    for (size_t i = 0; i < e->aggs.cap; i++)
+        if (e->aggs.slots[i].hash) {
+            magg *a = e->aggs.slots[i].value;
+            a->referenced = false;
+            tomb += a->expired;
+        }
+    if (tomb) {
+        for (size_t i = 0; i < e->insts.cap; i++) {
+            if (!e->insts.slots[i].hash)
+                continue;
+            minst *m = e->insts.slots[i].value;
+            for (size_t k = 0; k < m->cap; k++)
+                if (m->slots[k].a)
+                    m->slots[k].a->referenced = true;
+        }
+        size_t nf = 0, cap = 0;
+        magg **gone = NULL;
+        for (size_t i = 0; i < e->aggs.cap; i++)
+            if (e->aggs.slots[i].hash) {
+                magg *a = e->aggs.slots[i].value;
+                if (a->expired && !a->referenced) {
+                    gone = grow(gone, &cap, nf, sizeof(void *));
+                    gone[nf++] = a;
+                }
+            }
+        for (size_t k = 0; k < nf; k++) {
+            keymap_del(&e->aggs, gone[k]->id, gone[k]->idlen);
+            magg_free(gone[k]);
+        }
+        free(gone);
+    }
     return n;
 }
 
 bool merge_get(const merge_engine *e, const char *job, const char *key, merge_aggregate_info *out)
 {
     const magg *a = lookup(&e->aggs, job, key);
-    if (!a)
+    if (!a || a->expired)
         return false;
     out->total_count = a->total;
     out->severity = a->sev;
@@ -912,7 +1012,13 @@ bool merge_get(const merge_engine *e, const char *job, const char *key, merge_ag
 void merge_get_stats(const merge_engine *e, merge_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    out->aggregates = e->aggs.n;
+    for (size_t i = 0; i < e->aggs.cap; i++)
+        if (e->aggs.slots[i].hash) {
+            if (((const magg *)e->aggs.slots[i].value)->expired)
+                out->tombstones++;
+            else
+                out->aggregates++;
+        }
     out->instances = e->insts.n;
     out->sources = e->srcs.n;
     for (size_t i = 0; i < e->insts.cap; i++)
@@ -973,7 +1079,7 @@ void merge_snapshot(const merge_engine *e, merge_state *out)
         is->counts = xmalloc(m->n * sizeof(merge_key_count));
         is->n_counts = 0;
         for (size_t k = 0; k < m->cap; k++) {
-            if (!m->slots[k].a)
+            if (!m->slots[k].a || m->slots[k].a->expired) /* a tombstone's counts die with it */
                 continue;
             const magg *a = m->slots[k].a;
             is->counts[is->n_counts].key = xstrdup(a->id + a->joblen + 1);

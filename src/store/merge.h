@@ -18,7 +18,11 @@
  *   the sum of counts stays exact. lookout_errors_overflowed_total{job} and a log line (at most one a
  *   minute per job) say which job overflowed.
  * - Retention (merge_expire): an aggregate with no new occurrence and no count increase for `retention`
- *   is deleted, and the change set tells the store to delete everything it owns.
+ *   is deleted, and the change set tells the store to delete everything it owns. In memory a tombstone
+ *   (key, last_seen, the instances' counts) stays while an instance still refers to it, so an instance
+ *   that keeps reporting the key with nothing new does not bring it back; an increase or a newer
+ *   occurrence does, as a new error holding only what came after. Tombstones are not persisted: after a
+ *   restart such a key comes back once, with its instance's count, when its body next changes.
  * - created_at = earliest across instances (or the earliest occurrence when no client sent one);
  *   severity = the one of the latest report that changed the key; last_seen = newest occurrence.
  * - Samples: deduplicated by occurrence uuid (by content + timestamp when the uuid is empty), ordered
@@ -176,6 +180,7 @@ bool merge_get(const merge_engine *e, const char *job, const char *key, merge_ag
 
 typedef struct merge_stats {
     size_t aggregates, instances, sources, instance_keys;
+    size_t tombstones; /* errors deleted by retention whose instances still report them (merge_expire) */
 } merge_stats;
 void merge_get_stats(const merge_engine *e, merge_stats *out);
 

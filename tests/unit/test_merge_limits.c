@@ -314,13 +314,59 @@ Test(merge_limits, retention_deletes_silent_errors)
     merge_stats ms;
     merge_get_stats(E, &ms);
     cr_assert_eq(ms.aggregates, 1);
-    cr_assert_eq(ms.instance_keys, 1);
-    /* reported again later: a new error, counted afresh */
+    /* the instance still reports it with nothing new: it stays deleted */
     merge_changeset_clear(&CS);
-    apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 2ULL), T0 + 12 * MIN);
-    cr_assert_eq(count("api", "old"), 10);
+    cr_assert_eq(apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 2ULL), T0 + 12 * MIN), 0);
+    cr_assert(!exists("api", "old"));
+    cr_assert_eq(CS.n, 0);
+    /* an increase brings it back as a new error holding only what came after */
+    apply("api", "http://a", counts("A", 2, "old", 12ULL, "live", 2ULL), T0 + 13 * MIN);
+    cr_assert_eq(count("api", "old"), 2);
     cr_assert_eq(CS.n, 1);
     cr_assert(CS.v[0].is_new);
+    cr_assert_eq(CS.v[0].total_count, 2);
+    /* another instance reporting it is counted in full (it never was) */
+    apply("api", "http://b", counts("B", 1, "old", 5ULL), T0 + 13 * MIN);
+    cr_assert_eq(count("api", "old"), 7);
+}
+
+/* A tombstone lives while an instance refers to it, and its memory goes with the last one. */
+Test(merge_limits, tombstones_are_freed_with_their_instances)
+{
+    apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 1ULL), T0);
+    apply("api", "http://b", counts("B", 1, "live", 0ULL), T0 + 8 * MIN);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 2);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.aggregates, 0);
+    cr_assert_eq(ms.tombstones, 2);
+    apply("api", "http://b", counts("B", 1, "live", 0ULL), T0 + 20 * MIN);
+    cr_assert_eq(merge_prune(E, T0 + 20 * MIN), 1); /* A, not seen for the window */
+    cr_assert_eq(merge_expire(E, T0 + 20 * MIN, &CS), 0);
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.tombstones, 1); /* "old" went with A; "live" is still reported by B */
+    cr_assert_eq(ms.instance_keys, 1);
+}
+
+/* A resurrected error keeps only the occurrences newer than the last one it had. */
+Test(merge_limits, resurrected_error_keeps_only_newer_occurrences)
+{
+    const char *fmt = "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":%d,"
+                      "\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u1\","
+                      "\"timestamp\":\"2024-03-02T10:00:00Z\"}%s]}]}";
+    apply("api", "http://a", P("http://a", fmt, 1, ""), T0);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert_eq(apply("api", "http://a", P("http://a", fmt, 1, ""), T0 + 12 * MIN), 0);
+    apply("api", "http://a",
+          P("http://a", fmt, 2,
+            ",{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u2\",\"timestamp\":\"2024-03-02T11:12:00Z\"}"),
+          T0 + 13 * MIN);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 1);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "u2");
+    cr_assert_eq(ai.last_seen_ms, T0 + 12 * MIN);
 }
 
 Test(merge_limits, retention_cancels_pending_changes)
@@ -344,11 +390,11 @@ Test(merge_limits, retention_cancels_pending_changes)
             live++;
         }
     cr_assert_eq(live, 1);
-    /* b keeps coalescing into its own (moved) entry */
+    /* b keeps coalescing into its own (moved) entry; a stays deleted */
     apply("api", "http://a", counts("A", 2, "a", 1ULL, "b", 5ULL), T0 + 11 * MIN);
     cr_assert_eq(count("api", "b"), 5);
-    cr_assert_eq(count("api", "a"), 1);
-    cr_assert_eq(CS.n, 2);
+    cr_assert(!exists("api", "a"));
+    cr_assert_eq(CS.n, 1);
 }
 
 /* State saved before instance ids named their source ("A", not "http://a\x1fA") is migrated through the
