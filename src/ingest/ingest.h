@@ -11,7 +11,13 @@
  *
  * Store failures: the change set is kept (later merges coalesce into it), the write is retried with
  * exponential backoff (1 s .. 60 s); lookout_store_backlog_changes / lookout_store_write_failures_total /
- * lookout_store_last_write_success_timestamp_seconds and ingest_status tell the operator.
+ * lookout_store_last_write_success_timestamp_seconds and ingest_status tell the operator. A change set
+ * the database refuses (STORE_REJECTED: a constraint, a value out of range) is never retried as a whole:
+ * it is applied piece by piece and only the refused pieces are skipped, each logged, counted in
+ * lookout_store_rejected_changes_total{job} and reported into lookout's own exceptions.
+ *
+ * Retention of errors: merge_expire runs every minute, or every half retention window when that is
+ * shorter; its deletions travel in the change set (lookout_errors_expired_total).
  *
  * Target health: HTTP-level failures are reported to the target manager at once (loop thread); a body is
  * reported up, or down with the precise parse error, by the writer after it looked at the body.

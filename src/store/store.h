@@ -8,7 +8,8 @@
  *   series    (job, key, minute) -> count increase in that minute, kept for `retention`
  *   state     the merge engine's per-target state (merge_state), saved/loaded as a whole
  *
- * Writes come as merge change sets (merge.h), applied atomically (one transaction). Resolve status is
+ * Writes come as merge change sets (merge.h), applied atomically (one transaction); a change set's
+ * deletions (errors expired by retention, merge_deleted) go first and take everything the error owns. Resolve status is
  * user state kept here: resolving remembers the count; a later change that raises the count re-opens
  * the aggregate as "regressed" (store_status_after, shared by every backend).
  *
