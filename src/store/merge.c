@@ -928,6 +928,7 @@ size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
         cs->deleted = grow(cs->deleted, &cs->cap_deleted, cs->n_deleted, sizeof(merge_deleted));
         cs->deleted[cs->n_deleted].job = xstrdup(a->id);
         cs->deleted[cs->n_deleted].key = xstrdup(a->id + a->joblen + 1);
+        cs->deleted[cs->n_deleted].last_seen_ms = a->last_seen;
         cs->n_deleted++;
         mjob *j = job_get(e, a->id);
         if (j->n_aggs)
@@ -935,28 +936,8 @@ size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
         magg_bury(a);
         n++;
     }
-    if (n) {
-        /* Pending counts of the deleted aggregates are cancelled (key NULL): the store deletes their rows;
-         * the tombstones keep the counts in memory. The icount slots stop pointing at those entries. */
-        for (size_t i = 0; i < cs->n_counts; i++) {
-            merge_count_change *cc = &cs->counts[i];
-            if (!cc->key)
-                continue;
-            magg *a = lookup(&e->aggs, cc->job, cc->key);
-            if (a && a->expired) {
-                free(cc->key);
-                cc->key = NULL;
-            }
-        }
-        for (size_t i = 0; i < e->insts.cap; i++) {
-            if (!e->insts.slots[i].hash)
-                continue;
-            minst *m = e->insts.slots[i].value;
-            for (size_t k = 0; k < m->cap; k++)
-                if (m->slots[k].a && m->slots[k].a->expired)
-                    m->slots[k].cs_gen = 0;
-        }
-    }
+    /* Pending per-instance counts of the deleted aggregates stay in the change set: a persistent store
+     * keeps them with the tombstone. */
     /* Tombstones no instance refers to any more (instances pruned) are freed. */
     size_t tomb = 0;
     for (size_t i = 0; i < e->aggs.cap; i++)
@@ -1062,6 +1043,19 @@ void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
     }
     for (size_t i = 0; i < st->n_labels; i++)
         labels_add(e, a, &st->labels[i], labelset_hash(&st->labels[i]), NULL);
+}
+
+void merge_restore_tombstone(merge_engine *e, const char *job, const char *key, int64_t last_seen_ms)
+{
+    bool created;
+    magg *a = magg_get(e, job, key, &created);
+    if (!created)
+        return;
+    magg_bury(a);
+    a->last_seen = last_seen_ms;
+    mjob *j = job_get(e, job);
+    if (j->n_aggs)
+        j->n_aggs--;
 }
 
 void merge_snapshot(const merge_engine *e, merge_state *out)

@@ -21,8 +21,8 @@
  *   is deleted, and the change set tells the store to delete everything it owns. In memory a tombstone
  *   (key, last_seen, the instances' counts) stays while an instance still refers to it, so an instance
  *   that keeps reporting the key with nothing new does not bring it back; an increase or a newer
- *   occurrence does, as a new error holding only what came after. Tombstones are not persisted: after a
- *   restart such a key comes back once, with its instance's count, when its body next changes.
+ *   occurrence does, as a new error holding only what came after. The SQL stores persist tombstones
+ *   (merge_deleted, merge_restore_tombstone); the memory store does not.
  * - created_at = earliest across instances (or the earliest occurrence when no client sent one);
  *   severity = the one of the latest report that changed the key; last_seen = newest occurrence.
  * - Samples: deduplicated by occurrence uuid (by content + timestamp when the uuid is empty), ordered
@@ -124,6 +124,7 @@ typedef struct merge_count_change {
 typedef struct merge_deleted {
     char *job;
     char *key;
+    int64_t last_seen_ms; /* its newest occurrence (PAYLOAD_TS_NONE when none): a tombstone's threshold */
 } merge_deleted;
 
 typedef struct merge_changeset {
@@ -245,6 +246,10 @@ typedef struct merge_state {
     merge_source_state *sources;
     size_t n_sources;
 } merge_state;
+
+/* A tombstone (see merge_expire) as a store persisted it: restore before merge_restore, so the instances'
+ * counts of the key are restored onto it. Ignored when the key exists as a live aggregate. */
+void merge_restore_tombstone(merge_engine *e, const char *job, const char *key, int64_t last_seen_ms);
 
 /* Deep copy of the per-target state (out is initialised by the call). */
 void merge_snapshot(const merge_engine *e, merge_state *out);

@@ -15,6 +15,8 @@
  *   series(agg_id, minute, delta)               per-minute count increases
  *   instances(id, job, instance_id, last_seen) + counts(inst_id, agg_id, count)   merge engine state
  *   sources(id, job, url, body_hash, last_scrape, instance_id)                     merge engine state
+ *   tombstones(agg_id, job, akey, last_seen)    v4: errors deleted by retention that instances still
+ *       report (their counts rows stay), see merge_expire
  *   search: full-text rows, lower-cased text. v1: one per sample and one for the key; v2 (below): one
  *       per aggregate (id = aggregate id) holding its key and the distinct samples.stext of its samples.
  *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
@@ -222,14 +224,20 @@ typedef struct migration {
 
 static const char *const v2[] = {"$V2"};
 static const char *const v3[] = {"$V3"};
-/* v4: retention deletes an aggregate's per-instance counts by agg_id (counts' key starts with inst_id). */
-static const char *const v4[] = {"CREATE INDEX counts_agg ON counts (agg_id)"};
+/* v4: retention of errors. An error deleted by retention leaves a tombstone (its id, key and last
+ * occurrence) and keeps its per-instance counts, so that after a restart an instance that still reports
+ * it with nothing new does not bring it back; a tombstone goes with its last counts row (maintain). */
+static const char *const v4[] = {
+    "CREATE INDEX counts_agg ON counts (agg_id)",
+    "CREATE TABLE tombstones (agg_id BIGINT NOT NULL PRIMARY KEY, job $J NOT NULL, akey $K NOT NULL,"
+    " last_seen BIGINT NOT NULL)$W",
+};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
     {v3, 1},
-    {v4, 1},
+    {v4, sizeof(v4) / sizeof(*v4)},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 

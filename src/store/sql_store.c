@@ -306,19 +306,26 @@ static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t
     return 0;
 }
 
-/* Retention of an error: the aggregate and everything it owns. */
-static int delete_aggregate(sql_store *m, int64_t agg, char *err, size_t errlen)
+/* Retention of an error: the aggregate and everything it owns, except the per-instance counts, which stay
+ * with a tombstone (schema v4) so that a restart does not bring back an error its instances still report
+ * with nothing new. */
+static int delete_aggregate(sql_store *m, const merge_deleted *d, char *err, size_t errlen)
 {
     sqldb *db = m->w;
+    int64_t agg = sql_id2(d->job, d->key);
     X("DELETE FROM samples WHERE agg_id = ?", sqlv_int(agg));
     X("DELETE FROM sample_causes WHERE agg_id = ?", sqlv_int(agg));
     X("DELETE FROM sample_headers WHERE agg_id = ?", sqlv_int(agg));
     X("DELETE FROM labels WHERE agg_id = ?", sqlv_int(agg));
     X("DELETE FROM series WHERE agg_id = ?", sqlv_int(agg));
-    X("DELETE FROM counts WHERE agg_id = ?", sqlv_int(agg));
     X(m->dialect == SQLDB_SQLITE ? "DELETE FROM search WHERE rowid = ?" : "DELETE FROM search WHERE id = ?",
       sqlv_int(agg));
     X("DELETE FROM aggregates WHERE id = ?", sqlv_int(agg));
+    X(m->dialect == SQLDB_MYSQL ? "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (?,?,?,?)"
+                                  " ON DUPLICATE KEY UPDATE last_seen = VALUES(last_seen)"
+                                : "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (?,?,?,?)"
+                                  " ON CONFLICT (agg_id) DO UPDATE SET last_seen = excluded.last_seen",
+      sqlv_int(agg), sqlv_text(d->job), sqlv_text(d->key), sqlv_int(d->last_seen_ms));
     return 0;
 }
 
@@ -330,6 +337,8 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
     uint64_t delta = 0;
     for (size_t i = 0; i < c->n_series; i++)
         delta = delta > MERGE_COUNT_MAX - c->series[i].delta ? MERGE_COUNT_MAX : delta + c->series[i].delta;
+    if (c->is_new) /* a new error, or one back from retention: no tombstone any more */
+        X("DELETE FROM tombstones WHERE agg_id = ?", sqlv_int(agg));
     X(t->agg_upsert, sqlv_int(agg), sqlv_text(c->job), sqlv_text(c->key), sqlv_int((int64_t)delta),
       sqlv_int(c->severity), sqlv_int(c->created_at_ms), sqlv_int(c->last_seen_ms));
     for (size_t i = 0; i < c->n_evicted; i++)
@@ -390,7 +399,7 @@ static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *
     sqldb *db = m->w;
     int rc = sqldb_exec(db, sql_begin(m->dialect), NULL, 0, err, errlen);
     for (size_t i = 0; rc == 0 && i < cs->n_deleted; i++) /* deletions first: see merge_deleted */
-        rc = delete_aggregate(m, sql_id2(cs->deleted[i].job, cs->deleted[i].key), err, errlen);
+        rc = delete_aggregate(m, &cs->deleted[i], err, errlen);
     for (size_t i = 0; rc == 0 && i < cs->n; i++)
         rc = write_change(m, &cs->v[i], now_ms, err, errlen);
     if (rc == 0)
@@ -564,6 +573,9 @@ static int sql_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
             rc = sqldb_exec(m->w, t->instance_expire, p, 1, err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, t->source_expire, p, 1, err, errlen);
+        if (rc == 0) /* a tombstone goes with the last instance that reported its error */
+            rc = sqldb_exec(m->w, "DELETE FROM tombstones WHERE agg_id NOT IN (SELECT agg_id FROM counts)", NULL, 0,
+                            err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, "COMMIT", NULL, 0, err, errlen);
         else

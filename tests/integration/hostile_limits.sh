@@ -178,6 +178,12 @@ sleep 3 # the body keeps changing (live grows) while "silent" stays at 3
 check_eq "retention: still reported with nothing new, it stays deleted" absent "$(total ret silent)"
 kill "$writer" 2>/dev/null
 wait "$writer" 2>/dev/null
+# a restart on the same database keeps the tombstone: the next body (live grew) leaves "silent" deleted
+stop_pid "$LOOKOUT_PID"
+start_lookout retention --config.file="$TMP/retention.yml" || { not_ok "lookout restarts on its database"; exit 1; }
+put ret '{"target_uuid":"r1","aggregated_errors":[{"aggregation_key":"silent","total_count":3},'"$(agg live 100)"']}'
+eventually 30 is total ret live 100
+check_eq "retention: after a restart, still reported with nothing new, it stays deleted" absent "$(total ret silent)"
 put ret '{"target_uuid":"r1","aggregated_errors":[{"aggregation_key":"silent","total_count":5},'"$(agg live 99)"']}'
 eventually 30 is total ret silent 2
 check_eq "retention: an increase brings it back holding only the increase" 2 "$(total ret silent)"

@@ -666,7 +666,31 @@ SUITE_TEST(retention_deletes_silent_errors)
     merge_aggregate_info ai;
     cr_assert(!merge_get(E, "api", "old", &ai));
     cr_assert(merge_get(E, "api", "live", &ai));
-    /* reported again (same instance, same count): a new error with its full count and one sample */
+#if SUITE_PERSISTENT
+    /* the tombstone survived the restart: reported again with nothing new, it stays deleted */
+    feed("api", "http://prod-1", T0 + 12 * MIN,
+         "{\"target_uuid\":\"http://prod-1\",\"aggregated_errors\":[{\"aggregation_key\":\"old\","
+         "\"total_count\":5,\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"vanishing\"},"
+         "\"uuid\":\"old-5-1\",\"timestamp\":\"2024-03-02T10:01:00Z\"}]}]}");
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), STORE_NOT_FOUND);
+    /* an increase brings it back holding only the increase */
+    simple("api", "http://prod-1", "old", 7, "error", 13, "vanishing", T0 + 13 * MIN);
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.s.total_count, 2);
+    cr_assert_eq(d.n_samples, 1);
+    cr_assert_eq(d.n_series, 1);
+    cr_assert_eq(d.series[0].delta, 2);
+    store_detail_free(&d);
+    /* and a second restart restores it as a live error (the tombstone went) */
+    merge_free(E);
+    E = merge_new(&mo);
+    store_close(S);
+    S = suite_open(NULL, false);
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    cr_assert(merge_get(E, "api", "old", &ai));
+    cr_assert_eq(ai.total_count, 2);
+#else
+    /* the memory store keeps no tombstone across a reload: reported again, a new error with its full count */
     simple("api", "http://prod-1", "old", 5, "error", 12, "vanishing", T0 + 12 * MIN);
     cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(d.s.total_count, 5);
@@ -675,6 +699,7 @@ SUITE_TEST(retention_deletes_silent_errors)
     cr_assert_eq(d.n_series, 1);
     cr_assert_eq(d.series[0].delta, 5);
     store_detail_free(&d);
+#endif
 }
 
 /* Counts near 2^63 saturate at INT64_MAX in every backend (a BIGINT overflow would wedge the writer on
