@@ -167,7 +167,7 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                             const scrape_config *sc)
 {
     runtime *rt = ctx;
-    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels);
+    ingest_target_event(rt->ingest, ev, job, t, sc && sc->honor_labels, sc ? sc->sample_limit : 0);
     if (ev == TARGET_REMOVED) {
         scrape_loop_remove(rt->loop, job, t->hash);
         return;
@@ -187,7 +187,8 @@ static void on_target_event(void *ctx, target_event ev, const char *job, const b
                                .interval_ms = interval,
                                .timeout_ms = timeout,
                                .http = &sc->http,
-                               .body_size_limit = sc->body_size_limit};
+                               .body_size_limit = sc->body_size_limit,
+                               .forced_error = t->error};
     scrape_loop_upsert(rt->loop, &spec);
 }
 
@@ -263,7 +264,8 @@ static int runtime_start(runtime *rt)
     }
     log_info("store", "Store opened", "backend", rt->st->ops->name);
     ingest_options iopts = {.merge = {.samples_per_error = rt->cfg->storage.samples_per_error,
-                                      .retention_ms = rt->cfg->storage.retention_ms}};
+                                      .retention_ms = rt->cfg->storage.retention_ms,
+                                      .max_errors_per_job = rt->cfg->storage.max_errors_per_job}};
     rt->ingest = ingest_new(rt->st, rt->tm, rt->sx, &iopts);
     ingest_set_scrubbing(rt->ingest, &rt->cfg->scrubbing);
     ingest_set_error_relabel(rt->ingest, error_relabel_set_new(rt->cfg));

@@ -21,7 +21,8 @@ void api_register_all(api_set *a, http_server *s, const api_deps *d)
     targets_api_register(&a->tapi, s);
     targets_page_register(d->tm, s);
 
-    a->eapi = (errors_api){.st = d->st, .tm = d->tm, .sx = d->sx};
+    a->eapi = (errors_api){.st = d->st, .tm = d->tm, .sx = d->sx,
+                           .max_errors_per_job = d->cfg ? d->cfg->storage.max_errors_per_job : 0};
     periskop_api_register(&a->eapi, s);
 
     a->fapi = (federate_api){.st = d->st, .sx = d->sx};

@@ -6,11 +6,15 @@
  *   lookout_errors{job,status}  errors per job that are open, regressed or resolved now (every status
  *       of every job is written, 0 included, so "regressed" panels and rules have a series to show)
  *   lookout_store_errors{job}, lookout_store_samples  store size
- * Rendering pages through the store (1000 rows a page). */
+ * Rendering pages through the store (1000 rows a page). Per job at most storage.max_errors_per_job
+ * per-error series are written (oldest first, plus lookout.overflow): the merge engine keeps a job within
+ * that cap, and /metrics stays bounded even on a database filled by an older or differently configured
+ * lookout. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/errors_api.h"
+#include "store/merge.h"
 #include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -27,6 +31,14 @@ static void render(void *ctx, strbuf *out)
     strbuf_puts(out, "# HELP lookout_error_occurrences_total Occurrences of each error, summed over every "
                      "instance that reported it.\n# TYPE lookout_error_occurrences_total counter\n");
     uint64_t samples = 0;
+    uint32_t cap = api->max_errors_per_job ? api->max_errors_per_job : 10000;
+    keymap per_job = {0}; /* job -> its jcount (which owns the key bytes) */
+    typedef struct jcount {
+        char *job;
+        size_t n;
+    } jcount;
+    jcount **jcs = NULL;
+    size_t n_jcs = 0;
     char *cursor = NULL;
     char err[512];
     store_job *jobs = NULL;
@@ -53,12 +65,27 @@ static void render(void *ctx, strbuf *out)
         }
         for (size_t i = 0; i < page.n; i++) {
             const store_summary *s = &page.v[i];
-            const char *vals[] = {s->job, payload_severity_name(s->severity), s->key};
-            metrics_write_sample(out, "lookout_error_occurrences_total", 3, occ_names, vals, (double)s->total_count);
             samples += s->n_samples;
             status_counts *c = keymap_get(&job_idx, s->job, strlen(s->job));
             if (c && (unsigned)s->status < 3)
                 c->n[s->status]++;
+            if (strcmp(s->key, MERGE_OVERFLOW_KEY) != 0) {
+                size_t jl = strlen(s->job);
+                jcount *jc = keymap_get(&per_job, s->job, jl);
+                if (!jc) {
+                    jcs = realloc(jcs, (n_jcs + 1) * sizeof *jcs);
+                    jc = calloc(1, sizeof *jc);
+                    if (!jcs || !jc || !(jc->job = strdup(s->job)))
+                        abort();
+                    jcs[n_jcs++] = jc;
+                    keymap_put(&per_job, jc->job, jl, jc);
+                }
+                if (jc->n >= cap)
+                    continue;
+                jc->n++;
+            }
+            const char *vals[] = {s->job, payload_severity_name(s->severity), s->key};
+            metrics_write_sample(out, "lookout_error_occurrences_total", 3, occ_names, vals, (double)s->total_count);
         }
         if (page.next_cursor)
             cursor = strdup(page.next_cursor);
@@ -66,6 +93,12 @@ static void render(void *ctx, strbuf *out)
         if (!cursor)
             break;
     }
+    keymap_free(&per_job);
+    for (size_t i = 0; i < n_jcs; i++) {
+        free(jcs[i]->job);
+        free(jcs[i]);
+    }
+    free(jcs);
 
     static const char *job_names[] = {"job"};
     strbuf_puts(out, "# HELP lookout_store_errors Distinct errors (aggregation keys) stored per job.\n"

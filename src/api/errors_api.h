@@ -18,6 +18,9 @@ typedef struct errors_api {
     store *st;
     target_manager *tm;
     selfexc *sx; /* may be NULL */
+    /* storage.max_errors_per_job: per job, /metrics writes at most this many per-error series (plus the
+     * overflow error), whatever a shared or older database holds. 0 = 10,000. */
+    uint32_t max_errors_per_job;
 } errors_api;
 
 void periskop_api_register(errors_api *api, http_server *s);

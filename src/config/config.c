@@ -19,6 +19,7 @@ void cfg_storage_defaults(storage_config *st)
     memset(st, 0, sizeof *st);
     st->type = STORAGE_SQLITE;
     st->retention_ms = 14LL * 24 * 3600 * 1000;
+    st->max_errors_per_job = 10000;
     st->samples_per_error = 100;
 }
 
@@ -121,19 +122,19 @@ static int parse_storage_type(cfg_ctx *c, const yaml_node_t *v, const char *s, s
 
 static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st)
 {
-    static const char *const keys[] = {"type", "path", "dsn", "retention", "samples_per_error", "tsdb", "exemplars",
-                                       NULL};
+    static const char *const keys[] = {"type", "path", "dsn", "retention", "samples_per_error", "max_errors_per_job",
+                                       "tsdb", "exemplars", NULL};
     int r = cfg_check_map(c, node, "storage", keys);
     if (r)
         return r < 0 ? -1 : 0;
     /* Prometheus' own storage section (tsdb, exemplars) has another shape; a prometheus.yml must load. */
-    for (size_t i = 5; keys[i]; i++) {
+    for (size_t i = 6; keys[i]; i++) {
         yaml_node_t *v = cfg_key_node(c, node, keys[i]);
         if (v)
             cfg_warn(c, v, "storage.%s is Prometheus' TSDB setting and is not used by lookout; ignored", keys[i]);
     }
     char *type = NULL;
-    uint64_t spe = st->samples_per_error;
+    uint64_t spe = st->samples_per_error, mepj = st->max_errors_per_job;
     if (cfg_read_string(c, node, "type", &type) < 0)
         return -1;
     if (type && *type && parse_storage_type(c, cfg_get(c, node, "type"), type, &st->type) < 0)
@@ -141,7 +142,8 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
     free(type);
     if (cfg_read_string(c, node, "path", &st->path) < 0 || cfg_read_string(c, node, "dsn", &st->dsn) < 0 ||
         cfg_read_duration(c, node, "retention", &st->retention_ms) < 0 ||
-        cfg_read_uint(c, node, "samples_per_error", &spe) < 0)
+        cfg_read_uint(c, node, "samples_per_error", &spe) < 0 ||
+        cfg_read_uint(c, node, "max_errors_per_job", &mepj) < 0)
         return -1;
     yaml_node_t *rv = cfg_get(c, node, "retention");
     if (rv && st->retention_ms <= 0)
@@ -151,6 +153,11 @@ static int parse_storage(cfg_ctx *c, const yaml_node_t *node, storage_config *st
                          "invalid samples_per_error %llu (expected an integer from 1 to 1000000)",
                          (unsigned long long)spe);
     st->samples_per_error = (uint32_t)spe;
+    if (mepj == 0 || mepj > 10000000)
+        return cfg_error(c, cfg_get(c, node, "max_errors_per_job"),
+                         "invalid max_errors_per_job %llu (expected an integer from 1 to 10000000)",
+                         (unsigned long long)mepj);
+    st->max_errors_per_job = (uint32_t)mepj;
     if ((st->type == STORAGE_POSTGRES || st->type == STORAGE_MYSQL) && (!st->dsn || !*st->dsn))
         return cfg_error(c, node, "storage type %s requires dsn (expected dsn: \"%s\")",
                          st->type == STORAGE_POSTGRES ? "postgres" : "mysql",
@@ -413,7 +420,8 @@ bool scrape_config_equal(const scrape_config *a, const scrape_config *b)
         a->scrape_timeout_ms != b->scrape_timeout_ms || !str_eq(a->metrics_path, b->metrics_path) ||
         !str_eq(a->scheme, b->scheme) || a->honor_labels != b->honor_labels ||
         a->honor_timestamps != b->honor_timestamps || a->body_size_limit != b->body_size_limit ||
-        a->target_limit != b->target_limit || a->keep_dropped_targets != b->keep_dropped_targets ||
+        a->target_limit != b->target_limit || a->sample_limit != b->sample_limit ||
+        a->keep_dropped_targets != b->keep_dropped_targets ||
         a->n_params != b->n_params || a->n_sd_configs != b->n_sd_configs || !http_client_config_equal(&a->http, &b->http) ||
         !rules_equal(a->relabel_configs, a->n_relabel_configs, b->relabel_configs, b->n_relabel_configs) ||
         !rules_equal(a->metric_relabel_configs, a->n_metric_relabel_configs, b->metric_relabel_configs,

@@ -167,6 +167,7 @@ typedef struct scrape_config {
     http_client_config http;
     int64_t body_size_limit; /* bytes; 0 = lookout default (10 MiB) */
     uint64_t target_limit;   /* 0 = no limit */
+    uint64_t sample_limit;   /* aggregated errors per payload; 0 = no limit */
     uint64_t keep_dropped_targets; /* 0 = keep all (Prometheus 2.47 field) */
     relabel_rule *relabel_configs;
     size_t n_relabel_configs;
@@ -188,6 +189,7 @@ typedef struct storage_config {
     char *dsn;              /* postgres / mysql */
     int64_t retention_ms;   /* default 14d */
     uint32_t samples_per_error; /* default 100 */
+    uint32_t max_errors_per_job; /* default 10,000; beyond it new keys count into "lookout.overflow" */
 } storage_config;
 
 /* `push:` (lookout's own section): push ingestion, POST /errors and POST /api/v1/push/{job}. Credentials

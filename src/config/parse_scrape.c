@@ -233,7 +233,7 @@ static int parse_params(cfg_ctx *c, const yaml_node_t *map, scrape_config *sc)
 
 static int read_ignored_uints(cfg_ctx *c, const yaml_node_t *node)
 {
-    static const char *const keys[] = {"sample_limit", "label_limit", "label_name_length_limit",
+    static const char *const keys[] = {"label_limit", "label_name_length_limit",
                                        "label_value_length_limit", NULL};
     uint64_t ignored;
     for (size_t i = 0; keys[i]; i++)
@@ -284,6 +284,7 @@ int cfg_parse_scrape_config(cfg_ctx *c, const yaml_node_t *node, const global_co
         cfg_read_bool(c, node, "honor_labels", &sc->honor_labels) < 0 ||
         cfg_read_bool(c, node, "honor_timestamps", &sc->honor_timestamps) < 0 ||
         cfg_read_uint(c, node, "target_limit", &sc->target_limit) < 0 ||
+        cfg_read_uint(c, node, "sample_limit", &sc->sample_limit) < 0 ||
         cfg_read_uint(c, node, "keep_dropped_targets", &sc->keep_dropped_targets) < 0 || read_ignored_uints(c, node) < 0)
         return -1;
 

@@ -53,6 +53,7 @@ typedef struct tlabels {
     _Atomic uint64_t merged_hash; /* merge_source_body_hash after the writer's last body of it; 0 none */
     _Atomic uint64_t merged_gen;  /* the error relabel generation that body was merged under */
     atomic_int pending;           /* its bodies queued or being processed */
+    uint64_t sample_limit; /* the job's sample_limit (0 = none) */
 } tlabels;
 
 typedef struct sighting {
@@ -130,6 +131,25 @@ static metric_family *m_skipped(void)
     return metric_family_get("lookout_payload_skipped_records_total", METRIC_COUNTER,
                              "Malformed aggregates and occurrences skipped inside otherwise valid payloads.", 1,
                              job_label);
+}
+static metric_family *m_sample_limit(void)
+{
+    return metric_family_get("lookout_target_scrapes_exceeded_sample_limit_total", METRIC_COUNTER,
+                             "Scrapes that hit the sample limit (more aggregated errors than sample_limit) and "
+                             "were rejected.",
+                             1, job_label);
+}
+static metric_family *m_expired(void)
+{
+    return metric_family_get("lookout_errors_expired_total", METRIC_COUNTER,
+                             "Errors deleted by retention (no new occurrence within storage.retention).", 0, NULL);
+}
+static metric_family *m_rejected(void)
+{
+    return metric_family_get("lookout_store_rejected_changes_total", METRIC_COUNTER,
+                             "Changes the store refused (a constraint, a value out of range...), logged and "
+                             "skipped instead of retried.",
+                             1, job_label);
 }
 static metric_family *m_dropped(void)
 {
@@ -386,7 +406,8 @@ void ingest_submit(void *ctx, const scrape_result *r)
     enqueue(in, it);
 }
 
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels)
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels,
+                         uint64_t sample_limit)
 {
     char key[512];
     size_t kl = labels_key(key, sizeof key, job, t->hash);
@@ -403,7 +424,9 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
         n->honor_labels = honor_labels;
         n->url = xstrdup_or_empty(t->url);
         atomic_init(&n->merged_hash, 0);
+        atomic_init(&n->merged_gen, 0);
         atomic_init(&n->pending, 0);
+        n->sample_limit = sample_limit;
         target_public_labels(&t->labels, &n->ls);
         keymap_put(&in->labels, n->key, n->klen, n);
     }
@@ -549,6 +572,23 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         pthread_mutex_unlock(&in->mu);
         return;
     }
+    if (it->labels && it->labels->sample_limit && doc->n_aggregates > it->labels->sample_limit) {
+        /* Prometheus' errSampleLimit: the whole scrape fails and nothing of it is applied (the body hash
+         * is not remembered either, so the same body fails again rather than passing as unchanged). */
+        report_health(in, it->job, it->target_hash, "sample limit exceeded", it->start_ms, it->duration_s);
+        metric_add(m_sample_limit(), lv, 1);
+        char n[32], lim[32];
+        snprintf(n, sizeof n, "%zu", doc->n_aggregates);
+        snprintf(lim, sizeof lim, "%llu", (unsigned long long)it->labels->sample_limit);
+        log_debug("ingest", "sample limit exceeded", "job", it->job, "url", it->url, "aggregates", n, "limit", lim);
+        payload_free(doc);
+        lv[1] = "invalid";
+        metric_add(m_bodies(), lv, 1);
+        pthread_mutex_lock(&in->mu);
+        in->status.failed_bodies++;
+        pthread_mutex_unlock(&in->mu);
+        return;
+    }
     report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
     scrub(in, it->job, doc);
     size_t skipped = doc->skipped_aggregates + doc->skipped_occurrences;
@@ -564,8 +604,8 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         labels = &fallback;
     }
     relabel_errors(in, it->job, false, labels, doc);
-    ingest_merge_doc(in->eng, it->job, it->url, labels, doc, it->labels && it->labels->honor_labels, it->body_hash,
-                     now, &in->cs);
+    ingest_merge_doc(in->eng, it->job, it->url, NULL, labels, doc, it->labels && it->labels->honor_labels,
+                     it->body_hash, now, &in->cs);
     labelset_free(&fallback);
     payload_free(doc);
     (*merged)++;
@@ -576,44 +616,60 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
     pthread_mutex_unlock(&in->mu);
 }
 
-static bool origin_eq(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
-size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
-                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
-                        merge_changeset *cs)
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const char *source,
+                        const labelset *labels, const payload_doc *doc, bool honor_labels, uint64_t body_hash,
+                        int64_t now_ms, merge_changeset *cs)
 {
     bool federated = false;
     for (size_t i = 0; i < doc->n_aggregates && !federated; i++)
         federated = doc->aggregates[i].origin_job != NULL;
     if (!federated) {
-        merge_input mi = {.job = job, .url = url, .labels = labels, .doc = doc, .body_hash = body_hash,
-                          .now_ms = now_ms};
+        merge_input mi = {.job = job, .url = url, .source = source, .labels = labels, .doc = doc,
+                          .body_hash = body_hash, .now_ms = now_ms};
         return merge_apply(e, &mi, cs);
     }
     /* A federated body is never skipped as unchanged (body_hash 0): every scrape is a sighting of each
-     * origin instance, so none is pruned while its lower lookout still exports it. */
+     * origin instance, so none is pruned while its lower lookout still exports it.
+     * Grouping by origin job is linear: a hash map from origin to its group (first-seen order), then one
+     * pass placing each aggregate into its group's slice of `part`. */
     size_t n = doc->n_aggregates, changed = 0;
-    payload_aggregate *part = xcalloc(n, sizeof *part);
-    bool *done = xcalloc(n, sizeof *done);
-    const char *base = doc->lookout_instance ? doc->lookout_instance : doc->instance_id;
+    keymap groups = {0}; /* origin job -> group index + 1 ("" for no origin: origin jobs are never empty) */
+    size_t *group_of = xcalloc(n, sizeof *group_of);
+    size_t *start = xcalloc(n + 1, sizeof *start); /* per group: count, then start offset */
+    const char **origin_of_group = xcalloc(n, sizeof *origin_of_group);
+    size_t n_groups = 0;
     for (size_t i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        const char *origin = doc->aggregates[i].origin_job;
-        size_t np = 0;
-        for (size_t j = i; j < n; j++)
-            if (!done[j] && origin_eq(doc->aggregates[j].origin_job, origin)) {
-                part[np++] = doc->aggregates[j]; /* shallow: the doc keeps ownership */
-                done[j] = true;
-            }
+        const char *o = doc->aggregates[i].origin_job ? doc->aggregates[i].origin_job : "";
+        size_t len = strlen(o);
+        uintptr_t g = (uintptr_t)keymap_get(&groups, o, len);
+        if (!g) {
+            origin_of_group[n_groups] = doc->aggregates[i].origin_job;
+            g = ++n_groups;
+            keymap_put(&groups, o, len, (void *)g);
+        }
+        group_of[i] = g - 1;
+        start[g - 1]++;
+    }
+    keymap_free(&groups);
+    size_t off = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t c = start[g];
+        start[g] = off;
+        off += c;
+    }
+    start[n_groups] = off;
+    payload_aggregate *part = xcalloc(n ? n : 1, sizeof *part);
+    size_t *fill = xcalloc(n_groups ? n_groups : 1, sizeof *fill);
+    for (size_t i = 0; i < n; i++) /* shallow copies: the doc keeps ownership */
+        part[start[group_of[i]] + fill[group_of[i]]++] = doc->aggregates[i];
+    free(fill);
+    free(group_of);
+    const char *base = doc->lookout_instance ? doc->lookout_instance : doc->instance_id;
+    for (size_t g = 0; g < n_groups; g++) {
+        const char *origin = origin_of_group[g];
         payload_doc sub = *doc;
-        sub.aggregates = part;
-        sub.n_aggregates = np;
+        sub.aggregates = part + start[g];
+        sub.n_aggregates = start[g + 1] - start[g];
         labelset ls = LABELSET_INIT;
         if (labels)
             labelset_copy(&ls, labels);
@@ -632,13 +688,15 @@ size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const
             labelset_set(&ls, "exported_job", origin);
         }
         sub.instance_id = iid;
-        merge_input mi = {.job = mjob, .url = url, .labels = &ls, .doc = &sub, .body_hash = 0, .now_ms = now_ms};
+        merge_input mi = {.job = mjob, .url = url, .source = source, .labels = &ls, .doc = &sub, .body_hash = 0,
+                          .now_ms = now_ms};
         changed += merge_apply(e, &mi, cs);
         free(iid);
         labelset_free(&ls);
     }
     free(part);
-    free(done);
+    free(start);
+    free(origin_of_group);
     return changed;
 }
 
@@ -648,7 +706,7 @@ static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
     scrub(in, it->job, it->doc);
     relabel_errors(in, it->job, true, &it->push_labels, it->doc);
     /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
-    ingest_merge_doc(in->eng, it->job, it->url, &it->push_labels, it->doc, false, 0, now, &in->cs);
+    ingest_merge_doc(in->eng, it->job, it->url, "push", &it->push_labels, it->doc, false, 0, now, &in->cs);
     (*merged)++;
     const char *lv[] = {it->job, "pushed"};
     metric_add(m_bodies(), lv, 1);
@@ -658,14 +716,123 @@ static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 }
 
 /* Writes the change set. Returns true on success (or nothing to write). */
+static bool pending(const ingest *in)
+{
+    return in->cs.n || in->cs.n_deleted;
+}
+
+static void rejected_change(ingest *in, const char *job, const char *key, const char *err)
+{
+    const char *lv[] = {job};
+    metric_add(m_rejected(), lv, 1);
+    log_error("ingest", "the store refused a change; skipped (it would fail the same way again)", "job", job, "key",
+              key, "err", err);
+    if (in->sx) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "store refused the change of error \"%.200s\" in job \"%.200s\": %s", key, job, err);
+        selfexc_report(in->sx, "store-rejected-change", "StoreError", msg, PAYLOAD_ERROR, NULL, NULL);
+    }
+}
+
+/* The store refused the change set as a whole (STORE_REJECTED): apply it piece by piece (the retention
+ * deletions, then each aggregate's change with its per-instance counts, then counts without a change) and
+ * skip only what is refused, logged and metered. A transient failure in the middle ends the pass; what was
+ * not applied yet is dropped too (counted as rejected), because re-applying the pieces that did pass would
+ * count their increases twice. Returns the number of pieces skipped. */
+static size_t flush_isolated(ingest *in, int64_t now)
+{
+    merge_changeset *cs = &in->cs;
+    size_t skipped = 0;
+    bool broken = false;
+    char err[512];
+    if (cs->n_deleted) {
+        merge_changeset sub = {.deleted = cs->deleted, .n_deleted = cs->n_deleted};
+        if (store_apply(in->st, &sub, now, err, sizeof err) != 0) {
+            rejected_change(in, cs->deleted[0].job, "(retention deletions)", err);
+            skipped++;
+        }
+    }
+    /* counts grouped by their aggregate's change: order[] lists count indexes change by change */
+    keymap idx = {0};
+    char **ids = xcalloc(cs->n + 1, sizeof *ids);
+    for (size_t i = 0; i < cs->n; i++) {
+        size_t jl = strlen(cs->v[i].job), kl = strlen(cs->v[i].key);
+        ids[i] = xcalloc(1, jl + kl + 2);
+        memcpy(ids[i], cs->v[i].job, jl);
+        memcpy(ids[i] + jl + 1, cs->v[i].key, kl);
+        keymap_put(&idx, ids[i], jl + 1 + kl, (void *)(uintptr_t)(i + 1));
+    }
+    size_t *group = xcalloc(cs->n_counts + 1, sizeof *group); /* change index, or cs->n: none */
+    size_t *start = xcalloc(cs->n + 2, sizeof *start);
+    for (size_t i = 0; i < cs->n_counts; i++) {
+        group[i] = cs->n;
+        if (cs->counts[i].key) {
+            size_t jl = strlen(cs->counts[i].job), kl = strlen(cs->counts[i].key);
+            char *id = xcalloc(1, jl + kl + 2);
+            memcpy(id, cs->counts[i].job, jl);
+            memcpy(id + jl + 1, cs->counts[i].key, kl);
+            uintptr_t g = (uintptr_t)keymap_get(&idx, id, jl + 1 + kl);
+            free(id);
+            if (g)
+                group[i] = g - 1;
+        }
+        start[group[i] + 1]++;
+    }
+    for (size_t g = 0; g <= cs->n; g++)
+        start[g + 1] += start[g];
+    merge_count_change *sorted = xcalloc(cs->n_counts + 1, sizeof *sorted);
+    size_t *fill = xcalloc(cs->n + 1, sizeof *fill);
+    for (size_t i = 0; i < cs->n_counts; i++) /* shallow copies: cs keeps ownership */
+        sorted[start[group[i]] + fill[group[i]]++] = cs->counts[i];
+    for (size_t g = 0; g <= cs->n; g++) {
+        merge_changeset sub = {.v = g < cs->n ? &cs->v[g] : NULL, .n = g < cs->n ? 1 : 0,
+                               .counts = sorted + start[g], .n_counts = start[g + 1] - start[g]};
+        if (!sub.n && !sub.n_counts)
+            continue;
+        const char *job = g < cs->n ? cs->v[g].job : sub.counts[0].job;
+        const char *key = g < cs->n ? cs->v[g].key : "(instance counts)";
+        if (broken) {
+            rejected_change(in, job, key, "not applied: the store failed while isolating a refused change");
+            skipped++;
+            continue;
+        }
+        int rc = store_apply(in->st, &sub, now, err, sizeof err);
+        if (rc == STORE_REJECTED) {
+            rejected_change(in, job, key, err);
+            skipped++;
+        } else if (rc != 0) {
+            broken = true;
+            rejected_change(in, job, key, err);
+            skipped++;
+        }
+    }
+    keymap_free(&idx);
+    for (size_t i = 0; i < cs->n; i++)
+        free(ids[i]);
+    free(ids);
+    free(group);
+    free(start);
+    free(sorted);
+    free(fill);
+    return skipped;
+}
+
 static bool flush(ingest *in, int64_t now)
 {
-    if (!in->cs.n)
+    if (!pending(in))
         return true;
     char err[512] = "";
     double t0 = mono_seconds();
     int rc = store_apply(in->st, &in->cs, now, err, sizeof err);
     metric_observe(m_write_duration(), NULL, mono_seconds() - t0);
+    if (rc == STORE_REJECTED) {
+        /* Never retried as a whole: that would wedge the writer for good. */
+        size_t skipped = flush_isolated(in, now);
+        char n[32];
+        snprintf(n, sizeof n, "%zu", skipped);
+        log_warn("ingest", "store refused part of a write; the rest was written", "skipped", n, "err", err);
+        rc = 0;
+    }
     pthread_mutex_lock(&in->mu);
     if (rc == 0) {
         in->status.last_write_ok_ms = now;
@@ -719,6 +886,11 @@ static void *writer_main(void *arg)
     ingest *in = arg;
     int64_t first_pending = 0, retry_at = 0, backoff = 1000;
     int64_t next_snapshot = now_ms() + in->o.snapshot_interval_ms;
+    /* Retention of errors: at least every minute, and every half window when the window is shorter. */
+    int64_t expire_every = in->o.merge.retention_ms > 0 && in->o.merge.retention_ms / 2 < 60000
+                               ? (in->o.merge.retention_ms / 2 > 0 ? in->o.merge.retention_ms / 2 : 1)
+                               : 60000;
+    int64_t next_expire = now_ms() + expire_every;
     size_t since_flush = 0;
     uint64_t processed_seq = 0;
     sighting *seen = NULL;
@@ -727,7 +899,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&in->mu);
         while (!in->stopping && !in->force_flush && in->n_seen < SEEN_WAKE) {
             int64_t now = now_ms();
-            int64_t deadline = next_snapshot;
+            int64_t deadline = next_snapshot < next_expire ? next_snapshot : next_expire;
             if (in->head) { /* a batch is gathering (see "Wake-ups" at the top) */
                 int64_t d = in->first_enq_ms + BATCH_MS;
                 if (now >= d || in->bytes >= in->o.queue_bytes / 8)
@@ -735,7 +907,7 @@ static void *writer_main(void *arg)
                 if (d < deadline)
                     deadline = d;
             }
-            if (in->cs.n) {
+            if (pending(in)) {
                 int64_t f = first_pending + in->o.flush_interval_ms;
                 if (retry_at > f)
                     f = retry_at;
@@ -765,10 +937,23 @@ static void *writer_main(void *arg)
         metric_set(m_queue_bytes(), NULL, 0);
 
         int64_t now = now_ms();
+        if (now >= next_expire) {
+            bool was = pending(in);
+            size_t gone = merge_expire(in->eng, now, &in->cs);
+            if (gone) {
+                char n[32];
+                snprintf(n, sizeof n, "%zu", gone);
+                log_info("ingest", "retention deleted errors with no new occurrence", "errors", n);
+                metric_add(m_expired(), NULL, (double)gone);
+                if (!was)
+                    first_pending = now;
+            }
+            next_expire = now + expire_every;
+        }
         process_seen(in, seen, n_seen, now);
         for (item *it = list; it;) {
             item *next = it->next;
-            size_t before = in->cs.n;
+            bool before = pending(in);
             double t0 = mono_seconds();
             if (it->kind == ITEM_FORGET)
                 merge_forget_source(in->eng, it->job, it->url);
@@ -778,7 +963,7 @@ static void *writer_main(void *arg)
                 process_body(in, it, now, &since_flush);
             if (it->kind != ITEM_FORGET)
                 metric_observe(m_body_duration(), NULL, mono_seconds() - t0);
-            if (!before && in->cs.n)
+            if (!before && pending(in))
                 first_pending = now;
             if (it->seq > processed_seq)
                 processed_seq = it->seq;
@@ -787,7 +972,7 @@ static void *writer_main(void *arg)
         }
 
         now = now_ms();
-        if (in->cs.n && now >= retry_at &&
+        if (pending(in) && now >= retry_at &&
             (force || stopping || since_flush >= in->o.batch_bodies || now - first_pending >= in->o.flush_interval_ms)) {
             since_flush = 0;
             if (flush(in, now)) {
@@ -801,7 +986,7 @@ static void *writer_main(void *arg)
         if (now >= next_snapshot || stopping) {
             /* Only with nothing pending: a saved body hash must never be ahead of the counts in the store,
              * or after a crash the unchanged body would be skipped and its unsaved delta lost. */
-            if (!in->cs.n) {
+            if (!pending(in)) {
                 save_state(in, now);
                 char err[512] = "";
                 if (store_maintain(in->st, now, err, sizeof err) != 0) /* retention; rate-limited by the store */
@@ -811,9 +996,9 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&in->mu);
         /* Settled: everything processed so far is in the store, or the store is failing (retrying). */
-        if (!in->cs.n || retry_at > 0)
+        if (!pending(in) || retry_at > 0)
             in->done_seq = processed_seq;
-        if (!in->cs.n)
+        if (!pending(in))
             in->stored_seq = processed_seq;
         bool done = stopping && !in->head;
         pthread_cond_broadcast(&in->done_cond);

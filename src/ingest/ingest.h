@@ -15,7 +15,13 @@
  *
  * Store failures: the change set is kept (later merges coalesce into it), the write is retried with
  * exponential backoff (1 s .. 60 s); lookout_store_backlog_changes / lookout_store_write_failures_total /
- * lookout_store_last_write_success_timestamp_seconds and ingest_status tell the operator.
+ * lookout_store_last_write_success_timestamp_seconds and ingest_status tell the operator. A change set
+ * the database refuses (STORE_REJECTED: a constraint, a value out of range) is never retried as a whole:
+ * it is applied piece by piece and only the refused pieces are skipped, each logged, counted in
+ * lookout_store_rejected_changes_total{job} and reported into lookout's own exceptions.
+ *
+ * Retention of errors: merge_expire runs every minute, or every half retention window when that is
+ * shorter; its deletions travel in the change set (lookout_errors_expired_total).
  *
  * Target health: HTTP-level failures are reported to the target manager at once (loop thread), and so
  * are unchanged bodies decided there; any other body is reported up, or down with the precise parse
@@ -66,8 +72,11 @@ void ingest_submit(void *ctx, const scrape_result *r);
 void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc);
 /* Called from the target manager hook (see targets.h); t->labels are the target's final labels.
  * honor_labels: the job's scrape config setting; it decides how federated bodies (aggregates carrying
- * "__lookout_job__") are merged, see ingest_merge_doc below. */
-void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels);
+ * "__lookout_job__") are merged, see ingest_merge_doc below. sample_limit: the job's sample_limit (0 = none):
+ * a body with more aggregated errors than that fails the scrape ("sample limit exceeded", Prometheus'
+ * text), the target is down and nothing of the body is merged. */
+void ingest_target_event(ingest *in, target_event ev, const char *job, const built_target *t, bool honor_labels,
+                         uint64_t sample_limit);
 
 /* ---- push (POST /errors, POST /api/v1/push/{job}) ----
  * A pushed body is parsed on the caller's (HTTP) thread, fully, before anything is queued: a body that is
@@ -75,7 +84,8 @@ void ingest_target_event(ingest *in, target_event ev, const char *job, const bui
  * half-applied). The parsed document then goes through the same writer thread and merge engine as scraped
  * bodies, so a replayed cumulative state adds nothing and occurrences are deduplicated by uuid.
  *
- * Identity: the instance is (job, target_uuid). Every Periskop client sends a target_uuid; a body without
+ * Identity: the instance is (job, "push", target_uuid): never the instance of a scraped target that has the
+ * same target_uuid (merge.h), so a push cannot re-add a scraped count. Every Periskop client sends a target_uuid; a body without
  * one is keyed on "push:" + instance (the pusher's stable name: the `instance` query parameter, else its
  * IP address), so repeated pushes of one uuid-less process still count once. Labels seen:
  * {job, instance}.
@@ -102,10 +112,11 @@ ingest_push_result ingest_push(ingest *in, const char *job, const char *instance
  * labels with job = origin); otherwise into the scrape job, with exported_job = origin added to the labels
  * seen. The instance is (job, lookout_instance or target_uuid), plus "/origin" without honor_labels so
  * that two origin jobs never share an instance. Aggregates without an origin go to the scrape job.
- * Exposed for tests; returns the number of changed aggregates. */
-size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const labelset *labels,
-                        const payload_doc *doc, bool honor_labels, uint64_t body_hash, int64_t now_ms,
-                        merge_changeset *cs);
+ * Grouping is linear in the payload (a hash map per origin job). source: merge_input.source (NULL for a
+ * scrape, "push" for pushes). Exposed for tests; returns the number of changed aggregates. */
+size_t ingest_merge_doc(merge_engine *e, const char *job, const char *url, const char *source,
+                        const labelset *labels, const payload_doc *doc, bool honor_labels, uint64_t body_hash,
+                        int64_t now_ms, merge_changeset *cs);
 
 /* Installs the error_relabel_configs of a (re)loaded configuration (takes the reference; NULL: none).
  * Bodies merged from now on use them. */

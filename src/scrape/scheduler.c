@@ -51,6 +51,7 @@ typedef struct target {
     char *body;
     size_t body_len, body_cap;
     bool over_limit;
+    char *forced_error; /* NULL or the error every scrape fails with (target_limit) */
     int64_t sched_ms, start_ms; /* monotonic */
     char reason[128];            /* HTTP reason phrase of the last status line */
     char errbuf[CURL_ERROR_SIZE];
@@ -60,7 +61,7 @@ typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
 
 typedef struct cmd {
     cmd_kind kind;
-    char *job, *url;
+    char *job, *url, *forced_error;
     uint64_t hash;
     int64_t interval_ms, timeout_ms, body_limit;
     http_client_config http;
@@ -300,6 +301,7 @@ static void target_free(scrape_loop *l, target *t)
     free(t->job);
     free(t->key);
     free(t->url);
+    free(t->forced_error);
     free(t);
 }
 
@@ -330,6 +332,7 @@ static void cmd_free(cmd *c)
 {
     free(c->job);
     free(c->url);
+    free(c->forced_error);
     if (c->has_http)
         http_client_config_release(&c->http);
     free(c);
@@ -345,6 +348,7 @@ void scrape_loop_upsert(scrape_loop *l, const scrape_target_spec *spec)
     c->interval_ms = spec->interval_ms;
     c->timeout_ms = spec->timeout_ms;
     c->body_limit = spec->body_size_limit > 0 ? spec->body_size_limit : DEFAULT_BODY_LIMIT;
+    c->forced_error = spec->forced_error && *spec->forced_error ? xstrdup(spec->forced_error) : NULL;
     if (spec->http) {
         http_client_config_copy(&c->http, spec->http);
         c->has_http = true;
@@ -374,6 +378,8 @@ static void apply_upsert(scrape_loop *l, cmd *c, int64_t now)
         t->interval_ms = c->interval_ms;
         t->timeout_ms = c->timeout_ms;
         t->body_limit = c->body_limit;
+        t->forced_error = c->forced_error;
+        c->forced_error = NULL;
         t->http = c->http;
         t->has_http = c->has_http;
         c->has_http = false;
@@ -388,6 +394,9 @@ static void apply_upsert(scrape_loop *l, cmd *c, int64_t now)
     c->url = NULL;
     t->timeout_ms = c->timeout_ms;
     t->body_limit = c->body_limit;
+    free(t->forced_error);
+    t->forced_error = c->forced_error;
+    c->forced_error = NULL;
     if (t->has_http)
         http_client_config_release(&t->http);
     t->http = c->http;
@@ -543,7 +552,11 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->body_len = 0;
     if (!t->body)
         t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
+    t->req = NULL;
+    if (t->forced_error) /* target_limit: fail like Prometheus' forced error, without a request */
+        snprintf(err, sizeof err, "%s", t->forced_error);
+    else
+        t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
     if (!t->req) {
         /* Unreadable secret file and the like: a failed scrape, reported like any other. */
         scrape_pool_put_easy(&l->pool, t->easy);

@@ -38,6 +38,8 @@ typedef struct scrape_target_spec {
     int64_t interval_ms, timeout_ms;
     const http_client_config *http; /* the job's client settings (auth, TLS, proxy, redirects) */
     int64_t body_size_limit;        /* bytes; 0 = 10 MiB */
+    /* Non-empty: each scrape fails at its start with this error and sends no request (target_limit). */
+    const char *forced_error;
 } scrape_target_spec;
 
 typedef struct scrape_result {

@@ -21,7 +21,8 @@ typedef struct built_target {
     labelset labels;     /* after relabeling, __meta_* removed, instance set; internal __ labels included */
     char *url;           /* scheme://address/path?params (ACTIVE only) */
     int dropped_by;      /* relabel rule index (DROPPED), else -1 */
-    char error[256];     /* FAILED: reason */
+    char error[256];     /* FAILED: reason. ACTIVE, in target manager hooks only: the pool's forced scrape
+                            error ("target_limit exceeded ..."), "" when none */
     uint64_t hash;       /* FNV-1a 64 over labels and url: the target's identity and scheduling hash */
 } built_target;
 

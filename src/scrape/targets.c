@@ -120,6 +120,9 @@ struct target_pool_priv {
     keymap64 atab; /* hash -> active target */
     strtab strs;
     size_t n_dup; /* active targets with n_src > 1 */
+    /* target_limit: the active count the pool's targets were last told about while over the limit (0 = not
+     * over). Prometheus' forced error names that count, so every target hears again when it changes. */
+    size_t limit_n;
 };
 
 static void gtab_insert(struct target_pool_priv *pv, tgroup *tg)
@@ -230,12 +233,14 @@ static void active_free(struct target_pool_priv *pv, active_target *a)
     free(a);
 }
 
-/* The hook's view of an active target: shallow, valid while the target lives. */
-static built_target hook_view(const active_target *a)
+/* The hook's view of an active target: shallow, valid while the target lives. error: the pool's forced
+ * scrape error (target_limit), "" when none. */
+static built_target hook_view(const active_target *a, const char *error)
 {
     built_target bt;
     memset(&bt, 0, sizeof bt);
     bt.status = TARGET_ACTIVE;
+    snprintf(bt.error, sizeof bt.error, "%s", error);
     labelset_init(&bt.discovered);
     bt.labels = a->t.labels;
     bt.url = (char *)a->t.url;
@@ -574,19 +579,32 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
         p->n_active = o;
     }
 
+    /* target_limit, as Prometheus' scrapePool.refreshTargetLimitErr: more active targets than the limit
+     * makes every target of the pool fail each scrape with this error (no request is sent) until the pool
+     * is back within the limit. */
+    char limit_err[128] = "";
+    size_t limit_n = 0;
+    if (p->sc && p->sc->target_limit && p->n_active > p->sc->target_limit) {
+        limit_n = p->n_active;
+        snprintf(limit_err, sizeof limit_err, "target_limit exceeded (number of targets: %zu, limit: %llu)",
+                 p->n_active, (unsigned long long)p->sc->target_limit);
+    }
+    bool limit_changed = limit_n != pv->limit_n;
+    pv->limit_n = limit_n;
+
     /* Hooks: removals first, then updates, then additions (hash order within each). */
     if (u.removed.n)
         qsort(u.removed.v, u.removed.n, sizeof *u.removed.v, cmp_hash);
     for (size_t i = 0; i < u.removed.n; i++) {
         active_target *a = u.removed.v[i];
         if (m->hook) {
-            built_target bt = hook_view(a);
+            built_target bt = hook_view(a, "");
             m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &bt, old_sc);
         }
         atab_remove(pv, a);
         active_free(pv, a);
     }
-    if (force && m->hook) {
+    if ((force || limit_changed) && m->hook) {
         tlist upd = {0};
         for (size_t i = 0; i < p->n_active; i++)
             if (!p->active[i]->fresh)
@@ -594,7 +612,7 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
         if (upd.n)
             qsort(upd.v, upd.n, sizeof *upd.v, cmp_hash);
         for (size_t i = 0; i < upd.n; i++) {
-            built_target bt = hook_view(upd.v[i]);
+            built_target bt = hook_view(upd.v[i], limit_err);
             m->hook(m->hook_ctx, TARGET_UPDATED, p->job, &bt, p->sc);
         }
         free(upd.v);
@@ -604,7 +622,7 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
     for (size_t i = 0; i < u.added.n; i++) {
         u.added.v[i]->fresh = false;
         if (m->hook) {
-            built_target bt = hook_view(u.added.v[i]);
+            built_target bt = hook_view(u.added.v[i], limit_err);
             m->hook(m->hook_ctx, TARGET_ADDED, p->job, &bt, p->sc);
         }
     }
@@ -638,7 +656,7 @@ static void pool_remove(target_manager *m, target_pool *p)
         if (p->n_active)
             qsort(v, p->n_active, sizeof *v, cmp_hash);
         for (size_t i = 0; i < p->n_active; i++) {
-            built_target bt = hook_view(v[i]);
+            built_target bt = hook_view(v[i], "");
             m->hook(m->hook_ctx, TARGET_REMOVED, p->job, &bt, p->sc);
         }
         free(v);

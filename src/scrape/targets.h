@@ -23,6 +23,12 @@
  * so the scheduler's loop thread never waits behind a rendering reader for long, and readers copy a
  * target's state with targets_state_get.
  *
+ * target_limit (Prometheus' semantics and text): while a pool has more active targets than its job's
+ * target_limit, hooks see every active target with t->error = "target_limit exceeded (number of targets:
+ * N, limit: L)"; the scheduler then fails each of its scrapes with that error instead of sending a request,
+ * so every target of the pool is down with it. A change of N or of the state re-announces every target
+ * (TARGET_UPDATED).
+ *
  * Hooks: the scrape stage registers a callback that is told when a target is added, updated (its job's
  * scrape_config changed) or removed. Hooks run while the write lock is held, removals before additions,
  * so they see changes in order; they must be quick (enqueue) and must not call back into the manager. */

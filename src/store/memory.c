@@ -4,7 +4,7 @@
  * made cheap: what lists filter and sort on is copied into one dense array (mhot: interned job id,
  * severity, status, sort values, the full-text signature), the text filter goes through a per-aggregate
  * index (memsearch.h), and only the page is kept, in a bounded heap, rather than sorting every match.
- * Records are never deleted, so hot[] indexes stay valid. */
+ * A record deleted by retention (merge_deleted) leaves hot[] by a swap with the last entry. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,7 +208,8 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
         while (k > 0 && r->series[k - 1].minute > p->minute)
             k--;
         if (k > 0 && r->series[k - 1].minute == p->minute) {
-            r->series[k - 1].delta += p->delta;
+            uint64_t d = r->series[k - 1].delta;
+            r->series[k - 1].delta = d > MERGE_COUNT_MAX - p->delta ? MERGE_COUNT_MAX : d + p->delta;
             continue;
         }
         if (r->n_series == r->cap_series) {
@@ -231,12 +232,30 @@ static void rec_apply(mem_store *m, const merge_change *c, int64_t now_ms)
     hot_sync(m, r);
 }
 
+/* Retention: the record and everything it owns go; its memory is returned. */
+static void rec_delete(mem_store *m, const char *job, const char *key)
+{
+    mrec *r = rec_find(m, job, key);
+    if (!r)
+        return;
+    keymap_del(&m->recs, r->id, r->idlen);
+    size_t last = m->n_hot - 1;
+    if (r->hot != last) {
+        m->hot[r->hot] = m->hot[last];
+        m->hot[r->hot].r->hot = r->hot;
+    }
+    m->n_hot--;
+    rec_free(r);
+}
+
 static int mem_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     mem_store *m = (mem_store *)s;
     pthread_rwlock_wrlock(&m->lock);
+    for (size_t i = 0; i < cs->n_deleted; i++) /* deletions first: see merge_deleted */
+        rec_delete(m, cs->deleted[i].job, cs->deleted[i].key);
     for (size_t i = 0; i < cs->n; i++)
         rec_apply(m, &cs->v[i], now_ms);
     pthread_rwlock_unlock(&m->lock);
@@ -593,7 +612,7 @@ static int mem_jobs(store *s, store_job **out, size_t *n_out, char *err, size_t 
         j->aggregates++;
         if (r->status != STORE_RESOLVED)
             j->open++;
-        j->total_count += r->total;
+        j->total_count = j->total_count > MERGE_COUNT_MAX - r->total ? MERGE_COUNT_MAX : j->total_count + r->total;
     }
     pthread_rwlock_unlock(&m->lock);
     keymap_free(&idx);

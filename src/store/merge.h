@@ -3,9 +3,27 @@
  * processor.go) and its bugs fixed:
  *
  * - total_count = sum over every instance incarnation ever seen of its latest total_count. An instance
- *   is (job, target_uuid), or (job, scrape URL) when the payload has no target_uuid. Each scrape adds
- *   the per-(instance, key) delta; a count lower than the last one for the same instance is a counter
- *   reset (the process restarted under the same id): the new value is added, nothing freezes.
+ *   is (job, source, target_uuid), or (job, source, scrape URL) when the payload has no target_uuid;
+ *   source is where the data came from (the scrape URL, or "push"), so a pusher or another target that
+ *   copies a scraped target's target_uuid is an instance of its own and cannot re-add that target's count.
+ *   Each scrape adds the per-(instance, key) delta; a count lower than the last one for the same instance
+ *   is a counter reset (the process restarted under the same id): the new value is added, nothing freezes.
+ * - Counts saturate at MERGE_COUNT_MAX (INT64_MAX: what every SQL backend's BIGINT holds) instead of
+ *   wrapping: per-instance counts are clamped, totals and per-minute increases add with saturation.
+ * - Occurrence timestamps later than now + MERGE_FUTURE_SKEW_MS are stored as now (likewise created_at),
+ *   so a client clock set to 9999 cannot evict the present samples.
+ * - A job holds at most max_errors_per_job aggregates plus one overflow aggregate, key MERGE_OVERFLOW_KEY:
+ *   a new key beyond the cap (and any key while the overflow exists: it is sticky, so no key is ever
+ *   counted both there and on its own) is counted into the overflow, which keeps the newest samples of
+ *   all such keys. Per instance the overflow's count is the sum of that instance's overflowed counts, so
+ *   the sum of counts stays exact. lookout_errors_overflowed_total{job} and a log line (at most one a
+ *   minute per job) say which job overflowed.
+ * - Retention (merge_expire): an aggregate with no new occurrence and no count increase for `retention`
+ *   is deleted, and the change set tells the store to delete everything it owns. In memory a tombstone
+ *   (key, last_seen, the instances' counts) stays while an instance still refers to it, so an instance
+ *   that keeps reporting the key with nothing new does not bring it back; an increase or a newer
+ *   occurrence does, as a new error holding only what came after. The SQL stores persist tombstones
+ *   (merge_deleted, merge_restore_tombstone); the memory store does not.
  * - created_at = earliest across instances (or the earliest occurrence when no client sent one);
  *   severity = the one of the latest report that changed the key; last_seen = newest occurrence.
  * - Samples: deduplicated by occurrence uuid (by content + timestamp when the uuid is empty), ordered
@@ -41,12 +59,24 @@ typedef struct merge_options {
     uint32_t samples_per_error; /* 0 -> 100 */
     uint32_t labels_per_error;  /* 0 -> 100 */
     int64_t retention_ms;       /* 0 -> 14d */
+    uint32_t max_errors_per_job; /* 0 -> 10,000 */
 } merge_options;
+
+#define MERGE_COUNT_MAX ((uint64_t)INT64_MAX)
+#define MERGE_FUTURE_SKEW_MS (5 * 60 * 1000LL)
+#define MERGE_OVERFLOW_KEY "lookout.overflow"
+/* Separates the source from the claimed id in an instance id ("SOURCE\x1fID"). */
+#define MERGE_SOURCE_SEP '\x1f'
+/* Separates an instance id from an original key regrouped by error_relabel_configs, in the derived
+ * instance that keeps that key's own count ("SOURCE\x1fID\x1eKEY"). */
+#define MERGE_DERIVED_SEP '\x1e'
 
 /* One scrape's input. */
 typedef struct merge_input {
     const char *job;
     const char *url;        /* scrape URL: identifies the scrape target (body hash) */
+    const char *source;     /* where the data came from, part of the instance identity: NULL = url;
+                               "push" for pushed bodies */
     const labelset *labels; /* public target labels (job, instance, namespace, pod, ...); may be NULL */
     const payload_doc *doc; /* parsed with fallback_id = url */
     uint64_t body_hash;     /* merge_body_hash(body) to remember; 0 = none */
@@ -92,12 +122,23 @@ typedef struct merge_count_change {
     int64_t seen_ms; /* scrape time */
 } merge_count_change;
 
+/* An aggregate deleted by retention: the store deletes it with everything it owns (samples, label sets,
+ * series, search rows, per-instance counts) BEFORE applying the change set's changes (a key deleted and
+ * then reported again within one change set comes back as new). */
+typedef struct merge_deleted {
+    char *job;
+    char *key;
+    int64_t last_seen_ms; /* its newest occurrence (PAYLOAD_TS_NONE when none): a tombstone's threshold */
+} merge_deleted;
+
 typedef struct merge_changeset {
     merge_change *v;
     size_t n, cap;
     uint64_t gen; /* identifies this change set's content generation (internal) */
-    merge_count_change *counts;
+    merge_count_change *counts; /* entries with key NULL were cancelled (their aggregate expired) */
     size_t n_counts, cap_counts;
+    merge_deleted *deleted;
+    size_t n_deleted, cap_deleted;
 } merge_changeset;
 
 void merge_changeset_init(merge_changeset *cs);
@@ -132,6 +173,11 @@ void merge_forget_body_hashes(merge_engine *e);
 void merge_forget_source(merge_engine *e, const char *job, const char *url);
 /* Drops instances and sources not seen since now_ms - retention. Returns how many instances went. */
 size_t merge_prune(merge_engine *e, int64_t now_ms);
+/* Retention of errors: deletes every aggregate with no new occurrence and no count increase since
+ * now_ms - retention (the time of its last change as merged; restored aggregates count from their
+ * last_seen, else created_at, else the restore), with its per-instance counts, and records each in
+ * cs->deleted. Returns how many went. */
+size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs);
 
 /* Read-only view of an aggregate (tests, diagnostics). Pointers valid until the next engine call. */
 typedef struct merge_aggregate_info {
@@ -147,6 +193,7 @@ bool merge_get(const merge_engine *e, const char *job, const char *key, merge_ag
 
 typedef struct merge_stats {
     size_t aggregates, instances, sources, instance_keys;
+    size_t tombstones; /* errors deleted by retention whose instances still report them (merge_expire) */
 } merge_stats;
 void merge_get_stats(const merge_engine *e, merge_stats *out);
 
@@ -211,6 +258,10 @@ typedef struct merge_state {
     merge_source_state *sources;
     size_t n_sources;
 } merge_state;
+
+/* A tombstone (see merge_expire) as a store persisted it: restore before merge_restore, so the instances'
+ * counts of the key are restored onto it. Ignored when the key exists as a live aggregate. */
+void merge_restore_tombstone(merge_engine *e, const char *job, const char *key, int64_t last_seen_ms);
 
 /* Deep copy of the per-target state (out is initialised by the call). */
 void merge_snapshot(const merge_engine *e, merge_state *out);

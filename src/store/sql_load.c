@@ -90,6 +90,47 @@ static int load_agg_row(void *ctx, sqlrow *r)
     return 0;
 }
 
+/* Tombstones (schema v6): restored before the per-instance counts, which name them by id. */
+static int tombstone_row(void *ctx, sqlrow *r)
+{
+    load_ctx *c = ctx;
+    merge_restore_tombstone(c->e, sqlrow_text(r, 1), sqlrow_text(r, 2), sqlrow_int(r, 3));
+    if (c->n == c->cap_aggs) {
+        c->cap_aggs = c->cap_aggs ? c->cap_aggs * 2 : 1024;
+        c->agg_ids = xrealloc(c->agg_ids, c->cap_aggs * sizeof(int64_t));
+        c->agg_keys = xrealloc(c->agg_keys, c->cap_aggs * sizeof(char *));
+    }
+    c->agg_ids[c->n] = sqlrow_int(r, 0);
+    c->agg_keys[c->n] = xstrdup_or_empty(sqlrow_text(r, 2));
+    c->n++;
+    return 0;
+}
+
+typedef struct id_key {
+    int64_t id;
+    char *key;
+} id_key;
+
+static int cmp_id_key(const void *a, const void *b)
+{
+    const id_key *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* agg_ids/agg_keys back in ascending id order after the tombstones were appended. */
+static void sort_ids(load_ctx *c)
+{
+    id_key *v = xcalloc(c->n + 1, sizeof *v);
+    for (size_t i = 0; i < c->n; i++)
+        v[i] = (id_key){c->agg_ids[i], c->agg_keys[i]};
+    qsort(v, c->n, sizeof *v, cmp_id_key);
+    for (size_t i = 0; i < c->n; i++) {
+        c->agg_ids[i] = v[i].id;
+        c->agg_keys[i] = v[i].key;
+    }
+    free(v);
+}
+
 typedef struct seq_idx {
     int64_t seq;
     uint64_t hash;
@@ -218,6 +259,12 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
     if (rc == 0)
         rc = sqldb_query(db, "SELECT " SQL_AGG_COLS " FROM aggregates a ORDER BY a.id", NULL, 0, load_agg_row, &c, err,
                          errlen);
+    size_t n_live = c.n;
+    if (rc == 0)
+        rc = sqldb_query(db, "SELECT agg_id, job, akey, last_seen FROM tombstones ORDER BY agg_id", NULL, 0,
+                         tombstone_row, &c, err, errlen);
+    if (rc == 0 && c.n > n_live)
+        sort_ids(&c);
     if (rc == 0)
         rc = sqldb_query(db, "SELECT id, job, instance_id, last_seen FROM instances ORDER BY id", NULL, 0, inst_row,
                          &sc, err, errlen);

@@ -813,8 +813,13 @@ int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen)
     jobs_ctx c = {0};
     pthread_mutex_lock(&m->rmu);
     int rc = sqldb_query(m->r,
-                         "SELECT job, count(*), sum(CASE WHEN status <> 1 THEN 1 ELSE 0 END), sum(total)"
-                         " FROM aggregates GROUP BY job ORDER BY job",
+                         /* SQLite's sum() fails on integer overflow; total() is a double that the column
+                          * read saturates, as strtoll saturates PostgreSQL's and MariaDB's decimal sums. */
+                         m->dialect == SQLDB_SQLITE
+                             ? "SELECT job, count(*), sum(CASE WHEN status <> 1 THEN 1 ELSE 0 END), total(total)"
+                               " FROM aggregates GROUP BY job ORDER BY job"
+                             : "SELECT job, count(*), sum(CASE WHEN status <> 1 THEN 1 ELSE 0 END), sum(total)"
+                               " FROM aggregates GROUP BY job ORDER BY job",
                          NULL, 0, job_row, &c, err, errlen);
     pthread_mutex_unlock(&m->rmu);
     if (rc != 0) {

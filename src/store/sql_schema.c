@@ -3,7 +3,7 @@
  * runs every missing migration in order (each in its own transaction where the database allows DDL in
  * one) and refuses a database whose version is newer than this binary knows.
  *
- * Schema (v1; v2 and v3 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
+ * Schema (v1; v2, v3 and v4 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
  * process, so a writer never reads an id back and shards agree on them without coordination.
  *   aggregates(id, job, akey, total, severity, created_at, last_seen, status, resolved_count, resolved_at)
  *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging
@@ -15,6 +15,8 @@
  *   series(agg_id, minute, delta)               per-minute count increases
  *   instances(id, job, instance_id, last_seen) + counts(inst_id, agg_id, count)   merge engine state
  *   sources(id, job, url, body_hash, last_scrape, instance_id)                     merge engine state
+ *   tombstones(agg_id, job, akey, last_seen)    v4: errors deleted by retention that instances still
+ *       report (their counts rows stay), see merge_expire
  *   search: full-text rows, lower-cased text. v1: one per sample and one for the key; v2 (below): one
  *       per aggregate (id = aggregate id) holding its key and the distinct samples.stext of its samples.
  *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
@@ -254,6 +256,16 @@ static const char *const v4[] = {"$V4"};
  * of probing every listed error's label sets. Optional ('?'): a database that already has it (a test that
  * replays migrations from v3) keeps it; without it searches are slower, never wrong. */
 static const char *const v5[] = {"?CREATE INDEX labels_nv ON labels (name, value, agg_id)"};
+/* v6: retention of errors. An error deleted by retention leaves a tombstone (its id, key and last
+ * occurrence) and keeps its per-instance counts, so that after a restart an instance that still reports
+ * it with nothing new does not bring it back; a tombstone goes with its last counts row (maintain). */
+static const char *const v6[] = {
+    /* Idempotent (optional index, IF NOT EXISTS table): a database replaying migrations from v3 (the
+     * scrub migration's test) already has both. */
+    "?CREATE INDEX counts_agg ON counts (agg_id)",
+    "CREATE TABLE IF NOT EXISTS tombstones (agg_id BIGINT NOT NULL PRIMARY KEY, job $J NOT NULL, akey $K NOT NULL,"
+    " last_seen BIGINT NOT NULL)$W",
+};
 
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
@@ -261,6 +273,7 @@ static const migration migrations[] = {
     {v3, 1},
     {v4, 1},
     {v5, 1},
+    {v6, sizeof(v6) / sizeof(*v6)},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 

@@ -41,6 +41,11 @@ typedef struct sql_text {
         *instance_expire, *source_expire;
 } sql_text;
 
+/* Counts saturate here as in the merge engine (MERGE_COUNT_MAX): BIGINT is signed, and an overflowing
+ * addition would be an error (PostgreSQL, MariaDB) or a float (SQLite). Both operands are never negative,
+ * so MAX - b cannot overflow. */
+#define SQL_COUNT_MAX "9223372036854775807"
+
 #define AGG_COLS "INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen) VALUES (?,?,?,?,?,?,?)"
 #define SAMPLE_SQL                                                                                             \
     "INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body, stext) " \
@@ -53,9 +58,10 @@ typedef struct sql_text {
 static const sql_text text_std = {
     .agg_upsert = AGG_COLS
     " ON CONFLICT (id) DO UPDATE SET"
-    " status = CASE WHEN aggregates.status = 1 AND aggregates.total + excluded.total > aggregates.resolved_count"
-    " THEN 2 ELSE aggregates.status END,"
-    " total = aggregates.total + excluded.total,"
+    " status = CASE WHEN aggregates.status = 1 AND excluded.total > aggregates.resolved_count - aggregates.total"
+    " AND aggregates.total < " SQL_COUNT_MAX " THEN 2 ELSE aggregates.status END,"
+    " total = CASE WHEN aggregates.total > " SQL_COUNT_MAX " - excluded.total THEN " SQL_COUNT_MAX
+    " ELSE aggregates.total + excluded.total END,"
     " severity = excluded.severity,"
     " created_at = CASE WHEN aggregates.created_at = " SQL_TS_NONE " OR (excluded.created_at <> " SQL_TS_NONE
     " AND excluded.created_at < aggregates.created_at) THEN excluded.created_at ELSE aggregates.created_at END,"
@@ -66,7 +72,8 @@ static const sql_text text_std = {
     .header_insert = "INSERT " HEADER_SQL " ON CONFLICT DO NOTHING",
     .label_insert = "INSERT " LABEL_SQL " ON CONFLICT DO NOTHING",
     .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
-                     " ON CONFLICT (agg_id, minute) DO UPDATE SET delta = series.delta + excluded.delta",
+                     " ON CONFLICT (agg_id, minute) DO UPDATE SET delta = CASE WHEN series.delta > " SQL_COUNT_MAX
+                     " - excluded.delta THEN " SQL_COUNT_MAX " ELSE series.delta + excluded.delta END",
     .instance_upsert = "INSERT INTO instances (id, job, instance_id, last_seen) VALUES (?,?,?,?)"
                        " ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > instances.last_seen"
                        " THEN excluded.last_seen ELSE instances.last_seen END",
@@ -86,8 +93,8 @@ static const sql_text text_std = {
 static const sql_text text_mysql = {
     .agg_upsert = AGG_COLS
     " ON DUPLICATE KEY UPDATE"
-    " status = IF(status = 1 AND total + VALUES(total) > resolved_count, 2, status),"
-    " total = total + VALUES(total),"
+    " status = IF(status = 1 AND VALUES(total) > resolved_count - total AND total < " SQL_COUNT_MAX ", 2, status),"
+    " total = IF(total > " SQL_COUNT_MAX " - VALUES(total), " SQL_COUNT_MAX ", total + VALUES(total)),"
     " severity = VALUES(severity),"
     " created_at = IF(created_at = " SQL_TS_NONE " OR (VALUES(created_at) <> " SQL_TS_NONE
     " AND VALUES(created_at) < created_at), VALUES(created_at), created_at),"
@@ -97,7 +104,8 @@ static const sql_text text_mysql = {
     .header_insert = "INSERT IGNORE " HEADER_SQL,
     .label_insert = "INSERT IGNORE " LABEL_SQL,
     .series_upsert = "INSERT INTO series (agg_id, minute, delta) VALUES (?,?,?)"
-                     " ON DUPLICATE KEY UPDATE delta = delta + VALUES(delta)",
+                     " ON DUPLICATE KEY UPDATE delta = IF(delta > " SQL_COUNT_MAX " - VALUES(delta), " SQL_COUNT_MAX
+                     ", delta + VALUES(delta))",
     .instance_upsert = "INSERT INTO instances (id, job, instance_id, last_seen) VALUES (?,?,?,?)"
                        " ON DUPLICATE KEY UPDATE last_seen = GREATEST(last_seen, VALUES(last_seen))",
     .count_upsert = "INSERT INTO counts (inst_id, agg_id, count) VALUES (?,?,?)"
@@ -298,6 +306,29 @@ static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t
     return 0;
 }
 
+/* Retention of an error: the aggregate and everything it owns, except the per-instance counts, which stay
+ * with a tombstone (schema v6) so that a restart does not bring back an error its instances still report
+ * with nothing new. */
+static int delete_aggregate(sql_store *m, const merge_deleted *d, char *err, size_t errlen)
+{
+    sqldb *db = m->w;
+    int64_t agg = sql_id2(d->job, d->key);
+    X("DELETE FROM samples WHERE agg_id = ?", sqlv_int(agg));
+    X("DELETE FROM sample_causes WHERE agg_id = ?", sqlv_int(agg));
+    X("DELETE FROM sample_headers WHERE agg_id = ?", sqlv_int(agg));
+    X("DELETE FROM labels WHERE agg_id = ?", sqlv_int(agg));
+    X("DELETE FROM series WHERE agg_id = ?", sqlv_int(agg));
+    X(m->dialect == SQLDB_SQLITE ? "DELETE FROM search WHERE rowid = ?" : "DELETE FROM search WHERE id = ?",
+      sqlv_int(agg));
+    X("DELETE FROM aggregates WHERE id = ?", sqlv_int(agg));
+    X(m->dialect == SQLDB_MYSQL ? "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (?,?,?,?)"
+                                  " ON DUPLICATE KEY UPDATE last_seen = VALUES(last_seen)"
+                                : "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (?,?,?,?)"
+                                  " ON CONFLICT (agg_id) DO UPDATE SET last_seen = excluded.last_seen",
+      sqlv_int(agg), sqlv_text(d->job), sqlv_text(d->key), sqlv_int(d->last_seen_ms));
+    return 0;
+}
+
 static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, char *err, size_t errlen)
 {
     sqldb *db = m->w;
@@ -305,7 +336,9 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
     int64_t agg = sql_id2(c->job, c->key);
     uint64_t delta = 0;
     for (size_t i = 0; i < c->n_series; i++)
-        delta += c->series[i].delta;
+        delta = delta > MERGE_COUNT_MAX - c->series[i].delta ? MERGE_COUNT_MAX : delta + c->series[i].delta;
+    if (c->is_new) /* a new error, or one back from retention: no tombstone any more */
+        X("DELETE FROM tombstones WHERE agg_id = ?", sqlv_int(agg));
     X(t->agg_upsert, sqlv_int(agg), sqlv_text(c->job), sqlv_text(c->key), sqlv_int((int64_t)delta),
       sqlv_int(c->severity), sqlv_int(c->created_at_ms), sqlv_int(c->last_seen_ms));
     for (size_t i = 0; i < c->n_evicted; i++)
@@ -338,6 +371,8 @@ static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size
     int64_t prev_inst = -1, prev_seen = 0;
     for (size_t i = 0; i < cs->n_counts; i++) {
         const merge_count_change *cc = &cs->counts[i];
+        if (!cc->key) /* cancelled: its aggregate expired */
+            continue;
         int64_t inst = sql_id2(cc->job, cc->instance_id);
         if (inst != prev_inst || cc->seen_ms != prev_seen) /* one per scrape, not per key */
             X(t->instance_upsert, sqlv_int(inst), sqlv_text(cc->job), sqlv_text(cc->instance_id),
@@ -358,21 +393,24 @@ static void rollback(sqldb *db)
 static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen)
 {
     sql_store *m = (sql_store *)s;
-    if (!cs->n && !cs->n_counts)
+    if (!cs->n && !cs->n_counts && !cs->n_deleted)
         return 0;
     pthread_mutex_lock(&m->wmu);
     sqldb *db = m->w;
     int rc = sqldb_exec(db, sql_begin(m->dialect), NULL, 0, err, errlen);
+    for (size_t i = 0; rc == 0 && i < cs->n_deleted; i++) /* deletions first: see merge_deleted */
+        rc = delete_aggregate(m, &cs->deleted[i], err, errlen);
     for (size_t i = 0; rc == 0 && i < cs->n; i++)
         rc = write_change(m, &cs->v[i], now_ms, err, errlen);
     if (rc == 0)
         rc = write_counts(m, cs, err, errlen);
     if (rc == 0)
         rc = sqldb_exec(db, "COMMIT", NULL, 0, err, errlen);
+    bool rejected = rc != 0 && db->last_rejected;
     if (rc != 0)
         rollback(db);
     pthread_mutex_unlock(&m->wmu);
-    return rc == 0 ? 0 : -1;
+    return rc == 0 ? 0 : rejected ? STORE_REJECTED : -1;
 }
 
 static int flag_row(void *ctx, sqlrow *r)
@@ -535,6 +573,9 @@ static int sql_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
             rc = sqldb_exec(m->w, t->instance_expire, p, 1, err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, t->source_expire, p, 1, err, errlen);
+        if (rc == 0) /* a tombstone goes with the last instance that reported its error */
+            rc = sqldb_exec(m->w, "DELETE FROM tombstones WHERE agg_id NOT IN (SELECT agg_id FROM counts)", NULL, 0,
+                            err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, "COMMIT", NULL, 0, err, errlen);
         else

@@ -67,6 +67,10 @@ typedef struct sqldb_ops {
 struct sqldb {
     const sqldb_ops *ops;
     sqldb_dialect dialect;
+    /* Set by the driver on every failed call: true when the database refused the statement or its data
+     * (a constraint, a value out of range, a malformed string: failing again the same way if retried),
+     * false when the failure is transient (connection, lock, timeout, disk full). */
+    bool last_rejected;
 };
 
 /* Opens a connection; NULL with err on failure. */

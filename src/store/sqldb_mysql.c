@@ -184,6 +184,7 @@ static int my_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
                     size_t errlen)
 {
     my_db *d = (my_db *)db;
+    d->base.last_rejected = false;
     if ((!d->c || d->broken) && my_connect(d, err, errlen) != 0)
         return -1;
     if (d->budget_ms && d->budget_ms != d->applied_ms) { /* once per value and session; MariaDB only */
@@ -204,6 +205,10 @@ static int my_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_r
         snprintf(err, errlen, "mysql: %s", mysql_error(d->c));
         if (conn_error(e))
             d->broken = true;
+        /* Lock wait timeout, deadlock, too many connections, shutdown, killed, statement timeout (a read's
+         * budget): may pass on a retry. */
+        d->base.last_rejected = !conn_error(e) && e != 1205 && e != 1213 && e != 1040 && e != 1053 && e != 1927 &&
+                                e != 1969;
         return e == 1969 /* ER_STATEMENT_TIMEOUT */ ? SQLDB_TIMEOUT : -1;
     }
     d->changes = (int64_t)mysql_affected_rows(d->c);

@@ -113,6 +113,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
                          char *err, size_t errlen)
 {
     pg_db *d = (pg_db *)db;
+    d->base.last_rejected = false;
     if (pg_ensure(d, err, errlen) != 0)
         return -1;
     if (d->budget_ms && d->budget_ms != d->applied_ms &&
@@ -144,6 +145,7 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
     free(q);
     if (!ok) {
         pg_msg("send", PQerrorMessage(d->c), err, errlen);
+        d->base.last_rejected = false;
         return -1;
     }
     if (fn)
@@ -164,8 +166,13 @@ static int pg_query_once(sqldb *db, const char *sql, const sqlv *p, size_t n, sq
             d->changes = t && *t ? strtoll(t, NULL, 10) : 0;
         } else if (st != PGRES_TUPLES_OK && !failed) {
             failed = true;
+            /* Classes 22 (data exception), 23 (integrity) and 42 (syntax or access rule) fail the same way
+             * every time; the rest (connection, serialization, resources, 57014 statement_timeout) may pass
+             * on a retry. */
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             timed_out = state && strcmp(state, "57014") == 0; /* query_canceled: statement_timeout */
+            d->base.last_rejected = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+                                              strncmp(state, "42", 2) == 0);
             pg_msg("query", PQresultErrorMessage(res), err, errlen);
         }
         PQclear(res);

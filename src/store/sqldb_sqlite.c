@@ -50,6 +50,8 @@ static int sl_progress(void *ctx)
 static void sl_error(sl_db *d, int rc, const char *what, char *err, size_t errlen)
 {
     int base = rc & 0xff;
+    d->base.last_rejected = base == SQLITE_CONSTRAINT || base == SQLITE_TOOBIG || base == SQLITE_MISMATCH ||
+                            base == SQLITE_RANGE || base == SQLITE_ERROR;
     if (base == SQLITE_FULL)
         snprintf(err, errlen, "sqlite %s: %s: disk full (free space on the volume of %s)", d->path, what,
                  d->path);

@@ -8,7 +8,8 @@
  *   series    (job, key, minute) -> count increase in that minute, kept for `retention`
  *   state     the merge engine's per-target state (merge_state), saved/loaded as a whole
  *
- * Writes come as merge change sets (merge.h), applied atomically (one transaction). Resolve status is
+ * Writes come as merge change sets (merge.h), applied atomically (one transaction); a change set's
+ * deletions (errors expired by retention, merge_deleted) go first and take everything the error owns. Resolve status is
  * user state kept here: resolving remembers the count; a later change that raises the count re-opens
  * the aggregate as "regressed" (store_status_after, shared by every backend).
  *
@@ -33,6 +34,9 @@ typedef enum store_sort { STORE_SORT_LAST_SEEN = 0, STORE_SORT_COUNT, STORE_SORT
 /* list: the query ran out of its time/step budget (store_options.query_budget_*); err says so. Not a
  * fault of lookout: the API answers 503 (Prometheus' errorType "timeout"). */
 #define STORE_TIMEOUT 2
+/* apply: the database refused the change set's data (a constraint, a value out of range...): retrying the
+ * same change set fails the same way. Nothing of it was applied. -1 stays "transient, retry". */
+#define STORE_REJECTED 3
 
 const char *store_status_name(store_status s); /* "open", "resolved", "regressed" */
 int store_status_parse(const char *s, store_status *out);
@@ -161,7 +165,8 @@ store *store_sqlite_new(const char *path, const store_options *opts, char *err, 
 store *store_postgres_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
 store *store_mysql_new(const char *dsn, const store_options *opts, char *err, size_t errlen);
 
-/* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status) or -1 with err filled. */
+/* Wrappers. All return 0, STORE_NOT_FOUND (get, set_status), STORE_REJECTED (apply) or -1 with err
+ * filled. */
 int store_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *err, size_t errlen);
 int store_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
 int store_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);

@@ -36,7 +36,7 @@ static store *suite_open(const store_options *o, bool fresh)
             abort();
         }
         mysql_query(c, "DROP TABLE IF EXISTS lookout_meta, aggregates, samples, sample_causes, sample_headers,"
-                       " labels, series, instances, counts, sources, search");
+                       " labels, series, instances, counts, sources, search, tombstones");
         mysql_close(c);
     }
     store *s = store_mysql_new(dsn(), o, e, sizeof(e));

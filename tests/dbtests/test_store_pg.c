@@ -26,7 +26,7 @@ static void wipe(void)
     }
     PQclear(PQexec(c, "SET client_min_messages = warning"));
     PQclear(PQexec(c, "DROP TABLE IF EXISTS lookout_meta, aggregates, samples, sample_causes, sample_headers, labels,"
-                      " series, instances, counts, sources, search CASCADE"));
+                      " series, instances, counts, sources, search, tombstones CASCADE"));
     PQfinish(c);
 }
 

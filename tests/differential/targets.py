@@ -79,6 +79,9 @@ def active_key(t):
         "discoveredLabels": t.get("discoveredLabels"),
         "scrapeInterval": t.get("scrapeInterval"),
         "scrapeTimeout": t.get("scrapeTimeout"),
+        # A forced error (target_limit) is deterministic, unlike connection errors: compare it and the
+        # health it gives; any other error is left out.
+        "limitError": limit_error(t),
     }
     # Jobs whose every scrape fails the same way before any connection (an unsupported scheme): the
     # outcome is deterministic, so health and lastError are compared too.
@@ -86,6 +89,13 @@ def active_key(t):
         k["health"] = t.get("health")
         k["lastError"] = t.get("lastError")
     return k
+
+
+def limit_error(t):
+    err = t.get("lastError") or ""
+    if err.startswith("target_limit exceeded"):
+        return {"lastError": err, "health": t.get("health")}
+    return None
 
 
 def dumps(x):

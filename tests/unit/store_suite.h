@@ -814,3 +814,137 @@ SUITE_TEST(scrub_migration_masks_stored_secrets)
     store_detail_free(&d);
 }
 #endif
+
+/* ---- issue 12: retention of errors and saturating counts, on every backend ---- */
+
+static uint64_t job_total(const char *job, uint64_t *aggregates)
+{
+    store_job *jobs;
+    size_t n;
+    cr_assert_eq(store_jobs(S, &jobs, &n, err, sizeof(err)), 0, "%s", err);
+    uint64_t t = 0;
+    *aggregates = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(jobs[i].job, job) == 0) {
+            t = jobs[i].total_count;
+            *aggregates = jobs[i].aggregates;
+        }
+    store_jobs_free(jobs, n);
+    return t;
+}
+
+/* An error with no new occurrence within retention is deleted with everything it owns: detail, list rows,
+ * full-text rows, series, job counts; after a restart it is not restored, and reported again it is new. */
+SUITE_TEST(retention_deletes_silent_errors)
+{
+    merge_free(E);
+    merge_options mo = {.retention_ms = 10 * MIN};
+    E = merge_new(&mo);
+    simple("api", "http://prod-1", "old", 5, "error", 1, "vanishing", T0);
+    simple("api", "http://prod-1", "live", 2, "error", 2, "staying", T0);
+    simple("api", "http://prod-1", "live", 3, "error", 8, "staying", T0 + 8 * MIN);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &cs), 1);
+    cr_assert_eq(store_apply(S, &cs, T0 + 11 * MIN, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_free(&cs);
+
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), STORE_NOT_FOUND);
+    store_page p = list(Q(.sort = STORE_SORT_COUNT));
+    expect_keys(&p, "live");
+    cr_assert_eq(p.total, 1);
+    store_page_free(&p);
+    p = list(Q(.q = "vanishing"));
+    cr_assert_eq(p.n, 0);
+    cr_assert_eq(p.total, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "frame_old"));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    uint64_t naggs;
+    cr_assert_eq(job_total("api", &naggs), 3);
+    cr_assert_eq(naggs, 1);
+    uint64_t b[1];
+    cr_assert_eq(store_buckets(S, "api", "old", T0, 20 * MIN, b, 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(b[0], 0);
+    cr_assert_eq(store_buckets(S, "api", NULL, T0, 20 * MIN, b, 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(b[0], 3);
+
+    merge_state st;
+    merge_snapshot(E, &st);
+    cr_assert_eq(store_save_state(S, &st, err, sizeof(err)), 0, "%s", err);
+    merge_state_free(&st);
+    merge_free(E);
+    E = merge_new(&mo);
+    if (SUITE_PERSISTENT) {
+        store_close(S);
+        S = suite_open(NULL, false);
+    }
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    merge_aggregate_info ai;
+    cr_assert(!merge_get(E, "api", "old", &ai));
+    cr_assert(merge_get(E, "api", "live", &ai));
+#if SUITE_PERSISTENT
+    /* the tombstone survived the restart: reported again with nothing new, it stays deleted */
+    feed("api", "http://prod-1", T0 + 12 * MIN,
+         "{\"target_uuid\":\"http://prod-1\",\"aggregated_errors\":[{\"aggregation_key\":\"old\","
+         "\"total_count\":5,\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"vanishing\"},"
+         "\"uuid\":\"old-5-1\",\"timestamp\":\"2024-03-02T10:01:00Z\"}]}]}");
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), STORE_NOT_FOUND);
+    /* an increase brings it back holding only the increase */
+    simple("api", "http://prod-1", "old", 7, "error", 13, "vanishing", T0 + 13 * MIN);
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.s.total_count, 2);
+    cr_assert_eq(d.n_samples, 1);
+    cr_assert_eq(d.n_series, 1);
+    cr_assert_eq(d.series[0].delta, 2);
+    store_detail_free(&d);
+    /* and a second restart restores it as a live error (the tombstone went) */
+    merge_free(E);
+    E = merge_new(&mo);
+    store_close(S);
+    S = suite_open(NULL, false);
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    cr_assert(merge_get(E, "api", "old", &ai));
+    cr_assert_eq(ai.total_count, 2);
+#else
+    /* the memory store keeps no tombstone across a reload: reported again, a new error with its full count */
+    simple("api", "http://prod-1", "old", 5, "error", 12, "vanishing", T0 + 12 * MIN);
+    cr_assert_eq(store_get(S, "api", "old", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.s.total_count, 5);
+    cr_assert_eq(d.n_samples, 1);
+    cr_assert_eq(d.n_labels, 1);
+    cr_assert_eq(d.n_series, 1);
+    cr_assert_eq(d.series[0].delta, 5);
+    store_detail_free(&d);
+#endif
+}
+
+/* Counts near 2^63 saturate at INT64_MAX in every backend (a BIGINT overflow would wedge the writer on
+ * PostgreSQL/MariaDB and turn into a float on SQLite), across separate writes to the same minute. */
+SUITE_TEST(counts_saturate_at_int64_max)
+{
+    feed("api", "http://a", T0,
+         "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":9223372036854775800},"
+         "{\"aggregation_key\":\"j\",\"total_count\":9223372036854775807}]}");
+    feed("api", "http://b", T0 + 1,
+         "{\"target_uuid\":\"B\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1000}]}");
+    cr_assert_eq(store_resolve(S, "api", "k", T0 + 2, err, sizeof(err)), 0, "%s", err);
+    feed("api", "http://b", T0 + 3,
+         "{\"target_uuid\":\"B\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":2000}]}");
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "k", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.s.total_count, 9223372036854775807ULL);
+    cr_assert_eq(d.s.status, STORE_RESOLVED); /* no increase past the maximum: not a regression */
+    cr_assert_eq(d.n_series, 1);
+    cr_assert_eq(d.series[0].delta, 9223372036854775807ULL);
+    store_detail_free(&d);
+    uint64_t naggs;
+    cr_assert_eq(job_total("api", &naggs), 9223372036854775807ULL);
+    cr_assert_eq(naggs, 2);
+    store_page p = list(Q(.sort = STORE_SORT_COUNT));
+    expect_keys(&p, "j,k");
+    cr_assert_eq(p.v[1].total_count, 9223372036854775807ULL);
+    store_page_free(&p);
+}

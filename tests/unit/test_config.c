@@ -206,6 +206,15 @@ Test(config_errors, storage_without_dsn)
 {
     expect_bad("storage_no_dsn.yml", "2:3", "storage type postgres requires dsn");
 }
+Test(config_errors, storage_max_errors_per_job_zero)
+{
+    expect_bad("storage_max_errors_zero.yml", "3:23",
+               "invalid max_errors_per_job 0 (expected an integer from 1 to 10000000)");
+}
+Test(config_errors, sample_limit_not_an_integer)
+{
+    expect_bad("sample_limit_not_int.yml", "3:19", "sample_limit");
+}
 Test(config_errors, storage_bad_type)
 {
     expect_bad("storage_bad_type.yml", "2:9", "invalid storage type \"redis\" (expected sqlite, memory, postgres or mysql)");
@@ -277,6 +286,9 @@ Test(config, defaults)
     cr_assert_eq(cfg->storage.type, STORAGE_SQLITE);
     cr_assert_eq(cfg->storage.retention_ms, 14LL * 86400 * 1000);
     cr_assert_eq(cfg->storage.samples_per_error, 100);
+    cr_assert_eq(cfg->storage.max_errors_per_job, 10000);
+    cr_assert_eq(sc->sample_limit, 0);
+    cr_assert_eq(sc->target_limit, 0);
     cr_assert_null(cfg->storage.path);
     cr_assert(!cfg->periskop_format);
     cr_assert_eq(config_find_job(cfg, "app"), sc);
@@ -296,6 +308,7 @@ Test(config, every_field)
     cr_assert_str_eq(cfg->storage.dsn, "host=localhost dbname=lookout");
     cr_assert_eq(cfg->storage.retention_ms, 28LL * 86400 * 1000);
     cr_assert_eq(cfg->storage.samples_per_error, 25);
+    cr_assert_eq(cfg->storage.max_errors_per_job, 500);
 
     const scrape_config *sc = config_find_job(cfg, "full");
     cr_assert_not_null(sc);
@@ -324,6 +337,7 @@ Test(config, every_field)
     cr_assert(!sc->http.enable_http2);
     cr_assert_eq(sc->body_size_limit, 10 * 1024 * 1024);
     cr_assert_eq(sc->target_limit, 50);
+    cr_assert_eq(sc->sample_limit, 100);
     cr_assert_eq(sc->keep_dropped_targets, 7);
 
     cr_assert_eq(sc->n_relabel_configs, 3);

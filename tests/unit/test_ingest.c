@@ -78,7 +78,7 @@ Test(ingest, unchanged_bodies_decided_at_submit_keep_the_writers_semantics)
     labelset_init(&t.labels);
     labelset_set(&t.labels, "job", "api");
     labelset_set(&t.labels, "instance", "a");
-    ingest_target_event(in, TARGET_ADDED, "api", &t, false);
+    ingest_target_event(in, TARGET_ADDED, "api", &t, false, 0);
     labelset_free(&t.labels);
     scrape_result r1 = result("api", 7, url, BODY1, NULL), r2 = result("api", 7, url, BODY2, NULL);
     scrape_result bad = result("api", 7, url, "{", NULL);

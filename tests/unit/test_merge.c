@@ -114,7 +114,7 @@ Test(merge, missing_target_uuid_uses_url)
     merge_state st;
     merge_snapshot(E, &st);
     cr_assert_eq(st.n_instances, 1);
-    cr_assert_str_eq(st.instances[0].instance_id, "http://10.0.0.1:80/-/exceptions");
+    cr_assert_str_eq(st.instances[0].instance_id, "http://10.0.0.1:80/-/exceptions\x1fhttp://10.0.0.1:80/-/exceptions");
     merge_state_free(&st);
 }
 

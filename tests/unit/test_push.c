@@ -251,7 +251,7 @@ Test(federation, honor_labels_maps_back_to_origin_job)
     labelset ls = LABELSET_INIT;
     labelset_set(&ls, "job", "federate");
     labelset_set(&ls, "instance", "lower1:7777");
-    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, true, 0, 1000, &cs);
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", NULL, &ls, d, true, 0, 1000, &cs);
     merge_aggregate_info ai;
     cr_assert(merge_get(e, "api", "k", &ai));
     cr_assert_eq(ai.total_count, 5);
@@ -262,12 +262,12 @@ Test(federation, honor_labels_maps_back_to_origin_job)
     cr_assert(merge_get(e, "federate", "plain", &ai));
     cr_assert(!merge_get(e, "federate", "k", &ai));
     /* A second lower lookout with the same jobs adds up; the first one again adds nothing. */
-    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, true, 0, 2000, &cs);
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", NULL, &ls, d, true, 0, 2000, &cs);
     payload_free(d);
     char *fed2 = strdup(FED);
     memcpy(strstr(fed2, "lower1"), "lower2", 6);
     d = payload_parse(fed2, strlen(fed2), "u2", err, sizeof err);
-    ingest_merge_doc(e, "federate", "http://lower2/federate/exceptions", &ls, d, true, 0, 3000, &cs);
+    ingest_merge_doc(e, "federate", "http://lower2/federate/exceptions", NULL, &ls, d, true, 0, 3000, &cs);
     cr_assert(merge_get(e, "api", "k", &ai));
     cr_assert_eq(ai.total_count, 10);
     cr_assert(merge_get(e, "web", "k", &ai));
@@ -287,13 +287,13 @@ Test(federation, without_honor_labels_origin_becomes_exported_job)
     payload_doc *d = payload_parse(FED, strlen(FED), "u", err, sizeof err);
     labelset ls = LABELSET_INIT;
     labelset_set(&ls, "job", "federate");
-    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, false, 0, 1000, &cs);
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", NULL, &ls, d, false, 0, 1000, &cs);
     merge_aggregate_info ai;
     cr_assert(merge_get(e, "federate", "k", &ai));
     cr_assert_eq(ai.total_count, 12, "both origin jobs sum into the scrape job");
     cr_assert_eq(ai.n_labels, 2);
     cr_assert(!merge_get(e, "api", "k", &ai));
-    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", &ls, d, false, 0, 2000, &cs);
+    ingest_merge_doc(e, "federate", "http://lower1/federate/exceptions", NULL, &ls, d, false, 0, 2000, &cs);
     cr_assert(merge_get(e, "federate", "k", &ai));
     cr_assert_eq(ai.total_count, 12, "unchanged export adds nothing");
     payload_free(d);

@@ -600,3 +600,33 @@ Test(phase, free_without_start)
     scrape_loop_free(l);
     cr_assert_eq(count_of("never", 1), 0);
 }
+
+/* A forced error (target_limit): every scrape fails with it at its start and sends no request; cleared,
+ * the target is scraped again. */
+Test(scheduler, forced_error_fails_without_a_request)
+{
+    char url[256];
+    url_of(url, sizeof url, "/ok");
+    const char *forced = "target_limit exceeded (number of targets: 3, limit: 2)";
+    scrape_target_spec s = {.job = "lim", .hash = 77, .url = url, .interval_ms = 200, .timeout_ms = 150,
+                            .forced_error = forced};
+    scrape_loop_upsert(loop, &s);
+    int i = wait_n("lim", 77, 2, 10000);
+    cr_assert_geq(i, 0);
+    pthread_mutex_lock(&mu);
+    cr_assert_str_eq(recs[i].error, forced);
+    cr_assert_eq(recs[i].status, 0);
+    cr_assert(!recs[i].has_body);
+    pthread_mutex_unlock(&mu);
+    cr_assert_eq(helper_stat(&srv, "path_requests", "/ok"), 0);
+    s.forced_error = NULL;
+    scrape_loop_upsert(loop, &s);
+    int n = count_of("lim", 77);
+    i = wait_n("lim", 77, n + 2, 10000);
+    cr_assert_geq(i, 0);
+    pthread_mutex_lock(&mu);
+    cr_assert_str_eq(recs[i].error, "");
+    cr_assert_eq(recs[i].status, 200);
+    pthread_mutex_unlock(&mu);
+    cr_assert_geq(helper_stat(&srv, "path_requests", "/ok"), 1);
+}

@@ -583,3 +583,74 @@ Test(targets, incremental_plain_groups_by_content)
     targets_free(m);
     config_free(cfg);
 }
+
+/* target_limit: hooks see every target of a pool over its limit with Prometheus' forced error; a change
+ * of the count re-announces every target with the new text; back within the limit, the error clears. */
+typedef struct limit_log {
+    int added, updated;
+    char last_error[256];
+    int with_error;
+} limit_log;
+
+static void limit_hook(void *ctx, target_event ev, const char *job, const built_target *t, const scrape_config *sc)
+{
+    (void)job;
+    (void)sc;
+    limit_log *h = ctx;
+    if (ev == TARGET_REMOVED)
+        return;
+    if (ev == TARGET_ADDED)
+        h->added++;
+    else
+        h->updated++;
+    snprintf(h->last_error, sizeof h->last_error, "%s", t->error);
+    if (t->error[0])
+        h->with_error++;
+}
+
+Test(targets, target_limit_forces_every_target_down)
+{
+    lookout_config *cfg = parse("scrape_configs:\n  - job_name: a\n    target_limit: 2\n");
+    target_manager *m = targets_new();
+    limit_log h = {0};
+    targets_set_hook(m, limit_hook, &h);
+    targets_apply_config(m, cfg);
+    target_group g;
+    const char *two[] = {"h1:80", "h2:80"};
+    group_of(&g, "s:0", two, 2, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 2);
+    cr_assert_eq(h.with_error, 0);
+
+    h = (limit_log){0};
+    const char *three[] = {"h1:80", "h2:80", "h3:80"};
+    group_of(&g, "s:0", three, 3, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 1);
+    cr_assert_eq(h.updated, 2);
+    cr_assert_eq(h.with_error, 3);
+    cr_assert_str_eq(h.last_error, "target_limit exceeded (number of targets: 3, limit: 2)");
+
+    h = (limit_log){0};
+    const char *four[] = {"h1:80", "h2:80", "h3:80", "h4:80"};
+    group_of(&g, "s:0", four, 4, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.added, 1);
+    cr_assert_eq(h.updated, 3);
+    cr_assert_eq(h.with_error, 4);
+    cr_assert_str_eq(h.last_error, "target_limit exceeded (number of targets: 4, limit: 2)");
+
+    h = (limit_log){0};
+    const char *one[] = {"h1:80"};
+    group_of(&g, "s:0", one, 1, NULL, NULL);
+    sync1(m, "a", &g);
+    target_group_free(&g);
+    cr_assert_eq(h.updated, 1);
+    cr_assert_eq(h.with_error, 0);
+    cr_assert_str_eq(h.last_error, "");
+    targets_free(m);
+    config_free(cfg);
+}

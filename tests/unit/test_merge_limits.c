@@ -1,0 +1,447 @@
+/* Merge engine under hostile and runaway input (issue 12): forged instance ids, saturating counts,
+ * future timestamps, max_errors_per_job overflow, retention of errors, state written before instance ids
+ * named their source, linear federation grouping. Literal expected values throughout. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/ingest.h"
+#include "store/merge.h"
+
+#define T0 1709377200000LL /* 2024-03-02T11:00:00Z, a minute boundary */
+#define MIN 60000LL
+
+static payload_doc *P(const char *url, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static payload_doc *P(const char *url, const char *fmt, ...)
+{
+    static char body[1 << 16];
+    char err[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    payload_doc *d = payload_parse(body, strlen(body), url, err, sizeof(err));
+    cr_assert_not_null(d, "%s: %s", err, body);
+    return d;
+}
+
+static merge_engine *E;
+static merge_changeset CS;
+
+static void setup(void)
+{
+    merge_options o = {.max_errors_per_job = 3, .retention_ms = 10 * MIN, .samples_per_error = 3};
+    E = merge_new(&o);
+    merge_changeset_init(&CS);
+}
+static void teardown(void)
+{
+    merge_changeset_free(&CS);
+    merge_free(E);
+}
+
+static size_t apply_src(const char *job, const char *url, const char *source, payload_doc *d, int64_t now)
+{
+    merge_input in = {.job = job, .url = url, .source = source, .doc = d, .now_ms = now};
+    size_t n = merge_apply(E, &in, &CS);
+    payload_free(d);
+    return n;
+}
+
+static size_t apply(const char *job, const char *url, payload_doc *d, int64_t now)
+{
+    return apply_src(job, url, NULL, d, now);
+}
+
+static uint64_t count(const char *job, const char *key)
+{
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, job, key, &ai), "no aggregate %s/%s", job, key);
+    return ai.total_count;
+}
+
+static bool exists(const char *job, const char *key)
+{
+    merge_aggregate_info ai;
+    return merge_get(E, job, key, &ai);
+}
+
+/* {"target_uuid": uuid, "aggregated_errors": [{key, count}...]} with no occurrences. */
+static payload_doc *counts(const char *uuid, int n, ...)
+{
+    char aggs[4096] = "";
+    size_t off = 0;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *key = va_arg(ap, const char *);
+        unsigned long long c = va_arg(ap, unsigned long long);
+        off += (size_t)snprintf(aggs + off, sizeof(aggs) - off, "%s{\"aggregation_key\":\"%s\",\"total_count\":%llu}",
+                                i ? "," : "", key, c);
+    }
+    va_end(ap);
+    return P("http://fallback", "{\"target_uuid\":\"%s\",\"aggregated_errors\":[%s]}", uuid, aggs);
+}
+
+TestSuite(merge_limits, .init = setup, .fini = teardown);
+
+/* A push (or another target) that copies a scraped target's target_uuid is an instance of its own: it
+ * counts its claim once and never re-adds the scraped count. (Before: 1000 became 3000 in three pushes.) */
+Test(merge_limits, forged_target_uuid_cannot_readd_a_scraped_count)
+{
+    apply("api", "http://a", counts("A", 1, "k", 1000ULL), T0);
+    for (int i = 1; i <= 3; i++) {
+        apply_src("api", "push:A", "push", counts("A", 1, "k", 1000ULL), T0 + i * MIN);
+        apply("api", "http://a", counts("A", 1, "k", 1000ULL), T0 + i * MIN);
+    }
+    cr_assert_eq(count("api", "k"), 2000);
+    /* another scrape target posing as A */
+    apply("api", "http://evil", counts("A", 1, "k", 1000ULL), T0 + 5 * MIN);
+    apply("api", "http://a", counts("A", 1, "k", 1000ULL), T0 + 5 * MIN);
+    apply("api", "http://evil", counts("A", 1, "k", 1000ULL), T0 + 6 * MIN);
+    cr_assert_eq(count("api", "k"), 3000);
+    /* the real target still counts its own increases exactly */
+    apply("api", "http://a", counts("A", 1, "k", 1005ULL), T0 + 7 * MIN);
+    cr_assert_eq(count("api", "k"), 3005);
+}
+
+Test(merge_limits, restart_of_a_scraped_target_still_adds)
+{
+    apply("api", "http://a", counts("A1", 1, "k", 10ULL), T0);
+    apply("api", "http://a", counts("A2", 1, "k", 3ULL), T0 + MIN);
+    cr_assert_eq(count("api", "k"), 13);
+    merge_state st;
+    merge_snapshot(E, &st);
+    cr_assert_eq(st.n_instances, 2);
+    bool seen = false;
+    for (size_t i = 0; i < st.n_instances; i++)
+        seen |= strcmp(st.instances[i].instance_id, "http://a\x1f" "A2") == 0;
+    cr_assert(seen);
+    merge_state_free(&st);
+}
+
+/* Counts saturate at INT64_MAX (what BIGINT holds) instead of wrapping, per instance and in total, and so
+ * do the per-minute increases handed to the store. */
+Test(merge_limits, counts_saturate_at_int64_max)
+{
+    apply("api", "http://a", counts("A", 1, "k", 9223372036854775800ULL), T0);
+    cr_assert_eq(count("api", "k"), 9223372036854775800ULL);
+    apply("api", "http://b", counts("B", 1, "k", 1000ULL), T0);
+    cr_assert_eq(count("api", "k"), 9223372036854775807ULL);
+    apply("api", "http://c", counts("C", 1, "k", 9223372036854775807ULL), T0);
+    cr_assert_eq(count("api", "k"), 9223372036854775807ULL);
+    apply("api", "http://b", counts("B", 1, "k", 2000ULL), T0 + MIN);
+    cr_assert_eq(count("api", "k"), 9223372036854775807ULL);
+    /* the change set's per-minute increases never exceed the maximum either */
+    cr_assert_eq(CS.n, 1);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < CS.v[0].n_series; i++) {
+        cr_assert_leq(CS.v[0].series[i].delta, 9223372036854775807ULL);
+        sum = sum > 9223372036854775807ULL - CS.v[0].series[i].delta ? 9223372036854775807ULL
+                                                                      : sum + CS.v[0].series[i].delta;
+    }
+    cr_assert_eq(CS.v[0].series[0].minute, T0 / MIN);
+    cr_assert_eq(CS.v[0].series[0].delta, 9223372036854775807ULL);
+    cr_assert_eq(CS.v[0].series[1].minute, T0 / MIN + 1);
+    cr_assert_eq(CS.v[0].series[1].delta, 1000);
+    cr_assert_eq(CS.v[0].total_count, 9223372036854775807ULL);
+}
+
+/* An occurrence dated 9999 is stored at receive time: it cannot hold the newest slot forever. */
+Test(merge_limits, future_timestamps_are_stored_at_receive_time)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 1};
+    E = merge_new(&o);
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,"
+                        "\"created_at\":\"9999-12-31T00:00:00Z\",\"latest_errors\":[{\"error\":{\"class\":\"E\","
+                        "\"message\":\"future\"},\"uuid\":\"u1\",\"timestamp\":\"9999-12-31T23:59:59Z\"}]}]}"),
+          T0);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_eq(ai.samples[0]->timestamp_ms, T0);
+    cr_assert_eq(ai.last_seen_ms, T0);
+    cr_assert_eq(ai.created_at_ms, T0);
+    /* within the skew (4 minutes ahead): kept as sent */
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":2,"
+                        "\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"soon\"},\"uuid\":\"u2\","
+                        "\"timestamp\":\"2024-03-02T11:05:00Z\"}]}]}"),
+          T0 + MIN);
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_str_eq(ai.samples[0]->uuid, "u2");
+    cr_assert_eq(ai.samples[0]->timestamp_ms, T0 + 5 * MIN);
+    /* and a later present occurrence replaces it in the only slot */
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3,"
+                        "\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"now\"},\"uuid\":\"u3\","
+                        "\"timestamp\":\"2024-03-02T11:06:00Z\"}]}]}"),
+          T0 + 7 * MIN);
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_str_eq(ai.samples[0]->uuid, "u3");
+    cr_assert_eq(count("api", "k"), 3);
+}
+
+/* max_errors_per_job = 3: keys beyond are counted into lookout.overflow; the sum of counts is exact. */
+Test(merge_limits, keys_beyond_the_cap_count_into_the_overflow)
+{
+    apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 2ULL, "k3", 3ULL, "k4", 4ULL, "k5", 5ULL), T0);
+    cr_assert_eq(count("api", "k1"), 1);
+    cr_assert_eq(count("api", "k3"), 3);
+    cr_assert(!exists("api", "k4"));
+    cr_assert(!exists("api", "k5"));
+    cr_assert_eq(count("api", "lookout.overflow"), 9);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.aggregates, 4);
+    /* k4 grows by 2, k6 is new (10): the overflow takes both */
+    apply("api", "http://a",
+          counts("A", 6, "k1", 1ULL, "k2", 2ULL, "k3", 3ULL, "k4", 6ULL, "k5", 5ULL, "k6", 10ULL), T0 + MIN);
+    cr_assert_eq(count("api", "lookout.overflow"), 21);
+    /* another instance: its overflowed keys add their own counts */
+    apply("api", "http://b", counts("B", 2, "k1", 7ULL, "k9", 100ULL), T0 + MIN);
+    cr_assert_eq(count("api", "k1"), 8);
+    cr_assert_eq(count("api", "lookout.overflow"), 121);
+    /* unchanged report: nothing added */
+    apply("api", "http://b", counts("B", 2, "k1", 7ULL, "k9", 100ULL), T0 + 2 * MIN);
+    cr_assert_eq(count("api", "lookout.overflow"), 121);
+    /* sum over the job = sum of what the instances reported: 1+2+3+6+5+10 + 7+100 */
+    cr_assert_eq(count("api", "k1") + count("api", "k2") + count("api", "k3") + count("api", "lookout.overflow"), 134);
+    /* other jobs have their own cap */
+    apply("web", "http://c", counts("C", 1, "k4", 1ULL), T0);
+    cr_assert_eq(count("web", "k4"), 1);
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.aggregates, 5);
+}
+
+/* The overflow keeps the newest samples of all overflowed keys; a payload key named lookout.overflow is
+ * counted there too. */
+Test(merge_limits, overflow_keeps_newest_samples)
+{
+    apply("api", "http://a", counts("A", 3, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL), T0);
+    apply("api", "http://a",
+          P("http://a",
+            "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+            "{\"aggregation_key\":\"x\",\"total_count\":2,\"latest_errors\":["
+            "{\"error\":{\"class\":\"E\",\"message\":\"x1\"},\"uuid\":\"x1\",\"timestamp\":\"2024-03-02T10:00:01Z\"},"
+            "{\"error\":{\"class\":\"E\",\"message\":\"x2\"},\"uuid\":\"x2\",\"timestamp\":\"2024-03-02T10:00:04Z\"}]},"
+            "{\"aggregation_key\":\"y\",\"total_count\":1,\"latest_errors\":["
+            "{\"error\":{\"class\":\"E\",\"message\":\"y1\"},\"uuid\":\"y1\",\"timestamp\":\"2024-03-02T10:00:03Z\"}]},"
+            "{\"aggregation_key\":\"lookout.overflow\",\"total_count\":5,\"latest_errors\":["
+            "{\"error\":{\"class\":\"E\",\"message\":\"o1\"},\"uuid\":\"o1\",\"timestamp\":\"2024-03-02T10:00:02Z\"}]}"
+            "]}"),
+          T0 + MIN);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "lookout.overflow", &ai));
+    cr_assert_eq(ai.total_count, 8);
+    cr_assert_eq(ai.n_samples, 3); /* samples_per_error */
+    cr_assert_str_eq(ai.samples[0]->uuid, "x2");
+    cr_assert_str_eq(ai.samples[1]->uuid, "y1");
+    cr_assert_str_eq(ai.samples[2]->uuid, "o1");
+}
+
+/* The overflow is sticky: while it exists, a new key goes there even after retention freed room, so no
+ * key is ever counted both in the overflow and on its own. */
+Test(merge_limits, overflow_is_sticky_until_it_expires)
+{
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 4ULL), T0);
+    cr_assert_eq(count("api", "lookout.overflow"), 4);
+    /* k1..k3 go silent; k4 keeps growing (in the overflow) */
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 6ULL), T0 + 9 * MIN);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 3);
+    cr_assert(!exists("api", "k1"));
+    apply("api", "http://a", counts("A", 2, "k4", 7ULL, "k7", 2ULL), T0 + 12 * MIN);
+    cr_assert(!exists("api", "k4"));
+    cr_assert(!exists("api", "k7"));
+    cr_assert_eq(count("api", "lookout.overflow"), 9);
+    /* once the overflow itself expired, keys are admitted again */
+    cr_assert_eq(merge_expire(E, T0 + 23 * MIN, &CS), 1);
+    apply("api", "http://a", counts("A", 1, "k8", 5ULL), T0 + 24 * MIN);
+    cr_assert_eq(count("api", "k8"), 5);
+    cr_assert(!exists("api", "lookout.overflow"));
+}
+
+/* Counts of the overflow survive a snapshot/restore (the store's restart) without double counting. */
+Test(merge_limits, overflow_counts_survive_restore)
+{
+    apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 2ULL, "k3", 3ULL, "k4", 4ULL, "k5", 5ULL), T0);
+    merge_state st;
+    merge_snapshot(E, &st);
+    merge_options o = {.max_errors_per_job = 3, .retention_ms = 10 * MIN, .samples_per_error = 3};
+    merge_engine *e2 = merge_new(&o);
+    const char *keys[] = {"k1", "k2", "k3", "lookout.overflow"};
+    for (size_t i = 0; i < 4; i++) {
+        merge_aggregate_info ai;
+        cr_assert(merge_get(E, "api", keys[i], &ai));
+        merge_aggregate_state as = {.job = "api", .key = keys[i], .total_count = ai.total_count,
+                                    .severity = ai.severity, .created_at_ms = ai.created_at_ms,
+                                    .last_seen_ms = ai.last_seen_ms};
+        merge_restore_aggregate(e2, &as);
+    }
+    merge_restore(e2, &st);
+    merge_state_free(&st);
+    merge_free(E);
+    E = e2;
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 2ULL, "k3", 3ULL, "k4", 4ULL, "k5", 5ULL),
+                       T0 + MIN),
+                 0);
+    apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 2ULL, "k3", 3ULL, "k4", 4ULL, "k5", 8ULL), T0 + MIN);
+    cr_assert_eq(count("api", "lookout.overflow"), 12);
+}
+
+/* Retention: an error without a new occurrence or count increase for the window is deleted, with its
+ * per-instance counts and any pending change; the change set tells the store. */
+Test(merge_limits, retention_deletes_silent_errors)
+{
+    merge_free(E);
+    merge_options o = {.retention_ms = 10 * MIN};
+    E = merge_new(&o);
+    apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 1ULL), T0);
+    apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 2ULL), T0 + 8 * MIN);
+    merge_changeset_clear(&CS);
+    cr_assert_eq(merge_expire(E, T0 + 10 * MIN, &CS), 0); /* exactly the window: kept */
+    cr_assert_eq(merge_expire(E, T0 + 10 * MIN + 1, &CS), 1);
+    cr_assert_eq(CS.n_deleted, 1);
+    cr_assert_str_eq(CS.deleted[0].job, "api");
+    cr_assert_str_eq(CS.deleted[0].key, "old");
+    cr_assert(!exists("api", "old"));
+    cr_assert_eq(count("api", "live"), 2);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.aggregates, 1);
+    /* the instance still reports it with nothing new: it stays deleted */
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 2ULL), T0 + 12 * MIN), 0);
+    cr_assert(!exists("api", "old"));
+    cr_assert_eq(CS.n, 0);
+    /* an increase brings it back as a new error holding only what came after */
+    apply("api", "http://a", counts("A", 2, "old", 12ULL, "live", 2ULL), T0 + 13 * MIN);
+    cr_assert_eq(count("api", "old"), 2);
+    cr_assert_eq(CS.n, 1);
+    cr_assert(CS.v[0].is_new);
+    cr_assert_eq(CS.v[0].total_count, 2);
+    /* another instance reporting it is counted in full (it never was) */
+    apply("api", "http://b", counts("B", 1, "old", 5ULL), T0 + 13 * MIN);
+    cr_assert_eq(count("api", "old"), 7);
+}
+
+/* A tombstone lives while an instance refers to it, and its memory goes with the last one. */
+Test(merge_limits, tombstones_are_freed_with_their_instances)
+{
+    apply("api", "http://a", counts("A", 2, "old", 10ULL, "live", 1ULL), T0);
+    apply("api", "http://b", counts("B", 1, "live", 0ULL), T0 + 8 * MIN);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 2);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.aggregates, 0);
+    cr_assert_eq(ms.tombstones, 2);
+    apply("api", "http://b", counts("B", 1, "live", 0ULL), T0 + 20 * MIN);
+    cr_assert_eq(merge_prune(E, T0 + 20 * MIN), 1); /* A, not seen for the window */
+    cr_assert_eq(merge_expire(E, T0 + 20 * MIN, &CS), 0);
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.tombstones, 1); /* "old" went with A; "live" is still reported by B */
+    cr_assert_eq(ms.instance_keys, 1);
+}
+
+/* A resurrected error keeps only the occurrences newer than the last one it had. */
+Test(merge_limits, resurrected_error_keeps_only_newer_occurrences)
+{
+    const char *fmt = "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":%d,"
+                      "\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u1\","
+                      "\"timestamp\":\"2024-03-02T10:00:00Z\"}%s]}]}";
+    apply("api", "http://a", P("http://a", fmt, 1, ""), T0);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert_eq(apply("api", "http://a", P("http://a", fmt, 1, ""), T0 + 12 * MIN), 0);
+    apply("api", "http://a",
+          P("http://a", fmt, 2,
+            ",{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u2\",\"timestamp\":\"2024-03-02T11:12:00Z\"}"),
+          T0 + 13 * MIN);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 1);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "u2");
+    cr_assert_eq(ai.last_seen_ms, T0 + 12 * MIN);
+}
+
+Test(merge_limits, retention_drops_pending_changes_keeps_counts)
+{
+    merge_free(E);
+    merge_options o = {.retention_ms = 10 * MIN};
+    E = merge_new(&o);
+    apply("api", "http://a", counts("A", 2, "a", 1ULL, "b", 1ULL), T0);
+    apply("api", "http://a", counts("A", 2, "a", 1ULL, "b", 2ULL), T0 + 9 * MIN);
+    /* nothing written yet (a store outage): both changes and both counts are pending */
+    cr_assert_eq(CS.n, 2);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert_eq(CS.n, 1);
+    cr_assert_str_eq(CS.v[0].key, "b");
+    cr_assert_eq(CS.n_deleted, 1);
+    cr_assert_str_eq(CS.deleted[0].key, "a");
+    cr_assert_eq(CS.deleted[0].last_seen_ms, PAYLOAD_TS_NONE);
+    /* the per-instance counts stay (a persistent store keeps them with the tombstone) */
+    cr_assert_eq(CS.n_counts, 2);
+    cr_assert_str_eq(CS.counts[0].key, "a");
+    cr_assert_eq(CS.counts[0].count, 1);
+    /* b keeps coalescing into its own (moved) entry; a stays deleted */
+    apply("api", "http://a", counts("A", 2, "a", 1ULL, "b", 5ULL), T0 + 11 * MIN);
+    cr_assert_eq(count("api", "b"), 5);
+    cr_assert(!exists("api", "a"));
+    cr_assert_eq(CS.n, 1);
+}
+
+/* State saved before instance ids named their source ("A", not "http://a\x1fA") is migrated through the
+ * sources that reported it: the next identical scrape adds nothing. */
+Test(merge_limits, restore_migrates_old_instance_ids)
+{
+    merge_key_count kc = {.key = "k", .count = 10};
+    merge_instance_state is = {.job = "api", .instance_id = "A", .last_seen_ms = T0, .counts = &kc, .n_counts = 1};
+    merge_source_state ss = {.job = "api", .url = "http://a", .body_hash = 0, .last_scrape_ms = T0,
+                             .instance_id = "A"};
+    merge_key_count pkc = {.key = "k", .count = 4};
+    merge_instance_state pis = {.job = "api", .instance_id = "P", .last_seen_ms = T0, .counts = &pkc, .n_counts = 1};
+    merge_source_state pss = {.job = "api", .url = "push:P", .last_scrape_ms = T0, .instance_id = "P"};
+    merge_instance_state insts[] = {is, pis};
+    merge_source_state srcs[] = {ss, pss};
+    merge_state st = {.instances = insts, .n_instances = 2, .sources = srcs, .n_sources = 2};
+    merge_aggregate_state as = {.job = "api", .key = "k", .total_count = 14, .created_at_ms = T0,
+                                .last_seen_ms = PAYLOAD_TS_NONE};
+    merge_restore_aggregate(E, &as);
+    merge_restore(E, &st);
+    cr_assert_eq(apply("api", "http://a", counts("A", 1, "k", 10ULL), T0 + MIN), 0);
+    cr_assert_eq(apply_src("api", "push:P", "push", counts("P", 1, "k", 4ULL), T0 + MIN), 0);
+    cr_assert_eq(count("api", "k"), 14);
+    apply("api", "http://a", counts("A", 1, "k", 11ULL), T0 + 2 * MIN);
+    cr_assert_eq(count("api", "k"), 15);
+}
+
+/* Federation: aggregates with interleaved __lookout_job__ are grouped per origin (linear grouping). */
+Test(merge_limits, federated_groups_interleaved_origins)
+{
+    merge_free(E);
+    E = merge_new(NULL);
+    payload_doc *d = P("http://lower",
+                       "{\"target_uuid\":\"L\",\"__lookout_instance__\":\"li\",\"aggregated_errors\":["
+                       "{\"aggregation_key\":\"k\",\"total_count\":1,\"__lookout_job__\":\"a\"},"
+                       "{\"aggregation_key\":\"k\",\"total_count\":2,\"__lookout_job__\":\"b\"},"
+                       "{\"aggregation_key\":\"j\",\"total_count\":3,\"__lookout_job__\":\"a\"},"
+                       "{\"aggregation_key\":\"k\",\"total_count\":4},"
+                       "{\"aggregation_key\":\"j\",\"total_count\":5,\"__lookout_job__\":\"c\"},"
+                       "{\"aggregation_key\":\"m\",\"total_count\":6,\"__lookout_job__\":\"b\"}]}");
+    cr_assert_eq(ingest_merge_doc(E, "fed", "http://lower", NULL, NULL, d, true, 0, T0, &CS), 6);
+    payload_free(d);
+    cr_assert_eq(count("a", "k"), 1);
+    cr_assert_eq(count("a", "j"), 3);
+    cr_assert_eq(count("b", "k"), 2);
+    cr_assert_eq(count("b", "m"), 6);
+    cr_assert_eq(count("c", "j"), 5);
+    cr_assert_eq(count("fed", "k"), 4);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.instances, 4);
+}
