@@ -190,7 +190,7 @@ Test(keymap, deletion_in_a_wrapping_chain)
 Test(keymap, random_run_matches_a_plain_array)
 {
     enum { KEYS = 300 };
-    static char names[KEYS][8];
+    static char names[KEYS][16];
     static int v[KEYS];
     void *model[KEYS] = {0};
     for (int i = 0; i < KEYS; i++)
