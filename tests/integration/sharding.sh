@@ -6,8 +6,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT/tests/lib/dbservers.sh"
 N=${SHARD_TARGETS:-1000}
-ES=$ROOT/build/helpers/exception_server
-[ -x "$ES" ] || make -C "$ROOT" build/helpers/exception_server >/dev/null 2>&1
+ES=$ROOT/${BUILD:-build}/helpers/exception_server
+[ -x "$ES" ] || make -C "$ROOT" -s "${BUILD:-build}/helpers/exception_server" >/dev/null || { not_ok "build exception_server"; exit 1; }
 pg_start || { not_ok "private PostgreSQL starts"; exit 0; }
 EPORT=$(free_port)
 bg "$ES" --port "$EPORT" --payload-size 1200 --threads 2 >/dev/null

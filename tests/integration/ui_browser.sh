@@ -77,7 +77,10 @@ if [ "$BULK_N" -gt 0 ]; then
   if wait_targets bulk 60; then
     BULK_CONTROL=$CONTROL_URL
     cp "$TMP/bulk.yml" "$TMP/bulk-lookout.yml"
-    printf 'storage:\n  type: %s\n' "${LOOKOUT_UI_BULK_STORAGE:-memory}" >>"$TMP/bulk-lookout.yml"
+    # 100,000 errors in one job: above the default storage.max_errors_per_job (10,000), which would count
+    # the rest into lookout.overflow.
+    printf 'storage:\n  type: %s\n  max_errors_per_job: %d\n' "${LOOKOUT_UI_BULK_STORAGE:-memory}" $((BULK_N + 1000)) \
+      >>"$TMP/bulk-lookout.yml"
     t0=$(now_ms)
     if start_lookout bulk --config.file="$TMP/bulk-lookout.yml"; then
       BULK_URL=$LOOKOUT_URL
