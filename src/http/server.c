@@ -93,6 +93,8 @@ http_server *http_server_new(const http_server_options *opts)
         s->opts.max_connections_per_ip = HTTP_DEFAULT_CONNECTIONS_PER_IP;
     if (!s->opts.header_timeout_s)
         s->opts.header_timeout_s = HTTP_DEFAULT_HEADER_TIMEOUT_S;
+    if (s->opts.header_timeout_s > s->opts.timeout_s)
+        s->opts.header_timeout_s = s->opts.timeout_s;
     if (!s->opts.slow_threads)
         s->opts.slow_threads = HTTP_DEFAULT_SLOW_THREADS;
     if (!s->opts.slow_queue)

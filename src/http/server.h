@@ -65,7 +65,7 @@ typedef struct http_server_options {
     size_t max_body;            /* default 1 MiB */
     size_t max_header_memory;   /* per connection, default 64 KiB */
     unsigned max_connections_per_ip; /* default HTTP_DEFAULT_CONNECTIONS_PER_IP */
-    unsigned header_timeout_s;       /* default HTTP_DEFAULT_HEADER_TIMEOUT_S */
+    unsigned header_timeout_s;       /* default HTTP_DEFAULT_HEADER_TIMEOUT_S, at most timeout_s */
     unsigned slow_threads;           /* default HTTP_DEFAULT_SLOW_THREADS */
     size_t slow_queue;               /* default HTTP_DEFAULT_SLOW_QUEUE */
     unsigned upload_threads;         /* default HTTP_DEFAULT_UPLOAD_THREADS */
