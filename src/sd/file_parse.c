@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "sd/sd_internal.h"
+#include "util/json_budget.h"
 #include "util/yaml_depth.h"
 
 typedef struct glist {
@@ -77,7 +78,7 @@ static const char *json_kind(const json_t *v)
 static int parse_json(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    json_t *root = json_budget_loadb(data, len, JSON_DECODE_ANY, &je);
     if (!root)
         return fail(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
     int rc = 0;
