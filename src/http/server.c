@@ -346,24 +346,34 @@ static enum MHD_Result answer_early(struct MHD_Connection *conn, req_state *st, 
 }
 
 /* The first call of a request (headers only): the route's preflight may answer it (push switched off,
- * bad credentials) before a byte of the body is read, and a route with an upload budget refuses a body
- * that would take the bytes in flight past it (its Content-Length, or the route's limit when unknown;
- * one body is always admitted when none is in flight), so that bodies cannot pile up in memory. */
-static enum MHD_Result guard(http_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                             req_state *st)
+ * bad credentials) before a byte of the body is read. Returns true when it failed to queue the answer
+ * (the connection is then dropped); st->responded tells whether it answered. */
+static bool preflight(struct MHD_Connection *conn, const char *method, const char *url, req_state *st)
 {
-    (void)s;
     route *r = st->rt;
-    if (!r || (!r->preflight && !r->upload_budget))
+    if (!r || !r->preflight)
+        return false;
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    api_request req = {method, url, "", 0, conn};
+    if (!r->preflight(r->ctx, &req, &resp)) {
+        response_free(&resp);
+        return false;
+    }
+    return answer_early(conn, st, &resp) != MHD_YES;
+}
+
+/* A route with an upload budget refuses a body that would take the bytes in flight past it (its
+ * Content-Length, or the route's limit when unknown; one body is always admitted when none is in
+ * flight), so that bodies cannot pile up in memory. */
+static enum MHD_Result admit_upload(struct MHD_Connection *conn, req_state *st)
+{
+    route *r = st->rt;
+    if (!r || !r->upload_budget)
         return MHD_YES;
     api_response resp = {.status = 200};
     strbuf_init(&resp.body);
-    if (r->preflight) {
-        api_request req = {method, url, "", 0, conn};
-        if (r->preflight(r->ctx, &req, &resp))
-            return answer_early(conn, st, &resp);
-    }
-    if (r->upload_budget) {
+    {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         size_t charge = cl ? (size_t)strtoull(cl, NULL, 10) : st->limit; /* <= limit: checked before */
         size_t before = atomic_fetch_add(&r->upload_bytes, charge);
@@ -450,6 +460,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
+        /* The route's own verdict first: push switched off says 404 whatever the body's size. */
+        if (preflight(conn, method, url, st) || st->responded)
+            return st->responded ? MHD_YES : MHD_NO;
         /* A declared body above the limit is refused before it is read (the connection is then closed),
          * so that a client cannot keep a server thread busy uploading gigabytes that end in a 413. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -462,7 +475,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_too_large(conn, st);
             }
         }
-        return guard(s, conn, method, url, st);
+        return admit_upload(conn, st);
     }
     if (*upload_data_size) {
         if (!st->too_large && !st->discard && st->body.len + *upload_data_size <= st->limit) {

@@ -43,7 +43,7 @@ typedef void (*api_handler_fn)(void *ctx, const api_request *req, api_response *
 typedef bool (*api_preflight_fn)(void *ctx, const api_request *req, api_response *resp);
 
 /* Connections from one client address at once (more are refused at accept). */
-#define HTTP_DEFAULT_CONNECTIONS_PER_IP 64
+#define HTTP_DEFAULT_CONNECTIONS_PER_IP 128
 /* Idle limit while a request's headers are incomplete (a new connection, a keep-alive one between
  * requests); once they are in, timeout_s applies. */
 #define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
