@@ -197,6 +197,18 @@ check_eq "six dumps answered" "6" "$(grep -c '^200$' "$TMP/dump-codes")"
 check_eq "every dump complete" "$one $one $one $one $one $one" "$(for i in 1 2 3 4 5 6; do wc -c <"$TMP/dump$i"; done | tr '\n' ' ' | sed 's/ $//')"
 # Dumps run on the 2-thread slow pool: two are built at a time (~2.2 x their size each), not six.
 check "six dumps: VmHWM growth $growth MiB <= 6 x one dump + 16 MiB" [ "$growth" -le $((6 * one / MIB + 16)) ]
+# Forty dumps and searches at once cannot hold the threads that answer health checks and the UI.
+slow=()
+for i in $(seq 20); do
+  curl -s -o /dev/null --max-time 120 "$LOOKOUT_URL/federate/exceptions" & slow+=($!)
+  curl -s -o /dev/null --max-time 120 "$LOOKOUT_URL/api/v1/errors?q=failure" & slow+=($!)
+done
+sleep 1
+check_eq "forty slow requests in flight: /-/healthy answers (--max-time 2)" 200 \
+  "$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --max-time 2 "$LOOKOUT_URL/-/healthy")"
+check_eq "forty slow requests in flight: the UI answers (--max-time 2)" 200 \
+  "$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --max-time 2 "$LOOKOUT_URL/")"
+wait "${slow[@]}"
 stop_pid "$LOOKOUT_PID"
 
 # ---- file_sd with a FIFO in the glob ----
