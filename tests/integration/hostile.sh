@@ -8,7 +8,8 @@
 # - slow-loris: 300 connections dribbling header bytes from 127.0.0.1 leave /-/healthy, the UI and the
 #   APIs answering a client at 127.0.0.2 (curl --max-time 2: a liveness bound, not a timing assertion);
 # - dumps: six concurrent /federate/exceptions of 18,000 errors (16 MB each) are built two at a time;
-# - file_sd: a FIFO matching the glob is skipped (log line, lookout_sd_file_read_errors_total);
+# - discovery: a FIFO matching a file_sd glob is skipped (log line, lookout_sd_file_read_errors_total),
+#   and http_sd, Consul and Kubernetes endpoints accept connections and never answer;
 #   start-up, SIGHUP reload and SIGTERM each finish within 5 s (`timeout` on the process).
 # Prints the measured numbers as comments (the issue's before/after table comes from these).
 . "$(dirname "$0")/../lib/common.sh"
@@ -238,3 +239,30 @@ kill -TERM "$FIFO_PID"
 check "FIFO: SIGTERM ends lookout within 5 s" timeout 5 bash -c "while kill -0 $FIFO_PID 2>/dev/null; do sleep 0.05; done"
 wait "$FIFO_PID"
 check_eq "FIFO: exit status 0 after SIGTERM" 0 "$?"
+
+# ---- discovery endpoints that accept and never answer (http_sd, Consul, Kubernetes) ----
+HOLE=$(free_port)
+bg python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(100); held = []
+while True: held.append(s.accept()[0])' "$HOLE"
+cat >"$TMP/hole.yml" <<YML
+global: {scrape_interval: 1h}
+storage: {type: memory}
+scrape_configs:
+  - job_name: hole
+    http_sd_configs: [{url: "http://127.0.0.1:$HOLE/sd"}]
+    consul_sd_configs: [{server: "127.0.0.1:$HOLE"}]
+    kubernetes_sd_configs: [{role: pod, api_server: "http://127.0.0.1:$HOLE"}]
+YML
+PORT=$(free_port)
+LOOKOUT_URL=http://127.0.0.1:$PORT
+bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$PORT --storage.path="$TMP/hole-data" --config.file="$TMP/hole.yml" \
+  --web.enable-lifecycle
+HOLE_PID=$BG_PID
+check "providers that never answer: ready within 5 s" timeout 5 bash -c "until curl -fs -o /dev/null $LOOKOUT_URL/-/ready; do sleep 0.05; done"
+kill -HUP "$HOLE_PID"
+check_eq "providers that never answer: POST /-/reload answers within 5 s" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$LOOKOUT_URL/-/reload")"
+kill -TERM "$HOLE_PID"
+check "providers that never answer: SIGTERM ends lookout within 5 s" timeout 5 bash -c "while kill -0 $HOLE_PID 2>/dev/null; do sleep 0.05; done"
