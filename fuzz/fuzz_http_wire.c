@@ -1,7 +1,9 @@
 /* fuzz_http_wire: raw bytes on a client connection of lookout's HTTP server. The input is written to one end
  * of a socketpair handed to a libmicrohttpd daemon configured like http_server_start (same request and
  * completion callbacks, header memory limit, lookout's route table with the real UI handlers), so the
- * request line, headers, URL and query decoding, chunked bodies and the 405/404/413 paths all see it.
+ * request line, headers, URL and query decoding, chunked bodies and the 405/404/413 paths all see it;
+ * POST /errors and /api/v1/push/ carry a preflight (401 from the headers unless "Authorization: Bearer ok")
+ * and an 8 KiB in-flight body budget, like the push endpoints.
  * server.c and ui.c are included for their static callbacks. */
 #include "http/server.c"
 #include "api/ui.c"
@@ -24,6 +26,17 @@ static void h_echo(void *ctx, const api_request *req, api_response *resp)
     strbuf_append(&resp->body, req->body ? req->body : "", req->body_len);
 }
 
+/* Like push_preflight: decided from the headers alone, before the body. */
+static bool pf_auth(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    const char *a = api_request_header(req, "Authorization");
+    if (a && strcmp(a, "Bearer ok") == 0)
+        return false;
+    api_response_text(resp, 401, "unauthorized\n");
+    return true;
+}
+
 static struct MHD_Daemon *daemon_get(void)
 {
     static struct MHD_Daemon *d;
@@ -43,6 +56,10 @@ static struct MHD_Daemon *daemon_get(void)
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         http_server_route(s, routes[i].method, routes[i].path, routes[i].prefix, h_echo, NULL);
+    http_server_route(s, "POST", "/errors", false, h_echo, NULL);
+    http_server_route(s, "POST", "/api/v1/push/", true, h_echo, NULL);
+    http_server_route_guard(s, "POST", "/errors", pf_auth, 8192);
+    http_server_route_guard(s, "POST", "/api/v1/push/", pf_auth, 8192);
     d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
                          MHD_OPTION_CONNECTION_TIMEOUT, 1u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                          (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -46,6 +46,17 @@ void api_register_all(api_set *a, http_server *s, const api_deps *d)
     selfexc_api_register(d->sx, s);
     error_metrics_register(&a->eapi);
     ui_register(s);
+    /* Handlers whose cost grows with the data (dumps, search, pushes that wait for the store) run on the
+     * server's slow pool: however many of them are asked for, the other threads keep serving the UI,
+     * health checks and the remaining APIs. */
+    static const char *const slow[][2] = {
+        {"GET", "/federate/exceptions"}, {"GET", "/services/"}, {"GET", "/-/errors"}, {"GET", "/api/v1/targets"},
+        {"GET", "/metrics"},             {"GET", "/api/v1/errors"}, {"GET", "/targets"}, {"GET", "/targets/"},
+    };
+    for (size_t i = 0; i < sizeof slow / sizeof *slow; i++)
+        http_server_route_pool(s, slow[i][0], slow[i][1], HTTP_POOL_SLOW);
+    http_server_route_pool(s, "POST", "/errors", HTTP_POOL_UPLOAD);
+    http_server_route_pool(s, "POST", "/api/v1/push/", HTTP_POOL_UPLOAD);
     a->registered = true;
 }
 

@@ -243,40 +243,53 @@ static bool valid_job(const char *job)
     return true;
 }
 
-/* job NULL: POST /errors (the default job). */
-static void handle_push(push_api *p, const char *job, const api_request *req, api_response *resp)
+/* Everything decided before the body: switched on, credentials, job name, room for a new job. Returns
+ * true to go on (jobbuf then holds the job), false with the answer in resp. Called from the headers
+ * alone (push_preflight) and again with the body, since a reload may come between. */
+static bool admit(push_api *p, const char *job, const api_request *req, api_response *resp,
+                  char jobbuf[PUSH_MAX_JOB_LEN + 1])
 {
-    char jobbuf[PUSH_MAX_JOB_LEN + 1];
     char err[1024] = "";
     pthread_mutex_lock(&p->mu);
     bool enabled = p->flag_enabled || p->cfg.enabled;
-    snprintf(jobbuf, sizeof jobbuf, "%s", job ? job : (p->cfg.default_job ? p->cfg.default_job : PUSH_DEFAULT_JOB));
+    snprintf(jobbuf, PUSH_MAX_JOB_LEN + 1, "%s",
+             job ? job : (p->cfg.default_job ? p->cfg.default_job : PUSH_DEFAULT_JOB));
     int auth = enabled ? push_auth_check(&p->cfg, api_request_header(req, "Authorization"), err, sizeof err) : 0;
     bool basic = p->cfg.has_basic_auth;
     pthread_mutex_unlock(&p->mu);
     if (!enabled) {
         answer(resp, 404, "push is disabled (enable it with --web.enable-push or push.enabled: true)\n");
-        return;
+        return false;
     }
     if (auth < 0) {
         log_error("push", "cannot check push credentials", "err", err);
         answer(resp, 500, "cannot check credentials\n");
-        return;
+        return false;
     }
     if (auth == 0) {
         answer(resp, 401, "unauthorized\n");
         api_response_header(resp, "WWW-Authenticate", basic ? "Basic realm=\"lookout push\"" : "Bearer");
-        return;
+        return false;
     }
     if (job && !valid_job(job)) {
         answer(resp, 400, "invalid job name in the path (expected /api/v1/push/{job}, a non-empty name without '/')\n");
-        return;
+        return false;
     }
     if (!job_admissible(p, jobbuf)) {
         log_warn("push", "refused a push to a new job: too many distinct pushed jobs", "job", jobbuf);
         answer(resp, 429, "too many distinct pushed jobs (at most 10000); push to an existing job\n");
-        return;
+        return false;
     }
+    return true;
+}
+
+/* job NULL: POST /errors (the default job). */
+static void handle_push(push_api *p, const char *job, const api_request *req, api_response *resp)
+{
+    char jobbuf[PUSH_MAX_JOB_LEN + 1];
+    char err[1024] = "";
+    if (!admit(p, job, req, resp, jobbuf))
+        return;
     char ip[64], inst[300];
     api_request_remote_ip(req, ip, sizeof ip);
     const char *qi = api_request_query(req, "instance");
@@ -328,6 +341,16 @@ static void h_push_job(void *ctx, const api_request *req, api_response *resp)
     handle_push(ctx, job, req, resp);
 }
 
+/* POST /errors and /api/v1/push/{job} from their headers: 404 (off), 401, 400, 429 before the body. */
+static bool push_preflight(void *ctx, const api_request *req, api_response *resp)
+{
+    char jobbuf[PUSH_MAX_JOB_LEN + 1];
+    const char *job = NULL;
+    if (strcmp(req->path, "/errors") != 0)
+        job = strncmp(req->path, "/api/v1/push/", 13) == 0 ? req->path + 13 : "";
+    return !admit(ctx, job, req, resp, jobbuf);
+}
+
 static void h_gateway_export(void *ctx, const api_request *req, api_response *resp)
 {
     push_api *p = ctx;
@@ -365,4 +388,6 @@ void push_api_register(push_api *p, http_server *s)
     http_server_route_limited(s, "POST", "/errors", false, h_push_default, p, body_limit);
     http_server_route_limited(s, "POST", "/api/v1/push/", true, h_push_job, p, body_limit);
     http_server_route(s, "GET", "/-/errors", false, h_gateway_export, p);
+    http_server_route_guard(s, "POST", "/errors", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
+    http_server_route_guard(s, "POST", "/api/v1/push/", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
 }

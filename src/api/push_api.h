@@ -8,7 +8,8 @@
  *                                federate_render of every job pushed to since start and push.default_job)
  *
  * Off unless --web.enable-push or push.enabled (then 404 with a hint). Optional Authorization (bearer or
- * basic, compared in constant time over SHA-256 digests) -> 401. Body limit push.body_size_limit -> 413.
+ * basic, compared in constant time over SHA-256 digests) -> 401. Both are decided from the headers,
+ * before the body is read; more than PUSH_MAX_IN_FLIGHT_BYTES of bodies at once -> 503. Body limit push.body_size_limit -> 413.
  * A body that does not parse, or with any malformed record -> 400 with the parse error, nothing applied.
  * 200 once merged and written; 202 when the store did not confirm within PUSH_WAIT_MS (the change is
  * merged and retried by the writer); 503 when the ingest queue is full.
@@ -25,6 +26,10 @@
 #include "ingest/ingest.h"
 
 #define PUSH_WAIT_MS 10000
+/* Bytes of push bodies (per endpoint, by Content-Length) read and held at once; a push that would go past
+ * it gets 503 with Retry-After: 1 from its headers. Many small pushes pass; 40 bodies of 9 MB do not pile
+ * up (one body is always admitted, whatever body_size_limit is). */
+#define PUSH_MAX_IN_FLIGHT_BYTES (32u << 20)
 
 typedef struct push_api {
     ingest *in;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "http/workpool.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"
@@ -30,6 +31,10 @@ typedef struct route {
     void *ctx;
     size_t (*body_limit)(void *ctx); /* NULL: the server's max_body */
     char *handler;                   /* label of its requests in /metrics: the path, "*" after a prefix */
+    api_preflight_fn preflight;      /* NULL: none */
+    size_t upload_budget;            /* 0: unbounded */
+    atomic_size_t upload_bytes;      /* bodies of this route's requests in flight (when upload_budget) */
+    int pool;                        /* -1: on the server thread; else the pool (http_pool) */
 } route;
 
 struct http_server {
@@ -44,6 +49,7 @@ struct http_server {
     http_gate_fn gate;
     http_decorate_fn decorate;
     void *gate_ctx;
+    workpool *pools[2]; /* HTTP_POOL_SLOW, HTTP_POOL_UPLOAD (NULL before start) */
 };
 
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
@@ -59,7 +65,19 @@ typedef struct req_state {
     size_t limit;        /* body limit of the route this request goes to */
     const char *handler; /* the route's handler label, or "other"; the route outlives the request */
     struct timespec start;
+    bool discard;  /* answered from the headers (preflight, 503): the body is dropped */
+    route *rt;     /* the route found from the headers; NULL when none */
+    size_t upload_charge; /* bytes counted in rt->upload_bytes */
+    /* a slow handler: the request waits suspended while the pool runs it */
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    atomic_int job; /* JOB_NONE, JOB_QUEUED, JOB_DONE */
+    api_response resp;
 } req_state;
+
+enum { JOB_NONE, JOB_QUEUED, JOB_DONE };
+
 
 /* lookout_http_requests_total{handler,code} and lookout_http_request_duration_seconds{handler}, as
  * Prometheus' prometheus_http_*: handler is a route, never the raw path, so cardinality stays bounded. */
@@ -100,6 +118,20 @@ http_server *http_server_new(const http_server_options *opts)
         s->opts.max_body = 1 << 20;
     if (!s->opts.max_header_memory)
         s->opts.max_header_memory = 64 << 10;
+    if (!s->opts.max_connections_per_ip)
+        s->opts.max_connections_per_ip = HTTP_DEFAULT_CONNECTIONS_PER_IP;
+    if (!s->opts.header_timeout_s)
+        s->opts.header_timeout_s = HTTP_DEFAULT_HEADER_TIMEOUT_S;
+    if (s->opts.header_timeout_s > s->opts.timeout_s)
+        s->opts.header_timeout_s = s->opts.timeout_s;
+    if (!s->opts.slow_threads)
+        s->opts.slow_threads = HTTP_DEFAULT_SLOW_THREADS;
+    if (!s->opts.slow_queue)
+        s->opts.slow_queue = HTTP_DEFAULT_SLOW_QUEUE;
+    if (!s->opts.upload_threads)
+        s->opts.upload_threads = HTTP_DEFAULT_UPLOAD_THREADS;
+    if (!s->opts.upload_queue)
+        s->opts.upload_queue = HTTP_DEFAULT_UPLOAD_QUEUE;
     s->fd = -1;
     return s;
 }
@@ -111,13 +143,36 @@ void http_server_route(http_server *s, const char *method, const char *path, boo
     if (!r)
         abort();
     s->routes = r;
-    r[s->n_routes++] = (route){method ? xstrdup(method) : NULL, xstrdup(path), prefix, fn, ctx, NULL, NULL};
+    r[s->n_routes] = (route){.method = method ? xstrdup(method) : NULL,
+                             .path = xstrdup(path),
+                             .prefix = prefix,
+                             .fn = fn,
+                             .ctx = ctx,
+                             .pool = -1};
     strbuf h;
     strbuf_init(&h);
     strbuf_puts(&h, path);
     if (prefix)
         strbuf_puts(&h, "*");
-    r[s->n_routes - 1].handler = strbuf_detach(&h, NULL);
+    r[s->n_routes].handler = strbuf_detach(&h, NULL);
+    s->n_routes++;
+}
+
+void http_server_route_guard(http_server *s, const char *method, const char *path, api_preflight_fn preflight,
+                             size_t upload_budget)
+{
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (s->routes[i].method && strcmp(s->routes[i].method, method) == 0 && strcmp(s->routes[i].path, path) == 0) {
+            s->routes[i].preflight = preflight;
+            s->routes[i].upload_budget = upload_budget;
+        }
+}
+
+void http_server_route_pool(http_server *s, const char *method, const char *path, http_pool pool)
+{
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (s->routes[i].method && strcmp(s->routes[i].method, method) == 0 && strcmp(s->routes[i].path, path) == 0)
+            s->routes[i].pool = (int)pool;
 }
 
 void http_server_route_limited(http_server *s, const char *method, const char *path, bool prefix,
@@ -234,15 +289,15 @@ static bool path_matches(const route *r, const char *path)
 static const route *find_route(const http_server *s, const char *method, const char *path, bool *path_known,
                                strbuf *allow);
 
-/* The body limit for a request about to be read; *handler: its route's label ("other" when none). */
-static size_t route_limit(const http_server *s, const char *method, const char *path, const char **handler)
+/* The body limit for a request about to be read; *rt: its route, NULL when none. */
+static size_t route_limit(const http_server *s, const char *method, const char *path, route **rt)
 {
     strbuf allow;
     strbuf_init(&allow);
     bool known;
     const route *r = find_route(s, method, path, &known, &allow);
     strbuf_free(&allow);
-    *handler = r ? r->handler : "other";
+    *rt = (route *)r;
     size_t lim = r && r->body_limit ? r->body_limit(r->ctx) : 0;
     return lim ? lim : s->opts.max_body;
 }
@@ -343,6 +398,123 @@ static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connectio
     return ret;
 }
 
+/* Answers now, from the headers, and drops whatever body follows (the connection is then closed). */
+static enum MHD_Result answer_early(const http_server *s, struct MHD_Connection *conn, const char *method,
+                                   const char *url, req_state *st, api_response *resp)
+{
+    decorate(s, conn, method, url, resp);
+    api_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = send_response(conn, resp);
+    count_request(st, resp->status);
+    response_free(resp);
+    st->discard = true;
+    if (ret == MHD_YES)
+        st->responded = true;
+    return ret;
+}
+
+/* The first call of a request (headers only): the route's preflight may answer it (push switched off,
+ * bad credentials) before a byte of the body is read. Returns true when it failed to queue the answer
+ * (the connection is then dropped); st->responded tells whether it answered. */
+static bool preflight(const http_server *s, struct MHD_Connection *conn, const char *method, const char *url,
+                      req_state *st)
+{
+    route *r = st->rt;
+    if (!r || !r->preflight)
+        return false;
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    api_request req = {method, url, "", 0, conn};
+    if (!r->preflight(r->ctx, &req, &resp)) {
+        response_free(&resp);
+        return false;
+    }
+    return answer_early(s, conn, method, url, st, &resp) != MHD_YES;
+}
+
+/* A route with an upload budget refuses a body that would take the bytes in flight past it (its
+ * Content-Length, or the route's limit when unknown; one body is always admitted when none is in
+ * flight), so that bodies cannot pile up in memory. */
+static enum MHD_Result admit_upload(const http_server *s, struct MHD_Connection *conn, const char *method,
+                                    const char *url, req_state *st)
+{
+    route *r = st->rt;
+    if (!r || !r->upload_budget)
+        return MHD_YES;
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    {
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        size_t charge = cl ? (size_t)strtoull(cl, NULL, 10) : st->limit; /* <= limit: checked before */
+        size_t before = atomic_fetch_add(&r->upload_bytes, charge);
+        st->upload_charge = charge;
+        if (before && before + charge > r->upload_budget) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "too many request bodies in flight on %s (at most %zu bytes); retry later\n",
+                     r->path, r->upload_budget);
+            api_response_text(&resp, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+            api_response_header(&resp, "Retry-After", "1");
+            return answer_early(s, conn, method, url, st, &resp);
+        }
+    }
+    response_free(&resp);
+    return MHD_YES;
+}
+
+/* Runs on the slow pool: the handler, then wakes the suspended connection up to send the answer. */
+static void run_slow(void *arg)
+{
+    req_state *st = arg;
+    api_request req = {st->method, st->url, st->body.buf, st->body.len, st->conn};
+    st->resp.status = 200;
+    st->rt->fn(st->rt->ctx, &req, &st->resp);
+    atomic_store(&st->job, JOB_DONE);
+    MHD_resume_connection(st->conn);
+}
+
+/* Still queued when the server stops. */
+static void cancel_slow(void *arg)
+{
+    req_state *st = arg;
+    api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "server shutting down\n");
+    atomic_store(&st->job, JOB_DONE);
+    MHD_resume_connection(st->conn);
+}
+
+/* A slow route's handler goes to the pool while the connection is suspended; the call after the resume
+ * sends its answer. A full pool queue is answered 503 at once. */
+static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, const char *method, const char *url,
+                               req_state *st)
+{
+    int job = atomic_load(&st->job);
+    if (job == JOB_DONE) {
+        decorate(s, conn, method, url, &st->resp);
+        enum MHD_Result ret = send_response(conn, &st->resp);
+        count_request(st, st->resp.status);
+        st->responded = true;
+        return ret;
+    }
+    if (job == JOB_QUEUED)
+        return MHD_YES;
+    st->srv = s;
+    st->conn = conn;
+    st->method = method;
+    st->url = url;
+    atomic_store(&st->job, JOB_QUEUED);
+    MHD_suspend_connection(conn);
+    if (workpool_submit(s->pools[st->rt->pool], run_slow, st))
+        return MHD_YES;
+    MHD_resume_connection(conn);
+    atomic_store(&st->job, JOB_DONE);
+    api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "too many slow requests in flight; retry later\n");
+    api_response_header(&st->resp, "Retry-After", "1");
+    decorate(s, conn, method, url, &st->resp);
+    enum MHD_Result ret = send_response(conn, &st->resp);
+    count_request(st, st->resp.status);
+    st->responded = true;
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -355,8 +527,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!st)
             return MHD_NO;
         strbuf_init(&st->body);
+        strbuf_init(&st->resp.body);
         clock_gettime(CLOCK_MONOTONIC, &st->start);
-        st->limit = route_limit(s, method, url, &st->handler);
+        st->limit = route_limit(s, method, url, &st->rt);
+        st->handler = st->rt ? st->rt->handler : "other";
+        /* headers are in: from now on the connection's ordinary idle timeout applies */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -366,19 +542,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             api_request req = {method, url, "", 0, conn};
             api_response resp = {.status = 200};
             strbuf_init(&resp.body);
-            if (!s->gate(s->gate_ctx, &req, &resp)) {
-                decorate(s, conn, method, url, &resp);
-                if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
-                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-                    api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-                enum MHD_Result ret = send_response(conn, &resp);
-                response_free(&resp);
-                st->responded = ret == MHD_YES;
-                st->too_large = true; /* whatever body follows is dropped, not buffered */
-                return ret;
-            }
+            if (!s->gate(s->gate_ctx, &req, &resp))
+                return answer_early(s, conn, method, url, st, &resp);
             response_free(&resp);
         }
+        /* The route's own verdict next: push switched off says 404 whatever the body's size. */
+        if (preflight(s, conn, method, url, st) || st->responded)
+            return st->responded ? MHD_YES : MHD_NO;
         /* A declared body above the limit is refused before it is read (the connection is then closed),
          * so that a client cannot keep a server thread busy uploading gigabytes that end in a 413. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -391,23 +561,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_too_large(s, conn, method, url, st);
             }
         }
-        return MHD_YES;
+        return admit_upload(s, conn, method, url, st);
     }
     if (*upload_data_size) {
-        if (!st->too_large && st->body.len + *upload_data_size <= st->limit) {
+        if (!st->too_large && !st->discard && st->body.len + *upload_data_size <= st->limit) {
             strbuf_append(&st->body, upload_data, *upload_data_size);
         } else {
             /* A body without (or beyond) its declared length, over the limit. libmicrohttpd (0.9.x) cannot
              * queue a response while an upload is pending, so the rest is read and dropped for the 413 to
              * reach the client, but only up to SERVER_DRAIN_MAX: past that the connection is closed, so an
              * endless chunked upload cannot keep a server thread busy. */
-            st->too_large = true;
+            st->too_large = !st->discard;
             st->drained += *upload_data_size;
             if (st->body.cap) {
                 strbuf_free(&st->body);
                 strbuf_init(&st->body);
             }
             if (st->drained > SERVER_DRAIN_MAX) {
+                if (st->discard)
+                    return MHD_NO;
                 log_debug("web", "closing a connection sending an oversized body", "limit_bytes",
                           st->limit_text);
                 return MHD_NO;
@@ -418,6 +590,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (st->responded)
         return MHD_YES;
+    if (!st->too_large && st->rt && st->rt->pool >= 0 && s->pools[st->rt->pool])
+        return offload(s, conn, method, url, st);
 
     api_response resp = {.status = 200};
     strbuf_init(&resp.body);
@@ -449,16 +623,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     http_server *s = cls;
     req_state *st = *con_cls;
     if (!st)
         return;
     strbuf_free(&st->body);
+    if (st->upload_charge)
+        atomic_fetch_sub(&st->rt->upload_bytes, st->upload_charge);
+    response_free(&st->resp);
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+    /* a keep-alive connection waits for its next request's headers under the header timeout again */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
+}
+
+/* A new connection gets the header timeout until its request's headers are complete. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)socket_context;
+    http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -577,7 +765,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     s->fd = bind_listen(s->listen_address, &s->port, err, errlen);
     if (s->fd < 0)
         return -1;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 #ifdef __linux__
     flags |= MHD_USE_EPOLL;
 #else
@@ -611,8 +799,14 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->opts.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    if (s->daemon) {
+        s->pools[HTTP_POOL_SLOW] = workpool_new(s->opts.slow_threads, s->opts.slow_queue);
+        s->pools[HTTP_POOL_UPLOAD] = workpool_new(s->opts.upload_threads, s->opts.upload_queue);
+    }
     if (!s->daemon) {
         snprintf(err, errlen, "listen tcp %s: cannot start the HTTP server", s->listen_address);
         close(s->fd);
@@ -640,6 +834,9 @@ void http_server_free(http_server *s)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
+        /* running slow handlers finish, queued ones are answered 503: no connection stays suspended */
+        workpool_free(s->pools[HTTP_POOL_SLOW], cancel_slow);
+        workpool_free(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
         MHD_stop_daemon(s->daemon);
     } else if (s->fd >= 0) {
         close(s->fd);

@@ -3,7 +3,10 @@
  * on the server's threads, concurrently: they must be thread-safe.
  *
  * Limits: request bodies are bounded (max_body, larger -> 413), headers by the per-connection memory
- * limit (larger -> 431), connections by max_connections, idle connections by timeout_s. */
+ * limit (larger -> 431), connections by max_connections and per client address by
+ * max_connections_per_ip, connections whose headers are incomplete by header_timeout_s (idle), other idle
+ * connections by timeout_s. Handlers marked slow run on a small separate pool, so that dumps, searches
+ * and pushes waiting for the store can never hold every server thread. */
 #ifndef LOOKOUT_HTTP_SERVER_H
 #define LOOKOUT_HTTP_SERVER_H
 #include <stdbool.h>
@@ -34,6 +37,25 @@ typedef struct api_response {
 } api_response;
 
 typedef void (*api_handler_fn)(void *ctx, const api_request *req, api_response *resp);
+/* Decides a request from its method, path, query and headers alone (req->body is ""), before its body is
+ * read: returns true with resp filled to answer now (the body is then dropped and the connection
+ * closed), false to read the body and call the handler. */
+typedef bool (*api_preflight_fn)(void *ctx, const api_request *req, api_response *resp);
+
+/* Connections from one client address at once (more are refused at accept). */
+#define HTTP_DEFAULT_CONNECTIONS_PER_IP 128
+/* Idle limit while a request's headers are incomplete (a new connection, a keep-alive one between
+ * requests); once they are in, timeout_s applies. */
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
+/* Threads running handlers off the server threads (http_server_route_pool), and how many requests may
+ * wait for them: HTTP_POOL_SLOW for reads whose cost grows with the data, HTTP_POOL_UPLOAD for writes
+ * that wait for the store (many small pushes at once are normal). */
+#define HTTP_DEFAULT_SLOW_THREADS 2
+#define HTTP_DEFAULT_SLOW_QUEUE 64
+#define HTTP_DEFAULT_UPLOAD_THREADS 8
+#define HTTP_DEFAULT_UPLOAD_QUEUE 256
+
+typedef enum http_pool { HTTP_POOL_SLOW = 0, HTTP_POOL_UPLOAD = 1 } http_pool;
 
 typedef struct http_server_options {
     const char *listen_address; /* "HOST:PORT", ":PORT", "[::]:PORT"; port 0 picks a free port */
@@ -48,6 +70,12 @@ typedef struct http_server_options {
     void *tls_cert_callback;                /* gnutls_certificate_retrieve_function2 *, instead of the PEMs */
     const char *tls_trust_pem;              /* client CA list: asks clients for certificates */
     const char *tls_priorities;             /* GnuTLS priority string; NULL: "NORMAL" */
+    unsigned max_connections_per_ip; /* default HTTP_DEFAULT_CONNECTIONS_PER_IP */
+    unsigned header_timeout_s;       /* default HTTP_DEFAULT_HEADER_TIMEOUT_S, at most timeout_s */
+    unsigned slow_threads;           /* default HTTP_DEFAULT_SLOW_THREADS */
+    size_t slow_queue;               /* default HTTP_DEFAULT_SLOW_QUEUE */
+    unsigned upload_threads;         /* default HTTP_DEFAULT_UPLOAD_THREADS */
+    size_t upload_queue;             /* default HTTP_DEFAULT_UPLOAD_QUEUE */
 } http_server_options;
 
 http_server *http_server_new(const http_server_options *opts);
@@ -67,6 +95,15 @@ void http_server_route_limited(http_server *s, const char *method, const char *p
 typedef bool (*http_gate_fn)(void *ctx, const api_request *req, api_response *resp);
 typedef void (*http_decorate_fn)(void *ctx, const api_request *req, api_response *resp);
 void http_server_set_gate(http_server *s, http_gate_fn gate, http_decorate_fn decorate, void *ctx);
+/* Gives the registered route (method, path exactly as registered) a preflight, and/or a budget for the
+ * bodies of its requests in flight (upload_budget > 0 bytes: a request whose Content-Length, or the
+ * route's body limit when none is declared, would go past it is answered 503 with Retry-After: 1 from
+ * its headers, before its body is read; one body is always admitted when none is in flight). */
+void http_server_route_guard(http_server *s, const char *method, const char *path, api_preflight_fn preflight,
+                             size_t upload_budget);
+/* Runs the registered route's handler on a pool (its threads; its queue full -> 503 with Retry-After),
+ * never on the threads that serve every other request. */
+void http_server_route_pool(http_server *s, const char *method, const char *path, http_pool pool);
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
 /* The bound port (after start), for tests using port 0. */

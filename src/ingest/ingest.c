@@ -556,7 +556,8 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         return;
     }
     char err[512];
-    payload_doc *doc = payload_parse(it->body, it->len, it->url, err, sizeof err);
+    payload_doc *doc =
+        payload_parse_limited(it->body, it->len, it->url, in->o.merge.samples_per_error, err, sizeof err);
     if (!doc) {
         report_health(in, it->job, it->target_hash, err, it->start_ms, it->duration_s);
         metric_add(m_parse_failures(), lv, 1);
@@ -1135,7 +1136,7 @@ ingest_push_result ingest_push(ingest *in, const char *job, const char *instance
 {
     char fallback[320];
     snprintf(fallback, sizeof fallback, "push:%.300s", instance ? instance : "");
-    payload_doc *doc = payload_parse(body, len, fallback, err, errlen);
+    payload_doc *doc = payload_parse_limited(body, len, fallback, in->o.merge.samples_per_error, err, errlen);
     if (!doc)
         return INGEST_PUSH_INVALID;
     if (doc->skipped_aggregates || doc->skipped_occurrences) {

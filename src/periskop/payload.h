@@ -11,6 +11,9 @@
  * Timestamps: RFC 3339 with or without fraction, with Z or a numeric offset (Go RFC3339Nano, Python
  * isoformat+"Z", Ruby iso8601, Scala ".SSSXXX"); kept as Unix milliseconds (fraction truncated).
  *
+ * Parsing streams (payload_parse.c, yajl): structures are built as tokens arrive, values nobody reads are
+ * skipped, so memory follows what is kept, not the body's shape.
+ *
  * Occurrences are reference-counted (atomic) so the merge engine and store backends can share samples
  * across threads without copying; they are never modified after parsing. Everything else is owned by
  * the payload_doc and freed with payload_free. */
@@ -33,6 +36,9 @@ typedef struct payload_error {
     char *message;    /* "" when absent */
     char **stacktrace; /* lines in order */
     size_t n_stacktrace;
+    /* NULL, or the one allocation the stacktrace lines point into (the parser packs them: a line costs
+     * its bytes and a pointer, not a heap block each). payload_error_clear frees whichever applies. */
+    char *stack_block;
     struct payload_error *cause; /* NULL or the next link of the chain */
 } payload_error;
 
@@ -103,6 +109,14 @@ typedef struct payload_doc {
  * "invalid JSON at line 1 column 17: ...", "payload is not a JSON object (got array)",
  * "\"aggregated_errors\" is not an array (got string)". */
 payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id, char *err, size_t errlen);
+/* Occurrences kept per aggregate by payload_parse. */
+#define PAYLOAD_DEFAULT_MAX_OCCURRENCES 1000
+/* payload_parse keeping at most max_occurrences occurrences per aggregate (0: the default), the newest
+ * by (timestamp, dedup_hash) like the merge engine, which never stores more than samples_per_error of an
+ * error: older ones beyond that could never be kept, so they are not built. The parse streams (yajl):
+ * memory is what the kept records need, never a tree of the whole body. */
+payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
+                                   char *err, size_t errlen);
 void payload_free(payload_doc *p);
 
 void payload_occurrence_ref(payload_occurrence *o);

@@ -13,6 +13,7 @@
 
 #include "sd/cache.h"
 #include "sd/sd_internal.h"
+#include "util/json_budget.h"
 #include "util/strbuf.h"
 
 #define CACHE_VERSION 1
@@ -224,7 +225,7 @@ int sd_cache_load(const char *dir, const char *id, const char *job, const char *
         return -1;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, 0, &jerr);
+    json_t *root = json_budget_loadb(data, len, 0, &jerr);
     free(data);
     if (!root) {
         snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sd/sd_remote.h"
+#include "util/json_budget.h"
 #include "util/xalloc.h"
 
 void sd_sanitize_label_name(const char *in, char *out, size_t outlen)
@@ -56,7 +57,7 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
                          size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *root = json_budget_loadb(body, len, 0, &je);
     if (!root) {
         snprintf(err, errlen, "invalid JSON in catalog services: line %d column %d: %s", je.line, je.column, je.text);
         return -1;
@@ -105,7 +106,7 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
 char *consul_parse_agent_datacenter(const char *body, size_t len, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *root = json_budget_loadb(body, len, 0, &je);
     if (!root) {
         snprintf(err, errlen, "invalid JSON in agent self: line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
@@ -183,7 +184,7 @@ int consul_parse_health(const char *body, size_t len, const char *service, const
                         const char *tag_separator, target_group *g, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *root = json_budget_loadb(body, len, 0, &je);
     if (!root) {
         snprintf(err, errlen, "invalid JSON in health service %s: line %d column %d: %s", service, je.line, je.column,
                  je.text);

@@ -8,6 +8,7 @@
  *   - a null group is an error ("nil target group item found"); label names must be valid.
  * Every group gets source "PATH:INDEX" and __meta_filepath=PATH. Pure: no threads, no globals. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,9 +16,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "sd/sd_internal.h"
+#include "util/json_budget.h"
 #include "util/yaml_depth.h"
 
 typedef struct glist {
@@ -75,7 +78,7 @@ static const char *json_kind(const json_t *v)
 static int parse_json(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    json_t *root = json_budget_loadb(data, len, JSON_DECODE_ANY, &je);
     if (!root)
         return fail(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
     int rc = 0;
@@ -331,13 +334,22 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
 
 int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer, and hang
+     * start-up, reloads and shutdown with it. Only regular files are read; the flag is cleared for them. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
         return fail(err, errlen, "open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return fail(err, errlen, "not a regular file");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return fail(err, errlen, "open: %s", strerror(e));
     }
     if ((uint64_t)st.st_size > SD_FILE_MAX_BYTES) {
         fclose(f);

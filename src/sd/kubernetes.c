@@ -39,13 +39,14 @@
 
 #include "http/client.h"
 #include "sd/kubernetes_internal.h"
+#include "util/json_budget.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 #define COMPONENT "sd/kubernetes"
 #define K8S_PAGE_LIMIT 500
 #define K8S_MAX_LINE (16u << 20)    /* one watch event */
-#define K8S_MAX_PAGE (256u << 20)   /* one list page */
+#define K8S_MAX_PAGE (64u << 20)    /* one list page: 500 objects of 128 KiB */
 #define K8S_BACKOFF_MIN_MS 250
 #define K8S_BACKOFF_MAX_MS 30000
 
@@ -280,7 +281,7 @@ static void set_rv(k8s_informer *in, const char *rv)
 static void handle_event(k8s_informer *in, const char *line, size_t n)
 {
     json_error_t jerr;
-    json_t *ev = json_loadb(line, n, 0, &jerr);
+    json_t *ev = json_budget_loadb(line, n, 0, &jerr);
     if (!ev) {
         log_warn(COMPONENT, "cannot decode watch event", "job", in->kp->job, "path", in->path, "err", jerr.text);
         in->overflow = true; /* stream out of step: start over from a list */
@@ -490,7 +491,7 @@ static void inf_finish(k8s_informer *in, CURLcode res)
         return;
     }
     json_error_t jerr;
-    json_t *page = json_loadb(in->buf, in->len, 0, &jerr);
+    json_t *page = json_budget_loadb(in->buf, in->len, 0, &jerr);
     inf_buf_reset(in);
     if (!page || !json_is_array(json_object_get(page, "items"))) {
         log_warn(COMPONENT, "cannot decode list", "job", kp->job, "path", in->path, "err",

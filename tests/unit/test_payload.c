@@ -400,3 +400,72 @@ Test(payload, origin_job_of_federated_aggregates)
     cr_assert_null(p->aggregates[3].origin_job);
     payload_free(p);
 }
+
+/* The streaming parser evaluates an object when it closes: member order never changes the result. */
+Test(payload, member_order_and_repeated_members)
+{
+    char err[256];
+    payload_doc *p = parse_str(
+        "{\"aggregated_errors\":[{\"latest_errors\":[{\"severity\":\"\",\"error\":{\"stacktrace\":[\"a\",\"b\"],"
+        "\"class\":\"C\"}}],\"severity\":\"info\",\"total_count\":\"x\",\"total_count\":4,\"aggregation_key\":\"k\"}],"
+        "\"target_uuid\":\"late\"}",
+        err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_str_eq(p->target_uuid, "late");
+    cr_assert_eq(p->n_aggregates, 1);
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_eq(a->total_count, 4); /* the last of a repeated member wins */
+    cr_assert_eq(a->occurrences[0]->severity, PAYLOAD_INFO); /* inherited from a severity given later */
+    cr_assert_str_eq(a->occurrences[0]->error.class_name, "C");
+    cr_assert_eq(a->occurrences[0]->error.n_stacktrace, 2);
+    cr_assert_str_eq(a->occurrences[0]->error.stacktrace[1], "b");
+    payload_free(p);
+    /* a problem found before the key is known still names the key */
+    p = parse_str("{\"aggregated_errors\":[{\"latest_errors\":[{\"uuid\":5}],\"aggregation_key\":\"k2\"}]}", err,
+                  sizeof(err));
+    cr_assert_str_eq(p->first_problem, "aggregate \"k2\" occurrence 0: \"uuid\" is a number, expected a string");
+    cr_assert_eq(p->skipped_occurrences, 1);
+    payload_free(p);
+}
+
+/* At most max_occurrences per aggregate are built, the newest (also across folded repeats). */
+Test(payload, occurrences_capped_newest_kept)
+{
+    char err[256];
+    const char *s = "{\"aggregated_errors\":["
+                    "{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"a\",\"timestamp\":\"2024-01-01T00:00:03Z\"},"
+                    "{\"uuid\":\"b\",\"timestamp\":\"2024-01-01T00:00:01Z\"},{\"uuid\":\"c\",\"timestamp\":\"2024-01-01T00:00:05Z\"}]},"
+                    "{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"d\",\"timestamp\":\"2024-01-01T00:00:04Z\"},{\"uuid\":\"e\"}]}]}";
+    payload_doc *p = payload_parse_limited(s, strlen(s), "fb", 2, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1);
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_eq(a->n_occurrences, 2);
+    bool c = false, d = false;
+    for (size_t i = 0; i < 2; i++) {
+        c |= strcmp(a->occurrences[i]->uuid, "c") == 0;
+        d |= strcmp(a->occurrences[i]->uuid, "d") == 0;
+    }
+    cr_assert(c && d, "kept %s %s", a->occurrences[0]->uuid, a->occurrences[1]->uuid);
+    payload_free(p);
+}
+
+/* 100,000 empty occurrences (the `[{},{},...]` shape) keep only the cap; a value nobody reads is skipped. */
+Test(payload, runaway_shapes_stay_small)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"x\":[");
+    for (int i = 0; i < 100000; i++)
+        strbuf_puts(&sb, i ? ",[{}]" : "[{}]");
+    strbuf_puts(&sb, "],\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[");
+    for (int i = 0; i < 100000; i++)
+        strbuf_puts(&sb, i ? ",{}" : "{}");
+    strbuf_puts(&sb, "]}]}");
+    char err[256];
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->aggregates[0].n_occurrences, PAYLOAD_DEFAULT_MAX_OCCURRENCES);
+    payload_free(p);
+    strbuf_free(&sb);
+}

@@ -1,0 +1,29 @@
+/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Discovery responses
+ * (http_sd, Consul, Kubernetes pages and watch events, file_sd, the SD cache) are still parsed into a
+ * jansson tree; a tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
+ * http_sd target lists are the densest). Inside a budget window jansson's allocations are counted (its
+ * allocator hooks, installed once) and refused past the budget, so the parse fails instead of growing:
+ * at most JSON_BUDGET_RATIO times the body plus JSON_BUDGET_BASE bytes. A refused response is a failed
+ * refresh like any other (the provider keeps its last good targets).
+ *
+ * Threading: the window is thread-local; other threads' jansson use is unaffected. */
+#ifndef LOOKOUT_UTIL_JSON_BUDGET_H
+#define LOOKOUT_UTIL_JSON_BUDGET_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSON_BUDGET_RATIO 24
+#define JSON_BUDGET_BASE (1u << 20)
+
+/* The budget for a body of len bytes: JSON_BUDGET_RATIO * len + JSON_BUDGET_BASE. */
+size_t json_budget_for(size_t len);
+/* Opens the window: jansson allocations on this thread may total max_bytes. */
+void json_budget_begin(size_t max_bytes);
+/* Closes it; true when an allocation was refused (the parse failed for the budget). */
+bool json_budget_end(void);
+/* json_loadb within json_budget_for(len). Past the budget: NULL, with e->text "JSON document too large to
+ * hold: more than N MiB for a body of M bytes" (line/column of where it stopped). */
+json_t *json_budget_loadb(const char *buf, size_t len, size_t flags, json_error_t *e);
+
+#endif
