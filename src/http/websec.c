@@ -13,6 +13,7 @@
 
 #include "http/auth.h"
 #include "util/log.h"
+#include "util/strv.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -205,15 +206,6 @@ static bool str_eq(const char *a, const char *b)
     return (!a || !b) ? a == b : strcmp(a, b) == 0;
 }
 
-static bool strv_eq(char **a, size_t na, char **b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
-}
 
 int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, size_t errlen)
 {
@@ -239,8 +231,8 @@ int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, 
         *restart_needed = !str_eq(o->client_ca_pem, cfg->client_ca_pem) || o->min_version != cfg->min_version ||
                           o->max_version != cfg->max_version ||
                           o->prefer_server_cipher_suites != cfg->prefer_server_cipher_suites ||
-                          !strv_eq(o->cipher_suites, o->n_cipher_suites, cfg->cipher_suites, cfg->n_cipher_suites) ||
-                          !strv_eq(o->curves, o->n_curves, cfg->curves, cfg->n_curves);
+                          !strv_equal(o->cipher_suites, o->n_cipher_suites, cfg->cipher_suites, cfg->n_cipher_suites) ||
+                          !strv_equal(o->curves, o->n_curves, cfg->curves, cfg->n_curves);
     }
     pthread_rwlock_wrlock(&ws->lock);
     web_config *old = ws->cfg;

@@ -186,9 +186,18 @@ check_eq "Prometheus loaded every rule of alerts.yml" "$(grep -c '^ *- alert:' "
 python3 "$TMP/eval.py" "$PROM_URL" alert <"$TMP/rules.tsv"
 
 # The alerts that must be active here: the dead target, the growing errors, the regression.
-alerts=$(curl -sS "$PROM_URL/api/v1/alerts" | python3 -c '
+# Waited for (Prometheus publishes alerts once per rule evaluation): until all three are there, 60 s at most.
+active_alerts() {
+  curl -sS "$PROM_URL/api/v1/alerts" | python3 -c '
 import json, sys
-print(" ".join(sorted({"%s/%s" % (a["labels"]["alertname"], a["labels"].get("job", "")) for a in json.load(sys.stdin)["data"]["alerts"]})))')
+print(" ".join(sorted({"%s/%s" % (a["labels"]["alertname"], a["labels"].get("job", "")) for a in json.load(sys.stdin)["data"]["alerts"]})))'
+}
+for _ in $(seq 120); do
+  alerts=$(active_alerts)
+  [[ "$alerts" == *LookoutTargetDown/dead* && "$alerts" == *ApplicationErrorsIncreasing/example* &&
+     "$alerts" == *ApplicationErrorRegressed/example* ]] && break
+  sleep 0.5
+done
 check_contains "LookoutTargetDown is active for job dead" "$alerts" "LookoutTargetDown/dead"
 check_contains "ApplicationErrorsIncreasing is active for job example" "$alerts" "ApplicationErrorsIncreasing/example"
 check_contains "ApplicationErrorRegressed is active for job example" "$alerts" "ApplicationErrorRegressed/example"
