@@ -554,14 +554,31 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
     return true;
 }
 
-/* Folds one aggregate pa (whose count is already clamped to count) into a for instance m. Returns true
- * when the aggregate changed. */
 /* Whether occurrence o is new for a tombstone whose last occurrence was at last_seen. */
 static inline bool newer_than(const payload_occurrence *o, int64_t last_seen)
 {
     return o->timestamp_ms != PAYLOAD_TS_NONE && o->timestamp_ms > last_seen;
 }
 
+/* The instance that keeps pa's count: m itself or, for a key regrouped by error_relabel_configs, the
+ * derived instance "instance_id \x1e original key", so that every original key keeps its own delta and
+ * reset accounting (and is persisted like any instance count). *derived: that id (caller frees), or NULL. */
+static minst *count_instance(merge_engine *e, const merge_input *in, minst *m, const char *iid,
+                             const payload_aggregate *pa, char **derived)
+{
+    *derived = NULL;
+    if (!pa->count_id)
+        return m;
+    size_t l = strlen(iid) + strlen(pa->count_id) + 2;
+    *derived = xmalloc(l);
+    snprintf(*derived, l, "%s%c%s", iid, MERGE_DERIVED_SEP, pa->count_id);
+    minst *cm = minst_get(e, in->job, *derived);
+    cm->last_seen = in->now_ms;
+    return cm;
+}
+
+/* Folds one aggregate pa (whose count is already clamped to count) into a for instance m. Returns true
+ * when the aggregate changed. */
 static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const char *iid, const payload_aggregate *pa,
                       uint64_t count, magg *a, bool is_new, uint64_t lhash, int64_t minute, merge_changeset *cs,
                       bool filter, int64_t only_after)
@@ -570,20 +587,9 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
     if (is_new)
         c = change_of(cs, a, true);
 
-    /* Regrouped by error_relabel_configs: the count is the original key's, kept under a derived instance
-     * "instance_id \x1e original key" so that every original key keeps its own delta and reset accounting
-     * (and is persisted like any instance count). */
-    minst *cm = m;
-    const char *ciid = iid;
-    char *derived = NULL;
-    if (pa->count_id) {
-        size_t l = strlen(iid) + strlen(pa->count_id) + 2;
-        derived = xmalloc(l);
-        snprintf(derived, l, "%s%c%s", iid, MERGE_DERIVED_SEP, pa->count_id);
-        cm = minst_get(e, in->job, derived);
-        cm->last_seen = in->now_ms;
-        ciid = derived;
-    }
+    char *derived;
+    minst *cm = count_instance(e, in, m, iid, pa, &derived);
+    const char *ciid = derived ? derived : iid;
     icount *ic = icount_find(cm, a, true);
     bool known = ic->a != NULL;
     uint64_t delta;
@@ -758,7 +764,9 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         if (a && a->expired) {
             /* Deleted by retention: it stays deleted while the instance reports nothing new; an increase
              * or a newer occurrence brings it back as a new error holding only what came after. */
-            icount *ic = icount_find(m, a, false);
+            char *derived;
+            icount *ic = icount_find(count_instance(e, in, m, iid, pa, &derived), a, false);
+            free(derived);
             uint64_t delta = !ic ? count : count >= ic->count ? count - ic->count : count;
             bool newer = false;
             for (size_t k = 0; k < pa->n_occurrences && !newer; k++)

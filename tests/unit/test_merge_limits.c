@@ -330,6 +330,36 @@ Test(merge_limits, retention_deletes_silent_errors)
     cr_assert_eq(count("api", "old"), 7);
 }
 
+/* A key regrouped by error_relabel_configs (count_id: the client's original key) keeps its count in a
+ * derived instance; after retention deleted the error, the same counts do not bring it back either. */
+static payload_doc *regrouped(uint64_t c1, uint64_t c2)
+{
+    payload_doc *d = counts("A", 2, "E@1", (unsigned long long)c1, "E@2", (unsigned long long)c2);
+    for (size_t i = 0; i < d->n_aggregates; i++) {
+        d->aggregates[i].count_id = d->aggregates[i].key;
+        d->aggregates[i].key = strdup("E");
+    }
+    return d;
+}
+Test(merge_limits, regrouped_keys_stay_deleted_after_retention)
+{
+    merge_free(E);
+    merge_options o = {.retention_ms = 10 * MIN};
+    E = merge_new(&o);
+    apply("api", "http://a", regrouped(10, 5), T0);
+    cr_assert_eq(count("api", "E"), 15);
+    merge_changeset_clear(&CS);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert(!exists("api", "E"));
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://a", regrouped(10, 5), T0 + 12 * MIN), 0);
+    cr_assert(!exists("api", "E"), "the same counts brought the regrouped error back");
+    cr_assert_eq(CS.n, 0);
+    /* one original key grows by 3: back as a new error holding only that */
+    apply("api", "http://a", regrouped(13, 5), T0 + 13 * MIN);
+    cr_assert_eq(count("api", "E"), 3);
+}
+
 /* A tombstone lives while an instance refers to it, and its memory goes with the last one. */
 Test(merge_limits, tombstones_are_freed_with_their_instances)
 {
