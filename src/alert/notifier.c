@@ -247,19 +247,6 @@ static void common_labels(const store_detail *d, labelset *out)
     }
 }
 
-static void json_labels(strbuf *sb, const labelset *ls)
-{
-    strbuf_putc(sb, '{');
-    for (size_t i = 0; i < ls->n; i++) {
-        if (i)
-            strbuf_putc(sb, ',');
-        strbuf_json_string(sb, ls->v[i].name);
-        strbuf_putc(sb, ':');
-        strbuf_json_string(sb, ls->v[i].value);
-    }
-    strbuf_putc(sb, '}');
-}
-
 static alert_state *state_new(notifier *n, const char *alertname, const store_summary *s, const labelset *external)
 {
     alert_state *a = xcalloc(1, sizeof(*a));
@@ -287,7 +274,7 @@ static alert_state *state_new(notifier *n, const char *alertname, const store_su
     labelset_set(&ls, "severity", payload_severity_name(s->severity));
     strbuf sb;
     strbuf_init(&sb);
-    json_labels(&sb, &ls);
+    labelset_write_json(&sb, &ls);
     a->labels_json = strbuf_detach(&sb, NULL);
     labelset_free(&ls);
     a->link = notifier_error_link(n->external_url, s->job, s->key);

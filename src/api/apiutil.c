@@ -97,19 +97,6 @@ void api_json_time(strbuf *out, int64_t unix_ms)
     strbuf_puts(out, "Z\"");
 }
 
-void api_json_labels(strbuf *out, const labelset *ls)
-{
-    strbuf_putc(out, '{');
-    for (size_t i = 0; i < ls->n; i++) {
-        if (i)
-            strbuf_putc(out, ',');
-        strbuf_json_string(out, ls->v[i].name);
-        strbuf_putc(out, ':');
-        strbuf_json_string(out, ls->v[i].value);
-    }
-    strbuf_putc(out, '}');
-}
-
 void api_json_error(api_response *resp, const char *type, const char *msg)
 {
     int status = 400;

@@ -14,8 +14,6 @@ void api_json_float(strbuf *out, double v);
 /* A time as Go's time.Time JSON (RFC3339 with trailing-zero-trimmed nanoseconds, UTC "Z"); ms == 0 gives
  * Go's zero time "0001-01-01T00:00:00Z". Includes the quotes. */
 void api_json_time(strbuf *out, int64_t unix_ms);
-/* {"name":"value",...} in label order (sorted, as Go marshals a map). */
-void api_json_labels(strbuf *out, const labelset *ls);
 /* Prometheus' error envelope: {"status":"error","errorType":TYPE,"error":MSG} with status 400 for
  * "bad_data", 422 for "execution", 500 for "internal", 404 for "not_found". */
 void api_json_error(api_response *resp, const char *type, const char *msg);

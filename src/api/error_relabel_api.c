@@ -23,7 +23,7 @@ static void emit(steps_ctx *c, size_t i, const labelset *after, bool keep)
     targets_api_rule_json(c->out, &c->rules[i]);
     strbuf_puts(c->out, ",\"output\":");
     if (keep && after)
-        api_json_labels(c->out, after);
+        labelset_write_json(c->out, after);
     else
         strbuf_puts(c->out, "{}");
     strbuf_printf(c->out, ",\"keep\":%s}", keep ? "true" : "false");
@@ -112,7 +112,7 @@ static void h_steps(void *ctx, const api_request *req, api_response *resp)
     strbuf *out = &resp->body;
     api_json_ok(resp);
     strbuf_puts(out, "{\"status\":\"success\",\"data\":{\"input\":");
-    api_json_labels(out, &ls);
+    labelset_write_json(out, &ls);
     strbuf_puts(out, ",\"steps\":[");
     steps_ctx c = {out, rules, 0};
     relabel_result r = relabel_apply_steps(rules, n, &ls, on_step, &c);
@@ -134,7 +134,7 @@ static void h_steps(void *ctx, const api_request *req, api_response *resp)
             if (ls.v[i].name[0] == '_' && ls.v[i].name[1] == '_')
                 labelset_del(&ls, ls.v[i].name);
         strbuf_puts(out, ",\"labels\":");
-        api_json_labels(out, &ls);
+        labelset_write_json(out, &ls);
         strbuf_putc(out, '}');
     }
     strbuf_puts(out, "}}");

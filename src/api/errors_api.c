@@ -393,7 +393,7 @@ static void write_detail(strbuf *sb, const store_detail *d, size_t max_samples, 
     for (size_t i = 0; i < d->n_labels; i++) {
         if (i)
             strbuf_putc(sb, ',');
-        api_json_labels(sb, &d->labels[i]);
+        labelset_write_json(sb, &d->labels[i]);
     }
     strbuf_puts(sb, "],\"samples\":[");
     for (size_t i = 0; i < d->n_samples && i < max_samples; i++) {

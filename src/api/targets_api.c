@@ -143,10 +143,10 @@ static void render_active(targets_api *api, const target_pool *p, const active_t
     labelset disc;
     targets_active_discovered(p, t, &disc);
     strbuf_puts(out, "{\"discoveredLabels\":");
-    api_json_labels(out, &disc);
+    labelset_write_json(out, &disc);
     labelset_free(&disc);
     strbuf_puts(out, ",\"labels\":");
-    api_json_labels(out, &pub);
+    labelset_write_json(out, &pub);
     labelset_free(&pub);
     strbuf_puts(out, ",\"scrapePool\":");
     strbuf_json_string(out, p->job);
@@ -225,7 +225,7 @@ void targets_api_render(targets_api *api, const char *state, const char *scrape_
             labelset disc;
             targets_dropped_discovered(p, &p->dropped[j], &disc);
             strbuf_puts(out, "{\"discoveredLabels\":");
-            api_json_labels(out, &disc);
+            labelset_write_json(out, &disc);
             labelset_free(&disc);
             strbuf_puts(out, ",\"scrapePool\":");
             strbuf_json_string(out, p->job);
@@ -296,7 +296,7 @@ static void emit_step(step_ctx *c, size_t i, const labelset *after, bool keep)
     targets_api_rule_json(c->out, &c->rules[i]);
     strbuf_puts(c->out, ",\"output\":");
     if (keep && after) {
-        api_json_labels(c->out, after);
+        labelset_write_json(c->out, after);
     } else {
         strbuf_puts(c->out, "{}");
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 void labelset_init(labelset *ls)
@@ -155,4 +156,17 @@ bool label_name_valid(const char *name)
             return false;
     }
     return true;
+}
+
+void labelset_write_json(strbuf *out, const labelset *ls)
+{
+    strbuf_putc(out, '{');
+    for (size_t i = 0; i < ls->n; i++) {
+        if (i)
+            strbuf_putc(out, ',');
+        strbuf_json_string(out, ls->v[i].name);
+        strbuf_putc(out, ':');
+        strbuf_json_string(out, ls->v[i].value);
+    }
+    strbuf_putc(out, '}');
 }

@@ -9,6 +9,8 @@
 
 #include "util/hash.h"
 
+typedef struct strbuf strbuf;
+
 typedef struct label {
     char *name;
     char *value;
@@ -41,5 +43,8 @@ bool labelset_equal(const labelset *a, const labelset *b);
 uint64_t labelset_hash(const labelset *ls);
 /* Valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*. */
 bool label_name_valid(const char *name);
+
+/* Appends ls as a JSON object {"name":"value",...}, in its (sorted) order. */
+void labelset_write_json(strbuf *out, const labelset *ls);
 
 #endif

@@ -63,19 +63,6 @@ static bool id_valid(const char *id)
 
 /* ---- write ---- */
 
-static void put_labels_json(strbuf *sb, const labelset *ls)
-{
-    strbuf_putc(sb, '{');
-    for (size_t i = 0; i < ls->n; i++) {
-        if (i)
-            strbuf_putc(sb, ',');
-        strbuf_json_string(sb, ls->v[i].name);
-        strbuf_putc(sb, ':');
-        strbuf_json_string(sb, ls->v[i].value);
-    }
-    strbuf_putc(sb, '}');
-}
-
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -117,12 +104,12 @@ int sd_cache_write(const char *dir, const char *id, const char *job, const char 
         strbuf_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
         strbuf_json_string(&sb, g->source ? g->source : "");
         strbuf_puts(&sb, ",\"labels\":");
-        put_labels_json(&sb, &g->labels);
+        labelset_write_json(&sb, &g->labels);
         strbuf_puts(&sb, ",\"targets\":[");
         for (size_t t = 0; t < g->n_targets; t++) {
             if (t)
                 strbuf_putc(&sb, ',');
-            put_labels_json(&sb, &g->targets[t]);
+            labelset_write_json(&sb, &g->targets[t]);
         }
         strbuf_puts(&sb, "]}");
     }
