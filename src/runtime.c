@@ -113,6 +113,19 @@ static lookout_config *load_config(runtime *rt, char *err, size_t errlen)
     return cfg;
 }
 
+/* exporter-toolkit serves HTTP/2 over TLS unless http_server_config.http2 is false; libmicrohttpd speaks
+ * HTTP/1.1 only. Prometheus' default (true) is left unsaid in most files, so only a file that asks for
+ * HTTP/2 explicitly is told, once per process. */
+static void warn_http2(const web_config *wc)
+{
+    static bool warned;
+    if (!wc || !wc->http2_explicit || warned)
+        return;
+    warned = true;
+    log_warn("web", "http_server_config.http2 is ignored: lookout serves HTTP/1.1 only (libmicrohttpd has no HTTP/2)",
+             "file", wc->filename);
+}
+
 /* Loads the configuration file again and applies it; on error the running configuration stays. */
 static int runtime_reload(void *ctx, char *err, size_t errlen)
 {
@@ -130,8 +143,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
         return -1;
     }
     lookout_config *cfg = load_config(rt, err, errlen);
-    bool restart = false;
-    if (!cfg || (rt->opts->web_config_file && websec_reload(rt->ws, wc, &restart, err, errlen) != 0)) {
+    if (!cfg || (rt->opts->web_config_file && websec_reload(rt->ws, wc, err, errlen) != 0)) {
         if (!cfg)
             web_config_free(wc);
         log_error("config", "Error reloading config", "err", err);
@@ -140,9 +152,7 @@ static int runtime_reload(void *ctx, char *err, size_t errlen)
         pthread_mutex_unlock(&rt->reload_mu);
         return -1;
     }
-    if (restart)
-        log_warn("web", "TLS settings other than the certificate changed; they apply when lookout restarts",
-                 "file", rt->opts->web_config_file);
+    warn_http2(wc); /* applied: websec owns it now, and reload_mu keeps it alive */
     log_warnings(cfg);
     /* Target manager first: pools of new jobs must exist before their first sync arrives. */
     targets_apply_config(rt->tm, cfg);
@@ -312,6 +322,7 @@ static int runtime_start(runtime *rt)
         log_warn("web", "the embedded configuration scrapes lookout over plain HTTP without credentials, so its own "
                         "target is down with this web config; give a --config.file whose job has scheme, tls_config "
                         "and basic_auth", "file", rt->opts->web_config_file);
+    warn_http2(wc);
     rt->ws = websec_new(wc, cors);
     websec_set_external_url(rt->ws, rt->opts->external_url);
     if (websec_server_options(rt->ws, &hopts, err, sizeof err) != 0) {

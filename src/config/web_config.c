@@ -374,12 +374,13 @@ static int parse_tls(cfg_ctx *c, const yaml_node_t *n, web_config *w)
         snprintf(c->err, c->errlen, "%s: client CA's have been configured without a Client Auth Policy", c->file);
         goto out;
     }
-    /* libmicrohttpd asks the client for a certificate only when it has a trust list. */
-    if (w->client_auth != WEB_CLIENT_NONE && !w->client_ca_pem) {
+    /* exporter-toolkit: SANs are matched only where a certificate is required. */
+    if (cfg_get(c, n, "client_allowed_sans") && !cfg_is_null(cfg_get(c, n, "client_allowed_sans")) &&
+        w->client_auth != WEB_CLIENT_REQUIRE_ANY && w->client_auth != WEB_CLIENT_REQUIRE_VERIFIED) {
         snprintf(c->err, c->errlen,
-                 "%s: client_auth_type %s needs client_ca_file or client_ca in lookout (the server asks for client "
-                 "certificates only with a CA list)",
-                 c->file, a);
+                 "%s: client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or "
+                 "RequireAndVerifyClientCert",
+                 c->file);
         goto out;
     }
     if (w->min_version > w->max_version) {
@@ -441,6 +442,8 @@ static int parse_http(cfg_ctx *c, const yaml_node_t *n, web_config *w)
         return r < 0 ? -1 : 0;
     if (cfg_read_bool(c, n, "http2", &w->http2) < 0)
         return -1;
+    yaml_node_t *h2 = cfg_get(c, n, "http2");
+    w->http2_explicit = h2 && !cfg_is_null(h2) && w->http2;
     yaml_node_t *h = cfg_get(c, n, "headers");
     char **names = NULL, **vals = NULL;
     size_t cnt = 0;

@@ -14,7 +14,7 @@
  *     curve_preferences: [X25519, CurveP256]
  *     prefer_server_cipher_suites: true
  *   http_server_config:
- *     http2: true                 # accepted; lookout serves HTTP/1.1
+ *     http2: true                 # accepted, ignored: libmicrohttpd has no HTTP/2 (lookout serves HTTP/1.1)
  *     headers: {Strict-Transport-Security: max-age=31536000, X-Frame-Options: deny, ...}
  *   rate_limit: {interval: 1s, burst: 10}   # 429 beyond it (whole server)
  *   basic_auth_users:             # every endpoint then requires one of these users
@@ -66,7 +66,8 @@ typedef struct web_config {
     char **curves; /* Go names, validated */
     size_t n_curves;
     bool prefer_server_cipher_suites; /* default true */
-    bool http2;                       /* default true; informational */
+    bool http2;                       /* default true; ignored (HTTP/1.1 only) */
+    bool http2_explicit;              /* http2: true written in the file (the default is not) */
     web_header *headers;
     size_t n_headers;
     int64_t rate_interval_ms; /* 0: no rate limit */

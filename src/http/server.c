@@ -49,8 +49,24 @@ struct http_server {
     http_gate_fn gate;
     http_decorate_fn decorate;
     void *gate_ctx;
+    http_tls_setup_fn tls_setup;
+    http_tls_release_fn tls_release;
+    void *tls_ctx;
     workpool *pools[2]; /* HTTP_POOL_SLOW, HTTP_POOL_UPLOAD (NULL before start) */
+    pthread_mutex_t retired_mu;  /* retired */
+    struct retired_daemon *retired; /* daemons replaced by http_server_switch_tls, until they are idle */
 };
+
+/* A daemon replaced when TLS was switched on or off: it accepts nothing more and is stopped by its reaper
+ * thread once its last connection is gone (a connection may be suspended in a pool, so it cannot be
+ * stopped earlier), or at http_server_free. */
+typedef struct retired_daemon {
+    struct MHD_Daemon *daemon;
+    pthread_t reaper;
+    bool reaper_started;
+    atomic_bool stop_now;
+    struct retired_daemon *next;
+} retired_daemon;
 
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
 #define SERVER_DRAIN_MAX (1u << 20)
@@ -106,6 +122,7 @@ http_server *http_server_new(const http_server_options *opts)
     if (!s)
         abort();
     s->opts = *opts;
+    pthread_mutex_init(&s->retired_mu, NULL);
     s->listen_address = xstrdup(opts->listen_address ? opts->listen_address : LOOKOUT_DEFAULT_LISTEN_ADDRESS);
     s->opts.listen_address = s->listen_address;
     if (!s->opts.threads)
@@ -187,6 +204,13 @@ void http_server_set_gate(http_server *s, http_gate_fn gate, http_decorate_fn de
     s->gate = gate;
     s->decorate = decorate;
     s->gate_ctx = ctx;
+}
+
+void http_server_set_tls_hooks(http_server *s, http_tls_setup_fn setup, http_tls_release_fn release, void *ctx)
+{
+    s->tls_setup = setup;
+    s->tls_release = release;
+    s->tls_ctx = ctx;
 }
 
 void *api_request_tls_session(const api_request *r)
@@ -643,10 +667,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)socket_context;
     http_server *s = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
+        /* libmicrohttpd made the GnuTLS session but has not started the handshake yet: the TLS settings of
+         * this connection are decided now. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (s->tls_setup && ci && ci->tls_session)
+            *socket_context = s->tls_setup(s->tls_ctx, ci->tls_session);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        if (s->tls_release)
+            s->tls_release(s->tls_ctx, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -760,11 +793,9 @@ static int bind_listen(const char *addr, int *out_port, char *err, size_t errlen
     return fd;
 }
 
-int http_server_start(http_server *s, char *err, size_t errlen)
+/* Starts a libmicrohttpd daemon on the listening socket fd, speaking TLS when opts has a certificate. */
+static struct MHD_Daemon *start_daemon(http_server *s, int fd, char *err, size_t errlen)
 {
-    s->fd = bind_listen(s->listen_address, &s->port, err, errlen);
-    if (s->fd < 0)
-        return -1;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 #ifdef __linux__
     flags |= MHD_USE_EPOLL;
@@ -778,9 +809,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
             snprintf(err, errlen, "listen tcp %s: TLS is configured but libmicrohttpd was built without TLS support",
                      s->listen_address);
-            close(s->fd);
-            s->fd = -1;
-            return -1;
+            return NULL;
         }
         flags |= MHD_USE_TLS;
         if (s->opts.tls_cert_callback) {
@@ -795,25 +824,96 @@ int http_server_start(http_server *s, char *err, size_t errlen)
             tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)s->opts.tls_priorities};
     }
     tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->opts.max_connections_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
-    if (s->daemon) {
-        s->pools[HTTP_POOL_SLOW] = workpool_new(s->opts.slow_threads, s->opts.slow_queue);
-        s->pools[HTTP_POOL_UPLOAD] = workpool_new(s->opts.upload_threads, s->opts.upload_queue);
-    }
-    if (!s->daemon) {
+    if (!d)
         snprintf(err, errlen, "listen tcp %s: cannot start the HTTP server", s->listen_address);
+    return d;
+}
+
+int http_server_start(http_server *s, char *err, size_t errlen)
+{
+    s->fd = bind_listen(s->listen_address, &s->port, err, errlen);
+    if (s->fd < 0)
+        return -1;
+    s->daemon = start_daemon(s, s->fd, err, errlen);
+    if (!s->daemon) {
         close(s->fd);
         s->fd = -1;
         return -1;
     }
+    s->pools[HTTP_POOL_SLOW] = workpool_new(s->opts.slow_threads, s->opts.slow_queue);
+    s->pools[HTTP_POOL_UPLOAD] = workpool_new(s->opts.upload_threads, s->opts.upload_queue);
     return 0;
+}
+
+static size_t daemon_connections(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? di->num_connections : 0;
+}
+
+static void *reap_daemon(void *arg)
+{
+    retired_daemon *r = arg;
+    /* Idle keep-alive connections close within the header timeout; requests finish within their own. */
+    while (!atomic_load(&r->stop_now) && daemon_connections(r->daemon) > 0) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (!atomic_load(&r->stop_now)) {
+        MHD_stop_daemon(r->daemon);
+        r->daemon = NULL;
+    }
+    return NULL;
+}
+
+int http_server_switch_tls(http_server *s, void *tls_cert_callback, char *err, size_t errlen)
+{
+    if (!s->daemon)
+        return -1;
+    void *was = s->opts.tls_cert_callback;
+    if (!was == !tls_cert_callback) {
+        s->opts.tls_cert_callback = tls_cert_callback;
+        return 0;
+    }
+    /* The new daemon takes over the listening socket; the old one stops accepting and serves the
+     * connections it has until they end (a plain HTTP keep-alive connection stays plain). */
+    MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
+    if (lfd == MHD_INVALID_SOCKET) {
+        snprintf(err, errlen, "listen tcp %s: cannot hand the listening socket over", s->listen_address);
+        return -1;
+    }
+    s->opts.tls_cert_callback = tls_cert_callback;
+    struct MHD_Daemon *d = start_daemon(s, (int)lfd, err, errlen);
+    if (!d) {
+        /* Serve on as before from a fresh daemon of the old kind. */
+        char e2[256];
+        s->opts.tls_cert_callback = was;
+        d = start_daemon(s, (int)lfd, e2, sizeof e2);
+        if (!d) {
+            log_error("web", "cannot serve HTTP any more", "err", e2);
+            return -1;
+        }
+    }
+    retired_daemon *r = xcalloc(1, sizeof *r);
+    r->daemon = s->daemon;
+    s->daemon = d;
+    pthread_mutex_lock(&s->retired_mu);
+    r->next = s->retired;
+    s->retired = r;
+    if (pthread_create(&r->reaper, NULL, reap_daemon, r) != 0)
+        atomic_store(&r->stop_now, true); /* no reaper: stopped at http_server_free */
+    else
+        r->reaper_started = true;
+    pthread_mutex_unlock(&s->retired_mu);
+    return s->opts.tls_cert_callback == tls_cert_callback ? 0 : -1;
 }
 
 int http_server_port(const http_server *s)
@@ -837,6 +937,16 @@ void http_server_free(http_server *s)
         /* running slow handlers finish, queued ones are answered 503: no connection stays suspended */
         workpool_free(s->pools[HTTP_POOL_SLOW], cancel_slow);
         workpool_free(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
+        /* Replaced daemons: no pool holds their connections any more. */
+        for (retired_daemon *r = s->retired, *next; r; r = next) {
+            next = r->next;
+            atomic_store(&r->stop_now, true);
+            if (r->reaper_started)
+                pthread_join(r->reaper, NULL);
+            if (r->daemon)
+                MHD_stop_daemon(r->daemon);
+            free(r);
+        }
         MHD_stop_daemon(s->daemon);
     } else if (s->fd >= 0) {
         close(s->fd);
@@ -848,5 +958,6 @@ void http_server_free(http_server *s)
     }
     free(s->routes);
     free(s->listen_address);
+    pthread_mutex_destroy(&s->retired_mu);
     free(s);
 }

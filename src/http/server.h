@@ -95,6 +95,12 @@ void http_server_route_limited(http_server *s, const char *method, const char *p
 typedef bool (*http_gate_fn)(void *ctx, const api_request *req, api_response *resp);
 typedef void (*http_decorate_fn)(void *ctx, const api_request *req, api_response *resp);
 void http_server_set_gate(http_server *s, http_gate_fn gate, http_decorate_fn decorate, void *ctx);
+/* TLS per connection (http/websec.h): setup gets each new connection's GnuTLS session (gnutls_session_t)
+ * before its handshake and may set its credentials, priorities and client certificate request; what it
+ * returns is given to release when the connection is closed (after the session is gone). */
+typedef void *(*http_tls_setup_fn)(void *ctx, void *tls_session);
+typedef void (*http_tls_release_fn)(void *ctx, void *conn_state);
+void http_server_set_tls_hooks(http_server *s, http_tls_setup_fn setup, http_tls_release_fn release, void *ctx);
 /* Gives the registered route (method, path exactly as registered) a preflight, and/or a budget for the
  * bodies of its requests in flight (upload_budget > 0 bytes: a request whose Content-Length, or the
  * route's body limit when none is declared, would go past it is answered 503 with Retry-After: 1 from
@@ -106,6 +112,11 @@ void http_server_route_guard(http_server *s, const char *method, const char *pat
 void http_server_route_pool(http_server *s, const char *method, const char *path, http_pool pool);
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
+/* Switches the running server between HTTPS (tls_cert_callback as in http_server_options) and plain HTTP
+ * (NULL) without closing its listening socket: a new daemon accepts the next connections, the old one
+ * finishes the connections it has and is stopped once they are gone. Returns 0; -1 with err when the new
+ * kind of daemon cannot start (the server then goes on as before). Not concurrently with itself. */
+int http_server_switch_tls(http_server *s, void *tls_cert_callback, char *err, size_t errlen);
 /* The bound port (after start), for tests using port 0. */
 int http_server_port(const http_server *s);
 /* Stops accepting, lets in-flight requests finish (up to about 2 s), stops the threads and frees. */

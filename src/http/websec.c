@@ -17,35 +17,37 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
-#define TLS_MAX_CHAIN 16
+/* The TLS settings of one web configuration, shared by the connections whose handshake started under it:
+ * its own GnuTLS credentials (certificate and key, client CA list, verify function), priority cache and
+ * client certificate policy. Reference-counted: websec holds one for the current configuration, every TLS
+ * connection one until it is closed. Live states are listed so that GnuTLS' verify callback, which has no
+ * context argument, finds the one of its session by the session's credentials. */
+typedef struct tls_state {
+    int refs; /* under tls_reg_mu */
+    gnutls_certificate_credentials_t cred;
+    gnutls_priority_t prio;
+    web_client_auth auth;
+    char **sans;
+    size_t n_sans;
+    struct tls_state *next;
+} tls_state;
 
-typedef struct tls_material {
-    gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
-    unsigned n;
-    gnutls_privkey_t key;
-} tls_material;
+static pthread_mutex_t tls_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static tls_state *tls_live;
 
 struct websec {
     pthread_rwlock_t lock; /* cfg, tls_cur */
     web_config *cfg;
-    web_config *started_cfg; /* the configuration the server was started with (libmicrohttpd holds pointers) */
-    web_config **retired;    /* started_cfg once replaced, freed at websec_free */
-    size_t n_retired;
     pcre2_code *cors;
     auth_cache *cache;
-    bool tls; /* the server speaks TLS (fixed at start) */
-    char *priorities;
-    tls_material *tls_cur;
-    tls_material **tls_retired;
-    size_t n_tls_retired;
+    bool tls; /* the server speaks TLS */
+    http_server *server; /* websec_attach's, for switching TLS on and off */
+    tls_state *tls_cur;
     char *ext_scheme, *ext_host; /* --web.external-url's origin (fixed at start) */
     pthread_mutex_t rl_mu; /* rate limiter */
     double tokens;
     int64_t rl_last_ns;
 };
-
-/* GnuTLS' certificate callback has no context argument: the one websec serving TLS. */
-static websec *tls_owner;
 
 static int64_t mono_ns(void)
 {
@@ -68,56 +70,194 @@ websec *websec_new(web_config *cfg, pcre2_code *cors)
     return ws;
 }
 
-static void tls_material_free(tls_material *m)
+static void tls_state_release(tls_state *st)
 {
-    if (!m)
+    if (!st)
         return;
-    for (unsigned i = 0; i < m->n; i++)
-        gnutls_pcert_deinit(&m->pcerts[i]);
-    if (m->key)
-        gnutls_privkey_deinit(m->key);
-    free(m);
+    pthread_mutex_lock(&tls_reg_mu);
+    bool last = --st->refs == 0;
+    if (last)
+        for (tls_state **pp = &tls_live; *pp; pp = &(*pp)->next)
+            if (*pp == st) {
+                *pp = st->next;
+                break;
+            }
+    pthread_mutex_unlock(&tls_reg_mu);
+    if (!last)
+        return;
+    if (st->cred)
+        gnutls_certificate_free_credentials(st->cred);
+    if (st->prio)
+        gnutls_priority_deinit(st->prio);
+    strv_free(st->sans, st->n_sans);
+    free(st);
 }
 
-static tls_material *tls_material_load(const web_config *cfg, char *err, size_t errlen)
+static tls_state *tls_state_find(gnutls_session_t session)
 {
-    tls_material *m = xcalloc(1, sizeof *m);
+    void *cred = NULL;
+    if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, &cred) < 0 || !cred)
+        return NULL;
+    pthread_mutex_lock(&tls_reg_mu);
+    tls_state *st = tls_live;
+    while (st && (void *)st->cred != cred)
+        st = st->next;
+    pthread_mutex_unlock(&tls_reg_mu);
+    return st; /* the session holds a reference until its connection is closed */
+}
+
+static bool san_allowed(char *const *sans, size_t n_sans, const gnutls_datum_t *der);
+
+/* GnuTLS calls this during the handshake when the server asked for a client certificate (also when the
+ * client sent none); non-zero fails the handshake, as Go's crypto/tls does for the same policies. */
+static int verify_client_(const tls_state *st, gnutls_session_t session, gnutls_alert_description_t *alert)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(session, &n);
+    if (!peers || n == 0) {
+        if (st->auth != WEB_CLIENT_REQUIRE_ANY && st->auth != WEB_CLIENT_REQUIRE_VERIFIED)
+            return 0;
+        *alert = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
+                                                                         : GNUTLS_A_BAD_CERTIFICATE;
+        log_debug("web", "TLS handshake refused: client certificate required");
+        return GNUTLS_E_CERTIFICATE_REQUIRED;
+    }
+    if (st->auth == WEB_CLIENT_REQUEST)
+        return 0;
+    if (st->auth == WEB_CLIENT_VERIFY_IF_GIVEN || st->auth == WEB_CLIENT_REQUIRE_VERIFIED) {
+        /* Go verifies client certificates against ClientCAs for the client-auth key usage. */
+        gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+        unsigned status = 0;
+        if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status != 0) {
+            *alert = GNUTLS_A_BAD_CERTIFICATE;
+            log_debug("web", "TLS handshake refused: client certificate not verified by client_ca");
+            return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+        }
+    }
+    if (st->n_sans && !san_allowed(st->sans, st->n_sans, &peers[0])) {
+        *alert = GNUTLS_A_BAD_CERTIFICATE;
+        log_debug("web", "TLS handshake refused: client certificate has none of client_allowed_sans");
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    return 0;
+}
+
+/* GnuTLS calls this during the handshake when the server asked for a client certificate (also when the
+ * client sent none); non-zero fails the handshake, as Go's crypto/tls does for the same policies. The
+ * alert tells the client why (libmicrohttpd closes a failed handshake without one). */
+static int verify_client(gnutls_session_t session)
+{
+    tls_state *st = tls_state_find(session);
+    gnutls_alert_description_t alert = GNUTLS_A_INTERNAL_ERROR;
+    int rc = st ? verify_client_(st, session, &alert) : GNUTLS_E_CERTIFICATE_ERROR;
+    if (rc != 0)
+        gnutls_alert_send(session, GNUTLS_AL_FATAL, alert);
+    return rc;
+}
+
+/* The daemon's own credentials are replaced on every connection (tls_setup); should a connection ever
+ * keep them, its handshake fails rather than serve something unconfigured. */
+static int refuse_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,
+                       unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+    (void)session, (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length, (void)pcert;
+    (void)pcert_length, (void)pkey;
+    return -1;
+}
+
+static char *priorities(const web_config *c);
+
+static tls_state *tls_state_new(const web_config *cfg, char *err, size_t errlen)
+{
+    tls_state *st = xcalloc(1, sizeof *st);
+    st->refs = 1;
+    st->auth = cfg->client_auth;
+    st->sans = strv_copy(cfg->client_allowed_sans, cfg->n_client_allowed_sans);
+    st->n_sans = cfg->n_client_allowed_sans;
+    int rc = gnutls_certificate_allocate_credentials(&st->cred);
+    if (rc < 0) {
+        st->cred = NULL;
+        snprintf(err, errlen, "%s: TLS credentials: %s", cfg->filename, gnutls_strerror(rc));
+        goto fail;
+    }
     gnutls_datum_t cd = {(unsigned char *)cfg->cert_pem, (unsigned)strlen(cfg->cert_pem)};
     gnutls_datum_t kd = {(unsigned char *)cfg->key_pem, (unsigned)strlen(cfg->key_pem)};
-    m->n = TLS_MAX_CHAIN;
-    int rc = gnutls_pcert_list_import_x509_raw(m->pcerts, &m->n, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if ((rc = gnutls_certificate_set_x509_key_mem(st->cred, &cd, &kd, GNUTLS_X509_FMT_PEM)) < 0) {
+        snprintf(err, errlen, "%s: certificate and key: %s", cfg->filename, gnutls_strerror(rc));
+        goto fail;
+    }
+    bool verifies = cfg->client_auth == WEB_CLIENT_VERIFY_IF_GIVEN || cfg->client_auth == WEB_CLIENT_REQUIRE_VERIFIED;
+    if (cfg->client_ca_pem) {
+        gnutls_datum_t ca = {(unsigned char *)cfg->client_ca_pem, (unsigned)strlen(cfg->client_ca_pem)};
+        if ((rc = gnutls_certificate_set_x509_trust_mem(st->cred, &ca, GNUTLS_X509_FMT_PEM)) < 0) {
+            snprintf(err, errlen, "%s: client CA: %s", cfg->filename, gnutls_strerror(rc));
+            goto fail;
+        }
+    } else if (verifies) {
+        /* Go verifies against the system's roots when ClientCAs is empty. */
+        if ((rc = gnutls_certificate_set_x509_system_trust(st->cred)) < 0) {
+            snprintf(err, errlen, "%s: client certificates are verified but there is no client_ca_file and the "
+                                  "system's CA certificates cannot be loaded: %s",
+                     cfg->filename, gnutls_strerror(rc));
+            goto fail;
+        }
+    }
+    if (cfg->client_auth != WEB_CLIENT_NONE)
+        gnutls_certificate_set_verify_function(st->cred, verify_client);
+    char *prio = priorities(cfg);
+    const char *errpos = NULL;
+    rc = gnutls_priority_init(&st->prio, prio, &errpos);
     if (rc < 0) {
-        m->n = 0;
-        snprintf(err, errlen, "%s: certificate: %s", cfg->filename, gnutls_strerror(rc));
-        tls_material_free(m);
-        return NULL;
+        st->prio = NULL;
+        snprintf(err, errlen, "%s: TLS settings: %s (GnuTLS priority %s, at %s)", cfg->filename, gnutls_strerror(rc),
+                 prio, errpos ? errpos : "?");
+        free(prio);
+        goto fail;
     }
-    if ((rc = gnutls_privkey_init(&m->key)) < 0 ||
-        (rc = gnutls_privkey_import_x509_raw(m->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-        snprintf(err, errlen, "%s: private key: %s", cfg->filename, gnutls_strerror(rc));
-        tls_material_free(m);
-        return NULL;
-    }
-    return m;
+    free(prio);
+    pthread_mutex_lock(&tls_reg_mu);
+    st->next = tls_live;
+    tls_live = st;
+    pthread_mutex_unlock(&tls_reg_mu);
+    return st;
+fail:
+    if (st->cred)
+        gnutls_certificate_free_credentials(st->cred);
+    strv_free(st->sans, st->n_sans);
+    free(st);
+    return NULL;
 }
 
-static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,
-                         unsigned int *pcert_length, gnutls_privkey_t *pkey)
+/* Server hook: a new TLS connection takes the current state. */
+static void *tls_setup(void *ctx, void *session_)
 {
-    (void)session, (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
-    websec *ws = tls_owner;
-    if (!ws)
-        return -1;
+    websec *ws = ctx;
+    gnutls_session_t session = session_;
     pthread_rwlock_rdlock(&ws->lock);
-    tls_material *m = ws->tls_cur;
-    if (m) {
-        *pcert = m->pcerts;
-        *pcert_length = m->n;
-        *pkey = m->key;
+    tls_state *st = ws->tls_cur;
+    if (st) {
+        pthread_mutex_lock(&tls_reg_mu);
+        st->refs++;
+        pthread_mutex_unlock(&tls_reg_mu);
     }
     pthread_rwlock_unlock(&ws->lock);
-    return m ? 0 : -1;
+    if (!st)
+        return NULL;
+    if (gnutls_priority_set(session, st->prio) < 0 ||
+        gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, st->cred) < 0)
+        log_warn("web", "cannot apply the TLS settings to a connection; its handshake will fail");
+    /* Asked for, never GNUTLS_CERT_REQUIRE: verify_client decides, also when none came, and sends the alert
+     * that says why (GnuTLS fails a required but missing certificate without one). */
+    gnutls_certificate_server_set_request(session, st->auth == WEB_CLIENT_NONE ? GNUTLS_CERT_IGNORE
+                                                                                : GNUTLS_CERT_REQUEST);
+    return st;
+}
+
+static void tls_release(void *ctx, void *conn_state)
+{
+    (void)ctx;
+    tls_state_release(conn_state);
 }
 
 /* GnuTLS priority string for versions, cipher suites, curves and preference. */
@@ -168,32 +308,19 @@ int websec_server_options(websec *ws, http_server_options *o, char *err, size_t 
 {
     if (!ws->tls)
         return 0;
-    const web_config *c = ws->cfg;
-    ws->tls_cur = tls_material_load(c, err, errlen);
+    ws->tls_cur = tls_state_new(ws->cfg, err, errlen);
     if (!ws->tls_cur)
         return -1;
-    free(ws->priorities);
-    ws->priorities = priorities(c);
-    gnutls_priority_t pc;
-    const char *errpos = NULL;
-    int rc = gnutls_priority_init(&pc, ws->priorities, &errpos);
-    if (rc < 0) {
-        snprintf(err, errlen, "%s: TLS settings: %s (GnuTLS priority %s, at %s)", c->filename, gnutls_strerror(rc),
-                 ws->priorities, errpos ? errpos : "?");
-        return -1;
-    }
-    gnutls_priority_deinit(pc);
-    tls_owner = ws;
-    ws->started_cfg = ws->cfg;
-    o->tls_cert_callback = (void *)(gnutls_certificate_retrieve_function2 *)cert_callback;
-    o->tls_trust_pem = c->client_ca_pem;
-    o->tls_priorities = ws->priorities;
+    /* libmicrohttpd needs credentials of its own to start a TLS daemon; tls_setup replaces them. */
+    o->tls_cert_callback = (void *)(gnutls_certificate_retrieve_function2 *)refuse_cert;
     return 0;
 }
 
 void websec_attach(websec *ws, http_server *s)
 {
     http_server_set_gate(s, websec_gate, websec_decorate, ws);
+    http_server_set_tls_hooks(s, tls_setup, tls_release, ws);
+    ws->server = s;
 }
 
 bool websec_tls(const websec *ws)
@@ -201,56 +328,48 @@ bool websec_tls(const websec *ws)
     return ws->tls;
 }
 
-static bool str_eq(const char *a, const char *b)
+int websec_reload(websec *ws, web_config *cfg, char *err, size_t errlen)
 {
-    return (!a || !b) ? a == b : strcmp(a, b) == 0;
-}
-
-
-int websec_reload(websec *ws, web_config *cfg, bool *restart_needed, char *err, size_t errlen)
-{
-    *restart_needed = false;
     bool tls = cfg && cfg->tls;
-    if (tls != ws->tls) {
-        snprintf(err, errlen, "%s: TLS cannot be switched %s by a reload; restart lookout",
-                 cfg ? cfg->filename : "--web.config.file", tls ? "on" : "off");
+    /* Every TLS setting applies to the handshakes after the reload (Prometheus reads them per handshake);
+     * connections already open keep theirs. */
+    tls_state *st = NULL;
+    if (tls && !(st = tls_state_new(cfg, err, errlen))) {
         web_config_free(cfg);
         return -1;
     }
-    tls_material *m = NULL;
-    if (tls) {
-        const web_config *o = ws->cfg;
-        /* Unchanged certificate and key: keep the loaded ones (replaced ones live until websec_free). */
-        if (!str_eq(o->cert_pem, cfg->cert_pem) || !str_eq(o->key_pem, cfg->key_pem)) {
-            m = tls_material_load(cfg, err, errlen);
-            if (!m) {
-                web_config_free(cfg);
-                return -1;
-            }
+    pthread_rwlock_wrlock(&ws->lock);
+    tls_state *old_st = ws->tls_cur;
+    if (st)
+        ws->tls_cur = st; /* read by TLS connections only */
+    pthread_rwlock_unlock(&ws->lock);
+    if (tls != ws->tls) {
+        /* TLS switched on or off: a new daemon of the other kind takes the listening socket. */
+        if (!ws->server || http_server_switch_tls(ws->server, tls ? (void *)refuse_cert : NULL, err, errlen) != 0) {
+            if (!ws->server)
+                snprintf(err, errlen, "%s: TLS cannot be switched %s before the server starts",
+                         cfg ? cfg->filename : "--web.config.file", tls ? "on" : "off");
+            pthread_rwlock_wrlock(&ws->lock);
+            if (st)
+                ws->tls_cur = old_st;
+            pthread_rwlock_unlock(&ws->lock);
+            tls_state_release(st);
+            web_config_free(cfg);
+            return -1;
         }
-        *restart_needed = !str_eq(o->client_ca_pem, cfg->client_ca_pem) || o->min_version != cfg->min_version ||
-                          o->max_version != cfg->max_version ||
-                          o->prefer_server_cipher_suites != cfg->prefer_server_cipher_suites ||
-                          !strv_equal(o->cipher_suites, o->n_cipher_suites, cfg->cipher_suites, cfg->n_cipher_suites) ||
-                          !strv_equal(o->curves, o->n_curves, cfg->curves, cfg->n_curves);
+        log_info("web", tls ? "TLS is enabled." : "TLS is disabled.", "http2", "false", "reason", "reload");
     }
     pthread_rwlock_wrlock(&ws->lock);
     web_config *old = ws->cfg;
     ws->cfg = cfg;
-    if (m) {
-        ws->tls_retired = xrealloc(ws->tls_retired, (ws->n_tls_retired + 1) * sizeof *ws->tls_retired);
-        ws->tls_retired[ws->n_tls_retired++] = ws->tls_cur;
-        ws->tls_cur = m;
-    }
+    ws->tls = tls;
+    if (!tls)
+        ws->tls_cur = NULL; /* the connections of the retired TLS daemon hold their own references */
     pthread_rwlock_unlock(&ws->lock);
-    /* No request reads the old configuration any more (they hold the lock while they do), except the
-     * first one, whose CA list and priority string libmicrohttpd was given at start. */
-    if (old && old != ws->started_cfg)
-        web_config_free(old);
-    else if (old) {
-        ws->retired = xrealloc(ws->retired, (ws->n_retired + 1) * sizeof *ws->retired);
-        ws->retired[ws->n_retired++] = old;
-    }
+    /* Requests read the configuration only under the lock. */
+    web_config_free(old);
+    if (st || !tls)
+        tls_state_release(old_st);
     pthread_mutex_lock(&ws->rl_mu);
     ws->tokens = cfg ? (double)cfg->rate_burst : 0;
     pthread_mutex_unlock(&ws->rl_mu);
@@ -277,17 +396,8 @@ void websec_free(websec *ws)
         return;
     free(ws->ext_scheme);
     free(ws->ext_host);
-    if (tls_owner == ws)
-        tls_owner = NULL;
     web_config_free(ws->cfg);
-    for (size_t i = 0; i < ws->n_retired; i++)
-        web_config_free(ws->retired[i]);
-    free(ws->retired);
-    tls_material_free(ws->tls_cur);
-    for (size_t i = 0; i < ws->n_tls_retired; i++)
-        tls_material_free(ws->tls_retired[i]);
-    free(ws->tls_retired);
-    free(ws->priorities);
+    tls_state_release(ws->tls_cur);
     pcre2_code_free(ws->cors);
     auth_cache_free(ws->cache);
     pthread_rwlock_destroy(&ws->lock);
@@ -314,7 +424,8 @@ static bool rate_allow(websec *ws, const web_config *c)
     return ok;
 }
 
-static bool san_allowed(const web_config *c, const gnutls_datum_t *der)
+/* Go's VerifyPeerCertificate in exporter-toolkit: one of the leaf's DNS, email, IP or URI SANs is listed. */
+static bool san_allowed(char *const *sans, size_t n_sans, const gnutls_datum_t *der)
 {
     gnutls_x509_crt_t crt;
     if (gnutls_x509_crt_init(&crt) < 0)
@@ -339,34 +450,12 @@ static bool san_allowed(const web_config *c, const gnutls_datum_t *der)
             } else {
                 buf[size] = 0;
             }
-            for (size_t i = 0; i < c->n_client_allowed_sans && !ok; i++)
-                ok = strcmp(c->client_allowed_sans[i], v) == 0;
+            for (size_t i = 0; i < n_sans && !ok; i++)
+                ok = strcmp(sans[i], v) == 0;
         }
     }
     gnutls_x509_crt_deinit(crt);
     return ok;
-}
-
-/* NULL when the client's certificate satisfies client_auth_type, else why not. */
-static const char *client_cert_problem(const web_config *c, const api_request *req)
-{
-    if (!c->tls || c->client_auth == WEB_CLIENT_NONE || c->client_auth == WEB_CLIENT_REQUEST)
-        return NULL;
-    gnutls_session_t s = api_request_tls_session(req);
-    if (!s)
-        return "no TLS session";
-    unsigned n = 0;
-    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
-    if (!peers || n == 0)
-        return c->client_auth == WEB_CLIENT_VERIFY_IF_GIVEN ? NULL : "client certificate required";
-    if (c->client_auth == WEB_CLIENT_REQUIRE_ANY)
-        return NULL;
-    unsigned status = 0;
-    if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0)
-        return "client certificate not signed by client_ca";
-    if (c->n_client_allowed_sans && !san_allowed(c, &peers[0]))
-        return "client certificate has none of client_allowed_sans";
-    return NULL;
 }
 
 bool websec_gate(void *ctx, const api_request *req, api_response *resp)
@@ -375,15 +464,8 @@ bool websec_gate(void *ctx, const api_request *req, api_response *resp)
     bool pass = false;
     pthread_rwlock_rdlock(&ws->lock);
     const web_config *c = ws->cfg;
-    const char *why;
     if (!rate_allow(ws, c)) {
         api_response_text(resp, 429, "Too Many Requests\n");
-        goto out;
-    }
-    if (c && (why = client_cert_problem(c, req))) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "Forbidden: %s\n", why);
-        api_response_text(resp, 403, msg);
         goto out;
     }
     const char *origin = api_request_header(req, "Origin");

@@ -160,7 +160,11 @@ check_eq "POST /-/quit with credentials" 200 "$(code -u carol:carolpw -X POST "$
 wait "$LOOKOUT_PID" 2>/dev/null
 check_eq "lookout quit" 1 "$(kill -0 "$LOOKOUT_PID" 2>/dev/null && echo 0 || echo 1)"
 
-# --- client certificates (RequireAndVerifyClientCert)
+# --- client certificates: client_auth_type is enforced in the TLS handshake (Go's crypto/tls semantics)
+mkcert client2 scraper-two
+ossl req -x509 -newkey rsa:2048 -nodes -keyout ca2.key -out ca2.crt -days 2 -subj /CN=test-ca-two
+ossl req -newkey rsa:2048 -nodes -keyout client3.key -out client3.csr -subj /CN=scraper-three
+ossl x509 -req -in client3.csr -CA ca2.crt -CAkey ca2.key -CAcreateserial -out client3.crt -days 2
 cat >mtls.yml <<'YML'
 tls_server_config:
   cert_file: server.crt
@@ -168,9 +172,113 @@ tls_server_config:
   client_auth_type: RequireAndVerifyClientCert
   client_ca_file: ca.crt
 YML
-start_lookout_bg mtls --config.file=lookout.yml --web.config.file=mtls.yml
+start_lookout_bg mtls --config.file=lookout.yml --web.config.file=mtls.yml --web.enable-lifecycle
 URL=https://127.0.0.1:$LOOKOUT_PORT
 mready() { "${C[@]}" -fo /dev/null --cert client.crt --key client.key "$URL/-/ready"; }
 check "mTLS: a client certificate signed by the CA is served" eventually 15 mready
-check_eq "mTLS: no client certificate: 403" 403 "$(code "$URL/-/ready")"
-check_eq "mTLS: a certificate from another CA: 403" 403 "$(code --cert other.crt --key other.key "$URL/-/ready")"
+# curl's exit status: 35 (TLS 1.2) or 56 (TLS 1.3: the client's certificate comes after the server's
+# Finished) when the server fails the handshake with an alert; 0 when the request is served.
+hs() { "${C[@]}" -o /dev/null "$@" "$URL/-/ready"; echo $?; }
+handshake_fails() { case $(hs "$@") in 35|56) return 0 ;; *) return 1 ;; esac; }
+# The alert openssl receives (TLS 1.3 and 1.2), like Go's crypto/tls sends.
+alert() { (printf 'GET /-/ready HTTP/1.0\r\n\r\n'; sleep 1) | openssl s_client -connect 127.0.0.1:$LOOKOUT_PORT \
+  -CAfile ca.crt -brief "$@" 2>&1 | grep -o 'alert [a-z ]*' | head -1; }
+check "RequireAndVerifyClientCert: no client certificate fails the handshake" handshake_fails
+check "RequireAndVerifyClientCert: a self-signed certificate fails the handshake" handshake_fails --cert other.crt --key other.key
+check "RequireAndVerifyClientCert: a certificate from another CA fails the handshake" handshake_fails --cert client3.crt --key client3.key
+check_eq "TLS 1.3 without a certificate: alert certificate required" "alert certificate required" "$(alert -tls1_3)"
+check_eq "TLS 1.2 without a certificate: alert bad certificate" "alert bad certificate" "$(alert -tls1_2)"
+check_eq "an unverifiable certificate: alert bad certificate" "alert bad certificate" "$(alert -cert other.crt -key other.key)"
+
+# reload: CA rotation; the CA file is re-read
+reload() { "${C[@]}" -s -o /dev/null -w '%{http_code}' -X POST --cert "$1" --key "${1%.crt}.key" "$URL/-/reload"; }
+sed -i 's/client_ca_file: ca.crt/client_ca_file: ca2.crt/' mtls.yml
+check_eq "reload with the new CA" 200 "$(reload client.crt)"
+check_eq "after CA rotation: a certificate of the new CA is served" 0 "$(hs --cert client3.crt --key client3.key)"
+check "after CA rotation: a certificate of the old CA fails the handshake" handshake_fails --cert client.crt --key client.key
+
+# RequireAnyClientCert without client_ca_file (a Prometheus file that must work unchanged): any certificate
+cat >mtls.yml <<'YML'
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: RequireAnyClientCert
+YML
+out=$("$LOOKOUT_BIN" check-config --web.config.file=mtls.yml); rc=$?
+check_eq "check-config accepts RequireAnyClientCert without client_ca_file" "0 mtls.yml: SUCCESS" "$rc $out"
+check_eq "reload to RequireAnyClientCert" 200 "$(reload client3.crt)"
+check_eq "RequireAnyClientCert: a self-signed certificate is served" 0 "$(hs --cert other.crt --key other.key)"
+check "RequireAnyClientCert: no certificate fails the handshake" handshake_fails
+
+# client_allowed_sans: the leaf must carry one of them
+printf '  client_allowed_sans: [localhost]\n' >>mtls.yml
+check_eq "reload with client_allowed_sans" 200 "$(reload other.crt)"
+check_eq "client_allowed_sans: a certificate with SAN localhost is served" 0 "$(hs --cert client.crt --key client.key)"
+check "client_allowed_sans: one without it fails the handshake" handshake_fails --cert other.crt --key other.key
+
+# VerifyClientCertIfGiven and RequestClientCert: no certificate is fine
+cat >mtls.yml <<'YML'
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: VerifyClientCertIfGiven
+  client_ca_file: ca.crt
+YML
+check_eq "reload to VerifyClientCertIfGiven" 200 "$(reload client.crt)"
+check_eq "VerifyClientCertIfGiven: no certificate is served" 0 "$(hs)"
+check "VerifyClientCertIfGiven: an unverifiable certificate fails the handshake" handshake_fails --cert other.crt --key other.key
+sed -i 's/VerifyClientCertIfGiven/RequestClientCert/' mtls.yml
+check_eq "reload to RequestClientCert" 200 "$(reload client.crt)"
+check_eq "RequestClientCert: an unverifiable certificate is served" 0 "$(hs --cert other.crt --key other.key)"
+
+# --- reload: protocol versions, cipher suites and curves apply to the next handshake
+# "PROTOCOL CIPHERSUITE" of the session openssl gets, "" when the handshake fails.
+proto() { openssl s_client -connect 127.0.0.1:$LOOKOUT_PORT -CAfile ca.crt -brief "$@" </dev/null 2>&1 |
+  awk '/^Protocol version:/ {p=$3} /^Ciphersuite:/ {c=$2} END {if (p != "") print p, c}'; }
+cat >mtls.yml <<'YML'
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  min_version: TLS13
+YML
+check_eq "reload to min_version TLS13" 200 "$(code -X POST "$URL/-/reload")"
+check_eq "min_version TLS13: a TLS 1.2 client gets no session" "" "$(proto -tls1_2)"
+check_contains "min_version TLS13: TLS 1.3 is served" "$(proto -tls1_3)" "TLSv1.3 TLS_"
+cat >mtls.yml <<'YML'
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  max_version: TLS12
+  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]
+  curve_preferences: [CurveP384]
+YML
+check_eq "reload to max_version TLS12 with one cipher suite" 200 "$(code -X POST "$URL/-/reload")"
+check_eq "max_version TLS12: a TLS 1.3 client gets no session" "" "$(proto -tls1_3)"
+check_eq "TLS 1.2 with the configured suite" "TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384" "$(proto -tls1_2)"
+check_eq "a client offering only another suite gets no session" "" "$(proto -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)"
+check_eq "a client offering only another curve gets no session" "" "$(proto -tls1_2 -curves X25519)"
+check_contains "a client offering P-384 is served" "$(proto -tls1_2 -curves P-384)" "TLSv1.2"
+
+# --- reload: TLS switched off and on again, on the same port, without a restart
+pid_before=$LOOKOUT_PID
+printf 'basic_auth_users:\n  carol: %s\n' "$CAROL" >mtls.yml
+check_eq "reload to a file without tls_server_config" 200 "$(code -X POST "$URL/-/reload")"
+plain() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$LOOKOUT_PORT/-/ready"; }
+check_eq "TLS off: plain HTTP is served (with credentials)" 200 "$(plain -u carol:carolpw)"
+check_eq "TLS off: basic auth still applies" 401 "$(plain)"
+check_eq "TLS off: HTTPS fails" 000 "$(code -u carol:carolpw "$URL/-/ready")"
+check_contains "the log says TLS is disabled" "$(cat "$TMP/mtls.log")" 'msg="TLS is disabled." http2=false reason=reload'
+cat >mtls.yml <<'YML'
+tls_server_config:
+  cert_file: server2.crt
+  key_file: server2.key
+YML
+check_eq "reload over plain HTTP to a file with TLS" 200 "$(curl -s --max-time 10 -o /dev/null -w "%{http_code}" -u carol:carolpw -X POST "http://127.0.0.1:$LOOKOUT_PORT/-/reload")"
+check_eq "TLS on again: HTTPS is served" 200 "$(code "$URL/-/ready")"
+check_contains "TLS on again: with the new certificate" "$(subject)" "CN = lookout-two"
+check_eq "TLS on again: plain HTTP fails" 000 "$(plain)"
+printf 'tls_server_config:\n  cert_file: nowhere.crt\n  key_file: server.key\n' >mtls.yml
+check_eq "a broken TLS file fails the reload" 500 "$(code -X POST "$URL/-/reload")"
+check_eq "and HTTPS goes on" 200 "$(code "$URL/-/ready")"
+check_eq "the same process throughout" "$pid_before" "$LOOKOUT_PID"
+check "lookout still runs" kill -0 "$LOOKOUT_PID"

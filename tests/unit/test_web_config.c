@@ -193,6 +193,55 @@ Test(web_config, errors_name_the_problem)
     expect_error("http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
                  "invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], but got: \"allow\"");
     expect_error("tls_server_config: [1]\n", "expected a mapping for web.TLSConfig");
+    expect_error("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                 "  client_auth_type: VerifyClientCertIfGiven\n  client_allowed_sans: [a]\n",
+                 "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or "
+                 "RequireAndVerifyClientCert");
+    expect_error("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_allowed_sans: [a]\n",
+                 "client_allowed_sans requires client_auth_type");
+}
+
+/* exporter-toolkit needs no client CA for any policy (Go verifies against the system's roots without
+ * one), so each of these Prometheus files loads unchanged. */
+Test(web_config, client_auth_without_ca_like_exporter_toolkit)
+{
+    static const struct {
+        const char *type;
+        web_client_auth want;
+    } cases[] = {{"RequestClientCert", WEB_CLIENT_REQUEST},
+                 {"RequireAnyClientCert", WEB_CLIENT_REQUIRE_ANY},
+                 {"RequireClientCert", WEB_CLIENT_REQUIRE_ANY},
+                 {"VerifyClientCertIfGiven", WEB_CLIENT_VERIFY_IF_GIVEN},
+                 {"RequireAndVerifyClientCert", WEB_CLIENT_REQUIRE_VERIFIED}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char yaml[256], err[512] = "";
+        snprintf(yaml, sizeof yaml, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                                    "  client_auth_type: %s\n", cases[i].type);
+        web_config *w = load(yaml, err, sizeof err);
+        cr_assert_not_null(w, "%s: %s", cases[i].type, err);
+        cr_expect_eq(w->client_auth, cases[i].want, "%s", cases[i].type);
+        cr_expect_null(w->client_ca_pem);
+        web_config_free(w);
+    }
+}
+
+Test(web_config, http2_explicit_only_when_written_true)
+{
+    static const struct {
+        const char *yaml;
+        bool http2, explicit_;
+    } cases[] = {{"", true, false},
+                 {"http_server_config:\n  headers: {X-Frame-Options: deny}\n", true, false},
+                 {"http_server_config:\n  http2: true\n", true, true},
+                 {"http_server_config:\n  http2: false\n", false, false}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[256] = "";
+        web_config *w = load(cases[i].yaml, err, sizeof err);
+        cr_assert_not_null(w, "%s", err);
+        cr_expect_eq(w->http2, cases[i].http2, "case %zu", i);
+        cr_expect_eq(w->http2_explicit, cases[i].explicit_, "case %zu", i);
+        web_config_free(w);
+    }
 }
 
 Test(web_config, bcrypt_syntax_like_go)
