@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     per_target = calloc((size_t)n_targets, sizeof *per_target);
     char err[512];
     storage_config sc = {.type = STORAGE_SQLITE, .path = argv[3]};
-    store *st = store_open(&sc, argv[3], err, sizeof err);
+    store *st = store_open(&sc, NULL, argv[3], err, sizeof err);
     if (!st) {
         fprintf(stderr, "store: %s\n", err);
         return 1;

@@ -267,7 +267,7 @@ static int runtime_start(runtime *rt)
 
     rt->tm = targets_new();
     rt->sx = selfexc_new();
-    rt->st = store_open(&rt->cfg->storage, rt->storage_path, err, sizeof err);
+    rt->st = store_open(&rt->cfg->storage, &rt->cfg->scrubbing, rt->storage_path, err, sizeof err);
     if (!rt->st) {
         log_error("store", "cannot open the store", "err", err);
         return -1;

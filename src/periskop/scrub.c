@@ -4,6 +4,8 @@
 #include "periskop/scrub.h"
 
 #include <ctype.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,6 +70,46 @@ void scrub_rules_free(scrub_rules *r)
 bool scrub_rules_enabled(const scrub_rules *r)
 {
     return r && r->enabled;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, lower-cased, de-duplicated lines of v[0..n) appended to sb. */
+static void canon_list(strbuf *sb, const char *what, char *const *v, size_t n)
+{
+    char **c = strv_copy(v, n);
+    for (size_t i = 0; i < n; i++)
+        for (char *p = c[i]; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    if (n)
+        qsort(c, n, sizeof *c, cmp_str);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(c[i], c[i - 1]) != 0)
+            strbuf_printf(sb, "%s %zu:%s\n", what, strlen(c[i]), c[i]);
+    strv_free(c, n);
+}
+
+void scrub_rules_fingerprint(const scrub_rules *r, char out[65])
+{
+    if (r && !r->enabled) {
+        strcpy(out, "off");
+        return;
+    }
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_printf(&sb, "lookout scrub %d\n", SCRUB_VERSION);
+    if (r) {
+        canon_list(&sb, "header", r->headers, r->n_headers);
+        canon_list(&sb, "field", r->fields, r->n_fields);
+    }
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)sb.buf, sb.len, md);
+    strbuf_free(&sb);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- names ---- */
@@ -171,8 +213,91 @@ static size_t decode_name(const char *s, size_t n, char *out, size_t cap)
     return o;
 }
 
-/* Appends params s[0..n) ("a=1&b=2", separators & and ;) to sb with matching values masked. */
-static size_t scrub_params(const scrub_rules *r, const char *s, size_t n, strbuf *sb)
+/* How deep URLs nested in parameters (?next=https://...?redirect=...) are followed: bounds the recursion
+ * on hostile text. */
+#define SCRUB_MAX_NEST 4
+
+static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb, int depth);
+
+/* A scheme ("https", "postgres+ssl") ending right before "://" at s[len]. */
+static size_t scheme_len_before(const char *s, size_t len)
+{
+    size_t b = len;
+    while (b > 0 && (isalnum((unsigned char)s[b - 1]) || s[b - 1] == '+' || s[b - 1] == '-' || s[b - 1] == '.'))
+        b--;
+    while (b < len && !isalpha((unsigned char)s[b]))
+        b++;
+    return len - b;
+}
+
+static bool has_scheme_at_start(const char *s)
+{
+    const char *sep = strstr(s, "://");
+    return sep && sep > s && scheme_len_before(s, (size_t)(sep - s)) == (size_t)(sep - s);
+}
+
+/* Worth parsing as a URL: "scheme://..." or a path with a query ("/login?token=..."). */
+static bool looks_like_url(const char *s)
+{
+    return has_scheme_at_start(s) || (s[0] == '/' && strpbrk(s, "?#"));
+}
+
+static bool unreserved(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* A parameter value v[0..n) that is itself a URL (literal or percent-encoded: ?next=https%3A%2F%2Fu%3Ap%40h)
+ * scrubbed like one into out, encoded as it came. Returns the number of masked values (0: out untouched). */
+static size_t nested_url(const scrub_rules *r, const char *v, size_t n, strbuf *out, int depth)
+{
+    if (depth > SCRUB_MAX_NEST || n < 2)
+        return 0;
+    char *dec = xmalloc(n + 1);
+    bool encoded = false;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '%' && i + 2 < n && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+            dec[o++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+            i += 2;
+            encoded = true;
+        } else if (v[i] == '+') {
+            dec[o++] = ' ';
+            encoded = true;
+        } else {
+            dec[o++] = v[i];
+        }
+    }
+    dec[o] = 0;
+    size_t m = 0;
+    if (strlen(dec) == o && looks_like_url(dec)) {
+        strbuf t;
+        strbuf_init(&t);
+        m = url_into(r, dec, &t, depth);
+        if (m && !encoded) {
+            strbuf_append(out, t.buf, t.len);
+        } else if (m) {
+            static const char hex[] = "0123456789ABCDEF";
+            for (size_t i = 0; i < t.len; i++) {
+                unsigned char c = (unsigned char)t.buf[i];
+                if (unreserved(c)) {
+                    strbuf_putc(out, (char)c);
+                } else {
+                    strbuf_putc(out, '%');
+                    strbuf_putc(out, hex[c >> 4]);
+                    strbuf_putc(out, hex[c & 15]);
+                }
+            }
+        }
+        strbuf_free(&t);
+    }
+    free(dec);
+    return m;
+}
+
+/* Appends params s[0..n) ("a=1&b=2", separators & and ;) to sb with matching values masked, and URLs in
+ * other values scrubbed as URLs. */
+static size_t scrub_params(const scrub_rules *r, const char *s, size_t n, strbuf *sb, int depth)
 {
     size_t masked = 0, i = 0;
     while (i <= n) {
@@ -187,6 +312,13 @@ static size_t scrub_params(const scrub_rules *r, const char *s, size_t n, strbuf
             strbuf_append(sb, s + i, (size_t)(eq + 1 - (s + i)));
             strbuf_puts(sb, SCRUB_MASK);
             masked++;
+        } else if (eq) {
+            strbuf_append(sb, s + i, (size_t)(eq + 1 - (s + i)));
+            size_t vs = (size_t)(eq + 1 - s), m = nested_url(r, eq + 1, j - vs, sb, depth + 1);
+            if (m)
+                masked += m;
+            else
+                strbuf_append(sb, eq + 1, j - vs);
         } else {
             strbuf_append(sb, s + i, j - i);
         }
@@ -197,7 +329,7 @@ static size_t scrub_params(const scrub_rules *r, const char *s, size_t n, strbuf
     return masked;
 }
 
-static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb)
+static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb, int depth)
 {
     size_t n = strlen(s), masked = 0, pos = 0;
     /* Userinfo only in an authority right after a scheme at the start ("https://u:p@h"): a "://" further
@@ -234,7 +366,7 @@ static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb)
     if (*q == '?') {
         const char *hash = strchr(s + qs, '#');
         size_t qe = hash ? (size_t)(hash - s) : n;
-        masked += scrub_params(r, s + qs, qe - qs, sb);
+        masked += scrub_params(r, s + qs, qe - qs, sb, depth);
         if (!hash)
             return masked;
         strbuf_putc(sb, '#');
@@ -242,7 +374,7 @@ static size_t url_into(const scrub_rules *r, const char *s, strbuf *sb)
     }
     /* The fragment: OAuth's implicit flow puts access_token there. */
     if (strchr(s + qs, '='))
-        masked += scrub_params(r, s + qs, n - qs, sb);
+        masked += scrub_params(r, s + qs, n - qs, sb, depth);
     else
         strbuf_puts(sb, s + qs);
     return masked;
@@ -254,7 +386,7 @@ char *scrub_url(const scrub_rules *r, const char *s)
         return NULL;
     strbuf sb;
     strbuf_init(&sb);
-    size_t m = url_into(r, s, &sb);
+    size_t m = url_into(r, s, &sb, 0);
     if (!m) {
         strbuf_free(&sb);
         return NULL;
@@ -328,6 +460,68 @@ static const char *value_end(const char *p)
     return p;
 }
 
+/* Masks the password of every "scheme://user:password@" in text t[0..n) (a JSON string's content: an
+ * authority also ends at a quote, backslash or white space). Appends to sb; returns how many. */
+static size_t userinfo_in_text(const char *t, size_t n, strbuf *sb)
+{
+    size_t masked = 0, done = 0;
+    for (size_t k = 0; k + 3 <= n; k++) {
+        if (memcmp(t + k, "://", 3) != 0 || !scheme_len_before(t, k))
+            continue;
+        size_t a = k + 3, e = a;
+        while (e < n && !strchr("/?#\\\" \t\r\n", t[e]))
+            e++;
+        const char *at = NULL;
+        for (size_t q = a; q < e; q++)
+            if (t[q] == '@')
+                at = t + q;
+        const char *colon = at ? memchr(t + a, ':', (size_t)(at - (t + a))) : NULL;
+        if (colon && !((size_t)(at - colon - 1) == strlen(SCRUB_MASK) &&
+                       strncmp(colon + 1, SCRUB_MASK, strlen(SCRUB_MASK)) == 0)) {
+            strbuf_append(sb, t + done, (size_t)(colon + 1 - (t + done)));
+            strbuf_puts(sb, SCRUB_MASK);
+            done = (size_t)(at - t);
+            masked++;
+        }
+        k = e > k ? e - 1 : k;
+    }
+    if (masked)
+        strbuf_append(sb, t + done, n - done);
+    return masked;
+}
+
+/* A JSON string value (not a key) c[0..n) between its quotes: a URL in it is scrubbed (its password, and
+ * its query like any URL when the string is one), into sb. Returns the number of masked values (0: sb
+ * untouched). */
+static size_t json_string_urls(const scrub_rules *r, const char *c, size_t n, strbuf *sb)
+{
+    if (n < 4 || !memmem(c, n, ":", 1))
+        return 0;
+    /* JSON may escape '/' as "\/": undone for matching (the result is the same JSON string). */
+    char *t = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] == '\\' && i + 1 < n && c[i + 1] == '/')
+            i++;
+        else if (c[i] == '\\' && i + 1 < n)
+            t[o++] = c[i++];
+        t[o++] = c[i];
+    }
+    t[o] = 0;
+    size_t m = 0;
+    if (strlen(t) == o && has_scheme_at_start(t) && !memchr(t, '"', o) && !strpbrk(t, " \t\r\n\\")) {
+        strbuf u;
+        strbuf_init(&u);
+        if ((m = url_into(r, t, &u, 1)))
+            strbuf_append(sb, u.buf, u.len);
+        strbuf_free(&u);
+    }
+    if (!m)
+        m = userinfo_in_text(t, o, sb);
+    free(t);
+    return m;
+}
+
 static size_t json_into(const scrub_rules *r, const char *s, strbuf *sb)
 {
     size_t masked = 0;
@@ -338,12 +532,27 @@ static size_t json_into(const scrub_rules *r, const char *s, strbuf *sb)
             continue;
         }
         const char *e = string_end(p);
-        strbuf_append(sb, p, (size_t)(e - p));
         const char *after = skip_ws(e);
         if (*after != ':' || e - p < 2) {
+            /* A string value: URLs in it lose their secrets. */
+            bool closed = e - p >= 2 && e[-1] == '"';
+            const char *c = p + 1, *ce = closed ? e - 1 : e;
+            size_t before = sb->len;
+            strbuf_putc(sb, '"');
+            size_t m = ce > c ? json_string_urls(r, c, (size_t)(ce - c), sb) : 0;
+            if (m) {
+                masked += m;
+                if (closed)
+                    strbuf_putc(sb, '"');
+            } else {
+                sb->len = before;
+                sb->buf[before] = 0;
+                strbuf_append(sb, p, (size_t)(e - p));
+            }
             p = e;
             continue;
         }
+        strbuf_append(sb, p, (size_t)(e - p));
         /* A key: its raw text between the quotes. */
         bool secret = scrub_field_name(r, p + 1, (size_t)(e - p - 2));
         strbuf_append(sb, e, (size_t)(after + 1 - e));
@@ -375,7 +584,7 @@ char *scrub_body(const scrub_rules *r, const char *s)
     if (*t == '{' || *t == '[')
         m = json_into(r, s, &sb);
     else if (strchr(s, '='))
-        m = scrub_params(r, s, strlen(s), &sb);
+        m = scrub_params(r, s, strlen(s), &sb, 0);
     if (!m) {
         strbuf_free(&sb);
         return NULL;

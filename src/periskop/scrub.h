@@ -8,9 +8,11 @@
  *               extra header names, and headers matched by a field pattern; Referer and Location values
  *               are scrubbed as URLs
  *   URL         the password of userinfo (user:PASSWORD@host); query and fragment parameters whose names
- *               match a field pattern
- *   body        JSON (any depth: the value of a matching key, whatever its type) or
- *               application/x-www-form-urlencoded fields whose names match a field pattern
+ *               match a field pattern; a URL in another parameter's value (literal or percent-encoded,
+ *               up to 4 levels deep) is scrubbed as a URL, in the encoding it came in
+ *   body        JSON (any depth: the value of a matching key, whatever its type; string values holding a
+ *               URL with userinfo lose the password, a string that is a URL is scrubbed as one) or
+ *               application/x-www-form-urlencoded fields (as query parameters)
  * Field patterns: token, key, secret, password, passwd, auth, authorization, session, signature, sig,
  * credential, apikey, plus configured ones. A pattern of five or more characters matches anywhere in a
  * name (access_token, X-Amz-Signature, client_secret); a shorter one only as a whole word, words being
@@ -36,6 +38,14 @@ scrub_rules *scrub_rules_new(bool enabled, char *const *extra_headers, size_t n_
 scrub_rules *scrub_rules_default(void);
 void scrub_rules_free(scrub_rules *r);
 bool scrub_rules_enabled(const scrub_rules *r);
+
+/* Bumped whenever the scrubber masks more than before (2: URLs nested in parameters and in JSON strings),
+ * so that stored data is scrubbed again (store/sql_schema.c). */
+#define SCRUB_VERSION 2
+/* What r masks, as a fingerprint for "was this data scrubbed with these rules": "off" when r is disabled,
+ * else 64 hex digits of SHA-256 over SCRUB_VERSION and the extra headers and fields (order and case do not
+ * matter). NULL r: the defaults. */
+void scrub_rules_fingerprint(const scrub_rules *r, char out[65]);
 
 /* Each returns a new string (caller frees) when something was masked, NULL when s stays as it is. */
 char *scrub_url(const scrub_rules *r, const char *s);

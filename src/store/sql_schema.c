@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "periskop/scrub.h"
 #include "store/sql_store.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -176,6 +177,38 @@ static char *expand(sqldb_dialect d, const char *s)
     return r;
 }
 
+static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, size_t errlen);
+
+/* Scrubs the stored samples with rules (NULL: defaults) and, when that changed any, rebuilds the search
+ * rows from the scrubbed texts. */
+static int scrub_and_reindex(sqldb *db, const scrub_rules *rules, bool *changed, char *err, size_t errlen)
+{
+    if (sql_scrub_existing(db, rules, changed, err, errlen) != 0)
+        return -1;
+    if (!*changed)
+        return 0;
+    /* The v2 backfill statement (the last of each list) rebuilds the search rows. */
+    const char *rebuild[2];
+    const char *const *del = db->dialect == SQLDB_SQLITE ? v4_search_sqlite
+                             : db->dialect == SQLDB_POSTGRES ? v4_search_pg : v4_search_mysql;
+    rebuild[0] = del[0];
+    rebuild[1] = db->dialect == SQLDB_SQLITE ? v2_sqlite[sizeof(v2_sqlite) / sizeof(*v2_sqlite) - 1]
+                 : db->dialect == SQLDB_POSTGRES ? v2_pg[sizeof(v2_pg) / sizeof(*v2_pg) - 1]
+                                                 : v2_mysql[sizeof(v2_mysql) / sizeof(*v2_mysql) - 1];
+    return run_list(db, rebuild, 2, err, errlen);
+}
+
+/* Deleted rows leave their bytes in free pages, the FTS index's old segments and the WAL until they are
+ * reused: rewrite the SQLite file and empty the WAL so scrubbed values are gone. */
+static void sqlite_compact(sqldb *db)
+{
+    char e3[256];
+    if (sqldb_exec(db, "INSERT INTO search(search) VALUES('optimize')", NULL, 0, e3, sizeof e3) != 0 ||
+        sqldb_exec(db, "VACUUM", NULL, 0, e3, sizeof e3) != 0 ||
+        sqldb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0, e3, sizeof e3) != 0)
+        log_warn("store", "cannot compact the database after scrubbing", "err", e3);
+}
+
 static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
@@ -203,19 +236,7 @@ static int run_list(sqldb *db, const char *const *stmts, size_t n, char *err, si
         }
         if (strcmp(s, "$V4") == 0) {
             bool changed = false;
-            if (sql_scrub_existing(db, &changed, err, errlen) != 0)
-                return -1;
-            if (!changed)
-                continue;
-            /* The v2 backfill statement (the last of each list) rebuilds the search rows. */
-            const char *rebuild[2];
-            const char *const *del = db->dialect == SQLDB_SQLITE ? v4_search_sqlite
-                                     : db->dialect == SQLDB_POSTGRES ? v4_search_pg : v4_search_mysql;
-            rebuild[0] = del[0];
-            rebuild[1] = db->dialect == SQLDB_SQLITE ? v2_sqlite[sizeof(v2_sqlite) / sizeof(*v2_sqlite) - 1]
-                         : db->dialect == SQLDB_POSTGRES ? v2_pg[sizeof(v2_pg) / sizeof(*v2_pg) - 1]
-                                                         : v2_mysql[sizeof(v2_mysql) / sizeof(*v2_mysql) - 1];
-            if (run_list(db, rebuild, 2, err, errlen) != 0)
+            if (scrub_and_reindex(db, NULL, &changed, err, errlen) != 0)
                 return -1;
             continue;
         }
@@ -344,19 +365,64 @@ int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen)
             sqldb_exec(db, "ROLLBACK", NULL, 0, e3, sizeof(e3));
             goto fail;
         }
-        if (v == 4 && vc.v > 0 && db->dialect == SQLDB_SQLITE) {
-            /* Deleted rows leave their bytes in free pages, the FTS index's old segments and the WAL until
-             * they are reused: rewrite the file and empty the WAL so the scrubbed values are gone. */
-            char e3[256];
-            if (sqldb_exec(db, "INSERT INTO search(search) VALUES('optimize')", NULL, 0, e3, sizeof e3) != 0 ||
-                sqldb_exec(db, "VACUUM", NULL, 0, e3, sizeof e3) != 0 ||
-                sqldb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0, e3, sizeof e3) != 0)
-                log_warn("store", "cannot compact the database after scrubbing", "err", e3);
-        }
+        if (v == 4 && vc.v > 0 && db->dialect == SQLDB_SQLITE)
+            sqlite_compact(db);
         continue;
     fail:
         snprintf(err, errlen, "%s: schema migration to version %d failed: %s", where, v, e2);
         return -1;
     }
+    return 0;
+}
+
+typedef struct meta_ctx {
+    char value[80];
+    bool found;
+} meta_ctx;
+static int read_meta(void *ctx, sqlrow *r)
+{
+    meta_ctx *c = ctx;
+    snprintf(c->value, sizeof c->value, "%s", sqlrow_text(r, 0));
+    c->found = true;
+    return 0;
+}
+
+int sql_schema_scrub(sqldb *db, const scrub_rules *rules, const char *where, char *err, size_t errlen)
+{
+    char want[65], e2[512];
+    scrub_rules_fingerprint(rules, want);
+    meta_ctx have = {{0}, false};
+    if (sqldb_query(db, "SELECT value FROM lookout_meta WHERE name = 'scrub_rules'", NULL, 0, read_meta, &have, e2,
+                    sizeof e2) < 0) {
+        snprintf(err, errlen, "%s: cannot read the scrubbing state: %s", where, e2);
+        return -1;
+    }
+    if (have.found && strcmp(have.value, want) == 0)
+        return 0;
+    const char *begin = db->dialect == SQLDB_SQLITE ? "BEGIN IMMEDIATE" : db->dialect == SQLDB_MYSQL
+                                                                            ? "START TRANSACTION" : "BEGIN";
+    bool changed = false, on = !rules || scrub_rules_enabled(rules);
+    sqlv p[] = {sqlv_text(want)};
+    int rc = sqldb_exec(db, begin, NULL, 0, e2, sizeof e2);
+    if (rc == 0 && on)
+        rc = scrub_and_reindex(db, rules, &changed, e2, sizeof e2);
+    if (rc == 0)
+        rc = sqldb_exec(db, "DELETE FROM lookout_meta WHERE name = 'scrub_rules'", NULL, 0, e2, sizeof e2);
+    if (rc == 0)
+        rc = sqldb_exec(db, "INSERT INTO lookout_meta (name, value) VALUES ('scrub_rules', ?)", p, 1, e2, sizeof e2);
+    if (rc == 0)
+        rc = sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof e2);
+    if (rc != 0) {
+        char e3[128];
+        sqldb_exec(db, "ROLLBACK", NULL, 0, e3, sizeof e3);
+        snprintf(err, errlen, "%s: scrubbing the stored samples failed: %s", where, e2);
+        return -1;
+    }
+    if (changed && db->dialect == SQLDB_SQLITE)
+        sqlite_compact(db);
+    if (changed || (have.found && on))
+        log_info("store", changed ? "stored samples scrubbed with the current scrubbing rules"
+                                  : "stored samples checked against the current scrubbing rules: nothing to mask",
+                 "where", where);
     return 0;
 }

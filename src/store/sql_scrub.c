@@ -1,6 +1,6 @@
-/* sql_scrub: schema migration 4 scrubs what earlier versions stored verbatim: header values, URLs and
- * bodies of samples (periskop/scrub.h with the default rules; the store does not see the configuration),
- * and the texts derived from them (samples.stext, and the search rows, which sql_schema.c rebuilds).
+/* sql_scrub: scrubs what is stored: header values, URLs and bodies of samples (periskop/scrub.h; schema
+ * migration 4 with the default rules, sql_schema_scrub with the configured ones whenever they or the
+ * scrubber changed), and the texts derived from them (samples.stext, and the search rows, which sql_schema.c rebuilds).
  * A sample's stext is the lower-cased concatenation of its fields (sql_store.c: search_text), so each
  * changed field's lower-cased old text is replaced by its new one there. Sample identities (hash) stay. */
 #include <ctype.h>
@@ -121,11 +121,11 @@ static char *apply(const char *s, const subst *subs, size_t n)
     return cur;
 }
 
-int sql_scrub_existing(sqldb *db, bool *changed, char *err, size_t errlen)
+int sql_scrub_existing(sqldb *db, const scrub_rules *rules, bool *changed, char *err, size_t errlen)
 {
     *changed = false;
-    scrub_rules *r = scrub_rules_default();
-    fix_set fs = {.r = r};
+    scrub_rules *r = rules ? NULL : scrub_rules_default();
+    fix_set fs = {.r = rules ? rules : r};
     int rc = sqldb_query(db,
                          "SELECT agg_id, hash, url, body, stext FROM samples WHERE has_http <> 0 ORDER BY agg_id, hash",
                          NULL, 0, sample_row, &fs, err, errlen);

@@ -643,10 +643,12 @@ static store *sql_open(sqldb_dialect d, opener open, const char *arg, const char
         sql_close(&m->base);
         return NULL;
     }
-    if (sql_schema_migrate(m->w, where, err, errlen) != 0) {
+    if (sql_schema_migrate(m->w, where, err, errlen) != 0 ||
+        sql_schema_scrub(m->w, opts ? opts->scrub : NULL, where, err, errlen) != 0) {
         sql_close(&m->base);
         return NULL;
     }
+    m->o.scrub = NULL; /* the caller's, valid only while opening */
     m->r = open(arg, e2, sizeof(e2));
     if (!m->r) {
         snprintf(err, errlen, "%s", e2);

@@ -52,9 +52,15 @@ static inline uint64_t sql_hash_from_db(int64_t v)
 
 int sql_schema_latest(void);
 int sql_schema_migrate(sqldb *db, const char *where, char *err, size_t errlen);
-/* Migration 4 (sql_scrub.c): masks secrets stored by earlier versions in samples and their headers;
+/* sql_scrub.c: masks secrets stored in samples and their headers with rules (NULL: the defaults);
  * *changed tells whether anything was (the caller then rebuilds the search rows). */
-int sql_scrub_existing(sqldb *db, bool *changed, char *err, size_t errlen);
+int sql_scrub_existing(sqldb *db, const struct scrub_rules *rules, bool *changed, char *err, size_t errlen);
+/* Makes the stored samples scrubbed with rules (NULL: the defaults): unless lookout_meta's scrub_rules
+ * already holds their fingerprint (scrub_rules_fingerprint), scrubs every stored sample, rebuilds the
+ * search rows and records it, in one transaction; on SQLite the file is then compacted. So a database
+ * written with other rules (an extra field added to `scrubbing:`, scrubbing off, an older scrubber) is
+ * scrubbed with the current ones when the store opens. */
+int sql_schema_scrub(sqldb *db, const struct scrub_rules *rules, const char *where, char *err, size_t errlen);
 
 /* Reads (sql_read.c). */
 /* The aggregate columns every read of aggregates selects, in this order (sql_read.c, sql_load.c). */

@@ -150,6 +150,9 @@ typedef struct store_options {
      * bound; for tests). */
     int64_t query_budget_ms;
     int64_t query_budget_steps;
+    /* SQL backends, while opening: the scrubbing rules the stored samples must satisfy (NULL: the
+     * defaults); a database scrubbed with other rules is scrubbed again (sql_schema_scrub). */
+    const struct scrub_rules *scrub;
 } store_options;
 
 #define STORE_QUERY_BUDGET_MS 5000

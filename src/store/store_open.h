@@ -8,7 +8,10 @@
 #include "config/config.h"
 #include "store/store.h"
 
-/* default_path: --storage.path, used when sc->path is NULL. Returns the store, or NULL with err. */
-store *store_open(const storage_config *sc, const char *default_path, char *err, size_t errlen);
+/* default_path: --storage.path, used when sc->path is NULL. scrubbing: the `scrubbing:` section (NULL:
+ * the defaults); a SQL database scrubbed with other rules is scrubbed with these while it opens. Returns
+ * the store, or NULL with err. */
+store *store_open(const storage_config *sc, const scrubbing_config *scrubbing, const char *default_path, char *err,
+                  size_t errlen);
 
 #endif

@@ -19,12 +19,12 @@ print(json.dumps({"target_uuid": uuid, "aggregated_errors": [{"aggregation_key":
   {"error": {"class": "LoginError", "message": "bad login", "stacktrace": ["at login()"], "cause": None},
    "uuid": "u1-" + tag, "timestamp": ts(50), "severity": "error",
    "http_context": {"request_method": "POST",
-     "request_url": "https://bob:%s@app.example/login?page=2&access_token=%s&apiKey=%s#id_token=%s" % (s("pw"), s("tok"), s("key"), s("frag")),
+     "request_url": "https://bob:%s@app.example/login?next=https%%3A%%2F%%2Fsso%%3A%s%%40idp.example%%2F&page=2&access_token=%s&apiKey=%s#id_token=%s" % (s("pw"), s("nestpw"), s("tok"), s("key"), s("frag")),
      "request_headers": {"Authorization": "Bearer " + s("auth"), "Cookie": "sid=" + s("cookie"),
                          "X-Api-Key": s("xapi"), "X-Csrf-Token": s("csrf"), "X-Internal": s("internal"),
                          "Referer": "https://app.example/reset?reset_token=" + s("ref"), "Accept": "text/html"},
      "request_body": json.dumps({"user": "bob", "password": s("body"), "nested": {"client_secret": s("nest")},
-                                 "ssn": s("ssn")})}},
+                                 "ssn": s("ssn"), "db": "postgres://app:%s@db.example/x" % s("dburl")})}},
   {"error": {"class": "LoginError", "message": "bad login", "stacktrace": ["at login()"], "cause": None},
    "uuid": "u2-" + tag, "timestamp": ts(40), "severity": "error",
    "http_context": {"request_method": "POST", "request_url": "/oauth/token",
@@ -69,6 +69,8 @@ check_eq "no planted secret in any API answer" "" "$(grep -o 'zq[SP][a-z]*' "$TM
 one=$(get "/api/v1/errors/app/LoginError@S")
 check_contains "URL keeps other parameters, masks the token" "$one" 'page=2\u0026access_token=[Filtered]\u0026apiKey=[Filtered]#id_token=[Filtered]'
 check_contains "userinfo password masked" "$one" 'https://bob:[Filtered]@app.example/login'
+check_contains "a percent-encoded URL in a parameter loses its password" "$one" 'next=https%3A%2F%2Fsso%3A%5BFiltered%5D%40idp.example%2F\u0026page=2'
+check_contains "a URL in a JSON string field loses its password" "$one" '\"db\": \"postgres://app:[Filtered]@db.example/x\"'
 check_contains "Authorization header kept by name, value masked" "$one" '"Authorization":"[Filtered]"'
 check_contains "extra header (scrubbing.headers) masked" "$one" '"X-Internal":"[Filtered]"'
 check_contains "Referer scrubbed as a URL" "$one" 'reset?reset_token=[Filtered]'
@@ -128,3 +130,22 @@ check_eq "migrated: no default-rule secret in any API answer" "" "$(grep -o 'zq[
 check_eq "migrated: no default-rule secret in any file (running)" "" "$(grep -raohE 'zq[SP][a-z]*' "$TMP/mig-data" | grep -v -e ssn -e internal | sort -u | tr '\n' ' ')"
 stop_pid "$LOOKOUT_PID"
 check_eq "migrated: no default-rule secret in any file (stopped)" "" "$(grep -raohE 'zq[SP][a-z]*' "$TMP/mig-data" | grep -v -e ssn -e internal | sort -u | tr '\n' ' ')"
+
+# The configured rules reach the stored data too: the database remembers the rules it was scrubbed with,
+# and a lookout whose `scrubbing:` section differs scrubs it again when it opens it (no schema change).
+cat >"$TMP/extra.yml" <<'YML'
+scrubbing:
+  headers: [X-Internal]
+  fields: [ssn]
+scrape_configs: []
+YML
+start_lookout mig --config.file="$TMP/extra.yml" || { not_ok "lookout with extra scrubbing rules opens the database"; exit 1; }
+answers >"$TMP/answers3.txt"
+check_eq "extra rules: no planted secret in any API answer" "" "$(grep -o 'zq[SP][a-z]*' "$TMP/answers3.txt" | sort -u | tr '\n' ' ')"
+one=$(get "/api/v1/errors/app/LoginError@S")
+check_contains "extra rules: the ssn field is masked in the stored body" "$one" '\"ssn\": \"[Filtered]\"'
+check_contains "extra rules: the extra header is masked" "$one" '"X-Internal":"[Filtered]"'
+check_eq "extra rules: search finds no ssn" 0 "$(get "/api/v1/errors?q=zqsssn" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["errors"]))' 2>/dev/null || echo error)"
+check_eq "the log says the stored samples were scrubbed (this start only)" 1 "$(grep -c 'msg="stored samples scrubbed with the current scrubbing rules"' "$TMP/mig.log")"
+stop_pid "$LOOKOUT_PID"
+check_eq "extra rules: no planted secret in any file (stopped)" "" "$(grep -raohE 'zq[SP][a-z]*' "$TMP/mig-data" | sort -u | tr '\n' ' ')"

@@ -774,6 +774,7 @@ SUITE_TEST(search_many_matches_pages_like_sorted_list)
 #ifdef SUITE_SQLDB_OPEN
 /* Schema migration 4 scrubs what an earlier version stored verbatim (the store itself never scrubs: the
  * ingest writer does, before merging). The database is taken back to version 3 to run it again. */
+#include "periskop/scrub.h"
 #include "store/sqldb.h"
 SUITE_TEST(scrub_migration_masks_stored_secrets)
 {
@@ -812,6 +813,85 @@ SUITE_TEST(scrub_migration_masks_stored_secrets)
     cr_expect_str_eq(h->headers[0].value, "[Filtered]");
     cr_expect_str_eq(h->headers[1].value, "text/plain");
     store_detail_free(&d);
+}
+
+/* The sample's URL and body as stored (after a reopen). */
+static void stored_http(char *url, size_t nu, char *body, size_t nb)
+{
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "rules", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.n_samples, 1);
+    snprintf(url, nu, "%s", d.samples[0]->http->url);
+    snprintf(body, nb, "%s", d.samples[0]->http->body);
+    store_detail_free(&d);
+}
+
+/* The configured `scrubbing:` rules (not only the defaults) and a newer scrubber reach what is already
+ * stored: a store opened with rules other than those its samples were scrubbed with scrubs them again,
+ * rebuilds the search rows, and remembers the rules (lookout_meta scrub_rules) so the next open with the
+ * same rules does nothing. */
+SUITE_TEST(scrub_rules_change_rescrubs_stored_samples)
+{
+    feed("api", "http://prod-1", T0,
+         "{\"target_uuid\":\"t\",\"aggregated_errors\":[{\"aggregation_key\":\"rules\",\"total_count\":1,"
+         "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u1\","
+         "\"timestamp\":\"2024-03-02T10:00:00Z\",\"http_context\":{\"request_method\":\"POST\",\"request_url\":"
+         "\"http://svc/a?ssn=zqrssn&next=https%%3A%%2F%%2Fu%%3Azqrnest%%40h\",\"request_headers\":{},"
+         "\"request_body\":\"{\\\"ssn\\\":\\\"zqrbody\\\",\\\"db\\\":\\\"pg://a:zqrdb@h/x\\\"}\"}}]}]}");
+    char url[512], body[512];
+    /* Opened again with the rules the suite opened it with: the fingerprint matches, nothing is touched. */
+    store_close(S);
+    S = suite_open(NULL, false);
+    stored_http(url, sizeof url, body, sizeof body);
+    cr_expect_str_eq(url, "http://svc/a?ssn=zqrssn&next=https%3A%2F%2Fu%3Azqrnest%40h");
+    /* A database scrubbed by an older scrubber (no fingerprint): the defaults of this one mask the nested
+     * URL's password and the JSON string's userinfo, not the extra field. */
+    char e[256];
+    sqldb *db = SUITE_SQLDB_OPEN(e, sizeof(e));
+    cr_assert_not_null(db, "%s", e);
+    cr_assert_eq(sqldb_exec(db, "DELETE FROM lookout_meta WHERE name = 'scrub_rules'", NULL, 0, e, sizeof(e)), 0, "%s",
+                 e);
+    db->ops->close(db);
+    store_close(S);
+    S = suite_open(NULL, false);
+    stored_http(url, sizeof url, body, sizeof body);
+    cr_expect_str_eq(url, "http://svc/a?ssn=zqrssn&next=https%3A%2F%2Fu%3A%5BFiltered%5D%40h");
+    cr_expect_str_eq(body, "{\"ssn\":\"zqrbody\",\"db\":\"pg://a:[Filtered]@h/x\"}");
+    /* `scrubbing: {fields: [ssn]}`: the extra field is masked in the URL and the body, and searches no
+     * longer find it. */
+    char *fields[] = {"SSN"};
+    scrub_rules *r = scrub_rules_new(true, NULL, 0, fields, 1);
+    store_options o = {.scrub = r};
+    store_close(S);
+    S = suite_open(&o, false);
+    stored_http(url, sizeof url, body, sizeof body);
+    cr_expect_str_eq(url, "http://svc/a?ssn=[Filtered]&next=https%3A%2F%2Fu%3A%5BFiltered%5D%40h");
+    cr_expect_str_eq(body, "{\"ssn\":\"[Filtered]\",\"db\":\"pg://a:[Filtered]@h/x\"}");
+    store_page p = list(Q(.q = "zqr"));
+    cr_expect_eq(p.n, 0, "the search rows were rebuilt");
+    store_page_free(&p);
+    /* Scrubbing turned off: stored values stay masked (nothing is unmasked) and "off" is remembered, so
+     * turning it on again runs the pass over what was stored meanwhile. */
+    scrub_rules *off = scrub_rules_new(false, NULL, 0, NULL, 0);
+    o.scrub = off;
+    store_close(S);
+    S = suite_open(&o, false);
+    feed("api", "http://prod-1", T0 + 60000,
+         "{\"target_uuid\":\"t\",\"aggregated_errors\":[{\"aggregation_key\":\"rules\",\"total_count\":2,"
+         "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"u2\","
+         "\"timestamp\":\"2024-03-02T10:01:00Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":"
+         "\"http://svc/b?ssn=zqroff\",\"request_headers\":{},\"request_body\":\"\"}}]}]}");
+    p = list(Q(.q = "zqroff"));
+    cr_expect_eq(p.n, 1, "stored verbatim while scrubbing is off");
+    store_page_free(&p);
+    o.scrub = r;
+    store_close(S);
+    S = suite_open(&o, false);
+    p = list(Q(.q = "zqroff"));
+    cr_expect_eq(p.n, 0, "scrubbed when it is on again");
+    store_page_free(&p);
+    scrub_rules_free(off);
+    scrub_rules_free(r);
 }
 #endif
 

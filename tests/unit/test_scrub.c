@@ -1,5 +1,6 @@
 /* scrub: secrets in headers, URLs and bodies are masked with "[Filtered]"; names and the rest stay. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,9 +63,9 @@ Test(scrub, urls)
     url_is("https://h/path#frag", NULL);
     url_is("", NULL);
     /* A URL inside a parameter is not the authority: the query before it is still scrubbed (found by
-     * fuzz_scrub). */
-    url_is("/login?token=abc&next=https://u:p@x", "/login?token=[Filtered]&next=https://u:p@x");
-    url_is("Referer:p//x?to=1&u=x://h:pw@h", NULL);
+     * fuzz_scrub), and the nested URL is scrubbed as a URL of its own. */
+    url_is("/login?token=abc&next=https://u:p@x", "/login?token=[Filtered]&next=https://u:[Filtered]@x");
+    url_is("Referer:p//x?to=1&u=x://h:pw@h", "Referer:p//x?to=1&u=x://h:[Filtered]@h");
 }
 
 Test(scrub, bodies)
@@ -171,4 +172,57 @@ Test(scrub, config_section)
     const char *empty = "scrubbing:\n  fields: ['']\n";
     cr_expect_null(config_parse(empty, strlen(empty), "e.yml", err, sizeof err));
     cr_expect(strstr(err, "empty pattern in scrubbing.fields") != NULL, "%s", err);
+}
+
+/* A URL inside an ordinary parameter (a login redirect's next=, literal or percent-encoded) is scrubbed
+ * like a URL: its password and its own secret parameters; the encoding stays as it came. */
+Test(scrub, urls_nested_in_parameters)
+{
+    url_is("https://h/login?next=https://user:pass@host/x&a=1", "https://h/login?next=https://user:[Filtered]@host/x&a=1");
+    url_is("https://h/?next=https%3A%2F%2Fuser%3Apass%40host%2F&b=2",
+           "https://h/?next=https%3A%2F%2Fuser%3A%5BFiltered%5D%40host%2F&b=2");
+    url_is("https://h/?next=https%3A%2F%2Fh2%2F%3Ftoken%3Dabc", "https://h/?next=https%3A%2F%2Fh2%2F%3Ftoken%3D%5BFiltered%5D");
+    url_is("/cb?redirect=%2Fp%3Fsession%3Dxyz", "/cb?redirect=%2Fp%3Fsession%3D%5BFiltered%5D");
+    url_is("https://h/?a=1#next=https://u:p@h2/", "https://h/?a=1#next=https://u:[Filtered]@h2/");
+    /* nested twice */
+    url_is("https://h/?n=https://a/%3Fm%3Dhttps%253A%252F%252Fu%253Ap%2540h",
+           "https://h/?n=https%3A%2F%2Fa%2F%3Fm%3Dhttps%253A%252F%252Fu%253A%255BFiltered%255D%2540h");
+    /* already scrubbed, or nothing secret: unchanged */
+    url_is("https://h/?next=https%3A%2F%2Fuser%3A%5BFiltered%5D%40host%2F", NULL);
+    url_is("https://h/?next=https%3A%2F%2Fhost%2Fpath&q=a+b", NULL);
+    url_is("https://h/?next=https://user@host/", NULL);
+    url_is("https://h/?next=%2Fhome", NULL);
+    /* form bodies use the same parameter scanner */
+    body_is("user=bob&next=https%3A%2F%2Fu%3Ap%40h", "user=bob&next=https%3A%2F%2Fu%3A%5BFiltered%5D%40h");
+}
+
+/* Hostile nesting is bounded: deeper than SCRUB_MAX_NEST levels is left as it is, and nothing overflows. */
+Test(scrub, nesting_is_bounded)
+{
+    size_t levels = 20000;
+    char *s = malloc(levels * 14 + 64);
+    size_t o = 0;
+    for (size_t i = 0; i < levels; i++)
+        o += (size_t)sprintf(s + o, "%s", "https://h/?n=");
+    strcpy(s + o, "https://u:p@h/");
+    char *out = scrub_url(R, s);
+    cr_expect_null(out, "a password 20000 levels deep is beyond the bound");
+    free(out);
+    free(s);
+    url_is("https://h/?n=https://h/?n=https://u:p@h/", "https://h/?n=https://h/?n=https://u:[Filtered]@h/");
+}
+
+/* JSON string values holding URLs with userinfo lose the password, wherever the URL is in the string;
+ * a string that is a URL is scrubbed like a URL. */
+Test(scrub, json_strings_with_urls)
+{
+    body_is("{\"db\":\"postgres://app:s3cr3t@db:5432/x\"}", "{\"db\":\"postgres://app:[Filtered]@db:5432/x\"}");
+    body_is("{\"m\":\"connect to https://u:pw@h/a failed\",\"n\":1}",
+            "{\"m\":\"connect to https://u:[Filtered]@h/a failed\",\"n\":1}");
+    body_is("{\"e\":\"https:\\/\\/c:d@h\\/\"}", "{\"e\":\"https://c:[Filtered]@h/\"}");
+    body_is("[\"https://h/cb?token=abc\"]", "[\"https://h/cb?token=[Filtered]\"]");
+    body_is("{\"q\":\"say \\\"https://u:p@h\\\" now\"}", "{\"q\":\"say \\\"https://u:[Filtered]@h\\\" now\"}");
+    body_is("{\"u\":\"https://u:p@h", "{\"u\":\"https://u:[Filtered]@h"); /* truncated */
+    body_is("{\"u\":\"https://user@h/\",\"v\":\"a:b@c\",\"w\":\"mailto:x@y\"}", NULL);
+    body_is("{\"u\":\"https://u:[Filtered]@h/\"}", NULL);
 }
