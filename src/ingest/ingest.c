@@ -102,8 +102,9 @@ struct ingest {
     _Atomic uint64_t erl_gen; /* counts those replacements: the fast path skips only bodies merged under the
                                * current rules */
     keymap labels;
-    pthread_mutex_t scrub_mu; /* scrub: replaced by reloads, used by the writer */
+    pthread_mutex_t scrub_mu; /* scrub, rescrub: replaced by reloads, used by the writer */
     scrub_rules *scrub;
+    bool rescrub; /* the store's samples are to be scrubbed with scrub once nothing is pending */
 
     sighting *seen; /* unchanged bodies decided by ingest_submit (guarded by mu) */
     size_t n_seen, cap_seen;
@@ -464,6 +465,21 @@ static void scrub(ingest *in, const char *job, payload_doc *doc)
     }
 }
 
+/* Writer thread, nothing pending (every document scrubbed with older rules is in the store). */
+static void rescrub_store(ingest *in)
+{
+    pthread_mutex_lock(&in->scrub_mu);
+    bool want = in->rescrub;
+    in->rescrub = false;
+    char err[512] = "";
+    /* Under scrub_mu: the rules stay alive; a reload waits for the pass (rare, and it is the reload's). */
+    if (want && store_rescrub(in->st, in->scrub, err, sizeof err) != 0) {
+        log_error("ingest", "scrubbing the stored samples with the new rules failed", "err", err);
+        in->rescrub = true; /* again after the next flush */
+    }
+    pthread_mutex_unlock(&in->scrub_mu);
+}
+
 void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
 {
     scrub_rules *r = sc ? scrub_rules_new(sc->enabled, sc->headers, sc->n_headers, sc->fields, sc->n_fields)
@@ -471,8 +487,15 @@ void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
     pthread_mutex_lock(&in->scrub_mu);
     scrub_rules *old = in->scrub;
     in->scrub = r;
+    in->rescrub = true;
     pthread_mutex_unlock(&in->scrub_mu);
     scrub_rules_free(old);
+    /* The writer flushes what it scrubbed with the old rules, then brings the stored samples up to the
+     * new ones (store_rescrub; a no-op when they already are). */
+    pthread_mutex_lock(&in->mu);
+    in->force_flush = true;
+    pthread_cond_signal(&in->cond);
+    pthread_mutex_unlock(&in->mu);
 }
 
 /* error_relabel_configs of the job (pushed: the push section's) on a parsed document, before merging. */
@@ -984,6 +1007,8 @@ static void *writer_main(void *arg)
                 backoff = backoff * 2 > in->o.max_backoff_ms ? in->o.max_backoff_ms : backoff * 2;
             }
         }
+        if (!pending(in))
+            rescrub_store(in);
         if (now >= next_snapshot || stopping) {
             /* Only with nothing pending: a saved body hash must never be ahead of the counts in the store,
              * or after a crash the unchanged body would be skipped and its unsaved delta lost. */

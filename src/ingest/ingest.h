@@ -68,7 +68,9 @@ void ingest_free(ingest *in);
 /* scrape_result_fn-compatible: ctx is the ingest. */
 void ingest_submit(void *ctx, const scrape_result *r);
 /* Replaces the scrubbing rules (config `scrubbing:`; NULL: the defaults). Until called, the defaults apply.
- * Thread-safe; the writer uses the new rules from its next document. */
+ * Thread-safe; the writer uses the new rules from its next document, and once what it scrubbed with the
+ * old ones is flushed, scrubs the stored samples with the new ones (store_rescrub: SQL backends, a
+ * no-op when the rules did not change). */
 void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc);
 /* Called from the target manager hook (see targets.h); t->labels are the target's final labels.
  * honor_labels: the job's scrape config setting; it decides how federated bodies (aggregates carrying

@@ -604,6 +604,15 @@ static void sql_close(store *s)
     free(m);
 }
 
+static int sql_rescrub(store *s, const struct scrub_rules *r, char *err, size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    pthread_mutex_lock(&m->wmu);
+    int rc = sql_schema_scrub(m->w, r, m->where, err, errlen);
+    pthread_mutex_unlock(&m->wmu);
+    return rc;
+}
+
 static const store_ops sql_ops = {
     .name = "sql",
     .apply = sql_apply,
@@ -616,6 +625,7 @@ static const store_ops sql_ops = {
     .maintain = sql_maintain,
     .close = sql_close,
     .buckets = sql_buckets,
+    .rescrub = sql_rescrub,
 };
 
 typedef sqldb *(*opener)(const char *arg, char *err, size_t errlen);

@@ -102,6 +102,11 @@ int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, 
     return s->ops->buckets(s, job, key, since_ms, step_ms, out, n, err, errlen);
 }
 
+int store_rescrub(store *s, const struct scrub_rules *r, char *err, size_t errlen)
+{
+    return s->ops->rescrub ? s->ops->rescrub(s, r, err, errlen) : 0;
+}
+
 void store_close(store *s)
 {
     if (s)

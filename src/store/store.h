@@ -116,6 +116,7 @@ typedef struct store_job {
 } store_job;
 
 typedef struct store store;
+struct scrub_rules; /* periskop/scrub.h */
 
 typedef struct store_ops {
     const char *name;
@@ -136,6 +137,9 @@ typedef struct store_ops {
      * key of the job. For sparklines and "errors in the last hour". */
     int (*buckets)(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
                    size_t n, char *err, size_t errlen);
+    /* Optional (NULL: nothing stored outlives the process). Makes the stored samples scrubbed with r, as
+     * at open (store_options.scrub); a no-op when they already are. */
+    int (*rescrub)(store *s, const struct scrub_rules *r, char *err, size_t errlen);
 } store_ops;
 
 struct store {
@@ -183,6 +187,8 @@ int store_load(store *s, merge_engine *e, char *err, size_t errlen);
  * called often (does work at most once a minute). 0 or -1 with err. */
 int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen);
 void store_close(store *s); /* NULL ok */
+/* store_ops.rescrub; 0 for backends without it. */
+int store_rescrub(store *s, const struct scrub_rules *r, char *err, size_t errlen);
 /* out[0..n) is zeroed first; see store_ops.buckets. */
 int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
                   size_t n, char *err, size_t errlen);
