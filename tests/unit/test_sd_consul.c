@@ -142,6 +142,49 @@ Test(sd_consul_parse, catalog_and_agent_self)
     free(dc);
     cr_assert_null(consul_parse_agent_datacenter("{\"Config\":{\"Datacenter\":5}}", 27, err, sizeof err));
     cr_assert(strstr(err, "invalid value '5' for Config.Datacenter"), "%s", err);
+
+    /* Go's encoding/json (the Consul client) takes duplicate keys, the last one winning */
+    const char *dup = "{\"web\":[\"a\"],\"web\":[\"b\",\"c\"]}";
+    cr_assert_eq(consul_parse_catalog(dup, strlen(dup), &v, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(v[0].n_tags, 2);
+    cr_assert_str_eq(v[0].tags[0], "b");
+    consul_catalog_free(v, n);
+    const char *dself = "{\"Config\":{\"Datacenter\":\"eu-1\",\"Datacenter\":\"eu-2\"},\"Config\":{\"Datacenter\":\"eu-3\"}}";
+    dc = consul_parse_agent_datacenter(dself, strlen(dself), err, sizeof err);
+    cr_assert_not_null(dc, "%s", err);
+    cr_assert_str_eq(dc, "eu-3");
+    free(dc);
+}
+
+/* Every map of strings is checked: node Meta, service Meta and the node's TaggedAddresses. */
+Test(sd_consul_parse, map_labels_must_hold_strings)
+{
+    static const char *const bad[] = {
+        "[{\"Node\":{\"Node\":\"n\",\"Meta\":{\"a\":1}},\"Service\":{\"Port\":1}}]",
+        "[{\"Node\":{\"Node\":\"n\"},\"Service\":{\"Port\":1,\"Meta\":{\"a\":true}}}]",
+        "[{\"Node\":{\"Node\":\"n\",\"TaggedAddresses\":{\"lan\":[\"x\"]}},\"Service\":{\"Port\":1}}]",
+        "[{\"Node\":{\"Node\":\"n\",\"TaggedAddresses\":[]},\"Service\":{\"Port\":1}}]",
+    };
+    char err[256];
+    target_group g;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        target_group_init(&g, "s");
+        err[0] = 0;
+        cr_assert_eq(consul_parse_health(bad[i], strlen(bad[i]), "s", "dc1", ",", &g, err, sizeof err), -1, "case %zu",
+                     i);
+        cr_assert(strstr(err, "health service: expected "), "case %zu: %s", i, err);
+        target_group_free(&g);
+    }
+    const char *ok = "[{\"Node\":{\"Node\":\"n\",\"Address\":\"10.0.0.1\",\"TaggedAddresses\":{\"lan\":\"10.0.0.1\","
+                     "\"wan-v4\":\"1.2.3.4\"}},\"Service\":{\"Port\":80}}]";
+    target_group_init(&g, "s");
+    cr_assert_eq(consul_parse_health(ok, strlen(ok), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 1);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_tagged_address_lan"), "10.0.0.1");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_tagged_address_wan_v4"), "1.2.3.4");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "10.0.0.1:80");
+    target_group_free(&g);
 }
 
 Test(sd_consul_parse, sanitize)

@@ -80,6 +80,27 @@ Test(sd_file_parse, null_and_empty_files)
     cr_assert_eq(sd_file_read(FX "empty.json", &g, &n, err, sizeof err), -1);
 }
 
+/* The error texts name the position (1-based line and column, as Go's yaml.v2 does) and what was wrong. */
+Test(sd_file_parse, yaml_errors_name_the_position)
+{
+    static const struct {
+        const char *doc, *want;
+    } cases[] = {
+        {"- targets: [a:1]\n- targets: [[b:1]]\n", "line 2 column 13: targets: expected a string, got list"},
+        {"- targets:\n  - {x: 1}\n", "line 2 column 5: targets: expected a string, got mapping"},
+        {"- targets: [a:1]\n  labels: {a: [}\n", "line 2 column 16: "},
+        {"- targets: [a:1\n", "line 2 column 1: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        target_group *g = NULL;
+        size_t n = 0;
+        char err[256] = "";
+        cr_assert_eq(sd_file_parse("x.yml", cases[i].doc, strlen(cases[i].doc), &g, &n, err, sizeof err), -1,
+                     "case %zu parsed", i);
+        cr_assert(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0, "case %zu: %s", i, err);
+    }
+}
+
 /* libyaml's scanner is quadratic in flow nesting ("[[[[..."): deep documents are refused before loading, and
  * so is repeating a section just under the depth limit (found while fuzzing file_sd). */
 Test(sd_file_parse, yaml_nesting_is_bounded)
