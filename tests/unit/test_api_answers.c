@@ -17,6 +17,7 @@
 #include "api/errors_api.h"
 #include "api/federate_api.h"
 #include "api/push_api.h"
+#include "api/targets_api.h"
 #include "fault_store.h"
 #include "http/server.h"
 #include "ingest/ingest.h"
@@ -122,6 +123,7 @@ static http_server *srv;
 static errors_api eapi;
 static federate_api fapi;
 static push_api papi;
+static targets_api tapi;
 
 static void start_server(void)
 {
@@ -131,6 +133,7 @@ static void start_server(void)
     errors_api_register(&eapi, srv);
     federate_api_register(&fapi, srv);
     push_api_register(&papi, srv);
+    targets_api_register(&tapi, srv);
     char err[256];
     cr_assert_eq(http_server_start(srv, err, sizeof err), 0, "%s", err);
     port = http_server_port(srv);
@@ -150,6 +153,7 @@ static void setup(void)
     char err[256];
     cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
     push_api_init(&papi, in, &fapi, false);
+    targets_api_init(&tapi, tm, "127.0.0.1:9090", "lookout-host");
     start_server();
 }
 
@@ -623,4 +627,170 @@ Test(api_answers, jobs_summary_counts)
     request("GET", "/api/v1/jobs", NULL, NULL, &r);
     cr_assert_eq(r.status, 500, "%s", r.body.buf);
     strbuf_free(&r.body);
+}
+
+/* An aggregate with n samples (timestamps 1 s apart, messages m0, m1, ...), straight into the store. */
+static void put_samples(const char *job, const char *key, size_t n)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    cs.v = calloc(1, sizeof(merge_change));
+    cs.n = cs.cap = 1;
+    merge_change *c = &cs.v[0];
+    c->job = strdup(job);
+    c->key = strdup(key);
+    c->is_new = true;
+    c->total_count = n;
+    c->severity = PAYLOAD_ERROR;
+    c->created_at_ms = 1000;
+    c->last_seen_ms = (int64_t)n * 1000;
+    c->added = calloc(n, sizeof(void *));
+    for (size_t i = 0; i < n; i++) {
+        char m[16];
+        snprintf(m, sizeof m, "m%zu", i);
+        c->added[i] = payload_occurrence_new("E", m, "", (int64_t)(i + 1) * 1000, PAYLOAD_ERROR, NULL, NULL);
+    }
+    c->n_added = c->cap_added = n;
+    char err[256];
+    cr_assert_eq(store_apply(st, &cs, (int64_t)n * 1000, err, sizeof err), 0, "%s", err);
+    merge_changeset_free(&cs);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Several samples are comma-separated, newest first (Periskop's server shape); oldest first in the client
+ * shape of the federation export. */
+Test(api_answers, samples_in_both_shapes)
+{
+    put_samples("s", "k", 2);
+    get_expect("/services/s/errors/", 200, "application/json",
+               "[{\"aggregation_key\":\"k\",\"total_count\":2,\"severity\":\"error\",\"latest_errors\":["
+               "{\"error\":{\"class\":\"E\",\"message\":\"m1\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":2,\"severity\":\"error\",\"http_context\":null},"
+               "{\"error\":{\"class\":\"E\",\"message\":\"m0\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":1,\"severity\":\"error\",\"http_context\":null}],\"created_at\":1}]\n");
+    reply r;
+    request("GET", "/federate/exceptions?job=s", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    const char *m0 = strstr(r.body.buf, "\"message\":\"m0\""), *m1 = strstr(r.body.buf, "\"message\":\"m1\"");
+    cr_assert(m0 && m1 && m0 < m1, "%s", r.body.buf);
+    cr_assert(strstr(r.body.buf, "\"http_context\":null},{\"error\""), "%s", r.body.buf);
+    strbuf_free(&r.body);
+}
+
+/* More errors in a job than one store page (STORE_MAX_LIMIT): the Periskop list and the federation
+ * export follow the cursor to the end. */
+Test(api_answers, lists_longer_than_a_store_page)
+{
+    for (int i = 0; i < STORE_MAX_LIMIT + 5; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        put("big", key, 1, PAYLOAD_ERROR, 1000, 2000 + i, -1);
+    }
+    reply r;
+    request("GET", "/services/big/errors/", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(count_of(r.body.buf, "\"aggregation_key\":"), STORE_MAX_LIMIT + 5);
+    cr_assert(strstr(r.body.buf, "\"aggregation_key\":\"k0000\""), "the oldest is there");
+    strbuf_free(&r.body);
+    request("GET", "/federate/exceptions?job=big", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(count_of(r.body.buf, "\"aggregation_key\":"), STORE_MAX_LIMIT + 5);
+    cr_assert(strstr(r.body.buf, "\"aggregation_key\":\"k1004\""), "the newest is there");
+    strbuf_free(&r.body);
+}
+
+/* next_cursor of a value in a list answer, or "" for null */
+static void cursor_of(const char *body, char *out, size_t n)
+{
+    const char *c = strstr(body, "\"next_cursor\":");
+    cr_assert_not_null(c, "%s", body);
+    c += strlen("\"next_cursor\":");
+    out[0] = 0;
+    if (*c == '"')
+        snprintf(out, n, "%.*s", (int)strcspn(c + 1, "\""), c + 1);
+}
+
+/* Paging through a list of several jobs: every error once, in order, then no cursor. */
+Test(api_answers, list_several_jobs_paging)
+{
+    put("a", "a1", 1, PAYLOAD_ERROR, 1000, 5000, -1);
+    put("b", "b1", 1, PAYLOAD_ERROR, 1000, 4000, -1);
+    put("a", "a2", 1, PAYLOAD_ERROR, 1000, 3000, -1);
+    put("b", "b2", 1, PAYLOAD_ERROR, 1000, 2000, -1);
+    put("a", "a3", 1, PAYLOAD_ERROR, 1000, 1000, -1);
+    put("c", "c1", 1, PAYLOAD_ERROR, 1000, 4500, -1);
+    strbuf all;
+    strbuf_init(&all);
+    char cursor[512] = "", path[700];
+    int pages = 0;
+    do {
+        snprintf(path, sizeof path, "/api/v1/errors?job=a&job=b&limit=2%s%s", cursor[0] ? "&cursor=" : "", cursor);
+        long total;
+        char *k = keys_of(path, &total);
+        cr_assert_eq(total, 5);
+        if (all.len)
+            strbuf_putc(&all, ',');
+        strbuf_puts(&all, k);
+        free(k);
+        reply r;
+        request("GET", path, NULL, NULL, &r);
+        cursor_of(r.body.buf, cursor, sizeof cursor);
+        strbuf_free(&r.body);
+        pages++;
+    } while (cursor[0] && pages < 10);
+    cr_assert_str_eq(all.buf, "a1,b1,a2,b2,a3");
+    cr_assert_eq(pages, 3);
+    strbuf_free(&all);
+}
+
+Test(api_answers, paths_that_name_nothing)
+{
+    put("a", "k", 1, PAYLOAD_ERROR, 1000, 2000, -1);
+    get_expect("/services/a/errors/k", 404, "text/plain; charset=utf-8", "404 page not found\n");
+    get_expect("/services/a/errors", 404, "text/plain; charset=utf-8", "404 page not found\n");
+    const char *nf = "{\"status\":\"error\",\"errorType\":\"not_found\","
+                     "\"error\":\"expected /api/v1/errors/{job}/{key}/resolve or /reopen\"}";
+    reply r;
+    request("POST", "/api/v1/errors/a//resolve", NULL, NULL, &r);
+    expect(&r, 404, "application/json", nf);
+    request("POST", "/api/v1/errors/a/reopen", NULL, NULL, &r);
+    expect(&r, 404, "application/json", nf);
+    /* a job without a key */
+    get_expect("/api/v1/errors/a/", 404, "application/json",
+               "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"expected /api/v1/errors/{job}/{key}\"}");
+}
+
+/* Credentials files: surrounding whitespace trimmed (as Prometheus reads them). */
+Test(api_answers, push_credentials_file_trimmed)
+{
+    char path[] = "/tmp/lookout-cred-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, " \ttok\r\n \n", 9), 9);
+    close(fd);
+    push_config c = {.enabled = true, .has_authorization = true, .authorization_type = "Bearer",
+                     .authorization_credentials_file = path};
+    push_api_configure(&papi, &c);
+    reply r;
+    request("POST", "/errors", PAYLOAD, "Bearer tok", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.buf);
+    strbuf_free(&r.body);
+    request("POST", "/errors", PAYLOAD, "Bearer tok\r", &r);
+    cr_assert_eq(r.status, 401, "%s", r.body.buf);
+    strbuf_free(&r.body);
+    unlink(path);
+    request("POST", "/errors", PAYLOAD, "Bearer tok", &r);
+    expect(&r, 500, "text/plain; charset=utf-8", "cannot check credentials\n");
+}
+
+Test(api_answers, scrape_pools_without_pools)
+{
+    get_expect("/api/v1/scrape_pools", 200, "application/json", "{\"status\":\"success\",\"data\":{\"scrapePools\":[]}}");
 }

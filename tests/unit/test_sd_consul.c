@@ -135,6 +135,10 @@ Test(sd_consul_parse, catalog_and_agent_self)
     cr_assert_eq(consul_parse_catalog("[]", 2, &v, &n, err, sizeof err), -1);
     cr_assert_eq(consul_parse_catalog("{\"a\":[1]}", 9, &v, &n, err, sizeof err), -1);
     cr_assert_eq(consul_parse_catalog("{\"web\": [\"a\", ", 14, &v, &n, err, sizeof err), -1);
+    cr_assert(strstr(err, "invalid JSON in catalog services: line 1 column "), "%s", err);
+    err[0] = 0;
+    cr_assert_eq(consul_parse_catalog("{\"web\":\"prod\"}", 14, &v, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected a list of tags");
 
     const char *self = "{\"Config\":{\"Datacenter\":\"eu-1\",\"NodeName\":\"x\"}}";
     char *dc = consul_parse_agent_datacenter(self, strlen(self), err, sizeof err);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,6 +222,34 @@ static void put(const tdir *t, const char *name, const char *content)
     cr_assert_not_null(f, "%s", p);
     fputs(content, f);
     fclose(f);
+}
+
+/* A regular file whose size stat does not know (st_size 0, as every /proc file): read until its end, not
+ * cut at the size fstat gave. The content is this thread's name (/proc/thread-self/comm), set to a
+ * 14-byte YAML document; a link gives it the .yml name. */
+Test(sd_file_parse, file_larger_than_its_stat_size)
+{
+    tdir t;
+    tdir_make(&t);
+    char link[256], old[16] = "";
+    path_of(&t, "comm.yml", link, sizeof link);
+    cr_assert_eq(symlink("/proc/thread-self/comm", link), 0);
+    struct stat st;
+    cr_assert_eq(stat(link, &st), 0);
+    cr_assert(S_ISREG(st.st_mode) && st.st_size == 0, "size %lld", (long long)st.st_size);
+    prctl(PR_GET_NAME, old);
+    cr_assert_eq(prctl(PR_SET_NAME, "- targets: [a]"), 0);
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    int rc = sd_file_read(link, &g, &n, err, sizeof err);
+    prctl(PR_SET_NAME, old);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(g[0].n_targets, 1);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "a");
+    sd_groups_free(g, n);
+    rm_tree(t.root);
 }
 
 static double read_errors(void)
