@@ -682,6 +682,20 @@ Test(api_answers, samples_in_both_shapes)
     cr_assert(m0 && m1 && m0 < m1, "%s", r.body.buf);
     cr_assert(strstr(r.body.buf, "\"http_context\":null},{\"error\""), "%s", r.body.buf);
     strbuf_free(&r.body);
+    /* the Periskop list gives at most 100 samples per error, the newest */
+    put_samples("s", "many", 101);
+    request("GET", "/services/s/errors/", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    const char *many = strstr(r.body.buf, "\"aggregation_key\":\"many\"");
+    cr_assert_not_null(many, "%s", r.body.buf);
+    char *end = strstr(many, "\"created_at\"");
+    cr_assert_not_null(end);
+    *end = 0;
+    cr_assert_eq(count_of(many, "\"error\":{"), 100);
+    cr_assert(strstr(many, "\"message\":\"m100\""), "the newest is kept");
+    cr_assert(strstr(many, "\"message\":\"m1\""));
+    cr_assert_null(strstr(many, "\"message\":\"m0\""), "the oldest is left out");
+    strbuf_free(&r.body);
 }
 
 /* More errors in a job than one store page (STORE_MAX_LIMIT): the Periskop list and the federation
