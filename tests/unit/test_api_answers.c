@@ -646,7 +646,7 @@ static void put_samples(const char *job, const char *key, size_t n)
     c->last_seen_ms = (int64_t)n * 1000;
     c->added = calloc(n, sizeof(void *));
     for (size_t i = 0; i < n; i++) {
-        char m[16];
+        char m[24];
         snprintf(m, sizeof m, "m%zu", i);
         c->added[i] = payload_occurrence_new("E", m, "", (int64_t)(i + 1) * 1000, PAYLOAD_ERROR, NULL, NULL);
     }
