@@ -13,7 +13,7 @@ control port changes what they expose, the way a service throwing exceptions wou
                      "count": 1, "instance": optional target instance} -> one more occurrence (count more)
   POST /targets     {"job", "labels": {...}} -> a new target on a new port; the config file is rewritten
                      (POST lookout's /-/reload afterwards)
-  GET  /state       {"targets": [{"job", "instance", "port", "requests"}]}
+  GET  /state       {"targets": [{"job", "instance", "labels", "port", "requests"}]}
 
 --bulk JOB:N:T builds N synthetic errors spread over T targets of job JOB instead (no fixture); after
   POST /stop       they answer 503, so lookout keeps what it ingested without parsing the big payloads again
@@ -185,7 +185,7 @@ class ControlHandler(BaseHTTPRequestHandler):
         if self.path == "/state":
             with all_.lock:
                 return self.reply(200, {"targets": [{"job": t.job, "instance": t.labels.get("instance"),
-                                                     "port": t.port, "requests": t.requests}
+                                                     "labels": t.labels, "port": t.port, "requests": t.requests}
                                                     for t in all_.targets]})
         self.reply(404, {"error": "not found"})
 

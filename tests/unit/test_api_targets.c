@@ -91,6 +91,9 @@ Test(targets_api, global_url)
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(gurl("http://[::1]/x", ":7777", &rc), "http://myhost/x");
     cr_assert_eq(rc, 0);
+    /* no scheme: not a URL Go's url.Parse would give a host for, kept as it is */
+    cr_assert_str_eq(gurl("localhost:9100/x", ":7777", &rc), "localhost:9100/x");
+    cr_assert_eq(rc, 0);
     /* an IPv6 hostname is bracketed, as Go's net.JoinHostPort does */
     strbuf sb;
     strbuf_init(&sb);
