@@ -40,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+sticks() { awk '{print $15}' "/proc/$1/stat"; } # kernel time alone
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 metric() { # metric URL REGEX: sum of the matching series' values
@@ -148,9 +149,11 @@ YML
   h0=$(curl -s "$LURL/metrics" | grep '^lookout_scrape_delay_seconds_bucket')
   un0=$(metric "$LURL" 'lookout_ingest_bodies_total.*result="unchanged"')
   mg0=$(metric "$LURL" 'lookout_ingest_bodies_total.*result="merged"')
-  lt0=$(ticks "$LPID"); [ -n "$PPID_" ] && pt0=$(ticks "$PPID_")
+  lt0=$(ticks "$LPID"); ls0=$(sticks "$LPID"); [ -n "$PPID_" ] && pt0=$(ticks "$PPID_") && ps0=$(sticks "$PPID_")
   sleep "$DUR"
-  lt1=$(ticks "$LPID"); [ -n "$PPID_" ] && pt1=$(ticks "$PPID_")
+  lt1=$(ticks "$LPID"); ls1=$(sticks "$LPID"); [ -n "$PPID_" ] && pt1=$(ticks "$PPID_") && ps1=$(sticks "$PPID_")
+  l_sys=$(awk -v a="$ls0" -v b="$ls1" -v t="$((lt1 - lt0))" 'BEGIN {printf "%.0f", (t > 0 ? (b-a)*100/t : 0)}')
+  p_sys=n/a; [ -n "$PPID_" ] && p_sys=$(awk -v a="$ps0" -v b="$ps1" -v t="$((pt1 - pt0))" 'BEGIN {printf "%.0f", (t > 0 ? (b-a)*100/t : 0)}')
   h1=$(curl -s "$LURL/metrics" | grep '^lookout_scrape_delay_seconds_bucket')
   un1=$(metric "$LURL" 'lookout_ingest_bodies_total.*result="unchanged"')
   mg1=$(metric "$LURL" 'lookout_ingest_bodies_total.*result="merged"')
@@ -167,7 +170,7 @@ YML
   kill "$MPID" 2>/dev/null; wait "$MPID" 2>/dev/null
   kill "$LPID"; wait "$LPID" 2>/dev/null
   un=$((un1 - un0)); mg=$((mg1 - mg0))
-  results+=("$ch|$l_cpu|$l_rss|$(quant 0.5 "$h0" "$h1")|$(quant 0.99 "$h0" "$h1")|$l_up|$p_cpu|$p_rss|$p_up|$un|$mg|$((lt1 - lt0))")
+  results+=("$ch|$l_cpu|$l_rss|$(quant 0.5 "$h0" "$h1")|$(quant 0.99 "$h0" "$h1")|$l_up|$p_cpu|$p_rss|$p_up|$un|$mg|$((lt1 - lt0))|$l_sys|$p_sys")
 done
 
 printf '\nfleet benchmark: %s targets, interval %s, %ss measured per run, lookout storage %s, both side by side\n' \
@@ -175,17 +178,20 @@ printf '\nfleet benchmark: %s targets, interval %s, %ss measured per run, lookou
 printf '%-8s | %9s %8s %9s %9s %7s | %9s %8s %7s | %7s %7s\n' "change" "l CPU%" "l MiB" "l p50" "l p99" "l up" \
   "P CPU%" "P MiB" "P up" "CPU l/P" "RSS l/P"
 unchanged_us=
+sysline=
 for r in "${results[@]}"; do
-  IFS='|' read -r ch lc lr p50 p99 lu pc pr pu un mg lt <<<"$r"
+  IFS='|' read -r ch lc lr p50 p99 lu pc pr pu un mg lt ls ps <<<"$r"
   rc=n/a; rr=n/a
   [ "$pc" != n/a ] && rc=$(awk -v a="$lc" -v b="$pc" 'BEGIN {printf (b > 0 ? "1/%.1f" : "n/a"), b / (a > 0 ? a : 0.001)}')
   [ "$pr" != n/a ] && rr=$(awk -v a="$lr" -v b="$pr" 'BEGIN {printf (b > 0 ? "1/%.1f" : "n/a"), b / (a > 0 ? a : 1)}')
   printf '%-8s | %9s %8s %9s %9s %7s | %9s %8s %7s | %7s %7s\n' "$ch %" "$lc" "$lr" "$p50" "$p99" "$lu" "$pc" "$pr" "$pu" "$rc" "$rr"
+  sysline="$sysline  $ch %: lookout ${ls}% of its CPU in the kernel, Prometheus ${ps}%\n"
 done
+printf '%b' "${sysline:-}"
 echo
 echo "lookout CPU per scrape (from the bodies handled in each window; CPU of the whole process):"
 for r in "${results[@]}"; do
-  IFS='|' read -r ch lc lr p50 p99 lu pc pr pu un mg lt <<<"$r"
+  IFS='|' read -r ch lc lr p50 p99 lu pc pr pu un mg lt _ _ <<<"$r"
   us_all=$(awk -v t="$lt" -v hz="$hz" -v n="$((un + mg))" 'BEGIN {printf "%.0f", n ? t / hz * 1e6 / n : 0}')
   rate=$(awk -v u="$us_all" 'BEGIN {printf "%.0f", u ? 1e6 / u : 0}')
   line="  $ch %: $un unchanged + $mg changed bodies, ${us_all} µs CPU per scrape: one core ~$rate scrapes/s"

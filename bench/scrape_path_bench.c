@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         labelset_set(&t.labels, "instance", "127.0.0.1");
         labelset_set(&t.labels, "idx", idx);
         t.hash = fnv1a64(FNV64_OFFSET, url, strlen(url));
-        ingest_target_event(in, TARGET_ADDED, "bench", &t, false);
+        ingest_target_event(in, TARGET_ADDED, "bench", &t, false, 0);
         scrape_target_spec spec = {.job = "bench", .hash = t.hash, .url = url, .interval_ms = 2000,
                                    .timeout_ms = 10000};
         scrape_loop_upsert(l, &spec);

@@ -28,6 +28,7 @@
 #include "http/client.h"
 #include "scrape/scrape_pool.h"
 #include "util/keymap.h"
+#include "util/minheap.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"
@@ -83,8 +84,7 @@ struct scrape_loop {
     cmd *q_head, *q_tail;
     /* targets */
     keymap targets; /* (hash, job) -> target */
-    target **heap;
-    size_t heap_len, heap_cap;
+    minheap heap; /* every target, keyed on next_ms */
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
     scrape_pool pool; /* idle easy handles and receive buffers */
 };
@@ -167,73 +167,22 @@ uint64_t scrape_seed(const labelset *external_labels)
     return fnv1a64(h, "}", 1);
 }
 
-/* ---- heap of next starts -------------------------------------------------------------------- */
-
-static void heap_swap(scrape_loop *l, size_t a, size_t b)
-{
-    target *t = l->heap[a];
-    l->heap[a] = l->heap[b];
-    l->heap[b] = t;
-    l->heap[a]->heap_idx = a;
-    l->heap[b]->heap_idx = b;
-}
-
-static void heap_up(scrape_loop *l, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (l->heap[p]->next_ms <= l->heap[i]->next_ms)
-            break;
-        heap_swap(l, i, p);
-        i = p;
-    }
-}
-
-static void heap_down(scrape_loop *l, size_t i)
-{
-    for (;;) {
-        size_t c = 2 * i + 1, m = i;
-        if (c < l->heap_len && l->heap[c]->next_ms < l->heap[m]->next_ms)
-            m = c;
-        if (c + 1 < l->heap_len && l->heap[c + 1]->next_ms < l->heap[m]->next_ms)
-            m = c + 1;
-        if (m == i)
-            return;
-        heap_swap(l, i, m);
-        i = m;
-    }
-}
+/* ---- heap of next starts (util/minheap: keys beside the pointers, see there) ----------------- */
 
 static void heap_push(scrape_loop *l, target *t)
 {
-    if (l->heap_len == l->heap_cap) {
-        l->heap_cap = l->heap_cap ? l->heap_cap * 2 : 64;
-        l->heap = realloc(l->heap, l->heap_cap * sizeof *l->heap);
-        if (!l->heap)
-            abort();
-    }
-    t->heap_idx = l->heap_len;
-    l->heap[l->heap_len++] = t;
-    heap_up(l, t->heap_idx);
+    minheap_push(&l->heap, t->next_ms, t, &t->heap_idx);
 }
 
 static void heap_remove(scrape_loop *l, target *t)
 {
-    size_t i = t->heap_idx;
-    l->heap_len--;
-    if (i != l->heap_len) {
-        l->heap[i] = l->heap[l->heap_len];
-        l->heap[i]->heap_idx = i;
-        heap_down(l, i);
-        heap_up(l, i);
-    }
+    minheap_remove(&l->heap, t->heap_idx);
 }
 
 /* Re-keys t after its next_ms changed. */
 static void heap_fix(scrape_loop *l, target *t)
 {
-    heap_down(l, t->heap_idx);
-    heap_up(l, t->heap_idx);
+    minheap_rekey(&l->heap, t->heap_idx, t->next_ms);
 }
 
 /* ---- target table --------------------------------------------------------------------------- */
@@ -443,10 +392,13 @@ static void drain_commands(scrape_loop *l)
 
 /* ---- curl callbacks ------------------------------------------------------------------------- */
 
+/* curl tells which sockets to watch. A socket it already told about carries a non-NULL socketp (set with
+ * curl_multi_assign when it was added), so each call is one epoll_ctl that succeeds: a MOD guessed for an
+ * unknown socket failed with ENOENT on every new keep-alive transfer (a third of the loop's epoll_ctl
+ * calls at 2,000 targets). */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
-    (void)socketp;
     scrape_loop *l = userp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL); /* may already be closed: ignore errors */
@@ -458,8 +410,14 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
-    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+    if (socketp) {
+        if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) /* closed and reused meanwhile */
+            epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+        return 0;
+    }
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev);
+    curl_multi_assign(l->multi, s, l); /* any non-NULL pointer: "registered" */
     return 0;
 }
 
@@ -590,8 +548,8 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
 static void run_due(scrape_loop *l)
 {
     int64_t now = mono_ms();
-    while (l->heap_len && l->heap[0]->next_ms <= now && !l->stopping) {
-        target *t = l->heap[0];
+    while (l->heap.n && minheap_top(&l->heap)->key <= now && !l->stopping) {
+        target *t = minheap_top(&l->heap)->item;
         int64_t sched = t->next_ms;
         int64_t iv = t->interval_ms > 0 ? t->interval_ms : 60000;
         t->next_ms += iv;
@@ -676,8 +634,8 @@ static void *loop_main(void *arg)
     while (!l->stopping) {
         int64_t now = mono_ms();
         int64_t wake = -1;
-        if (l->heap_len)
-            wake = l->heap[0]->next_ms;
+        if (l->heap.n)
+            wake = minheap_top(&l->heap)->key;
         if (l->curl_deadline >= 0 && (wake < 0 || l->curl_deadline < wake))
             wake = l->curl_deadline;
         int tmo = -1;
@@ -798,7 +756,7 @@ void scrape_loop_free(scrape_loop *l)
         if (l->targets.slots[i].hash)
             target_free(l, l->targets.slots[i].value); /* frees the key too: the map goes next */
     keymap_free(&l->targets);
-    free(l->heap);
+    minheap_free(&l->heap);
     scrape_pool_free(&l->pool);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);

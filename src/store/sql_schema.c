@@ -18,7 +18,8 @@
  *   tombstones(agg_id, job, akey, last_seen)    v4: errors deleted by retention that instances still
  *       report (their counts rows stay), see merge_expire
  *   search: full-text rows, lower-cased text. v1: one per sample and one for the key; v2 (below): one
- *       per aggregate (id = aggregate id) holding its key and the distinct samples.stext of its samples.
+ *       per aggregate (id = aggregate id) holding its key and the distinct lines of its samples' stext
+ *       (each line once; the writer's rebuilds since 2026-12, older rows held each distinct stext).
  *       SQLite FTS5 trigram (substring MATCH), PostgreSQL pg_trgm GIN (LIKE '%q%'), MySQL plain table.
  * Timestamps are Unix ms; "unknown" is INT64_MIN as in the structs (never NULL), so the keyset
  * comparisons need no NULL cases. */

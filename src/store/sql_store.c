@@ -13,6 +13,7 @@
 
 #include "labels/labels.h"
 #include "store/sql_store.h"
+#include "util/keymap.h"
 #include "util/strbuf.h"
 
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
@@ -241,28 +242,31 @@ static int write_sample(sql_store *m, int64_t agg, const payload_occurrence *o, 
 
 /* ---- the search row of an aggregate ---- */
 
+/* The distinct lines of an aggregate's sample texts. Samples of one error share most of their lines (class,
+ * message, stack frames, header names), so the row holds each line once instead of once per distinct
+ * sample text: the full-text index costs in proportion to the row (FTS5 re-tokenizes all of it on every
+ * rewrite), and with 100 samples per error that is the writer's biggest cost. Matching is unchanged: a
+ * search term never spans a line break (every field ends with one, see put_lower). */
 typedef struct text_set {
     strbuf *sb;
-    uint64_t *seen;
-    size_t n, cap;
+    keymap64 seen; /* FNV-1a 64 of each line kept */
 } text_set;
 
 static int text_row(void *ctx, sqlrow *r)
 {
     text_set *ts = ctx;
     const char *t = sqlrow_text(r, 0);
-    uint64_t h = fnv1a64(FNV64_OFFSET, t, strlen(t));
-    for (size_t i = 0; i < ts->n; i++)
-        if (ts->seen[i] == h)
-            return 0;
-    if (ts->n == ts->cap) {
-        ts->cap = ts->cap ? ts->cap * 2 : 16;
-        ts->seen = realloc(ts->seen, ts->cap * sizeof(uint64_t));
-        if (!ts->seen)
-            abort();
+    while (*t) {
+        const char *nl = strchr(t, '\n');
+        size_t len = nl ? (size_t)(nl - t) : strlen(t);
+        uint64_t h = fnv1a64(FNV64_OFFSET, t, len);
+        if (!keymap64_get(&ts->seen, h)) {
+            keymap64_put(&ts->seen, h, (void *)1);
+            strbuf_append(ts->sb, t, len);
+            strbuf_putc(ts->sb, '\n');
+        }
+        t += len + (nl != NULL);
     }
-    ts->seen[ts->n++] = h;
-    strbuf_puts(ts->sb, t);
     return 0;
 }
 
@@ -282,10 +286,10 @@ static int rebuild_search(sql_store *m, int64_t agg, const char *key, char *err,
     strbuf sb;
     strbuf_init(&sb);
     put_lower(&sb, key);
-    text_set ts = {&sb, NULL, 0, 0};
+    text_set ts = {&sb, KEYMAP64_INIT};
     sqlv p[] = {sqlv_int(agg), sqlv_text(NULL)};
     int rc = sqldb_query(db, "SELECT stext FROM samples WHERE agg_id = ?", p, 1, text_row, &ts, err, errlen);
-    free(ts.seen);
+    keymap64_free(&ts.seen);
     const char *cmp[2] = {sb.buf ? sb.buf : "", NULL};
     if (rc == 0)
         rc = sqldb_query(db, search_body(m->dialect), p, 1, same_body, cmp, err, errlen);

@@ -286,6 +286,32 @@ SUITE_TEST(full_text_words_anded)
     store_page_free(&p);
 }
 
+/* The search row of an error holds the lines of its current samples, each once (sql_store.c: text_row):
+ * a line only an evicted sample had is no longer found, a line kept samples share still is, and no match
+ * spans two lines. */
+SUITE_TEST(search_rows_follow_samples_line_by_line)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 2};
+    E = merge_new(&o);
+    simple("api", "http://a", "k", 1, "error", 1, "first-msg", T0 + 1);
+    simple("api", "http://a", "k", 2, "error", 2, "second-msg", T0 + 2);
+    simple("api", "http://a", "k", 3, "error", 3, "third-msg", T0 + 3);
+    const char *cases[][2] = {
+        {"first-msg", ""},   /* only the evicted sample had it */
+        {"second-msg", "k"}, {"third-msg", "k"},
+        {"at frame_k", "k"}, /* a line both kept samples share */
+        {"msgat", ""},       /* "third-msg" ends a line, "at frame_k" starts the next */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_page p = list(Q(.q = cases[i][0]));
+        cr_assert_eq(p.n, cases[i][1][0] ? 1u : 0u, "q=%s", cases[i][0]);
+        if (p.n)
+            cr_assert_str_eq(p.v[0].key, cases[i][1]);
+        store_page_free(&p);
+    }
+}
+
 SUITE_TEST(cause_chain_searched)
 {
     feed("api", "http://x", T0,
