@@ -13,14 +13,20 @@
  * or resolve_after without a new occurrence) is sent once with endsAt = now.
  *
  * Delivery: a bounded queue (--alertmanager.notification-queue-capacity; full: the oldest alerts are
- * dropped and counted); a sender thread posts batches of up to 256 alerts to every Alertmanager of
- * alerting.alertmanagers (static_configs), retrying a failed post twice with backoff (250 ms, 500 ms)
- * within the Alertmanager's timeout. Metrics as Prometheus' notifier, lookout_ prefixed:
+ * dropped and counted); a sender thread posts batches of up to 256 alerts to every discovered Alertmanager,
+ * retrying a failed post twice with backoff (250 ms, 500 ms) within the Alertmanager's timeout.
+ * alerting.alert_relabel_configs apply to each alert's labels when it is queued (a drop: not queued).
+ *
+ * Discovery: the notifier's own sd_manager, one job per element of alerting.alertmanagers named
+ * "config-0", "config-1", ... (Prometheus' notify discovery manager); each synced group set becomes that
+ * set's Alertmanagers with Prometheus' AlertmanagerFromGroup semantics (__scheme__, __alerts_path__,
+ * the set's relabel_configs, {__scheme__}://{__address__}{__alerts_path__}, deduplicated by URL). Metrics as Prometheus' notifier, lookout_ prefixed:
  * lookout_notifications_{sent,errors}_total{alertmanager}, lookout_notifications_dropped_total,
  * lookout_notifications_queue_{length,capacity}, lookout_notifications_alertmanagers_discovered.
  *
  * Threads: its own evaluator and sender; it only reads the store (store_list/store_get, the readers'
- * side), so an unreachable or slow Alertmanager never blocks scraping or the store writer.
+ * side), so an unreachable or slow Alertmanager never blocks scraping or the store writer. The discovery
+ * manager's thread only takes the notifier's mutex to swap a set's Alertmanagers.
  * notifier_apply_config may be called from any thread (reload). */
 #ifndef LOOKOUT_ALERT_NOTIFIER_H
 #define LOOKOUT_ALERT_NOTIFIER_H
