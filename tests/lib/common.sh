@@ -47,7 +47,8 @@ wait_http() {
 }
 
 # start_lookout NAME [ARGS...]: starts lookout on a free port with its own storage dir and log file
-# ($TMP/NAME.log). Sets LOOKOUT_PID, LOOKOUT_PORT, LOOKOUT_URL.
+# ($TMP/NAME.log). Sets LOOKOUT_PID, LOOKOUT_PORT, LOOKOUT_URL. LOOKOUT_PREFIX=/p: readiness is asked at
+# /p/-/ready (a lookout run with --web.route-prefix=/p).
 start_lookout() {
   local name=$1; shift
   LOOKOUT_PORT=$(free_port)
@@ -56,7 +57,7 @@ start_lookout() {
   bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$LOOKOUT_PORT --storage.path="$TMP/$name-data" "$@" \
     >>"$TMP/$name.log" 2>&1
   LOOKOUT_PID=$BG_PID
-  if ! wait_http "$LOOKOUT_URL/-/ready" 15; then
+  if ! wait_http "$LOOKOUT_URL${LOOKOUT_PREFIX:-}/-/ready" 15; then
     echo "# lookout did not become ready; log:"; sed 's/^/#   /' "$TMP/$name.log" | tail -30
     return 1
   fi
