@@ -10,7 +10,7 @@
 //   LOOKOUT_UI_EMPTY_URL a running ./lookout without any job (empty states)
 //   LOOKOUT_UI_BULK_URL  a running ./lookout that ingested 100,000 errors in job "big" (performance figures)
 //   LOOKOUT_UI_PREFIX_URL the root URL of a ./lookout run with --web.route-prefix=/lookout, scraping the
-//                        same targets (optional)
+//                        same targets, behind a reverse proxy (optional)
 //   LOOKOUT_UI_SHOTS     directory for screenshots (optional)
 //   CHROMIUM             browser binary (default /usr/bin/chromium)
 import {chromium} from 'playwright-core';

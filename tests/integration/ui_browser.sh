@@ -4,7 +4,7 @@
 #   main   the targets built from tests/fixtures/ui/errors.json (several jobs, labels namespace/pod/version,
 #          a down target, a job without targets); the test makes them report new errors and regressions
 #   empty  a lookout without jobs (empty states)
-#   prefix the main targets again, served under --web.route-prefix=/lookout
+#   prefix the main targets again, served under --web.route-prefix=/lookout behind Debian's nginx (reverse proxy)
 #   bulk   100,000 errors from 4 targets, ingested once: ingestion time and the UI timings are printed as
 #          "# perf" lines
 # Env: LOOKOUT_UI_SHOTS=DIR saves screenshots (docs/screenshots is refreshed with LOOKOUT_UI_SHOTS=docs/screenshots);
@@ -64,7 +64,8 @@ start_lookout empty --config.file="$TMP/empty.yml" || { not_ok "ui_browser: star
 EMPTY_URL=$LOOKOUT_URL
 LOOKOUT_PREFIX=/lookout start_lookout prefix --config.file="$TMP/main.yml" --web.route-prefix=/lookout ||
   { not_ok "ui_browser: start lookout (route prefix)"; exit 0; }
-PREFIX_URL=$LOOKOUT_URL
+start_nginx_proxy "$LOOKOUT_PORT" || { not_ok "ui_browser: nginx in front of the prefixed lookout"; exit 0; }
+PREFIX_URL=http://127.0.0.1:$NGINX_PORT
 
 # The main lookout has scraped every target once (and found the down one) before the browser starts.
 main_ready() {
