@@ -193,59 +193,81 @@ static size_t count_active(const notifier *n)
     return c;
 }
 
-/* The Alertmanagers of one target group, Prometheus' AlertmanagerFromGroup: each target's labels over the
- * group's, __scheme__ and __alerts_path__ from the set where discovery did not set them, the set's
- * relabel_configs, then {__scheme__}://{__address__}{__alerts_path__}; an __address__ with a "/" fails
- * the whole group ("... is not a valid hostname"). Appends to *out (deduplicated by URL). n->mu held. */
-static void from_group(const am_set *set, const target_group *g, am_target **out, size_t *n_out, size_t *dropped,
-                       const char *job)
+char *notifier_alerts_path(const char *path_prefix)
 {
-    size_t first = *n_out;
+    char *p1 = path_join("/", path_prefix ? path_prefix : "");
+    char *p = path_join(p1, "/api/v2/alerts");
+    free(p1);
+    return p;
+}
+
+int notifier_group_urls(const char *scheme, const char *alerts_path, const relabel_rule *rules, size_t n_rules,
+                        const target_group *g, char ***urls, size_t *n_urls, size_t *dropped, char *err,
+                        size_t errlen)
+{
+    size_t first = *n_urls;
     for (size_t t = 0; t < g->n_targets; t++) {
         labelset ls;
         labelset_copy(&ls, &g->labels);
         labelset_merge(&ls, &g->targets[t]);
-        labelset_set_default(&ls, "__scheme__", set->scheme);
-        labelset_set_default(&ls, "__alerts_path__", set->alerts_path);
-        relabel_result rr = relabel_apply(set->rules, set->n_rules, &ls);
-        if (!rr.keep) {
+        labelset_set_default(&ls, "__scheme__", scheme);
+        labelset_set_default(&ls, "__alerts_path__", alerts_path);
+        if (!relabel_apply(rules, n_rules, &ls).keep) {
             (*dropped)++;
             labelset_free(&ls);
             continue;
         }
         const char *addr = labelset_get(&ls, "__address__");
         if (addr && strchr(addr, '/')) {
-            char err[600];
-            snprintf(err, sizeof err, "\"%.500s\" is not a valid hostname", addr);
-            log_error("alert", "Creating discovered Alertmanagers failed", "config", job, "err", err);
+            snprintf(err, errlen, "\"%.500s\" is not a valid hostname", addr);
             labelset_free(&ls);
-            for (size_t i = first; i < *n_out; i++) { /* the whole group fails */
-                free((*out)[i].url);
-                http_client_config_release(&(*out)[i].http);
-            }
-            *n_out = first;
-            return;
+            for (size_t i = first; i < *n_urls; i++) /* the whole group fails */
+                free((*urls)[i]);
+            *n_urls = first;
+            return -1;
         }
-        const char *scheme = labelset_get(&ls, "__scheme__"), *path = labelset_get(&ls, "__alerts_path__");
+        const char *sch = labelset_get(&ls, "__scheme__"), *path = labelset_get(&ls, "__alerts_path__");
         strbuf sb;
         strbuf_init(&sb);
-        strbuf_printf(&sb, "%s://%s%s", scheme ? scheme : "", addr ? addr : "", path ? path : "");
+        strbuf_printf(&sb, "%s://%s%s", sch ? sch : "", addr ? addr : "", path ? path : "");
         labelset_free(&ls);
         char *url = strbuf_detach(&sb, NULL);
         bool seen = false;
-        for (size_t i = 0; i < *n_out && !seen; i++)
-            seen = strcmp((*out)[i].url, url) == 0;
+        for (size_t i = 0; i < *n_urls && !seen; i++)
+            seen = strcmp((*urls)[i], url) == 0;
         if (seen) {
             free(url);
             continue;
         }
-        *out = xrealloc(*out, (*n_out + 1) * sizeof(am_target));
-        am_target *a = &(*out)[(*n_out)++];
-        memset(a, 0, sizeof *a);
-        a->url = url;
-        http_client_config_copy(&a->http, &set->http);
-        a->timeout_ms = set->timeout_ms;
+        *urls = xrealloc(*urls, (*n_urls + 1) * sizeof(char *));
+        (*urls)[(*n_urls)++] = url;
     }
+    return 0;
+}
+
+/* The set's Alertmanagers from its complete group set (n->mu held). A group whose __address__ is not a
+ * host fails alone, logged as Prometheus does. */
+static void sync_set(am_set *set, const target_group *const *groups, size_t n_groups, const char *job)
+{
+    char **urls = NULL;
+    size_t n = 0, dropped = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        char err[600];
+        if (notifier_group_urls(set->scheme, set->alerts_path, set->rules, set->n_rules, groups[g], &urls, &n,
+                                &dropped, err, sizeof err) != 0)
+            log_error("alert", "Creating discovered Alertmanagers failed", "config", job, "err", err);
+    }
+    am_target *ams = xcalloc(n ? n : 1, sizeof(am_target));
+    for (size_t i = 0; i < n; i++) {
+        ams[i].url = urls[i];
+        http_client_config_copy(&ams[i].http, &set->http);
+        ams[i].timeout_ms = set->timeout_ms;
+    }
+    free(urls);
+    free_ams(set->active, set->n_active);
+    set->active = ams;
+    set->n_active = n;
+    set->n_dropped = dropped;
 }
 
 /* The discovery manager's callback: the complete group set of "config-N" (its own thread). */
@@ -260,15 +282,7 @@ static void on_sync(void *ctx, const char *job, const target_group *const *group
         return;
     pthread_mutex_lock(&n->mu);
     if (idx < n->n_sets) {
-        am_set *set = &n->sets[idx];
-        am_target *ams = NULL;
-        size_t m = 0, dropped = 0;
-        for (size_t g = 0; g < n_groups; g++)
-            from_group(set, groups[g], &ams, &m, &dropped, job);
-        free_ams(set->active, set->n_active);
-        set->active = ams;
-        set->n_active = m;
-        set->n_dropped = dropped;
+        sync_set(&n->sets[idx], groups, n_groups, job);
         metric_set(m_discovered(), NULL, (double)count_active(n));
     }
     pthread_mutex_unlock(&n->mu);
@@ -321,9 +335,7 @@ void notifier_apply_config(notifier *n, const lookout_config *cfg)
         const alertmanager_config *am = &a->alertmanagers[i];
         am_set *set = &sets[i];
         set->scheme = xstrdup_or_empty(am->scheme && *am->scheme ? am->scheme : "http");
-        char *p1 = path_join("/", am->path_prefix ? am->path_prefix : "");
-        set->alerts_path = path_join(p1, "/api/v2/alerts");
-        free(p1);
+        set->alerts_path = notifier_alerts_path(am->path_prefix);
         http_client_config_copy(&set->http, &am->sc.http);
         set->timeout_ms = am->timeout_ms > 0 ? am->timeout_ms : 10000;
         set->rules = copy_rules(am->sc.relabel_configs, am->sc.n_relabel_configs);

@@ -34,6 +34,8 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "labels/relabel.h"
+#include "sd/sd.h"
 #include "store/store.h"
 
 typedef struct notifier notifier;
@@ -56,6 +58,17 @@ void notifier_apply_config(notifier *n, const lookout_config *cfg);
 int notifier_start(notifier *n);
 /* Stops both threads (an in-flight post is aborted) and frees. NULL ok. */
 void notifier_free(notifier *n);
+
+/* __alerts_path__ as Prometheus computes it: path.Join("/", path_prefix, "/api/v2/alerts"). Caller frees. */
+char *notifier_alerts_path(const char *path_prefix);
+/* Prometheus' AlertmanagerFromGroup for one target group of an alertmanager config: each target's labels
+ * over the group's, __scheme__ (scheme) and __alerts_path__ where discovery did not set them, the config's
+ * relabel_configs (a drop counts in *dropped), then {__scheme__}://{__address__}{__alerts_path__},
+ * appended to *urls (malloc'd, caller frees) unless already there. An __address__ with a "/" fails the
+ * whole group: -1, nothing of it appended, err "\"...\" is not a valid hostname". */
+int notifier_group_urls(const char *scheme, const char *alerts_path, const relabel_rule *rules, size_t n_rules,
+                        const target_group *g, char ***urls, size_t *n_urls, size_t *dropped, char *err,
+                        size_t errlen);
 
 /* The UI link of an error: external_url + "/#/" + job + "/errors/" + key, URL-encoded (caller frees). */
 char *notifier_error_link(const char *external_url, const char *job, const char *key);
