@@ -2,8 +2,9 @@
 # embed_web.sh WEB_DIR OUT.c: turns the UI sources (files under web/) into a C file with a table of
 # {path, content type, bytes, length, ETag} and web_asset_find() (declared in src/api/web_assets.h).
 # web/index.html is served at "/", every other file F at "/static/F". In index.html each reference
-# "/static/F" becomes "/static/F?v=ETAG" so the UI handler can mark those URLs immutable: a new build
-# changes the ETag and so the URL. Uses only coreutils and sed; writes OUT atomically.
+# "static/F" (relative, so that it works under --web.route-prefix) becomes "static/F?v=ETAG" so the UI
+# handler can mark those URLs immutable: a new build changes the ETag and so the URL. Uses only
+# coreutils and sed; writes OUT atomically.
 set -euo pipefail
 web=${1:?usage: embed_web.sh WEB_DIR OUT.c}
 out=${2:?usage: embed_web.sh WEB_DIR OUT.c}
@@ -35,8 +36,8 @@ sedscript=$tmp/version.sed
 : >"$sedscript"
 for f in "${files[@]}"; do
   [ "$f" = index.html ] && continue
-  re=$(printf '%s' "/static/$f" | sed 's/[.[\*^$/]/\\&/g')
-  printf 's/"%s"/"%s?v=%s"/g\n' "$re" "$(printf '%s' "/static/$f" | sed 's/[\/&]/\\&/g')" "$(etag_of "$web/$f")" >>"$sedscript"
+  re=$(printf '%s' "static/$f" | sed 's/[.[\*^$/]/\\&/g')
+  printf 's/"%s"/"%s?v=%s"/g\n' "$re" "$(printf '%s' "static/$f" | sed 's/[\/&]/\\&/g')" "$(etag_of "$web/$f")" >>"$sedscript"
 done
 sed -f "$sedscript" "$web/index.html" >"$tmp/index.html"
 

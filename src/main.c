@@ -46,8 +46,12 @@ static void usage(FILE *out)
             "                               push_to_gateway) and POST /api/v1/push/{job} (also config\n"
             "                               push.enabled).\n"
             "  --web.external-url=URL       the URL under which lookout is reached (links in alerts and\n"
-            "                               their generatorURL; default http://<listen address>); its\n"
-            "                               origin also counts as lookout's own for the cross-site check.\n"
+            "                               their generatorURL; default http://<listen address> plus the\n"
+            "                               route prefix); its origin also counts as lookout's own for the\n"
+            "                               cross-site check, its path is the default route prefix.\n"
+            "  --web.route-prefix=PATH      prefix of every web endpoint (UI, static files, APIs, /-/healthy,\n"
+            "                               /-/ready, /metrics): /PATH/api/v1/errors; / and /PATH redirect\n"
+            "                               to /PATH/. Defaults to the path of --web.external-url.\n"
             "  --rules.alert.resend-delay=DURATION\n"
             "                               how often active alerts are re-sent to Alertmanager\n"
             "                               (default 1m).\n"
@@ -189,6 +193,8 @@ int main(int argc, char **argv)
             log_set_level(lvl);
         } else if ((v = flag_value(argc, argv, &i, "--web.external-url"))) {
             opts.external_url = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.route-prefix"))) {
+            opts.route_prefix = v;
         } else if ((v = flag_value(argc, argv, &i, "--rules.alert.resend-delay"))) {
             if (duration_parse(v, &opts.alert_resend_delay_ms) != 0 || opts.alert_resend_delay_ms <= 0) {
                 fprintf(stderr, "lookout: invalid --rules.alert.resend-delay %s (expected a duration such as 1m)\n", v);

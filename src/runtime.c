@@ -34,6 +34,7 @@
 #include "store/store_open.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 typedef struct runtime {
     const runtime_options *opts;
@@ -51,6 +52,7 @@ typedef struct runtime {
     api_set api; /* every API family's state */
     const char *listen;
     const char *storage_path;
+    char *route_prefix; /* --web.route-prefix, normalised ("/lookout"); "" for none */
     sigset_t signals, old_mask; /* SIGHUP/SIGINT/SIGTERM, blocked in every thread */
     int signal_fd;
     int quit_fd; /* eventfd written by POST /-/quit */
@@ -108,8 +110,17 @@ static lookout_config *load_config(runtime *rt, char *err, size_t errlen)
     char self[300];
     self_address(rt->listen, self, sizeof self);
     lookout_config *cfg = config_default(self);
-    if (!cfg)
+    if (!cfg) {
         snprintf(err, errlen, "cannot build the default configuration");
+        return NULL;
+    }
+    if (*rt->route_prefix) { /* lookout's own exceptions are under the route prefix too */
+        size_t n = strlen(rt->route_prefix) + strlen("/-/exceptions") + 1;
+        char *mp = xmalloc(n);
+        snprintf(mp, n, "%s/-/exceptions", rt->route_prefix);
+        free(cfg->scrape_configs[0].metrics_path);
+        cfg->scrape_configs[0].metrics_path = mp;
+    }
     return cfg;
 }
 
@@ -245,7 +256,8 @@ static int runtime_start(runtime *rt)
     pthread_sigmask(SIG_BLOCK, &rt->signals, &rt->old_mask);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("main", "Starting lookout", "version", LOOKOUT_VERSION, "listen_address", rt->listen);
+    log_info("main", "Starting lookout", "version", LOOKOUT_VERSION, "listen_address", rt->listen, "route_prefix",
+             *rt->route_prefix ? rt->route_prefix : "/");
 
     char err[2048];
     rt->cfg = load_config(rt, err, sizeof err);
@@ -281,7 +293,7 @@ static int runtime_start(runtime *rt)
     ingest_set_error_relabel(rt->ingest, error_relabel_set_new(rt->cfg));
     char self[300], ext[400];
     self_address(rt->listen, self, sizeof self);
-    snprintf(ext, sizeof ext, "http://%s", self);
+    snprintf(ext, sizeof ext, "http://%s%s", self, rt->route_prefix);
     notifier_options nopts = {.external_url = rt->opts->external_url && *rt->opts->external_url
                                                   ? rt->opts->external_url : ext,
                               .resend_delay_ms = rt->opts->alert_resend_delay_ms,
@@ -330,6 +342,7 @@ static int runtime_start(runtime *rt)
         return -1;
     }
     rt->http = http_server_new(&hopts);
+    http_server_set_route_prefix(rt->http, rt->route_prefix);
     websec_attach(rt->ws, rt->http);
     api_deps deps = {.tm = rt->tm,
                      .st = rt->st,
@@ -426,12 +439,14 @@ int runtime_run(const runtime_options *opts)
     runtime rt = {.opts = opts,
                   .listen = opts->listen_address ? opts->listen_address : LOOKOUT_DEFAULT_LISTEN_ADDRESS,
                   .storage_path = opts->storage_path ? opts->storage_path : LOOKOUT_DEFAULT_STORAGE_PATH,
+                  .route_prefix = http_route_prefix(opts->route_prefix, opts->external_url),
                   .signal_fd = -1,
                   .quit_fd = -1};
     pthread_mutex_init(&rt.reload_mu, NULL);
     int rc = runtime_start(&rt) == 0 && runtime_wait(&rt) == 0 ? 0 : 1;
     runtime_stop(&rt);
     pthread_mutex_destroy(&rt.reload_mu);
+    free(rt.route_prefix);
     if (rc == 0)
         log_info("main", "See you next time!");
     return rc;

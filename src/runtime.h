@@ -15,7 +15,8 @@ typedef struct runtime_options {
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
     const char *web_config_file; /* --web.config.file: TLS, basic auth, headers (config/web_config.h); NULL: none */
     const char *cors_origin;     /* --web.cors.origin: regex of origins allowed to make cross-site writes */
-    const char *external_url;   /* --web.external-url: links in alerts; NULL: http://<listen address> */
+    const char *external_url;   /* --web.external-url: links in alerts; NULL: http://<listen address> + route prefix */
+    const char *route_prefix;   /* --web.route-prefix; NULL: the path of external_url */
     int64_t alert_resend_delay_ms;       /* --rules.alert.resend-delay; 0: 1m */
     size_t notification_queue_capacity;  /* --alertmanager.notification-queue-capacity; 0: 10000 */
 } runtime_options;

@@ -143,7 +143,7 @@
           h('code', null, '/-/exceptions'), '). For example:'),
         h('pre', {class: 'code'}, 'scrape_configs:\n  - job_name: api\n    static_configs:\n      - targets: [\'10.0.0.5:8080\']\n'),
         h('p', null, 'Then reload with ', h('code', null, 'kill -HUP'), ' or ', h('code', null, 'POST /-/reload'),
-          '. The ', h('a', {href: '/service-discovery'}, 'Service discovery'), ' page shows what each job discovered.'));
+          '. The ', h('a', {href: LK.url('/service-discovery')}, 'Service discovery'), ' page shows what each job discovered.'));
     }
     const table = h('table', {class: 'grid jobs'},
       h('thead', null, h('tr', null,
@@ -154,7 +154,7 @@
     const tb = h('tbody');
     for (const j of jobs) {
       const down = Number(j.targets_down) || 0, up = Number(j.targets_up) || 0, unk = Number(j.targets_unknown) || 0;
-      const health = h('a', {class: 'health', href: `/targets?scrapePool=${enc(j.job)}`,
+      const health = h('a', {class: 'health', href: LK.url(`/targets?scrapePool=${enc(j.job)}`),
         title: `${up} up, ${down} down, ${unk} unknown`},
       up + down + unk > 0 ? h('span', {class: `pill ${up > 0 ? 'up' : 'none'}`}, `${up} up`) : null,
       down ? h('span', {class: 'pill down'}, `${down} down`) : null,
@@ -327,7 +327,7 @@
               h('code', null, 'name=value'), ' of a target label (e.g. ', h('code', null, 'namespace=prod'), ').'))
           : emptyState(`No errors recorded for ${job} yet`,
             h('p', null, 'lookout has not seen an exception from this job. Check on the ',
-              h('a', {href: `/targets?scrapePool=${enc(job)}`}, 'Targets'),
+              h('a', {href: LK.url(`/targets?scrapePool=${enc(job)}`)}, 'Targets'),
               ' page that its targets are up and that they serve the Periskop format at the job\'s ',
               h('code', null, 'metrics_path'), ' (default ', h('code', null, '/-/exceptions'), ').')));
       } else {

@@ -78,10 +78,14 @@ LK.timeEl = function timeEl(iso) {
 };
 
 // ---- API ----
+// The route prefix (--web.route-prefix, "/lookout" or ""): the UI page is always served at prefix + "/",
+// so it is the page's path without its last segment. Every absolute path the UI builds goes through LK.url.
+LK.base = location.pathname.replace(/\/[^/]*$/, '');
+LK.url = (path) => LK.base + path;
 LK.api = async function api(path, opts) {
   let r;
   try {
-    r = await fetch(path, Object.assign({headers: {Accept: 'application/json'}, cache: 'no-store'}, opts || {}));
+    r = await fetch(LK.url(path), Object.assign({headers: {Accept: 'application/json'}, cache: 'no-store'}, opts || {}));
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new Error(`lookout is not reachable (${e.message})`);

@@ -11,10 +11,13 @@
 #include <time.h>
 
 #include "http/client.h"
+#include "labels/relabel.h"
 #include "periskop/payload.h"
+#include "sd/sd.h"
 #include "util/keymap.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/path.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -23,15 +26,36 @@
 #define RETRIES 2
 
 typedef struct am_target {
-    char *url; /* {scheme}://{target}{path_prefix}/api/v2/alerts */
+    char *url; /* {__scheme__}://{__address__}{__alerts_path__} after the set's relabel_configs */
     http_client_config http;
     int64_t timeout_ms;
 } am_target;
 
+/* One element of alerting.alertmanagers: its own discovery ("config-N" in the notifier's discovery
+ * manager, as Prometheus names them) and the Alertmanagers discovered for it. */
+typedef struct am_set {
+    char *scheme;      /* initial __scheme__ */
+    char *alerts_path; /* initial __alerts_path__: path.Join("/", path_prefix, "/api/v2/alerts") */
+    http_client_config http;
+    int64_t timeout_ms;
+    relabel_rule *rules; /* relabel_configs: applied to the discovered Alertmanagers (owned copies) */
+    size_t n_rules;
+    am_target *active; /* discovered and kept, deduplicated by URL */
+    size_t n_active;
+    size_t n_dropped;
+} am_set;
+
+/* alerting.alert_relabel_configs, shared by the evaluator while a reload may replace it. */
+typedef struct rules_ref {
+    relabel_rule *v;
+    size_t n;
+    int refs; /* under notifier.mu */
+} rules_ref;
+
 typedef struct alert_state {
     char *id; /* "alertname\0job\0key" */
     size_t idlen;
-    char *labels_json; /* the alert's label object, built when it became active */
+    labelset labels; /* the alert's labels (with external labels) before alert_relabel_configs */
     char *link;
     int64_t starts_ms;
     int64_t last_sent_ms;
@@ -46,9 +70,11 @@ struct notifier {
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     bool stop, started;
-    /* configuration (notifier_apply_config) */
-    am_target *ams;
-    size_t n_ams;
+    /* configuration (notifier_apply_config) and discovery (on_sync) */
+    am_set *sets;
+    size_t n_sets;
+    rules_ref *alert_rules;
+    sd_manager *sd; /* discovers the Alertmanagers of every set; its own thread calls on_sync */
     int64_t resolve_after_ms, eval_ms;
     int min_severity;
     labelset external;
@@ -126,6 +152,142 @@ static void free_ams(am_target *ams, size_t n)
     free(ams);
 }
 
+static void free_sets(am_set *sets, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(sets[i].scheme);
+        free(sets[i].alerts_path);
+        http_client_config_release(&sets[i].http);
+        for (size_t k = 0; k < sets[i].n_rules; k++)
+            relabel_rule_free(&sets[i].rules[k]);
+        free(sets[i].rules);
+        free_ams(sets[i].active, sets[i].n_active);
+    }
+    free(sets);
+}
+
+static relabel_rule *copy_rules(const relabel_rule *src, size_t n)
+{
+    relabel_rule *v = xcalloc(n ? n : 1, sizeof(relabel_rule));
+    for (size_t i = 0; i < n; i++)
+        relabel_rule_copy(&v[i], &src[i]);
+    return v;
+}
+
+/* Releases one reference (n->mu held by the caller); the last one frees. */
+static void rules_unref(rules_ref *r)
+{
+    if (!r || --r->refs > 0)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        relabel_rule_free(&r->v[i]);
+    free(r->v);
+    free(r);
+}
+
+static size_t count_active(const notifier *n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n->n_sets; i++)
+        c += n->sets[i].n_active;
+    return c;
+}
+
+char *notifier_alerts_path(const char *path_prefix)
+{
+    char *p1 = path_join("/", path_prefix ? path_prefix : "");
+    char *p = path_join(p1, "/api/v2/alerts");
+    free(p1);
+    return p;
+}
+
+int notifier_group_urls(const char *scheme, const char *alerts_path, const relabel_rule *rules, size_t n_rules,
+                        const target_group *g, char ***urls, size_t *n_urls, size_t *dropped, char *err,
+                        size_t errlen)
+{
+    size_t first = *n_urls;
+    for (size_t t = 0; t < g->n_targets; t++) {
+        labelset ls;
+        labelset_copy(&ls, &g->labels);
+        labelset_merge(&ls, &g->targets[t]);
+        labelset_set_default(&ls, "__scheme__", scheme);
+        labelset_set_default(&ls, "__alerts_path__", alerts_path);
+        if (!relabel_apply(rules, n_rules, &ls).keep) {
+            (*dropped)++;
+            labelset_free(&ls);
+            continue;
+        }
+        const char *addr = labelset_get(&ls, "__address__");
+        if (addr && strchr(addr, '/')) {
+            snprintf(err, errlen, "\"%.500s\" is not a valid hostname", addr);
+            labelset_free(&ls);
+            for (size_t i = first; i < *n_urls; i++) /* the whole group fails */
+                free((*urls)[i]);
+            *n_urls = first;
+            return -1;
+        }
+        const char *sch = labelset_get(&ls, "__scheme__"), *path = labelset_get(&ls, "__alerts_path__");
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_printf(&sb, "%s://%s%s", sch ? sch : "", addr ? addr : "", path ? path : "");
+        labelset_free(&ls);
+        char *url = strbuf_detach(&sb, NULL);
+        bool seen = false;
+        for (size_t i = 0; i < *n_urls && !seen; i++)
+            seen = strcmp((*urls)[i], url) == 0;
+        if (seen) {
+            free(url);
+            continue;
+        }
+        *urls = xrealloc(*urls, (*n_urls + 1) * sizeof(char *));
+        (*urls)[(*n_urls)++] = url;
+    }
+    return 0;
+}
+
+/* The set's Alertmanagers from its complete group set (n->mu held). A group whose __address__ is not a
+ * host fails alone, logged as Prometheus does. */
+static void sync_set(am_set *set, const target_group *const *groups, size_t n_groups, const char *job)
+{
+    char **urls = NULL;
+    size_t n = 0, dropped = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        char err[600];
+        if (notifier_group_urls(set->scheme, set->alerts_path, set->rules, set->n_rules, groups[g], &urls, &n,
+                                &dropped, err, sizeof err) != 0)
+            log_error("alert", "Creating discovered Alertmanagers failed", "config", job, "err", err);
+    }
+    am_target *ams = xcalloc(n ? n : 1, sizeof(am_target));
+    for (size_t i = 0; i < n; i++) {
+        ams[i].url = urls[i];
+        http_client_config_copy(&ams[i].http, &set->http);
+        ams[i].timeout_ms = set->timeout_ms;
+    }
+    free(urls);
+    free_ams(set->active, set->n_active);
+    set->active = ams;
+    set->n_active = n;
+    set->n_dropped = dropped;
+}
+
+/* The discovery manager's callback: the complete group set of "config-N" (its own thread). */
+static void on_sync(void *ctx, const char *job, const target_group *const *groups, size_t n_groups)
+{
+    notifier *n = ctx;
+    char *end = NULL;
+    if (strncmp(job, "config-", 7) != 0)
+        return;
+    unsigned long idx = strtoul(job + 7, &end, 10);
+    if (!end || *end)
+        return;
+    pthread_mutex_lock(&n->mu);
+    if (idx < n->n_sets) {
+        sync_set(&n->sets[idx], groups, n_groups, job);
+        metric_set(m_discovered(), NULL, (double)count_active(n));
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
 notifier *notifier_new(store *st, const notifier_options *o)
 {
     notifier *n = xcalloc(1, sizeof(*n));
@@ -148,6 +310,9 @@ notifier *notifier_new(store *st, const notifier_options *o)
     n->resolve_after_ms = 3600 * 1000;
     n->eval_ms = 60 * 1000;
     n->min_severity = PAYLOAD_WARNING;
+    n->sd = sd_manager_new(on_sync, n, 1000);
+    if (!n->sd)
+        abort(); /* a thread could not be created: as out of memory */
     metric_set(m_queue_cap(), NULL, (double)n->q_cap);
     metric_set(m_queue_len(), NULL, 0);
     metric_set(m_discovered(), NULL, 0);
@@ -158,49 +323,65 @@ notifier *notifier_new(store *st, const notifier_options *o)
 void notifier_apply_config(notifier *n, const lookout_config *cfg)
 {
     const alerting_config *a = &cfg->alerting;
-    size_t cnt = 0;
-    for (size_t i = 0; i < a->n_alertmanagers; i++)
-        for (size_t k = 0; k < a->alertmanagers[i].sc.n_sd_configs; k++)
-            if (a->alertmanagers[i].sc.sd_configs[k].kind == SD_STATIC)
-                cnt += a->alertmanagers[i].sc.sd_configs[k].u.static_sd.n_targets;
-    am_target *ams = xcalloc(cnt ? cnt : 1, sizeof(am_target));
-    size_t m = 0;
-    for (size_t i = 0; i < a->n_alertmanagers; i++) {
+    size_t ns = a->n_alertmanagers;
+    am_set *sets = xcalloc(ns ? ns : 1, sizeof(am_set));
+    /* the notifier's discovery configuration: one job per alertmanager config, named as Prometheus does */
+    lookout_config dcfg;
+    memset(&dcfg, 0, sizeof dcfg);
+    dcfg.scrape_configs = xcalloc(ns ? ns : 1, sizeof(scrape_config));
+    dcfg.n_scrape_configs = ns;
+    char (*names)[32] = xcalloc(ns ? ns : 1, sizeof *names);
+    for (size_t i = 0; i < ns; i++) {
         const alertmanager_config *am = &a->alertmanagers[i];
-        const char *pp = am->path_prefix ? am->path_prefix : "/";
-        size_t pl = strlen(pp);
-        while (pl && pp[pl - 1] == '/')
-            pl--;
-        for (size_t k = 0; k < am->sc.n_sd_configs; k++) {
-            const sd_config *sd = &am->sc.sd_configs[k];
-            if (sd->kind != SD_STATIC)
-                continue;
-            for (size_t t = 0; t < sd->u.static_sd.n_targets; t++) {
-                strbuf sb;
-                strbuf_init(&sb);
-                strbuf_printf(&sb, "%s://%s%s%.*s/api/v2/alerts", am->scheme ? am->scheme : "http",
-                              sd->u.static_sd.targets[t], pl && pp[0] != '/' ? "/" : "", (int)pl, pp);
-                ams[m].url = strbuf_detach(&sb, NULL);
-                http_client_config_copy(&ams[m].http, &am->sc.http);
-                ams[m].timeout_ms = am->timeout_ms > 0 ? am->timeout_ms : 10000;
-                m++;
-            }
+        am_set *set = &sets[i];
+        set->scheme = xstrdup_or_empty(am->scheme && *am->scheme ? am->scheme : "http");
+        set->alerts_path = notifier_alerts_path(am->path_prefix);
+        http_client_config_copy(&set->http, &am->sc.http);
+        set->timeout_ms = am->timeout_ms > 0 ? am->timeout_ms : 10000;
+        set->rules = copy_rules(am->sc.relabel_configs, am->sc.n_relabel_configs);
+        set->n_rules = am->sc.n_relabel_configs;
+        snprintf(names[i], sizeof names[i], "config-%zu", i);
+        dcfg.scrape_configs[i] = am->sc; /* shallow: the manager copies what it keeps */
+        dcfg.scrape_configs[i].job_name = names[i];
+    }
+    rules_ref *rules = xcalloc(1, sizeof *rules);
+    rules->v = copy_rules(a->alert_relabel_configs, a->n_alert_relabel_configs);
+    rules->n = a->n_alert_relabel_configs;
+    rules->refs = 1;
+
+    pthread_mutex_lock(&n->mu);
+    /* Until discovery syncs the new sets (within a second: a reload syncs every set), a set keeps the
+     * Alertmanagers its predecessor at the same position had. */
+    for (size_t i = 0; i < ns && i < n->n_sets; i++) {
+        sets[i].active = n->sets[i].active;
+        sets[i].n_active = n->sets[i].n_active;
+        n->sets[i].active = NULL;
+        n->sets[i].n_active = 0;
+        for (size_t k = 0; k < sets[i].n_active; k++) {
+            http_client_config_release(&sets[i].active[k].http);
+            http_client_config_copy(&sets[i].active[k].http, &sets[i].http);
+            sets[i].active[k].timeout_ms = sets[i].timeout_ms;
         }
     }
-    pthread_mutex_lock(&n->mu);
-    am_target *old = n->ams;
-    size_t n_old = n->n_ams;
-    n->ams = ams;
-    n->n_ams = m;
+    am_set *old = n->sets;
+    size_t n_old = n->n_sets;
+    n->sets = sets;
+    n->n_sets = ns;
+    rules_unref(n->alert_rules);
+    n->alert_rules = rules;
     n->resolve_after_ms = a->resolve_after_ms > 0 ? a->resolve_after_ms : 3600 * 1000;
     n->min_severity = a->min_severity;
     n->eval_ms = cfg->global.evaluation_interval_ms > 0 ? cfg->global.evaluation_interval_ms : 60000;
     labelset_free(&n->external);
     labelset_copy(&n->external, &cfg->global.external_labels);
+    metric_set(m_discovered(), NULL, (double)count_active(n));
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);
-    free_ams(old, n_old);
-    metric_set(m_discovered(), NULL, (double)m);
+    free_sets(old, n_old);
+    /* not under n->mu: the manager's thread takes it in on_sync */
+    sd_manager_apply_config(n->sd, &dcfg);
+    free(dcfg.scrape_configs);
+    free(names);
 }
 
 /* ---- alerts ---- */
@@ -272,11 +453,7 @@ static alert_state *state_new(notifier *n, const char *alertname, const store_su
     labelset_set(&ls, "job", s->job);
     labelset_set(&ls, "aggregation_key", s->key);
     labelset_set(&ls, "severity", payload_severity_name(s->severity));
-    strbuf sb;
-    strbuf_init(&sb);
-    labelset_write_json(&sb, &ls);
-    a->labels_json = strbuf_detach(&sb, NULL);
-    labelset_free(&ls);
+    a->labels = ls;
     a->link = notifier_error_link(n->external_url, s->job, s->key);
     a->starts_ms = s->status == STORE_REGRESSED && s->resolved_at_ms > 0 ? s->resolved_at_ms
                    : s->created_at_ms != PAYLOAD_TS_NONE && s->created_at_ms > 0 ? s->created_at_ms
@@ -287,18 +464,27 @@ static alert_state *state_new(notifier *n, const char *alertname, const store_su
 static void state_free(alert_state *a)
 {
     free(a->id);
-    free(a->labels_json);
+    labelset_free(&a->labels);
     free(a->link);
     free(a);
 }
 
-/* One alert as Alertmanager's API v2 wants it. s: the error (NULL for a resolution: no annotations). */
-static char *alert_json(const alert_state *a, const store_summary *s, int64_t ends_ms)
+/* One alert as Alertmanager's API v2 wants it, its labels through alerting.alert_relabel_configs (as
+ * Prometheus relabels every alert it sends, resolutions too); NULL when a rule drops it. s: the error
+ * (NULL for a resolution: no annotations). */
+static char *alert_json(const alert_state *a, const rules_ref *rules, const store_summary *s, int64_t ends_ms)
 {
+    labelset ls;
+    labelset_copy(&ls, &a->labels);
+    if (rules && !relabel_apply(rules->v, rules->n, &ls).keep) {
+        labelset_free(&ls);
+        return NULL;
+    }
     strbuf sb;
     strbuf_init(&sb);
     strbuf_puts(&sb, "{\"labels\":");
-    strbuf_puts(&sb, a->labels_json);
+    labelset_write_json(&sb, &ls);
+    labelset_free(&ls);
     strbuf_puts(&sb, ",\"annotations\":{");
     if (s) {
         strbuf_puts(&sb, "\"class\":");
@@ -322,9 +508,11 @@ static char *alert_json(const alert_state *a, const store_summary *s, int64_t en
     return strbuf_detach(&sb, NULL);
 }
 
-/* Appends to the queue (the oldest are dropped when full). */
+/* Appends to the queue (the oldest are dropped when full). NULL (dropped by relabeling): nothing. */
 static void enqueue(notifier *n, char *alert)
 {
+    if (!alert)
+        return;
     pthread_mutex_lock(&n->mu);
     if (n->q_n == n->q_cap) {
         free(n->q[n->q_head]);
@@ -339,18 +527,29 @@ static void enqueue(notifier *n, char *alert)
     pthread_mutex_unlock(&n->mu);
 }
 
+static void release_rules(notifier *n, rules_ref *r)
+{
+    pthread_mutex_lock(&n->mu);
+    rules_unref(r);
+    pthread_mutex_unlock(&n->mu);
+}
+
 static void evaluate(notifier *n)
 {
     pthread_mutex_lock(&n->mu);
     int64_t resolve_after = n->resolve_after_ms, eval = n->eval_ms, resend = n->o.resend_delay_ms;
     int min_sev = n->min_severity;
-    size_t n_ams = n->n_ams;
+    size_t n_ams = count_active(n);
     labelset external;
     labelset_init(&external);
     labelset_copy(&external, &n->external);
+    rules_ref *rules = n->alert_rules;
+    if (rules)
+        rules->refs++;
     pthread_mutex_unlock(&n->mu);
-    if (!n_ams) { /* nothing to send to: no work, and alerts start afresh when one is configured */
+    if (!n_ams) { /* nothing to send to: no work, and alerts start afresh when one is discovered */
         labelset_free(&external);
+        release_rules(n, rules);
         return;
     }
     int64_t now = now_ms();
@@ -368,6 +567,7 @@ static void evaluate(notifier *n)
             log_warn("alert", "listing errors for alerts failed", "err", err);
             free(cursor);
             labelset_free(&external);
+            release_rules(n, rules);
             return; /* states stay as they are: no spurious resolutions */
         }
         for (size_t i = 0; i < p.n && !done; i++) {
@@ -392,7 +592,7 @@ static void evaluate(notifier *n)
             }
             a->gen = gen;
             if (!a->last_sent_ms || now - a->last_sent_ms >= resend) {
-                enqueue(n, alert_json(a, s, valid));
+                enqueue(n, alert_json(a, rules, s, valid));
                 a->last_sent_ms = now;
             }
         }
@@ -416,12 +616,13 @@ static void evaluate(notifier *n)
         }
     }
     for (size_t i = 0; i < n_gone; i++) {
-        enqueue(n, alert_json(gone[i], NULL, now));
+        enqueue(n, alert_json(gone[i], rules, NULL, now));
         keymap_del(&n->alerts, gone[i]->id, gone[i]->idlen);
         state_free(gone[i]);
     }
     free(gone);
     labelset_free(&external);
+    release_rules(n, rules);
 }
 
 static void *eval_main(void *arg)
@@ -521,13 +722,16 @@ static void *send_main(void *arg)
         }
         metric_set(m_queue_len(), NULL, (double)n->q_n);
         /* a copy of the targets: a reload may replace them while we post */
-        size_t n_ams = n->n_ams;
+        size_t n_ams = count_active(n);
         am_target *ams = xcalloc(n_ams ? n_ams : 1, sizeof(am_target));
-        for (size_t i = 0; i < n_ams; i++) {
-            ams[i].url = xstrdup_or_empty(n->ams[i].url);
-            http_client_config_copy(&ams[i].http, &n->ams[i].http);
-            ams[i].timeout_ms = n->ams[i].timeout_ms;
-        }
+        size_t m = 0;
+        for (size_t s = 0; s < n->n_sets; s++)
+            for (size_t i = 0; i < n->sets[s].n_active; i++, m++) {
+                const am_target *src = &n->sets[s].active[i];
+                ams[m].url = xstrdup_or_empty(src->url);
+                http_client_config_copy(&ams[m].http, &src->http);
+                ams[m].timeout_ms = src->timeout_ms;
+            }
         pthread_mutex_unlock(&n->mu);
 
         strbuf body;
@@ -605,6 +809,7 @@ void notifier_free(notifier *n)
         pthread_join(n->eval_thread, NULL);
         pthread_join(n->send_thread, NULL);
     }
+    sd_manager_free(n->sd); /* joins its thread: no on_sync after this */
     for (size_t i = 0; i < n->alerts.cap; i++)
         if (n->alerts.slots[i].hash)
             state_free(n->alerts.slots[i].value);
@@ -612,7 +817,8 @@ void notifier_free(notifier *n)
     for (size_t i = 0; i < n->q_n; i++)
         free(n->q[(n->q_head + i) % n->q_cap]);
     free(n->q);
-    free_ams(n->ams, n->n_ams);
+    free_sets(n->sets, n->n_sets);
+    rules_unref(n->alert_rules);
     labelset_free(&n->external);
     free(n->external_url);
     pthread_cond_destroy(&n->cond);

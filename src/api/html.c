@@ -31,9 +31,11 @@ void html_page_begin(strbuf *out, const char *title)
     strbuf_html(out, title);
     strbuf_puts(out, " - lookout</title><style>");
     strbuf_puts(out, css);
-    strbuf_puts(out, "</style></head><body><nav><a class=\"brand\" href=\"/\">lookout</a>"
-                     "<a href=\"/targets\">Targets</a><a href=\"/service-discovery\">Service discovery</a>"
-                     "<a href=\"/metrics\">Metrics</a></nav><main><h1>");
+    /* Relative links: the pages are one level below the route prefix (--web.route-prefix), so they work
+     * with and without one. */
+    strbuf_puts(out, "</style></head><body><nav><a class=\"brand\" href=\"./\">lookout</a>"
+                     "<a href=\"targets\">Targets</a><a href=\"service-discovery\">Service discovery</a>"
+                     "<a href=\"metrics\">Metrics</a></nav><main><h1>");
     strbuf_html(out, title);
     strbuf_puts(out, "</h1>\n");
 }

@@ -47,7 +47,7 @@ static void page_link(strbuf *out, const targets_page_query *q, const char *pool
     int first = 1;
     char pg[32];
     snprintf(pg, sizeof pg, "%ld", page);
-    strbuf_puts(out, "<a href=\"/targets");
+    strbuf_puts(out, "<a href=\"targets");
     html_query_param(out, &first, "scrapePool", pool);
     html_query_param(out, &first, "health", q->health);
     html_query_param(out, &first, "search", q->search);
@@ -60,7 +60,7 @@ static void page_link(strbuf *out, const targets_page_query *q, const char *pool
 
 static void filter_form(strbuf *out, target_manager *tm, const targets_page_query *q)
 {
-    strbuf_puts(out, "<form class=\"filter\" method=\"get\" action=\"/targets\"><select name=\"scrapePool\">"
+    strbuf_puts(out, "<form class=\"filter\" method=\"get\" action=\"targets\"><select name=\"scrapePool\">"
                      "<option value=\"\">All scrape pools</option>");
     for (size_t i = 0; i < targets_n_pools(tm); i++) {
         const char *job = targets_pool_at(tm, i)->job;
@@ -99,7 +99,7 @@ static void relabel_link(strbuf *out, const char *job, const labelset *discovere
     }
     strbuf_putc(&json, '}');
     int first = 1;
-    strbuf_puts(out, " <a class=\"muted\" href=\"/api/v1/targets/relabel_steps");
+    strbuf_puts(out, " <a class=\"muted\" href=\"api/v1/targets/relabel_steps");
     html_query_param(out, &first, "scrapePool", job);
     html_query_param(out, &first, "labels", json.buf);
     strbuf_puts(out, "\">relabel steps</a>");
@@ -198,7 +198,7 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
         strbuf_puts(out, "</table>");
         if (p->n_dropped > DROPPED_SHOWN) {
             int first = 1;
-            strbuf_printf(out, "<div class=\"pager\">%zu more: <a href=\"/api/v1/targets", p->n_dropped - DROPPED_SHOWN);
+            strbuf_printf(out, "<div class=\"pager\">%zu more: <a href=\"api/v1/targets", p->n_dropped - DROPPED_SHOWN);
             html_query_param(out, &first, "state", "dropped");
             html_query_param(out, &first, "scrapePool", p->job);
             strbuf_puts(out, "\">all dropped targets (JSON)</a></div>");
@@ -290,7 +290,7 @@ void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strb
             strbuf_puts(out, "<div class=\"pager\">");
             if (single && page > 1) {
                 snprintf(pg, sizeof pg, "%ld", page - 1);
-                strbuf_puts(out, "<a href=\"/service-discovery");
+                strbuf_puts(out, "<a href=\"service-discovery");
                 html_query_param(out, &first, "scrapePool", p->job);
                 html_query_param(out, &first, "page", pg);
                 strbuf_puts(out, "\">&laquo; previous</a> ");
@@ -298,7 +298,7 @@ void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strb
             if (to < total) {
                 first = 1;
                 snprintf(pg, sizeof pg, "%ld", single ? page + 1 : 2);
-                strbuf_puts(out, "<a href=\"/service-discovery");
+                strbuf_puts(out, "<a href=\"service-discovery");
                 html_query_param(out, &first, "scrapePool", p->job);
                 html_query_param(out, &first, "page", pg);
                 strbuf_puts(out, "\">next &raquo;</a>");

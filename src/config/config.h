@@ -234,10 +234,11 @@ typedef struct global_config {
     labelset external_labels;
 } global_config;
 
-/* One element of alerting.alertmanagers (Prometheus AlertmanagerConfig). The HTTP client settings and the
- * SD blocks live in `sc` (job_name "alertmanager"); only static_configs discover Alertmanagers. */
+/* One element of alerting.alertmanagers (Prometheus AlertmanagerConfig). The HTTP client settings, the
+ * SD blocks and relabel_configs (applied to the discovered Alertmanagers) live in `sc` (job_name
+ * "alertmanager"; the notifier discovers each element as "config-N", as Prometheus does). */
 typedef struct alertmanager_config {
-    scrape_config sc;   /* http, sd_configs, relabel_configs (validated, not applied), pos */
+    scrape_config sc;   /* http, sd_configs, relabel_configs, pos */
     char *scheme;       /* http (default) | https */
     char *path_prefix;  /* default "/" */
     int64_t timeout_ms; /* default 10s */
@@ -249,7 +250,7 @@ typedef struct alerting_config {
     size_t n_alertmanagers;
     int64_t resolve_after_ms; /* default 1h: an alert resolves this long after the error's last occurrence */
     int min_severity; /* 0 info, 1 warning (default), 2 error: payload_severity's values */
-    relabel_rule *alert_relabel_configs; /* validated, not applied */
+    relabel_rule *alert_relabel_configs; /* applied to each alert's labels; drop: not sent */
     size_t n_alert_relabel_configs;
 } alerting_config;
 

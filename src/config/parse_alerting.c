@@ -4,18 +4,20 @@
  *   alerting:
  *     resolve_after: 1h           # lookout: resolved this long after the error's last occurrence
  *     min_severity: warning       # lookout: errors below this severity never alert
- *     alert_relabel_configs: []   # validated, not applied
+ *     alert_relabel_configs: []   # applied to every alert's labels (after external labels) before sending
  *     alertmanagers:
  *       - scheme: http            # or https
  *         path_prefix: /
  *         timeout: 10s
  *         api_version: v2         # the only one Alertmanager still serves
- *         static_configs: [{targets: ['alertmanager:9093']}]
+ *         static_configs: [{targets: ['alertmanager:9093']}]   # or any *_sd_configs lookout has
  *         basic_auth / authorization / tls_config / proxy_url ...   # Prometheus' HTTP client settings
- *         relabel_configs: []     # validated, not applied
+ *         relabel_configs: []     # applied to the discovered Alertmanagers (__address__, __scheme__,
+ *                                 # __alerts_path__, __meta_*)
  *
- * Other SD blocks are parsed and validated like a scrape_config's but do not discover Alertmanagers yet
- * (a warning says so). */
+ * The SD blocks are parsed and validated like a scrape_config's; alert/notifier.c discovers each
+ * alertmanager config as its own set. A per-Alertmanager alert_relabel_configs came with Prometheus 2.51;
+ * lookout follows 2.42 and rejects it as 2.42 does (field ... not found). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +48,7 @@ static int parse_am(cfg_ctx *c, const yaml_node_t *node, alertmanager_config *am
     const char *allowed[96];
     size_t na = 0;
     static const char *const own[] = {"scheme", "path_prefix", "timeout", "api_version", "relabel_configs",
-                                      "alert_relabel_configs", NULL};
+                                      NULL};
     for (size_t i = 0; own[i]; i++)
         allowed[na++] = own[i];
     for (size_t i = 0; cfg_http_keys[i]; i++)
@@ -86,12 +88,6 @@ static int parse_am(cfg_ctx *c, const yaml_node_t *node, alertmanager_config *am
         cfg_parse_relabel_list(c, node, "relabel_configs", &am->sc.relabel_configs, &am->sc.n_relabel_configs) < 0 ||
         cfg_parse_sd_blocks(c, node, &am->sc) < 0)
         return -1;
-    for (size_t i = 0; i < am->sc.n_sd_configs; i++)
-        if (am->sc.sd_configs[i].kind != SD_STATIC) {
-            cfg_warn(c, node, "alertmanagers: only static_configs discover Alertmanagers in this version; other "
-                              "service discovery blocks are ignored");
-            break;
-        }
     return 0;
 }
 

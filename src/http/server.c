@@ -55,6 +55,8 @@ struct http_server {
     workpool *pools[2]; /* HTTP_POOL_SLOW, HTTP_POOL_UPLOAD (NULL before start) */
     pthread_mutex_t retired_mu;  /* retired */
     struct retired_daemon *retired; /* daemons replaced by http_server_switch_tls, until they are idle */
+    char *prefix;       /* --web.route-prefix without the trailing slash ("/lookout"); NULL: none */
+    size_t prefix_len;
 };
 
 /* A daemon replaced when TLS was switched on or off: it accepts nothing more and is stopped by its reaper
@@ -67,6 +69,11 @@ typedef struct retired_daemon {
     atomic_bool stop_now;
     struct retired_daemon *next;
 } retired_daemon;
+
+/* The path the router sees for a request to the redirecting "/" or the bare prefix. It cannot come from a
+ * client: with a prefix every path a client sends is either mapped here, to "" (no route) or to what
+ * follows the prefix, which starts with "/". */
+#define PREFIX_REDIRECT_PATH "\x01prefix"
 
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
 #define SERVER_DRAIN_MAX (1u << 20)
@@ -539,12 +546,84 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     return ret;
 }
 
+/* The path routes see: url without the route prefix (see http_server_set_route_prefix). */
+static const char *route_path(const http_server *s, const char *url)
+{
+    if (!s->prefix_len)
+        return url;
+    if (strncmp(url, s->prefix, s->prefix_len) == 0) {
+        const char *rest = url + s->prefix_len;
+        if (*rest == '/')
+            return rest;
+        if (!*rest)
+            return PREFIX_REDIRECT_PATH;
+    }
+    return strcmp(url, "/") == 0 ? PREFIX_REDIRECT_PATH : "";
+}
+
+static void h_prefix_redirect(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)req;
+    const http_server *s = ctx;
+    char *loc = xmalloc(s->prefix_len + 2);
+    memcpy(loc, s->prefix, s->prefix_len);
+    memcpy(loc + s->prefix_len, "/", 2);
+    api_response_text(resp, 302, "Found\n");
+    api_response_header(resp, "Location", loc);
+    free(loc);
+}
+
+void http_server_set_route_prefix(http_server *s, const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    while (n && prefix[n - 1] == '/')
+        n--;
+    if (!n || s->prefix)
+        return;
+    s->prefix = xstrndup(prefix, n);
+    s->prefix_len = n;
+    http_server_route(s, "GET", PREFIX_REDIRECT_PATH, false, h_prefix_redirect, s);
+    route *r = &s->routes[s->n_routes - 1];
+    free(r->handler);
+    r->handler = xstrdup("/"); /* the metrics' handler label */
+}
+
+char *http_route_prefix(const char *route_prefix, const char *external_url)
+{
+    const char *p = route_prefix;
+    size_t n = p ? strlen(p) : 0;
+    if (!p && external_url) { /* the external URL's path: after scheme://host, up to ? or # */
+        const char *sep = strstr(external_url, "://");
+        p = sep ? sep + 3 + strcspn(sep + 3, "/?#") : external_url;
+        if (*p != '/')
+            p = "";
+        n = strcspn(p, "?#");
+    }
+    if (!p)
+        p = "";
+    while (n && *p == '/') {
+        p++;
+        n--;
+    }
+    while (n && p[n - 1] == '/')
+        n--;
+    char *out = xmalloc(n + 2);
+    out[0] = 0;
+    if (n) {
+        out[0] = '/';
+        memcpy(out + 1, p, n);
+        out[n + 1] = 0;
+    }
+    return out;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     (void)version;
     http_server *s = cls;
+    url = route_path(s, url);
     req_state *st = *con_cls;
     if (!st) {
         st = calloc(1, sizeof *st);
@@ -959,5 +1038,6 @@ void http_server_free(http_server *s)
     free(s->routes);
     free(s->listen_address);
     pthread_mutex_destroy(&s->retired_mu);
+    free(s->prefix);
     free(s);
 }

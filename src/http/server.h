@@ -110,6 +110,15 @@ void http_server_route_guard(http_server *s, const char *method, const char *pat
 /* Runs the registered route's handler on a pool (its threads; its queue full -> 503 with Retry-After),
  * never on the threads that serve every other request. */
 void http_server_route_pool(http_server *s, const char *method, const char *path, http_pool pool);
+/* --web.route-prefix: every route is served under prefix ("/lookout": GET /lookout/api/v1/errors reaches
+ * the "/api/v1/errors" route; handlers see paths without it). GET / and GET of the prefix itself answer
+ * 302 to prefix + "/"; any other path outside the prefix is 404. NULL, "" or "/": no prefix. Give it
+ * normalised (http_route_prefix). Before http_server_start. */
+void http_server_set_route_prefix(http_server *s, const char *prefix);
+/* Prometheus' route prefix: route_prefix when given (non-NULL, even ""), else the path of external_url
+ * (NULL: none); then "/" + the path without leading and trailing slashes, and "" for "/" (no prefix).
+ * Caller frees. */
+char *http_route_prefix(const char *route_prefix, const char *external_url);
 /* Binds and starts serving. Returns 0, or -1 with err ("listen tcp :7777: bind: address already in use"). */
 int http_server_start(http_server *s, char *err, size_t errlen);
 /* Switches the running server between HTTPS (tls_cert_callback as in http_server_options) and plain HTTP

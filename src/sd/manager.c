@@ -534,7 +534,9 @@ int sd_manager_apply_config(sd_manager *m, const lookout_config *cfg)
             }
         }
     }
-    metric_set(m_failed, NULL, failed);
+    /* Several managers (scrape, notifier) share the gauge: each adds its own change. */
+    metric_add(m_failed, NULL, failed - m->failed);
+    m->failed = failed;
     sd_mcache_gc(m);
     for (size_t j = 0; j < n_jobs; j++)
         free(claimed[j]);
@@ -577,6 +579,8 @@ void sd_manager_free(sd_manager *m)
     pthread_cond_destroy(&m->pcv);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->apply_mu);
+    if (m->failed)
+        metric_add(m_failed, NULL, -m->failed);
     free(m->cache_dir);
     free(m);
 }

@@ -60,6 +60,7 @@ struct sd_manager {
     mjob *jobs;
     mprov *provs;
     int next_id;
+    int failed; /* this manager's share of lookout_sd_failed_configs (apply_mu) */
     bool applying; /* holds syncs back until the providers of a new config have started */
     bool stopping;
     pthread_t thread;

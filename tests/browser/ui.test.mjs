@@ -9,6 +9,8 @@
 //                        POST /targets: a new target, then POST /-/reload to lookout)
 //   LOOKOUT_UI_EMPTY_URL a running ./lookout without any job (empty states)
 //   LOOKOUT_UI_BULK_URL  a running ./lookout that ingested 100,000 errors in job "big" (performance figures)
+//   LOOKOUT_UI_PREFIX_URL the root URL of a ./lookout run with --web.route-prefix=/lookout, scraping the
+//                        same targets, behind a reverse proxy (optional)
 //   LOOKOUT_UI_SHOTS     directory for screenshots (optional)
 //   CHROMIUM             browser binary (default /usr/bin/chromium)
 import {chromium} from 'playwright-core';
@@ -21,6 +23,7 @@ const BULK = process.env.LOOKOUT_UI_BULK_URL;
 const SHOTS = process.env.LOOKOUT_UI_SHOTS;
 const CONTROL = process.env.LOOKOUT_UI_CONTROL;
 const EMPTY = process.env.LOOKOUT_UI_EMPTY_URL;
+const PREFIXED = process.env.LOOKOUT_UI_PREFIX_URL;
 if (!BASE) {
   console.log('not ok - LOOKOUT_UI_URL is not set');
   process.exit(1);
@@ -195,17 +198,17 @@ await test('overview lists every job with counts, health and sparkline', async (
   assert((await api.innerText()).includes('1 down'), 'down target shown');
   assert((await page.locator('tr.job-row[data-job="batch"]').innerText()).includes('no targets'), 'batch without targets');
   eq(await api.locator('svg.spark').count(), 1, 'sparkline');
-  eq(await page.locator('header a[href="/targets"]').count(), 1, 'Targets link');
-  eq(await page.locator('header a[href="/service-discovery"]').count(), 1, 'SD link');
+  eq(await page.locator('header a[href="targets"]').count(), 1, 'Targets link');
+  eq(await page.locator('header a[href="service-discovery"]').count(), 1, 'SD link');
   await shot(page, 'overview');
 });
 
 await test('header links reach /targets and /service-discovery', async () => {
-  await page.click('header a[href="/targets"]');
+  await page.click('header a[href="targets"]');
   await page.waitForURL(/\/targets$/);
   assert((await page.locator('h1').innerText()).includes('Targets'), 'targets page');
   await page.goBack();
-  await page.click('header a[href="/service-discovery"]');
+  await page.click('header a[href="service-discovery"]');
   await page.waitForURL(/\/service-discovery$/);
   await page.goBack();
 });
@@ -510,6 +513,36 @@ await test('empty states explain what to configure', async () => {
   await page.waitForSelector('.empty');
   assert((await page.locator('.empty').innerText()).includes('Targets'), 'list empty state points to targets');
 });
+
+if (PREFIXED) {
+  await test('under --web.route-prefix=/lookout: redirect, assets, API, job list, server pages; nothing outside the prefix', async () => {
+    const root = new URL(PREFIXED);
+    const paths = [];
+    const onReq = (x) => {
+      const u = new URL(x.url());
+      if (u.host === root.host) paths.push(u.pathname);
+    };
+    page.on('request', onReq);
+    await page.goto('about:blank');
+    await page.goto(`${PREFIXED}/`); // the server root redirects to /lookout/
+    eq(new URL(page.url()).pathname, '/lookout/', 'redirected into the prefix');
+    await page.waitForSelector('tr.job-row[data-job="api"]');
+    await page.click('tr.job-row[data-job="api"] th a');
+    await page.waitForSelector('tr.err-row');
+    assert((await page.locator('tr.err-row').count()) > 0, 'errors listed through /lookout/api/v1/errors');
+    await page.click('header a[href="targets"]');
+    await page.waitForURL(/\/lookout\/targets$/);
+    assert((await page.locator('h1').innerText()).includes('Targets'), 'targets page under the prefix');
+    await page.click('nav a.brand');
+    await page.waitForURL(/\/lookout\/$/);
+    await page.waitForSelector('tr.job-row');
+    page.off('request', onReq);
+    const outside = paths.filter((p) => p !== '/' && !p.startsWith('/lookout/'));
+    eq(JSON.stringify(outside), '[]', 'requests outside the prefix');
+    assert(paths.some((p) => p.startsWith('/lookout/static/')) && paths.some((p) => p.startsWith('/lookout/api/v1/')),
+      `assets and API under the prefix: ${[...new Set(paths)].join(' ')}`);
+  });
+}
 
 await test('no CSP violations and no script errors', async () => {
   eq(JSON.stringify(await page.evaluate(() => window.__cspViolations)), '[]', 'CSP violations');

@@ -50,4 +50,7 @@ static store *suite_open(const store_options *o, bool fresh)
 #define SUITE mysql
 #define SUITE_PERSISTENT 1
 #define SUITE_SQLDB_OPEN(e, n) sqldb_mysql_open(dsn(), e, n)
+/* statements that make a search wait (query_budget_timeout_on_server), and the one that ends it */
+#define SUITE_LOCK_SQL "LOCK TABLES aggregates WRITE"
+#define SUITE_UNLOCK_SQL "UNLOCK TABLES"
 #include "store_suite.h"

@@ -46,6 +46,9 @@ static store *suite_open(const store_options *o, bool fresh)
 #define SUITE postgres
 #define SUITE_PERSISTENT 1
 #define SUITE_SQLDB_OPEN(e, n) sqldb_pg_open(dsn(), e, n)
+/* statements that make a search wait (query_budget_timeout_on_server), and the one that ends it */
+#define SUITE_LOCK_SQL "BEGIN", "LOCK TABLE aggregates IN ACCESS EXCLUSIVE MODE"
+#define SUITE_UNLOCK_SQL "ROLLBACK"
 #include "store_suite.h"
 
 Test(pg_only, down_server_fails_fast)

@@ -4,6 +4,7 @@
 #   main   the targets built from tests/fixtures/ui/errors.json (several jobs, labels namespace/pod/version,
 #          a down target, a job without targets); the test makes them report new errors and regressions
 #   empty  a lookout without jobs (empty states)
+#   prefix the main targets again, served under --web.route-prefix=/lookout behind Debian's nginx (reverse proxy)
 #   bulk   100,000 errors from 4 targets, ingested once: ingestion time and the UI timings are printed as
 #          "# perf" lines
 # Env: LOOKOUT_UI_SHOTS=DIR saves screenshots (docs/screenshots is refreshed with LOOKOUT_UI_SHOTS=docs/screenshots);
@@ -61,6 +62,10 @@ MAIN_URL=$LOOKOUT_URL
 echo 'scrape_configs: []' >"$TMP/empty.yml"
 start_lookout empty --config.file="$TMP/empty.yml" || { not_ok "ui_browser: start lookout (no jobs)"; exit 0; }
 EMPTY_URL=$LOOKOUT_URL
+LOOKOUT_PREFIX=/lookout start_lookout prefix --config.file="$TMP/main.yml" --web.route-prefix=/lookout ||
+  { not_ok "ui_browser: start lookout (route prefix)"; exit 0; }
+start_nginx_proxy "$LOOKOUT_PORT" || { not_ok "ui_browser: nginx in front of the prefixed lookout"; exit 0; }
+PREFIX_URL=http://127.0.0.1:$NGINX_PORT
 
 # The main lookout has scraped every target once (and found the down one) before the browser starts.
 main_ready() {
@@ -105,6 +110,7 @@ print(" ".join("%.2f" % t["lastScrapeDuration"] for t in json.load(sys.stdin)["d
 fi
 
 LOOKOUT_UI_URL=$MAIN_URL LOOKOUT_UI_CONTROL=$MAIN_CONTROL LOOKOUT_UI_EMPTY_URL=$EMPTY_URL LOOKOUT_UI_BULK_URL=$BULK_URL \
+  LOOKOUT_UI_PREFIX_URL=$PREFIX_URL \
   LOOKOUT_UI_SHOTS=${LOOKOUT_UI_SHOTS:-} timeout 300 node tests/browser/ui.test.mjs
 rc=$?
 [ $rc -eq 0 ] || echo "# node exited $rc"

@@ -47,7 +47,8 @@ wait_http() {
 }
 
 # start_lookout NAME [ARGS...]: starts lookout on a free port with its own storage dir and log file
-# ($TMP/NAME.log). Sets LOOKOUT_PID, LOOKOUT_PORT, LOOKOUT_URL.
+# ($TMP/NAME.log). Sets LOOKOUT_PID, LOOKOUT_PORT, LOOKOUT_URL. LOOKOUT_PREFIX=/p: readiness is asked at
+# /p/-/ready (a lookout run with --web.route-prefix=/p).
 start_lookout() {
   local name=$1; shift
   LOOKOUT_PORT=$(free_port)
@@ -56,10 +57,44 @@ start_lookout() {
   bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$LOOKOUT_PORT --storage.path="$TMP/$name-data" "$@" \
     >>"$TMP/$name.log" 2>&1
   LOOKOUT_PID=$BG_PID
-  if ! wait_http "$LOOKOUT_URL/-/ready" 15; then
+  if ! wait_http "$LOOKOUT_URL${LOOKOUT_PREFIX:-}/-/ready" 15; then
     echo "# lookout did not become ready; log:"; sed 's/^/#   /' "$TMP/$name.log" | tail -30
     return 1
   fi
+}
+
+# start_nginx_proxy UPSTREAM_PORT [PORT]: Debian's nginx on PORT (default a free one) of loopback as a reverse proxy passing every
+# path unchanged to 127.0.0.1:UPSTREAM_PORT (the Host header becomes the upstream's, as proxy_pass does by
+# default). Sets NGINX_PORT; stopped on exit.
+start_nginx_proxy() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || "$ROOT/scripts/deps.sh" nginx >&2 || return 1
+  NGINX_PORT=${2:-$(free_port)}
+  chmod 755 "$TMP" # nginx workers run as an unprivileged user
+  mkdir -p "$TMP/nginx"
+  cat >"$TMP/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+daemon off;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://127.0.0.1:$1; proxy_buffering off; }
+  }
+}
+CONF
+  bg "$(command -v nginx || echo /usr/sbin/nginx)" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>>"$TMP/nginx/error.log"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
+    sleep 0.05
+  done
+  echo "# nginx did not start:"; sed 's/^/#   /' "$TMP/nginx/error.log" | tail -5
+  return 1
 }
 
 # stop_pid PID: SIGTERM and wait.

@@ -921,6 +921,41 @@ SUITE_TEST(scrub_rules_change_rescrubs_stored_samples)
 }
 #endif
 
+#ifdef SUITE_LOCK_SQL
+/* The query budget on a server (PostgreSQL statement_timeout, MariaDB max_statement_time): a search
+ * that cannot finish within store_options.query_budget_ms is interrupted and answered STORE_TIMEOUT (the
+ * API's 503 "timeout"), and the readers' connection answers normally afterwards. A second connection
+ * holds an exclusive lock on the aggregates table (SUITE_LOCK_SQL), so the search waits on it for certain:
+ * the budget, not the data size, ends it. */
+#include "store/sqldb.h"
+SUITE_TEST(query_budget_timeout_on_server)
+{
+    store_close(S);
+    store_options o = {.query_budget_ms = 300};
+    S = suite_open(&o, true);
+    simple("api", "http://prod-1", "alpha", 5, "error", 10, "connection refused", T0);
+    store_search se;
+    cr_assert_eq(store_search_parse("class:erralpha", &se, err, sizeof(err)), 0, "%s", err);
+    store_query q = Q(.search = &se);
+    store_page p = list(q);
+    expect_keys(&p, "alpha");
+    store_page_free(&p);
+    char e[256];
+    sqldb *db = SUITE_SQLDB_OPEN(e, sizeof(e));
+    cr_assert_not_null(db, "%s", e);
+    for (const char *const *sql = (const char *const[]){SUITE_LOCK_SQL, NULL}; *sql; sql++)
+        cr_assert_eq(sqldb_exec(db, *sql, NULL, 0, e, sizeof(e)), 0, "%s: %s", *sql, e);
+    err[0] = 0;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), STORE_TIMEOUT, "a locked table: over budget (%s)", err);
+    cr_assert_eq(sqldb_exec(db, SUITE_UNLOCK_SQL, NULL, 0, e, sizeof(e)), 0, "%s", e);
+    db->ops->close(db);
+    p = list(q);
+    expect_keys(&p, "alpha");
+    store_page_free(&p);
+    store_search_free(&se);
+}
+#endif
+
 /* ---- issue 12: retention of errors and saturating counts, on every backend ---- */
 
 static uint64_t job_total(const char *job, uint64_t *aggregates)

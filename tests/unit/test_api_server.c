@@ -238,3 +238,61 @@ Test(server, split_host_port)
     cr_assert_eq(http_split_host_port("localhost", h, sizeof h, p, sizeof p, err, sizeof err), -1);
     cr_assert_eq(http_split_host_port("::1:80", h, sizeof h, p, sizeof p, err, sizeof err), -1);
 }
+
+/* --web.route-prefix as Prometheus derives it: the flag when given, else the external URL's path; one
+ * leading slash, none trailing; "" for "/". */
+Test(server, route_prefix_derivation)
+{
+    static const char *const cases[][3] = {
+        {NULL, NULL, ""},
+        {NULL, "http://lookout.example:7777", ""},
+        {NULL, "http://lookout.example:7777/", ""},
+        {NULL, "https://ex.org/lookout/", "/lookout"},
+        {NULL, "https://ex.org/a/b?x=/y#z", "/a/b"},
+        {"lookout", "https://ex.org/other/", "/lookout"},
+        {"/lookout/", NULL, "/lookout"},
+        {"/", "https://ex.org/other/", ""},
+        {"", "https://ex.org/other/", ""},
+        {"//x//", NULL, "/x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *p = http_route_prefix(cases[i][0], cases[i][1]);
+        cr_expect_str_eq(p, cases[i][2], "route prefix %s, external URL %s", cases[i][0] ? cases[i][0] : "(none)",
+                         cases[i][1] ? cases[i][1] : "(none)");
+        free(p);
+    }
+}
+
+/* Under a route prefix every route moves below it; / and the bare prefix redirect; the rest is 404. */
+Test(server, route_prefix_routing)
+{
+    status_api st = {0};
+    int port;
+    http_server *s = http_server_new(&(http_server_options){.listen_address = "127.0.0.1:0"});
+    http_server_set_route_prefix(s, "/lookout");
+    status_api_register(&st, s);
+    http_server_route(s, NULL, "/echo", false, echo, NULL);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    port = http_server_port(s);
+    static const struct {
+        const char *path;
+        long status;
+    } cases[] = {
+        {"/lookout/-/healthy", 200}, {"/lookout/echo", 200}, {"/-/healthy", 404}, {"/echo", 404},
+        {"/lookoutx/echo", 404},     {"/", 302},             {"/lookout", 302},   {"/lookout/nope", 404},
+        {"/x/lookout/echo", 404},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        reply r;
+        request(port, "GET", cases[i].path, NULL, 0, &r);
+        cr_expect_eq(r.status, cases[i].status, "GET %s: %ld", cases[i].path, r.status);
+        strbuf_free(&r.body);
+    }
+    reply r;
+    request(port, "GET", "/lookout/echo", NULL, 0, &r);
+    cr_expect(strstr(r.body.buf, "/echo") && !strstr(r.body.buf, "/lookout"), "handlers see the path without "
+              "the prefix: %s", r.body.buf);
+    strbuf_free(&r.body);
+    http_server_free(s);
+}

@@ -804,7 +804,8 @@ Test(config, alerting_section)
     cr_assert_eq(am->timeout_ms, 3000);
     cr_assert(am->sc.http.has_basic_auth);
     cr_assert_eq(am->sc.n_sd_configs, 2);
-    cr_assert(has_warning(cfg, "only static_configs discover Alertmanagers"));
+    cr_assert_eq(am->sc.sd_configs[1].kind, SD_FILE);
+    cr_assert_not(has_warning(cfg, "alertmanagers"), "every SD block discovers Alertmanagers: no warning");
     config_free(cfg);
     cfg = parse_ok("scrape_configs: []\n");
     cr_assert_eq(cfg->alerting.resolve_after_ms, 3600 * 1000, "default 1h");
@@ -817,6 +818,9 @@ Test(config, alerting_section)
          "inline.yml:3:20: unsupported Alertmanager API version \"v1\" (expected v2; v1 is gone since Alertmanager 0.27)"},
         {"alerting:\n  resolve_after: 0s\n", "inline.yml:2:18: resolve_after must be positive (expected a duration such as 1h)"},
         {"alerting:\n  alertmanagers:\n    - schema: http\n", "inline.yml:3:7: "},
+        /* per-Alertmanager alert_relabel_configs came with Prometheus 2.51; 2.42 rejects it */
+        {"alerting:\n  alertmanagers:\n    - alert_relabel_configs: []\n",
+         "inline.yml:3:7: field alert_relabel_configs not found in type alertmanager config"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = 0;
