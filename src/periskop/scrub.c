@@ -136,13 +136,21 @@ static bool boundary_after(const char *name, size_t n, size_t end)
     return !alnum(b) || (islower((unsigned char)a) && isupper((unsigned char)b));
 }
 
+/* ASCII lower case, as strncasecmp compares in the C locale. Patterns are stored lower-cased, so a
+ * position whose first byte differs is skipped without a call (most of them: this runs for every
+ * parameter and header name of every occurrence). */
+static inline char lower_ascii(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
 static bool pattern_matches(const char *pat, const char *name, size_t n)
 {
     size_t pl = strlen(pat);
     if (!pl || pl > n)
         return false;
     for (size_t i = 0; i + pl <= n; i++) {
-        if (strncasecmp(name + i, pat, pl) != 0)
+        if (lower_ascii(name[i]) != pat[0] || strncasecmp(name + i, pat, pl) != 0)
             continue;
         if (pl >= 5 || (boundary_before(name, i) && boundary_after(name, n, i + pl)))
             return true;
@@ -165,7 +173,7 @@ static bool contains_ci(const char *s, const char *part)
 {
     size_t n = strlen(s), pl = strlen(part);
     for (size_t i = 0; i + pl <= n; i++)
-        if (strncasecmp(s + i, part, pl) == 0)
+        if (lower_ascii(s[i]) == part[0] && strncasecmp(s + i, part, pl) == 0)
             return true;
     return false;
 }
