@@ -369,8 +369,8 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     char err[512];
     /* One target_uuid whatever jobs were pushed to, as the gateway had: a Periskop server scraping this
      * keeps one target. */
-    int rc = federate_render(p->fed->st, p->fed->instance_id, jobs, n, "push-gateway", &resp->body, err,
-                             sizeof err);
+    int rc = federate_respond(p->fed->st, p->fed->sx, p->fed->instance_id, jobs, n, "push-gateway", req, resp, err,
+                              sizeof err);
     for (size_t i = 0; i < n; i++)
         free(owned[i]);
     free(owned);
@@ -378,9 +378,7 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     if (rc != 0) {
         log_error("web", "push export failed", "path", req->path, "err", err);
         api_response_text(resp, 500, "internal error\n");
-        return;
     }
-    resp->content_type = "application/json";
 }
 
 void push_api_register(push_api *p, http_server *s)

@@ -616,6 +616,7 @@ static const store_ops sql_ops = {
     .maintain = sql_maintain,
     .close = sql_close,
     .buckets = sql_buckets,
+    .keys = sql_keys,
 };
 
 typedef sqldb *(*opener)(const char *arg, char *err, size_t errlen);

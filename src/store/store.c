@@ -102,6 +102,21 @@ int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, 
     return s->ops->buckets(s, job, key, since_ms, step_ms, out, n, err, errlen);
 }
 
+int store_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+               size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->keys(s, job, status, sort, out, n, err, errlen);
+}
+
+void store_keys_free(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 void store_close(store *s)
 {
     if (s)
