@@ -381,11 +381,13 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     }
 }
 
-void push_api_register(push_api *p, http_server *s)
+void push_api_register(push_api *p, http_server *s, size_t max_in_flight)
 {
+    if (!max_in_flight)
+        max_in_flight = PUSH_MAX_IN_FLIGHT_BYTES;
     http_server_route_limited(s, "POST", "/errors", false, h_push_default, p, body_limit);
     http_server_route_limited(s, "POST", "/api/v1/push/", true, h_push_job, p, body_limit);
     http_server_route(s, "GET", "/-/errors", false, h_gateway_export, p);
-    http_server_route_guard(s, "POST", "/errors", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
-    http_server_route_guard(s, "POST", "/api/v1/push/", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
+    http_server_route_guard(s, "POST", "/errors", push_preflight, max_in_flight);
+    http_server_route_guard(s, "POST", "/api/v1/push/", push_preflight, max_in_flight);
 }

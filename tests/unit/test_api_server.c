@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,5 +388,81 @@ Test(server, header_deadline_is_total)
     request(http_server_port(s), "GET", "/-/healthy", NULL, 0, &r);
     cr_assert_eq(r.status, 200);
     strbuf_free(&r.body);
+    http_server_free(s);
+}
+
+/* ---- the slow pool's bounds (--web.slow-handler-threads, --web.slow-handler-queue) ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int running;
+
+static void h_blocked(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    atomic_fetch_add(&running, 1);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    strbuf_puts(&resp->body, "done");
+}
+
+typedef struct getter {
+    int port;
+    long status;
+} getter;
+
+static void *get_blocked(void *arg)
+{
+    getter *g = arg;
+    strbuf b;
+    get_raw(g->port, "/blocked", &b, &g->status);
+    strbuf_free(&b);
+    return NULL;
+}
+
+Test(server, slow_pool_threads_and_queue_bounded)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .slow_threads = 1, .slow_queue = 1};
+    http_server *s = http_server_new(&o);
+    http_server_route(s, "GET", "/blocked", false, h_blocked, NULL);
+    http_server_route_pool(s, "GET", "/blocked", HTTP_POOL_SLOW);
+    status_api st = {0};
+    status_api_register(&st, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int port = http_server_port(s);
+    gate_open = false;
+    atomic_store(&running, 0);
+    getter g[3] = {{port, 0}, {port, 0}, {port, 0}};
+    pthread_t th[3];
+    /* one runs (1 thread), one waits (queue of 1): the third is answered 503 at once */
+    pthread_create(&th[0], NULL, get_blocked, &g[0]);
+    for (int i = 0; i < 500 && atomic_load(&running) < 1; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&running), 1);
+    pthread_create(&th[1], NULL, get_blocked, &g[1]);
+    usleep(300 * 1000); /* let it reach the queue (a liveness wait, not asserted) */
+    pthread_create(&th[2], NULL, get_blocked, &g[2]);
+    pthread_join(th[2], NULL);
+    cr_assert_eq(g[2].status, 503);
+    cr_assert_eq(atomic_load(&running), 1, "the queued request must not run before the first ends");
+    /* the other threads still answer */
+    reply r;
+    request(port, "GET", "/-/healthy", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    strbuf_free(&r.body);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    cr_assert_eq(g[0].status, 200);
+    cr_assert_eq(g[1].status, 200);
+    cr_assert_eq(atomic_load(&running), 2);
     http_server_free(s);
 }
