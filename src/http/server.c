@@ -128,6 +128,7 @@ static void *reaper_main(void *arg)
 
 /* Per-request state kept in MHD's con_cls between the calls of one request. */
 typedef struct req_state {
+    int kind; /* POOL_JOB_REQUEST (see stream_state) */
     strbuf body;
     bool too_large;
     bool responded; /* the 413 was queued before the body was read */
@@ -340,29 +341,63 @@ void api_response_stream(api_response *resp, api_stream_fn fill, void *ctx, void
     resp->stream_free = free_ctx;
 }
 
-/* The state of a streamed body while libmicrohttpd sends it: the page being sent and its producer. */
+/* What a pool job's argument is (the first member of both): cancel_slow tells them apart. */
+enum { POOL_JOB_REQUEST = 1, POOL_JOB_STREAM = 2 };
+enum { STREAM_IDLE, STREAM_PRODUCING, STREAM_READY };
+
+/* The state of a streamed body while libmicrohttpd sends it: the page being sent and its producer. For a
+ * route on a pool, each later page is produced on the pool too (the connection suspended meanwhile), so a
+ * dump waiting for the store never holds a server thread. */
 typedef struct stream_state {
+    int kind; /* POOL_JOB_STREAM */
     strbuf page;
     size_t off;
     int more; /* the producer's last answer: 1 more, 0 done, -1 failed */
     api_stream_fn fill;
     void *ctx;
     void (*free_ctx)(void *ctx);
+    workpool *pool; /* NULL: pages are produced on the server thread */
+    struct MHD_Connection *conn;
+    atomic_int state; /* STREAM_*: a page being produced on the pool, or ready */
 } stream_state;
 
+/* On the pool: the next page, then the connection resumes and stream_read sends it. */
+static void stream_job(void *arg)
+{
+    stream_state *ss = arg;
+    ss->more = ss->fill(ss->ctx, &ss->page);
+    if (ss->more < 0) /* a failure: whatever it produced is not sent */
+        strbuf_reset(&ss->page);
+    atomic_store(&ss->state, STREAM_READY);
+    MHD_resume_connection(ss->conn);
+}
+
 /* libmicrohttpd's content reader: copies out of the current page, asking the producer for the next one
- * when it is used up. */
+ * when it is used up (on the pool: returns 0 with the connection suspended until the page is there). */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     stream_state *ss = cls;
-    while (ss->off == ss->page.len) {
+    for (;;) {
+        if (atomic_load(&ss->state) == STREAM_PRODUCING)
+            return 0;
+        atomic_store(&ss->state, STREAM_IDLE);
+        if (ss->off < ss->page.len)
+            break;
         if (ss->more < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (ss->more == 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
         strbuf_reset(&ss->page);
         ss->off = 0;
+        if (ss->pool) {
+            atomic_store(&ss->state, STREAM_PRODUCING);
+            MHD_suspend_connection(ss->conn);
+            if (workpool_submit(ss->pool, stream_job, ss))
+                return 0;
+            MHD_resume_connection(ss->conn); /* the queue is full: this page here */
+            atomic_store(&ss->state, STREAM_IDLE);
+        }
         ss->more = ss->fill(ss->ctx, &ss->page);
         if (ss->more < 0) /* a failure: whatever it produced is not sent either */
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -461,7 +496,8 @@ static const route *find_route(const http_server *s, const char *method, const c
     return best;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp)
+/* pool: where a streamed answer's later pages are produced (NULL: on the server thread). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp, workpool *pool)
 {
     struct MHD_Response *r;
     if (resp->stream) {
@@ -469,6 +505,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
         stream_state *ss = calloc(1, sizeof *ss);
         if (!ss)
             abort();
+        ss->kind = POOL_JOB_STREAM;
+        ss->pool = pool;
+        ss->conn = conn;
         ss->page = resp->body;
         strbuf_init(&resp->body);
         ss->more = 1;
@@ -545,7 +584,7 @@ static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connectio
     too_large_text(&resp, st->limit);
     decorate(s, conn, method, url, &resp);
     api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, &resp);
+    enum MHD_Result ret = send_response(conn, &resp, NULL);
     count_request(st, resp.status);
     response_free(&resp);
     if (ret == MHD_YES)
@@ -559,7 +598,7 @@ static enum MHD_Result answer_early(const http_server *s, struct MHD_Connection 
 {
     decorate(s, conn, method, url, resp);
     api_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, resp);
+    enum MHD_Result ret = send_response(conn, resp, NULL);
     count_request(st, resp->status);
     response_free(resp);
     st->discard = true;
@@ -630,6 +669,14 @@ static void run_slow(void *arg)
 /* Still queued when the server stops. */
 static void cancel_slow(void *arg)
 {
+    if (*(int *)arg == POOL_JOB_STREAM) { /* a streamed answer's next page: cut the answer short */
+        stream_state *ss = arg;
+        ss->more = -1;
+        strbuf_reset(&ss->page);
+        atomic_store(&ss->state, STREAM_READY);
+        MHD_resume_connection(ss->conn);
+        return;
+    }
     req_state *st = arg;
     api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "server shutting down\n");
     atomic_store(&st->job, JOB_DONE);
@@ -644,7 +691,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     int job = atomic_load(&st->job);
     if (job == JOB_DONE) {
         decorate(s, conn, method, url, &st->resp);
-        enum MHD_Result ret = send_response(conn, &st->resp);
+        enum MHD_Result ret = send_response(conn, &st->resp, s->pools[st->rt->pool]);
         count_request(st, st->resp.status);
         st->responded = true;
         return ret;
@@ -664,7 +711,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "too many slow requests in flight; retry later\n");
     api_response_header(&st->resp, "Retry-After", "1");
     decorate(s, conn, method, url, &st->resp);
-    enum MHD_Result ret = send_response(conn, &st->resp);
+    enum MHD_Result ret = send_response(conn, &st->resp, NULL);
     count_request(st, st->resp.status);
     st->responded = true;
     return ret;
@@ -681,6 +728,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st = calloc(1, sizeof *st);
         if (!st)
             return MHD_NO;
+        st->kind = POOL_JOB_REQUEST;
         strbuf_init(&st->body);
         strbuf_init(&st->resp.body);
         clock_gettime(CLOCK_MONOTONIC, &st->start);
@@ -770,7 +818,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         strbuf_free(&allow);
     }
     decorate(s, conn, method, url, &resp);
-    enum MHD_Result ret = send_response(conn, &resp);
+    enum MHD_Result ret = send_response(conn, &resp, NULL);
     count_request(st, resp.status);
     response_free(&resp);
     return ret;

@@ -34,7 +34,9 @@ typedef struct api_header {
 /* A streamed body's producer (api_response_stream): appends the next piece of the body to out (keep it to
  * a page, tens of KiB) and returns 1 while more follows, 0 after the last piece, -1 on a failure (the
  * connection is then closed before the end of the chunked body, so the client sees a truncated answer,
- * never a complete-looking one). Runs on a server thread whenever the client can take more. */
+ * never a complete-looking one). Called whenever the client has taken the previous page: on the route's pool
+ * (http_server_route_pool; the connection suspended meanwhile, so a page waiting for the store never holds
+ * a server thread), else on a server thread. */
 typedef int (*api_stream_fn)(void *ctx, strbuf *out);
 
 typedef struct api_response {

@@ -251,13 +251,17 @@ Test(server, split_host_port)
 typedef struct pages {
     int n, fail_at; /* pages to produce; fail_at > 0: fail on that call */
     int calls;
+    pthread_t handler; /* the thread that ran the handler */
 } pages;
 static atomic_int streams_freed;
+static atomic_int foreign_fills; /* pages produced on another thread than the handler's */
 
 static int fill_pages(void *ctx, strbuf *out)
 {
     pages *p = ctx;
     p->calls++;
+    if (!pthread_equal(p->handler, pthread_self()))
+        atomic_fetch_add(&foreign_fills, 1);
     if (p->fail_at && p->calls == p->fail_at)
         return -1;
     strbuf_printf(out, "page%d,", p->calls);
@@ -281,6 +285,7 @@ static void h_stream(void *ctx, const api_request *req, api_response *resp)
     const char *n = api_request_query(req, "n"), *fail = api_request_query(req, "fail");
     p->n = n ? atoi(n) : 3;
     p->fail_at = fail ? atoi(fail) : 0;
+    p->handler = pthread_self();
     resp->content_type = "application/json";
     strbuf_puts(&resp->body, "head,");
     api_response_stream(resp, fill_pages, p, free_pages);
@@ -290,7 +295,7 @@ static void h_stream(void *ctx, const api_request *req, api_response *resp)
 
 static http_server *start_stream(int *port, bool slow)
 {
-    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2};
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .slow_threads = 1};
     http_server *s = http_server_new(&o);
     http_server_route(s, "GET", "/stream", false, h_stream, NULL);
     if (slow)
@@ -354,6 +359,11 @@ Test(server, streamed_answer_pages)
         strbuf_free(&b);
         http_server_free(s);
         wait_freed(4 * (slow + 1));
+        /* on a pool route every page is produced on the pool (its one thread ran the handler too), never
+         * on a server thread */
+        if (slow)
+            cr_assert_eq(atomic_load(&foreign_fills), 0);
+        atomic_store(&foreign_fills, 0);
     }
 }
 
