@@ -1068,10 +1068,14 @@ void http_server_free(http_server *s)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        /* running slow handlers finish, queued ones are answered 503: no connection stays suspended */
-        workpool_free(s->pools[HTTP_POOL_SLOW], cancel_slow);
-        workpool_free(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
+        /* running slow handlers finish, queued ones are answered 503: no connection stays suspended. The
+         * pools stay allocated until the daemon stopped: a streamed answer still being sent asks its pool
+         * for its next page (refused now: produced on the server thread). */
+        workpool_stop(s->pools[HTTP_POOL_SLOW], cancel_slow);
+        workpool_stop(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
         MHD_stop_daemon(s->daemon);
+        workpool_free(s->pools[HTTP_POOL_SLOW], NULL);
+        workpool_free(s->pools[HTTP_POOL_UPLOAD], NULL);
         if (s->reaper_running) {
             pthread_mutex_lock(&s->conns_mu);
             s->stopping = true;
