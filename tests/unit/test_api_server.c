@@ -476,3 +476,32 @@ Test(server, slow_pool_threads_and_queue_bounded)
     cr_assert_eq(atomic_load(&running), 2);
     http_server_free(s);
 }
+
+static void two_lines(void *ctx, strbuf *out)
+{
+    strbuf_printf(out, "# HELP %s x\n%s 1\n", (const char *)ctx, (const char *)ctx);
+}
+
+/* /metrics is streamed a section at a time: the steps together are exactly metrics_render's text. */
+Test(server, metrics_steps_concatenate_to_the_whole)
+{
+    metrics_register_collector(two_lines, "coll_a");
+    metrics_register_collector(two_lines, "coll_b");
+    metric_add(metric_family_get("test_steps_total", METRIC_COUNTER, "h", 0, NULL), NULL, 3);
+    strbuf whole, steps;
+    strbuf_init(&whole);
+    strbuf_init(&steps);
+    metrics_render(&whole);
+    size_t step = 0;
+    int n = 1;
+    while (metrics_render_step(&step, &steps))
+        n++;
+    cr_assert_str_eq(steps.buf, whole.buf);
+    cr_assert_geq(n, 3, "the registry and each collector are steps of their own");
+    cr_assert_not_null(strstr(whole.buf, "test_steps_total 3\n"));
+    cr_assert_not_null(strstr(whole.buf, "coll_b 1\n"));
+    metrics_unregister_collector(two_lines, "coll_a");
+    metrics_unregister_collector(two_lines, "coll_b");
+    strbuf_free(&whole);
+    strbuf_free(&steps);
+}
