@@ -57,6 +57,24 @@ static void usage(FILE *out)
             "                               (default 1m).\n"
             "  --alertmanager.notification-queue-capacity=N\n"
             "                               alerts waiting to be sent at most (default 10000).\n"
+            "  --web.max-connections=N      maximum number of simultaneous connections across all\n"
+            "                               listeners (default 512); more are refused at accept.\n"
+            "  --web.max-connections-per-client=N\n"
+            "                               simultaneous connections from one client address (default\n"
+            "                               128); more from that address are refused at accept.\n"
+            "  --web.read-header-timeout=DURATION\n"
+            "                               time a connection has to send a request's complete headers,\n"
+            "                               in all, from accept or from the end of its previous request\n"
+            "                               (default 10s; whole seconds, at most 60s); then it is\n"
+            "                               closed.\n"
+            "  --web.slow-handler-threads=N threads answering requests whose cost grows with the data\n"
+            "                               (dumps, /api/v1/errors, /metrics, /api/v1/targets, /targets)\n"
+            "                               apart from the rest (default 2).\n"
+            "  --web.slow-handler-queue=N   such requests waiting for those threads at most (default 64);\n"
+            "                               more are answered 503 with Retry-After: 1.\n"
+            "  --web.push.max-bytes-in-flight=SIZE\n"
+            "                               push bodies being received at once per push endpoint, by\n"
+            "                               Content-Length (default 32MiB); more are answered 503.\n"
             "  --help                       show this help.\n"
             "  --version                    show the version.\n"
             "\n"
@@ -70,6 +88,19 @@ static void usage(FILE *out)
 }
 
 static const char *flag_value(int argc, char **argv, int *i, const char *name);
+
+/* A count flag within [lo, hi]: 0, or -1 after saying what is wrong. */
+static int flag_count(const char *v, const char *name, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long c = strtoll(v, &end, 10);
+    if (!*v || *end || c < lo || c > hi) {
+        fprintf(stderr, "lookout: invalid %s %s (expected an integer from %lld to %lld)\n", name, v, lo, hi);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
 
 static int check_config(int argc, char **argv)
 {
@@ -158,6 +189,7 @@ int main(int argc, char **argv)
     for (int i = argi; i < argc; i++) {
         const char *a = argv[i];
         const char *v;
+        long long n;
         /* Accept single-dash spellings too, like Go's flag package. */
         if (a[0] == '-' && a[1] != '-' && a[1] != '\0') {
             size_t n = strlen(a) + 2;
@@ -209,6 +241,38 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.notification_queue_capacity = (size_t)c;
+        } else if ((v = flag_value(argc, argv, &i, "--web.max-connections"))) {
+            if (flag_count(v, "--web.max-connections", 1, 1000000, &n) != 0)
+                return 2;
+            opts.max_connections = (unsigned)n;
+        } else if ((v = flag_value(argc, argv, &i, "--web.max-connections-per-client"))) {
+            if (flag_count(v, "--web.max-connections-per-client", 1, 1000000, &n) != 0)
+                return 2;
+            opts.max_connections_per_client = (unsigned)n;
+        } else if ((v = flag_value(argc, argv, &i, "--web.read-header-timeout"))) {
+            int64_t ms;
+            if (duration_parse(v, &ms) != 0 || ms < 1000 || ms % 1000 || ms > 60 * 1000LL) {
+                fprintf(stderr, "lookout: invalid --web.read-header-timeout %s (expected whole seconds from 1s to 60s, "
+                                "the idle timeout, such as 10s)\n", v);
+                return 2;
+            }
+            opts.read_header_timeout_s = (unsigned)(ms / 1000);
+        } else if ((v = flag_value(argc, argv, &i, "--web.slow-handler-threads"))) {
+            if (flag_count(v, "--web.slow-handler-threads", 1, 256, &n) != 0)
+                return 2;
+            opts.slow_handler_threads = (unsigned)n;
+        } else if ((v = flag_value(argc, argv, &i, "--web.slow-handler-queue"))) {
+            if (flag_count(v, "--web.slow-handler-queue", 1, 1000000, &n) != 0)
+                return 2;
+            opts.slow_handler_queue = (size_t)n;
+        } else if ((v = flag_value(argc, argv, &i, "--web.push.max-bytes-in-flight"))) {
+            int64_t b;
+            if (config_parse_bytes(v, &b) != 0 || b <= 0) {
+                fprintf(stderr, "lookout: invalid --web.push.max-bytes-in-flight %s (expected a positive size such "
+                                "as 32MiB)\n", v);
+                return 2;
+            }
+            opts.push_max_bytes_in_flight = (size_t)b;
         } else if (strcmp(a, "--web.enable-lifecycle") == 0) {
             opts.enable_lifecycle = true;
         } else if (strcmp(a, "--web.enable-push") == 0) {

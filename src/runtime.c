@@ -317,7 +317,12 @@ static int runtime_start(runtime *rt)
     targets_apply_config(rt->tm, rt->cfg);
 
     /* The HTTP server before discovery, so that a busy port fails before any provider starts. */
-    http_server_options hopts = {.listen_address = rt->listen};
+    http_server_options hopts = {.listen_address = rt->listen,
+                                 .max_connections = rt->opts->max_connections,
+                                 .max_connections_per_ip = rt->opts->max_connections_per_client,
+                                 .header_timeout_s = rt->opts->read_header_timeout_s,
+                                 .slow_threads = rt->opts->slow_handler_threads,
+                                 .slow_queue = rt->opts->slow_handler_queue};
     web_config *wc = NULL;
     pcre2_code *cors = NULL;
     if (rt->opts->web_config_file && !(wc = web_config_load(rt->opts->web_config_file, err, sizeof err))) {
@@ -352,6 +357,7 @@ static int runtime_start(runtime *rt)
                      .storage_path = rt->storage_path,
                      .enable_lifecycle = rt->opts->enable_lifecycle,
                      .enable_push = rt->opts->enable_push,
+                     .push_max_bytes_in_flight = rt->opts->push_max_bytes_in_flight,
                      .cfg = rt->cfg,
                      .reload = runtime_reload,
                      .quit = runtime_quit,

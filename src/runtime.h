@@ -19,6 +19,13 @@ typedef struct runtime_options {
     const char *route_prefix;   /* --web.route-prefix; NULL: the path of external_url */
     int64_t alert_resend_delay_ms;       /* --rules.alert.resend-delay; 0: 1m */
     size_t notification_queue_capacity;  /* --alertmanager.notification-queue-capacity; 0: 10000 */
+    /* HTTP server bounds (http/server.h; 0: its defaults) */
+    unsigned max_connections;            /* --web.max-connections */
+    unsigned max_connections_per_client; /* --web.max-connections-per-client */
+    unsigned read_header_timeout_s;      /* --web.read-header-timeout */
+    unsigned slow_handler_threads;       /* --web.slow-handler-threads */
+    size_t slow_handler_queue;           /* --web.slow-handler-queue */
+    size_t push_max_bytes_in_flight;     /* --web.push.max-bytes-in-flight; 0: PUSH_MAX_IN_FLIGHT_BYTES */
 } runtime_options;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */

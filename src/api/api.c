@@ -34,7 +34,7 @@ void api_register_all(api_set *a, http_server *s, const api_deps *d)
 
     push_api_init(&a->papi, d->ingest, &a->fapi, d->enable_push);
     push_api_configure(&a->papi, &d->cfg->push);
-    push_api_register(&a->papi, s);
+    push_api_register(&a->papi, s, d->push_max_bytes_in_flight);
     if (d->enable_push || d->cfg->push.enabled)
         log_info("web", "Push ingestion enabled", "default_job",
                  d->cfg->push.default_job ? d->cfg->push.default_job : PUSH_DEFAULT_JOB);

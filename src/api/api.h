@@ -29,6 +29,7 @@ typedef struct api_deps {
     const char *storage_path;   /* the persisted federation instance id lives here */
     bool enable_lifecycle;      /* --web.enable-lifecycle */
     bool enable_push;           /* --web.enable-push */
+    size_t push_max_bytes_in_flight; /* --web.push.max-bytes-in-flight; 0: PUSH_MAX_IN_FLIGHT_BYTES */
     const lookout_config *cfg;  /* the configuration at start (push section) */
     /* Lifecycle callbacks for /-/reload, /-/quit and the /-/ready note (see status.h). */
     int (*reload)(void *ctx, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/xalloc.h"
 
 #define FEDERATE_MAX_JOBS 256
 
@@ -39,68 +40,122 @@ static void write_aggregate(strbuf *sb, const store_detail *d)
     strbuf_putc(sb, '}');
 }
 
-static int render_job(store *st, const char *job, bool *first, strbuf *out, char *err, size_t errlen)
+/* A dump in progress: the selection (sorted, deduplicated, copied), and the keys of the job being
+ * written, read at one instant (store_keys: each error that existed throughout is listed once). */
+typedef struct federate_dump {
+    store *st;
+    selfexc *sx; /* may be NULL: failures are then only logged */
+    char **jobs;
+    size_t n_jobs, job_i;
+    char **keys;
+    size_t n_keys, key_i;
+    bool have_keys, first;
+    char *path; /* for the log line of a failure while streaming */
+    char err[512];
+} federate_dump;
+
+/* Bytes of aggregates produced per call of federate_fill: a page, whatever the number of errors. */
+#define FEDERATE_PAGE (32u << 10)
+
+static void dump_free(void *ctx)
 {
-    char *cursor = NULL;
-    int rc = 0;
-    do {
-        store_query q = {.job = job, .severity = -1, .status = -1, .sort = STORE_SORT_FIRST_SEEN,
-                         .limit = STORE_MAX_LIMIT, .cursor = cursor};
-        store_page page;
-        rc = store_list(st, &q, &page, err, errlen);
-        free(cursor);
-        cursor = NULL;
-        if (rc != 0)
-            break;
-        for (size_t i = 0; i < page.n && rc == 0; i++) {
-            store_detail d;
-            int g = store_get(st, page.v[i].job, page.v[i].key, &d, err, errlen);
-            if (g == STORE_NOT_FOUND)
-                continue;
-            if (g != 0) {
-                rc = -1;
-                break;
+    federate_dump *d = ctx;
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n_jobs; i++)
+        free(d->jobs[i]);
+    free(d->jobs);
+    store_keys_free(d->keys, d->n_keys);
+    free(d->path);
+    free(d);
+}
+
+/* The next page of the dump into out: 1 more follows, 0 done (the closing "]}\n" written), -1 with d->err. */
+static int dump_fill(federate_dump *d, strbuf *out)
+{
+    size_t start = out->len;
+    while (out->len - start < FEDERATE_PAGE) {
+        if (!d->have_keys) {
+            if (d->job_i == d->n_jobs) {
+                strbuf_puts(out, "]}\n");
+                return 0;
             }
-            if (!*first)
-                strbuf_putc(out, ',');
-            *first = false;
-            write_aggregate(out, &d);
-            store_detail_free(&d);
+            if (store_keys(d->st, d->jobs[d->job_i], -1, STORE_SORT_FIRST_SEEN, &d->keys, &d->n_keys, d->err,
+                           sizeof d->err) != 0)
+                return -1;
+            d->have_keys = true;
+            d->key_i = 0;
         }
-        if (rc == 0 && page.next_cursor)
-            cursor = strdup(page.next_cursor);
-        store_page_free(&page);
-    } while (rc == 0 && cursor);
-    free(cursor);
+        if (d->key_i == d->n_keys) {
+            store_keys_free(d->keys, d->n_keys);
+            d->keys = NULL;
+            d->n_keys = 0;
+            d->have_keys = false;
+            d->job_i++;
+            continue;
+        }
+        store_detail det;
+        int g = store_get(d->st, d->jobs[d->job_i], d->keys[d->key_i++], &det, d->err, sizeof d->err);
+        if (g == STORE_NOT_FOUND)
+            continue; /* deleted meanwhile (retention) */
+        if (g != 0)
+            return -1;
+        if (!d->first)
+            strbuf_putc(out, ',');
+        d->first = false;
+        write_aggregate(out, &det);
+        store_detail_free(&det);
+    }
+    return 1;
+}
+
+/* api_stream_fn over dump_fill: a failure after the headers went out can only cut the answer short. */
+static int dump_stream(void *ctx, strbuf *out)
+{
+    federate_dump *d = ctx;
+    int rc = dump_fill(d, out);
+    if (rc < 0) {
+        log_error("web", "federation export failed while streaming", "path", d->path, "err", d->err);
+        if (d->sx)
+            selfexc_report(d->sx, "api-error", "ApiError", d->err, PAYLOAD_ERROR, "GET", d->path);
+    }
     return rc;
 }
 
-int federate_render(store *st, const char *instance_id, const char *const *jobs, size_t n_jobs,
-                    const char *uuid_name, strbuf *out, char *err, size_t errlen)
+/* Starts a dump: its head ({"target_uuid":..., "aggregated_errors":[) into out. NULL with err when the
+ * store cannot list its jobs. */
+static federate_dump *dump_new(store *st, const char *instance_id, const char *const *jobs, size_t n_jobs,
+                               const char *uuid_name, strbuf *out, char *err, size_t errlen)
 {
     /* Selection: sorted, deduplicated; the target_uuid is derived from it. */
     char **sel = NULL;
     size_t n = 0;
-    store_job *all = NULL;
-    size_t n_all = 0;
     if (n_jobs == 0) {
+        store_job *all = NULL;
+        size_t n_all = 0;
         if (store_jobs(st, &all, &n_all, err, errlen) != 0)
-            return -1;
+            return NULL;
         sel = calloc(n_all + 1, sizeof *sel);
+        if (!sel)
+            abort();
         for (size_t i = 0; i < n_all; i++)
-            sel[n++] = all[i].job;
+            sel[n++] = xstrdup(all[i].job);
+        store_jobs_free(all, n_all);
     } else {
         sel = calloc(n_jobs, sizeof *sel);
+        if (!sel)
+            abort();
         for (size_t i = 0; i < n_jobs; i++)
-            sel[n++] = (char *)jobs[i];
+            sel[n++] = xstrdup(jobs[i]);
     }
-    if (!sel)
-        abort();
     qsort(sel, n, sizeof *sel, cmp_str);
     size_t u = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!u || strcmp(sel[u - 1], sel[i]) != 0)
             sel[u++] = sel[i];
+        else
+            free(sel[i]);
+    }
     n = u;
 
     char tu[INSTANCE_ID_LEN];
@@ -122,14 +177,53 @@ int federate_render(store *st, const char *instance_id, const char *const *jobs,
     strbuf_printf(out, "{\"target_uuid\":\"%s\",\"__lookout_instance__\":", tu);
     strbuf_json_string(out, instance_id);
     strbuf_puts(out, ",\"aggregated_errors\":[");
-    bool first = true;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = render_job(st, sel[i], &first, out, err, errlen);
-    strbuf_puts(out, "]}\n");
-    free(sel);
-    store_jobs_free(all, n_all);
-    return rc;
+    federate_dump *d = calloc(1, sizeof *d);
+    if (!d)
+        abort();
+    d->st = st;
+    d->jobs = sel;
+    d->n_jobs = n;
+    d->first = true;
+    return d;
+}
+
+int federate_render(store *st, const char *instance_id, const char *const *jobs, size_t n_jobs,
+                    const char *uuid_name, strbuf *out, char *err, size_t errlen)
+{
+    federate_dump *d = dump_new(st, instance_id, jobs, n_jobs, uuid_name, out, err, errlen);
+    if (!d)
+        return -1;
+    int rc;
+    while ((rc = dump_fill(d, out)) == 1)
+        ;
+    if (rc < 0)
+        snprintf(err, errlen, "%s", d->err);
+    dump_free(d);
+    return rc < 0 ? -1 : 0;
+}
+
+int federate_respond(store *st, selfexc *sx, const char *instance_id, const char *const *jobs, size_t n_jobs,
+                     const char *uuid_name, const api_request *req, api_response *resp, char *err, size_t errlen)
+{
+    federate_dump *d = dump_new(st, instance_id, jobs, n_jobs, uuid_name, &resp->body, err, errlen);
+    if (!d)
+        return -1;
+    /* The first page now, while a failure can still be answered 500; the rest streamed. */
+    int rc = dump_fill(d, &resp->body);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", d->err);
+        dump_free(d);
+        return -1;
+    }
+    resp->content_type = "application/json";
+    if (rc == 0) {
+        dump_free(d);
+        return 0;
+    }
+    d->sx = sx;
+    d->path = xstrdup(req->path);
+    api_response_stream(resp, dump_stream, d, dump_free);
+    return 0;
 }
 
 static void h_federate(void *ctx, const api_request *req, api_response *resp)
@@ -147,14 +241,12 @@ static void h_federate(void *ctx, const api_request *req, api_response *resp)
             return;
         }
     char err[512];
-    if (federate_render(api->st, api->instance_id, jobs, n, NULL, &resp->body, err, sizeof err) != 0) {
+    if (federate_respond(api->st, api->sx, api->instance_id, jobs, n, NULL, req, resp, err, sizeof err) != 0) {
         log_error("web", "federation export failed", "path", req->path, "err", err);
         if (api->sx)
             selfexc_report(api->sx, "api-error", "ApiError", err, PAYLOAD_ERROR, req->method, req->path);
         api_response_text(resp, 500, "internal error\n");
-        return;
     }
-    resp->content_type = "application/json";
 }
 
 void federate_api_register(federate_api *api, http_server *s)

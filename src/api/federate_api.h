@@ -35,6 +35,12 @@ typedef struct federate_api {
  * failure; out then holds a partial document). */
 int federate_render(store *st, const char *instance_id, const char *const *jobs, size_t n_jobs,
                     const char *uuid_name, strbuf *out, char *err, size_t errlen);
+/* Answers with the export, streamed: the head and a first page now (a store failure there returns -1 with
+ * err, resp untouched but for its body: answer 500), then page by page as the client reads (a failure
+ * then is logged, reported to sx and cuts the answer short). At most a page of aggregates and one job's
+ * keys are in memory, whatever the size of the export. */
+int federate_respond(store *st, selfexc *sx, const char *instance_id, const char *const *jobs, size_t n_jobs,
+                     const char *uuid_name, const api_request *req, api_response *resp, char *err, size_t errlen);
 void federate_api_register(federate_api *api, http_server *s);
 
 #endif

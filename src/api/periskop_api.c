@@ -23,6 +23,7 @@
 
 #include "api/errors_api.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 #define PERISKOP_MAX_SAMPLES 100
 
@@ -145,43 +146,66 @@ static void write_aggregate(strbuf *sb, const store_summary *s, const store_deta
     strbuf_printf(sb, "],\"created_at\":%lld}", (long long)unix_s(s->created_at_ms));
 }
 
-/* Renders GET /services/{job}/errors/ into resp. Returns 0, or -1 with err (store failure). */
-static int render_errors(errors_api *api, const char *job, strbuf *out, char *err, size_t errlen)
+/* GET /services/{job}/errors/ in progress: the job's open and regressed keys, newest first, read at one
+ * instant (store_keys: each error that existed throughout is listed once), written a page at a time. */
+typedef struct service_dump {
+    errors_api *api;
+    char *job, *path;
+    char **keys;
+    size_t n_keys, i;
+    bool started, wrote;
+    char err[512];
+} service_dump;
+
+#define PERISKOP_PAGE (32u << 10)
+
+static void service_dump_free(void *ctx)
 {
-    strbuf_putc(out, '[');
-    bool first = true;
-    char *cursor = NULL;
-    int rc = 0;
-    do {
-        store_query q = {.job = job, .severity = -1, .status = STORE_QUERY_UNRESOLVED,
-                         .sort = STORE_SORT_LAST_SEEN, .limit = STORE_MAX_LIMIT, .cursor = cursor};
-        store_page page;
-        rc = store_list(api->st, &q, &page, err, errlen);
-        free(cursor);
-        cursor = NULL;
-        if (rc != 0)
-            break;
-        for (size_t i = 0; i < page.n; i++) {
-            store_detail d;
-            int g = store_get(api->st, page.v[i].job, page.v[i].key, &d, err, errlen);
-            if (g == STORE_NOT_FOUND)
-                continue; /* deleted meanwhile */
-            if (g != 0) {
-                rc = -1;
-                break;
-            }
-            if (!first)
-                strbuf_putc(out, ',');
-            first = false;
-            write_aggregate(out, &page.v[i], &d);
-            store_detail_free(&d);
-        }
-        if (rc == 0 && page.next_cursor)
-            cursor = strdup(page.next_cursor);
-        store_page_free(&page);
-    } while (rc == 0 && cursor);
-    free(cursor);
+    service_dump *d = ctx;
+    store_keys_free(d->keys, d->n_keys);
+    free(d->job);
+    free(d->path);
+    free(d);
+}
+
+/* The next page into out: 1 more follows, 0 done ("]\n" written), -1 with d->err. */
+static int service_fill(service_dump *d, strbuf *out)
+{
+    size_t start = out->len;
+    if (!d->started) {
+        if (store_keys(d->api->st, d->job, STORE_QUERY_UNRESOLVED, STORE_SORT_LAST_SEEN, &d->keys, &d->n_keys,
+                       d->err, sizeof d->err) != 0)
+            return -1;
+        d->started = true;
+        strbuf_putc(out, '[');
+    }
+    while (d->i < d->n_keys && out->len - start < PERISKOP_PAGE) {
+        store_detail det;
+        int g = store_get(d->api->st, d->job, d->keys[d->i++], &det, d->err, sizeof d->err);
+        if (g == STORE_NOT_FOUND)
+            continue; /* deleted meanwhile */
+        if (g != 0)
+            return -1;
+        if (d->wrote)
+            strbuf_putc(out, ',');
+        d->wrote = true;
+        write_aggregate(out, &det.s, &det);
+        store_detail_free(&det);
+    }
+    if (d->i < d->n_keys)
+        return 1;
     strbuf_puts(out, "]\n");
+    return 0;
+}
+
+static int service_stream(void *ctx, strbuf *out)
+{
+    service_dump *d = ctx;
+    int rc = service_fill(d, out);
+    if (rc < 0) {
+        api_request req = {.method = "GET", .path = d->path};
+        errors_api_report(d->api, &req, "reading errors failed while streaming", d->err);
+    }
     return rc;
 }
 
@@ -223,14 +247,24 @@ static void h_service_get(void *ctx, const api_request *req, api_response *resp)
         api_response_text(resp, 404, msg);
         return;
     }
-    char err[512];
-    if (render_errors(api, job, &resp->body, err, sizeof err) != 0) {
-        errors_api_report(api, req, "reading errors failed", err);
-        strbuf_reset(&resp->body);
+    service_dump *d = xcalloc(1, sizeof *d);
+    d->api = api;
+    d->job = xstrdup(job);
+    d->path = xstrdup(req->path);
+    /* The first page now, while a failure can still be answered 500; the rest streamed (at most a page of
+     * errors and the job's keys in memory, however many errors the job has). */
+    int rc = service_fill(d, &resp->body);
+    if (rc < 0) {
+        errors_api_report(api, req, "reading errors failed", d->err);
+        service_dump_free(d);
         api_response_text(resp, 500, "internal error\n");
         return;
     }
     resp->content_type = "application/json";
+    if (rc == 0)
+        service_dump_free(d);
+    else
+        api_response_stream(resp, service_stream, d, service_dump_free);
 }
 
 static void h_service_delete(void *ctx, const api_request *req, api_response *resp)

@@ -369,8 +369,8 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     char err[512];
     /* One target_uuid whatever jobs were pushed to, as the gateway had: a Periskop server scraping this
      * keeps one target. */
-    int rc = federate_render(p->fed->st, p->fed->instance_id, jobs, n, "push-gateway", &resp->body, err,
-                             sizeof err);
+    int rc = federate_respond(p->fed->st, p->fed->sx, p->fed->instance_id, jobs, n, "push-gateway", req, resp, err,
+                              sizeof err);
     for (size_t i = 0; i < n; i++)
         free(owned[i]);
     free(owned);
@@ -378,16 +378,16 @@ static void h_gateway_export(void *ctx, const api_request *req, api_response *re
     if (rc != 0) {
         log_error("web", "push export failed", "path", req->path, "err", err);
         api_response_text(resp, 500, "internal error\n");
-        return;
     }
-    resp->content_type = "application/json";
 }
 
-void push_api_register(push_api *p, http_server *s)
+void push_api_register(push_api *p, http_server *s, size_t max_in_flight)
 {
+    if (!max_in_flight)
+        max_in_flight = PUSH_MAX_IN_FLIGHT_BYTES;
     http_server_route_limited(s, "POST", "/errors", false, h_push_default, p, body_limit);
     http_server_route_limited(s, "POST", "/api/v1/push/", true, h_push_job, p, body_limit);
     http_server_route(s, "GET", "/-/errors", false, h_gateway_export, p);
-    http_server_route_guard(s, "POST", "/errors", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
-    http_server_route_guard(s, "POST", "/api/v1/push/", push_preflight, PUSH_MAX_IN_FLIGHT_BYTES);
+    http_server_route_guard(s, "POST", "/errors", push_preflight, max_in_flight);
+    http_server_route_guard(s, "POST", "/api/v1/push/", push_preflight, max_in_flight);
 }

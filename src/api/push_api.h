@@ -44,7 +44,8 @@ typedef struct push_api {
 void push_api_init(push_api *p, ingest *in, federate_api *fed, bool flag_enabled);
 /* Takes a deep copy of cfg (at start and on every reload). */
 void push_api_configure(push_api *p, const push_config *cfg);
-void push_api_register(push_api *p, http_server *s);
+/* max_in_flight: bytes of push bodies in flight per endpoint (0: PUSH_MAX_IN_FLIGHT_BYTES). */
+void push_api_register(push_api *p, http_server *s, size_t max_in_flight);
 void push_api_free(push_api *p);
 
 /* Exposed for tests: checks an Authorization header against the configuration. Returns 1 when allowed,

@@ -11,6 +11,7 @@
 
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 static void h_healthy(void *ctx, const api_request *req, api_response *resp)
 {
@@ -32,13 +33,24 @@ static void h_ready(void *ctx, const api_request *req, api_response *resp)
         api_response_text(resp, 503, "Service Unavailable");
 }
 
+static int metrics_stream(void *ctx, strbuf *out)
+{
+    return metrics_render_step(ctx, out);
+}
+
+/* Streamed a section at a time (the registry, then each collector: the per-error series of
+ * lookout_error_occurrences_total are one), so the whole exposition is never in memory at once. */
 static void h_metrics(void *ctx, const api_request *req, api_response *resp)
 {
     (void)ctx;
     (void)req;
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    metrics_render(&resp->body);
+    size_t *step = xcalloc(1, sizeof *step);
+    if (metrics_render_step(step, &resp->body))
+        api_response_stream(resp, metrics_stream, step, free);
+    else
+        free(step);
 }
 
 static bool lifecycle_allowed(status_api *st, api_response *resp)

@@ -311,4 +311,8 @@ void sd_config_release(sd_config *sd); /* the kind's settings; kind, index and p
  * parser. Persisted SD cache ids are digests of it (sd/cache.h): keep it stable. Caller frees. */
 char *sd_config_canonical(const sd_config *cfg, bool with_secrets);
 
+/* A size with Prometheus' base-2 units ("32MiB", "512KiB", "1GB" = 2^30, plain bytes): 0, or -1 when
+ * malformed. For command-line flags; the configuration parser uses the same rules. */
+int config_parse_bytes(const char *s, int64_t *out);
+
 #endif

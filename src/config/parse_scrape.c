@@ -117,6 +117,11 @@ void cfg_free_rules(relabel_rule *rules, size_t n)
 
 /* ---- units.Base2Bytes ---- */
 
+int config_parse_bytes(const char *s, int64_t *out)
+{
+    return cfg_parse_base2_bytes(s, out);
+}
+
 int cfg_parse_base2_bytes(const char *s, int64_t *out)
 {
     /* alecthomas/units ParseUnit with base-2 multipliers for both KiB and KB spellings. */

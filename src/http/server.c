@@ -57,6 +57,12 @@ struct http_server {
     struct retired_daemon *retired; /* daemons replaced by http_server_switch_tls, until they are idle */
     char *prefix;       /* --web.route-prefix without the trailing slash ("/lookout"); NULL: none */
     size_t prefix_len;
+    /* The header deadline: every connection, and when its request headers must be complete by. */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t reaper_cv;
+    struct conn_track *conns;
+    pthread_t reaper;
+    bool reaper_running, stopping;
 };
 
 /* A daemon replaced when TLS was switched on or off: it accepts nothing more and is stopped by its reaper
@@ -75,11 +81,78 @@ typedef struct retired_daemon {
  * follows the prefix, which starts with "/". */
 #define PREFIX_REDIRECT_PATH "\x01prefix"
 
+/* One connection (libmicrohttpd's socket_context), in http_server.conns from accept to close. deadline_ms
+ * (monotonic) is when the headers of its next request must be complete, 0 while a request is being
+ * handled. libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a
+ * header byte every few seconds would keep a connection forever: the reaper thread shuts down the socket
+ * of a connection past its deadline, and libmicrohttpd then closes it as if the client had. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    MHD_socket fd;
+    int64_t deadline_ms;
+    void *tls; /* the TLS settings chosen for this connection (opts.tls_setup), released when it closes */
+} conn_track;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sets the header deadline of conn's connection (0: none while a request is handled). */
+static void conn_deadline(http_server *s, struct MHD_Connection *conn, int64_t deadline_ms)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    t->deadline_ms = deadline_ms;
+    pthread_mutex_unlock(&s->conns_mu);
+}
+
+static const char *const no_labels[] = {NULL};
+
+/* The reaper: about every 250 ms, shuts down the sockets of connections past their header deadline.
+ * Under conns_mu, so a connection cannot be closed (its fd reused) meanwhile: libmicrohttpd tells
+ * on_connection CLOSED before it closes the socket, and that waits for the mutex. */
+static void *reaper_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->conns_mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->reaper_cv, &s->conns_mu, &ts);
+        int64_t now = mono_ms();
+        for (conn_track *t = s->conns; t && !s->stopping; t = t->next) {
+            if (!t->deadline_ms || now < t->deadline_ms)
+                continue;
+            t->deadline_ms = 0; /* once */
+            shutdown(t->fd, SHUT_RDWR);
+            metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
+                                         "Connections closed because their request headers were not complete "
+                                         "within --web.read-header-timeout.",
+                                         0, no_labels),
+                       no_labels, 1);
+        }
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return NULL;
+}
+
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
 #define SERVER_DRAIN_MAX (1u << 20)
 
 /* Per-request state kept in MHD's con_cls between the calls of one request. */
 typedef struct req_state {
+    int kind; /* POOL_JOB_REQUEST (see stream_state) */
     strbuf body;
     bool too_large;
     bool responded; /* the 413 was queued before the body was read */
@@ -157,6 +230,8 @@ http_server *http_server_new(const http_server_options *opts)
     if (!s->opts.upload_queue)
         s->opts.upload_queue = HTTP_DEFAULT_UPLOAD_QUEUE;
     s->fd = -1;
+    pthread_mutex_init(&s->conns_mu, NULL);
+    pthread_cond_init(&s->reaper_cv, NULL);
     return s;
 }
 
@@ -289,10 +364,101 @@ void api_response_header(api_response *resp, const char *name, const char *value
     h[resp->n_headers++] = (api_header){xstrdup(name), xstrdup(value)};
 }
 
+void api_response_stream(api_response *resp, api_stream_fn fill, void *ctx, void (*free_ctx)(void *ctx))
+{
+    if (resp->stream_free)
+        resp->stream_free(resp->stream_ctx);
+    resp->stream = fill;
+    resp->stream_ctx = ctx;
+    resp->stream_free = free_ctx;
+}
+
+/* What a pool job's argument is (the first member of both): cancel_slow tells them apart. */
+enum { POOL_JOB_REQUEST = 1, POOL_JOB_STREAM = 2 };
+enum { STREAM_IDLE, STREAM_PRODUCING, STREAM_READY };
+
+/* The state of a streamed body while libmicrohttpd sends it: the page being sent and its producer. For a
+ * route on a pool, each later page is produced on the pool too (the connection suspended meanwhile), so a
+ * dump waiting for the store never holds a server thread. */
+typedef struct stream_state {
+    int kind; /* POOL_JOB_STREAM */
+    strbuf page;
+    size_t off;
+    int more; /* the producer's last answer: 1 more, 0 done, -1 failed */
+    api_stream_fn fill;
+    void *ctx;
+    void (*free_ctx)(void *ctx);
+    workpool *pool; /* NULL: pages are produced on the server thread */
+    struct MHD_Connection *conn;
+    atomic_int state; /* STREAM_*: a page being produced on the pool, or ready */
+} stream_state;
+
+/* On the pool: the next page, then the connection resumes and stream_read sends it. */
+static void stream_job(void *arg)
+{
+    stream_state *ss = arg;
+    ss->more = ss->fill(ss->ctx, &ss->page);
+    if (ss->more < 0) /* a failure: whatever it produced is not sent */
+        strbuf_reset(&ss->page);
+    atomic_store(&ss->state, STREAM_READY);
+    MHD_resume_connection(ss->conn);
+}
+
+/* libmicrohttpd's content reader: copies out of the current page, asking the producer for the next one
+ * when it is used up (on the pool: returns 0 with the connection suspended until the page is there). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_state *ss = cls;
+    for (;;) {
+        if (atomic_load(&ss->state) == STREAM_PRODUCING)
+            return 0;
+        atomic_store(&ss->state, STREAM_IDLE);
+        if (ss->off < ss->page.len)
+            break;
+        if (ss->more < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (ss->more == 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        strbuf_reset(&ss->page);
+        ss->off = 0;
+        if (ss->pool) {
+            atomic_store(&ss->state, STREAM_PRODUCING);
+            MHD_suspend_connection(ss->conn);
+            if (workpool_submit(ss->pool, stream_job, ss))
+                return 0;
+            MHD_resume_connection(ss->conn); /* the queue is full: this page here */
+            atomic_store(&ss->state, STREAM_IDLE);
+        }
+        ss->more = ss->fill(ss->ctx, &ss->page);
+        if (ss->more < 0) /* a failure: whatever it produced is not sent either */
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = ss->page.len - ss->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, ss->page.buf + ss->off, n);
+    ss->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_state *ss = cls;
+    if (ss->free_ctx)
+        ss->free_ctx(ss->ctx);
+    strbuf_free(&ss->page);
+    free(ss);
+}
+
+/* The block libmicrohttpd asks the producer for (and buffers per streamed answer). */
+#define STREAM_BLOCK (32u << 10)
+
 void api_response_text(api_response *resp, int status, const char *text)
 {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
+    api_response_stream(resp, NULL, NULL, NULL); /* drops a stream set before */
     strbuf_reset(&resp->body);
     strbuf_puts(&resp->body, text);
 }
@@ -362,14 +528,39 @@ static const route *find_route(const http_server *s, const char *method, const c
     return best;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp)
+/* pool: where a streamed answer's later pages are produced (NULL: on the server thread). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp, workpool *pool)
 {
-    size_t len;
-    char *body = strbuf_detach(&resp->body, &len);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
+    struct MHD_Response *r;
+    if (resp->stream) {
+        /* the stream's state now belongs to the response (stream_free when libmicrohttpd is done) */
+        stream_state *ss = calloc(1, sizeof *ss);
+        if (!ss)
+            abort();
+        ss->kind = POOL_JOB_STREAM;
+        ss->pool = pool;
+        ss->conn = conn;
+        ss->page = resp->body;
+        strbuf_init(&resp->body);
+        ss->more = 1;
+        ss->fill = resp->stream;
+        ss->ctx = resp->stream_ctx;
+        ss->free_ctx = resp->stream_free;
+        resp->stream = NULL;
+        resp->stream_free = NULL;
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, ss, stream_free);
+        if (!r) {
+            stream_free(ss);
+            return MHD_NO;
+        }
+    } else {
+        size_t len;
+        char *body = strbuf_detach(&resp->body, &len);
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(body);
+            return MHD_NO;
+        }
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
@@ -388,6 +579,10 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
 
 static void response_free(api_response *resp)
 {
+    if (resp->stream_free) /* a stream never handed to libmicrohttpd */
+        resp->stream_free(resp->stream_ctx);
+    resp->stream = NULL;
+    resp->stream_free = NULL;
     strbuf_free(&resp->body);
     for (size_t i = 0; i < resp->n_headers; i++) {
         free(resp->headers[i].name);
@@ -421,7 +616,7 @@ static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connectio
     too_large_text(&resp, st->limit);
     decorate(s, conn, method, url, &resp);
     api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, &resp);
+    enum MHD_Result ret = send_response(conn, &resp, NULL);
     count_request(st, resp.status);
     response_free(&resp);
     if (ret == MHD_YES)
@@ -435,7 +630,7 @@ static enum MHD_Result answer_early(const http_server *s, struct MHD_Connection 
 {
     decorate(s, conn, method, url, resp);
     api_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, resp);
+    enum MHD_Result ret = send_response(conn, resp, NULL);
     count_request(st, resp->status);
     response_free(resp);
     st->discard = true;
@@ -506,6 +701,14 @@ static void run_slow(void *arg)
 /* Still queued when the server stops. */
 static void cancel_slow(void *arg)
 {
+    if (*(int *)arg == POOL_JOB_STREAM) { /* a streamed answer's next page: cut the answer short */
+        stream_state *ss = arg;
+        ss->more = -1;
+        strbuf_reset(&ss->page);
+        atomic_store(&ss->state, STREAM_READY);
+        MHD_resume_connection(ss->conn);
+        return;
+    }
     req_state *st = arg;
     api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "server shutting down\n");
     atomic_store(&st->job, JOB_DONE);
@@ -520,7 +723,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     int job = atomic_load(&st->job);
     if (job == JOB_DONE) {
         decorate(s, conn, method, url, &st->resp);
-        enum MHD_Result ret = send_response(conn, &st->resp);
+        enum MHD_Result ret = send_response(conn, &st->resp, s->pools[st->rt->pool]);
         count_request(st, st->resp.status);
         st->responded = true;
         return ret;
@@ -540,7 +743,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "too many slow requests in flight; retry later\n");
     api_response_header(&st->resp, "Retry-After", "1");
     decorate(s, conn, method, url, &st->resp);
-    enum MHD_Result ret = send_response(conn, &st->resp);
+    enum MHD_Result ret = send_response(conn, &st->resp, NULL);
     count_request(st, st->resp.status);
     st->responded = true;
     return ret;
@@ -629,6 +832,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st = calloc(1, sizeof *st);
         if (!st)
             return MHD_NO;
+        st->kind = POOL_JOB_REQUEST;
         strbuf_init(&st->body);
         strbuf_init(&st->resp.body);
         clock_gettime(CLOCK_MONOTONIC, &st->start);
@@ -636,6 +840,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->handler = st->rt ? st->rt->handler : "other";
         /* headers are in: from now on the connection's ordinary idle timeout applies */
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
+        conn_deadline(s, conn, 0);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -717,7 +922,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         strbuf_free(&allow);
     }
     decorate(s, conn, method, url, &resp);
-    enum MHD_Result ret = send_response(conn, &resp);
+    enum MHD_Result ret = send_response(conn, &resp, NULL);
     count_request(st, resp.status);
     response_free(&resp);
     return ret;
@@ -740,23 +945,48 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->in_flight, 1);
     /* a keep-alive connection waits for its next request's headers under the header timeout again */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
+    conn_deadline(s, conn, mono_ms() + (int64_t)s->opts.header_timeout_s * 1000);
 }
 
-/* A new connection gets the header timeout until its request's headers are complete. */
+/* A new connection must complete its request headers within the header timeout (a total deadline, see
+ * conn_track; libmicrohttpd's idle timeout is set to the same value too). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     http_server *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track *t = calloc(1, sizeof *t);
+        if (!t || !ci)
+            abort();
+        t->fd = ci->connect_fd;
+        t->deadline_ms = mono_ms() + (int64_t)s->opts.header_timeout_s * 1000;
+        pthread_mutex_lock(&s->conns_mu);
+        t->next = s->conns;
+        if (s->conns)
+            s->conns->prev = t;
+        s->conns = t;
+        pthread_mutex_unlock(&s->conns_mu);
         /* libmicrohttpd made the GnuTLS session but has not started the handshake yet: the TLS settings of
          * this connection are decided now. */
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (s->tls_setup && ci && ci->tls_session)
-            *socket_context = s->tls_setup(s->tls_ctx, ci->tls_session);
+        const union MHD_ConnectionInfo *ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (s->tls_setup && ti && ti->tls_session)
+            t->tls = s->tls_setup(s->tls_ctx, ti->tls_session);
+        *socket_context = t;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        if (s->tls_release)
-            s->tls_release(s->tls_ctx, *socket_context);
+        conn_track *t = *socket_context;
+        if (t->tls && s->tls_release)
+            s->tls_release(s->tls_ctx, t->tls);
+        pthread_mutex_lock(&s->conns_mu);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            s->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&s->conns_mu);
+        free(t);
         *socket_context = NULL;
     }
 }
@@ -929,6 +1159,9 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     }
     s->pools[HTTP_POOL_SLOW] = workpool_new(s->opts.slow_threads, s->opts.slow_queue);
     s->pools[HTTP_POOL_UPLOAD] = workpool_new(s->opts.upload_threads, s->opts.upload_queue);
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
+        abort();
+    s->reaper_running = true;
     return 0;
 }
 
@@ -1013,9 +1246,11 @@ void http_server_free(http_server *s)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        /* running slow handlers finish, queued ones are answered 503: no connection stays suspended */
-        workpool_free(s->pools[HTTP_POOL_SLOW], cancel_slow);
-        workpool_free(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
+        /* running slow handlers finish, queued ones are answered 503: no connection stays suspended. The
+         * pools stay allocated until the daemon stopped: a streamed answer still being sent asks its pool
+         * for its next page (refused now: produced on the server thread). */
+        workpool_stop(s->pools[HTTP_POOL_SLOW], cancel_slow);
+        workpool_stop(s->pools[HTTP_POOL_UPLOAD], cancel_slow);
         /* Replaced daemons: no pool holds their connections any more. */
         for (retired_daemon *r = s->retired, *next; r; r = next) {
             next = r->next;
@@ -1027,6 +1262,15 @@ void http_server_free(http_server *s)
             free(r);
         }
         MHD_stop_daemon(s->daemon);
+        workpool_free(s->pools[HTTP_POOL_SLOW], NULL);
+        workpool_free(s->pools[HTTP_POOL_UPLOAD], NULL);
+        if (s->reaper_running) {
+            pthread_mutex_lock(&s->conns_mu);
+            s->stopping = true;
+            pthread_cond_signal(&s->reaper_cv);
+            pthread_mutex_unlock(&s->conns_mu);
+            pthread_join(s->reaper, NULL);
+        }
     } else if (s->fd >= 0) {
         close(s->fd);
     }
@@ -1039,5 +1283,7 @@ void http_server_free(http_server *s)
     free(s->listen_address);
     pthread_mutex_destroy(&s->retired_mu);
     free(s->prefix);
+    pthread_mutex_destroy(&s->conns_mu);
+    pthread_cond_destroy(&s->reaper_cv);
     free(s);
 }

@@ -4,9 +4,12 @@
  *
  * Limits: request bodies are bounded (max_body, larger -> 413), headers by the per-connection memory
  * limit (larger -> 431), connections by max_connections and per client address by
- * max_connections_per_ip, connections whose headers are incomplete by header_timeout_s (idle), other idle
- * connections by timeout_s. Handlers marked slow run on a small separate pool, so that dumps, searches
- * and pushes waiting for the store can never hold every server thread. */
+ * max_connections_per_ip, the time a connection may take to complete a request's headers by
+ * header_timeout_s (a total deadline from accept, or from the end of the previous request on a keep-alive
+ * connection: a client dribbling a byte now and then is cut off too), other idle connections by
+ * timeout_s. Handlers marked slow run on a small separate pool, so that dumps, searches and pushes
+ * waiting for the store can never hold every server thread; dumps stream their answer page by page
+ * (api_response_stream), so that their size never sits in memory. */
 #ifndef LOOKOUT_HTTP_SERVER_H
 #define LOOKOUT_HTTP_SERVER_H
 #include <stdbool.h>
@@ -28,12 +31,24 @@ typedef struct api_header {
     char *name, *value;
 } api_header;
 
+/* A streamed body's producer (api_response_stream): appends the next piece of the body to out (keep it to
+ * a page, tens of KiB) and returns 1 while more follows, 0 after the last piece, -1 on a failure (the
+ * connection is then closed before the end of the chunked body, so the client sees a truncated answer,
+ * never a complete-looking one). Called whenever the client has taken the previous page: on the route's pool
+ * (http_server_route_pool; the connection suspended meanwhile, so a page waiting for the store never holds
+ * a server thread), else on a server thread. */
+typedef int (*api_stream_fn)(void *ctx, strbuf *out);
+
 typedef struct api_response {
     int status;               /* default 200 */
     const char *content_type; /* static string; default "text/plain; charset=utf-8" */
     strbuf body;
     api_header *headers; /* extra headers */
     size_t n_headers;
+    /* set by api_response_stream: the body is produced by stream (after `body`, which it may start) */
+    api_stream_fn stream;
+    void *stream_ctx;
+    void (*stream_free)(void *ctx);
 } api_response;
 
 typedef void (*api_handler_fn)(void *ctx, const api_request *req, api_response *resp);
@@ -44,8 +59,9 @@ typedef bool (*api_preflight_fn)(void *ctx, const api_request *req, api_response
 
 /* Connections from one client address at once (more are refused at accept). */
 #define HTTP_DEFAULT_CONNECTIONS_PER_IP 128
-/* Idle limit while a request's headers are incomplete (a new connection, a keep-alive one between
- * requests); once they are in, timeout_s applies. */
+/* Deadline for a request's headers to be complete, counted from accept (or from the end of the previous
+ * request on a keep-alive connection), whatever arrives meanwhile; once they are in, timeout_s applies
+ * (idle). */
 #define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
 /* Threads running handlers off the server threads (http_server_route_pool), and how many requests may
  * wait for them: HTTP_POOL_SLOW for reads whose cost grows with the data, HTTP_POOL_UPLOAD for writes
@@ -144,6 +160,10 @@ void *api_request_tls_session(const api_request *r);
 const char *api_request_header(const api_request *r, const char *name);
 
 void api_response_header(api_response *resp, const char *name, const char *value);
+/* Streams the rest of the body (after what resp->body already holds) from fill, page by page, with chunked
+ * transfer encoding: a dump of any size holds one page in memory, not the whole answer. free_ctx(ctx) is
+ * called once the answer is done or dropped (also when it is never sent). */
+void api_response_stream(api_response *resp, api_stream_fn fill, void *ctx, void (*free_ctx)(void *ctx));
 /* Sets status and a plain-text body (replacing any body). */
 void api_response_text(api_response *resp, int status, const char *text);
 

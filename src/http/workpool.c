@@ -81,7 +81,7 @@ size_t workpool_pending(workpool *p)
     return n;
 }
 
-void workpool_free(workpool *p, workpool_fn cancel)
+void workpool_stop(workpool *p, workpool_fn cancel)
 {
     if (!p)
         return;
@@ -91,9 +91,18 @@ void workpool_free(workpool *p, workpool_fn cancel)
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->n_threads; i++)
         pthread_join(p->threads[i], NULL);
+    p->n_threads = 0;
+    /* stopping: nothing is queued any more, so the ring is ours */
     for (; p->n; p->n--, p->head = (p->head + 1) % p->cap)
         if (cancel)
             cancel(p->ring[p->head].arg);
+}
+
+void workpool_free(workpool *p, workpool_fn cancel)
+{
+    if (!p)
+        return;
+    workpool_stop(p, cancel);
     free(p->threads);
     free(p->ring);
     pthread_cond_destroy(&p->cond);

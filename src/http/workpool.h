@@ -17,8 +17,11 @@ workpool *workpool_new(unsigned threads, size_t max_queued);
 bool workpool_submit(workpool *p, workpool_fn fn, void *arg);
 /* Jobs queued or running now. */
 size_t workpool_pending(workpool *p);
-/* Lets running jobs finish, calls cancel(arg) for every job still queued (on the calling thread), joins
- * the threads and frees. NULL is a no-op. */
+/* Lets running jobs finish, calls cancel(arg) for every job still queued (on the calling thread) and joins
+ * the threads; the pool stays allocated and workpool_submit answers false from then on (for callers that
+ * may still submit until they stop themselves). NULL is a no-op; a second call does nothing. */
+void workpool_stop(workpool *p, workpool_fn cancel);
+/* workpool_stop, then frees. NULL is a no-op. */
 void workpool_free(workpool *p, workpool_fn cancel);
 
 #endif

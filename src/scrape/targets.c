@@ -72,6 +72,15 @@ static metric_family *metric_builds(void)
                              1, names);
 }
 
+/* Prometheus' prometheus_target_scrape_pool_exceeded_target_limit_total: no labels, one increment per
+ * sync (discovery update, reload) of a pool that finds itself over its target_limit. */
+static metric_family *metric_exceeded_target_limit(void)
+{
+    return metric_family_get("lookout_target_scrape_pool_exceeded_target_limit_total", METRIC_COUNTER,
+                             "Total number of times scrape pools hit the target limit, during sync or config reload.",
+                             0, NULL);
+}
+
 static void pool_metrics(const target_pool *p)
 {
     const char *v[] = {p->job};
@@ -586,6 +595,7 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
     size_t limit_n = 0;
     if (p->sc && p->sc->target_limit && p->n_active > p->sc->target_limit) {
         limit_n = p->n_active;
+        metric_add(metric_exceeded_target_limit(), NULL, 1);
         snprintf(limit_err, sizeof limit_err, "target_limit exceeded (number of targets: %zu, limit: %llu)",
                  p->n_active, (unsigned long long)p->sc->target_limit);
     }
@@ -677,6 +687,7 @@ target_manager *targets_new(void)
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&m->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
+    metric_add(metric_exceeded_target_limit(), NULL, 0); /* exported from the start, as Prometheus does */
     return m;
 }
 

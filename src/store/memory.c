@@ -532,6 +532,41 @@ static int mem_list(store *s, const store_query *q, store_page *out, char *err, 
     return 0;
 }
 
+static int mem_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n_out, char *err,
+                    size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    mem_store *m = (mem_store *)s;
+    store_query q = {.job = job, .severity = -1, .status = status};
+    memsearch_query mq;
+    memsearch_query_init(&mq, NULL, false);
+    mem_search ms;
+    mem_search_init(&ms, m, NULL);
+    pthread_rwlock_rdlock(&m->lock);
+    uint32_t job_id = job_lookup(m, job);
+    row *rows = NULL;
+    size_t n = 0;
+    if (job_id != NO_JOB) {
+        rows = xrealloc(NULL, (m->n_hot + 1) * sizeof(row));
+        for (size_t i = 0; i < m->n_hot; i++) {
+            const mhot *h = &m->hot[i];
+            if (hot_matches(h, &q, job_id, &mq, &ms))
+                rows[n++] = (row){hot_sort_value(sort, h), h->r};
+        }
+        qsort_r(rows, n, sizeof(row), row_cmp, &sort);
+    }
+    char **keys = xrealloc(NULL, (n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        keys[i] = xstrdup_or_empty(rec_key(rows[i].r));
+    pthread_rwlock_unlock(&m->lock);
+    free(rows);
+    memsearch_query_free(&mq);
+    *out = keys;
+    *n_out = n;
+    return 0;
+}
+
 static int mem_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen)
 {
     mem_store *m = (mem_store *)s;
@@ -765,6 +800,7 @@ static const store_ops mem_ops = {
     .load = mem_load,
     .close = mem_close,
     .buckets = mem_buckets,
+    .keys = mem_keys,
 };
 
 store *store_memory_new(const store_options *opts)

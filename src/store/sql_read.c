@@ -687,6 +687,52 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     return 0;
 }
 
+/* ---- keys (full dumps) ---- */
+
+typedef struct keys_ctx {
+    char **v;
+    size_t n, cap;
+} keys_ctx;
+
+static int key_row(void *ctx, sqlrow *r)
+{
+    keys_ctx *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        c->v = xrealloc(c->v, c->cap * sizeof(char *));
+    }
+    c->v[c->n++] = xstrdup_or_empty(sqlrow_text(r, 0));
+    return 0;
+}
+
+/* One statement, so one consistent read in every database (SQLite's read transaction, PostgreSQL's and
+ * MariaDB's statement snapshot); the same order as sql_list. */
+int sql_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+             size_t errlen)
+{
+    sql_store *m = (sql_store *)s;
+    store_query q = {.job = job, .severity = -1, .status = status};
+    strbuf sql;
+    strbuf_init(&sql);
+    params p = {0};
+    strbuf_puts(&sql, "SELECT a.akey FROM aggregates a WHERE 1=1");
+    filters(m, &q, false, &sql, &p, NULL);
+    strbuf_printf(&sql, " ORDER BY %s DESC, a.job, a.akey", sort_col(sort));
+    keys_ctx kc = {0};
+    pthread_mutex_lock(&m->rmu);
+    int rc = sqldb_query(m->r, sql.buf, p.v, p.n, key_row, &kc, err, errlen);
+    pthread_mutex_unlock(&m->rmu);
+    strbuf_free(&sql);
+    params_free(&p);
+    if (rc != 0) {
+        store_keys_free(kc.v, kc.n);
+        return -1;
+    }
+    *out = kc.v ? kc.v : xrealloc(NULL, sizeof(char *));
+    *n = kc.n;
+    return 0;
+}
+
 /* ---- detail ---- */
 
 typedef struct one_ctx {

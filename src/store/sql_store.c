@@ -630,6 +630,7 @@ static const store_ops sql_ops = {
     .close = sql_close,
     .buckets = sql_buckets,
     .rescrub = sql_rescrub,
+    .keys = sql_keys,
 };
 
 typedef sqldb *(*opener)(const char *arg, char *err, size_t errlen);

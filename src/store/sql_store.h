@@ -68,6 +68,8 @@ int sql_schema_scrub(sqldb *db, const struct scrub_rules *rules, const char *whe
                      "a.resolved_count, a.resolved_at, a.id"
 
 int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t errlen);
+int sql_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+             size_t errlen);
 int sql_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen);
 int sql_jobs(store *s, store_job **out, size_t *n, char *err, size_t errlen);
 int sql_load(store *s, merge_engine *e, char *err, size_t errlen);

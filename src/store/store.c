@@ -107,6 +107,21 @@ int store_rescrub(store *s, const struct scrub_rules *r, char *err, size_t errle
     return s->ops->rescrub ? s->ops->rescrub(s, r, err, errlen) : 0;
 }
 
+int store_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+               size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->keys(s, job, status, sort, out, n, err, errlen);
+}
+
+void store_keys_free(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 void store_close(store *s)
 {
     if (s)

@@ -140,6 +140,9 @@ typedef struct store_ops {
     /* Optional (NULL: nothing stored outlives the process). Makes the stored samples scrubbed with r, as
      * at open (store_options.scrub); a no-op when they already are. */
     int (*rescrub)(store *s, const struct scrub_rules *r, char *err, size_t errlen);
+    /* See store_keys. */
+    int (*keys)(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+                size_t errlen);
 } store_ops;
 
 struct store {
@@ -189,6 +192,16 @@ int store_maintain(store *s, int64_t now_ms, char *err, size_t errlen);
 void store_close(store *s); /* NULL ok */
 /* store_ops.rescrub; 0 for backends without it. */
 int store_rescrub(store *s, const struct scrub_rules *r, char *err, size_t errlen);
+/* Full dumps (federation, Periskop's list of a service): the keys of every error of job whose status
+ * passes `status` (as store_query.status: -1 any, STORE_QUERY_UNRESOLVED, or a store_status), in
+ * store_list's order under sort, read at one instant (one statement, or under the store's lock). A dump
+ * that then reads the errors one by one with store_get (skipping STORE_NOT_FOUND: deleted meanwhile) lists
+ * every error that existed throughout exactly once, whatever the writer changes meanwhile (paging
+ * store_list by a cursor on last_seen could skip an error whose last_seen moved to an earlier page, or
+ * list it twice), and holds keys only, never every error. *out (n keys): free with store_keys_free. */
+int store_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+               size_t errlen);
+void store_keys_free(char **keys, size_t n);
 /* out[0..n) is zeroed first; see store_ops.buckets. */
 int store_buckets(store *s, const char *job, const char *key, int64_t since_ms, int64_t step_ms, uint64_t *out,
                   size_t n, char *err, size_t errlen);

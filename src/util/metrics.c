@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,10 +289,10 @@ void metrics_write_sample(strbuf *out, const char *name, size_t n_labels, const 
     strbuf_putc(out, '\n');
 }
 
-void metrics_render(strbuf *out)
+/* Every family, under the lock. */
+static void render_families(strbuf *out)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
-    pthread_mutex_lock(&mu);
     for (metric_family *f = families; f; f = f->next) {
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_names[f->type]);
         const char *const *names = (const char *const *)f->label_names;
@@ -321,10 +322,38 @@ void metrics_render(strbuf *out)
             strbuf_free(&sn);
         }
     }
-    collector *list = collectors;
+}
+
+int metrics_render_step(size_t *step, strbuf *out)
+{
+    pthread_mutex_lock(&mu);
+    if (*step == 0) {
+        render_families(out);
+        (*step)++;
+        bool more = collectors != NULL;
+        pthread_mutex_unlock(&mu);
+        return more;
+    }
+    collector *c = collectors;
+    for (size_t i = 1; c && i < *step; i++)
+        c = c->next;
+    if (!c) {
+        pthread_mutex_unlock(&mu);
+        return 0;
+    }
+    metrics_collector_fn fn = c->fn;
+    void *ctx = c->ctx;
+    bool more = c->next != NULL;
     pthread_mutex_unlock(&mu);
-    /* Collectors run without the lock so they may update metrics themselves; the list is append-only
-     * except for unregister, which happens only at shutdown. */
-    for (collector *c = list; c; c = c->next)
-        c->fn(c->ctx, out);
+    /* Collectors run without the lock so they may update metrics themselves. */
+    fn(ctx, out);
+    (*step)++;
+    return more;
+}
+
+void metrics_render(strbuf *out)
+{
+    size_t step = 0;
+    while (metrics_render_step(&step, out))
+        ;
 }

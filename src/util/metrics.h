@@ -34,6 +34,10 @@ void metrics_unregister_collector(metrics_collector_fn fn, void *ctx);
 
 /* Renders every family (sorted by name) and then the collectors. */
 void metrics_render(strbuf *out);
+/* The same in steps, for a streamed answer: step 0 (*step starts at 0) renders every family, each later
+ * step one collector; returns 1 while steps may remain (call again with the same *step), 0 after the last.
+ * The steps' outputs concatenated are metrics_render's. */
+int metrics_render_step(size_t *step, strbuf *out);
 /* Appends a sample line with escaped label values: name{l1="v1",...} value\n */
 void metrics_write_sample(strbuf *out, const char *name, size_t n_labels, const char *const *label_names,
                           const char *const *label_values, double value);

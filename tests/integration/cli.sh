@@ -10,8 +10,27 @@ check_contains "--help: usage line" "$out" "usage: lookout"
 for f in --config.file --web.listen-address --storage.path --log.level --web.enable-lifecycle; do
   check_contains "--help lists $f" "$out" "$f"
 done
+for f in --web.max-connections= --web.max-connections-per-client= --web.read-header-timeout= \
+  --web.slow-handler-threads= --web.slow-handler-queue= --web.push.max-bytes-in-flight=; do
+  check_contains "--help lists ${f%=}" "$out" "$f"
+done
 out=$("$LOOKOUT_BIN" -h 2>&1); rc=$?
 check_eq "-h: exit 0" 0 "$rc"
+
+# The HTTP server's bounds: a bad value is refused at start with the flag named (exit 2).
+while read -r flag bad want; do
+  out=$("$LOOKOUT_BIN" "$flag=$bad" 2>&1); rc=$?
+  check_eq "$flag=$bad: exit 2" 2 "$rc"
+  check_contains "$flag=$bad: explained" "$out" "invalid $flag $bad ($want"
+done <<'EOF2'
+--web.max-connections 0 expected an integer from 1 to 1000000
+--web.max-connections-per-client x expected an integer from 1 to 1000000
+--web.slow-handler-threads 300 expected an integer from 1 to 256
+--web.slow-handler-queue -1 expected an integer from 1 to 1000000
+--web.read-header-timeout 1500ms expected whole seconds from 1s to 60s
+--web.read-header-timeout 2m expected whole seconds from 1s to 60s
+--web.push.max-bytes-in-flight 0 expected a positive size such as 32MiB
+EOF2
 
 want="lookout, version $(cat "$ROOT/VERSION")"
 out=$("$LOOKOUT_BIN" --version 2>&1); rc=$?

@@ -89,6 +89,8 @@ limit3='down|target_limit exceeded (number of targets: 3, limit: 2)'
 eventually 30 is targets over_target_limit "$limit3"$'\n'"$limit3"$'\n'"$limit3"
 check_eq "target_limit: every target of the pool down with Prometheus' text" \
   "$limit3"$'\n'"$limit3"$'\n'"$limit3" "$(targets over_target_limit)"
+check "target_limit: counted in lookout_target_scrape_pool_exceeded_target_limit_total (Prometheus' name)" \
+  metric_at_least lookout_target_scrape_pool_exceeded_target_limit_total 1
 eventually 30 is targets within_target_limit "up|"
 check_eq "target_limit: a pool within its limit scrapes" "up|" "$(targets within_target_limit)"
 

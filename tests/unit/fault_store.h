@@ -44,6 +44,16 @@ static int fs_list(store *s, const store_query *q, store_page *out, char *err, s
     return store_list(f->inner, q, out, err, errlen);
 }
 
+/* Dumps (store_keys) read the key list at one instant; fail_list fails it too (it is the dump's list). */
+static int fs_keys(store *s, const char *job, int status, store_sort sort, char ***out, size_t *n, char *err,
+                   size_t errlen)
+{
+    fault_store *f = (fault_store *)s;
+    if (f->fail_list)
+        return fault_fail("keys", err, errlen);
+    return store_keys(f->inner, job, status, sort, out, n, err, errlen);
+}
+
 static int fs_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen)
 {
     fault_store *f = (fault_store *)s;
@@ -107,6 +117,7 @@ static const store_ops fault_store_ops = {
     .apply = fs_apply,
     .list = fs_list,
     .get = fs_get,
+    .keys = fs_keys,
     .set_status = fs_set_status,
     .jobs = fs_jobs,
     .save_state = fs_save_state,

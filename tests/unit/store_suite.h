@@ -357,6 +357,41 @@ SUITE_TEST(cursor_paging_is_stable)
     cr_assert_eq(pages, 4);
 }
 
+/* store_keys (full dumps): one job's keys in store_list's order, the status filter applied, read at once. */
+static void expect_key_list(const char *job, int status, store_sort sort, const char *want)
+{
+    char **keys;
+    size_t n;
+    cr_assert_eq(store_keys(S, job, status, sort, &keys, &n, err, sizeof(err)), 0, "%s", err);
+    char got[512] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(got, ",");
+        strcat(got, keys[i]);
+    }
+    store_keys_free(keys, n);
+    cr_assert_str_eq(got, want, "%s %d %s", job, status, store_sort_name(sort));
+}
+
+SUITE_TEST(keys_for_dumps)
+{
+    seed();
+    expect_key_list("api", -1, STORE_SORT_LAST_SEEN, "gamma,beta,alpha");
+    expect_key_list("api", -1, STORE_SORT_FIRST_SEEN, "gamma,alpha,beta");
+    expect_key_list("web", -1, STORE_SORT_COUNT, "epsilon,delta");
+    expect_key_list("nope", -1, STORE_SORT_LAST_SEEN, "");
+    cr_assert_eq(store_resolve(S, "api", "beta", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    expect_key_list("api", STORE_QUERY_UNRESOLVED, STORE_SORT_LAST_SEEN, "gamma,alpha");
+    expect_key_list("api", STORE_RESOLVED, STORE_SORT_LAST_SEEN, "beta");
+    /* ties: by key, as store_list pages them */
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "t%d", 2 - i);
+        simple("tie", "http://prod-1", key, 4, "error", 10, "m", T0);
+    }
+    expect_key_list("tie", -1, STORE_SORT_LAST_SEEN, "t0,t1,t2");
+}
+
 SUITE_TEST(bad_cursor_rejected)
 {
     seed();

@@ -132,7 +132,7 @@ static void start_server(void)
     periskop_api_register(&eapi, srv);
     errors_api_register(&eapi, srv);
     federate_api_register(&fapi, srv);
-    push_api_register(&papi, srv);
+    push_api_register(&papi, srv, 0);
     targets_api_register(&tapi, srv);
     char err[256];
     cr_assert_eq(http_server_start(srv, err, sizeof err), 0, "%s", err);

@@ -1,9 +1,16 @@
 /* HTTP server smoke tests over a real socket (port 0) with libcurl: routing, 404/405, lifecycle 403,
  * body limit, health/ready/metrics, listen address parsing, a busy port. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http/server.h"
 #include "api/status.h"
@@ -295,4 +302,263 @@ Test(server, route_prefix_routing)
               "the prefix: %s", r.body.buf);
     strbuf_free(&r.body);
     http_server_free(s);
+}
+/* ---- streamed answers (api_response_stream) ---- */
+
+typedef struct pages {
+    int n, fail_at; /* pages to produce; fail_at > 0: fail on that call */
+    int calls;
+    pthread_t handler; /* the thread that ran the handler */
+} pages;
+static atomic_int streams_freed;
+static atomic_int foreign_fills; /* pages produced on another thread than the handler's */
+
+static int fill_pages(void *ctx, strbuf *out)
+{
+    pages *p = ctx;
+    p->calls++;
+    if (!pthread_equal(p->handler, pthread_self()))
+        atomic_fetch_add(&foreign_fills, 1);
+    if (p->fail_at && p->calls == p->fail_at)
+        return -1;
+    strbuf_printf(out, "page%d,", p->calls);
+    if (p->calls == p->n) {
+        strbuf_puts(out, "end\n");
+        return 0;
+    }
+    return 1;
+}
+
+static void free_pages(void *ctx)
+{
+    free(ctx);
+    atomic_fetch_add(&streams_freed, 1);
+}
+
+static void h_stream(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    pages *p = calloc(1, sizeof *p);
+    const char *n = api_request_query(req, "n"), *fail = api_request_query(req, "fail");
+    p->n = n ? atoi(n) : 3;
+    p->fail_at = fail ? atoi(fail) : 0;
+    p->handler = pthread_self();
+    resp->content_type = "application/json";
+    strbuf_puts(&resp->body, "head,");
+    api_response_stream(resp, fill_pages, p, free_pages);
+    if (api_request_query(req, "cancel")) /* an error after all: the stream is dropped, and freed */
+        api_response_text(resp, 500, "internal error\n");
+}
+
+static http_server *start_stream(int *port, bool slow)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .slow_threads = 1};
+    http_server *s = http_server_new(&o);
+    http_server_route(s, "GET", "/stream", false, h_stream, NULL);
+    if (slow)
+        http_server_route_pool(s, "GET", "/stream", HTTP_POOL_SLOW);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    *port = http_server_port(s);
+    return s;
+}
+
+/* curl's result for GET path (the body in *body). */
+static CURLcode get_raw(int port, const char *path, strbuf *body, long *status)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    strbuf_init(body);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+static void wait_freed(int want)
+{
+    for (int i = 0; i < 500 && atomic_load(&streams_freed) < want; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&streams_freed), want);
+}
+
+Test(server, streamed_answer_pages)
+{
+    atomic_store(&streams_freed, 0);
+    for (int slow = 0; slow < 2; slow++) {
+        int port;
+        http_server *s = start_stream(&port, slow);
+        strbuf b;
+        long st;
+        cr_assert_eq(get_raw(port, "/stream?n=4", &b, &st), CURLE_OK);
+        cr_assert_eq(st, 200);
+        cr_assert_str_eq(b.buf, "head,page1,page2,page3,page4,end\n");
+        strbuf_free(&b);
+        /* 3000 pages, more than one libmicrohttpd block: every byte, in order */
+        cr_assert_eq(get_raw(port, "/stream?n=3000", &b, &st), CURLE_OK);
+        cr_assert_eq(b.len, strlen("head,end\n") + 9 * 6 + 90 * 7 + 900 * 8 + 2001 * 9);
+        cr_assert_not_null(strstr(b.buf, ",page999,page1000,"));
+        strbuf_free(&b);
+        /* a failure after the headers cuts the answer short: never a complete-looking body */
+        CURLcode rc = get_raw(port, "/stream?n=4&fail=3", &b, &st);
+        cr_assert_neq(rc, CURLE_OK);
+        cr_assert_eq(st, 200);
+        cr_assert_null(strstr(b.buf ? b.buf : "", "end"));
+        strbuf_free(&b);
+        cr_assert_eq(get_raw(port, "/stream?cancel=1", &b, &st), CURLE_OK);
+        cr_assert_eq(st, 500);
+        cr_assert_str_eq(b.buf, "internal error\n");
+        strbuf_free(&b);
+        http_server_free(s);
+        wait_freed(4 * (slow + 1));
+        /* on a pool route every page is produced on the pool (its one thread ran the handler too), never
+         * on a server thread */
+        if (slow)
+            cr_assert_eq(atomic_load(&foreign_fills), 0);
+        atomic_store(&foreign_fills, 0);
+    }
+}
+
+/* ---- the header deadline is total, not idle ---- */
+
+Test(server, header_deadline_is_total)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .header_timeout_s = 1, .timeout_s = 60};
+    http_server *s = http_server_new(&o);
+    status_api st = {0};
+    status_api_register(&st, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_server_port(s))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(send(fd, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n", 34, MSG_NOSIGNAL), 34);
+    /* a header byte every 200 ms: never idle for the 1 s timeout, but past the 1 s deadline the server
+     * closes the connection (an idle limit alone would keep it for the 20 s of this loop) */
+    bool closed = false;
+    for (int i = 0; i < 100 && !closed; i++) {
+        usleep(200 * 1000);
+        char c;
+        if (send(fd, "X", 1, MSG_NOSIGNAL) != 1 || recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+            closed = true;
+    }
+    cr_assert(closed, "a client dribbling header bytes kept its connection");
+    close(fd);
+    /* the server still answers a client that sends its headers at once */
+    reply r;
+    request(http_server_port(s), "GET", "/-/healthy", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    strbuf_free(&r.body);
+    http_server_free(s);
+}
+
+/* ---- the slow pool's bounds (--web.slow-handler-threads, --web.slow-handler-queue) ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int running;
+
+static void h_blocked(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    atomic_fetch_add(&running, 1);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    strbuf_puts(&resp->body, "done");
+}
+
+typedef struct getter {
+    int port;
+    long status;
+} getter;
+
+static void *get_blocked(void *arg)
+{
+    getter *g = arg;
+    strbuf b;
+    get_raw(g->port, "/blocked", &b, &g->status);
+    strbuf_free(&b);
+    return NULL;
+}
+
+Test(server, slow_pool_threads_and_queue_bounded)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .slow_threads = 1, .slow_queue = 1};
+    http_server *s = http_server_new(&o);
+    http_server_route(s, "GET", "/blocked", false, h_blocked, NULL);
+    http_server_route_pool(s, "GET", "/blocked", HTTP_POOL_SLOW);
+    status_api st = {0};
+    status_api_register(&st, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int port = http_server_port(s);
+    gate_open = false;
+    atomic_store(&running, 0);
+    getter g[3] = {{port, 0}, {port, 0}, {port, 0}};
+    pthread_t th[3];
+    /* one runs (1 thread), one waits (queue of 1): the third is answered 503 at once */
+    pthread_create(&th[0], NULL, get_blocked, &g[0]);
+    for (int i = 0; i < 500 && atomic_load(&running) < 1; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&running), 1);
+    pthread_create(&th[1], NULL, get_blocked, &g[1]);
+    usleep(300 * 1000); /* let it reach the queue (a liveness wait, not asserted) */
+    pthread_create(&th[2], NULL, get_blocked, &g[2]);
+    pthread_join(th[2], NULL);
+    cr_assert_eq(g[2].status, 503);
+    cr_assert_eq(atomic_load(&running), 1, "the queued request must not run before the first ends");
+    /* the other threads still answer */
+    reply r;
+    request(port, "GET", "/-/healthy", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    strbuf_free(&r.body);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    cr_assert_eq(g[0].status, 200);
+    cr_assert_eq(g[1].status, 200);
+    cr_assert_eq(atomic_load(&running), 2);
+    http_server_free(s);
+}
+
+static void two_lines(void *ctx, strbuf *out)
+{
+    strbuf_printf(out, "# HELP %s x\n%s 1\n", (const char *)ctx, (const char *)ctx);
+}
+
+/* /metrics is streamed a section at a time: the steps together are exactly metrics_render's text. */
+Test(server, metrics_steps_concatenate_to_the_whole)
+{
+    metrics_register_collector(two_lines, "coll_a");
+    metrics_register_collector(two_lines, "coll_b");
+    metric_add(metric_family_get("test_steps_total", METRIC_COUNTER, "h", 0, NULL), NULL, 3);
+    strbuf whole, steps;
+    strbuf_init(&whole);
+    strbuf_init(&steps);
+    metrics_render(&whole);
+    size_t step = 0;
+    int n = 1;
+    while (metrics_render_step(&step, &steps))
+        n++;
+    cr_assert_str_eq(steps.buf, whole.buf);
+    cr_assert_geq(n, 3, "the registry and each collector are steps of their own");
+    cr_assert_not_null(strstr(whole.buf, "test_steps_total 3\n"));
+    cr_assert_not_null(strstr(whole.buf, "coll_b 1\n"));
+    metrics_unregister_collector(two_lines, "coll_a");
+    metrics_unregister_collector(two_lines, "coll_b");
+    strbuf_free(&whole);
+    strbuf_free(&steps);
 }

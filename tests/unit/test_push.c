@@ -394,3 +394,55 @@ Test(federate, export_parses_back_with_every_field)
     free(body);
     store_close(st);
 }
+
+/* A streamed export (federate_respond) while the writer reorders, adds and deletes errors between its
+ * pages: every error that existed throughout is listed exactly once (a cursor on created_at would miss
+ * the one moved before it and repeat the one moved after it). */
+Test(federate, streamed_export_consistent_under_writes)
+{
+    store *st = store_memory_new(NULL);
+    const int64_t t0 = 1709377200000LL;
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "k%04d", i);
+        fed_put(st, "j", key, 1, PAYLOAD_ERROR, t0 + i * 1000LL,
+                (const char *[]){"a message long enough to fill pages of the export quickly"}, 1);
+    }
+    api_request req = {.method = "GET", .path = "/federate/exceptions"};
+    api_response resp = {.status = 200};
+    strbuf_init(&resp.body);
+    char e[256];
+    const char *jobs[] = {"j"};
+    cr_assert_eq(federate_respond(st, NULL, "inst-1", jobs, 1, NULL, &req, &resp, e, sizeof e), 0, "%s", e);
+    cr_assert_not_null(resp.stream, "3000 errors take more than one page");
+    /* newest created first: the first page holds k2999 down; k0000 is not in it */
+    cr_assert_null(strstr(resp.body.buf, "\"k0000\""));
+    fed_put(st, "j", "k0000", 2, PAYLOAD_ERROR, t0 + 9000000, (const char *[]){"moved to the front"}, 1);
+    fed_put(st, "j", "k2999", 2, PAYLOAD_ERROR, t0 - 9000000, (const char *[]){"moved to the end"}, 1);
+    fed_put(st, "j", "new", 1, PAYLOAD_ERROR, t0 + 9100000, (const char *[]){"created meanwhile"}, 1);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_deleted del = {.job = (char *)"j", .key = (char *)"k0001"};
+    cs.deleted = &del;
+    cs.n_deleted = 1;
+    cr_assert_eq(store_apply(st, &cs, t0, e, sizeof e), 0, "%s", e);
+    int rc, pages = 1;
+    while ((rc = resp.stream(resp.stream_ctx, &resp.body)) == 1)
+        pages++;
+    cr_assert_eq(rc, 0);
+    cr_assert_gt(pages, 3);
+    payload_doc *d = payload_parse(resp.body.buf, resp.body.len, "http://x/federate/exceptions", e, sizeof e);
+    cr_assert_not_null(d, "%s", e);
+    int seen[3000] = {0};
+    for (size_t i = 0; i < d->n_aggregates; i++) {
+        const char *k = d->aggregates[i].key;
+        if (k[0] == 'k')
+            seen[atoi(k + 1)]++;
+    }
+    for (int i = 0; i < 3000; i++)
+        cr_assert_eq(seen[i], i == 1 ? 0 : 1, "k%04d listed %d times", i, seen[i]);
+    payload_free(d);
+    resp.stream_free(resp.stream_ctx);
+    strbuf_free(&resp.body);
+    store_close(st);
+}

@@ -325,7 +325,7 @@ Test(security_server, push_refuses_endless_new_job_names)
     }
     http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2};
     http_server *s = http_server_new(&o);
-    push_api_register(&p, s);
+    push_api_register(&p, s, 0);
     char err[256];
     cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
     int port = http_server_port(s);

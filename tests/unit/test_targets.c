@@ -622,6 +622,10 @@ Test(targets, target_limit_forces_every_target_down)
     target_group_free(&g);
     cr_assert_eq(h.added, 2);
     cr_assert_eq(h.with_error, 0);
+    /* Prometheus' prometheus_target_scrape_pool_exceeded_target_limit_total: one per sync over the limit */
+    metric_family *trips = metric_family_get("lookout_target_scrape_pool_exceeded_target_limit_total",
+                                             METRIC_COUNTER, "", 0, NULL);
+    double before = metric_value(trips, NULL);
 
     h = (limit_log){0};
     const char *three[] = {"h1:80", "h2:80", "h3:80"};
@@ -642,6 +646,7 @@ Test(targets, target_limit_forces_every_target_down)
     cr_assert_eq(h.updated, 3);
     cr_assert_eq(h.with_error, 4);
     cr_assert_str_eq(h.last_error, "target_limit exceeded (number of targets: 4, limit: 2)");
+    cr_assert_eq(metric_value(trips, NULL) - before, 2);
 
     h = (limit_log){0};
     const char *one[] = {"h1:80"};
@@ -651,6 +656,7 @@ Test(targets, target_limit_forces_every_target_down)
     cr_assert_eq(h.updated, 1);
     cr_assert_eq(h.with_error, 0);
     cr_assert_str_eq(h.last_error, "");
+    cr_assert_eq(metric_value(trips, NULL) - before, 2, "back within the limit: no trip");
     targets_free(m);
     config_free(cfg);
 }

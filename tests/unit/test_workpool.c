@@ -47,3 +47,24 @@ Test(workpool, bounded_queue_and_cancel_at_free)
     cr_assert_eq(atomic_load(&ran) + atomic_load(&cancelled), 3);
     cr_assert_geq(atomic_load(&ran), 1);
 }
+
+static void count_ran(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+}
+
+Test(workpool, stopped_pool_refuses_until_freed)
+{
+    atomic_store(&ran, 0);
+    atomic_store(&cancelled, 0);
+    workpool *p = workpool_new(2, 4);
+    cr_assert(workpool_submit(p, count_ran, NULL));
+    workpool_stop(p, cancel);
+    cr_assert_eq(atomic_load(&ran) + atomic_load(&cancelled), 1);
+    /* stopped, still allocated: a late submitter is refused, nothing runs or is lost */
+    cr_assert_not(workpool_submit(p, count_ran, NULL));
+    workpool_stop(p, cancel); /* a second stop does nothing */
+    workpool_free(p, cancel);
+    cr_assert_eq(atomic_load(&ran) + atomic_load(&cancelled), 1);
+}
