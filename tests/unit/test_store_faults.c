@@ -1,0 +1,393 @@
+/* Error paths of the SQL store (SQLite backend), driven by the driver layer's fault injection (sqldb.h:
+ * sqldb_fault): each statement of a write, a read, a restore and a retention run fails in turn. The
+ * operation must report the error (-1, or STORE_REJECTED when the database refused the data), leave the
+ * database as it was (one transaction: no half-written cycle, no double count on retry), free what it
+ * allocated (the sanitizer build and `make mutate MUTATE_ASAN=1` check), and work again once the fault is
+ * gone. Every sweep also asserts how many statements it failed, so a sweep that never reached the store
+ * cannot pass. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/merge.h"
+#include "store/sqldb.h"
+#include "store/store.h"
+
+#define T0 1709377200000LL /* 2024-03-02T11:00:00Z */
+#define MIN 60000LL
+
+static char dir[64], dbpath[128];
+static merge_engine *E;
+static store *S;
+static char err[256];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/lookout-faults-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dbpath, sizeof dbpath, "%s/lookout.db", dir);
+    S = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    E = merge_new(NULL);
+}
+
+static void teardown(void)
+{
+    memset(&sqldb_fault, 0, sizeof(sqldb_fault));
+    store_close(S);
+    merge_free(E);
+    char p[160];
+    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", dbpath, suffix[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+TestSuite(faults, .init = setup, .fini = teardown);
+
+/* Arms the fault: the n-th statement (containing match, NULL: any) fails. */
+static void fail_nth(long n, const char *match, bool rejected)
+{
+    sqldb_fault = (sqldb_fault_plan){.after = n, .match = match, .rejected = rejected};
+}
+
+/* Disarms it; returns how many faults fired. */
+static long disarm(void)
+{
+    long f = sqldb_fault.failed;
+    memset(&sqldb_fault, 0, sizeof(sqldb_fault));
+    return f;
+}
+
+/* One error (key, count, severity error) with one occurrence at minute m past 10:00, message msg, a
+ * header, labels instance=url. */
+static void merge_one(const char *job, const char *url, const char *key, int count, int m, const char *msg,
+                      int64_t now, merge_changeset *cs)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"target_uuid\":\"%s\",\"aggregated_errors\":[{\"aggregation_key\":\"%s\",\"total_count\":%d,"
+             "\"severity\":\"error\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
+             "\"class\":\"Err\",\"message\":\"%s\",\"stacktrace\":[\"at a\",\"at b\"],\"cause\":{\"class\":\"Io\","
+             "\"message\":\"cause of %s\",\"stacktrace\":[\"at c\"]}},\"uuid\":\"u-%s-%d\",\"timestamp\":"
+             "\"2024-03-02T10:%02d:00Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"http://svc/x\","
+             "\"request_headers\":{\"X-Id\":\"%d\"},\"request_body\":\"\"}}]}]}",
+             url, key, count, msg, msg, key, m, m, m);
+    payload_doc *d = payload_parse(body, strlen(body), url, err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "instance", url);
+    merge_input in = {.job = job, .url = url, .labels = &ls, .doc = d, .now_ms = now};
+    merge_apply(E, &in, cs);
+    labelset_free(&ls);
+    payload_free(d);
+}
+
+static void apply_ok(merge_changeset *cs, int64_t now)
+{
+    cr_assert_eq(store_apply(S, cs, now, err, sizeof(err)), 0, "%s", err);
+}
+
+/* What the store holds, as one line per error: job/key total status samples labels series-sum and the
+ * newest sample's message; then the jobs summary. */
+static char *dump(void)
+{
+    static char out[4096];
+    size_t off = 0;
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT};
+    store_page p;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    for (size_t i = 0; i < p.n; i++) {
+        store_detail d;
+        cr_assert_eq(store_get(S, p.v[i].job, p.v[i].key, &d, err, sizeof(err)), 0, "%s", err);
+        uint64_t series = 0;
+        for (size_t k = 0; k < d.n_series; k++)
+            series += d.series[k].delta;
+        off += (size_t)snprintf(out + off, sizeof out - off, "%s/%s %llu %s s=%zu l=%zu d=%llu %s\n", d.s.job,
+                                d.s.key, (unsigned long long)d.s.total_count, store_status_name(d.s.status),
+                                d.n_samples, d.n_labels, (unsigned long long)series,
+                                d.n_samples ? d.samples[0]->error.message : "-");
+        store_detail_free(&d);
+    }
+    store_page_free(&p);
+    store_job *j;
+    size_t nj;
+    cr_assert_eq(store_jobs(S, &j, &nj, err, sizeof(err)), 0, "%s", err);
+    for (size_t i = 0; i < nj; i++)
+        off += (size_t)snprintf(out + off, sizeof out - off, "job %s %llu/%llu %llu\n", j[i].job,
+                                (unsigned long long)j[i].open, (unsigned long long)j[i].aggregates,
+                                (unsigned long long)j[i].total_count);
+    store_jobs_free(j, nj);
+    return out;
+}
+
+/* Two errors in the store (alpha 5 from instance a, beta 2 from b, resolved), one resolved; then a change set that adds a new error, a new occurrence (with
+ * a new label set) to an existing one and evicts nothing: alpha 5 -> 9 on a and 1 on a new instance c (10), gamma 3 in job web. */
+static void history(merge_changeset *next)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    merge_one("api", "http://b", "beta", 2, 2, "second", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    cr_assert_eq(store_resolve(S, "api", "beta", T0, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_init(next);
+    merge_one("api", "http://a", "alpha", 9, 3, "third", T0 + MIN, next);
+    merge_one("api", "http://c", "alpha", 1, 4, "fourth", T0 + MIN, next);
+    merge_one("web", "http://w", "gamma", 3, 5, "fifth", T0 + MIN, next);
+}
+
+Test(faults, apply_fails_whole_and_retries_once)
+{
+    merge_changeset cs;
+    history(&cs);
+    char before[4096];
+    snprintf(before, sizeof before, "%s", dump());
+    cr_assert_str_eq(before, "api/alpha 5 open s=1 l=1 d=5 first\n"
+                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+                             "job api 1/2 7\n");
+    long n = 1;
+    for (;; n++) {
+        cr_assert_lt(n, 400, "apply never succeeded");
+        fail_nth(n, NULL, false);
+        strcpy(err, "");
+        int rc = store_apply(S, &cs, T0 + MIN, err, sizeof(err));
+        if (!disarm()) {
+            cr_assert_eq(rc, 0, "%s", err);
+            break;
+        }
+        cr_assert_eq(rc, -1, "statement %ld failed, apply returned %d", n, rc);
+        cr_assert_str_eq(err, "injected fault");
+        cr_assert_str_eq(dump(), before, "statement %ld failed: the database changed", n);
+    }
+    /* begin, tombstone deletes, upserts, samples, causes, headers, search rows, labels, series, counts,
+     * commit: each one failed once */
+    cr_assert_geq(n, 30, "only %ld statements", n);
+    cr_assert_str_eq(dump(), "api/alpha 10 open s=3 l=2 d=10 fourth\n"
+                             "web/gamma 3 open s=1 l=1 d=3 fifth\n"
+                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+                             "job api 1/2 12\n"
+                             "job web 1/1 3\n");
+    merge_changeset_free(&cs);
+}
+
+Test(faults, apply_refused_by_the_database_is_rejected)
+{
+    merge_changeset cs;
+    history(&cs);
+    /* a refused sample, a refused count, a refused commit */
+    const char *where[] = {"INTO samples", "INTO counts", "COMMIT"};
+    for (size_t i = 0; i < 3; i++) {
+        fail_nth(1, where[i], true);
+        cr_assert_eq(store_apply(S, &cs, T0 + MIN, err, sizeof(err)), STORE_REJECTED, "%s", where[i]);
+        cr_assert_eq(disarm(), 1);
+        fail_nth(1, where[i], false);
+        cr_assert_eq(store_apply(S, &cs, T0 + MIN, err, sizeof(err)), -1, "%s", where[i]);
+        cr_assert_eq(disarm(), 1);
+    }
+    merge_changeset_free(&cs);
+}
+
+Test(faults, reads_fail_cleanly)
+{
+    merge_changeset cs;
+    history(&cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    const char *expect = "api/alpha 10 open s=3 l=2 d=10 fourth\n"
+                         "web/gamma 3 open s=1 l=1 d=3 fifth\n"
+                         "api/beta 2 resolved s=1 l=1 d=2 second\n"
+                         "job api 1/2 12\n"
+                         "job web 1/1 3\n";
+    cr_assert_str_eq(dump(), expect);
+
+    /* list, with a search and a label filter, one row per page: count, rows, latest samples, headers */
+    store_label_matcher lm = {"instance", "http://a"};
+    long fired = 0;
+    for (long n = 1;; n++) {
+        cr_assert_lt(n, 50);
+        store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT, .q = "third", .labels = &lm,
+                         .n_labels = 1, .limit = 1};
+        store_page p;
+        fail_nth(n, NULL, false);
+        int rc = store_list(S, &q, &p, err, sizeof(err));
+        if (!disarm()) {
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert_eq(p.n, 1);
+            cr_assert_str_eq(p.v[0].key, "alpha");
+            cr_assert_str_eq(p.v[0].latest->error.message, "fourth");
+            store_page_free(&p);
+            break;
+        }
+        fired++;
+        cr_assert_eq(rc, -1, "list: statement %ld failed, rc %d", n, rc);
+        cr_assert_str_eq(err, "injected fault");
+        cr_assert_eq(p.n, 0);
+        cr_assert_null(p.v);
+        cr_assert_null(p.next_cursor);
+    }
+    cr_assert_geq(fired, 3, "list ran %ld statements", fired);
+
+    /* get: aggregate, samples, causes, headers, labels, series */
+    fired = 0;
+    for (long n = 1;; n++) {
+        cr_assert_lt(n, 50);
+        store_detail d;
+        fail_nth(n, NULL, false);
+        int rc = store_get(S, "api", "alpha", &d, err, sizeof(err));
+        if (!disarm()) {
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert_eq(d.n_samples, 3);
+            cr_assert_eq(d.samples[0]->http->n_headers, 1);
+            cr_assert_str_eq(d.samples[0]->http->headers[0].value, "4");
+            cr_assert_str_eq(d.samples[0]->error.cause->message, "cause of fourth");
+            cr_assert_eq(d.n_labels, 2);
+            store_detail_free(&d);
+            break;
+        }
+        fired++;
+        cr_assert_eq(rc, -1, "get: statement %ld failed, rc %d", n, rc);
+        cr_assert_str_eq(err, "injected fault");
+        cr_assert_eq(d.n_samples, 0);
+        cr_assert_null(d.samples);
+        cr_assert_null(d.s.key);
+    }
+    cr_assert_geq(fired, 6, "get ran %ld statements", fired);
+
+    store_job *j;
+    size_t nj;
+    fail_nth(1, NULL, false);
+    cr_assert_eq(store_jobs(S, &j, &nj, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "injected fault");
+
+    uint64_t b[3] = {0};
+    fail_nth(1, NULL, false);
+    cr_assert_eq(store_buckets(S, "api", "alpha", T0 - 60 * MIN, 60 * MIN, b, 3, err, sizeof(err)), -1);
+    fail_nth(1, NULL, false);
+    cr_assert_eq(store_buckets(S, "api", NULL, T0 - 60 * MIN, 60 * MIN, b, 3, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "injected fault");
+    cr_assert_eq(disarm(), 1);
+    cr_assert_str_eq(dump(), expect);
+}
+
+Test(faults, resolve_and_reopen_report_failures)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    fail_nth(1, "SELECT 1 FROM aggregates", false);
+    cr_assert_eq(store_resolve(S, "api", "alpha", T0, err, sizeof(err)), -1);
+    fail_nth(1, "UPDATE aggregates", false);
+    cr_assert_eq(store_resolve(S, "api", "alpha", T0, err, sizeof(err)), -1);
+    fail_nth(1, "UPDATE aggregates", false);
+    cr_assert_eq(store_reopen(S, "api", "beta", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "injected fault");
+    cr_assert_eq(disarm(), 1);
+    cr_assert_str_eq(dump(), "api/alpha 5 open s=1 l=1 d=5 first\n"
+                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+                             "job api 1/2 7\n");
+}
+
+Test(faults, state_and_restore_fail_whole)
+{
+    merge_changeset cs;
+    history(&cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    merge_state st;
+    merge_snapshot(E, &st);
+    cr_assert_eq(st.n_instances, 4);
+    long n = 1;
+    for (;; n++) {
+        cr_assert_lt(n, 50);
+        fail_nth(n, NULL, false);
+        int rc = store_save_state(S, &st, err, sizeof(err));
+        if (!disarm()) {
+            cr_assert_eq(rc, 0, "%s", err);
+            break;
+        }
+        cr_assert_eq(rc, -1, "save_state: statement %ld failed, rc %d", n, rc);
+    }
+    cr_assert_eq(n, 2 + 4 + 4 + 1, "begin, 4 instances, 4 sources, commit: %ld", n);
+    merge_state_free(&st);
+
+    /* load into a fresh engine: every statement fails in turn, except the last, the COMMIT of a read
+     * transaction (nothing to lose); then the restored engine counts on */
+    merge_engine *e2 = merge_new(NULL);
+    fail_nth(LONG_MAX, NULL, false);
+    cr_assert_eq(store_load(S, e2, err, sizeof(err)), 0, "%s", err);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_free(e2);
+    cr_assert_geq(calls, 9, "load ran %ld statements", calls);
+    for (n = 1; n <= calls; n++) {
+        e2 = merge_new(NULL);
+        fail_nth(n, NULL, false);
+        int rc = store_load(S, e2, err, sizeof(err));
+        cr_assert_eq(disarm(), 1);
+        merge_free(e2);
+        cr_assert_eq(rc, n < calls ? -1 : 0, "load: statement %ld of %ld failed, rc %d", n, calls, rc);
+    }
+    e2 = merge_new(NULL);
+    cr_assert_eq(store_load(S, e2, err, sizeof(err)), 0, "%s", err);
+    merge_free(E);
+    E = e2;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 10, 6, "sixth", T0 + 2 * MIN, &cs); /* 9 -> 10 on instance a */
+    apply_ok(&cs, T0 + 2 * MIN);
+    merge_changeset_free(&cs);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "alpha", &ai));
+    cr_assert_eq(ai.total_count, 11);
+}
+
+Test(faults, maintain_fails_whole)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    /* 15 days later everything is past retention (14 d) */
+    int64_t later = T0 + 15 * 24 * 60 * MIN;
+    long n = 1;
+    for (;; n++) {
+        cr_assert_lt(n, 60);
+        store *s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err)); /* maintain runs once a minute per store */
+        cr_assert_not_null(s2, "%s", err);
+        fail_nth(n, NULL, false);
+        int rc = store_maintain(s2, later, err, sizeof(err));
+        bool failed = disarm();
+        store_close(s2);
+        if (!failed) {
+            cr_assert_eq(rc, 0, "%s", err);
+            break;
+        }
+        /* each batch is its own transaction (sql_store.c: expire_samples), so a failure may leave the
+         * batches before it done; the next run goes on from there */
+        cr_assert_eq(rc, -1, "maintain: statement %ld failed, rc %d", n, rc);
+        cr_assert_str_eq(err, "injected fault");
+    }
+    cr_assert_geq(n, 8, "maintain ran %ld statements", n);
+    /* the samples and series points went; the aggregates stay (merge_expire deletes errors) */
+    cr_assert_str_eq(dump(), "api/alpha 5 open s=0 l=1 d=0 -\n"
+                             "api/beta 2 resolved s=0 l=1 d=0 -\n"
+                             "job api 1/2 7\n");
+}
+
+Test(faults, open_fails_when_the_schema_cannot_be_written)
+{
+    char p2[160];
+    snprintf(p2, sizeof p2, "%s/other.db", dir);
+    fail_nth(1, "CREATE TABLE", false);
+    cr_assert_null(store_sqlite_new(p2, NULL, err, sizeof(err)));
+    cr_assert_eq(disarm(), 1);
+    cr_assert(strstr(err, "injected fault"), "%s", err);
+    unlink(p2);
+}
