@@ -454,7 +454,7 @@ Test(scheduler, request_headers_and_basic_auth)
 {
     http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_basic_auth = true,
                             .basic_auth_username = "alice", .basic_auth_password = "s3cret"};
-    add("hd", 1, "/echo", 500, 2500, &h, 0);
+    add("hd", 1, "/echo", 500, 2250, &h, 0); /* 2250 ms: "2.25", trailing zeros trimmed, not "2.250" */
     int i = wait_n("hd", 1, 1, 2000);
     cr_assert_geq(i, 0);
     pthread_mutex_lock(&mu);
@@ -462,7 +462,7 @@ Test(scheduler, request_headers_and_basic_auth)
     cr_assert_not_null(b);
     cr_expect(strstr(b, "Accept: application/json\n") != NULL, "%s", b);
     cr_expect(strstr(b, "User-Agent: lookout/" LOOKOUT_VERSION "\n") != NULL, "%s", b);
-    cr_expect(strstr(b, "X-Prometheus-Scrape-Timeout-Seconds: 2.5\n") != NULL, "%s", b);
+    cr_expect(strstr(b, "X-Prometheus-Scrape-Timeout-Seconds: 2.25\n") != NULL, "%s", b);
     cr_expect(strstr(b, "Accept-Encoding: ") != NULL, "%s", b);
     cr_expect(strstr(b, "Authorization: Basic YWxpY2U6czNjcmV0\n") != NULL, "%s", b); /* alice:s3cret */
     pthread_mutex_unlock(&mu);
