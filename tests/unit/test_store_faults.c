@@ -391,3 +391,83 @@ Test(faults, open_fails_when_the_schema_cannot_be_written)
     cr_assert(strstr(err, "injected fault"), "%s", err);
     unlink(p2);
 }
+
+/* ---- writes whose effect only shows after a restart (found by make mutate) ---------------------- */
+
+#include <sqlite3.h>
+
+static long db_count(const char *sql)
+{
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* Reopens the store and restores a fresh engine from it, as a restart does (no save_state before). */
+static void restart(void)
+{
+    store_close(S);
+    S = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    merge_free(E);
+    E = merge_new(NULL);
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+}
+
+/* Two instances reporting in the same cycle (one change set, one scrape time): both instance rows are
+ * written with their counts, so after a crash the same counts add nothing. */
+Test(faults, one_cycle_two_instances_survive_a_restart)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    merge_one("api", "http://b", "alpha", 3, 2, "second", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    restart();
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0 + MIN, &cs);
+    merge_one("api", "http://b", "alpha", 3, 2, "second", T0 + MIN, &cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "api/alpha 8 open s=2 l=2 d=8 second\n"
+                             "job api 1/1 8\n");
+}
+
+/* An error deleted by retention leaves a tombstone (its instances still report it); when it comes back
+ * with a new count the tombstone goes, and a restart restores the live error. */
+Test(faults, a_returning_error_clears_its_tombstone)
+{
+    merge_free(E);
+    merge_options o = {.retention_ms = 10 * MIN};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &cs), 1);
+    apply_ok(&cs, T0 + 11 * MIN);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 0);
+    merge_one("api", "http://a", "alpha", 7, 12, "again", T0 + 12 * MIN, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert(cs.v[0].is_new);
+    apply_ok(&cs, T0 + 12 * MIN);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 0);
+    restart();
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "alpha", &ai));
+    cr_assert_eq(ai.total_count, 2);
+    cr_assert_str_eq(dump(), "api/alpha 2 open s=1 l=1 d=2 again\n"
+                             "job api 1/1 2\n");
+}
