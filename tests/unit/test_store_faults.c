@@ -65,7 +65,7 @@ static long disarm(void)
     return f;
 }
 
-/* One error (key, count, severity error) with one occurrence at minute m past 10:00, message msg, a
+/* One error (key, count, severity error, warning in job web) with one occurrence at minute m past 10:00, message msg, a
  * header, labels instance=url. */
 static void merge_one(const char *job, const char *url, const char *key, int count, int m, const char *msg,
                       int64_t now, merge_changeset *cs)
@@ -73,12 +73,12 @@ static void merge_one(const char *job, const char *url, const char *key, int cou
     char body[2048];
     snprintf(body, sizeof body,
              "{\"target_uuid\":\"%s\",\"aggregated_errors\":[{\"aggregation_key\":\"%s\",\"total_count\":%d,"
-             "\"severity\":\"error\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
+             "\"severity\":\"%s\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
              "\"class\":\"Err\",\"message\":\"%s\",\"stacktrace\":[\"at a\",\"at b\"],\"cause\":{\"class\":\"Io\","
              "\"message\":\"cause of %s\",\"stacktrace\":[\"at c\"]}},\"uuid\":\"u-%s-%d\",\"timestamp\":"
              "\"2024-03-02T10:%02d:00Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"http://svc/x\","
              "\"request_headers\":{\"X-Id\":\"%d\"},\"request_body\":\"\"}}]}]}",
-             url, key, count, msg, msg, key, m, m, m);
+             url, key, count, strcmp(job, "web") ? "error" : "warning", msg, msg, key, m, m, m);
     payload_doc *d = payload_parse(body, strlen(body), url, err, sizeof(err));
     cr_assert_not_null(d, "%s", err);
     labelset ls;
@@ -95,8 +95,9 @@ static void apply_ok(merge_changeset *cs, int64_t now)
     cr_assert_eq(store_apply(S, cs, now, err, sizeof(err)), 0, "%s", err);
 }
 
-/* What the store holds, as one line per error: job/key total status samples labels series-sum and the
- * newest sample's message; then the jobs summary. */
+/* What the store holds, as one line per error: job/key total severity status samples labels (as the list
+ * row counts them / as the detail has them) series-sum and the newest sample's message; then the jobs
+ * summary. */
 static char *dump(void)
 {
     static char out[4096];
@@ -110,9 +111,12 @@ static char *dump(void)
         uint64_t series = 0;
         for (size_t k = 0; k < d.n_series; k++)
             series += d.series[k].delta;
-        off += (size_t)snprintf(out + off, sizeof out - off, "%s/%s %llu %s s=%zu l=%zu d=%llu %s\n", d.s.job,
-                                d.s.key, (unsigned long long)d.s.total_count, store_status_name(d.s.status),
-                                d.n_samples, d.n_labels, (unsigned long long)series,
+        cr_assert_eq(p.v[i].n_samples, d.n_samples, "%s: list row and detail disagree", d.s.key);
+        cr_assert_eq(p.v[i].n_labels, d.n_labels, "%s: list row and detail disagree", d.s.key);
+        cr_assert_eq(p.v[i].severity, d.s.severity, "%s: list row and detail disagree", d.s.key);
+        off += (size_t)snprintf(out + off, sizeof out - off, "%s/%s %llu %s %s s=%zu l=%zu d=%llu %s\n", d.s.job,
+                                d.s.key, (unsigned long long)d.s.total_count, payload_severity_name(p.v[i].severity),
+                                store_status_name(d.s.status), d.n_samples, d.n_labels, (unsigned long long)series,
                                 d.n_samples ? d.samples[0]->error.message : "-");
         store_detail_free(&d);
     }
@@ -151,8 +155,8 @@ Test(faults, apply_fails_whole_and_retries_once)
     history(&cs);
     char before[4096];
     snprintf(before, sizeof before, "%s", dump());
-    cr_assert_str_eq(before, "api/alpha 5 open s=1 l=1 d=5 first\n"
-                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+    cr_assert_str_eq(before, "api/alpha 5 error open s=1 l=1 d=5 first\n"
+                             "api/beta 2 error resolved s=1 l=1 d=2 second\n"
                              "job api 1/2 7\n");
     long n = 1;
     for (;; n++) {
@@ -171,9 +175,9 @@ Test(faults, apply_fails_whole_and_retries_once)
     /* begin, tombstone deletes, upserts, samples, causes, headers, search rows, labels, series, counts,
      * commit: each one failed once */
     cr_assert_geq(n, 30, "only %ld statements", n);
-    cr_assert_str_eq(dump(), "api/alpha 10 open s=3 l=2 d=10 fourth\n"
-                             "web/gamma 3 open s=1 l=1 d=3 fifth\n"
-                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+    cr_assert_str_eq(dump(), "api/alpha 10 error open s=3 l=2 d=10 fourth\n"
+                             "web/gamma 3 warning open s=1 l=1 d=3 fifth\n"
+                             "api/beta 2 error resolved s=1 l=1 d=2 second\n"
                              "job api 1/2 12\n"
                              "job web 1/1 3\n");
     merge_changeset_free(&cs);
@@ -202,9 +206,9 @@ Test(faults, reads_fail_cleanly)
     history(&cs);
     apply_ok(&cs, T0 + MIN);
     merge_changeset_free(&cs);
-    const char *expect = "api/alpha 10 open s=3 l=2 d=10 fourth\n"
-                         "web/gamma 3 open s=1 l=1 d=3 fifth\n"
-                         "api/beta 2 resolved s=1 l=1 d=2 second\n"
+    const char *expect = "api/alpha 10 error open s=3 l=2 d=10 fourth\n"
+                         "web/gamma 3 warning open s=1 l=1 d=3 fifth\n"
+                         "api/beta 2 error resolved s=1 l=1 d=2 second\n"
                          "job api 1/2 12\n"
                          "job web 1/1 3\n";
     cr_assert_str_eq(dump(), expect);
@@ -291,8 +295,8 @@ Test(faults, resolve_and_reopen_report_failures)
     cr_assert_eq(store_reopen(S, "api", "beta", err, sizeof(err)), -1);
     cr_assert_str_eq(err, "injected fault");
     cr_assert_eq(disarm(), 1);
-    cr_assert_str_eq(dump(), "api/alpha 5 open s=1 l=1 d=5 first\n"
-                             "api/beta 2 resolved s=1 l=1 d=2 second\n"
+    cr_assert_str_eq(dump(), "api/alpha 5 error open s=1 l=1 d=5 first\n"
+                             "api/beta 2 error resolved s=1 l=1 d=2 second\n"
                              "job api 1/2 7\n");
 }
 
@@ -376,8 +380,8 @@ Test(faults, maintain_fails_whole)
     }
     cr_assert_geq(n, 8, "maintain ran %ld statements", n);
     /* the samples and series points went; the aggregates stay (merge_expire deletes errors) */
-    cr_assert_str_eq(dump(), "api/alpha 5 open s=0 l=1 d=0 -\n"
-                             "api/beta 2 resolved s=0 l=1 d=0 -\n"
+    cr_assert_str_eq(dump(), "api/alpha 5 error open s=0 l=1 d=0 -\n"
+                             "api/beta 2 error resolved s=0 l=1 d=0 -\n"
                              "job api 1/2 7\n");
 }
 
@@ -437,7 +441,7 @@ Test(faults, one_cycle_two_instances_survive_a_restart)
     merge_one("api", "http://b", "alpha", 3, 2, "second", T0 + MIN, &cs);
     apply_ok(&cs, T0 + MIN);
     merge_changeset_free(&cs);
-    cr_assert_str_eq(dump(), "api/alpha 8 open s=2 l=2 d=8 second\n"
+    cr_assert_str_eq(dump(), "api/alpha 8 error open s=2 l=2 d=8 second\n"
                              "job api 1/1 8\n");
 }
 
@@ -468,6 +472,59 @@ Test(faults, a_returning_error_clears_its_tombstone)
     merge_aggregate_info ai;
     cr_assert(merge_get(E, "api", "alpha", &ai));
     cr_assert_eq(ai.total_count, 2);
-    cr_assert_str_eq(dump(), "api/alpha 2 open s=1 l=1 d=2 again\n"
+    cr_assert_str_eq(dump(), "api/alpha 2 error open s=1 l=1 d=2 again\n"
                              "job api 1/1 2\n");
+}
+
+static void db_exec(const char *sql)
+{
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    char *e = NULL;
+    cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, &e), SQLITE_OK, "%s", e ? e : "");
+    sqlite3_close(h);
+}
+
+/* Retention deletes in bounded batches (2000 rows, each batch its own transaction), at most 10 batches of
+ * samples per run, and series points until fewer than a batch are left. 22,000 expired samples and 4,500
+ * expired series points of an aggregate id with no aggregate row (no search row to rebuild). */
+Test(faults, retention_works_in_bounded_batches)
+{
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 22000)"
+            " INSERT INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url,"
+            " body, stext) SELECT 42, i, 1000 + i, '', 4, 'E', 'm', '', 0, '', '', '', 'e' FROM n;"
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)"
+            " INSERT INTO series (agg_id, minute, delta) SELECT 42, i, 1 FROM n;");
+    cr_assert_eq(store_maintain(S, T0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2000, "10 batches of 2000 per run");
+    cr_assert_eq(db_count("SELECT count(*) FROM series"), 0, "series batches go on while full");
+    cr_assert_eq(store_maintain(S, T0 + 30000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2000, "runs at most once a minute");
+    cr_assert_eq(store_maintain(S, T0 + 60000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 0);
+}
+
+/* Buckets add the series points inside [since, since + n*step); points before since are skipped, not
+ * the end of the scan. since in mid-minute: the query then returns the point of since's minute too. */
+Test(faults, buckets_skip_points_before_the_window)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    merge_one("api", "http://a", "alpha", 7, 2, "second", T0 + 2 * MIN, &cs);
+    apply_ok(&cs, T0 + 2 * MIN);
+    merge_changeset_clear(&cs);
+    merge_one("api", "http://a", "alpha", 11, 3, "third", T0 + 4 * MIN, &cs);
+    apply_ok(&cs, T0 + 4 * MIN);
+    merge_changeset_free(&cs);
+    for (int all = 0; all < 2; all++) {
+        uint64_t b[2] = {0, 0};
+        cr_assert_eq(store_buckets(S, "api", all ? NULL : "alpha", T0 + MIN / 2, 2 * MIN, b, 2, err, sizeof(err)), 0,
+                     "%s", err);
+        cr_assert_eq(b[0], 2, "key %s", all ? "NULL" : "alpha");
+        cr_assert_eq(b[1], 4, "key %s", all ? "NULL" : "alpha");
+    }
 }
