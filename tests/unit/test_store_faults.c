@@ -528,3 +528,17 @@ Test(faults, buckets_skip_points_before_the_window)
         cr_assert_eq(b[1], 4, "key %s", all ? "NULL" : "alpha");
     }
 }
+
+/* A change set can carry several scrapes of one instance (the ingest writer batches cycles): the
+ * instance row keeps the newest sighting, which decides when retention forgets the instance. */
+Test(faults, one_change_set_two_scrapes_keeps_the_newest_sighting)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    merge_one("api", "http://a", "beta", 2, 2, "second", T0 + MIN, &cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + MIN);
+}
