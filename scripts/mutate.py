@@ -18,7 +18,9 @@ score = (killed + timeout) / (killed + timeout + survived)
 The report goes to stdout and build-mutate/report.txt (survivors with their source line), and
 build-mutate/report.json. Exit status 0 unless the unmutated tests fail or the tool itself breaks:
 survivors are findings, not errors. --list shows the sampled mutants without building; --rescore applies
-tests/mutation/equivalent.txt to the last report without running anything.
+tests/mutation/equivalent.txt to the last report without running anything; --survivors reruns only the
+last report's survivors; --asan (MUTATE_ASAN=1) builds mutants with ASan/UBSan, and a sanitizer report in
+a test's log kills the mutant (report-asan.txt/.json).
 """
 import argparse
 import datetime

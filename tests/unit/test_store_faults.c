@@ -542,3 +542,18 @@ Test(faults, one_change_set_two_scrapes_keeps_the_newest_sighting)
     cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
     cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + MIN);
 }
+
+/* A retention batch rebuilds the search row of each error that lost samples once, however its victims
+ * interleave in time (they are sorted by error before the rebuild loop): 2 errors, 20 samples alternating. */
+Test(faults, retention_rebuilds_each_search_row_once)
+{
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)"
+            " INSERT INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url,"
+            " body, stext) SELECT 40 + i % 2, 1000 + i, 1000 + i, '', 4, 'E', 'm', '', 0, '', '', '', 'e' FROM n;");
+    fail_nth(LONG_MAX, "SELECT akey FROM aggregates", false);
+    cr_assert_eq(store_maintain(S, T0, err, sizeof(err)), 0, "%s", err);
+    long calls = sqldb_fault.calls;
+    disarm();
+    cr_assert_eq(calls, 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 0);
+}
