@@ -557,3 +557,72 @@ Test(faults, retention_rebuilds_each_search_row_once)
     cr_assert_eq(calls, 2);
     cr_assert_eq(db_count("SELECT count(*) FROM samples"), 0);
 }
+
+/* ---- restore (sql_load.c): what a restart must bring back ------------------------------------- */
+
+/* Restored instances keep their last sighting: pruning right after a restart forgets none, and the same
+ * counts scraped again add nothing. */
+Test(faults, restored_instances_keep_their_last_sighting)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    restart();
+    cr_assert_eq(merge_prune(E, T0 + MIN), 0);
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0 + MIN, &cs);
+    cr_assert_eq(cs.n, 0, "the same count counted again");
+    merge_changeset_free(&cs);
+}
+
+/* Restored sample timestamps decide what a full sample list evicts: cap 2 holding minutes 10 and 20, then
+ * minute 15 arrives: 20 and 15 stay. */
+Test(faults, restored_samples_keep_their_timestamps)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 2};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 10, "m10", T0, &cs);
+    merge_one("api", "http://a", "alpha", 2, 20, "m20", T0 + MIN, &cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    restart();
+    merge_free(E);
+    E = merge_new(&o);
+    cr_assert_eq(store_load(S, E, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 3, 15, "m15", T0 + 2 * MIN, &cs);
+    apply_ok(&cs, T0 + 2 * MIN);
+    merge_changeset_free(&cs);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "alpha", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.n_samples, 2);
+    cr_assert_str_eq(d.samples[0]->error.message, "m20");
+    cr_assert_str_eq(d.samples[1]->error.message, "m15");
+    store_detail_free(&d);
+}
+
+/* A label-set row of an error id that has no aggregate (left by another shard's retention, or an older
+ * version) does not hide the next error's label sets on restore: a known set is not added again. */
+Test(faults, orphan_label_rows_do_not_shift_the_restore)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 5, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    db_exec("INSERT INTO labels (agg_id, lhash, seq, name, value) VALUES (1, 5, 1, '', '')");
+    restart();
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 6, 2, "second", T0 + MIN, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_labels_added, 0, "a restored label set was added again");
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "api/alpha 6 error open s=2 l=1 d=6 second\n"
+                             "job api 1/1 6\n");
+}
