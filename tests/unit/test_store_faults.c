@@ -626,3 +626,28 @@ Test(faults, orphan_label_rows_do_not_shift_the_restore)
     cr_assert_str_eq(dump(), "api/alpha 6 error open s=2 l=1 d=6 second\n"
                              "job api 1/1 6\n");
 }
+
+/* A restored source keeps the instance it scraped: a body-hash hit after the restart still counts as a
+ * sighting of that instance, which retention then keeps. */
+Test(faults, restored_sources_keep_their_instance)
+{
+    const char *body = "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3}]}";
+    uint64_t h = merge_body_hash(body, strlen(body));
+    payload_doc *d = payload_parse(body, strlen(body), "http://a", err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_input in = {.job = "api", .url = "http://a", .doc = d, .body_hash = h, .now_ms = T0};
+    merge_apply(E, &in, &cs);
+    payload_free(d);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    merge_state st;
+    merge_snapshot(E, &st);
+    cr_assert_eq(store_save_state(S, &st, err, sizeof(err)), 0, "%s", err);
+    merge_state_free(&st);
+    restart();
+    int64_t day = 24 * 60 * MIN;
+    cr_assert(merge_body_unchanged(E, "api", "http://a", h, T0 + 10 * day));
+    cr_assert_eq(merge_prune(E, T0 + 15 * day), 0, "the body-hash hit did not refresh the restored instance");
+}
