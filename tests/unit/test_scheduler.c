@@ -420,7 +420,12 @@ Test(scheduler, remove_stops_scraping_and_aborts_in_flight)
     add("rm", 1, "/ok", 200, 150, NULL, 0);
     add("rm", 2, "/slow?ms=1500", 400, 2000, NULL, 0);
     cr_assert_geq(wait_n("rm", 1, 2, 2000), 0);
-    /* Target 2 is now in its first (1.5 s) scrape. */
+    /* Target 2 is in its first (1.5 s) scrape once the server has its request: the removal then drops
+     * a transfer in flight, with its receive buffer (which must go back to the pool, not leak). */
+    int polls = 0;
+    while (helper_stat(&srv, "path_requests", "/slow") < 1 && polls++ < 300)
+        usleep(10000);
+    cr_assert_geq(helper_stat(&srv, "path_requests", "/slow"), 1, "target 2 was never scraped");
     scrape_loop_remove(loop, "rm", 1);
     scrape_loop_remove(loop, "rm", 2);
     /* A control target added after the removals: commands apply in order, so its first result means both
