@@ -265,6 +265,20 @@ Test(merge_limits, overflow_is_sticky_until_it_expires)
     cr_assert(!exists("api", "lookout.overflow"));
 }
 
+/* The overflow deleted by retention comes back like any error: holding only the increase over the
+ * instance's last overflow count (4 then 10: 6), not its old total. */
+Test(merge_limits, expired_overflow_comes_back_with_the_increase_only)
+{
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 4ULL), T0);
+    cr_assert_eq(count("api", "lookout.overflow"), 4);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 4);
+    cr_assert(!exists("api", "lookout.overflow"));
+    merge_changeset_clear(&CS);
+    apply("api", "http://a", counts("A", 4, "k5", 1ULL, "k6", 1ULL, "k7", 1ULL, "k8", 10ULL), T0 + 12 * MIN);
+    cr_assert_eq(count("api", "k5"), 1);
+    cr_assert_eq(count("api", "lookout.overflow"), 6);
+}
+
 /* Counts of the overflow survive a snapshot/restore (the store's restart) without double counting. */
 Test(merge_limits, overflow_counts_survive_restore)
 {

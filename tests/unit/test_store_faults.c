@@ -651,3 +651,107 @@ Test(faults, restored_sources_keep_their_instance)
     cr_assert(merge_body_unchanged(E, "api", "http://a", h, T0 + 10 * day));
     cr_assert_eq(merge_prune(E, T0 + 15 * day), 0, "the body-hash hit did not refresh the restored instance");
 }
+
+/* ---- more write and restore paths (found by make mutate, seed 2) -------------------------------- */
+
+/* Error ids hash job and key with a separator: job "a" key "bc" and job "ab" key "c" are two errors. */
+Test(faults, ids_separate_job_from_key)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("a", "http://a", "bc", 2, 1, "first", T0, &cs);
+    merge_one("ab", "http://b", "c", 3, 2, "second", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "ab/c 3 error open s=1 l=1 d=3 second\n"
+                             "a/bc 2 error open s=1 l=1 d=2 first\n"
+                             "job a 1/1 2\n"
+                             "job ab 1/1 3\n");
+}
+
+/* An occurrence without a stack trace (nor a cause's) is stored, its stack empty. */
+Test(faults, occurrence_without_stacktrace_is_stored)
+{
+    const char *body = "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,"
+                       "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\","
+                       "\"stacktrace\":[],\"cause\":{\"class\":\"C\",\"message\":\"c\",\"stacktrace\":[]}},"
+                       "\"uuid\":\"u\",\"timestamp\":\"2024-03-02T10:00:00Z\"}]}]}";
+    payload_doc *d = payload_parse(body, strlen(body), "http://a", err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_input in = {.job = "api", .url = "http://a", .doc = d, .now_ms = T0};
+    merge_apply(E, &in, &cs);
+    payload_free(d);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_detail dd;
+    cr_assert_eq(store_get(S, "api", "k", &dd, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(dd.n_samples, 1);
+    cr_assert_eq(dd.samples[0]->error.n_stacktrace, 0);
+    cr_assert_str_eq(dd.samples[0]->error.cause->message, "c");
+    store_detail_free(&dd);
+}
+
+/* An evicted sample takes its causes along (samples_per_error 1: each new occurrence evicts the last). */
+Test(faults, evicted_samples_take_their_causes)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 1};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    for (int i = 0; i < 3; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "m%d", i);
+        merge_one("api", "http://a", "alpha", i + 1, i, msg, T0 + i * MIN, &cs);
+        apply_ok(&cs, T0 + i * MIN);
+        merge_changeset_clear(&cs);
+    }
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
+}
+
+/* A restore of many rows (1100 errors, 3000 samples: past the first capacity of every list) and of a
+ * negative total (a corrupt or foreign row) that restores as 0. */
+Test(faults, restore_of_many_rows_and_a_negative_total)
+{
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100)"
+            " INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen)"
+            " SELECT i * 1000, 'bulk', 'k' || i, i, 4, 1000, 2000 FROM n;"
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+            " INSERT INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url,"
+            " body, stext) SELECT 1000 * (1 + i % 3), i, 1000 + i, '', 4, 'E', 'm', '', 0, '', '', '', 'e' FROM n;"
+            "UPDATE aggregates SET total = -1 WHERE akey = 'k7';");
+    restart();
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "bulk", "k1100", &ai));
+    cr_assert_eq(ai.total_count, 1100);
+    cr_assert(merge_get(E, "bulk", "k1", &ai));
+    cr_assert_eq(ai.total_count, 1);
+    cr_assert_eq(ai.n_samples, 100, "1000 samples, capped at the default 100");
+    cr_assert(merge_get(E, "bulk", "k7", &ai));
+    cr_assert_eq(ai.total_count, 0);
+}
+
+/* A search word holding a double quote matches literally (the full-text phrase escapes it). */
+Test(faults, search_for_a_quoted_word)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "bad \\\"token\\\" here", T0, &cs);
+    merge_one("api", "http://a", "beta", 1, 2, "bad token here", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    const char *qs[] = {"\"token\"", "\"token", "d \"tok"};
+    for (size_t i = 0; i < 3; i++) {
+        store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT, .q = qs[i]};
+        store_page p;
+        cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s: %s", qs[i], err);
+        cr_assert_eq(p.n, 1, "%s: %zu rows", qs[i], p.n);
+        cr_assert_str_eq(p.v[0].key, "alpha");
+        store_page_free(&p);
+    }
+}
