@@ -199,6 +199,12 @@ Test(phase, seed_depends_on_external_labels)
     h = fnv1a64(FNV64_OFFSET, host, strlen(host));
     h = fnv1a64(h, want, sizeof want - 1);
     cr_assert_eq(scrape_seed(&c), h);
+    /* two labels: separated by ", " as in Go's String() */
+    labelset_set(&c, "a", "1");
+    static const char want2[] = "{a=\"1\", replica=\"a\\x01\\\"b\"}";
+    h = fnv1a64(FNV64_OFFSET, host, strlen(host));
+    h = fnv1a64(h, want2, sizeof want2 - 1);
+    cr_assert_eq(scrape_seed(&c), h);
     labelset_free(&c);
     labelset_free(&a);
     labelset_free(&b);
