@@ -755,3 +755,26 @@ Test(faults, search_for_a_quoted_word)
         store_page_free(&p);
     }
 }
+
+/* Each restored error knows exactly its own label sets: after a restart, alpha seen from b and beta seen
+ * from a are new label sets for both (the restore slices one list of label ids per error). */
+Test(faults, restored_label_ids_stay_with_their_error)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    merge_one("api", "http://b", "beta", 1, 2, "second", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    restart();
+    merge_changeset_init(&cs);
+    merge_one("api", "http://b", "alpha", 1, 3, "third", T0 + MIN, &cs);
+    merge_one("api", "http://a", "beta", 1, 4, "fourth", T0 + MIN, &cs);
+    cr_assert_eq(cs.n, 2);
+    cr_assert_eq(cs.v[0].n_labels_added + cs.v[1].n_labels_added, 2);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "api/alpha 2 error open s=2 l=2 d=2 third\n"
+                             "api/beta 2 error open s=2 l=2 d=2 fourth\n"
+                             "job api 2/2 4\n");
+}
