@@ -778,3 +778,42 @@ Test(faults, restored_label_ids_stay_with_their_error)
                              "api/beta 2 error open s=2 l=2 d=2 fourth\n"
                              "job api 2/2 4\n");
 }
+
+/* Many label matchers (more bound parameters than the first capacity of the parameter list). */
+Test(faults, list_with_many_label_matchers)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    merge_one("api", "http://b", "beta", 1, 2, "second", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_label_matcher lm[12];
+    for (size_t i = 0; i < 12; i++)
+        lm[i] = (store_label_matcher){"instance", "http://b"};
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT, .job = "api", .labels = lm,
+                     .n_labels = 12};
+    store_page p;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(p.n, 1);
+    cr_assert_str_eq(p.v[0].key, "beta");
+    store_page_free(&p);
+    /* no match: an empty page whose row array is still allocated, as the memory store's is */
+    lm[11].value = "http://c";
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(p.n, 0);
+    cr_assert_not_null(p.v);
+    store_page_free(&p);
+}
+
+/* labels.seq (the order label sets were seen in) is stored as now_ms * 1000 + index: rows written by
+ * earlier versions sort among new ones only if the encoding stays. */
+Test(faults, label_set_order_encoding_is_stable)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    apply_ok(&cs, T0 + 7);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT seq FROM labels WHERE name = ''"), (T0 + 7) * 1000);
+}
