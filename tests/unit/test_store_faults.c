@@ -714,21 +714,25 @@ Test(faults, evicted_samples_take_their_causes)
     cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
 }
 
-/* A restore of many rows (1100 errors, 3000 samples: past the first capacity of every list) and of a
- * negative total (a corrupt or foreign row) that restores as 0. */
+/* A restore of many rows (1000 errors and 100 tombstones, 3000 samples: past the first capacity of
+ * every list, the error list growing while tombstones are appended) and of a negative total (a corrupt
+ * or foreign row) that restores as 0. */
 Test(faults, restore_of_many_rows_and_a_negative_total)
 {
-    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100)"
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
             " INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen)"
             " SELECT i * 1000, 'bulk', 'k' || i, i, 4, 1000, 2000 FROM n;"
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)"
+            " INSERT INTO tombstones (agg_id, job, akey, last_seen) SELECT 5000000 + i, 'bulk', 't' || i, 2000 FROM n;"
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
             " INSERT INTO samples (agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url,"
             " body, stext) SELECT 1000 * (1 + i % 3), i, 1000 + i, '', 4, 'E', 'm', '', 0, '', '', '', 'e' FROM n;"
             "UPDATE aggregates SET total = -1 WHERE akey = 'k7';");
     restart();
     merge_aggregate_info ai;
-    cr_assert(merge_get(E, "bulk", "k1100", &ai));
-    cr_assert_eq(ai.total_count, 1100);
+    cr_assert(merge_get(E, "bulk", "k1000", &ai));
+    cr_assert_eq(ai.total_count, 1000);
+    cr_assert(!merge_get(E, "bulk", "t100", &ai), "a tombstone restored as an error");
     cr_assert(merge_get(E, "bulk", "k1", &ai));
     cr_assert_eq(ai.total_count, 1);
     cr_assert_eq(ai.n_samples, 100, "1000 samples, capped at the default 100");
