@@ -176,9 +176,12 @@ image:
 MUTATE_PER_MODULE ?= 20
 MUTATE_SEED       ?= 1
 MODULES           ?=
+# MUTATE_ASAN=1: mutants built with -fsanitize=address,undefined (a sanitizer report kills them)
+MUTATE_ASAN       ?= 0
 .PHONY: mutate
 mutate: deps
-	nice python3 scripts/mutate.py --per-module $(MUTATE_PER_MODULE) --seed $(MUTATE_SEED) --modules "$(MODULES)"
+	nice python3 scripts/mutate.py --per-module $(MUTATE_PER_MODULE) --seed $(MUTATE_SEED) --modules "$(MODULES)" \
+	  $(if $(filter-out 0,$(MUTATE_ASAN)),--asan)
 # --- end mutation testing
 
 clean:

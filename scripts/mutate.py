@@ -18,7 +18,9 @@ score = (killed + timeout) / (killed + timeout + survived)
 The report goes to stdout and build-mutate/report.txt (survivors with their source line), and
 build-mutate/report.json. Exit status 0 unless the unmutated tests fail or the tool itself breaks:
 survivors are findings, not errors. --list shows the sampled mutants without building; --rescore applies
-tests/mutation/equivalent.txt to the last report without running anything.
+tests/mutation/equivalent.txt to the last report without running anything; --survivors reruns only the
+last report's survivors; --asan (MUTATE_ASAN=1) builds mutants with ASan/UBSan, and a sanitizer report in
+a test's log kills the mutant (report-asan.txt/.json).
 """
 import argparse
 import datetime
@@ -39,13 +41,14 @@ EQUIVALENT_FILE = os.path.join(ROOT, "tests", "mutation", "equivalent.txt")
 # Only tests that exercise the module on purpose: linking it is not enough (most tests link half of src/).
 K8S_TESTS = ["test_sd_k8s", "test_sd_k8s_watch", "test_sd_k8s_share"]
 MODULE_TESTS = {
-    "src/store/merge.c": ["test_merge", "test_store_memory", "test_ingest"],
+    "src/store/merge.c": ["test_merge", "test_merge_limits", "test_store_memory", "test_ingest", "test_store_faults"],
     "src/labels/relabel.c": ["test_relabel", "test_target"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],
     "src/scrape/scheduler.c": ["test_scheduler", "test_security_scrape"],
-    "src/store/sql_store.c": ["test_store_sqlite"],
-    "src/store/sql_read.c": ["test_store_sqlite"],
+    "src/store/sql_store.c": ["test_store_sqlite", "test_store_faults"],
+    "src/store/sql_read.c": ["test_store_sqlite", "test_store_faults"],
+    "src/store/sql_load.c": ["test_store_sqlite", "test_store_faults"],
     "src/api/errors_api.c": ["test_api_errors", "test_api_answers"],
     "src/api/periskop_api.c": ["test_api_errors", "test_api_answers"],
     "src/api/apiutil.c": ["test_api_errors", "test_api_targets"],
@@ -298,8 +301,43 @@ def sync_tree(tree):
                     os.unlink(os.path.join(d, f))
 
 
+# How mutants are built: the plain mode, or the ASan mode (set_asan_mode).
+MODE = {"bdir": "build", "make": ["OPT=-O0 -g0"], "asan": False}
+
+# ---- ASan mode (--asan, MUTATE_ASAN=1) --------------------------------------------------------------------
+# Mutants built with -fsanitize=address,undefined: a dropped free, an allocation one byte short or an
+# out-of-bounds index is killed by the sanitizer's report even when every assertion still holds. A test
+# "fails" as tests/run.sh judges a unit binary: non-zero exit, or a sanitizer report in its log (a leak in
+# a criterion worker leaves the exit status clean). The pattern is run.sh's, keep them the same.
+SANITIZER_REPORT = re.compile(rb"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer|"
+                              rb"crashed during its setup or teardown")
+
+
+def set_asan_mode():
+    san = "-fsanitize=address,undefined"
+    MODE.update(bdir="build-asan", asan=True,
+                make=["OPT=-O0 -g0 %s -fno-omit-frame-pointer" % san, "LDFLAGS=%s" % san])
+
+
+def sanitizer_reported(log):
+    with open(log, "rb") as f:
+        return SANITIZER_REPORT.search(f.read()) is not None
+
+
+def report_name():
+    """build-mutate/report.{txt,json}; report-asan.* in ASan mode (the two runs do not overwrite each other)"""
+    return "report-asan" if MODE["asan"] else "report"
+
+
+def sanitizer_env(env):
+    """detect_leaks: LeakSanitizer on (the default on x86-64 Linux, but said); exit codes left alone"""
+    env["ASAN_OPTIONS"] = "detect_leaks=1:" + env.get("ASAN_OPTIONS", "")
+    return env
+# -----------------------------------------------------------------------------------------------------------
+
+
 def build(tree, targets, log):
-    cmd = ["nice", "make", "-C", tree, "-s", "-j1", "BUILD=build", "OPT=-O0 -g0", "WERROR=0"] + targets
+    cmd = ["nice", "make", "-C", tree, "-s", "-j1", "BUILD=" + MODE["bdir"], "WERROR=0"] + MODE["make"] + targets
     with open(log, "w") as f:
         try:
             return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=900).returncode == 0
@@ -310,15 +348,21 @@ def build(tree, targets, log):
 def run_test(tree, name, timeout, log):
     """-> ('pass'|'fail'|'timeout', seconds)"""
     t0 = time.monotonic()
-    cmd = ["nice", os.path.join(tree, "build", "unit", name), "--jobs=2", "--fail-fast"]
+    cmd = ["nice", os.path.join(tree, MODE["bdir"], "unit", name), "--jobs=2", "--fail-fast"]
+    # BUILD: where tests find their helpers (tests/unit/helper_server.h), built in the tree
+    env = dict(os.environ, BUILD=os.path.join(tree, MODE["bdir"]))
+    if MODE["asan"]:
+        env = sanitizer_env(env)
     with open(log, "w") as f:
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, 9)
             p.wait()
             return "timeout", time.monotonic() - t0
+    if rc == 0 and MODE["asan"] and sanitizer_reported(log):
+        rc = 1
     return ("pass" if rc == 0 else "fail"), time.monotonic() - t0
 
 
@@ -331,7 +375,13 @@ def main():
     ap.add_argument("--list", action="store_true", help="list the sampled mutants, build and run nothing")
     ap.add_argument("--rescore", action="store_true",
                     help="re-read tests/mutation/equivalent.txt and rewrite the last report without running")
+    ap.add_argument("--asan", action="store_true", default=os.environ.get("MUTATE_ASAN", "") not in ("", "0"),
+                    help="build mutants with -fsanitize=address,undefined; a sanitizer report kills (MUTATE_ASAN=1)")
+    ap.add_argument("--survivors", action="store_true",
+                    help="run only the mutants the last report (same seed, mode) lists as survivors")
     args = ap.parse_args()
+    if args.asan:
+        set_asan_mode()
     if args.rescore:
         return rescore(args)
 
@@ -349,6 +399,8 @@ def main():
         rng = random.Random("%s:%s" % (args.seed, mod))
         k = len(all_m) if args.per_module <= 0 else min(args.per_module, len(all_m))
         picked = sorted(rng.sample(all_m, k), key=lambda m: m["start"])
+        if args.survivors:
+            picked = last_survivors(args, mod, text, picked)
         for m in picked:
             m["line"], m["col"] = line_col(text, m["start"])
             op, h, scol = mutant_key(text, m)
@@ -369,7 +421,10 @@ def main():
     sync_tree(tree)
     tests = sorted({t for mod, _, _, _ in plan for t in MODULE_TESTS[mod]})
     print("mutate: building the unmutated tree in %s (first run: a few minutes)" % tree, flush=True)
-    if not build(tree, ["build/unit/" + t for t in tests], os.path.join(logs, "build-base.log")):
+    bdir = MODE["bdir"]
+    helpers = ["%s/helpers/%s" % (bdir, h[:-2]) for h in sorted(os.listdir(os.path.join(tree, "tests", "helpers")))
+               if h.endswith(".c")]
+    if not build(tree, ["%s/unit/%s" % (bdir, t) for t in tests] + helpers, os.path.join(logs, "build-base.log")):
         print("mutate: the unmutated tree does not build, see %s/build-base.log" % logs)
         return 2
     base = {}
@@ -397,7 +452,7 @@ def main():
                     with open(path, "w") as f:
                         f.write(mutated)
                     tag = "%s-%d" % (mod.replace("/", "_"), i)
-                    if not build(tree, ["build/unit/" + t for t in MODULE_TESTS[mod]],
+                    if not build(tree, ["%s/unit/%s" % (bdir, t) for t in MODULE_TESTS[mod]],
                                  os.path.join(logs, tag + ".build.log")):
                         r["status"] = "stillborn"
                     else:
@@ -414,14 +469,45 @@ def main():
             with open(path, "w") as f:
                 f.write(text)
 
-    report(results, [(mod, total, len(picked)) for mod, _, total, picked in plan], args, time.monotonic() - started)
+    mods = [(mod, total, len(picked)) for mod, _, total, picked in plan]
+    if args.survivors:
+        results, mods = merge_last(args, results, mods)
+    report(results, mods, args, time.monotonic() - started)
     return 0
+
+
+def last_survivors(args, mod, text, picked):
+    """--survivors: the sampled mutants of mod that survived in the last report, matched like equivalents
+    (operator, line hash, column), so edits elsewhere in the file do not lose them. The report then
+    covers only these: killed ones are the tests' gain, the rest are still missing a test."""
+    with open(os.path.join(args.workdir, report_name() + ".json")) as f:
+        last = json.load(f)
+    if str(last.get("seed")) != str(args.seed):
+        sys.exit("mutate: --survivors: the last report used seed %s, not %s" % (last.get("seed"), args.seed))
+    alive = {(r["op"], r["hash"], r["scol"], r["rep"]) for r in last["mutants"]
+             if r["file"] == mod and r["status"] == "survived"}
+    out = []
+    for m in picked:
+        op, h, scol = mutant_key(text, m)
+        if (op, h, scol, m["rep"]) in alive:
+            out.append(m)
+    return out
+
+
+def merge_last(args, results, mods):
+    """--survivors: the last report with the survivors' new results, so the report stays whole"""
+    with open(os.path.join(args.workdir, report_name() + ".json")) as f:
+        last = json.load(f)
+    new = {(r["file"], r["op"], r["hash"], r["scol"], r["rep"]): r for r in results}
+    merged = [new.get((r["file"], r["op"], r["hash"], r["scol"], r["rep"]), r) for r in last["mutants"]]
+    s = last["summary"]
+    return merged, [(mod, s[mod]["sites"], s[mod]["sampled"]) for mod in s]
 
 
 def rescore(args):
     """Applies the current equivalents to the last run (same sources): survivors listed there become
     'equivalent'; a killed mutant listed there is reported, since the entry must be wrong."""
-    with open(os.path.join(args.workdir, "report.json")) as f:
+    with open(os.path.join(args.workdir, report_name() + ".json")) as f:
         last = json.load(f)
     equivalents = load_equivalents()
     texts = {}
@@ -446,8 +532,9 @@ def rescore(args):
 
 def report(results, modules, args, secs):
     out = []
-    out.append("mutation report %s  seed=%s per-module=%d  %.0f s" % (
-        datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), args.seed, args.per_module, secs))
+    out.append("mutation report %s  seed=%s per-module=%d%s  %.0f s" % (
+        datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), args.seed, args.per_module,
+        "  asan" if MODE["asan"] else "", secs))
     out.append("%-28s %6s %6s %7s %8s %10s %9s %6s" % (
         "module", "killed", "t/out", "surviv", "equiv", "stillborn", "sampled", "score"))
     summary = {}
@@ -473,10 +560,11 @@ def report(results, modules, args, secs):
             out.append("      %s" % r["src"])
     text = "\n".join(out)
     print(text)
-    with open(os.path.join(args.workdir, "report.txt"), "w") as f:
+    with open(os.path.join(args.workdir, report_name() + ".txt"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(args.workdir, "report.json"), "w") as f:
+    with open(os.path.join(args.workdir, report_name() + ".json"), "w") as f:
         json.dump({"summary": summary, "mutants": results, "seed": args.seed, "per_module": args.per_module,
+                   "asan": MODE["asan"],
                    "seconds": round(secs)}, f, indent=1)
 
 

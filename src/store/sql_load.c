@@ -275,7 +275,9 @@ int sql_load(store *s, merge_engine *e, char *err, size_t errlen)
         rc = sqldb_query(db, "SELECT job, url, body_hash, last_scrape, instance_id FROM sources", NULL, 0, source_row,
                          &st, err, errlen);
     char e2[128];
-    sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof(e2));
+    /* a read transaction: a failed COMMIT loses nothing, but left open it would fail the next BEGIN */
+    if (sqldb_exec(db, "COMMIT", NULL, 0, e2, sizeof(e2)) != 0)
+        sqldb_exec(db, "ROLLBACK", NULL, 0, e2, sizeof(e2));
     pthread_mutex_unlock(&m->wmu);
     if (rc == 0)
         merge_restore(e, &st);

@@ -97,13 +97,32 @@ static inline bool sqlrow_null(sqlrow *r, int col)
     return r->ops->col_null(r, col);
 }
 
+/* Fault injection, a test hook (tests/unit/test_store_faults.c; sqldb_fault.c): while after > 0, every
+ * sqldb_exec/sqldb_query of this thread whose statement contains match (NULL: any statement) counts it
+ * down, and the call that brings it to 0 fails without reaching the database: it returns -1 with err
+ * "injected fault" and sets last_rejected to rejected. calls counts the matching calls seen, failed the
+ * faults fired. Thread-local, so a test's plan never hits another thread's calls. Never set by lookout. */
+typedef struct sqldb_fault_plan {
+    long after;
+    const char *match;
+    bool rejected;
+    long calls, failed;
+} sqldb_fault_plan;
+extern _Thread_local sqldb_fault_plan sqldb_fault;
+/* true when this call is the one to fail (err and last_rejected set) */
+bool sqldb_fault_fires(sqldb *db, const char *sql, char *err, size_t errlen);
+
 static inline int sqldb_exec(sqldb *db, const char *sql, const sqlv *p, size_t n, char *err, size_t errlen)
 {
+    if (sqldb_fault.after > 0 && sqldb_fault_fires(db, sql, err, errlen))
+        return -1;
     return db->ops->exec(db, sql, p, n, err, errlen);
 }
 static inline int sqldb_query(sqldb *db, const char *sql, const sqlv *p, size_t n, sqldb_row_fn fn, void *ctx,
                               char *err, size_t errlen)
 {
+    if (sqldb_fault.after > 0 && sqldb_fault_fires(db, sql, err, errlen))
+        return -1;
     return db->ops->query(db, sql, p, n, fn, ctx, err, errlen);
 }
 

@@ -265,6 +265,20 @@ Test(merge_limits, overflow_is_sticky_until_it_expires)
     cr_assert(!exists("api", "lookout.overflow"));
 }
 
+/* The overflow deleted by retention comes back like any error: holding only the increase over the
+ * instance's last overflow count (4 then 10: 6), not its old total. */
+Test(merge_limits, expired_overflow_comes_back_with_the_increase_only)
+{
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 4ULL), T0);
+    cr_assert_eq(count("api", "lookout.overflow"), 4);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 4);
+    cr_assert(!exists("api", "lookout.overflow"));
+    merge_changeset_clear(&CS);
+    apply("api", "http://a", counts("A", 4, "k5", 1ULL, "k6", 1ULL, "k7", 1ULL, "k8", 10ULL), T0 + 12 * MIN);
+    cr_assert_eq(count("api", "k5"), 1);
+    cr_assert_eq(count("api", "lookout.overflow"), 6);
+}
+
 /* Counts of the overflow survive a snapshot/restore (the store's restart) without double counting. */
 Test(merge_limits, overflow_counts_survive_restore)
 {
@@ -358,6 +372,35 @@ Test(merge_limits, regrouped_keys_stay_deleted_after_retention)
     /* one original key grows by 3: back as a new error holding only that */
     apply("api", "http://a", regrouped(13, 5), T0 + 13 * MIN);
     cr_assert_eq(count("api", "E"), 3);
+}
+
+/* A derived instance (a regrouped key's own count) lives as long as its instance: a body-hash hit
+ * refreshes only the instance, and pruning the derived one would count its key again. One-character
+ * original keys: the separator is then the id's second-to-last byte. */
+Test(merge_limits, derived_instances_live_with_their_instance)
+{
+    merge_free(E);
+    merge_options o = {.retention_ms = 10 * MIN};
+    E = merge_new(&o);
+    for (int round = 0; round < 2; round++) {
+        payload_doc *d = counts("A", 2, "a", 10ULL, "b", 5ULL);
+        for (size_t i = 0; i < d->n_aggregates; i++) {
+            d->aggregates[i].count_id = d->aggregates[i].key;
+            d->aggregates[i].key = strdup("E");
+        }
+        /* round 0: the first scrape; round 1: a changed body with the same counts, after the prune */
+        merge_input in = {.job = "api", .url = "http://a", .doc = d, .body_hash = 77 + round,
+                          .now_ms = round ? T0 + 12 * MIN : T0};
+        merge_apply(E, &in, &CS);
+        payload_free(d);
+        cr_assert_eq(count("api", "E"), 15, "round %d", round);
+        if (!round) {
+            cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + 8 * MIN));
+            cr_assert_eq(merge_prune(E, T0 + 12 * MIN), 0, "a derived instance was pruned with its instance alive");
+        }
+    }
+    /* the instance itself goes after retention, and its derived instances with it */
+    cr_assert_eq(merge_prune(E, T0 + 40 * MIN), 3);
 }
 
 /* A tombstone lives while an instance refers to it, and its memory goes with the last one. */

@@ -199,6 +199,12 @@ Test(phase, seed_depends_on_external_labels)
     h = fnv1a64(FNV64_OFFSET, host, strlen(host));
     h = fnv1a64(h, want, sizeof want - 1);
     cr_assert_eq(scrape_seed(&c), h);
+    /* two labels: separated by ", " as in Go's String() */
+    labelset_set(&c, "a", "1");
+    static const char want2[] = "{a=\"1\", replica=\"a\\x01\\\"b\"}";
+    h = fnv1a64(FNV64_OFFSET, host, strlen(host));
+    h = fnv1a64(h, want2, sizeof want2 - 1);
+    cr_assert_eq(scrape_seed(&c), h);
     labelset_free(&c);
     labelset_free(&a);
     labelset_free(&b);
@@ -420,7 +426,12 @@ Test(scheduler, remove_stops_scraping_and_aborts_in_flight)
     add("rm", 1, "/ok", 200, 150, NULL, 0);
     add("rm", 2, "/slow?ms=1500", 400, 2000, NULL, 0);
     cr_assert_geq(wait_n("rm", 1, 2, 2000), 0);
-    /* Target 2 is now in its first (1.5 s) scrape. */
+    /* Target 2 is in its first (1.5 s) scrape once the server has its request: the removal then drops
+     * a transfer in flight, with its receive buffer (which must go back to the pool, not leak). */
+    int polls = 0;
+    while (helper_stat(&srv, "path_requests", "/slow") < 1 && polls++ < 300)
+        usleep(10000);
+    cr_assert_geq(helper_stat(&srv, "path_requests", "/slow"), 1, "target 2 was never scraped");
     scrape_loop_remove(loop, "rm", 1);
     scrape_loop_remove(loop, "rm", 2);
     /* A control target added after the removals: commands apply in order, so its first result means both
@@ -454,7 +465,7 @@ Test(scheduler, request_headers_and_basic_auth)
 {
     http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_basic_auth = true,
                             .basic_auth_username = "alice", .basic_auth_password = "s3cret"};
-    add("hd", 1, "/echo", 500, 2500, &h, 0);
+    add("hd", 1, "/echo", 500, 2250, &h, 0); /* 2250 ms: "2.25", trailing zeros trimmed, not "2.250" */
     int i = wait_n("hd", 1, 1, 2000);
     cr_assert_geq(i, 0);
     pthread_mutex_lock(&mu);
@@ -462,7 +473,7 @@ Test(scheduler, request_headers_and_basic_auth)
     cr_assert_not_null(b);
     cr_expect(strstr(b, "Accept: application/json\n") != NULL, "%s", b);
     cr_expect(strstr(b, "User-Agent: lookout/" LOOKOUT_VERSION "\n") != NULL, "%s", b);
-    cr_expect(strstr(b, "X-Prometheus-Scrape-Timeout-Seconds: 2.5\n") != NULL, "%s", b);
+    cr_expect(strstr(b, "X-Prometheus-Scrape-Timeout-Seconds: 2.25\n") != NULL, "%s", b);
     cr_expect(strstr(b, "Accept-Encoding: ") != NULL, "%s", b);
     cr_expect(strstr(b, "Authorization: Basic YWxpY2U6czNjcmV0\n") != NULL, "%s", b); /* alice:s3cret */
     pthread_mutex_unlock(&mu);
