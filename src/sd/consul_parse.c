@@ -242,12 +242,11 @@ static const yajl_callbacks cat_callbacks = {
     .yajl_end_array = cat_close,
 };
 
-static const char *cmp_base;
-
-static int cmp_centry(const void *a, const void *b)
+static int cmp_centry(const void *a, const void *b, void *strs)
 {
     const centry *x = a, *y = b;
-    int c = strcmp(cmp_base + x->name, cmp_base + y->name);
+    const char *base = strs;
+    int c = strcmp(base + x->name, base + y->name);
     return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -296,8 +295,8 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
         return -1;
     }
     /* sorted by name; a repeated name keeps its last list (jansson's object did) */
-    cmp_base = c.strs.b;
-    qsort(c.v, c.n, sizeof *c.v, cmp_centry);
+    if (c.n > 1) /* qsort(NULL, 0) is undefined (found by fuzz_remote_sd) */
+        qsort_r(c.v, c.n, sizeof *c.v, cmp_centry, c.strs.b); /* providers parse on their own threads */
     size_t k = 0;
     for (size_t i = 0; i < c.n; i++) {
         if (i + 1 < c.n && !strcmp(c.strs.b + c.v[i].name, c.strs.b + c.v[i + 1].name))
