@@ -8,6 +8,7 @@
  * or `null` document is a syntax error ("'[' or '{' expected", as jansson without JSON_DECODE_ANY said).
  * /v1/agent/self (read once per provider, and only Config.Datacenter of it) stays a bounded jansson tree. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,7 @@ typedef struct cat {
     centry *v;
     size_t n, cap;
     growbuf strs;
-    size_t *tagoff; /* string offsets of every tag, entries point at runs of it */
+    char **tagoff; /* every tag: its string offset while parsing (the block may move), then its pointer */
     size_t n_tagoff, cap_tagoff;
 } cat;
 
@@ -138,7 +139,7 @@ static void cat_value(cat *c, int kind, const unsigned char *s, size_t len)
             c->cap_tagoff = c->cap_tagoff ? c->cap_tagoff * 2 : 16;
             c->tagoff = xrealloc(c->tagoff, c->cap_tagoff * sizeof *c->tagoff);
         }
-        c->tagoff[c->n_tagoff++] = gb_add(&c->strs, s, len);
+        c->tagoff[c->n_tagoff++] = (char *)(uintptr_t)gb_add(&c->strs, s, len);
         c->v[c->n - 1].n_tags++;
     }
 }
@@ -304,10 +305,9 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
         c.v[k++] = c.v[i];
     }
     char *strs = c.strs.b ? xrealloc(c.strs.b, c.strs.n ? c.strs.n : 1) : NULL;
-    char **tags = xmalloc((c.n_tagoff ? c.n_tagoff : 1) * sizeof *tags);
+    char **tags = c.tagoff ? xrealloc(c.tagoff, c.n_tagoff * sizeof *tags) : xmalloc(sizeof *tags);
     for (size_t i = 0; i < c.n_tagoff; i++)
-        tags[i] = strs + c.tagoff[i];
-    free(c.tagoff);
+        tags[i] = strs + (uintptr_t)tags[i];
     consul_catalog_entry *v = xmalloc((k + 1) * sizeof *v);
     for (size_t i = 0; i < k; i++)
         v[i] = (consul_catalog_entry){strs + c.v[i].name, c.v[i].n_tags ? tags + c.v[i].tags : NULL, c.v[i].n_tags};
