@@ -141,8 +141,11 @@ static void group_end(jg *c)
         free(g->source);
         g->source = xmalloc(sl);
         snprintf(g->source, sl, "%s:%zu", c->prefix, c->index);
-        g->labels = c->labels; /* moved */
+        g->labels = c->labels; /* moved, sized to its labels plus the one the provider adds (__meta_url or
+                                * __meta_filepath): labelset_set would otherwise reserve eight */
         labelset_init(&c->labels);
+        g->labels.cap = g->labels.n + 1;
+        g->labels.v = xrealloc(g->labels.v, g->labels.cap * sizeof(label));
         /* the targets move over; capacity shrunk to the next power of two (target_group_add_target's
          * invariant) */
         size_t cap = 1;
