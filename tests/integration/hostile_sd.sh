@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runaway discovery answers against a real lookout (issue 12): a 20 MB http_sd or Consul answer of each
+# Runaway discovery answers against a real lookout (issue 12): a 20 MB http_sd, file_sd or Consul answer of each
 # hostile shape grows lookout's VmHWM by at most 5 x the body + 48 MiB (the body itself, curl's buffer
 # and the streaming parse included). The shapes keep (almost) nothing: what the parse costs is what is
 # measured, not the targets lookout would keep.
 #   http_sd: [{},{},...]; [{"targets":[]},...]; groups with labels and no targets; [[],[],...] (refused at
 #            the first item, scanned to the end); one label value of 20 MB.
+#   file_sd: [{},{},...] then one group with a target, copied into a watched directory after start-up.
 #   Consul:  a catalog with one service carrying 20 MB of tags; a health answer with one instance and
 #            20 MB of checks; one instance with 20 MB of nested arrays under an unknown field.
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
@@ -34,6 +35,7 @@ def fill(name, head, tail, item):
             f.write(u); n += len(u); first = False
         f.write(tail)
 fill("empty_objects", "[", "]", "{}")
+fill("file_empty_objects.json", "[", ',{"targets":["127.0.0.1:1"]}]', "{}")
 fill("empty_target_lists", "[", "]", '{"targets":[]}')
 fill("labels_only", "[", "]", '{"labels":{"a":"b"}}')
 fill("empty_arrays", "[", "]", "[]")
@@ -128,6 +130,29 @@ measure http_empty_arrays "    http_sd_configs: [{url: 'http://127.0.0.1:$SD_POR
   empty_arrays "$HTTP_FAIL"
 grep -q 'group 0: expected an object with targets and labels, got array' "$TMP/sd-http_empty_arrays.log"
 check "http_sd [[],[],...]: refused with the first group's error" [ $? -eq 0 ]
+
+# file_sd: the file arrives after start-up (the directory is watched); done when its one target is found
+mkdir -p "$TMP/filesd"
+cat >"$TMP/file.yml" <<YML
+storage: {type: memory}
+scrape_configs:
+  - job_name: sd
+    scrape_interval: 1h
+    file_sd_configs: [{files: ['$TMP/filesd/*.json']}]
+YML
+start_lookout sd-file --config.file="$TMP/file.yml" || not_ok "lookout starts (file_sd)"
+base=$(hwm_kib "$LOOKOUT_PID")
+cp "$TMP/sd/file_empty_objects.json" "$TMP/filesd/.t" && mv "$TMP/filesd/.t" "$TMP/filesd/t.json"
+eventually 60 bash -c "curl -s '$LOOKOUT_URL/metrics' | grep -Eq 'lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} 1'" ||
+  not_ok "file_sd: file parsed"
+peak=$(hwm_kib "$LOOKOUT_PID")
+size=$(stat -c %s "$TMP/filesd/t.json")
+growth=$(((peak - base) * 1024))
+echo "# VmHWM file_sd_empty_objects: body $((size / MIB)) MiB, base $((base / 1024)) MiB, peak $((peak / 1024)) MiB," \
+  "growth $((growth / MIB)) MiB ($(awk -v g="$growth" -v s="$size" 'BEGIN { printf "%.2f", g / s }') x)"
+check_mem "file_sd_empty_objects: VmHWM growth $((growth / MIB)) MiB <= 5 x body + 48 MiB" \
+  [ "$growth" -le $((5 * size + 48 * MIB)) ]
+stop_pid "$LOOKOUT_PID"
 
 CONSUL="    consul_sd_configs: [{server: '127.0.0.1:$SD_PORT', refresh_interval: 1h}]"
 ONE_TARGET='lookout_sd_discovered_targets\{[^}]*job="sd"[^}]*\} 1'
