@@ -380,6 +380,8 @@ typedef struct health {
     hentry e;
     const char *sep;
     target_group *g;
+    size_t kept, budget, len; /* what the targets take (an estimate), at most, the body's size */
+    char budget_err[200];
 } health;
 
 static void smap_reset(smap *m)
@@ -562,6 +564,19 @@ static void entry_end(health *c)
     add_map_labels(&t, &e->nmeta, "__meta_consul_metadata_");
     add_map_labels(&t, &e->smeta, "__meta_consul_service_metadata_");
     add_map_labels(&t, &e->tagged, "__meta_consul_tagged_address_");
+    /* what is kept is bounded too: `[{},{},...]` makes a target of every 3 bytes (~1 KiB each) */
+    size_t bytes = sizeof(labelset) + 64;
+    for (size_t i = 0; i < t.n; i++)
+        bytes += sizeof(label) + strlen(t.v[i].name) + strlen(t.v[i].value) + 48;
+    c->kept += bytes;
+    if (c->kept > c->budget) {
+        snprintf(c->budget_err, sizeof c->budget_err,
+                 "health service: targets take more than %zu MiB for a body of %zu bytes (at most %u times the "
+                 "body + 1 MiB)", c->budget >> 20, c->len, JSON_BUDGET_RATIO);
+        c->err = c->budget_err;
+        labelset_free(&t);
+        return;
+    }
     target_group_add_target(c->g, &t);
     labelset_free(&t);
 }
@@ -831,7 +846,7 @@ static const yajl_callbacks health_callbacks = {
 int consul_parse_health(const char *body, size_t len, const char *service, const char *datacenter,
                         const char *tag_separator, target_group *g, char *err, size_t errlen)
 {
-    health c = {.sep = tag_separator, .g = g};
+    health c = {.sep = tag_separator, .g = g, .budget = json_budget_for(len), .len = len};
     entry_reset(&c.e);
     char prefix[600];
     snprintf(prefix, sizeof prefix, "invalid JSON in health service %s", service);

@@ -25,6 +25,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "sd/sd_internal.h"
+#include "util/json_budget.h"
 #include "util/xalloc.h"
 
 #define JG_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH, kept for the same documents */
@@ -51,6 +52,8 @@ typedef struct jg {
     /* errors of this group, reported in the old code's order (group_end) */
     char targets_err[256], labels_err[256], label_err[512], target_err[256];
     char *label_name; /* key inside labels */
+    size_t kept, budget; /* bytes the groups kept so far take (an estimate), and at most */
+    size_t len;
     /* result */
     target_group *out;
     size_t *idx;
@@ -94,8 +97,23 @@ static void doc_error(jg *c, const char *fmt, ...)
 enum { K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL, K_NULL };
 static const char *kind_name[] = {"object", "array", "string", "number", "bool", "null"};
 
+/* What is kept is bounded too: a list of millions of tiny targets would otherwise build GiBs of label
+ * sets from a few MB (each target costs ~100 bytes + its address). Past the budget the document fails like
+ * one the tree parser could not hold (the provider keeps its last good targets). */
+static bool over_budget(jg *c, size_t bytes)
+{
+    c->kept += bytes;
+    if (c->kept <= c->budget)
+        return false;
+    doc_error(c, "targets take more than %zu MiB for a body of %zu bytes (at most %u times the body + 1 MiB)",
+              c->budget >> 20, c->len, JSON_BUDGET_RATIO);
+    return true;
+}
+
 static void add_target(jg *c, const unsigned char *s, size_t len)
 {
+    if (over_budget(c, sizeof(labelset) + sizeof(label) + len + 96))
+        return;
     if (c->n_targets == c->cap_targets) {
         c->cap_targets = c->cap_targets ? c->cap_targets * 2 : 1;
         c->targets = xrealloc(c->targets, c->cap_targets * sizeof *c->targets);
@@ -129,7 +147,9 @@ static void group_end(jg *c)
         else if (c->target_err[0])
             doc_error(c, "%s", c->target_err);
     }
-    if (!c->err[0] && c->n_targets) {
+    if (!c->err[0] && c->n_targets &&
+        !over_budget(c, sizeof(target_group) + sizeof(size_t) + strlen(c->prefix) + 64 +
+                            c->labels.n * (sizeof(label) + 64))) {
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 4;
             c->out = xrealloc(c->out, c->cap * sizeof *c->out);
@@ -420,6 +440,8 @@ int sd_json_groups_parse(const char *prefix, const char *data, size_t len, targe
 {
     jg *c = xcalloc(1, sizeof *c);
     c->prefix = prefix;
+    c->len = len;
+    c->budget = json_budget_for(len);
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
     if (!h)
         abort();

@@ -177,6 +177,31 @@ Test(sd_consul_parse, catalog_and_agent_self)
     cr_assert(strstr(err, "invalid value '5' for Config.Datacenter"), "%s", err);
 }
 
+/* `[{},{},...]`: every 3 bytes an instance (":0", ten labels, ~1 KiB kept): what is kept is bounded at
+ * 24 times the body + 1 MiB like the tree parser was, so 2 MB of it fails instead of building GiBs. */
+Test(sd_consul_parse, health_targets_are_bounded)
+{
+    size_t n = 700000, len = 0;
+    char *body = malloc(3 * n + 2);
+    body[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            body[len++] = ',';
+        body[len++] = '{';
+        body[len++] = '}';
+    }
+    body[len++] = ']';
+    body[len] = 0;
+    target_group g;
+    target_group_init(&g, "s");
+    char err[256];
+    cr_assert_eq(consul_parse_health(body, len, "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: targets take more than 49 MiB for a body of 2100001 bytes (at most 24 times "
+                          "the body + 1 MiB)");
+    target_group_free(&g);
+    free(body);
+}
+
 Test(sd_consul_parse, sanitize)
 {
     char out[64];

@@ -136,6 +136,24 @@ Test(sd_json_groups, repeated_keys_last_wins)
     sd_groups_free(g, n);
 }
 
+/* What is kept is bounded as the tree was (24 times the body + 1 MiB): 2 MB of one-character targets
+ * would keep ~34 bytes per byte. */
+Test(sd_json_groups, kept_targets_are_bounded)
+{
+    size_t n = 500000, len = 0;
+    char *doc = malloc(4 * n + 32);
+    len += (size_t)sprintf(doc, "[{\"targets\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(doc + len, i ? ",\"a\"" : "\"a\"");
+    len += (size_t)sprintf(doc + len, "]}]");
+    target_group *g = NULL;
+    size_t k = 0;
+    char err[512];
+    cr_assert_eq(sd_json_groups_parse("P", doc, len, &g, NULL, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "targets take more than 46 MiB for a body of 2000015 bytes (at most 24 times the body + 1 MiB)");
+    free(doc);
+}
+
 /* ---- memory ---- */
 
 static long status_kb(const char *field)
