@@ -34,7 +34,8 @@
 
 typedef struct seen_file {
     char *path;
-    size_t n_groups; /* groups sent for it last time: sources PATH:0 .. PATH:n-1 */
+    size_t *idx;     /* positions of the groups with targets sent for it last time (sources PATH:INDEX), */
+    size_t n_idx;    /* ascending; an empty group is sent for each that has none any more */
 } seen_file;
 
 typedef struct file_impl {
@@ -98,11 +99,11 @@ static target_group *gbuf_push(gbuf *b)
     return &b->v[b->n++];
 }
 
-static void push_empty(gbuf *b, const char *path, size_t from, size_t to)
+static void push_empty(gbuf *b, const char *path, const size_t *idx, size_t n)
 {
     char source[PATH_MAX + 32];
-    for (size_t i = from; i < to; i++) {
-        snprintf(source, sizeof source, "%s:%zu", path, i);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(source, sizeof source, "%s:%zu", path, idx[i]);
         target_group_init(gbuf_push(b), source);
     }
 }
@@ -140,29 +141,42 @@ static void refresh(sd_provider *p)
             errors++;
             metric_add(m_read_errors, NULL, 1);
             log_error(COMPONENT, "error reading file", "job", p->job, "file", path, "err", err);
-            now[n_now++].n_groups = old ? old->n_groups : 0; /* keep its groups */
+            if (old && old->n_idx) { /* keep its groups */
+                now[n_now].idx = xmalloc(old->n_idx * sizeof(size_t));
+                memcpy(now[n_now].idx, old->idx, old->n_idx * sizeof(size_t));
+                now[n_now].n_idx = old->n_idx;
+            }
+            n_now++;
             continue;
         }
-        for (size_t k = 0; k < n; k++)
+        if (old && old->n_idx) {
+            size_t *gone = xmalloc(old->n_idx * sizeof(size_t));
+            push_empty(&out, path, gone, sd_groups_gone(old->idx, old->n_idx, groups, n, gone));
+            free(gone);
+        }
+        now[n_now].idx = n ? xmalloc(n * sizeof(size_t)) : NULL;
+        for (size_t k = 0; k < n; k++) {
+            now[n_now].idx[k] = sd_group_index(&groups[k]);
             *gbuf_push(&out) = groups[k]; /* moved */
+        }
         free(groups);
-        if (old && old->n_groups > n)
-            push_empty(&out, path, n, old->n_groups);
-        now[n_now++].n_groups = n;
+        now[n_now++].n_idx = n;
     }
     for (size_t i = 0; i < fi->n_seen; i++)
         if (!find_seen(now, n_now, fi->seen[i].path)) {
             log_debug(COMPONENT, "file no longer matches, removing its targets", "job", p->job, "file",
                       fi->seen[i].path);
-            push_empty(&out, fi->seen[i].path, 0, fi->seen[i].n_groups);
+            push_empty(&out, fi->seen[i].path, fi->seen[i].idx, fi->seen[i].n_idx);
         }
     globfree(&gl);
 
     /* one update for the whole scan: the manager never sees half a refresh */
     sd_provider_update(p, out.v, out.n);
     sd_groups_free(out.v, out.n);
-    for (size_t i = 0; i < fi->n_seen; i++)
+    for (size_t i = 0; i < fi->n_seen; i++) {
         free(fi->seen[i].path);
+        free(fi->seen[i].idx);
+    }
     free(fi->seen);
     fi->seen = now;
     fi->n_seen = n_now;
@@ -313,8 +327,10 @@ static void file_destroy(sd_provider *p)
     free(fi->dirs);
     free(fi->bases);
     free(fi->wds);
-    for (size_t i = 0; i < fi->n_seen; i++)
+    for (size_t i = 0; i < fi->n_seen; i++) {
         free(fi->seen[i].path);
+        free(fi->seen[i].idx);
+    }
     free(fi->seen);
     free(fi);
     p->impl = NULL;

@@ -1,15 +1,15 @@
 /* file_parse: reading one file_sd file into target groups, validated as Prometheus' file SD does
  * (discovery/file/file.go readFile and targetgroup.Group's UnmarshalJSON / UnmarshalYAML):
- *   - JSON (jansson): `null` is an empty list; an empty file is a syntax error (as in Go); unknown keys in
- *     a group are rejected (DisallowUnknownFields); keys match case-insensitively (encoding/json);
- *     targets must be strings, label values strings.
+ *   - JSON (streamed by json_groups.c, no document tree): `null` is an empty list; an empty file is a
+ *     syntax error (as in Go); unknown keys in a group are rejected (DisallowUnknownFields); keys match
+ *     case-insensitively (encoding/json); targets must be strings, label values strings.
  *   - YAML (libyaml, first document): an empty file or `null` is an empty list; unknown and duplicate keys
  *     are rejected (UnmarshalStrict); scalars of any type are accepted as strings (yaml.v2 does so).
  *   - a null group is an error ("nil target group item found"); label names must be valid.
- * Every group gets source "PATH:INDEX" and __meta_filepath=PATH. Pure: no threads, no globals. */
+ * Every group gets source "PATH:INDEX" and __meta_filepath=PATH; groups without targets are not returned
+ * (INDEX keeps counting them). Pure: no threads, no globals. */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,6 @@
 #include <yaml.h>
 
 #include "sd/sd_internal.h"
-#include "util/json_budget.h"
 #include "util/yaml_depth.h"
 
 typedef struct glist {
@@ -59,99 +58,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "bool";
-    default: return "null";
-    }
-}
-
-static int parse_json(const char *path, const char *data, size_t len, glist *out, char *err, size_t errlen)
-{
-    json_error_t je;
-    json_t *root = json_budget_loadb(data, len, JSON_DECODE_ANY, &je);
-    if (!root)
-        return fail(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
-    int rc = 0;
-    if (json_is_null(root))
-        goto done;
-    if (!json_is_array(root)) {
-        rc = fail(err, errlen, "expected a list of target groups, got %s", json_kind(root));
-        goto done;
-    }
-    size_t i;
-    json_t *item;
-    json_array_foreach(root, i, item) {
-        if (json_is_null(item)) {
-            rc = fail(err, errlen, "nil target group item found");
-            goto done;
-        }
-        if (!json_is_object(item)) {
-            rc = fail(err, errlen, "group %zu: expected an object with targets and labels, got %s", i,
-                      json_kind(item));
-            goto done;
-        }
-        const json_t *targets = NULL, *labels = NULL;
-        const char *key;
-        json_t *v;
-        json_object_foreach(item, key, v) {
-            if (strcasecmp(key, "targets") == 0)
-                targets = v;
-            else if (strcasecmp(key, "labels") == 0)
-                labels = v;
-            else {
-                rc = fail(err, errlen, "group %zu: unknown field \"%s\" (expected targets, labels)", i, key);
-                goto done;
-            }
-        }
-        if (targets && !json_is_null(targets) && !json_is_array(targets)) {
-            rc = fail(err, errlen, "group %zu: targets: expected a list of strings, got %s", i,
-                      json_kind(targets));
-            goto done;
-        }
-        if (labels && !json_is_null(labels) && !json_is_object(labels)) {
-            rc = fail(err, errlen, "group %zu: labels: expected an object of strings, got %s", i,
-                      json_kind(labels));
-            goto done;
-        }
-        target_group *g = glist_add(out, path);
-        if (labels && json_is_object(labels))
-            json_object_foreach((json_t *)labels, key, v) {
-                if (!label_name_valid(key)) {
-                    rc = fail(err, errlen, "group %zu: \"%s\" is not a valid label name", i, key);
-                    goto done;
-                }
-                if (!json_is_string(v)) {
-                    rc = fail(err, errlen, "group %zu: label %s: expected a string, got %s", i, key,
-                              json_kind(v));
-                    goto done;
-                }
-                labelset_set(&g->labels, key, json_string_value(v));
-            }
-        if (targets && json_is_array(targets)) {
-            size_t k;
-            json_array_foreach(targets, k, v) {
-                if (!json_is_string(v)) {
-                    rc = fail(err, errlen, "group %zu: target %zu: expected a string, got %s", i, k,
-                              json_kind(v));
-                    goto done;
-                }
-                add_target(g, json_string_value(v));
-            }
-        }
-    }
-done:
-    json_decref(root);
-    return rc;
 }
 
 /* ---- YAML ---- */
@@ -315,12 +221,22 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
         dot = NULL;
     glist l = {0};
     int rc;
-    if (dot && !strcasecmp(dot, ".json"))
-        rc = parse_json(path, data, len, &l, err, errlen);
-    else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml")))
+    if (dot && !strcasecmp(dot, ".json")) {
+        rc = sd_json_groups_parse(path, data, len, &l.v, NULL, &l.n, err, errlen);
+    } else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml"))) {
         rc = parse_yaml(path, data, len, &l, err, errlen);
-    else
+        if (!rc) { /* like JSON: only groups with targets */
+            size_t k = 0;
+            for (size_t i = 0; i < l.n; i++)
+                if (l.v[i].n_targets)
+                    l.v[k++] = l.v[i];
+                else
+                    target_group_free(&l.v[i]);
+            l.n = k;
+        }
+    } else {
         rc = fail(err, errlen, "unhandled file extension %s (expected .json, .yml or .yaml)", dot ? dot : "\"\"");
+    }
     if (rc) {
         sd_groups_free(l.v, l.n);
         return -1;

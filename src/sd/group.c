@@ -83,3 +83,21 @@ double sd_now_unix(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+size_t sd_group_index(const target_group *g)
+{
+    const char *c = g->source ? strrchr(g->source, ':') : NULL;
+    return c ? (size_t)strtoull(c + 1, NULL, 10) : 0;
+}
+
+size_t sd_groups_gone(const size_t *old, size_t n_old, const target_group *now, size_t n_now, size_t *gone)
+{
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < n_old; i++) {
+        while (j < n_now && sd_group_index(&now[j]) < old[i])
+            j++;
+        if (!(j < n_now && sd_group_index(&now[j]) == old[i]))
+            gone[k++] = old[i];
+    }
+    return k;
+}

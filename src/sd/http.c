@@ -2,7 +2,8 @@
  * GET url (timeout = refresh_interval, headers Accept: application/json and
  * X-Prometheus-Refresh-Interval-Seconds); a 200 answer with Content-Type application/json (optionally
  * ;charset=utf-8) carrying the file_sd JSON list replaces the groups (sources "URL:INDEX", __meta_url);
- * groups beyond the new count are emptied. Anything else keeps the last groups, is logged and counted in
+ * sources that had targets and have none now are emptied. The body is parsed as a stream (json_groups.c):
+ * memory is the groups with targets, not a document tree. Anything else keeps the last groups, is logged and counted in
  * lookout_sd_http_failures_total.
  *
  * Threading: one thread per provider; it waits in curl_multi_poll on the transfer and an eventfd that
@@ -20,9 +21,11 @@
 
 #include "http/client.h"
 #include "sd/http_fetch.h"
+#include "sd/sd_internal.h"
 #include "sd/sd_remote.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sd/http"
 
@@ -79,18 +82,12 @@ int http_sd_parse_response(const char *url, long status, const char *content_typ
     char perr[512];
     target_group *g = NULL;
     size_t ng = 0;
-    if (sd_file_parse("http_sd.json", body ? body : "", len, &g, &ng, perr, sizeof perr) != 0) {
+    if (sd_json_groups_parse(url, body ? body : "", len, &g, NULL, &ng, perr, sizeof perr) != 0) {
         snprintf(err, errlen, "%s", perr);
         return -1;
     }
-    size_t sl = strlen(url) + 32;
     for (size_t i = 0; i < ng; i++) {
-        free(g[i].source);
-        g[i].source = malloc(sl);
-        if (!g[i].source)
-            abort();
-        snprintf(g[i].source, sl, "%s:%zu", url, i);
-        labelset_del(&g[i].labels, "__meta_filepath");
+        labelset_del(&g[i].labels, "__meta_filepath"); /* as when file_sd's parser set it */
         labelset_set(&g[i].labels, "__meta_url", url);
     }
     *out = g;
@@ -105,7 +102,8 @@ typedef struct http_impl {
     bool running;
     CURLM *multi;
     sd_fetch f;
-    size_t last_len; /* groups sent last time */
+    size_t *last_idx; /* positions of the groups with targets sent last time (ascending) */
+    size_t n_last;
 } http_impl;
 
 /* One refresh. Returns false when asked to stop. */
@@ -151,26 +149,29 @@ static bool refresh(http_impl *hi)
     if (http_sd_parse_response(hc->url, status, hi->f.content_type, hi->f.body, hi->f.len, &g, &n, err,
                                sizeof err) != 0)
         goto failed;
-    /* empty groups for sources that disappeared */
-    if (hi->last_len > n) {
-        g = realloc(g, hi->last_len * sizeof *g);
-        if (!g)
-            abort();
+    /* empty groups for sources that had targets and have none now */
+    size_t *gone = hi->n_last ? xmalloc(hi->n_last * sizeof(size_t)) : NULL;
+    size_t n_gone = sd_groups_gone(hi->last_idx, hi->n_last, g, n, gone);
+    size_t *idx = n ? xmalloc(n * sizeof(size_t)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = sd_group_index(&g[i]);
+    if (n_gone) {
+        g = xrealloc(g, (n + n_gone) * sizeof *g);
         size_t sl = strlen(hc->url) + 32;
-        char *src = malloc(sl);
-        if (!src)
-            abort();
-        for (size_t i = n; i < hi->last_len; i++) {
-            snprintf(src, sl, "%s:%zu", hc->url, i);
-            target_group_init(&g[i], src);
+        char *src = xmalloc(sl);
+        for (size_t i = 0; i < n_gone; i++) {
+            snprintf(src, sl, "%s:%zu", hc->url, gone[i]);
+            target_group_init(&g[n + i], src);
         }
         free(src);
     }
-    size_t total = hi->last_len > n ? hi->last_len : n;
-    hi->last_len = n;
-    if (total)
-        sd_provider_update(p, g, total);
-    sd_groups_free(g, total);
+    free(gone);
+    free(hi->last_idx);
+    hi->last_idx = idx;
+    hi->n_last = n;
+    if (n + n_gone)
+        sd_provider_update(p, g, n + n_gone);
+    sd_groups_free(g, n + n_gone);
     sd_provider_mark_success(p);
     return true;
 failed:
@@ -246,6 +247,7 @@ static void http_destroy(sd_provider *p)
     if (!hi)
         return;
     sd_fetch_reset(&hi->f);
+    free(hi->last_idx);
     if (hi->multi)
         curl_multi_cleanup(hi->multi);
     if (hi->stop_fd >= 0)

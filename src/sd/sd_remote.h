@@ -64,8 +64,9 @@ void sd_sanitize_label_name(const char *in, char *out, size_t outlen);
 
 /* ---- http.c ---- */
 
-/* Validates an HTTP SD response (status, Content-Type, body) and returns its groups with sources
- * "URL:INDEX" and __meta_url. Returns 0 or -1 with err. */
+/* Validates an HTTP SD response (status, Content-Type, body) and returns its groups that have targets,
+ * with sources "URL:INDEX" (INDEX: position in the list, empty groups counted) and __meta_url. Returns 0
+ * or -1 with err. */
 int http_sd_parse_response(const char *url, long status, const char *content_type, const char *body,
                            size_t len, target_group **out, size_t *n, char *err, size_t errlen);
 

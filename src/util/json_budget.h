@@ -1,6 +1,7 @@
-/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Discovery responses
- * (http_sd, Consul, Kubernetes pages and watch events, file_sd, the SD cache) are still parsed into a
- * jansson tree; a tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
+/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Some discovery
+ * responses (Kubernetes pages and watch events, Consul's agent self, the SD cache) are still parsed into a
+ * jansson tree (http_sd, file_sd JSON and Consul catalog/health answers are streamed: sd/json_groups.c,
+ * sd/consul_parse.c); a tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
  * http_sd target lists are the densest). Inside a budget window jansson's allocations are counted (its
  * allocator hooks, installed once) and refused past the budget, so the parse fails instead of growing:
  * at most JSON_BUDGET_RATIO times the body plus JSON_BUDGET_BASE bytes. A refused response is a failed

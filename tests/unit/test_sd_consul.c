@@ -108,12 +108,30 @@ Test(sd_consul_parse, health_edge_cases)
     cr_assert_eq(consul_parse_health(odd, strlen(odd), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
     cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_health"));
     target_group_free(&g);
-    static const char *const bad[] = {"", "{", "{}", "[1]", "[{\"Service\":{\"Port\":\"80\"}}]",
-                                      "[{\"Service\":{\"Tags\":[1]}}]", "[{\"Node\":{\"Meta\":{\"a\":1}}}]"};
+    /* the tree code's texts and order: entry shape, then Port/Tags, tag strings, Node.Meta, Service.Meta,
+     * Node.TaggedAddresses; the first entry with an error decides */
+    static const char *const bad[][2] = {
+        {"", "invalid JSON in health service s: line 1 column 1: premature EOF"},
+        {"{", "invalid JSON in health service s: line 1 column 2: premature EOF"},
+        {"5", "invalid JSON in health service s: line 1 column 2: '[' or '{' expected"},
+        {"[] x", "invalid JSON in health service s: line 1 column 5: trailing garbage"},
+        {"{}", "health service: expected a list of service entries"},
+        {"[1]", "health service: malformed service entry"},
+        {"[{\"Checks\":{}, \"Service\":{\"Port\":\"80\"}}]", "health service: malformed service entry"},
+        {"[{\"Service\":{\"Port\":\"80\"}}]", "health service: malformed Service.Port or Service.Tags"},
+        {"[{\"Service\":{\"Port\":null}}]", "health service: malformed Service.Port or Service.Tags"},
+        {"[{\"Service\":{\"Tags\":{}}}]", "health service: malformed Service.Port or Service.Tags"},
+        {"[{\"Service\":{\"Tags\":[1], \"Meta\":5}}]", "health service: expected tags to be strings"},
+        {"[{\"Node\":{\"Meta\":{\"a\":1}}}]", "health service: expected string values in a map"},
+        {"[{\"Service\":{\"Meta\":[]}}]", "health service: expected an object of strings"},
+        {"[{\"Node\":{\"TaggedAddresses\":{\"lan\":5}}}, {\"Checks\":7}]",
+         "health service: expected string values in a map"},
+    };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         target_group_init(&g, "s");
-        cr_assert_eq(consul_parse_health(bad[i], strlen(bad[i]), "s", "dc1", ",", &g, err, sizeof err), -1,
+        cr_assert_eq(consul_parse_health(bad[i][0], strlen(bad[i][0]), "s", "dc1", ",", &g, err, sizeof err), -1,
                      "case %zu", i);
+        cr_expect_str_eq(err, bad[i][1], "case %zu: %s", i, err);
         target_group_free(&g);
     }
 }
@@ -132,8 +150,23 @@ Test(sd_consul_parse, catalog_and_agent_self)
     cr_assert_str_eq(v[2].tags[1], "v1");
     cr_assert_eq(v[1].n_tags, 0);
     consul_catalog_free(v, n);
+    cr_assert_eq(consul_parse_catalog("{}", 2, &v, &n, err, sizeof err), 0, "%s", err); /* fuzz_remote_sd: UB once */
+    cr_assert_eq(n, 0);
+    consul_catalog_free(v, n);
+    /* a repeated service keeps its last list, as jansson's object did */
+    const char *dup = "{\"b\":[\"x\"],\"a\":null,\"b\":[\"y\",\"z\"]}";
+    cr_assert_eq(consul_parse_catalog(dup, strlen(dup), &v, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[1].name, "b");
+    cr_assert_eq(v[1].n_tags, 2);
+    cr_assert_str_eq(v[1].tags[0], "y");
+    consul_catalog_free(v, n);
     cr_assert_eq(consul_parse_catalog("[]", 2, &v, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected an object of service names to tags");
     cr_assert_eq(consul_parse_catalog("{\"a\":[1]}", 9, &v, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected tags to be strings");
+    cr_assert_eq(consul_parse_catalog("{\"a\":5}", 7, &v, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected a list of tags");
     cr_assert_eq(consul_parse_catalog("{\"web\": [\"a\", ", 14, &v, &n, err, sizeof err), -1);
     cr_assert(strstr(err, "invalid JSON in catalog services: line 1 column "), "%s", err);
     err[0] = 0;
@@ -189,6 +222,31 @@ Test(sd_consul_parse, map_labels_must_hold_strings)
     cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_tagged_address_wan_v4"), "1.2.3.4");
     cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "10.0.0.1:80");
     target_group_free(&g);
+}
+
+/* `[{},{},...]`: every 3 bytes an instance (":0", ten labels, ~1 KiB kept): what is kept is bounded at
+ * 24 times the body + 1 MiB like the tree parser was, so 2 MB of it fails instead of building GiBs. */
+Test(sd_consul_parse, health_targets_are_bounded)
+{
+    size_t n = 700000, len = 0;
+    char *body = malloc(3 * n + 2);
+    body[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            body[len++] = ',';
+        body[len++] = '{';
+        body[len++] = '}';
+    }
+    body[len++] = ']';
+    body[len] = 0;
+    target_group g;
+    target_group_init(&g, "s");
+    char err[256];
+    cr_assert_eq(consul_parse_health(body, len, "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: targets take more than 49 MiB for a body of 2100001 bytes (at most 24 times "
+                          "the body + 1 MiB)");
+    target_group_free(&g);
+    free(body);
 }
 
 Test(sd_consul_parse, sanitize)

@@ -160,6 +160,17 @@ Test(sd_http_live, refreshes_shrinks_and_keeps_on_failure)
     char src[128];
     snprintf(src, sizeof src, "http://127.0.0.1:%d/targets:1", FP.port);
     cr_assert_null(call_group(c, src));
+    /* a group in the middle loses its targets: its source is emptied, the later one stays */
+    set("{\"body\": \"[{\\\"targets\\\":[\\\"a:1\\\"]},{\\\"targets\\\":[\\\"m:1\\\"]},{\\\"targets\\\":[\\\"z:1\\\"]}]\"}");
+    cr_assert_not_null(rec_wait_for(&REC, "h", pred_n, (void *)(uintptr_t)3, 5000));
+    set("{\"body\": \"[{\\\"targets\\\":[\\\"a:1\\\"]},{},{\\\"targets\\\":[\\\"z:1\\\"]}]\"}");
+    c = rec_wait_for(&REC, "h", pred_n, (void *)(uintptr_t)2, 5000);
+    cr_assert_not_null(c);
+    cr_assert_null(call_group(c, src));
+    snprintf(src, sizeof src, "http://127.0.0.1:%d/targets:2", FP.port);
+    cr_assert_not_null(call_group(c, src));
+    set("{\"body\": \"[{\\\"targets\\\":[\\\"a:1\\\"]}]\"}");
+    cr_assert_not_null(rec_wait_for(&REC, "h", pred_n, (void *)(uintptr_t)1, 5000));
 
     metric_family *f = metric_family_get("lookout_sd_http_failures_total", METRIC_COUNTER,
                                          "Number of HTTP service discovery refresh failures.", 0, NULL);

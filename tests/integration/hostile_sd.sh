@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Runaway discovery answers against a real lookout (issue 12): a 20 MB http_sd, file_sd or Consul answer of each
+# hostile shape grows lookout's VmHWM by at most 5 x the body + 48 MiB (the body itself, curl's buffer
+# and the streaming parse included). The shapes keep (almost) nothing: what the parse costs is what is
+# measured, not the targets lookout would keep.
+#   http_sd: [{},{},...]; [{"targets":[]},...]; groups with labels and no targets; [[],[],...] (refused at
+#            the first item, scanned to the end); one label value of 20 MB.
+#   file_sd: [{},{},...] then one group with a target, copied into a watched directory after start-up.
+#   Consul:  a catalog with one service carrying 20 MB of tags; a health answer with one instance and
+#            20 MB of checks; one instance with 20 MB of nested arrays under an unknown field.
+# The answers come from a small server that holds each one for 2 s, so the baseline is read before it
+# arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
+# Prints the measured numbers as comments.
+. "$(dirname "$0")/../lib/common.sh"
+MIB=1048576
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+check_mem() {
+  if [ -n "${ASAN_OPTIONS:-}" ] || [[ "$LOOKOUT_BIN" == *-san ]]; then
+    echo "ok - $1 # SKIP memory bounds are not measured under AddressSanitizer"
+  else
+    check "$@"
+  fi
+}
+
+mkdir -p "$TMP/sd"
+python3 - "$TMP/sd" <<'PY'
+import sys
+d = sys.argv[1]
+N = 20 * 1000 * 1000
+def fill(name, head, tail, item):
+    with open(f"{d}/{name}", "w") as f:
+        f.write(head); n = len(head) + len(tail); first = True
+        while n < N:
+            u = item if first else "," + item
+            f.write(u); n += len(u); first = False
+        f.write(tail)
+fill("empty_objects", "[", "]", "{}")
+fill("file_empty_objects.json", "[", ',{"targets":["127.0.0.1:1"]}]', "{}")
+fill("empty_target_lists", "[", "]", '{"targets":[]}')
+fill("labels_only", "[", "]", '{"labels":{"a":"b"}}')
+fill("empty_arrays", "[", "]", "[]")
+with open(f"{d}/huge_label", "w") as f:
+    f.write('[{"labels":{"a":"' + "x" * N + '"}}]')
+fill("catalog_tags", '{"web":[', "]}", '"a"')
+fill("health_checks", '[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"web-1","Port":80},"Checks":[',
+     "]}]", '{"CheckID":"c","Status":"passing"}')
+fill("health_nested", '[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"web-1","Port":80},"X":[',
+     "]}]", "[" * 40 + "]" * 40)
+with open(f"{d}/health_small", "w") as f:
+    f.write('[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"web-1","Port":80},"Checks":[]}]')
+with open(f"{d}/catalog_small", "w") as f:
+    f.write('{"web":[]}')
+with open(f"{d}/self", "w") as f:
+    f.write('{"Config":{"Datacenter":"dc1","NodeName":"agent-1"}}')
+PY
+# The server: GET /sd/NAME answers file NAME after 2 s; Consul paths map to the files named in
+# $TMP/sd/consul_catalog and consul_health; a Consul blocking query (index=) is held for a minute.
+cat >"$TMP/serve.py" <<'PY'
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+d = sys.argv[2]
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        u = urlsplit(self.path)
+        q = parse_qs(u.query)
+        if u.path.startswith("/sd/"):
+            name = u.path[4:]
+        elif u.path == "/v1/agent/self":
+            name = "self"
+        elif u.path == "/v1/catalog/services":
+            name = open(f"{d}/consul_catalog").read().strip()
+        elif u.path.startswith("/v1/health/service/"):
+            name = open(f"{d}/consul_health").read().strip()
+        else:
+            self.send_error(404); return
+        if "index" in q and q["index"][0] != "0":
+            time.sleep(60)
+        elif name not in ("self",):
+            time.sleep(2)
+        body = open(f"{d}/{name}", "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Consul-Index", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+SD_PORT=$(free_port)
+bg python3 "$TMP/serve.py" "$SD_PORT" "$TMP/sd"
+wait_http "http://127.0.0.1:$SD_PORT/v1/agent/self" 10 || not_ok "answer server starts"
+
+# measure NAME CONFIG_BLOCK BODY_FILE DONE_METRIC_REGEX: starts lookout with the SD block, waits until
+# DONE_METRIC_REGEX matches /metrics (the answer was parsed), checks the VmHWM growth.
+measure() {
+  local name=$1 block=$2 body=$3 done=$4
+  cat >"$TMP/$name.yml" <<YML
+storage: {type: memory}
+scrape_configs:
+  - job_name: sd
+    scrape_interval: 1h
+$block
+YML
+  start_lookout "sd-$name" --config.file="$TMP/$name.yml" || { not_ok "lookout starts ($name)"; return; }
+  local base peak size growth
+  base=$(hwm_kib "$LOOKOUT_PID")
+  eventually 60 bash -c "curl -s '$LOOKOUT_URL/metrics' | grep -Eq '$done'" || not_ok "$name: answer parsed"
+  peak=$(hwm_kib "$LOOKOUT_PID")
+  size=$(stat -c %s "$TMP/sd/$body")
+  growth=$(((peak - base) * 1024))
+  echo "# VmHWM $name: body $((size / MIB)) MiB, base $((base / 1024)) MiB, peak $((peak / 1024)) MiB," \
+    "growth $((growth / MIB)) MiB ($(awk -v g="$growth" -v s="$size" 'BEGIN { printf "%.2f", g / s }') x)"
+  check_mem "$name: VmHWM growth $((growth / MIB)) MiB <= 5 x body + 48 MiB" [ "$growth" -le $((5 * size + 48 * MIB)) ]
+  stop_pid "$LOOKOUT_PID"
+}
+
+HTTP_OK='lookout_sd_last_success_timestamp_seconds\{[^}]*provider="http_sd_configs/0"\} [1-9]'
+HTTP_FAIL='lookout_sd_http_failures_total [1-9]'
+for shape in empty_objects empty_target_lists labels_only huge_label; do
+  measure "http_$shape" "    http_sd_configs: [{url: 'http://127.0.0.1:$SD_PORT/sd/$shape', refresh_interval: 1h}]" \
+    "$shape" "$HTTP_OK"
+done
+measure http_empty_arrays "    http_sd_configs: [{url: 'http://127.0.0.1:$SD_PORT/sd/empty_arrays', refresh_interval: 1h}]" \
+  empty_arrays "$HTTP_FAIL"
+grep -q 'group 0: expected an object with targets and labels, got array' "$TMP/sd-http_empty_arrays.log"
+check "http_sd [[],[],...]: refused with the first group's error" [ $? -eq 0 ]
+
+# file_sd: the file arrives after start-up (the directory is watched); done when its one target is found
+mkdir -p "$TMP/filesd"
+cat >"$TMP/file.yml" <<YML
+storage: {type: memory}
+scrape_configs:
+  - job_name: sd
+    scrape_interval: 1h
+    file_sd_configs: [{files: ['$TMP/filesd/*.json']}]
+YML
+start_lookout sd-file --config.file="$TMP/file.yml" || not_ok "lookout starts (file_sd)"
+base=$(hwm_kib "$LOOKOUT_PID")
+cp "$TMP/sd/file_empty_objects.json" "$TMP/filesd/.t" && mv "$TMP/filesd/.t" "$TMP/filesd/t.json"
+eventually 60 bash -c "curl -s '$LOOKOUT_URL/metrics' | grep -Eq 'lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} 1'" ||
+  not_ok "file_sd: file parsed"
+peak=$(hwm_kib "$LOOKOUT_PID")
+size=$(stat -c %s "$TMP/filesd/t.json")
+growth=$(((peak - base) * 1024))
+echo "# VmHWM file_sd_empty_objects: body $((size / MIB)) MiB, base $((base / 1024)) MiB, peak $((peak / 1024)) MiB," \
+  "growth $((growth / MIB)) MiB ($(awk -v g="$growth" -v s="$size" 'BEGIN { printf "%.2f", g / s }') x)"
+check_mem "file_sd_empty_objects: VmHWM growth $((growth / MIB)) MiB <= 5 x body + 48 MiB" \
+  [ "$growth" -le $((5 * size + 48 * MIB)) ]
+stop_pid "$LOOKOUT_PID"
+
+CONSUL="    consul_sd_configs: [{server: '127.0.0.1:$SD_PORT', refresh_interval: 1h}]"
+ONE_TARGET='lookout_sd_discovered_targets\{[^}]*job="sd"[^}]*\} 1'
+echo catalog_tags >"$TMP/sd/consul_catalog"
+echo health_small >"$TMP/sd/consul_health"
+measure consul_catalog_tags "$CONSUL" catalog_tags "$ONE_TARGET"
+echo catalog_small >"$TMP/sd/consul_catalog"
+for shape in health_checks health_nested; do
+  echo "$shape" >"$TMP/sd/consul_health"
+  measure "consul_$shape" "$CONSUL" "$shape" "$ONE_TARGET"
+done

@@ -1,0 +1,247 @@
+/* json_groups: the streaming file_sd / http_sd JSON parser. Exact error texts and their order (the same as
+ * the jansson tree code had), groups without targets left out with their positions still counted, and
+ * the memory a response may take while parsed: peak growth (VmHWM, reset through /proc/self/clear_refs)
+ * at most 5 times the body plus 4 MiB for every shape that keeps nothing. */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd/sd_internal.h"
+#include "sd/sd_remote.h"
+#include "util/strbuf.h"
+
+static int parse(const char *doc, target_group **g, size_t **idx, size_t *n, char *err, size_t errlen)
+{
+    return sd_json_groups_parse("P", doc, strlen(doc), g, idx, n, err, errlen);
+}
+
+Test(sd_json_groups, error_texts_and_their_order)
+{
+    static const struct {
+        const char *doc, *err;
+    } cases[] = {
+        {"{}", "expected a list of target groups, got object"},
+        {"\"x\"", "expected a list of target groups, got string"},
+        {"[{}, null]", "nil target group item found"},
+        {"[{}, 5]", "group 1: expected an object with targets and labels, got number"},
+        {"[[]]", "group 0: expected an object with targets and labels, got array"},
+        {"[{\"targets\":\"a\"}]", "group 0: targets: expected a list of strings, got string"},
+        {"[{\"labels\":[]}]", "group 0: labels: expected an object of strings, got array"},
+        {"[{\"labels\":{\"bad-name\":\"x\"}}]", "group 0: \"bad-name\" is not a valid label name"},
+        {"[{\"labels\":{\"a\":true}}]", "group 0: label a: expected a string, got bool"},
+        {"[{\"targets\":[\"a\", {\"b\":1}]}]", "group 0: target 1: expected a string, got object"},
+        /* an unknown field is reported first even when it comes after other errors of its group */
+        {"[{\"targets\":5, \"labels\":{\"a\":1}, \"foo\":1}]",
+         "group 0: unknown field \"foo\" (expected targets, labels)"},
+        /* then targets' type, labels' type, the first bad label, the first bad target */
+        {"[{\"labels\":5, \"targets\":5}]", "group 0: targets: expected a list of strings, got number"},
+        {"[{\"targets\":[1], \"labels\":5}]", "group 0: labels: expected an object of strings, got number"},
+        {"[{\"targets\":[1], \"labels\":{\"a\":null, \"b\":2}}]", "group 0: label a: expected a string, got null"},
+        /* the first group with an error decides */
+        {"[{\"targets\":[\"a\"]}, {\"labels\":{\"1\":\"x\"}}, {\"foo\":1}]",
+         "group 1: \"1\" is not a valid label name"},
+        /* a syntax error anywhere wins over any other error (the document is scanned to its end); syntax texts are
+         * yajl's (jansson's before), numbers and NULs refused as jansson did */
+        {"[{\"foo\":1}, {\"targets\":[\"a\"]},", "line 1 column 31: premature EOF"},
+        {"[null, 1x]", "line 1 column 10: invalid char in json text."},
+        {"[{\"foo\":1}]\n[", "line 2 column 2: trailing garbage"},
+        {"[{\"foo\":1}, 99999999999999999999]", "line 1 column 33: too big integer"},
+        {"[{\"foo\":1}, 1e999]", "line 1 column 18: real number overflow"},
+        {"[\"a\\u0000b\"]", "line 1 column 12: \\u0000 is not allowed without JSON_ALLOW_NUL"},
+        {"", "line 1 column 1: premature EOF"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        target_group *g = NULL;
+        size_t n = 0;
+        char err[512] = "";
+        cr_assert_eq(parse(cases[i].doc, &g, NULL, &n, err, sizeof err), -1, "case %zu accepted", i);
+        cr_expect_str_eq(err, cases[i].err, "case %zu: %s -> %s", i, cases[i].doc, err);
+    }
+}
+
+Test(sd_json_groups, depth_limit_is_janssons)
+{
+    char doc[2 * 2049 + 1];
+    memset(doc, '[', 2049);
+    memset(doc + 2049, ']', 2049);
+    doc[2 * 2049] = 0;
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512];
+    cr_assert_eq(parse(doc, &g, NULL, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "line 1 column 2050: maximum parsing depth reached");
+    doc[2048] = 0; /* 2048 levels: a syntax error, not the depth limit */
+    cr_assert_eq(parse(doc, &g, NULL, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "line 1 column 2049: premature EOF");
+}
+
+Test(sd_json_groups, only_groups_with_targets_with_their_positions)
+{
+    const char *doc = "[{}, {\"targets\":[\"a:1\",\"\",\"b:2\"], \"labels\":{\"env\":\"x\",\"empty\":\"\"}},"
+                      " {\"targets\":[], \"labels\":{\"only\":\"labels\"}}, {\"Targets\":null},"
+                      " {\"TARGETS\":[\"c:3\"], \"Labels\":{\"z\":\"1\",\"a\":\"2\"}}]";
+    target_group *g = NULL;
+    size_t *idx = NULL, n = 0;
+    char err[512];
+    cr_assert_eq(parse(doc, &g, &idx, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(idx[0], 1);
+    cr_assert_eq(idx[1], 4);
+    cr_assert_str_eq(g[0].source, "P:1");
+    cr_assert_str_eq(g[1].source, "P:4");
+    cr_assert_eq(sd_group_index(&g[1]), 4);
+    cr_assert_eq(g[0].n_targets, 3);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "a:1");
+    cr_assert_eq(g[0].targets[1].n, 0); /* "" is a target without an address, as before */
+    cr_assert_str_eq(labelset_get(&g[0].targets[2], "__address__"), "b:2");
+    cr_assert_eq(g[0].labels.n, 1);
+    cr_assert_str_eq(labelset_get(&g[0].labels, "env"), "x");
+    cr_assert_eq(g[1].labels.n, 2);
+    cr_assert_str_eq(g[1].labels.v[0].name, "a"); /* sorted, as labelset keeps them */
+    /* groups stay growable (target_group_add_target's capacity invariant) */
+    labelset t = LABELSET_INIT;
+    labelset_set(&t, "__address__", "d:4");
+    for (int k = 0; k < 5; k++)
+        target_group_add_target(&g[1], &t);
+    labelset_free(&t);
+    cr_assert_eq(g[1].n_targets, 6);
+    sd_groups_free(g, n);
+    free(idx);
+
+    size_t gone[4];
+    target_group now[1];
+    target_group_init(&now[0], "P:4");
+    size_t old[] = {0, 1, 4, 7};
+    cr_assert_eq(sd_groups_gone(old, 4, now, 1, gone), 3);
+    cr_assert_eq(gone[0], 0);
+    cr_assert_eq(gone[1], 1);
+    cr_assert_eq(gone[2], 7);
+    target_group_free(&now[0]);
+}
+
+Test(sd_json_groups, repeated_keys_last_wins)
+{
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512];
+    cr_assert_eq(parse("[{\"targets\":5, \"targets\":[\"a\"], \"labels\":{\"x\":\"1\"}, \"labels\":{\"y\":\"2\"}}]", &g,
+                       NULL, &n, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "a");
+    cr_assert_null(labelset_get(&g[0].labels, "x"));
+    cr_assert_str_eq(labelset_get(&g[0].labels, "y"), "2");
+    sd_groups_free(g, n);
+}
+
+/* What is kept is bounded as the tree was (24 times the body + 1 MiB): 2 MB of one-character targets
+ * would keep ~34 bytes per byte. */
+Test(sd_json_groups, kept_targets_are_bounded)
+{
+    size_t n = 500000, len = 0;
+    char *doc = malloc(4 * n + 32);
+    len += (size_t)sprintf(doc, "[{\"targets\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(doc + len, i ? ",\"a\"" : "\"a\"");
+    len += (size_t)sprintf(doc + len, "]}]");
+    target_group *g = NULL;
+    size_t k = 0;
+    char err[512];
+    cr_assert_eq(sd_json_groups_parse("P", doc, len, &g, NULL, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "targets take more than 46 MiB for a body of 2000015 bytes (at most 24 times the body + 1 MiB)");
+    free(doc);
+}
+
+/* ---- memory ---- */
+
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl) && line[fl] == ':')
+            v = strtol(line + fl + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* Peak growth (bytes) of an http_sd parse of body: VmHWM is reset to the current RSS first. */
+static long parse_growth(const char *body, size_t len, size_t *n_groups)
+{
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    cr_assert_not_null(f, "cannot reset VmHWM");
+    fputs("5", f);
+    fclose(f);
+    long rss0 = status_kb("VmRSS");
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    int rc = http_sd_parse_response("http://sd.example/t", 200, "application/json", body, len, &g, &n, err, sizeof err);
+    long hwm = status_kb("VmHWM");
+    if (rc == 0)
+        sd_groups_free(g, n);
+    *n_groups = rc == 0 ? n : 0;
+    return (hwm - rss0) * 1024;
+}
+
+/* A 20 MB body: `head`, then `item` separated by commas as often as fits, then `tail`. */
+static char *shape(const char *head, const char *item, const char *sep, const char *tail, size_t *len)
+{
+    const size_t target = 20u << 20;
+    size_t hl = strlen(head), il = strlen(item), sl = strlen(sep), tl = strlen(tail);
+    char *b = malloc(target + hl + il + tl + 1);
+    cr_assert_not_null(b);
+    size_t o = 0;
+    memcpy(b, head, hl);
+    o += hl;
+    for (bool first = true; o + il + sl + tl < target; first = false) {
+        if (!first) {
+            memcpy(b + o, sep, sl);
+            o += sl;
+        }
+        memcpy(b + o, item, il);
+        o += il;
+    }
+    memcpy(b + o, tail, tl);
+    o += tl;
+    b[o] = 0;
+    *len = o;
+    return b;
+}
+
+Test(sd_json_groups, memory_is_bounded_whatever_the_shape, .timeout = 120)
+{
+#ifdef __SANITIZE_ADDRESS__
+    /* as in tests/integration/hostile.sh: redzones and quarantine multiply every allocation */
+    cr_skip_test("memory bounds are not measured under AddressSanitizer");
+#endif
+    static const struct {
+        const char *name, *head, *item, *sep, *tail;
+    } shapes[] = {
+        {"empty objects", "[", "{}", ",", "]"},
+        {"empty target lists", "[", "{\"targets\":[]}", ",", "]"},
+        {"groups with labels and no targets", "[", "{\"labels\":{\"a\":\"b\"}}", ",", "]"},
+        {"empty arrays (an error at the first)", "[", "[]", ",", "]"},
+        {"deep arrays", "[", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", ",", "]"},
+        {"an unknown field first, then many groups", "[{\"x\":1},", "{\"targets\":[\"a\"]}", ",", "]"},
+        {"one huge label value", "[{\"labels\":{\"a\":\"", "xxxxxxxxxxxxxxxx", "", "\"}}]"},
+        {"one huge unknown object", "[{\"x\":{", "\"k\":{}", ",", "}}]"},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        size_t len, n;
+        char *body = shape(shapes[i].head, shapes[i].item, shapes[i].sep, shapes[i].tail, &len);
+        long growth = parse_growth(body, len, &n);
+        free(body);
+        cr_log_info("%s: %zu bytes, peak growth %ld bytes (%.2fx)", shapes[i].name, len, growth,
+                    (double)growth / (double)len);
+        cr_expect_leq(growth, (long)(5 * len + (4u << 20)), "%s: peak growth %ld bytes for a body of %zu (%.1fx)",
+                      shapes[i].name, growth, len, (double)growth / (double)len);
+        cr_expect_eq(n, 0, "%s", shapes[i].name);
+    }
+}
