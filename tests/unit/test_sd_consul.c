@@ -181,8 +181,8 @@ Test(sd_consul_parse, catalog_and_agent_self)
     cr_assert(strstr(err, "invalid value '5' for Config.Datacenter"), "%s", err);
 
     /* Go's encoding/json (the Consul client) takes duplicate keys, the last one winning */
-    const char *dup = "{\"web\":[\"a\"],\"web\":[\"b\",\"c\"]}";
-    cr_assert_eq(consul_parse_catalog(dup, strlen(dup), &v, &n, err, sizeof err), 0, "%s", err);
+    const char *dup2 = "{\"web\":[\"a\"],\"web\":[\"b\",\"c\"]}";
+    cr_assert_eq(consul_parse_catalog(dup2, strlen(dup2), &v, &n, err, sizeof err), 0, "%s", err);
     cr_assert_eq(n, 1);
     cr_assert_eq(v[0].n_tags, 2);
     cr_assert_str_eq(v[0].tags[0], "b");
