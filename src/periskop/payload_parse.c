@@ -24,6 +24,7 @@
 #include "periskop/payload.h"
 #include "periskop/payload_priv.h"
 #include "util/hash.h"
+#include "util/json_error.h"
 #include "util/xalloc.h"
 
 /* Deeper cause chains are cut: no client produces them, and it bounds the builder stack. */
@@ -1075,19 +1076,13 @@ static void parse_state_free(pparse *c)
     free(c->idx);
 }
 
-/* "invalid JSON at line L column C: text", from the byte offset where parsing stopped. */
+/* "invalid JSON at line L column C: text", from the byte offset where parsing stopped (C from 0). */
 static void position_error(const char *body, size_t len, size_t off, const char *text, char *err, size_t errlen)
 {
-    if (off > len)
-        off = len;
-    int line = 1;
-    size_t line_start = 0;
-    for (size_t i = 0; i < off; i++)
-        if (body[i] == '\n') {
-            line++;
-            line_start = i + 1;
-        }
-    snprintf(err, errlen, "invalid JSON at line %d column %zu: %s", line, off - line_start, text);
+    int line;
+    size_t col0;
+    json_error_position(body, len, off, &line, &col0);
+    snprintf(err, errlen, "invalid JSON at line %d column %zu: %s", line, col0, text);
 }
 
 payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
@@ -1110,19 +1105,9 @@ payload_doc *payload_parse_limited(const char *body, size_t len, const char *fal
         if (c->fatal[0]) {
             position_error(body, len, off, c->fatal, err, errlen);
         } else {
-            unsigned char *ye = yajl_get_error(h, 0, NULL, 0);
             char text[160];
-            const char *t = (const char *)ye;
-            if (strncmp(t, "parse error: ", 13) == 0)
-                t += 13;
-            else if (strncmp(t, "lexical error: ", 15) == 0)
-                t += 15;
-            snprintf(text, sizeof text, "%s", t);
-            size_t n = strlen(text);
-            while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
-                text[--n] = 0;
+            json_yajl_error_text(h, text, sizeof text);
             position_error(body, len, off, text, err, errlen);
-            yajl_free_error(h, ye);
         }
         p = NULL;
     } else if (c->root_array) {

@@ -26,6 +26,7 @@
 
 #include "sd/sd_internal.h"
 #include "util/json_budget.h"
+#include "util/json_error.h"
 #include "util/xalloc.h"
 
 #define JG_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH, kept for the same documents */
@@ -405,33 +406,15 @@ size_t sd_json_trailing_garbage(const char *data, size_t len, size_t root_end)
 int sd_json_syntax_error(void *handle, const char *data, size_t len, size_t off, const char *fatal_text, char *err,
                          size_t errlen)
 {
-    yajl_handle h = handle;
-    if (off > len)
-        off = len;
-    int line = 1;
-    size_t line_start = 0;
-    for (size_t i = 0; i < off; i++)
-        if (data[i] == '\n') {
-            line++;
-            line_start = i + 1;
-        }
+    int line;
+    size_t col0;
+    json_error_position(data, len, off, &line, &col0);
     char text[160];
-    if (fatal_text && fatal_text[0]) {
+    if (fatal_text && fatal_text[0])
         snprintf(text, sizeof text, "%s", fatal_text);
-    } else {
-        unsigned char *ye = yajl_get_error(h, 0, NULL, 0);
-        const char *t = (const char *)ye;
-        if (!strncmp(t, "parse error: ", 13))
-            t += 13;
-        else if (!strncmp(t, "lexical error: ", 15))
-            t += 15;
-        snprintf(text, sizeof text, "%s", t);
-        yajl_free_error(h, ye);
-    }
-    size_t n = strlen(text);
-    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
-        text[--n] = 0;
-    snprintf(err, errlen, "line %d column %zu: %s", line, off - line_start + 1, text);
+    else
+        json_yajl_error_text(handle, text, sizeof text);
+    snprintf(err, errlen, "line %d column %zu: %s", line, col0 + 1, text);
     return -1;
 }
 

@@ -215,7 +215,11 @@ Test(payload, fatal_errors_are_precise)
 {
     char err[256];
     cr_assert_null(parse_str("{\"aggregated_errors\": [ }", err, sizeof(err)));
-    cr_assert(strncmp(err, "invalid JSON at line 1 column ", 30) == 0, "%s", err);
+    cr_assert_str_eq(err, "invalid JSON at line 1 column 25: unallowed token at this point in JSON text");
+    cr_assert_null(parse_str("{\n  \"aggregated_errors\": [\n    {\"x\": tru }\n]}", err, sizeof(err)));
+    cr_assert_str_eq(err, "invalid JSON at line 3 column 13: invalid string in json text.");
+    cr_assert_null(parse_str("{\"a\":1} x", err, sizeof(err)));
+    cr_assert_str_eq(err, "invalid JSON at line 1 column 9: trailing garbage");
     cr_assert_null(parse_str("", err, sizeof(err)));
     cr_assert(strncmp(err, "invalid JSON at line 1", 22) == 0, "%s", err);
     cr_assert_null(parse_str("<html>502</html>", err, sizeof(err)));
