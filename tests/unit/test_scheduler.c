@@ -585,6 +585,18 @@ Test(scheduler, metrics_count_scrapes_and_failures)
     metrics_render(&sb);
     cr_expect(strstr(sb.buf, "lookout_scrape_delay_seconds_bucket") != NULL);
     cr_expect(strstr(sb.buf, "lookout_scrape_duration_seconds_count{job=\"m_ok\"}") != NULL);
+    /* the bucket bounds, in order: Prometheus' default buckets (DefBuckets) and 30 s, 60 s for slow targets */
+    static const char *const les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
+                                      "10", "30", "60", "+Inf"};
+    const char *at = sb.buf;
+    for (size_t i = 0; i < sizeof les / sizeof *les; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "lookout_scrape_duration_seconds_bucket{job=\"m_ok\",le=\"%s\"}", les[i]);
+        const char *f = strstr(at, want);
+        cr_expect_not_null(f, "no bucket le=%s after the previous one", les[i]);
+        if (f)
+            at = f;
+    }
     strbuf_free(&sb);
 }
 
