@@ -5,15 +5,31 @@
 # it), the server going down (targets kept, failures counted).
 . "$(dirname "$0")/../lib/common.sh"
 command -v dnsmasq >/dev/null || "$ROOT/scripts/deps.sh" dnsmasq >&2 || { not_ok "dnsmasq available"; exit 1; }
-DPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DPORT=$(udp_port)
 echo "10.7.0.1 app.lookout.test" >"$TMP/hosts"
+# Starts dnsmasq on DPORT and waits until it says it started. It also listens on TCP DPORT, which another
+# test running at the same time may hold (the port was only checked free for UDP): then it exits at once,
+# and it is tried again (a new port only before lookout knows it: NEW_PORT=1).
 start_dnsmasq() {
-  bg dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --port="$DPORT" \
-    --bind-interfaces --user=root --group=root --local=/test/ --addn-hosts="$TMP/hosts" "$@" >>"$TMP/dnsmasq.log" 2>&1
-  DNSMASQ_PID=$BG_PID
-  sleep 0.3
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    : >"$TMP/dnsmasq.log"
+    bg dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --port="$DPORT" \
+      --bind-interfaces --user=root --group=root --local=/test/ --addn-hosts="$TMP/hosts" "$@" >>"$TMP/dnsmasq.log" 2>&1
+    DNSMASQ_PID=$BG_PID
+    for _ in $(seq 50); do
+      grep -q "started" "$TMP/dnsmasq.log" && kill -0 "$DNSMASQ_PID" 2>/dev/null && return 0
+      kill -0 "$DNSMASQ_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "# dnsmasq on port $DPORT did not start (attempt $attempt): $(head -c 300 "$TMP/dnsmasq.log")"
+    stop_pid "$DNSMASQ_PID" 2>/dev/null
+    [ "${NEW_PORT:-0}" = 1 ] && DPORT=$(udp_port)
+    sleep 0.5
+  done
+  return 1
 }
-start_dnsmasq --srv-host=_app._tcp.lookout.test,web-1.lookout.test,8080
+NEW_PORT=1 start_dnsmasq --srv-host=_app._tcp.lookout.test,web-1.lookout.test,8080 || { not_ok "dnsmasq starts"; exit 1; }
 cat >"$TMP/lookout.yml" <<EOF
 scrape_configs:
   - job_name: srv
