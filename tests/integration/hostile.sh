@@ -18,17 +18,6 @@
 #   start-up, SIGHUP reload and SIGTERM each finish within 5 s (`timeout` on the process).
 # Prints the measured numbers as comments (the issue's before/after table comes from these).
 . "$(dirname "$0")/../lib/common.sh"
-MIB=1048576
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-# check_mem NAME COMMAND...: a memory bound. Under AddressSanitizer (make sanitize) the allocator's redzones
-# and quarantine multiply every allocation, so the bound says nothing there: the check is a TAP skip.
-check_mem() {
-  if [ -n "${ASAN_OPTIONS:-}" ] || [[ "$LOOKOUT_BIN" == *-san ]]; then
-    echo "ok - $1 # SKIP memory bounds are not measured under AddressSanitizer"
-  else
-    check "$@"
-  fi
-}
 
 # ---- memory per body shape ----
 mkdir -p "$TMP/shapes"

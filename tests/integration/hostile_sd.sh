@@ -12,15 +12,6 @@
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
 . "$(dirname "$0")/../lib/common.sh"
-MIB=1048576
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-check_mem() {
-  if [ -n "${ASAN_OPTIONS:-}" ] || [[ "$LOOKOUT_BIN" == *-san ]]; then
-    echo "ok - $1 # SKIP memory bounds are not measured under AddressSanitizer"
-  else
-    check "$@"
-  fi
-}
 
 mkdir -p "$TMP/sd"
 python3 - "$TMP/sd" <<'PY'
