@@ -60,10 +60,10 @@ static struct MHD_Daemon *daemon_get(void)
     http_server_route(s, "POST", "/api/v1/push/", true, h_echo, NULL);
     http_server_route_guard(s, "POST", "/errors", pf_auth, 8192);
     http_server_route_guard(s, "POST", "/api/v1/push/", pf_auth, 8192);
-    d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+    d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, http_server_on_request, s,
                          MHD_OPTION_CONNECTION_TIMEOUT, 1u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+                         (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED, http_server_on_completed, s,
+                         MHD_OPTION_EXTERNAL_LOGGER, http_server_on_mhd_log, NULL, MHD_OPTION_END);
     if (!d)
         abort();
     return d;

@@ -40,8 +40,12 @@ EQUIVALENT_FILE = os.path.join(ROOT, "tests", "mutation", "equivalent.txt")
 # Module -> the unit test binaries (tests/unit/<name>.c) whose failure means "this mutant is caught".
 # Only tests that exercise the module on purpose: linking it is not enough (most tests link half of src/).
 K8S_TESTS = ["test_sd_k8s", "test_sd_k8s_watch", "test_sd_k8s_share"]
+MERGE_TESTS = ["test_merge", "test_merge_limits", "test_store_memory", "test_ingest", "test_store_faults"]
 MODULE_TESTS = {
-    "src/store/merge.c": ["test_merge", "test_merge_limits", "test_store_memory", "test_ingest", "test_store_faults"],
+    "src/store/merge.c": MERGE_TESTS,
+    "src/store/merge_persist.c": MERGE_TESTS,
+    "src/store/merge_retention.c": MERGE_TESTS,
+    "src/store/merge_internal.h": MERGE_TESTS,
     "src/labels/relabel.c": ["test_relabel", "test_target"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],

@@ -1,6 +1,9 @@
-/* server: see server.h. We bind the listening socket ourselves (so that a busy port gives a clear error
+/* server: see server.h. This file holds the routes, request dispatch (limits, preflight, pools) and the
+ * server's life; requests and responses are in server_response.c, connections, listening and TLS switching
+ * in server_conn.c. We bind the listening socket ourselves (so that a busy port gives a clear error
  * and ":PORT" means dual-stack like Go) and hand it to libmicrohttpd with MHD_OPTION_LISTEN_SOCKET. */
 #include "http/server.h"
+#include "http/server_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,129 +26,10 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-typedef struct route {
-    char *method; /* NULL = any */
-    char *path;
-    bool prefix;
-    api_handler_fn fn;
-    void *ctx;
-    size_t (*body_limit)(void *ctx); /* NULL: the server's max_body */
-    char *handler;                   /* label of its requests in /metrics: the path, "*" after a prefix */
-    api_preflight_fn preflight;      /* NULL: none */
-    size_t upload_budget;            /* 0: unbounded */
-    atomic_size_t upload_bytes;      /* bodies of this route's requests in flight (when upload_budget) */
-    int pool;                        /* -1: on the server thread; else the pool (http_pool) */
-} route;
-
-struct http_server {
-    http_server_options opts;
-    char *listen_address;
-    route *routes;
-    size_t n_routes;
-    struct MHD_Daemon *daemon;
-    int fd;
-    int port;
-    atomic_int in_flight;
-    http_gate_fn gate;
-    http_decorate_fn decorate;
-    void *gate_ctx;
-    http_tls_setup_fn tls_setup;
-    http_tls_release_fn tls_release;
-    void *tls_ctx;
-    workpool *pools[2]; /* HTTP_POOL_SLOW, HTTP_POOL_UPLOAD (NULL before start) */
-    pthread_mutex_t retired_mu;  /* retired */
-    struct retired_daemon *retired; /* daemons replaced by http_server_switch_tls, until they are idle */
-    char *prefix;       /* --web.route-prefix without the trailing slash ("/lookout"); NULL: none */
-    size_t prefix_len;
-    /* The header deadline: every connection, and when its request headers must be complete by. */
-    pthread_mutex_t conns_mu;
-    pthread_cond_t reaper_cv;
-    struct conn_track *conns;
-    pthread_t reaper;
-    bool reaper_running, stopping;
-};
-
-/* A daemon replaced when TLS was switched on or off: it accepts nothing more and is stopped by its reaper
- * thread once its last connection is gone (a connection may be suspended in a pool, so it cannot be
- * stopped earlier), or at http_server_free. */
-typedef struct retired_daemon {
-    struct MHD_Daemon *daemon;
-    pthread_t reaper;
-    bool reaper_started;
-    atomic_bool stop_now;
-    struct retired_daemon *next;
-} retired_daemon;
-
 /* The path the router sees for a request to the redirecting "/" or the bare prefix. It cannot come from a
  * client: with a prefix every path a client sends is either mapped here, to "" (no route) or to what
  * follows the prefix, which starts with "/". */
 #define PREFIX_REDIRECT_PATH "\x01prefix"
-
-/* One connection (libmicrohttpd's socket_context), in http_server.conns from accept to close. deadline_ms
- * (monotonic) is when the headers of its next request must be complete, 0 while a request is being
- * handled. libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a
- * header byte every few seconds would keep a connection forever: the reaper thread shuts down the socket
- * of a connection past its deadline, and libmicrohttpd then closes it as if the client had. */
-typedef struct conn_track {
-    struct conn_track *prev, *next;
-    MHD_socket fd;
-    int64_t deadline_ms;
-    void *tls; /* the TLS settings chosen for this connection (opts.tls_setup), released when it closes */
-} conn_track;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sets the header deadline of conn's connection (0: none while a request is handled). */
-static void conn_deadline(http_server *s, struct MHD_Connection *conn, int64_t deadline_ms)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    conn_track *t = ci ? ci->socket_context : NULL;
-    if (!t)
-        return;
-    pthread_mutex_lock(&s->conns_mu);
-    t->deadline_ms = deadline_ms;
-    pthread_mutex_unlock(&s->conns_mu);
-}
-
-static const char *const no_labels[] = {NULL};
-
-/* The reaper: about every 250 ms, shuts down the sockets of connections past their header deadline.
- * Under conns_mu, so a connection cannot be closed (its fd reused) meanwhile: libmicrohttpd tells
- * on_connection CLOSED before it closes the socket, and that waits for the mutex. */
-static void *reaper_main(void *arg)
-{
-    http_server *s = arg;
-    pthread_mutex_lock(&s->conns_mu);
-    while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->reaper_cv, &s->conns_mu, &ts);
-        int64_t now = mono_ms();
-        for (conn_track *t = s->conns; t && !s->stopping; t = t->next) {
-            if (!t->deadline_ms || now < t->deadline_ms)
-                continue;
-            t->deadline_ms = 0; /* once */
-            shutdown(t->fd, SHUT_RDWR);
-            metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
-                                         "Connections closed because their request headers were not complete "
-                                         "within --web.read-header-timeout.",
-                                         0, no_labels),
-                       no_labels, 1);
-        }
-    }
-    pthread_mutex_unlock(&s->conns_mu);
-    return NULL;
-}
 
 /* Bytes of an oversized body (of unknown length) read and dropped before the connection is closed. */
 #define SERVER_DRAIN_MAX (1u << 20)
@@ -295,174 +179,6 @@ void http_server_set_tls_hooks(http_server *s, http_tls_setup_fn setup, http_tls
     s->tls_ctx = ctx;
 }
 
-void *api_request_tls_session(const api_request *r)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    return ci ? ci->tls_session : NULL;
-}
-
-void api_request_remote_ip(const api_request *r, char *buf, size_t n)
-{
-    if (n)
-        buf[0] = 0;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr || !n)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) /* dual-stack listener: show IPv4 clients as IPv4 */
-            inet_ntop(AF_INET, &a6->s6_addr[12], buf, (socklen_t)n);
-        else
-            inet_ntop(AF_INET6, a6, buf, (socklen_t)n);
-    }
-}
-
-const char *api_request_query(const api_request *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-typedef struct query_iter {
-    const char *key;
-    const char **out;
-    size_t max, n;
-} query_iter;
-
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    query_iter *it = cls;
-    if (key && strcmp(key, it->key) == 0) {
-        if (it->n < it->max)
-            it->out[it->n] = value ? value : "";
-        it->n++;
-    }
-    return MHD_YES;
-}
-
-size_t api_request_query_all(const api_request *r, const char *key, const char **out, size_t max)
-{
-    query_iter it = {key, out, max, 0};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &it);
-    return it.n;
-}
-
-const char *api_request_header(const api_request *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-void api_response_header(api_response *resp, const char *name, const char *value)
-{
-    api_header *h = realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
-    if (!h)
-        abort();
-    resp->headers = h;
-    h[resp->n_headers++] = (api_header){xstrdup(name), xstrdup(value)};
-}
-
-void api_response_stream(api_response *resp, api_stream_fn fill, void *ctx, void (*free_ctx)(void *ctx))
-{
-    if (resp->stream_free)
-        resp->stream_free(resp->stream_ctx);
-    resp->stream = fill;
-    resp->stream_ctx = ctx;
-    resp->stream_free = free_ctx;
-}
-
-/* What a pool job's argument is (the first member of both): cancel_slow tells them apart. */
-enum { POOL_JOB_REQUEST = 1, POOL_JOB_STREAM = 2 };
-enum { STREAM_IDLE, STREAM_PRODUCING, STREAM_READY };
-
-/* The state of a streamed body while libmicrohttpd sends it: the page being sent and its producer. For a
- * route on a pool, each later page is produced on the pool too (the connection suspended meanwhile), so a
- * dump waiting for the store never holds a server thread. */
-typedef struct stream_state {
-    int kind; /* POOL_JOB_STREAM */
-    strbuf page;
-    size_t off;
-    int more; /* the producer's last answer: 1 more, 0 done, -1 failed */
-    api_stream_fn fill;
-    void *ctx;
-    void (*free_ctx)(void *ctx);
-    workpool *pool; /* NULL: pages are produced on the server thread */
-    struct MHD_Connection *conn;
-    atomic_int state; /* STREAM_*: a page being produced on the pool, or ready */
-} stream_state;
-
-/* On the pool: the next page, then the connection resumes and stream_read sends it. */
-static void stream_job(void *arg)
-{
-    stream_state *ss = arg;
-    ss->more = ss->fill(ss->ctx, &ss->page);
-    if (ss->more < 0) /* a failure: whatever it produced is not sent */
-        strbuf_reset(&ss->page);
-    atomic_store(&ss->state, STREAM_READY);
-    MHD_resume_connection(ss->conn);
-}
-
-/* libmicrohttpd's content reader: copies out of the current page, asking the producer for the next one
- * when it is used up (on the pool: returns 0 with the connection suspended until the page is there). */
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    stream_state *ss = cls;
-    for (;;) {
-        if (atomic_load(&ss->state) == STREAM_PRODUCING)
-            return 0;
-        atomic_store(&ss->state, STREAM_IDLE);
-        if (ss->off < ss->page.len)
-            break;
-        if (ss->more < 0)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (ss->more == 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        strbuf_reset(&ss->page);
-        ss->off = 0;
-        if (ss->pool) {
-            atomic_store(&ss->state, STREAM_PRODUCING);
-            MHD_suspend_connection(ss->conn);
-            if (workpool_submit(ss->pool, stream_job, ss))
-                return 0;
-            MHD_resume_connection(ss->conn); /* the queue is full: this page here */
-            atomic_store(&ss->state, STREAM_IDLE);
-        }
-        ss->more = ss->fill(ss->ctx, &ss->page);
-        if (ss->more < 0) /* a failure: whatever it produced is not sent either */
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    size_t n = ss->page.len - ss->off;
-    if (n > max)
-        n = max;
-    memcpy(buf, ss->page.buf + ss->off, n);
-    ss->off += n;
-    return (ssize_t)n;
-}
-
-static void stream_free(void *cls)
-{
-    stream_state *ss = cls;
-    if (ss->free_ctx)
-        ss->free_ctx(ss->ctx);
-    strbuf_free(&ss->page);
-    free(ss);
-}
-
-/* The block libmicrohttpd asks the producer for (and buffers per streamed answer). */
-#define STREAM_BLOCK (32u << 10)
-
-void api_response_text(api_response *resp, int status, const char *text)
-{
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    api_response_stream(resp, NULL, NULL, NULL); /* drops a stream set before */
-    strbuf_reset(&resp->body);
-    strbuf_puts(&resp->body, text);
-}
-
 static bool method_matches(const route *r, const char *method)
 {
     if (!r->method)
@@ -528,69 +244,6 @@ static const route *find_route(const http_server *s, const char *method, const c
     return best;
 }
 
-/* pool: where a streamed answer's later pages are produced (NULL: on the server thread). */
-static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *resp, workpool *pool)
-{
-    struct MHD_Response *r;
-    if (resp->stream) {
-        /* the stream's state now belongs to the response (stream_free when libmicrohttpd is done) */
-        stream_state *ss = calloc(1, sizeof *ss);
-        if (!ss)
-            abort();
-        ss->kind = POOL_JOB_STREAM;
-        ss->pool = pool;
-        ss->conn = conn;
-        ss->page = resp->body;
-        strbuf_init(&resp->body);
-        ss->more = 1;
-        ss->fill = resp->stream;
-        ss->ctx = resp->stream_ctx;
-        ss->free_ctx = resp->stream_free;
-        resp->stream = NULL;
-        resp->stream_free = NULL;
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, ss, stream_free);
-        if (!r) {
-            stream_free(ss);
-            return MHD_NO;
-        }
-    } else {
-        size_t len;
-        char *body = strbuf_detach(&resp->body, &len);
-        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-            free(body);
-            return MHD_NO;
-        }
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
-    bool nosniff = false;
-    for (size_t i = 0; i < resp->n_headers; i++) {
-        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
-        nosniff |= strcasecmp(resp->headers[i].name, "X-Content-Type-Options") == 0;
-    }
-    /* Every answer: a browser must not guess HTML out of a text/plain or JSON body that echoes input. */
-    if (!nosniff)
-        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)(resp->status ? resp->status : 200), r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static void response_free(api_response *resp)
-{
-    if (resp->stream_free) /* a stream never handed to libmicrohttpd */
-        resp->stream_free(resp->stream_ctx);
-    resp->stream = NULL;
-    resp->stream_free = NULL;
-    strbuf_free(&resp->body);
-    for (size_t i = 0; i < resp->n_headers; i++) {
-        free(resp->headers[i].name);
-        free(resp->headers[i].value);
-    }
-    free(resp->headers);
-}
-
 static void too_large_text(api_response *resp, size_t limit)
 {
     char msg[96];
@@ -616,9 +269,9 @@ static enum MHD_Result send_too_large(const http_server *s, struct MHD_Connectio
     too_large_text(&resp, st->limit);
     decorate(s, conn, method, url, &resp);
     api_response_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, &resp, NULL);
+    enum MHD_Result ret = http_server_send_response(conn, &resp, NULL);
     count_request(st, resp.status);
-    response_free(&resp);
+    http_server_response_free(&resp);
     if (ret == MHD_YES)
         st->responded = true;
     return ret;
@@ -630,9 +283,9 @@ static enum MHD_Result answer_early(const http_server *s, struct MHD_Connection 
 {
     decorate(s, conn, method, url, resp);
     api_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_response(conn, resp, NULL);
+    enum MHD_Result ret = http_server_send_response(conn, resp, NULL);
     count_request(st, resp->status);
-    response_free(resp);
+    http_server_response_free(resp);
     st->discard = true;
     if (ret == MHD_YES)
         st->responded = true;
@@ -652,7 +305,7 @@ static bool preflight(const http_server *s, struct MHD_Connection *conn, const c
     strbuf_init(&resp.body);
     api_request req = {method, url, "", 0, conn};
     if (!r->preflight(r->ctx, &req, &resp)) {
-        response_free(&resp);
+        http_server_response_free(&resp);
         return false;
     }
     return answer_early(s, conn, method, url, st, &resp) != MHD_YES;
@@ -683,7 +336,7 @@ static enum MHD_Result admit_upload(const http_server *s, struct MHD_Connection 
             return answer_early(s, conn, method, url, st, &resp);
         }
     }
-    response_free(&resp);
+    http_server_response_free(&resp);
     return MHD_YES;
 }
 
@@ -723,7 +376,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     int job = atomic_load(&st->job);
     if (job == JOB_DONE) {
         decorate(s, conn, method, url, &st->resp);
-        enum MHD_Result ret = send_response(conn, &st->resp, s->pools[st->rt->pool]);
+        enum MHD_Result ret = http_server_send_response(conn, &st->resp, s->pools[st->rt->pool]);
         count_request(st, st->resp.status);
         st->responded = true;
         return ret;
@@ -743,7 +396,7 @@ static enum MHD_Result offload(http_server *s, struct MHD_Connection *conn, cons
     api_response_text(&st->resp, MHD_HTTP_SERVICE_UNAVAILABLE, "too many slow requests in flight; retry later\n");
     api_response_header(&st->resp, "Retry-After", "1");
     decorate(s, conn, method, url, &st->resp);
-    enum MHD_Result ret = send_response(conn, &st->resp, NULL);
+    enum MHD_Result ret = http_server_send_response(conn, &st->resp, NULL);
     count_request(st, st->resp.status);
     st->responded = true;
     return ret;
@@ -820,9 +473,9 @@ char *http_route_prefix(const char *route_prefix, const char *external_url)
     return out;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+enum MHD_Result http_server_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                       const char *version, const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
 {
     (void)version;
     http_server *s = cls;
@@ -840,7 +493,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->handler = st->rt ? st->rt->handler : "other";
         /* headers are in: from now on the connection's ordinary idle timeout applies */
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
-        conn_deadline(s, conn, 0);
+        http_server_conn_deadline(s, conn, 0);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -852,7 +505,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             strbuf_init(&resp.body);
             if (!s->gate(s->gate_ctx, &req, &resp))
                 return answer_early(s, conn, method, url, st, &resp);
-            response_free(&resp);
+            http_server_response_free(&resp);
         }
         /* The route's own verdict next: push switched off says 404 whatever the body's size. */
         if (preflight(s, conn, method, url, st) || st->responded)
@@ -922,14 +575,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         strbuf_free(&allow);
     }
     decorate(s, conn, method, url, &resp);
-    enum MHD_Result ret = send_response(conn, &resp, NULL);
+    enum MHD_Result ret = http_server_send_response(conn, &resp, NULL);
     count_request(st, resp.status);
-    response_free(&resp);
+    http_server_response_free(&resp);
     return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+void http_server_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
     http_server *s = cls;
@@ -939,293 +592,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     strbuf_free(&st->body);
     if (st->upload_charge)
         atomic_fetch_sub(&st->rt->upload_bytes, st->upload_charge);
-    response_free(&st->resp);
+    http_server_response_free(&st->resp);
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
     /* a keep-alive connection waits for its next request's headers under the header timeout again */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
-    conn_deadline(s, conn, mono_ms() + (int64_t)s->opts.header_timeout_s * 1000);
-}
-
-/* A new connection must complete its request headers within the header timeout (a total deadline, see
- * conn_track; libmicrohttpd's idle timeout is set to the same value too). */
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    http_server *s = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        conn_track *t = calloc(1, sizeof *t);
-        if (!t || !ci)
-            abort();
-        t->fd = ci->connect_fd;
-        t->deadline_ms = mono_ms() + (int64_t)s->opts.header_timeout_s * 1000;
-        pthread_mutex_lock(&s->conns_mu);
-        t->next = s->conns;
-        if (s->conns)
-            s->conns->prev = t;
-        s->conns = t;
-        pthread_mutex_unlock(&s->conns_mu);
-        /* libmicrohttpd made the GnuTLS session but has not started the handshake yet: the TLS settings of
-         * this connection are decided now. */
-        const union MHD_ConnectionInfo *ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (s->tls_setup && ti && ti->tls_session)
-            t->tls = s->tls_setup(s->tls_ctx, ti->tls_session);
-        *socket_context = t;
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        conn_track *t = *socket_context;
-        if (t->tls && s->tls_release)
-            s->tls_release(s->tls_ctx, t->tls);
-        pthread_mutex_lock(&s->conns_mu);
-        if (t->prev)
-            t->prev->next = t->next;
-        else
-            s->conns = t->next;
-        if (t->next)
-            t->next->prev = t->prev;
-        pthread_mutex_unlock(&s->conns_mu);
-        free(t);
-        *socket_context = NULL;
-    }
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    log_debug("web", "libmicrohttpd", "detail", msg);
-}
-
-int http_split_host_port(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,
-                         size_t errlen)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon) {
-        snprintf(err, errlen, "address %s: missing port in address", addr);
-        return -1;
-    }
-    const char *h = addr;
-    size_t hl = (size_t)(colon - addr);
-    if (hl && addr[0] == '[') {
-        if (addr[hl - 1] != ']') {
-            snprintf(err, errlen, "address %s: missing ']' in address", addr);
-            return -1;
-        }
-        h = addr + 1;
-        hl -= 2;
-    } else if (memchr(addr, ':', hl)) {
-        snprintf(err, errlen, "address %s: too many colons in address", addr);
-        return -1;
-    }
-    const char *p = colon + 1;
-    if (hl >= hostlen || strlen(p) >= portlen) {
-        snprintf(err, errlen, "address %s: too long", addr);
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    strcpy(port, p);
-    return 0;
-}
-
-/* Binds a listening socket for addr. Empty host: every address, IPv6 dual-stack when available. */
-static int bind_listen(const char *addr, int *out_port, char *err, size_t errlen)
-{
-    char host[256], port[32];
-    if (http_split_host_port(addr, host, sizeof host, port, sizeof port, err, errlen) != 0)
-        return -1;
-    char *end;
-    long pn = strtol(port, &end, 10);
-    if (!*port || *end || pn < 0 || pn > 65535) {
-        snprintf(err, errlen, "listen tcp %s: invalid port %s", addr, port);
-        return -1;
-    }
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    hints.ai_family = *host ? AF_UNSPEC : AF_INET6;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-    if (rc != 0 && !*host) {
-        hints.ai_family = AF_INET; /* no IPv6 on this machine */
-        rc = getaddrinfo(NULL, port, &hints, &res);
-    }
-    if (rc != 0) {
-        snprintf(err, errlen, "listen tcp %s: lookup %s: %s", addr, host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1, last_errno = 0;
-    const char *what = "socket";
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            last_errno = errno;
-            what = "socket";
-            continue;
-        }
-        int one = 1, zero = 0;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ai->ai_family == AF_INET6 && !*host)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            last_errno = errno;
-            what = "bind";
-        } else if (listen(fd, 128) != 0) {
-            last_errno = errno;
-            what = "listen";
-        } else {
-            break;
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        /* Go's wording: "listen tcp :7777: bind: address already in use" */
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s", strerror(last_errno));
-        if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
-            msg[0] = (char)(msg[0] - 'A' + 'a');
-        snprintf(err, errlen, "listen tcp %s: %s: %s", addr, what, msg);
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        *out_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
-/* Starts a libmicrohttpd daemon on the listening socket fd, speaking TLS when opts has a certificate. */
-static struct MHD_Daemon *start_daemon(http_server *s, int fd, char *err, size_t errlen)
-{
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-#ifdef __linux__
-    flags |= MHD_USE_EPOLL;
-#else
-    flags |= MHD_USE_POLL;
-#endif
-    /* HTTPS: libmicrohttpd's GnuTLS layer; the options are passed as an array since they are optional. */
-    struct MHD_OptionItem tls[6];
-    size_t nt = 0;
-    if (s->opts.tls_cert_pem || s->opts.tls_cert_callback) {
-        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-            snprintf(err, errlen, "listen tcp %s: TLS is configured but libmicrohttpd was built without TLS support",
-                     s->listen_address);
-            return NULL;
-        }
-        flags |= MHD_USE_TLS;
-        if (s->opts.tls_cert_callback) {
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, s->opts.tls_cert_callback};
-        } else {
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->opts.tls_cert_pem};
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->opts.tls_key_pem};
-        }
-        if (s->opts.tls_trust_pem)
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)s->opts.tls_trust_pem};
-        if (s->opts.tls_priorities)
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)s->opts.tls_priorities};
-    }
-    tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->opts.max_connections_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
-    if (!d)
-        snprintf(err, errlen, "listen tcp %s: cannot start the HTTP server", s->listen_address);
-    return d;
-}
-
-int http_server_start(http_server *s, char *err, size_t errlen)
-{
-    s->fd = bind_listen(s->listen_address, &s->port, err, errlen);
-    if (s->fd < 0)
-        return -1;
-    s->daemon = start_daemon(s, s->fd, err, errlen);
-    if (!s->daemon) {
-        close(s->fd);
-        s->fd = -1;
-        return -1;
-    }
-    s->pools[HTTP_POOL_SLOW] = workpool_new(s->opts.slow_threads, s->opts.slow_queue);
-    s->pools[HTTP_POOL_UPLOAD] = workpool_new(s->opts.upload_threads, s->opts.upload_queue);
-    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
-        abort();
-    s->reaper_running = true;
-    return 0;
-}
-
-static size_t daemon_connections(struct MHD_Daemon *d)
-{
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return di ? di->num_connections : 0;
-}
-
-static void *reap_daemon(void *arg)
-{
-    retired_daemon *r = arg;
-    /* Idle keep-alive connections close within the header timeout; requests finish within their own. */
-    while (!atomic_load(&r->stop_now) && daemon_connections(r->daemon) > 0) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (!atomic_load(&r->stop_now)) {
-        MHD_stop_daemon(r->daemon);
-        r->daemon = NULL;
-    }
-    return NULL;
-}
-
-int http_server_switch_tls(http_server *s, void *tls_cert_callback, char *err, size_t errlen)
-{
-    if (!s->daemon)
-        return -1;
-    void *was = s->opts.tls_cert_callback;
-    if (!was == !tls_cert_callback) {
-        s->opts.tls_cert_callback = tls_cert_callback;
-        return 0;
-    }
-    /* The new daemon takes over the listening socket; the old one stops accepting and serves the
-     * connections it has until they end (a plain HTTP keep-alive connection stays plain). */
-    MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
-    if (lfd == MHD_INVALID_SOCKET) {
-        snprintf(err, errlen, "listen tcp %s: cannot hand the listening socket over", s->listen_address);
-        return -1;
-    }
-    s->opts.tls_cert_callback = tls_cert_callback;
-    struct MHD_Daemon *d = start_daemon(s, (int)lfd, err, errlen);
-    if (!d) {
-        /* Serve on as before from a fresh daemon of the old kind. */
-        char e2[256];
-        s->opts.tls_cert_callback = was;
-        d = start_daemon(s, (int)lfd, e2, sizeof e2);
-        if (!d) {
-            log_error("web", "cannot serve HTTP any more", "err", e2);
-            return -1;
-        }
-    }
-    retired_daemon *r = xcalloc(1, sizeof *r);
-    r->daemon = s->daemon;
-    s->daemon = d;
-    pthread_mutex_lock(&s->retired_mu);
-    r->next = s->retired;
-    s->retired = r;
-    if (pthread_create(&r->reaper, NULL, reap_daemon, r) != 0)
-        atomic_store(&r->stop_now, true); /* no reaper: stopped at http_server_free */
-    else
-        r->reaper_started = true;
-    pthread_mutex_unlock(&s->retired_mu);
-    return s->opts.tls_cert_callback == tls_cert_callback ? 0 : -1;
+    http_server_conn_deadline(s, conn, http_server_mono_ms() + (int64_t)s->opts.header_timeout_s * 1000);
 }
 
 int http_server_port(const http_server *s)

@@ -1,17 +1,8 @@
-/* merge: see merge.h.
- *
- * Invariants:
- * - Every aggregate (magg) lives until merge_free; instances point at aggregates, never the reverse, so
- *   pruning an instance never touches aggregate totals.
- * - magg.samples is sorted newest first (timestamp desc, then dedup hash desc) and holds at most
- *   samples_per_error entries with distinct dedup hashes; magg.hashes and magg.ts mirror it for
- *   cache-friendly duplicate checks and ordering. A sample restored by identity only (a store's
- *   start-up: the store serves the content itself) has samples[i] == NULL: the engine needs only its
- *   hash (dedup, eviction notice) and timestamp (order) until it is evicted.
- * - magg.label_hashes[0 .. n_label_ids) are label sets restored by identity only (labelset_hash masked
- *   to 63 bits, as SQL stores it); magg.labels[i] is label_hashes[n_label_ids + i].
- * - A magg is in change set cs iff magg.cs_gen == cs->gen; then cs->v[magg.cs_idx] is its entry. */
+/* merge: see merge.h. The engine's structures and their invariants are in merge_internal.h; its
+ * persistence (snapshot/restore) is in merge_persist.c, retention and the overflow log in
+ * merge_retention.c. */
 #include "store/merge.h"
+#include "store/merge_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,82 +18,11 @@
 #define DEFAULT_LABELS 100
 #define DEFAULT_RETENTION_MS (14LL * 24 * 3600 * 1000)
 #define DEFAULT_MAX_ERRORS_PER_JOB 10000
-#define OVERFLOW_LOG_EVERY_MS 60000
-
-typedef struct magg {
-    char *id; /* "job\0key" */
-    size_t idlen, joblen;
-    uint64_t total;
-    payload_severity sev;
-    int64_t created, last_seen;
-    payload_occurrence **samples; /* NULL entries: known by identity only */
-    uint64_t *hashes;
-    int64_t *ts;
-    size_t n, cap;
-    labelset *labels;
-    uint64_t *label_hashes;
-    size_t n_labels, n_label_ids; /* n_labels counts both kinds */
-    uint64_t cs_gen;
-    size_t cs_idx;
-    int64_t touched; /* merge time of the last new occurrence or count increase (retention) */
-    /* Deleted by retention (merge_expire): a tombstone that keeps only its id, last_seen and the
-     * instances' counts, so that instances still reporting the key with no increase do not bring it back;
-     * freed once no instance refers to it. Invisible to every reader. */
-    bool expired;
-    bool referenced; /* scratch of merge_expire */
-} magg;
-
-typedef struct icount {
-    magg *a; /* NULL = empty slot */
-    uint64_t count;
-    uint64_t cs_gen; /* this count is cs->counts[cs_idx] iff cs_gen == cs->gen (coalescing) */
-    size_t cs_idx;
-} icount;
-
-typedef struct minst {
-    char *id; /* "job\0instance_id" */
-    size_t idlen, joblen;
-    int64_t last_seen;
-    icount *slots;
-    size_t cap, n;
-} minst;
-
-typedef struct msrc {
-    char *id; /* "job\0url" */
-    size_t idlen, joblen;
-    uint64_t body_hash;
-    int64_t last_scrape;
-    minst *inst; /* NULL when none or pruned */
-} msrc;
-
-/* Per job: how many aggregates it holds (max_errors_per_job) and when its overflow was last logged. */
-typedef struct mjob {
-    char *job;
-    size_t n_aggs;
-    int64_t last_log_ms;
-    uint64_t logged_keys, overflowed_keys; /* keys redirected into the overflow (since the last log line) */
-} mjob;
-
-struct merge_engine {
-    merge_options o;
-    keymap aggs, insts, srcs, jobs;
-};
-
-static inline uint64_t count_clamp(uint64_t v)
-{
-    return v > MERGE_COUNT_MAX ? MERGE_COUNT_MAX : v;
-}
-
-/* a + b saturated at MERGE_COUNT_MAX (both already at most that). */
-static inline uint64_t count_add(uint64_t a, uint64_t b)
-{
-    return a > MERGE_COUNT_MAX - b ? MERGE_COUNT_MAX : a + b;
-}
 
 static uint64_t next_gen = 1;
 
 /* Grows *arr (of elem bytes) so that index n is valid. */
-static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+void *merge_grow(void *arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)
         return arr;
@@ -114,7 +34,7 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
 }
 
 /* "job\0rest" into a malloc'd buffer. */
-static char *mkid(const char *job, const char *rest, size_t *len, size_t *joblen)
+char *merge_mkid(const char *job, const char *rest, size_t *len, size_t *joblen)
 {
     size_t j = strlen(job), r = strlen(rest);
     char *id = xmalloc(j + 1 + r + 1);
@@ -127,7 +47,7 @@ static char *mkid(const char *job, const char *rest, size_t *len, size_t *joblen
 }
 
 /* Looks up "job\0rest" without allocating for typical sizes. */
-static void *lookup(const keymap *m, const char *job, const char *rest)
+void *merge_lookup(const keymap *m, const char *job, const char *rest)
 {
     char stack[512];
     size_t j = strlen(job), r = strlen(rest), n = j + 1 + r;
@@ -148,7 +68,7 @@ void merge_changeset_init(merge_changeset *cs)
     cs->gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
 }
 
-static void change_free(merge_change *c)
+void merge_change_free(merge_change *c)
 {
     free(c->job);
     free(c->key);
@@ -165,7 +85,7 @@ static void change_free(merge_change *c)
 void merge_changeset_clear(merge_changeset *cs)
 {
     for (size_t i = 0; i < cs->n; i++)
-        change_free(&cs->v[i]);
+        merge_change_free(&cs->v[i]);
     cs->n = 0;
     for (size_t i = 0; i < cs->n_counts; i++) {
         free(cs->counts[i].job);
@@ -199,7 +119,7 @@ static merge_change *change_of(merge_changeset *cs, magg *a, bool is_new)
 {
     if (a->cs_gen == cs->gen && a->cs_idx < cs->n)
         return &cs->v[a->cs_idx];
-    cs->v = grow(cs->v, &cs->cap, cs->n, sizeof(merge_change));
+    cs->v = merge_grow(cs->v, &cs->cap, cs->n, sizeof(merge_change));
     merge_change *c = &cs->v[cs->n];
     memset(c, 0, sizeof(*c));
     c->job = xstrdup(a->id);
@@ -220,7 +140,7 @@ static void change_snapshot(merge_change *c, const magg *a)
 
 static void change_added(merge_change *c, payload_occurrence *o)
 {
-    c->added = grow(c->added, &c->cap_added, c->n_added, sizeof(void *));
+    c->added = merge_grow(c->added, &c->cap_added, c->n_added, sizeof(void *));
     payload_occurrence_ref(o);
     c->added[c->n_added++] = o;
 }
@@ -234,7 +154,7 @@ static void change_evicted(merge_change *c, uint64_t h)
             return;
         }
     }
-    c->evicted = grow(c->evicted, &c->cap_evicted, c->n_evicted, sizeof(uint64_t));
+    c->evicted = merge_grow(c->evicted, &c->cap_evicted, c->n_evicted, sizeof(uint64_t));
     c->evicted[c->n_evicted++] = h;
 }
 
@@ -246,7 +166,7 @@ static void change_series(merge_change *c, int64_t minute, uint64_t delta)
         c->series[c->n_series - 1].delta = count_add(c->series[c->n_series - 1].delta, delta);
         return;
     }
-    c->series = grow(c->series, &c->cap_series, c->n_series, sizeof(merge_series_point));
+    c->series = merge_grow(c->series, &c->cap_series, c->n_series, sizeof(merge_series_point));
     c->series[c->n_series].minute = minute;
     c->series[c->n_series].delta = delta;
     c->n_series++;
@@ -276,7 +196,7 @@ const merge_options *merge_get_options(const merge_engine *e)
     return &e->o;
 }
 
-static void magg_free(magg *a)
+void merge_magg_free(magg *a)
 {
     for (size_t i = 0; i < a->n; i++)
         if (a->samples[i])
@@ -292,7 +212,7 @@ static void magg_free(magg *a)
     free(a);
 }
 
-static void minst_free(minst *m)
+void merge_minst_free(minst *m)
 {
     free(m->slots);
     free(m->id);
@@ -305,10 +225,10 @@ void merge_free(merge_engine *e)
         return;
     for (size_t i = 0; i < e->aggs.cap; i++)
         if (e->aggs.slots[i].hash)
-            magg_free(e->aggs.slots[i].value);
+            merge_magg_free(e->aggs.slots[i].value);
     for (size_t i = 0; i < e->insts.cap; i++)
         if (e->insts.slots[i].hash)
-            minst_free(e->insts.slots[i].value);
+            merge_minst_free(e->insts.slots[i].value);
     for (size_t i = 0; i < e->srcs.cap; i++)
         if (e->srcs.slots[i].hash) {
             msrc *s = e->srcs.slots[i].value;
@@ -328,7 +248,7 @@ void merge_free(merge_engine *e)
     free(e);
 }
 
-static mjob *job_get(merge_engine *e, const char *job)
+mjob *merge_job_get(merge_engine *e, const char *job)
 {
     size_t len = strlen(job);
     mjob *j = keymap_get(&e->jobs, job, len);
@@ -340,16 +260,16 @@ static mjob *job_get(merge_engine *e, const char *job)
     return j;
 }
 
-static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *created)
+magg *merge_magg_get(merge_engine *e, const char *job, const char *key, bool *created)
 {
-    magg *a = lookup(&e->aggs, job, key);
+    magg *a = merge_lookup(&e->aggs, job, key);
     *created = false;
     if (a)
         return a;
-    job_get(e, job)->n_aggs++;
+    merge_job_get(e, job)->n_aggs++;
     a = xmalloc(sizeof(*a));
     memset(a, 0, sizeof(*a));
-    a->id = mkid(job, key, &a->idlen, &a->joblen);
+    a->id = merge_mkid(job, key, &a->idlen, &a->joblen);
     a->sev = PAYLOAD_ERROR;
     a->created = PAYLOAD_TS_NONE;
     a->last_seen = PAYLOAD_TS_NONE;
@@ -358,14 +278,14 @@ static magg *magg_get(merge_engine *e, const char *job, const char *key, bool *c
     return a;
 }
 
-static minst *minst_get(merge_engine *e, const char *job, const char *id)
+minst *merge_minst_get(merge_engine *e, const char *job, const char *id)
 {
-    minst *m = lookup(&e->insts, job, id);
+    minst *m = merge_lookup(&e->insts, job, id);
     if (m)
         return m;
     m = xmalloc(sizeof(*m));
     memset(m, 0, sizeof(*m));
-    m->id = mkid(job, id, &m->idlen, &m->joblen);
+    m->id = merge_mkid(job, id, &m->idlen, &m->joblen);
     keymap_put(&e->insts, m->id, m->idlen, m);
     return m;
 }
@@ -384,7 +304,7 @@ static size_t ptr_slot(const magg *a, size_t cap)
 
 /* Returns the count slot of a in m (creating an empty one with a = NULL when absent, in which case the
  * caller must set ->a). */
-static icount *icount_find(minst *m, const magg *a, bool create)
+icount *merge_icount_find(minst *m, const magg *a, bool create)
 {
     if (create && (m->n + 1) * 4 > m->cap * 3) {
         size_t ocap = m->cap, ncap = ocap ? ocap * 2 : 8;
@@ -428,8 +348,8 @@ static inline bool before(int64_t ts_x, uint64_t h_x, int64_t ts_y, uint64_t h_y
 /* Inserts the sample (ts, h) into a's samples if it is new and fits; o is its occurrence (a reference
  * is taken) or NULL when known by identity only. c: change to record into, or NULL (restore). Arrays
  * grow on demand: most errors keep far fewer than samples_per_error samples. */
-static bool sample_insert(merge_engine *e, magg *a, int64_t ts, uint64_t h, payload_occurrence *o,
-                          merge_changeset *cs, bool is_new, merge_change **c)
+bool merge_sample_insert(merge_engine *e, magg *a, int64_t ts, uint64_t h, payload_occurrence *o,
+                         merge_changeset *cs, bool is_new, merge_change **c)
 {
     size_t cap = e->o.samples_per_error;
     if (a->n == cap && !before(ts, h, a->ts[a->n - 1], a->hashes[a->n - 1]))
@@ -476,8 +396,6 @@ static bool sample_insert(merge_engine *e, magg *a, int64_t ts, uint64_t h, payl
     return true;
 }
 
-#define LABEL_ID_MASK 0x7fffffffffffffffULL
-
 static bool labels_have(const magg *a, const labelset *ls, uint64_t h)
 {
     for (size_t i = 0; i < a->n_label_ids; i++)
@@ -490,7 +408,7 @@ static bool labels_have(const magg *a, const labelset *ls, uint64_t h)
 }
 
 /* Adds ls (hash h) to a's label sets when new and there is room. */
-static bool labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, merge_change *c)
+bool merge_labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, merge_change *c)
 {
     if (a->n_labels >= e->o.labels_per_error || labels_have(a, ls, h))
         return false;
@@ -500,7 +418,7 @@ static bool labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h,
     labelset_copy(&a->labels[nf], ls);
     a->label_hashes[a->n_labels++] = h;
     if (c) {
-        c->labels_added = grow(c->labels_added, &c->cap_labels_added, c->n_labels_added, sizeof(labelset));
+        c->labels_added = merge_grow(c->labels_added, &c->cap_labels_added, c->n_labels_added, sizeof(labelset));
         labelset_copy(&c->labels_added[c->n_labels_added++], ls);
     }
     return true;
@@ -546,7 +464,7 @@ uint64_t merge_body_hash(const char *body, size_t len)
 
 bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms)
 {
-    msrc *s = lookup(&e->srcs, job, url);
+    msrc *s = merge_lookup(&e->srcs, job, url);
     if (!s || !s->inst || !body_hash || s->body_hash != body_hash)
         return false;
     s->last_scrape = now_ms;
@@ -572,7 +490,7 @@ static minst *count_instance(merge_engine *e, const merge_input *in, minst *m, c
     size_t l = strlen(iid) + strlen(pa->count_id) + 2;
     *derived = xmalloc(l);
     snprintf(*derived, l, "%s%c%s", iid, MERGE_DERIVED_SEP, pa->count_id);
-    minst *cm = minst_get(e, in->job, *derived);
+    minst *cm = merge_minst_get(e, in->job, *derived);
     cm->last_seen = in->now_ms;
     return cm;
 }
@@ -590,7 +508,7 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
     char *derived;
     minst *cm = count_instance(e, in, m, iid, pa, &derived);
     const char *ciid = derived ? derived : iid;
-    icount *ic = icount_find(cm, a, true);
+    icount *ic = merge_icount_find(cm, a, true);
     bool known = ic->a != NULL;
     uint64_t delta;
     if (!known)
@@ -606,7 +524,7 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
             cs->counts[ic->cs_idx].count = count;
             cs->counts[ic->cs_idx].seen_ms = in->now_ms;
         } else {
-            cs->counts = grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
+            cs->counts = merge_grow(cs->counts, &cs->cap_counts, cs->n_counts, sizeof(merge_count_change));
             merge_count_change *cc = &cs->counts[cs->n_counts];
             cc->job = xstrdup(in->job);
             cc->instance_id = xstrdup(ciid);
@@ -633,7 +551,7 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
             if (o->timestamp_ms < oldest)
                 oldest = o->timestamp_ms;
         }
-        if (sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
+        if (merge_sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
             samples_changed = true;
     }
 
@@ -669,7 +587,7 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
         /* Only materialise a change when the set really grows. */
         if (!c && !labels_have(a, ls, lh))
             c = change_of(cs, a, is_new);
-        if (labels_add(e, a, ls, lh, c))
+        if (merge_labels_add(e, a, ls, lh, c))
             changed = true;
     }
     a->total = count_add(a->total, delta);
@@ -683,31 +601,9 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
     return true;
 }
 
-static void overflow_note(merge_engine *e, const char *job, size_t keys, uint64_t delta, int64_t now_ms)
-{
-    mjob *j = job_get(e, job);
-    j->overflowed_keys += keys;
-    static const char *names[] = {"job"};
-    metric_family *f = metric_family_get("lookout_errors_overflowed_total", METRIC_COUNTER,
-                                         "Count increase of errors beyond storage.max_errors_per_job, counted "
-                                         "into the job's lookout.overflow error.",
-                                         1, names);
-    const char *lv[] = {job};
-    metric_add(f, lv, (double)delta);
-    if (j->last_log_ms && now_ms - j->last_log_ms < OVERFLOW_LOG_EVERY_MS)
-        return;
-    char n[32], max[32];
-    snprintf(n, sizeof n, "%llu", (unsigned long long)(j->overflowed_keys - j->logged_keys));
-    snprintf(max, sizeof max, "%u", e->o.max_errors_per_job);
-    log_warn("merge", "job holds storage.max_errors_per_job errors; new keys are counted into " MERGE_OVERFLOW_KEY,
-             "job", job, "max_errors_per_job", max, "overflowed_keys", n);
-    j->last_log_ms = now_ms;
-    j->logged_keys = j->overflowed_keys;
-}
-
 uint64_t merge_source_body_hash(const merge_engine *e, const char *job, const char *url)
 {
-    const msrc *s = lookup(&e->srcs, job, url);
+    const msrc *s = merge_lookup(&e->srcs, job, url);
     return s && s->inst ? s->body_hash : 0;
 }
 
@@ -723,14 +619,14 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     memcpy(iid, source, sl);
     iid[sl] = MERGE_SOURCE_SEP;
     memcpy(iid + sl + 1, claimed, cl + 1);
-    minst *m = minst_get(e, in->job, iid);
+    minst *m = merge_minst_get(e, in->job, iid);
     m->last_seen = in->now_ms;
 
-    msrc *s = lookup(&e->srcs, in->job, in->url);
+    msrc *s = merge_lookup(&e->srcs, in->job, in->url);
     if (!s) {
         s = xmalloc(sizeof(*s));
         memset(s, 0, sizeof(*s));
-        s->id = mkid(in->job, in->url, &s->idlen, &s->joblen);
+        s->id = merge_mkid(in->job, in->url, &s->idlen, &s->joblen);
         keymap_put(&e->srcs, s->id, s->idlen, s);
     }
     s->body_hash = in->body_hash;
@@ -740,8 +636,8 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     uint64_t lhash = in->labels ? labelset_hash(in->labels) : 0;
     int64_t minute = in->now_ms >= 0 ? in->now_ms / 60000 : (in->now_ms - 59999) / 60000;
     size_t changed_n = 0;
-    mjob *job = job_get(e, in->job);
-    magg *ova = lookup(&e->aggs, in->job, MERGE_OVERFLOW_KEY);
+    mjob *job = merge_job_get(e, in->job);
+    magg *ova = merge_lookup(&e->aggs, in->job, MERGE_OVERFLOW_KEY);
     bool has_overflow = ova && !ova->expired;
     /* Keys beyond max_errors_per_job: one synthetic aggregate whose count is the sum of theirs. */
     payload_aggregate ov = {.key = MERGE_OVERFLOW_KEY, .severity = PAYLOAD_INFO, .created_at_ms = PAYLOAD_TS_NONE};
@@ -758,14 +654,14 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
                 pa->occurrences[k]->timestamp_ms = in->now_ms;
         uint64_t count = count_clamp(pa->total_count);
         bool over = strcmp(pa->key, MERGE_OVERFLOW_KEY) == 0;
-        magg *a = over ? NULL : lookup(&e->aggs, in->job, pa->key);
+        magg *a = over ? NULL : merge_lookup(&e->aggs, in->job, pa->key);
         bool is_new = false, filter = false;
         int64_t only_after = 0;
         if (a && a->expired) {
             /* Deleted by retention: it stays deleted while the instance reports nothing new; an increase
              * or a newer occurrence brings it back as a new error holding only what came after. */
             char *derived;
-            icount *ic = icount_find(count_instance(e, in, m, iid, pa, &derived), a, false);
+            icount *ic = merge_icount_find(count_instance(e, in, m, iid, pa, &derived), a, false);
             free(derived);
             uint64_t delta = !ic ? count : count >= ic->count ? count - ic->count : count;
             bool newer = false;
@@ -802,7 +698,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
             if (has_overflow || job->n_aggs >= e->o.max_errors_per_job)
                 over = true;
             else
-                a = magg_get(e, in->job, pa->key, &is_new);
+                a = merge_magg_get(e, in->job, pa->key, &is_new);
         }
         if (over) {
             ov_count = count_add(ov_count, count);
@@ -828,11 +724,11 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     }
     if (ov_keys) {
         bool is_new;
-        magg *a = magg_get(e, in->job, MERGE_OVERFLOW_KEY, &is_new);
+        magg *a = merge_magg_get(e, in->job, MERGE_OVERFLOW_KEY, &is_new);
         bool filter = false;
         int64_t only_after = 0;
         if (a->expired) {
-            icount *ic = icount_find(m, a, false);
+            icount *ic = merge_icount_find(m, a, false);
             uint64_t delta = !ic ? ov_count : ov_count >= ic->count ? ov_count - ic->count : ov_count;
             bool newer = false;
             for (size_t k = 0; k < ov.n_occurrences && !newer; k++)
@@ -852,7 +748,7 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
         uint64_t before = a->total;
         if (merge_one(e, in, m, iid, &ov, ov_count, a, is_new, lhash, minute, cs, filter, only_after))
             changed_n++;
-        overflow_note(e, in->job, ov_keys, a->total - before, in->now_ms);
+        merge_overflow_note(e, in->job, ov_keys, a->total - before, in->now_ms);
     }
     free(ov.occurrences);
     free(iid);
@@ -870,7 +766,7 @@ void merge_forget_source(merge_engine *e, const char *job, const char *url)
 {
     char *id;
     size_t len;
-    id = mkid(job, url, &len, NULL);
+    id = merge_mkid(job, url, &len, NULL);
     msrc *s = keymap_del(&e->srcs, id, len);
     free(id);
     if (s) {
@@ -879,163 +775,9 @@ void merge_forget_source(merge_engine *e, const char *job, const char *url)
     }
 }
 
-size_t merge_prune(merge_engine *e, int64_t now_ms)
-{
-    int64_t cutoff = now_ms - e->o.retention_ms;
-    size_t n = 0, cap = 0;
-    void **dead = NULL;
-    for (size_t i = 0; i < e->srcs.cap; i++) {
-        if (!e->srcs.slots[i].hash)
-            continue;
-        msrc *s = e->srcs.slots[i].value;
-        if (s->inst && s->inst->last_seen < cutoff)
-            s->inst = NULL;
-        if (s->last_scrape < cutoff) {
-            dead = grow(dead, &cap, n, sizeof(void *));
-            dead[n++] = s;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        msrc *s = dead[i];
-        keymap_del(&e->srcs, s->id, s->idlen);
-        free(s->id);
-        free(s);
-    }
-    n = 0;
-    for (size_t i = 0; i < e->insts.cap; i++) {
-        if (!e->insts.slots[i].hash)
-            continue;
-        minst *m = e->insts.slots[i].value;
-        if (m->last_seen < cutoff) {
-            /* A derived instance (regrouped key, see merge_one) lives as long as its instance: an
-             * unchanged body refreshes only the instance, and forgetting the original key's count would
-             * add it again. */
-            const char *sep = memchr(m->id + m->joblen + 1, MERGE_DERIVED_SEP, m->idlen - m->joblen - 1);
-            if (sep) {
-                const minst *base = keymap_get(&e->insts, m->id, (size_t)(sep - m->id));
-                if (base && base->last_seen >= cutoff) {
-                    m->last_seen = base->last_seen;
-                    continue;
-                }
-            }
-            dead = grow(dead, &cap, n, sizeof(void *));
-            dead[n++] = m;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        minst *m = dead[i];
-        keymap_del(&e->insts, m->id, m->idlen);
-        minst_free(m);
-    }
-    free(dead);
-    return n;
-}
-
-/* Turns a into a tombstone: everything but its id, last_seen and the instances' counts is freed. */
-static void magg_bury(magg *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        if (a->samples[i])
-            payload_occurrence_unref(a->samples[i]);
-    free(a->samples);
-    free(a->hashes);
-    free(a->ts);
-    a->samples = NULL;
-    a->hashes = NULL;
-    a->ts = NULL;
-    a->n = a->cap = 0;
-    for (size_t i = 0; i < a->n_labels - a->n_label_ids; i++)
-        labelset_free(&a->labels[i]);
-    free(a->labels);
-    free(a->label_hashes);
-    a->labels = NULL;
-    a->label_hashes = NULL;
-    a->n_labels = a->n_label_ids = 0;
-    a->total = 0;
-    a->created = PAYLOAD_TS_NONE;
-    a->sev = PAYLOAD_ERROR;
-    a->expired = true;
-}
-
-size_t merge_expire(merge_engine *e, int64_t now_ms, merge_changeset *cs)
-{
-    int64_t cutoff = now_ms - e->o.retention_ms;
-    size_t n = 0;
-    for (size_t i = 0; i < e->aggs.cap; i++) {
-        if (!e->aggs.slots[i].hash)
-            continue;
-        magg *a = e->aggs.slots[i].value;
-        if (a->expired)
-            continue;
-        if (a->touched == INT64_MAX) /* restored without any time: the window starts now */
-            a->touched = now_ms;
-        if (a->touched >= cutoff)
-            continue;
-        /* A pending change of the aggregate leaves the change set (swap with the last entry). */
-        if (a->cs_gen == cs->gen && a->cs_idx < cs->n) {
-            size_t idx = a->cs_idx;
-            change_free(&cs->v[idx]);
-            if (idx != cs->n - 1) {
-                cs->v[idx] = cs->v[cs->n - 1];
-                magg *moved = lookup(&e->aggs, cs->v[idx].job, cs->v[idx].key);
-                if (moved)
-                    moved->cs_idx = idx;
-            }
-            cs->n--;
-        }
-        a->cs_gen = 0;
-        cs->deleted = grow(cs->deleted, &cs->cap_deleted, cs->n_deleted, sizeof(merge_deleted));
-        cs->deleted[cs->n_deleted].job = xstrdup(a->id);
-        cs->deleted[cs->n_deleted].key = xstrdup(a->id + a->joblen + 1);
-        cs->deleted[cs->n_deleted].last_seen_ms = a->last_seen;
-        cs->n_deleted++;
-        mjob *j = job_get(e, a->id);
-        if (j->n_aggs)
-            j->n_aggs--;
-        magg_bury(a);
-        n++;
-    }
-    /* Pending per-instance counts of the deleted aggregates stay in the change set: a persistent store
-     * keeps them with the tombstone. */
-    /* Tombstones no instance refers to any more (instances pruned) are freed. */
-    size_t tomb = 0;
-    for (size_t i = 0; i < e->aggs.cap; i++)
-        if (e->aggs.slots[i].hash) {
-            magg *a = e->aggs.slots[i].value;
-            a->referenced = false;
-            tomb += a->expired;
-        }
-    if (tomb) {
-        for (size_t i = 0; i < e->insts.cap; i++) {
-            if (!e->insts.slots[i].hash)
-                continue;
-            minst *m = e->insts.slots[i].value;
-            for (size_t k = 0; k < m->cap; k++)
-                if (m->slots[k].a)
-                    m->slots[k].a->referenced = true;
-        }
-        size_t nf = 0, cap = 0;
-        magg **gone = NULL;
-        for (size_t i = 0; i < e->aggs.cap; i++)
-            if (e->aggs.slots[i].hash) {
-                magg *a = e->aggs.slots[i].value;
-                if (a->expired && !a->referenced) {
-                    gone = grow(gone, &cap, nf, sizeof(void *));
-                    gone[nf++] = a;
-                }
-            }
-        for (size_t k = 0; k < nf; k++) {
-            keymap_del(&e->aggs, gone[k]->id, gone[k]->idlen);
-            magg_free(gone[k]);
-        }
-        free(gone);
-    }
-    return n;
-}
-
 bool merge_get(const merge_engine *e, const char *job, const char *key, merge_aggregate_info *out)
 {
-    const magg *a = lookup(&e->aggs, job, key);
+    const magg *a = merge_lookup(&e->aggs, job, key);
     if (!a || a->expired)
         return false;
     out->total_count = a->total;
@@ -1064,182 +806,4 @@ void merge_get_stats(const merge_engine *e, merge_stats *out)
     for (size_t i = 0; i < e->insts.cap; i++)
         if (e->insts.slots[i].hash)
             out->instance_keys += ((minst *)e->insts.slots[i].value)->n;
-}
-
-/* ---- persistence ---- */
-
-void merge_restore_aggregate(merge_engine *e, const merge_aggregate_state *st)
-{
-    bool created;
-    magg *a = magg_get(e, st->job, st->key, &created);
-    a->total = count_clamp(st->total_count);
-    a->sev = st->severity;
-    a->created = st->created_at_ms;
-    a->last_seen = st->last_seen_ms;
-    /* Retention counts from the newest time known (occurrence times are clamped to receive time). */
-    a->touched = st->last_seen_ms != PAYLOAD_TS_NONE ? st->last_seen_ms : st->created_at_ms;
-    if (a->touched == PAYLOAD_TS_NONE || (st->created_at_ms != PAYLOAD_TS_NONE && st->created_at_ms > a->touched))
-        a->touched = st->created_at_ms != PAYLOAD_TS_NONE ? st->created_at_ms : INT64_MAX;
-    merge_change *none = NULL;
-    for (size_t i = 0; i < st->n_samples; i++)
-        sample_insert(e, a, st->samples[i]->timestamp_ms, st->samples[i]->dedup_hash, st->samples[i], NULL, false,
-                      &none);
-    for (size_t i = 0; i < st->n_sample_ids; i++)
-        sample_insert(e, a, st->sample_ids[i].timestamp_ms, st->sample_ids[i].dedup_hash, NULL, NULL, false, &none);
-    /* Identities go first (see the invariant at the top); only onto an aggregate without full sets. */
-    if (a->n_labels == a->n_label_ids && st->n_label_ids) {
-        a->label_hashes = xrealloc(a->label_hashes, (a->n_labels + st->n_label_ids) * sizeof(uint64_t));
-        for (size_t i = 0; i < st->n_label_ids && a->n_labels < e->o.labels_per_error; i++) {
-            uint64_t h = st->label_ids[i] & LABEL_ID_MASK;
-            bool dup = false;
-            for (size_t k = 0; k < a->n_labels && !dup; k++)
-                dup = a->label_hashes[k] == h;
-            if (!dup) {
-                a->label_hashes[a->n_labels++] = h;
-                a->n_label_ids++;
-            }
-        }
-    }
-    for (size_t i = 0; i < st->n_labels; i++)
-        labels_add(e, a, &st->labels[i], labelset_hash(&st->labels[i]), NULL);
-}
-
-void merge_restore_tombstone(merge_engine *e, const char *job, const char *key, int64_t last_seen_ms)
-{
-    bool created;
-    magg *a = magg_get(e, job, key, &created);
-    if (!created)
-        return;
-    magg_bury(a);
-    a->last_seen = last_seen_ms;
-    mjob *j = job_get(e, job);
-    if (j->n_aggs)
-        j->n_aggs--;
-}
-
-void merge_snapshot(const merge_engine *e, merge_state *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->instances = xmalloc(e->insts.n * sizeof(merge_instance_state));
-    for (size_t i = 0; i < e->insts.cap; i++) {
-        if (!e->insts.slots[i].hash)
-            continue;
-        const minst *m = e->insts.slots[i].value;
-        merge_instance_state *is = &out->instances[out->n_instances++];
-        is->job = xstrdup(m->id);
-        is->instance_id = xstrdup(m->id + m->joblen + 1);
-        is->last_seen_ms = m->last_seen;
-        is->counts = xmalloc(m->n * sizeof(merge_key_count));
-        is->n_counts = 0;
-        for (size_t k = 0; k < m->cap; k++) {
-            if (!m->slots[k].a || m->slots[k].a->expired) /* a tombstone's counts die with it */
-                continue;
-            const magg *a = m->slots[k].a;
-            is->counts[is->n_counts].key = xstrdup(a->id + a->joblen + 1);
-            is->counts[is->n_counts++].count = m->slots[k].count;
-        }
-    }
-    out->sources = xmalloc(e->srcs.n * sizeof(merge_source_state));
-    for (size_t i = 0; i < e->srcs.cap; i++) {
-        if (!e->srcs.slots[i].hash)
-            continue;
-        const msrc *s = e->srcs.slots[i].value;
-        merge_source_state *ss = &out->sources[out->n_sources++];
-        ss->job = xstrdup(s->id);
-        ss->url = xstrdup(s->id + s->joblen + 1);
-        ss->body_hash = s->body_hash;
-        ss->last_scrape_ms = s->last_scrape;
-        ss->instance_id = xstrdup(s->inst ? s->inst->id + s->inst->joblen + 1 : "");
-    }
-}
-
-/* State written before instance ids named their source: "SOURCE\x1fID" from the source (scrape URL, or
- * "push" for push:... sources) that last reported the old id; an id no source names stays as it was
- * (it is pruned in time). Returns the id to use (malloc'd). */
-static char *migrate_instance_id(const keymap *old_ids, const char *job, const char *id)
-{
-    if (strchr(id, MERGE_SOURCE_SEP))
-        return xstrdup(id);
-    const char *url = lookup(old_ids, job, id);
-    if (!url)
-        return xstrdup(id);
-    const char *src = strncmp(url, "push:", 5) == 0 ? "push" : url;
-    size_t sl = strlen(src), il = strlen(id);
-    char *out = xmalloc(sl + 1 + il + 1);
-    memcpy(out, src, sl);
-    out[sl] = MERGE_SOURCE_SEP;
-    memcpy(out + sl + 1, id, il + 1);
-    return out;
-}
-
-void merge_restore(merge_engine *e, const merge_state *st)
-{
-    keymap old_ids = {0}; /* "job\0old instance id" -> url (borrowed from st) */
-    char **old_keys = xcalloc(st->n_sources + 1, sizeof(char *));
-    for (size_t i = 0; i < st->n_sources; i++) {
-        const merge_source_state *ss = &st->sources[i];
-        if (!ss->instance_id || !ss->instance_id[0] || strchr(ss->instance_id, MERGE_SOURCE_SEP))
-            continue;
-        size_t len;
-        old_keys[i] = mkid(ss->job, ss->instance_id, &len, NULL);
-        if (!keymap_get(&old_ids, old_keys[i], len))
-            keymap_put(&old_ids, old_keys[i], len, ss->url);
-    }
-    for (size_t i = 0; i < st->n_instances; i++) {
-        const merge_instance_state *is = &st->instances[i];
-        char *id = migrate_instance_id(&old_ids, is->job, is->instance_id);
-        minst *m = minst_get(e, is->job, id);
-        free(id);
-        m->last_seen = is->last_seen_ms;
-        for (size_t k = 0; k < is->n_counts; k++) {
-            magg *a = lookup(&e->aggs, is->job, is->counts[k].key);
-            if (!a)
-                continue;
-            icount *ic = icount_find(m, a, true);
-            ic->a = a;
-            ic->count = count_clamp(is->counts[k].count);
-        }
-    }
-    for (size_t i = 0; i < st->n_sources; i++) {
-        const merge_source_state *ss = &st->sources[i];
-        msrc *s = lookup(&e->srcs, ss->job, ss->url);
-        if (!s) {
-            s = xmalloc(sizeof(*s));
-            memset(s, 0, sizeof(*s));
-            s->id = mkid(ss->job, ss->url, &s->idlen, &s->joblen);
-            keymap_put(&e->srcs, s->id, s->idlen, s);
-        }
-        s->body_hash = ss->body_hash;
-        s->last_scrape = ss->last_scrape_ms;
-        s->inst = NULL;
-        if (ss->instance_id && ss->instance_id[0]) {
-            char *id = migrate_instance_id(&old_ids, ss->job, ss->instance_id);
-            s->inst = lookup(&e->insts, ss->job, id);
-            free(id);
-        }
-    }
-    keymap_free(&old_ids);
-    for (size_t i = 0; i < st->n_sources; i++)
-        free(old_keys[i]);
-    free(old_keys);
-}
-
-void merge_state_free(merge_state *st)
-{
-    for (size_t i = 0; i < st->n_instances; i++) {
-        merge_instance_state *is = &st->instances[i];
-        free(is->job);
-        free(is->instance_id);
-        for (size_t k = 0; k < is->n_counts; k++)
-            free(is->counts[k].key);
-        free(is->counts);
-    }
-    free(st->instances);
-    for (size_t i = 0; i < st->n_sources; i++) {
-        free(st->sources[i].job);
-        free(st->sources[i].url);
-        free(st->sources[i].instance_id);
-    }
-    free(st->sources);
-    memset(st, 0, sizeof(*st));
 }
