@@ -1216,6 +1216,9 @@ payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallb
     if (hits) {
         /* The body with each reused element replaced by the placeholder 0, and every span moved to match. */
         size_t cap = len, o = 0, from = 0;
+        for (long i = 0; i < n; i++)
+            if (found[i].key)
+                cap -= spans[i].end - spans[i].start - 1;
         char *text = xmalloc(cap + 1);
         payload_span moved[PAYLOAD_REUSE_MAX];
         for (long i = 0; i < n; i++) {
