@@ -48,19 +48,28 @@ static size_t value_end(const char *b, size_t n, size_t i)
     if (b[i] == '"')
         return string_end(b, n, i);
     if (b[i] == '{' || b[i] == '[') {
+        /* 1: quote, 2: opens, 3: closes, 0: anything else (skipped in a tight loop) */
+        static const unsigned char cls[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
+        const unsigned char *u = (const unsigned char *)b;
         size_t depth = 0;
         while (i < n) {
-            char ch = b[i];
-            if (ch == '"') {
+            while (i < n && !cls[u[i]])
+                i++;
+            if (i == n)
+                break;
+            switch (cls[u[i]]) {
+            case 1:
                 i = string_end(b, n, i);
                 if (i == NOPOS)
                     return NOPOS;
                 continue;
-            }
-            if (ch == '{' || ch == '[')
+            case 2:
                 depth++;
-            else if ((ch == '}' || ch == ']') && --depth == 0)
-                return i + 1;
+                break;
+            default:
+                if (--depth == 0)
+                    return i + 1;
+            }
             i++;
         }
         return NOPOS;

@@ -54,6 +54,40 @@ Test(payload_scan, other_shapes_give_no_spans)
     cr_assert_eq(scan("{\"aggregated_errors\":[{}] x", sp), -1);
 }
 
+/* Random strings with escapes at every position around the scanner's short-string loop (24 bytes): every
+ * aggregate's span must be exactly what yajl parsed (else it gets no fingerprint). */
+Test(payload_scan, spans_agree_with_yajl)
+{
+    static const char *const pieces[] = {"a", "\\\\", "\\\"", "]", "}", "{", "[", ",", ":", "\\u0041", " ", "\\n"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        int n = 1 + round % 4;
+        for (int k = 0; k < n; k++) {
+            strbuf_printf(&sb, "%s{\"aggregation_key\":\"k%d\",\"total_count\":1,\"latest_errors\":[{\"error\":"
+                               "{\"class\":\"", k ? "," : "", k);
+            seed = seed * 1103515245u + 12345u;
+            int len = (int)((seed >> 16) % 40);
+            for (int j = 0; j < len; j++) {
+                seed = seed * 1103515245u + 12345u;
+                strbuf_puts(&sb, pieces[(seed >> 16) % (sizeof pieces / sizeof *pieces)]);
+            }
+            strbuf_puts(&sb, "\"},\"uuid\":\"x\"}]}");
+        }
+        strbuf_puts(&sb, "]}");
+        char err[256];
+        payload_doc *d = payload_parse_reuse(sb.buf, sb.len, "u", 3, &(payload_reuse){0}, err, sizeof err);
+        cr_assert_not_null(d, "%s: %s", err, sb.buf);
+        cr_assert_eq(d->n_aggregates, (size_t)n, "%s", sb.buf);
+        for (size_t i = 0; i < d->n_aggregates; i++)
+            cr_assert_neq(d->aggregates[i].raw_hash, 0, "aggregate %zu of %s", i, sb.buf);
+        payload_free(d);
+        strbuf_free(&sb);
+    }
+}
+
 /* ---- the same body sequence through a full parse and through reuse ---- */
 
 #define KEYS 6
