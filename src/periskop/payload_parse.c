@@ -1207,10 +1207,8 @@ payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallb
     size_t hits = 0; /* elements reused */
     for (long i = 0; i < n; i++) {
         hashes[i] = hash_fast64(body + spans[i].start, spans[i].end - spans[i].start);
-        if (reuse->lookup && reuse->lookup(reuse->ctx, hashes[i], &found[i]) && found[i].key)
+        if (reuse->lookup && reuse->lookup(reuse->ctx, hashes[i], &found[i]))
             hits++;
-        else
-            found[i].key = NULL;
     }
     payload_doc *doc = NULL;
     if (hits) {

@@ -74,10 +74,11 @@ static size_t value_end(const char *b, size_t n, size_t i)
         }
         return NOPOS;
     }
+    size_t start = i;
     while (i < n && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' &&
            b[i] != '\r')
         i++;
-    return i;
+    return i > start ? i : NOPOS;
 }
 
 long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_t max)

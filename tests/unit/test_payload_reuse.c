@@ -54,6 +54,30 @@ Test(payload_scan, other_shapes_give_no_spans)
     cr_assert_eq(scan("{\"aggregated_errors\":[{}] x", sp), -1);
 }
 
+/* Every JSON whitespace, scalars of every kind before the list, and a body ending in a scalar held in a
+ * buffer of exactly its size (no NUL after it: ASan sees a read past the end). */
+Test(payload_scan, whitespace_scalars_and_exact_buffers)
+{
+    payload_span sp[8];
+    const char *b = "{\"n\":-1.5e3,\t\"t\":true,\r\n\"z\":null,\"aggregated_errors\":\n[\r{}\t]\n}";
+    cr_assert_eq(scan(b, sp), 1);
+    cr_assert_eq(sp[0].start, 56);
+    cr_assert_eq(sp[0].end, 58);
+    const char *tail = "{\"aggregated_errors\":[{}],\"x\":12";
+    size_t n = strlen(tail);
+    char *exact = malloc(n);
+    memcpy(exact, tail, n);
+    cr_assert_eq(payload_scan_aggregates(exact, n, sp, 8), -1); /* unterminated root */
+    memcpy(exact + n - 2, "}}", 2);                              /* {"aggregated_errors":[{}],"x":}} */
+    cr_assert_eq(payload_scan_aggregates(exact, n, sp, 8), -1);
+    free(exact);
+    cr_assert_eq(scan("{\"aggregated_errors\":[{} x]}", sp), -1); /* garbage after an element */
+    cr_assert_eq(scan("x\"aggregated_errors\":[{}]}", sp), -1);   /* not an object */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}]] }", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\" [{}]}", sp), -1);   /* no colon */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}]} ", sp), 1);
+}
+
 /* Random strings with escapes at every position around the scanner's short-string loop (24 bytes): every
  * aggregate's span must be exactly what yajl parsed (else it gets no fingerprint). */
 Test(payload_scan, spans_agree_with_yajl)
@@ -363,6 +387,51 @@ Test(payload_reuse, reuse_needs_what_the_engine_holds)
     ra.total_count = 99;
     cr_assert(merge_reuse_ok(e, &mi));
     merge_changeset_free(&cs);
+    merge_free(e);
+}
+
+/* Sources are (job, URL) pairs: a boundary moved between the two is another source. A body that fails to
+ * parse fails with the full parse's exact error, and leaves what the source remembers. */
+Test(payload_reuse, sources_and_failures)
+{
+    merge_engine *e = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    gen g = {.seed = 3, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    g.present[0] = g.present[1] = 1;
+    g.count[0] = g.count[1] = 2;
+    char *b = body(&g), err[256], err2[256];
+    payload_doc *d = agg_cache_parse(cache, e, "j", "xurl", b, strlen(b), 3, true, err, sizeof err);
+    cr_assert_not_null(d);
+    ingest_merge_doc(e, "j", "xurl", NULL, NULL, d, false, 0, 1709377200000LL, &cs);
+    agg_cache_remember(cache, "j", "xurl", d);
+    payload_free(d);
+    payload_reuse r;
+    cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_not(agg_cache_reuse(cache, "jx", "url", &r));
+    cr_assert_null(r.lookup);
+    cr_assert_not(agg_cache_reuse(cache, "j", "xur", &r));
+    /* the same aggregates, then a broken tail: the error is the full parse's */
+    size_t n = strlen(b);
+    char *broken = strdup(b);
+    broken[n - 1] = ',';
+    cr_assert_null(payload_parse_limited(broken, n, "xurl", 3, err, sizeof err));
+    cr_assert_null(agg_cache_parse(cache, e, "j", "xurl", broken, n, 3, true, err2, sizeof err2));
+    cr_assert_str_eq(err2, err);
+    /* still remembered: the unchanged body reuses both aggregates */
+    d = agg_cache_parse(cache, e, "j", "xurl", b, n, 3, true, err, sizeof err);
+    cr_assert_not_null(d);
+    cr_assert(d->aggregates[0].reused && d->aggregates[1].reused);
+    payload_free(d);
+    agg_cache_forget(cache, "j", "xurl");
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){0}); /* nothing fingerprinted: nothing kept */
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    free(broken);
+    free(b);
+    merge_changeset_free(&cs);
+    agg_cache_free(cache);
     merge_free(e);
 }
 
