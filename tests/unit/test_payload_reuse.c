@@ -78,6 +78,24 @@ Test(payload_scan, whitespace_scalars_and_exact_buffers)
     cr_assert_eq(scan("{\"aggregated_errors\":[{}]} ", sp), 1);
 }
 
+/* Every proper prefix of a body is no plain shape (each in a buffer of exactly its size); a list repeated
+ * after an empty one is still a repeated list. */
+Test(payload_scan, prefixes_and_repeats)
+{
+    payload_span sp[8];
+    const char *b = "{\"target_uuid\":\"u\\\"\", \"n\":1,\"aggregated_errors\":[{\"a\":[1,\"}\"]},{}],\"z\":null}";
+    size_t n = strlen(b);
+    for (size_t len = 0; len < n; len++) {
+        char *exact = malloc(len ? len : 1);
+        memcpy(exact, b, len);
+        cr_assert_eq(payload_scan_aggregates(exact, len, sp, 8), -1, "prefix of %zu bytes", len);
+        free(exact);
+    }
+    cr_assert_eq(scan(b, sp), 2);
+    cr_assert_eq(scan("{\"aggregated_errors\":[],\"aggregated_errors\":[{}]}", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}],\"aggregated_errors\":[]}", sp), -1);
+}
+
 /* Random strings with escapes at every position around the scanner's short-string loop (24 bytes): every
  * aggregate's span must be exactly what yajl parsed (else it gets no fingerprint). */
 Test(payload_scan, spans_agree_with_yajl)
@@ -424,6 +442,12 @@ Test(payload_reuse, sources_and_failures)
     cr_assert_not_null(d);
     cr_assert(d->aggregates[0].reused && d->aggregates[1].reused);
     payload_free(d);
+    agg_cache_clear(cache); /* error_relabel_configs changed: everything forgotten, the cache still works */
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    d = agg_cache_parse(cache, e, "j", "xurl", b, n, 3, true, err, sizeof err);
+    agg_cache_remember(cache, "j", "xurl", d);
+    payload_free(d);
+    cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
     agg_cache_forget(cache, "j", "xurl");
     cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
     agg_cache_remember(cache, "j", "xurl", &(payload_doc){0}); /* nothing fingerprinted: nothing kept */
