@@ -16,7 +16,7 @@ typedef struct entry {
 } entry;
 
 typedef struct source {
-    char *id; /* "job\0url" */
+    char *id; /* "job\0url", not NUL-terminated */
     size_t idlen;
     entry *e;
     size_t n;
@@ -66,13 +66,13 @@ void agg_cache_free(agg_cache *c)
     free(c);
 }
 
-/* "job\0url" into a fresh buffer; *len its length. */
+/* "job\0url" into a fresh buffer of exactly *len bytes (a key, not a C string). */
 static char *source_id(const char *job, const char *url, size_t *len)
 {
     size_t jl = strlen(job), ul = strlen(url);
-    char *id = xmalloc(jl + 1 + ul + 1);
+    char *id = xmalloc(jl + 1 + ul);
     memcpy(id, job, jl + 1);
-    memcpy(id + jl + 1, url, ul + 1);
+    memcpy(id + jl + 1, url, ul);
     *len = jl + 1 + ul;
     return id;
 }
