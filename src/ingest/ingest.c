@@ -341,6 +341,7 @@ ingest *ingest_new(store *st, target_manager *tm, selfexc *sx, const ingest_opti
     if (in->o.max_backoff_ms <= 0)
         in->o.max_backoff_ms = DEFAULT_MAX_BACKOFF_MS;
     in->eng = merge_new(&in->o.merge);
+    in->aggs = agg_cache_new();
     merge_changeset_init(&in->cs);
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cond, NULL);
@@ -398,6 +399,7 @@ void ingest_free(ingest *in)
     keymap_free(&in->labels);
     merge_changeset_free(&in->cs);
     merge_free(in->eng);
+    agg_cache_free(in->aggs);
     error_relabel_set_unref(in->erl);
     pthread_mutex_destroy(&in->mu);
     pthread_cond_destroy(&in->cond);

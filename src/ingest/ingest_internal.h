@@ -4,6 +4,7 @@
 #define LOOKOUT_INGEST_INGEST_INTERNAL_H
 
 #include "ingest/ingest.h"
+#include "ingest/agg_cache.h"
 #include "ingest/error_relabel.h"
 
 #include <pthread.h>
@@ -58,6 +59,7 @@ struct ingest {
     selfexc *sx;
     ingest_options o;
     merge_engine *eng; /* writer thread only (after start) */
+    agg_cache *aggs;   /* writer thread only: each source's last merged aggregates, for payload_parse_reuse */
     merge_changeset cs;
 
     pthread_mutex_t mu;

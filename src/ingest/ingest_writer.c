@@ -126,7 +126,7 @@ void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
 }
 
 /* error_relabel_configs of the job (pushed: the push section's) on a parsed document, before merging. */
-static void relabel_errors(ingest *in, const char *job, bool pushed, const labelset *labels, payload_doc *doc)
+static bool relabel_errors(ingest *in, const char *job, bool pushed, const labelset *labels, payload_doc *doc)
 {
     pthread_mutex_lock(&in->mu);
     error_relabel_set *s = error_relabel_set_ref(in->erl);
@@ -139,6 +139,19 @@ static void relabel_errors(ingest *in, const char *job, bool pushed, const label
         error_relabel_account(job, &res);
     }
     error_relabel_set_unref(s);
+    return n > 0;
+}
+
+/* Whether error_relabel_configs apply to scraped bodies of job. */
+static bool job_has_rules(ingest *in, const char *job)
+{
+    pthread_mutex_lock(&in->mu);
+    error_relabel_set *s = error_relabel_set_ref(in->erl);
+    pthread_mutex_unlock(&in->mu);
+    size_t n;
+    error_relabel_set_rules(s, job, false, &n);
+    error_relabel_set_unref(s);
+    return n > 0;
 }
 
 void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
@@ -194,8 +207,10 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
     bool rules_changed = in->erl_changed;
     in->erl_changed = false;
     pthread_mutex_unlock(&in->mu);
-    if (rules_changed) /* new error_relabel_configs: the next body of every target is merged under them */
+    if (rules_changed) { /* new error_relabel_configs: the next body of every target is merged under them */
         merge_forget_body_hashes(in->eng);
+        agg_cache_clear(in->aggs);
+    }
     if (merge_body_unchanged(in->eng, it->job, it->url, it->body_hash, now)) {
         ingest_report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
         lv[1] = "unchanged";
@@ -206,8 +221,11 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         return;
     }
     char err[512];
-    payload_doc *doc =
-        payload_parse_limited(it->body, it->len, it->url, in->o.merge.samples_per_error, err, sizeof err);
+    /* Aggregates byte-identical to the source's last merged body are not parsed again, unless
+     * error_relabel_configs apply (their result depends on the occurrences the reuse leaves out). */
+    bool rules = job_has_rules(in, it->job);
+    payload_doc *doc = agg_cache_parse(in->aggs, in->eng, it->job, it->url, it->body, it->len,
+                                       in->o.merge.samples_per_error, !rules, err, sizeof err);
     if (!doc) {
         ingest_report_health(in, it->job, it->target_hash, err, it->start_ms, it->duration_s);
         metric_add(m_parse_failures(), lv, 1);
@@ -254,9 +272,13 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
-    relabel_errors(in, it->job, false, labels, doc);
+    rules = relabel_errors(in, it->job, false, labels, doc);
     ingest_merge_doc(in->eng, it->job, it->url, NULL, labels, doc, it->labels && it->labels->honor_labels,
                      it->body_hash, now, &in->cs);
+    if (rules) /* relabeled: parsed in full next time */
+        agg_cache_forget(in->aggs, it->job, it->url);
+    else
+        agg_cache_remember(in->aggs, it->job, it->url, doc);
     labelset_free(&fallback);
     payload_free(doc);
     (*merged)++;
@@ -606,8 +628,10 @@ void *ingest_writer_main(void *arg)
             item *next = it->next;
             bool before = ingest_pending(in);
             double t0 = mono_seconds();
-            if (it->kind == ITEM_FORGET)
+            if (it->kind == ITEM_FORGET) {
                 merge_forget_source(in->eng, it->job, it->url);
+                agg_cache_forget(in->aggs, it->job, it->url);
+            }
             else if (it->kind == ITEM_PUSH)
                 process_push(in, it, now, &since_flush);
             else

@@ -84,6 +84,12 @@ typedef struct payload_aggregate {
      * document. */
     char *count_id;
     struct labelset *labels;
+    /* payload_parse_reuse: the fingerprint of the aggregate's JSON text when it is exactly one element of
+     * the body (not folded with another of the same key, no malformed occurrence), else 0; and whether it
+     * was reused from the source's previous body instead of parsed (then it has no occurrences: they were
+     * merged with that body). */
+    uint64_t raw_hash;
+    bool reused;
 } payload_aggregate;
 
 /* Frees what an aggregate owns (its key, occurrences' references, ...), not the struct itself. */
@@ -118,6 +124,23 @@ payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id
 payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
                                    char *err, size_t errlen);
 void payload_free(payload_doc *p);
+
+/* What a source's previous body held, for payload_parse_reuse: lookup returns true and fills *out (key
+ * borrowed: the parser copies it; total_count, severity, created_at_ms) when an aggregate whose JSON text
+ * had fingerprint raw_hash was parsed from that body. */
+/* Bodies with more aggregates than this are parsed in full and give no fingerprints. */
+#define PAYLOAD_REUSE_MAX 256
+typedef struct payload_reuse {
+    bool (*lookup)(void *ctx, uint64_t raw_hash, payload_aggregate *out);
+    void *ctx;
+} payload_reuse;
+/* payload_parse_limited, except that aggregates whose JSON text is byte-identical to one of the source's
+ * previous body (reuse->lookup) are not parsed again: they come back with reused set, their key, count,
+ * severity and created_at, and no occurrences. Every aggregate that is one element of the body gets its
+ * raw_hash, for the caller to remember. Errors, problems and skipped counts are those of a full parse.
+ * reuse->lookup NULL: nothing to reuse, only the fingerprints; reuse NULL: payload_parse_limited. */
+payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
+                                 const payload_reuse *reuse, char *err, size_t errlen);
 
 void payload_occurrence_ref(payload_occurrence *o);
 void payload_occurrence_unref(payload_occurrence *o); /* frees at zero; NULL is a no-op */

@@ -143,6 +143,14 @@ typedef struct pparse {
     /* builders of the records being read (at most one of each, errors one per cause level) */
     aggb agg;
     occb occ;
+    /* Reuse (payload_parse_reuse): yajl's handle for its offsets; the elements' spans in the text being
+     * parsed, their fingerprints (of the original body's bytes), and per element the remembered aggregate
+     * (key NULL: parse it) whose placeholder stands in the text; where the open aggregate began. */
+    yajl_handle h;
+    const payload_span *spans;
+    const uint64_t *span_hash;
+    const payload_aggregate *reused;
+    size_t n_spans, n_placeholders, agg_open;
     httpb http;
     errb err[MAX_CAUSE_DEPTH + 1];
     int n_err; /* error builders in use */
@@ -490,6 +498,10 @@ static void index_insert(pparse *c, size_t pos)
  * earlier created_at, b's severity, both sample lists (the newest max_occ of them). */
 static void fold(pparse *c, payload_aggregate *a, payload_aggregate *b)
 {
+    /* Two elements in one: neither's text describes the result. Folding a reused aggregate (no
+     * occurrences: they were merged with the previous body) merges the same as folding it in full. */
+    a->raw_hash = 0;
+    a->reused = false;
     if (b->total_count > a->total_count)
         a->total_count = b->total_count;
     if (b->created_at_ms != PAYLOAD_TS_NONE &&
@@ -502,6 +514,8 @@ static void fold(pparse *c, payload_aggregate *a, payload_aggregate *b)
     b->n_occurrences = 0;
     payload_aggregate_clear(b);
 }
+
+static void aggregate_add(pparse *c, payload_aggregate *ap);
 
 static void aggregate_closed(pparse *c)
 {
@@ -545,8 +559,19 @@ static void aggregate_closed(pparse *c)
         snprintf(p->first_problem, sizeof(p->first_problem), "aggregate \"%.40s\" occurrence %zu: %.90s", a.key,
                  b->first_bad_index, b->occ_problem);
     p->skipped_occurrences += b->skipped;
+    /* Remembered only when yajl's own offsets say this aggregate is exactly the scanned element. */
+    if (index < c->n_spans && !b->skipped && c->agg_open == c->spans[index].start + 1 &&
+        yajl_get_bytes_consumed(c->h) == c->spans[index].end)
+        a.raw_hash = c->span_hash[index];
     aggb_clear(b);
+    aggregate_add(c, &a);
+}
 
+/* Adds a built aggregate to the document, folding it into an earlier one of the same identity. */
+static void aggregate_add(pparse *c, payload_aggregate *ap)
+{
+    payload_doc *p = c->doc;
+    payload_aggregate a = *ap;
     size_t h = identity_hash(&a) & (c->idx_cap - 1);
     while (c->idx[h] && !same_identity(&p->aggregates[c->idx[h] - 1], &a))
         h = (h + 1) & (c->idx_cap - 1);
@@ -684,8 +709,20 @@ static int on_value(pparse *c, vtype t, const unsigned char *s, size_t len)
         }
     case FK_AGG_LIST:
         f->index++;
-        if (t == VT_OBJECT)
+        if (t == VT_OBJECT) {
+            c->agg_open = c->h ? yajl_get_bytes_consumed(c->h) : 0;
             return push(c, FK_AGG);
+        }
+        if (t == VT_NUMBER && c->reused && f->index - 1 < c->n_spans && c->reused[f->index - 1].key &&
+            len == 1 && s[0] == '0') { /* the placeholder of a reused aggregate */
+            const payload_aggregate *r = &c->reused[f->index - 1];
+            payload_aggregate a = {.key = xstrdup(r->key), .total_count = r->total_count, .severity = r->severity,
+                                   .created_at_ms = r->created_at_ms, .raw_hash = c->span_hash[f->index - 1],
+                                   .reused = true};
+            c->n_placeholders++;
+            aggregate_add(c, &a);
+            return 1;
+        }
         if (!c->doc->first_problem[0])
             snprintf(c->doc->first_problem, sizeof c->doc->first_problem,
                      "aggregate %zu: aggregate is a %s, expected an object", f->index - 1, vtype_name(t));
@@ -1085,21 +1122,34 @@ static void position_error(const char *body, size_t len, size_t off, const char 
     snprintf(err, errlen, "invalid JSON at line %d column %zu: %s", line, col0, text);
 }
 
-payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
-                                   char *err, size_t errlen)
+/* The streaming parse of text. spans/span_hash (n_spans, may be 0): the scanned elements, to fingerprint
+ * the aggregates; reused (may be NULL): per element, the aggregate whose placeholder stands in the text.
+ * *placeholders: how many placeholders the parse met. */
+static payload_doc *parse_text(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
+                               const payload_span *spans, const uint64_t *span_hash, size_t n_spans,
+                               const payload_aggregate *reused, size_t *placeholders, char *err, size_t errlen)
 {
     pparse *c = xcalloc(1, sizeof *c);
     c->max_occ = max_occurrences ? max_occurrences : PAYLOAD_DEFAULT_MAX_OCCURRENCES;
     c->doc = xcalloc(1, sizeof *c->doc);
     c->idx_cap = 64;
     c->idx = xcalloc(c->idx_cap, sizeof *c->idx);
+    c->spans = spans;
+    c->span_hash = span_hash;
+    c->n_spans = n_spans;
+    c->reused = reused;
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
     if (!h)
         abort();
+    c->h = h;
     yajl_status s = yajl_parse(h, (const unsigned char *)(body ? body : ""), len);
-    if (s == yajl_status_ok)
+    if (s == yajl_status_ok) {
+        c->n_spans = 0; /* yajl_complete_parse restarts its offsets */
         s = yajl_complete_parse(h);
+    }
     payload_doc *p = c->doc;
+    if (placeholders)
+        *placeholders = c->n_placeholders;
     if (s != yajl_status_ok) {
         size_t off = yajl_get_bytes_consumed(h);
         if (c->fatal[0]) {
@@ -1135,6 +1185,69 @@ payload_doc *payload_parse_limited(const char *body, size_t len, const char *fal
     parse_state_free(c);
     free(c);
     return p;
+}
+
+payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
+                                   char *err, size_t errlen)
+{
+    return parse_text(body, len, fallback_id, max_occurrences, NULL, NULL, 0, NULL, NULL, err, errlen);
+}
+
+payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
+                                 const payload_reuse *reuse, char *err, size_t errlen)
+{
+    if (!reuse || !body)
+        return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
+    payload_span spans[PAYLOAD_REUSE_MAX];
+    long n = payload_scan_aggregates(body, len, spans, PAYLOAD_REUSE_MAX);
+    if (n <= 0)
+        return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
+    uint64_t hashes[PAYLOAD_REUSE_MAX];
+    payload_aggregate *found = xcalloc((size_t)n, sizeof *found);
+    size_t hits = 0; /* elements reused */
+    for (long i = 0; i < n; i++) {
+        hashes[i] = hash_fast64(body + spans[i].start, spans[i].end - spans[i].start);
+        if (reuse->lookup && reuse->lookup(reuse->ctx, hashes[i], &found[i]))
+            hits++;
+    }
+    payload_doc *doc = NULL;
+    if (hits) {
+        /* The body with each reused element replaced by the placeholder 0, and every span moved to match. */
+        size_t cap = len, o = 0, from = 0;
+        for (long i = 0; i < n; i++)
+            if (found[i].key)
+                cap -= spans[i].end - spans[i].start - 1;
+        char *text = xmalloc(cap + 1);
+        payload_span moved[PAYLOAD_REUSE_MAX];
+        for (long i = 0; i < n; i++) {
+            size_t gap = spans[i].start - from;
+            memcpy(text + o, body + from, gap);
+            o += gap;
+            moved[i].start = o;
+            if (found[i].key) {
+                text[o++] = '0';
+            } else {
+                memcpy(text + o, body + spans[i].start, spans[i].end - spans[i].start);
+                o += spans[i].end - spans[i].start;
+            }
+            moved[i].end = o;
+            from = spans[i].end;
+        }
+        memcpy(text + o, body + from, len - from);
+        o += len - from;
+        size_t met = 0;
+        doc = parse_text(text, o, fallback_id, max_occurrences, moved, hashes, (size_t)n, found, &met, err, errlen);
+        free(text);
+        if (doc && met != hits) { /* a placeholder the scan put where the parser saw no element */
+            payload_free(doc);
+            doc = NULL;
+        }
+    }
+    free(found);
+    /* No reuse, or the reduced text failed: the full parse gives the exact error and positions. */
+    if (!doc)
+        doc = parse_text(body, len, fallback_id, max_occurrences, spans, hashes, (size_t)n, NULL, NULL, err, errlen);
+    return doc;
 }
 
 payload_doc *payload_parse(const char *body, size_t len, const char *fallback_id, char *err, size_t errlen)

@@ -15,4 +15,12 @@ uint64_t payload_occurrence_hash(const payload_occurrence *o);
 /* A zeroed occurrence with one reference. */
 payload_occurrence *payload_occurrence_alloc(void);
 
+/* Byte span [start, end) of one element of a body's "aggregated_errors" (payload_scan.c). */
+typedef struct payload_span {
+    size_t start, end;
+} payload_span;
+/* Fills spans with the elements of the root object's "aggregated_errors" array, in order, and returns how
+ * many (at most max), or -1 when the body does not have that plain shape. Finds, never validates. */
+long payload_scan_aggregates(const char *body, size_t len, payload_span *spans, size_t max);
+
 #endif

@@ -3,6 +3,7 @@
  * merge_retention.c. */
 #include "store/merge.h"
 #include "store/merge_internal.h"
+#include "util/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -424,42 +425,10 @@ bool merge_labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, 
     return true;
 }
 
-static inline uint64_t rotl64(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-/* Four independent multiply-rotate lanes over 8-byte words (the XXH64 core round), so hashing a
- * 20 KB body costs a few microseconds: at 10,000 targets this check runs on every scrape. Not
- * bit-compatible with XXH64; stable across runs and machines of the same endianness. */
+/* hash_fast64 (util/hash.h): at 10,000 targets this check runs on every scrape. */
 uint64_t merge_body_hash(const char *body, size_t len)
 {
-    const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL;
-    const unsigned char *p = (const unsigned char *)body;
-    /* Lanes in locals, unrolled: the same values as a v[4] loop, in registers (a third of the
-     * instructions). */
-    uint64_t v0 = P1 + P2, v1 = P2, v2 = 0, v3 = (uint64_t)0 - P1;
-    size_t i = 0;
-    for (; i + 32 <= len; i += 32) {
-        uint64_t w0, w1, w2, w3;
-        memcpy(&w0, p + i, 8);
-        memcpy(&w1, p + i + 8, 8);
-        memcpy(&w2, p + i + 16, 8);
-        memcpy(&w3, p + i + 24, 8);
-        v0 = rotl64(v0 + w0 * P2, 31) * P1;
-        v1 = rotl64(v1 + w1 * P2, 31) * P1;
-        v2 = rotl64(v2 + w2 * P2, 31) * P1;
-        v3 = rotl64(v3 + w3 * P2, 31) * P1;
-    }
-    uint64_t h = rotl64(v0, 1) + rotl64(v1, 7) + rotl64(v2, 12) + rotl64(v3, 18) + len;
-    for (; i < len; i++)
-        h = rotl64(h ^ (p[i] * P3), 11) * P1;
-    h ^= h >> 33;
-    h *= P2;
-    h ^= h >> 29;
-    h *= P3;
-    h ^= h >> 32;
-    return h ? h : 1;
+    return hash_fast64(body, len);
 }
 
 bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms)
@@ -607,11 +576,11 @@ uint64_t merge_source_body_hash(const merge_engine *e, const char *job, const ch
     return s && s->inst ? s->body_hash : 0;
 }
 
-size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
+/* The instance is where the data came from plus the id it claims, so that nobody (a pusher, another
+ * target) can pose as a scraped instance by copying its target_uuid. */
+static char *instance_key(const merge_input *in)
 {
     const payload_doc *doc = in->doc;
-    /* The instance is where the data came from plus the id it claims, so that nobody (a pusher, another
-     * target) can pose as a scraped instance by copying its target_uuid. */
     const char *claimed = doc->instance_id && doc->instance_id[0] ? doc->instance_id : in->url;
     const char *source = in->source ? in->source : in->url;
     size_t sl = strlen(source), cl = strlen(claimed);
@@ -619,6 +588,35 @@ size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
     memcpy(iid, source, sl);
     iid[sl] = MERGE_SOURCE_SEP;
     memcpy(iid + sl + 1, claimed, cl + 1);
+    return iid;
+}
+
+bool merge_reuse_ok(const merge_engine *e, const merge_input *in)
+{
+    const payload_doc *doc = in->doc;
+    const minst *m = NULL;
+    char *iid = NULL;
+    bool ok = true;
+    for (size_t i = 0; i < doc->n_aggregates && ok; i++) {
+        const payload_aggregate *pa = &doc->aggregates[i];
+        if (!pa->reused)
+            continue;
+        if (!iid) {
+            iid = instance_key(in);
+            m = merge_lookup(&e->insts, in->job, iid);
+        }
+        const magg *a = merge_lookup(&e->aggs, in->job, pa->key);
+        const icount *ic = m && a && !pa->count_id ? merge_icount_find((minst *)m, a, false) : NULL;
+        ok = ic && ic->count == count_clamp(pa->total_count);
+    }
+    free(iid);
+    return ok;
+}
+
+size_t merge_apply(merge_engine *e, const merge_input *in, merge_changeset *cs)
+{
+    const payload_doc *doc = in->doc;
+    char *iid = instance_key(in);
     minst *m = merge_minst_get(e, in->job, iid);
     m->last_seen = in->now_ms;
 

@@ -1,0 +1,479 @@
+/* Reuse of unchanged aggregates (payload_scan.c, payload_parse_reuse, ingest/agg_cache.c): the scanner's
+ * spans on literal bodies, and a randomized comparison of two merge engines fed the same body sequences,
+ * one parsing every body in full, the other reusing what did not change: every change set must be the
+ * same. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/agg_cache.h"
+#include "ingest/ingest.h"
+#include "periskop/payload_priv.h"
+#include "store/merge.h"
+#include "util/strbuf.h"
+
+static long scan(const char *body, payload_span *sp)
+{
+    return payload_scan_aggregates(body, strlen(body), sp, 8);
+}
+
+Test(payload_scan, spans_of_plain_bodies)
+{
+    payload_span sp[8];
+    const char *b = "{\"target_uuid\":\"u\",\"aggregated_errors\":[{\"a\":1},{\"b\":[{\"c\":\"]}\\\"{\"}]}]}";
+    cr_assert_eq(scan(b, sp), 2);
+    cr_assert_eq(sp[0].start, 40);
+    cr_assert_eq(sp[0].end, 47);
+    cr_assert_eq(sp[1].start, 48);
+    cr_assert_eq(sp[1].end, 69);
+    /* whitespace everywhere, a string ending in an escaped backslash, members after the list */
+    b = " { \"aggregated_errors\" : [ {\"k\":\"x\\\\\"} , {} ] , \"x\" : [1,{\"y\":null}] } ";
+    cr_assert_eq(scan(b, sp), 2);
+    cr_assert_eq(sp[0].start, 27);
+    cr_assert_eq(sp[0].end, 38);
+    cr_assert_eq(sp[1].start, 41);
+    cr_assert_eq(sp[1].end, 43);
+    cr_assert_eq(scan("{\"aggregated_errors\":[]}", sp), 0);
+}
+
+Test(payload_scan, other_shapes_give_no_spans)
+{
+    payload_span sp[8];
+    cr_assert_eq(scan("[{\"aggregated_errors\":[{}]}]", sp), -1);                     /* root array */
+    cr_assert_eq(scan("{\"target_uuid\":\"u\"}", sp), -1);                            /* no list */
+    cr_assert_eq(scan("{}", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}],\"aggregated_errors\":[{}]}", sp), -1); /* repeated */
+    cr_assert_eq(scan("{\"aggregated\\u005ferrors\":[{}]}", sp), -1);                 /* escaped name */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{},0]}", sp), -1);                      /* not an object */
+    cr_assert_eq(scan("{\"aggregated_errors\":{}}", sp), -1);                          /* not an array */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{\"a\":\"}]}", sp), -1);                /* truncated string */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{\"a\":1}", sp), -1);                   /* truncated list */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{},{},{},{},{},{},{},{},{}]}", sp), -1); /* more than max */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}] x", sp), -1);
+}
+
+/* Every JSON whitespace, scalars of every kind before the list, and a body ending in a scalar held in a
+ * buffer of exactly its size (no NUL after it: ASan sees a read past the end). */
+Test(payload_scan, whitespace_scalars_and_exact_buffers)
+{
+    payload_span sp[8];
+    const char *b = "{\"n\":-1.5e3,\t\"t\":true,\r\n\"z\":null,\"aggregated_errors\":\n[\r{}\t]\n}";
+    cr_assert_eq(scan(b, sp), 1);
+    cr_assert_eq(sp[0].start, 56);
+    cr_assert_eq(sp[0].end, 58);
+    const char *tail = "{\"aggregated_errors\":[{}],\"x\":12";
+    size_t n = strlen(tail);
+    char *exact = malloc(n);
+    memcpy(exact, tail, n);
+    cr_assert_eq(payload_scan_aggregates(exact, n, sp, 8), -1); /* unterminated root */
+    memcpy(exact + n - 2, "}}", 2);                              /* {"aggregated_errors":[{}],"x":}} */
+    cr_assert_eq(payload_scan_aggregates(exact, n, sp, 8), -1);
+    free(exact);
+    cr_assert_eq(scan("{\"aggregated_errors\":[{} x]}", sp), -1); /* garbage after an element */
+    cr_assert_eq(scan("x\"aggregated_errors\":[{}]}", sp), -1);   /* not an object */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}]] }", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\" [{}]}", sp), -1);   /* no colon */
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}]} ", sp), 1);
+}
+
+/* Every proper prefix of a body is no plain shape (each in a buffer of exactly its size); a list repeated
+ * after an empty one is still a repeated list. */
+Test(payload_scan, prefixes_and_repeats)
+{
+    payload_span sp[8];
+    const char *b = "{\"target_uuid\":\"u\\\"\", \"n\":1,\"aggregated_errors\":[{\"a\":[1,\"}\"]},{}],\"z\":null}";
+    size_t n = strlen(b);
+    for (size_t len = 0; len < n; len++) {
+        char *exact = malloc(len); /* 0 bytes too: ASan sees any read */
+        memcpy(exact, b, len);
+        cr_assert_eq(payload_scan_aggregates(exact, len, sp, 8), -1, "prefix of %zu bytes", len);
+        free(exact);
+    }
+    cr_assert_eq(scan(b, sp), 2);
+    cr_assert_eq(scan("{\"aggregated_errors\":[],\"aggregated_errors\":[{}]}", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\":[{}],\"aggregated_errors\":[]}", sp), -1);
+}
+
+/* Random strings with escapes at every position around the scanner's short-string loop (24 bytes): every
+ * aggregate's span must be exactly what yajl parsed (else it gets no fingerprint). */
+Test(payload_scan, spans_agree_with_yajl)
+{
+    static const char *const pieces[] = {"a", "\\\\", "\\\"", "]", "}", "{", "[", ",", ":", "\\u0041", " ", "\\n"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        int n = 1 + round % 4;
+        for (int k = 0; k < n; k++) {
+            strbuf_printf(&sb, "%s{\"aggregation_key\":\"k%d\",\"total_count\":1,\"latest_errors\":[{\"error\":"
+                               "{\"class\":\"", k ? "," : "", k);
+            seed = seed * 1103515245u + 12345u;
+            int len = (int)((seed >> 16) % 40);
+            for (int j = 0; j < len; j++) {
+                seed = seed * 1103515245u + 12345u;
+                strbuf_puts(&sb, pieces[(seed >> 16) % (sizeof pieces / sizeof *pieces)]);
+            }
+            strbuf_puts(&sb, "\"},\"uuid\":\"x\"}]}");
+        }
+        strbuf_puts(&sb, "]}");
+        char err[256];
+        payload_doc *d = payload_parse_reuse(sb.buf, sb.len, "u", 3, &(payload_reuse){0}, err, sizeof err);
+        cr_assert_not_null(d, "%s: %s", err, sb.buf);
+        cr_assert_eq(d->n_aggregates, (size_t)n, "%s", sb.buf);
+        for (size_t i = 0; i < d->n_aggregates; i++)
+            cr_assert_neq(d->aggregates[i].raw_hash, 0, "aggregate %zu of %s", i, sb.buf);
+        payload_free(d);
+        strbuf_free(&sb);
+    }
+}
+
+/* ---- the same body sequence through a full parse and through reuse ---- */
+
+#define KEYS 6
+#define OCC 4
+
+typedef struct gen {
+    unsigned seed;
+    char uuid[40];
+    int present[KEYS];
+    unsigned long count[KEYS];
+    int newest[KEYS]; /* sequence number of the newest occurrence */
+    int order;        /* rotation of the key order */
+    int spaced;       /* formatting */
+    int dup;          /* key index written twice, or -1 */
+    int bad_occ;      /* key index with a malformed occurrence, or -1 */
+    int bad_agg;      /* write one element without a key */
+    int escaped;      /* the list's name written with an escape */
+    int future;       /* key index whose newest occurrence is dated in 2999, or -1 */
+} gen;
+
+static unsigned rnd(gen *g)
+{
+    g->seed = g->seed * 1103515245u + 12345u;
+    return (g->seed >> 16) & 0x7fff;
+}
+
+/* copy: 1 for the second element of a repeated key, which claims a larger count */
+static void put_agg(strbuf *sb, const gen *g, int k, const char *sp, int copy)
+{
+    strbuf_printf(sb, "{\"aggregation_key\":%s\"key-%d\",%s\"total_count\":%lu,\"severity\":\"%s\","
+                       "\"created_at\":\"2024-03-02T09:00:00Z\",\"latest_errors\":[",
+                   sp, k, sp, g->count[k] + (copy ? 5 : 0), k % 3 == 0 ? "warning" : "error");
+    for (int j = 0; j < OCC && g->newest[k] - j >= 0; j++) {
+        int s = g->newest[k] - j;
+        if (j)
+            strbuf_puts(sb, ",");
+        if (k == g->bad_occ && j == 1) {
+            strbuf_printf(sb, "{\"error\":{\"class\":\"E\"},\"uuid\":\"bad\",\"timestamp\":\"not a time\"}");
+            continue;
+        }
+        strbuf_printf(sb,
+                       "{\"error\":{\"class\":\"E%d\",\"message\":\"m%d\",\"stacktrace\":[\"a.go:%d\"]},"
+                       "\"uuid\":\"o-%d-%d\",\"timestamp\":\"%s-03-02T10:%02d:%02dZ\"}",
+                       k, s, s, k, s, k == g->future && j == 0 ? "2999" : "2024", (s / 60) % 60, s % 60);
+    }
+    strbuf_puts(sb, "]}");
+}
+
+static char *body(const gen *g)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    const char *sp = g->spaced ? " " : "";
+    strbuf_printf(&sb, "{\"target_uuid\":%s\"%s\",%s\"%s\":%s[", sp, g->uuid, sp,
+                   g->escaped ? "aggregated\\u005ferrors" : "aggregated_errors", sp);
+    int first = 1;
+    for (int i = 0; i < KEYS; i++) {
+        int k = (i + g->order) % KEYS;
+        if (!g->present[k])
+            continue;
+        for (int rep = 0; rep < (k == g->dup ? 2 : 1); rep++) {
+            strbuf_puts(&sb, first ? "" : ",");
+            first = 0;
+            put_agg(&sb, g, k, sp, rep);
+        }
+    }
+    if (g->bad_agg)
+        strbuf_printf(&sb, "%s{\"total_count\":1}", first ? "" : ",");
+    strbuf_puts(&sb, "]}");
+    return sb.buf;
+}
+
+static void mutate(gen *g)
+{
+    g->dup = g->bad_occ = g->future = -1;
+    g->bad_agg = g->escaped = 0;
+    int k = (int)(rnd(g) % KEYS);
+    switch (rnd(g) % 12) {
+    case 0: case 1: case 2: case 3: /* the common case: one key raised once more */
+        g->count[k]++;
+        g->newest[k]++;
+        g->present[k] = 1;
+        break;
+    case 4: g->order = (g->order + 1) % KEYS; break;
+    case 5: g->spaced = !g->spaced; break;
+    case 6: g->present[k] = !g->present[k]; break;
+    case 7: /* a restart: counts start again, sometimes under a new uuid */
+        for (int i = 0; i < KEYS; i++)
+            g->count[i] = g->count[i] > 3 ? 1 : g->count[i];
+        if (rnd(g) % 2)
+            snprintf(g->uuid, sizeof g->uuid, "u%u", rnd(g));
+        break;
+    case 8: g->dup = k; break;
+    case 9: g->bad_occ = k; break;
+    case 10: g->bad_agg = 1; g->escaped = (int)(rnd(g) % 2); break;
+    case 11: g->future = k; g->newest[k]++; g->count[k]++; break;
+    }
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const merge_change *)a)->key, ((const merge_change *)b)->key);
+}
+
+static void same_changes(merge_changeset *x, merge_changeset *y, int step)
+{
+    cr_assert_eq(x->n, y->n, "step %d: %zu vs %zu changes", step, x->n, y->n);
+    qsort(x->v, x->n, sizeof *x->v, by_key);
+    qsort(y->v, y->n, sizeof *y->v, by_key);
+    for (size_t i = 0; i < x->n; i++) {
+        const merge_change *a = &x->v[i], *b = &y->v[i];
+        cr_assert_str_eq(a->key, b->key, "step %d", step);
+        cr_assert_eq(a->is_new, b->is_new, "step %d %s", step, a->key);
+        cr_assert_eq(a->total_count, b->total_count, "step %d %s: %lu vs %lu", step, a->key,
+                     (unsigned long)a->total_count, (unsigned long)b->total_count);
+        cr_assert_eq(a->severity, b->severity, "step %d %s", step, a->key);
+        cr_assert_eq(a->created_at_ms, b->created_at_ms, "step %d %s", step, a->key);
+        cr_assert_eq(a->last_seen_ms, b->last_seen_ms, "step %d %s", step, a->key);
+        cr_assert_eq(a->n_added, b->n_added, "step %d %s: %zu vs %zu added", step, a->key, a->n_added, b->n_added);
+        for (size_t j = 0; j < a->n_added; j++)
+            cr_assert_str_eq(a->added[j]->uuid, b->added[j]->uuid, "step %d %s", step, a->key);
+        cr_assert_eq(a->n_evicted, b->n_evicted, "step %d %s", step, a->key);
+        for (size_t j = 0; j < a->n_evicted; j++)
+            cr_assert_eq(a->evicted[j], b->evicted[j], "step %d %s", step, a->key);
+        cr_assert_eq(a->n_series, b->n_series, "step %d %s", step, a->key);
+        for (size_t j = 0; j < a->n_series; j++)
+            cr_assert_eq(a->series[j].delta, b->series[j].delta, "step %d %s", step, a->key);
+    }
+    cr_assert_eq(x->n_counts, y->n_counts, "step %d: %zu vs %zu counts", step, x->n_counts, y->n_counts);
+}
+
+/* Feeds n bodies; returns how many aggregates were reused. */
+static size_t compare_run(unsigned seed, int steps)
+{
+    const char *job = "j", *url = "http://10.0.0.1:80/-/exceptions";
+    merge_options o = {0};
+    merge_engine *full = merge_new(NULL), *fast = merge_new(NULL);
+    (void)o;
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cf, cr;
+    merge_changeset_init(&cf);
+    merge_changeset_init(&cr);
+    gen g = {.seed = seed, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    for (int k = 0; k < KEYS; k++) {
+        g.present[k] = k < 4;
+        g.count[k] = 10 + (unsigned long)k;
+        g.newest[k] = 5;
+    }
+    size_t reused = 0;
+    for (int step = 0; step < steps; step++) {
+        if (step)
+            mutate(&g);
+        char *b = body(&g), err[256];
+        int64_t now = 1709377200000LL + step * 15000LL;
+        payload_doc *d1 = payload_parse_limited(b, strlen(b), url, 3, err, sizeof err);
+        cr_assert_not_null(d1, "step %d: %s", step, err);
+        payload_doc *d2 = agg_cache_parse(cache, fast, job, url, b, strlen(b), 3, true, err, sizeof err);
+        cr_assert_not_null(d2, "step %d: %s", step, err);
+        cr_assert_eq(d1->n_aggregates, d2->n_aggregates, "step %d", step);
+        cr_assert_eq(d1->skipped_aggregates, d2->skipped_aggregates, "step %d", step);
+        cr_assert_eq(d1->skipped_occurrences, d2->skipped_occurrences, "step %d", step);
+        cr_assert_str_eq(d1->first_problem, d2->first_problem, "step %d", step);
+        for (size_t i = 0; i < d2->n_aggregates; i++)
+            reused += d2->aggregates[i].reused;
+        ingest_merge_doc(full, job, url, NULL, NULL, d1, false, 0, now, &cf);
+        ingest_merge_doc(fast, job, url, NULL, NULL, d2, false, 0, now, &cr);
+        agg_cache_remember(cache, job, url, d2);
+        same_changes(&cf, &cr, step);
+        merge_changeset_clear(&cf);
+        merge_changeset_clear(&cr);
+        payload_free(d1);
+        payload_free(d2);
+        free(b);
+    }
+    merge_changeset_free(&cf);
+    merge_changeset_free(&cr);
+    agg_cache_free(cache);
+    merge_free(full);
+    merge_free(fast);
+    return reused;
+}
+
+Test(payload_reuse, same_changes_as_a_full_parse)
+{
+    size_t reused = 0;
+    for (unsigned seed = 1; seed <= 40; seed++)
+        reused += compare_run(seed, 150);
+    cr_assert_gt(reused, 40 * 150, "reuse hardly happened: %zu", reused);
+}
+
+/* One key of five raised: the other four come from the cache, and the body merges as in full. */
+Test(payload_reuse, unchanged_aggregates_are_not_parsed)
+{
+    const char *job = "j", *url = "http://10.0.0.1:80/-/exceptions";
+    merge_engine *e = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    gen g = {.seed = 7, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    for (int k = 0; k < 5; k++) {
+        g.present[k] = 1;
+        g.count[k] = 3;
+        g.newest[k] = 2;
+    }
+    char err[256];
+    size_t expect_reused[] = {0, 4, 4, 0};
+    for (int step = 0; step < 4; step++) {
+        if (step == 1 || step == 2) {
+            g.count[step]++;
+            g.newest[step]++;
+        }
+        if (step == 3)
+            snprintf(g.uuid, sizeof g.uuid, "restarted"); /* same aggregates, another instance: in full */
+        char *b = body(&g);
+        payload_doc *d = agg_cache_parse(cache, e, job, url, b, strlen(b), 3, true, err, sizeof err);
+        cr_assert_not_null(d, "%s", err);
+        size_t n = 0, hashed = 0;
+        for (size_t i = 0; i < d->n_aggregates; i++) {
+            n += d->aggregates[i].reused;
+            hashed += d->aggregates[i].raw_hash != 0;
+            if (d->aggregates[i].reused)
+                cr_assert_eq(d->aggregates[i].n_occurrences, 0);
+        }
+        cr_assert_eq(n, expect_reused[step], "step %d: %zu reused", step, n);
+        cr_assert_eq(hashed, 5, "step %d", step);
+        ingest_merge_doc(e, job, url, NULL, NULL, d, false, 0, 1709377200000LL + step, &cs);
+        agg_cache_remember(cache, job, url, d);
+        payload_free(d);
+        free(b);
+    }
+    merge_aggregate_info info;
+    cr_assert(merge_get(e, job, "key-2", &info));
+    cr_assert_eq(info.total_count, 4 + 4); /* 4 from u0, then the restarted instance counted from scratch */
+    merge_changeset_free(&cs);
+    agg_cache_free(cache);
+    merge_free(e);
+}
+
+/* merge_reuse_ok: a reused aggregate stands for occurrences the engine must already hold, under this
+ * instance at this count. */
+Test(payload_reuse, reuse_needs_what_the_engine_holds)
+{
+    const char *url = "http://10.0.0.1:80/-/exceptions";
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    payload_aggregate ra = {.key = "k", .total_count = 3, .severity = PAYLOAD_ERROR,
+                            .created_at_ms = PAYLOAD_TS_NONE, .raw_hash = 42, .reused = true};
+    payload_doc doc = {.instance_id = "u0", .aggregates = &ra, .n_aggregates = 1};
+    merge_input mi = {.job = "j", .url = url, .doc = &doc};
+    cr_assert_not(merge_reuse_ok(e, &mi)); /* nothing merged yet */
+    char err[256];
+    const char *b = "{\"target_uuid\":\"u0\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3,"
+                    "\"latest_errors\":[{\"error\":{\"class\":\"E\"},\"uuid\":\"x\"}]}]}";
+    payload_doc *d = payload_parse(b, strlen(b), url, err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    ingest_merge_doc(e, "j", url, NULL, NULL, d, false, 0, 1709377200000LL, &cs);
+    payload_free(d);
+    cr_assert(merge_reuse_ok(e, &mi));
+    ra.total_count = 4; /* another count than the engine holds */
+    cr_assert_not(merge_reuse_ok(e, &mi));
+    ra.total_count = 3;
+    doc.instance_id = "u1"; /* another instance */
+    cr_assert_not(merge_reuse_ok(e, &mi));
+    doc.instance_id = "u0";
+    mi.job = "other"; /* another job */
+    cr_assert_not(merge_reuse_ok(e, &mi));
+    mi.job = "j";
+    ra.key = "k2";
+    cr_assert_not(merge_reuse_ok(e, &mi));
+    ra.key = "k";
+    ra.reused = false; /* parsed in full: nothing to check */
+    ra.total_count = 99;
+    cr_assert(merge_reuse_ok(e, &mi));
+    merge_changeset_free(&cs);
+    merge_free(e);
+}
+
+/* Sources are (job, URL) pairs: a boundary moved between the two is another source. A body that fails to
+ * parse fails with the full parse's exact error, and leaves what the source remembers. */
+Test(payload_reuse, sources_and_failures)
+{
+    merge_engine *e = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    gen g = {.seed = 3, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    g.present[0] = g.present[1] = 1;
+    g.count[0] = g.count[1] = 2;
+    char *b = body(&g), err[256], err2[256];
+    payload_doc *d = agg_cache_parse(cache, e, "j", "xurl", b, strlen(b), 3, true, err, sizeof err);
+    cr_assert_not_null(d);
+    ingest_merge_doc(e, "j", "xurl", NULL, NULL, d, false, 0, 1709377200000LL, &cs);
+    agg_cache_remember(cache, "j", "xurl", d);
+    payload_free(d);
+    payload_reuse r;
+    cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_not(agg_cache_reuse(cache, "jx", "url", &r));
+    cr_assert_null(r.lookup);
+    cr_assert_not(agg_cache_reuse(cache, "j", "xur", &r));
+    /* the same aggregates, then a broken tail: the error is the full parse's */
+    size_t n = strlen(b);
+    char *broken = strdup(b);
+    broken[n - 1] = ',';
+    cr_assert_null(payload_parse_limited(broken, n, "xurl", 3, err, sizeof err));
+    cr_assert_null(agg_cache_parse(cache, e, "j", "xurl", broken, n, 3, true, err2, sizeof err2));
+    cr_assert_str_eq(err2, err);
+    /* still remembered: the unchanged body reuses both aggregates */
+    d = agg_cache_parse(cache, e, "j", "xurl", b, n, 3, true, err, sizeof err);
+    cr_assert_not_null(d);
+    cr_assert(d->aggregates[0].reused && d->aggregates[1].reused);
+    payload_free(d);
+    agg_cache_clear(cache); /* error_relabel_configs changed: everything forgotten, the cache still works */
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    d = agg_cache_parse(cache, e, "j", "xurl", b, n, 3, true, err, sizeof err);
+    agg_cache_remember(cache, "j", "xurl", d);
+    payload_free(d);
+    cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
+    agg_cache_forget(cache, "j", "xurl");
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){0}); /* nothing fingerprinted: nothing kept */
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    free(broken);
+    free(b);
+    merge_changeset_free(&cs);
+    agg_cache_free(cache);
+    merge_free(e);
+}
+
+/* Without reuse (error_relabel_configs apply) nothing is fingerprinted or reused. */
+Test(payload_reuse, off_means_full_parse)
+{
+    merge_engine *e = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    gen g = {.seed = 1, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    g.present[0] = 1;
+    g.count[0] = 1;
+    char *b = body(&g), err[256];
+    payload_doc *d = agg_cache_parse(cache, e, "j", "u", b, strlen(b), 3, false, err, sizeof err);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->n_aggregates, 1);
+    cr_assert_eq(d->aggregates[0].raw_hash, 0);
+    payload_free(d);
+    free(b);
+    agg_cache_free(cache);
+    merge_free(e);
+}
