@@ -956,6 +956,61 @@ SUITE_TEST(scrub_rules_change_rescrubs_stored_samples)
 }
 #endif
 
+/* 40 errors of one payload, every one changing in each change set: SQLite sets severity, status and
+ * created_at for 32 of them per statement (sql_store.c, sqlite_state_update), so the last chunk of 8 is
+ * padded; the changes sit on both sides of the boundary. */
+static void forty(int count, int64_t now)
+{
+    char body[16384];
+    size_t off = (size_t)snprintf(body, sizeof body, "{\"target_uuid\":\"t40\",\"aggregated_errors\":[");
+    for (int k = 0; k < 40; k++) {
+        /* second round: k35 becomes a warning, k39 was first seen an hour earlier, k38 later */
+        bool two = count == 2;
+        off += (size_t)snprintf(body + off, sizeof body - off,
+                                "%s{\"aggregation_key\":\"k%02d\",\"total_count\":%d,\"severity\":\"%s\","
+                                "\"created_at\":\"2024-03-01T%02d:00:00Z\",\"latest_errors\":[]}",
+                                k ? "," : "", k, count, two && k == 35 ? "warning" : "error",
+                                two && k == 39 ? 9 : two && k == 38 ? 11 : 10);
+    }
+    snprintf(body + off, sizeof body - off, "]}");
+    feed_raw("api", "http://prod-40", now, body);
+}
+
+SUITE_TEST(state_columns_change_across_a_large_change_set)
+{
+    forty(1, T0);
+    cr_assert_eq(store_resolve(S, "api", "k05", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_resolve(S, "api", "k33", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_resolve(S, "api", "k36", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    forty(2, T0 + MIN);
+    for (int k = 0; k < 40; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%02d", k);
+        store_detail d;
+        cr_assert_eq(store_get(S, "api", key, &d, err, sizeof(err)), 0, "%s", err);
+        cr_expect_eq(d.s.total_count, 2, "%s", key);
+        cr_expect_eq(d.s.status, k == 5 || k == 33 || k == 36 ? STORE_REGRESSED : STORE_OPEN, "%s", key);
+        cr_expect_eq(d.s.severity, k == 35 ? PAYLOAD_WARNING : PAYLOAD_ERROR, "%s", key);
+        /* 2024-03-01T10:00Z = T0 - 25 h; k39's 09:00 is earlier, k38's 11:00 later (kept at 10:00) */
+        cr_expect_eq(d.s.created_at_ms, T0 - 25 * 60 * MIN - (k == 39 ? 60 * MIN : 0), "%s", key);
+        store_detail_free(&d);
+    }
+    /* and the filters see the new state */
+    store_search se;
+    cr_assert_eq(store_search_parse("is:regressed", &se, err, sizeof(err)), 0, "%s", err);
+    store_page p = list(Q(.search = &se));
+    expect_keys(&p, "k05,k33,k36");
+    cr_expect_eq(p.total, 3);
+    store_page_free(&p);
+    store_search_free(&se);
+    cr_assert_eq(store_search_parse("severity:warning", &se, err, sizeof(err)), 0, "%s", err);
+    p = list(Q(.search = &se));
+    expect_keys(&p, "k35");
+    cr_expect_eq(p.total, 1);
+    store_page_free(&p);
+    store_search_free(&se);
+}
+
 #ifdef SUITE_SQLDB_OPEN
 /* ---- issue 15: the search language's field filters use the indexes (schema v7, agg_state) ---- */
 
@@ -1040,10 +1095,20 @@ static void expect_state_index(sqldb_dialect d, const char *plan, const char *wh
  * and newest keys are computed from those rules. */
 SUITE_TEST(field_filters_use_the_state_index)
 {
+    /* A database of schema version 6 (no agg_state) gets the index when opened (migration 7). */
+    store_close(S);
+    S = NULL;
     char e[256];
     sqldb *db = SUITE_SQLDB_OPEN(e, sizeof(e));
     cr_assert_not_null(db, "%s", e);
     sqldb_dialect d = db->dialect;
+    cr_assert_eq(sqldb_exec(db, d == SQLDB_MYSQL ? "DROP INDEX agg_state ON aggregates" : "DROP INDEX agg_state", NULL,
+                            0, e, sizeof e),
+                 0, "%s", e);
+    cr_assert_eq(sqldb_exec(db, "UPDATE lookout_meta SET value = '6' WHERE name = 'schema_version'", NULL, 0, e,
+                            sizeof(e)),
+                 0, "%s", e);
+    S = suite_open(NULL, false);
     cr_assert_eq(sqldb_exec(db, d == SQLDB_MYSQL ? "START TRANSACTION" : "BEGIN", NULL, 0, e, sizeof e), 0, "%s", e);
     for (int i = 0; i < 3000; i++) {
         char job[8], key[8];
