@@ -393,9 +393,6 @@ static bool search_filters(sql_store *m, const store_query *q, const char *pl, s
     return other;
 }
 
-/* Status/severity-filtered lists on SQLite with at most this many matches read them from agg_state and
- * sort them; with more, they walk the sort index (sql_list). */
-#define STATE_SORT_MAX 5000
 #define STATE_ALL 7u /* the three statuses (store_status), the three severities (payload_severity) */
 
 /* The status and severity filters of q (status/severity parameters and is:/severity: terms, a negated
@@ -638,15 +635,15 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     if (rc == 0 && m->dialect == SQLDB_SQLITE && (fts == FTS_NONE || out->total >= 20 * (limit + 1))) {
         /* no full-text condition, or many matches: the plain filters (indexes usable), and with many
          * matches the sort index forced (agg_job is in last-seen order within a job). Status/severity
-         * filters without full text: few matches (the count tells) are read from agg_state and sorted,
-         * many by walking the sort index, which finds a page after about limit * rows / matches entries
-         * (SQLite without statistics cannot weigh the two itself). */
+         * filters without full text: few matches (the count tells; the same bound as for full text) are
+         * read from agg_state and sorted, many by walking the sort index, which finds a page after about
+         * limit * rows / matches entries (SQLite without statistics cannot weigh the two itself). */
         strbuf_reset(&where);
         params_free(&p);
         memset(&p, 0, sizeof(p));
         strbuf_puts(&where, " WHERE 1=1");
         filters(m, q, false, &where, &p, NULL);
-        bool walk = fts != FTS_NONE || (state && out->total > STATE_SORT_MAX);
+        bool walk = fts != FTS_NONE || (state && out->total >= 20 * (limit + 1));
         if (walk)
             indexed = q->job && q->sort == STORE_SORT_LAST_SEEN ? " INDEXED BY agg_job"
                       : q->sort == STORE_SORT_COUNT ? " INDEXED BY agg_total"

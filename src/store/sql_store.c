@@ -139,7 +139,8 @@ static const char *const sqlite_agg_upsert =
     " ELSE aggregates.last_seen END";
 /* Up to STATE_CHUNK changed errors per statement (a statement's fixed cost is most of a one-row
  * statement's): rows (id, severity, count increase, created_at). Runs before the upserts. A short last
- * chunk repeats its last row (UPDATE ... FROM updates a row once), so there is one statement text. */
+ * chunk repeats its last row (UPDATE ... FROM updates a row once), so there is one statement text.
+ * UPDATE ... FROM needs SQLite 3.33 or later (bookworm has 3.40; the upserts already need 3.24). */
 #define STATE_CHUNK 32
 #define SQLITE_REGRESSES "status = 1 AND v.column3 > resolved_count - total AND total < " SQL_COUNT_MAX
 #define SQLITE_EARLIER "v.column4 <> " SQL_TS_NONE " AND (created_at = " SQL_TS_NONE " OR v.column4 < created_at)"

@@ -1171,6 +1171,29 @@ SUITE_TEST(field_filters_use_the_state_index)
         expect_state_index(d, pc.count, "the count", cases[i].q);
         expect_state_index(d, pc.page, "the page", cases[i].q);
     }
+    if (d == SQLDB_SQLITE) {
+        /* is:open (open or regressed) matches 2,940 (20 x 51 or more): the count reads agg_state, the page walks the last-seen
+         * index and stops after a page (SQLite has no statistics to choose this itself) */
+        store_search se;
+        cr_assert_eq(store_search_parse("is:open", &se, err, sizeof(err)), 0, "%s", err);
+        store_query q = Q(.search = &se, .limit = 50);
+        plan_capture pc = {.dst = NULL};
+        sqldb_trace = plan_trace;
+        sqldb_trace_ctx = &pc;
+        store_page p;
+        int rc = store_list(S, &q, &p, err, sizeof(err));
+        sqldb_trace = NULL;
+        sqldb_trace_ctx = NULL;
+        cr_assert_eq(rc, 0, "%s", err);
+        cr_expect_eq(p.total, 2940);
+        cr_expect_eq(p.n, 50);
+        cr_expect_str_eq(p.v[0].key, "k2999");
+        cr_expect(strstr(pc.count, "SEARCH a USING COVERING INDEX agg_state (status=? AND severity=?)"), "%s",
+                  pc.count);
+        cr_expect(strstr(pc.page, "SCAN a USING INDEX agg_last_seen\n"), "%s", pc.page);
+        store_page_free(&p);
+        store_search_free(&se);
+    }
 }
 #endif
 
