@@ -360,15 +360,8 @@ static bool search_filters(sql_store *m, const store_query *q, const char *pl, s
             }
             break;
         case STORE_TERM_IS:
-        case STORE_TERM_SEVERITY: {
-            strbuf_printf(sb, " AND %s%s %sIN (", pl, t->kind == STORE_TERM_IS ? "a.status" : "a.severity", no);
-            int k = 0;
-            for (int b = 0; b < 3; b++)
-                if (t->mask & (1u << b))
-                    strbuf_printf(sb, "%s%d", k++ ? "," : "", b);
-            strbuf_putc(sb, ')');
-            break;
-        }
+        case STORE_TERM_SEVERITY: /* folded into state_filter */
+            continue;
         case STORE_TERM_JOB:
             strbuf_printf(sb, " AND %sa.job %sIN (", pl, no);
             for (size_t k = 0; k < t->n_values; k++) {
@@ -398,6 +391,59 @@ static bool search_filters(sql_store *m, const store_query *q, const char *pl, s
         other = true;
     }
     return other;
+}
+
+#define STATE_ALL 7u /* the three statuses (store_status), the three severities (payload_severity) */
+
+/* The status and severity filters of q (status/severity parameters and is:/severity: terms, a negated
+ * term as its complement), each as the set of values kept. false when q has none. */
+static bool state_masks(const store_query *q, unsigned *status, unsigned *sev)
+{
+    *status = *sev = STATE_ALL;
+    bool any = false;
+    if (q->severity >= 0) {
+        *sev &= q->severity < 3 ? 1u << q->severity : 0;
+        any = true;
+    }
+    if (q->status >= 0) {
+        *status &= q->status < 3 ? 1u << q->status : 0;
+        any = true;
+    } else if (q->status == STORE_QUERY_UNRESOLVED) {
+        *status &= STATE_ALL & ~(1u << STORE_RESOLVED);
+        any = true;
+    }
+    for (size_t i = 0; q->search && i < q->search->n; i++) {
+        const store_term *t = &q->search->v[i];
+        if (t->kind != STORE_TERM_IS && t->kind != STORE_TERM_SEVERITY)
+            continue;
+        unsigned m = (t->neg ? ~t->mask : t->mask) & STATE_ALL;
+        *(t->kind == STORE_TERM_IS ? status : sev) &= m;
+        any = true;
+    }
+    return any;
+}
+
+/* Status and severity filters as IN lists on both columns, always both (the one not filtered lists every
+ * value): index agg_state (status, severity, job) then answers any combination, with or without job, as
+ * a few index ranges, and a count from the index alone (schema v7). */
+static bool state_filter(const store_query *q, const char *pl, strbuf *sb)
+{
+    unsigned st, sev;
+    if (!state_masks(q, &st, &sev))
+        return false;
+    if (!st || !sev) {
+        strbuf_puts(sb, " AND 1=0");
+        return true;
+    }
+    for (int c = 0; c < 2; c++) {
+        unsigned m = c ? sev : st;
+        strbuf_printf(sb, " AND %s%s IN (", pl, c ? "a.severity" : "a.status");
+        for (int b = 0, k = 0; b < 3; b++)
+            if (m & (1u << b))
+                strbuf_printf(sb, "%s%d", k++ ? "," : "", b);
+        strbuf_putc(sb, ')');
+    }
+    return true;
 }
 
 /* SQLite: one FTS5 expression "w1" AND "w2" ... for every word of 3 or more characters (the trigram
@@ -438,24 +484,15 @@ static void filters(sql_store *m, const store_query *q, bool plus, strbuf *sb, p
         param(p, sqlv_text(q->job));
         other = true;
     }
-    if (q->severity >= 0) {
-        strbuf_printf(sb, " AND %sa.severity = ?", pl);
-        param(p, sqlv_int(q->severity));
+    if (state_filter(q, pl, sb)) /* status=open (Periskop's list) is status IN (0,2) */
         other = true;
-    }
-    if (q->status >= 0) {
-        strbuf_printf(sb, " AND %sa.status = ?", pl);
-        param(p, sqlv_int(q->status));
-        other = true;
-    } else if (q->status == STORE_QUERY_UNRESOLVED) { /* open or regressed (status=open, Periskop's list) */
-        strbuf_printf(sb, " AND %sa.status <> %d", pl, (int)STORE_RESOLVED);
-        other = true;
-    }
     if (q->n_labels) {
         other = true;
         /* One label set (anchored on its sentinel row) must satisfy every matcher. A matcher with an
          * empty value matches a set without the label (Prometheus: empty = absent). */
-        strbuf_puts(sb, " AND EXISTS (SELECT 1 FROM labels l0 WHERE l0.agg_id = a.id AND l0.name = ''");
+        /* a sentinel row has value '' too: saying so lets labels_nv seek (name, value, agg_id) exactly
+         * instead of reading every sentinel row */
+        strbuf_puts(sb, " AND EXISTS (SELECT 1 FROM labels l0 WHERE l0.agg_id = a.id AND l0.name = '' AND l0.value = ''");
         for (size_t i = 0; i < q->n_labels; i++) {
             const char *v = q->labels[i].value ? q->labels[i].value : "";
             if (v[0]) {
@@ -567,6 +604,14 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
     params p = {0};
     strbuf_puts(&where, " WHERE 1=1");
     filters(m, q, m->dialect == SQLDB_SQLITE, &where, &p, &fts);
+    if (m->dialect == SQLDB_SQLITE && fts == FTS_NONE) {
+        /* no full text: the count is driven by the aggregates' own indexes (agg_state, agg_job) */
+        strbuf_reset(&where);
+        params_free(&p);
+        memset(&p, 0, sizeof(p));
+        strbuf_puts(&where, " WHERE 1=1");
+        filters(m, q, false, &where, &p, NULL);
+    }
     size_t n_filter = p.n;
 
     strbuf sql;
@@ -585,19 +630,27 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
                          &out->total, err, errlen);
 
     const char *indexed = "";
+    unsigned st_mask, sev_mask;
+    bool state = state_masks(q, &st_mask, &sev_mask) && st_mask && sev_mask;
     if (rc == 0 && m->dialect == SQLDB_SQLITE && (fts == FTS_NONE || out->total >= 20 * (limit + 1))) {
         /* no full-text condition, or many matches: the plain filters (indexes usable), and with many
-         * matches the sort index forced (agg_job is in last-seen order within a job) */
+         * matches the sort index forced (agg_job is in last-seen order within a job). Status/severity
+         * filters without full text: few matches (the count tells; the same bound as for full text) are
+         * read from agg_state and sorted, many by walking the sort index, which finds a page after about
+         * limit * rows / matches entries (SQLite without statistics cannot weigh the two itself). */
         strbuf_reset(&where);
         params_free(&p);
         memset(&p, 0, sizeof(p));
         strbuf_puts(&where, " WHERE 1=1");
         filters(m, q, false, &where, &p, NULL);
-        if (fts != FTS_NONE)
+        bool walk = fts != FTS_NONE || (state && out->total >= 20 * (limit + 1));
+        if (walk)
             indexed = q->job && q->sort == STORE_SORT_LAST_SEEN ? " INDEXED BY agg_job"
                       : q->sort == STORE_SORT_COUNT ? " INDEXED BY agg_total"
                       : q->sort == STORE_SORT_FIRST_SEEN ? " INDEXED BY agg_created" : " INDEXED BY agg_last_seen";
-        if (fts != FTS_NONE && !(q->job && q->sort == STORE_SORT_LAST_SEEN) && q->job) {
+        else if (state)
+            indexed = " INDEXED BY agg_state";
+        if (walk && !(q->job && q->sort == STORE_SORT_LAST_SEEN) && q->job) {
             /* the sort index does not lead with job: keep the job condition off any index */
             strbuf_reset(&where);
             params_free(&p);
@@ -613,7 +666,7 @@ int sql_list(store *s, const store_query *q, store_page *out, char *err, size_t 
      * before the sort. The outer LIMIT keeps SQLite from flattening the two queries back into one. */
     strbuf_printf(&sql,
                   "SELECT " SQL_AGG_COLS ", (SELECT count(*) FROM samples s WHERE s.agg_id = a.id),"
-                  " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '')"
+                  " (SELECT count(*) FROM labels l WHERE l.agg_id = a.id AND l.name = '' AND l.value = '')"
                   " FROM (SELECT a.* FROM aggregates a%s%s",
                   indexed, where.buf);
     if (cur.job) {

@@ -3,10 +3,11 @@
  * runs every missing migration in order (each in its own transaction where the database allows DDL in
  * one) and refuses a database whose version is newer than this binary knows.
  *
- * Schema (v1; v2, v3 and v4 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
+ * Schema (v1; v2 to v7 below). Ids are 63-bit FNV hashes computed by lookout (sql_store.c: sql_id), the same in every
  * process, so a writer never reads an id back and shards agree on them without coordination.
  *   aggregates(id, job, akey, total, severity, created_at, last_seen, status, resolved_count, resolved_at)
- *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging
+ *       one row per (job, key); indexes per sort order (value DESC, job, akey) for keyset paging;
+ *       v7: agg_state (status, severity, job) for the search language's is:/severity: filters
  *   samples(agg_id, hash, ts, uuid, severity, class, message, stack, has_http, method, url, body)
  *   sample_causes(agg_id, hash, depth, class, message, stack)      cause chain (depth >= 1)
  *   sample_headers(agg_id, hash, pos, name, value)                  HTTP request headers in order
@@ -289,6 +290,14 @@ static const char *const v6[] = {
     " last_seen BIGINT NOT NULL)$W",
 };
 
+/* v7: the search language's field filters (is:, severity:, and their combination with job:) find their
+ * errors through this index instead of walking a sort index: sql_read.c states every status/severity filter
+ * as IN lists on both columns (the complement for a negation), so any combination is a few index ranges
+ * and a count is answered from the index alone. No sort column in it: last_seen, total and created_at
+ * change on every write, status and severity almost never, so an upsert that leaves them alone leaves the
+ * index alone (docs/benchmarks.md §5 has the measurement). Optional and idempotent like v5. */
+static const char *const v7[] = {"?CREATE INDEX agg_state ON aggregates (status, severity, job)"};
+
 static const migration migrations[] = {
     {v1, sizeof(v1) / sizeof(*v1)},
     {v2, 1},
@@ -296,6 +305,7 @@ static const migration migrations[] = {
     {v4, 1},
     {v5, 1},
     {v6, sizeof(v6) / sizeof(*v6)},
+    {v7, 1},
 };
 #define LATEST ((int)(sizeof(migrations) / sizeof(*migrations)))
 

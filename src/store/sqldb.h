@@ -112,6 +112,13 @@ extern _Thread_local sqldb_fault_plan sqldb_fault;
 /* true when this call is the one to fail (err and last_rejected set) */
 bool sqldb_fault_fires(sqldb *db, const char *sql, char *err, size_t errlen);
 
+/* Statement tracing, a test hook (the store suite's plan tests; sqldb_fault.c): when set, every
+ * sqldb_query of this thread calls it first with the statement and its parameters; the hook may run its
+ * own statements on db through db->ops (EXPLAIN of the same text). Never set by lookout. */
+typedef void (*sqldb_trace_fn)(void *ctx, sqldb *db, const char *sql, const sqlv *p, size_t n);
+extern _Thread_local sqldb_trace_fn sqldb_trace;
+extern _Thread_local void *sqldb_trace_ctx;
+
 static inline int sqldb_exec(sqldb *db, const char *sql, const sqlv *p, size_t n, char *err, size_t errlen)
 {
     if (sqldb_fault.after > 0 && sqldb_fault_fires(db, sql, err, errlen))
@@ -123,6 +130,8 @@ static inline int sqldb_query(sqldb *db, const char *sql, const sqlv *p, size_t 
 {
     if (sqldb_fault.after > 0 && sqldb_fault_fires(db, sql, err, errlen))
         return -1;
+    if (sqldb_trace)
+        sqldb_trace(sqldb_trace_ctx, db, sql, p, n);
     return db->ops->query(db, sql, p, n, fn, ctx, err, errlen);
 }
 

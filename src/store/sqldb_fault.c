@@ -1,10 +1,12 @@
-/* sqldb_fault: the fault-injection test hook of the SQL driver layer (sqldb.h). */
+/* sqldb_fault: the test hooks of the SQL driver layer (sqldb.h): fault injection and statement tracing. */
 #include <stdio.h>
 #include <string.h>
 
 #include "store/sqldb.h"
 
 _Thread_local sqldb_fault_plan sqldb_fault;
+_Thread_local sqldb_trace_fn sqldb_trace;
+_Thread_local void *sqldb_trace_ctx;
 
 bool sqldb_fault_fires(sqldb *db, const char *sql, char *err, size_t errlen)
 {

@@ -956,6 +956,247 @@ SUITE_TEST(scrub_rules_change_rescrubs_stored_samples)
 }
 #endif
 
+/* 40 errors of one payload, every one changing in each change set: SQLite sets severity, status and
+ * created_at for 32 of them per statement (sql_store.c, sqlite_state_update), so the last chunk of 8 is
+ * padded; the changes sit on both sides of the boundary. */
+static void forty(int count, int64_t now)
+{
+    char body[16384];
+    size_t off = (size_t)snprintf(body, sizeof body, "{\"target_uuid\":\"t40\",\"aggregated_errors\":[");
+    for (int k = 0; k < 40; k++) {
+        /* second round: k35 becomes a warning, k39 was first seen an hour earlier, k38 later */
+        bool two = count == 2;
+        off += (size_t)snprintf(body + off, sizeof body - off,
+                                "%s{\"aggregation_key\":\"k%02d\",\"total_count\":%d,\"severity\":\"%s\","
+                                "\"created_at\":\"2024-03-01T%02d:00:00Z\",\"latest_errors\":[]}",
+                                k ? "," : "", k, count, two && k == 35 ? "warning" : "error",
+                                two && k == 39 ? 9 : two && k == 38 ? 11 : 10);
+    }
+    snprintf(body + off, sizeof body - off, "]}");
+    feed_raw("api", "http://prod-40", now, body);
+}
+
+SUITE_TEST(state_columns_change_across_a_large_change_set)
+{
+    forty(1, T0);
+    cr_assert_eq(store_resolve(S, "api", "k05", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_resolve(S, "api", "k33", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_resolve(S, "api", "k36", T0 + 1, err, sizeof(err)), 0, "%s", err);
+    forty(2, T0 + MIN);
+    for (int k = 0; k < 40; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%02d", k);
+        store_detail d;
+        cr_assert_eq(store_get(S, "api", key, &d, err, sizeof(err)), 0, "%s", err);
+        cr_expect_eq(d.s.total_count, 2, "%s", key);
+        cr_expect_eq(d.s.status, k == 5 || k == 33 || k == 36 ? STORE_REGRESSED : STORE_OPEN, "%s", key);
+        cr_expect_eq(d.s.severity, k == 35 ? PAYLOAD_WARNING : PAYLOAD_ERROR, "%s", key);
+        /* 2024-03-01T10:00Z = T0 - 25 h; k39's 09:00 is earlier, k38's 11:00 later (kept at 10:00) */
+        cr_expect_eq(d.s.created_at_ms, T0 - 25 * 60 * MIN - (k == 39 ? 60 * MIN : 0), "%s", key);
+        store_detail_free(&d);
+    }
+    /* and the filters see the new state */
+    store_search se;
+    cr_assert_eq(store_search_parse("is:regressed", &se, err, sizeof(err)), 0, "%s", err);
+    store_page p = list(Q(.search = &se));
+    expect_keys(&p, "k05,k33,k36");
+    cr_expect_eq(p.total, 3);
+    store_page_free(&p);
+    store_search_free(&se);
+    cr_assert_eq(store_search_parse("severity:warning", &se, err, sizeof(err)), 0, "%s", err);
+    p = list(Q(.search = &se));
+    expect_keys(&p, "k35");
+    cr_expect_eq(p.total, 1);
+    store_page_free(&p);
+    store_search_free(&se);
+}
+
+#ifdef SUITE_SQLDB_OPEN
+/* ---- issue 15: the search language's field filters use the indexes (schema v7, agg_state) ---- */
+
+/* The plans of the count and the page statements of one store_list, captured through sqldb_trace: each is
+ * explained on the readers' connection with its own parameters, one line per plan row. */
+typedef struct plan_capture {
+    char count[4096], page[4096];
+    char *dst;
+    sqldb_dialect dialect;
+    char err[256];
+    int failures;
+} plan_capture;
+
+static int plan_row(void *ctx, sqlrow *r)
+{
+    plan_capture *c = ctx;
+    char line[512];
+    if (c->dialect == SQLDB_SQLITE) /* EXPLAIN QUERY PLAN: id, parent, notused, detail */
+        snprintf(line, sizeof line, "%s\n", sqlrow_text(r, 3));
+    else if (c->dialect == SQLDB_POSTGRES) /* one text column */
+        snprintf(line, sizeof line, "%s\n", sqlrow_text(r, 0));
+    else /* id, select_type, table, type, possible_keys, key, ...: "table:type:key" */
+        snprintf(line, sizeof line, "%s:%s:%s\n", sqlrow_text(r, 2), sqlrow_text(r, 3), sqlrow_text(r, 5));
+    size_t used = strlen(c->dst);
+    snprintf(c->dst + used, sizeof c->count - used, "%s", line);
+    return 0;
+}
+
+static int ignore_row(void *ctx, sqlrow *r)
+{
+    (void)ctx;
+    (void)r;
+    return 0;
+}
+
+static void plan_trace(void *ctx, sqldb *db, const char *sql, const sqlv *p, size_t n)
+{
+    plan_capture *c = ctx;
+    if (strncmp(sql, "SELECT count(*) FROM aggregates", 31) == 0)
+        c->dst = c->count;
+    else if (strstr(sql, "FROM (SELECT a.* FROM aggregates a"))
+        c->dst = c->page;
+    else
+        return;
+    c->dst[0] = 0;
+    c->dialect = db->dialect;
+    size_t len = strlen(sql) + 32;
+    char *ex = malloc(len);
+    cr_assert_not_null(ex);
+    snprintf(ex, len, "%s%s", db->dialect == SQLDB_SQLITE ? "EXPLAIN QUERY PLAN " : "EXPLAIN ", sql);
+    if (db->ops->query(db, ex, p, n, plan_row, c, c->err, sizeof c->err) != 0)
+        c->failures++;
+    free(ex);
+}
+
+/* A plan reads the aggregates through agg_state with a condition on its columns, and never scans them. */
+static void expect_state_index(sqldb_dialect d, const char *plan, const char *what, const char *q)
+{
+    bool ok;
+    if (d == SQLDB_SQLITE) /* "SEARCH a USING [COVERING ]INDEX agg_state (status=? AND severity=?...)" */
+        ok = strstr(plan, "INDEX agg_state (status=? AND severity=?") && !strstr(plan, "SCAN a USING") &&
+             !strstr(plan, "SCAN aggregates");
+    else if (d == SQLDB_POSTGRES) /* "Index [Only ]Scan using agg_state" or "Bitmap Index Scan on agg_state" */
+        ok = (strstr(plan, "using agg_state on aggregates") || strstr(plan, "Bitmap Index Scan on agg_state")) &&
+             !strstr(plan, "Seq Scan on aggregates");
+    else /* every row of the aggregates (alias a) is a range or ref read of agg_state */
+        ok = (strstr(plan, "a:range:agg_state\n") || strstr(plan, "a:ref:agg_state\n")) &&
+             !strstr(plan, "a:ALL:") && !strstr(plan, "a:index:");
+    cr_expect(ok, "%s of \"%s\" does not use agg_state:\n%s", what, q, plan);
+    /* the page's label-set count per row: one seek, not a read of every error's sentinel rows */
+    if (d == SQLDB_SQLITE)
+        cr_expect(!strstr(plan, "labels_nv (name=?)"), "%s of \"%s\" reads every label set:\n%s", what, q, plan);
+    else if (d == SQLDB_POSTGRES)
+        cr_expect(!strstr(plan, "Index Cond: ((name = ''::text) AND (agg_id"), "%s of \"%s\":\n%s", what, q, plan);
+}
+
+/* 3,000 errors in 20 jobs (j00..j19, i % 20), keys k0000..k2999 with last_seen rising with i: resolved
+ * when i % 50 == 4, regressed when i % 50 == 13, else open; info when i % 30 == 4, warning when 5 or 6,
+ * else error. Every query below names values that select few of them, so a database with statistics
+ * (PostgreSQL, MariaDB: analyzed here, as their automatic statistics would) reads them from the index
+ * rather than scanning; SQLite has no statistics and takes what sql_read.c states. The expected totals
+ * and newest keys are computed from those rules. */
+SUITE_TEST(field_filters_use_the_state_index)
+{
+    /* A database of schema version 6 (no agg_state) gets the index when opened (migration 7). */
+    store_close(S);
+    S = NULL;
+    char e[256];
+    sqldb *db = SUITE_SQLDB_OPEN(e, sizeof(e));
+    cr_assert_not_null(db, "%s", e);
+    sqldb_dialect d = db->dialect;
+    cr_assert_eq(sqldb_exec(db, d == SQLDB_MYSQL ? "DROP INDEX agg_state ON aggregates" : "DROP INDEX agg_state", NULL,
+                            0, e, sizeof e),
+                 0, "%s", e);
+    cr_assert_eq(sqldb_exec(db, "UPDATE lookout_meta SET value = '6' WHERE name = 'schema_version'", NULL, 0, e,
+                            sizeof(e)),
+                 0, "%s", e);
+    S = suite_open(NULL, false);
+    cr_assert_eq(sqldb_exec(db, d == SQLDB_MYSQL ? "START TRANSACTION" : "BEGIN", NULL, 0, e, sizeof e), 0, "%s", e);
+    for (int i = 0; i < 3000; i++) {
+        char job[8], key[8];
+        snprintf(job, sizeof job, "j%02d", i % 20);
+        snprintf(key, sizeof key, "k%04d", i);
+        int st = i % 50 == 4 ? 1 : i % 50 == 13 ? 2 : 0, sev = i % 30 == 4 ? 0 : i % 30 == 5 || i % 30 == 6 ? 1 : 2;
+        sqlv p[] = {sqlv_int(i + 1), sqlv_text(job), sqlv_text(key), sqlv_int(i + 1), sqlv_int(sev),
+                    sqlv_int(T0 - i), sqlv_int(T0 + i * 1000LL), sqlv_int(st)};
+        cr_assert_eq(sqldb_exec(db, "INSERT INTO aggregates (id, job, akey, total, severity, created_at, last_seen,"
+                                    " status) VALUES (?,?,?,?,?,?,?,?)", p, 8, e, sizeof e),
+                     0, "%s", e);
+    }
+    cr_assert_eq(sqldb_exec(db, "COMMIT", NULL, 0, e, sizeof e), 0, "%s", e);
+    if (d != SQLDB_SQLITE)
+        cr_assert_eq(sqldb_query(db, d == SQLDB_MYSQL ? "ANALYZE TABLE aggregates" : "ANALYZE aggregates", NULL, 0,
+                                 ignore_row, NULL, e, sizeof e),
+                     0, "%s", e);
+    db->ops->close(db);
+
+    static const struct {
+        const char *q;
+        int status, severity;
+        uint64_t total;
+        const char *newest;
+    } cases[] = {
+        {"is:regressed", -1, -1, 60, "k2963,k2913"},
+        {"job:j04 is:resolved", -1, -1, 30, "k2904,k2804"},
+        {"severity:info", -1, -1, 100, "k2974,k2944"},
+        {"job:j04 severity:info", -1, -1, 50, "k2944,k2884"},
+        {"severity:warning,info -is:open", -1, -1, 20, "k2854,k2704"},
+        {"is:open severity:info", -1, -1, 80, "k2974,k2944"},
+        {"job:j05 -severity:error is:open", -1, -1, 50, "k2945,k2885"},
+        /* the API's status and severity parameters (status=open is "not resolved") take the same path */
+        {"", STORE_QUERY_UNRESOLVED, PAYLOAD_INFO, 80, "k2974,k2944"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        store_search se;
+        cr_assert_eq(store_search_parse(cases[i].q, &se, err, sizeof(err)), 0, "%s", err);
+        /* a page of 50: walking the last-seen index would read about 50 * 3000 / matches entries, so a
+         * planner with statistics takes agg_state and sorts (with a page of 2 it may rightly walk) */
+        store_query q = Q(.search = &se, .status = cases[i].status, .severity = cases[i].severity, .limit = 50);
+        plan_capture pc = {.dst = NULL};
+        sqldb_trace = plan_trace;
+        sqldb_trace_ctx = &pc;
+        store_page p;
+        int rc = store_list(S, &q, &p, err, sizeof(err));
+        sqldb_trace = NULL;
+        sqldb_trace_ctx = NULL;
+        cr_assert_eq(rc, 0, "%s: %s", cases[i].q, err);
+        cr_expect_eq(pc.failures, 0, "%s: EXPLAIN failed: %s", cases[i].q, pc.err);
+        cr_expect_eq(p.total, cases[i].total, "%s", cases[i].q);
+        char got[64] = "";
+        cr_expect_eq(p.n, cases[i].total < 50 ? cases[i].total : 50, "%s", cases[i].q);
+        for (size_t k = 0; k < p.n && k < 2; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", k ? "," : "", p.v[k].key);
+        cr_expect_str_eq(got, cases[i].newest, "%s", cases[i].q);
+        store_page_free(&p);
+        store_search_free(&se);
+        cr_expect(pc.count[0] && pc.page[0], "%s: both statements traced", cases[i].q);
+        expect_state_index(d, pc.count, "the count", cases[i].q);
+        expect_state_index(d, pc.page, "the page", cases[i].q);
+    }
+    if (d == SQLDB_SQLITE) {
+        /* is:open (open or regressed) matches 2,940 (20 x 51 or more): the count reads agg_state, the page walks the last-seen
+         * index and stops after a page (SQLite has no statistics to choose this itself) */
+        store_search se;
+        cr_assert_eq(store_search_parse("is:open", &se, err, sizeof(err)), 0, "%s", err);
+        store_query q = Q(.search = &se, .limit = 50);
+        plan_capture pc = {.dst = NULL};
+        sqldb_trace = plan_trace;
+        sqldb_trace_ctx = &pc;
+        store_page p;
+        int rc = store_list(S, &q, &p, err, sizeof(err));
+        sqldb_trace = NULL;
+        sqldb_trace_ctx = NULL;
+        cr_assert_eq(rc, 0, "%s", err);
+        cr_expect_eq(p.total, 2940);
+        cr_expect_eq(p.n, 50);
+        cr_expect_str_eq(p.v[0].key, "k2999");
+        cr_expect(strstr(pc.count, "SEARCH a USING COVERING INDEX agg_state (status=? AND severity=?)"), "%s",
+                  pc.count);
+        cr_expect(strstr(pc.page, "SCAN a USING INDEX agg_last_seen\n"), "%s", pc.page);
+        store_page_free(&p);
+        store_search_free(&se);
+    }
+}
+#endif
+
 #ifdef SUITE_LOCK_SQL
 /* The query budget on a server (PostgreSQL statement_timeout, MariaDB max_statement_time): a search
  * that cannot finish within store_options.query_budget_ms is interrupted and answered STORE_TIMEOUT (the
