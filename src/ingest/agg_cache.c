@@ -24,22 +24,18 @@ typedef struct source {
 
 struct agg_cache {
     keymap sources;
+    size_t entries; /* over every source */
 };
 
-static void source_clear(source *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->e[i].key);
-    free(s->e);
-    s->e = NULL;
-    s->n = 0;
-}
-
-static void source_free(source *s)
+/* Frees a source and takes its entries off c's count; NULL is a no-op. */
+static void source_free(agg_cache *c, source *s)
 {
     if (!s)
         return;
-    source_clear(s);
+    c->entries -= s->n;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->e[i].key);
+    free(s->e);
     free(s->id);
     free(s);
 }
@@ -53,7 +49,7 @@ void agg_cache_clear(agg_cache *c)
 {
     for (size_t i = 0; i < c->sources.cap; i++)
         if (c->sources.slots[i].hash)
-            source_free(c->sources.slots[i].value);
+            source_free(c, c->sources.slots[i].value);
     keymap_free(&c->sources);
     memset(&c->sources, 0, sizeof c->sources);
 }
@@ -139,45 +135,40 @@ payload_doc *agg_cache_parse(agg_cache *c, const merge_engine *e, const char *jo
 
 void agg_cache_remember(agg_cache *c, const char *job, const char *url, const payload_doc *doc)
 {
-    size_t n = 0;
-    bool federated = doc->lookout_instance != NULL;
-    for (size_t i = 0; i < doc->n_aggregates; i++) {
-        n += doc->aggregates[i].raw_hash != 0;
-        federated = federated || doc->aggregates[i].origin_job;
-    }
-    if (federated)
-        n = 0;
     size_t len;
     char *id = source_id(job, url, &len);
-    source *s = keymap_get(&c->sources, id, len);
-    if (!n) {
-        source_free(keymap_del(&c->sources, id, len));
-        free(id);
-        return;
-    }
-    if (s) {
-        free(id);
-        source_clear(s);
-    } else {
-        s = xcalloc(1, sizeof *s);
-        s->id = id;
-        s->idlen = len;
-        keymap_put(&c->sources, s->id, s->idlen, s);
-    }
-    s->e = xmalloc(n * sizeof *s->e);
-    for (size_t i = 0; i < doc->n_aggregates; i++) {
+    source_free(c, keymap_del(&c->sources, id, len));
+    bool federated = doc->lookout_instance != NULL;
+    for (size_t i = 0; i < doc->n_aggregates; i++)
+        federated = federated || doc->aggregates[i].origin_job;
+    source *s = xcalloc(1, sizeof *s);
+    s->id = id;
+    s->idlen = len;
+    s->e = xmalloc((doc->n_aggregates ? doc->n_aggregates : 1) * sizeof *s->e);
+    for (size_t i = 0; i < doc->n_aggregates && !federated; i++) {
         const payload_aggregate *a = &doc->aggregates[i];
         if (a->raw_hash)
             s->e[s->n++] = (entry){.hash = a->raw_hash, .key = xstrdup(a->key), .total_count = a->total_count,
                                    .severity = a->severity, .created_at_ms = a->created_at_ms};
     }
+    if (!s->n) {
+        source_free(c, s);
+        return;
+    }
     qsort(s->e, s->n, sizeof *s->e, by_hash);
+    keymap_put(&c->sources, s->id, s->idlen, s);
+    c->entries += s->n;
+}
+
+size_t agg_cache_entries(const agg_cache *c)
+{
+    return c->entries;
 }
 
 void agg_cache_forget(agg_cache *c, const char *job, const char *url)
 {
     size_t len;
     char *id = source_id(job, url, &len);
-    source_free(keymap_del(&c->sources, id, len));
+    source_free(c, keymap_del(&c->sources, id, len));
     free(id);
 }

@@ -29,6 +29,8 @@ payload_doc *agg_cache_parse(agg_cache *c, const merge_engine *e, const char *jo
  * document (grouped by origin job) is never remembered. */
 void agg_cache_remember(agg_cache *c, const char *job, const char *url, const payload_doc *doc);
 void agg_cache_forget(agg_cache *c, const char *job, const char *url);
+/* Aggregates remembered over every source. */
+size_t agg_cache_entries(const agg_cache *c);
 void agg_cache_clear(agg_cache *c);
 
 #endif

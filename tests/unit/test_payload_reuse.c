@@ -427,6 +427,7 @@ Test(payload_reuse, sources_and_failures)
     payload_free(d);
     payload_reuse r;
     cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_eq(agg_cache_entries(cache), 2);
     cr_assert_not(agg_cache_reuse(cache, "jx", "url", &r));
     cr_assert_null(r.lookup);
     cr_assert_not(agg_cache_reuse(cache, "j", "xur", &r));
@@ -448,10 +449,28 @@ Test(payload_reuse, sources_and_failures)
     agg_cache_remember(cache, "j", "xurl", d);
     payload_free(d);
     cr_assert(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_eq(agg_cache_entries(cache), 2);
+    agg_cache_remember(cache, "j", "other", d = agg_cache_parse(cache, e, "j", "other", b, n, 3, true, err, sizeof err));
+    payload_free(d);
+    cr_assert_eq(agg_cache_entries(cache), 4);
     agg_cache_forget(cache, "j", "xurl");
     cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
-    agg_cache_remember(cache, "j", "xurl", &(payload_doc){0}); /* nothing fingerprinted: nothing kept */
+    cr_assert_eq(agg_cache_entries(cache), 2);
+    /* nothing fingerprinted, or federated (grouped by origin job): nothing kept, and what was is dropped */
+    payload_aggregate one = {.key = "k", .raw_hash = 7};
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){.aggregates = &one, .n_aggregates = 1});
+    cr_assert_eq(agg_cache_entries(cache), 3);
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){0});
     cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_eq(agg_cache_entries(cache), 2);
+    payload_aggregate fed[2] = {{.key = "a", .raw_hash = 8}, {.key = "k", .raw_hash = 7, .origin_job = "lower"}};
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){.aggregates = fed, .n_aggregates = 2});
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    agg_cache_remember(cache, "j", "xurl", &(payload_doc){.aggregates = fed, .n_aggregates = 1, .lookout_instance = "l"});
+    cr_assert_not(agg_cache_reuse(cache, "j", "xurl", &r));
+    cr_assert_eq(agg_cache_entries(cache), 2);
+    agg_cache_clear(cache);
+    cr_assert_eq(agg_cache_entries(cache), 0);
     free(broken);
     free(b);
     merge_changeset_free(&cs);
