@@ -514,14 +514,16 @@ static bool merge_one(merge_engine *e, const merge_input *in, minst *m, const ch
         payload_occurrence *o = pa->occurrences[j];
         if (filter && !newer_than(o, only_after)) /* a resurrected error: only what came after it went */
             continue;
-        if (o->timestamp_ms != PAYLOAD_TS_NONE) {
-            if (o->timestamp_ms > newest)
-                newest = o->timestamp_ms;
-            if (o->timestamp_ms < oldest)
-                oldest = o->timestamp_ms;
-        }
-        if (merge_sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c))
+        if (o->timestamp_ms != PAYLOAD_TS_NONE && o->timestamp_ms < oldest)
+            oldest = o->timestamp_ms;
+        /* Only an occurrence that enters the error moves its last sighting: one already kept was counted
+         * when it came (a future-dated one, re-dated to each receive time above, would otherwise make the
+         * error look seen at every scrape that changes its body), one older than all kept is older than it. */
+        if (merge_sample_insert(e, a, o->timestamp_ms, o->dedup_hash, o, cs, is_new, &c)) {
             samples_changed = true;
+            if (o->timestamp_ms != PAYLOAD_TS_NONE && o->timestamp_ms > newest)
+                newest = o->timestamp_ms;
+        }
     }
 
     bool reported = is_new || !known || delta > 0 || samples_changed;

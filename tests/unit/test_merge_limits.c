@@ -186,6 +186,22 @@ Test(merge_limits, future_timestamps_are_stored_at_receive_time)
     cr_assert_eq(count("api", "k"), 3);
 }
 
+/* A future-dated occurrence the error already holds, sent again in a body that changed for another key,
+ * is no new sighting: the error's last occurrence stays where it was. */
+Test(merge_limits, a_known_future_occurrence_is_no_new_sighting)
+{
+    const char *fmt = "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1,"
+                      "\"latest_errors\":[{\"error\":{\"class\":\"E\"},\"uuid\":\"u1\","
+                      "\"timestamp\":\"9999-12-31T23:59:59Z\"}]},{\"aggregation_key\":\"other\",\"total_count\":%d}]}";
+    apply("api", "http://a", P("http://a", fmt, 1), T0);
+    apply("api", "http://a", P("http://a", fmt, 2), T0 + 5 * MIN);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.samples[0]->timestamp_ms, T0);
+    cr_assert_eq(ai.last_seen_ms, T0);
+    cr_assert_eq(count("api", "other"), 2);
+}
+
 /* max_errors_per_job = 3: keys beyond are counted into lookout.overflow; the sum of counts is exact. */
 Test(merge_limits, keys_beyond_the_cap_count_into_the_overflow)
 {

@@ -147,7 +147,8 @@ typedef struct gen {
     int bad_occ;      /* key index with a malformed occurrence, or -1 */
     int bad_agg;      /* write one element without a key */
     int escaped;      /* the list's name written with an escape */
-    int future;       /* key index whose newest occurrence is dated in 2999, or -1 */
+    int future;       /* unused */
+    int future_seq[KEYS]; /* per key, the occurrence dated in 2999 (a client with a broken clock), or -1 */
 } gen;
 
 static unsigned rnd(gen *g)
@@ -173,7 +174,7 @@ static void put_agg(strbuf *sb, const gen *g, int k, const char *sp, int copy)
         strbuf_printf(sb,
                        "{\"error\":{\"class\":\"E%d\",\"message\":\"m%d\",\"stacktrace\":[\"a.go:%d\"]},"
                        "\"uuid\":\"o-%d-%d\",\"timestamp\":\"%s-03-02T10:%02d:%02dZ\"}",
-                       k, s, s, k, s, k == g->future && j == 0 ? "2999" : "2024", (s / 60) % 60, s % 60);
+                       k, s, s, k, s, g->future_seq[k] == s ? "2999" : "2024", (s / 60) % 60, s % 60);
     }
     strbuf_puts(sb, "]}");
 }
@@ -225,7 +226,7 @@ static void mutate(gen *g)
     case 8: g->dup = k; break;
     case 9: g->bad_occ = k; break;
     case 10: g->bad_agg = 1; g->escaped = (int)(rnd(g) % 2); break;
-    case 11: g->future = k; g->newest[k]++; g->count[k]++; break;
+    case 11: g->newest[k]++; g->count[k]++; g->future_seq[k] = g->newest[k]; break;
     }
 }
 
@@ -274,6 +275,7 @@ static size_t compare_run(unsigned seed, int steps)
     merge_changeset_init(&cr);
     gen g = {.seed = seed, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
     for (int k = 0; k < KEYS; k++) {
+        g.future_seq[k] = -1;
         g.present[k] = k < 4;
         g.count[k] = 10 + (unsigned long)k;
         g.newest[k] = 5;
