@@ -50,8 +50,7 @@ void agg_cache_clear(agg_cache *c)
     for (size_t i = 0; i < c->sources.cap; i++)
         if (c->sources.slots[i].hash)
             source_free(c, c->sources.slots[i].value);
-    keymap_free(&c->sources);
-    memset(&c->sources, 0, sizeof c->sources);
+    keymap_free(&c->sources); /* and empty again, ready for use */
 }
 
 void agg_cache_free(agg_cache *c)
