@@ -13,6 +13,8 @@ typedef struct entry {
     uint64_t total_count;
     payload_severity severity;
     int64_t created_at_ms;
+    uint64_t *occ; /* its occurrences' fingerprints, sorted; NULL when not all were fingerprinted */
+    size_t n_occ;
 } entry;
 
 typedef struct source {
@@ -33,8 +35,10 @@ static void source_free(agg_cache *c, source *s)
     if (!s)
         return;
     c->entries -= s->n;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->e[i].key);
+        free(s->e[i].occ);
+    }
     free(s->e);
     free(s->id);
     free(s);
@@ -96,14 +100,33 @@ static bool lookup(void *ctx, uint64_t hash, payload_aggregate *out)
         return false;
     const entry *e = &s->e[lo];
     *out = (payload_aggregate){.key = e->key, .total_count = e->total_count, .severity = e->severity,
-                               .created_at_ms = e->created_at_ms, .raw_hash = hash};
+                               .created_at_ms = e->created_at_ms, .raw_hash = hash, .occ_hashes = e->occ,
+                               .n_occ_hashes = e->n_occ};
     return true;
+}
+
+static const uint64_t *occurrences(void *ctx, const char *key, size_t len, size_t *n)
+{
+    const source *s = ctx;
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->e[i].key) == len && memcmp(s->e[i].key, key, len) == 0) {
+            *n = s->e[i].n_occ;
+            return s->e[i].occ;
+        }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 bool agg_cache_reuse(agg_cache *c, const char *job, const char *url, payload_reuse *out)
 {
     source *s = source_get(c, job, url);
     out->lookup = s && s->n ? lookup : NULL;
+    out->occurrences = s && s->n ? occurrences : NULL;
     out->ctx = s;
     return out->lookup != NULL;
 }
@@ -146,9 +169,17 @@ void agg_cache_remember(agg_cache *c, const char *job, const char *url, const pa
     s->e = xmalloc((doc->n_aggregates ? doc->n_aggregates : 1) * sizeof *s->e);
     for (size_t i = 0; i < doc->n_aggregates && !federated; i++) {
         const payload_aggregate *a = &doc->aggregates[i];
-        if (a->raw_hash)
-            s->e[s->n++] = (entry){.hash = a->raw_hash, .key = xstrdup(a->key), .total_count = a->total_count,
-                                   .severity = a->severity, .created_at_ms = a->created_at_ms};
+        if (!a->raw_hash)
+            continue;
+        entry *en = &s->e[s->n++];
+        *en = (entry){.hash = a->raw_hash, .key = xstrdup(a->key), .total_count = a->total_count,
+                      .severity = a->severity, .created_at_ms = a->created_at_ms};
+        if (a->n_occ_hashes) {
+            en->occ = xmalloc(a->n_occ_hashes * sizeof *en->occ);
+            memcpy(en->occ, a->occ_hashes, a->n_occ_hashes * sizeof *en->occ);
+            en->n_occ = a->n_occ_hashes;
+            qsort(en->occ, en->n_occ, sizeof *en->occ, cmp_u64);
+        }
     }
     if (!s->n) {
         source_free(c, s);

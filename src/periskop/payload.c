@@ -199,6 +199,7 @@ void payload_aggregate_clear(payload_aggregate *a)
     for (size_t i = 0; i < a->n_occurrences; i++)
         payload_occurrence_unref(a->occurrences[i]);
     free(a->occurrences);
+    free(a->occ_hashes);
 }
 
 void payload_free(payload_doc *p)

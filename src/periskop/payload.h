@@ -90,6 +90,12 @@ typedef struct payload_aggregate {
      * merged with that body). */
     uint64_t raw_hash;
     bool reused;
+    /* payload_parse_reuse: the fingerprints of the aggregate's occurrences as sent (NULL unless every one
+     * is fingerprinted; owned), and how many of them were left out because the source's previous body held
+     * them under this key (merged then; merge_reuse_ok checks the engine still holds the error). */
+    uint64_t *occ_hashes;
+    size_t n_occ_hashes;
+    size_t known_occurrences;
 } payload_aggregate;
 
 /* Frees what an aggregate owns (its key, occurrences' references, ...), not the struct itself. */
@@ -127,11 +133,16 @@ void payload_free(payload_doc *p);
 
 /* What a source's previous body held, for payload_parse_reuse: lookup returns true and fills *out (key
  * borrowed: the parser copies it; total_count, severity, created_at_ms) when an aggregate whose JSON text
- * had fingerprint raw_hash was parsed from that body. */
+ * had fingerprint raw_hash was parsed from that body (out->occ_hashes borrowed too). */
 /* Bodies with more aggregates than this are parsed in full and give no fingerprints. */
 #define PAYLOAD_REUSE_MAX 256
+/* Nor are the occurrences of an aggregate with more than this many (clients keep 10 by default). */
+#define PAYLOAD_REUSE_MAX_OCC 64
 typedef struct payload_reuse {
     bool (*lookup)(void *ctx, uint64_t raw_hash, payload_aggregate *out);
+    /* The fingerprints, sorted, of the occurrences that the previous body's aggregate with this key (len
+     * bytes as sent) held; NULL when none. */
+    const uint64_t *(*occurrences)(void *ctx, const char *key, size_t len, size_t *n);
     void *ctx;
 } payload_reuse;
 /* payload_parse_limited, except that aggregates whose JSON text is byte-identical to one of the source's

@@ -120,6 +120,11 @@ typedef struct aggb {
     payload_occurrence **occ;
     size_t n_occ, cap_occ;
     size_t skipped;        /* bad occurrences of the current latest_errors */
+    /* reuse: fingerprints of its occurrences so far; oh_bad when one cannot be fingerprinted; known: left
+     * out (a placeholder stood for them) */
+    uint64_t *oh;
+    size_t n_oh, known;
+    bool oh_bad;
     size_t first_bad_index;
     char occ_problem[PROBLEM_LEN]; /* of the first bad occurrence; "" when none */
 } aggb;
@@ -143,14 +148,12 @@ typedef struct pparse {
     /* builders of the records being read (at most one of each, errors one per cause level) */
     aggb agg;
     occb occ;
-    /* Reuse (payload_parse_reuse): yajl's handle for its offsets; the elements' spans in the text being
-     * parsed, their fingerprints (of the original body's bytes), and per element the remembered aggregate
-     * (key NULL: parse it) whose placeholder stands in the text; where the open aggregate began. */
+    /* Reuse (payload_parse_reuse): yajl's handle for its offsets; the plan (spans in the text being
+     * parsed, fingerprints, placeholders); placeholders met; where the open aggregate and occurrence began. */
     yajl_handle h;
-    const payload_span *spans;
-    const uint64_t *span_hash;
-    const payload_aggregate *reused;
-    size_t n_spans, n_placeholders, agg_open;
+    const reuse_plan *plan; /* NULL: a plain parse */
+    const reuse_elem *cur;  /* the plan of the aggregate being read, or NULL */
+    size_t n_placeholders, agg_open, occ_open;
     httpb http;
     errb err[MAX_CAUSE_DEPTH + 1];
     int n_err; /* error builders in use */
@@ -270,6 +273,9 @@ static void aggb_clear_list(aggb *b)
     b->skipped = 0;
     b->occ_problem[0] = 0;
     b->list_bad = NULL;
+    free(b->oh);
+    b->oh = NULL;
+    b->n_oh = b->known = 0;
 }
 
 static void aggb_clear(aggb *b)
@@ -428,6 +434,17 @@ static void http_closed(pparse *c)
     httpb_clear(b);
 }
 
+static void occ_fingerprint(aggb *a, uint64_t h)
+{
+    if (a->n_oh == PAYLOAD_REUSE_MAX_OCC) {
+        a->oh_bad = true;
+        return;
+    }
+    if ((a->n_oh & (a->n_oh - 1)) == 0) /* 0, 1, 2, 4, ...: grow to the next power of two */
+        a->oh = xrealloc(a->oh, (a->n_oh ? a->n_oh * 2 : 1) * sizeof *a->oh);
+    a->oh[a->n_oh++] = h;
+}
+
 static void occurrence_closed(pparse *c)
 {
     occb *b = &c->occ;
@@ -446,6 +463,7 @@ static void occurrence_closed(pparse *c)
             a->first_bad_index = index;
         }
         a->skipped++;
+        a->oh_bad = true;
         occb_clear(b);
         return;
     }
@@ -467,6 +485,13 @@ static void occurrence_closed(pparse *c)
     o->dedup_hash = payload_occurrence_hash(o);
     occb_clear(b);
     keep_occurrence(&a->occ, &a->n_occ, &a->cap_occ, c->max_occ, o);
+    /* Fingerprinted only when yajl's own offsets say it is exactly the planned element. */
+    const reuse_elem *e = c->cur;
+    if (e && e->occ && index < e->n_occ && c->occ_open == e->occ[index].span.start + 1 &&
+        yajl_get_bytes_consumed(c->h) == e->occ[index].span.end)
+        occ_fingerprint(a, e->occ[index].hash);
+    else
+        a->oh_bad = true;
 }
 
 static bool same_identity(const payload_aggregate *a, const payload_aggregate *b)
@@ -502,6 +527,10 @@ static void fold(pparse *c, payload_aggregate *a, payload_aggregate *b)
      * occurrences: they were merged with the previous body) merges the same as folding it in full. */
     a->raw_hash = 0;
     a->reused = false;
+    a->known_occurrences += b->known_occurrences;
+    free(a->occ_hashes);
+    a->occ_hashes = NULL;
+    a->n_occ_hashes = 0;
     if (b->total_count > a->total_count)
         a->total_count = b->total_count;
     if (b->created_at_ms != PAYLOAD_TS_NONE &&
@@ -559,10 +588,19 @@ static void aggregate_closed(pparse *c)
         snprintf(p->first_problem, sizeof(p->first_problem), "aggregate \"%.40s\" occurrence %zu: %.90s", a.key,
                  b->first_bad_index, b->occ_problem);
     p->skipped_occurrences += b->skipped;
-    /* Remembered only when yajl's own offsets say this aggregate is exactly the scanned element. */
-    if (index < c->n_spans && !b->skipped && c->agg_open == c->spans[index].start + 1 &&
-        yajl_get_bytes_consumed(c->h) == c->spans[index].end)
-        a.raw_hash = c->span_hash[index];
+    /* Remembered only when yajl's own offsets say this aggregate is exactly the scanned element, and its
+     * occurrences only when every one of them is fingerprinted. */
+    const reuse_elem *e = c->cur;
+    if (e && !b->skipped && c->agg_open == e->span.start + 1 && yajl_get_bytes_consumed(c->h) == e->span.end) {
+        a.raw_hash = e->hash;
+        if (e->occ && !b->oh_bad && b->n_oh == e->n_occ) {
+            a.occ_hashes = b->oh;
+            a.n_occ_hashes = b->n_oh;
+            b->oh = NULL;
+        }
+    }
+    a.known_occurrences = b->known;
+    c->cur = NULL;
     aggb_clear(b);
     aggregate_add(c, &a);
 }
@@ -710,15 +748,21 @@ static int on_value(pparse *c, vtype t, const unsigned char *s, size_t len)
     case FK_AGG_LIST:
         f->index++;
         if (t == VT_OBJECT) {
-            c->agg_open = c->h ? yajl_get_bytes_consumed(c->h) : 0;
+            c->agg_open = yajl_get_bytes_consumed(c->h);
+            c->cur = c->plan && f->index - 1 < c->plan->n ? &c->plan->el[f->index - 1] : NULL;
             return push(c, FK_AGG);
         }
-        if (t == VT_NUMBER && c->reused && f->index - 1 < c->n_spans && c->reused[f->index - 1].key &&
+        if (t == VT_NUMBER && c->plan && f->index - 1 < c->plan->n && c->plan->el[f->index - 1].found.key &&
             len == 1 && s[0] == '0') { /* the placeholder of a reused aggregate */
-            const payload_aggregate *r = &c->reused[f->index - 1];
+            const reuse_elem *e = &c->plan->el[f->index - 1];
+            const payload_aggregate *r = &e->found;
             payload_aggregate a = {.key = xstrdup(r->key), .total_count = r->total_count, .severity = r->severity,
-                                   .created_at_ms = r->created_at_ms, .raw_hash = c->span_hash[f->index - 1],
-                                   .reused = true};
+                                   .created_at_ms = r->created_at_ms, .raw_hash = e->hash, .reused = true};
+            if (r->n_occ_hashes) {
+                a.occ_hashes = xmalloc(r->n_occ_hashes * sizeof *a.occ_hashes);
+                memcpy(a.occ_hashes, r->occ_hashes, r->n_occ_hashes * sizeof *a.occ_hashes);
+                a.n_occ_hashes = r->n_occ_hashes;
+            }
             c->n_placeholders++;
             aggregate_add(c, &a);
             return 1;
@@ -756,8 +800,18 @@ static int on_value(pparse *c, vtype t, const unsigned char *s, size_t len)
         }
     case FK_OCC_LIST:
         f->index++;
-        if (t == VT_OBJECT)
+        if (t == VT_OBJECT) {
+            c->occ_open = yajl_get_bytes_consumed(c->h);
             return push(c, FK_OCC);
+        }
+        if (t == VT_NUMBER && c->cur && c->cur->occ && f->index - 1 < c->cur->n_occ &&
+            c->cur->occ[f->index - 1].known && len == 1 && s[0] == '0') {
+            /* the placeholder of an occurrence the previous body held: merged then, left out now */
+            occ_fingerprint(&c->agg, c->cur->occ[f->index - 1].hash);
+            c->agg.known++;
+            c->n_placeholders++;
+            return 1;
+        }
         if (!c->agg.occ_problem[0]) {
             problemf(c->agg.occ_problem, "occurrence is a %s, expected an object", vtype_name(t));
             c->agg.first_bad_index = f->index - 1;
@@ -1122,29 +1176,25 @@ static void position_error(const char *body, size_t len, size_t off, const char 
     snprintf(err, errlen, "invalid JSON at line %d column %zu: %s", line, col0, text);
 }
 
-/* The streaming parse of text. spans/span_hash (n_spans, may be 0): the scanned elements, to fingerprint
- * the aggregates; reused (may be NULL): per element, the aggregate whose placeholder stands in the text.
- * *placeholders: how many placeholders the parse met. */
+/* The streaming parse of text. plan (may be NULL): the scanned elements, to fingerprint aggregates and
+ * occurrences and to know the placeholders in the text. *placeholders: how many placeholders it met. */
 static payload_doc *parse_text(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
-                               const payload_span *spans, const uint64_t *span_hash, size_t n_spans,
-                               const payload_aggregate *reused, size_t *placeholders, char *err, size_t errlen)
+                               const reuse_plan *plan, size_t *placeholders, char *err, size_t errlen)
 {
     pparse *c = xcalloc(1, sizeof *c);
     c->max_occ = max_occurrences ? max_occurrences : PAYLOAD_DEFAULT_MAX_OCCURRENCES;
     c->doc = xcalloc(1, sizeof *c->doc);
     c->idx_cap = 64;
     c->idx = xcalloc(c->idx_cap, sizeof *c->idx);
-    c->spans = spans;
-    c->span_hash = span_hash;
-    c->n_spans = n_spans;
-    c->reused = reused;
+    c->plan = plan;
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
     if (!h)
         abort();
     c->h = h;
     yajl_status s = yajl_parse(h, (const unsigned char *)(body ? body : ""), len);
     if (s == yajl_status_ok) {
-        c->n_spans = 0; /* yajl_complete_parse restarts its offsets */
+        c->plan = NULL; /* yajl_complete_parse restarts its offsets */
+        c->cur = NULL;
         s = yajl_complete_parse(h);
     }
     payload_doc *p = c->doc;
@@ -1190,63 +1240,27 @@ static payload_doc *parse_text(const char *body, size_t len, const char *fallbac
 payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
                                    char *err, size_t errlen)
 {
-    return parse_text(body, len, fallback_id, max_occurrences, NULL, NULL, 0, NULL, NULL, err, errlen);
+    return parse_text(body, len, fallback_id, max_occurrences, NULL, NULL, err, errlen);
 }
 
 payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
                                  const payload_reuse *reuse, char *err, size_t errlen)
 {
-    if (!reuse || !body)
+    reuse_plan plan;
+    if (!reuse || !body || !payload_reuse_plan(body, len, reuse, max_occurrences, &plan))
         return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
-    payload_span spans[PAYLOAD_REUSE_MAX];
-    long n = payload_scan_aggregates(body, len, spans, PAYLOAD_REUSE_MAX);
-    if (n <= 0)
-        return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
-    uint64_t hashes[PAYLOAD_REUSE_MAX];
-    payload_aggregate *found = xcalloc((size_t)n, sizeof *found);
-    size_t hits = 0; /* elements reused */
-    for (long i = 0; i < n; i++) {
-        hashes[i] = hash_fast64(body + spans[i].start, spans[i].end - spans[i].start);
-        if (reuse->lookup && reuse->lookup(reuse->ctx, hashes[i], &found[i]))
-            hits++;
+    size_t met = 0;
+    payload_doc *doc = parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, &met, err, errlen);
+    if (plan.placeholders && (!doc || met != plan.placeholders)) {
+        /* A placeholder where the parser saw no element, or the text failed: the full parse gives the exact
+         * error and positions, and fingerprints. */
+        payload_free(doc);
+        payload_reuse_plan_free(&plan);
+        if (!payload_reuse_plan(body, len, &(payload_reuse){0}, max_occurrences, &plan))
+            return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
+        doc = parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, NULL, err, errlen);
     }
-    payload_doc *doc = NULL;
-    if (hits) {
-        /* The body with each reused element replaced by the placeholder 0, and every span moved to match. */
-        size_t cap = len, o = 0, from = 0;
-        for (long i = 0; i < n; i++)
-            if (found[i].key)
-                cap -= spans[i].end - spans[i].start - 1;
-        char *text = xmalloc(cap + 1);
-        payload_span moved[PAYLOAD_REUSE_MAX];
-        for (long i = 0; i < n; i++) {
-            size_t gap = spans[i].start - from;
-            memcpy(text + o, body + from, gap);
-            o += gap;
-            moved[i].start = o;
-            if (found[i].key) {
-                text[o++] = '0';
-            } else {
-                memcpy(text + o, body + spans[i].start, spans[i].end - spans[i].start);
-                o += spans[i].end - spans[i].start;
-            }
-            moved[i].end = o;
-            from = spans[i].end;
-        }
-        memcpy(text + o, body + from, len - from);
-        o += len - from;
-        size_t met = 0;
-        doc = parse_text(text, o, fallback_id, max_occurrences, moved, hashes, (size_t)n, found, &met, err, errlen);
-        free(text);
-        if (doc && met != hits) { /* a placeholder the scan put where the parser saw no element */
-            payload_free(doc);
-            doc = NULL;
-        }
-    }
-    free(found);
-    /* No reuse, or the reduced text failed: the full parse gives the exact error and positions. */
-    if (!doc)
-        doc = parse_text(body, len, fallback_id, max_occurrences, spans, hashes, (size_t)n, NULL, NULL, err, errlen);
+    payload_reuse_plan_free(&plan);
     return doc;
 }
 

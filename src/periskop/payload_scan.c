@@ -10,9 +10,12 @@
  *
  * Cost: strings are crossed with memchr (most of a payload is stack traces and HTTP context); only the
  * bytes between strings are looked at one by one. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "periskop/payload_priv.h"
+#include "util/hash.h"
+#include "util/xalloc.h"
 
 #define NOPOS ((size_t)-1)
 
@@ -81,11 +84,18 @@ static size_t value_end(const char *b, size_t n, size_t i)
     return i > start ? i : NOPOS;
 }
 
-long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_t max)
+/* The object starting at b[i] (ending by n): the elements of its member list_name (quoted, as written) when
+ * that is an array of objects, into spans (at most max); with str_name, the content of that member's
+ * string value into *str (start NOPOS when absent, repeated, not a string or written with escapes).
+ * Returns the number of spans, or -1 when the object or the list has no plain shape. */
+static long scan_object(const char *b, size_t n, size_t i, const char *list_name, payload_span *spans, size_t max,
+                        const char *str_name, payload_span *str)
 {
-    static const char name[] = "\"aggregated_errors\"";
-    const size_t name_len = sizeof name - 1;
-    size_t i = skip_ws(b, n, 0);
+    const size_t list_len = strlen(list_name), str_len = str_name ? strlen(str_name) : 0;
+    if (str)
+        str->start = str->end = NOPOS;
+    bool str_seen = false;
+    i = skip_ws(b, n, i);
     if (i >= n || b[i] != '{')
         return -1;
     long found = -1;
@@ -98,7 +108,8 @@ long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_
         size_t kend = string_end(b, n, i);
         if (kend == NOPOS)
             return -1;
-        bool ours = kend - i == name_len && memcmp(b + i, name, name_len) == 0;
+        bool ours = kend - i == list_len && memcmp(b + i, list_name, list_len) == 0;
+        bool named = str_name && kend - i == str_len && memcmp(b + i, str_name, str_len) == 0;
         i = skip_ws(b, n, kend);
         if (i >= n || b[i] != ':')
             return -1;
@@ -135,9 +146,16 @@ long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_
                 }
             }
         } else {
+            size_t start = i;
             i = value_end(b, n, i);
             if (i == NOPOS)
                 return -1;
+            if (named) {
+                bool plain = !str_seen && b[start] == '"' && !memchr(b + start, '\\', i - start);
+                str->start = plain ? start + 1 : NOPOS;
+                str->end = plain ? i - 1 : NOPOS;
+                str_seen = true;
+            }
         }
         i = skip_ws(b, n, i);
         if (i < n && b[i] == ',') {
@@ -149,4 +167,131 @@ long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_
         return -1;
     }
     return -1;
+}
+
+long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_t max)
+{
+    return scan_object(b, n, 0, "\"aggregated_errors\"", spans, max, NULL, NULL);
+}
+
+long payload_scan_occurrences(const char *b, payload_span agg, payload_span *spans, size_t max, payload_span *key)
+{
+    long r = scan_object(b, agg.end, agg.start, "\"latest_errors\"", spans, max, "\"aggregation_key\"", key);
+    return r >= 0 && key->start != NOPOS ? r : -1;
+}
+
+/* ---- the plan of a reusing parse ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool known_hash(const uint64_t *sorted, size_t n, uint64_t h)
+{
+    return sorted && bsearch(&h, sorted, n, sizeof h, cmp_u64) != NULL;
+}
+
+void payload_reuse_plan_free(reuse_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->el[i].occ);
+    free(p->el);
+    free(p->owned);
+    memset(p, 0, sizeof *p);
+}
+
+bool payload_reuse_plan(const char *body, size_t len, const payload_reuse *reuse, size_t max_occ, reuse_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    payload_span spans[PAYLOAD_REUSE_MAX];
+    long n = payload_scan_aggregates(body, len, spans, PAYLOAD_REUSE_MAX);
+    if (n <= 0)
+        return false;
+    p->n = (size_t)n;
+    p->el = xcalloc(p->n, sizeof *p->el);
+    size_t cut = 0; /* bytes the placeholders save */
+    if (!max_occ || max_occ > PAYLOAD_REUSE_MAX_OCC)
+        max_occ = PAYLOAD_REUSE_MAX_OCC;
+    payload_span *os = xmalloc(max_occ * sizeof *os);
+    for (size_t i = 0; i < p->n; i++) {
+        reuse_elem *e = &p->el[i];
+        e->span = spans[i];
+        e->hash = hash_fast64(body + spans[i].start, spans[i].end - spans[i].start);
+        if (reuse->lookup && reuse->lookup(reuse->ctx, e->hash, &e->found)) {
+            p->placeholders++;
+            cut += spans[i].end - spans[i].start - 1;
+            continue;
+        }
+        e->found.key = NULL;
+        /* Its occurrences: fingerprinted, and those the previous body's aggregate of the same key held are
+         * left out; only when none could be dropped by max_occ, which keeps the newest of them. */
+        payload_span key;
+        long k = payload_scan_occurrences(body, spans[i], os, max_occ, &key);
+        if (k < 0)
+            continue;
+        size_t n_known = 0;
+        const uint64_t *known =
+            reuse->occurrences ? reuse->occurrences(reuse->ctx, body + key.start, key.end - key.start, &n_known) : NULL;
+        e->n_occ = (size_t)k;
+        e->occ = xcalloc(e->n_occ ? e->n_occ : 1, sizeof *e->occ);
+        for (size_t j = 0; j < e->n_occ; j++) {
+            reuse_occ *o = &e->occ[j];
+            o->span = os[j];
+            o->hash = hash_fast64(body + os[j].start, os[j].end - os[j].start);
+            o->known = known_hash(known, n_known, o->hash);
+            if (o->known) {
+                p->placeholders++;
+                cut += os[j].end - os[j].start - 1;
+            }
+        }
+    }
+    free(os);
+    if (!p->placeholders) {
+        p->text = body;
+        p->len = len;
+        return true;
+    }
+    /* The body with each placeholder in place of what it stands for, every span moved to match. */
+    char *t = xmalloc(len - cut + 1);
+    size_t o = 0, from = 0;
+#define COPY_TO(pos)                                                                                               \
+    do {                                                                                                           \
+        memcpy(t + o, body + from, (pos) - from);                                                                  \
+        o += (pos) - from;                                                                                         \
+        from = (pos);                                                                                              \
+    } while (0)
+    for (size_t i = 0; i < p->n; i++) {
+        reuse_elem *e = &p->el[i];
+        COPY_TO(e->span.start);
+        size_t start = o;
+        if (e->found.key) {
+            t[o++] = '0';
+            from = e->span.end;
+        } else {
+            for (size_t j = 0; j < e->n_occ; j++) {
+                reuse_occ *oc = &e->occ[j];
+                COPY_TO(oc->span.start);
+                size_t os_ = o;
+                if (oc->known) {
+                    t[o++] = '0';
+                    from = oc->span.end;
+                } else {
+                    COPY_TO(oc->span.end);
+                }
+                oc->span.start = os_;
+                oc->span.end = o;
+            }
+            COPY_TO(e->span.end);
+        }
+        e->span.start = start;
+        e->span.end = o;
+    }
+    COPY_TO(len);
+#undef COPY_TO
+    p->owned = t;
+    p->text = t;
+    p->len = o;
+    return true;
 }

@@ -601,7 +601,7 @@ bool merge_reuse_ok(const merge_engine *e, const merge_input *in)
     bool ok = true;
     for (size_t i = 0; i < doc->n_aggregates && ok; i++) {
         const payload_aggregate *pa = &doc->aggregates[i];
-        if (!pa->reused)
+        if (!pa->reused && !pa->known_occurrences)
             continue;
         if (!iid) {
             iid = instance_key(in);
@@ -609,7 +609,8 @@ bool merge_reuse_ok(const merge_engine *e, const merge_input *in)
         }
         const magg *a = merge_lookup(&e->aggs, in->job, pa->key);
         const icount *ic = m && a && !pa->count_id ? merge_icount_find((minst *)m, a, false) : NULL;
-        ok = ic && ic->count == count_clamp(pa->total_count);
+        /* reused: the instance counts the key at that count; occurrences left out: it counts the key */
+        ok = ic && (!pa->reused || ic->count == count_clamp(pa->total_count));
     }
     free(iid);
     return ok;

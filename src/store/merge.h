@@ -159,9 +159,10 @@ bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uin
 /* The body hash remembered for (job, url) and usable by merge_body_unchanged (0 when none, or when its
  * instance was pruned). */
 uint64_t merge_source_body_hash(const merge_engine *e, const char *job, const char *url);
-/* Whether every aggregate of in->doc that payload_parse_reuse reused (no occurrences) merges exactly as
- * its full parse would: the instance already counts that key at that count, so the parsed occurrences
- * were merged with the earlier body. When false, parse the body in full. Read-only. */
+/* Whether every aggregate of in->doc that payload_parse_reuse reused (no occurrences), or of which it left
+ * out occurrences the source's previous body held, merges exactly as its full parse would: the instance
+ * already counts that key (at that count, when reused), so those occurrences were merged with the earlier
+ * body. When false, parse the body in full. Read-only. */
 bool merge_reuse_ok(const merge_engine *e, const merge_input *in);
 
 /* Merges one scrape. Appends/updates the changed aggregates in cs. Returns the number of aggregates

@@ -263,7 +263,7 @@ static void same_changes(merge_changeset *x, merge_changeset *y, int step)
 }
 
 /* Feeds n bodies; returns how many aggregates were reused. */
-static size_t compare_run(unsigned seed, int steps)
+static size_t compare_run(unsigned seed, int steps, size_t *known_out)
 {
     const char *job = "j", *url = "http://10.0.0.1:80/-/exceptions";
     merge_options o = {0};
@@ -280,22 +280,25 @@ static size_t compare_run(unsigned seed, int steps)
         g.count[k] = 10 + (unsigned long)k;
         g.newest[k] = 5;
     }
-    size_t reused = 0;
+    size_t reused = 0, known = 0;
+    size_t max_occ = seed % 2 ? 3 : 5; /* 3: lists of 4 are thinned by the parse, so none is left out */
     for (int step = 0; step < steps; step++) {
         if (step)
             mutate(&g);
         char *b = body(&g), err[256];
         int64_t now = 1709377200000LL + step * 15000LL;
-        payload_doc *d1 = payload_parse_limited(b, strlen(b), url, 3, err, sizeof err);
+        payload_doc *d1 = payload_parse_limited(b, strlen(b), url, max_occ, err, sizeof err);
         cr_assert_not_null(d1, "step %d: %s", step, err);
-        payload_doc *d2 = agg_cache_parse(cache, fast, job, url, b, strlen(b), 3, true, err, sizeof err);
+        payload_doc *d2 = agg_cache_parse(cache, fast, job, url, b, strlen(b), max_occ, true, err, sizeof err);
         cr_assert_not_null(d2, "step %d: %s", step, err);
         cr_assert_eq(d1->n_aggregates, d2->n_aggregates, "step %d", step);
         cr_assert_eq(d1->skipped_aggregates, d2->skipped_aggregates, "step %d", step);
         cr_assert_eq(d1->skipped_occurrences, d2->skipped_occurrences, "step %d", step);
         cr_assert_str_eq(d1->first_problem, d2->first_problem, "step %d", step);
-        for (size_t i = 0; i < d2->n_aggregates; i++)
+        for (size_t i = 0; i < d2->n_aggregates; i++) {
             reused += d2->aggregates[i].reused;
+            known += d2->aggregates[i].known_occurrences;
+        }
         ingest_merge_doc(full, job, url, NULL, NULL, d1, false, 0, now, &cf);
         ingest_merge_doc(fast, job, url, NULL, NULL, d2, false, 0, now, &cr);
         agg_cache_remember(cache, job, url, d2);
@@ -311,15 +314,17 @@ static size_t compare_run(unsigned seed, int steps)
     agg_cache_free(cache);
     merge_free(full);
     merge_free(fast);
+    *known_out += known;
     return reused;
 }
 
 Test(payload_reuse, same_changes_as_a_full_parse)
 {
-    size_t reused = 0;
+    size_t reused = 0, known = 0;
     for (unsigned seed = 1; seed <= 40; seed++)
-        reused += compare_run(seed, 150);
+        reused += compare_run(seed, 150, &known);
     cr_assert_gt(reused, 40 * 150, "reuse hardly happened: %zu", reused);
+    cr_assert_gt(known, 40 * 20, "occurrences were hardly left out: %zu", known);
 }
 
 /* One key of five raised: the other four come from the cache, and the body merges as in full. */
@@ -346,14 +351,21 @@ Test(payload_reuse, unchanged_aggregates_are_not_parsed)
         if (step == 3)
             snprintf(g.uuid, sizeof g.uuid, "restarted"); /* same aggregates, another instance: in full */
         char *b = body(&g);
-        payload_doc *d = agg_cache_parse(cache, e, job, url, b, strlen(b), 3, true, err, sizeof err);
+        payload_doc *d = agg_cache_parse(cache, e, job, url, b, strlen(b), 5, true, err, sizeof err);
         cr_assert_not_null(d, "%s", err);
         size_t n = 0, hashed = 0;
         for (size_t i = 0; i < d->n_aggregates; i++) {
-            n += d->aggregates[i].reused;
-            hashed += d->aggregates[i].raw_hash != 0;
-            if (d->aggregates[i].reused)
-                cr_assert_eq(d->aggregates[i].n_occurrences, 0);
+            const payload_aggregate *a = &d->aggregates[i];
+            n += a->reused;
+            hashed += a->raw_hash != 0;
+            bool raised = (strcmp(a->key, "key-1") == 0 && step >= 1) || (strcmp(a->key, "key-2") == 0 && step >= 2);
+            cr_assert_eq(a->n_occ_hashes, raised ? 4 : 3, "step %d %s", step, a->key);
+            if (a->reused) {
+                cr_assert_eq(a->n_occurrences, 0);
+            } else if (step == 1 || step == 2) { /* raised once more: only the new occurrence is parsed */
+                cr_assert_eq(a->n_occurrences, 1, "step %d %s", step, a->key);
+                cr_assert_eq(a->known_occurrences, 3, "step %d %s", step, a->key);
+            }
         }
         cr_assert_eq(n, expect_reused[step], "step %d: %zu reused", step, n);
         cr_assert_eq(hashed, 5, "step %d", step);
@@ -406,6 +418,13 @@ Test(payload_reuse, reuse_needs_what_the_engine_holds)
     ra.reused = false; /* parsed in full: nothing to check */
     ra.total_count = 99;
     cr_assert(merge_reuse_ok(e, &mi));
+    ra.known_occurrences = 2; /* occurrences left out: the instance must count the key, at any count */
+    cr_assert(merge_reuse_ok(e, &mi));
+    ra.key = "k2";
+    cr_assert_not(merge_reuse_ok(e, &mi));
+    ra.key = "k";
+    doc.instance_id = "u1";
+    cr_assert_not(merge_reuse_ok(e, &mi));
     merge_changeset_free(&cs);
     merge_free(e);
 }
