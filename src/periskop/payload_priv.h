@@ -23,7 +23,8 @@ typedef struct payload_span {
  * many (at most max), or -1 when the body does not have that plain shape. Finds, never validates. */
 long payload_scan_aggregates(const char *body, size_t len, payload_span *spans, size_t max);
 /* The elements of the "latest_errors" array of the aggregate at span (at most max) and the content of its
- * "aggregation_key" string (as sent); -1 when either has no plain shape (the key written with escapes). */
+ * "aggregation_key" string (as sent); -1 when either has no plain shape (the key written with escapes) or
+ * the aggregate has no "created_at" string. */
 long payload_scan_occurrences(const char *body, payload_span agg, payload_span *spans, size_t max, payload_span *key);
 
 /* The plan of a reusing parse (payload_parse_reuse): the text to parse (the body, or a copy in which a

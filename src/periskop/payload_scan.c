@@ -85,16 +85,16 @@ static size_t value_end(const char *b, size_t n, size_t i)
 }
 
 /* The object starting at b[i] (ending by n): the elements of its member list_name (quoted, as written) when
- * that is an array of objects, into spans (at most max); with str_name, the content of that member's
- * string value into *str (start NOPOS when absent, repeated, not a string or written with escapes).
- * Returns the number of spans, or -1 when the object or the list has no plain shape. */
+ * that is an array of objects, into spans (at most max); for each of the n_str members str_names, the
+ * content of its string value into str[k] (start NOPOS when absent, repeated, not a string or written
+ * with escapes). Returns the number of spans, or -1 when the object or the list has no plain shape. */
 static long scan_object(const char *b, size_t n, size_t i, const char *list_name, payload_span *spans, size_t max,
-                        const char *str_name, payload_span *str)
+                        const char *const *str_names, payload_span *str, size_t n_str)
 {
-    const size_t list_len = strlen(list_name), str_len = str_name ? strlen(str_name) : 0;
-    if (str)
-        str->start = str->end = NOPOS;
-    bool str_seen = false;
+    const size_t list_len = strlen(list_name);
+    bool str_seen[4] = {false};
+    for (size_t k = 0; k < n_str; k++)
+        str[k].start = str[k].end = NOPOS;
     i = skip_ws(b, n, i);
     if (i >= n || b[i] != '{')
         return -1;
@@ -109,7 +109,10 @@ static long scan_object(const char *b, size_t n, size_t i, const char *list_name
         if (kend == NOPOS)
             return -1;
         bool ours = kend - i == list_len && memcmp(b + i, list_name, list_len) == 0;
-        bool named = str_name && kend - i == str_len && memcmp(b + i, str_name, str_len) == 0;
+        size_t named = n_str;
+        for (size_t k = 0; k < n_str && named == n_str; k++)
+            if (kend - i == strlen(str_names[k]) && memcmp(b + i, str_names[k], kend - i) == 0)
+                named = k;
         i = skip_ws(b, n, kend);
         if (i >= n || b[i] != ':')
             return -1;
@@ -150,11 +153,11 @@ static long scan_object(const char *b, size_t n, size_t i, const char *list_name
             i = value_end(b, n, i);
             if (i == NOPOS)
                 return -1;
-            if (named) {
-                bool plain = !str_seen && b[start] == '"' && !memchr(b + start, '\\', i - start);
-                str->start = plain ? start + 1 : NOPOS;
-                str->end = plain ? i - 1 : NOPOS;
-                str_seen = true;
+            if (named < n_str) {
+                bool plain = !str_seen[named] && b[start] == '"' && !memchr(b + start, '\\', i - start);
+                str[named].start = plain ? start + 1 : NOPOS;
+                str[named].end = plain ? i - 1 : NOPOS;
+                str_seen[named] = true;
             }
         }
         i = skip_ws(b, n, i);
@@ -171,13 +174,18 @@ static long scan_object(const char *b, size_t n, size_t i, const char *list_name
 
 long payload_scan_aggregates(const char *b, size_t n, payload_span *spans, size_t max)
 {
-    return scan_object(b, n, 0, "\"aggregated_errors\"", spans, max, NULL, NULL);
+    return scan_object(b, n, 0, "\"aggregated_errors\"", spans, max, NULL, NULL, 0);
 }
 
 long payload_scan_occurrences(const char *b, payload_span agg, payload_span *spans, size_t max, payload_span *key)
 {
-    long r = scan_object(b, agg.end, agg.start, "\"latest_errors\"", spans, max, "\"aggregation_key\"", key);
-    return r >= 0 && key->start != NOPOS ? r : -1;
+    /* created_at must be there: without it the merge dates a new error by its oldest occurrence, which
+     * needs every occurrence, known or not. */
+    static const char *const names[] = {"\"aggregation_key\"", "\"created_at\""};
+    payload_span str[2];
+    long r = scan_object(b, agg.end, agg.start, "\"latest_errors\"", spans, max, names, str, 2);
+    *key = str[0];
+    return r >= 0 && str[0].start != NOPOS && str[1].start != NOPOS ? r : -1;
 }
 
 /* ---- the plan of a reusing parse ---- */

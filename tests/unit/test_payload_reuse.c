@@ -149,6 +149,7 @@ typedef struct gen {
     int escaped;      /* the list's name written with an escape */
     int future;       /* unused */
     int future_seq[KEYS]; /* per key, the occurrence dated in 2999 (a client with a broken clock), or -1 */
+    int no_created[KEYS]; /* per key, created_at left out (the merge then dates it by its oldest occurrence) */
 } gen;
 
 static unsigned rnd(gen *g)
@@ -160,9 +161,12 @@ static unsigned rnd(gen *g)
 /* copy: 1 for the second element of a repeated key, which claims a larger count */
 static void put_agg(strbuf *sb, const gen *g, int k, const char *sp, int copy)
 {
-    strbuf_printf(sb, "{\"aggregation_key\":%s\"key-%d\",%s\"total_count\":%lu,\"severity\":\"%s\","
-                       "\"created_at\":\"2024-03-02T09:00:00Z\",\"latest_errors\":[",
-                   sp, k, sp, g->count[k] + (copy ? 5 : 0), k % 3 == 0 ? "warning" : "error");
+    /* odd keys claim a created_at after their occurrences (clients are not consistent) */
+    strbuf_printf(sb, "{\"aggregation_key\":%s\"key-%d\",%s\"total_count\":%lu,\"severity\":\"%s\",",
+                  sp, k, sp, g->count[k] + (copy ? 5 : 0), k % 3 == 0 ? "warning" : "error");
+    if (!g->no_created[k])
+        strbuf_printf(sb, "\"created_at\":\"2024-03-02T%s:00:00Z\",", k % 2 ? "12" : "09");
+    strbuf_puts(sb, "\"latest_errors\":[");
     for (int j = 0; j < OCC && g->newest[k] - j >= 0; j++) {
         int s = g->newest[k] - j;
         if (j)
@@ -227,6 +231,12 @@ static void mutate(gen *g)
     case 9: g->bad_occ = k; break;
     case 10: g->bad_agg = 1; g->escaped = (int)(rnd(g) % 2); break;
     case 11: g->newest[k]++; g->count[k]++; g->future_seq[k] = g->newest[k]; break;
+    }
+    if (rnd(g) % 8 == 0) { /* created_at comes and goes, with a raise */
+        int j = (int)(rnd(g) % KEYS);
+        g->no_created[j] = !g->no_created[j];
+        g->count[j]++;
+        g->newest[j]++;
     }
 }
 
