@@ -45,7 +45,7 @@ MODULE_TESTS = {
     "src/labels/relabel.c": ["test_relabel", "test_target"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],
-    "src/scrape/scheduler.c": ["test_scheduler", "test_security_scrape"],
+    "src/scrape/scheduler.c": ["test_scheduler", "test_scheduler_faults", "test_security_scrape"],
     "src/store/sql_store.c": ["test_store_sqlite", "test_store_faults"],
     "src/store/sql_read.c": ["test_store_sqlite", "test_store_faults"],
     "src/store/sql_load.c": ["test_store_sqlite", "test_store_faults"],

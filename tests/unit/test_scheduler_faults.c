@@ -1,0 +1,241 @@
+/* The scrape loop when its set-up calls fail (scheduler_fault.h: epoll_create1, eventfd, curl_multi_init,
+ * pthread_create made to fail one at a time), and what it frees: each failure must be reported (NULL with
+ * errno, or -1 with the error text), leave no descriptor open and nothing half-started, and the loop must
+ * work afterwards. Leaks are measured with mallinfo2 around a loop's life (every arena, so the loop
+ * thread's allocations count too), with client configs large enough that one dropped release shows. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scrape/scheduler.h"
+#include "scrape/scheduler_fault.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int nres;
+static char last_error[256];
+
+static void on_result(void *ctx, const scrape_result *r)
+{
+    (void)ctx;
+    pthread_mutex_lock(&mu);
+    nres++;
+    snprintf(last_error, sizeof last_error, "%s", r->error ? r->error : "");
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Waits (10 s at most) for a result whose error is want; true when it came. */
+static bool wait_error(const char *want)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    pthread_mutex_lock(&mu);
+    while (!(nres > 0 && strcmp(last_error, want) == 0))
+        if (pthread_cond_timedwait(&cv, &mu, &dl) != 0)
+            break;
+    bool ok = nres > 0 && strcmp(last_error, want) == 0;
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
+static int results(void)
+{
+    pthread_mutex_lock(&mu);
+    int n = nres;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static void reset_plan(void) { memset(&scrape_fault, 0, sizeof scrape_fault); }
+
+/* Creates and frees one loop first: curl's global initialisation allocates once per process. */
+static void setup(void)
+{
+    reset_plan();
+    scrape_loop_free(scrape_loop_new(1, on_result, NULL));
+}
+
+TestSuite(scheduler_faults, .init = setup, .timeout = 30);
+
+/* scrape_loop_new with one set-up call failing: NULL with that call's errno, and every descriptor it made
+ * closed again. */
+static void fail_once(scrape_fault_call call, int err, int want_errno)
+{
+    int fds = open_fds();
+    reset_plan();
+    scrape_fault.after[call] = 1;
+    scrape_fault.err = err;
+    errno = 0;
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    int e = errno;
+    cr_assert_null(l);
+    cr_assert_eq(e, want_errno, "errno %d, want %d", e, want_errno);
+    cr_assert_eq(scrape_fault.failed, 1);
+    cr_assert_eq(open_fds(), fds, "a descriptor stayed open");
+    reset_plan();
+}
+
+/* Once as is, once with descriptor 0 free so that the first descriptor the loop makes is 0 (a valid one,
+ * which the clean-up must close too); then the next loop is created and runs. */
+static void new_fails(scrape_fault_call call, int err, int want_errno)
+{
+    int fds = open_fds();
+    fail_once(call, err, want_errno);
+    int saved = dup(0);
+    cr_assert_geq(saved, 0);
+    close(0);
+    fail_once(call, err, want_errno);
+    cr_assert_eq(fcntl(0, F_GETFD), -1, "descriptor 0 was left open");
+    cr_assert_eq(dup2(saved, 0), 0);
+    close(saved);
+    cr_assert_eq(open_fds(), fds);
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    char err_buf[128];
+    cr_assert_eq(scrape_loop_start(l, err_buf, sizeof err_buf), 0, "%s", err_buf);
+    scrape_target_spec s = {.job = "after", .hash = 1, .url = "http://127.0.0.1:1/", .interval_ms = 20,
+                            .forced_error = "works"};
+    scrape_loop_upsert(l, &s);
+    cr_assert(wait_error("works"));
+    scrape_loop_free(l);
+    cr_assert_eq(open_fds(), fds);
+}
+
+Test(scheduler_faults, epoll_create1_fails)
+{
+    new_fails(SCRAPE_FAULT_EPOLL, 0, EMFILE);
+}
+
+Test(scheduler_faults, eventfd_fails_and_the_epoll_instance_is_closed)
+{
+    new_fails(SCRAPE_FAULT_EVENTFD, ENFILE, ENFILE);
+}
+
+Test(scheduler_faults, curl_multi_init_fails_and_both_descriptors_are_closed)
+{
+    new_fails(SCRAPE_FAULT_MULTI, 0, ENOMEM);
+}
+
+/* pthread_create fails: -1 and the error text; the loop is not marked started, so the queued target is
+ * scraped once a second start succeeds, and nothing ran before it. */
+Test(scheduler_faults, thread_create_fails_then_a_second_start_runs_the_queue)
+{
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    scrape_target_spec s = {.job = "queued", .hash = 7, .url = "http://127.0.0.1:1/", .interval_ms = 20,
+                            .forced_error = "queued before the start"};
+    scrape_loop_upsert(l, &s);
+    scrape_fault.after[SCRAPE_FAULT_THREAD] = 1;
+    char err[128] = "";
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), -1);
+    cr_assert_str_eq(err, "cannot start the scrape loop thread: Resource temporarily unavailable");
+    cr_assert_eq(scrape_fault.failed, 1);
+    cr_assert_eq(results(), 0);
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(scrape_fault.calls[SCRAPE_FAULT_THREAD], 2);
+    cr_assert(wait_error("queued before the start"));
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), -1);
+    cr_assert_str_eq(err, "scrape loop already started");
+    scrape_loop_free(l);
+}
+
+/* A client config big enough that a leaked copy shows among curl's own allocations: two 512 KiB
+ * credentials. */
+static http_client_config *big_http(void)
+{
+    static http_client_config h;
+    static char *user, *pass;
+    if (!user) {
+        size_t n = 512 * 1024;
+        user = malloc(n + 1);
+        pass = malloc(n + 1);
+        memset(user, 'u', n);
+        memset(pass, 'p', n);
+        user[n] = pass[n] = '\0';
+        h.has_basic_auth = true;
+        h.basic_auth_username = user;
+        h.basic_auth_password = pass;
+    }
+    return &h;
+}
+
+#define LEAK_TOLERANCE (256 * 1024) /* far below one copy of big_http (1 MiB) */
+
+/* Upserts queued on a loop that never started (its thread failed) are freed with it, client config and
+ * all. */
+Test(scheduler_faults, queued_upserts_are_freed_with_a_loop_that_never_started)
+{
+    http_client_config *h = big_http();
+    size_t before = heap_in_use();
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    for (uint64_t i = 1; i <= 3; i++) {
+        scrape_target_spec s = {.job = "q", .hash = i, .url = "http://127.0.0.1:1/", .interval_ms = 20,
+                                .http = h, .forced_error = "never"};
+        scrape_loop_upsert(l, &s);
+    }
+    cr_assert_geq(heap_in_use(), before + 3 * 1024 * 1024);
+    scrape_fault.after[SCRAPE_FAULT_THREAD] = 1;
+    char err[128];
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), -1);
+    scrape_loop_free(l);
+    size_t after = heap_in_use();
+    cr_assert_lt(after, before + LEAK_TOLERANCE, "%zu bytes still allocated", after - before);
+    cr_assert_eq(results(), 0);
+}
+
+/* Running targets: an update replaces the client config (the old one is released), and freeing the loop
+ * releases the current ones. */
+Test(scheduler_faults, updated_and_running_targets_free_their_client_configs)
+{
+    http_client_config *h = big_http();
+    size_t before = heap_in_use();
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    char err[128];
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
+    scrape_target_spec s = {.job = "run", .hash = 3, .url = "http://127.0.0.1:1/", .interval_ms = 20,
+                            .http = h, .forced_error = "first"};
+    scrape_loop_upsert(l, &s);
+    cr_assert(wait_error("first"));
+    s.forced_error = "second";
+    scrape_loop_upsert(l, &s); /* the same target: its config is replaced */
+    cr_assert(wait_error("second"));
+    s.forced_error = "third";
+    scrape_loop_upsert(l, &s);
+    cr_assert(wait_error("third"));
+    size_t running = heap_in_use();
+    cr_assert_lt(running, before + 1024 * 1024 + LEAK_TOLERANCE, "%zu bytes in use with one target",
+                 running - before);
+    scrape_loop_free(l);
+    size_t after = heap_in_use();
+    cr_assert_lt(after, before + LEAK_TOLERANCE, "%zu bytes still allocated", after - before);
+}
