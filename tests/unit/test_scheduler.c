@@ -446,9 +446,17 @@ Test(scheduler, interval_change_rephases)
     int n0 = count_of("iv", hash);
     int k = wait_n("iv", hash, n0 + 3, 2500);
     cr_assert_geq(k, 0);
+    int prev = wait_n("iv", hash, n0 + 2, 0);
+    cr_assert_geq(prev, 0);
     pthread_mutex_lock(&mu);
-    cr_expect_eq(recs[k].sched % 300, 224); /* (987654321 ^ SEED) % 300, by hand */
+    /* (987654321 ^ SEED) % 300 = 224 by hand; at the old interval the offset was 424 (% 500), and a start
+     * at 424 mod 500 is also 224 mod 300 one time in three: the spacing tells the intervals apart */
+    int64_t a = recs[prev].sched, b = recs[k].sched;
     pthread_mutex_unlock(&mu);
+    cr_assert_eq(a % 300, 224);
+    cr_assert_eq(b % 300, 224);
+    cr_assert(b > a && (b - a) % 300 == 0, "consecutive starts %lld ms apart at a 300 ms interval",
+              (long long)(b - a));
 }
 
 Test(scheduler, remove_stops_scraping_and_aborts_in_flight)

@@ -573,3 +573,65 @@ Test(sd_file, size_limit_boundary)
     cr_assert_str_eq(err, "file is 67108865 bytes, more than the 67108864 allowed");
     unlink(path);
 }
+
+/* The reading step with a small limit (sd_file_read_stream): a file that grows after fstat (its stat size
+ * is smaller than what is read, as when a writer appends meanwhile, or 0 as in /proc) is read to its end
+ * up to the limit, inclusive, and refused one byte past it, whatever the stat size. */
+static int stream_read(const char *data, size_t data_len, size_t stat_size, size_t limit, char **buf,
+                       size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fmemopen((void *)data, data_len, "rb");
+    cr_assert_not_null(f);
+    *buf = NULL;
+    *len = 0;
+    int rc = sd_file_read_stream(f, stat_size, limit, buf, len, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+Test(sd_file, grown_file_read_up_to_the_limit)
+{
+    static char data[1025];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)('a' + i % 26);
+    /* stat sizes that reach the limit by doubling (0: 1, 2, ... 1024), that do not (100: 101, 202, 404,
+     * 808, then the limit), the exact size, and one a writer truncated meanwhile */
+    const size_t stat_sizes[] = {0, 100, 511, 1023, 1024, 2000};
+    for (size_t k = 0; k < sizeof stat_sizes / sizeof *stat_sizes; k++) {
+        char *buf, err[128] = "";
+        size_t len;
+        cr_assert_eq(stream_read(data, 1024, stat_sizes[k], 1024, &buf, &len, err, sizeof err), 0,
+                     "stat size %zu: %s", stat_sizes[k], err);
+        cr_assert_eq(len, 1024, "stat size %zu: %zu bytes read", stat_sizes[k], len);
+        cr_assert_eq(memcmp(buf, data, 1024), 0);
+        buf[len] = '\0'; /* room for the NUL the parsers may add */
+        free(buf);
+        cr_assert_eq(stream_read(data, 1025, stat_sizes[k], 1024, &buf, &len, err, sizeof err), -1,
+                     "stat size %zu: 1025 bytes accepted", stat_sizes[k]);
+        cr_assert_str_eq(err, "file is more than the 1024 bytes allowed");
+        cr_assert_null(buf);
+    }
+    /* short files and the empty one, whatever the stat size said */
+    char *buf, err[128] = "";
+    size_t len;
+    cr_assert_eq(stream_read(data, 7, 0, 1024, &buf, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 7);
+    cr_assert_eq(memcmp(buf, "abcdefg", 7), 0);
+    free(buf);
+    cr_assert_eq(stream_read(data, 0, 9, 1024, &buf, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 0);
+    free(buf);
+}
+
+/* A read that fails (a directory opened as a stream: EISDIR) is an error, not an empty file. */
+Test(sd_file, read_error_is_reported)
+{
+    FILE *f = fopen("tests/fixtures/sd", "rb");
+    cr_assert_not_null(f);
+    char *buf = NULL, err[128] = "";
+    size_t len = 0;
+    cr_assert_eq(sd_file_read_stream(f, 0, 1024, &buf, &len, err, sizeof err), -1);
+    fclose(f);
+    cr_assert_str_eq(err, "read error");
+    cr_assert_null(buf);
+}
