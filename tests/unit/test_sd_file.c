@@ -256,6 +256,28 @@ static double read_errors(void)
     return metric_value(metric_family_get("lookout_sd_file_read_errors_total", METRIC_COUNTER, "", 0, NULL), NULL);
 }
 
+/* Scans (full reads of a provider's files) so far, from the scan duration histogram's count. A provider
+ * scans once in its start (inside sd_manager_apply_config) and once per watch event or refresh. */
+static double scans(void)
+{
+    static const double b[] = {.0005, .001, .005, .01, .05, .1, .5, 1, 5};
+    return metric_value(metric_histogram_get("lookout_sd_file_scan_duration_seconds",
+                                             "The duration of the file SD scan in seconds.", 0, NULL, b, 9),
+                        NULL);
+}
+
+/* Waits (10 s at most) until the scan count reaches n. */
+static bool wait_scans(double n)
+{
+    int64_t end = sd_now_mono_ms() + 10000;
+    while (scans() < n) {
+        if (sd_now_mono_ms() > end)
+            return false;
+        sleep_ms(2);
+    }
+    return true;
+}
+
 typedef struct fixture {
     tdir t;
     recorder r;
@@ -456,19 +478,25 @@ Test(sd_file_watch, reload_keeps_unchanged_provider_and_replaces_changed)
     cr_assert(call_has_address(rec_last(&fx.r, "f"), "old:1"));
     hardlinked(&fx, "[{\"targets\": [\"new:1\"]}]"); /* unseen by the running provider */
 
-    /* same config: the provider keeps running with its groups, nothing is re-read */
+    /* same config: the provider keeps running with its groups, nothing is re-read. A restarted provider
+     * would have scanned inside sd_manager_apply_config (file_start reads before it returns), so the scan
+     * count right after it tells, without waiting; the hour-long refresh and the unwatched directory of
+     * the change leave the running provider nothing to scan meanwhile. */
     size_t before = rec_count(&fx.r, "f");
+    double scans0 = scans();
+    cr_assert_geq(scans0, 1);
     lookout_config *same = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR);
     sd_manager_apply_config(fx.m, same);
+    cr_assert_eq(scans(), scans0, "the unchanged provider was restarted");
     cr_assert(rec_wait(&fx.r, "f", before + 1, 1000)); /* full state after a reload */
-    sleep_ms(200);
     const rec_call *c = rec_last(&fx.r, "f");
     cr_assert(call_has_address(c, "old:1"), "the unchanged provider was restarted");
     cr_assert(!call_has_address(c, "new:1"));
 
-    /* changed config (refresh_interval): a new provider reads the file again */
+    /* changed config (refresh_interval): a new provider reads the file again, and the count shows it */
     lookout_config *changed = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR + 1);
     sd_manager_apply_config(fx.m, changed);
+    cr_assert_eq(scans(), scans0 + 1);
     c = rec_wait_for(&fx.r, "f", pred_has, "new:1", 1500);
     cr_assert_not_null(c);
     cr_assert(!call_has_address(c, "old:1"));
@@ -486,15 +514,16 @@ Test(sd_file_watch, many_changes_few_syncs)
     fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 300);
     size_t before = rec_count(&fx.r, "f");
     char buf[64];
+    /* each change waits until the provider has scanned it: 20 scans, 20 updates to the manager */
     for (int i = 1; i <= 20; i++) {
+        double n = scans();
         snprintf(buf, sizeof buf, "[{\"targets\": [\"v:%d\"]}]", i);
         put(&fx.t, "a.json", buf);
-        sleep_ms(30);
+        cr_assert(wait_scans(n + 1), "change %d was not scanned", i);
     }
     cr_assert_not_null(rec_wait_for(&fx.r, "f", pred_has, "v:20", 1500));
-    sleep_ms(350);
+    /* counted when the last change arrives: the syncs it took, at most one per 300 ms, not 20 */
     size_t syncs = rec_count(&fx.r, "f") - before;
-    /* ~600 ms of changes at one sync per 300 ms: 2-4 syncs, never 20 */
     cr_assert_leq(syncs, 4, "%zu syncs for 20 changes", syncs);
     cr_assert(call_has_address(rec_last(&fx.r, "f"), "v:20"));
     fx_end(&fx);
