@@ -41,7 +41,7 @@ EQUIVALENT_FILE = os.path.join(ROOT, "tests", "mutation", "equivalent.txt")
 # Only tests that exercise the module on purpose: linking it is not enough (most tests link half of src/).
 K8S_TESTS = ["test_sd_k8s", "test_sd_k8s_watch", "test_sd_k8s_share"]
 MODULE_TESTS = {
-    "src/store/merge.c": ["test_merge", "test_merge_limits", "test_store_memory", "test_ingest", "test_store_faults"],
+    "src/store/merge.c": ["test_merge", "test_merge_limits", "test_merge_memory", "test_store_memory", "test_ingest", "test_store_faults"],
     "src/labels/relabel.c": ["test_relabel", "test_target"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],

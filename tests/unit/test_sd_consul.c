@@ -3,9 +3,9 @@
  * changes, index reset, agent restart and outage, slow answers, malformed JSON, query parameters). */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <malloc.h>
 
 #include "fake_util.h"
+#include "heap_use.h"
 #include "sd/sd_remote.h"
 #include "sd_test_util.h"
 #include "util/metrics.h"
@@ -592,16 +592,10 @@ Test(sd_consul_parse, health_aggregation_order)
     cr_assert_str_eq(health_of(CHK("a", "critical") "," CHK("b", "weird")), "(none)");
 }
 
-static size_t heap_in_use(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-
 /* Everything the health parser allocates per entry (tags, service and node fields, meta maps, check
  * state) is released: parsing 8 entries whose first tag, address, node name and meta value are 64 KiB
- * each, then freeing the group, leaves the heap as it was (mallinfo2, every arena). A dropped free of one
- * field per entry would keep 512 KiB. */
+ * each, then freeing the group, leaves the heap as it was (heap_use.h). A dropped free of one field per
+ * entry would keep 512 KiB. */
 Test(sd_consul_parse, health_parse_frees_what_it_allocates)
 {
     size_t big = 64 * 1024, n = 8;
@@ -622,7 +616,7 @@ Test(sd_consul_parse, health_parse_frees_what_it_allocates)
                       i ? "," : "", v, v, v, v, i, v, v, v, v, v, v, v);
     strbuf_puts(&sb, "]");
     free(v);
-    size_t before = heap_in_use();
+    size_t before = heap_use();
     target_group g;
     target_group_init(&g, "web");
     char err[256] = "";
@@ -630,7 +624,6 @@ Test(sd_consul_parse, health_parse_frees_what_it_allocates)
     cr_assert_eq(g.n_targets, n);
     cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_health"), "warning");
     target_group_free(&g);
-    size_t after = heap_in_use();
-    cr_assert_lt(after, before + 128 * 1024, "%zu bytes still allocated", after - before);
+    heap_use_assert_back_to(before);
     strbuf_free(&sb);
 }
