@@ -412,7 +412,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     if (what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
     if (socketp) {
-        if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) /* closed and reused meanwhile */
+        if (scrape_sys_epoll_mod(l->epfd, s, &ev) != 0 && errno == ENOENT) /* closed and reused meanwhile */
             epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
         return 0;
     }

@@ -6,14 +6,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-_Thread_local scrape_fault_plan scrape_fault;
+scrape_fault_plan scrape_fault;
 
 /* true when this call of kind c is the one to fail */
 static bool fires(scrape_fault_call c)
 {
-    scrape_fault.calls[c]++;
     if (scrape_fault.after[c] <= 0)
         return false;
+    scrape_fault.calls[c]++;
     if (--scrape_fault.after[c] > 0)
         return false;
     scrape_fault.failed++;
@@ -50,4 +50,14 @@ int scrape_sys_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
     if (fires(SCRAPE_FAULT_THREAD))
         return scrape_fault.err ? scrape_fault.err : EAGAIN;
     return pthread_create(th, NULL, fn, arg);
+}
+
+int scrape_sys_epoll_mod_planned(int epfd, int fd, struct epoll_event *ev)
+{
+    if (fires(SCRAPE_FAULT_MOD)) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        errno = ENOENT;
+        return -1;
+    }
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, ev);
 }

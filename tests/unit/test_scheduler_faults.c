@@ -1,5 +1,5 @@
-/* The scrape loop when its set-up calls fail (scheduler_fault.h: epoll_create1, eventfd, curl_multi_init,
- * pthread_create made to fail one at a time), and what it frees: each failure must be reported (NULL with
+/* The scrape loop when its system calls fail (scheduler_fault.h: epoll_create1, eventfd, curl_multi_init,
+ * pthread_create made to fail one at a time, a socket gone from the epoll set), and what it frees: each failure must be reported (NULL with
  * errno, or -1 with the error text), leave no descriptor open and nothing half-started, and the loop must
  * work afterwards. Leaks are measured around a loop's life (heap_use.h: every arena, so the loop thread's
  * allocations count too), with client configs large enough that one dropped release shows. */
@@ -15,19 +15,24 @@
 #include <unistd.h>
 
 #include "heap_use.h"
+#include "helper_server.h"
 #include "scrape/scheduler.h"
 #include "scrape/scheduler_fault.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int nres;
-static char last_error[256];
+static char last_error[256], first_error[256];
+static long first_status;
 
 static void on_result(void *ctx, const scrape_result *r)
 {
     (void)ctx;
     pthread_mutex_lock(&mu);
-    nres++;
+    if (nres++ == 0) {
+        snprintf(first_error, sizeof first_error, "%s", r->error ? r->error : "");
+        first_status = r->http_status;
+    }
     snprintf(last_error, sizeof last_error, "%s", r->error ? r->error : "");
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
@@ -153,8 +158,8 @@ Test(scheduler_faults, thread_create_fails_then_a_second_start_runs_the_queue)
     cr_assert_str_eq(err, "cannot start the scrape loop thread: Resource temporarily unavailable");
     cr_assert_eq(scrape_fault.failed, 1);
     cr_assert_eq(results(), 0);
+    cr_assert_eq(scrape_fault.calls[SCRAPE_FAULT_THREAD], 1);
     cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(scrape_fault.calls[SCRAPE_FAULT_THREAD], 2);
     cr_assert(wait_error("queued before the start"));
     cr_assert_eq(scrape_loop_start(l, err, sizeof err), -1);
     cr_assert_str_eq(err, "scrape loop already started");
@@ -227,4 +232,43 @@ Test(scheduler_faults, updated_and_running_targets_free_their_client_configs)
     heap_use_assert_back_to(before + 1024 * 1024); /* one target's config */
     scrape_loop_free(l);
     heap_use_assert_back_to(before);
+}
+
+/* A socket curl already told about has left the epoll set when curl asks to watch it for other events
+ * (closed and its number reused): the MOD fails with ENOENT and the socket must be added again, or the
+ * answer is never seen and the transfer runs into its timeout. The first scrape, during which the fault
+ * fires, must succeed. */
+Test(scheduler_faults, socket_gone_from_the_epoll_set_is_added_again)
+{
+    helper_server srv;
+    cr_assert_eq(helper_server_start(&srv, NULL), 0, "exception_server did not start");
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    char err[128], url[128];
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
+    /* an answer 500 ms late: curl's own short timers have run out by then, only epoll can tell */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow?ms=500", srv.port);
+    scrape_fault.after[SCRAPE_FAULT_MOD] = 1;
+    scrape_target_spec s = {.job = "mod", .hash = 5, .url = url, .interval_ms = 2500, .timeout_ms = 2000};
+    scrape_loop_upsert(l, &s);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    pthread_mutex_lock(&mu);
+    while (nres == 0 && pthread_cond_timedwait(&cv, &mu, &dl) == 0)
+        ;
+    int n = nres;
+    long status = first_status;
+    char e[256];
+    snprintf(e, sizeof e, "%s", first_error);
+    long failed = scrape_fault.failed;
+    pthread_mutex_unlock(&mu);
+    scrape_loop_free(l);
+    int served = helper_stat(&srv, "path_requests", "/slow");
+    helper_server_stop(&srv);
+    cr_assert_geq(n, 1, "no scrape finished");
+    cr_assert_geq(served, 1);
+    cr_assert_eq(failed, 1, "curl never re-armed a known socket");
+    cr_assert_str_eq(e, "");
+    cr_assert_eq(status, 200);
 }
