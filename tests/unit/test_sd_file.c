@@ -664,3 +664,44 @@ Test(sd_file, read_error_is_reported)
     cr_assert_str_eq(err, "read error");
     cr_assert_null(buf);
 }
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Every read closes its file, whatever the outcome: parsed, invalid, too large, not a regular file,
+ * missing (each 20 times: a descriptor kept per read would show as 20). */
+Test(sd_file, reads_close_their_files)
+{
+    tdir t;
+    tdir_make(&t);
+    char big[256];
+    path_of(&t, "big.json", big, sizeof big);
+    int fd = open(big, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)SD_FILE_MAX_BYTES + 1), 0); /* sparse */
+    close(fd);
+    const char *paths[] = {FX "good.json", FX "good.yml", FX "bad_label_name.json", big, FX, FX "missing.json"};
+    const int want[] = {0, 0, -1, -1, -1, -1};
+    int before = open_fds();
+    for (int round = 0; round < 20; round++)
+        for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+            target_group *g = NULL;
+            size_t n = 0;
+            char err[256] = "";
+            int rc = sd_file_read(paths[i], &g, &n, err, sizeof err);
+            cr_assert_eq(rc, want[i], "%s: %d (%s)", paths[i], rc, err);
+            if (!rc)
+                sd_groups_free(g, n);
+        }
+    cr_assert_eq(open_fds(), before, "descriptors left open by 120 reads");
+    rm_tree(t.root);
+}
