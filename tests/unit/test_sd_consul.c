@@ -627,3 +627,25 @@ Test(sd_consul_parse, health_parse_frees_what_it_allocates)
     heap_use_assert_back_to(before);
     strbuf_free(&sb);
 }
+
+/* A service without a Port is port 0, as Prometheus formats Go's zero int ("10.0.0.2:0"), also right
+ * after an entry that had one (nothing carries over between entries). */
+Test(sd_consul_parse, service_without_port_is_port_0)
+{
+    const char *body = "[{\"Node\":{\"Node\":\"a\",\"Address\":\"10.0.0.1\"},"
+                       "\"Service\":{\"ID\":\"s1\",\"Service\":\"web\",\"Port\":8080},\"Checks\":[]},"
+                       "{\"Node\":{\"Node\":\"b\",\"Address\":\"10.0.0.2\"},"
+                       "\"Service\":{\"ID\":\"s2\",\"Service\":\"web\"},\"Checks\":[]}]";
+    target_group g;
+    target_group_init(&g, "web");
+    char err[256] = "";
+    cr_assert_eq(consul_parse_health(body, strlen(body), "web", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 2);
+    const labelset *a = target_by_id(&g, "s1"), *b = target_by_id(&g, "s2");
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(labelset_get(a, "__address__"), "10.0.0.1:8080");
+    cr_assert_str_eq(labelset_get(b, "__address__"), "10.0.0.2:0");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_service_port"), "0");
+    target_group_free(&g);
+}
