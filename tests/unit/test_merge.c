@@ -610,3 +610,19 @@ Test(merge, many_keys_per_instance_counted_once)
     cr_assert_eq(count("api", "k17"), 28);
     cr_assert_eq(count("api", "k39"), 50);
 }
+
+/* A second instance reporting a key with nothing new (count 0, an occurrence already kept, the same
+ * labels) changes nothing, and no change is materialised for it. */
+Test(merge, a_report_with_nothing_new_makes_no_change)
+{
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "team", "core");
+    apply("api", "http://a", agg("A", "k", 5, "error", "x", 1), T0, &ls);
+    cr_assert_eq(CS.n, 1);
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://b", agg("B", "k", 0, "error", "x", 1), T0, &ls), 0);
+    cr_assert_eq(CS.n, 0);
+    cr_assert_eq(count("api", "k"), 5);
+    labelset_free(&ls);
+}

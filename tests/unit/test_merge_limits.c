@@ -518,3 +518,62 @@ Test(merge_limits, federated_groups_interleaved_origins)
     merge_get_stats(E, &ms);
     cr_assert_eq(ms.instances, 4);
 }
+
+/* A key whose error expired comes back while the job has no room: its increase and its new samples go
+ * to the overflow (the tombstone's count is the base, samples newer than its last sighting only). */
+Test(merge_limits, expired_key_back_without_room_brings_its_samples_to_the_overflow)
+{
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+                        "{\"aggregation_key\":\"k1\",\"total_count\":1,\"latest_errors\":["
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1a\",\"timestamp\":\"2024-03-02T10:00:01Z\"}]},"
+                        "{\"aggregation_key\":\"k2\",\"total_count\":1},{\"aggregation_key\":\"k3\",\"total_count\":1}]}"),
+          T0);
+    apply("api", "http://a", counts("A", 2, "k2", 2ULL, "k3", 2ULL), T0 + 9 * MIN); /* k2, k3 stay alive */
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert(!exists("api", "k1"));
+    apply("api", "http://a", counts("A", 1, "k4", 1ULL), T0 + 12 * MIN); /* takes the freed place */
+    cr_assert_eq(count("api", "k4"), 1);
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+                        "{\"aggregation_key\":\"k1\",\"total_count\":3,\"latest_errors\":["
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1a\",\"timestamp\":\"2024-03-02T10:00:01Z\"},"
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1b\",\"timestamp\":\"2024-03-02T11:12:00Z\"}]}]}"),
+          T0 + 13 * MIN);
+    cr_assert(!exists("api", "k1"));
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "lookout.overflow", &ai));
+    cr_assert_eq(ai.total_count, 2);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "k1b");
+}
+
+/* The migration of old instance ids builds "URL\x1fID": ids of every length from 1 to 64 bytes (an
+ * allocation one byte off ends on a malloc chunk boundary at some length), each job's identical next
+ * scrape adding nothing. */
+Test(merge_limits, restore_migrates_old_instance_ids_of_every_length)
+{
+    enum { N = 64 };
+    static char jobs[N][8], ids[N][N + 1];
+    static merge_key_count kc[N];
+    static merge_instance_state is[N];
+    static merge_source_state ss[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(jobs[i], sizeof jobs[i], "j%d", i);
+        memset(ids[i], 'A', (size_t)i + 1);
+        ids[i][i + 1] = '\0';
+        kc[i] = (merge_key_count){.key = "k", .count = 10};
+        is[i] = (merge_instance_state){.job = jobs[i], .instance_id = ids[i], .last_seen_ms = T0, .counts = &kc[i],
+                                       .n_counts = 1};
+        ss[i] = (merge_source_state){.job = jobs[i], .url = "http://a", .last_scrape_ms = T0, .instance_id = ids[i]};
+        merge_aggregate_state as = {.job = jobs[i], .key = "k", .total_count = 10, .created_at_ms = T0,
+                                    .last_seen_ms = PAYLOAD_TS_NONE};
+        merge_restore_aggregate(E, &as);
+    }
+    merge_state st = {.instances = is, .n_instances = N, .sources = ss, .n_sources = N};
+    merge_restore(E, &st);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(apply(jobs[i], "http://a", counts(ids[i], 1, "k", 10ULL), T0 + MIN), 0, "id of %d bytes", i + 1);
+        cr_assert_eq(count(jobs[i], "k"), 10);
+    }
+}
