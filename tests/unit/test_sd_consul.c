@@ -649,3 +649,77 @@ Test(sd_consul_parse, service_without_port_is_port_0)
     cr_assert_str_eq(labelset_get(b, "__meta_consul_service_port"), "0");
     target_group_free(&g);
 }
+
+/* Nesting is bounded at 2048 open containers (jansson's limit, which these parsers replaced): 2048 in
+ * all is still read (and refused for its shape), 2049 stops at the limit. */
+static char *nested(const char *open, int n, const char *close)
+{
+    char *b = malloc(strlen(open) + 2 * (size_t)n + strlen(close) + 1);
+    size_t len = 0;
+    len += (size_t)sprintf(b, "%s", open);
+    memset(b + len, '[', (size_t)n), len += (size_t)n;
+    memset(b + len, ']', (size_t)n), len += (size_t)n;
+    strcpy(b + len, close);
+    return b;
+}
+
+Test(sd_consul_parse, nesting_is_bounded_at_2048)
+{
+    char err[256];
+    consul_catalog_entry *v;
+    size_t k;
+    char *b = nested("{\"s\":", 2047, "}");
+    cr_assert_eq(consul_parse_catalog(b, strlen(b), &v, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected tags to be strings");
+    free(b);
+    b = nested("{\"s\":", 2048, "}");
+    cr_assert_eq(consul_parse_catalog(b, strlen(b), &v, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid JSON in catalog services: line 1 column 2054: maximum parsing depth reached");
+    free(b);
+    target_group g;
+    target_group_init(&g, "s");
+    b = nested("[", 2047, "]");
+    cr_assert_eq(consul_parse_health(b, strlen(b), "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: malformed service entry");
+    free(b);
+    b = nested("[", 2048, "]");
+    cr_assert_eq(consul_parse_health(b, strlen(b), "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid JSON in health service s: line 1 column 2050: maximum parsing depth reached");
+    free(b);
+    target_group_free(&g);
+}
+
+/* The bound on what a health answer may make, at its exact edge: `[{},{},...]` entries cost 3 bytes each
+ * and make a target of ~430 bytes of accounted labels (x86-64 struct sizes), so 2920 of them fit in
+ * 24 x the body + 1 MiB and 2921 do not. A change of the per-target accounting moves this edge. */
+static int empty_entries(size_t n, target_group *g, char *err, size_t errlen)
+{
+    char *b = malloc(3 * n + 3);
+    size_t len = 0;
+    b[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            b[len++] = ',';
+        b[len++] = '{';
+        b[len++] = '}';
+    }
+    b[len++] = ']';
+    b[len] = '\0';
+    target_group_init(g, "s");
+    int rc = consul_parse_health(b, len, "s", "dc1", ",", g, err, errlen);
+    free(b);
+    return rc;
+}
+
+Test(sd_consul_parse, health_bound_at_its_edge)
+{
+    target_group g;
+    char err[256] = "";
+    cr_assert_eq(empty_entries(2920, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 2920);
+    target_group_free(&g);
+    cr_assert_eq(empty_entries(2921, &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: targets take more than 1 MiB for a body of 8764 bytes (at most 24 times "
+                          "the body + 1 MiB)");
+    target_group_free(&g);
+}
