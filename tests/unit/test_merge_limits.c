@@ -577,3 +577,48 @@ Test(merge_limits, restore_migrates_old_instance_ids_of_every_length)
         cr_assert_eq(count(jobs[i], "k"), 10);
     }
 }
+
+/* Increases are credited to the minute that holds the receive time, rounded down also before 1970:
+ * -1 ms is minute -1, -60000 ms minute -1, -60001 ms minute -2, 0 minute 0. */
+Test(merge_limits, minutes_round_down_before_1970)
+{
+    const int64_t at[] = {-1, -60000, -60001, 0, 59999};
+    const int64_t want[] = {-1, -1, -2, 0, 0};
+    merge_free(E);
+    E = merge_new(NULL); /* no cap on errors: five keys */
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        merge_changeset_clear(&CS);
+        char key[16];
+        snprintf(key, sizeof key, "m%zu", i);
+        apply("api", "http://a", counts("A", 1, key, (unsigned long long)(i + 1)), at[i]);
+        cr_assert_eq(CS.n, 1);
+        cr_assert_eq(CS.v[0].n_series, 1);
+        cr_assert_eq(CS.v[0].series[0].minute, want[i], "at %lld ms: minute %lld", (long long)at[i],
+                     (long long)CS.v[0].series[0].minute);
+    }
+}
+
+/* A restored error counts its retention from its last sighting, not from its creation. */
+Test(merge_limits, restored_error_is_retained_from_its_last_sighting)
+{
+    merge_aggregate_state as = {.job = "api", .key = "old", .total_count = 3, .created_at_ms = T0,
+                                .last_seen_ms = T0 + 9 * MIN};
+    merge_restore_aggregate(E, &as);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 0); /* 2 min after its last sighting */
+    cr_assert(exists("api", "old"));
+    cr_assert_eq(merge_expire(E, T0 + 20 * MIN, &CS), 1); /* 11 min after */
+    cr_assert(!exists("api", "old"));
+}
+
+/* merge_forget_body_hashes makes every source's next body count as changed. */
+Test(merge_limits, forgotten_body_hashes_count_as_changed)
+{
+    merge_input in = {.job = "api", .url = "http://a", .doc = counts("A", 1, "k", 1ULL), .body_hash = 77,
+                      .now_ms = T0};
+    merge_apply(E, &in, &CS);
+    payload_free((payload_doc *)in.doc);
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + MIN));
+    merge_forget_body_hashes(E);
+    cr_assert(!merge_body_unchanged(E, "api", "http://a", 77, T0 + MIN));
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://a"), 0);
+}
