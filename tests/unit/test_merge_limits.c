@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -621,4 +622,39 @@ Test(merge_limits, forgotten_body_hashes_count_as_changed)
     merge_forget_body_hashes(E);
     cr_assert(!merge_body_unchanged(E, "api", "http://a", 77, T0 + MIN));
     cr_assert_eq(merge_source_body_hash(E, "api", "http://a"), 0);
+}
+
+/* Lines of the log (stderr, caught in a file) that contain s. */
+static int log_lines_with(FILE *f, const char *s)
+{
+    fflush(stderr);
+    rewind(f);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, s))
+            n++;
+    return n;
+}
+
+/* The overflow warning is logged at most once a minute per job, again from exactly a minute on, with the
+ * keys redirected since the last line. */
+Test(merge_limits, overflow_warning_once_a_minute)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    int saved = dup(2);
+    cr_assert_eq(dup2(fileno(f), 2), 2);
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 1ULL), T0);
+    int first = log_lines_with(f, "overflowed_keys=1");
+    apply("api", "http://a", counts("A", 1, "k5", 1ULL), T0 + MIN - 1);
+    int within = log_lines_with(f, "new keys are counted into lookout.overflow");
+    apply("api", "http://a", counts("A", 1, "k6", 1ULL), T0 + MIN);
+    int again = log_lines_with(f, "overflowed_keys=2");
+    dup2(saved, 2);
+    close(saved);
+    fclose(f);
+    cr_assert_eq(first, 1);
+    cr_assert_eq(within, 1, "logged again within the minute");
+    cr_assert_eq(again, 1, "not logged again a minute later");
 }

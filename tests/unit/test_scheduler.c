@@ -384,6 +384,22 @@ Test(scheduler, huge_body_aborted_at_limit)
     cr_expect(sent > 0 && sent < 30LL * 1024 * 1024, "server sent %lld bytes: transfer not aborted early", sent);
 }
 
+/* The limit at its edge, for a body without Content-Length (only the write callback can tell): exactly
+ * the limit is delivered, one byte over is refused. */
+Test(scheduler, body_limit_edge_without_content_length)
+{
+    add("edge", 1, "/huge?mb=1", 2000, 1500, NULL, 1 << 20);
+    add("edge", 2, "/huge?mb=1", 2000, 1500, NULL, (1 << 20) - 1);
+    int a = wait_n("edge", 1, 1, 5000), b = wait_n("edge", 2, 1, 5000);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[a].error, "");
+    cr_expect_eq(recs[a].body_len, 1 << 20);
+    cr_expect_str_eq(recs[b].error, "body size limit exceeded (1048575 bytes)");
+    cr_expect(!recs[b].has_body);
+    pthread_mutex_unlock(&mu);
+}
+
 Test(scheduler, garbage_is_delivered_as_is)
 {
     add("g", 1, "/garbage", 300, 200, NULL, 0);
