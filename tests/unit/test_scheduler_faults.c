@@ -5,12 +5,15 @@
  * allocations count too), with client configs large enough that one dropped release shows. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,4 +305,124 @@ Test(scheduler_faults, receive_buffers_are_given_back)
     cr_assert_geq(n, 40);
     cr_assert_str_eq(e, "");
     heap_use_assert_back_to(before);
+}
+
+/* A target with no interval (0: lookout's target building refuses it, the loop takes it as a minute) is
+ * phased within that minute and does not stop the loop: another target keeps being scraped. */
+Test(scheduler_faults, zero_interval_is_a_minute)
+{
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    char err[128];
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
+    scrape_target_spec z = {.job = "zero", .hash = 1, .url = "http://127.0.0.1:1/", .interval_ms = 0,
+                            .forced_error = "zero"};
+    scrape_loop_upsert(l, &z);
+    scrape_target_spec s = {.job = "other", .hash = 2, .url = "http://127.0.0.1:1/", .interval_ms = 20,
+                            .forced_error = "other"};
+    scrape_loop_upsert(l, &s);
+    cr_assert(wait_error("other"));
+    int n = results();
+    s.forced_error = "other again";
+    scrape_loop_upsert(l, &s);
+    cr_assert(wait_error("other again"));
+    cr_assert_gt(results(), n);
+    scrape_loop_free(l);
+}
+
+/* A one-connection-at-a-time server on a socket of the test: reads the request, writes answer (NULL:
+ * nothing) and hangs up; twice at most. */
+typedef struct raw_server {
+    int ls;
+    const char *answer;
+} raw_server;
+
+static void *raw_serve(void *arg)
+{
+    raw_server *rs = arg;
+    for (int i = 0; i < 2; i++) {
+        int c = accept(rs->ls, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char buf[1024];
+        ssize_t r = read(c, buf, sizeof buf); /* the request */
+        (void)r;
+        if (rs->answer) {
+            ssize_t w = write(c, rs->answer, strlen(rs->answer));
+            (void)w;
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+/* Starts rs (answer set by the caller) on a free loopback port; returns the port. */
+static int raw_start(raw_server *rs, pthread_t *th)
+{
+    rs->ls = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(rs->ls, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    cr_assert_eq(bind(rs->ls, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(rs->ls, 4), 0);
+    cr_assert_eq(getsockname(rs->ls, (struct sockaddr *)&a, &alen), 0);
+    cr_assert_eq(pthread_create(th, NULL, raw_serve, rs), 0);
+    return ntohs(a.sin_port);
+}
+
+static void raw_stop(raw_server *rs, pthread_t th)
+{
+    shutdown(rs->ls, SHUT_RDWR); /* ends a blocked accept */
+    close(rs->ls);
+    pthread_join(th, NULL);
+}
+
+/* Scrapes url once with a fresh loop; true when a result with error want came. */
+static bool scrape_once_fails_with(const char *url, const char *want, char *got, size_t gotlen)
+{
+    scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    cr_assert_not_null(l);
+    char err[128];
+    cr_assert_eq(scrape_loop_start(l, err, sizeof err), 0, "%s", err);
+    scrape_target_spec s = {.job = "raw", .hash = 3, .url = url, .interval_ms = 3000, .timeout_ms = 2000};
+    scrape_loop_upsert(l, &s);
+    bool ok = wait_error(want);
+    pthread_mutex_lock(&mu);
+    snprintf(got, gotlen, "%s", first_error);
+    pthread_mutex_unlock(&mu);
+    scrape_loop_free(l);
+    return ok;
+}
+
+/* A server that hangs up without answering: the error is libcurl's own text from the error buffer
+ * ("Empty reply from server"), not the generic text of the error code. */
+Test(scheduler_faults, empty_reply_is_described_by_libcurl)
+{
+    raw_server rs = {.answer = NULL};
+    pthread_t th;
+    int port = raw_start(&rs, &th);
+    char url[128], want[256], got[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
+    snprintf(want, sizeof want, "Get \"%s\": Empty reply from server", url);
+    bool ok = scrape_once_fails_with(url, want, got, sizeof got);
+    raw_stop(&rs, th);
+    cr_assert(ok, "first error: %s", got);
+}
+
+/* The server's own reason phrase is reported (Go's resp.Status), cut at 127 bytes. */
+Test(scheduler_faults, long_reason_phrase_is_cut)
+{
+    static char answer[512], reason[201];
+    memset(reason, 'r', 200);
+    reason[200] = '\0';
+    snprintf(answer, sizeof answer, "HTTP/1.1 503 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", reason);
+    raw_server rs = {.answer = answer};
+    pthread_t th;
+    int port = raw_start(&rs, &th);
+    char url[128], want[256], got[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
+    snprintf(want, sizeof want, "server returned HTTP status 503 %.127s", reason);
+    bool ok = scrape_once_fails_with(url, want, got, sizeof got);
+    raw_stop(&rs, th);
+    cr_assert(ok, "first error: %s", got);
 }
