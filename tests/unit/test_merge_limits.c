@@ -555,7 +555,7 @@ Test(merge_limits, expired_key_back_without_room_brings_its_samples_to_the_overf
 Test(merge_limits, restore_migrates_old_instance_ids_of_every_length)
 {
     enum { N = 64 };
-    static char jobs[N][8], ids[N][N + 1];
+    static char jobs[N][16], ids[N][N + 1];
     static merge_key_count kc[N];
     static merge_instance_state is[N];
     static merge_source_state ss[N];
