@@ -40,7 +40,7 @@ EQUIVALENT_FILE = os.path.join(ROOT, "tests", "mutation", "equivalent.txt")
 # Module -> the unit test binaries (tests/unit/<name>.c) whose failure means "this mutant is caught".
 # Only tests that exercise the module on purpose: linking it is not enough (most tests link half of src/).
 K8S_TESTS = ["test_sd_k8s", "test_sd_k8s_watch", "test_sd_k8s_share"]
-MERGE_TESTS = ["test_merge", "test_merge_limits", "test_store_memory", "test_ingest", "test_store_faults"]
+MERGE_TESTS = ["test_merge", "test_merge_limits", "test_merge_memory", "test_store_memory", "test_ingest", "test_store_faults"]
 MODULE_TESTS = {
     "src/store/merge.c": MERGE_TESTS,
     "src/store/merge_persist.c": MERGE_TESTS,
@@ -51,7 +51,7 @@ MODULE_TESTS = {
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],
     "src/periskop/payload_scan.c": ["test_payload_reuse"],
     "src/ingest/agg_cache.c": ["test_payload_reuse"],
-    "src/scrape/scheduler.c": ["test_scheduler", "test_security_scrape"],
+    "src/scrape/scheduler.c": ["test_scheduler", "test_scheduler_faults", "test_security_scrape"],
     "src/store/sql_store.c": ["test_store_sqlite", "test_store_faults"],
     "src/store/sql_read.c": ["test_store_sqlite", "test_store_faults"],
     "src/store/sql_load.c": ["test_store_sqlite", "test_store_faults"],

@@ -310,7 +310,7 @@ static int runtime_start(runtime *rt)
     }
     rt->loop = scrape_loop_new(scrape_seed(&rt->cfg->global.external_labels), ingest_submit, rt->ingest);
     if (!rt->loop || scrape_loop_start(rt->loop, err, sizeof err) != 0) {
-        log_error("scrape", "cannot start the scrape loop", "err", rt->loop ? err : "out of memory");
+        log_error("scrape", "cannot start the scrape loop", "err", rt->loop ? err : strerror(errno));
         return -1;
     }
     targets_set_hook(rt->tm, on_target_event, rt);

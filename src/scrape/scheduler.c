@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 
 #include "http/client.h"
+#include "scrape/scheduler_fault.h"
 #include "scrape/scrape_pool.h"
 #include "util/keymap.h"
 #include "util/minheap.h"
@@ -411,7 +412,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     if (what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
     if (socketp) {
-        if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) /* closed and reused meanwhile */
+        if (scrape_sys_epoll_mod(l->epfd, s, &ev) != 0 && errno == ENOENT) /* closed and reused meanwhile */
             epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
         return 0;
     }
@@ -685,22 +686,23 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
     l->ctx = ctx;
     l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - mono_ms();
     l->curl_deadline = -1;
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->epfd < 0 || l->evfd < 0) {
+    l->epfd = scrape_sys_epoll_create1(EPOLL_CLOEXEC);
+    l->evfd = scrape_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd >= 0 && l->evfd >= 0 && !(l->multi = scrape_sys_multi_init()))
+        errno = ENOMEM; /* curl_multi_init fails only when it cannot allocate */
+    if (!l->multi) {
+        int e = errno;
         if (l->epfd >= 0)
             close(l->epfd);
         if (l->evfd >= 0)
             close(l->evfd);
         free(l);
+        errno = e;
         return NULL;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
     pthread_mutex_init(&l->mu, NULL);
-    l->multi = curl_multi_init();
-    if (!l->multi)
-        abort();
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -728,7 +730,7 @@ int scrape_loop_start(scrape_loop *l, char *err, size_t errlen)
         snprintf(err, errlen, "scrape loop already started");
         return -1;
     }
-    int rc = pthread_create(&l->thread, NULL, loop_main, l);
+    int rc = scrape_sys_thread_create(&l->thread, loop_main, l);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the scrape loop thread: %s", strerror(rc));
         return -1;

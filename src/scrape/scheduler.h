@@ -63,8 +63,11 @@ typedef struct scrape_result {
 typedef void (*scrape_result_fn)(void *ctx, const scrape_result *r);
 
 /* seed: scheduling seed (see above). fn is called on the loop thread for every finished scrape; it may
- * call scrape_loop_upsert/remove (they only enqueue). Returns NULL if epoll/eventfd cannot be created. */
+ * call scrape_loop_upsert/remove (they only enqueue). Returns NULL, with errno saying why, when the epoll
+ * instance, the eventfd or the curl multi handle cannot be created (nothing is left open). */
 scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx);
+/* Starts the loop's thread. -1 with err ("cannot start the scrape loop thread: ...") when it cannot be
+ * created: the loop stays as it was (commands queued, not started), so it can be started again or freed. */
 int scrape_loop_start(scrape_loop *l, char *err, size_t errlen);
 /* Stops the thread, aborting in-flight transfers, and frees everything. */
 void scrape_loop_free(scrape_loop *l);

@@ -248,6 +248,38 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
     return 0;
 }
 
+int sd_file_read_stream(FILE *f, size_t size, size_t limit, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    /* the file may grow between fstat and read: read at most the limit plus one byte to notice */
+    size_t cap = (size < limit ? size : limit) + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    for (;;) {
+        if (len == cap) {
+            if (cap > limit) {
+                free(buf);
+                return fail(err, errlen, "file is more than the %zu bytes allowed", limit);
+            }
+            cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            buf = realloc(buf, cap);
+            if (!buf)
+                abort();
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return fail(err, errlen, "read error");
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
 int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
 {
     /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer, and hang
@@ -272,35 +304,13 @@ int sd_file_read(const char *path, target_group **out, size_t *n, char *err, siz
         return fail(err, errlen, "file is %lld bytes, more than the %u allowed", (long long)st.st_size,
                     SD_FILE_MAX_BYTES);
     }
-    /* the file may grow between fstat and read: read at most the limit plus one byte to notice */
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        abort();
-    for (;;) {
-        if (len == cap) {
-            if (cap > SD_FILE_MAX_BYTES) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "file is more than the %u bytes allowed", SD_FILE_MAX_BYTES);
-            }
-            cap = cap * 2 > SD_FILE_MAX_BYTES + 1 ? SD_FILE_MAX_BYTES + 1 : cap * 2;
-            buf = realloc(buf, cap);
-            if (!buf)
-                abort();
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0)
-            break;
-    }
-    int rerr = ferror(f);
+    char *buf;
+    size_t len;
+    int rc = sd_file_read_stream(f, (size_t)st.st_size, SD_FILE_MAX_BYTES, &buf, &len, err, errlen);
     fclose(f);
-    if (rerr) {
-        free(buf);
-        return fail(err, errlen, "read error");
-    }
-    int rc = sd_file_parse(path, buf, len, out, n, err, errlen);
+    if (rc)
+        return -1;
+    rc = sd_file_parse(path, buf, len, out, n, err, errlen);
     free(buf);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sd/sd.h"
 
@@ -39,6 +40,12 @@ void sd_manager_set_cache_interval_ms(sd_manager *m, int64_t ms);
  * provider empties a source that had targets before, see sd_groups_gone). On error returns -1 and writes a
  * message (with line/column when the parser gives one) into err; *out is untouched. */
 int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen);
+/* sd_file_read's reading step: all of f into a malloc'd buffer (*out, *len bytes, with room for a NUL
+ * after them). size is what fstat said (the file may grow or shrink meanwhile; /proc files say 0), limit
+ * the most bytes accepted: -1 with err "file is more than the LIMIT bytes allowed" as soon as more are
+ * there, or "read error". Separate so that a test can grow a file past the limit during the read without
+ * writing 64 MiB (tests/unit/test_sd_file.c). */
+int sd_file_read_stream(FILE *f, size_t size, size_t limit, char **out, size_t *len, char *err, size_t errlen);
 /* Same from memory; `path` names the file in sources, labels and messages and selects the format. */
 int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
                   size_t errlen);

@@ -610,3 +610,51 @@ Test(merge, many_keys_per_instance_counted_once)
     cr_assert_eq(count("api", "k17"), 28);
     cr_assert_eq(count("api", "k39"), 50);
 }
+
+/* A second instance reporting a key with nothing new (count 0, an occurrence already kept, the same
+ * labels) changes nothing, and no change is materialised for it. */
+Test(merge, a_report_with_nothing_new_makes_no_change)
+{
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "team", "core");
+    apply("api", "http://a", agg("A", "k", 5, "error", "x", 1), T0, &ls);
+    cr_assert_eq(CS.n, 1);
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://b", agg("B", "k", 0, "error", "x", 1), T0, &ls), 0);
+    cr_assert_eq(CS.n, 0);
+    cr_assert_eq(count("api", "k"), 5);
+    labelset_free(&ls);
+}
+
+/* A new sample alone (the count did not move, and it is older than the newest kept: the last sighting
+ * does not move either) is a change: counted by merge_apply, its change carries the sample and the
+ * aggregate's state. */
+static payload_doc *with_samples(const char *uuids_and_times)
+{
+    return P("http://a",
+             "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":5,"
+             "\"severity\":\"error\",\"created_at\":\"2024-03-02T09:00:00Z\",\"latest_errors\":[%s]}]}",
+             uuids_and_times);
+}
+
+Test(merge, a_new_older_sample_alone_is_a_change)
+{
+    apply("api", "http://a",
+          with_samples("{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"new\","
+                       "\"timestamp\":\"2024-03-02T10:00:05Z\"}"),
+          T0, NULL);
+    merge_changeset_clear(&CS);
+    cr_assert_eq(apply("api", "http://a",
+                       with_samples("{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"new\","
+                                    "\"timestamp\":\"2024-03-02T10:00:05Z\"},"
+                                    "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"old\","
+                                    "\"timestamp\":\"2024-03-02T10:00:01Z\"}"),
+                       T0 + MIN, NULL),
+                 1);
+    cr_assert_eq(CS.n, 1);
+    cr_assert_eq(CS.v[0].n_added, 1);
+    cr_assert_str_eq(CS.v[0].added[0]->uuid, "old");
+    cr_assert_eq(CS.v[0].total_count, 5);
+    cr_assert_eq(CS.v[0].last_seen_ms, 1709373605000LL); /* 2024-03-02T10:00:05Z */
+}

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -533,4 +534,143 @@ Test(merge_limits, federated_groups_interleaved_origins)
     merge_stats ms;
     merge_get_stats(E, &ms);
     cr_assert_eq(ms.instances, 4);
+}
+
+/* A key whose error expired comes back while the job has no room: its increase and its new samples go
+ * to the overflow (the tombstone's count is the base, samples newer than its last sighting only). */
+Test(merge_limits, expired_key_back_without_room_brings_its_samples_to_the_overflow)
+{
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+                        "{\"aggregation_key\":\"k1\",\"total_count\":1,\"latest_errors\":["
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1a\",\"timestamp\":\"2024-03-02T10:00:01Z\"}]},"
+                        "{\"aggregation_key\":\"k2\",\"total_count\":1},{\"aggregation_key\":\"k3\",\"total_count\":1}]}"),
+          T0);
+    apply("api", "http://a", counts("A", 2, "k2", 2ULL, "k3", 2ULL), T0 + 9 * MIN); /* k2, k3 stay alive */
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    cr_assert(!exists("api", "k1"));
+    apply("api", "http://a", counts("A", 1, "k4", 1ULL), T0 + 12 * MIN); /* takes the freed place */
+    cr_assert_eq(count("api", "k4"), 1);
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+                        "{\"aggregation_key\":\"k1\",\"total_count\":3,\"latest_errors\":["
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1a\",\"timestamp\":\"2024-03-02T10:00:01Z\"},"
+                        "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"k1b\",\"timestamp\":\"2024-03-02T11:12:00Z\"}]}]}"),
+          T0 + 13 * MIN);
+    cr_assert(!exists("api", "k1"));
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "lookout.overflow", &ai));
+    cr_assert_eq(ai.total_count, 2);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "k1b");
+}
+
+/* The migration of old instance ids builds "URL\x1fID": ids of every length from 1 to 64 bytes (an
+ * allocation one byte off ends on a malloc chunk boundary at some length), each job's identical next
+ * scrape adding nothing. */
+Test(merge_limits, restore_migrates_old_instance_ids_of_every_length)
+{
+    enum { N = 64 };
+    static char jobs[N][16], ids[N][N + 1];
+    static merge_key_count kc[N];
+    static merge_instance_state is[N];
+    static merge_source_state ss[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(jobs[i], sizeof jobs[i], "j%d", i);
+        memset(ids[i], 'A', (size_t)i + 1);
+        ids[i][i + 1] = '\0';
+        kc[i] = (merge_key_count){.key = "k", .count = 10};
+        is[i] = (merge_instance_state){.job = jobs[i], .instance_id = ids[i], .last_seen_ms = T0, .counts = &kc[i],
+                                       .n_counts = 1};
+        ss[i] = (merge_source_state){.job = jobs[i], .url = "http://a", .last_scrape_ms = T0, .instance_id = ids[i]};
+        merge_aggregate_state as = {.job = jobs[i], .key = "k", .total_count = 10, .created_at_ms = T0,
+                                    .last_seen_ms = PAYLOAD_TS_NONE};
+        merge_restore_aggregate(E, &as);
+    }
+    merge_state st = {.instances = is, .n_instances = N, .sources = ss, .n_sources = N};
+    merge_restore(E, &st);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(apply(jobs[i], "http://a", counts(ids[i], 1, "k", 10ULL), T0 + MIN), 0, "id of %d bytes", i + 1);
+        cr_assert_eq(count(jobs[i], "k"), 10);
+    }
+}
+
+/* Increases are credited to the minute that holds the receive time, rounded down also before 1970:
+ * -1 ms is minute -1, -60000 ms minute -1, -60001 ms minute -2, 0 minute 0. */
+Test(merge_limits, minutes_round_down_before_1970)
+{
+    const int64_t at[] = {-1, -60000, -60001, 0, 59999};
+    const int64_t want[] = {-1, -1, -2, 0, 0};
+    merge_free(E);
+    E = merge_new(NULL); /* no cap on errors: five keys */
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        merge_changeset_clear(&CS);
+        char key[16];
+        snprintf(key, sizeof key, "m%zu", i);
+        apply("api", "http://a", counts("A", 1, key, (unsigned long long)(i + 1)), at[i]);
+        cr_assert_eq(CS.n, 1);
+        cr_assert_eq(CS.v[0].n_series, 1);
+        cr_assert_eq(CS.v[0].series[0].minute, want[i], "at %lld ms: minute %lld", (long long)at[i],
+                     (long long)CS.v[0].series[0].minute);
+    }
+}
+
+/* A restored error counts its retention from its last sighting, not from its creation. */
+Test(merge_limits, restored_error_is_retained_from_its_last_sighting)
+{
+    merge_aggregate_state as = {.job = "api", .key = "old", .total_count = 3, .created_at_ms = T0,
+                                .last_seen_ms = T0 + 9 * MIN};
+    merge_restore_aggregate(E, &as);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 0); /* 2 min after its last sighting */
+    cr_assert(exists("api", "old"));
+    cr_assert_eq(merge_expire(E, T0 + 20 * MIN, &CS), 1); /* 11 min after */
+    cr_assert(!exists("api", "old"));
+}
+
+/* merge_forget_body_hashes makes every source's next body count as changed. */
+Test(merge_limits, forgotten_body_hashes_count_as_changed)
+{
+    merge_input in = {.job = "api", .url = "http://a", .doc = counts("A", 1, "k", 1ULL), .body_hash = 77,
+                      .now_ms = T0};
+    merge_apply(E, &in, &CS);
+    payload_free((payload_doc *)in.doc);
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + MIN));
+    merge_forget_body_hashes(E);
+    cr_assert(!merge_body_unchanged(E, "api", "http://a", 77, T0 + MIN));
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://a"), 0);
+}
+
+/* Lines of the log (stderr, caught in a file) that contain s. */
+static int log_lines_with(FILE *f, const char *s)
+{
+    fflush(stderr);
+    rewind(f);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, s))
+            n++;
+    return n;
+}
+
+/* The overflow warning is logged at most once a minute per job, again from exactly a minute on, with the
+ * keys redirected since the last line. */
+Test(merge_limits, overflow_warning_once_a_minute)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    int saved = dup(2);
+    cr_assert_eq(dup2(fileno(f), 2), 2);
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 1ULL), T0);
+    int first = log_lines_with(f, "overflowed_keys=1");
+    apply("api", "http://a", counts("A", 1, "k5", 1ULL), T0 + MIN - 1);
+    int within = log_lines_with(f, "new keys are counted into lookout.overflow");
+    apply("api", "http://a", counts("A", 1, "k6", 1ULL), T0 + MIN);
+    int again = log_lines_with(f, "overflowed_keys=2");
+    dup2(saved, 2);
+    close(saved);
+    fclose(f);
+    cr_assert_eq(first, 1);
+    cr_assert_eq(within, 1, "logged again within the minute");
+    cr_assert_eq(again, 1, "not logged again a minute later");
 }

@@ -384,6 +384,22 @@ Test(scheduler, huge_body_aborted_at_limit)
     cr_expect(sent > 0 && sent < 30LL * 1024 * 1024, "server sent %lld bytes: transfer not aborted early", sent);
 }
 
+/* The limit at its edge, for a body without Content-Length (only the write callback can tell): exactly
+ * the limit is delivered, one byte over is refused. */
+Test(scheduler, body_limit_edge_without_content_length)
+{
+    add("edge", 1, "/huge?mb=1", 2000, 1500, NULL, 1 << 20);
+    add("edge", 2, "/huge?mb=1", 2000, 1500, NULL, (1 << 20) - 1);
+    int a = wait_n("edge", 1, 1, 5000), b = wait_n("edge", 2, 1, 5000);
+    cr_assert(a >= 0 && b >= 0);
+    pthread_mutex_lock(&mu);
+    cr_expect_str_eq(recs[a].error, "");
+    cr_expect_eq(recs[a].body_len, 1 << 20);
+    cr_expect_str_eq(recs[b].error, "body size limit exceeded (1048575 bytes)");
+    cr_expect(!recs[b].has_body);
+    pthread_mutex_unlock(&mu);
+}
+
 Test(scheduler, garbage_is_delivered_as_is)
 {
     add("g", 1, "/garbage", 300, 200, NULL, 0);
@@ -437,18 +453,42 @@ Test(scheduler, upsert_applies_new_timeout)
     pthread_mutex_unlock(&mu);
 }
 
+/* A changed interval re-phases the target at once: the next start is the first slot of the new phase
+ * after the update, not the start the old interval had planned (which comes 2 s after the last one; a
+ * 300 ms phase has a slot in every 300 ms of that), and the starts after it are 300 ms apart. */
 Test(scheduler, interval_change_rephases)
 {
     const uint64_t hash = 987654321;
-    add("iv", hash, "/ok", 500, 400, NULL, 0);
-    cr_assert_geq(wait_n("iv", hash, 1, 2000), 0);
+    add("iv", hash, "/ok", 2000, 400, NULL, 0);
+    int i0 = wait_n("iv", hash, 1, 4000);
+    cr_assert_geq(i0, 0);
+    pthread_mutex_lock(&mu);
+    int64_t s0 = recs[i0].sched;
+    pthread_mutex_unlock(&mu);
+    cr_assert_eq(s0 % 2000, 1424); /* (987654321 ^ SEED) % 2000, by hand */
     add("iv", hash, "/ok", 300, 250, NULL, 0);
     int n0 = count_of("iv", hash);
-    int k = wait_n("iv", hash, n0 + 3, 2500);
+    int k = wait_n("iv", hash, n0 + 3, 4000);
     cr_assert_geq(k, 0);
+    int first = wait_n("iv", hash, n0 + 1, 0), prev = wait_n("iv", hash, n0 + 2, 0);
     pthread_mutex_lock(&mu);
-    cr_expect_eq(recs[k].sched % 300, 224); /* (987654321 ^ SEED) % 300, by hand */
+    int64_t f = recs[first].sched, a = recs[prev].sched, b = recs[k].sched;
+    int in_old_gap = 0; /* starts between the last one at 2 s and the one the old interval had planned */
+    for (int i = 0; i < nrec; i++)
+        if (recs[i].hash == hash && recs[i].sched > s0 && recs[i].sched < s0 + 2000)
+            in_old_gap++;
     pthread_mutex_unlock(&mu);
+    /* the loop really starts them there: a target whose heap entry kept the old time would start once,
+     * late, at s0 + 2000 (reporting the new slot as scheduled), then every 300 ms */
+    cr_assert_geq(in_old_gap, 2, "%d starts in the 2 s after the update", in_old_gap);
+    /* (987654321 ^ SEED) % 300 = 224 by hand */
+    cr_assert_eq(f % 300, 224);
+    cr_assert_eq(a % 300, 224);
+    cr_assert_eq(b % 300, 224);
+    cr_assert(f > s0 && f < s0 + 2000, "first start %lld ms after the last one at the old interval",
+              (long long)(f - s0));
+    cr_assert(b > a && (b - a) % 300 == 0, "consecutive starts %lld ms apart at a 300 ms interval",
+              (long long)(b - a));
 }
 
 Test(scheduler, remove_stops_scraping_and_aborts_in_flight)

@@ -5,9 +5,11 @@
 #include <jansson.h>
 
 #include "fake_util.h"
+#include "heap_use.h"
 #include "sd/sd_remote.h"
 #include "sd_test_util.h"
 #include "util/metrics.h"
+#include "util/strbuf.h"
 
 #define FX "tests/fixtures/consul/"
 
@@ -588,4 +590,136 @@ Test(sd_consul_parse, health_aggregation_order)
     cr_assert_str_eq(health_of(CHK("b", "passing") "," CHK("_service_maintenance:i", "critical")), "maintenance");
     cr_assert_str_eq(health_of(CHK("_service_maintenance", "passing") "," CHK("b", "passing")), "passing");
     cr_assert_str_eq(health_of(CHK("a", "critical") "," CHK("b", "weird")), "(none)");
+}
+
+/* Everything the health parser allocates per entry (tags, service and node fields, meta maps, check
+ * state) is released: parsing 8 entries whose first tag, address, node name and meta value are 64 KiB
+ * each, then freeing the group, leaves the heap as it was (heap_use.h). A dropped free of one field per
+ * entry would keep 512 KiB. */
+Test(sd_consul_parse, health_parse_frees_what_it_allocates)
+{
+    size_t big = 64 * 1024, n = 8;
+    char *v = malloc(big + 1);
+    memset(v, 'v', big);
+    v[big] = '\0';
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(&sb,
+                      "%s{\"Node\":{\"Node\":\"n%s\",\"Address\":\"a%s\",\"Meta\":{\"m\":\"%s\"},"
+                      "\"TaggedAddresses\":{\"lan\":\"%s\"}},"
+                      "\"Service\":{\"ID\":\"s%zu%s\",\"Service\":\"web\",\"Tags\":[\"%s\",\"t\"],"
+                      "\"Address\":\"%s\",\"Namespace\":\"%s\",\"Partition\":\"%s\",\"Port\":80,"
+                      "\"Meta\":{\"k\":\"%s\"}},"
+                      "\"Checks\":[{\"CheckID\":\"%s\",\"Status\":\"warning\"}]}",
+                      i ? "," : "", v, v, v, v, i, v, v, v, v, v, v, v);
+    strbuf_puts(&sb, "]");
+    free(v);
+    size_t before = heap_use();
+    target_group g;
+    target_group_init(&g, "web");
+    char err[256] = "";
+    cr_assert_eq(consul_parse_health(sb.buf, sb.len, "web", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, n);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_health"), "warning");
+    target_group_free(&g);
+    heap_use_assert_back_to(before);
+    strbuf_free(&sb);
+}
+
+/* A service without a Port is port 0, as Prometheus formats Go's zero int ("10.0.0.2:0"), also right
+ * after an entry that had one (nothing carries over between entries). */
+Test(sd_consul_parse, service_without_port_is_port_0)
+{
+    const char *body = "[{\"Node\":{\"Node\":\"a\",\"Address\":\"10.0.0.1\"},"
+                       "\"Service\":{\"ID\":\"s1\",\"Service\":\"web\",\"Port\":8080},\"Checks\":[]},"
+                       "{\"Node\":{\"Node\":\"b\",\"Address\":\"10.0.0.2\"},"
+                       "\"Service\":{\"ID\":\"s2\",\"Service\":\"web\"},\"Checks\":[]}]";
+    target_group g;
+    target_group_init(&g, "web");
+    char err[256] = "";
+    cr_assert_eq(consul_parse_health(body, strlen(body), "web", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 2);
+    const labelset *a = target_by_id(&g, "s1"), *b = target_by_id(&g, "s2");
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(labelset_get(a, "__address__"), "10.0.0.1:8080");
+    cr_assert_str_eq(labelset_get(b, "__address__"), "10.0.0.2:0");
+    cr_assert_str_eq(labelset_get(b, "__meta_consul_service_port"), "0");
+    target_group_free(&g);
+}
+
+/* Nesting is bounded at 2048 open containers (jansson's limit, which these parsers replaced): 2048 in
+ * all is still read (and refused for its shape), 2049 stops at the limit. */
+static char *nested(const char *open, int n, const char *close)
+{
+    char *b = malloc(strlen(open) + 2 * (size_t)n + strlen(close) + 1);
+    size_t len = 0;
+    len += (size_t)sprintf(b, "%s", open);
+    memset(b + len, '[', (size_t)n), len += (size_t)n;
+    memset(b + len, ']', (size_t)n), len += (size_t)n;
+    strcpy(b + len, close);
+    return b;
+}
+
+Test(sd_consul_parse, nesting_is_bounded_at_2048)
+{
+    char err[256];
+    consul_catalog_entry *v;
+    size_t k;
+    char *b = nested("{\"s\":", 2047, "}");
+    cr_assert_eq(consul_parse_catalog(b, strlen(b), &v, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "catalog services: expected tags to be strings");
+    free(b);
+    b = nested("{\"s\":", 2048, "}");
+    cr_assert_eq(consul_parse_catalog(b, strlen(b), &v, &k, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid JSON in catalog services: line 1 column 2054: maximum parsing depth reached");
+    free(b);
+    target_group g;
+    target_group_init(&g, "s");
+    b = nested("[", 2047, "]");
+    cr_assert_eq(consul_parse_health(b, strlen(b), "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: malformed service entry");
+    free(b);
+    b = nested("[", 2048, "]");
+    cr_assert_eq(consul_parse_health(b, strlen(b), "s", "dc1", ",", &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid JSON in health service s: line 1 column 2050: maximum parsing depth reached");
+    free(b);
+    target_group_free(&g);
+}
+
+/* The bound on what a health answer may make, at its exact edge: `[{},{},...]` entries cost 3 bytes each
+ * and make a target of ~430 bytes of accounted labels (x86-64 struct sizes), so 2920 of them fit in
+ * 24 x the body + 1 MiB and 2921 do not. A change of the per-target accounting moves this edge. */
+static int empty_entries(size_t n, target_group *g, char *err, size_t errlen)
+{
+    char *b = malloc(3 * n + 3);
+    size_t len = 0;
+    b[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            b[len++] = ',';
+        b[len++] = '{';
+        b[len++] = '}';
+    }
+    b[len++] = ']';
+    b[len] = '\0';
+    target_group_init(g, "s");
+    int rc = consul_parse_health(b, len, "s", "dc1", ",", g, err, errlen);
+    free(b);
+    return rc;
+}
+
+Test(sd_consul_parse, health_bound_at_its_edge)
+{
+    target_group g;
+    char err[256] = "";
+    cr_assert_eq(empty_entries(2920, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 2920);
+    target_group_free(&g);
+    cr_assert_eq(empty_entries(2921, &g, err, sizeof err), -1);
+    cr_assert_str_eq(err, "health service: targets take more than 1 MiB for a body of 8764 bytes (at most 24 times "
+                          "the body + 1 MiB)");
+    target_group_free(&g);
 }

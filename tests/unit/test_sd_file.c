@@ -256,6 +256,28 @@ static double read_errors(void)
     return metric_value(metric_family_get("lookout_sd_file_read_errors_total", METRIC_COUNTER, "", 0, NULL), NULL);
 }
 
+/* Scans (full reads of a provider's files) so far, from the scan duration histogram's count. A provider
+ * scans once in its start (inside sd_manager_apply_config) and once per watch event or refresh. */
+static double scans(void)
+{
+    static const double b[] = {.0005, .001, .005, .01, .05, .1, .5, 1, 5};
+    return metric_value(metric_histogram_get("lookout_sd_file_scan_duration_seconds",
+                                             "The duration of the file SD scan in seconds.", 0, NULL, b, 9),
+                        NULL);
+}
+
+/* Waits (10 s at most) until the scan count reaches n. */
+static bool wait_scans(double n)
+{
+    int64_t end = sd_now_mono_ms() + 10000;
+    while (scans() < n) {
+        if (sd_now_mono_ms() > end)
+            return false;
+        sleep_ms(2);
+    }
+    return true;
+}
+
 typedef struct fixture {
     tdir t;
     recorder r;
@@ -456,19 +478,25 @@ Test(sd_file_watch, reload_keeps_unchanged_provider_and_replaces_changed)
     cr_assert(call_has_address(rec_last(&fx.r, "f"), "old:1"));
     hardlinked(&fx, "[{\"targets\": [\"new:1\"]}]"); /* unseen by the running provider */
 
-    /* same config: the provider keeps running with its groups, nothing is re-read */
+    /* same config: the provider keeps running with its groups, nothing is re-read. A restarted provider
+     * would have scanned inside sd_manager_apply_config (file_start reads before it returns), so the scan
+     * count right after it tells, without waiting; the hour-long refresh and the unwatched directory of
+     * the change leave the running provider nothing to scan meanwhile. */
     size_t before = rec_count(&fx.r, "f");
+    double scans0 = scans();
+    cr_assert_geq(scans0, 1);
     lookout_config *same = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR);
     sd_manager_apply_config(fx.m, same);
+    cr_assert_eq(scans(), scans0, "the unchanged provider was restarted");
     cr_assert(rec_wait(&fx.r, "f", before + 1, 1000)); /* full state after a reload */
-    sleep_ms(200);
     const rec_call *c = rec_last(&fx.r, "f");
     cr_assert(call_has_address(c, "old:1"), "the unchanged provider was restarted");
     cr_assert(!call_has_address(c, "new:1"));
 
-    /* changed config (refresh_interval): a new provider reads the file again */
+    /* changed config (refresh_interval): a new provider reads the file again, and the count shows it */
     lookout_config *changed = file_cfg(&fx.t, (const char *[]){"w/*.json", NULL}, HOUR + 1);
     sd_manager_apply_config(fx.m, changed);
+    cr_assert_eq(scans(), scans0 + 1);
     c = rec_wait_for(&fx.r, "f", pred_has, "new:1", 1500);
     cr_assert_not_null(c);
     cr_assert(!call_has_address(c, "old:1"));
@@ -486,15 +514,16 @@ Test(sd_file_watch, many_changes_few_syncs)
     fx_start(&fx, (const char *[]){"*.json", NULL}, HOUR, 300);
     size_t before = rec_count(&fx.r, "f");
     char buf[64];
+    /* each change waits until the provider has scanned it: 20 scans, 20 updates to the manager */
     for (int i = 1; i <= 20; i++) {
+        double n = scans();
         snprintf(buf, sizeof buf, "[{\"targets\": [\"v:%d\"]}]", i);
         put(&fx.t, "a.json", buf);
-        sleep_ms(30);
+        cr_assert(wait_scans(n + 1), "change %d was not scanned", i);
     }
     cr_assert_not_null(rec_wait_for(&fx.r, "f", pred_has, "v:20", 1500));
-    sleep_ms(350);
+    /* counted when the last change arrives: the syncs it took, at most one per 300 ms, not 20 */
     size_t syncs = rec_count(&fx.r, "f") - before;
-    /* ~600 ms of changes at one sync per 300 ms: 2-4 syncs, never 20 */
     cr_assert_leq(syncs, 4, "%zu syncs for 20 changes", syncs);
     cr_assert(call_has_address(rec_last(&fx.r, "f"), "v:20"));
     fx_end(&fx);
@@ -572,4 +601,107 @@ Test(sd_file, size_limit_boundary)
     cr_assert_eq(sd_file_read(path, &g, &n, err, sizeof err), -1);
     cr_assert_str_eq(err, "file is 67108865 bytes, more than the 67108864 allowed");
     unlink(path);
+}
+
+/* The reading step with a small limit (sd_file_read_stream): a file that grows after fstat (its stat size
+ * is smaller than what is read, as when a writer appends meanwhile, or 0 as in /proc) is read to its end
+ * up to the limit, inclusive, and refused one byte past it, whatever the stat size. */
+static int stream_read(const char *data, size_t data_len, size_t stat_size, size_t limit, char **buf,
+                       size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fmemopen((void *)data, data_len, "rb");
+    cr_assert_not_null(f);
+    *buf = NULL;
+    *len = 0;
+    int rc = sd_file_read_stream(f, stat_size, limit, buf, len, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+Test(sd_file, grown_file_read_up_to_the_limit)
+{
+    static char data[1025];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)('a' + i % 26);
+    /* stat sizes that reach the limit by doubling (0: 1, 2, ... 1024), that do not (100: 101, 202, 404,
+     * 808, then the limit), the exact size, and one a writer truncated meanwhile */
+    const size_t stat_sizes[] = {0, 100, 511, 1023, 1024, 2000};
+    for (size_t k = 0; k < sizeof stat_sizes / sizeof *stat_sizes; k++) {
+        char *buf, err[128] = "";
+        size_t len;
+        cr_assert_eq(stream_read(data, 1024, stat_sizes[k], 1024, &buf, &len, err, sizeof err), 0,
+                     "stat size %zu: %s", stat_sizes[k], err);
+        cr_assert_eq(len, 1024, "stat size %zu: %zu bytes read", stat_sizes[k], len);
+        cr_assert_eq(memcmp(buf, data, 1024), 0);
+        buf[len] = '\0'; /* room for the NUL the parsers may add */
+        free(buf);
+        cr_assert_eq(stream_read(data, 1025, stat_sizes[k], 1024, &buf, &len, err, sizeof err), -1,
+                     "stat size %zu: 1025 bytes accepted", stat_sizes[k]);
+        cr_assert_str_eq(err, "file is more than the 1024 bytes allowed");
+        cr_assert_null(buf);
+    }
+    /* short files and the empty one, whatever the stat size said */
+    char *buf, err[128] = "";
+    size_t len;
+    cr_assert_eq(stream_read(data, 7, 0, 1024, &buf, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 7);
+    cr_assert_eq(memcmp(buf, "abcdefg", 7), 0);
+    free(buf);
+    cr_assert_eq(stream_read(data, 0, 9, 1024, &buf, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 0);
+    free(buf);
+}
+
+/* A read that fails (a directory opened as a stream: EISDIR) is an error, not an empty file. */
+Test(sd_file, read_error_is_reported)
+{
+    FILE *f = fopen("tests/fixtures/sd", "rb");
+    cr_assert_not_null(f);
+    char *buf = NULL, err[128] = "";
+    size_t len = 0;
+    cr_assert_eq(sd_file_read_stream(f, 0, 1024, &buf, &len, err, sizeof err), -1);
+    fclose(f);
+    cr_assert_str_eq(err, "read error");
+    cr_assert_null(buf);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Every read closes its file, whatever the outcome: parsed, invalid, too large, not a regular file,
+ * missing (each 20 times: a descriptor kept per read would show as 20). */
+Test(sd_file, reads_close_their_files)
+{
+    tdir t;
+    tdir_make(&t);
+    char big[256];
+    path_of(&t, "big.json", big, sizeof big);
+    int fd = open(big, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)SD_FILE_MAX_BYTES + 1), 0); /* sparse */
+    close(fd);
+    const char *paths[] = {FX "good.json", FX "good.yml", FX "bad_label_name.json", big, FX, FX "missing.json"};
+    const int want[] = {0, 0, -1, -1, -1, -1};
+    int before = open_fds();
+    for (int round = 0; round < 20; round++)
+        for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+            target_group *g = NULL;
+            size_t n = 0;
+            char err[256] = "";
+            int rc = sd_file_read(paths[i], &g, &n, err, sizeof err);
+            cr_assert_eq(rc, want[i], "%s: %d (%s)", paths[i], rc, err);
+            if (!rc)
+                sd_groups_free(g, n);
+        }
+    cr_assert_eq(open_fds(), before, "descriptors left open by 120 reads");
+    rm_tree(t.root);
 }

@@ -1,0 +1,162 @@
+/* The merge engine's memory: everything it allocates over a whole life (applies from several sources,
+ * deltas, a restarted instance, a snapshot restored into a second engine, expiry, pruning, forgotten
+ * sources) is freed, measured with mallinfo2 around that life (heap_use.h) so that a dropped free of
+ * anything named after a job, URL, key or label shows without a sanitizer; and ids of every length up to 80 bytes, so that an allocation one byte short for its NUL
+ * ends on a malloc chunk boundary at some length and corrupts the next chunk's header, which glibc
+ * notices when that chunk is freed (ASan sees it at once). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap_use.h"
+#include "store/merge.h"
+#include "util/strbuf.h"
+
+#define T0 1709377200000LL /* 2024-03-02T11:00:00Z */
+#define MIN 60000LL
+
+static char *repeat(char c, size_t n, const char *suffix)
+{
+    size_t s = strlen(suffix);
+    char *v = malloc(n + s + 1);
+    memset(v, c, n);
+    memcpy(v + n, suffix, s + 1);
+    return v;
+}
+
+/* A payload of n_aggs aggregates (keys "KEYPREFIX<i>"), each with two occurrences, counts base + i. */
+static payload_doc *doc(const char *uuid, const char *keyprefix, int n_aggs, unsigned long base, int minute)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_printf(&sb, "{\"target_uuid\":\"%s\",\"aggregated_errors\":[", uuid);
+    for (int i = 0; i < n_aggs; i++)
+        strbuf_printf(&sb,
+                      "%s{\"aggregation_key\":\"%s%d\",\"total_count\":%lu,\"severity\":\"%s\","
+                      "\"created_at\":\"2024-03-02T09:00:00Z\",\"latest_errors\":["
+                      "{\"error\":{\"class\":\"E%d\",\"message\":\"m\"},\"uuid\":\"%s-%d-a\","
+                      "\"timestamp\":\"2024-03-02T10:%02d:01Z\"},"
+                      "{\"error\":{\"class\":\"E%d\",\"message\":\"m\"},\"uuid\":\"%s-%d-b\","
+                      "\"timestamp\":\"2024-03-02T10:%02d:02Z\"}]}",
+                      i ? "," : "", keyprefix, i, base + (unsigned long)i, i % 2 ? "warning" : "error", i, uuid,
+                      i, minute, i, uuid, i, minute);
+    strbuf_puts(&sb, "]}");
+    char err[256] = "";
+    payload_doc *d = payload_parse(sb.buf, sb.len, "http://x/-/exceptions", err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    strbuf_free(&sb);
+    return d;
+}
+
+static void apply(merge_engine *e, merge_changeset *cs, const char *job, const char *url, payload_doc *d,
+                  int64_t now, const labelset *ls)
+{
+    merge_input in = {.job = job, .url = url, .labels = ls, .doc = d, .now_ms = now};
+    merge_apply(e, &in, cs);
+    payload_free(d);
+}
+
+#define BIG (256 * 1024) /* one leaked copy of a name is HEAP_USE_TOLERANCE */
+
+/* One whole life of two engines; the heap in use grows by what it leaked. */
+static void life(void)
+{
+    /* long names, so that one leaked copy of any of them per source or aggregate is visible */
+    char *jobs[2] = {repeat('j', BIG, "1"), repeat('j', BIG, "2")};
+    char *urls[3] = {repeat('u', BIG, "a"), repeat('u', BIG, "b"), repeat('u', BIG, "c")};
+    char *keyp = repeat('k', BIG, "-");
+    char *lv = repeat('l', BIG, "");
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "team", lv);
+    labelset_set(&ls, "instance", "i1");
+    for (int round = 0; round < 3; round++)
+        for (int j = 0; j < 2; j++)
+            for (int u = 0; u < 3; u++) {
+                char uuid[32];
+                /* round 2: the instance behind url 0 restarted (a new uuid) */
+                snprintf(uuid, sizeof uuid, "T%d%d%s", j, u, round == 2 && u == 0 ? "r" : "");
+                apply(e, &cs, jobs[j], urls[u], doc(uuid, keyp, 4, 10 + (unsigned long)round * 5, round), T0 + round * MIN,
+                      &ls);
+            }
+    merge_aggregate_info ai;
+    char *key0 = repeat('k', BIG, "-0");
+    cr_assert(merge_get(e, jobs[0], key0, &ai));
+    cr_assert_eq(ai.total_count, 75, "%llu", (unsigned long long)ai.total_count); /* 3 x 10, + 3 x 5, + 5 + 5 + 20 (url 0 restarted at 20) */
+    free(key0);
+    merge_stats stats;
+    merge_get_stats(e, &stats);
+
+    /* a snapshot restored into a second engine, which then takes more */
+    merge_state st;
+    merge_snapshot(e, &st);
+    cr_assert_geq(st.n_instances, 6);
+    cr_assert_geq(st.n_sources, 6);
+    merge_engine *e2 = merge_new(NULL);
+    merge_restore(e2, &st);
+    merge_state_free(&st);
+    apply(e2, &cs, jobs[1], urls[2], doc("T12", keyp, 5, 40, 5), T0 + 5 * MIN, &ls);
+    merge_changeset_clear(&cs);
+
+    /* sources forgotten, then everything expired and pruned */
+    merge_forget_source(e, jobs[0], urls[1]);
+    merge_forget_body_hashes(e);
+    merge_expire(e, T0 + 400LL * 24 * 60 * MIN, &cs);
+    merge_prune(e, T0 + 400LL * 24 * 60 * MIN);
+    merge_changeset_free(&cs);
+    merge_free(e);
+    merge_free(e2);
+    labelset_free(&ls);
+
+    free(jobs[0]), free(jobs[1]), free(urls[0]), free(urls[1]), free(urls[2]), free(keyp), free(lv);
+}
+
+/* The first life also makes what lives as long as the process (metric families, the parser's tables):
+ * the second must leave the heap as it found it. */
+Test(merge_memory, a_whole_life_frees_everything)
+{
+    life();
+    size_t before = heap_use();
+    life();
+    heap_use_assert_back_to(before);
+}
+
+/* Jobs, URLs and keys of every length from 1 to 80 bytes; the instances and sources also go through a
+ * snapshot restored into a second engine (aggregates come back from the store, not the snapshot). */
+Test(merge_memory, ids_of_every_length)
+{
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char job[96], url[96], key[96];
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(url, 'u', n), url[n] = '\0';
+        memset(key, 'k', n), key[n] = '\0';
+        char uuid[16];
+        snprintf(uuid, sizeof uuid, "U%zu", n);
+        apply(e, &cs, job, url, doc(uuid, key, 1, n, 0), T0, NULL);
+        apply(e, &cs, "j", url, doc(uuid, key, 1, n, 0), T0, NULL);
+        apply(e, &cs, job, "u", doc(uuid, "k", 1, n, 0), T0, NULL);
+    }
+    merge_state st;
+    merge_snapshot(e, &st);
+    merge_engine *e2 = merge_new(NULL);
+    merge_restore(e2, &st);
+    merge_state_free(&st);
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(key, 'k', n), key[n] = '\0';
+        strcat(key, "0");
+        merge_aggregate_info ai;
+        cr_assert(merge_get(e, job, key, &ai), "no aggregate of length %zu", n);
+        cr_assert_eq(ai.total_count, n, "length %zu", n);
+    }
+    merge_changeset_free(&cs);
+    merge_free(e);
+    merge_free(e2);
+}
