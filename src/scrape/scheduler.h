@@ -65,6 +65,9 @@ typedef void (*scrape_result_fn)(void *ctx, const scrape_result *r);
 /* seed: scheduling seed (see above). fn is called on the loop thread for every finished scrape; it may
  * call scrape_loop_upsert/remove (they only enqueue). Returns NULL if epoll/eventfd cannot be created. */
 scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx);
+/* Plain-http scrapes of numeric addresses go through http/h1client.c instead of curl (on by default);
+ * off sends every scrape through curl. Call before scrape_loop_start. */
+void scrape_loop_set_fast_http(scrape_loop *l, bool on);
 int scrape_loop_start(scrape_loop *l, char *err, size_t errlen);
 /* Stops the thread, aborting in-flight transfers, and frees everything. */
 void scrape_loop_free(scrape_loop *l);
