@@ -32,6 +32,8 @@ struct h1_client {
     socklen_t addrlen;
     char addr_text[80]; /* "127.0.0.1:80", "[::1]:80": Go's dialled address */
     int epfd, fd;
+    h1_idle_budget *budget;
+    bool counted_idle; /* this idle connection is counted in budget->idle */
     uint32_t events; /* current epoll interest, 0 when not registered */
     conn_state state;
     bool usable, reused, retried;
@@ -203,7 +205,7 @@ const char *h1_accept_encoding(void)
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-h1_client *h1_client_new(const char *url, int epfd)
+h1_client *h1_client_new(const char *url, int epfd, h1_idle_budget *budget)
 {
     char host[80];
     const char *target;
@@ -227,6 +229,7 @@ h1_client *h1_client_new(const char *url, int epfd)
     c->addrlen = sl;
     snprintf(c->addr_text, sizeof c->addr_text, "%s", at);
     c->epfd = epfd;
+    c->budget = budget;
     c->fd = -1;
     c->usable = true;
     return c;
@@ -241,8 +244,17 @@ static void inflate_end(h1_client *c)
     }
 }
 
+static void leave_idle(h1_client *c)
+{
+    if (c->counted_idle) {
+        c->budget->idle--;
+        c->counted_idle = false;
+    }
+}
+
 static void conn_close(h1_client *c)
 {
+    leave_idle(c);
     if (c->fd >= 0)
         close(c->fd); /* removes it from the epoll set */
     c->fd = -1;
@@ -257,6 +269,14 @@ static void request_end(h1_client *c, bool keep)
     c->req_len = c->sent = 0;
     inflate_end(c);
     c->state = C_IDLE;
+    if (keep && c->fd >= 0 && c->budget && !c->counted_idle) {
+        if (c->budget->idle >= c->budget->max)
+            keep = false; /* descriptors are bounded: this target connects afresh next time */
+        else {
+            c->budget->idle++;
+            c->counted_idle = true;
+        }
+    }
     if (!keep)
         conn_close(c);
 }
@@ -571,6 +591,7 @@ h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *cons
     if (c->fd < 0)
         return do_connect(c, out);
     c->reused = true;
+    leave_idle(c);
     h1_parser_init(&c->p);
     c->state = C_SENDING;
     return do_send(c, out);

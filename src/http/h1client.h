@@ -44,8 +44,16 @@ typedef struct h1c_outcome {
  * optional path and query made only of characters curl sends unchanged (no dot segments, no '#'). */
 bool h1_url_eligible(const char *url);
 
-/* NULL when !h1_url_eligible(url). epfd: the loop's epoll. */
-h1_client *h1_client_new(const char *url, int epfd);
+/* Idle kept-alive connections of all clients sharing it, at most max: a connection that would be one
+ * too many is closed after its response instead (each target keeping one would otherwise need a
+ * descriptor per target). */
+typedef struct h1_idle_budget {
+    size_t idle, max;
+} h1_idle_budget;
+
+/* NULL when !h1_url_eligible(url). epfd: the loop's epoll. budget: shared by the loop's clients, or NULL
+ * (no bound). */
+h1_client *h1_client_new(const char *url, int epfd, h1_idle_budget *budget);
 void h1_client_free(h1_client *c); /* closes the connection; NULL is ignored */
 /* The socket, or -1 when there is none (before the first request, after a close). */
 int h1_client_fd(const h1_client *c);

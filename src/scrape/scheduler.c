@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +100,7 @@ struct scrape_loop {
     target **fast_by_fd; /* fd -> target whose fast client owns it */
     size_t fast_n;
     minheap fast_deadlines; /* in-flight fast requests, keyed on their deadline */
+    h1_idle_budget fast_idle; /* kept-alive fast connections: half the descriptor limit */
 };
 
 static int64_t clock_ms(clockid_t c)
@@ -727,7 +729,7 @@ static bool fast_start(scrape_loop *l, target *t)
     if (!t->fast) {
         if (!fast_eligible(l, t))
             return false;
-        t->fast = h1_client_new(t->url, l->epfd);
+        t->fast = h1_client_new(t->url, l->epfd, &l->fast_idle);
         if (!t->fast)
             return false;
     }
@@ -936,6 +938,8 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
     l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - mono_ms();
     l->curl_deadline = -1;
     l->fast_enabled = true;
+    struct rlimit rl;
+    l->fast_idle.max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur / 2 : 4096;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->evfd < 0) {

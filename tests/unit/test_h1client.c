@@ -27,7 +27,62 @@ typedef struct server {
     int conns, reqs;
     char last_req[4096];
     volatile int stop;
+    int conn_fd[64];
+    pthread_t conn_th[64];
+    int n_conn;
 } server;
+
+typedef struct conn_arg {
+    server *s;
+    int fd, conn_no;
+} conn_arg;
+
+/* One connection: answers each request by the server's mode. */
+static void *serve_conn(void *arg)
+{
+    conn_arg *ca = arg;
+    server *s = ca->s;
+    int c = ca->fd, conn_no = ca->conn_no;
+    free(ca);
+    char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = recv(c, buf + have, sizeof buf - 1 - have, 0);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        size_t rl = (size_t)(end + 4 - buf);
+        pthread_mutex_lock(&s->mu);
+        s->reqs++;
+        memcpy(s->last_req, buf, rl);
+        s->last_req[rl] = '\0';
+        pthread_mutex_unlock(&s->mu);
+        memmove(buf, buf + rl, have - rl);
+        have -= rl;
+        if (s->m == M_NO_ANSWER) {
+            while (!s->stop && recv(c, buf, sizeof buf, 0) > 0)
+                ;
+            break;
+        }
+        if (s->m == M_RESET || (s->m == M_RESET_FIRST && conn_no == 1)) {
+            struct linger lg = {1, 0};
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            break;
+        }
+        send(c, s->resp, s->resp_len, MSG_NOSIGNAL);
+        if (s->m == M_CLOSE_AFTER)
+            break;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->conn_fd[conn_no - 1] = -1; /* server_stop must not shut down a reused descriptor */
+    close(c);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
 
 static void *serve(void *arg)
 {
@@ -39,40 +94,19 @@ static void *serve(void *arg)
         pthread_mutex_lock(&s->mu);
         int conn_no = ++s->conns;
         pthread_mutex_unlock(&s->mu);
-        char buf[4096];
-        size_t have = 0;
-        for (;;) {
-            ssize_t r = recv(c, buf + have, sizeof buf - 1 - have, 0);
-            if (r <= 0)
-                break;
-            have += (size_t)r;
-            buf[have] = '\0';
-            char *end = strstr(buf, "\r\n\r\n");
-            if (!end)
-                continue;
-            size_t rl = (size_t)(end + 4 - buf);
-            pthread_mutex_lock(&s->mu);
-            s->reqs++;
-            memcpy(s->last_req, buf, rl);
-            s->last_req[rl] = '\0';
-            pthread_mutex_unlock(&s->mu);
-            memmove(buf, buf + rl, have - rl);
-            have -= rl;
-            if (s->m == M_NO_ANSWER) {
-                while (!s->stop && recv(c, buf, sizeof buf, 0) > 0)
-                    ;
-                break;
-            }
-            if (s->m == M_RESET || (s->m == M_RESET_FIRST && conn_no == 1)) {
-                struct linger lg = {1, 0};
-                setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-                break;
-            }
-            send(c, s->resp, s->resp_len, MSG_NOSIGNAL);
-            if (s->m == M_CLOSE_AFTER)
-                break;
+        if (conn_no > 64) {
+            close(c);
+            continue;
         }
-        close(c);
+        conn_arg *ca = malloc(sizeof *ca);
+        ca->s = s;
+        ca->fd = c;
+        ca->conn_no = conn_no;
+        pthread_mutex_lock(&s->mu);
+        s->conn_fd[conn_no - 1] = c;
+        pthread_create(&s->conn_th[conn_no - 1], NULL, serve_conn, ca);
+        s->n_conn = conn_no;
+        pthread_mutex_unlock(&s->mu);
     }
 }
 
@@ -100,6 +134,13 @@ static void server_stop(server *s)
     close(s->lfd);
     pthread_cancel(s->th);
     pthread_join(s->th, NULL);
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_conn; i++)
+        if (s->conn_fd[i] >= 0)
+            shutdown(s->conn_fd[i], SHUT_RDWR); /* ends its recv (the thread closes it) */
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_conn; i++)
+        pthread_join(s->conn_th[i], NULL);
 }
 
 typedef struct body {
@@ -155,7 +196,7 @@ Test(h1client, request_bytes_and_keep_alive)
     server s;
     server_start(&s, M_SERVE, OK_RESP, 0);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/errors?a=b&c=%20d"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/errors?a=b&c=%20d"), epfd, NULL);
     cr_assert_not_null(c);
     static body b;
     h1c_outcome o;
@@ -190,7 +231,7 @@ Test(h1client, closed_idle_connection_is_retried_once)
     server s;
     server_start(&s, M_CLOSE_AFTER, OK_RESP, 0);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
     static body b;
     h1c_outcome o;
     for (int i = 0; i < 3; i++) {
@@ -209,7 +250,7 @@ Test(h1client, reset_on_a_fresh_connection_goes_to_curl)
     server s;
     server_start(&s, M_RESET, NULL, 0);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_FALLBACK);
@@ -227,7 +268,7 @@ Test(h1client, refused_and_timeout_texts)
     server_start(&s, M_NO_ANSWER, NULL, 0);
     int port = s.port;
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(port, "/x"), epfd);
+    h1_client *c = h1_client_new(url(port, "/x"), epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 200), H1C_DONE);
@@ -239,7 +280,7 @@ Test(h1client, refused_and_timeout_texts)
     cr_assert_eq(h1_client_fd(c), -1, "a timed-out connection is closed");
     server_stop(&s);
     h1_client_free(c);
-    c = h1_client_new(url(port, "/x"), epfd); /* nobody listens there now */
+    c = h1_client_new(url(port, "/x"), epfd, NULL); /* nobody listens there now */
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_CONNECT);
     h1_client_describe(c, &o, txt, sizeof txt);
@@ -255,7 +296,7 @@ Test(h1client, body_limit)
     server s;
     server_start(&s, M_SERVE, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n01234567890", 0);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 10, NULL, &o, 5000), H1C_DONE);
@@ -266,7 +307,7 @@ Test(h1client, body_limit)
     h1_client_free(c);
     server_stop(&s);
     server_start(&s, M_SERVE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 0);
-    c = h1_client_new(url(s.port, "/"), epfd);
+    c = h1_client_new(url(s.port, "/"), epfd, NULL);
     cr_assert_eq(run(c, epfd, &b, 10, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_LIMIT, "a chunked body past the limit");
     cr_assert_eq(run(c, epfd, &b, 12, NULL, &o, 5000), H1C_DONE);
@@ -301,7 +342,7 @@ Test(h1client, gzip_is_inflated_and_limited_after_inflating)
     server s;
     server_start(&s, M_SERVE, resp, (size_t)n + gl);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 100000, NULL, &o, 5000), H1C_DONE);
@@ -316,7 +357,7 @@ Test(h1client, gzip_is_inflated_and_limited_after_inflating)
     snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 16\r\n\r\n"
                                 "garbage!garbage!");
     server_start(&s, M_SERVE, resp, 0);
-    c = h1_client_new(url(s.port, "/"), epfd);
+    c = h1_client_new(url(s.port, "/"), epfd, NULL);
     cr_assert_eq(run(c, epfd, &b, 100000, NULL, &o, 5000), H1C_FALLBACK);
     h1_client_free(c);
     server_stop(&s);
@@ -336,7 +377,7 @@ Test(h1client, unusual_responses_go_to_curl)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         server s;
         server_start(&s, M_CLOSE_AFTER, cases[i].resp, 0);
-        h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+        h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
         static body b;
         h1c_outcome o;
         cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_FALLBACK, "case %zu", i);
@@ -353,7 +394,7 @@ Test(h1client, status_without_body_and_until_close)
     server s;
     server_start(&s, M_CLOSE_AFTER, "HTTP/1.0 500 Broken Thing\r\n\r\nwhatever", 0);
     int epfd = epoll_create1(0);
-    h1_client *c = h1_client_new(url(s.port, "/"), epfd);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
@@ -391,7 +432,7 @@ Test(h1client, host_header_and_target_forms)
     int epfd = epoll_create1(0);
     char u[128];
     snprintf(u, sizeof u, "http://127.0.0.1:%d?q=1", s.port);
-    h1_client *c = h1_client_new(u, epfd);
+    h1_client *c = h1_client_new(u, epfd, NULL);
     static body b;
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
@@ -399,6 +440,38 @@ Test(h1client, host_header_and_target_forms)
     snprintf(want, sizeof want, "GET /?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", s.port);
     cr_assert(strncmp(s.last_req, want, strlen(want)) == 0, "%s", s.last_req);
     h1_client_free(c);
+    server_stop(&s);
+    close(epfd);
+}
+
+Test(h1client, idle_connections_are_bounded)
+{
+    server s;
+    server_start(&s, M_SERVE, OK_RESP, 0);
+    int epfd = epoll_create1(0);
+    h1_idle_budget budget = {.idle = 0, .max = 1};
+    h1_client *a = h1_client_new(url(s.port, "/a"), epfd, &budget);
+    h1_client *b = h1_client_new(url(s.port, "/b"), epfd, &budget);
+    static body bd;
+    h1c_outcome o;
+    cr_assert_eq(run(a, epfd, &bd, 1000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(budget.idle, 1);
+    cr_assert_eq(run(b, epfd, &bd, 1000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(o.status, 200);
+    cr_assert_eq(budget.idle, 1, "the second is closed after its response");
+    cr_assert_geq(h1_client_fd(a), 0);
+    cr_assert_eq(h1_client_fd(b), -1);
+    cr_assert_eq(run(a, epfd, &bd, 1000, NULL, &o, 5000), H1C_DONE, "a reuses its connection");
+    cr_assert_eq(budget.idle, 1);
+    h1_client_idle_event(a); /* the server closed it, say */
+    cr_assert_eq(budget.idle, 0);
+    cr_assert_eq(run(b, epfd, &bd, 1000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(budget.idle, 1, "now b may keep its connection");
+    cr_assert_geq(h1_client_fd(b), 0);
+    h1_client_free(b);
+    cr_assert_eq(budget.idle, 0);
+    h1_client_free(a);
+    cr_assert_eq(s.conns, 3, "a, b (closed after its response), b again");
     server_stop(&s);
     close(epfd);
 }
