@@ -1,6 +1,7 @@
 /* h1parse: see h1parse.h. */
 #include "http/h1parse.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,17 +29,41 @@ enum { L_STATUS = 1, L_HEADER, L_HEND, L_CHUNK_SIZE, L_CHUNK_DATA, L_TRAILER, L_
 #define CHUNK_EXT_MAX 1024
 #define CHUNK_HEX_MAX 15
 
-void h1_parser_init(h1_parser *p)
+
+/* Byte classes: 1 = a token character (header names), 2 = a field-value character (reason phrases and
+ * header values: visible, space, tab, obs-text; not CR, LF, other controls or DEL). */
+static unsigned char cls[256];
+static pthread_once_t cls_once = PTHREAD_ONCE_INIT;
+
+static void cls_init(void)
 {
-    memset(p, 0, sizeof *p);
-    p->content_length = -1;
+    for (int c = 0; c < 256; c++) {
+        bool t = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        bool v = (c >= 0x20 && c != 0x7f) || c == '\t';
+        cls[c] = (unsigned char)((t ? 1 : 0) | (v ? 2 : 0));
+    }
 }
 
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return cls[c] & 1;
+}
+
+/* Length of the run of bytes of class k at the start of b. */
+static size_t run_of(const unsigned char *b, size_t n, unsigned char k)
+{
+    size_t j = 0;
+    while (j < n && (cls[b[j]] & k))
+        j++;
+    return j;
+}
+
+void h1_parser_init(h1_parser *p)
+{
+    pthread_once(&cls_once, cls_init);
+    memset(p, 0, sizeof *p);
+    p->content_length = -1;
 }
 
 static h1_result fail(h1_parser *p, h1_result r)
@@ -226,6 +251,41 @@ h1_result h1_parse(h1_parser *p, const char *buf, size_t len, size_t *used, h1_s
                 }
                 p->state = S_CHUNK_DATA_END;
                 p->sub = 0;
+            }
+            continue;
+        }
+        case S_HNAME:
+        case S_HVAL:
+        case S_STATUS: {
+            /* a run of name, value or reason bytes at once (the bulk of a header block) */
+            if (p->state == S_STATUS && p->sub < 13)
+                break;
+            const unsigned char *u = (const unsigned char *)buf + i;
+            size_t run = run_of(u, len - i, p->state == S_HNAME ? 1 : 2);
+            if (run == 0)
+                break;
+            if (p->header_bytes + run > H1_MAX_HEADER_BYTES)
+                return fail(p, H1_UNSUPPORTED);
+            p->header_bytes += run;
+            i += run;
+            if (p->state == S_HNAME) {
+                size_t room = p->name_len < sizeof p->name ? sizeof p->name - p->name_len : 0;
+                size_t n = run < room ? run : room;
+                memcpy(p->name + p->name_len, u, n);
+                p->name_len = p->name_len + run > sizeof p->name ? sizeof p->name + 1 : p->name_len + run;
+            } else if (p->state == S_HVAL) {
+                size_t room = sizeof p->value - p->value_len;
+                size_t n = run < room ? run : room;
+                memcpy(p->value + p->value_len, u, n);
+                p->value_len += n;
+                if (run > n)
+                    p->value_long = true;
+            } else {
+                size_t room = sizeof p->reason - 1 - p->reason_len;
+                size_t n = run < room ? run : room;
+                memcpy(p->reason + p->reason_len, u, n);
+                p->reason_len += n;
+                p->reason[p->reason_len] = '\0';
             }
             continue;
         }
