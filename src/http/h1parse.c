@@ -271,7 +271,8 @@ h1_result h1_parse(h1_parser *p, const char *buf, size_t len, size_t *used, h1_s
             if (p->state == S_HNAME) {
                 size_t room = p->name_len < sizeof p->name ? sizeof p->name - p->name_len : 0;
                 size_t n = run < room ? run : room;
-                memcpy(p->name + p->name_len, u, n);
+                if (n) /* a long name's length stays past the buffer: no pointer there */
+                    memcpy(p->name + p->name_len, u, n);
                 p->name_len = p->name_len + run > sizeof p->name ? sizeof p->name + 1 : p->name_len + run;
             } else if (p->state == S_HVAL) {
                 size_t room = sizeof p->value - p->value_len;
