@@ -64,6 +64,8 @@ typedef struct target {
     int fast_fd;                           /* the fd registered in fast_by_fd, -1 none */
     size_t fast_deadline_idx;
     int64_t start_us;
+    char tmo_hdr[96]; /* "X-Prometheus-Scrape-Timeout-Seconds: ..." for tmo_hdr_ms */
+    int64_t tmo_hdr_ms;
 } target;
 
 typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
@@ -588,16 +590,19 @@ static double elapsed_s(const target *t)
     return (double)(mono_us() - t->start_us) / 1e6;
 }
 
-/* The request headers every scrape sends (after curl's own). */
-static void scrape_headers(const target *t, char *tmo_hdr, size_t tn, char *ua, size_t un, const char *hdrs[4])
+/* The request headers every scrape sends (after curl's own). The timeout header is formatted once per
+ * timeout value, not per scrape. */
+static void scrape_headers(target *t, const char *hdrs[4])
 {
-    char tmo[48];
-    format_seconds(tmo, sizeof tmo, t->timeout_ms);
-    snprintf(tmo_hdr, tn, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
-    snprintf(ua, un, "User-Agent: lookout/%s", LOOKOUT_VERSION);
+    if (!t->tmo_hdr[0] || t->tmo_hdr_ms != t->timeout_ms) {
+        char tmo[48];
+        format_seconds(tmo, sizeof tmo, t->timeout_ms);
+        snprintf(t->tmo_hdr, sizeof t->tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
+        t->tmo_hdr_ms = t->timeout_ms;
+    }
     hdrs[0] = "Accept: application/json";
-    hdrs[1] = ua;
-    hdrs[2] = tmo_hdr;
+    hdrs[1] = "User-Agent: lookout/" LOOKOUT_VERSION;
+    hdrs[2] = t->tmo_hdr;
     hdrs[3] = NULL;
 }
 
@@ -616,9 +621,9 @@ static void setup_failed(scrape_loop *l, target *t, const char *err)
 /* Starts the scrape through curl with timeout_ms for the whole transfer. */
 static void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
 {
-    char err[512], tmo_hdr[128], ua[96];
+    char err[512];
     const char *hdrs[4];
-    scrape_headers(t, tmo_hdr, sizeof tmo_hdr, ua, sizeof ua, hdrs);
+    scrape_headers(t, hdrs);
     t->easy = scrape_pool_get_easy(&l->pool);
     t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
     if (!t->req) {
@@ -733,9 +738,9 @@ static bool fast_start(scrape_loop *l, target *t)
         if (!t->fast)
             return false;
     }
-    char err[512], tmo_hdr[128], ua[96];
+    char err[512];
     const char *hdrs[5];
-    scrape_headers(t, tmo_hdr, sizeof tmo_hdr, ua, sizeof ua, hdrs);
+    scrape_headers(t, hdrs);
     char *basic = NULL, *other = NULL;
     if (http_client_auth_headers(t->has_http ? &t->http : NULL, NULL, &basic, &other, err, sizeof err) != 0) {
         setup_failed(l, t, err);

@@ -94,7 +94,7 @@ same_growth() {
   [ "$(deltas "$a0" "$a1")" = "$(deltas "$b0" "$b1")" ] && [ -n "$a0" ] && \
     [ "$(deltas "$a0" "$a1" | awk '$2 > 0' | wc -l)" = 6 ] || { deltas "$a0" "$a1"; deltas "$b0" "$b1"; false; }
 }
-grown() { local i; for i in 1 2 3 4; do same_growth >/dev/null && return 0; done; same_growth; }
+grown() { local i; for i in 1 2 3 4 5 6 7; do same_growth >/dev/null && return 0; done; same_growth; }
 check "same scrapes and failures per job over the same rounds" grown
 fastm=$(curl -sS --max-time 10 "$FAST_URL/metrics")
 curlm=$(curl -sS --max-time 10 "$CURL_URL/metrics")
