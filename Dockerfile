@@ -8,7 +8,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libyaml-dev libjansson-dev libmicrohttpd-dev libpcre2-dev \
-      libcurl4-openssl-dev libssl-dev libc-ares-dev libsqlite3-dev libpq-dev libmariadb-dev \
+      libcurl4-openssl-dev libssl-dev libc-ares-dev libsqlite3-dev libpq-dev libmariadb-dev zlib1g-dev \
       dpkg-dev binutils procps adduser \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

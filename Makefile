@@ -1,5 +1,5 @@
 # lookout build. `make` builds ./lookout; see README.md for the other targets.
-PKGS     := yaml-0.1 jansson yajl libmicrohttpd gnutls libcrypt libpcre2-8 libcurl libcrypto libcares sqlite3 libpq libmariadb
+PKGS     := yaml-0.1 jansson yajl libmicrohttpd gnutls libcrypt libpcre2-8 libcurl libcrypto libcares sqlite3 libpq libmariadb zlib
 CC       ?= cc
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT      ?= -O2 -g

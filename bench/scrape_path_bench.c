@@ -95,6 +95,8 @@ int main(int argc, char **argv)
         return 1;
     }
     scrape_loop *l = scrape_loop_new(1, on_result, NULL);
+    const char *curl_only = getenv("CURL_ONLY"); /* 1: every scrape through curl (--scrape.curl-only) */
+    scrape_loop_set_fast_http(l, !(curl_only && !strcmp(curl_only, "1")));
     for (int i = 0; i < n_targets; i++) {
         char url[1024], idx[16];
         snprintf(url, sizeof url, "%s%d.json", base, i);

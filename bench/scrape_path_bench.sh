@@ -6,7 +6,8 @@
 # CPU time; they count user-space instructions of the whole process (scrape loop, curl, ingest writer,
 # merge, SQLite), not the kernel's.
 # Env: TARGETS (100), SCRAPES (scrapes per target in the measured window, 3), MODES ("unchanged changed"),
-#      VALGRIND_OPTS (extra callgrind options), KEEP_PROFILE (a path prefix: keep the callgrind files), BUILD.
+#      VALGRIND_OPTS (extra callgrind options), KEEP_PROFILE (a path prefix: keep the callgrind files), BUILD,
+#      CURL_ONLY=1 (every scrape through curl, as --scrape.curl-only; default: the fast path, http/h1client.c).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}

@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev libpcre2-dev
-      libcurl4-openssl-dev libssl-dev libc-ares-dev libyajl-dev libcriterion-dev libsqlite3-dev libpq-dev libmariadb-dev
+      libcurl4-openssl-dev libssl-dev libc-ares-dev libyajl-dev libcriterion-dev libsqlite3-dev libpq-dev libmariadb-dev zlib1g-dev
       curl python3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -42,6 +42,9 @@ static void usage(FILE *out)
             "                               allowed to make cross-site requests; other cross-site writes\n"
             "                               are refused with 403 (default: none).\n"
             "  --web.enable-lifecycle       enable POST /-/reload and POST /-/quit.\n"
+            "  --scrape.curl-only           scrape everything through libcurl; without it plain-http\n"
+            "                               targets with a numeric address use a built-in HTTP/1.1\n"
+            "                               client (same requests, results and errors, less CPU).\n"
             "  --web.enable-push            accept pushed exceptions: POST /errors (Periskop clients'\n"
             "                               push_to_gateway) and POST /api/v1/push/{job} (also config\n"
             "                               push.enabled).\n"
@@ -277,6 +280,8 @@ int main(int argc, char **argv)
             opts.enable_lifecycle = true;
         } else if (strcmp(a, "--web.enable-push") == 0) {
             opts.enable_push = true;
+        } else if (strcmp(a, "--scrape.curl-only") == 0) {
+            opts.scrape_curl_only = true;
         } else {
             fprintf(stderr, "lookout: unknown argument %s\n\n", a);
             usage(stderr);

@@ -309,6 +309,8 @@ static int runtime_start(runtime *rt)
         return -1;
     }
     rt->loop = scrape_loop_new(scrape_seed(&rt->cfg->global.external_labels), ingest_submit, rt->ingest);
+    if (rt->loop)
+        scrape_loop_set_fast_http(rt->loop, !rt->opts->scrape_curl_only);
     if (!rt->loop || scrape_loop_start(rt->loop, err, sizeof err) != 0) {
         log_error("scrape", "cannot start the scrape loop", "err", rt->loop ? err : strerror(errno));
         return -1;

@@ -13,6 +13,7 @@ typedef struct runtime_options {
     const char *storage_path;   /* directory; NULL: LOOKOUT_DEFAULT_STORAGE_PATH */
     bool enable_lifecycle;      /* POST /-/reload, /-/quit */
     bool enable_push;           /* POST /errors, /api/v1/push/{job} (also push.enabled in the config) */
+    bool scrape_curl_only;      /* --scrape.curl-only: no fast path (scrape/scheduler.h) */
     const char *web_config_file; /* --web.config.file: TLS, basic auth, headers (config/web_config.h); NULL: none */
     const char *cors_origin;     /* --web.cors.origin: regex of origins allowed to make cross-site writes */
     const char *external_url;   /* --web.external-url: links in alerts; NULL: http://<listen address> + route prefix */

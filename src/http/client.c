@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #include "labels/relabel.h"
 #include "util/xalloc.h"
 
@@ -225,6 +227,86 @@ static int check_scheme(const char *url, char *err, size_t errlen)
     return -1;
 }
 
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* "Authorization: TYPE CREDENTIALS" for cfg's authorization (credentials_file re-read now), or NULL with
+ * err "" when the credentials are empty (no header), or NULL with the error in err. */
+static char *authorization_header(const http_client_config *cfg, char *err, size_t errlen)
+{
+    char *cred = NULL;
+    err[0] = '\0';
+    if (cfg->authorization_credentials_file && *cfg->authorization_credentials_file) {
+        char e2[512];
+        cred = http_client_read_secret(cfg->authorization_credentials_file, e2, sizeof e2);
+        if (!cred) {
+            snprintf(err, errlen, "unable to read authorization credentials file %s: %s",
+                     cfg->authorization_credentials_file, e2);
+            return NULL;
+        }
+    } else {
+        cred = xstrdup(cfg->authorization_credentials ? cfg->authorization_credentials : "");
+    }
+    char *hdr = NULL;
+    if (*cred) {
+        const char *type = cfg->authorization_type && *cfg->authorization_type ? cfg->authorization_type
+                                                                              : "Bearer";
+        size_t need = strlen(type) + strlen(cred) + 32;
+        hdr = xmalloc(need);
+        snprintf(hdr, need, "Authorization: %s %s", type, cred);
+    }
+    wipe_free(cred);
+    return hdr;
+}
+
+/* basic_auth's password (password_file re-read now), or NULL with the error in err. */
+static char *basic_password(const http_client_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->basic_auth_password_file && *cfg->basic_auth_password_file) {
+        char e2[512];
+        char *pw = http_client_read_secret(cfg->basic_auth_password_file, e2, sizeof e2);
+        if (!pw)
+            snprintf(err, errlen, "unable to read basic auth password file %s: %s", cfg->basic_auth_password_file,
+                     e2);
+        return pw;
+    }
+    return xstrdup(cfg->basic_auth_password ? cfg->basic_auth_password : "");
+}
+
+int http_client_auth_headers(const http_client_config *cfg, const char *const *extra_headers, char **basic,
+                             char **other, char *err, size_t errlen)
+{
+    *basic = *other = NULL;
+    if (!cfg || header_present(extra_headers, "Authorization"))
+        return 0;
+    if (cfg->has_authorization) {
+        *other = authorization_header(cfg, err, errlen);
+        return *other || !err[0] ? 0 : -1;
+    }
+    if (!cfg->has_basic_auth)
+        return 0;
+    char *pw = basic_password(cfg, err, errlen);
+    if (!pw)
+        return -1;
+    const char *user = cfg->basic_auth_username ? cfg->basic_auth_username : "";
+    size_t plain_len = strlen(user) + 1 + strlen(pw);
+    char *plain = xmalloc(plain_len + 1);
+    snprintf(plain, plain_len + 1, "%s:%s", user, pw);
+    wipe_free(pw);
+    size_t need = 21 + 4 * ((plain_len + 2) / 3) + 1;
+    char *hdr = xmalloc(need);
+    memcpy(hdr, "Authorization: Basic ", 21);
+    EVP_EncodeBlock((unsigned char *)hdr + 21, (const unsigned char *)plain, (int)plain_len);
+    wipe_free(plain);
+    *basic = hdr;
+    return 0;
+}
+
 http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const char *url,
                                   const char *const *extra_headers, char *err, size_t errlen)
 {
@@ -242,52 +324,25 @@ http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const 
     /* Credentials: like Prometheus' round trippers, an Authorization header set by the caller wins. */
     bool caller_auth = header_present(extra_headers, "Authorization");
     if (cfg->has_authorization && !caller_auth) {
-        char *cred = NULL;
-        if (cfg->authorization_credentials_file && *cfg->authorization_credentials_file) {
-            char e2[512];
-            cred = http_client_read_secret(cfg->authorization_credentials_file, e2, sizeof e2);
-            if (!cred) {
-                snprintf(err, errlen, "unable to read authorization credentials file %s: %s",
-                         cfg->authorization_credentials_file, e2);
-                http_request_free(r);
-                return NULL;
-            }
-        } else {
-            cred = xstrdup(cfg->authorization_credentials ? cfg->authorization_credentials : "");
+        char *hdr = authorization_header(cfg, err, errlen);
+        if (!hdr && err[0]) {
+            http_request_free(r);
+            return NULL;
         }
-        if (*cred) {
-            const char *type = cfg->authorization_type && *cfg->authorization_type ? cfg->authorization_type
-                                                                                  : "Bearer";
-            size_t need = strlen(type) + strlen(cred) + 32;
-            char *hdr = malloc(need);
-            if (!hdr)
-                abort();
-            snprintf(hdr, need, "Authorization: %s %s", type, cred);
+        if (hdr) {
             add_header(r, hdr);
-            explicit_bzero(hdr, strlen(hdr));
-            free(hdr);
+            wipe_free(hdr);
         }
-        explicit_bzero(cred, strlen(cred));
-        free(cred);
     } else if (cfg->has_basic_auth && !caller_auth) {
-        char *pw = NULL;
-        if (cfg->basic_auth_password_file && *cfg->basic_auth_password_file) {
-            char e2[512];
-            pw = http_client_read_secret(cfg->basic_auth_password_file, e2, sizeof e2);
-            if (!pw) {
-                snprintf(err, errlen, "unable to read basic auth password file %s: %s",
-                         cfg->basic_auth_password_file, e2);
-                http_request_free(r);
-                return NULL;
-            }
-        } else {
-            pw = xstrdup(cfg->basic_auth_password ? cfg->basic_auth_password : "");
+        char *pw = basic_password(cfg, err, errlen);
+        if (!pw) {
+            http_request_free(r);
+            return NULL;
         }
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, cfg->basic_auth_username ? cfg->basic_auth_username : "");
         curl_easy_setopt(h, CURLOPT_PASSWORD, pw); /* curl copies it */
-        explicit_bzero(pw, strlen(pw));
-        free(pw);
+        wipe_free(pw);
     }
 
     const tls_config *t = &cfg->tls;

@@ -38,6 +38,14 @@ http_request *http_client_prepare(CURL *h, const http_client_config *cfg, const 
                                   const char *const *extra_headers, char *err, size_t errlen);
 void http_request_free(http_request *r);
 
+/* The Authorization header http_client_prepare would make curl send, for clients that do not use curl
+ * (http/h1client.c): *basic gets "Authorization: Basic base64(user:password)" (curl sends it before its
+ * Accept-Encoding), *other "Authorization: TYPE CREDENTIALS" (sent after extra_headers); each malloc'd or
+ * NULL, holding a secret: wipe before free. None when extra_headers has an Authorization header. Secret
+ * files are read now. Returns 0, or -1 with prepare's error text in err. */
+int http_client_auth_headers(const http_client_config *cfg, const char *const *extra_headers, char **basic,
+                             char **other, char *err, size_t errlen);
+
 /* Error text for a failed transfer in Prometheus' (Go net/http) words, where there is an equivalent:
  *   Get "URL": context deadline exceeded                                  (timeout)
  *   Get "URL": dial tcp 127.0.0.1:9: connect: connection refused          (refused; errno text)

@@ -20,12 +20,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "http/client.h"
+#include "http/h1client.h"
 #include "scrape/scheduler_fault.h"
 #include "scrape/scrape_pool.h"
 #include "util/keymap.h"
@@ -57,6 +59,14 @@ typedef struct target {
     int64_t sched_ms, start_ms; /* monotonic */
     char reason[128];            /* HTTP reason phrase of the last status line */
     char errbuf[CURL_ERROR_SIZE];
+    /* fast path (http/h1client.c): the client keeps the target's connection between scrapes */
+    h1_client *fast;
+    bool fast_busy, fast_stale, fell_back; /* fell_back: this scrape went to curl after the fast path */
+    int fast_fd;                           /* the fd registered in fast_by_fd, -1 none */
+    size_t fast_deadline_idx;
+    int64_t start_us;
+    char tmo_hdr[96]; /* "X-Prometheus-Scrape-Timeout-Seconds: ..." for tmo_hdr_ms */
+    int64_t tmo_hdr_ms;
 } target;
 
 typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
@@ -87,7 +97,13 @@ struct scrape_loop {
     keymap targets; /* (hash, job) -> target */
     minheap heap; /* every target, keyed on next_ms */
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
+    metric_family *m_fast; /* fast-path requests by outcome: "done", or "curl" (handed to curl) */
     scrape_pool pool; /* idle easy handles and receive buffers */
+    bool fast_enabled;
+    target **fast_by_fd; /* fd -> target whose fast client owns it */
+    size_t fast_n;
+    minheap fast_deadlines; /* in-flight fast requests, keyed on their deadline */
+    h1_idle_budget fast_idle; /* kept-alive fast connections: half the descriptor limit */
 };
 
 static int64_t clock_ms(clockid_t c)
@@ -97,6 +113,12 @@ static int64_t clock_ms(clockid_t c)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* ---- phase ---------------------------------------------------------------------------------- */
 
@@ -228,9 +250,45 @@ static void table_unlink(scrape_loop *l, target *t)
     keymap_del(&l->targets, t->key, t->klen);
 }
 
+/* Keeps fast_by_fd in step with the fast client's socket (call after every h1_client call). */
+static void fast_sync(scrape_loop *l, target *t)
+{
+    int fd = t->fast ? h1_client_fd(t->fast) : -1;
+    if (fd == t->fast_fd)
+        return;
+    if (t->fast_fd >= 0 && (size_t)t->fast_fd < l->fast_n && l->fast_by_fd[t->fast_fd] == t)
+        l->fast_by_fd[t->fast_fd] = NULL;
+    if (fd >= 0) {
+        if ((size_t)fd >= l->fast_n) {
+            size_t nn = l->fast_n ? l->fast_n : 256;
+            while (nn <= (size_t)fd)
+                nn *= 2;
+            l->fast_by_fd = xrealloc(l->fast_by_fd, nn * sizeof *l->fast_by_fd);
+            memset(l->fast_by_fd + l->fast_n, 0, (nn - l->fast_n) * sizeof *l->fast_by_fd);
+            l->fast_n = nn;
+        }
+        l->fast_by_fd[fd] = t;
+    }
+    t->fast_fd = fd;
+}
+
+/* The fast request ended (any way): no longer busy, no deadline. */
+static void fast_end(scrape_loop *l, target *t)
+{
+    if (t->fast_busy) {
+        minheap_remove(&l->fast_deadlines, t->fast_deadline_idx);
+        t->fast_busy = false;
+    }
+    fast_sync(l, t);
+}
+
 /* Ends an in-flight transfer without reporting it. */
 static void transfer_drop(scrape_loop *l, target *t)
 {
+    if (t->fast_busy) {
+        h1_client_abort(t->fast);
+        fast_end(l, t);
+    }
     if (t->easy) {
         curl_multi_remove_handle(l->multi, t->easy);
         scrape_pool_put_easy(&l->pool, t->easy);
@@ -246,6 +304,9 @@ static void transfer_drop(scrape_loop *l, target *t)
 static void target_free(scrape_loop *l, target *t)
 {
     transfer_drop(l, t);
+    h1_client_free(t->fast);
+    t->fast = NULL;
+    fast_sync(l, t);
     if (t->has_http)
         http_client_config_release(&t->http);
     free(t->job);
@@ -320,6 +381,7 @@ static void apply_upsert(scrape_loop *l, cmd *c, int64_t now)
     target *t = target_find(l, c->job, c->hash);
     if (!t) {
         t = xcalloc(1, sizeof *t);
+        t->fast_fd = -1;
         t->job = c->job;
         c->job = NULL;
         t->hash = c->hash;
@@ -339,6 +401,9 @@ static void apply_upsert(scrape_loop *l, cmd *c, int64_t now)
         return;
     }
     /* Existing target: keep phase and any in-flight scrape; new settings apply from the next scrape. */
+    if (strcmp(t->url, c->url) != 0 || t->has_http != c->has_http ||
+        (t->has_http && !http_client_config_equal(&t->http, &c->http)))
+        t->fast_stale = true; /* a new fast client (or none) at the next start */
     free(t->url);
     t->url = c->url;
     c->url = NULL;
@@ -494,28 +559,74 @@ static void format_seconds(char *buf, size_t n, int64_t ms)
         *e = '\0';
 }
 
-static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
+/* Reports the scrape's result (metrics, then the callback) and gives the receive buffer back. The
+ * transfer (curl or fast) must be released already; e: the error text or NULL. */
+static void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
+{
+    if (!t->body) /* a failure before any buffer was needed */
+        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
+    t->body[t->body_len] = '\0'; /* the buffer always has room for it (scrape_pool_get_buf, write_cb) */
+    scrape_result r = {
+        .job = t->job, .hash = t->hash, .url = t->url,
+        .scheduled_ms = t->sched_ms + l->wall_minus_mono, .start_ms = t->start_ms + l->wall_minus_mono,
+        .duration_s = dur, .http_status = status,
+        .body = e ? NULL : t->body, .body_len = e ? 0 : t->body_len, .error = e,
+    };
+    const char *lv[] = {t->job};
+    metric_add(l->m_scrapes, lv, 1);
+    if (e)
+        metric_add(l->m_failures, lv, 1);
+    metric_observe(l->m_duration, lv, dur);
+    metric_observe(l->m_delay, NULL, (double)(t->start_ms - t->sched_ms) / 1000.0);
+    char *body = t->body;
+    size_t cap = t->body_cap;
+    t->body = NULL;
+    t->body_len = t->body_cap = 0;
+    l->fn(l->ctx, &r); /* may remove or update the target */
+    scrape_pool_put_buf(&l->pool, body, cap);
+}
+
+static double elapsed_s(const target *t)
+{
+    return (double)(mono_us() - t->start_us) / 1e6;
+}
+
+/* The request headers every scrape sends (after curl's own). The timeout header is formatted once per
+ * timeout value, not per scrape. */
+static void scrape_headers(target *t, const char *hdrs[4])
+{
+    if (!t->tmo_hdr[0] || t->tmo_hdr_ms != t->timeout_ms) {
+        char tmo[48];
+        format_seconds(tmo, sizeof tmo, t->timeout_ms);
+        snprintf(t->tmo_hdr, sizeof t->tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
+        t->tmo_hdr_ms = t->timeout_ms;
+    }
+    hdrs[0] = "Accept: application/json";
+    hdrs[1] = "User-Agent: lookout/" LOOKOUT_VERSION;
+    hdrs[2] = t->tmo_hdr;
+    hdrs[3] = NULL;
+}
+
+/* A scrape that failed before its request (forced error, unreadable secret file). */
+static void setup_failed(scrape_loop *l, target *t, const char *err)
+{
+    scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
+                       .scheduled_ms = t->sched_ms + l->wall_minus_mono,
+                       .start_ms = t->start_ms + l->wall_minus_mono, .error = err};
+    const char *lv[] = {t->job};
+    metric_add(l->m_scrapes, lv, 1);
+    metric_add(l->m_failures, lv, 1);
+    l->fn(l->ctx, &r);
+}
+
+/* Starts the scrape through curl with timeout_ms for the whole transfer. */
+static void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
 {
     char err[512];
+    const char *hdrs[4];
+    scrape_headers(t, hdrs);
     t->easy = scrape_pool_get_easy(&l->pool);
-    char tmo[48], tmo_hdr[128], ua[96];
-    format_seconds(tmo, sizeof tmo, t->timeout_ms);
-    snprintf(tmo_hdr, sizeof tmo_hdr, "X-Prometheus-Scrape-Timeout-Seconds: %s", tmo);
-    snprintf(ua, sizeof ua, "User-Agent: lookout/%s", LOOKOUT_VERSION);
-    const char *hdrs[] = {"Accept: application/json", ua, tmo_hdr, NULL};
-    t->sched_ms = sched;
-    t->start_ms = now;
-    t->over_limit = false;
-    t->reason[0] = '\0';
-    t->errbuf[0] = '\0';
-    t->body_len = 0;
-    if (!t->body)
-        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    t->req = NULL;
-    if (t->forced_error) /* target_limit: fail like Prometheus' forced error, without a request */
-        snprintf(err, sizeof err, "%s", t->forced_error);
-    else
-        t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
+    t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
     if (!t->req) {
         /* Unreadable secret file and the like: a failed scrape, reported like any other. */
         scrape_pool_put_easy(&l->pool, t->easy);
@@ -523,17 +634,11 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
         scrape_pool_put_buf(&l->pool, t->body, t->body_cap);
         t->body = NULL;
         t->body_cap = 0;
-        scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
-                           .scheduled_ms = sched + l->wall_minus_mono, .start_ms = now + l->wall_minus_mono,
-                           .error = err};
-        const char *lv[] = {t->job};
-        metric_add(l->m_scrapes, lv, 1);
-        metric_add(l->m_failures, lv, 1);
-        l->fn(l->ctx, &r);
+        setup_failed(l, t, err);
         return;
     }
     curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(t->timeout_ms > 0 ? t->timeout_ms : 10000));
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, header_cb);
@@ -543,6 +648,169 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     if (t->body_limit < (int64_t)1 << 62)
         curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->body_limit);
     curl_multi_add_handle(l->multi, t->easy);
+}
+
+static int64_t scrape_timeout(const target *t)
+{
+    return t->timeout_ms > 0 ? t->timeout_ms : 10000;
+}
+
+/* ---- fast path ------------------------------------------------------------------------------ */
+
+/* What the fast path can do exactly like curl: plain http to a numeric address (h1_url_eligible), no
+ * proxy (curl is told to ignore the environment's, so only proxy_url counts), basic auth only with a user
+ * name (curl's handling of an empty one is its own). */
+static bool fast_eligible(const scrape_loop *l, const target *t)
+{
+    if (!l->fast_enabled || t->forced_error)
+        return false;
+    const http_client_config *c = t->has_http ? &t->http : NULL;
+    if (c && ((c->proxy_url && *c->proxy_url) ||
+              (c->has_basic_auth && !c->has_authorization &&
+               (!c->basic_auth_username || !*c->basic_auth_username))))
+        return false;
+    return h1_url_eligible(t->url);
+}
+
+static int fast_sink(void *ctx, const char *p, size_t n)
+{
+    return write_cb((char *)p, 1, n, ctx) == n ? 0 : -1;
+}
+
+static void fast_done(scrape_loop *l, target *t, const h1c_outcome *o)
+{
+    char err[1024];
+    const char *e = NULL;
+    if (o->error == H1E_LIMIT) {
+        snprintf(err, sizeof err, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
+        e = err;
+    } else if (o->error != H1E_NONE) {
+        h1_client_describe(t->fast, o, err, sizeof err);
+        e = err;
+    } else if (o->status < 200 || o->status > 299) {
+        http_client_status_error(o->status, o->reason, err, sizeof err);
+        e = err;
+    }
+    deliver(l, t, o->status, e, elapsed_s(t));
+}
+
+/* After an h1_client call returned st. */
+static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome *o)
+{
+    if (st == H1C_RUNNING) {
+        fast_sync(l, t);
+        return;
+    }
+    fast_end(l, t);
+    const char *lv[] = {st == H1C_DONE ? "done" : "curl"};
+    metric_add(l->m_fast, lv, 1);
+    if (st == H1C_DONE) {
+        fast_done(l, t, o);
+        return;
+    }
+    /* H1C_FALLBACK: curl does this scrape again from the start, in the time left */
+    t->fell_back = true;
+    t->body_len = 0;
+    t->over_limit = false;
+    int64_t left = t->start_ms + scrape_timeout(t) - mono_ms();
+    if (left <= 0) {
+        h1c_outcome to = {.error = H1E_TIMEOUT};
+        fast_done(l, t, &to);
+        return;
+    }
+    start_curl(l, t, left);
+}
+
+/* Tries the fast path; false when the scrape is curl's. */
+static bool fast_start(scrape_loop *l, target *t)
+{
+    if (t->fast_stale) {
+        h1_client_free(t->fast);
+        t->fast = NULL;
+        t->fast_stale = false;
+        fast_sync(l, t);
+    }
+    if (t->fast && !h1_client_usable(t->fast))
+        return false;
+    if (!t->fast) {
+        if (!fast_eligible(l, t))
+            return false;
+        t->fast = h1_client_new(t->url, l->epfd, &l->fast_idle);
+        if (!t->fast)
+            return false;
+    }
+    char err[512];
+    const char *hdrs[5];
+    scrape_headers(t, hdrs);
+    char *basic = NULL, *other = NULL;
+    if (http_client_auth_headers(t->has_http ? &t->http : NULL, NULL, &basic, &other, err, sizeof err) != 0) {
+        setup_failed(l, t, err);
+        return true;
+    }
+    hdrs[3] = other;
+    hdrs[4] = NULL;
+    if (!t->body)
+        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
+    h1c_outcome o;
+    t->fast_busy = true;
+    minheap_push(&l->fast_deadlines, t->start_ms + scrape_timeout(t), t, &t->fast_deadline_idx);
+    h1c_state st = h1_client_start(t->fast, basic, hdrs, t->body_limit, fast_sink, t, &o);
+    if (basic) {
+        explicit_bzero(basic, strlen(basic));
+        free(basic);
+    }
+    if (other) {
+        explicit_bzero(other, strlen(other));
+        free(other);
+    }
+    fast_step(l, t, st, &o);
+    return true;
+}
+
+/* An epoll event on a fast client's socket. */
+static void fast_event(scrape_loop *l, target *t, uint32_t events)
+{
+    if (!t->fast_busy) {
+        h1_client_idle_event(t->fast);
+        fast_sync(l, t);
+        return;
+    }
+    h1c_outcome o;
+    h1c_state st = h1_client_event(t->fast, events, &o);
+    fast_step(l, t, st, &o);
+}
+
+/* Fails every fast request whose time is up. */
+static void fast_expire(scrape_loop *l, int64_t now)
+{
+    while (l->fast_deadlines.n && minheap_top(&l->fast_deadlines)->key <= now) {
+        target *t = minheap_top(&l->fast_deadlines)->item;
+        h1c_outcome o;
+        h1_client_timeout(t->fast, &o);
+        fast_step(l, t, H1C_DONE, &o);
+    }
+}
+
+static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
+{
+    t->sched_ms = sched;
+    t->start_ms = now;
+    t->start_us = mono_us();
+    t->over_limit = false;
+    t->fell_back = false;
+    t->reason[0] = '\0';
+    t->errbuf[0] = '\0';
+    t->body_len = 0;
+    t->req = NULL;
+    if (t->forced_error) { /* target_limit: fail like Prometheus' forced error, without a request */
+        setup_failed(l, t, t->forced_error);
+        return;
+    }
+    if (fast_start(l, t))
+        return;
+    if (!t->body)
+        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
+    start_curl(l, t, scrape_timeout(t));
 }
 
 /* Starts every target whose time has come and schedules its next start. */
@@ -557,7 +825,7 @@ static void run_due(scrape_loop *l)
         if (t->next_ms <= now) /* missed ticks (loop stalled, clock jump): skip them, keep the phase */
             t->next_ms += ((now - t->next_ms) / iv + 1) * iv;
         heap_fix(l, t);
-        if (t->easy) /* previous scrape still running: skip this tick */
+        if (t->easy || t->fast_busy) /* previous scrape still running: skip this tick */
             continue;
         start_scrape(l, t, sched, now);
     }
@@ -565,7 +833,6 @@ static void run_due(scrape_loop *l)
 
 static void finish(scrape_loop *l, target *t, CURLcode rc)
 {
-    int64_t end = mono_ms();
     double dur = 0;
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &dur);
     long status = 0;
@@ -582,33 +849,15 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
         http_client_status_error(status, t->reason, err, sizeof err);
         e = err;
     }
-    if (dur <= 0)
-        dur = (double)(end - t->start_ms) / 1000.0;
-    t->body[t->body_len] = '\0'; /* the buffer always has room for it (scrape_pool_get_buf, write_cb) */
-    scrape_result r = {
-        .job = t->job, .hash = t->hash, .url = t->url,
-        .scheduled_ms = t->sched_ms + l->wall_minus_mono, .start_ms = t->start_ms + l->wall_minus_mono,
-        .duration_s = dur, .http_status = status,
-        .body = e ? NULL : t->body, .body_len = e ? 0 : t->body_len, .error = e,
-    };
-    const char *lv[] = {t->job};
-    metric_add(l->m_scrapes, lv, 1);
-    if (e)
-        metric_add(l->m_failures, lv, 1);
-    metric_observe(l->m_duration, lv, dur);
-    metric_observe(l->m_delay, NULL, (double)(t->start_ms - t->sched_ms) / 1000.0);
+    if (dur <= 0 || t->fell_back) /* after a fast-path attempt: the whole scrape's time */
+        dur = elapsed_s(t);
     /* Free the transfer before the callback so the callback may remove or update the target. */
     curl_multi_remove_handle(l->multi, t->easy);
     scrape_pool_put_easy(&l->pool, t->easy);
     t->easy = NULL;
     http_request_free(t->req);
     t->req = NULL;
-    char *body = t->body;
-    size_t cap = t->body_cap;
-    t->body = NULL;
-    t->body_len = t->body_cap = 0;
-    l->fn(l->ctx, &r);
-    scrape_pool_put_buf(&l->pool, body, cap);
+    deliver(l, t, status, e, dur);
 }
 
 static void read_done(scrape_loop *l)
@@ -639,6 +888,8 @@ static void *loop_main(void *arg)
             wake = minheap_top(&l->heap)->key;
         if (l->curl_deadline >= 0 && (wake < 0 || l->curl_deadline < wake))
             wake = l->curl_deadline;
+        if (l->fast_deadlines.n && (wake < 0 || minheap_top(&l->fast_deadlines)->key < wake))
+            wake = minheap_top(&l->fast_deadlines)->key;
         int tmo = -1;
         if (wake >= 0)
             tmo = wake <= now ? 0 : (int)(wake - now > 60000 ? 60000 : wake - now);
@@ -648,8 +899,13 @@ static void *loop_main(void *arg)
             break;
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == l->evfd) {
+            int fd = evs[i].data.fd;
+            if (fd == l->evfd) {
                 drain_commands(l);
+                continue;
+            }
+            if ((size_t)fd < l->fast_n && l->fast_by_fd[fd]) {
+                fast_event(l, l->fast_by_fd[fd], evs[i].events);
                 continue;
             }
             int fl = 0;
@@ -668,6 +924,7 @@ static void *loop_main(void *arg)
             curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         read_done(l);
+        fast_expire(l, mono_ms());
         run_due(l);
         read_done(l); /* setup failures complete synchronously */
     }
@@ -686,6 +943,9 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
     l->ctx = ctx;
     l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - mono_ms();
     l->curl_deadline = -1;
+    l->fast_enabled = true;
+    struct rlimit rl;
+    l->fast_idle.max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur / 2 : 4096;
     l->epfd = scrape_sys_epoll_create1(EPOLL_CLOEXEC);
     l->evfd = scrape_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd >= 0 && l->evfd >= 0 && !(l->multi = scrape_sys_multi_init()))
@@ -718,10 +978,20 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
                                      job);
     l->m_failures = metric_family_get("lookout_scrape_failures_total", METRIC_COUNTER,
                                       "Scrapes that failed, by job.", 1, job);
+    const char *outcome[] = {"outcome"};
+    l->m_fast = metric_family_get("lookout_scrape_fast_path_requests_total", METRIC_COUNTER,
+                                  "Scrapes that took the built-in HTTP/1.1 client, by outcome: done, or curl "
+                                  "(handed to curl, which then decided the result).",
+                                  1, outcome);
     l->m_delay = metric_histogram_get("lookout_scrape_delay_seconds",
                                       "Delay between a scrape's scheduled and actual start.", 0, NULL,
                                       delay_buckets, sizeof delay_buckets / sizeof *delay_buckets);
     return l;
+}
+
+void scrape_loop_set_fast_http(scrape_loop *l, bool on)
+{
+    l->fast_enabled = on;
 }
 
 int scrape_loop_start(scrape_loop *l, char *err, size_t errlen)
@@ -759,6 +1029,8 @@ void scrape_loop_free(scrape_loop *l)
             target_free(l, l->targets.slots[i].value); /* frees the key too: the map goes next */
     keymap_free(&l->targets);
     minheap_free(&l->heap);
+    minheap_free(&l->fast_deadlines);
+    free(l->fast_by_fd);
     scrape_pool_free(&l->pool);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);

@@ -66,6 +66,9 @@ typedef void (*scrape_result_fn)(void *ctx, const scrape_result *r);
  * call scrape_loop_upsert/remove (they only enqueue). Returns NULL, with errno saying why, when the epoll
  * instance, the eventfd or the curl multi handle cannot be created (nothing is left open). */
 scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx);
+/* Plain-http scrapes of numeric addresses go through http/h1client.c instead of curl (on by default);
+ * off sends every scrape through curl. Call before scrape_loop_start. */
+void scrape_loop_set_fast_http(scrape_loop *l, bool on);
 /* Starts the loop's thread. -1 with err ("cannot start the scrape loop thread: ...") when it cannot be
  * created: the loop stays as it was (commands queued, not started), so it can be started again or freed. */
 int scrape_loop_start(scrape_loop *l, char *err, size_t errlen);

@@ -5,9 +5,13 @@
 BUILD=${BUILD:-build}
 SRV=$ROOT/$BUILD/helpers/exception_server
 [ -x "$SRV" ] || make -C "$ROOT" -s "$BUILD/helpers/exception_server" >/dev/null
-SPORT=$(free_port); DEAD=$(free_port)
+SPORT=$(free_port); DEAD=$(free_port); HPORT=$(free_port)
 bg "$SRV" --port "$SPORT" --threads 8 >/dev/null 2>&1
+# /hang holds one of a pool server's threads, and every connection that thread owns with it: the hung
+# target gets a server of its own, so that no other target's (kept-alive, per-target) connection waits.
+bg "$SRV" --port "$HPORT" >/dev/null 2>&1
 wait_http "http://127.0.0.1:$SPORT/ok" 10 || { not_ok "exception_server starts"; exit 1; }
+wait_http "http://127.0.0.1:$HPORT/ok" 10 || { not_ok "exception_server starts"; exit 1; }
 cat >"$TMP/l.yml" <<YML
 global: {scrape_interval: 2s, scrape_timeout: 1s}
 storage: {type: memory}
@@ -16,7 +20,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$SPORT']
         labels: {__metrics_path__: /ok, case: good}
-      - targets: ['127.0.0.1:$SPORT']
+      - targets: ['127.0.0.1:$HPORT']
         labels: {__metrics_path__: /hang, case: hang}
       - targets: ['127.0.0.1:$DEAD']
         labels: {case: refused}
@@ -39,7 +43,7 @@ all_scraped() { [ "$(get /api/v1/targets | grep -o '"health":"unknown"' | wc -l)
 eventually 10 all_scraped
 sleep 2.5
 check_eq "good target up" "up|" "$(state good)"
-check_contains "hung target times out" "$(state hang)" "down|Get \"http://127.0.0.1:$SPORT/hang\": context deadline exceeded"
+check_contains "hung target times out" "$(state hang)" "down|Get \"http://127.0.0.1:$HPORT/hang\": context deadline exceeded"
 check_contains "refusing target" "$(state refused)" "connection refused"
 check_contains "50 MiB body hits the limit" "$(state huge)" "body size limit exceeded (10485760 bytes)"
 check_contains "garbage is an invalid payload" "$(state garbage)" "down|invalid JSON"

@@ -72,6 +72,8 @@ static unsigned char *gzip_bomb(size_t decoded, size_t *len)
 static int srv_fd = -1, srv_port;
 static pthread_t srv_thread;
 static atomic_bool srv_stop;
+/* Most header bytes one connection took: the fast path (http/h1client.c) stops at its header bound and
+ * hands the scrape to curl, so a flood meets two connections, each of which must be cut short. */
 static atomic_llong hdr_bytes_sent;
 static unsigned char *bomb;
 static size_t bomb_len;
@@ -133,7 +135,8 @@ static void serve(int fd)
         for (long long sent = 0; sent < (64LL << 20); sent += (long long)sizeof line) {
             if (!send_all(fd, line, sizeof line))
                 break;
-            atomic_fetch_add(&hdr_bytes_sent, (long long)sizeof line);
+            if (sent + (long long)sizeof line > atomic_load(&hdr_bytes_sent))
+                atomic_store(&hdr_bytes_sent, sent + (long long)sizeof line);
             clock_gettime(CLOCK_MONOTONIC, &t);
             if (t.tv_sec - t0.tv_sec > 5 || atomic_load(&srv_stop))
                 break;
@@ -282,7 +285,7 @@ Test(security_scrape, endless_headers_fail_fast)
     cr_expect_str_not_empty(recs[5].error);
     cr_expect(recs[5].dur < 2.0, "took %.2f s (the header flood was only stopped by the timeout)", recs[5].dur);
     long long sent = atomic_load(&hdr_bytes_sent);
-    cr_expect(sent < (8LL << 20), "client read %lld bytes of headers", sent);
+    cr_expect(sent < (8LL << 20), "client read %lld bytes of headers on one connection", sent);
 }
 
 Test(security_scrape, url_password_is_redacted_in_errors)
