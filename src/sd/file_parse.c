@@ -222,7 +222,7 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
     glist l = {0};
     int rc;
     if (dot && !strcasecmp(dot, ".json")) {
-        rc = sd_json_groups_parse(path, data, len, &l.v, NULL, &l.n, err, errlen);
+        rc = sd_json_groups_parse(path, "__meta_filepath", path, NULL, data, len, &l.v, NULL, &l.n, err, errlen);
     } else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml"))) {
         rc = parse_yaml(path, data, len, &l, err, errlen);
         if (!rc) { /* like JSON: only groups with targets */
@@ -242,7 +242,8 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
         return -1;
     }
     for (size_t i = 0; i < l.n; i++)
-        labelset_set(&l.v[i].labels, "__meta_filepath", path);
+        if (!l.v[i].gen) /* YAML; JSON groups come frozen with it */
+            labelset_set(&l.v[i].labels, "__meta_filepath", path);
     *out = l.v;
     *n = l.n;
     return 0;

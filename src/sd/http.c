@@ -82,13 +82,11 @@ int http_sd_parse_response(const char *url, long status, const char *content_typ
     char perr[512];
     target_group *g = NULL;
     size_t ng = 0;
-    if (sd_json_groups_parse(url, body ? body : "", len, &g, NULL, &ng, perr, sizeof perr) != 0) {
+    /* __meta_filepath is dropped as when file_sd's parser set it (and this code removed it) */
+    if (sd_json_groups_parse(url, "__meta_url", url, "__meta_filepath", body ? body : "", len, &g, NULL, &ng, perr,
+                             sizeof perr) != 0) {
         snprintf(err, errlen, "%s", perr);
         return -1;
-    }
-    for (size_t i = 0; i < ng; i++) {
-        labelset_del(&g[i].labels, "__meta_filepath"); /* as when file_sd's parser set it */
-        labelset_set(&g[i].labels, "__meta_url", url);
     }
     *out = g;
     *n = ng;

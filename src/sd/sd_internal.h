@@ -43,10 +43,32 @@ int sd_file_read(const char *path, target_group **out, size_t *n, char *err, siz
 int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
                   size_t errlen);
 void sd_groups_free(target_group *g, size_t n);
+
+/* A group being read by a streaming parser (frozen.c): its targets packed (a few bytes per target besides
+ * the strings), then frozen into the compact, immutable form the discovery manager stores by reference, so
+ * a response's targets exist once instead of as plain label sets plus the manager's copy.
+ * Zero-initialised = empty. */
+typedef struct sd_group_builder {
+    char *buf;
+    size_t len, cap;
+    size_t n_targets;
+} sd_group_builder;
+/* Appends a target with t's labels (t is a valid label set: sorted, unique, no empty value). */
+void sd_gb_add_target(sd_group_builder *b, const labelset *t);
+/* Appends the target {__address__="addr"} (len bytes; an empty address is a target without labels). */
+void sd_gb_add_address(sd_group_builder *b, const char *addr, size_t len);
+/* *out = a view (gen != 0) of a new frozen group of source, labels and the targets added, holding its one
+ * reference (target_group_free or sd_groups_free releases it; never change it). The builder is emptied. */
+void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out);
+void sd_gb_clear(sd_group_builder *b);
+void sd_gb_free(sd_group_builder *b);
 /* The file_sd JSON list parsed as a stream (json_groups.c): groups with targets only, sources
- * "PREFIX:INDEX", idx[k] = INDEX of out[k] (ascending; idx may be NULL). No provider label is set. */
-int sd_json_groups_parse(const char *prefix, const char *data, size_t len, target_group **out, size_t **idx,
-                         size_t *n, char *err, size_t errlen);
+ * "PREFIX:INDEX", idx[k] = INDEX of out[k] (ascending; idx may be NULL). Every group's labels lose del_name
+ * (when not NULL), then get set_name=set_value (when set_name is not NULL: the provider's label). The
+ * groups are frozen views (gen != 0): read them, free them with sd_groups_free, never change them. */
+int sd_json_groups_parse(const char *prefix, const char *set_name, const char *set_value, const char *del_name,
+                         const char *data, size_t len, target_group **out, size_t **idx, size_t *n, char *err,
+                         size_t errlen);
 /* Shared by the streaming (yajl) SD parsers. "line L column C: TEXT" into err for a parse stopped at byte
  * off of data: TEXT is fatal_text when set (a callback's), else yajl's message; returns -1. */
 int sd_json_syntax_error(void *yajl_handle, const char *data, size_t len, size_t off, const char *fatal_text,
