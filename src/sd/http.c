@@ -144,8 +144,10 @@ static bool refresh(http_impl *hi)
         goto failed;
     target_group *g = NULL;
     size_t n = 0;
-    if (http_sd_parse_response(hc->url, status, hi->f.content_type, hi->f.body, hi->f.len, &g, &n, err,
-                               sizeof err) != 0)
+    int prc = http_sd_parse_response(hc->url, status, hi->f.content_type, hi->f.body, hi->f.len, &g, &n, err,
+                                     sizeof err);
+    sd_fetch_drop_body(&hi->f);
+    if (prc != 0)
         goto failed;
     /* empty groups for sources that had targets and have none now */
     size_t *gone = hi->n_last ? xmalloc(hi->n_last * sizeof(size_t)) : NULL;

@@ -51,7 +51,9 @@ typedef struct jg {
     char gerr[512];
     int gprio;
     labelset labels;
-    sd_group_builder tb; /* its targets, packed until the group ends */
+    sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the response's strings */
+    label *view;         /* the group's labels with pooled strings, for sd_gb_freeze */
+    size_t view_cap;
     /* errors of this group, reported in the old code's order (group_end) */
     char targets_err[256], labels_err[256], label_err[512], target_err[256];
     char *label_name; /* key inside labels */
@@ -147,10 +149,22 @@ static void group_end(jg *c)
             labelset_del(&c->labels, c->del_name);
         if (c->set_name)
             labelset_set(&c->labels, c->set_name, c->set_value);
+        /* the labels' names and values in the response's pool (shared by its groups) */
+        if (c->labels.n > c->view_cap) {
+            c->view_cap = c->labels.n;
+            c->view = xrealloc(c->view, c->view_cap * sizeof(label));
+        }
+        for (size_t i = 0; i < c->labels.n; i++) {
+            const char *nm = sd_pool_intern(c->tb.pool, c->labels.v[i].name, strlen(c->labels.v[i].name));
+            const char *va = sd_pool_intern(c->tb.pool, c->labels.v[i].value, strlen(c->labels.v[i].value));
+            c->view[i].name = nm ? (char *)nm : c->labels.v[i].name;
+            c->view[i].value = va ? (char *)va : c->labels.v[i].value;
+        }
+        labelset view = {c->labels.n ? c->view : NULL, c->labels.n, c->labels.n};
         size_t sl = strlen(c->prefix) + 24;
         char *source = xmalloc(sl);
         snprintf(source, sl, "%s:%zu", c->prefix, c->index);
-        sd_gb_freeze(&c->tb, source, &c->labels, &c->out[c->n]); /* stored by reference, never copied */
+        sd_gb_freeze(&c->tb, source, &view, &c->out[c->n]); /* stored by reference, never copied */
         free(source);
         c->idx[c->n++] = c->index;
     }
@@ -403,6 +417,7 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
     c->set_name = set_name;
     c->set_value = set_value;
     c->del_name = del_name;
+    c->tb.pool = sd_pool_new();
     c->len = len;
     c->budget = json_budget_for(len);
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
@@ -426,7 +441,10 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
         rc = -1, snprintf(err, errlen, "%s", c->err);
     yajl_free(h);
     group_reset(c);
+    sd_pool_seal(c->tb.pool);
+    sd_pool_unref(c->tb.pool); /* the groups keep it alive */
     sd_gb_free(&c->tb);
+    free(c->view);
     free(c->label_name);
     labelset_free(&c->labels);
     if (rc) {

@@ -16,6 +16,7 @@
 typedef struct mgroup {
     target_group g; /* first: a mgroup * is a target_group * */
     atomic_int refs;
+    sd_pool *pool; /* strings shared with the other groups of its response (a reference), or NULL */
 } mgroup;
 
 typedef struct mjob {

@@ -44,6 +44,20 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
                   size_t errlen);
 void sd_groups_free(target_group *g, size_t n);
 
+/* A pool of strings shared by the frozen groups of one response (label names, the provider's label, group
+ * label values that repeat), so each group does not carry its own copy. Filled by one thread while the
+ * response is parsed (sd_pool_intern), read-only after sd_pool_seal; each frozen group using it holds a
+ * reference. At most SD_POOL_MAX_STRINGS distinct strings (then sd_pool_intern returns NULL and the caller
+ * keeps its own copy), so a response of unique values costs the pool nothing lasting. */
+typedef struct sd_pool sd_pool;
+#define SD_POOL_MAX_STRINGS 65536
+sd_pool *sd_pool_new(void);
+/* The pooled copy of s (len bytes, no NUL inside), or NULL when the pool is full or sealed. */
+const char *sd_pool_intern(sd_pool *p, const char *s, size_t len);
+/* Ends interning: frees the lookup table (the strings stay). */
+void sd_pool_seal(sd_pool *p);
+void sd_pool_unref(sd_pool *p);
+
 /* A group being read by a streaming parser (frozen.c): its targets packed (a few bytes per target besides
  * the strings), then frozen into the compact, immutable form the discovery manager stores by reference, so
  * a response's targets exist once instead of as plain label sets plus the manager's copy.
@@ -52,6 +66,7 @@ typedef struct sd_group_builder {
     char *buf;
     size_t len, cap;
     size_t n_targets;
+    sd_pool *pool; /* optional (not owned): label strings found in it are referenced, not copied */
 } sd_group_builder;
 /* Appends a target with t's labels (t is a valid label set: sorted, unique, no empty value). */
 void sd_gb_add_target(sd_group_builder *b, const labelset *t);
