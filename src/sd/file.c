@@ -99,6 +99,17 @@ static target_group *gbuf_push(gbuf *b)
     return &b->v[b->n++];
 }
 
+/* Room for n more without doubling: a file of many groups is moved in whole. */
+static void gbuf_reserve(gbuf *b, size_t n)
+{
+    if (b->cap - b->n >= n)
+        return;
+    b->cap = b->n + n;
+    b->v = realloc(b->v, b->cap * sizeof(target_group));
+    if (!b->v)
+        abort();
+}
+
 static void push_empty(gbuf *b, const char *path, const size_t *idx, size_t n)
 {
     char source[PATH_MAX + 32];
@@ -155,11 +166,18 @@ static void refresh(sd_provider *p)
             free(gone);
         }
         now[n_now].idx = n ? xmalloc(n * sizeof(size_t)) : NULL;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n; k++)
             now[n_now].idx[k] = sd_group_index(&groups[k]);
-            *gbuf_push(&out) = groups[k]; /* moved */
+        if (!out.n && n) { /* the first: its array is taken over (a big file's groups are not copied) */
+            free(out.v);
+            out.v = groups;
+            out.n = out.cap = n;
+        } else {
+            gbuf_reserve(&out, n);
+            for (size_t k = 0; k < n; k++)
+                *gbuf_push(&out) = groups[k]; /* moved */
+            free(groups);
         }
-        free(groups);
         now[n_now++].n_idx = n;
     }
     for (size_t i = 0; i < fi->n_seen; i++)

@@ -451,6 +451,10 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
         sd_groups_free(c->out, c->n);
         free(c->idx);
     } else {
+        if (c->n && c->n < c->cap) { /* to size: the caller may hold these while it builds more */
+            c->out = xrealloc(c->out, c->n * sizeof *c->out);
+            c->idx = xrealloc(c->idx, c->n * sizeof *c->idx);
+        }
         *out = c->out;
         *n = c->n;
         if (idx)
