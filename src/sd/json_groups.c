@@ -101,7 +101,8 @@ enum { K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL, K_NULL };
 static const char *kind_name[] = {"object", "array", "string", "number", "bool", "null"};
 
 /* What is kept is bounded too: a list of millions of tiny targets would otherwise build GiBs of label
- * sets from a few MB (a frozen target costs 40 bytes + its address, ~24 more while its group is read).
+ * sets from a few MB (a frozen target costs 40 bytes + its address, and its packed form while its group is
+ * read 5 bytes + its address).
  * Past the budget the document fails like one the tree parser could not hold (the provider keeps its last
  * good targets). */
 static bool over_budget(jg *c, size_t bytes)
