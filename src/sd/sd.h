@@ -28,7 +28,7 @@ void target_group_init(target_group *g, const char *source);
  * return, see sd_internal.h) releases the reference it holds. */
 void target_group_free(target_group *g);
 void target_group_copy(target_group *dst, const target_group *src);
-/* Appends a target (copied). */
+/* Appends a target (copied) to a plain group (gen 0; a frozen group or a view of one is never changed). */
 void target_group_add_target(target_group *g, const labelset *target);
 /* An immutable, compact copy of g (one allocation, fresh gen, one reference). Never target_group_free it:
  * release it with target_group_unref. */
