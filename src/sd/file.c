@@ -47,6 +47,7 @@ typedef struct file_impl {
     int *wds;           /* watch descriptor of each pattern's directory, -1 when not watched */
     seen_file *seen;
     size_t n_seen;
+    sd_pool *pool; /* the strings its groups share, across refreshes (sd_internal.h) */
 } file_impl;
 
 static metric_family *m_read_errors, *m_scan_duration;
@@ -148,7 +149,9 @@ static void refresh(sd_provider *p)
         target_group *groups = NULL;
         size_t n = 0;
         now[n_now].path = xstrdup(path);
-        if (sd_file_read(path, &groups, &n, err, sizeof err) != 0) {
+        if (!fi->pool)
+            fi->pool = sd_pool_new();
+        if (sd_file_read_pooled(path, fi->pool, &groups, &n, err, sizeof err) != 0) {
             errors++;
             metric_add(m_read_errors, NULL, 1);
             log_error(COMPONENT, "error reading file", "job", p->job, "file", path, "err", err);
@@ -350,6 +353,7 @@ static void file_destroy(sd_provider *p)
         free(fi->seen[i].idx);
     }
     free(fi->seen);
+    sd_pool_unref(fi->pool); /* groups still stored elsewhere keep it */
     free(fi);
     p->impl = NULL;
 }

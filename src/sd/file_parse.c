@@ -213,8 +213,8 @@ static int parse_yaml(const char *path, const char *data, size_t len, glist *out
     return rc;
 }
 
-int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
-                  size_t errlen)
+static int parse_pooled(const char *path, sd_pool *pool, const char *data, size_t len, target_group **out,
+                        size_t *n, char *err, size_t errlen)
 {
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (dot && slash && dot < slash)
@@ -222,7 +222,8 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
     glist l = {0};
     int rc;
     if (dot && !strcasecmp(dot, ".json")) {
-        rc = sd_json_groups_parse(path, "__meta_filepath", path, NULL, data, len, &l.v, NULL, &l.n, err, errlen);
+        rc = sd_json_groups_parse(path, "__meta_filepath", path, NULL, pool, data, len, &l.v, NULL, &l.n, err,
+                                  errlen);
     } else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml"))) {
         rc = parse_yaml(path, data, len, &l, err, errlen);
         if (!rc) { /* like JSON: only groups with targets */
@@ -249,7 +250,18 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
     return 0;
 }
 
+int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
+                  size_t errlen)
+{
+    return parse_pooled(path, NULL, data, len, out, n, err, errlen);
+}
+
 int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
+{
+    return sd_file_read_pooled(path, NULL, out, n, err, errlen);
+}
+
+int sd_file_read_pooled(const char *path, sd_pool *pool, target_group **out, size_t *n, char *err, size_t errlen)
 {
     /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer, and hang
      * start-up, reloads and shutdown with it. Only regular files are read; the flag is cleared for them. */
@@ -301,7 +313,7 @@ int sd_file_read(const char *path, target_group **out, size_t *n, char *err, siz
         free(buf);
         return fail(err, errlen, "read error");
     }
-    int rc = sd_file_parse(path, buf, len, out, n, err, errlen);
+    int rc = parse_pooled(path, pool, buf, len, out, n, err, errlen);
     free(buf);
     return rc;
 }

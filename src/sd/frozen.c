@@ -9,7 +9,7 @@
  * the previous target's at the same position shares its bytes (the targets of one group mostly have the
  * same label names).
  *
- * A string found in the group's pool (sd_pool: the strings the groups of one response share) is not copied:
+ * A string found in the group's pool (sd_pool: the strings a provider's groups share) is not copied:
  * the group points into the pool and holds a reference to it.
  *
  * The builder keeps the targets packed while a group is read: per target a uint32 label count, then
@@ -36,6 +36,7 @@ struct sd_pool {
     atomic_int refs;
     pchunk *chunks; /* newest first; a chunk never moves, so pooled strings stay put */
     keymap map;     /* string -> itself, while interning */
+    size_t bytes;   /* in the chunks */
     bool sealed;
 };
 
@@ -48,15 +49,15 @@ sd_pool *sd_pool_new(void)
 
 const char *sd_pool_intern(sd_pool *p, const char *s, size_t len)
 {
-    if (p->sealed)
+    if (p->sealed || len > SD_POOL_MAX_LEN)
         return NULL;
     uint64_t h = keymap_hash(s, len);
     const char *got = keymap_get_hashed(&p->map, s, len, h);
-    if (got || p->map.n >= SD_POOL_MAX_STRINGS)
+    if (got || p->map.n >= SD_POOL_MAX_STRINGS || p->bytes + len + 1 > SD_POOL_MAX_BYTES)
         return got;
     pchunk *c = p->chunks;
     if (!c || c->cap - c->used < len + 1) {
-        size_t cap = c ? (c->cap < (1u << 20) ? c->cap * 2 : c->cap) : 4096;
+        size_t cap = c ? (c->cap < (1u << 16) ? c->cap * 2 : c->cap) : 1024;
         if (cap < len + 1)
             cap = len + 1;
         pchunk *n = xmalloc(sizeof *n + cap);
@@ -69,6 +70,7 @@ const char *sd_pool_intern(sd_pool *p, const char *s, size_t len)
     memcpy(d, s, len);
     d[len] = 0;
     c->used += len + 1;
+    p->bytes += len + 1;
     keymap_put_hashed(&p->map, d, len, h, d);
     return d;
 }

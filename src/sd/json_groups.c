@@ -51,7 +51,7 @@ typedef struct jg {
     char gerr[512];
     int gprio;
     labelset labels;
-    sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the response's strings */
+    sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the provider's strings */
     label *view;         /* the group's labels with pooled strings, for sd_gb_freeze */
     size_t view_cap;
     /* errors of this group, reported in the old code's order (group_end) */
@@ -150,7 +150,7 @@ static void group_end(jg *c)
             labelset_del(&c->labels, c->del_name);
         if (c->set_name)
             labelset_set(&c->labels, c->set_name, c->set_value);
-        /* the labels' names and values in the response's pool (shared by its groups) */
+        /* the labels' names and values in the provider's pool (shared by its groups) */
         if (c->labels.n > c->view_cap) {
             c->view_cap = c->labels.n;
             c->view = xrealloc(c->view, c->view_cap * sizeof(label));
@@ -410,15 +410,16 @@ int sd_json_syntax_error(void *handle, const char *data, size_t len, size_t off,
 }
 
 int sd_json_groups_parse(const char *prefix, const char *set_name, const char *set_value, const char *del_name,
-                         const char *data, size_t len, target_group **out, size_t **idx, size_t *n, char *err,
-                         size_t errlen)
+                         sd_pool *pool, const char *data, size_t len, target_group **out, size_t **idx, size_t *n,
+                         char *err, size_t errlen)
 {
     jg *c = xcalloc(1, sizeof *c);
     c->prefix = prefix;
     c->set_name = set_name;
     c->set_value = set_value;
     c->del_name = del_name;
-    c->tb.pool = sd_pool_new();
+    sd_pool *own = pool ? NULL : sd_pool_new();
+    c->tb.pool = pool ? pool : own;
     c->len = len;
     c->budget = json_budget_for(len);
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
@@ -442,8 +443,10 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
         rc = -1, snprintf(err, errlen, "%s", c->err);
     yajl_free(h);
     group_reset(c);
-    sd_pool_seal(c->tb.pool);
-    sd_pool_unref(c->tb.pool); /* the groups keep it alive */
+    if (own) {
+        sd_pool_seal(own);
+        sd_pool_unref(own); /* the groups keep it alive */
+    }
     sd_gb_free(&c->tb);
     free(c->view);
     free(c->label_name);

@@ -111,6 +111,25 @@ Test(sd_frozen, pool_is_bounded)
     cr_assert_null(sd_pool_intern(p, "one more", 8));
     cr_assert_str_eq(sd_pool_intern(p, "v7", 2), "v7"); /* what it has is still found */
     sd_pool_unref(p);
+
+    /* long strings are not pooled, and the bytes are bounded too */
+    p = sd_pool_new();
+    char big[SD_POOL_MAX_LEN + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    cr_assert_null(sd_pool_intern(p, big, SD_POOL_MAX_LEN + 1));
+    cr_assert_not_null(sd_pool_intern(p, big, SD_POOL_MAX_LEN));
+    size_t k = 1, bytes = SD_POOL_MAX_LEN + 1;
+    for (;; k++) {
+        snprintf(big, sizeof big, "%08zu", k); /* distinct prefix, the rest of the 256 bytes stays 'x' */
+        big[8] = 'x';
+        if (!sd_pool_intern(p, big, SD_POOL_MAX_LEN))
+            break;
+        bytes += SD_POOL_MAX_LEN + 1;
+    }
+    cr_assert_leq(bytes, SD_POOL_MAX_BYTES);
+    cr_assert_gt(bytes + SD_POOL_MAX_LEN + 1, SD_POOL_MAX_BYTES);
+    sd_pool_unref(p);
 }
 
 /* An http_sd answer: every group carries __meta_url, and its groups share that string and their label
@@ -167,6 +186,17 @@ static void on_sync(void *ctx, const char *job, const target_group *const *group
     pthread_mutex_unlock(&s->mu);
 }
 
+static void wait_got(seen *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < 50 && !s->got; i++) {
+        pthread_mutex_unlock(&s->mu);
+        sleep_ms(100);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 Test(sd_frozen, manager_stores_parsed_groups_by_reference)
 {
     char dir[] = "/tmp/sd_frozen.XXXXXX", path[64], pattern[64];
@@ -181,24 +211,39 @@ Test(sd_frozen, manager_stores_parsed_groups_by_reference)
     lookout_config *cfg = tcfg_new();
     scrape_config *sc = tcfg_job(cfg, "j");
     tcfg_file(sc, 0, (const char *[]){pattern, NULL}, 300000);
-    sd_manager *m = sd_manager_new(on_sync, &s, 1000);
+    sd_manager *m = sd_manager_new(on_sync, &s, 100);
     cr_assert_eq(sd_manager_apply_config(m, cfg), 0);
-    pthread_mutex_lock(&s.mu);
-    for (int i = 0; i < 50 && !s.got; i++) {
-        pthread_mutex_unlock(&s.mu);
-        sleep_ms(100);
-        pthread_mutex_lock(&s.mu);
-    }
-    pthread_mutex_unlock(&s.mu);
-    sd_manager_free(m);
-    tcfg_free(cfg);
-    unlink(path);
-    rmdir(dir);
+    wait_got(&s);
     cr_assert(s.got);
     cr_assert_str_eq(s.addr[0], "a:1");
     cr_assert_str_eq(s.addr[1], "b:1");
     cr_assert_neq(s.gen[0], 0);
     cr_assert_neq(s.gen[0], s.gen[1]);
+    cr_assert(s.shared_name);
+    cr_assert(s.shared_value);
+    uint64_t first = s.gen[0];
+
+    /* the second group changes: the first is kept as it was (same gen), the new one comes from another
+     * response, and still shares the strings (the pool is the provider's, not the response's: an old
+     * response's strings are not held by the groups it left behind) */
+    pthread_mutex_lock(&s.mu);
+    s.got = false;
+    pthread_mutex_unlock(&s.mu);
+    char tmp[80];
+    snprintf(tmp, sizeof tmp, "%s/.t", dir);
+    f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs("[{\"targets\":[\"a:1\"],\"labels\":{\"team\":\"x\"}},{\"targets\":[\"c:1\"],\"labels\":{\"team\":\"y\"}}]", f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0);
+    wait_got(&s);
+    sd_manager_free(m);
+    tcfg_free(cfg);
+    unlink(path);
+    rmdir(dir);
+    cr_assert(s.got);
+    cr_assert_str_eq(s.addr[1], "c:1");
+    cr_assert_eq(s.gen[0], first);
     cr_assert(s.shared_name);
     cr_assert(s.shared_value);
 }

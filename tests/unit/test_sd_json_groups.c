@@ -14,7 +14,7 @@
 
 static int parse(const char *doc, target_group **g, size_t **idx, size_t *n, char *err, size_t errlen)
 {
-    return sd_json_groups_parse("P", NULL, NULL, NULL, doc, strlen(doc), g, idx, n, err, errlen);
+    return sd_json_groups_parse("P", NULL, NULL, NULL, NULL, doc, strlen(doc), g, idx, n, err, errlen);
 }
 
 Test(sd_json_groups, error_texts_and_their_order)
@@ -159,7 +159,8 @@ Test(sd_json_groups, kept_targets_are_bounded)
     target_group *g = NULL;
     size_t k = 0;
     char err[512];
-    cr_assert_eq(sd_json_groups_parse("P", NULL, NULL, NULL, doc, len, &g, NULL, &k, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sd_json_groups_parse("P", NULL, NULL, NULL, NULL, doc, len, &g, NULL, &k, err, sizeof err), 0, "%s",
+                 err);
     cr_assert_eq(k, 1);
     cr_assert_eq(g[0].n_targets, n);
     cr_assert_str_eq(labelset_get(&g[0].targets[n - 1], "__address__"), "a");
@@ -175,7 +176,8 @@ Test(sd_json_groups, kept_targets_are_bounded)
     char prefix[301];
     memset(prefix, 'p', 300);
     prefix[300] = 0;
-    cr_assert_eq(sd_json_groups_parse(prefix, "__meta_url", prefix, NULL, doc, len, &g, NULL, &k, err, sizeof err), -1);
+    cr_assert_eq(
+        sd_json_groups_parse(prefix, "__meta_url", prefix, NULL, NULL, doc, len, &g, NULL, &k, err, sizeof err), -1);
     cr_assert_str_eq(err, "targets take more than 42 MiB for a body of 1800001 bytes (at most 24 times the body + 1 MiB)");
     free(doc);
 }
