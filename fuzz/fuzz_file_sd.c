@@ -1,6 +1,7 @@
 /* fuzz_file_sd: sd_file_parse on arbitrary bytes. The first byte picks the format (even: JSON, odd: YAML),
  * the rest is the file's content. Checks what the providers rely on: only groups with targets come out, in
- * strictly ascending positions (sd_groups_gone merges on that), and they stay growable. */
+ * strictly ascending positions (sd_groups_gone merges on that), YAML groups stay growable, JSON groups (frozen
+ * views) copy to equal plain groups that are. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             labelset t = LABELSET_INIT;
             labelset_set(&t, "__address__", "x:1");
-            target_group_add_target(&g[i], &t); /* the capacity invariant of target_group_add_target */
+            if (g[i].gen) {
+                /* JSON groups come frozen (read-only views): a deep copy holds the same content and is a
+                 * plain group again, growable */
+                target_group c;
+                target_group_copy(&c, &g[i]);
+                bool same = c.gen == 0 && c.n_targets == g[i].n_targets && labelset_equal(&c.labels, &g[i].labels);
+                for (size_t k = 0; same && k < c.n_targets; k++)
+                    same = labelset_equal(&c.targets[k], &g[i].targets[k]);
+                if (!same) {
+                    fprintf(stderr, "group %zu (%s): its copy differs\n", i, g[i].source);
+                    abort();
+                }
+                target_group_add_target(&c, &t);
+                target_group_free(&c);
+            } else {
+                target_group_add_target(&g[i], &t); /* the capacity invariant of target_group_add_target */
+            }
             labelset_free(&t);
         }
         sd_groups_free(g, n);

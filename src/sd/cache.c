@@ -63,6 +63,8 @@ static bool id_valid(const char *id)
 
 /* ---- write ---- */
 
+#define CACHE_FLUSH_BYTES 65536
+
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -90,31 +92,6 @@ int sd_cache_write(const char *dir, const char *id, const char *job, const char 
         snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         return -1;
     }
-    strbuf sb;
-    strbuf_init(&sb);
-    strbuf_printf(&sb, "{\"version\":%d,\"job\":", CACHE_VERSION);
-    strbuf_json_string(&sb, job);
-    strbuf_puts(&sb, ",\"provider\":");
-    strbuf_json_string(&sb, provider);
-    strbuf_puts(&sb, ",\"config_sha256\":");
-    strbuf_json_string(&sb, config_hex ? config_hex : "");
-    strbuf_printf(&sb, ",\"saved_at\":%.3f,\"groups\":[", sd_now_unix());
-    for (size_t i = 0; i < n; i++) {
-        const target_group *g = groups[i];
-        strbuf_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
-        strbuf_json_string(&sb, g->source ? g->source : "");
-        strbuf_puts(&sb, ",\"labels\":");
-        labelset_write_json(&sb, &g->labels);
-        strbuf_puts(&sb, ",\"targets\":[");
-        for (size_t t = 0; t < g->n_targets; t++) {
-            if (t)
-                strbuf_putc(&sb, ',');
-            labelset_write_json(&sb, &g->targets[t]);
-        }
-        strbuf_puts(&sb, "]}");
-    }
-    strbuf_puts(&sb, "]}\n");
-
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/%s.json", dir, id);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -122,9 +99,40 @@ int sd_cache_write(const char *dir, const char *id, const char *job, const char 
     int rc = -1;
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", tmp, strerror(errno));
-        goto out;
+        return -1;
     }
-    if (write_all(fd, sb.buf, sb.len) != 0 || fsync(fd) != 0) {
+    /* written as it is made, CACHE_FLUSH_BYTES at a time: the text of a big provider (about its response's
+     * size) is never held whole */
+    strbuf sb;
+    strbuf_init(&sb);
+    bool failed = false;
+    strbuf_printf(&sb, "{\"version\":%d,\"job\":", CACHE_VERSION);
+    strbuf_json_string(&sb, job);
+    strbuf_puts(&sb, ",\"provider\":");
+    strbuf_json_string(&sb, provider);
+    strbuf_puts(&sb, ",\"config_sha256\":");
+    strbuf_json_string(&sb, config_hex ? config_hex : "");
+    strbuf_printf(&sb, ",\"saved_at\":%.3f,\"groups\":[", sd_now_unix());
+    for (size_t i = 0; i < n && !failed; i++) {
+        const target_group *g = groups[i];
+        strbuf_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
+        strbuf_json_string(&sb, g->source ? g->source : "");
+        strbuf_puts(&sb, ",\"labels\":");
+        labelset_write_json(&sb, &g->labels);
+        strbuf_puts(&sb, ",\"targets\":[");
+        for (size_t t = 0; t < g->n_targets && !failed; t++) {
+            if (t)
+                strbuf_putc(&sb, ',');
+            labelset_write_json(&sb, &g->targets[t]);
+            if (sb.len >= CACHE_FLUSH_BYTES) {
+                failed = write_all(fd, sb.buf, sb.len) != 0;
+                strbuf_reset(&sb);
+            }
+        }
+        strbuf_puts(&sb, "]}");
+    }
+    strbuf_puts(&sb, "]}\n");
+    if (failed || write_all(fd, sb.buf, sb.len) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

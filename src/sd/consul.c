@@ -352,6 +352,7 @@ static void watch_done(consul_impl *ci, cwatch *w, CURLcode code)
     if (w->next_at < now)
         w->next_at = now;
     if (idx == w->index && w->index != 0) {
+        sd_fetch_drop_body(&w->f);
         w->backoff_ms = 0;
         sd_provider_mark_success(p);
         return; /* the wait expired without a change */
@@ -359,7 +360,9 @@ static void watch_done(consul_impl *ci, cwatch *w, CURLcode code)
     if (w->kind == W_CATALOG) {
         consul_catalog_entry *v;
         size_t n;
-        if (consul_parse_catalog(body, w->f.len, &v, &n, err, sizeof err) != 0) {
+        int prc = consul_parse_catalog(body, w->f.len, &v, &n, err, sizeof err);
+        sd_fetch_drop_body(&w->f); /* every watch would otherwise hold its last answer */
+        if (prc != 0) {
             watch_failed(ci, w, what, err);
             return;
         }
@@ -368,8 +371,10 @@ static void watch_done(consul_impl *ci, cwatch *w, CURLcode code)
     } else {
         target_group g;
         target_group_init(&g, w->service);
-        if (consul_parse_health(body, w->f.len, w->service, ci->datacenter, cc->tag_separator, &g, err,
-                                sizeof err) != 0) {
+        int prc = consul_parse_health(body, w->f.len, w->service, ci->datacenter, cc->tag_separator, &g, err,
+                                      sizeof err);
+        sd_fetch_drop_body(&w->f);
+        if (prc != 0) {
             target_group_free(&g);
             watch_failed(ci, w, what, err);
             return;

@@ -380,6 +380,7 @@ typedef struct health {
     hentry e;
     const char *sep;
     target_group *g;
+    sd_group_builder tb; /* the targets, packed until the answer ends (then frozen into g) */
     size_t kept, budget, len; /* what the targets take (an estimate), at most, the body's size */
     char budget_err[200];
 } health;
@@ -577,7 +578,7 @@ static void entry_end(health *c)
         labelset_free(&t);
         return;
     }
-    target_group_add_target(c->g, &t);
+    sd_gb_add_target(&c->tb, &t);
     labelset_free(&t);
 }
 
@@ -858,6 +859,13 @@ int consul_parse_health(const char *body, size_t len, const char *service, const
         snprintf(err, errlen, "%s", c.err);
         rc = -1;
     }
+    if (!rc && c.tb.n_targets) { /* frozen: the discovery manager stores it by reference */
+        target_group f;
+        sd_gb_freeze(&c.tb, g->source, &g->labels, &f);
+        target_group_free(g);
+        *g = f;
+    }
+    sd_gb_free(&c.tb);
     entry_free(&c.e);
     free(c.mapkey);
     return rc;

@@ -47,6 +47,7 @@ typedef struct file_impl {
     int *wds;           /* watch descriptor of each pattern's directory, -1 when not watched */
     seen_file *seen;
     size_t n_seen;
+    sd_pool *pool; /* the strings its groups share, across refreshes (sd_internal.h) */
 } file_impl;
 
 static metric_family *m_read_errors, *m_scan_duration;
@@ -99,6 +100,17 @@ static target_group *gbuf_push(gbuf *b)
     return &b->v[b->n++];
 }
 
+/* Room for n more without doubling: a file of many groups is moved in whole. */
+static void gbuf_reserve(gbuf *b, size_t n)
+{
+    if (b->cap - b->n >= n)
+        return;
+    b->cap = b->n + n;
+    b->v = realloc(b->v, b->cap * sizeof(target_group));
+    if (!b->v)
+        abort();
+}
+
 static void push_empty(gbuf *b, const char *path, const size_t *idx, size_t n)
 {
     char source[PATH_MAX + 32];
@@ -137,7 +149,9 @@ static void refresh(sd_provider *p)
         target_group *groups = NULL;
         size_t n = 0;
         now[n_now].path = xstrdup(path);
-        if (sd_file_read(path, &groups, &n, err, sizeof err) != 0) {
+        if (!fi->pool)
+            fi->pool = sd_pool_new();
+        if (sd_file_read_pooled(path, fi->pool, &groups, &n, err, sizeof err) != 0) {
             errors++;
             metric_add(m_read_errors, NULL, 1);
             log_error(COMPONENT, "error reading file", "job", p->job, "file", path, "err", err);
@@ -155,11 +169,18 @@ static void refresh(sd_provider *p)
             free(gone);
         }
         now[n_now].idx = n ? xmalloc(n * sizeof(size_t)) : NULL;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n; k++)
             now[n_now].idx[k] = sd_group_index(&groups[k]);
-            *gbuf_push(&out) = groups[k]; /* moved */
+        if (!out.n && n) { /* the first: its array is taken over (a big file's groups are not copied) */
+            free(out.v);
+            out.v = groups;
+            out.n = out.cap = n;
+        } else {
+            gbuf_reserve(&out, n);
+            for (size_t k = 0; k < n; k++)
+                *gbuf_push(&out) = groups[k]; /* moved */
+            free(groups);
         }
-        free(groups);
         now[n_now++].n_idx = n;
     }
     for (size_t i = 0; i < fi->n_seen; i++)
@@ -332,6 +353,7 @@ static void file_destroy(sd_provider *p)
         free(fi->seen[i].idx);
     }
     free(fi->seen);
+    sd_pool_unref(fi->pool); /* groups still stored elsewhere keep it */
     free(fi);
     p->impl = NULL;
 }

@@ -213,8 +213,8 @@ static int parse_yaml(const char *path, const char *data, size_t len, glist *out
     return rc;
 }
 
-int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
-                  size_t errlen)
+static int parse_pooled(const char *path, sd_pool *pool, const char *data, size_t len, target_group **out,
+                        size_t *n, char *err, size_t errlen)
 {
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (dot && slash && dot < slash)
@@ -222,7 +222,8 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
     glist l = {0};
     int rc;
     if (dot && !strcasecmp(dot, ".json")) {
-        rc = sd_json_groups_parse(path, data, len, &l.v, NULL, &l.n, err, errlen);
+        rc = sd_json_groups_parse(path, "__meta_filepath", path, NULL, pool, data, len, &l.v, NULL, &l.n, err,
+                                  errlen);
     } else if (dot && (!strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml"))) {
         rc = parse_yaml(path, data, len, &l, err, errlen);
         if (!rc) { /* like JSON: only groups with targets */
@@ -242,10 +243,22 @@ int sd_file_parse(const char *path, const char *data, size_t len, target_group *
         return -1;
     }
     for (size_t i = 0; i < l.n; i++)
-        labelset_set(&l.v[i].labels, "__meta_filepath", path);
+        if (!l.v[i].gen) /* YAML; JSON groups come frozen with it */
+            labelset_set(&l.v[i].labels, "__meta_filepath", path);
     *out = l.v;
     *n = l.n;
     return 0;
+}
+
+int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
+                  size_t errlen)
+{
+    return parse_pooled(path, NULL, data, len, out, n, err, errlen);
+}
+
+int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
+{
+    return sd_file_read_pooled(path, NULL, out, n, err, errlen);
 }
 
 int sd_file_read_stream(FILE *f, size_t size, size_t limit, char **out, size_t *outlen, char *err, size_t errlen)
@@ -280,7 +293,7 @@ int sd_file_read_stream(FILE *f, size_t size, size_t limit, char **out, size_t *
     return 0;
 }
 
-int sd_file_read(const char *path, target_group **out, size_t *n, char *err, size_t errlen)
+int sd_file_read_pooled(const char *path, sd_pool *pool, target_group **out, size_t *n, char *err, size_t errlen)
 {
     /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer, and hang
      * start-up, reloads and shutdown with it. Only regular files are read; the flag is cleared for them. */
@@ -310,7 +323,7 @@ int sd_file_read(const char *path, target_group **out, size_t *n, char *err, siz
     fclose(f);
     if (rc)
         return -1;
-    rc = sd_file_parse(path, buf, len, out, n, err, errlen);
+    rc = parse_pooled(path, pool, buf, len, out, n, err, errlen);
     free(buf);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* group: target_group helpers (sd.h). Groups are plain values: every string and label set is owned. */
+/* group: target_group helpers (sd.h). Plain groups are values: every string and label set is owned.
+ * Frozen groups and their views: frozen.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,12 @@ void target_group_free(target_group *g)
 {
     if (!g)
         return;
+    if (g->gen) { /* a view of a frozen group: its reference */
+        if (g->source)
+            target_group_unref(g);
+        *g = (target_group){0};
+        return;
+    }
     free(g->source);
     g->source = NULL;
     labelset_free(&g->labels);

@@ -63,8 +63,8 @@ static bool content_type_ok(const char *ct)
     return (rest == 5 && !strncasecmp(p, "utf-8", 5)) || (rest == 7 && !strncasecmp(p, "\"utf-8\"", 7));
 }
 
-int http_sd_parse_response(const char *url, long status, const char *content_type, const char *body,
-                           size_t len, target_group **out, size_t *n, char *err, size_t errlen)
+static int parse_response(const char *url, long status, const char *content_type, const char *body, size_t len,
+                          sd_pool *pool, target_group **out, size_t *n, char *err, size_t errlen)
 {
     if (status != 200) {
         const char *t = sd_http_status_text(status);
@@ -82,17 +82,21 @@ int http_sd_parse_response(const char *url, long status, const char *content_typ
     char perr[512];
     target_group *g = NULL;
     size_t ng = 0;
-    if (sd_json_groups_parse(url, body ? body : "", len, &g, NULL, &ng, perr, sizeof perr) != 0) {
+    /* __meta_filepath is dropped as when file_sd's parser set it (and this code removed it) */
+    if (sd_json_groups_parse(url, "__meta_url", url, "__meta_filepath", pool, body ? body : "", len, &g, NULL, &ng,
+                             perr, sizeof perr) != 0) {
         snprintf(err, errlen, "%s", perr);
         return -1;
-    }
-    for (size_t i = 0; i < ng; i++) {
-        labelset_del(&g[i].labels, "__meta_filepath"); /* as when file_sd's parser set it */
-        labelset_set(&g[i].labels, "__meta_url", url);
     }
     *out = g;
     *n = ng;
     return 0;
+}
+
+int http_sd_parse_response(const char *url, long status, const char *content_type, const char *body,
+                           size_t len, target_group **out, size_t *n, char *err, size_t errlen)
+{
+    return parse_response(url, status, content_type, body, len, NULL, out, n, err, errlen);
 }
 
 typedef struct http_impl {
@@ -104,6 +108,7 @@ typedef struct http_impl {
     sd_fetch f;
     size_t *last_idx; /* positions of the groups with targets sent last time (ascending) */
     size_t n_last;
+    sd_pool *pool; /* the strings its groups share, across refreshes (sd_internal.h) */
 } http_impl;
 
 /* One refresh. Returns false when asked to stop. */
@@ -146,8 +151,12 @@ static bool refresh(http_impl *hi)
         goto failed;
     target_group *g = NULL;
     size_t n = 0;
-    if (http_sd_parse_response(hc->url, status, hi->f.content_type, hi->f.body, hi->f.len, &g, &n, err,
-                               sizeof err) != 0)
+    if (!hi->pool)
+        hi->pool = sd_pool_new();
+    int prc = parse_response(hc->url, status, hi->f.content_type, hi->f.body, hi->f.len, hi->pool, &g, &n, err,
+                             sizeof err);
+    sd_fetch_drop_body(&hi->f);
+    if (prc != 0)
         goto failed;
     /* empty groups for sources that had targets and have none now */
     size_t *gone = hi->n_last ? xmalloc(hi->n_last * sizeof(size_t)) : NULL;
@@ -248,6 +257,7 @@ static void http_destroy(sd_provider *p)
         return;
     sd_fetch_reset(&hi->f);
     free(hi->last_idx);
+    sd_pool_unref(hi->pool); /* groups still stored elsewhere keep it */
     if (hi->multi)
         curl_multi_cleanup(hi->multi);
     if (hi->stop_fd >= 0)

@@ -125,6 +125,13 @@ long sd_fetch_result(sd_fetch *f, CURLcode code, char *err, size_t errlen)
     return status;
 }
 
+void sd_fetch_drop_body(sd_fetch *f)
+{
+    free(f->body);
+    f->body = NULL;
+    f->len = f->cap = 0;
+}
+
 void sd_fetch_reset(sd_fetch *f)
 {
     if (f->h)

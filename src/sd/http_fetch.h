@@ -32,6 +32,9 @@ int sd_fetch_prepare(sd_fetch *f, const http_client_config *cfg, const char *url
 /* After the transfer: its outcome as Go would describe it. Returns the HTTP status (200...) or -1 with err
  * filled (transport error, body too large). */
 long sd_fetch_result(sd_fetch *f, CURLcode code, char *err, size_t errlen);
+/* Frees the body once it has been parsed: a provider that refreshes rarely does not hold its last answer
+ * (up to the body limit) between refreshes, next to the targets made of it. */
+void sd_fetch_drop_body(sd_fetch *f);
 /* Frees the transfer's resources (keeps nothing); f can be prepared again. */
 void sd_fetch_reset(sd_fetch *f);
 

@@ -14,7 +14,9 @@
  * duplicates such as "targets" and "Targets"); a lone UTF-16 surrogate escape is accepted (yajl).
  *
  * Only groups with at least one target are returned: an empty group contributes nothing, and the caller
- * learns from idx[] which positions had targets (to empty those that had them before). */
+ * learns from idx[] which positions had targets (to empty those that had them before). Each group is frozen
+ * as soon as it ends (sd_gb_freeze, with the provider's label): the discovery manager stores it by
+ * reference, so the targets kept exist once, compactly, and the parse state is one group's. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -36,6 +38,7 @@ enum { F_NONE, F_TARGETS, F_LABELS, F_OTHER };
 
 typedef struct jg {
     const char *prefix;
+    const char *set_name, *set_value, *del_name; /* the provider's label, one it removes */
     char err[512];    /* the first semantic error of the document */
     char fatal[160];  /* a syntax-level error raised by a callback */
     int depth;        /* current nesting: root value 1, groups 2, their fields' values 3, ... */
@@ -48,8 +51,9 @@ typedef struct jg {
     char gerr[512];
     int gprio;
     labelset labels;
-    labelset *targets;
-    size_t n_targets, cap_targets;
+    sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the provider's strings */
+    label *view;         /* the group's labels with pooled strings, for sd_gb_freeze */
+    size_t view_cap;
     /* errors of this group, reported in the old code's order (group_end) */
     char targets_err[256], labels_err[256], label_err[512], target_err[256];
     char *label_name; /* key inside labels */
@@ -63,9 +67,7 @@ typedef struct jg {
 
 static void clear_targets(jg *c)
 {
-    for (size_t i = 0; i < c->n_targets; i++)
-        labelset_free(&c->targets[i]);
-    c->n_targets = 0;
+    sd_gb_clear(&c->tb);
 }
 
 static void group_reset(jg *c)
@@ -99,8 +101,10 @@ enum { K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL, K_NULL };
 static const char *kind_name[] = {"object", "array", "string", "number", "bool", "null"};
 
 /* What is kept is bounded too: a list of millions of tiny targets would otherwise build GiBs of label
- * sets from a few MB (each target costs ~100 bytes + its address). Past the budget the document fails like
- * one the tree parser could not hold (the provider keeps its last good targets). */
+ * sets from a few MB (a frozen target costs 40 bytes + its address, and its packed form while its group is
+ * read 5 bytes + its address).
+ * Past the budget the document fails like one the tree parser could not hold (the provider keeps its last
+ * good targets). */
 static bool over_budget(jg *c, size_t bytes)
 {
     c->kept += bytes;
@@ -113,23 +117,9 @@ static bool over_budget(jg *c, size_t bytes)
 
 static void add_target(jg *c, const unsigned char *s, size_t len)
 {
-    if (over_budget(c, sizeof(labelset) + sizeof(label) + len + 96))
+    if (over_budget(c, sizeof(labelset) + sizeof(label) + len + 32))
         return;
-    if (c->n_targets == c->cap_targets) {
-        c->cap_targets = c->cap_targets ? c->cap_targets * 2 : 1;
-        c->targets = xrealloc(c->targets, c->cap_targets * sizeof *c->targets);
-    }
-    labelset *t = &c->targets[c->n_targets++];
-    labelset_init(t);
-    if (!len)
-        return; /* an empty value is no label (labelset_set's rule) */
-    /* one label, allocated to size (labelset_set would reserve room for eight) */
-    t->v = xmalloc(sizeof(label));
-    t->v[0].name = xstrdup("__address__");
-    t->v[0].value = xmalloc(len + 1);
-    memcpy(t->v[0].value, s, len);
-    t->v[0].value[len] = 0;
-    t->n = t->cap = 1;
+    sd_gb_add_address(&c->tb, (const char *)s, len);
 }
 
 /* The group at depth 2 ends: keep it when it has targets and the document has no error so far. */
@@ -148,34 +138,35 @@ static void group_end(jg *c)
         else if (c->target_err[0])
             doc_error(c, "%s", c->target_err);
     }
-    if (!c->err[0] && c->n_targets &&
-        !over_budget(c, sizeof(target_group) + sizeof(size_t) + strlen(c->prefix) + 64 +
+    if (!c->err[0] && c->tb.n_targets &&
+        !over_budget(c, sizeof(target_group) + sizeof(size_t) + 2 * strlen(c->prefix) + 128 +
                             c->labels.n * (sizeof(label) + 64))) {
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 4;
             c->out = xrealloc(c->out, c->cap * sizeof *c->out);
             c->idx = xrealloc(c->idx, c->cap * sizeof *c->idx);
         }
-        target_group *g = &c->out[c->n];
-        target_group_init(g, NULL);
+        if (c->del_name)
+            labelset_del(&c->labels, c->del_name);
+        if (c->set_name)
+            labelset_set(&c->labels, c->set_name, c->set_value);
+        /* the labels' names and values in the provider's pool (shared by its groups) */
+        if (c->labels.n > c->view_cap) {
+            c->view_cap = c->labels.n;
+            c->view = xrealloc(c->view, c->view_cap * sizeof(label));
+        }
+        for (size_t i = 0; i < c->labels.n; i++) {
+            const char *nm = sd_pool_intern(c->tb.pool, c->labels.v[i].name, strlen(c->labels.v[i].name));
+            const char *va = sd_pool_intern(c->tb.pool, c->labels.v[i].value, strlen(c->labels.v[i].value));
+            c->view[i].name = nm ? (char *)nm : c->labels.v[i].name;
+            c->view[i].value = va ? (char *)va : c->labels.v[i].value;
+        }
+        labelset view = {c->labels.n ? c->view : NULL, c->labels.n, c->labels.n};
         size_t sl = strlen(c->prefix) + 24;
-        free(g->source);
-        g->source = xmalloc(sl);
-        snprintf(g->source, sl, "%s:%zu", c->prefix, c->index);
-        g->labels = c->labels; /* moved, sized to its labels plus the one the provider adds (__meta_url or
-                                * __meta_filepath): labelset_set would otherwise reserve eight */
-        labelset_init(&c->labels);
-        g->labels.cap = g->labels.n + 1;
-        g->labels.v = xrealloc(g->labels.v, g->labels.cap * sizeof(label));
-        /* the targets move over; capacity shrunk to the next power of two (target_group_add_target's
-         * invariant) */
-        size_t cap = 1;
-        while (cap < c->n_targets)
-            cap *= 2;
-        g->targets = cap < c->cap_targets ? xrealloc(c->targets, cap * sizeof *g->targets) : c->targets;
-        g->n_targets = c->n_targets;
-        c->targets = NULL;
-        c->n_targets = c->cap_targets = 0;
+        char *source = xmalloc(sl);
+        snprintf(source, sl, "%s:%zu", c->prefix, c->index);
+        sd_gb_freeze(&c->tb, source, &view, &c->out[c->n]); /* stored by reference, never copied */
+        free(source);
         c->idx[c->n++] = c->index;
     }
     group_reset(c);
@@ -223,7 +214,7 @@ static void on_value(jg *c, int d, int kind, const unsigned char *s, size_t len)
                 add_target(c, s, len);
             } else if (!c->target_err[0]) {
                 snprintf(c->target_err, sizeof c->target_err, "group %zu: target %zu: expected a string, got %s",
-                         c->index, c->n_targets, kind_name[kind]);
+                         c->index, c->tb.n_targets, kind_name[kind]);
             }
         } else if (c->field == F_LABELS && !c->labels_err[0] && c->label_name) {
             const char *name = c->label_name;
@@ -418,11 +409,17 @@ int sd_json_syntax_error(void *handle, const char *data, size_t len, size_t off,
     return -1;
 }
 
-int sd_json_groups_parse(const char *prefix, const char *data, size_t len, target_group **out, size_t **idx,
-                         size_t *n, char *err, size_t errlen)
+int sd_json_groups_parse(const char *prefix, const char *set_name, const char *set_value, const char *del_name,
+                         sd_pool *pool, const char *data, size_t len, target_group **out, size_t **idx, size_t *n,
+                         char *err, size_t errlen)
 {
     jg *c = xcalloc(1, sizeof *c);
     c->prefix = prefix;
+    c->set_name = set_name;
+    c->set_value = set_value;
+    c->del_name = del_name;
+    sd_pool *own = pool ? NULL : sd_pool_new();
+    c->tb.pool = pool ? pool : own;
     c->len = len;
     c->budget = json_budget_for(len);
     yajl_handle h = yajl_alloc(&callbacks, NULL, c);
@@ -446,13 +443,22 @@ int sd_json_groups_parse(const char *prefix, const char *data, size_t len, targe
         rc = -1, snprintf(err, errlen, "%s", c->err);
     yajl_free(h);
     group_reset(c);
-    free(c->targets);
+    if (own) {
+        sd_pool_seal(own);
+        sd_pool_unref(own); /* the groups keep it alive */
+    }
+    sd_gb_free(&c->tb);
+    free(c->view);
     free(c->label_name);
     labelset_free(&c->labels);
     if (rc) {
         sd_groups_free(c->out, c->n);
         free(c->idx);
     } else {
+        if (c->n && c->n < c->cap) { /* to size: the caller may hold these while it builds more */
+            c->out = xrealloc(c->out, c->n * sizeof *c->out);
+            c->idx = xrealloc(c->idx, c->n * sizeof *c->idx);
+        }
         *out = c->out;
         *n = c->n;
         if (idx)

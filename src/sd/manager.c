@@ -53,90 +53,11 @@ void sd_mgr_set_discovered(const sd_provider *p, size_t n_targets)
 
 /* ---- groups ---- */
 
-/* A stored group is one allocation: the mgroup, its targets' label sets, every label, then the strings.
- * Within a group, a target's label name equal to the previous target's at the same position shares its
- * bytes (targets of one group mostly have the same label names). Immutable once built. */
-static atomic_uint_fast64_t next_gen;
-
-static size_t blob_str(char **dst, const char *s)
+/* What the manager keeps of g: a frozen group (a parser's view, gen != 0) is kept by reference, a plain
+ * one is frozen (copied into one allocation, frozen.c). */
+static mgroup *stored(const target_group *g)
 {
-    size_t n = strlen(s) + 1;
-    memcpy(*dst, s, n);
-    *dst += n;
-    return n;
-}
-
-static mgroup *mgroup_new(const target_group *src)
-{
-    size_t n_labels = src->labels.n, bytes = strlen(src->source ? src->source : "") + 1;
-    for (size_t i = 0; i < src->labels.n; i++)
-        bytes += strlen(src->labels.v[i].name) + strlen(src->labels.v[i].value) + 2;
-    for (size_t t = 0; t < src->n_targets; t++) {
-        const labelset *ls = &src->targets[t], *prev = t ? &src->targets[t - 1] : NULL;
-        n_labels += ls->n;
-        for (size_t i = 0; i < ls->n; i++) {
-            if (!(prev && i < prev->n && strcmp(prev->v[i].name, ls->v[i].name) == 0))
-                bytes += strlen(ls->v[i].name) + 1;
-            bytes += strlen(ls->v[i].value) + 1;
-        }
-    }
-    size_t size = sizeof(mgroup) + src->n_targets * sizeof(labelset) + n_labels * sizeof(label) + bytes;
-    mgroup *g = malloc(size);
-    if (!g)
-        abort();
-    labelset *sets = (labelset *)(g + 1);
-    label *lab = (label *)(sets + src->n_targets);
-    char *str = (char *)(lab + n_labels);
-    g->g.source = str;
-    blob_str(&str, src->source ? src->source : "");
-    g->g.labels = (labelset){src->labels.n ? lab : NULL, src->labels.n, src->labels.n};
-    for (size_t i = 0; i < src->labels.n; i++, lab++) {
-        lab->name = str;
-        blob_str(&str, src->labels.v[i].name);
-        lab->value = str;
-        blob_str(&str, src->labels.v[i].value);
-    }
-    g->g.targets = src->n_targets ? sets : NULL;
-    g->g.n_targets = src->n_targets;
-    for (size_t t = 0; t < src->n_targets; t++) {
-        const labelset *ls = &src->targets[t], *prev = t ? &src->targets[t - 1] : NULL;
-        sets[t] = (labelset){ls->n ? lab : NULL, ls->n, ls->n};
-        for (size_t i = 0; i < ls->n; i++, lab++) {
-            if (prev && i < prev->n && strcmp(prev->v[i].name, ls->v[i].name) == 0) {
-                lab->name = sets[t - 1].v[i].name;
-            } else {
-                lab->name = str;
-                blob_str(&str, ls->v[i].name);
-            }
-            lab->value = str;
-            blob_str(&str, ls->v[i].value);
-        }
-    }
-    g->g.gen = atomic_fetch_add(&next_gen, 1) + 1;
-    atomic_init(&g->refs, 1);
-    return g;
-}
-
-void sd_mgroup_unref(mgroup *g)
-{
-    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
-        free(g); /* one allocation (mgroup_new) */
-}
-
-const target_group *target_group_freeze(const target_group *g)
-{
-    return &mgroup_new(g)->g;
-}
-
-const target_group *target_group_ref(const target_group *g)
-{
-    atomic_fetch_add(&((mgroup *)g)->refs, 1);
-    return g;
-}
-
-void target_group_unref(const target_group *g)
-{
-    sd_mgroup_unref((mgroup *)g);
+    return g->gen ? sd_mgroup_of_view(g) : sd_mgroup_new(g);
 }
 
 static bool group_equal(const target_group *a, const target_group *b)
@@ -161,7 +82,7 @@ static void index_set(mprov *mp, size_t k)
     keymap_put(&mp->index, source, strlen(source), (void *)(uintptr_t)(k + 1));
 }
 
-/* Stores one group (copied) for mp; returns true when the provider's groups changed. */
+/* Stores one group (copied, or referenced when frozen) for mp; returns true when the provider's groups changed. */
 bool sd_mprov_store(mprov *mp, const target_group *g)
 {
     if (!g->source)
@@ -184,7 +105,7 @@ bool sd_mprov_store(mprov *mp, const target_group *g)
             sd_mgroup_unref(old);
             return true;
         }
-        mp->groups[k] = mgroup_new(g);
+        mp->groups[k] = stored(g);
         index_set(mp, k); /* the key bytes now live in the new group */
         mp->n_targets += g->n_targets;
         sd_mgroup_unref(old);
@@ -198,7 +119,7 @@ bool sd_mprov_store(mprov *mp, const target_group *g)
         if (!mp->groups)
             abort();
     }
-    mp->groups[mp->n++] = mgroup_new(g);
+    mp->groups[mp->n++] = stored(g);
     index_set(mp, mp->n - 1);
     mp->n_targets += g->n_targets;
     return true;

@@ -1,6 +1,7 @@
 /* manager_internal: the discovery manager's state, shared by its two halves: manager.c (groups per
  * provider, the sync thread, apply_config) and manager_cache.c (the persisted last good groups and their
- * writer thread). Nothing outside those two files includes it. Locking rules: manager.c's header. */
+ * writer thread), and frozen.c (the stored groups' layout). Nothing outside those files includes it.
+ * Locking rules: manager.c's header. */
 #ifndef LOOKOUT_SD_MANAGER_INTERNAL_H
 #define LOOKOUT_SD_MANAGER_INTERNAL_H
 #include <pthread.h>
@@ -15,6 +16,7 @@
 typedef struct mgroup {
     target_group g; /* first: a mgroup * is a target_group * */
     atomic_int refs;
+    sd_pool *pool; /* strings shared with the other groups of its response (a reference), or NULL */
 } mgroup;
 
 typedef struct mjob {
@@ -71,11 +73,17 @@ struct sd_manager {
     bool writer_running, writer_stop;
     int64_t cache_interval_ms; /* at most one write per provider per interval (5 s) */
 };
-/* ---- manager.c, for the cache half ---- */
+/* ---- frozen.c ---- */
 
+/* A frozen copy of a plain group (one reference). */
+mgroup *sd_mgroup_new(const target_group *src);
+/* The mgroup of a frozen group or of a view of one (a struct copy, gen != 0), with one more reference. */
+mgroup *sd_mgroup_of_view(const target_group *g);
 /* Drops one reference; the last frees the group. */
 void sd_mgroup_unref(mgroup *g);
-/* Stores one group (copied) for mp; returns true when the provider's groups changed. mu held (or mp not
+
+/* ---- manager.c, for the cache half ---- */
+/* Stores one group (copied, or referenced when frozen: gen != 0) for mp; returns true when the provider's groups changed. mu held (or mp not
  * yet visible to anyone). */
 bool sd_mprov_store(mprov *mp, const target_group *g);
 /* The entry of provider p, or NULL when it is being stopped. mu held. */

@@ -24,9 +24,11 @@ typedef struct target_group {
 } target_group;
 
 void target_group_init(target_group *g, const char *source);
+/* Frees a plain group; for a view of a frozen group (a struct copy with gen != 0, as the streaming parsers
+ * return, see sd_internal.h) releases the reference it holds. */
 void target_group_free(target_group *g);
 void target_group_copy(target_group *dst, const target_group *src);
-/* Appends a target (copied). */
+/* Appends a target (copied) to a plain group (gen 0; a frozen group or a view of one is never changed). */
 void target_group_add_target(target_group *g, const labelset *target);
 /* An immutable, compact copy of g (one allocation, fresh gen, one reference). Never target_group_free it:
  * release it with target_group_unref. */
@@ -59,7 +61,8 @@ struct sd_provider {
     int id;          /* manager-assigned */
 };
 
-/* Called by a provider (any thread) with groups it discovered; groups are copied, caller keeps ownership.
+/* Called by a provider (any thread) with groups it discovered; groups are copied (frozen ones referenced),
+ * caller keeps ownership.
  * A group with the same source replaces the previous one; a group with no targets removes it. */
 void sd_provider_update(sd_provider *p, const target_group *groups, size_t n);
 /* Records that a refresh succeeded now (for lookout_sd_last_success_timestamp_seconds). */

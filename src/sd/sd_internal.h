@@ -9,6 +9,8 @@
 
 #include "sd/sd.h"
 
+typedef struct sd_pool sd_pool; /* below */
+
 extern const sd_provider_ops sd_static_ops;
 extern const sd_provider_ops sd_file_ops;
 extern const sd_provider_ops sd_dns_ops;
@@ -46,14 +48,59 @@ int sd_file_read(const char *path, target_group **out, size_t *n, char *err, siz
  * there, or "read error". Separate so that a test can grow a file past the limit during the read without
  * writing 64 MiB (tests/unit/test_sd_file.c). */
 int sd_file_read_stream(FILE *f, size_t size, size_t limit, char **out, size_t *len, char *err, size_t errlen);
+/* The same, JSON groups sharing their strings through pool (the provider's, see sd_pool; NULL: none). */
+int sd_file_read_pooled(const char *path, sd_pool *pool, target_group **out, size_t *n, char *err, size_t errlen);
 /* Same from memory; `path` names the file in sources, labels and messages and selects the format. */
 int sd_file_parse(const char *path, const char *data, size_t len, target_group **out, size_t *n, char *err,
                   size_t errlen);
 void sd_groups_free(target_group *g, size_t n);
+
+/* A pool of strings shared by the frozen groups of a provider (label names, the provider's label, group
+ * label values), so each group does not carry its own copy. One per provider, kept across its refreshes
+ * (interned strings are never freed while it lives), so a group kept unchanged from an old response holds
+ * no old per-response pool: what a provider's pool holds is bounded by SD_POOL_MAX_STRINGS strings of at
+ * most SD_POOL_MAX_LEN bytes and SD_POOL_MAX_BYTES in all (then sd_pool_intern returns NULL and the
+ * caller keeps its own copy), whatever its responses do. Interning: one thread (the provider's) until
+ * sd_pool_seal; pooled strings never move and are read by any thread; each frozen group using the pool
+ * holds a reference. */
+#define SD_POOL_MAX_STRINGS 16384
+#define SD_POOL_MAX_LEN 256
+#define SD_POOL_MAX_BYTES (1u << 20)
+sd_pool *sd_pool_new(void);
+/* The pooled copy of s (len bytes, no NUL inside), or NULL when the pool is full, s too long or the pool
+ * sealed. */
+const char *sd_pool_intern(sd_pool *p, const char *s, size_t len);
+/* Ends interning: frees the lookup table (the strings stay). */
+void sd_pool_seal(sd_pool *p);
+void sd_pool_unref(sd_pool *p);
+
+/* A group being read by a streaming parser (frozen.c): its targets packed (a few bytes per target besides
+ * the strings), then frozen into the compact, immutable form the discovery manager stores by reference, so
+ * a response's targets exist once instead of as plain label sets plus the manager's copy.
+ * Zero-initialised = empty. */
+typedef struct sd_group_builder {
+    char *buf;
+    size_t len, cap;
+    size_t n_targets;
+    sd_pool *pool; /* optional (not owned): label strings found in it are referenced, not copied */
+} sd_group_builder;
+/* Appends a target with t's labels (t is a valid label set: sorted, unique, no empty value). */
+void sd_gb_add_target(sd_group_builder *b, const labelset *t);
+/* Appends the target {__address__="addr"} (len bytes; an empty address is a target without labels). */
+void sd_gb_add_address(sd_group_builder *b, const char *addr, size_t len);
+/* *out = a view (gen != 0) of a new frozen group of source, labels and the targets added, holding its one
+ * reference (target_group_free or sd_groups_free releases it; never change it). The builder is emptied. */
+void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out);
+void sd_gb_clear(sd_group_builder *b);
+void sd_gb_free(sd_group_builder *b);
 /* The file_sd JSON list parsed as a stream (json_groups.c): groups with targets only, sources
- * "PREFIX:INDEX", idx[k] = INDEX of out[k] (ascending; idx may be NULL). No provider label is set. */
-int sd_json_groups_parse(const char *prefix, const char *data, size_t len, target_group **out, size_t **idx,
-                         size_t *n, char *err, size_t errlen);
+ * "PREFIX:INDEX", idx[k] = INDEX of out[k] (ascending; idx may be NULL). Every group's labels lose del_name
+ * (when not NULL), then get set_name=set_value (when set_name is not NULL: the provider's label). The
+ * groups are frozen views (gen != 0): read them, free them with sd_groups_free, never change them. Their
+ * strings are shared through pool (the provider's; NULL: a pool of this response only). */
+int sd_json_groups_parse(const char *prefix, const char *set_name, const char *set_value, const char *del_name,
+                         sd_pool *pool, const char *data, size_t len, target_group **out, size_t **idx, size_t *n,
+                         char *err, size_t errlen);
 /* Shared by the streaming (yajl) SD parsers. "line L column C: TEXT" into err for a parse stopped at byte
  * off of data: TEXT is fatal_text when set (a callback's), else yajl's message; returns -1. */
 int sd_json_syntax_error(void *yajl_handle, const char *data, size_t len, size_t off, const char *fatal_text,

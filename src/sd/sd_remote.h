@@ -54,7 +54,8 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
                          size_t errlen);
 void consul_catalog_free(consul_catalog_entry *v, size_t n);
 /* Parses /v1/health/service/NAME into one group (source = service name), labels as Prometheus sets them.
- * Returns 0 or -1 with err. */
+ * Returns 0 or -1 with err. g is an initialised plain group (its source kept); with targets it becomes a
+ * frozen view on success (sd_internal.h's sd_gb_freeze: read it, free it with target_group_free). */
 int consul_parse_health(const char *body, size_t len, const char *service, const char *datacenter,
                         const char *tag_separator, target_group *g, char *err, size_t errlen);
 /* Reads Config.Datacenter of /v1/agent/self; malloc'd, or NULL with err. */

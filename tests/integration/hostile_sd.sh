@@ -8,6 +8,12 @@
 #   file_sd: [{},{},...] then one group with a target, copied into a watched directory after start-up.
 #   Consul:  a catalog with one service carrying 20 MB of tags; a health answer with one instance and
 #            20 MB of checks; one instance with 20 MB of nested arrays under an unknown field.
+# Realistic answers that keep every target, same bound (http_sd, file_sd, Consul health): 178,773 groups of
+# one target with four labels; 19,265 groups of 50 targets sharing three labels; 50,488 Consul instances
+# with node and service metadata, tags and checks. Their job's relabeling drops every target
+# (keep_dropped_targets: 1), so the scrape layer keeps a few bytes per target and what is measured is
+# discovery's: the groups the manager stores, the parse, the body. Built as plain label sets and then
+# copied into the manager (before the frozen groups, src/sd/frozen.c) these took 11.6-14.3 x (Consul 4.7 x).
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
@@ -37,6 +43,34 @@ fill("health_checks", '[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID
      "]}]", '{"CheckID":"c","Status":"passing"}')
 fill("health_nested", '[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"web-1","Port":80},"X":[',
      "]}]", "[" * 40 + "]" * 40)
+# realistic: every group keeps its targets
+def fill_i(name, head, tail, itemf):
+    with open(f"{d}/{name}", "w") as f:
+        f.write(head); n = len(head) + len(tail); i = 0
+        while n < N:
+            u = ("," if i else "") + itemf(i)
+            f.write(u); n += len(u); i += 1
+        f.write(tail)
+teams = ["payments", "search", "checkout", "identity", "platform", "data"]
+def one_target(i):
+    return ('{"targets":["10.%d.%d.%d:9100"],"labels":{"env":"prod","team":"%s","dc":"eu-west-%d","service":"svc-%d"}}'
+            % (i >> 16 & 255, i >> 8 & 255, i & 255, teams[i % 6], i % 3, i % 5000))
+fill_i("realistic_groups", "[", "]", one_target)
+fill_i("file_realistic.json", "[", "]", one_target)
+def fifty_targets(i):
+    return '{"targets":[%s],"labels":{"env":"prod","team":"%s","service":"svc-%d"}}' % (
+        ",".join('"10.%d.%d.%d:9100"' % (i >> 8 & 255, i & 255, k) for k in range(50)), teams[i % 6], i)
+fill_i("realistic_big_groups", "[", "]", fifty_targets)
+def instance(i):
+    ip = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+    return ('{"Node":{"ID":"","Node":"node-%d","Address":"%s","Datacenter":"dc1","TaggedAddresses":{"lan":"%s",'
+            '"wan":"%s"},"Meta":{"rack":"r%d"}},"Service":{"ID":"web-%d","Service":"web","Tags":["prod","v2"],'
+            '"Address":"%s","Port":8080,"Meta":{"version":"1.%d"}},"Checks":[{"CheckID":"serfHealth",'
+            '"Status":"passing"},{"CheckID":"service:web-%d","Status":"passing"}]}'
+            % (i, ip, ip, ip, i % 40, i, ip, i % 9, i))
+fill_i("health_realistic", "[", "]", instance)
+with open(f"{d}/catalog_web", "w") as f:
+    f.write('{"web":["prod","v2"]}')
 with open(f"{d}/health_small", "w") as f:
     f.write('[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"web-1","Port":80},"Checks":[]}]')
 with open(f"{d}/catalog_small", "w") as f:
@@ -155,3 +189,44 @@ for shape in health_checks health_nested; do
   echo "$shape" >"$TMP/sd/consul_health"
   measure "consul_$shape" "$CONSUL" "$shape" "$ONE_TARGET"
 done
+
+# realistic answers: every target kept by discovery, dropped by the job's relabeling (see the header)
+DROP_ALL="    keep_dropped_targets: 1
+    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.*'}]"
+for shape in realistic_groups realistic_big_groups; do
+  n=$(grep -o '"targets"' "$TMP/sd/$shape" | wc -l)
+  [ "$shape" = realistic_big_groups ] && n=$((n * 50))
+  measure "http_$shape" "$DROP_ALL
+    http_sd_configs: [{url: 'http://127.0.0.1:$SD_PORT/sd/$shape', refresh_interval: 1h}]" "$shape" \
+    "lookout_sd_discovered_targets\{[^}]*config=\"http_sd_configs/0\"\} $n\$"
+done
+echo catalog_web >"$TMP/sd/consul_catalog"
+echo health_realistic >"$TMP/sd/consul_health"
+n=$(grep -o '"Node":{' "$TMP/sd/health_realistic" | wc -l)
+measure consul_health_realistic "$DROP_ALL
+$CONSUL" health_realistic "lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} $n\$"
+
+# file_sd, realistic: copied into the watched directory after start-up like the file above
+rm -f "$TMP/filesd/t.json"
+n=$(grep -o '"targets"' "$TMP/sd/file_realistic.json" | wc -l)
+cat >"$TMP/file_realistic.yml" <<YML
+storage: {type: memory}
+scrape_configs:
+  - job_name: sd
+    scrape_interval: 1h
+$DROP_ALL
+    file_sd_configs: [{files: ['$TMP/filesd/*.json']}]
+YML
+start_lookout sd-file-realistic --config.file="$TMP/file_realistic.yml" || not_ok "lookout starts (file_sd realistic)"
+base=$(hwm_kib "$LOOKOUT_PID")
+cp "$TMP/sd/file_realistic.json" "$TMP/filesd/.t" && mv "$TMP/filesd/.t" "$TMP/filesd/t.json"
+eventually 60 bash -c "curl -s '$LOOKOUT_URL/metrics' | grep -Eq 'lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} $n\$'" ||
+  not_ok "file_sd realistic: file parsed"
+peak=$(hwm_kib "$LOOKOUT_PID")
+size=$(stat -c %s "$TMP/filesd/t.json")
+growth=$(((peak - base) * 1024))
+echo "# VmHWM file_sd_realistic_groups: body $((size / MIB)) MiB, base $((base / 1024)) MiB, peak $((peak / 1024)) MiB," \
+  "growth $((growth / MIB)) MiB ($(awk -v g="$growth" -v s="$size" 'BEGIN { printf "%.2f", g / s }') x)"
+check_mem "file_sd_realistic_groups: VmHWM growth $((growth / MIB)) MiB <= 5 x body + 48 MiB" \
+  [ "$growth" -le $((5 * size + 48 * MIB)) ]
+stop_pid "$LOOKOUT_PID"
