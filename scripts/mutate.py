@@ -49,6 +49,7 @@ MODULE_TESTS = {
     "src/labels/relabel.c": ["test_relabel", "test_target"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],
+    "src/periskop/payload_parse.c": ["test_payload", "test_payload_reuse"],
     "src/periskop/payload_scan.c": ["test_payload_reuse"],
     "src/ingest/agg_cache.c": ["test_payload_reuse"],
     "src/scrape/scheduler.c": ["test_scheduler", "test_scheduler_faults", "test_security_scrape"],
