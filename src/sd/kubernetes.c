@@ -13,7 +13,7 @@
  *         last RV; failures back off exponentially (250 ms .. 30 s). The store is never cleared on error, so
  *         an API server that is away keeps the last targets.
  * Pages and events are parsed as a stream (k8s_json.c) that keeps only what labels need (the prune templates
- * of kubernetes_meta.c), at most K8S_KEEP_RATIO times the text + 1 MiB: no document tree is built.
+ * of kubernetes_meta.c), at most json_budget_for(text) of them: no document tree is built.
  *
  * Store changes mark "primary" objects dirty (the role's own resource; for endpoints/endpointslice also the
  * objects that reference a changed pod, service or node). After every pass of the loop the dirty groups are
@@ -40,6 +40,7 @@
 
 #include "http/client.h"
 #include "sd/kubernetes_internal.h"
+#include "util/json_budget.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -47,8 +48,6 @@
 #define K8S_PAGE_LIMIT 500
 #define K8S_MAX_LINE (16u << 20)    /* one watch event */
 #define K8S_MAX_PAGE (64u << 20)    /* one list page: 500 objects of 128 KiB */
-#define K8S_KEEP_RATIO 3            /* a page or event keeps at most 3 x its text + 1 MiB */
-#define K8S_KEEP_BASE (1u << 20)
 #define K8S_BACKOFF_MIN_MS 250
 #define K8S_BACKOFF_MAX_MS 30000
 
@@ -280,10 +279,12 @@ static void set_rv(k8s_informer *in, const char *rv)
     in->rv = xstrdup_or_empty(rv);
 }
 
-/* What one page or event may keep: its pruned objects (a real pod keeps a tenth of its text or less). */
+/* What one page or event may keep: its pruned objects, at most json_budget_for(text) — the bound the whole
+ * tree had before, so every page or event accepted then is accepted now (real objects keep 1.5-13 times
+ * their text: endpoints most, their addresses are kept whole). */
 static size_t keep_budget(size_t len)
 {
-    return len > ((size_t)-1 - K8S_KEEP_BASE) / K8S_KEEP_RATIO ? (size_t)-1 : len * K8S_KEEP_RATIO + K8S_KEEP_BASE;
+    return json_budget_for(len);
 }
 
 static void handle_event(k8s_informer *in, const char *line, size_t n)
