@@ -13,7 +13,8 @@
  *     UTF-16 surrogate escapes (a pre-scan of the raw text: yajl decodes these without complaint);
  *   - \u0000 in strings and keys, integers beyond long long, reals beyond double;
  *   - more than 2048 nested values, scalars included (jansson's JSON_PARSER_MAX_DEPTH);
- *   - bytes other than whitespace after the root (yajl accepts `null"` there).
+ *   - bytes other than whitespace after the root (yajl accepts `null"` there);
+ * and one that jansson let through: a NUL byte right after a number or a literal (see prescan).
  * Duplicate keys: the last occurrence decides, as when jansson replaced the value and the prune read it.
  *
  * What is kept is bounded (max_kept bytes of jansson allocations, counted by util/json_budget's hooks): past
@@ -333,9 +334,19 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return need;
 }
 
+static bool token_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '.' ||
+           ch == '+' || ch == '-';
+}
+
 /* What jansson refused and yajl lets through, found in the raw text (strings located as in valid JSON; an
- * invalid document fails in yajl anyway). Returns the offset + 1 of the first such byte, or 0. */
-static size_t prescan(const char *data, size_t len, char *msg, size_t msglen)
+ * invalid document fails in yajl anyway). Returns the offset + 1 of the first such byte, or 0.
+ * And one thing jansson let through that yajl refuses: a NUL byte right after a number or a literal (its
+ * lexer reads one character past such a token and puts it back, and a NUL put back is skipped). *fixed
+ * then gets a copy of the text (caller frees) with each such NUL turned into a blank, which ends the token
+ * just as jansson did. */
+static size_t prescan(const char *data, size_t len, char *msg, size_t msglen, char **fixed)
 {
     bool in_str = false;
     for (size_t i = 0; i < len; i++) {
@@ -346,6 +357,12 @@ static size_t prescan(const char *data, size_t len, char *msg, size_t msglen)
             } else if (ch == '\f' || ch == '\v') {
                 snprintf(msg, msglen, "invalid token");
                 return i + 1;
+            } else if (ch == 0 && i > 0 && token_char(data[i - 1])) {
+                if (!*fixed) {
+                    *fixed = xmalloc(len);
+                    memcpy(*fixed, data, len);
+                }
+                (*fixed)[i] = ' ';
             }
             continue;
         }
@@ -396,10 +413,14 @@ int k8s_json_parse(k8s_kind kind, k8s_doc doc, const char *data, size_t len, siz
     }
     if (!data)
         data = "";
-    char msg[160];
-    size_t bad = prescan(data, len, msg, sizeof msg);
-    if (bad)
+    char msg[160], *fixed = NULL;
+    size_t bad = prescan(data, len, msg, sizeof msg, &fixed);
+    if (bad) {
+        free(fixed);
         return sd_json_syntax_error(NULL, data, len, bad - 1, msg, err, errlen);
+    }
+    if (fixed)
+        data = fixed;
     kj *c = xcalloc(1, sizeof *c);
     c->tmpl = tmpl;
     c->named_only = doc == K8S_DOC_PAGE ? json_object_get(tmpl, "items") : NULL;
@@ -434,5 +455,6 @@ int k8s_json_parse(k8s_kind kind, k8s_doc doc, const char *data, size_t len, siz
     else
         *out = c->root;
     free(c);
+    free(fixed);
     return rc;
 }

@@ -83,7 +83,10 @@ static void mutate(strbuf *s)
     case 1: case 2: { /* insert */
         const char *x = ins[next() % (sizeof ins / sizeof *ins)];
         strbuf_append(&t, s->buf, pos);
-        strbuf_puts(&t, x);
+        if (next() % 8 == 0)
+            strbuf_append(&t, "", 1); /* a NUL byte */
+        else
+            strbuf_puts(&t, x);
         strbuf_append(&t, s->buf + pos, s->len - pos);
         break;
     }
@@ -218,6 +221,25 @@ Test(k8s_json, keeps_only_the_template_last_key_wins)
                         "\"metadata\":{\"continue\":\"c1\",\"resourceVersion\":\"9\"}}");
     free(s);
     json_decref(page);
+    /* jansson skipped one NUL byte right after a number or a literal (found by fuzz_k8s) */
+    const char nul[] = "{\"type\":\"ADDED\",\"object\":{\"code\":1\0,\"message\":true\0}}";
+    json_t *o = NULL;
+    char err[256];
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul, sizeof nul - 1, (size_t)-1, &o, err, sizeof err), 0,
+                 "%s", err);
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"object\":{\"code\":1,\"message\":true},\"type\":\"ADDED\"}");
+    free(s);
+    json_decref(o);
+    const char nul2[] = "{\"a\":1\0\0}", nul3[] = "{\"a\":tr\0ue}", nul4[] = "{\"a\":[1\0002]}";
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul2, sizeof nul2 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul3, sizeof nul3 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul4, sizeof nul4 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    /* and so did jansson */
+    cr_assert_eq(differ(nul, sizeof nul - 1), 1);
+    cr_assert_eq(differ(nul2, sizeof nul2 - 1), 0);
+    cr_assert_eq(differ(nul3, sizeof nul3 - 1), 0);
+    cr_assert_eq(differ(nul4, sizeof nul4 - 1), 0);
     /* a root that does not fit: parsed, nothing kept */
     cr_assert_null(parse_ok(K8S_ROLE_POD, K8S_DOC_PAGE, "[{\"items\":[]}]"));
 }
