@@ -1,8 +1,12 @@
 /* fuzz_k8s: the Kubernetes watch stream as the provider consumes it. Input: the first byte picks the role,
- * the rest is newline-separated watch events ({"type":...,"object":{...}}). Each event is decoded, keyed
- * and pruned (k8s_object_key, k8s_slim) into a per-kind store like kubernetes.c's store_apply (the object's
- * "kind" picks the store; default: the role's own), then every primary object's group is built with the
- * other stores as lookups (k8s_build_group), and deleted objects build their empty group. */
+ * the rest is newline-separated watch events ({"type":...,"object":{...}}). Each event is decoded by the
+ * streaming parser (k8s_json_parse, K8S_DOC_EVENT), keyed and pruned (k8s_object_key, k8s_slim)
+ * into a per-kind store like kubernetes.c's store_apply (the object's "kind" picks the store; default: the
+ * role's own), then every primary object's group is built with the other stores as lookups
+ * (k8s_build_group), and deleted objects build their empty group.
+ * Differential: every line, and the whole input as a list page, is also parsed by jansson and pruned
+ * (k8s_doc_prune): the streaming parser must accept exactly what jansson accepts and keep the same values
+ * (abort() otherwise, so libFuzzer reports the input). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,22 @@ static k8s_kind kind_of(const json_t *obj, k8s_role role)
         if (strcmp(k, names[i]) == 0)
             return (k8s_kind)i;
     return role;
+}
+
+/* jansson + k8s_prune vs the streaming parser on one document: *tree gets jansson's tree, the streaming
+ * result is returned. */
+static json_t *parse_both(k8s_kind kind, k8s_doc doc, const char *p, size_t n, json_t **tree)
+{
+    json_error_t jerr;
+    *tree = json_loadb(p, n, 0, &jerr);
+    json_t *want = *tree ? k8s_doc_prune(kind, doc, *tree) : NULL;
+    json_t *got = NULL;
+    char err[256];
+    int rc = k8s_json_parse(kind, doc, p, n, (size_t)-1, &got, err, sizeof err);
+    if ((*tree != NULL) != (rc == 0) || (want != NULL) != (got != NULL) || (want && !json_equal(want, got)))
+        abort();
+    json_decref(want);
+    return got;
 }
 
 static void build(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk)
@@ -42,18 +62,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     k8s_lookup lk = {store[K8S_ROLE_POD], store[K8S_ROLE_SERVICE], store[K8S_ROLE_NODE], attach_node};
 
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
+    json_t *tree;
+    json_decref(parse_both(role, K8S_DOC_PAGE, p, size - 1, &tree));
+    json_decref(tree);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        json_error_t jerr;
-        json_t *ev = n ? json_loadb(p, n, 0, &jerr) : NULL;
+        json_t *full = n ? json_loadb(p, n, 0, NULL) : NULL;
+        k8s_kind kind = kind_of(json_object_get(full, "object"), role);
+        json_decref(full);
+        json_t *ev = n ? parse_both(kind, K8S_DOC_EVENT, p, n, &full) : NULL;
         p += n + 1;
-        if (!ev)
-            continue;
         const char *type = k8s_str(ev, "type");
         json_t *obj = json_object_get(ev, "object");
         if (type && json_is_object(obj)) {
-            k8s_kind kind = kind_of(obj, role);
             char *key = k8s_object_key(obj);
             if (key) {
                 if (strcmp(type, "DELETED") == 0) {
@@ -61,16 +83,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     if (kind == role)
                         build(role, key, NULL, &lk);
                 } else {
-                    json_t *slim = k8s_slim(kind, obj);
-                    if (slim)
-                        json_object_set_new(store[kind], key, slim);
+                    /* as kubernetes.c's handle_event: the event's object without what the event template
+                     * adds is the slim object */
+                    json_t *slim = k8s_slim(kind, json_object_get(full, "object"));
+                    json_object_del(obj, "code");
+                    json_object_del(obj, "message");
+                    if (kind == K8S_ROLE_NODE)
+                        json_object_del(json_object_get(obj, "metadata"), "namespace");
+                    if (!slim || !json_equal(slim, obj))
+                        abort();
+                    json_decref(slim);
+                    json_object_set(store[kind], key, obj);
                     /* Builders accept full objects as well as pruned ones. */
                     if (kind == role)
-                        build(role, key, obj, &lk);
+                        build(role, key, json_object_get(full, "object"), &lk);
                 }
                 free(key);
             }
         }
+        json_decref(full);
         json_decref(ev);
     }
     const char *k;

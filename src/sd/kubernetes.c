@@ -12,7 +12,8 @@
  *         store, BOOKMARK advances RV, ERROR 410 (or HTTP 410) re-lists; a watch that ends resumes from the
  *         last RV; failures back off exponentially (250 ms .. 30 s). The store is never cleared on error, so
  *         an API server that is away keeps the last targets.
- * Objects are pruned to what labels need (k8s_slim) before they are stored.
+ * Pages and events are parsed as a stream (k8s_json.c) that keeps only what labels need (the prune templates
+ * of kubernetes_meta.c), at most json_budget_for(text) of them: no document tree is built.
  *
  * Store changes mark "primary" objects dirty (the role's own resource; for endpoints/endpointslice also the
  * objects that reference a changed pod, service or node). After every pass of the loop the dirty groups are
@@ -278,12 +279,20 @@ static void set_rv(k8s_informer *in, const char *rv)
     in->rv = xstrdup_or_empty(rv);
 }
 
+/* What one page or event may keep: its pruned objects, at most json_budget_for(text) — the bound the whole
+ * tree had before, so every page or event accepted then is accepted now (real objects keep 1.5-13 times
+ * their text: endpoints most, their addresses are kept whole). */
+static size_t keep_budget(size_t len)
+{
+    return json_budget_for(len);
+}
+
 static void handle_event(k8s_informer *in, const char *line, size_t n)
 {
-    json_error_t jerr;
-    json_t *ev = json_budget_loadb(line, n, 0, &jerr);
-    if (!ev) {
-        log_warn(COMPONENT, "cannot decode watch event", "job", in->kp->job, "path", in->path, "err", jerr.text);
+    char perr[256];
+    json_t *ev;
+    if (k8s_json_parse(in->kind, K8S_DOC_EVENT, line, n, keep_budget(n), &ev, perr, sizeof perr) < 0) {
+        log_warn(COMPONENT, "cannot decode watch event", "job", in->kp->job, "path", in->path, "err", perr);
         in->overflow = true; /* stream out of step: start over from a list */
         return;
     }
@@ -313,8 +322,14 @@ static void handle_event(k8s_informer *in, const char *line, size_t n)
     if (key) {
         if (strcmp(type, "DELETED") == 0)
             store_apply(in->kp, in->kind, key, NULL);
-        else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
-            store_apply(in->kp, in->kind, key, k8s_slim(in->kind, obj));
+        else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+            /* obj is pruned already; without what the event template adds it is k8s_slim(kind, object) */
+            json_object_del(obj, "code");
+            json_object_del(obj, "message");
+            if (in->kind == K8S_ROLE_NODE)
+                json_object_del(json_object_get(obj, "metadata"), "namespace");
+            store_apply(in->kp, in->kind, key, json_incref(obj));
+        }
         free(key);
     }
     json_decref(ev);
@@ -490,12 +505,13 @@ static void inf_finish(k8s_informer *in, CURLcode res)
         inf_backoff(in);
         return;
     }
-    json_error_t jerr;
-    json_t *page = json_budget_loadb(in->buf, in->len, 0, &jerr);
+    char perr[256];
+    json_t *page;
+    int prc = k8s_json_parse(in->kind, K8S_DOC_PAGE, in->buf, in->len, keep_budget(in->len), &page,
+                             perr, sizeof perr);
     inf_buf_reset(in);
-    if (!page || !json_is_array(json_object_get(page, "items"))) {
-        log_warn(COMPONENT, "cannot decode list", "job", kp->job, "path", in->path, "err",
-                 page ? "no items" : jerr.text);
+    if (prc < 0 || !json_is_array(json_object_get(page, "items"))) {
+        log_warn(COMPONENT, "cannot decode list", "job", kp->job, "path", in->path, "err", prc < 0 ? perr : "no items");
         json_decref(page);
         json_decref(in->listing), in->listing = NULL;
         free(in->cont), in->cont = NULL;
@@ -507,12 +523,10 @@ static void inf_finish(k8s_informer *in, CURLcode res)
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(page, "items"), i, item) {
-        json_t *slim = k8s_slim(in->kind, item);
-        char *key = slim ? k8s_object_key(slim) : NULL;
+        /* items are pruned already and named: each is k8s_slim(kind, item) */
+        char *key = k8s_object_key(item);
         if (key)
-            json_object_set_new(in->listing, key, slim);
-        else
-            json_decref(slim);
+            json_object_set_new(in->listing, key, json_incref(item));
         free(key);
     }
     const char *cont = k8s_str(page, "metadata.continue");

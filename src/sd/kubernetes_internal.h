@@ -30,6 +30,27 @@ const char *k8s_kind_name(k8s_kind kind); /* "pod", "service", ... */
 /* A new value holding only the fields of `full` that labels need (no managedFields, env, volumes, ...).
  * Returns NULL when full is not an object with metadata.name. */
 json_t *k8s_slim(k8s_kind kind, const json_t *full);
+/* Pruning (kubernetes_meta.c): a template in the object's own shape, `true` keeps a value whole, an object
+ * keeps its listed keys (null values left out), a one-element array applies its element to every item
+ * (items that do not fit become null). k8s_prune(v, t): the pruned copy, NULL when v does not fit t. */
+json_t *k8s_prune(const json_t *v, const json_t *t);
+typedef enum k8s_doc {
+    K8S_DOC_OBJECT, /* one object of the kind: what k8s_slim keeps */
+    K8S_DOC_PAGE,   /* a list page: items (pruned objects), metadata.continue, metadata.resourceVersion */
+    K8S_DOC_EVENT,  /* a watch event: type, object (pruned, plus metadata.namespace, code and message) */
+} k8s_doc;
+/* The template of doc for kind (static; NULL for an unknown kind). */
+const json_t *k8s_template(k8s_kind kind, k8s_doc doc);
+/* What the streaming parser keeps of a document jansson parsed: k8s_prune(tree, k8s_template(kind, doc)),
+ * and for a page only the items that are objects with a string metadata.name (the informer skips the
+ * others). NULL when the root does not fit. For tests and the fuzz harness. */
+json_t *k8s_doc_prune(k8s_kind kind, k8s_doc doc, const json_t *tree);
+/* Parses data (len bytes) as a stream (k8s_json.c) into what k8s_doc_prune(kind, doc, json_loadb(data, len,
+ * 0)) would return, without building the document: 0 with *out (NULL when the root does not fit), or -1
+ * with "line L column C: TEXT" in err when jansson would have refused the text, or when the values kept
+ * take more than max_kept bytes ("JSON document too large to hold: ..."). */
+int k8s_json_parse(k8s_kind kind, k8s_doc doc, const char *data, size_t len, size_t max_kept, json_t **out,
+                   char *err, size_t errlen);
 /* Store key: "NAMESPACE/NAME", or "NAME" for nodes. Caller frees; NULL when the object has no name. */
 char *k8s_object_key(const json_t *obj);
 

@@ -69,6 +69,7 @@ static const char *const templates[K8S_ROLE_COUNT] = {
 };
 
 static json_t *parsed_templates[K8S_ROLE_COUNT];
+static json_t *page_templates[K8S_ROLE_COUNT], *event_templates[K8S_ROLE_COUNT];
 static pthread_once_t templates_once = PTHREAD_ONCE_INIT;
 
 static void templates_init(void)
@@ -77,10 +78,22 @@ static void templates_init(void)
         parsed_templates[i] = json_loads(templates[i], 0, NULL);
         if (!parsed_templates[i])
             abort(); /* a typo in the table above: caught by every unit test */
+        /* a list page: its items and what paging reads */
+        page_templates[i] = json_pack("{s:[O],s:{s:b,s:b}}", "items", parsed_templates[i], "metadata", "continue",
+                                      1, "resourceVersion", 1);
+        /* a watch event: its type and object, plus what the informer reads of the object before pruning it
+         * (the key's namespace, which nodes do not keep; an ERROR's code and message) */
+        json_t *obj = json_deep_copy(parsed_templates[i]);
+        json_object_set_new(json_object_get(obj, "metadata"), "namespace", json_true());
+        json_object_set_new(obj, "code", json_true());
+        json_object_set_new(obj, "message", json_true());
+        event_templates[i] = json_pack("{s:b,s:o}", "type", 1, "object", obj);
+        if (!page_templates[i] || !event_templates[i])
+            abort();
     }
 }
 
-static json_t *prune(const json_t *v, const json_t *t)
+json_t *k8s_prune(const json_t *v, const json_t *t)
 {
     if (json_is_true(t))
         return json_deep_copy(v);
@@ -94,7 +107,7 @@ static json_t *prune(const json_t *v, const json_t *t)
             json_t *x = json_object_get(v, k);
             if (!x || json_is_null(x))
                 continue;
-            json_t *p = prune(x, sub);
+            json_t *p = k8s_prune(x, sub);
             if (p)
                 json_object_set_new(o, k, p);
         }
@@ -107,7 +120,7 @@ static json_t *prune(const json_t *v, const json_t *t)
         size_t i;
         json_t *x;
         json_array_foreach((json_t *)v, i, x) {
-            json_t *p = prune(x, elt);
+            json_t *p = k8s_prune(x, elt);
             json_array_append_new(a, p ? p : json_null());
         }
         return a;
@@ -115,12 +128,32 @@ static json_t *prune(const json_t *v, const json_t *t)
     return NULL;
 }
 
+const json_t *k8s_template(k8s_kind kind, k8s_doc doc)
+{
+    if ((unsigned)kind >= K8S_ROLE_COUNT)
+        return NULL;
+    pthread_once(&templates_once, templates_init);
+    return doc == K8S_DOC_PAGE ? page_templates[kind] : doc == K8S_DOC_EVENT ? event_templates[kind]
+                                                                               : parsed_templates[kind];
+}
+
+json_t *k8s_doc_prune(k8s_kind kind, k8s_doc doc, const json_t *tree)
+{
+    const json_t *t = k8s_template(kind, doc);
+    json_t *p = t ? k8s_prune(tree, t) : NULL;
+    json_t *items = doc == K8S_DOC_PAGE ? json_object_get(p, "items") : NULL;
+    for (size_t i = json_array_size(items); i-- > 0;)
+        if (!k8s_str(json_array_get(items, i), "metadata.name"))
+            json_array_remove(items, i);
+    return p;
+}
+
 json_t *k8s_slim(k8s_kind kind, const json_t *full)
 {
     if ((unsigned)kind >= K8S_ROLE_COUNT || !json_is_object(full) || !k8s_str(full, "metadata.name"))
         return NULL;
     pthread_once(&templates_once, templates_init);
-    return prune(full, parsed_templates[kind]);
+    return k8s_prune(full, parsed_templates[kind]);
 }
 
 char *k8s_object_key(const json_t *obj)

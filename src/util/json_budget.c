@@ -58,6 +58,11 @@ void json_budget_begin(size_t max_bytes)
     tl.max = max_bytes;
 }
 
+bool json_budget_exceeded(void)
+{
+    return tl.active && tl.exceeded;
+}
+
 bool json_budget_end(void)
 {
     tl.active = false;

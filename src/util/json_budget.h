@@ -1,7 +1,8 @@
-/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Some discovery
- * responses (Kubernetes pages and watch events, Consul's agent self, the SD cache) are still parsed into a
- * jansson tree (http_sd, file_sd JSON and Consul catalog/health answers are streamed: sd/json_groups.c,
- * sd/consul_parse.c); a tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
+/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Two small discovery
+ * inputs are still parsed into a jansson tree (Consul's agent self, the SD cache lookout writes itself);
+ * http_sd, file_sd JSON, Consul catalog/health and Kubernetes pages and watch events are streamed
+ * (sd/json_groups.c, sd/consul_parse.c, sd/k8s_json.c: the latter builds jansson values for what it keeps
+ * and bounds them with this window and json_budget_exceeded). A tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
  * http_sd target lists are the densest). Inside a budget window jansson's allocations are counted (its
  * allocator hooks, installed once) and refused past the budget, so the parse fails instead of growing:
  * at most JSON_BUDGET_RATIO times the body plus JSON_BUDGET_BASE bytes. A refused response is a failed
@@ -21,6 +22,8 @@
 size_t json_budget_for(size_t len);
 /* Opens the window: jansson allocations on this thread may total max_bytes. */
 void json_budget_begin(size_t max_bytes);
+/* True when an allocation of the open window was refused (a streaming builder stops there). */
+bool json_budget_exceeded(void);
 /* Closes it; true when an allocation was refused (the parse failed for the budget). */
 bool json_budget_end(void);
 /* json_loadb within json_budget_for(len). Past the budget: NULL, with e->text "JSON document too large to

@@ -14,6 +14,12 @@
 # (keep_dropped_targets: 1), so the scrape layer keeps a few bytes per target and what is measured is
 # discovery's: the groups the manager stores, the parse, the body. Built as plain label sets and then
 # copied into the manager (before the frozen groups, src/sd/frozen.c) these took 11.6-14.3 x (Consul 4.7 x).
+#   Kubernetes (a fake API server, role pod): list pages of 20 MB of `{}` items, of items with 40-deep
+#            arrays (under spec.containers and an unknown field), of one pod with 20 MB of managedFields;
+#            a 20 MB watch stream: an event with 8 MB of `{}`, one with 4 MB of 1000-deep arrays, an
+#            unnamed object with a 4 MB labels map, a deletion carrying a 2 MB annotations map, then
+#            small events of those kinds. With the tree parser these grew VmHWM by 25-28 x (pages) and
+#            10.8 x (watch stream; the 8 MB event was refused at the 24 x budget and forced a re-list).
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
@@ -230,3 +236,102 @@ echo "# VmHWM file_sd_realistic_groups: body $((size / MIB)) MiB, base $((base /
 check_mem "file_sd_realistic_groups: VmHWM growth $((growth / MIB)) MiB <= 5 x body + 48 MiB" \
   [ "$growth" -le $((5 * size + 48 * MIB)) ]
 stop_pid "$LOOKOUT_PID"
+# Kubernetes (role pod, api_server over plain HTTP): a list page of each hostile shape, then a watch stream of
+# hostile events. Each page or stream ends with a real pod, so "parsed" is its target being discovered.
+python3 - "$TMP/sd" <<'PY'
+import sys
+d = sys.argv[1]
+N = 20 * 1000 * 1000
+REAL = '{"metadata":{"name":"real","namespace":"default"},"spec":{"containers":[{"name":"c"}]},' \
+       '"status":{"podIP":"10.0.0.1","phase":"Running"}}'
+REAL2 = REAL.replace('"real"', '"real2"').replace("10.0.0.1", "10.0.0.2")
+HEAD = '{"kind":"PodList","metadata":{"resourceVersion":"1"},"items":['
+def fill(name, head, tail, items):
+    with open(f"{d}/{name}", "w") as f:
+        f.write(head); n = len(head) + len(tail); i = 0
+        while n < N:
+            u = ("," if i else "") + items[i % len(items)]
+            f.write(u); n += len(u); i += 1
+        f.write(tail)
+deep = "[" * 40 + "]" * 40
+fill("k8s_empty_items", HEAD, "," + REAL + "]}", ["{}"])
+fill("k8s_deep_items", HEAD, "," + REAL + "]}", ['{"spec":{"containers":[' + deep + ']},"x":' + deep + '}'])
+# one real pod whose managedFields (not kept) are 20 MB of nested objects
+fill("k8s_managed_fields", HEAD + '{"metadata":{"name":"real","namespace":"default","managedFields":[',
+     ']},"spec":{"containers":[{"name":"c"}]},"status":{"podIP":"10.0.0.1","phase":"Running"}}]}',
+     ['{"manager":"m","fieldsV1":{"f:metadata":{"f:labels":{"f:a":{}}}}}'])
+with open(f"{d}/k8s_small", "w") as f:
+    f.write(HEAD + REAL + "]}")
+# the watch stream, one event a line: 8 MB of empty objects under a field lookout does not read, 4 MB of
+# 1000-deep arrays, an object without a name carrying a 4 MB labels map, the deletion of an unknown pod
+# carrying a 2 MB annotations map; then small events of those kinds and bookmarks up to 20 MB; then the real
+# second pod
+def big_map(size):
+    return ",".join(f'"example.com/k{i}":"v{i}"' for i in range(size // 26))
+deep1000 = "[" * 1000 + "]" * 1000
+events = ['{"type":"ADDED","object":{"x":[' + ",".join(["{}"] * 2700000) + ']}}',
+          '{"type":"MODIFIED","object":{"metadata":{"x":[' + ",".join([deep1000] * 2000) + ']}}}',
+          '{"type":"ADDED","object":{"metadata":{"labels":{' + big_map(4000000) + '}}}}',
+          '{"type":"DELETED","object":{"metadata":{"name":"gone","namespace":"default","annotations":{' +
+          big_map(2000000) + '}}}}']
+small = ['{"type":"ADDED","object":{}}',
+         '{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"2"}}}',
+         '{"type":"MODIFIED","object":{"metadata":{"x":' + deep + '},"spec":{"containers":' + deep + '}}}',
+         '{"type":"ADDED","object":{"metadata":{"labels":{' + big_map(20000) + '}}}}']
+with open(f"{d}/k8s_watch_stream", "w") as f:
+    n = 0; i = 0
+    for e in events:
+        f.write(e + "\n"); n += len(e) + 1
+    while n < N:
+        e = small[i % len(small)]
+        f.write(e + "\n"); n += len(e) + 1; i += 1
+    f.write('{"type":"ADDED","object":' + REAL2 + '}\n')
+PY
+# The API server: a list answers the file named in $TMP/sd/k8s_list after 2 s; the first watch after
+# $TMP/sd/k8s_watch appears streams that file and ends, later watches are held for a minute.
+cat >"$TMP/kube.py" <<'PY'
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+d = sys.argv[2]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        u = urlsplit(self.path)
+        q = parse_qs(u.query)
+        if u.path == "/healthz":
+            body = b"ok"
+        elif u.path != "/api/v1/pods":
+            self.send_error(404); return
+        elif "watch" in q:
+            try:
+                os.rename(f"{d}/k8s_watch", f"{d}/k8s_watch.served")
+                name = open(f"{d}/k8s_watch.served").read().strip()
+            except OSError:
+                time.sleep(60); return
+            body = open(f"{d}/{name}", "rb").read()
+        else:
+            time.sleep(2)
+            body = open(f"{d}/" + open(f"{d}/k8s_list").read().strip(), "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+KUBE_PORT=$(free_port)
+bg python3 "$TMP/kube.py" "$KUBE_PORT" "$TMP/sd"
+wait_http "http://127.0.0.1:$KUBE_PORT/healthz" 10 || not_ok "fake API server starts"
+KUBE="    kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:$KUBE_PORT'}]"
+for shape in empty_items deep_items managed_fields; do
+  echo "k8s_$shape" >"$TMP/sd/k8s_list"
+  measure "k8s_$shape" "$KUBE" "k8s_$shape" "$ONE_TARGET"
+done
+echo k8s_small >"$TMP/sd/k8s_list"
+echo k8s_watch_stream >"$TMP/sd/k8s_watch"
+measure k8s_watch_stream "$KUBE" k8s_watch_stream 'lookout_sd_discovered_targets\{[^}]*job="sd"[^}]*\} 2'

@@ -1,0 +1,316 @@
+/* k8s_json: Kubernetes list pages and watch events parsed as a stream keep exactly what jansson's tree,
+ * pruned, kept (k8s_doc_prune), accept exactly what jansson accepted, and keep nothing of what lookout does
+ * not read. The differential runs on the fixtures, the fuzz corpus and thousands of mutations of them. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd/kubernetes_internal.h"
+#include "util/strbuf.h"
+
+#define CASES "tests/fixtures/kubernetes/cases"
+#define CORPUS "fuzz/corpus/fuzz_k8s"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    strbuf sb;
+    strbuf_init(&sb);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        strbuf_append(&sb, buf, n);
+    fclose(f);
+    return strbuf_detach(&sb, len);
+}
+
+/* The streaming parse against jansson + k8s_doc_prune; returns 1 when jansson accepted the text. */
+static int differ_one(k8s_kind kind, k8s_doc doc, const char *p, size_t n)
+{
+    json_error_t jerr;
+    json_t *tree = json_loadb(p, n, 0, &jerr);
+    json_t *want = tree ? k8s_doc_prune(kind, doc, tree) : NULL, *got = NULL;
+    char err[256] = "";
+    int rc = k8s_json_parse(kind, doc, p, n, (size_t)-1, &got, err, sizeof err);
+    cr_assert_eq(rc == 0, tree != NULL, "kind %d doc %d: jansson %s, stream %s on <%.*s>", kind, doc,
+                 tree ? "accepts" : jerr.text, rc ? err : "accepts", (int)(n > 300 ? 300 : n), p);
+    cr_assert_eq(want != NULL, got != NULL, "kind %d doc %d on <%.*s>", kind, doc, (int)(n > 300 ? 300 : n), p);
+    if (want)
+        cr_assert(json_equal(want, got), "kind %d doc %d: different values on <%.*s>", kind, doc,
+                  (int)(n > 300 ? 300 : n), p);
+    json_decref(tree);
+    json_decref(want);
+    json_decref(got);
+    return tree != NULL;
+}
+
+static int differ(const char *p, size_t n)
+{
+    int ok = 0;
+    for (int k = 0; k < K8S_ROLE_COUNT; k++) {
+        ok = differ_one((k8s_kind)k, K8S_DOC_PAGE, p, n);
+        differ_one((k8s_kind)k, K8S_DOC_EVENT, p, n);
+    }
+    return ok;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return rng;
+}
+
+/* One random edit of s: flip a byte, insert JSON punctuation or odd bytes, delete or repeat a span. */
+static void mutate(strbuf *s)
+{
+    static const char *const ins[] = {"{", "}", "[", "]", ",", ":", "\"", "null", "1e999", "99999999999999999999",
+                                      "\\u0000", "\\uD800", "\\uDC00", "\xC0\x80", "\xED\xA0\x80", "\f", "\v",
+                                      " ", "\"metadata\":{\"name\":\"x\"}", "\"items\":[]", "\"labels\":null", "-0",
+                                      "1.5", "true", "\"\\ud83d\\ude00\"", "\xF0\x9F\x98\x80", "\x7f", "\t"};
+    size_t pos = s->len ? next() % (s->len + 1) : 0;
+    strbuf t;
+    strbuf_init(&t);
+    switch (next() % 5) {
+    case 0: /* flip */
+        strbuf_append(&t, s->buf, s->len);
+        if (t.len)
+            t.buf[pos % t.len] ^= (char)(1u << (next() % 8));
+        break;
+    case 1: case 2: { /* insert */
+        const char *x = ins[next() % (sizeof ins / sizeof *ins)];
+        strbuf_append(&t, s->buf, pos);
+        if (next() % 8 == 0)
+            strbuf_append(&t, "", 1); /* a NUL byte */
+        else
+            strbuf_puts(&t, x);
+        strbuf_append(&t, s->buf + pos, s->len - pos);
+        break;
+    }
+    case 3: { /* delete a span */
+        size_t n = s->len > pos ? next() % (s->len - pos + 1) % 64 : 0;
+        strbuf_append(&t, s->buf, pos);
+        strbuf_append(&t, s->buf + pos + n, s->len - pos - n);
+        break;
+    }
+    default: { /* repeat a span */
+        size_t n = s->len > pos ? next() % (s->len - pos + 1) % 128 : 0;
+        strbuf_append(&t, s->buf, pos + n);
+        strbuf_append(&t, s->buf + pos, s->len - pos);
+        break;
+    }
+    }
+    strbuf_free(s);
+    *s = t;
+}
+
+static void add_seed(strbuf **seeds, size_t *n, const char *p, size_t len)
+{
+    *seeds = realloc(*seeds, (*n + 1) * sizeof **seeds);
+    strbuf_init(&(*seeds)[*n]);
+    strbuf_append(&(*seeds)[*n], p, len);
+    (*n)++;
+}
+
+Test(k8s_json, same_as_jansson_on_fixtures_corpus_and_mutations)
+{
+    strbuf *seeds = NULL;
+    size_t n_seeds = 0, len;
+    char *text = slurp("tests/fixtures/kubernetes/cluster.json", &len);
+    add_seed(&seeds, &n_seeds, text, len);
+    free(text);
+    const char *dirs[] = {CASES, CORPUS};
+    for (int d = 0; d < 2; d++) {
+        DIR *dir = opendir(dirs[d]);
+        cr_assert_not_null(dir, "%s", dirs[d]);
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
+            text = slurp(path, &len);
+            if (d == 0) { /* a case's object as a page and as an event */
+                json_t *c = json_loadb(text, len, 0, NULL);
+                cr_assert_not_null(c, "%s", path);
+                json_t *page = json_pack("{s:[O]}", "items", json_object_get(c, "object"));
+                json_t *ev = json_pack("{s:s,s:O}", "type", "ADDED", "object", json_object_get(c, "object"));
+                char *a = json_dumps(page, JSON_COMPACT), *b = json_dumps(ev, JSON_COMPACT);
+                add_seed(&seeds, &n_seeds, a, strlen(a));
+                add_seed(&seeds, &n_seeds, b, strlen(b));
+                free(a), free(b);
+                json_decref(page), json_decref(ev), json_decref(c);
+            } else { /* a watch stream: byte 0 picks the role, then one event a line */
+                const char *p = text + (len ? 1 : 0), *end = text + len;
+                while (p < end) {
+                    const char *nl = memchr(p, '\n', (size_t)(end - p));
+                    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+                    add_seed(&seeds, &n_seeds, p, n);
+                    p += n + 1;
+                }
+            }
+            free(text);
+        }
+        closedir(dir);
+    }
+    cr_assert_gt(n_seeds, 150);
+    size_t inputs = 0, accepted = 0;
+    for (size_t i = 0; i < n_seeds; i++) {
+        accepted += (size_t)differ(seeds[i].buf, seeds[i].len);
+        inputs++;
+        strbuf m;
+        strbuf_init(&m);
+        for (int j = 0; j < 40; j++) { /* one or two edits */
+            if (j % 2 == 0) {
+                strbuf_reset(&m);
+                strbuf_append(&m, seeds[i].buf, seeds[i].len);
+            }
+            mutate(&m);
+            accepted += (size_t)differ(m.buf, m.len);
+            inputs++;
+        }
+        strbuf_free(&m);
+        strbuf_free(&seeds[i]);
+    }
+    free(seeds);
+    cr_log_info("k8s_json: %zu inputs (x 6 kinds x page/event), %zu accepted by jansson", inputs, accepted);
+    cr_assert_gt(inputs, 6000);
+    cr_assert_gt(accepted, inputs / 20); /* the mutations reach the values, not only the syntax */
+}
+
+static json_t *parse_ok(k8s_kind kind, k8s_doc doc, const char *text)
+{
+    json_t *out = NULL;
+    char err[256] = "";
+    cr_assert_eq(k8s_json_parse(kind, doc, text, strlen(text), (size_t)-1, &out, err, sizeof err), 0, "%s: %s", text,
+                 err);
+    return out;
+}
+
+static void parse_fails(const char *text, size_t len, const char *want)
+{
+    json_t *out = NULL;
+    char err[256] = "";
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, text, len, (size_t)-1, &out, err, sizeof err), -1,
+                 "%.*s", (int)len, text);
+    cr_assert_null(out);
+    cr_assert_str_eq(err, want, "%.*s: %s", (int)len, text, err);
+}
+
+Test(k8s_json, keeps_only_the_template_last_key_wins)
+{
+    json_t *ev = parse_ok(K8S_ROLE_POD, K8S_DOC_EVENT,
+                          "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"managedFields\":"
+                          "[{\"x\":1}],\"labels\":{\"k\":\"1\",\"k\":\"2\",\"j\":null},\"annotations\":{\"z\":\"1\"},"
+                          "\"annotations\":null},\"spec\":{\"containers\":[{\"name\":\"c\",\"env\":[1]},5]}}}");
+    char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"object\":{\"metadata\":{\"labels\":{\"j\":null,\"k\":\"2\"},\"name\":\"a\"},"
+                        "\"spec\":{\"containers\":[{\"name\":\"c\"},null]}},\"type\":\"ADDED\"}");
+    free(s);
+    json_decref(ev);
+    /* a page: unnamed items are not kept; the last "items" decides */
+    json_t *page = parse_ok(K8S_ROLE_NODE, K8S_DOC_PAGE,
+                            "{\"items\":[{\"metadata\":{\"name\":\"x\"}}],\"items\":[{},{\"metadata\":{\"name\":5}},"
+                            "[],null,{\"metadata\":{\"name\":\"n1\",\"namespace\":\"ns\"}}],"
+                            "\"metadata\":{\"continue\":\"c1\",\"resourceVersion\":\"9\",\"x\":{}}}");
+    s = json_dumps(page, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"items\":[{\"metadata\":{\"name\":\"n1\"}}],"
+                        "\"metadata\":{\"continue\":\"c1\",\"resourceVersion\":\"9\"}}");
+    free(s);
+    json_decref(page);
+    /* jansson skipped one NUL byte right after a number or a literal (found by fuzz_k8s) */
+    const char nul[] = "{\"type\":\"ADDED\",\"object\":{\"code\":1\0,\"message\":true\0}}";
+    json_t *o = NULL;
+    char err[256];
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul, sizeof nul - 1, (size_t)-1, &o, err, sizeof err), 0,
+                 "%s", err);
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"object\":{\"code\":1,\"message\":true},\"type\":\"ADDED\"}");
+    free(s);
+    json_decref(o);
+    const char nul2[] = "{\"a\":1\0\0}", nul3[] = "{\"a\":tr\0ue}", nul4[] = "{\"a\":[1\0002]}";
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul2, sizeof nul2 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul3, sizeof nul3 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul4, sizeof nul4 - 1, (size_t)-1, &o, err, sizeof err), -1);
+    /* and so did jansson */
+    cr_assert_eq(differ(nul, sizeof nul - 1), 1);
+    cr_assert_eq(differ(nul2, sizeof nul2 - 1), 0);
+    cr_assert_eq(differ(nul3, sizeof nul3 - 1), 0);
+    cr_assert_eq(differ(nul4, sizeof nul4 - 1), 0);
+    /* a root that does not fit: parsed, nothing kept */
+    cr_assert_null(parse_ok(K8S_ROLE_POD, K8S_DOC_PAGE, "[{\"items\":[]}]"));
+}
+
+Test(k8s_json, refuses_what_jansson_refused)
+{
+    parse_fails("1", 1, "line 1 column 2: '[' or '{' expected");
+    parse_fails("{}\f", 3, "line 1 column 3: invalid token");
+    parse_fails("{\"a\":\"\\uD800\"}", 14, "line 1 column 7: invalid Unicode '\\uD800'");
+    parse_fails("{\"a\":\"\\uDC00\"}", 14, "line 1 column 7: invalid Unicode '\\uDC00'");
+    parse_fails("{\"a\":\"\xED\xA0\x80\"}", 10, "line 1 column 7: unable to decode byte 0xed");
+    parse_fails("{\"a\":\"\xC0\x80\"}", 9, "line 1 column 7: unable to decode byte 0xc0");
+    parse_fails("{\"a\":\"\\u0000\"}", 14, "line 1 column 14: \\u0000 is not allowed without JSON_ALLOW_NUL");
+    parse_fails("{\"a\":99999999999999999999}", 26, "line 1 column 26: too big integer");
+    parse_fails("{\"a\":1e999}", 11, "line 1 column 11: real number overflow");
+    parse_fails("{} null\"", 8, "line 1 column 8: trailing garbage");
+    parse_fails("{}\"", 3, "line 1 column 4: end of file expected");
+    parse_fails("", 0, "line 1 column 1: premature EOF");
+    /* depth: 2048 nested values in all, scalars included */
+    strbuf sb;
+    strbuf_init(&sb);
+    for (int i = 0; i < 2048; i++)
+        strbuf_putc(&sb, '[');
+    for (int i = 0; i < 2048; i++)
+        strbuf_putc(&sb, ']');
+    json_t *out;
+    char err[256];
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, (size_t)-1, &out, err, sizeof err), 0);
+    strbuf_reset(&sb);
+    for (int i = 0; i < 2048; i++)
+        strbuf_putc(&sb, '[');
+    strbuf_putc(&sb, '1');
+    for (int i = 0; i < 2048; i++)
+        strbuf_putc(&sb, ']');
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, (size_t)-1, &out, err, sizeof err), -1);
+    cr_assert(strstr(err, "maximum parsing depth reached"), "%s", err);
+    strbuf_free(&sb);
+}
+
+Test(k8s_json, kept_values_are_bounded)
+{
+    /* 4 MB of labels on one pod: kept whole they take ~10 times the text */
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"items\":[{\"metadata\":{\"name\":\"p\",\"labels\":{");
+    for (int i = 0; sb.len < 4000000; i++)
+        strbuf_printf(&sb, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    strbuf_puts(&sb, "}}}]}");
+    json_t *out = NULL;
+    char err[256];
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, 3 * sb.len, &out, err, sizeof err), -1);
+    cr_assert_null(out);
+    char want[200];
+    snprintf(want, sizeof want, "JSON document too large to hold: kept objects take more than %zu MiB for a body of %zu bytes",
+             (3 * sb.len) >> 20, sb.len);
+    cr_assert(strstr(err, want), "%s", err);
+    /* the same page with the labels under a field lookout does not keep: nothing is kept */
+    char *at = strstr(sb.buf, "\"labels\"");
+    memcpy(at, "\"labelz\"", 8);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, 4096, &out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 1);
+    json_decref(out);
+    /* a million empty items keep nothing either (a jansson tree of them: ~230 MB) */
+    strbuf_reset(&sb);
+    strbuf_putc(&sb, '{');
+    strbuf_puts(&sb, "\"items\":[");
+    for (int i = 0; i < 1000000; i++)
+        strbuf_puts(&sb, i ? ",{}" : "{}");
+    strbuf_puts(&sb, "]}");
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, 4096, &out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+    strbuf_free(&sb);
+}
