@@ -473,3 +473,57 @@ Test(payload, runaway_shapes_stay_small)
     payload_free(p);
     strbuf_free(&sb);
 }
+
+/* A valid time does not end the checks of a record: a bad severity or http_context after it still makes
+ * the record malformed, with its own text. */
+Test(payload, checks_after_a_valid_time)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"created_at\":\"2024-03-02T10:00:00Z\","
+                               "\"severity\":5},{\"aggregation_key\":\"b\",\"latest_errors\":[{\"error\":{\"class\":\"E\"},"
+                               "\"uuid\":\"u1\",\"timestamp\":\"2024-03-02T10:00:00Z\",\"severity\":true},"
+                               "{\"error\":{\"class\":\"E\"},\"uuid\":\"u2\",\"timestamp\":\"2024-03-02T10:00:00Z\","
+                               "\"http_context\":7},{\"error\":{\"class\":\"E\"},\"uuid\":\"u3\"}]}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1);
+    cr_assert_str_eq(p->aggregates[0].key, "b");
+    cr_assert_eq(p->aggregates[0].n_occurrences, 1);
+    cr_assert_str_eq(p->aggregates[0].occurrences[0]->uuid, "u3");
+    cr_assert_eq(p->skipped_aggregates, 1);
+    cr_assert_eq(p->skipped_occurrences, 2);
+    cr_assert_str_eq(p->first_problem, "aggregate 0: \"severity\" is a number, expected a string");
+    payload_free(p);
+}
+
+/* The same key with and without an origin job (federation) is two aggregates, never folded. */
+Test(payload, same_key_with_and_without_origin_job)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1},"
+                               "{\"aggregation_key\":\"k\",\"total_count\":2,\"__lookout_job__\":\"lower\"},"
+                               "{\"aggregation_key\":\"k\",\"total_count\":3,\"__lookout_job__\":\"lower\"},"
+                               "{\"aggregation_key\":\"k\",\"total_count\":4}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_null(p->aggregates[0].origin_job);
+    cr_assert_eq(p->aggregates[0].total_count, 4);
+    cr_assert_str_eq(p->aggregates[1].origin_job, "lower");
+    cr_assert_eq(p->aggregates[1].total_count, 3);
+    payload_free(p);
+}
+
+/* A stack trace's first bad line is the one named. */
+Test(payload, first_bad_stack_line_is_named)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"error\":"
+                               "{\"class\":\"E\",\"stacktrace\":[\"ok\",1,true]},\"uuid\":\"u\"}]}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->skipped_occurrences, 1);
+    cr_assert_str_eq(p->first_problem,
+                     "aggregate \"k\" occurrence 0: \"stacktrace\"[1] is a number, expected a string");
+    payload_free(p);
+}
