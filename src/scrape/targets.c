@@ -473,6 +473,10 @@ static void rebuild_lists(target_pool *p)
     uint64_t keep = sc ? sc->keep_dropped_targets : 0;
     free_dropped(p);
     free_failed(p);
+    /* Unique across pools and managers: a pool removed and created again under the same job never
+     * repeats a generation a reader kept. */
+    static uint64_t gen_counter;
+    p->dropped_gen = __atomic_add_fetch(&gen_counter, 1, __ATOMIC_RELAXED);
     if (!sc)
         return; /* nothing was built */
     size_t cap_d = 0;

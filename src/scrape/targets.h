@@ -102,6 +102,8 @@ typedef struct target_pool {
     dropped_target *dropped; /* in discovery order, at most keep_dropped_targets (0 = all) */
     size_t n_dropped;
     size_t dropped_count; /* every dropped target, including those not kept */
+    uint64_t dropped_gen; /* changes whenever `dropped` is rebuilt, never repeated (a reader paging through
+                             it across read sections notices that its indexes no longer hold) */
     failed_target *failed;   /* at most TARGETS_MAX_FAILED */
     size_t n_failed;
     size_t failed_count;
