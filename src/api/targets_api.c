@@ -251,14 +251,7 @@ static const target_pool *dump_pool(targets_dump *d)
     const target_manager *tm = d->api->tm;
     size_t np = targets_n_pools(tm), lo = 0;
     if (d->job) {
-        size_t hi = np;
-        while (lo < hi) { /* the first pool whose job is >= d->job */
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(targets_pool_at(tm, mid)->job, d->job) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        lo = targets_pool_lower_bound(tm, d->job);
         if (lo < np && strcmp(targets_pool_at(tm, lo)->job, d->job) == 0) {
             if (!d->job_done)
                 return targets_pool_at(tm, lo);
@@ -276,27 +269,10 @@ static const target_pool *dump_pool(targets_dump *d)
     return NULL;
 }
 
-static int cmp_cursor(const active_target *t, const char *url, uint64_t hash)
-{
-    int c = strcmp(t->t.url ? t->t.url : "", url);
-    if (c)
-        return c;
-    return t->t.hash < hash ? -1 : t->t.hash > hash;
-}
-
 static void fill_active(targets_dump *d, const target_pool *p, strbuf *out, size_t start)
 {
-    size_t j = 0;
-    if (d->have_last) {
-        size_t hi = p->n_active;
-        while (j < hi) { /* the first target after the last one listed */
-            size_t mid = j + (hi - j) / 2;
-            if (cmp_cursor(p->active[mid], d->last_url.buf, d->last_hash) <= 0)
-                j = mid + 1;
-            else
-                hi = mid;
-        }
-    }
+    /* the first target after the last one listed */
+    size_t j = d->have_last ? targets_active_after(p, d->last_url.buf, d->last_hash) : 0;
     const active_target *last = NULL;
     for (; j < p->n_active && out->len - start < TARGETS_API_PAGE; j++) {
         if (!d->first)

@@ -842,6 +842,34 @@ const target_pool *targets_pool_at(const target_manager *m, size_t i)
     return i < m->n_pools ? m->pools[i] : NULL;
 }
 
+size_t targets_pool_lower_bound(const target_manager *m, const char *job)
+{
+    size_t lo = 0, hi = m->n_pools;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->pools[mid]->job, job) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+size_t targets_active_after(const target_pool *p, const char *url, uint64_t hash)
+{
+    size_t lo = 0, hi = p->n_active;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const active_target *t = p->active[mid];
+        int c = strcmp(t->t.url, url);
+        if (c < 0 || (c == 0 && t->t.hash <= hash))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 const target_pool *targets_pool_find(const target_manager *m, const char *job)
 {
     return find_pool(m, job);

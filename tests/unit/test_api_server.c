@@ -549,10 +549,11 @@ Test(server, metrics_steps_concatenate_to_the_whole)
     strbuf_init(&whole);
     strbuf_init(&steps);
     metrics_render(&whole);
-    size_t step = 0;
+    metrics_render_state st = {0};
     int n = 1;
-    while (metrics_render_step(&step, &steps))
+    while (metrics_render_step(&st, &steps))
         n++;
+    metrics_render_state_free(&st);
     cr_assert_str_eq(steps.buf, whole.buf);
     cr_assert_geq(n, 3, "the registry and each collector are steps of their own");
     cr_assert_not_null(strstr(whole.buf, "test_steps_total 3\n"));
