@@ -82,14 +82,23 @@ typedef struct retired_daemon {
 #define PREFIX_REDIRECT_PATH "\x01prefix"
 
 /* One connection (libmicrohttpd's socket_context), in http_server.conns from accept to close. deadline_ms
- * (monotonic) is when the headers of its next request must be complete, 0 while a request is being
- * handled. libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a
- * header byte every few seconds would keep a connection forever: the reaper thread shuts down the socket
- * of a connection past its deadline, and libmicrohttpd then closes it as if the client had. */
+ * (monotonic) is when the current phase must be over, 0 while a request is being handled:
+ *   CT_HEADERS  a request's headers, header_timeout_s from accept (or from its request line after a
+ *               keep-alive wait); also capped by timeout_s from then;
+ *   CT_BODY     its body, timeout_s from the same start (Go's ReadTimeout: the whole request);
+ *   CT_IDLE     a keep-alive connection waiting for its next request, timeout_s from the end of the last
+ *               one (Go's idle timeout, which is ReadTimeout when no IdleTimeout is set, as in Prometheus).
+ * libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a byte every
+ * few seconds would keep a connection forever: the reaper thread shuts down the socket of a connection
+ * past its deadline, and libmicrohttpd then closes it as if the client had. */
+enum { CT_HEADERS = 0, CT_BODY, CT_IDLE, CT_BUSY };
+
 typedef struct conn_track {
     struct conn_track *prev, *next;
     MHD_socket fd;
     int64_t deadline_ms;
+    int64_t start_ms; /* when the current request began: accept, or its request line after CT_IDLE */
+    int phase;
     void *tls; /* the TLS settings chosen for this connection (opts.tls_setup), released when it closes */
 } conn_track;
 
@@ -100,15 +109,25 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sets the header deadline of conn's connection (0: none while a request is handled). */
-static void conn_deadline(http_server *s, struct MHD_Connection *conn, int64_t deadline_ms)
+/* Moves conn's connection to phase (see conn_track) and sets its deadline. */
+static void conn_phase(http_server *s, struct MHD_Connection *conn, int phase)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_track *t = ci ? ci->socket_context : NULL;
     if (!t)
         return;
+    int64_t now = mono_ms(), read_ms = (int64_t)s->opts.timeout_s * 1000;
     pthread_mutex_lock(&s->conns_mu);
-    t->deadline_ms = deadline_ms;
+    if (phase == CT_HEADERS) { /* the request line of a request after a keep-alive wait */
+        if (t->phase == CT_IDLE) {
+            t->start_ms = now;
+            t->deadline_ms = now + (int64_t)s->opts.header_timeout_s * 1000;
+            t->phase = CT_HEADERS;
+        }
+    } else {
+        t->phase = phase;
+        t->deadline_ms = phase == CT_BODY ? t->start_ms + read_ms : phase == CT_IDLE ? now + read_ms : 0;
+    }
     pthread_mutex_unlock(&s->conns_mu);
 }
 
@@ -136,11 +155,18 @@ static void *reaper_main(void *arg)
                 continue;
             t->deadline_ms = 0; /* once */
             shutdown(t->fd, SHUT_RDWR);
-            metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
-                                         "Connections closed because their request headers were not complete "
-                                         "within --web.read-header-timeout.",
-                                         0, no_labels),
-                       no_labels, 1);
+            if (t->phase == CT_HEADERS)
+                metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
+                                             "Connections closed because their request headers were not complete "
+                                             "within --web.read-header-timeout.",
+                                             0, no_labels),
+                           no_labels, 1);
+            else if (t->phase == CT_BODY)
+                metric_add(metric_family_get("lookout_http_read_timeouts_total", METRIC_COUNTER,
+                                             "Connections closed because a request (headers and body) was not "
+                                             "read within --web.read-timeout.",
+                                             0, no_labels),
+                           no_labels, 1);
         }
     }
     pthread_mutex_unlock(&s->conns_mu);
@@ -210,7 +236,7 @@ http_server *http_server_new(const http_server_options *opts)
     if (!s->opts.max_connections)
         s->opts.max_connections = 512;
     if (!s->opts.timeout_s)
-        s->opts.timeout_s = 60;
+        s->opts.timeout_s = HTTP_DEFAULT_READ_TIMEOUT_S;
     if (!s->opts.max_body)
         s->opts.max_body = 1 << 20;
     if (!s->opts.max_header_memory)
@@ -838,9 +864,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &st->start);
         st->limit = route_limit(s, method, url, &st->rt);
         st->handler = st->rt ? st->rt->handler : "other";
-        /* headers are in: from now on the connection's ordinary idle timeout applies */
+        /* headers are in: the body must follow within the read timeout, counted from the request's start */
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
-        conn_deadline(s, conn, 0);
+        conn_phase(s, conn, CT_BODY);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -896,6 +922,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    conn_phase(s, conn, CT_BUSY); /* the request is read */
     if (st->responded)
         return MHD_YES;
     if (!st->too_large && st->rt && st->rt->pool >= 0 && s->pools[st->rt->pool])
@@ -943,9 +970,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
-    /* a keep-alive connection waits for its next request's headers under the header timeout again */
+    /* a keep-alive connection may wait for its next request up to the read timeout (then the header
+     * timeout from that request's first line: on_request_line) */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
+    conn_phase(s, conn, CT_IDLE);
+}
+
+/* libmicrohttpd's URI logger: a request line is in. After a keep-alive wait, its headers have the header
+ * timeout from now (Go: ReadHeaderTimeout from the request's first bytes). Returns the request's initial
+ * con_cls (none). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    http_server *s = cls;
+    conn_phase(s, conn, CT_HEADERS);
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
-    conn_deadline(s, conn, mono_ms() + (int64_t)s->opts.header_timeout_s * 1000);
+    return NULL;
 }
 
 /* A new connection must complete its request headers within the header timeout (a total deadline, see
@@ -961,7 +1001,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (!t || !ci)
             abort();
         t->fd = ci->connect_fd;
-        t->deadline_ms = mono_ms() + (int64_t)s->opts.header_timeout_s * 1000;
+        t->start_ms = mono_ms();
+        t->phase = CT_HEADERS;
+        t->deadline_ms = t->start_ms + (int64_t)s->opts.header_timeout_s * 1000;
         pthread_mutex_lock(&s->conns_mu);
         t->next = s->conns;
         if (s->conns)
@@ -1138,7 +1180,7 @@ static struct MHD_Daemon *start_daemon(http_server *s, int fd, char *err, size_t
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->opts.max_connections_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!d)
