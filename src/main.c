@@ -65,11 +65,15 @@ static void usage(FILE *out)
             "  --web.max-connections-per-client=N\n"
             "                               simultaneous connections from one client address (default\n"
             "                               128); more from that address are refused at accept.\n"
+            "  --web.read-timeout=DURATION  Maximum duration before timing out read of the request, and\n"
+            "                               closing idle connections (default 5m; whole seconds): a\n"
+            "                               request's headers and body must arrive within it, and a\n"
+            "                               keep-alive connection waits that long for its next request.\n"
             "  --web.read-header-timeout=DURATION\n"
             "                               time a connection has to send a request's complete headers,\n"
-            "                               in all, from accept or from the end of its previous request\n"
-            "                               (default 10s; whole seconds, at most 60s); then it is\n"
-            "                               closed.\n"
+            "                               in all, from accept or from the request line of a later\n"
+            "                               request on a keep-alive connection (default 10s; whole\n"
+            "                               seconds, at most --web.read-timeout); then it is closed.\n"
             "  --web.slow-handler-threads=N threads answering requests whose cost grows with the data\n"
             "                               (dumps, /api/v1/errors, /metrics, /api/v1/targets, /targets)\n"
             "                               apart from the rest (default 2).\n"
@@ -254,12 +258,20 @@ int main(int argc, char **argv)
             opts.max_connections_per_client = (unsigned)n;
         } else if ((v = flag_value(argc, argv, &i, "--web.read-header-timeout"))) {
             int64_t ms;
-            if (duration_parse(v, &ms) != 0 || ms < 1000 || ms % 1000 || ms > 60 * 1000LL) {
-                fprintf(stderr, "lookout: invalid --web.read-header-timeout %s (expected whole seconds from 1s to 60s, "
-                                "the idle timeout, such as 10s)\n", v);
+            if (duration_parse(v, &ms) != 0 || ms < 1000 || ms % 1000 || ms > 366 * 86400 * 1000LL) {
+                fprintf(stderr, "lookout: invalid --web.read-header-timeout %s (expected whole seconds from 1s, "
+                                "such as 10s)\n", v);
                 return 2;
             }
             opts.read_header_timeout_s = (unsigned)(ms / 1000);
+        } else if ((v = flag_value(argc, argv, &i, "--web.read-timeout"))) {
+            int64_t ms;
+            if (duration_parse(v, &ms) != 0 || ms < 1000 || ms % 1000 || ms > 366 * 86400 * 1000LL) {
+                fprintf(stderr, "lookout: invalid --web.read-timeout %s (expected whole seconds from 1s, such as 5m)\n",
+                        v);
+                return 2;
+            }
+            opts.read_timeout_s = (unsigned)(ms / 1000);
         } else if ((v = flag_value(argc, argv, &i, "--web.slow-handler-threads"))) {
             if (flag_count(v, "--web.slow-handler-threads", 1, 256, &n) != 0)
                 return 2;

@@ -323,6 +323,7 @@ static int runtime_start(runtime *rt)
                                  .max_connections = rt->opts->max_connections,
                                  .max_connections_per_ip = rt->opts->max_connections_per_client,
                                  .header_timeout_s = rt->opts->read_header_timeout_s,
+                                 .timeout_s = rt->opts->read_timeout_s,
                                  .slow_threads = rt->opts->slow_handler_threads,
                                  .slow_queue = rt->opts->slow_handler_queue};
     web_config *wc = NULL;

@@ -24,6 +24,7 @@ typedef struct runtime_options {
     unsigned max_connections;            /* --web.max-connections */
     unsigned max_connections_per_client; /* --web.max-connections-per-client */
     unsigned read_header_timeout_s;      /* --web.read-header-timeout */
+    unsigned read_timeout_s;             /* --web.read-timeout */
     unsigned slow_handler_threads;       /* --web.slow-handler-threads */
     size_t slow_handler_queue;           /* --web.slow-handler-queue */
     size_t push_max_bytes_in_flight;     /* --web.push.max-bytes-in-flight; 0: PUSH_MAX_IN_FLIGHT_BYTES */

@@ -38,19 +38,27 @@ static int metrics_stream(void *ctx, strbuf *out)
     return metrics_render_step(ctx, out);
 }
 
-/* Streamed a section at a time (the registry, then each collector: the per-error series of
- * lookout_error_occurrences_total are one), so the whole exposition is never in memory at once. */
+static void metrics_stream_free(void *ctx)
+{
+    metrics_render_state_free(ctx);
+    free(ctx);
+}
+
+/* Streamed a section at a time (the registry, then each collector; the per-error and per-target series a
+ * page at a time), so the whole exposition is never in memory at once. */
 static void h_metrics(void *ctx, const api_request *req, api_response *resp)
 {
     (void)ctx;
     (void)req;
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    size_t *step = xcalloc(1, sizeof *step);
-    if (metrics_render_step(step, &resp->body))
-        api_response_stream(resp, metrics_stream, step, free);
-    else
-        free(step);
+    metrics_render_state *st = xcalloc(1, sizeof *st);
+    if (metrics_render_step(st, &resp->body)) {
+        api_response_stream(resp, metrics_stream, st, metrics_stream_free);
+    } else {
+        metrics_render_state_free(st);
+        free(st);
+    }
 }
 
 static bool lifecycle_allowed(status_api *st, api_response *resp)

@@ -11,6 +11,7 @@
 
 #include "api/apiutil.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 void targets_api_init(targets_api *api, target_manager *tm, const char *listen_address, const char *hostname)
 {
@@ -188,67 +189,252 @@ static void render_active(targets_api *api, const target_pool *p, const active_t
     strbuf_putc(out, '}');
 }
 
-void targets_api_render(targets_api *api, const char *state, const char *scrape_pool, strbuf *out)
+/* The dump is produced a page at a time, each page under the target manager's read lock, which is never
+ * held while the client reads (see targets_api.h for what a reader gets while targets change). Between
+ * pages it keeps a cursor, never an index or a pointer: the pool by job name (pools are sorted by it);
+ * active targets by the last one listed, in the pool's display order (URL, then hash: unique, total);
+ * dropped targets (in discovery order, which a sync may rearrange) by position while the pool's list is
+ * unchanged (dropped_gen), and after a rebuild by starting the pool's list again, skipping the targets
+ * already listed (matched by the hash of their discovered labels, each listed one skipping one). */
+
+#define TARGETS_API_PAGE (32u << 10)
+
+enum { TD_ACTIVE = 0, TD_DROPPED, TD_COUNTS, TD_DONE };
+
+struct targets_dump {
+    targets_api *api;
+    bool show_active, show_dropped;
+    char *pool_filter; /* NULL: every pool */
+    int phase;
+    bool first;    /* nothing listed yet in the current array */
+    char *job;     /* the pool being listed in this phase (NULL: none yet) */
+    bool job_done; /* ... and it is finished: the next pool is the next job name */
+    /* active: the last target listed from the pool */
+    bool have_last;
+    strbuf last_url;
+    uint64_t last_hash;
+    /* dropped: the pool's list generation didx holds for, and what was listed from the pool */
+    uint64_t dgen;
+    size_t didx;
+    uint64_t *seen;
+    size_t n_seen, cap_seen;
+    uint64_t *chk; /* after a rebuild: seen, sorted; each match skips one entry (chk_used) */
+    bool *chk_used;
+    size_t n_chk;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void dump_enter_pool(targets_dump *d, const target_pool *p)
+{
+    free(d->job);
+    d->job = xstrdup(p->job);
+    d->job_done = false;
+    d->have_last = false;
+    d->dgen = p->dropped_gen;
+    d->didx = 0;
+    d->n_seen = 0;
+    free(d->chk);
+    free(d->chk_used);
+    d->chk = NULL;
+    d->chk_used = NULL;
+    d->n_chk = 0;
+}
+
+/* The pool to list from now in this phase (entering it when it is a new one), NULL when none is left. */
+static const target_pool *dump_pool(targets_dump *d)
+{
+    const target_manager *tm = d->api->tm;
+    size_t np = targets_n_pools(tm), lo = 0;
+    if (d->job) {
+        lo = targets_pool_lower_bound(tm, d->job);
+        if (lo < np && strcmp(targets_pool_at(tm, lo)->job, d->job) == 0) {
+            if (!d->job_done)
+                return targets_pool_at(tm, lo);
+            lo++;
+        }
+        /* else the pool went away meanwhile: go on with the next job name */
+    }
+    for (; lo < np; lo++) {
+        const target_pool *p = targets_pool_at(tm, lo);
+        if (d->pool_filter && strcmp(p->job, d->pool_filter) != 0)
+            continue;
+        dump_enter_pool(d, p);
+        return p;
+    }
+    return NULL;
+}
+
+static void fill_active(targets_dump *d, const target_pool *p, strbuf *out, size_t start)
+{
+    /* the first target after the last one listed */
+    size_t j = d->have_last ? targets_active_after(p, d->last_url.buf, d->last_hash) : 0;
+    const active_target *last = NULL;
+    for (; j < p->n_active && out->len - start < TARGETS_API_PAGE; j++) {
+        if (!d->first)
+            strbuf_putc(out, ',');
+        d->first = false;
+        last = p->active[j];
+        render_active(d->api, p, last, out);
+    }
+    if (last) {
+        strbuf_reset(&d->last_url);
+        strbuf_puts(&d->last_url, last->t.url ? last->t.url : "");
+        d->last_hash = last->t.hash;
+        d->have_last = true;
+    }
+    if (j == p->n_active)
+        d->job_done = true;
+}
+
+/* true when h is one of the hashes listed before the pool's dropped list was rebuilt (used up once). */
+static bool dropped_listed(targets_dump *d, uint64_t h)
+{
+    size_t lo = 0, hi = d->n_chk;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->chk[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < d->n_chk && d->chk[lo] == h; lo++) {
+        if (!d->chk_used[lo]) {
+            d->chk_used[lo] = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void fill_dropped(targets_dump *d, const target_pool *p, strbuf *out, size_t start)
+{
+    if (p->dropped_gen != d->dgen) {
+        /* Rebuilt since the last page: the positions no longer hold. Start the pool's list over. */
+        free(d->chk);
+        free(d->chk_used);
+        d->n_chk = d->n_seen;
+        d->chk = xcalloc(d->n_chk + 1, sizeof *d->chk);
+        d->chk_used = xcalloc(d->n_chk + 1, sizeof *d->chk_used);
+        if (d->n_seen)
+            memcpy(d->chk, d->seen, d->n_seen * sizeof *d->seen);
+        qsort(d->chk, d->n_chk, sizeof *d->chk, cmp_u64);
+        d->dgen = p->dropped_gen;
+        d->didx = 0;
+    }
+    while (d->didx < p->n_dropped && out->len - start < TARGETS_API_PAGE) {
+        labelset disc;
+        targets_dropped_discovered(p, &p->dropped[d->didx++], &disc);
+        uint64_t h = labelset_hash(&disc);
+        if (d->n_chk && dropped_listed(d, h)) {
+            labelset_free(&disc);
+            continue;
+        }
+        if (d->n_seen == d->cap_seen) {
+            d->cap_seen = d->cap_seen ? d->cap_seen * 2 : 64;
+            d->seen = xrealloc(d->seen, d->cap_seen * sizeof *d->seen);
+        }
+        d->seen[d->n_seen++] = h;
+        if (!d->first)
+            strbuf_putc(out, ',');
+        d->first = false;
+        strbuf_puts(out, "{\"discoveredLabels\":");
+        labelset_write_json(out, &disc);
+        labelset_free(&disc);
+        strbuf_puts(out, ",\"scrapePool\":");
+        strbuf_json_string(out, p->job);
+        strbuf_putc(out, '}');
+    }
+    if (d->didx >= p->n_dropped)
+        d->job_done = true;
+}
+
+targets_dump *targets_dump_new(targets_api *api, const char *state, const char *scrape_pool, strbuf *out)
 {
     if (!state)
         state = "";
     bool any = !*state || strcasecmp(state, "any") == 0;
-    bool show_active = any || strcasecmp(state, "active") == 0;
-    bool show_dropped = any || strcasecmp(state, "dropped") == 0;
-    bool filter = scrape_pool && *scrape_pool;
-
-    targets_read_begin(api->tm);
-    size_t np = targets_n_pools(api->tm);
+    targets_dump *d = xcalloc(1, sizeof *d);
+    d->api = api;
+    d->show_active = any || strcasecmp(state, "active") == 0;
+    d->show_dropped = any || strcasecmp(state, "dropped") == 0;
+    d->pool_filter = scrape_pool && *scrape_pool ? xstrdup(scrape_pool) : NULL;
+    d->first = true;
+    strbuf_init(&d->last_url);
     strbuf_puts(out, "{\"status\":\"success\",\"data\":{\"activeTargets\":[");
-    bool first = true;
-    for (size_t i = 0; show_active && i < np; i++) {
-        const target_pool *p = targets_pool_at(api->tm, i);
-        if (filter && strcmp(p->job, scrape_pool) != 0)
+    return d;
+}
+
+int targets_dump_fill(targets_dump *d, strbuf *out)
+{
+    size_t start = out->len;
+    target_manager *tm = d->api->tm;
+    targets_read_begin(tm);
+    while (d->phase != TD_DONE && out->len - start < TARGETS_API_PAGE) {
+        if (d->phase == TD_COUNTS) {
+            strbuf_puts(out, "],\"droppedTargetCounts\":");
+            if (d->show_dropped) {
+                /* Every pool, unfiltered, as Prometheus' TargetsDroppedCounts(). */
+                strbuf_putc(out, '{');
+                for (size_t i = 0; i < targets_n_pools(tm); i++) {
+                    const target_pool *p = targets_pool_at(tm, i);
+                    if (i)
+                        strbuf_putc(out, ',');
+                    strbuf_json_string(out, p->job);
+                    strbuf_printf(out, ":%zu", p->dropped_count);
+                }
+                strbuf_putc(out, '}');
+            } else {
+                strbuf_puts(out, "null");
+            }
+            strbuf_puts(out, "}}");
+            d->phase = TD_DONE;
+            break;
+        }
+        bool active = d->phase == TD_ACTIVE;
+        const target_pool *p = (active ? d->show_active : d->show_dropped) ? dump_pool(d) : NULL;
+        if (!p) {
+            if (active)
+                strbuf_puts(out, "],\"droppedTargets\":[");
+            d->phase++;
+            d->first = true;
+            free(d->job);
+            d->job = NULL;
+            d->job_done = false;
             continue;
-        for (size_t j = 0; j < p->n_active; j++) {
-            if (!first)
-                strbuf_putc(out, ',');
-            first = false;
-            render_active(api, p, p->active[j], out);
         }
+        if (active)
+            fill_active(d, p, out, start);
+        else
+            fill_dropped(d, p, out, start);
     }
-    strbuf_puts(out, "],\"droppedTargets\":[");
-    first = true;
-    for (size_t i = 0; show_dropped && i < np; i++) {
-        const target_pool *p = targets_pool_at(api->tm, i);
-        if (filter && strcmp(p->job, scrape_pool) != 0)
-            continue;
-        for (size_t j = 0; j < p->n_dropped; j++) {
-            if (!first)
-                strbuf_putc(out, ',');
-            first = false;
-            labelset disc;
-            targets_dropped_discovered(p, &p->dropped[j], &disc);
-            strbuf_puts(out, "{\"discoveredLabels\":");
-            labelset_write_json(out, &disc);
-            labelset_free(&disc);
-            strbuf_puts(out, ",\"scrapePool\":");
-            strbuf_json_string(out, p->job);
-            strbuf_putc(out, '}');
-        }
-    }
-    strbuf_puts(out, "],\"droppedTargetCounts\":");
-    if (show_dropped) {
-        /* Every pool, unfiltered, as Prometheus' TargetsDroppedCounts(). */
-        strbuf_putc(out, '{');
-        for (size_t i = 0; i < np; i++) {
-            const target_pool *p = targets_pool_at(api->tm, i);
-            if (i)
-                strbuf_putc(out, ',');
-            strbuf_json_string(out, p->job);
-            strbuf_printf(out, ":%zu", p->dropped_count);
-        }
-        strbuf_putc(out, '}');
-    } else {
-        strbuf_puts(out, "null");
-    }
-    strbuf_puts(out, "}}");
-    targets_read_end(api->tm);
+    targets_read_end(tm);
+    return d->phase == TD_DONE ? 0 : 1;
+}
+
+void targets_dump_free(targets_dump *d)
+{
+    if (!d)
+        return;
+    free(d->pool_filter);
+    free(d->job);
+    strbuf_free(&d->last_url);
+    free(d->seen);
+    free(d->chk);
+    free(d->chk_used);
+    free(d);
+}
+
+void targets_api_render(targets_api *api, const char *state, const char *scrape_pool, strbuf *out)
+{
+    targets_dump *d = targets_dump_new(api, state, scrape_pool, out);
+    while (targets_dump_fill(d, out) == 1)
+        ;
+    targets_dump_free(d);
 }
 
 /* ---- relabel_steps ---- */
@@ -378,12 +564,28 @@ int targets_api_render_relabel_steps(targets_api *api, const char *scrape_pool, 
 
 /* ---- handlers ---- */
 
+static int targets_stream(void *ctx, strbuf *out)
+{
+    return targets_dump_fill(ctx, out);
+}
+
+static void targets_stream_free(void *ctx)
+{
+    targets_dump_free(ctx);
+}
+
 static void h_targets(void *ctx, const api_request *req, api_response *resp)
 {
     targets_api *api = ctx;
     api_json_ok(resp);
-    targets_api_render(api, api_request_query(req, "state"), api_request_query(req, "scrapePool"),
-                       &resp->body);
+    targets_dump *d = targets_dump_new(api, api_request_query(req, "state"), api_request_query(req, "scrapePool"),
+                                       &resp->body);
+    /* The first page now; the rest streamed (a small answer goes out whole, with a Content-Length). */
+    if (targets_dump_fill(d, &resp->body) == 0) {
+        targets_dump_free(d);
+        return;
+    }
+    api_response_stream(resp, targets_stream, d, targets_stream_free);
 }
 
 static void h_relabel_steps(void *ctx, const api_request *req, api_response *resp)

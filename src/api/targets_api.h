@@ -3,7 +3,7 @@
  *   GET /api/v1/targets/relabel_steps?scrapePool=JOB&labels={...}   (Prometheus 3.8)
  *   GET /api/v1/scrape_pools
  * The render functions work without a socket (unit tests). Thread-safe: reads the target manager under
- * its read lock. */
+ * its read lock (for /api/v1/targets, one page at a time). */
 #ifndef LOOKOUT_API_TARGETS_API_H
 #define LOOKOUT_API_TARGETS_API_H
 #include <stddef.h>
@@ -22,8 +22,24 @@ typedef struct targets_api {
 void targets_api_init(targets_api *api, target_manager *tm, const char *listen_address, const char *hostname);
 void targets_api_register(targets_api *api, http_server *s);
 
-/* The whole response body of /api/v1/targets. state: NULL/""/"any"/"active"/"dropped" (case-insensitive;
- * anything else shows neither, as Prometheus). scrape_pool: NULL/"" = every pool. */
+/* The response body of /api/v1/targets. state: NULL/""/"any"/"active"/"dropped" (case-insensitive;
+ * anything else shows neither, as Prometheus). scrape_pool: NULL/"" = every pool.
+ *
+ * Streamed: targets_dump_new writes the head into out; each targets_dump_fill appends about a page (32 KiB)
+ * under the manager's read lock (released before it returns, so a slow client never holds it) and
+ * returns 1 while more follows, 0 after the end. Consistency while targets change between pages:
+ *   - an active or dropped target that exists throughout the dump is listed exactly once (dropped ones
+ *     counted as a multiset of discovered label sets: two identical ones throughout are listed twice);
+ *   - one added or removed meanwhile is listed at most once;
+ *   - pools in job order and active targets in display order (URL, then hash) as in one snapshot; a
+ *     pool's dropped targets in the discovery order of the page that lists them;
+ *   - droppedTargetCounts as they are when the last page is produced.
+ * With no change between pages the body is the one a single read section would give. */
+typedef struct targets_dump targets_dump;
+targets_dump *targets_dump_new(targets_api *api, const char *state, const char *scrape_pool, strbuf *out);
+int targets_dump_fill(targets_dump *d, strbuf *out);
+void targets_dump_free(targets_dump *d);
+/* The whole body at once (the dump run to its end). */
 void targets_api_render(targets_api *api, const char *state, const char *scrape_pool, strbuf *out);
 /* The response body of relabel_steps; -1 with err (the message of a bad_data error) when the pool or the
  * labels are missing or invalid. */

@@ -94,7 +94,7 @@ http_server *http_server_new(const http_server_options *opts)
     if (!s->opts.max_connections)
         s->opts.max_connections = 512;
     if (!s->opts.timeout_s)
-        s->opts.timeout_s = 60;
+        s->opts.timeout_s = HTTP_DEFAULT_READ_TIMEOUT_S;
     if (!s->opts.max_body)
         s->opts.max_body = 1 << 20;
     if (!s->opts.max_header_memory)
@@ -491,9 +491,9 @@ enum MHD_Result http_server_on_request(void *cls, struct MHD_Connection *conn, c
         clock_gettime(CLOCK_MONOTONIC, &st->start);
         st->limit = route_limit(s, method, url, &st->rt);
         st->handler = st->rt ? st->rt->handler : "other";
-        /* headers are in: from now on the connection's ordinary idle timeout applies */
+        /* headers are in: the body must follow within the read timeout, counted from the request's start */
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
-        http_server_conn_deadline(s, conn, 0);
+        http_server_conn_phase(s, conn, CT_BODY);
         snprintf(st->limit_text, sizeof st->limit_text, "%zu", st->limit);
         *con_cls = st;
         atomic_fetch_add(&s->in_flight, 1);
@@ -549,6 +549,7 @@ enum MHD_Result http_server_on_request(void *cls, struct MHD_Connection *conn, c
         *upload_data_size = 0;
         return MHD_YES;
     }
+    http_server_conn_phase(s, conn, CT_BUSY); /* the request is read */
     if (st->responded)
         return MHD_YES;
     if (!st->too_large && st->rt && st->rt->pool >= 0 && s->pools[st->rt->pool])
@@ -596,9 +597,10 @@ void http_server_on_completed(void *cls, struct MHD_Connection *conn, void **con
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
-    /* a keep-alive connection waits for its next request's headers under the header timeout again */
-    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
-    http_server_conn_deadline(s, conn, http_server_mono_ms() + (int64_t)s->opts.header_timeout_s * 1000);
+    /* a keep-alive connection may wait for its next request up to the read timeout (then the header
+     * timeout from that request's first line: on_request_line) */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.timeout_s);
+    http_server_conn_phase(s, conn, CT_IDLE);
 }
 
 int http_server_port(const http_server *s)

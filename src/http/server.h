@@ -5,9 +5,10 @@
  * Limits: request bodies are bounded (max_body, larger -> 413), headers by the per-connection memory
  * limit (larger -> 431), connections by max_connections and per client address by
  * max_connections_per_ip, the time a connection may take to complete a request's headers by
- * header_timeout_s (a total deadline from accept, or from the end of the previous request on a keep-alive
- * connection: a client dribbling a byte now and then is cut off too), other idle connections by
- * timeout_s. Handlers marked slow run on a small separate pool, so that dumps, searches and pushes
+ * header_timeout_s (a total deadline from accept, or from the request line of a later request on a
+ * keep-alive connection: a client dribbling a byte now and then is cut off too), the whole request
+ * (headers and body) and a keep-alive connection's wait for its next request by timeout_s (Prometheus'
+ * --web.read-timeout: Go's ReadTimeout, which is also the idle timeout when none is set). Handlers marked slow run on a small separate pool, so that dumps, searches and pushes
  * waiting for the store can never hold every server thread; dumps stream their answer page by page
  * (api_response_stream), so that their size never sits in memory. */
 #ifndef LOOKOUT_HTTP_SERVER_H
@@ -59,10 +60,12 @@ typedef bool (*api_preflight_fn)(void *ctx, const api_request *req, api_response
 
 /* Connections from one client address at once (more are refused at accept). */
 #define HTTP_DEFAULT_CONNECTIONS_PER_IP 128
-/* Deadline for a request's headers to be complete, counted from accept (or from the end of the previous
- * request on a keep-alive connection), whatever arrives meanwhile; once they are in, timeout_s applies
- * (idle). */
+/* Deadline for a request's headers to be complete, counted from accept (or from the request line of a
+ * later request on a keep-alive connection), whatever arrives meanwhile. */
 #define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
+/* Deadline for a whole request (headers and body) from the same start, and for a keep-alive connection's
+ * wait for its next request: Prometheus' --web.read-timeout default (5m). */
+#define HTTP_DEFAULT_READ_TIMEOUT_S 300
 /* Threads running handlers off the server threads (http_server_route_pool), and how many requests may
  * wait for them: HTTP_POOL_SLOW for reads whose cost grows with the data, HTTP_POOL_UPLOAD for writes
  * that wait for the store (many small pushes at once are normal). */
@@ -77,7 +80,7 @@ typedef struct http_server_options {
     const char *listen_address; /* "HOST:PORT", ":PORT", "[::]:PORT"; port 0 picks a free port */
     unsigned threads;           /* default 4 */
     unsigned max_connections;   /* default 512 */
-    unsigned timeout_s;         /* idle connection timeout, default 60 */
+    unsigned timeout_s;         /* read timeout (whole request; keep-alive wait), default HTTP_DEFAULT_READ_TIMEOUT_S */
     size_t max_body;            /* default 1 MiB */
     size_t max_header_memory;   /* per connection, default 64 KiB */
     /* HTTPS (http/websec.h fills these from --web.config.file): with a certificate the server speaks TLS

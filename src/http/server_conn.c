@@ -25,16 +25,38 @@ int64_t http_server_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sets the header deadline of conn's connection (0: none while a request is handled). */
-void http_server_conn_deadline(http_server *s, struct MHD_Connection *conn, int64_t deadline_ms)
+/* Moves conn's connection to phase (see conn_track) and sets its deadline. */
+void http_server_conn_phase(http_server *s, struct MHD_Connection *conn, int phase)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_track *t = ci ? ci->socket_context : NULL;
     if (!t)
         return;
+    int64_t now = http_server_mono_ms(), read_ms = (int64_t)s->opts.timeout_s * 1000;
     pthread_mutex_lock(&s->conns_mu);
-    t->deadline_ms = deadline_ms;
+    if (phase == CT_HEADERS) { /* the request line of a request after a keep-alive wait */
+        if (t->phase == CT_IDLE) {
+            t->start_ms = now;
+            t->deadline_ms = now + (int64_t)s->opts.header_timeout_s * 1000;
+            t->phase = CT_HEADERS;
+        }
+    } else {
+        t->phase = phase;
+        t->deadline_ms = phase == CT_BODY ? t->start_ms + read_ms : phase == CT_IDLE ? now + read_ms : 0;
+    }
     pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* libmicrohttpd's URI logger: a request line is in. After a keep-alive wait, its headers have the header
+ * timeout from now (Go: ReadHeaderTimeout from the request's first bytes). Returns the request's initial
+ * con_cls (none). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    http_server *s = cls;
+    http_server_conn_phase(s, conn, CT_HEADERS);
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s->opts.header_timeout_s);
+    return NULL;
 }
 
 static const char *const no_labels[] = {NULL};
@@ -61,11 +83,18 @@ static void *reaper_main(void *arg)
                 continue;
             t->deadline_ms = 0; /* once */
             shutdown(t->fd, SHUT_RDWR);
-            metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
-                                         "Connections closed because their request headers were not complete "
-                                         "within --web.read-header-timeout.",
-                                         0, no_labels),
-                       no_labels, 1);
+            if (t->phase == CT_HEADERS)
+                metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
+                                             "Connections closed because their request headers were not complete "
+                                             "within --web.read-header-timeout.",
+                                             0, no_labels),
+                           no_labels, 1);
+            else if (t->phase == CT_BODY)
+                metric_add(metric_family_get("lookout_http_read_timeouts_total", METRIC_COUNTER,
+                                             "Connections closed because a request (headers and body) was not "
+                                             "read within --web.read-timeout.",
+                                             0, no_labels),
+                           no_labels, 1);
         }
     }
     pthread_mutex_unlock(&s->conns_mu);
@@ -85,7 +114,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (!t || !ci)
             abort();
         t->fd = ci->connect_fd;
-        t->deadline_ms = http_server_mono_ms() + (int64_t)s->opts.header_timeout_s * 1000;
+        t->start_ms = http_server_mono_ms();
+        t->phase = CT_HEADERS;
+        t->deadline_ms = t->start_ms + (int64_t)s->opts.header_timeout_s * 1000;
         pthread_mutex_lock(&s->conns_mu);
         t->next = s->conns;
         if (s->conns)
@@ -262,7 +293,7 @@ static struct MHD_Daemon *start_daemon(http_server *s, int fd, char *err, size_t
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->opts.timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->opts.max_connections_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->opts.max_header_memory, MHD_OPTION_NOTIFY_COMPLETED,
         http_server_on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, http_server_on_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!d)

@@ -67,14 +67,23 @@ typedef struct retired_daemon {
 } retired_daemon;
 
 /* One connection (libmicrohttpd's socket_context), in http_server.conns from accept to close. deadline_ms
- * (monotonic) is when the headers of its next request must be complete, 0 while a request is being
- * handled. libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a
- * header byte every few seconds would keep a connection forever: the reaper thread shuts down the socket
- * of a connection past its deadline, and libmicrohttpd then closes it as if the client had. */
+ * (monotonic) is when the current phase must be over, 0 while a request is being handled:
+ *   CT_HEADERS  a request's headers, header_timeout_s from accept (or from its request line after a
+ *               keep-alive wait); also capped by timeout_s from then;
+ *   CT_BODY     its body, timeout_s from the same start (Go's ReadTimeout: the whole request);
+ *   CT_IDLE     a keep-alive connection waiting for its next request, timeout_s from the end of the last
+ *               one (Go's idle timeout, which is ReadTimeout when no IdleTimeout is set, as in Prometheus).
+ * libmicrohttpd's own timeout is an idle limit (any byte restarts it), so a client sending a byte every
+ * few seconds would keep a connection forever: the reaper thread shuts down the socket of a connection
+ * past its deadline, and libmicrohttpd then closes it as if the client had. */
+enum { CT_HEADERS = 0, CT_BODY, CT_IDLE, CT_BUSY };
+
 typedef struct conn_track {
     struct conn_track *prev, *next;
     MHD_socket fd;
     int64_t deadline_ms;
+    int64_t start_ms; /* when the current request began: accept, or its request line after CT_IDLE */
+    int phase;
     void *tls; /* the TLS settings chosen for this connection (opts.tls_setup), released when it closes */
 } conn_track;
 
@@ -99,7 +108,7 @@ typedef struct stream_state {
 } stream_state;
 
 int64_t http_server_mono_ms(void);
-void http_server_conn_deadline(http_server *s, struct MHD_Connection *conn, int64_t deadline_ms);
+void http_server_conn_phase(http_server *s, struct MHD_Connection *conn, int phase);
 enum MHD_Result http_server_send_response(struct MHD_Connection *conn, api_response *resp, workpool *pool);
 void http_server_response_free(api_response *resp);
 void http_server_on_mhd_log(void *cls, const char *fmt, va_list ap);

@@ -473,6 +473,10 @@ static void rebuild_lists(target_pool *p)
     uint64_t keep = sc ? sc->keep_dropped_targets : 0;
     free_dropped(p);
     free_failed(p);
+    /* Unique across pools and managers: a pool removed and created again under the same job never
+     * repeats a generation a reader kept. */
+    static uint64_t gen_counter;
+    p->dropped_gen = __atomic_add_fetch(&gen_counter, 1, __ATOMIC_RELAXED);
     if (!sc)
         return; /* nothing was built */
     size_t cap_d = 0;
@@ -836,6 +840,34 @@ size_t targets_n_pools(const target_manager *m)
 const target_pool *targets_pool_at(const target_manager *m, size_t i)
 {
     return i < m->n_pools ? m->pools[i] : NULL;
+}
+
+size_t targets_pool_lower_bound(const target_manager *m, const char *job)
+{
+    size_t lo = 0, hi = m->n_pools;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->pools[mid]->job, job) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+size_t targets_active_after(const target_pool *p, const char *url, uint64_t hash)
+{
+    size_t lo = 0, hi = p->n_active;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const active_target *t = p->active[mid];
+        int c = strcmp(t->t.url, url);
+        if (c < 0 || (c == 0 && t->t.hash <= hash))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 const target_pool *targets_pool_find(const target_manager *m, const char *job)

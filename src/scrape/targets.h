@@ -102,6 +102,8 @@ typedef struct target_pool {
     dropped_target *dropped; /* in discovery order, at most keep_dropped_targets (0 = all) */
     size_t n_dropped;
     size_t dropped_count; /* every dropped target, including those not kept */
+    uint64_t dropped_gen; /* changes whenever `dropped` is rebuilt, never repeated (a reader paging through
+                             it across read sections notices that its indexes no longer hold) */
     failed_target *failed;   /* at most TARGETS_MAX_FAILED */
     size_t n_failed;
     size_t failed_count;
@@ -154,6 +156,11 @@ size_t targets_n_pools(const target_manager *m);
 const target_pool *targets_pool_at(const target_manager *m, size_t i);
 const target_pool *targets_pool_find(const target_manager *m, const char *job);
 void targets_state_get(const target_pool *p, const active_target *t, target_state *out);
+/* Paging, for readers that release the lock between pages and keep their place by key: the index of the
+ * first pool whose job is >= job (targets_n_pools when none); the index of the first active target of p
+ * after (url, hash) in display order (p->n_active when none). */
+size_t targets_pool_lower_bound(const target_manager *m, const char *job);
+size_t targets_active_after(const target_pool *p, const char *url, uint64_t hash);
 /* Lookup by hash, NULL when absent. */
 const active_target *targets_pool_get(const target_pool *p, uint64_t hash);
 /* Discovered labels (before relabeling) of an active target (its last duplicate's) or of a dropped one,

@@ -32,6 +32,8 @@ struct metric_family {
 
 typedef struct collector {
     metrics_collector_fn fn;
+    metrics_pager_fn pager; /* instead of fn */
+    void (*free_state)(void *);
     void *ctx;
     struct collector *next;
 } collector;
@@ -203,12 +205,14 @@ double metric_value(metric_family *f, const char *const *label_values)
     return v;
 }
 
-void metrics_register_collector(metrics_collector_fn fn, void *ctx)
+static void collector_add(metrics_collector_fn fn, metrics_pager_fn pager, void (*free_state)(void *), void *ctx)
 {
     collector *c = calloc(1, sizeof *c);
     if (!c)
         abort();
     c->fn = fn;
+    c->pager = pager;
+    c->free_state = free_state;
     c->ctx = ctx;
     pthread_mutex_lock(&mu);
     collector **pp = &collectors;
@@ -218,11 +222,11 @@ void metrics_register_collector(metrics_collector_fn fn, void *ctx)
     pthread_mutex_unlock(&mu);
 }
 
-void metrics_unregister_collector(metrics_collector_fn fn, void *ctx)
+static void collector_remove(metrics_collector_fn fn, metrics_pager_fn pager, void *ctx)
 {
     pthread_mutex_lock(&mu);
     for (collector **pp = &collectors; *pp; pp = &(*pp)->next) {
-        if ((*pp)->fn == fn && (*pp)->ctx == ctx) {
+        if ((*pp)->fn == fn && (*pp)->pager == pager && (*pp)->ctx == ctx) {
             collector *c = *pp;
             *pp = c->next;
             free(c);
@@ -230,6 +234,26 @@ void metrics_unregister_collector(metrics_collector_fn fn, void *ctx)
         }
     }
     pthread_mutex_unlock(&mu);
+}
+
+void metrics_register_collector(metrics_collector_fn fn, void *ctx)
+{
+    collector_add(fn, NULL, NULL, ctx);
+}
+
+void metrics_unregister_collector(metrics_collector_fn fn, void *ctx)
+{
+    collector_remove(fn, NULL, ctx);
+}
+
+void metrics_register_pager(metrics_pager_fn fn, void (*free_state)(void *state), void *ctx)
+{
+    collector_add(NULL, fn, free_state, ctx);
+}
+
+void metrics_unregister_pager(metrics_pager_fn fn, void *ctx)
+{
+    collector_remove(NULL, fn, ctx);
 }
 
 static void put_number(strbuf *out, double v)
@@ -324,36 +348,60 @@ static void render_families(strbuf *out)
     }
 }
 
-int metrics_render_step(size_t *step, strbuf *out)
+void metrics_render_state_free(metrics_render_state *st)
+{
+    if (st->state && st->free_state)
+        st->free_state(st->state);
+    st->state = NULL;
+    st->state_owner = NULL;
+    st->free_state = NULL;
+}
+
+int metrics_render_step(metrics_render_state *st, strbuf *out)
 {
     pthread_mutex_lock(&mu);
-    if (*step == 0) {
+    if (st->step == 0) {
         render_families(out);
-        (*step)++;
+        st->step++;
         bool more = collectors != NULL;
         pthread_mutex_unlock(&mu);
         return more;
     }
     collector *c = collectors;
-    for (size_t i = 1; c && i < *step; i++)
+    for (size_t i = 1; c && i < st->step; i++)
         c = c->next;
     if (!c) {
         pthread_mutex_unlock(&mu);
+        metrics_render_state_free(st);
         return 0;
     }
     metrics_collector_fn fn = c->fn;
+    metrics_pager_fn pager = c->pager;
+    void (*free_state)(void *) = c->free_state;
     void *ctx = c->ctx;
     bool more = c->next != NULL;
     pthread_mutex_unlock(&mu);
+    if (st->state && st->state_owner != (const void *)c) /* the collectors changed meanwhile */
+        metrics_render_state_free(st);
     /* Collectors run without the lock so they may update metrics themselves. */
-    fn(ctx, out);
-    (*step)++;
+    if (pager) {
+        st->state_owner = c;
+        st->free_state = free_state;
+        if (pager(ctx, &st->state, out))
+            return 1; /* the same collector again */
+        st->state = NULL;
+        st->state_owner = NULL;
+    } else {
+        fn(ctx, out);
+    }
+    st->step++;
     return more;
 }
 
 void metrics_render(strbuf *out)
 {
-    size_t step = 0;
-    while (metrics_render_step(&step, out))
+    metrics_render_state st = {0};
+    while (metrics_render_step(&st, out))
         ;
+    metrics_render_state_free(&st);
 }

@@ -31,13 +31,28 @@ double metric_value(metric_family *f, const char *const *label_values); /* 0 whe
 typedef void (*metrics_collector_fn)(void *ctx, strbuf *out);
 void metrics_register_collector(metrics_collector_fn fn, void *ctx);
 void metrics_unregister_collector(metrics_collector_fn fn, void *ctx);
+/* A collector that writes its part a page at a time (its output may be large): fn is called with *state
+ * NULL first, then with whatever it left there, and returns 1 while more follows, 0 after its last page
+ * (its state freed and *state NULL by then). free_state(state) frees a state left midway (a rendering
+ * dropped before the end). */
+typedef int (*metrics_pager_fn)(void *ctx, void **state, strbuf *out);
+void metrics_register_pager(metrics_pager_fn fn, void (*free_state)(void *state), void *ctx);
+void metrics_unregister_pager(metrics_pager_fn fn, void *ctx);
 
 /* Renders every family (sorted by name) and then the collectors. */
 void metrics_render(strbuf *out);
-/* The same in steps, for a streamed answer: step 0 (*step starts at 0) renders every family, each later
- * step one collector; returns 1 while steps may remain (call again with the same *step), 0 after the last.
- * The steps' outputs concatenated are metrics_render's. */
-int metrics_render_step(size_t *step, strbuf *out);
+/* The same in steps, for a streamed answer: the first step renders every family, each later step one
+ * collector or one page of a pager. Start with a zeroed metrics_render_state; returns 1 while steps may
+ * remain (call again with the same state), 0 after the last. The steps' outputs concatenated are
+ * metrics_render's. metrics_render_state_free frees what a rendering stopped midway holds. */
+typedef struct metrics_render_state {
+    size_t step;                  /* 0: the families; k: the k-th collector */
+    void *state;                  /* a pager's state between its pages */
+    const void *state_owner;      /* the collector it belongs to */
+    void (*free_state)(void *);
+} metrics_render_state;
+int metrics_render_step(metrics_render_state *st, strbuf *out);
+void metrics_render_state_free(metrics_render_state *st);
 /* Appends a sample line with escaped label values: name{l1="v1",...} value\n */
 void metrics_write_sample(strbuf *out, const char *name, size_t n_labels, const char *const *label_names,
                           const char *const *label_values, double value);

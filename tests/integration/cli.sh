@@ -10,7 +10,7 @@ check_contains "--help: usage line" "$out" "usage: lookout"
 for f in --config.file --web.listen-address --storage.path --log.level --web.enable-lifecycle; do
   check_contains "--help lists $f" "$out" "$f"
 done
-for f in --web.max-connections= --web.max-connections-per-client= --web.read-header-timeout= \
+for f in --web.max-connections= --web.max-connections-per-client= --web.read-header-timeout= --web.read-timeout= \
   --web.slow-handler-threads= --web.slow-handler-queue= --web.push.max-bytes-in-flight=; do
   check_contains "--help lists ${f%=}" "$out" "$f"
 done
@@ -27,8 +27,11 @@ done <<'EOF2'
 --web.max-connections-per-client x expected an integer from 1 to 1000000
 --web.slow-handler-threads 300 expected an integer from 1 to 256
 --web.slow-handler-queue -1 expected an integer from 1 to 1000000
---web.read-header-timeout 1500ms expected whole seconds from 1s to 60s
---web.read-header-timeout 2m expected whole seconds from 1s to 60s
+--web.read-header-timeout 1500ms expected whole seconds from 1s, such as 10s
+--web.read-header-timeout 0s expected whole seconds from 1s, such as 10s
+--web.read-timeout 0s expected whole seconds from 1s, such as 5m
+--web.read-timeout 2.5s expected whole seconds from 1s, such as 5m
+--web.read-timeout x expected whole seconds from 1s, such as 5m
 --web.push.max-bytes-in-flight 0 expected a positive size such as 32MiB
 EOF2
 

@@ -16,6 +16,8 @@
 # - discovery: a FIFO matching a file_sd glob is skipped (log line, lookout_sd_file_read_errors_total),
 #   and http_sd, Consul and Kubernetes endpoints accept connections and never answer;
 #   start-up, SIGHUP reload and SIGTERM each finish within 5 s (`timeout` on the process).
+# - --web.read-timeout=3s: an idle keep-alive connection is kept past the 1 s header timeout and closed
+#   after 3 s; a body dribbled a byte every 200 ms is cut (lookout_http_read_timeouts_total).
 # Prints the measured numbers as comments (the issue's before/after table comes from these).
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -326,3 +328,56 @@ kill -HUP "$HOLE_PID"
 check_eq "providers that never answer: POST /-/reload answers within 5 s" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$LOOKOUT_URL/-/reload")"
 kill -TERM "$HOLE_PID"
 check "providers that never answer: SIGTERM ends lookout within 5 s" timeout 5 bash -c "while kill -0 $HOLE_PID 2>/dev/null; do sleep 0.05; done"
+
+# ---- --web.read-timeout: idle keep-alive connections and slow bodies ----
+start_lookout read-timeout --config.file="$TMP/push.yml" --web.read-timeout=3s --web.read-header-timeout=1s ||
+  not_ok "lookout starts (read timeout)"
+out=$(python3 - "$LOOKOUT_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def closed(s):
+    s.setblocking(False)
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                return True
+    except BlockingIOError:
+        return False
+    finally:
+        s.setblocking(True)
+# idle keep-alive: kept past the 1 s header timeout, closed after the 3 s read timeout
+s = socket.create_connection(("127.0.0.1", port))
+req = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+s.sendall(req); s.recv(4096)
+time.sleep(1.5)
+print("idle 1.5s:", "closed" if closed(s) else "open")
+s.sendall(req); print("second request:", s.recv(4096).split(b"\r\n")[0].decode())
+for i in range(300):
+    time.sleep(0.1)
+    if closed(s):
+        break
+print("idle: closed" if closed(s) else "idle: never closed")
+# a body of 100 bytes, one every 200 ms (20 s in all)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+sent = 0
+try:
+    while sent < 100:
+        time.sleep(0.2)
+        s.sendall(b"x"); sent += 1
+        if closed(s):
+            break
+except OSError:
+    pass
+print("slow body:", "cut" if sent < 100 else "read whole")
+PY
+)
+echo "$out" | sed 's/^/# /'
+check_contains "read-timeout: an idle keep-alive connection outlives the 1 s header timeout" "$out" "idle 1.5s: open"
+check_contains "read-timeout: ... and serves its next request" "$out" "second request: HTTP/1.1 200 OK"
+check_contains "read-timeout: ... and is closed after --web.read-timeout=3s" "$out" "idle: closed"
+check_contains "read-timeout: a body dribbled slower than 3 s is cut" "$out" "slow body: cut"
+check "read-timeout: counted in lookout_http_read_timeouts_total" \
+  eventually 5 metric_at_least lookout_http_read_timeouts_total 1
+stop_pid "$LOOKOUT_PID"

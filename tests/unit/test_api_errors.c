@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "api/errors_api.h"
+#include "config/config.h"
+#include "sd/sd.h"
 #include "http/server.h"
 #include "util/metrics.h"
 
@@ -525,4 +527,109 @@ Test(api_errors, detail_series_resolution)
              start, s0, s0 + 360 * 60);
     cr_assert_str_eq(got, want);
     free(got);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Targets u<i>:80 of job "up" (i < n), plus u<i>v<k>:80 (every 7th i) when k is odd. */
+static void up_targets(int n, int k)
+{
+    target_group g;
+    target_group_init(&g, "static:0");
+    for (int i = 0; i < n; i++) {
+        char a[32];
+        labelset t = LABELSET_INIT;
+        snprintf(a, sizeof a, "u%04d:80", i);
+        labelset_set(&t, "__address__", a);
+        target_group_add_target(&g, &t);
+        if (k % 2 && i % 7 == 0) {
+            snprintf(a, sizeof a, "u%04dv%d:80", i, k);
+            labelset_set(&t, "__address__", a);
+            target_group_add_target(&g, &t);
+        }
+        labelset_free(&t);
+    }
+    const target_group *gs[] = {&g};
+    targets_sync(tm, "up", gs, 1);
+    target_group_free(&g);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The per-error and per-target series are paged (a step of a streamed /metrics each): the steps
+ * concatenated are the whole text, and while targets come and go between steps every target that stays
+ * is written exactly once and no series twice. */
+Test(api_errors, metrics_paged_per_error_and_per_target)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: up\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    up_targets(2000, 0);
+    error_metrics_register(&api);
+    for (int i = 0; i < 1000; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "key-%04d", i);
+        put(i % 2 ? "a" : "b", key, (uint64_t)i + 1, PAYLOAD_ERROR, 1000 + i, "E", "m", 5000 + i, "prod");
+    }
+    char *whole = metrics_text();
+    strbuf steps;
+    strbuf_init(&steps);
+    metrics_render_state rs = {0};
+    int n = 1;
+    while (metrics_render_step(&rs, &steps))
+        n++;
+    metrics_render_state_free(&rs);
+    cr_assert_str_eq(steps.buf, whole);
+    cr_assert_geq(n, 6, "steps: %d", n); /* 1000 errors in pages of 300, 2000 targets in pages of 32 KiB */
+    cr_assert_eq(count_of(whole, "lookout_error_occurrences_total{job=\"a\",severity=\"error\",aggregation_key=\"key-0999\"} 1000\n"), 1);
+    cr_assert_eq(count_of(whole, "lookout_error_occurrences_total{"), 1000);
+    cr_assert_eq(count_of(whole, "lookout_target_up{"), 2000);
+    cr_assert_eq(count_of(whole, "# TYPE lookout_target_up gauge\n"), 1);
+
+    /* Targets change after every step. */
+    strbuf_reset(&steps);
+    metrics_render_state rs2 = {0};
+    int k = 0;
+    while (metrics_render_step(&rs2, &steps)) {
+        k++;
+        cr_assert_lt(k, 200, "the rendering does not end");
+        up_targets(2000, k);
+    }
+    metrics_render_state_free(&rs2);
+    for (int i = 0; i < 2000; i += 37) {
+        char line[96];
+        snprintf(line, sizeof line, "lookout_target_up{job=\"up\",instance=\"u%04d:80\"} 0\n", i);
+        cr_assert_eq(count_of(steps.buf, line), 1, "%s", line);
+    }
+    cr_assert_geq(count_of(steps.buf, "lookout_target_up{"), 2000);
+    /* no series twice: every line of lookout_target_up distinct */
+    char *copy = strdup(steps.buf);
+    size_t nl = 0;
+    char **lines = NULL;
+    for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (strncmp(l, "lookout_target_up{", 18) == 0) {
+            lines = realloc(lines, (nl + 1) * sizeof *lines);
+            lines[nl++] = l;
+        }
+    qsort(lines, nl, sizeof *lines, cmp_strp);
+    for (size_t i = 1; i < nl; i++)
+        cr_assert_str_neq(lines[i - 1], lines[i]);
+    free(lines);
+    free(copy);
+    strbuf_free(&steps);
+    free(whole);
+    error_metrics_unregister(&api);
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
 }

@@ -458,6 +458,114 @@ Test(server, header_deadline_is_total)
     http_server_free(s);
 }
 
+/* ---- --web.read-timeout (timeout_s): Go's ReadTimeout, Prometheus' only read limit ---- */
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* true once the peer has closed fd (reads and drops what it sent before). */
+static bool peer_closed(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            return false;
+    }
+}
+
+/* An idle keep-alive connection is kept for the read timeout, not the (shorter) header timeout, and
+ * closed after it. */
+Test(server, read_timeout_closes_idle_keep_alive)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .header_timeout_s = 1, .timeout_s = 3};
+    http_server *s = http_server_new(&o);
+    status_api st = {0};
+    status_api_register(&st, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int fd = connect_to(http_server_port(s));
+    const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    cr_assert_gt(n, 0);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "200 OK"), "%s", buf);
+    /* past the 1 s header timeout, well within the 3 s read timeout: still open, and it serves */
+    usleep(1500 * 1000);
+    cr_assert(!peer_closed(fd), "an idle keep-alive connection was closed before --web.read-timeout");
+    cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    n = recv(fd, buf, sizeof buf - 1, 0);
+    cr_assert_gt(n, 0);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "200 OK"), "%s", buf);
+    /* then idle: closed (after about 3 s; 30 s would be an idle limit that never came) */
+    bool closed = false;
+    for (int i = 0; i < 300 && !closed; i++) {
+        usleep(100 * 1000);
+        closed = peer_closed(fd);
+    }
+    cr_assert(closed, "an idle keep-alive connection outlived --web.read-timeout");
+    close(fd);
+    http_server_free(s);
+}
+
+static void h_echo_len(void *ctx, const api_request *req, api_response *resp)
+{
+    (void)ctx;
+    strbuf_printf(&resp->body, "%zu", req->body_len);
+}
+
+/* A body dribbled slower than the read timeout allows is cut, though bytes keep coming (an idle limit
+ * would wait for all of them); a body sent at once is read. */
+Test(server, read_timeout_cuts_a_dribbled_body)
+{
+    http_server_options o = {.listen_address = "127.0.0.1:0", .threads = 2, .header_timeout_s = 1, .timeout_s = 2};
+    http_server *s = http_server_new(&o);
+    http_server_route(s, "POST", "/echo", false, h_echo_len, NULL);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    metric_family *f = metric_family_get("lookout_http_read_timeouts_total", METRIC_COUNTER,
+                                         "Connections closed because a request (headers and body) was not "
+                                         "read within --web.read-timeout.",
+                                         0, NULL);
+    double before = metric_value(f, NULL);
+    int fd = connect_to(http_server_port(s));
+    const char *head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
+    cr_assert_eq(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    /* a body byte every 200 ms: 100 bytes would take 20 s */
+    bool closed = false;
+    int sent = 0;
+    for (; sent < 100 && !closed; sent++) {
+        usleep(200 * 1000);
+        if (send(fd, "x", 1, MSG_NOSIGNAL) != 1 || peer_closed(fd))
+            closed = true;
+    }
+    cr_assert(closed, "a body dribbled for %d bytes was never cut", sent);
+    cr_assert_lt(sent, 100);
+    close(fd);
+    cr_assert_eq(metric_value(f, NULL), before + 1);
+    /* the same body at once is read and answered */
+    reply r;
+    char body[101];
+    memset(body, 'x', 100);
+    body[100] = 0;
+    request(http_server_port(s), "POST", "/echo", body, 100, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "100");
+    strbuf_free(&r.body);
+    http_server_free(s);
+}
+
 /* ---- the slow pool's bounds (--web.slow-handler-threads, --web.slow-handler-queue) ---- */
 
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -549,10 +657,11 @@ Test(server, metrics_steps_concatenate_to_the_whole)
     strbuf_init(&whole);
     strbuf_init(&steps);
     metrics_render(&whole);
-    size_t step = 0;
+    metrics_render_state st = {0};
     int n = 1;
-    while (metrics_render_step(&step, &steps))
+    while (metrics_render_step(&st, &steps))
         n++;
+    metrics_render_state_free(&st);
     cr_assert_str_eq(steps.buf, whole.buf);
     cr_assert_geq(n, 3, "the registry and each collector are steps of their own");
     cr_assert_not_null(strstr(whole.buf, "test_steps_total 3\n"));

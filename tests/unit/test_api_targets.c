@@ -390,3 +390,156 @@ Test(targets_page, paging)
     targets_free(tm);
     config_free(cfg);
 }
+
+/* ---- /api/v1/targets streamed while the targets change ---- */
+
+#define CS_GROUPS 8
+#define CS_PER_GROUP 150
+
+/* Job j's groups at step k: every group holds stable targets x<g><i> (every third one dropped by the
+ * skip rule: skipx<g><i>); at odd steps k groups 0 and 5 also hold volatile ones (x<g><i>v<k>,
+ * skipx<g><i>v<k>) that exist during step k only and sort among the stable ones (so that positions move
+ * both ways from page to page); the group order rotates with k, which
+ * rebuilds the pool's dropped list (discovery order) on every sync. */
+static void cs_sync(target_manager *tm, const char *job, int k)
+{
+    target_group gs[CS_GROUPS];
+    const target_group *gp[CS_GROUPS];
+    for (int g = 0; g < CS_GROUPS; g++) {
+        target_group *grp = &gs[(g + k) % CS_GROUPS];
+        char src[32];
+        snprintf(src, sizeof src, "static:%d", g);
+        target_group_init(grp, src);
+        for (int i = 0; i < CS_PER_GROUP; i++) {
+            char a[64];
+            snprintf(a, sizeof a, "%sx%d%03d:80", i % 3 == 0 ? "skip" : "", g, i);
+            add(grp, a, NULL, NULL);
+            if ((g == 0 || g == 5) && i % 10 == 0 && k % 2) {
+                snprintf(a, sizeof a, "%sx%d%03dv%d:80", i % 20 == 0 ? "skip" : "", g, i, k);
+                add(grp, a, NULL, NULL);
+            }
+        }
+    }
+    for (int g = 0; g < CS_GROUPS; g++)
+        gp[g] = &gs[g];
+    targets_sync(tm, job, gp, CS_GROUPS);
+    for (int g = 0; g < CS_GROUPS; g++)
+        target_group_free(&gs[g]);
+}
+
+/* How often each (pool, address) is listed in one array of the body. */
+static int cs_count(json_t *arr, const char *pool, const char *addr, bool active)
+{
+    int n = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(arr, i, t)
+    {
+        json_t *ls = json_object_get(t, active ? "labels" : "discoveredLabels");
+        const char *a = json_string_value(json_object_get(ls, active ? "instance" : "__address__"));
+        const char *p = json_string_value(json_object_get(t, "scrapePool"));
+        n += a && p && strcmp(a, addr) == 0 && strcmp(p, pool) == 0;
+    }
+    return n;
+}
+
+Test(targets_api, stream_consistent_while_targets_change)
+{
+    static const char *base = "scrape_configs:\n"
+                              "  - job_name: a\n"
+                              "    relabel_configs: [{source_labels: [__address__], regex: 'skip.*', action: drop}]\n"
+                              "  - job_name: b\n"
+                              "    relabel_configs: [{source_labels: [__address__], regex: 'skip.*', action: drop}]\n"
+                              "  - job_name: c\n"
+                              "    relabel_configs: [{source_labels: [__address__], regex: 'skip.*', action: drop}]\n";
+    char with_b2[1024];
+    snprintf(with_b2, sizeof with_b2, "%s  - job_name: b2\n", base);
+    lookout_config *cfg[2] = {parse(base), parse(with_b2)};
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg[0]);
+    targets_api api;
+    targets_api_init(&api, tm, ":7777", "myhost");
+    static const char *jobs[] = {"a", "b", "c"};
+    for (int j = 0; j < 3; j++)
+        cs_sync(tm, jobs[j], 0);
+
+    /* Unchanged between pages: the same body as one read section gives, in more than one page. */
+    strbuf whole, paged;
+    strbuf_init(&whole);
+    strbuf_init(&paged);
+    targets_api_render(&api, NULL, NULL, &whole);
+    targets_dump *d = targets_dump_new(&api, NULL, NULL, &paged);
+    int pages = 1;
+    while (targets_dump_fill(d, &paged) == 1)
+        pages++;
+    targets_dump_free(d);
+    cr_assert_gt(pages, 20, "pages: %d", pages);
+    cr_assert_eq(paged.len, whole.len);
+    cr_assert_str_eq(paged.buf, whole.buf);
+    strbuf_free(&whole);
+
+    /* Changed after every page: volatile targets come and go, the discovery order rotates, pool b2
+     * appears and goes away. */
+    strbuf_reset(&paged);
+    d = targets_dump_new(&api, NULL, NULL, &paged);
+    int k = 0;
+    while (targets_dump_fill(d, &paged) == 1) {
+        k++;
+        cr_assert_lt(k, 200, "the dump does not end"); /* about 40 pages */
+        targets_apply_config(tm, cfg[k % 2]);
+        for (int j = 0; j < 3; j++)
+            cs_sync(tm, jobs[j], k);
+        if (k % 2)
+            cs_sync(tm, "b2", k);
+    }
+    targets_dump_free(d);
+    cr_assert_gt(k, 20, "pages: %d", k);
+    json_error_t e;
+    json_t *root = json_loads(paged.buf, 0, &e);
+    cr_assert_not_null(root, "invalid JSON (%s)", e.text);
+    json_t *data = json_object_get(root, "data");
+    json_t *act = json_object_get(data, "activeTargets"), *drop = json_object_get(data, "droppedTargets");
+    size_t stable_active = 0, stable_dropped = 0;
+    for (int j = 0; j < 3; j++) {
+        for (int g = 0; g < CS_GROUPS; g++) {
+            for (int i = 0; i < CS_PER_GROUP; i++) {
+                char a[64];
+                bool skip = i % 3 == 0;
+                snprintf(a, sizeof a, "%sx%d%03d:80", skip ? "skip" : "", g, i);
+                cr_assert_eq(cs_count(act, jobs[j], a, true), skip ? 0 : 1, "%s %s active", jobs[j], a);
+                cr_assert_eq(cs_count(drop, jobs[j], a, false), skip ? 1 : 0, "%s %s dropped", jobs[j], a);
+                *(skip ? &stable_dropped : &stable_active) += 1;
+            }
+        }
+    }
+    /* Everything else listed is a volatile target or one of b2's, each at most once. */
+    size_t i;
+    json_t *t;
+    json_t *arrs[] = {act, drop};
+    for (int w = 0; w < 2; w++) {
+        json_array_foreach(arrs[w], i, t)
+        {
+            json_t *ls = json_object_get(t, w ? "discoveredLabels" : "labels");
+            const char *a = json_string_value(json_object_get(ls, w ? "__address__" : "instance"));
+            const char *p = json_string_value(json_object_get(t, "scrapePool"));
+            cr_assert(a && p);
+            if (strcmp(p, "b2") == 0 || strchr(a, 'v'))
+                cr_assert_eq(cs_count(arrs[w], p, a, !w), 1, "%s %s listed twice", p, a);
+        }
+    }
+    cr_assert_geq(json_array_size(act), stable_active);
+    cr_assert_geq(json_array_size(drop), stable_dropped);
+    /* Pools in job order, whatever came and went. */
+    const char *prev = "";
+    json_array_foreach(act, i, t)
+    {
+        const char *p = json_string_value(json_object_get(t, "scrapePool"));
+        cr_assert_geq(strcmp(p, prev), 0, "%s after %s", p, prev);
+        prev = p;
+    }
+    json_decref(root);
+    strbuf_free(&paged);
+    targets_free(tm);
+    config_free(cfg[0]);
+    config_free(cfg[1]);
+}
