@@ -108,6 +108,70 @@ void labelset_set(labelset *ls, const char *name, const char *value)
     ls->n++;
 }
 
+typedef struct tagged {
+    label l;
+    size_t at; /* position in the caller's order: the later pair of a name wins */
+} tagged;
+
+static int by_name_then_order(const void *a, const void *b)
+{
+    const tagged *x = a, *y = b;
+    int c = strcmp(x->l.name, y->l.name);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+void labelset_set_many(labelset *ls, label *pairs, size_t n)
+{
+    if (!n)
+        return;
+    tagged *t = malloc(n * sizeof *t);
+    if (!t)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        t[i] = (tagged){pairs[i], i};
+    qsort(t, n, sizeof *t, by_name_then_order);
+    /* the last pair of each name, the others freed */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(t[i].l.name, t[i + 1].l.name) == 0) {
+            free(t[i].l.name);
+            free(t[i].l.value);
+            continue;
+        }
+        t[k++] = t[i];
+    }
+    /* merged with the set in one pass; an empty value deletes */
+    size_t cap = ls->n + k;
+    label *out = malloc(cap * sizeof *out);
+    if (!out)
+        abort();
+    size_t i = 0, j = 0, o = 0;
+    while (i < ls->n || j < k) {
+        int c = i == ls->n ? 1 : j == k ? -1 : strcmp(ls->v[i].name, t[j].l.name);
+        if (c < 0) {
+            out[o++] = ls->v[i++];
+            continue;
+        }
+        label nl = t[j++].l;
+        if (c == 0) {
+            free(ls->v[i].name);
+            free(ls->v[i].value);
+            i++;
+        }
+        if (nl.value && *nl.value) {
+            out[o++] = nl;
+        } else {
+            free(nl.name);
+            free(nl.value);
+        }
+    }
+    free(t);
+    free(ls->v);
+    ls->v = out;
+    ls->n = o;
+    ls->cap = cap;
+}
+
 void labelset_set_default(labelset *ls, const char *name, const char *value)
 {
     if (!labelset_get(ls, name))

@@ -33,6 +33,11 @@ void labelset_copy(labelset *dst, const labelset *src);
 const char *labelset_get(const labelset *ls, const char *name);
 /* Sets name=value (copies both). An empty or NULL value deletes the label. */
 void labelset_set(labelset *ls, const char *name, const char *value);
+/* labelset_set of every pair in order (a later pair of a name wins; an empty or NULL value deletes), in
+ * O((n + m) log n) rather than a move of the array per new name: for maps of unbounded size from outside
+ * (Kubernetes labels and annotations, Consul metadata). Takes ownership of each pair's strings (kept or
+ * freed; value may be NULL), not of the array. */
+void labelset_set_many(labelset *ls, label *pairs, size_t n);
 /* Sets only when the label is absent (used for populateLabels defaults). */
 void labelset_set_default(labelset *ls, const char *name, const char *value);
 void labelset_del(labelset *ls, const char *name);
