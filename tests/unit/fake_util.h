@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ static inline int fake_start(fake_proc *fp, const char *script, int port, const 
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* no stray fake when a test fails or crashes before fake_stop */
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
         execvp("python3", (char *const *)argv);
@@ -51,6 +53,9 @@ static inline int fake_start(fake_proc *fp, const char *script, int port, const 
         }
         usleep(10000);
     }
+    kill(pid, SIGKILL); /* never ready: not left behind */
+    waitpid(pid, NULL, 0);
+    fp->pid = 0;
     return -1;
 }
 
