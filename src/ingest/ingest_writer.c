@@ -125,12 +125,20 @@ void ingest_set_scrubbing(ingest *in, const scrubbing_config *sc)
     pthread_mutex_unlock(&in->mu);
 }
 
-/* error_relabel_configs of the job (pushed: the push section's) on a parsed document, before merging. */
-static bool relabel_errors(ingest *in, const char *job, bool pushed, const labelset *labels, payload_doc *doc)
+/* The running error_relabel_configs (a reference: one body is parsed and relabeled under the same rules,
+ * even when a reload replaces them meanwhile). */
+static error_relabel_set *relabel_rules(ingest *in)
 {
     pthread_mutex_lock(&in->mu);
     error_relabel_set *s = error_relabel_set_ref(in->erl);
     pthread_mutex_unlock(&in->mu);
+    return s;
+}
+
+/* error_relabel_configs s of the job (pushed: the push section's) on a parsed document, before merging. */
+static void relabel_errors(error_relabel_set *s, const char *job, bool pushed, const labelset *labels,
+                           payload_doc *doc)
+{
     size_t n;
     const relabel_rule *rules = error_relabel_set_rules(s, job, pushed, &n);
     if (n) {
@@ -138,20 +146,6 @@ static bool relabel_errors(ingest *in, const char *job, bool pushed, const label
         error_relabel_doc(rules, n, labels, doc, &res);
         error_relabel_account(job, &res);
     }
-    error_relabel_set_unref(s);
-    return n > 0;
-}
-
-/* Whether error_relabel_configs apply to scraped bodies of job. */
-static bool job_has_rules(ingest *in, const char *job)
-{
-    pthread_mutex_lock(&in->mu);
-    error_relabel_set *s = error_relabel_set_ref(in->erl);
-    pthread_mutex_unlock(&in->mu);
-    size_t n;
-    error_relabel_set_rules(s, job, false, &n);
-    error_relabel_set_unref(s);
-    return n > 0;
 }
 
 void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
@@ -223,9 +217,11 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
     char err[512];
     /* Aggregates byte-identical to the source's last merged body are not parsed again, unless
      * error_relabel_configs apply (their result depends on the occurrences the reuse leaves out). */
-    bool rules = job_has_rules(in, it->job);
+    error_relabel_set *erl = relabel_rules(in);
+    size_t n_rules;
+    error_relabel_set_rules(erl, it->job, false, &n_rules);
     payload_doc *doc = agg_cache_parse(in->aggs, in->eng, it->job, it->url, it->body, it->len,
-                                       in->o.merge.samples_per_error, !rules, err, sizeof err);
+                                       in->o.merge.samples_per_error, n_rules == 0, err, sizeof err);
     if (!doc) {
         ingest_report_health(in, it->job, it->target_hash, err, it->start_ms, it->duration_s);
         metric_add(m_parse_failures(), lv, 1);
@@ -239,6 +235,7 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         pthread_mutex_lock(&in->mu);
         in->status.failed_bodies++;
         pthread_mutex_unlock(&in->mu);
+        error_relabel_set_unref(erl);
         return;
     }
     if (it->labels && it->labels->sample_limit && doc->n_aggregates > it->labels->sample_limit) {
@@ -256,6 +253,7 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         pthread_mutex_lock(&in->mu);
         in->status.failed_bodies++;
         pthread_mutex_unlock(&in->mu);
+        error_relabel_set_unref(erl);
         return;
     }
     ingest_report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
@@ -272,10 +270,11 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
-    rules = relabel_errors(in, it->job, false, labels, doc);
+    relabel_errors(erl, it->job, false, labels, doc);
+    error_relabel_set_unref(erl);
     ingest_merge_doc(in->eng, it->job, it->url, NULL, labels, doc, it->labels && it->labels->honor_labels,
                      it->body_hash, now, &in->cs);
-    if (rules) /* relabeled: parsed in full next time */
+    if (n_rules) /* relabeled: parsed in full next time */
         agg_cache_forget(in->aggs, it->job, it->url);
     else
         agg_cache_remember(in->aggs, it->job, it->url, doc);
@@ -377,7 +376,9 @@ static void process_push(ingest *in, item *it, int64_t now, size_t *merged)
 {
     /* Secrets are masked before anything (error relabeling included) reads the occurrences. */
     ingest_scrub(in, it->job, it->doc);
-    relabel_errors(in, it->job, true, &it->push_labels, it->doc);
+    error_relabel_set *erl = relabel_rules(in);
+    relabel_errors(erl, it->job, true, &it->push_labels, it->doc);
+    error_relabel_set_unref(erl);
     /* Origin jobs inside a pushed body stay labels (exported_job): the push names its job. */
     ingest_merge_doc(in->eng, it->job, it->url, "push", &it->push_labels, it->doc, false, 0, now, &in->cs);
     (*merged)++;
