@@ -984,7 +984,7 @@ SUITE_TEST(state_columns_change_across_a_large_change_set)
     cr_assert_eq(store_resolve(S, "api", "k36", T0 + 1, err, sizeof(err)), 0, "%s", err);
     forty(2, T0 + MIN);
     for (int k = 0; k < 40; k++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "k%02d", k);
         store_detail d;
         cr_assert_eq(store_get(S, "api", key, &d, err, sizeof(err)), 0, "%s", err);
@@ -1111,7 +1111,7 @@ SUITE_TEST(field_filters_use_the_state_index)
     S = suite_open(NULL, false);
     cr_assert_eq(sqldb_exec(db, d == SQLDB_MYSQL ? "START TRANSACTION" : "BEGIN", NULL, 0, e, sizeof e), 0, "%s", e);
     for (int i = 0; i < 3000; i++) {
-        char job[8], key[8];
+        char job[16], key[16];
         snprintf(job, sizeof job, "j%02d", i % 20);
         snprintf(key, sizeof key, "k%04d", i);
         int st = i % 50 == 4 ? 1 : i % 50 == 13 ? 2 : 0, sev = i % 30 == 4 ? 0 : i % 30 == 5 || i % 30 == 6 ? 1 : 2;
