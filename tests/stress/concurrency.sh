@@ -2,7 +2,8 @@
 # Concurrency stress for race detectors (run against lookout-tsan by `make tsan`; works with any build):
 # many targets (exception_server /t/<i>, file_sd + static), config reloads by SIGHUP and POST /-/reload
 # alternating between two configs, the file_sd file rewritten, while curl readers hit the API, UI, metrics
-# and push endpoints in parallel. Asserts lookout stays up and answers; races show up in the TSan log.
+# and push endpoints in parallel; one config variant adds error_relabel_configs to the file_sd job.
+# Asserts lookout stays up and answers; races show up in the TSan log.
 # Env: STRESS_SECONDS (default 20), STRESS_TARGETS (default 150).
 . "$(dirname "$0")/../lib/common.sh"
 BUILD=${BUILD:-build}
@@ -40,6 +41,12 @@ write_config() { # write_config VARIANT(0|1)
     echo "    file_sd_configs: [{files: ['$TMP/sd.json'], refresh_interval: 1s}]"
     echo "    relabel_configs:"
     echo "      - {source_labels: [idx], target_label: __metrics_path__, replacement: /t/\$1}"
+    # One variant regroups errors: a reload switches the job between payload reuse (no rules) and
+    # relabeling every aggregate, while the scrape loop is delivering bodies.
+    if (($1)); then
+      echo "    error_relabel_configs:"
+      echo "      - {source_labels: [__aggregation_key__], regex: '(.+)@[0-9a-f]{8}', target_label: __aggregation_key__, replacement: '\$1'}"
+    fi
     echo "  - job_name: static$1"
     echo "    relabel_configs:"
     echo "      - {source_labels: [idx], target_label: __metrics_path__, replacement: /t/\$1}"
@@ -62,7 +69,10 @@ write_config() { # write_config VARIANT(0|1)
   mv "$TMP/lookout.yml.new" "$TMP/lookout.yml"
 }
 write_sd 0 "$N"
-write_config 0
+for v in 1 0; do # both variants must load, or the reloads below would only ever fail
+  write_config $v
+  check "config variant $v is valid" "$LOOKOUT_BIN" check-config "$TMP/lookout.yml"
+done
 start_lookout stress --config.file="$TMP/lookout.yml" --web.enable-lifecycle --web.enable-push ||
   { not_ok "lookout starts"; exit 1; }
 pid=$LOOKOUT_PID
