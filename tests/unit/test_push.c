@@ -10,6 +10,7 @@
 #include "api/push_api.h"
 #include "config/config.h"
 #include "ingest/ingest.h"
+#include "test_files.h"
 
 static char err[2048];
 
@@ -120,17 +121,6 @@ static uint64_t total_of(store *st, const char *job, const char *key, size_t *sa
     return t;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = malloc(1 << 20);
-    *len = fread(buf, 1, (1 << 20) - 1, f);
-    buf[*len] = 0;
-    fclose(f);
-    return buf;
-}
-
 static const char *P1 = "{\"target_uuid\":\"t1\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":3,"
                         "\"severity\":\"error\",\"latest_errors\":[{\"error\":{\"class\":\"E\",\"message\":\"m\"},"
                         "\"uuid\":\"o1\",\"timestamp\":\"2024-03-02T11:02:44Z\",\"severity\":\"error\"}]}]}";
@@ -180,7 +170,7 @@ Test(ingest_push, client_fixtures_and_no_uuid_fallback)
         snprintf(path, sizeof path, "tests/fixtures/payloads/%s.json", files[i]);
         snprintf(job, sizeof job, "j-%s", files[i]);
         size_t len;
-        char *b = slurp(path, &len);
+        char *b = test_slurp(path, &len);
         ingest_push_info info;
         cr_assert_eq(ingest_push(in, job, "h", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED,
                      "%s: %s", files[i], err);
@@ -189,7 +179,7 @@ Test(ingest_push, client_fixtures_and_no_uuid_fallback)
     }
     /* Without target_uuid: keyed on "push:" + instance, so a replay still counts once. */
     size_t len;
-    char *b = slurp("tests/fixtures/payloads/legacy_no_uuid.json", &len);
+    char *b = test_slurp("tests/fixtures/payloads/legacy_no_uuid.json", &len);
     ingest_push_info info;
     cr_assert_eq(ingest_push(in, "legacy", "host-a", b, len, 5000, &info, err, sizeof err), INGEST_PUSH_STORED);
     cr_assert_str_eq(info.instance_id, "push:host-a");
@@ -210,7 +200,7 @@ Test(ingest_push, malformed_refused_whole)
     cr_assert_eq(ingest_push(in, "j", "h", "{", 1, 5000, NULL, err, sizeof err), INGEST_PUSH_INVALID);
     cr_assert(strstr(err, "invalid JSON"), "%s", err);
     size_t len;
-    char *b = slurp("tests/fixtures/payloads/partly_malformed.json", &len);
+    char *b = test_slurp("tests/fixtures/payloads/partly_malformed.json", &len);
     cr_assert_eq(ingest_push(in, "j", "h", b, len, 5000, NULL, err, sizeof err), INGEST_PUSH_INVALID);
     cr_assert_neq(err[0], 0);
     free(b);

@@ -21,6 +21,7 @@
 #include "helper_server.h"
 #include "scrape/scheduler.h"
 #include "scrape/scheduler_fault.h"
+#include "test_files.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -64,18 +65,6 @@ static int results(void)
     return n;
 }
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 static void reset_plan(void) { memset(&scrape_fault, 0, sizeof scrape_fault); }
 
 /* Creates and frees one loop first: curl's global initialisation allocates once per process. */
@@ -91,7 +80,7 @@ TestSuite(scheduler_faults, .init = setup, .timeout = 30);
  * closed again. */
 static void fail_once(scrape_fault_call call, int err, int want_errno)
 {
-    int fds = open_fds();
+    int fds = test_open_fds();
     reset_plan();
     scrape_fault.after[call] = 1;
     scrape_fault.err = err;
@@ -101,7 +90,7 @@ static void fail_once(scrape_fault_call call, int err, int want_errno)
     cr_assert_null(l);
     cr_assert_eq(e, want_errno, "errno %d, want %d", e, want_errno);
     cr_assert_eq(scrape_fault.failed, 1);
-    cr_assert_eq(open_fds(), fds, "a descriptor stayed open");
+    cr_assert_eq(test_open_fds(), fds, "a descriptor stayed open");
     reset_plan();
 }
 
@@ -109,7 +98,7 @@ static void fail_once(scrape_fault_call call, int err, int want_errno)
  * which the clean-up must close too); then the next loop is created and runs. */
 static void new_fails(scrape_fault_call call, int err, int want_errno)
 {
-    int fds = open_fds();
+    int fds = test_open_fds();
     fail_once(call, err, want_errno);
     int saved = dup(0);
     cr_assert_geq(saved, 0);
@@ -118,7 +107,7 @@ static void new_fails(scrape_fault_call call, int err, int want_errno)
     cr_assert_eq(fcntl(0, F_GETFD), -1, "descriptor 0 was left open");
     cr_assert_eq(dup2(saved, 0), 0);
     close(saved);
-    cr_assert_eq(open_fds(), fds);
+    cr_assert_eq(test_open_fds(), fds);
     scrape_loop *l = scrape_loop_new(1, on_result, NULL);
     cr_assert_not_null(l);
     char err_buf[128];
@@ -128,7 +117,7 @@ static void new_fails(scrape_fault_call call, int err, int want_errno)
     scrape_loop_upsert(l, &s);
     cr_assert(wait_error("works"));
     scrape_loop_free(l);
-    cr_assert_eq(open_fds(), fds);
+    cr_assert_eq(test_open_fds(), fds);
 }
 
 Test(scheduler_faults, epoll_create1_fails)

@@ -11,6 +11,7 @@
 #include "sd_test_util.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "test_files.h"
 
 #define FX "tests/fixtures/sd/"
 
@@ -665,18 +666,6 @@ Test(sd_file, read_error_is_reported)
     cr_assert_null(buf);
 }
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Every read closes its file, whatever the outcome: parsed, invalid, too large, not a regular file,
  * missing (each 20 times: a descriptor kept per read would show as 20). */
 Test(sd_file, reads_close_their_files)
@@ -691,7 +680,7 @@ Test(sd_file, reads_close_their_files)
     close(fd);
     const char *paths[] = {FX "good.json", FX "good.yml", FX "bad_label_name.json", big, FX, FX "missing.json"};
     const int want[] = {0, 0, -1, -1, -1, -1};
-    int before = open_fds();
+    int before = test_open_fds();
     for (int round = 0; round < 20; round++)
         for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
             target_group *g = NULL;
@@ -702,6 +691,6 @@ Test(sd_file, reads_close_their_files)
             if (!rc)
                 sd_groups_free(g, n);
         }
-    cr_assert_eq(open_fds(), before, "descriptors left open by 120 reads");
+    cr_assert_eq(test_open_fds(), before, "descriptors left open by 120 reads");
     rm_tree(t.root);
 }

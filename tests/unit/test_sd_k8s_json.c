@@ -9,23 +9,10 @@
 
 #include "sd/kubernetes_internal.h"
 #include "util/strbuf.h"
+#include "test_files.h"
 
 #define CASES "tests/fixtures/kubernetes/cases"
 #define CORPUS "fuzz/corpus/fuzz_k8s"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    strbuf sb;
-    strbuf_init(&sb);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        strbuf_append(&sb, buf, n);
-    fclose(f);
-    return strbuf_detach(&sb, len);
-}
 
 /* The streaming parse against jansson + k8s_doc_prune; returns 1 when jansson accepted the text. */
 static int differ_one(k8s_kind kind, k8s_doc doc, const char *p, size_t n)
@@ -119,7 +106,7 @@ Test(k8s_json, same_as_jansson_on_fixtures_corpus_and_mutations)
 {
     strbuf *seeds = NULL;
     size_t n_seeds = 0, len;
-    char *text = slurp("tests/fixtures/kubernetes/cluster.json", &len);
+    char *text = test_slurp("tests/fixtures/kubernetes/cluster.json", &len);
     add_seed(&seeds, &n_seeds, text, len);
     free(text);
     const char *dirs[] = {CASES, CORPUS};
@@ -132,7 +119,7 @@ Test(k8s_json, same_as_jansson_on_fixtures_corpus_and_mutations)
                 continue;
             char path[600];
             snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
-            text = slurp(path, &len);
+            text = test_slurp(path, &len);
             if (d == 0) { /* a case's object as a page and as an event */
                 json_t *c = json_loadb(text, len, 0, NULL);
                 cr_assert_not_null(c, "%s", path);

@@ -9,6 +9,7 @@
 #include "http/server.h"
 #include "api/ui.h"
 #include "api/web_assets.h"
+#include "test_files.h"
 
 typedef struct reply {
     long status;
@@ -94,20 +95,6 @@ static void request(const char *method, const char *path, const char *if_none_ma
 }
 
 /* Reads a file of web/ (tests run from the repository root). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "open %s", path);
-    strbuf sb;
-    strbuf_init(&sb);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        strbuf_append(&sb, buf, n);
-    fclose(f);
-    return strbuf_detach(&sb, len);
-}
-
 TestSuite(ui, .init = setup, .fini = teardown);
 
 Test(ui, index_is_html_with_csp_and_versioned_assets)
@@ -201,7 +188,7 @@ Test(ui, embedded_table_matches_web_dir)
         snprintf(fs, sizeof fs, "web/%s", files[i]);
         snprintf(url, sizeof url, "/static/%s", files[i]);
         size_t len;
-        char *want = slurp(fs, &len);
+        char *want = test_slurp(fs, &len);
         const web_asset *a = web_asset_find(url);
         cr_assert_not_null(a, "%s embedded", url);
         cr_assert_eq(a->len, len, "%s length", url);
