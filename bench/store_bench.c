@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_merge.h"
 #include "store/store.h"
 
 static double now_s(void)
@@ -72,22 +73,10 @@ static void merge_target(merge_engine *e, int t, int64_t now, merge_changeset *c
                                 k % 60);
     }
     snprintf(body + off, sizeof(body) - off, "]}");
-    char url[64], e2[256], jobname[32];
+    char url[64], jobname[32];
     snprintf(url, sizeof(url), "http://10.0.%d.%d:8080/-/exceptions", t / 250, t % 250);
     snprintf(jobname, sizeof(jobname), "job%04d", job);
-    payload_doc *d = payload_parse(body, strlen(body), url, e2, sizeof(e2));
-    if (!d) {
-        fprintf(stderr, "parse: %s\n", e2);
-        exit(1);
-    }
-    labelset ls;
-    labelset_init(&ls);
-    labelset_set(&ls, "job", jobname);
-    labelset_set(&ls, "instance", url);
-    merge_input in = {.job = jobname, .url = url, .labels = &ls, .doc = d, .now_ms = now};
-    merge_apply(e, &in, cs);
-    labelset_free(&ls);
-    payload_free(d);
+    bench_merge_body(e, body, jobname, url, now, cs);
 }
 
 static int cmp_d(const void *a, const void *b)

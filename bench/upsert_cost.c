@@ -13,6 +13,7 @@
 #include <string.h>
 #include <valgrind/callgrind.h>
 
+#include "bench_merge.h"
 #include "store/store.h"
 
 enum { JOBS = 20, KEYS = 100 };
@@ -29,22 +30,10 @@ static void merge_target(merge_engine *e, int job, unsigned count, unsigned occ,
                                 "(handler.go:%d)\"]},\"uuid\":\"%d-%d-%u\",\"timestamp\":\"2024-03-02T10:%02u:00Z\"}]}",
                                 k ? "," : "", k, count, k % 4 ? "error" : "warning", k, k, k, job, k, occ, occ % 60);
     snprintf(body + off, sizeof body - off, "]}");
-    char url[64], e2[256], jobname[32];
+    char url[64], jobname[32];
     snprintf(url, sizeof url, "http://10.0.0.%d:8080/-/exceptions", job);
     snprintf(jobname, sizeof jobname, "job%02d", job);
-    payload_doc *d = payload_parse(body, strlen(body), url, e2, sizeof e2);
-    if (!d) {
-        fprintf(stderr, "parse: %s\n", e2);
-        exit(1);
-    }
-    labelset ls;
-    labelset_init(&ls);
-    labelset_set(&ls, "job", jobname);
-    labelset_set(&ls, "instance", url);
-    merge_input in = {.job = jobname, .url = url, .labels = &ls, .doc = d, .now_ms = now};
-    merge_apply(e, &in, cs);
-    labelset_free(&ls);
-    payload_free(d);
+    bench_merge_body(e, body, jobname, url, now, cs);
 }
 
 int main(int argc, char **argv)
