@@ -53,6 +53,7 @@ MODULE_TESTS = {
     "src/periskop/payload_scan.c": ["test_payload_reuse"],
     "src/ingest/agg_cache.c": ["test_payload_reuse"],
     "src/scrape/scheduler.c": ["test_scheduler", "test_scheduler_faults", "test_security_scrape"],
+    "src/scrape/scheduler_fast.c": ["test_scheduler", "test_scheduler_faults", "test_security_scrape"],
     "src/http/h1parse.c": ["test_h1parse", "test_h1client"],
     "src/http/h1client.c": ["test_h1client", "test_scheduler", "test_security_scrape"],
     "src/store/sql_store.c": ["test_store_sqlite", "test_store_faults"],

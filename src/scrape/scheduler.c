@@ -12,6 +12,7 @@
  * (re)phased, and reported times are converted to Unix ms with the wall-minus-monotonic difference taken
  * when the loop was created. */
 #include "scrape/scheduler.h"
+#include "scrape/scheduler_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,80 +40,13 @@
 #define DEFAULT_BODY_LIMIT (10 * 1024 * 1024)
 #define MAX_HOST_CONNECTIONS 64 /* per host:port; many targets behind one port (e.g. a gateway) */
 
-typedef struct target {
-    char *job, *url;
-    uint64_t hash;
-    int64_t interval_ms, timeout_ms, body_limit;
-    http_client_config http;
-    bool has_http;
-    int64_t next_ms; /* monotonic ms of the next start */
-    size_t heap_idx;
-    char *key; /* table key: hash (8 bytes, host order) then job */
-    size_t klen;
-    /* in-flight scrape */
-    CURL *easy;
-    http_request *req;
-    char *body;
-    size_t body_len, body_cap;
-    bool over_limit;
-    char *forced_error; /* NULL or the error every scrape fails with (target_limit) */
-    int64_t sched_ms, start_ms; /* monotonic */
-    char reason[128];            /* HTTP reason phrase of the last status line */
-    char errbuf[CURL_ERROR_SIZE];
-    /* fast path (http/h1client.c): the client keeps the target's connection between scrapes */
-    h1_client *fast;
-    bool fast_busy, fast_stale, fell_back; /* fell_back: this scrape went to curl after the fast path */
-    int fast_fd;                           /* the fd registered in fast_by_fd, -1 none */
-    size_t fast_deadline_idx;
-    int64_t start_us;
-    char tmo_hdr[96]; /* "X-Prometheus-Scrape-Timeout-Seconds: ..." for tmo_hdr_ms */
-    int64_t tmo_hdr_ms;
-} target;
-
-typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
-
-typedef struct cmd {
-    cmd_kind kind;
-    char *job, *url, *forced_error;
-    uint64_t hash;
-    int64_t interval_ms, timeout_ms, body_limit;
-    http_client_config http;
-    bool has_http;
-    struct cmd *next;
-} cmd;
-
-struct scrape_loop {
-    uint64_t seed;
-    scrape_result_fn fn;
-    void *ctx;
-    int64_t wall_minus_mono;
-    CURLM *multi;
-    int epfd, evfd;
-    int64_t curl_deadline; /* monotonic ms; -1 none */
-    pthread_t thread;
-    bool started, stopping;
-    pthread_mutex_t mu;
-    cmd *q_head, *q_tail;
-    /* targets */
-    keymap targets; /* (hash, job) -> target */
-    minheap heap; /* every target, keyed on next_ms */
-    metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
-    metric_family *m_fast; /* fast-path requests by outcome: "done", or "curl" (handed to curl) */
-    scrape_pool pool; /* idle easy handles and receive buffers */
-    bool fast_enabled;
-    target **fast_by_fd; /* fd -> target whose fast client owns it */
-    size_t fast_n;
-    minheap fast_deadlines; /* in-flight fast requests, keyed on their deadline */
-    h1_idle_budget fast_idle; /* kept-alive fast connections: half the descriptor limit */
-};
-
 static int64_t clock_ms(clockid_t c)
 {
     struct timespec ts;
     clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -248,38 +182,6 @@ static void table_insert(scrape_loop *l, target *t)
 static void table_unlink(scrape_loop *l, target *t)
 {
     keymap_del(&l->targets, t->key, t->klen);
-}
-
-/* Keeps fast_by_fd in step with the fast client's socket (call after every h1_client call). */
-static void fast_sync(scrape_loop *l, target *t)
-{
-    int fd = t->fast ? h1_client_fd(t->fast) : -1;
-    if (fd == t->fast_fd)
-        return;
-    if (t->fast_fd >= 0 && (size_t)t->fast_fd < l->fast_n && l->fast_by_fd[t->fast_fd] == t)
-        l->fast_by_fd[t->fast_fd] = NULL;
-    if (fd >= 0) {
-        if ((size_t)fd >= l->fast_n) {
-            size_t nn = l->fast_n ? l->fast_n : 256;
-            while (nn <= (size_t)fd)
-                nn *= 2;
-            l->fast_by_fd = xrealloc(l->fast_by_fd, nn * sizeof *l->fast_by_fd);
-            memset(l->fast_by_fd + l->fast_n, 0, (nn - l->fast_n) * sizeof *l->fast_by_fd);
-            l->fast_n = nn;
-        }
-        l->fast_by_fd[fd] = t;
-    }
-    t->fast_fd = fd;
-}
-
-/* The fast request ended (any way): no longer busy, no deadline. */
-static void fast_end(scrape_loop *l, target *t)
-{
-    if (t->fast_busy) {
-        minheap_remove(&l->fast_deadlines, t->fast_deadline_idx);
-        t->fast_busy = false;
-    }
-    fast_sync(l, t);
 }
 
 /* Ends an in-flight transfer without reporting it. */
@@ -495,7 +397,7 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-static size_t write_cb(char *p, size_t sz, size_t n, void *userp)
+size_t write_cb(char *p, size_t sz, size_t n, void *userp)
 {
     target *t = userp;
     size_t len = sz * n;
@@ -561,7 +463,7 @@ static void format_seconds(char *buf, size_t n, int64_t ms)
 
 /* Reports the scrape's result (metrics, then the callback) and gives the receive buffer back. The
  * transfer (curl or fast) must be released already; e: the error text or NULL. */
-static void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
+void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
 {
     if (!t->body) /* a failure before any buffer was needed */
         t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
@@ -586,14 +488,14 @@ static void deliver(scrape_loop *l, target *t, long status, const char *e, doubl
     scrape_pool_put_buf(&l->pool, body, cap);
 }
 
-static double elapsed_s(const target *t)
+double elapsed_s(const target *t)
 {
     return (double)(mono_us() - t->start_us) / 1e6;
 }
 
 /* The request headers every scrape sends (after curl's own). The timeout header is formatted once per
  * timeout value, not per scrape. */
-static void scrape_headers(target *t, const char *hdrs[4])
+void scrape_headers(target *t, const char *hdrs[4])
 {
     if (!t->tmo_hdr[0] || t->tmo_hdr_ms != t->timeout_ms) {
         char tmo[48];
@@ -608,7 +510,7 @@ static void scrape_headers(target *t, const char *hdrs[4])
 }
 
 /* A scrape that failed before its request (forced error, unreadable secret file). */
-static void setup_failed(scrape_loop *l, target *t, const char *err)
+void setup_failed(scrape_loop *l, target *t, const char *err)
 {
     scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
                        .scheduled_ms = t->sched_ms + l->wall_minus_mono,
@@ -620,7 +522,7 @@ static void setup_failed(scrape_loop *l, target *t, const char *err)
 }
 
 /* Starts the scrape through curl with timeout_ms for the whole transfer. */
-static void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
+void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
 {
     char err[512];
     const char *hdrs[4];
@@ -650,145 +552,9 @@ static void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
     curl_multi_add_handle(l->multi, t->easy);
 }
 
-static int64_t scrape_timeout(const target *t)
+int64_t scrape_timeout(const target *t)
 {
     return t->timeout_ms > 0 ? t->timeout_ms : 10000;
-}
-
-/* ---- fast path ------------------------------------------------------------------------------ */
-
-/* What the fast path can do exactly like curl: plain http to a numeric address (h1_url_eligible), no
- * proxy (curl is told to ignore the environment's, so only proxy_url counts), basic auth only with a user
- * name (curl's handling of an empty one is its own). */
-static bool fast_eligible(const scrape_loop *l, const target *t)
-{
-    if (!l->fast_enabled || t->forced_error)
-        return false;
-    const http_client_config *c = t->has_http ? &t->http : NULL;
-    if (c && ((c->proxy_url && *c->proxy_url) ||
-              (c->has_basic_auth && !c->has_authorization &&
-               (!c->basic_auth_username || !*c->basic_auth_username))))
-        return false;
-    return h1_url_eligible(t->url);
-}
-
-static int fast_sink(void *ctx, const char *p, size_t n)
-{
-    return write_cb((char *)p, 1, n, ctx) == n ? 0 : -1;
-}
-
-static void fast_done(scrape_loop *l, target *t, const h1c_outcome *o)
-{
-    char err[1024];
-    const char *e = NULL;
-    if (o->error == H1E_LIMIT) {
-        snprintf(err, sizeof err, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
-        e = err;
-    } else if (o->error != H1E_NONE) {
-        h1_client_describe(t->fast, o, err, sizeof err);
-        e = err;
-    } else if (o->status < 200 || o->status > 299) {
-        http_client_status_error(o->status, o->reason, err, sizeof err);
-        e = err;
-    }
-    deliver(l, t, o->status, e, elapsed_s(t));
-}
-
-/* After an h1_client call returned st. */
-static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome *o)
-{
-    if (st == H1C_RUNNING) {
-        fast_sync(l, t);
-        return;
-    }
-    fast_end(l, t);
-    const char *lv[] = {st == H1C_DONE ? "done" : "curl"};
-    metric_add(l->m_fast, lv, 1);
-    if (st == H1C_DONE) {
-        fast_done(l, t, o);
-        return;
-    }
-    /* H1C_FALLBACK: curl does this scrape again from the start, in the time left */
-    t->fell_back = true;
-    t->body_len = 0;
-    t->over_limit = false;
-    int64_t left = t->start_ms + scrape_timeout(t) - mono_ms();
-    if (left <= 0) {
-        h1c_outcome to = {.error = H1E_TIMEOUT};
-        fast_done(l, t, &to);
-        return;
-    }
-    start_curl(l, t, left);
-}
-
-/* Tries the fast path; false when the scrape is curl's. */
-static bool fast_start(scrape_loop *l, target *t)
-{
-    if (t->fast_stale) {
-        h1_client_free(t->fast);
-        t->fast = NULL;
-        t->fast_stale = false;
-        fast_sync(l, t);
-    }
-    if (t->fast && !h1_client_usable(t->fast))
-        return false;
-    if (!t->fast) {
-        if (!fast_eligible(l, t))
-            return false;
-        t->fast = h1_client_new(t->url, l->epfd, &l->fast_idle);
-        if (!t->fast)
-            return false;
-    }
-    char err[512];
-    const char *hdrs[5];
-    scrape_headers(t, hdrs);
-    char *basic = NULL, *other = NULL;
-    if (http_client_auth_headers(t->has_http ? &t->http : NULL, NULL, &basic, &other, err, sizeof err) != 0) {
-        setup_failed(l, t, err);
-        return true;
-    }
-    hdrs[3] = other;
-    hdrs[4] = NULL;
-    if (!t->body)
-        t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    h1c_outcome o;
-    t->fast_busy = true;
-    minheap_push(&l->fast_deadlines, t->start_ms + scrape_timeout(t), t, &t->fast_deadline_idx);
-    h1c_state st = h1_client_start(t->fast, basic, hdrs, t->body_limit, fast_sink, t, &o);
-    if (basic) {
-        explicit_bzero(basic, strlen(basic));
-        free(basic);
-    }
-    if (other) {
-        explicit_bzero(other, strlen(other));
-        free(other);
-    }
-    fast_step(l, t, st, &o);
-    return true;
-}
-
-/* An epoll event on a fast client's socket. */
-static void fast_event(scrape_loop *l, target *t, uint32_t events)
-{
-    if (!t->fast_busy) {
-        h1_client_idle_event(t->fast);
-        fast_sync(l, t);
-        return;
-    }
-    h1c_outcome o;
-    h1c_state st = h1_client_event(t->fast, events, &o);
-    fast_step(l, t, st, &o);
-}
-
-/* Fails every fast request whose time is up. */
-static void fast_expire(scrape_loop *l, int64_t now)
-{
-    while (l->fast_deadlines.n && minheap_top(&l->fast_deadlines)->key <= now) {
-        target *t = minheap_top(&l->fast_deadlines)->item;
-        h1c_outcome o;
-        h1_client_timeout(t->fast, &o);
-        fast_step(l, t, H1C_DONE, &o);
-    }
 }
 
 static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)

@@ -531,6 +531,46 @@ Test(scheduler, connections_are_reused)
     cr_expect_leq(after - before - 1, 2, "%lld connections for 12 scrapes", after - before - 1);
 }
 
+/* Upserts the "stale" target with path and http, waits for two more of its results (the first may have
+ * started before the upsert applied, the second started after it) and returns the server's connections
+ * since *conns (the stats request itself is one of them), updating *conns. */
+static long long stale_step(const char *path, const http_client_config *http, long long *conns)
+{
+    int n = count_of("stale", 1);
+    add("stale", 1, path, 200, 150, http, 0);
+    cr_assert_geq(wait_n("stale", 1, n + 2, 3000), 0);
+    long long now = helper_stat(&srv, "connections", NULL);
+    long long d = now - *conns;
+    *conns = now;
+    return d;
+}
+
+/* The fast path's kept-alive connection belongs to the target's URL and client config: an upsert that
+ * changes either makes the next scrape connect afresh (fast_stale) and then keep that connection; an
+ * upsert that changes neither keeps the old one. Counted on the server: 1 is the stats request alone. */
+Test(scheduler, fast_connection_renewed_only_when_url_or_client_config_changes)
+{
+    add("stale", 1, "/ok", 200, 150, NULL, 0);
+    cr_assert_geq(wait_n("stale", 1, 2, 3000), 0);
+    long long conns = helper_stat(&srv, "connections", NULL);
+    cr_assert_gt(conns, 0);
+    cr_expect_eq(stale_step("/ok", NULL, &conns), 1, "same URL, no client config: the connection stays");
+    cr_expect_eq(stale_step("/ok?v=2", NULL, &conns), 2, "new URL: one new connection");
+    cr_expect_eq(stale_step("/ok?v=2", NULL, &conns), 1, "then kept");
+    http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_basic_auth = true,
+                            .basic_auth_username = "alice", .basic_auth_password = "s3cret"};
+    cr_expect_eq(stale_step("/ok?v=2", &h, &conns), 2, "a client config where there was none");
+    cr_expect_eq(stale_step("/ok?v=2", &h, &conns), 1, "an equal client config");
+    http_client_config h2 = h;
+    h2.basic_auth_password = "other";
+    cr_expect_eq(stale_step("/ok?v=2", &h2, &conns), 2, "a changed client config");
+    cr_expect_eq(stale_step("/ok?v=2", NULL, &conns), 2, "no client config where there was one");
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nrec; i++)
+        cr_expect_str_empty(recs[i].error, "scrape %d failed: %s", i, recs[i].error);
+    pthread_mutex_unlock(&mu);
+}
+
 Test(scheduler, request_headers_and_basic_auth)
 {
     http_client_config h = {.follow_redirects = true, .enable_http2 = true, .has_basic_auth = true,
