@@ -200,7 +200,7 @@ static void transfer_drop(scrape_loop *l, target *t)
     t->req = NULL;
     scrape_pool_put_buf(&l->pool, t->body, t->body_cap);
     t->body = NULL;
-    t->body_len = t->body_cap = 0;
+    t->body_off = t->body_len = t->body_cap = 0;
 }
 
 static void target_free(scrape_loop *l, target *t)
@@ -467,12 +467,13 @@ void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
 {
     if (!t->body) /* a failure before any buffer was needed */
         t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    t->body[t->body_len] = '\0'; /* the buffer always has room for it (scrape_pool_get_buf, write_cb) */
+    /* the buffer always has room for it (scrape_pool_get_buf, write_cb, the fast path's sink and space) */
+    t->body[t->body_off + t->body_len] = '\0';
     scrape_result r = {
         .job = t->job, .hash = t->hash, .url = t->url,
         .scheduled_ms = t->sched_ms + l->wall_minus_mono, .start_ms = t->start_ms + l->wall_minus_mono,
         .duration_s = dur, .http_status = status,
-        .body = e ? NULL : t->body, .body_len = e ? 0 : t->body_len, .error = e,
+        .body = e ? NULL : t->body + t->body_off, .body_len = e ? 0 : t->body_len, .error = e,
     };
     const char *lv[] = {t->job};
     metric_add(l->m_scrapes, lv, 1);
@@ -483,7 +484,7 @@ void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
     char *body = t->body;
     size_t cap = t->body_cap;
     t->body = NULL;
-    t->body_len = t->body_cap = 0;
+    t->body_off = t->body_len = t->body_cap = 0;
     l->fn(l->ctx, &r); /* may remove or update the target */
     scrape_pool_put_buf(&l->pool, body, cap);
 }
@@ -566,7 +567,7 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->fell_back = false;
     t->reason[0] = '\0';
     t->errbuf[0] = '\0';
-    t->body_len = 0;
+    t->body_off = t->body_len = 0;
     t->req = NULL;
     if (t->forced_error) { /* target_limit: fail like Prometheus' forced error, without a request */
         setup_failed(l, t, t->forced_error);

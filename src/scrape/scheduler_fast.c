@@ -63,9 +63,54 @@ static bool fast_eligible(const scrape_loop *l, const target *t)
     return h1_url_eligible(t->url);
 }
 
+/* Room the client receives into (h1_client_set_space): the end of the target's buffer, where the body
+ * goes on; the whole buffer while no body byte has come (headers are parsed as they arrive). At least
+ * FAST_RECV_ROOM bytes, so that a typical payload comes in one recv, and one byte kept back for the NUL
+ * that deliver() appends. The buffer grows only by what arrives: the sink refuses a body over the limit
+ * and the parser headers over 16 KiB, so it stays below body_limit + headers + FAST_RECV_ROOM. */
+#define FAST_RECV_ROOM 16384
+static char *fast_space(void *ctx, size_t *n)
+{
+    target *t = ctx;
+    size_t pos = t->body_len ? t->body_off + t->body_len : 0;
+    if (t->body_cap - pos < FAST_RECV_ROOM + 1) {
+        size_t nc = t->body_cap ? t->body_cap : FAST_RECV_ROOM;
+        while (nc - pos < FAST_RECV_ROOM + 1)
+            nc *= 2;
+        t->body = xrealloc(t->body, nc);
+        t->body_cap = nc;
+    }
+    *n = t->body_cap - pos - 1;
+    return t->body + pos;
+}
+
+/* Body bytes: usually already in place (received into fast_space right where the body goes on), else
+ * moved there (after chunk framing: an overlapping move down) or copied (inflated gzip). The first piece
+ * fixes where the body starts: where it lies, or at 0 when it comes from elsewhere. */
 static int fast_sink(void *ctx, const char *p, size_t n)
 {
-    return write_cb((char *)p, 1, n, ctx) == n ? 0 : -1;
+    target *t = ctx;
+    if ((int64_t)(t->body_len + n) > t->body_limit) {
+        t->over_limit = true;
+        return -1;
+    }
+    uintptr_t at = (uintptr_t)p, base = (uintptr_t)t->body;
+    bool inside = t->body && at >= base && at < base + t->body_cap;
+    if (t->body_len == 0)
+        t->body_off = inside ? (size_t)(p - t->body) : 0;
+    char *dst = t->body + t->body_off + t->body_len;
+    if (!inside && t->body_off + t->body_len + n + 1 > t->body_cap) {
+        size_t nc = t->body_cap ? t->body_cap : 16384;
+        while (nc < t->body_off + t->body_len + n + 1)
+            nc *= 2;
+        t->body = xrealloc(t->body, nc);
+        t->body_cap = nc;
+        dst = t->body + t->body_off + t->body_len;
+    }
+    if (dst != p)
+        memmove(dst, p, n);
+    t->body_len += n;
+    return 0;
 }
 
 static void fast_done(scrape_loop *l, target *t, const h1c_outcome *o)
@@ -101,7 +146,7 @@ static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome
     }
     /* H1C_FALLBACK: curl does this scrape again from the start, in the time left */
     t->fell_back = true;
-    t->body_len = 0;
+    t->body_off = t->body_len = 0;
     t->over_limit = false;
     int64_t left = t->start_ms + scrape_timeout(t) - mono_ms();
     if (left <= 0) {
@@ -129,6 +174,7 @@ bool fast_start(scrape_loop *l, target *t)
         t->fast = h1_client_new(t->url, l->epfd, &l->fast_idle);
         if (!t->fast)
             return false;
+        h1_client_set_space(t->fast, fast_space);
     }
     char err[512];
     const char *hdrs[5];

@@ -33,7 +33,7 @@ typedef struct target {
     CURL *easy;
     http_request *req;
     char *body;
-    size_t body_len, body_cap;
+    size_t body_off, body_len, body_cap; /* the body is body[body_off, body_off + body_len) */
     bool over_limit;
     char *forced_error; /* NULL or the error every scrape fails with (target_limit) */
     int64_t sched_ms, start_ms; /* monotonic */
