@@ -39,6 +39,14 @@
 
 #define DEFAULT_BODY_LIMIT (10 * 1024 * 1024)
 #define MAX_HOST_CONNECTIONS 64 /* per host:port; many targets behind one port (e.g. a gateway) */
+/* Starts that fall due within START_SLACK_MS of the first due one share its wake-up: the loop sleeps
+ * until the earliest due start plus this slack and then starts everything due by then (run_due), instead
+ * of waking once per start (at 10,000 targets @15 s a start falls due every 1.5 ms; an epoll wake-up
+ * costs more CPU than the rest of an unchanged scrape's user time). A start is never early and at most
+ * this much (plus the loop's own lag) late, which lookout_scrape_delay_seconds shows; the phase grid
+ * does not move (the next start is computed from the scheduled time, not the actual one). A wake-up for
+ * I/O meanwhile starts whatever is due at that moment. */
+#define START_SLACK_MS 5
 
 static int64_t clock_ms(clockid_t c)
 {
@@ -652,7 +660,7 @@ static void *loop_main(void *arg)
         int64_t now = mono_ms();
         int64_t wake = -1;
         if (l->heap.n)
-            wake = minheap_top(&l->heap)->key;
+            wake = minheap_top(&l->heap)->key + START_SLACK_MS;
         if (l->curl_deadline >= 0 && (wake < 0 || l->curl_deadline < wake))
             wake = l->curl_deadline;
         if (l->fast_deadlines.n && (wake < 0 || minheap_top(&l->fast_deadlines)->key < wake))
