@@ -54,7 +54,7 @@ static int64_t clock_ms(clockid_t c)
     clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+int64_t scrape_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -197,7 +197,7 @@ static void transfer_drop(scrape_loop *l, target *t)
 {
     if (t->fast_busy) {
         h1_client_abort(t->fast);
-        fast_end(l, t);
+        scrape_fast_end(l, t);
     }
     if (t->easy) {
         curl_multi_remove_handle(l->multi, t->easy);
@@ -216,7 +216,7 @@ static void target_free(scrape_loop *l, target *t)
     transfer_drop(l, t);
     h1_client_free(t->fast);
     t->fast = NULL;
-    fast_sync(l, t);
+    scrape_fast_sync(l, t);
     if (t->has_http)
         http_client_config_release(&t->http);
     free(t->job);
@@ -353,7 +353,7 @@ static void drain_commands(scrape_loop *l)
     cmd *c = l->q_head;
     l->q_head = l->q_tail = NULL;
     pthread_mutex_unlock(&l->mu);
-    int64_t now = mono_ms();
+    int64_t now = scrape_mono_ms();
     while (c) {
         cmd *n = c->next;
         switch (c->kind) {
@@ -401,11 +401,11 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
     (void)m;
     scrape_loop *l = userp;
-    l->curl_deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    l->curl_deadline = timeout_ms < 0 ? -1 : scrape_mono_ms() + timeout_ms;
     return 0;
 }
 
-size_t write_cb(char *p, size_t sz, size_t n, void *userp)
+size_t scrape_write_cb(char *p, size_t sz, size_t n, void *userp)
 {
     target *t = userp;
     size_t len = sz * n;
@@ -471,11 +471,11 @@ static void format_seconds(char *buf, size_t n, int64_t ms)
 
 /* Reports the scrape's result (metrics, then the callback) and gives the receive buffer back. The
  * transfer (curl or fast) must be released already; e: the error text or NULL. */
-void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
+void scrape_deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
 {
     if (!t->body) /* a failure before any buffer was needed */
         t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    /* the buffer always has room for it (scrape_pool_get_buf, write_cb, the fast path's sink and space) */
+    /* the buffer always has room for it (scrape_pool_get_buf, scrape_write_cb, the fast path's sink and space) */
     t->body[t->body_off + t->body_len] = '\0';
     scrape_result r = {
         .job = t->job, .hash = t->hash, .url = t->url,
@@ -497,7 +497,7 @@ void deliver(scrape_loop *l, target *t, long status, const char *e, double dur)
     scrape_pool_put_buf(&l->pool, body, cap);
 }
 
-double elapsed_s(const target *t)
+double scrape_elapsed_s(const target *t)
 {
     return (double)(mono_us() - t->start_us) / 1e6;
 }
@@ -519,7 +519,7 @@ void scrape_headers(target *t, const char *hdrs[4])
 }
 
 /* A scrape that failed before its request (forced error, unreadable secret file). */
-void setup_failed(scrape_loop *l, target *t, const char *err)
+void scrape_setup_failed(scrape_loop *l, target *t, const char *err)
 {
     scrape_result r = {.job = t->job, .hash = t->hash, .url = t->url,
                        .scheduled_ms = t->sched_ms + l->wall_minus_mono,
@@ -531,7 +531,7 @@ void setup_failed(scrape_loop *l, target *t, const char *err)
 }
 
 /* Starts the scrape through curl with timeout_ms for the whole transfer. */
-void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
+void scrape_start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
 {
     char err[512];
     const char *hdrs[4];
@@ -545,12 +545,12 @@ void start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
         scrape_pool_put_buf(&l->pool, t->body, t->body_cap);
         t->body = NULL;
         t->body_cap = 0;
-        setup_failed(l, t, err);
+        scrape_setup_failed(l, t, err);
         return;
     }
     curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, scrape_write_cb);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
@@ -578,20 +578,20 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->body_off = t->body_len = 0;
     t->req = NULL;
     if (t->forced_error) { /* target_limit: fail like Prometheus' forced error, without a request */
-        setup_failed(l, t, t->forced_error);
+        scrape_setup_failed(l, t, t->forced_error);
         return;
     }
-    if (fast_start(l, t))
+    if (scrape_fast_start(l, t))
         return;
     if (!t->body)
         t->body = scrape_pool_get_buf(&l->pool, &t->body_cap);
-    start_curl(l, t, scrape_timeout(t));
+    scrape_start_curl(l, t, scrape_timeout(t));
 }
 
 /* Starts every target whose time has come and schedules its next start. */
 static void run_due(scrape_loop *l)
 {
-    int64_t now = mono_ms();
+    int64_t now = scrape_mono_ms();
     while (l->heap.n && minheap_top(&l->heap)->key <= now && !l->stopping) {
         target *t = minheap_top(&l->heap)->item;
         int64_t sched = t->next_ms;
@@ -625,14 +625,14 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
         e = err;
     }
     if (dur <= 0 || t->fell_back) /* after a fast-path attempt: the whole scrape's time */
-        dur = elapsed_s(t);
+        dur = scrape_elapsed_s(t);
     /* Free the transfer before the callback so the callback may remove or update the target. */
     curl_multi_remove_handle(l->multi, t->easy);
     scrape_pool_put_easy(&l->pool, t->easy);
     t->easy = NULL;
     http_request_free(t->req);
     t->req = NULL;
-    deliver(l, t, status, e, dur);
+    scrape_deliver(l, t, status, e, dur);
 }
 
 static void read_done(scrape_loop *l)
@@ -657,7 +657,7 @@ static void *loop_main(void *arg)
     struct epoll_event evs[256];
     int running = 0;
     while (!l->stopping) {
-        int64_t now = mono_ms();
+        int64_t now = scrape_mono_ms();
         int64_t wake = -1;
         if (l->heap.n)
             wake = minheap_top(&l->heap)->key + START_SLACK_MS;
@@ -680,7 +680,7 @@ static void *loop_main(void *arg)
                 continue;
             }
             if ((size_t)fd < l->fast_n && l->fast_by_fd[fd]) {
-                fast_event(l, l->fast_by_fd[fd], evs[i].events);
+                scrape_fast_event(l, l->fast_by_fd[fd], evs[i].events);
                 continue;
             }
             int fl = 0;
@@ -694,12 +694,12 @@ static void *loop_main(void *arg)
         }
         if (l->stopping)
             break;
-        if (l->curl_deadline >= 0 && l->curl_deadline <= mono_ms()) {
+        if (l->curl_deadline >= 0 && l->curl_deadline <= scrape_mono_ms()) {
             l->curl_deadline = -1;
             curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         read_done(l);
-        fast_expire(l, mono_ms());
+        scrape_fast_expire(l, scrape_mono_ms());
         run_due(l);
         read_done(l); /* setup failures complete synchronously */
     }
@@ -716,7 +716,7 @@ scrape_loop *scrape_loop_new(uint64_t seed, scrape_result_fn fn, void *ctx)
     l->seed = seed;
     l->fn = fn;
     l->ctx = ctx;
-    l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - mono_ms();
+    l->wall_minus_mono = clock_ms(CLOCK_REALTIME) - scrape_mono_ms();
     l->curl_deadline = -1;
     l->fast_enabled = true;
     struct rlimit rl;
