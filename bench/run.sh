@@ -32,6 +32,7 @@ step sd_absorb bash bench/sd_absorb.sh
 step k8s bash bench/k8s_bench.sh
 step sd_latency bash bench/sd_latency.sh
 step scrape_path bash bench/scrape_path_bench.sh
+step scrape_syscalls bash bench/scrape_syscalls.sh
 step fleet bash bench/fleet_bench.sh
 step memsearch "$BUILD/bench/memsearch_bench"
 step store bash bench/store_bench.sh

@@ -43,6 +43,7 @@ struct h1_client {
     int64_t body_limit;
     h1_sink_fn sink;
     void *sink_ctx;
+    h1_space_fn space; /* NULL: recv into a stack buffer */
     z_stream *z;
     bool z_end, sink_refused;
 };
@@ -293,6 +294,7 @@ void h1_client_free(h1_client *c)
     free(c);
 }
 
+void h1_client_set_space(h1_client *c, h1_space_fn space) { c->space = space; }
 int h1_client_fd(const h1_client *c) { return c->fd; }
 bool h1_client_usable(const h1_client *c) { return c->usable; }
 bool h1_client_busy(const h1_client *c) { return c->state != C_IDLE; }
@@ -495,8 +497,8 @@ static h1c_state limit_hit(h1_client *c, h1c_outcome *out)
     return H1C_DONE;
 }
 
-/* Parses n received bytes. RUNNING when more are needed. */
-static h1c_state feed(h1_client *c, const char *buf, size_t n, h1c_outcome *out)
+/* Parses n received bytes. RUNNING when more are needed. in_space: buf is the sink's buffer (space). */
+static h1c_state feed(h1_client *c, const char *buf, size_t n, h1c_outcome *out, bool in_space)
 {
     size_t off = 0;
     for (;;) {
@@ -517,6 +519,15 @@ static h1c_state feed(h1_client *c, const char *buf, size_t n, h1c_outcome *out)
                     c->z = NULL;
                     return fallback(c);
                 }
+                if (in_space && off < n) {
+                    /* the inflated body goes where these bytes are: inflate a copy of them */
+                    size_t rest = n - off;
+                    char *copy = xmalloc(rest);
+                    memcpy(copy, buf + off, rest);
+                    h1c_state st = feed(c, copy, rest, out, false);
+                    free(copy);
+                    return st;
+                }
             }
             continue; /* the body (maybe none: then H1_DONE at once) */
         case H1_DONE:
@@ -535,12 +546,21 @@ static h1c_state feed(h1_client *c, const char *buf, size_t n, h1c_outcome *out)
 
 static h1c_state do_recv(h1_client *c, h1c_outcome *out)
 {
-    char buf[RECV_CHUNK];
+    char stack[RECV_CHUNK];
     for (;;) {
-        ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+        char *buf = NULL;
+        size_t room = 0;
+        bool in_space = false;
+        if (c->space && !c->z) /* gzip: the inflated text must not land on the compressed bytes */
+            buf = c->space(c->sink_ctx, &room);
+        if (buf && room)
+            in_space = true;
+        else
+            buf = stack, room = sizeof stack;
+        ssize_t r = recv(c->fd, buf, room, 0);
         if (r > 0) {
-            h1c_state s = feed(c, buf, (size_t)r, out);
-            if (s != H1C_RUNNING || (size_t)r < sizeof buf)
+            h1c_state s = feed(c, buf, (size_t)r, out, in_space);
+            if (s != H1C_RUNNING || (size_t)r < room)
                 return s;
             continue; /* a full buffer: there may be more already */
         }

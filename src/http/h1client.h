@@ -60,6 +60,19 @@ int h1_client_fd(const h1_client *c);
 bool h1_client_usable(const h1_client *c);
 bool h1_client_busy(const h1_client *c);
 
+/* Where the next received bytes should go: a buffer the sink owns, with room for *n >= 1 bytes, or NULL
+ * (the client's own stack buffer). Called with the sink's ctx before each recv. */
+typedef char *(*h1_space_fn)(void *ctx, size_t *n);
+
+/* Receive straight into the sink's buffer (space) instead of a stack buffer that the sink then copies
+ * from: an identity or chunked body then reaches the sink as pointers into that buffer, after the bytes
+ * that preceded it (headers, chunk framing). The sink must accept a piece that is already where it
+ * belongs (no copy) and one it has to move down (memmove: it may overlap); the client never needs bytes
+ * it has passed to the sink again, and bytes it has not parsed yet always lie after the piece. A gzip
+ * body is inflated from a copy of its bytes (the inflated text must not overwrite them) and reaches the
+ * sink from the client's own buffer. NULL (the default): every recv into the client's stack buffer. */
+void h1_client_set_space(h1_client *c, h1_space_fn space);
+
 /* Starts a GET. basic_auth: "Authorization: Basic ..." or NULL (sent before Accept-Encoding, where curl
  * puts it); headers: NULL-terminated "Name: value" list, sent in order after it. body_limit: curl's
  * MAXFILESIZE (a Content-Length above it fails at once) and the decoded body's limit, enforced by the

@@ -7,7 +7,9 @@
  * is FNV-1a-64 over the host name and external labels; next start = the first time t with
  * t mod interval == offset (Prometheus waits for the offset within the current interval; the wait is in
  * (0, interval]). A target that is updated (same job + hash) keeps its phase and state; a changed interval
- * re-phases it. A start that finds the previous scrape of the target still running is skipped.
+ * re-phases it. A start that finds the previous scrape of the target still running is skipped. Starts
+ * due within 5 ms of each other are made in one wake-up of the loop: a start is never early and at most
+ * that much late (plus the loop's lag); the phase grid does not move.
  *
  * Each scrape: GET url with "Accept: application/json", "User-Agent: lookout/VERSION",
  * "X-Prometheus-Scrape-Timeout-Seconds", any Accept-Encoding curl supports (gzip...), the job's

@@ -15,7 +15,7 @@
 #include "util/xalloc.h"
 
 /* Keeps fast_by_fd in step with the fast client's socket (call after every h1_client call). */
-void fast_sync(scrape_loop *l, target *t)
+void scrape_fast_sync(scrape_loop *l, target *t)
 {
     int fd = t->fast ? h1_client_fd(t->fast) : -1;
     if (fd == t->fast_fd)
@@ -37,13 +37,13 @@ void fast_sync(scrape_loop *l, target *t)
 }
 
 /* The fast request ended (any way): no longer busy, no deadline. */
-void fast_end(scrape_loop *l, target *t)
+void scrape_fast_end(scrape_loop *l, target *t)
 {
     if (t->fast_busy) {
         minheap_remove(&l->fast_deadlines, t->fast_deadline_idx);
         t->fast_busy = false;
     }
-    fast_sync(l, t);
+    scrape_fast_sync(l, t);
 }
 
 /* ---- fast path ------------------------------------------------------------------------------ */
@@ -63,9 +63,54 @@ static bool fast_eligible(const scrape_loop *l, const target *t)
     return h1_url_eligible(t->url);
 }
 
+/* Room the client receives into (h1_client_set_space): the end of the target's buffer, where the body
+ * goes on; the whole buffer while no body byte has come (headers are parsed as they arrive). At least
+ * FAST_RECV_ROOM bytes, so that a typical payload comes in one recv, and one byte kept back for the NUL
+ * that scrape_deliver() appends. The buffer grows only by what arrives: the sink refuses a body over the limit
+ * and the parser headers over 16 KiB, so it stays below body_limit + headers + FAST_RECV_ROOM. */
+#define FAST_RECV_ROOM 16384
+static char *fast_space(void *ctx, size_t *n)
+{
+    target *t = ctx;
+    size_t pos = t->body_len ? t->body_off + t->body_len : 0;
+    if (t->body_cap - pos < FAST_RECV_ROOM + 1) {
+        size_t nc = t->body_cap ? t->body_cap : FAST_RECV_ROOM;
+        while (nc - pos < FAST_RECV_ROOM + 1)
+            nc *= 2;
+        t->body = xrealloc(t->body, nc);
+        t->body_cap = nc;
+    }
+    *n = t->body_cap - pos - 1;
+    return t->body + pos;
+}
+
+/* Body bytes: usually already in place (received into fast_space right where the body goes on), else
+ * moved there (after chunk framing: an overlapping move down) or copied (inflated gzip). The first piece
+ * fixes where the body starts: where it lies, or at 0 when it comes from elsewhere. */
 static int fast_sink(void *ctx, const char *p, size_t n)
 {
-    return write_cb((char *)p, 1, n, ctx) == n ? 0 : -1;
+    target *t = ctx;
+    if ((int64_t)(t->body_len + n) > t->body_limit) {
+        t->over_limit = true;
+        return -1;
+    }
+    uintptr_t at = (uintptr_t)p, base = (uintptr_t)t->body;
+    bool inside = t->body && at >= base && at < base + t->body_cap;
+    if (t->body_len == 0)
+        t->body_off = inside ? (size_t)(p - t->body) : 0;
+    char *dst = t->body + t->body_off + t->body_len;
+    if (!inside && t->body_off + t->body_len + n + 1 > t->body_cap) {
+        size_t nc = t->body_cap ? t->body_cap : 16384;
+        while (nc < t->body_off + t->body_len + n + 1)
+            nc *= 2;
+        t->body = xrealloc(t->body, nc);
+        t->body_cap = nc;
+        dst = t->body + t->body_off + t->body_len;
+    }
+    if (dst != p)
+        memmove(dst, p, n);
+    t->body_len += n;
+    return 0;
 }
 
 static void fast_done(scrape_loop *l, target *t, const h1c_outcome *o)
@@ -82,17 +127,17 @@ static void fast_done(scrape_loop *l, target *t, const h1c_outcome *o)
         http_client_status_error(o->status, o->reason, err, sizeof err);
         e = err;
     }
-    deliver(l, t, o->status, e, elapsed_s(t));
+    scrape_deliver(l, t, o->status, e, scrape_elapsed_s(t));
 }
 
 /* After an h1_client call returned st. */
 static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome *o)
 {
     if (st == H1C_RUNNING) {
-        fast_sync(l, t);
+        scrape_fast_sync(l, t);
         return;
     }
-    fast_end(l, t);
+    scrape_fast_end(l, t);
     const char *lv[] = {st == H1C_DONE ? "done" : "curl"};
     metric_add(l->m_fast, lv, 1);
     if (st == H1C_DONE) {
@@ -101,25 +146,25 @@ static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome
     }
     /* H1C_FALLBACK: curl does this scrape again from the start, in the time left */
     t->fell_back = true;
-    t->body_len = 0;
+    t->body_off = t->body_len = 0;
     t->over_limit = false;
-    int64_t left = t->start_ms + scrape_timeout(t) - mono_ms();
+    int64_t left = t->start_ms + scrape_timeout(t) - scrape_mono_ms();
     if (left <= 0) {
         h1c_outcome to = {.error = H1E_TIMEOUT};
         fast_done(l, t, &to);
         return;
     }
-    start_curl(l, t, left);
+    scrape_start_curl(l, t, left);
 }
 
 /* Tries the fast path; false when the scrape is curl's. */
-bool fast_start(scrape_loop *l, target *t)
+bool scrape_fast_start(scrape_loop *l, target *t)
 {
     if (t->fast_stale) {
         h1_client_free(t->fast);
         t->fast = NULL;
         t->fast_stale = false;
-        fast_sync(l, t);
+        scrape_fast_sync(l, t);
     }
     if (t->fast && !h1_client_usable(t->fast))
         return false;
@@ -129,13 +174,14 @@ bool fast_start(scrape_loop *l, target *t)
         t->fast = h1_client_new(t->url, l->epfd, &l->fast_idle);
         if (!t->fast)
             return false;
+        h1_client_set_space(t->fast, fast_space);
     }
     char err[512];
     const char *hdrs[5];
     scrape_headers(t, hdrs);
     char *basic = NULL, *other = NULL;
     if (http_client_auth_headers(t->has_http ? &t->http : NULL, NULL, &basic, &other, err, sizeof err) != 0) {
-        setup_failed(l, t, err);
+        scrape_setup_failed(l, t, err);
         return true;
     }
     hdrs[3] = other;
@@ -159,11 +205,11 @@ bool fast_start(scrape_loop *l, target *t)
 }
 
 /* An epoll event on a fast client's socket. */
-void fast_event(scrape_loop *l, target *t, uint32_t events)
+void scrape_fast_event(scrape_loop *l, target *t, uint32_t events)
 {
     if (!t->fast_busy) {
         h1_client_idle_event(t->fast);
-        fast_sync(l, t);
+        scrape_fast_sync(l, t);
         return;
     }
     h1c_outcome o;
@@ -172,7 +218,7 @@ void fast_event(scrape_loop *l, target *t, uint32_t events)
 }
 
 /* Fails every fast request whose time is up. */
-void fast_expire(scrape_loop *l, int64_t now)
+void scrape_fast_expire(scrape_loop *l, int64_t now)
 {
     while (l->fast_deadlines.n && minheap_top(&l->fast_deadlines)->key <= now) {
         target *t = minheap_top(&l->fast_deadlines)->item;

@@ -33,7 +33,7 @@ typedef struct target {
     CURL *easy;
     http_request *req;
     char *body;
-    size_t body_len, body_cap;
+    size_t body_off, body_len, body_cap; /* the body is body[body_off, body_off + body_len) */
     bool over_limit;
     char *forced_error; /* NULL or the error every scrape fails with (target_limit) */
     int64_t sched_ms, start_ms; /* monotonic */
@@ -87,20 +87,20 @@ struct scrape_loop {
 };
 
 /* scheduler.c */
-int64_t mono_ms(void);
-size_t write_cb(char *p, size_t sz, size_t n, void *userp);
-void deliver(scrape_loop *l, target *t, long status, const char *e, double dur);
-double elapsed_s(const target *t);
+int64_t scrape_mono_ms(void);
+size_t scrape_write_cb(char *p, size_t sz, size_t n, void *userp);
+void scrape_deliver(scrape_loop *l, target *t, long status, const char *e, double dur);
+double scrape_elapsed_s(const target *t);
 void scrape_headers(target *t, const char *hdrs[4]);
-void setup_failed(scrape_loop *l, target *t, const char *err);
-void start_curl(scrape_loop *l, target *t, int64_t timeout_ms);
+void scrape_setup_failed(scrape_loop *l, target *t, const char *err);
+void scrape_start_curl(scrape_loop *l, target *t, int64_t timeout_ms);
 int64_t scrape_timeout(const target *t);
 
 /* scheduler_fast.c */
-void fast_sync(scrape_loop *l, target *t);
-void fast_end(scrape_loop *l, target *t);
-bool fast_start(scrape_loop *l, target *t);
-void fast_event(scrape_loop *l, target *t, uint32_t events);
-void fast_expire(scrape_loop *l, int64_t now);
+void scrape_fast_sync(scrape_loop *l, target *t);
+void scrape_fast_end(scrape_loop *l, target *t);
+bool scrape_fast_start(scrape_loop *l, target *t);
+void scrape_fast_event(scrape_loop *l, target *t, uint32_t events);
+void scrape_fast_expire(scrape_loop *l, int64_t now);
 
 #endif

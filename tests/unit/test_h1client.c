@@ -475,3 +475,128 @@ Test(h1client, idle_connections_are_bounded)
     server_stop(&s);
     close(epfd);
 }
+
+/* ---- receiving into the sink's buffer (h1_client_set_space) ------------------------------------- */
+
+/* A sink that owns its buffer and offers the client `room` bytes of it per recv, as the scrape loop's
+ * does (scheduler_fast.c): in-place pieces are kept, others moved or copied to the body's end. */
+typedef struct sbody {
+    char buf[1 << 17];
+    size_t off, len, limit, room;
+    int in_place, moved, copied;
+} sbody;
+
+static char *sb_space(void *ctx, size_t *n)
+{
+    sbody *b = ctx;
+    size_t pos = b->len ? b->off + b->len : 0;
+    size_t free_ = sizeof b->buf - pos - 1;
+    *n = b->room < free_ ? b->room : free_;
+    return b->buf + pos;
+}
+
+static int sb_sink(void *ctx, const char *p, size_t n)
+{
+    sbody *b = ctx;
+    if (b->len + n > b->limit)
+        return -1;
+    bool inside = p >= b->buf && p < b->buf + sizeof b->buf;
+    if (b->len == 0)
+        b->off = inside ? (size_t)(p - b->buf) : 0;
+    char *dst = b->buf + b->off + b->len;
+    cr_assert(b->off + b->len + n < sizeof b->buf);
+    if (dst == p)
+        b->in_place++;
+    else if (inside) {
+        cr_assert(p > dst, "a piece inside the buffer lies before the body's end");
+        memmove(dst, p, n);
+        b->moved++;
+    } else {
+        memcpy(dst, p, n);
+        b->copied++;
+    }
+    b->len += n;
+    return 0;
+}
+
+static h1c_state srun(h1_client *c, int epfd, sbody *b, size_t room, int64_t limit, h1c_outcome *o)
+{
+    b->off = b->len = 0;
+    b->in_place = b->moved = b->copied = 0;
+    b->room = room;
+    b->limit = (size_t)limit;
+    h1c_state st = h1_client_start(c, NULL, HDRS, limit, sb_sink, b, o);
+    while (st == H1C_RUNNING) {
+        struct epoll_event ev;
+        if (epoll_wait(epfd, &ev, 1, 5000) <= 0) {
+            h1_client_timeout(c, o);
+            return H1C_DONE;
+        }
+        st = h1_client_event(c, ev.events, o);
+    }
+    return st;
+}
+
+/* The body arrives in as many pieces as the room allows (1 byte per recv at the least) and lands whole:
+ * in place for a Content-Length body, moved down over the framing for a chunked one, inflated from a copy
+ * for gzip (plain or chunked). The limit is kept at its edge in each form. */
+Test(h1client, body_received_into_the_sinks_buffer_in_any_pieces)
+{
+    static char plain[3001], gz[8192], resp[5][16384];
+    for (int i = 0; i < 3000; i++)
+        plain[i] = (char)('A' + (i * 7 + i / 13) % 26);
+    size_t gl = gzip_of(plain, gz, sizeof gz);
+    size_t rl[5];
+    int n = snprintf(resp[0], sizeof resp[0], "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+    memcpy(resp[0] + n, plain, 3000);
+    rl[0] = (size_t)n + 3000;
+    /* chunked: 1000, 1, 1999 bytes */
+    n = snprintf(resp[1], sizeof resp[1], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n%.1000s\r\n"
+                 "1;ext=1\r\n%.1s\r\n7cf\r\n%.1999s\r\n0\r\n\r\n", plain, plain + 1000, plain + 1001);
+    rl[1] = (size_t)n;
+    n = snprintf(resp[2], sizeof resp[2], "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+                 gl);
+    memcpy(resp[2] + n, gz, gl);
+    rl[2] = (size_t)n + gl;
+    size_t half = gl / 2;
+    n = snprintf(resp[3], sizeof resp[3], "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n%zx\r\n", half);
+    memcpy(resp[3] + n, gz, half);
+    n += (int)half;
+    n += snprintf(resp[3] + n, sizeof resp[3] - (size_t)n, "\r\n%zx\r\n", gl - half);
+    memcpy(resp[3] + n, gz + half, gl - half);
+    n += (int)(gl - half);
+    n += snprintf(resp[3] + n, sizeof resp[3] - (size_t)n, "\r\n0\r\n\r\n");
+    rl[3] = (size_t)n;
+    const char *what[] = {"identity", "chunked", "gzip", "gzip chunked"};
+    static const size_t rooms[] = {1, 2, 7, 100, 1024, 60000};
+    static sbody b;
+    int epfd = epoll_create1(0);
+    for (int k = 0; k < 4; k++) {
+        server s;
+        server_start(&s, M_SERVE, resp[k], rl[k]);
+        h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+        h1_client_set_space(c, sb_space);
+        for (size_t r = 0; r < sizeof rooms / sizeof *rooms; r++) {
+            h1c_outcome o;
+            cr_assert_eq(srun(c, epfd, &b, rooms[r], 3000, &o), H1C_DONE, "%s room %zu", what[k], rooms[r]);
+            cr_assert_eq(o.error, H1E_NONE, "%s room %zu", what[k], rooms[r]);
+            cr_assert_eq(o.status, 200);
+            cr_assert_eq(b.len, 3000, "%s room %zu: %zu bytes", what[k], rooms[r], b.len);
+            cr_assert(memcmp(b.buf + b.off, plain, 3000) == 0, "%s room %zu: body differs", what[k], rooms[r]);
+            if (k == 0)
+                cr_assert(b.moved == 0 && b.copied == 0, "identity room %zu: %d moved, %d copied", rooms[r],
+                          b.moved, b.copied);
+            if (k == 1 && rooms[r] == 60000)
+                cr_assert(b.in_place == 1 && b.moved == 2 && b.copied == 0, "chunked: %d %d %d", b.in_place,
+                          b.moved, b.copied);
+            if (k >= 2)
+                cr_assert(b.in_place == 0 && b.moved == 0 && b.copied > 0, "%s: inflated text copied", what[k]);
+            cr_assert_eq(srun(c, epfd, &b, rooms[r], 2999, &o), H1C_DONE);
+            cr_assert_eq(o.error, H1E_LIMIT, "%s room %zu: one byte over the limit", what[k], rooms[r]);
+        }
+        h1_client_free(c);
+        server_stop(&s);
+    }
+    close(epfd);
+}
