@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_use.h"
 #include "periskop/payload.h"
+#include "util/hash.h"
 
 static char *slurp(const char *name, size_t *len)
 {
@@ -525,5 +527,178 @@ Test(payload, first_bad_stack_line_is_named)
     cr_assert_eq(p->skipped_occurrences, 1);
     cr_assert_str_eq(p->first_problem,
                      "aggregate \"k\" occurrence 0: \"stacktrace\"[1] is a number, expected a string");
+    payload_free(p);
+}
+
+/* ---- mutation testing (issue 19): what the streaming parser's survivors showed untested ---- */
+
+/* payload_parse.c's identity_hash, mirrored: the aggregate index's slot of (key, origin job). */
+static uint64_t identity_hash_of(const char *key, const char *job)
+{
+    uint64_t h = fnv1a64(FNV64_OFFSET, key, strlen(key));
+    if (job)
+        h = fnv1a64(h ^ 0x9e3779b97f4a7c15ULL, job, strlen(job));
+    return h;
+}
+
+/* The same key with and without an origin job in the same slot of the aggregate index (chosen so that
+ * the low 12 bits of their hashes agree: the same slot for every table size up to 4096): the probe meets
+ * the other identity and must tell them apart, in both orders, without folding them. */
+Test(payload, same_key_with_and_without_origin_job_in_one_index_slot)
+{
+    char job[32] = "";
+    uint64_t want = identity_hash_of("k", NULL) & 4095;
+    for (int i = 0; i < 10000000 && !job[0]; i++) {
+        char j[32];
+        snprintf(j, sizeof j, "job%d", i);
+        if ((identity_hash_of("k", j) & 4095) == want)
+            snprintf(job, sizeof job, "%s", j);
+    }
+    cr_assert(job[0], "no colliding job name found");
+    char body[512], err[256];
+    snprintf(body, sizeof body,
+             "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1},"
+             "{\"aggregation_key\":\"k\",\"total_count\":2,\"__lookout_job__\":\"%s\"},"
+             "{\"aggregation_key\":\"k\",\"total_count\":3},"
+             "{\"aggregation_key\":\"k\",\"total_count\":5,\"__lookout_job__\":\"%s\"}]}",
+             job, job);
+    payload_doc *p = parse_str(body, err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_null(p->aggregates[0].origin_job);
+    cr_assert_eq(p->aggregates[0].total_count, 3);
+    cr_assert_str_eq(p->aggregates[1].origin_job, job);
+    cr_assert_eq(p->aggregates[1].total_count, 5);
+    payload_free(p);
+    /* the other order: the job's aggregate holds the slot first */
+    snprintf(body, sizeof body,
+             "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":2,\"__lookout_job__\":\"%s\"},"
+             "{\"aggregation_key\":\"k\",\"total_count\":1},{\"aggregation_key\":\"k\",\"total_count\":7}]}",
+             job);
+    p = parse_str(body, err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_str_eq(p->aggregates[0].origin_job, job);
+    cr_assert_eq(p->aggregates[0].total_count, 2);
+    cr_assert_null(p->aggregates[1].origin_job);
+    cr_assert_eq(p->aggregates[1].total_count, 7);
+    payload_free(p);
+}
+
+/* Hundreds of keys (the aggregate index grows and rehashes at 33, 65, 129, 257 entries), then each key
+ * again: every repeat is found and folded, none is added twice, the order is the first appearance. */
+Test(payload, repeated_keys_found_after_the_index_grows)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[");
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++) {
+            char a[128];
+            snprintf(a, sizeof a, "%s{\"aggregation_key\":\"key-%03d\",\"total_count\":%d}", round || i ? "," : "", i,
+                     round ? 1000 + i : 1);
+            strbuf_puts(&sb, a);
+        }
+    strbuf_puts(&sb, "]}");
+    char err[256];
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    strbuf_free(&sb);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 300);
+    for (int i = 0; i < 300; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "key-%03d", i);
+        cr_assert_str_eq(p->aggregates[i].key, k);
+        cr_assert_eq(p->aggregates[i].total_count, (uint64_t)(1000 + i), "%s", k);
+    }
+    payload_free(p);
+}
+
+/* A repeated "aggregated_errors" member: the last one replaces everything the first one gave (its
+ * aggregates, its skipped counts and its first problem), and what it held is freed. */
+Test(payload, repeated_aggregated_errors_replace_the_first)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"total_count\":1},"
+                               "{\"aggregation_key\":5},{\"aggregation_key\":\"c\",\"latest_errors\":[{\"uuid\":1}]}],"
+                               "\"aggregated_errors\":[{\"aggregation_key\":\"b\",\"total_count\":2},"
+                               "{\"aggregation_key\":\"a\",\"total_count\":3}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 2);
+    cr_assert_str_eq(p->aggregates[0].key, "b");
+    cr_assert_eq(p->aggregates[0].total_count, 2);
+    cr_assert_str_eq(p->aggregates[1].key, "a");
+    cr_assert_eq(p->aggregates[1].total_count, 3, "not folded into the first list's \"a\"");
+    cr_assert_eq(p->skipped_aggregates, 0);
+    cr_assert_eq(p->skipped_occurrences, 0);
+    cr_assert_str_eq(p->first_problem, "");
+    payload_free(p);
+    p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"a\"}],\"aggregated_errors\":null}", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 0);
+    payload_free(p);
+    p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"a\"}],\"aggregated_errors\":{}}", err, sizeof err);
+    cr_assert_null(p);
+    cr_assert_str_eq(err, "\"aggregated_errors\" is not an array (got object)");
+    p = parse_str("{\"aggregated_errors\":7,\"aggregated_errors\":[{\"aggregation_key\":\"a\"}]}", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1);
+    payload_free(p);
+
+    /* every aggregate of the replaced list is freed, the first one too (a 1 MiB key each, so that the
+     * plain build's heap count sees one left behind) */
+    size_t big = 1 << 20;
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[");
+    for (int i = 0; i < 3; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s{\"aggregation_key\":\"%d", i ? "," : "", i);
+        strbuf_puts(&sb, head);
+        for (size_t j = 0; j < big; j++)
+            strbuf_putc(&sb, 'k');
+        strbuf_puts(&sb, "\",\"latest_errors\":[{\"uuid\":\"u\"}]}");
+    }
+    strbuf_puts(&sb, "],\"aggregated_errors\":[]}");
+    size_t before = heap_use();
+    p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 0);
+    payload_free(p);
+    heap_use_assert_back_to(before);
+    strbuf_free(&sb);
+}
+
+/* Values nobody reads are skipped by their nesting alone: booleans, nulls, numbers and strings inside
+ * them (at any depth, in unknown members of every record kind) never stop the parse. */
+Test(payload, scalars_inside_skipped_values)
+{
+    char err[256];
+    payload_doc *p = parse_str(
+        "{\"x\":{\"a\":true,\"b\":[false,null,1,2.5,\"s\",{\"c\":true,\"d\":null}]},\"y\":true,\"z\":null,"
+        "\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"other\":[true,{\"d\":false},null],"
+        "\"latest_errors\":[{\"more\":{\"t\":true,\"n\":null},\"uuid\":\"u\",\"error\":{\"class\":\"E\","
+        "\"x\":[true,false,null],\"stacktrace\":[\"s1\"],\"cause\":{\"class\":\"C\",\"y\":{\"b\":false}}},"
+        "\"http_context\":{\"q\":[true],\"request_method\":\"GET\",\"request_headers\":{\"h\":\"v\"}}}]},"
+        "true,null,[true,{\"a\":false}],{\"aggregation_key\":\"k2\",\"latest_errors\":[true,[false,null],"
+        "{\"uuid\":\"w\",\"error\":{\"class\":\"E2\",\"stacktrace\":[1,[true,null],false]}}]}]}",
+        err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 2);
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_str_eq(a->key, "k");
+    cr_assert_eq(a->n_occurrences, 1);
+    cr_assert_str_eq(a->occurrences[0]->uuid, "u");
+    cr_assert_str_eq(a->occurrences[0]->error.class_name, "E");
+    cr_assert_eq(a->occurrences[0]->error.n_stacktrace, 1);
+    cr_assert_str_eq(a->occurrences[0]->error.cause->class_name, "C");
+    cr_assert_str_eq(a->occurrences[0]->http->method, "GET");
+    cr_assert_eq(a->occurrences[0]->http->n_headers, 1);
+    cr_assert_str_eq(p->aggregates[1].key, "k2");
+    cr_assert_eq(p->aggregates[1].n_occurrences, 0);
+    cr_assert_eq(p->skipped_aggregates, 3);
+    cr_assert_eq(p->skipped_occurrences, 3);
+    cr_assert_str_eq(p->first_problem, "aggregate 1: aggregate is a boolean, expected an object");
     payload_free(p);
 }
