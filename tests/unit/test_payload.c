@@ -702,3 +702,58 @@ Test(payload, scalars_inside_skipped_values)
     cr_assert_str_eq(p->first_problem, "aggregate 1: aggregate is a boolean, expected an object");
     payload_free(p);
 }
+
+/* No time, and a date and time joined by anything but T, t or a space (RFC 3339 5.6, with the space
+ * its note allows). Found by mutation testing (issue 19, seed 2 of payload.c). */
+Test(payload_time, null_and_separators)
+{
+    int64_t ms = 5;
+    cr_assert_eq(payload_parse_time(NULL, &ms), -1);
+    const char *bad[] = {"2024-03-02X11:02:44Z", "2024-03-02_11:02:44Z", "2024-03-0211:02:44Z",
+                         "2024-03-02\t11:02:44Z", "2024-03-02:11:02:44Z", "2024-03-02"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(payload_parse_time(bad[i], &ms), -1, "accepted %s", bad[i]);
+    cr_assert_eq(ts("2024-03-02 11:02:44Z"), 1709377364000LL);
+    cr_assert_eq(ts("2024-03-02t11:02:44Z"), 1709377364000LL);
+    cr_assert_eq(ts("2024-03-02T11:02:44Z"), 1709377364000LL);
+}
+
+/* A zone is Z, z or a signed offset; anything else after the seconds is refused. Found by mutation testing
+ * (issue 19, seed 1 of payload.c on the current code). */
+Test(payload_time, zone_designators)
+{
+    int64_t ms;
+    const char *bad[] = {"2024-03-02T11:02:44X01:00", "2024-03-02T11:02:44 01:00", "2024-03-02T11:02:44*0100",
+                         "2024-03-02T11:02:44.5X01:00", "2024-03-02T11:02:44=00:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(payload_parse_time(bad[i], &ms), -1, "accepted %s", bad[i]);
+    cr_assert_eq(ts("2024-03-02T12:02:44+01:00"), 1709377364000LL);
+    cr_assert_eq(ts("2024-03-02T10:02:44-0100"), 1709377364000LL);
+    cr_assert_eq(ts("2024-03-02T11:02:44z"), 1709377364000LL);
+}
+
+/* Without a uuid, the dedup hash of an occurrence covers its http context (method, URL, body): two
+ * occurrences that differ only there are two samples. */
+Test(payload, dedup_hash_covers_the_http_context)
+{
+    char err[256];
+    payload_doc *p = parse_str(
+        "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":["
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"/a\",\"request_body\":\"\"}},"
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\",\"http_context\":{\"request_method\":\"POST\",\"request_url\":\"/a\",\"request_body\":\"\"}},"
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"/b\",\"request_body\":\"\"}},"
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"/a\",\"request_body\":\"x\"}},"
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\"},"
+        "{\"error\":{\"class\":\"E\"},\"timestamp\":\"2024-03-02T11:02:44Z\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"/a\",\"request_body\":\"\",\"request_headers\":{\"h\":\"v\"}}}"
+        "]}]}",
+        err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    payload_aggregate *a = &p->aggregates[0];
+    cr_assert_eq(a->n_occurrences, 6);
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = i + 1; j < 5; j++)
+            cr_assert_neq(a->occurrences[i]->dedup_hash, a->occurrences[j]->dedup_hash, "%zu and %zu", i, j);
+    /* request headers are not part of it */
+    cr_assert_eq(a->occurrences[5]->dedup_hash, a->occurrences[0]->dedup_hash);
+    payload_free(p);
+}
