@@ -538,3 +538,21 @@ Test(h1parse, a_long_header_name_stays_in_its_buffer)
         cr_assert_eq(p.value_len, 0);
     }
 }
+
+/* Each chunk's size line is checked afresh, not only the first: no digits, and the 15-digit bound.
+ * Found by mutation testing (issue 19, seed 3, run blind). */
+Test(h1parse, every_chunk_size_line_is_checked)
+{
+    outcome o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "an empty size line after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n;x\r\n", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "an extension without a size after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n00000000000000f\r\n0123", false, 0);
+    cr_assert_eq(o.r, H1_MORE, "15 digits after a chunk: %d", o.r);
+    cr_assert_str_eq(o.g.body, "ab0123");
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n000000000000000f\r\n0123", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "16 digits after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n000000000000000\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_DONE, "a last chunk of 15 zeros: %d", o.r);
+    cr_assert_str_eq(o.g.body, "ab");
+}

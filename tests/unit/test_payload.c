@@ -757,3 +757,207 @@ Test(payload, dedup_hash_covers_the_http_context)
     cr_assert_eq(a->occurrences[5]->dedup_hash, a->occurrences[0]->dedup_hash);
     payload_free(p);
 }
+
+/* Members nobody reads, as scalars of every type, in every record kind: skipped without a trace. Found by
+ * mutation testing (issue 19, seed 3 of payload_parse.c, run blind). */
+Test(payload, unknown_scalar_members_everywhere)
+{
+    char err[256];
+    payload_doc *p = parse_str(
+        "{\"v\":1,\"target_uuid\":\"t\",\"w\":\"s\",\"aggregated_errors\":[{\"x\":\"s\",\"aggregation_key\":\"k\",\"x2\":false,"
+        "\"latest_errors\":[{\"y\":2,\"uuid\":\"u\",\"y2\":null,\"error\":{\"class\":\"E\",\"z\":true,\"z2\":3.5,\"z3\":\"s\","
+        "\"z4\":null,\"cause\":{\"w\":null,\"class\":\"C\",\"w2\":7}},\"http_context\":{\"q\":1.5,\"request_method\":\"GET\","
+        "\"q2\":\"s\",\"q3\":false}}]}],\"u\":null}",
+        err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_str_eq(p->target_uuid, "t");
+    cr_assert_eq(p->n_aggregates, 1);
+    payload_occurrence *o = p->aggregates[0].occurrences[0];
+    cr_assert_str_eq(o->uuid, "u");
+    cr_assert_str_eq(o->error.class_name, "E");
+    cr_assert_str_eq(o->error.cause->class_name, "C");
+    cr_assert_str_eq(o->http->method, "GET");
+    cr_assert_eq(p->skipped_aggregates + p->skipped_occurrences, 0);
+    cr_assert_str_eq(p->first_problem, "");
+    payload_free(p);
+}
+
+/* A cause chain is cut after 32 causes, unchecked below: a scalar, an object or a bad value there neither
+ * stops the parse nor makes the occurrence malformed. */
+Test(payload, cause_chain_cut_at_32)
+{
+    const char *deepest[] = {"\"x\"", "7", "null", "true", "{\"class\":5}", "[1]"};
+    for (size_t d = 0; d < sizeof deepest / sizeof *deepest; d++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"u\",\"error\":");
+        for (int i = 0; i < 40; i++) {
+            char e[64];
+            snprintf(e, sizeof e, "{\"class\":\"E%d\",\"cause\":", i);
+            strbuf_puts(&sb, e);
+        }
+        strbuf_puts(&sb, deepest[d]);
+        for (int i = 0; i < 40; i++)
+            strbuf_putc(&sb, '}');
+        strbuf_puts(&sb, "}]}]}");
+        char err[256];
+        payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+        strbuf_free(&sb);
+        cr_assert_not_null(p, "%s: %s", deepest[d], err);
+        cr_assert_eq(p->aggregates[0].n_occurrences, 1, "%s", deepest[d]);
+        int n = 0;
+        for (const payload_error *e = &p->aggregates[0].occurrences[0]->error; e; e = e->cause) {
+            char want[16];
+            snprintf(want, sizeof want, "E%d", n);
+            cr_assert_str_eq(e->class_name, want);
+            n++;
+        }
+        cr_assert_eq(n, 33, "the error and 32 causes, got %d", n);
+        payload_free(p);
+    }
+}
+
+/* jansson's nesting limit, kept: 2048 levels (the root object counts) parse, 2049 are refused. */
+Test(payload, nesting_limit_at_its_exact_edge)
+{
+    for (int extra = 0; extra < 2; extra++) {
+        int arrays = 2047 + extra; /* inside the root object */
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"x\":");
+        for (int i = 0; i < arrays; i++)
+            strbuf_putc(&sb, '[');
+        for (int i = 0; i < arrays; i++)
+            strbuf_putc(&sb, ']');
+        strbuf_puts(&sb, ",\"aggregated_errors\":[]}");
+        char err[256] = "";
+        payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+        strbuf_free(&sb);
+        if (!extra) {
+            cr_assert_not_null(p, "%s", err);
+            payload_free(p);
+        } else {
+            cr_assert_null(p);
+            cr_assert_str_eq(err, "invalid JSON at line 1 column 2053: maximum parsing depth reached");
+        }
+    }
+}
+
+/* Errors raised by the parser's own callbacks stop the parse, with jansson's words and the position where
+ * yajl stopped. Found by mutation testing (issue 19, seed 3 of payload_parse.c, run blind). */
+Test(payload, callback_errors_stop_the_parse)
+{
+    struct {
+        const char *body, *err;
+    } cases[] = {
+        {"{\"aggregated_errors\":[],\"x\":99999999999999999999}",
+         "invalid JSON at line 1 column 48: too big integer"},
+        {"{\"aggregated_errors\":[],\"x\":-99999999999999999999}",
+         "invalid JSON at line 1 column 49: too big negative integer"},
+        {"{\"aggregated_errors\":[],\"x\":1e999}", "invalid JSON at line 1 column 33: real number overflow"},
+        {"{\"aggregated_errors\":[],\"x\":\"a\\u0000b\"}",
+         "invalid JSON at line 1 column 38: \\u0000 is not allowed without JSON_ALLOW_NUL"},
+        {"{\"aggregated_errors\":[],\"a\\u0000b\":1}",
+         "invalid JSON at line 1 column 34: NUL byte in object key not supported"},
+        {"\"just a string\"", "invalid JSON at line 1 column 15: '[' or '{' expected"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[256] = "";
+        payload_doc *p = parse_str(cases[i].body, err, sizeof err);
+        cr_assert_null(p, "%s parsed", cases[i].body);
+        cr_assert_str_eq(err, cases[i].err, "%s: %s", cases[i].body, err);
+    }
+    /* a bare number ends only at the end of the input (yajl_complete_parse, whose offsets restart: the
+     * column is not checked here) */
+    char err[256];
+    cr_assert_null(parse_str("7", err, sizeof err));
+    cr_assert(strncmp(err, "invalid JSON at line 1 column ", 30) == 0, "%s", err);
+    cr_assert(strstr(err, ": '[' or '{' expected") != NULL, "%s", err);
+    /* the largest numbers that fit are fine, also where nobody reads them */
+    payload_doc *p = parse_str("{\"x\":[9223372036854775807,-9223372036854775808,1e308],\"aggregated_errors\":"
+                               "[{\"aggregation_key\":\"k\",\"total_count\":9223372036854775807}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->aggregates[0].total_count, 9223372036854775807ULL);
+    payload_free(p);
+}
+
+/* Times of another type are problems of their record, not absent times. */
+Test(payload, times_of_another_type)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"created_at\":true},"
+                               "{\"aggregation_key\":\"b\",\"latest_errors\":[{\"uuid\":\"u1\",\"timestamp\":5},"
+                               "{\"uuid\":\"u2\",\"timestamp\":{}},{\"uuid\":\"u3\",\"timestamp\":null}]}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1);
+    cr_assert_str_eq(p->aggregates[0].key, "b");
+    cr_assert_eq(p->aggregates[0].n_occurrences, 1);
+    cr_assert_str_eq(p->aggregates[0].occurrences[0]->uuid, "u3");
+    cr_assert_eq(p->skipped_aggregates, 1);
+    cr_assert_eq(p->skipped_occurrences, 2);
+    cr_assert_str_eq(p->first_problem, "aggregate 0: \"created_at\" is a boolean, expected an RFC 3339 string");
+    payload_free(p);
+    p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"b\",\"latest_errors\":[{\"uuid\":\"u1\",\"timestamp\":5}]}]}",
+                  err, sizeof err);
+    cr_assert_str_eq(p->first_problem,
+                     "aggregate \"b\" occurrence 0: \"timestamp\" is a number, expected an RFC 3339 string");
+    payload_free(p);
+}
+
+/* Every string an occurrence builder held is freed, kept or not (1 MiB timestamps, uuids and severities,
+ * so that the plain build's heap count sees one left behind), and stack traces whose lines grow the line
+ * buffer past every doubling keep every line intact. */
+Test(payload, occurrence_builders_free_what_they_held)
+{
+    size_t big = 1 << 20;
+    const char *member[] = {"timestamp", "uuid", "severity"};
+    for (size_t m = 0; m < 3; m++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[");
+        for (int i = 0; i < 3; i++) {
+            strbuf_puts(&sb, i ? ",{\"" : "{\"");
+            strbuf_puts(&sb, member[m]);
+            strbuf_puts(&sb, "\":\"");
+            for (size_t j = 0; j < big; j++)
+                strbuf_putc(&sb, 'x');
+            strbuf_puts(&sb, i == 1 ? "\",\"uuid\":5}" : "\"}"); /* the second is malformed */
+        }
+        strbuf_puts(&sb, "]}]}");
+        char err[256];
+        size_t before = heap_use();
+        payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+        cr_assert_not_null(p, "%s", err);
+        payload_free(p);
+        heap_use_assert_back_to(before);
+        strbuf_free(&sb);
+    }
+    /* lines of 0, 1, 150, 1500, 3000, ... bytes: each growth step of the line buffer */
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"error\":{\"class\":\"E\","
+                     "\"stacktrace\":[");
+    size_t lens[] = {0, 1, 150, 1000, 1500, 3000, 7000, 64, 20000};
+    size_t n = sizeof lens / sizeof *lens;
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(&sb, i ? ",\"" : "\"");
+        for (size_t j = 0; j < lens[i]; j++)
+            strbuf_putc(&sb, (char)('a' + (i + j) % 26));
+        strbuf_putc(&sb, '"');
+    }
+    strbuf_puts(&sb, "]}}]}]}");
+    char err[256];
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    strbuf_free(&sb);
+    cr_assert_not_null(p, "%s", err);
+    const payload_error *e = &p->aggregates[0].occurrences[0]->error;
+    cr_assert_eq(e->n_stacktrace, n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(strlen(e->stacktrace[i]), lens[i], "line %zu", i);
+        for (size_t j = 0; j < lens[i]; j++)
+            cr_assert_eq(e->stacktrace[i][j], (char)('a' + (i + j) % 26), "line %zu byte %zu", i, j);
+    }
+    payload_free(p);
+}
