@@ -556,3 +556,19 @@ Test(h1parse, every_chunk_size_line_is_checked)
     cr_assert_eq(o.r, H1_DONE, "a last chunk of 15 zeros: %d", o.r);
     cr_assert_str_eq(o.g.body, "ab");
 }
+
+/* A 204 has no body: a Content-Length above 0 or a chunked coding with it is not for the fast path.
+ * Found by mutation testing (issue 19, seed 4, blind). */
+Test(h1parse, no_content_with_a_body_framing)
+{
+    outcome o = check_all("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", false, 0);
+    cr_assert_eq(o.r, H1_UNSUPPORTED);
+    cr_assert_eq(o.g.len, 0);
+    o = check_all("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_UNSUPPORTED);
+    o = check_all("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_DONE);
+    o = check_all("HTTP/1.1 205 Reset Content\r\nContent-Length: 2\r\n\r\nab", false, 0);
+    cr_assert_eq(o.r, H1_DONE);
+    cr_assert_str_eq(o.g.body, "ab");
+}
