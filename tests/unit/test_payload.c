@@ -1002,3 +1002,29 @@ Test(payload, http_builders_free_every_header)
         strbuf_free(&sb);
     }
 }
+
+/* request_headers given twice, the last one empty: the kept context has no headers and the first one's
+ * header array (grown to 2 MiB by 100,000 headers here, so that the plain build's heap count sees it) is
+ * freed. Found by the ASan mode of the mutation tool on the test above: the array leaked. */
+Test(payload, empty_repeated_request_headers_free_the_first_array)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"u\","
+                     "\"http_context\":{\"request_headers\":{");
+    for (int h = 0; h < 100000; h++) {
+        char m[32];
+        snprintf(m, sizeof m, "%s\"h%d\":\"v\"", h ? "," : "", h);
+        strbuf_puts(&sb, m);
+    }
+    strbuf_puts(&sb, "},\"request_headers\":{}}}]}]}");
+    char err[256];
+    size_t before = heap_use();
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_not_null(p->aggregates[0].occurrences[0]->http);
+    cr_assert_eq(p->aggregates[0].occurrences[0]->http->n_headers, 0);
+    payload_free(p);
+    heap_use_assert_back_to(before);
+    strbuf_free(&sb);
+}
