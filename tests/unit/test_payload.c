@@ -1028,3 +1028,94 @@ Test(payload, empty_repeated_request_headers_free_the_first_array)
     heap_use_assert_back_to(before);
     strbuf_free(&sb);
 }
+
+/* An aggregate folded into an earlier one of the same identity gives back its own key and origin job
+ * (1 MiB each here, for the plain build's heap count). Found by mutation testing (issue 19, seed 2 on the
+ * code after the request_headers fix). */
+Test(payload, folded_aggregates_free_their_strings)
+{
+    size_t big = 1 << 20;
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[");
+    for (int i = 0; i < 3; i++) {
+        strbuf_puts(&sb, i ? ",{\"aggregation_key\":\"" : "{\"aggregation_key\":\"");
+        for (size_t j = 0; j < big; j++)
+            strbuf_putc(&sb, 'k');
+        strbuf_puts(&sb, "\",\"__lookout_job__\":\"");
+        for (size_t j = 0; j < big; j++)
+            strbuf_putc(&sb, 'j');
+        char c[64];
+        snprintf(c, sizeof c, "\",\"total_count\":%d,\"latest_errors\":[{\"uuid\":\"u%d\"}]}", i + 1, i);
+        strbuf_puts(&sb, c);
+    }
+    strbuf_puts(&sb, "]}");
+    char err[256];
+    size_t before = heap_use();
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1);
+    cr_assert_eq(p->aggregates[0].total_count, 3);
+    cr_assert_eq(p->aggregates[0].n_occurrences, 3);
+    payload_free(p);
+    heap_use_assert_back_to(before);
+    strbuf_free(&sb);
+}
+
+/* A repeated aggregated_errors list starts with an empty index: keys of the first list, at other
+ * positions in the second, are neither folded into the first list's (freed) aggregates nor lost. */
+Test(payload, repeated_aggregated_errors_start_a_new_index)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    for (int list = 0; list < 2; list++) {
+        strbuf_puts(&sb, list ? "],\"aggregated_errors\":[" : "{\"aggregated_errors\":[");
+        for (int i = 0; i < 40; i++) {
+            char a[96];
+            int k = list ? 39 - i : i; /* the second list in reverse order */
+            snprintf(a, sizeof a, "%s{\"aggregation_key\":\"key-%02d\",\"total_count\":%d}", i ? "," : "", k,
+                     list ? 100 + k : k);
+            strbuf_puts(&sb, a);
+        }
+    }
+    strbuf_puts(&sb, ",{\"aggregation_key\":\"key-00\",\"total_count\":7}]}");
+    char err[256];
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    strbuf_free(&sb);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 40);
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "key-%02d", 39 - i);
+        cr_assert_str_eq(p->aggregates[i].key, k);
+        cr_assert_eq(p->aggregates[i].total_count, (uint64_t)(100 + 39 - i), "%s", k);
+    }
+    payload_free(p);
+}
+
+/* payload_parse_reuse: when the text with placeholders fails to parse, the body is parsed again in full
+ * (no lookups), which gives the full parse's error. The source here knows the first aggregate only. */
+static int reuse_lookups;
+static bool lookup_first(void *ctx, uint64_t raw_hash, payload_aggregate *out)
+{
+    (void)ctx;
+    (void)raw_hash;
+    if (reuse_lookups++)
+        return false;
+    *out = (payload_aggregate){.key = "k", .total_count = 1};
+    return true;
+}
+
+Test(payload, reuse_falls_back_to_a_full_parse_on_errors)
+{
+    const char *body = "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"total_count\":1},"
+                       "{\"aggregation_key\":\"x\",\"total_count\":1e999}]}";
+    char err[256] = "", err2[256] = "";
+    cr_assert_null(payload_parse(body, strlen(body), "fb", err, sizeof err));
+    cr_assert_str_eq(err, "invalid JSON at line 1 column 104: real number overflow");
+    payload_reuse r = {.lookup = lookup_first};
+    reuse_lookups = 0;
+    cr_assert_null(payload_parse_reuse(body, strlen(body), "fb", 0, &r, err2, sizeof err2));
+    cr_assert_str_eq(err2, err);
+    cr_assert_eq(reuse_lookups, 2, "one plan with lookups, the fallback without");
+}
