@@ -1119,3 +1119,39 @@ Test(payload, reuse_falls_back_to_a_full_parse_on_errors)
     cr_assert_str_eq(err2, err);
     cr_assert_eq(reuse_lookups, 2, "one plan with lookups, the fallback without");
 }
+
+/* The first bad request header is the one named, not a later one. Found by mutation testing (issue 19,
+ * seed 4 on the code after the request_headers fix). */
+Test(payload, first_bad_request_header_is_named)
+{
+    char err[256];
+    payload_doc *p = parse_str("{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"u\","
+                               "\"http_context\":{\"request_headers\":{\"ok\":\"v\",\"a\":1,\"b\":true,\"c\":\"v\"}}}]}]}",
+                               err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->skipped_occurrences, 1);
+    cr_assert_str_eq(p->first_problem, "aggregate \"k\" occurrence 0: header \"a\" is a number, expected a string");
+    payload_free(p);
+}
+
+/* The document's aggregate array is trimmed to its length: 1,370 aggregates grew it to room for 2,053. */
+Test(payload, aggregate_array_trimmed_to_its_length)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[");
+    for (int i = 0; i < 1370; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s{\"aggregation_key\":\"k%d\"}", i ? "," : "", i);
+        strbuf_puts(&sb, a);
+    }
+    strbuf_puts(&sb, "]}");
+    char err[256];
+    payload_doc *p = payload_parse(sb.buf, sb.len, "fb", err, sizeof err);
+    strbuf_free(&sb);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(p->n_aggregates, 1370);
+    size_t usable = malloc_usable_size(p->aggregates), want = 1370 * sizeof *p->aggregates;
+    cr_assert(usable >= want && usable < want + 4096, "%zu usable bytes for %zu", usable, want);
+    payload_free(p);
+}
