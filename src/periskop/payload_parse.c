@@ -423,9 +423,14 @@ static void http_closed(pparse *c)
         h->url = take(&b->url);
         h->body = take(&b->body);
         if (b->headers == CS_OK) {
-            h->headers = b->n_hdr ? b->hdr : xcalloc(1, sizeof(payload_header));
+            /* with no headers, an array a repeated request_headers member left is freed by httpb_clear */
+            if (b->n_hdr) {
+                h->headers = b->hdr;
+                b->hdr = NULL;
+            } else {
+                h->headers = xcalloc(1, sizeof(payload_header));
+            }
             h->n_headers = b->n_hdr;
-            b->hdr = NULL;
             b->n_hdr = 0;
         }
         o->h = h;

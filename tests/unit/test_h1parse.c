@@ -374,3 +374,201 @@ Test(h1parse, results_are_final)
     cr_assert_eq(h1_parse(&p, "more", 4, &used, NULL, NULL), H1_DONE);
     cr_assert_eq(used, 0);
 }
+
+/* Mutation testing (issue 19): the edges the tests above left open. */
+
+Test(h1parse, header_block_limit_at_its_exact_edge)
+{
+    /* Every byte of the status line and the header lines counts, line ends included, also the separator
+     * (':'), the spaces before a value and its first byte: a block of exactly H1_MAX_HEADER_BYTES is
+     * fine, one byte more is not. "HTTP/1.1 200 OK\r\n" + "X: " + value + "\r\n" + "Content-Length: 0\r\n"
+     * + "\r\n" is 43 bytes around the value; with bare LF line ends, 39. */
+    cr_assert_eq(H1_MAX_HEADER_BYTES, 16384);
+    char *m = malloc(20000);
+    for (int lf = 0; lf < 2; lf++) {
+        const char *eol = lf ? "\n" : "\r\n";
+        size_t around = lf ? 39 : 43;
+        for (size_t extra = 0; extra < 2; extra++) {
+            size_t vlen = 16384 - around + extra;
+            int n = sprintf(m, "HTTP/1.1 200 OK%sX: ", eol);
+            memset(m + n, 'v', vlen);
+            sprintf(m + n + vlen, "%sContent-Length: 0%s%s", eol, eol, eol);
+            cr_assert_eq(strlen(m), 16384 + extra);
+            h1_parser p;
+            h1_parser_init(&p);
+            size_t used;
+            h1_result r = h1_parse(&p, m, strlen(m), &used, NULL, NULL);
+            cr_assert_eq(r, extra ? H1_UNSUPPORTED : H1_HEADERS, "lf %d, %zu bytes: %d", lf, strlen(m), r);
+            if (!extra)
+                cr_assert_eq(p.header_bytes, 16384);
+        }
+    }
+    /* many short header lines: the separators and spaces of each count */
+    int n = sprintf(m, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 90; i++)
+        n += sprintf(m + n, "X-%02d: %0170d\r\n", i, i); /* 178 bytes each */
+    size_t vlen = 16384 - (size_t)n - strlen("Y: \r\n\r\n");
+    n += sprintf(m + n, "Y: ");
+    for (size_t extra = 0; extra < 2; extra++) {
+        memset(m + n, 'y', vlen + extra);
+        strcpy(m + n + vlen + extra, "\r\n\r\n");
+        cr_assert_eq(strlen(m), 16384 + extra);
+        h1_parser p;
+        h1_parser_init(&p);
+        size_t used;
+        cr_assert_eq(h1_parse(&p, m, strlen(m), &used, NULL, NULL), extra ? H1_UNSUPPORTED : H1_HEADERS);
+    }
+    free(m);
+}
+
+Test(h1parse, chunk_framing_does_not_count_as_header_bytes)
+{
+    /* 3000 chunks: their size lines and CRLFs are body framing, far more than H1_MAX_HEADER_BYTES */
+    size_t cap = 64 + 3000 * 8 + 16;
+    char *m = malloc(cap);
+    int n = sprintf(m, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 3000; i++)
+        n += sprintf(m + n, "1;e\r\n%c\r\n", 'a' + i % 26);
+    strcpy(m + n, "0\r\n\r\n");
+    h1_parser p;
+    h1_parser_init(&p);
+    size_t used;
+    got g = {.len = 0};
+    cr_assert_eq(h1_parse(&p, m, strlen(m), &used, sink, &g), H1_HEADERS);
+    size_t head = used;
+    cr_assert_eq(h1_parse(&p, m + head, strlen(m) - head, &used, sink, &g), H1_DONE);
+    cr_assert_eq(g.len, 3000);
+    cr_assert_eq(memcmp(g.body, "abcdefghijklmnopqrstuvwxyzab", 28), 0);
+    cr_assert_eq(p.header_bytes, head + 2, "the header block and the empty trailer line: %zu", p.header_bytes);
+    free(m);
+}
+
+Test(h1parse, chunk_sizes_in_lower_and_upper_case_hex)
+{
+    outcome o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "a\r\n0123456789\r\nB\r\nabcdefghijk\r\n1f\r\n0123456789012345678901234567890\r\n"
+                          "F\r\nABCDEFGHIJKLMNO\r\n0\r\n\r\n",
+                          false, 0);
+    cr_assert_eq(o.r, H1_DONE);
+    cr_assert_eq(o.g.len, 10 + 11 + 31 + 15);
+    cr_assert_str_eq(o.g.body, "0123456789abcdefghijk0123456789012345678901234567890ABCDEFGHIJKLMNO");
+    const char *bad[] = {"g", "G", "`", "@", "/", ":"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char m[128];
+        snprintf(m, sizeof m, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\nx\r\n0\r\n\r\n", bad[i]);
+        o = check_all(m, false, 0);
+        cr_assert_eq(o.r, H1_BAD, "size %s: %d", bad[i], o.r);
+    }
+}
+
+Test(h1parse, chunk_extension_bound_at_its_exact_edge)
+{
+    /* CHUNK_EXT_MAX (1024) bytes after the ';' are fine, 1025 are not */
+    char m[2048];
+    for (size_t ext = 1023; ext <= 1025; ext++) {
+        int n = snprintf(m, sizeof m, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+        memset(m + n, 'e', ext);
+        strcpy(m + n + ext, "\r\na\r\n0\r\n\r\n");
+        outcome o = check_all(m, false, 0);
+        cr_assert_eq(o.r, ext <= 1024 ? H1_DONE : H1_BAD, "%zu extension bytes: %d", ext, o.r);
+        if (ext <= 1024)
+            cr_assert_str_eq(o.g.body, "a");
+    }
+}
+
+Test(h1parse, chunk_data_must_end_with_a_line_end)
+{
+    const char *bad[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc0\r\n\r\n",   /* a byte instead of CRLF */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\rX0\r\n\r\n",  /* CR, then not LF */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab 0\r\n\r\n",    /* a space */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        outcome o = check_all(bad[i], false, 0);
+        cr_assert_eq(o.r, H1_BAD, "case %zu: %d", i, o.r);
+        cr_assert_str_eq(o.g.body, "ab");
+    }
+}
+
+Test(h1parse, eof_after_a_final_result_keeps_it)
+{
+    const char *cases[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",    /* unsupported */
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",          /* bad */
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd",      /* refused by the sink */
+    };
+    const h1_result want[] = {H1_UNSUPPORTED, H1_BAD, H1_SINK};
+    for (size_t i = 0; i < 3; i++) {
+        h1_parser p;
+        h1_parser_init(&p);
+        size_t used;
+        got g = {.refuse_after = 2};
+        h1_result r = h1_parse(&p, cases[i], strlen(cases[i]), &used, sink, &g);
+        if (r == H1_HEADERS)
+            r = h1_parse(&p, cases[i] + used, strlen(cases[i]) - used, &used, sink, &g);
+        cr_assert_eq(r, want[i], "case %zu: %d", i, r);
+        cr_assert_eq(h1_parse_eof(&p), want[i], "case %zu: the peer's close does not change the result", i);
+        cr_assert_eq(h1_parse_eof(&p), want[i]);
+    }
+    h1_parser p;
+    h1_parser_init(&p);
+    size_t used;
+    const char *m = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    cr_assert_eq(h1_parse(&p, m, strlen(m), &used, NULL, NULL), H1_HEADERS);
+    cr_assert_eq(h1_parse(&p, "", 0, &used, NULL, NULL), H1_DONE);
+    cr_assert_eq(h1_parse_eof(&p), H1_DONE);
+}
+
+Test(h1parse, a_long_header_name_stays_in_its_buffer)
+{
+    /* Only the first sizeof name bytes of a name are kept; the rest of it must not spill into the
+     * neighbouring value buffer (a write past name[] that no sanitizer sees, being inside the struct). */
+    const char *m = "HTTP/1.1 200 OK\r\nX-A-Header-Name-Longer-Than-The-Buffer-Holds:\r\n";
+    for (size_t first = 1; first < 40; first++) {
+        h1_parser p;
+        h1_parser_init(&p);
+        size_t used;
+        size_t hdr = strlen("HTTP/1.1 200 OK\r\n");
+        cr_assert_eq(h1_parse(&p, m, hdr + first, &used, NULL, NULL), H1_MORE);
+        cr_assert_eq(h1_parse(&p, m + hdr + first, strlen(m) - hdr - first, &used, NULL, NULL), H1_MORE);
+        cr_assert_eq(p.name_len, sizeof p.name + 1, "a long name is marked as such");
+        cr_assert_eq(memcmp(p.name, "X-A-Header-Name-Longer-T", sizeof p.name), 0);
+        char zero[H1_VALUE_MAX] = {0};
+        cr_assert_eq(memcmp(p.value, zero, sizeof zero), 0, "split after %zu name bytes", first);
+        cr_assert_eq(p.value_len, 0);
+    }
+}
+
+/* Each chunk's size line is checked afresh, not only the first: no digits, and the 15-digit bound.
+ * Found by mutation testing (issue 19, seed 3, run blind). */
+Test(h1parse, every_chunk_size_line_is_checked)
+{
+    outcome o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "an empty size line after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n;x\r\n", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "an extension without a size after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n00000000000000f\r\n0123", false, 0);
+    cr_assert_eq(o.r, H1_MORE, "15 digits after a chunk: %d", o.r);
+    cr_assert_str_eq(o.g.body, "ab0123");
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n000000000000000f\r\n0123", false, 0);
+    cr_assert_eq(o.r, H1_BAD, "16 digits after a chunk: %d", o.r);
+    o = check_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n000000000000000\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_DONE, "a last chunk of 15 zeros: %d", o.r);
+    cr_assert_str_eq(o.g.body, "ab");
+}
+
+/* A 204 has no body: a Content-Length above 0 or a chunked coding with it is not for the fast path.
+ * Found by mutation testing (issue 19, seed 4, blind). */
+Test(h1parse, no_content_with_a_body_framing)
+{
+    outcome o = check_all("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", false, 0);
+    cr_assert_eq(o.r, H1_UNSUPPORTED);
+    cr_assert_eq(o.g.len, 0);
+    o = check_all("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_UNSUPPORTED);
+    o = check_all("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false, 0);
+    cr_assert_eq(o.r, H1_DONE);
+    o = check_all("HTTP/1.1 205 Reset Content\r\nContent-Length: 2\r\n\r\nab", false, 0);
+    cr_assert_eq(o.r, H1_DONE);
+    cr_assert_str_eq(o.g.body, "ab");
+}

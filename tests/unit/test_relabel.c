@@ -694,3 +694,47 @@ Test(relabel, go_quote_invalid_sequences)
     relabel_go_quote(b, sizeof b, "\xf0\x9f\x98\x80");
     cr_assert_str_eq(b, "\"\xf0\x9f\x98\x80\"");
 }
+
+/* Mutation testing (issue 19, seed 2 of relabel.c): the edges its survivors showed untested. */
+
+Test(relabel, action_parse_of_null_is_unknown)
+{
+    relabel_action a = RELABEL_KEEP;
+    cr_assert_eq(relabel_action_parse(NULL, &a), -1);
+    cr_assert_eq(a, RELABEL_KEEP, "left as it was");
+}
+
+/* Prometheus' relabelTarget ^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$: every edge of the word classes,
+ * after the first character and inside templates, and the characters just outside them. */
+Test(relabel, target_label_characters_at_the_class_edges)
+{
+    const char *good[] = {"aAzZ09_", "Z", "_", "z9", "a${1}Z", "$Az09_", "${zZ_09}", "${1}0", "_aZ$0"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        relabel_rule r = mk(RELABEL_REPLACE, "a", good[i], NULL, NULL);
+        cr_assert_str_eq(prep_err(r), "", "%s", good[i]);
+    }
+    const char *bad[] = {"a@", "a[", "a`", "a{", "a/", "a:", "$@", "${a:}", "${}", "a$"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "\"%s\" is invalid 'target_label' for replace action", bad[i]);
+        relabel_rule r = mk(RELABEL_REPLACE, "a", bad[i], NULL, NULL);
+        cr_assert_str_eq(prep_err(r), want);
+    }
+}
+
+/* A lead byte whose continuation bytes are not continuation bytes: each invalid byte is one U+FFFD and the
+ * bytes after it are read again (Go's strings.ToLower/ToUpper decode with utf8.DecodeRuneInString).
+ * Found by mutation testing (issue 19, seed 1 of relabel.c on the current code). */
+Test(relabel, case_change_of_truncated_sequences)
+{
+    labelset ls;
+    set_labels(&ls, "x", "A\xc3(", NULL);
+    relabel_rule r[] = {prep(mk(RELABEL_LOWERCASE, "x", "y", NULL, NULL))};
+    check(r, 1, &ls, "x=A\xc3(,y=a\xef\xbf\xbd(");
+    set_labels(&ls, "x", "\xe2\x82" "b\xf0\x9f\x98" "c", NULL);
+    relabel_rule r2[] = {prep(mk(RELABEL_UPPERCASE, "x", "y", NULL, NULL))};
+    check(r2, 1, &ls, "x=\xe2\x82" "b\xf0\x9f\x98" "c,y=\xef\xbf\xbd\xef\xbf\xbd" "B\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "C");
+    set_labels(&ls, "x", "\xc3\x89\xe2\x82\xac", NULL); /* the valid forms: É and € */
+    relabel_rule r3[] = {prep(mk(RELABEL_LOWERCASE, "x", "y", NULL, NULL))};
+    check(r3, 1, &ls, "x=\xc3\x89\xe2\x82\xac,y=\xc3\xa9\xe2\x82\xac");
+}

@@ -353,3 +353,82 @@ Test(target, invalid_utf8_sequences)
     set_labels(&in, "__address__", "1.2.3.4:1000", "custom", "\xed\xa0\x80", NULL);
     expect(&sc, &in, TARGET_FAILED, NULL, NULL, "invalid label value for \"custom\": \"\\xed\\xa0\\x80\"");
 }
+
+/* The code point bounds of a valid label value (Go's utf8.ValidString): U+10FFFF and the neighbours of
+ * the surrogates and of each length's smallest code point are valid, U+110000, surrogates and overlong
+ * forms are not. Found by mutation testing (issue 19, seed 2). */
+Test(target, utf8_code_point_bounds)
+{
+    scrape_config sc = cfg("https");
+    const char *good[] = {"\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xee\x80\x80", "\xc2\x80", "\xdf\xbf",
+                          "\xe0\xa0\x80", "\xf0\x90\x80\x80", "\xc2\xa0"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        labelset in;
+        set_labels(&in, "__address__", "1.2.3.4:1000", "custom", good[i], NULL);
+        expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, NULL);
+    }
+    const char *bad[][2] = {
+        {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, {"\xed\xbf\xbf", "\\xed\\xbf\\xbf"},
+        {"\xe0\x9f\xbf", "\\xe0\\x9f\\xbf"},         {"\xf0\x8f\xbf\xbf", "\\xf0\\x8f\\xbf\\xbf"},
+        {"\xc1\xbf", "\\xc1\\xbf"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "invalid label value for \"custom\": \"%s\"", bad[i][1]);
+        labelset in;
+        set_labels(&in, "__address__", "1.2.3.4:1000", "custom", bad[i][0], NULL);
+        expect(&sc, &in, TARGET_FAILED, NULL, NULL, want);
+    }
+}
+
+/* A __param_ label that sorts first in the set (no __address__ before it) still makes the query, as Go's
+ * url.URL{Scheme: "http", RawQuery: "a=1"}.String() would. */
+Test(target, url_of_a_param_label_sorted_first)
+{
+    scrape_config sc = cfg("http");
+    labelset l;
+    set_labels(&l, "__param_a", "1", "__scheme__", "http", NULL);
+    cr_assert_str_eq(l.v[0].name, "__param_a");
+    char *u = target_url(&sc, &l);
+    cr_assert_str_eq(u, "http:?a=1");
+    free(u);
+    labelset_free(&l);
+    set_labels(&l, "__param_a", "1", "__param_b", "2", NULL);
+    u = target_url(&sc, &l);
+    cr_assert_str_eq(u, "?a=1&b=2");
+    free(u);
+    labelset_free(&l);
+}
+
+/* Go's url.URL.String() special cases: the path "*" is not escaped (EscapedPath), and a relative path
+ * whose first segment holds a colon gets "./" so that it does not read as a scheme (RFC 3986 4.2). Found
+ * by mutation testing (issue 19, seed 1 of target.c on the current code). */
+Test(target, url_special_paths)
+{
+    scrape_config sc = cfg("http");
+    struct {
+        const char *scheme, *addr, *path, *want;
+    } cases[] = {
+        {"http", "h:1", "*", "http://h:1/*"},
+        {"http", "h:1", "/*", "http://h:1/%2A"},
+        {"http", "h:1", "**", "http://h:1/%2A%2A"},
+        {NULL, NULL, "a:b", "./a:b"},
+        {NULL, NULL, "a:b/c", "./a:b/c"},
+        {NULL, NULL, "a/b:c", "a/b:c"},
+        {NULL, NULL, "ab", "ab"},
+        {"http", NULL, "a:b", "http://a:b"}, /* Go writes "//" for a path without a host too */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        labelset l;
+        labelset_init(&l);
+        if (cases[i].scheme)
+            labelset_set(&l, "__scheme__", cases[i].scheme);
+        if (cases[i].addr)
+            labelset_set(&l, "__address__", cases[i].addr);
+        labelset_set(&l, "__metrics_path__", cases[i].path);
+        char *u = target_url(&sc, &l);
+        cr_assert_str_eq(u, cases[i].want, "path %s: %s", cases[i].path, u);
+        free(u);
+        labelset_free(&l);
+    }
+}
