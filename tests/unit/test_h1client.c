@@ -595,3 +595,34 @@ Test(h1client, connection_on_descriptor_0_is_kept)
     server_stop(&s);
     close(epfd);
 }
+
+/* gzip with back-references far into its 32 KiB window (a 20,000-byte block of noise, twice: the second
+ * copy refers 20,000 bytes back) inflates whole, as curl inflates it. */
+Test(h1client, gzip_with_references_across_the_whole_window)
+{
+    static char plain[40001], gz[65536], resp[70000];
+    unsigned x = 12345;
+    for (int i = 0; i < 20000; i++) {
+        x = x * 1103515245u + 12345u;
+        plain[i] = (char)('a' + (x >> 16) % 26);
+    }
+    memcpy(plain + 20000, plain, 20000);
+    plain[40000] = '\0';
+    size_t gl = gzip_of(plain, gz, sizeof gz);
+    cr_assert_lt(gl, 30000, "the second copy was not compressed as a reference (%zu bytes)", gl);
+    int n = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", gl);
+    memcpy(resp + n, gz, gl);
+    server s;
+    server_start(&s, M_SERVE, resp, (size_t)n + gl);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    static body b;
+    h1c_outcome o;
+    cr_assert_eq(run(c, epfd, &b, 100000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(o.error, H1E_NONE);
+    cr_assert_eq(b.len, 40000);
+    cr_assert(memcmp(b.b, plain, 40000) == 0);
+    h1_client_free(c);
+    server_stop(&s);
+    close(epfd);
+}
