@@ -253,6 +253,33 @@ Test(sched_paths, descriptor_of_a_removed_fast_target_goes_to_curl)
     seen_free(&s);
 }
 
+/* A fast connection that gets descriptor 0 (a daemon with stdin closed) is the target's like any other:
+ * its events reach the fast client, and its scrapes succeed. */
+Test(sched_paths, fast_connection_on_descriptor_0)
+{
+    seen s = {0};
+    scrape_loop *l = loop_start(&s, true); /* its epoll instance and eventfd first: not descriptor 0 */
+    int saved = dup(0);
+    close(0);
+    upsert(l, 1, "/ok", 100, NULL);
+    bool got = wait_seen(&s, 3, 10000);
+    int fd0 = dup(2); /* still taken by the target's connection: the next free number is not 0 */
+    scrape_loop_free(l);
+    if (saved >= 0) {
+        dup2(saved, 0);
+        close(saved);
+    }
+    if (fd0 >= 0)
+        close(fd0);
+    cr_assert(got, "%d results in 10 s", s.n);
+    cr_assert_neq(fd0, 0, "the precondition: descriptor 0 was the connection's");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(s.error[i], "", "result %d", i);
+        cr_assert_eq(s.status[i], 200);
+    }
+    seen_free(&s);
+}
+
 static atomic_int usr1_handled;
 static void on_usr1(int sig)
 {
