@@ -273,6 +273,9 @@ Test(h1client, refused_and_timeout_texts)
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 200), H1C_DONE);
     cr_assert_eq(o.error, H1E_TIMEOUT);
+    cr_assert_eq(o.status, 0, "no response: status 0");
+    cr_assert_eq(o.os_errno, 0);
+    cr_assert_str_eq(o.reason, "");
     char txt[512], want[512];
     h1_client_describe(c, &o, txt, sizeof txt);
     snprintf(want, sizeof want, "Get \"http://127.0.0.1:%d/x\": context deadline exceeded", port);
@@ -283,6 +286,11 @@ Test(h1client, refused_and_timeout_texts)
     c = h1_client_new(url(port, "/x"), epfd, NULL); /* nobody listens there now */
     cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_CONNECT);
+    cr_assert_eq(o.os_errno, ECONNREFUSED);
+    cr_assert_eq(o.status, 0, "no response: status 0");
+    cr_assert_str_eq(o.reason, "");
+    cr_assert_eq(h1_client_fd(c), -1, "a refused connection is closed");
+    cr_assert_not(h1_client_busy(c), "a refused request is over");
     h1_client_describe(c, &o, txt, sizeof txt);
     snprintf(want, sizeof want, "Get \"http://127.0.0.1:%d/x\": dial tcp 127.0.0.1:%d: connect: connection refused",
              port, port);
@@ -418,7 +426,10 @@ Test(h1client, eligible_urls)
                         "http://127.0.0.1/a/../b", "http://127.0.0.1/a/./b", "http://127.0.0.1/a/..",
                         "http://127.0.0.1/#frag", "http://127.0.0.1/a b", "http://127.0.0.1/a%zz",
                         "http://127.0.0.1/\"", "http://[::1/", "http://[::1]x/", "http://[FE80::1]/",
-                        "http://127.0.0.1/\xc3\xa9", "http://127.0.0.1:9090x/"};
+                        "http://127.0.0.1/\xc3\xa9", "http://127.0.0.1:9090x/",
+                        /* hosts of 63 and 64 characters, the second as long as the parser's buffer */
+                        "http://127.0000000000000000000000000000000000000000000000000000000.0.1/",
+                        "http://127.00000000000000000000000000000000000000000000000000000000.0.1/"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         cr_assert(h1_url_eligible(yes[i]), "%s", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
@@ -598,5 +609,145 @@ Test(h1client, body_received_into_the_sinks_buffer_in_any_pieces)
         h1_client_free(c);
         server_stop(&s);
     }
+    close(epfd);
+}
+
+/* A Content-Length above the limit fails as soon as the headers are in, before any body byte reaches the
+ * sink (here the body never completes: waiting for it would end in the timeout). */
+Test(h1client, content_length_above_the_limit_fails_before_the_body)
+{
+    server s;
+    server_start(&s, M_SERVE, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", 0);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    static body b;
+    h1c_outcome o;
+    cr_assert_eq(run(c, epfd, &b, 10, NULL, &o, 2000), H1C_DONE);
+    cr_assert_eq(o.error, H1E_LIMIT);
+    cr_assert_eq(o.status, 200);
+    cr_assert_eq(b.len, 0, "%zu body bytes reached the sink", b.len);
+    cr_assert_eq(h1_client_fd(c), -1, "the connection is closed");
+    h1_client_free(c);
+    server_stop(&s);
+    close(epfd);
+}
+
+/* The caller's errno may still hold EINTR from an interrupted epoll_wait before a later successful one
+ * (a successful call leaves errno alone): the end of a body delimited by the connection's close must
+ * still end the request. */
+Test(h1client, end_of_stream_with_a_stale_eintr, .timeout = 20)
+{
+    server s;
+    server_start(&s, M_CLOSE_AFTER, "HTTP/1.0 200 OK\r\n\r\nuntil close", 0);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    static body b;
+    b.len = 0;
+    b.limit = 1000;
+    h1c_outcome o;
+    h1c_state st = h1_client_start(c, NULL, HDRS, 1000, sink, &b, &o);
+    while (st == H1C_RUNNING) {
+        struct epoll_event ev;
+        cr_assert_eq(epoll_wait(epfd, &ev, 1, 5000), 1);
+        errno = EINTR;
+        st = h1_client_event(c, ev.events, &o);
+    }
+    cr_assert_eq(st, H1C_DONE);
+    cr_assert_eq(o.error, H1E_NONE);
+    cr_assert_eq(o.status, 200);
+    cr_assert_str_eq(b.b, "until close");
+    h1_client_free(c);
+    server_stop(&s);
+    close(epfd);
+}
+
+/* The server resets a kept-alive connection while it is idle: sending the next request fails at once,
+ * and the client retries it once on a new connection (the request never reached the server). */
+Test(h1client, reset_idle_connection_fails_the_send_and_is_retried)
+{
+    server s;
+    server_start(&s, M_SERVE, OK_RESP, 0);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    static body b;
+    h1c_outcome o;
+    cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(o.status, 200);
+    pthread_mutex_lock(&s.mu);
+    int sfd = s.conn_fd[0];
+    struct linger lg = {1, 0};
+    setsockopt(sfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    shutdown(sfd, SHUT_RD); /* ends the server thread's recv: it closes the socket, with a reset */
+    pthread_mutex_unlock(&s.mu);
+    struct epoll_event ev;
+    cr_assert_eq(epoll_wait(epfd, &ev, 1, 5000), 1, "the reset did not arrive");
+    cr_assert_eq(ev.data.fd, h1_client_fd(c));
+    cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 2000), H1C_DONE);
+    cr_assert_eq(o.error, H1E_NONE);
+    cr_assert_eq(o.status, 200);
+    cr_assert_str_eq(b.b, "{\"a\":1}");
+    cr_assert_eq(s.conns, 2);
+    h1_client_free(c);
+    server_stop(&s);
+    close(epfd);
+}
+
+/* A connection on descriptor 0 (a daemon with stdin closed) is kept alive like any other. */
+Test(h1client, connection_on_descriptor_0_is_kept)
+{
+    server s;
+    server_start(&s, M_SERVE, OK_RESP, 0);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    int saved = dup(0);
+    close(0);
+    static body b;
+    h1c_outcome o;
+    cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
+    int fd = h1_client_fd(c);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
+        cr_assert_eq(o.status, 200);
+    }
+    int conns = s.conns;
+    h1_client_free(c);
+    if (saved >= 0) {
+        dup2(saved, 0);
+        close(saved);
+    }
+    cr_assert_eq(fd, 0, "the precondition: the client's socket is descriptor 0");
+    cr_assert_eq(conns, 1, "%d connections for 4 requests", conns);
+    server_stop(&s);
+    close(epfd);
+}
+
+/* gzip with back-references far into its 32 KiB window (a 20,000-byte block of noise, twice: the second
+ * copy refers 20,000 bytes back) inflates whole, as curl inflates it. */
+Test(h1client, gzip_with_references_across_the_whole_window)
+{
+    static char plain[40001], gz[65536], resp[70000];
+    unsigned x = 12345;
+    for (int i = 0; i < 20000; i++) {
+        x = x * 1103515245u + 12345u;
+        plain[i] = (char)('a' + (x >> 16) % 26);
+    }
+    memcpy(plain + 20000, plain, 20000);
+    plain[40000] = '\0';
+    size_t gl = gzip_of(plain, gz, sizeof gz);
+    cr_assert_lt(gl, 30000, "the second copy was not compressed as a reference (%zu bytes)", gl);
+    int n = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", gl);
+    memcpy(resp + n, gz, gl);
+    server s;
+    server_start(&s, M_SERVE, resp, (size_t)n + gl);
+    int epfd = epoll_create1(0);
+    h1_client *c = h1_client_new(url(s.port, "/"), epfd, NULL);
+    static body b;
+    h1c_outcome o;
+    cr_assert_eq(run(c, epfd, &b, 100000, NULL, &o, 5000), H1C_DONE);
+    cr_assert_eq(o.error, H1E_NONE);
+    cr_assert_eq(b.len, 40000);
+    cr_assert(memcmp(b.b, plain, 40000) == 0);
+    h1_client_free(c);
+    server_stop(&s);
     close(epfd);
 }
