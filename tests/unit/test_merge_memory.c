@@ -160,3 +160,72 @@ Test(merge_memory, ids_of_every_length)
     merge_free(e);
     merge_free(e2);
 }
+
+/* n_aggs aggregates ("k<i>"), each with one occurrence whose message is BIG bytes long, so that one
+ * reference to it never released is visible in heap_use. */
+static payload_doc *big_doc(const char *uuid, int n_aggs, int second)
+{
+    char *msg = repeat('m', BIG, "");
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_printf(&sb, "{\"target_uuid\":\"%s\",\"aggregated_errors\":[", uuid);
+    for (int i = 0; i < n_aggs; i++)
+        strbuf_printf(&sb,
+                      "%s{\"aggregation_key\":\"k%d\",\"total_count\":%d,\"latest_errors\":[{\"error\":{\"class\":\"E\","
+                      "\"message\":\"%s\"},\"uuid\":\"%s-%d-%d\",\"timestamp\":\"2024-03-02T10:00:%02dZ\"}]}",
+                      i ? "," : "", i, second + 1, msg, uuid, i, second, second);
+    strbuf_puts(&sb, "]}");
+    char err[256] = "";
+    payload_doc *d = payload_parse(sb.buf, sb.len, "http://x/-/exceptions", err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    strbuf_free(&sb);
+    free(msg);
+    return d;
+}
+
+/* Occurrences are shared by reference: the engine's samples, a change set's added list and a tombstone
+ * being made each hold or drop references. Three lives: an engine freed while its change set still holds
+ * the new occurrences (merge_free, then the change set cleared), an engine whose errors expire (their
+ * samples released when buried), and samples evicted by newer ones. */
+static void occurrence_lives(void)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_engine *e = merge_new(NULL);
+    apply(e, &cs, "j", "http://a", big_doc("A", 3, 1), T0, NULL);
+    cr_assert_eq(cs.n, 3);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    merge_free(e);
+    merge_changeset_clear(&cs);
+
+    e = merge_new(NULL);
+    apply(e, &cs, "j", "http://a", big_doc("A", 3, 1), T0, NULL);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(merge_expire(e, T0 + 400LL * 24 * 60 * MIN, &cs), 3);
+    merge_changeset_clear(&cs);
+    merge_stats st;
+    merge_get_stats(e, &st);
+    cr_assert_eq(st.tombstones, 3);
+    merge_free(e);
+
+    merge_options o = {.samples_per_error = 1};
+    e = merge_new(&o);
+    for (int s = 1; s <= 3; s++) {
+        apply(e, &cs, "j", "http://a", big_doc("A", 2, s), T0 + s * MIN, NULL);
+        merge_changeset_clear(&cs);
+    }
+    merge_aggregate_info ai;
+    cr_assert(merge_get(e, "j", "k1", &ai));
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "A-1-3");
+    merge_free(e);
+    merge_changeset_free(&cs);
+}
+
+Test(merge_memory, every_occurrence_reference_is_released)
+{
+    occurrence_lives();
+    size_t before = heap_use();
+    occurrence_lives();
+    heap_use_assert_back_to(before);
+}
