@@ -810,8 +810,19 @@ Test(merge_limits, prune_reaches_every_instance)
             snprintf(uuid, sizeof uuid, "I%d", i);
             apply("api", url, counts(uuid, 1, "k", 1ULL), T0);
         }
-        cr_assert_eq(merge_prune(E, T0 + 11 * MIN), (size_t)n);
+        /* counted and snapshot wherever they are kept, too */
         merge_stats ms;
+        merge_get_stats(E, &ms);
+        cr_assert_eq(ms.instances, (size_t)n);
+        cr_assert_eq(ms.instance_keys, (size_t)n, "%d instances: %zu keys", n, ms.instance_keys);
+        merge_state st;
+        merge_snapshot(E, &st);
+        cr_assert_eq(st.n_instances, (size_t)n, "%d instances: %zu in the snapshot", n, st.n_instances);
+        cr_assert_eq(st.n_sources, (size_t)n);
+        merge_state_free(&st);
+        cr_assert(st.n_instances == 0 && !st.instances && st.n_sources == 0 && !st.sources);
+        merge_state_free(&st); /* empty: freeing it again does nothing */
+        cr_assert_eq(merge_prune(E, T0 + 11 * MIN), (size_t)n);
         merge_get_stats(E, &ms);
         cr_assert_eq(ms.instances, 0, "%d instances: %zu left", n, ms.instances);
         cr_assert_eq(ms.sources, 0, "%d sources: %zu left", n, ms.sources);
@@ -846,4 +857,85 @@ Test(merge_limits, retention_of_an_error_with_label_identities)
     cr_assert_str_eq(labelset_get(&ai.labels[0], "instance"), "new:80");
     labelset_free(&full);
     labelset_free(&now);
+}
+
+/* Pruning at its edges: a source or instance last seen exactly at the cutoff stays (and a source keeps
+ * its instance, so an unchanged body is still recognised); a source restored newer than its instance
+ * loses the instance when that is pruned. */
+Test(merge_limits, prune_at_the_cutoff)
+{
+    merge_input in = {.job = "api", .url = "http://a", .doc = counts("A", 1, "k", 1ULL), .body_hash = 77,
+                      .now_ms = T0 + 5 * MIN};
+    merge_apply(E, &in, &CS);
+    payload_free((payload_doc *)in.doc);
+    merge_source_state src = {.job = "api", .url = "http://b", .body_hash = 5, .last_scrape_ms = T0 + 9 * MIN,
+                              .instance_id = "http://b\x1f" "B"};
+    merge_instance_state is = {.job = "api", .instance_id = "http://b\x1f" "B", .last_seen_ms = T0};
+    merge_state st = {.instances = &is, .n_instances = 1, .sources = &src, .n_sources = 1};
+    merge_restore(E, &st);
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://b"), 5);
+    cr_assert_eq(merge_prune(E, T0 + 15 * MIN), 1); /* cutoff T0+5: only B's instance (T0) goes */
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + 15 * MIN));
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://b"), 0);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources, 2);
+    cr_assert_eq(ms.instances, 1);
+    cr_assert_eq(merge_prune(E, T0 + 25 * MIN + 1), 1); /* a ms past: A's instance and both sources go */
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources, 0);
+    cr_assert_eq(ms.instances, 0);
+}
+
+/* A derived instance stays while its instance was seen exactly at the cutoff. */
+Test(merge_limits, derived_instance_kept_by_an_instance_at_the_cutoff)
+{
+    payload_doc *d = counts("A", 2, "a", 10ULL, "b", 5ULL);
+    for (size_t i = 0; i < d->n_aggregates; i++) {
+        d->aggregates[i].count_id = d->aggregates[i].key;
+        d->aggregates[i].key = strdup("E");
+    }
+    merge_input in = {.job = "api", .url = "http://a", .doc = d, .body_hash = 77, .now_ms = T0};
+    merge_apply(E, &in, &CS);
+    payload_free(d);
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + 8 * MIN)); /* the instance only */
+    cr_assert_eq(merge_prune(E, T0 + 18 * MIN), 0);                         /* cutoff T0+8 */
+    cr_assert_eq(merge_prune(E, T0 + 18 * MIN + 1), 3);
+}
+
+/* An error deleted by retention while its change was pending, and back before the change set is written,
+ * gets a change of its own again, not the entry of the error that took its place. (The test's change set
+ * is the process's first, generation 1.) */
+Test(merge_limits, error_back_within_the_same_change_set_gets_its_own_change)
+{
+    apply("api", "http://a", counts("A", 1, "k1", 1ULL), T0);
+    apply("api", "http://a", counts("A", 2, "k1", 1ULL, "k2", 1ULL), T0 + 9 * MIN);
+    cr_assert_eq(CS.n, 2);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1); /* k1; k2 moves to its slot */
+    cr_assert_eq(CS.n, 1);
+    cr_assert_str_eq(CS.v[0].key, "k2");
+    apply("api", "http://a", counts("A", 2, "k1", 3ULL, "k2", 1ULL), T0 + 12 * MIN);
+    cr_assert_eq(CS.n, 2);
+    const merge_change *c1 = strcmp(CS.v[0].key, "k1") == 0 ? &CS.v[0] : &CS.v[1];
+    const merge_change *c2 = c1 == &CS.v[0] ? &CS.v[1] : &CS.v[0];
+    cr_assert_str_eq(c1->key, "k1");
+    cr_assert_str_eq(c2->key, "k2");
+    cr_assert(c1->is_new);
+    cr_assert_eq(c1->total_count, 2);
+    cr_assert_eq(c2->total_count, 1);
+}
+
+/* The overflow warning names the job's limit. */
+Test(merge_limits, overflow_warning_names_the_limit)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    int saved = dup(2);
+    cr_assert_eq(dup2(fileno(f), 2), 2);
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 1ULL), T0);
+    int n = log_lines_with(f, "job=api max_errors_per_job=3 overflowed_keys=1");
+    dup2(saved, 2);
+    close(saved);
+    fclose(f);
+    cr_assert_eq(n, 1);
 }

@@ -694,3 +694,58 @@ Test(payload_reuse, the_cache_frees_what_it_remembers)
         heap_use_assert_back_to(before);
     }
 }
+
+/* An aggregate's key and created_at must be plain strings (no escape) for its occurrences to be
+ * scanned; the key's span is its content. (The body sits after blanks in a larger buffer.) */
+Test(payload_scan, occurrences_need_a_plain_key_and_created_at)
+{
+    static const char *const bodies[] = {
+        "{\"aggregation_key\":\"kx\",\"created_at\":\"t\",\"latest_errors\":[{},{\"a\":\"\\\\\"}]}",
+        "{\"aggregation_key\":\"k\\u0041\",\"created_at\":\"t\",\"latest_errors\":[{}]}",
+        "{\"aggregation_key\":\"kx\",\"created_at\":\"\\t\",\"latest_errors\":[{}]}",
+        "{\"aggregation_key\":\"kx\",\"latest_errors\":[{}]}",
+    };
+    const long want[] = {2, -1, -1, -1};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        char buf[512];
+        memset(buf, ' ', sizeof buf);
+        size_t n = strlen(bodies[i]);
+        memcpy(buf + 256, bodies[i], n);
+        payload_span sp[4], key;
+        long r = payload_scan_occurrences(buf + 256, (payload_span){0, n}, sp, 4, &key);
+        cr_assert_eq(r, want[i], "body %zu: %ld", i, r);
+        if (r >= 0) {
+            cr_assert_eq(key.start, 20);
+            cr_assert_eq(key.end, 22);
+            cr_assert_eq(sp[0].start, 58);
+            cr_assert_eq(sp[1].start, 61);
+        }
+    }
+}
+
+/* Source ids of every length from 1 to 80 bytes (job and URL): an id one byte short ends on a malloc
+ * chunk boundary at some length and corrupts the next chunk, which glibc notices when it is freed. */
+Test(payload_reuse, source_ids_of_every_length)
+{
+    agg_cache *cache = agg_cache_new();
+    char job[96], url[96];
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(url, 'u', n), url[n] = '\0';
+        payload_aggregate a = {.key = "k", .raw_hash = n};
+        agg_cache_remember(cache, job, url, &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+        agg_cache_remember(cache, "j", url, &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+        agg_cache_remember(cache, job, "u", &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+    }
+    cr_assert_eq(agg_cache_entries(cache), 3 * 80 - 2); /* (j, u) three times, (j, uu) and (jj, u) twice */
+    payload_reuse r;
+    payload_aggregate out;
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(url, 'u', n), url[n] = '\0';
+        cr_assert(agg_cache_reuse(cache, job, url, &r), "length %zu", n);
+        cr_assert(r.lookup(r.ctx, n, &out), "length %zu", n);
+        agg_cache_forget(cache, job, url);
+    }
+    agg_cache_free(cache);
+}
