@@ -254,7 +254,7 @@ typedef struct merge_source_state {
     char *url;
     uint64_t body_hash;
     int64_t last_scrape_ms;
-    char *instance_id; /* "" when none yet */
+    char *instance_id; /* "" (or NULL) when none yet */
 } merge_source_state;
 
 typedef struct merge_state {

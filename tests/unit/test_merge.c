@@ -658,3 +658,80 @@ Test(merge, a_new_older_sample_alone_is_a_change)
     cr_assert_eq(CS.v[0].total_count, 5);
     cr_assert_eq(CS.v[0].last_seen_ms, 1709373605000LL); /* 2024-03-02T10:00:05Z */
 }
+
+/* ---- issue 19, the merge engine after its split (mutation testing, seeds 1 and 2) ---------------- */
+
+/* merge_reuse_ok's question "does this instance count that key?" for a key the instance does not count
+ * (another instance's) is answered "no" with 1 to 40 keys on the instance: the per-instance count table
+ * (open addressing) grows before it is full, else a probe for an absent key would never end. */
+Test(merge, an_instance_answers_for_keys_it_does_not_count_at_every_size, .timeout = 60)
+{
+    for (int n = 1; n <= 40; n++) {
+        engine_with_cap(0);
+        char body[4096], *p = body;
+        p += sprintf(p, "{\"target_uuid\":\"A\",\"aggregated_errors\":[");
+        for (int k = 0; k < n; k++)
+            p += sprintf(p, "%s{\"aggregation_key\":\"k%d\",\"total_count\":1}", k ? "," : "", k);
+        sprintf(p, "]}");
+        apply("api", "http://a", P("http://a", "%s", body), T0, NULL);
+        apply("api", "http://b", P("http://b", "{\"target_uuid\":\"B\",\"aggregated_errors\":["
+                                               "{\"aggregation_key\":\"other\",\"total_count\":1}]}"),
+              T0, NULL);
+        payload_aggregate ra = {.key = "other", .total_count = 1, .raw_hash = 1, .reused = true};
+        payload_doc doc = {.instance_id = "A", .aggregates = &ra, .n_aggregates = 1};
+        merge_input mi = {.job = "api", .url = "http://a", .doc = &doc};
+        cr_assert_not(merge_reuse_ok(E, &mi), "%d keys", n);
+        ra.key = "k0"; /* one it counts, at that count */
+        cr_assert(merge_reuse_ok(E, &mi), "%d keys", n);
+    }
+}
+
+/* Label set identities restored with a repeat (the same 63-bit id, also with the top bit set: the SQL
+ * store keeps labelset_hash & INT64_MAX) count once against labels_per_error. */
+Test(merge, restored_label_ids_count_once)
+{
+    merge_changeset_free(&CS);
+    merge_free(E);
+    merge_options o = {.labels_per_error = 3};
+    E = merge_new(&o);
+    merge_changeset_init(&CS);
+    const uint64_t ids[] = {0x11, 0x11 | (1ULL << 63), 0x22, 0x22};
+    merge_aggregate_state as = {.job = "api", .key = "k", .total_count = 1, .created_at_ms = T0,
+                                .last_seen_ms = T0, .label_ids = ids, .n_label_ids = 4};
+    merge_restore_aggregate(E, &as);
+    /* two identities: room for one more set, then none */
+    for (int i = 0; i < 2; i++) {
+        labelset ls;
+        mklabels(&ls, i ? "10.0.0.2:80" : "10.0.0.1:80");
+        apply("api", "http://a", agg("A", "k", 2 + (unsigned long)i, "error", "x", 1), T0 + MIN, &ls);
+        labelset_free(&ls);
+    }
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.n_labels, 1);
+    cr_assert_str_eq(labelset_get(&ai.labels[0], "instance"), "10.0.0.1:80");
+}
+
+/* Two label sets with the same labelset_hash are still two sets: the hash only preselects, equality
+ * decides. {a="x\xffb\xffy"} and {a="x", b="y"} hash the same bytes (name 0xff value 0xff per label). */
+Test(merge, label_sets_with_the_same_hash_stay_apart)
+{
+    labelset one, two;
+    labelset_init(&one);
+    labelset_set(&one, "a", "x\xff" "b\xff" "y");
+    labelset_init(&two);
+    labelset_set(&two, "a", "x");
+    labelset_set(&two, "b", "y");
+    cr_assert_eq(labelset_hash(&one), labelset_hash(&two));
+    cr_assert_not(labelset_equal(&one, &two));
+    apply("api", "http://a", agg("A", "k", 1, "error", "a", 1), T0, &one);
+    apply("api", "http://b", agg("B", "k", 1, "error", "b", 1), T0, &two);
+    apply("api", "http://b", agg("B", "k", 2, "error", "b", 1), T0 + MIN, &two); /* the same set again */
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.n_labels, 2);
+    cr_assert(labelset_equal(&ai.labels[0], &one));
+    cr_assert(labelset_equal(&ai.labels[1], &two));
+    labelset_free(&one);
+    labelset_free(&two);
+}

@@ -10,6 +10,7 @@
 
 #include "ingest/ingest.h"
 #include "store/merge.h"
+#include "util/metrics.h"
 
 #define T0 1709377200000LL /* 2024-03-02T11:00:00Z, a minute boundary */
 #define MIN 60000LL
@@ -673,4 +674,268 @@ Test(merge_limits, overflow_warning_once_a_minute)
     cr_assert_eq(first, 1);
     cr_assert_eq(within, 1, "logged again within the minute");
     cr_assert_eq(again, 1, "not logged again a minute later");
+}
+
+/* ---- issue 19, the merge engine after its split (mutation testing, seeds 1 and 2) ---------------- */
+
+/* lookout_errors_overflowed_total has a job label: each job's series holds the increase its own overflow
+ * took (api: 4 + 5, then k4 up by 2; web: 7). */
+Test(merge_limits, overflow_metric_is_per_job)
+{
+    apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 4ULL, "k5", 5ULL), T0);
+    apply("web", "http://c", counts("C", 4, "w1", 1ULL, "w2", 1ULL, "w3", 1ULL, "w4", 7ULL), T0);
+    apply("api", "http://a", counts("A", 5, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 6ULL, "k5", 5ULL), T0 + MIN);
+    static const char *names[] = {"job"};
+    metric_family *f = metric_family_get("lookout_errors_overflowed_total", METRIC_COUNTER, "", 1, names);
+    const char *api[] = {"api"}, *web[] = {"web"}, *none[] = {"none"};
+    cr_assert_eq(metric_value(f, api), 11.0, "%g", metric_value(f, api));
+    cr_assert_eq(metric_value(f, web), 7.0, "%g", metric_value(f, web));
+    cr_assert_eq(metric_value(f, none), 0.0);
+}
+
+#define OCC(uuid, sec)                                                                                          \
+    "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"" uuid "\",\"timestamp\":\"2024-03-02T10:00:" sec \
+    "Z\"}"
+
+/* The overflow deleted by retention comes back for a newer occurrence alone, the count unchanged (as any
+ * error does, see resurrected_error_keeps_only_newer_occurrences): holding only that occurrence. */
+Test(merge_limits, expired_overflow_comes_back_with_a_newer_occurrence_alone)
+{
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k1\",\"total_count\":1},"
+                        "{\"aggregation_key\":\"k2\",\"total_count\":1},{\"aggregation_key\":\"k3\",\"total_count\":1},"
+                        "{\"aggregation_key\":\"k4\",\"total_count\":4,\"latest_errors\":[" OCC("o1", "01") "]}]}"),
+          T0);
+    cr_assert_eq(count("api", "lookout.overflow"), 4);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 4);
+    merge_changeset_clear(&CS);
+    /* the job fills up again (k5..k7); k4, still at 4, goes to the overflow with a newer occurrence o2 */
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":[{\"aggregation_key\":\"k5\",\"total_count\":1},"
+                        "{\"aggregation_key\":\"k6\",\"total_count\":1},{\"aggregation_key\":\"k7\",\"total_count\":1},"
+                        "{\"aggregation_key\":\"k4\",\"total_count\":4,\"latest_errors\":[" OCC("o2", "02") "," OCC(
+                            "o1", "01") "]}]}"),
+          T0 + 12 * MIN);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "lookout.overflow", &ai));
+    cr_assert_eq(ai.total_count, 0);
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "o2");
+    cr_assert_eq(count("api", "k5"), 1);
+    /* without anything newer it stays deleted */
+    cr_assert_eq(merge_expire(E, T0 + 30 * MIN, &CS), 4);
+    merge_changeset_clear(&CS);
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"B\",\"aggregated_errors\":[{\"aggregation_key\":\"k8\",\"total_count\":1},"
+                        "{\"aggregation_key\":\"k9\",\"total_count\":1},{\"aggregation_key\":\"k10\",\"total_count\":1}]}"),
+          T0 + 31 * MIN);
+    apply("api", "http://a",
+          P("http://a", "{\"target_uuid\":\"A\",\"aggregated_errors\":["
+                        "{\"aggregation_key\":\"k4\",\"total_count\":4,\"latest_errors\":[" OCC("o2", "02") "]}]}"),
+          T0 + 32 * MIN);
+    cr_assert(!exists("api", "lookout.overflow"));
+}
+
+/* A restored error without any time starts its retention window at the first expiry; one whose creation
+ * is after its last sighting (clients are not consistent) counts from its creation. */
+Test(merge_limits, restored_errors_without_times_or_created_late)
+{
+    merge_aggregate_state none = {.job = "api", .key = "timeless", .total_count = 1,
+                                  .created_at_ms = PAYLOAD_TS_NONE, .last_seen_ms = PAYLOAD_TS_NONE};
+    merge_aggregate_state late = {.job = "api", .key = "late", .total_count = 1, .created_at_ms = T0 + 5 * MIN,
+                                  .last_seen_ms = T0};
+    merge_restore_aggregate(E, &none);
+    merge_restore_aggregate(E, &late);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 0);
+    cr_assert(exists("api", "timeless"));
+    cr_assert(exists("api", "late"));
+    cr_assert_eq(merge_expire(E, T0 + 16 * MIN, &CS), 1); /* 11 min after its creation */
+    cr_assert(!exists("api", "late"));
+    cr_assert(exists("api", "timeless"));
+    cr_assert_eq(merge_expire(E, T0 + 22 * MIN, &CS), 1); /* 11 min after the first expiry */
+    cr_assert(!exists("api", "timeless"));
+}
+
+/* A source restored without an instance (instance_id "" as the stores write it, or NULL) points at none:
+ * its next body counts as changed; the instances of the same state are restored as they are. */
+Test(merge_limits, restored_sources_without_an_instance)
+{
+    merge_key_count kc = {.key = "k", .count = 5};
+    merge_instance_state is = {.job = "api", .instance_id = "http://c\x1f" "C", .last_seen_ms = T0, .counts = &kc,
+                               .n_counts = 1};
+    merge_source_state src[3] = {{.job = "api", .url = "http://a", .body_hash = 5, .last_scrape_ms = T0},
+                                 {.job = "api", .url = "http://b", .body_hash = 6, .last_scrape_ms = T0, .instance_id = ""},
+                                 {.job = "api", .url = "http://c", .body_hash = 7, .last_scrape_ms = T0,
+                                  .instance_id = "http://c\x1f" "C"}};
+    merge_aggregate_state as = {.job = "api", .key = "k", .total_count = 5, .created_at_ms = T0, .last_seen_ms = T0};
+    merge_restore_aggregate(E, &as);
+    merge_state st = {.instances = &is, .n_instances = 1, .sources = src, .n_sources = 3};
+    merge_restore(E, &st);
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://a"), 0);
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://b"), 0);
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://c"), 7);
+    cr_assert(!merge_body_unchanged(E, "api", "http://a", 5, T0 + MIN));
+    cr_assert(merge_body_unchanged(E, "api", "http://c", 7, T0 + MIN));
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources, 3);
+    cr_assert_eq(ms.instances, 1);
+    cr_assert_eq(ms.instance_keys, 1);
+    apply("api", "http://c", counts("C", 1, "k", 6ULL), T0 + MIN);
+    cr_assert_eq(count("api", "k"), 6);
+}
+
+/* Forgetting on an engine that holds nothing does nothing. */
+Test(merge_limits, forgetting_on_an_empty_engine)
+{
+    merge_forget_body_hashes(E);
+    merge_forget_source(E, "api", "http://a");
+    cr_assert_eq(merge_prune(E, T0), 0);
+    cr_assert_eq(merge_expire(E, T0, &CS), 0);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources + ms.instances + ms.aggregates + ms.tombstones, 0);
+}
+
+/* Every stale instance and source is pruned wherever the tables keep it: 1 to 64 of them. */
+Test(merge_limits, prune_reaches_every_instance)
+{
+    for (int n = 1; n <= 64; n++) {
+        merge_changeset_free(&CS);
+        merge_free(E);
+        setup();
+        for (int i = 0; i < n; i++) {
+            char url[32], uuid[32];
+            snprintf(url, sizeof url, "http://10.0.%d.%d", n, i);
+            snprintf(uuid, sizeof uuid, "I%d", i);
+            apply("api", url, counts(uuid, 1, "k", 1ULL), T0);
+        }
+        /* counted and snapshot wherever they are kept, too */
+        merge_stats ms;
+        merge_get_stats(E, &ms);
+        cr_assert_eq(ms.instances, (size_t)n);
+        cr_assert_eq(ms.instance_keys, (size_t)n, "%d instances: %zu keys", n, ms.instance_keys);
+        merge_state st;
+        merge_snapshot(E, &st);
+        cr_assert_eq(st.n_instances, (size_t)n, "%d instances: %zu in the snapshot", n, st.n_instances);
+        cr_assert_eq(st.n_sources, (size_t)n);
+        merge_state_free(&st);
+        cr_assert(st.n_instances == 0 && !st.instances && st.n_sources == 0 && !st.sources);
+        merge_state_free(&st); /* empty: freeing it again does nothing */
+        cr_assert_eq(merge_prune(E, T0 + 11 * MIN), (size_t)n);
+        merge_get_stats(E, &ms);
+        cr_assert_eq(ms.instances, 0, "%d instances: %zu left", n, ms.instances);
+        cr_assert_eq(ms.sources, 0, "%d sources: %zu left", n, ms.sources);
+    }
+}
+
+/* An error restored with label set identities and full sets is deleted by retention and comes back
+ * with the labels of its new report only (what burying frees is exactly the full sets). */
+Test(merge_limits, retention_of_an_error_with_label_identities)
+{
+    labelset full;
+    labelset_init(&full);
+    labelset_set(&full, "instance", "old:80");
+    const uint64_t ids[] = {0x11, 0x22};
+    merge_aggregate_state as = {.job = "api", .key = "k", .total_count = 1, .created_at_ms = T0, .last_seen_ms = T0,
+                                .labels = &full, .n_labels = 1, .label_ids = ids, .n_label_ids = 2};
+    merge_restore_aggregate(E, &as);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.n_labels, 1);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1);
+    labelset now;
+    labelset_init(&now);
+    labelset_set(&now, "instance", "new:80");
+    merge_input in = {.job = "api", .url = "http://a", .labels = &now, .doc = counts("A", 1, "k", 2ULL),
+                      .now_ms = T0 + 12 * MIN};
+    merge_apply(E, &in, &CS);
+    payload_free((payload_doc *)in.doc);
+    cr_assert(merge_get(E, "api", "k", &ai));
+    cr_assert_eq(ai.total_count, 2);
+    cr_assert_eq(ai.n_labels, 1);
+    cr_assert_str_eq(labelset_get(&ai.labels[0], "instance"), "new:80");
+    labelset_free(&full);
+    labelset_free(&now);
+}
+
+/* Pruning at its edges: a source or instance last seen exactly at the cutoff stays (and a source keeps
+ * its instance, so an unchanged body is still recognised); a source restored newer than its instance
+ * loses the instance when that is pruned. */
+Test(merge_limits, prune_at_the_cutoff)
+{
+    merge_input in = {.job = "api", .url = "http://a", .doc = counts("A", 1, "k", 1ULL), .body_hash = 77,
+                      .now_ms = T0 + 5 * MIN};
+    merge_apply(E, &in, &CS);
+    payload_free((payload_doc *)in.doc);
+    merge_source_state src = {.job = "api", .url = "http://b", .body_hash = 5, .last_scrape_ms = T0 + 9 * MIN,
+                              .instance_id = "http://b\x1f" "B"};
+    merge_instance_state is = {.job = "api", .instance_id = "http://b\x1f" "B", .last_seen_ms = T0};
+    merge_state st = {.instances = &is, .n_instances = 1, .sources = &src, .n_sources = 1};
+    merge_restore(E, &st);
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://b"), 5);
+    cr_assert_eq(merge_prune(E, T0 + 15 * MIN), 1); /* cutoff T0+5: only B's instance (T0) goes */
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + 15 * MIN));
+    cr_assert_eq(merge_source_body_hash(E, "api", "http://b"), 0);
+    merge_stats ms;
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources, 2);
+    cr_assert_eq(ms.instances, 1);
+    cr_assert_eq(merge_prune(E, T0 + 25 * MIN + 1), 1); /* a ms past: A's instance and both sources go */
+    merge_get_stats(E, &ms);
+    cr_assert_eq(ms.sources, 0);
+    cr_assert_eq(ms.instances, 0);
+}
+
+/* A derived instance stays while its instance was seen exactly at the cutoff. */
+Test(merge_limits, derived_instance_kept_by_an_instance_at_the_cutoff)
+{
+    payload_doc *d = counts("A", 2, "a", 10ULL, "b", 5ULL);
+    for (size_t i = 0; i < d->n_aggregates; i++) {
+        d->aggregates[i].count_id = d->aggregates[i].key;
+        d->aggregates[i].key = strdup("E");
+    }
+    merge_input in = {.job = "api", .url = "http://a", .doc = d, .body_hash = 77, .now_ms = T0};
+    merge_apply(E, &in, &CS);
+    payload_free(d);
+    cr_assert(merge_body_unchanged(E, "api", "http://a", 77, T0 + 8 * MIN)); /* the instance only */
+    cr_assert_eq(merge_prune(E, T0 + 18 * MIN), 0);                         /* cutoff T0+8 */
+    cr_assert_eq(merge_prune(E, T0 + 18 * MIN + 1), 3);
+}
+
+/* An error deleted by retention while its change was pending, and back before the change set is written,
+ * gets a change of its own again, not the entry of the error that took its place. (The test's change set
+ * is the process's first, generation 1.) */
+Test(merge_limits, error_back_within_the_same_change_set_gets_its_own_change)
+{
+    apply("api", "http://a", counts("A", 1, "k1", 1ULL), T0);
+    apply("api", "http://a", counts("A", 2, "k1", 1ULL, "k2", 1ULL), T0 + 9 * MIN);
+    cr_assert_eq(CS.n, 2);
+    cr_assert_eq(merge_expire(E, T0 + 11 * MIN, &CS), 1); /* k1; k2 moves to its slot */
+    cr_assert_eq(CS.n, 1);
+    cr_assert_str_eq(CS.v[0].key, "k2");
+    apply("api", "http://a", counts("A", 2, "k1", 3ULL, "k2", 1ULL), T0 + 12 * MIN);
+    cr_assert_eq(CS.n, 2);
+    const merge_change *c1 = strcmp(CS.v[0].key, "k1") == 0 ? &CS.v[0] : &CS.v[1];
+    const merge_change *c2 = c1 == &CS.v[0] ? &CS.v[1] : &CS.v[0];
+    cr_assert_str_eq(c1->key, "k1");
+    cr_assert_str_eq(c2->key, "k2");
+    cr_assert(c1->is_new);
+    cr_assert_eq(c1->total_count, 2);
+    cr_assert_eq(c2->total_count, 1);
+}
+
+/* The overflow warning names the job's limit. */
+Test(merge_limits, overflow_warning_names_the_limit)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    int saved = dup(2);
+    cr_assert_eq(dup2(fileno(f), 2), 2);
+    apply("api", "http://a", counts("A", 4, "k1", 1ULL, "k2", 1ULL, "k3", 1ULL, "k4", 1ULL), T0);
+    int n = log_lines_with(f, "job=api max_errors_per_job=3 overflowed_keys=1");
+    dup2(saved, 2);
+    close(saved);
+    fclose(f);
+    cr_assert_eq(n, 1);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "heap_use.h"
 #include "store/merge.h"
@@ -159,4 +161,121 @@ Test(merge_memory, ids_of_every_length)
     merge_changeset_free(&cs);
     merge_free(e);
     merge_free(e2);
+}
+
+/* n_aggs aggregates ("k<i>"), each with one occurrence whose message is BIG bytes long, so that one
+ * reference to it never released is visible in heap_use. */
+static payload_doc *big_doc(const char *uuid, int n_aggs, int second)
+{
+    char *msg = repeat('m', BIG, "");
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_printf(&sb, "{\"target_uuid\":\"%s\",\"aggregated_errors\":[", uuid);
+    for (int i = 0; i < n_aggs; i++)
+        strbuf_printf(&sb,
+                      "%s{\"aggregation_key\":\"k%d\",\"total_count\":%d,\"latest_errors\":[{\"error\":{\"class\":\"E\","
+                      "\"message\":\"%s\"},\"uuid\":\"%s-%d-%d\",\"timestamp\":\"2024-03-02T10:00:%02dZ\"}]}",
+                      i ? "," : "", i, second + 1, msg, uuid, i, second, second);
+    strbuf_puts(&sb, "]}");
+    char err[256] = "";
+    payload_doc *d = payload_parse(sb.buf, sb.len, "http://x/-/exceptions", err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    strbuf_free(&sb);
+    free(msg);
+    return d;
+}
+
+/* Occurrences are shared by reference: the engine's samples, a change set's added list and a tombstone
+ * being made each hold or drop references. Three lives: an engine freed while its change set still holds
+ * the new occurrences (merge_free, then the change set cleared), an engine whose errors expire (their
+ * samples released when buried), and samples evicted by newer ones. */
+static void occurrence_lives(void)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_engine *e = merge_new(NULL);
+    apply(e, &cs, "j", "http://a", big_doc("A", 3, 1), T0, NULL);
+    cr_assert_eq(cs.n, 3);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    merge_free(e);
+    merge_changeset_clear(&cs);
+
+    e = merge_new(NULL);
+    apply(e, &cs, "j", "http://a", big_doc("A", 3, 1), T0, NULL);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(merge_expire(e, T0 + 400LL * 24 * 60 * MIN, &cs), 3);
+    merge_changeset_clear(&cs);
+    merge_stats st;
+    merge_get_stats(e, &st);
+    cr_assert_eq(st.tombstones, 3);
+    merge_free(e);
+
+    merge_options o = {.samples_per_error = 1};
+    e = merge_new(&o);
+    for (int s = 1; s <= 3; s++) {
+        apply(e, &cs, "j", "http://a", big_doc("A", 2, s), T0 + s * MIN, NULL);
+        merge_changeset_clear(&cs);
+    }
+    merge_aggregate_info ai;
+    cr_assert(merge_get(e, "j", "k1", &ai));
+    cr_assert_eq(ai.n_samples, 1);
+    cr_assert_str_eq(ai.samples[0]->uuid, "A-1-3");
+    merge_free(e);
+    merge_changeset_free(&cs);
+}
+
+Test(merge_memory, every_occurrence_reference_is_released)
+{
+    occurrence_lives();
+    size_t before = heap_use();
+    occurrence_lives();
+    heap_use_assert_back_to(before);
+}
+
+/* A copy of the string s (its NUL included) ending exactly where an unreadable page begins, so that a
+ * read past the NUL faults in the plain build too. Unmap with munmap(*base, *maplen). */
+static char *guarded_str(const char *s, char **base, size_t *maplen)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = strlen(s) + 1;
+    *maplen = (n / pg + 2) * pg;
+    *base = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(*base, MAP_FAILED);
+    cr_assert_eq(mprotect(*base + *maplen - pg, pg, PROT_NONE), 0);
+    char *p = *base + *maplen - pg - n;
+    memcpy(p, s, n);
+    return p;
+}
+
+/* The engine reads the names it is given (job, URL, key) up to their NUL and never past it: each one ends
+ * at an unreadable page, for merging, looking up, restoring and forgetting. */
+Test(merge_memory, names_are_not_read_past_their_end)
+{
+    char *bj, *bu, *bk;
+    size_t lj, lu, lk;
+    const char *job = guarded_str("job", &bj, &lj), *url = guarded_str("http://a", &bu, &lu),
+               *key = guarded_str("k0", &bk, &lk);
+    merge_engine *e = merge_new(NULL);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    apply(e, &cs, job, url, doc("U", "k", 1, 3, 0), T0, NULL);
+    merge_aggregate_info ai;
+    cr_assert(merge_get(e, job, key, &ai));
+    cr_assert_eq(ai.total_count, 3);
+    cr_assert_not(merge_body_unchanged(e, job, url, 1, T0));
+    merge_aggregate_state as = {.job = job, .key = key, .total_count = 4, .created_at_ms = T0, .last_seen_ms = T0};
+    merge_engine *e2 = merge_new(NULL);
+    merge_restore_aggregate(e2, &as);
+    merge_restore_tombstone(e2, job, "gone", T0);
+    cr_assert(merge_get(e2, job, key, &ai));
+    cr_assert_eq(ai.total_count, 4);
+    merge_forget_source(e, job, url);
+    merge_stats st;
+    merge_get_stats(e, &st);
+    cr_assert_eq(st.sources, 0);
+    merge_changeset_free(&cs);
+    merge_free(e);
+    merge_free(e2);
+    munmap(bj, lj);
+    munmap(bu, lu);
+    munmap(bk, lk);
 }

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "heap_use.h"
 #include "ingest/agg_cache.h"
 #include "ingest/ingest.h"
 #include "periskop/payload_priv.h"
@@ -528,4 +531,221 @@ Test(payload_reuse, off_means_full_parse)
     free(b);
     agg_cache_free(cache);
     merge_free(e);
+}
+
+#define BIG (256 * 1024) /* one leaked copy of a name is HEAP_USE_TOLERANCE */
+
+/* ---- issue 19: the reuse modules after occurrence-level reuse (mutation testing, seeds 1 and 2) ---- */
+
+/* A copy of s (n bytes) ending exactly where an unreadable page begins: a read one byte past the end
+ * faults in the plain build too (not only under ASan). Unmap with guarded_free. */
+static char *guarded(const char *s, size_t n, size_t *maplen)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    *maplen = (n / pg + 2) * pg;
+    char *m = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(mprotect(m + *maplen - pg, pg, PROT_NONE), 0);
+    char *b = m + *maplen - pg - n;
+    memcpy(b, s, n);
+    return b;
+}
+
+static void guarded_free(char *b, size_t n, size_t maplen)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    munmap(b + n + pg - maplen, maplen);
+}
+
+/* Every prefix of these bodies (ending inside a string with no quote after it, right after a colon, inside
+ * an element...) ends at an unreadable page: the scanner answers -1 without reading past the end. */
+Test(payload_scan, prefixes_never_read_past_the_end)
+{
+    static const char *const bodies[] = {
+        "{\"target_uuid\":\"u\\\"\", \"n\":1,\"aggregated_errors\":[{\"a\":[1,\"}\"]},{}],\"z\":null}",
+        "{\"x\":\"abc\",\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"latest_errors\":[{\"uuid\":\"q\"}]}]}",
+    };
+    payload_span sp[8];
+    for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+        size_t n = strlen(bodies[b]);
+        for (size_t len = 0; len <= n; len++) {
+            size_t maplen;
+            char *g = guarded(bodies[b], len, &maplen);
+            long r = payload_scan_aggregates(g, len, sp, 8);
+            cr_assert_eq(r, len == n ? (b ? 1 : 2) : -1, "body %zu, prefix of %zu bytes", b, len);
+            guarded_free(g, len, maplen);
+        }
+    }
+}
+
+/* The list's name is recognised by its exact bytes only: another member of the same length is not the
+ * list; something else than a colon after a name is no plain shape. */
+Test(payload_scan, names_and_colons)
+{
+    payload_span sp[8];
+    cr_assert_eq(scan("{\"aggregated_errorZ\":[{}],\"aggregated_errors\":[{},{}]}", sp), 2);
+    cr_assert_eq(sp[0].start, 47);
+    cr_assert_eq(sp[1].start, 50);
+    cr_assert_eq(scan("{\"xxxxxxxxxxxxxxxxx\":{},\"aggregated_errors\":[{}]}", sp), 1);
+    cr_assert_eq(scan("{\"aggregated_errors\";[{}]}", sp), -1);
+    cr_assert_eq(scan("{\"aggregated_errors\"x[{}]}", sp), -1);
+    cr_assert_eq(scan("{\"a\" [1],\"aggregated_errors\":[{}]}", sp), -1);
+}
+
+/* max_occurrences 0 means the default: the occurrences of a raised aggregate that the previous body held
+ * are still left out (at most PAYLOAD_REUSE_MAX_OCC of them). */
+Test(payload_reuse, default_limit_leaves_known_occurrences_out)
+{
+    const char *job = "j", *url = "http://10.0.0.1:80/-/exceptions";
+    merge_engine *e = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    gen g = {.seed = 7, .uuid = "u0", .dup = -1, .bad_occ = -1, .future = -1};
+    for (int k = 0; k < 2; k++) {
+        g.present[k] = 1;
+        g.count[k] = 3;
+        g.newest[k] = 2;
+        g.future_seq[k] = -1;
+    }
+    char err[256];
+    for (int step = 0; step < 2; step++) {
+        if (step) {
+            g.count[1]++;
+            g.newest[1]++;
+        }
+        char *b = body(&g);
+        payload_doc *d = agg_cache_parse(cache, e, job, url, b, strlen(b), 0, true, err, sizeof err);
+        cr_assert_not_null(d, "%s", err);
+        cr_assert_eq(d->n_aggregates, 2);
+        const payload_aggregate *k1 = strcmp(d->aggregates[0].key, "key-1") == 0 ? &d->aggregates[0] : &d->aggregates[1];
+        cr_assert_str_eq(k1->key, "key-1");
+        cr_assert_eq(k1->n_occ_hashes, step ? 4 : 3);
+        cr_assert_eq(k1->known_occurrences, step ? 3 : 0, "step %d", step);
+        cr_assert_eq(k1->n_occurrences, step ? 1 : 3, "step %d", step);
+        ingest_merge_doc(e, job, url, NULL, NULL, d, false, 0, 1709377200000LL + step, &cs);
+        agg_cache_remember(cache, job, url, d);
+        payload_free(d);
+        free(b);
+    }
+    merge_aggregate_info info;
+    cr_assert(merge_get(e, job, "key-1", &info));
+    cr_assert_eq(info.total_count, 4);
+    cr_assert_eq(info.n_samples, 4);
+    merge_changeset_free(&cs);
+    agg_cache_free(cache);
+    merge_free(e);
+}
+
+/* Only aggregates with a fingerprint are remembered; freeing NULL does nothing. */
+Test(payload_reuse, only_fingerprinted_aggregates_are_remembered)
+{
+    agg_cache_free(NULL);
+    agg_cache *cache = agg_cache_new();
+    payload_aggregate two[3] = {{.key = "a", .raw_hash = 8}, {.key = "b"}, {.key = "c", .raw_hash = 9}};
+    agg_cache_remember(cache, "j", "u", &(payload_doc){.aggregates = two, .n_aggregates = 3});
+    cr_assert_eq(agg_cache_entries(cache), 2);
+    payload_reuse r;
+    cr_assert(agg_cache_reuse(cache, "j", "u", &r));
+    payload_aggregate out;
+    cr_assert(r.lookup(r.ctx, 9, &out));
+    cr_assert_str_eq(out.key, "c");
+    cr_assert(r.lookup(r.ctx, 8, &out));
+    cr_assert_str_eq(out.key, "a");
+    cr_assert_not(r.lookup(r.ctx, 0, &out));
+    cr_assert_not(r.lookup(r.ctx, 10, &out));
+    agg_cache_free(cache);
+}
+
+/* What a cache remembers (keys, occurrence fingerprints, source ids) is freed when sources are replaced,
+ * forgotten or cleared and when the cache is freed: 1 to 24 sources with long URLs and keys, measured
+ * with heap_use (plain build). */
+static void cache_life(int n_sources)
+{
+    char *longurl = malloc(BIG + 16), *longkey = malloc(BIG + 16);
+    memset(longurl, 'u', BIG);
+    memset(longkey, 'k', BIG);
+    longkey[BIG] = '\0';
+    uint64_t occ[2] = {5, 3};
+    agg_cache *cache = agg_cache_new();
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n_sources; i++) {
+            snprintf(longurl + BIG, 16, "%d", i);
+            payload_aggregate a = {.key = longkey, .raw_hash = 100 + (uint64_t)i, .occ_hashes = occ, .n_occ_hashes = 2};
+            agg_cache_remember(cache, "j", longurl, &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+        }
+    cr_assert_eq(agg_cache_entries(cache), (size_t)n_sources);
+    snprintf(longurl + BIG, 16, "%d", 0);
+    agg_cache_forget(cache, "j", longurl);
+    cr_assert_eq(agg_cache_entries(cache), (size_t)n_sources - 1);
+    if (n_sources % 2)
+        agg_cache_clear(cache);
+    agg_cache_free(cache);
+    free(longurl);
+    free(longkey);
+}
+
+Test(payload_reuse, the_cache_frees_what_it_remembers)
+{
+    cache_life(3);
+    for (int n = 1; n <= 24; n++) {
+        size_t before = heap_use();
+        cache_life(n);
+        heap_use_assert_back_to(before);
+    }
+}
+
+/* An aggregate's key and created_at must be plain strings (no escape) for its occurrences to be
+ * scanned; the key's span is its content. (The body sits after blanks in a larger buffer.) */
+Test(payload_scan, occurrences_need_a_plain_key_and_created_at)
+{
+    static const char *const bodies[] = {
+        "{\"aggregation_key\":\"kx\",\"created_at\":\"t\",\"latest_errors\":[{},{\"a\":\"\\\\\"}]}",
+        "{\"aggregation_key\":\"k\\u0041\",\"created_at\":\"t\",\"latest_errors\":[{}]}",
+        "{\"aggregation_key\":\"kx\",\"created_at\":\"\\t\",\"latest_errors\":[{}]}",
+        "{\"aggregation_key\":\"kx\",\"latest_errors\":[{}]}",
+    };
+    const long want[] = {2, -1, -1, -1};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        char buf[512];
+        memset(buf, ' ', sizeof buf);
+        size_t n = strlen(bodies[i]);
+        memcpy(buf + 256, bodies[i], n);
+        payload_span sp[4], key;
+        long r = payload_scan_occurrences(buf + 256, (payload_span){0, n}, sp, 4, &key);
+        cr_assert_eq(r, want[i], "body %zu: %ld", i, r);
+        if (r >= 0) {
+            cr_assert_eq(key.start, 20);
+            cr_assert_eq(key.end, 22);
+            cr_assert_eq(sp[0].start, 58);
+            cr_assert_eq(sp[1].start, 61);
+        }
+    }
+}
+
+/* Source ids of every length from 1 to 80 bytes (job and URL): an id one byte short ends on a malloc
+ * chunk boundary at some length and corrupts the next chunk, which glibc notices when it is freed. */
+Test(payload_reuse, source_ids_of_every_length)
+{
+    agg_cache *cache = agg_cache_new();
+    char job[96], url[96];
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(url, 'u', n), url[n] = '\0';
+        payload_aggregate a = {.key = "k", .raw_hash = n};
+        agg_cache_remember(cache, job, url, &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+        agg_cache_remember(cache, "j", url, &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+        agg_cache_remember(cache, job, "u", &(payload_doc){.aggregates = &a, .n_aggregates = 1});
+    }
+    cr_assert_eq(agg_cache_entries(cache), 3 * 80 - 2); /* (j, u) three times, (j, uu) and (jj, u) twice */
+    payload_reuse r;
+    payload_aggregate out;
+    for (size_t n = 1; n <= 80; n++) {
+        memset(job, 'j', n), job[n] = '\0';
+        memset(url, 'u', n), url[n] = '\0';
+        cr_assert(agg_cache_reuse(cache, job, url, &r), "length %zu", n);
+        cr_assert(r.lookup(r.ctx, n, &out), "length %zu", n);
+        agg_cache_forget(cache, job, url);
+    }
+    agg_cache_free(cache);
 }
