@@ -522,15 +522,15 @@ Test(scheduler, interval_change_rephases)
 }
 
 /* An interval of 0 means the default of one minute, both for the phase and for the next start (run_due):
- * the hash is chosen so that the minute's phase falls 400 ms from now (offset = (hash ^ seed) % 60000),
- * so the first start comes at once, scheduled at that phase, and it plans the next one a minute later
+ * the hash is chosen so that the minute's phase falls 1.5 s from now (offset = (hash ^ seed) % 60000; the
+ * margin is for a loaded machine), so the first start comes soon, scheduled at that phase, and it plans the next one a minute later
  * (a start that took 0 as the interval would divide by zero skipping "missed" ticks). */
 Test(scheduler, interval_zero_is_one_minute)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    const int64_t off = (wall + 400) % 60000;
+    const int64_t off = (wall + 1500) % 60000;
     const uint64_t hash = SEED ^ (uint64_t)off;
     add("iv0", hash, "/ok", 0, 300, NULL, 0);
     int i0 = wait_n("iv0", hash, 1, 5000);
@@ -549,13 +549,13 @@ Test(scheduler, interval_zero_is_one_minute)
 
 /* A fast request's deadline wakes the loop by itself: with a one-minute interval nothing else is due, and
  * a 200 ms timeout on a server that answers after 3 s ends in "context deadline exceeded", not in the
- * answer (the phase is put 300 ms from now as in interval_zero_is_one_minute). */
+ * answer (the phase is put 1.5 s from now as in interval_zero_is_one_minute). */
 Test(scheduler, fast_timeout_wakes_the_loop)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    const uint64_t hash = SEED ^ (uint64_t)((wall + 300) % 60000);
+    const uint64_t hash = SEED ^ (uint64_t)((wall + 1500) % 60000);
     add("fto", hash, "/slow?ms=3000", 60000, 200, NULL, 0);
     int i0 = wait_n("fto", hash, 1, 8000);
     cr_assert_geq(i0, 0, "no result in 8 s");
