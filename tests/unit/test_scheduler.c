@@ -521,6 +521,76 @@ Test(scheduler, interval_change_rephases)
               (long long)(b - a));
 }
 
+/* An interval of 0 means the default of one minute, both for the phase and for the next start (run_due):
+ * the hash is chosen so that the minute's phase falls 1.5 s from now (offset = (hash ^ seed) % 60000; the
+ * margin is for a loaded machine), so the first start comes soon, scheduled at that phase, and it plans the next one a minute later
+ * (a start that took 0 as the interval would divide by zero skipping "missed" ticks). */
+Test(scheduler, interval_zero_is_one_minute)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    const int64_t off = (wall + 1500) % 60000;
+    const uint64_t hash = SEED ^ (uint64_t)off;
+    add("iv0", hash, "/ok", 0, 300, NULL, 0);
+    int i0 = wait_n("iv0", hash, 1, 5000);
+    cr_assert_geq(i0, 0, "no scrape in 5 s");
+    /* the loop goes on after the start (a second target is still scraped on its 200 ms grid) */
+    add("iv0b", 5, "/ok", 200, 150, NULL, 0);
+    cr_assert_geq(wait_n("iv0b", 5, 2, 3000), 0, "the loop stopped after the interval-0 start");
+    pthread_mutex_lock(&mu);
+    int64_t s0 = recs[i0].sched;
+    long st = recs[i0].status;
+    pthread_mutex_unlock(&mu);
+    cr_assert_eq(s0 % 60000, off);
+    cr_assert_eq(st, 200);
+    cr_assert_eq(count_of("iv0", hash), 1);
+}
+
+/* A fast request's deadline wakes the loop by itself: with a one-minute interval nothing else is due, and
+ * a 200 ms timeout on a server that answers after 3 s ends in "context deadline exceeded", not in the
+ * answer (the phase is put 1.5 s from now as in interval_zero_is_one_minute). */
+Test(scheduler, fast_timeout_wakes_the_loop)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    const uint64_t hash = SEED ^ (uint64_t)((wall + 1500) % 60000);
+    add("fto", hash, "/slow?ms=3000", 60000, 200, NULL, 0);
+    int i0 = wait_n("fto", hash, 1, 8000);
+    cr_assert_geq(i0, 0, "no result in 8 s");
+    char url[256], want[512];
+    url_of(url, sizeof url, "/slow?ms=3000");
+    snprintf(want, sizeof want, "Get \"%s\": context deadline exceeded", url);
+    pthread_mutex_lock(&mu);
+    rec r = recs[i0];
+    pthread_mutex_unlock(&mu);
+    cr_assert_str_eq(r.error, want);
+    cr_assert_eq(r.status, 0);
+}
+
+/* The success range is 200..299 inclusive on the fast path (plain http to 127.0.0.1) as on curl's:
+ * 299 is a success with its body, 300 a failure. */
+Test(scheduler, status_299_succeeds_300_fails)
+{
+    add("st", 299, "/status/299", 300, 250, NULL, 0);
+    add("st", 300, "/status/300", 300, 250, NULL, 0);
+    int a = wait_n("st", 299, 1, 3000), b = wait_n("st", 300, 1, 3000);
+    cr_assert_geq(a, 0);
+    cr_assert_geq(b, 0);
+    pthread_mutex_lock(&mu);
+    rec ra = recs[a], rb = recs[b];
+    pthread_mutex_unlock(&mu);
+    cr_assert_eq(ra.status, 299);
+    cr_assert_str_empty(ra.error);
+    cr_assert(ra.has_body);
+    cr_assert_eq(ra.body_len, 7);
+    cr_assert_str_eq(ra.body, "status\n");
+    cr_assert_eq(rb.status, 300);
+    cr_assert_not(rb.has_body);
+    cr_assert_str_eq(rb.error, "server returned HTTP status 300 Multiple Choices");
+}
+
 Test(scheduler, remove_stops_scraping_and_aborts_in_flight)
 {
     add("rm", 1, "/ok", 200, 150, NULL, 0);

@@ -468,3 +468,30 @@ Test(sched_paths, authorization_header_freed_after_each_scrape)
     auth_headers_freed(&h);
     free(cred);
 }
+
+/* ---- the fast path's body placement ------------------------------------------------------------ */
+
+/* A chunked body whose first chunk is one byte: the first piece fixes where the body starts, the later
+ * pieces are moved down over the chunk framing behind it; the result is the body byte for byte. */
+Test(sched_paths, fast_chunked_body_first_chunk_one_byte)
+{
+    raw_server rs;
+    raw_start(&rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                   "1\r\nx\r\n5\r\nhello\r\n3\r\n!!!\r\n0\r\n\r\n");
+    seen s = {0};
+    scrape_loop *l = loop_start(&s, true);
+    double d0 = metric_value(fastm, DONE_LV);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", rs.port);
+    scrape_target_spec sp = {.job = "c", .hash = 1, .url = url, .interval_ms = 100, .timeout_ms = 1000};
+    scrape_loop_upsert(l, &sp);
+    cr_assert(wait_seen(&s, 1, 10000));
+    scrape_loop_free(l);
+    raw_stop(&rs);
+    cr_assert_str_empty(s.error[0]);
+    cr_assert_eq(s.status[0], 200);
+    cr_assert_eq(s.done[0], d0 + 1, "the fast path delivered it");
+    cr_assert_eq(s.body_len[0], 9);
+    cr_assert_str_eq(s.body[0], "xhello!!!");
+    seen_free(&s);
+}
