@@ -130,6 +130,8 @@ static void attach(kj *c, json_t *val)
 
 static void mbuf_put(kj_frame *f, const void *p, size_t n)
 {
+    if (!n)
+        return; /* an empty key or value: nothing to copy (and mbuf may not exist yet) */
     if (f->mlen + n > f->mcap) {
         size_t cap = f->mcap ? f->mcap : 256;
         while (cap < f->mlen + n)

@@ -123,8 +123,10 @@ json_t *k8s_map_pack(const char *buf, size_t *offs, size_t n)
     while (i < n && strcmp(buf + offs[i - 1], buf + offs[i]) < 0)
         i++;
     if (i >= n) {
-        const char *last = n ? buf + offs[n - 1] : buf, *v = last + strlen(last) + 1;
-        return json_stringn_nocheck(buf, n ? (size_t)(v + strlen(v) + 1 - buf) : 0);
+        if (!n)
+            return json_stringn_nocheck("", 0); /* buf may be NULL */
+        const char *last = buf + offs[n - 1], *v = last + strlen(last) + 1;
+        return json_stringn_nocheck(buf, (size_t)(v + strlen(v) + 1 - buf));
     }
     qsort_r(offs, n, sizeof *offs, map_entry_cmp, (void *)buf);
     size_t len = 0;
