@@ -345,6 +345,9 @@ char *consul_parse_agent_datacenter(const char *body, size_t len, char *err, siz
 /* A string map (Meta, TaggedAddresses): its pairs in order, and the first error. */
 typedef struct smap {
     labelset pairs; /* raw key -> value; sanitised when the target is built */
+    label *pend;    /* pairs as they arrive, set into `pairs` all at once (labelset_set_many) when read: one
+                       labelset_set per key moved the whole set for each key sorting first (quadratic) */
+    size_t npend, pcap;
     const char *err;
     bool bad_type;
 } smap;
@@ -388,6 +391,13 @@ typedef struct health {
 static void smap_reset(smap *m)
 {
     labelset_free(&m->pairs);
+    for (size_t i = 0; i < m->npend; i++) {
+        free(m->pend[i].name);
+        free(m->pend[i].value);
+    }
+    free(m->pend);
+    m->pend = NULL;
+    m->npend = m->pcap = 0;
     m->err = NULL;
     m->bad_type = false;
 }
@@ -491,16 +501,22 @@ static const char *aggregated_status(const hentry *e)
     return "passing";
 }
 
-static int add_map_labels(labelset *t, const smap *m, const char *prefix)
+static int add_map_labels(labelset *t, smap *m, const char *prefix)
 {
     if (m->bad_type || m->err)
         return -1;
+    labelset_set_many(&m->pairs, m->pend, m->npend); /* takes the strings */
+    m->npend = 0;
+    /* in key order: when two keys sanitise to one name, the later key wins (as set one by one) */
+    label *named = xmalloc((m->pairs.n ? m->pairs.n : 1) * sizeof *named);
     char name[512], clean[400];
     for (size_t i = 0; i < m->pairs.n; i++) {
         sd_sanitize_label_name(m->pairs.v[i].name, clean, sizeof clean);
         snprintf(name, sizeof name, "%s%s", prefix, clean);
-        labelset_set(t, name, m->pairs.v[i].value);
+        named[i] = (label){xstrdup(name), xstrdup(m->pairs.v[i].value)};
     }
+    labelset_set_many(t, named, m->pairs.n);
+    free(named);
     return 0;
 }
 
@@ -698,9 +714,11 @@ static void h_value(health *c, int kind, const unsigned char *s, size_t len, boo
             /* a key that repeats keeps its last value; "" is no label (labelset's rule, as before). Pairs are
              * kept sorted by key: when two keys sanitise to one label name, the later key wins (Go's map
              * order is random, so Prometheus has no rule either) */
-            char *v = dupn(s, len);
-            labelset_set(&m->pairs, c->mapkey, v);
-            free(v);
+            if (m->npend == m->pcap) {
+                m->pcap = m->pcap ? m->pcap * 2 : 16;
+                m->pend = xrealloc(m->pend, m->pcap * sizeof *m->pend);
+            }
+            m->pend[m->npend++] = (label){xstrdup(c->mapkey), dupn(s, len)};
         }
     }
 }

@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "sd/sd_internal.h"
+#include "util/xalloc.h"
 #include "util/yaml_depth.h"
 
 typedef struct glist {
@@ -93,6 +94,71 @@ static int spend(size_t *budget, size_t n, char *err, size_t errlen)
     return 0;
 }
 
+typedef struct yname {
+    const char *name;
+    size_t pos;
+} yname;
+
+static int yname_cmp(const void *a, const void *b)
+{
+    const yname *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* A group's labels mapping into g->labels, all at once (labelset_set_many): one labelset_set per key (and
+ * one into a set of the names seen) moved the whole set for each key sorting first, quadratic in a big
+ * mapping. Errors as read one by one, in document order: a key that is not a string, an invalid name, a
+ * name already set (found by sorting the names first), a value that is not a string. */
+static int add_yaml_labels(yaml_document_t *doc, yaml_node_t *labels, target_group *g, char *err, size_t errlen)
+{
+    size_t n = (size_t)(labels->data.mapping.pairs.top - labels->data.mapping.pairs.start), nn = 0;
+    yname *names = xmalloc((n ? n : 1) * sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pr = labels->data.mapping.pairs.start + i;
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+        if (k && k->type == YAML_SCALAR_NODE)
+            names[nn++] = (yname){(const char *)k->data.scalar.value, i};
+    }
+    qsort(names, nn, sizeof *names, yname_cmp);
+    size_t dup = n; /* the first position whose name an earlier key has */
+    for (size_t j = 1; j < nn; j++)
+        if (strcmp(names[j - 1].name, names[j].name) == 0 && names[j].pos < dup)
+            dup = names[j].pos;
+    free(names);
+    label *pairs = xmalloc((n ? n : 1) * sizeof *pairs);
+    size_t np = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        yaml_node_pair_t *pr = labels->data.mapping.pairs.start + i;
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key), *v = yaml_document_get_node(doc, pr->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE) {
+            rc = fail(err, errlen, "line %d column %d: labels: expected a string key", YPOS(labels));
+            break;
+        }
+        const char *name = (const char *)k->data.scalar.value;
+        if (!label_name_valid(name))
+            rc = fail(err, errlen, "line %d column %d: \"%s\" is not a valid label name", YPOS(k), name);
+        else if (i == dup)
+            rc = fail(err, errlen, "line %d column %d: key \"%s\" already set in map", YPOS(k), name);
+        else if (v->type != YAML_SCALAR_NODE)
+            rc = fail(err, errlen, "line %d column %d: label %s: expected a string, got %s", YPOS(v), name,
+                      y_kind(v));
+        else
+            pairs[np++] = (label){xstrdup(name), xstrdup(y_null(v) ? "" : (const char *)v->data.scalar.value)};
+    }
+    if (rc) {
+        for (size_t i = 0; i < np; i++) {
+            free(pairs[i].name);
+            free(pairs[i].value);
+        }
+    } else {
+        labelset_set_many(&g->labels, pairs, np); /* takes the strings */
+    }
+    free(pairs);
+    return rc;
+}
+
 static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, const char *path, glist *out,
                             size_t *budget, char *err, size_t errlen)
 {
@@ -133,34 +199,8 @@ static int parse_yaml_group(yaml_document_t *doc, yaml_node_t *item, size_t i, c
     if (spend(budget, cost, err, errlen))
         return -1;
     target_group *g = glist_add(out, path);
-    if (labels && labels->type == YAML_MAPPING_NODE) {
-        labelset seen = LABELSET_INIT; /* duplicate label names are an error in strict mode */
-        for (yaml_node_pair_t *pr = labels->data.mapping.pairs.start; pr < labels->data.mapping.pairs.top;
-             pr++) {
-            yaml_node_t *k = yaml_document_get_node(doc, pr->key), *v = yaml_document_get_node(doc, pr->value);
-            if (!k || !v || k->type != YAML_SCALAR_NODE) {
-                labelset_free(&seen);
-                return fail(err, errlen, "line %d column %d: labels: expected a string key", YPOS(labels));
-            }
-            const char *name = (const char *)k->data.scalar.value;
-            if (!label_name_valid(name)) {
-                labelset_free(&seen);
-                return fail(err, errlen, "line %d column %d: \"%s\" is not a valid label name", YPOS(k), name);
-            }
-            if (labelset_get(&seen, name)) {
-                labelset_free(&seen);
-                return fail(err, errlen, "line %d column %d: key \"%s\" already set in map", YPOS(k), name);
-            }
-            labelset_set(&seen, name, "1");
-            if (v->type != YAML_SCALAR_NODE) {
-                labelset_free(&seen);
-                return fail(err, errlen, "line %d column %d: label %s: expected a string, got %s", YPOS(v), name,
-                            y_kind(v));
-            }
-            labelset_set(&g->labels, name, y_null(v) ? "" : (const char *)v->data.scalar.value);
-        }
-        labelset_free(&seen);
-    }
+    if (labels && labels->type == YAML_MAPPING_NODE && add_yaml_labels(doc, labels, g, err, errlen))
+        return -1;
     if (targets && targets->type == YAML_SEQUENCE_NODE)
         for (yaml_node_item_t *it = targets->data.sequence.items.start; it < targets->data.sequence.items.top;
              it++) {

@@ -51,6 +51,9 @@ typedef struct jg {
     char gerr[512];
     int gprio;
     labelset labels;
+    label *pend;      /* the labels object's pairs as they arrive, set all at once (labelset_set_many) when the
+                         group ends: one at a time, a big map in descending order moved the whole set per key */
+    size_t npend, pcap;
     sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the provider's strings */
     label *view;         /* the group's labels with pooled strings, for sd_gb_freeze */
     size_t view_cap;
@@ -70,9 +73,19 @@ static void clear_targets(jg *c)
     sd_gb_clear(&c->tb);
 }
 
+static void pend_clear(jg *c)
+{
+    for (size_t i = 0; i < c->npend; i++) {
+        free(c->pend[i].name);
+        free(c->pend[i].value);
+    }
+    c->npend = 0;
+}
+
 static void group_reset(jg *c)
 {
     labelset_clear(&c->labels);
+    pend_clear(c);
     clear_targets(c);
     c->gprio = PRIO_NONE;
     c->gerr[0] = c->targets_err[0] = c->labels_err[0] = c->label_err[0] = c->target_err[0] = 0;
@@ -125,6 +138,8 @@ static void add_target(jg *c, const unsigned char *s, size_t len)
 /* The group at depth 2 ends: keep it when it has targets and the document has no error so far. */
 static void group_end(jg *c)
 {
+    labelset_set_many(&c->labels, c->pend, c->npend); /* takes the strings */
+    c->npend = 0;
     if (!c->err[0]) {
         /* the priority order of the old code */
         if (c->gprio == PRIO_UNKNOWN)
@@ -230,8 +245,11 @@ static void on_value(jg *c, int d, int kind, const unsigned char *s, size_t len)
                 char *v = xmalloc(len + 1);
                 memcpy(v, s, len);
                 v[len] = 0;
-                labelset_set(&c->labels, name, v);
-                free(v);
+                if (c->npend == c->pcap) {
+                    c->pcap = c->pcap ? c->pcap * 2 : 16;
+                    c->pend = xrealloc(c->pend, c->pcap * sizeof *c->pend);
+                }
+                c->pend[c->npend++] = (label){xstrdup(name), v};
             }
         }
     }
@@ -346,6 +364,7 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
         } else if (len == 6 && !strncasecmp((const char *)key, "labels", 6)) {
             c->field = F_LABELS;
             labelset_clear(&c->labels);
+            pend_clear(c);
             c->labels_err[0] = c->label_err[0] = 0;
         } else {
             c->field = F_OTHER;
@@ -451,6 +470,7 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
     free(c->view);
     free(c->label_name);
     labelset_free(&c->labels);
+    free(c->pend);
     if (rc) {
         sd_groups_free(c->out, c->n);
         free(c->idx);

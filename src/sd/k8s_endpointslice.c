@@ -21,7 +21,7 @@ void k8s_endpointslice_build(const json_t *eps, const k8s_lookup *lk, target_gro
     labelset_set(&g->labels, K8S_META "endpointslice_name", k8s_str(eps, "metadata.name"));
     labelset_set(&g->labels, K8S_META "endpointslice_address_type", k8s_str(eps, "addressType"));
     const json_t *labels = k8s_get(eps, "metadata.labels");
-    const char *svc_name = json_string_value(json_object_get(labels, "kubernetes.io/service-name"));
+    const char *svc_name = k8s_map_get(labels, "kubernetes.io/service-name");
     if (lk && svc_name) {
         char key[600];
         snprintf(key, sizeof key, "%s/%s", ns ? ns : "", svc_name);

@@ -30,8 +30,9 @@
  * and curl_multi_wakeup. `sub_mu` guards the subscriber list; the watch thread holds it while it calls
  * sd_provider_update/mark_success, so after unsubscribing a provider gets no more updates. Lock order:
  * kubernetes_share.c's reg_mu -> sub_mu -> the manager's lock. */
-#include <stdatomic.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static bool primary_refs(k8s_role role, const json_t *o, k8s_kind kind, const ch
     if (kind == K8S_ROLE_SERVICE) {
         if (role == K8S_ROLE_ENDPOINTS)
             return strcmp(k8s_str(o, "metadata.name") ? k8s_str(o, "metadata.name") : "", name) == 0;
-        const char *svc = json_string_value(json_object_get(k8s_get(o, "metadata.labels"), "kubernetes.io/service-name"));
+        const char *svc = k8s_map_get(k8s_get(o, "metadata.labels"), "kubernetes.io/service-name");
         return svc && strcmp(svc, name) == 0;
     }
     const json_t *list = json_object_get(o, role == K8S_ROLE_ENDPOINTS ? "subsets" : "endpoints");
@@ -246,9 +247,16 @@ static void store_apply(k8s_watch *kp, k8s_kind kind, const char *key, json_t *o
 
 /* ---- informers ---- */
 
+/* Empties the buffer; one grown past 1 MiB (a big page or event) is released rather than held while the
+ * objects it held are built into groups and sent, and until the next big one. */
 static void inf_buf_reset(k8s_informer *in)
 {
     in->len = 0;
+    if (in->cap > (1u << 20)) {
+        free(in->buf);
+        in->buf = NULL;
+        in->cap = 0;
+    }
 }
 
 static bool inf_buf_append(k8s_informer *in, const char *d, size_t n, size_t max)
@@ -560,6 +568,23 @@ static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
     return gs;
 }
 
+/* Frees groups built by build_groups. Built label sets are many small allocations of this thread's malloc
+ * arena: after a big build (a map of a million labels, an endpoints object of 100,000 addresses) they are
+ * given back to the system, so that they do not stay resident while the manager and the scrape layer build
+ * their own copies. */
+static void free_groups(target_group *gs, size_t n)
+{
+    size_t labels = 0;
+    for (size_t i = 0; i < n; i++) {
+        labels += gs[i].labels.n;
+        for (size_t t = 0; t < gs[i].n_targets; t++)
+            labels += gs[i].targets[t].n;
+    }
+    sd_groups_free(gs, n);
+    if (labels > 65536)
+        malloc_trim(0);
+}
+
 /* Sends what changed to the subscribers (everything to those that just joined), then reports success
  * when a LIST completed. Nothing is sent before every informer has listed once. */
 static void flush(k8s_watch *kp)
@@ -574,7 +599,7 @@ static void flush(k8s_watch *kp)
         for (size_t s = 0; s < kp->n_subs; s++)
             if (!kp->subs[s].needs_full)
                 sd_provider_update(kp->subs[s].p, gs, n);
-        sd_groups_free(gs, n);
+        free_groups(gs, n);
         json_object_clear(kp->dirty);
     }
     if (kp->any_needs_full) {
@@ -586,7 +611,7 @@ static void flush(k8s_watch *kp)
                 sd_provider_mark_success(kp->subs[s].p); /* the state it got is the watch's current one */
                 kp->subs[s].needs_full = false;
             }
-        sd_groups_free(gs, n);
+        free_groups(gs, n);
         kp->any_needs_full = false;
     }
     if (kp->listed) {

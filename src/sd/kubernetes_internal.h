@@ -1,7 +1,8 @@
 /* kubernetes_internal: what the Kubernetes SD files share with each other and with their unit tests.
  *
  * Objects are jansson values in the API's own JSON shape, pruned to the fields the meta labels need
- * (k8s_slim): builders therefore accept a full object from a fixture or a pruned one from the store alike.
+ * (k8s_slim; labels and annotations maps packed into one string, see k8s_map_pack): builders therefore accept a
+ * full object from a fixture or a pruned one from the store alike.
  * Builders are pure: (object, lookups) -> one target group with Prometheus' source, labels and targets. */
 #ifndef LOOKOUT_SD_KUBERNETES_INTERNAL_H
 #define LOOKOUT_SD_KUBERNETES_INTERNAL_H
@@ -39,6 +40,18 @@ typedef enum k8s_doc {
     K8S_DOC_PAGE,   /* a list page: items (pruned objects), metadata.continue, metadata.resourceVersion */
     K8S_DOC_EVENT,  /* a watch event: type, object (pruned, plus metadata.namespace, code and message) */
 } k8s_doc;
+/* Packed maps (kubernetes_meta.c): where a template holds the string "map" (labels, annotations), the kept
+ * value is not the object but one JSON string: its entries sorted by key, one per key (the last occurrence),
+ * each KEY NUL TAG VALUE NUL, TAG 's' (VALUE: the string value) or 'n' (a value that is not a string);
+ * a value that is not an object is not kept. Readers take either form: a full object's map or a pruned one. */
+bool k8s_map_template(const json_t *t);
+/* buf holds n entries (KEY NUL TAG VALUE NUL) at offsets offs[] (sorted here), in arrival order: the packed
+ * JSON string. */
+json_t *k8s_map_pack(const char *buf, size_t *offs, size_t n);
+/* Iterates a packed map from *pos (start at 0): false at the end; *value NULL for a non-string value. */
+bool k8s_map_next(const json_t *map, size_t *pos, const char **key, const char **value);
+/* The string value of key in a map of either form, NULL when absent or not a string. */
+const char *k8s_map_get(const json_t *map, const char *key);
 /* The template of doc for kind (static; NULL for an unknown kind). */
 const json_t *k8s_template(k8s_kind kind, k8s_doc doc);
 /* What the streaming parser keeps of a document jansson parsed: k8s_prune(tree, k8s_template(kind, doc)),

@@ -1,7 +1,8 @@
 /* kubernetes_meta: API paths, object pruning and the label helpers every Kubernetes role shares.
  *
  * Pruning is driven by a template in the object's own shape: `true` keeps a value whole, an object keeps
- * only the listed keys (recursively), a one-element array applies its element to every item. This is how
+ * only the listed keys (recursively), a one-element array applies its element to every item, "map" keeps
+ * a string map packed into one string (below). This is how
  * lookout keeps 10,000 pods in a few tens of MiB: managedFields, env, volumes, probes and the rest of the
  * spec are dropped the moment an object is decoded. */
 #include <pthread.h>
@@ -40,31 +41,31 @@ char *k8s_resource_path(k8s_kind kind, const char *ns)
 #define META_NS "\"name\":true,\"namespace\":true,\"resourceVersion\":true"
 static const char *const templates[K8S_ROLE_COUNT] = {
     /* pod */
-    "{\"metadata\":{" META_NS ",\"uid\":true,\"labels\":true,\"annotations\":true,"
+    "{\"metadata\":{" META_NS ",\"uid\":true,\"labels\":\"map\",\"annotations\":\"map\","
     "\"ownerReferences\":[{\"kind\":true,\"name\":true,\"controller\":true}]},"
     "\"spec\":{\"nodeName\":true,\"containers\":[" CONTAINER "],\"initContainers\":[" CONTAINER "]},"
     "\"status\":{\"podIP\":true,\"hostIP\":true,\"phase\":true,\"conditions\":[{\"type\":true,\"status\":true}],"
     "\"containerStatuses\":[{\"name\":true,\"containerID\":true}],"
     "\"initContainerStatuses\":[{\"name\":true,\"containerID\":true}]}}",
     /* service */
-    "{\"metadata\":{" META_NS ",\"labels\":true,\"annotations\":true},"
+    "{\"metadata\":{" META_NS ",\"labels\":\"map\",\"annotations\":\"map\"},"
     "\"spec\":{\"type\":true,\"clusterIP\":true,\"externalName\":true,\"loadBalancerIP\":true,"
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}}",
     /* endpoints */
-    "{\"metadata\":{" META_NS ",\"labels\":true},\"subsets\":[{"
+    "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"subsets\":[{"
     "\"addresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
     "\"notReadyAddresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}]}",
     /* endpointslice */
-    "{\"metadata\":{" META_NS ",\"labels\":true},\"addressType\":true,\"endpoints\":[{\"addresses\":true,"
+    "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"addressType\":true,\"endpoints\":[{\"addresses\":true,"
     "\"conditions\":true,\"hostname\":true,\"targetRef\":true,\"nodeName\":true,\"deprecatedTopology\":true}],"
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true,\"appProtocol\":true}]}",
     /* node */
-    "{\"metadata\":{\"name\":true,\"resourceVersion\":true,\"labels\":true,\"annotations\":true},"
+    "{\"metadata\":{\"name\":true,\"resourceVersion\":true,\"labels\":\"map\",\"annotations\":\"map\"},"
     "\"spec\":{\"providerID\":true},"
     "\"status\":{\"addresses\":true,\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":true}}}}",
     /* ingress */
-    "{\"metadata\":{" META_NS ",\"labels\":true,\"annotations\":true},"
+    "{\"metadata\":{" META_NS ",\"labels\":\"map\",\"annotations\":\"map\"},"
     "\"spec\":{\"ingressClassName\":true,\"tls\":[{\"hosts\":true}],"
     "\"rules\":[{\"host\":true,\"http\":{\"paths\":[{\"path\":true}]}}]}}",
 };
@@ -94,10 +95,119 @@ static void templates_init(void)
     }
 }
 
+/* ---- packed maps ----
+ * A string-to-string map (labels, annotations) is kept as one JSON string instead of a jansson object (a
+ * hash table entry and a string value per key: ~6 times the text of a map of short keys). Its bytes are the
+ * entries sorted by key (bytewise), one per key (the last occurrence, as jansson kept it), each
+ *   KEY NUL TAG VALUE NUL     TAG 's': VALUE is the string value; TAG 'n': not a string (VALUE empty)
+ * Neither keys nor values can hold a NUL (the parsers refuse \u0000). Canonical, so json_equal compares
+ * two maps' contents. */
+
+bool k8s_map_template(const json_t *t)
+{
+    const char *s = json_string_value(t);
+    return s && strcmp(s, "map") == 0;
+}
+
+static int map_entry_cmp(const void *a, const void *b, void *base)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp((const char *)base + x, (const char *)base + y);
+    return c ? c : x < y ? -1 : x > y; /* equal keys: in arrival order, the last one is kept */
+}
+
+json_t *k8s_map_pack(const char *buf, size_t *offs, size_t n)
+{
+    /* Kubernetes sends maps sorted (Go's encoding/json sorts map keys): then the text is the packed form */
+    size_t i = 1;
+    while (i < n && strcmp(buf + offs[i - 1], buf + offs[i]) < 0)
+        i++;
+    if (i >= n) {
+        if (!n)
+            return json_stringn_nocheck("", 0); /* buf may be NULL */
+        const char *last = buf + offs[n - 1], *v = last + strlen(last) + 1;
+        return json_stringn_nocheck(buf, (size_t)(v + strlen(v) + 1 - buf));
+    }
+    qsort_r(offs, n, sizeof *offs, map_entry_cmp, (void *)buf);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(buf + offs[i], buf + offs[i + 1]) == 0)
+            continue;
+        const char *k = buf + offs[i], *v = k + strlen(k) + 1;
+        len += (size_t)(v - k) + strlen(v) + 1;
+    }
+    char *out = xmalloc(len ? len : 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(buf + offs[i], buf + offs[i + 1]) == 0)
+            continue;
+        const char *k = buf + offs[i], *v = k + strlen(k) + 1;
+        size_t m = (size_t)(v - k) + strlen(v) + 1;
+        memcpy(o, k, m);
+        o += m;
+    }
+    json_t *r = json_stringn_nocheck(out, len);
+    free(out);
+    return r;
+}
+
+/* The packed form of a jansson object. */
+static json_t *map_pack_object(const json_t *obj)
+{
+    size_t n = json_object_size(obj), len = 0, i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) len += strlen(k) + 3 + (json_is_string(v) ? json_string_length(v) : 0);
+    char *buf = xmalloc(len ? len : 1);
+    size_t *offs = xmalloc((n ? n : 1) * sizeof *offs), used = 0;
+    json_object_foreach((json_t *)obj, k, v) {
+        offs[i++] = used;
+        size_t kl = strlen(k);
+        memcpy(buf + used, k, kl + 1);
+        used += kl + 1;
+        buf[used++] = json_is_string(v) ? 's' : 'n';
+        if (json_is_string(v)) {
+            memcpy(buf + used, json_string_value(v), json_string_length(v));
+            used += json_string_length(v);
+        }
+        buf[used++] = 0;
+    }
+    json_t *r = k8s_map_pack(buf, offs, n);
+    free(buf);
+    free(offs);
+    return r;
+}
+
+bool k8s_map_next(const json_t *map, size_t *pos, const char **key, const char **value)
+{
+    const char *s = json_string_value(map);
+    size_t len = json_string_length(map);
+    if (!s || *pos >= len)
+        return false;
+    const char *k = s + *pos, *t = k + strlen(k) + 1;
+    *key = k;
+    *value = *t == 's' ? t + 1 : NULL;
+    *pos = (size_t)(t + 1 + strlen(t + 1) + 1 - s);
+    return true;
+}
+
+const char *k8s_map_get(const json_t *map, const char *key)
+{
+    if (json_is_object(map))
+        return json_string_value(json_object_get(map, key));
+    size_t pos = 0;
+    const char *k, *v;
+    while (k8s_map_next(map, &pos, &k, &v))
+        if (strcmp(k, key) == 0)
+            return v;
+    return NULL;
+}
+
 json_t *k8s_prune(const json_t *v, const json_t *t)
 {
     if (json_is_true(t))
         return json_deep_copy(v);
+    if (k8s_map_template(t))
+        return json_is_object(v) ? map_pack_object(v) : NULL;
     if (json_is_object(t)) {
         if (!json_is_object(v))
             return NULL;
@@ -201,30 +311,45 @@ void k8s_sanitize(char *s)
     }
 }
 
+static void add_pair(label *pairs, size_t *n, const char *k, const char *val, const char *prefix,
+                     const char *present_prefix)
+{
+    size_t len = strlen(k), pl = strlen(prefix), ql = strlen(present_prefix);
+    char *name = xmalloc(pl + len + 1), *present = xmalloc(ql + len + 1);
+    memcpy(name, prefix, pl);
+    memcpy(name + pl, k, len + 1);
+    k8s_sanitize(name + pl);
+    memcpy(present, present_prefix, ql);
+    memcpy(present + ql, k, len + 1);
+    k8s_sanitize(present + ql);
+    pairs[(*n)++] = (label){name, val ? xstrdup(val) : NULL};
+    pairs[(*n)++] = (label){present, xstrdup("true")};
+}
+
 void k8s_add_map(labelset *ls, const json_t *map, const char *prefix, const char *present_prefix)
 {
-    const char *k;
-    json_t *v;
-    if (!json_is_object(map))
+    size_t entries = 0;
+    const char *k, *val;
+    if (json_is_object(map)) {
+        entries = json_object_size(map);
+    } else if (json_is_string(map)) {
+        size_t pos = 0;
+        while (k8s_map_next(map, &pos, &k, &val))
+            entries++;
+    } else {
         return;
+    }
     /* All at once: one at a time, each name between the label_ and labelpresent_ blocks moves the whole
      * second block (a million labels took minutes). */
-    size_t n = 0, cap = 2 * json_object_size(map);
-    label *pairs = malloc((cap ? cap : 1) * sizeof *pairs);
-    if (!pairs)
-        abort();
-    json_object_foreach((json_t *)map, k, v) {
-        size_t len = strlen(k);
-        char *name = malloc(strlen(prefix) + len + 1), *present = malloc(strlen(present_prefix) + len + 1);
-        if (!name || !present)
-            abort();
-        strcpy(stpcpy(name, prefix), k);
-        k8s_sanitize(name + strlen(prefix));
-        strcpy(stpcpy(present, present_prefix), k);
-        k8s_sanitize(present + strlen(present_prefix));
-        const char *val = json_string_value(v);
-        pairs[n++] = (label){name, val ? xstrdup(val) : NULL};
-        pairs[n++] = (label){present, xstrdup("true")};
+    size_t n = 0;
+    label *pairs = xmalloc((entries ? 2 * entries : 1) * sizeof *pairs);
+    if (json_is_object(map)) {
+        json_t *v;
+        json_object_foreach((json_t *)map, k, v) add_pair(pairs, &n, k, json_string_value(v), prefix, present_prefix);
+    } else {
+        size_t pos = 0;
+        while (k8s_map_next(map, &pos, &k, &val))
+            add_pair(pairs, &n, k, val, prefix, present_prefix);
     }
     labelset_set_many(ls, pairs, n);
     free(pairs);

@@ -20,6 +20,9 @@
 #            unnamed object with a 4 MB labels map, a deletion carrying a 2 MB annotations map, then
 #            small events of those kinds. With the tree parser these grew VmHWM by 25-28 x (pages) and
 #            10.8 x (watch stream; the 8 MB event was refused at the 24 x budget and forced a re-list).
+#            A page with a pending pod (no targets) carrying 10 MB of short labels and 10 MB of short
+#            annotations: kept as jansson objects in the informer's store these took 14.3 x; packed
+#            (k8s_map_pack) 3.3 x.
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
@@ -262,6 +265,14 @@ fill("k8s_managed_fields", HEAD + '{"metadata":{"name":"real","namespace":"defau
      ['{"manager":"m","fieldsV1":{"f:metadata":{"f:labels":{"f:a":{}}}}}'])
 with open(f"{d}/k8s_small", "w") as f:
     f.write(HEAD + REAL + "]}")
+# a pending pod (no IP yet, so no targets: what it costs is the informer's store) with 10 MB of short labels
+# and 10 MB of short annotations, then the real pod
+def short_map(size, p):
+    return ",".join(f'"{p}{i}":"v"' for i in range(size // 14))
+with open(f"{d}/k8s_pending_maps", "w") as f:
+    f.write(HEAD + '{"metadata":{"name":"pending","namespace":"default","labels":{' + short_map(N // 2, "l") +
+            '},"annotations":{' + short_map(N // 2, "a") + '}},"spec":{"containers":[{"name":"c"}]},'
+            '"status":{"phase":"Pending"}},' + REAL + "]}")
 # the watch stream, one event a line: 8 MB of empty objects under a field lookout does not read, 4 MB of
 # 1000-deep arrays, an object without a name carrying a 4 MB labels map, the deletion of an unknown pod
 # carrying a 2 MB annotations map; then small events of those kinds and bookmarks up to 20 MB; then the real
@@ -328,7 +339,7 @@ KUBE_PORT=$(free_port)
 bg python3 "$TMP/kube.py" "$KUBE_PORT" "$TMP/sd"
 wait_http "http://127.0.0.1:$KUBE_PORT/healthz" 10 || not_ok "fake API server starts"
 KUBE="    kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:$KUBE_PORT'}]"
-for shape in empty_items deep_items managed_fields; do
+for shape in empty_items deep_items managed_fields pending_maps; do
   echo "k8s_$shape" >"$TMP/sd/k8s_list"
   measure "k8s_$shape" "$KUBE" "k8s_$shape" "$ONE_TARGET"
 done

@@ -226,6 +226,38 @@ Test(sd_consul_parse, map_labels_must_hold_strings)
     target_group_free(&g);
 }
 
+/* A big Meta map set all at once (one labelset_set per key, keys in descending order moved the whole set
+ * each time: quadratic): repeated keys (the last wins, "" deletes), two keys sanitised to one name (the
+ * later key in key order wins, as set one by one), values exact. */
+Test(sd_consul_parse, big_meta_map_descending_repeats)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[{\"Node\":{\"Node\":\"n\",\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":80,\"Meta\":{"
+                     "\"zz\":\"1\",\"yy\":\"1\",\"zz\":\"2\",\"yy\":\"\",\"a-b\":\"dash\",\"a.b\":\"dot\"");
+    for (int i = 99999; i >= 0; i--)
+        strbuf_printf(&sb, ",\"m%05d\":\"v%d\"", i, i);
+    strbuf_puts(&sb, ",\"m00007\":\"last\"}}}]");
+    target_group g;
+    target_group_init(&g, "s");
+    char err[256];
+    cr_assert_eq(consul_parse_health(sb.buf, sb.len, "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 1);
+    const labelset *t = &g.targets[0];
+    cr_assert_str_eq(labelset_get(t, "__meta_consul_service_metadata_zz"), "2");
+    cr_assert_null(labelset_get(t, "__meta_consul_service_metadata_yy"));
+    cr_assert_str_eq(labelset_get(t, "__meta_consul_service_metadata_a_b"), "dot"); /* "a.b" sorts after "a-b" */
+    cr_assert_str_eq(labelset_get(t, "__meta_consul_service_metadata_m00000"), "v0");
+    cr_assert_str_eq(labelset_get(t, "__meta_consul_service_metadata_m00007"), "last");
+    cr_assert_str_eq(labelset_get(t, "__meta_consul_service_metadata_m99999"), "v99999");
+    size_t meta = 0;
+    for (size_t i = 0; i < t->n; i++)
+        meta += strncmp(t->v[i].name, "__meta_consul_service_metadata_", 31) == 0;
+    cr_assert_eq(meta, 100002);
+    target_group_free(&g);
+    strbuf_free(&sb);
+}
+
 /* `[{},{},...]`: every 3 bytes an instance (":0", ten labels, ~1 KiB kept): what is kept is bounded at
  * 24 times the body + 1 MiB like the tree parser was, so 2 MB of it fails instead of building GiBs. */
 Test(sd_consul_parse, health_targets_are_bounded)

@@ -91,6 +91,12 @@ Test(sd_file_parse, yaml_errors_name_the_position)
         {"- targets:\n  - {x: 1}\n", "line 2 column 5: targets: expected a string, got mapping"},
         {"- targets: [a:1]\n  labels: {a: [}\n", "line 2 column 16: "},
         {"- targets: [a:1\n", "line 2 column 1: "},
+        /* a labels mapping's errors in document order: a repeated name (its second key), an invalid name, a
+         * value that is not a string, whichever comes first */
+        {"- targets: [a:1]\n  labels: {b: 1, a: 2, c: [x], b: 3}\n", "line 2 column 27: label c: expected a string, got list"},
+        {"- targets: [a:1]\n  labels: {b: 1, a: 2, b: [x], c: 3}\n", "line 2 column 24: key \"b\" already set in map"},
+        {"- targets: [a:1]\n  labels: {b: 1, 0a: 2, b: 3}\n", "line 2 column 18: \"0a\" is not a valid label name"},
+        {"- targets: [a:1]\n  labels: {z: 1, y: 2, y: 3, z: 4}\n", "line 2 column 24: key \"y\" already set in map"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         target_group *g = NULL;
@@ -104,6 +110,29 @@ Test(sd_file_parse, yaml_errors_name_the_position)
 
 /* libyaml's scanner is quadratic in flow nesting ("[[[[..."): deep documents are refused before loading, and
  * so is repeating a section just under the depth limit (found while fuzzing file_sd). */
+/* A big labels mapping is set all at once (one name at a time, keys in descending order moved the whole set
+ * for each key: quadratic, 4.2 s for this one), with every value. */
+Test(sd_file_parse, yaml_big_labels_mapping_descending)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "- targets: [a:1]\n  labels:\n");
+    for (int i = 99999; i >= 0; i--)
+        strbuf_printf(&sb, "    l%05d: v%d\n", i, i);
+    strbuf_puts(&sb, "    e: ~\n");
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    cr_assert_eq(sd_file_parse("x.yml", sb.buf, sb.len, &g, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(g[0].labels.n, 100001); /* and __meta_filepath */
+    cr_assert_str_eq(labelset_get(&g[0].labels, "l00000"), "v0");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "l99999"), "v99999");
+    cr_assert_null(labelset_get(&g[0].labels, "e"));
+    sd_groups_free(g, n);
+    strbuf_free(&sb);
+}
+
 Test(sd_file_parse, yaml_nesting_is_bounded)
 {
     size_t n = 200000;

@@ -191,11 +191,29 @@ Test(k8s_json, keeps_only_the_template_last_key_wins)
 {
     json_t *ev = parse_ok(K8S_ROLE_POD, K8S_DOC_EVENT,
                           "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"managedFields\":"
-                          "[{\"x\":1}],\"labels\":{\"k\":\"1\",\"k\":\"2\",\"j\":null},\"annotations\":{\"z\":\"1\"},"
-                          "\"annotations\":null},\"spec\":{\"containers\":[{\"name\":\"c\",\"env\":[1]},5]}}}");
+                          "[{\"x\":1}],\"labels\":{\"k\":\"1\",\"k\":\"2\",\"j\":null,\"i\":{\"deep\":[1]},\"\":\"e\"},"
+                          "\"annotations\":{\"z\":\"1\"},\"annotations\":null},\"spec\":{\"containers\":[{\"name\":\"c\","
+                          "\"env\":[1]},5]}}}");
     char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
-    cr_assert_str_eq(s, "{\"object\":{\"metadata\":{\"labels\":{\"j\":null,\"k\":\"2\"},\"name\":\"a\"},"
+    /* labels packed (kubernetes_internal.h): sorted by key, one per key, KEY NUL TAG VALUE NUL */
+    cr_assert_str_eq(s, "{\"object\":{\"metadata\":{\"labels\":\"\\u0000se\\u0000i\\u0000n\\u0000j\\u0000n\\u0000"
+                        "k\\u0000s2\\u0000\",\"name\":\"a\"},"
                         "\"spec\":{\"containers\":[{\"name\":\"c\"},null]}},\"type\":\"ADDED\"}");
+    labelset ls = LABELSET_INIT;
+    k8s_add_map(&ls, k8s_get(json_object_get(ev, "object"), "metadata.labels"), "l_", "p_");
+    cr_assert_eq(ls.n, 6);
+    cr_assert_str_eq(labelset_get(&ls, "l_"), "e");
+    cr_assert_str_eq(labelset_get(&ls, "l_k"), "2");
+    cr_assert_null(labelset_get(&ls, "l_j"));
+    cr_assert_null(labelset_get(&ls, "l_i"));
+    cr_assert_str_eq(labelset_get(&ls, "p_"), "true");
+    cr_assert_str_eq(labelset_get(&ls, "p_i"), "true");
+    cr_assert_str_eq(labelset_get(&ls, "p_j"), "true");
+    cr_assert_str_eq(labelset_get(&ls, "p_k"), "true");
+    labelset_free(&ls);
+    cr_assert_str_eq(k8s_map_get(k8s_get(json_object_get(ev, "object"), "metadata.labels"), "k"), "2");
+    cr_assert_null(k8s_map_get(k8s_get(json_object_get(ev, "object"), "metadata.labels"), "j"));
+    cr_assert_null(k8s_map_get(k8s_get(json_object_get(ev, "object"), "metadata.labels"), "x"));
     free(s);
     json_decref(ev);
     /* a page: unnamed items are not kept; the last "items" decides */
@@ -268,21 +286,34 @@ Test(k8s_json, refuses_what_jansson_refused)
 
 Test(k8s_json, kept_values_are_bounded)
 {
-    /* 4 MB of labels on one pod: kept whole they take ~10 times the text */
+    /* 4 MB of containers on one pod: kept as jansson values they take ~10 times the text */
     strbuf sb;
     strbuf_init(&sb);
     strbuf_puts(&sb, "{\"items\":[{\"metadata\":{\"name\":\"p\",\"labels\":{");
     for (int i = 0; sb.len < 4000000; i++)
         strbuf_printf(&sb, "%s\"k%d\":\"v\"", i ? "," : "", i);
-    strbuf_puts(&sb, "}}}]}");
+    strbuf_puts(&sb, "}},\"spec\":{\"containers\":[");
+    size_t labels_end = sb.len;
+    for (int i = 0; sb.len < labels_end + 4000000; i++)
+        strbuf_printf(&sb, "%s{\"name\":\"c%d\"}", i ? "," : "", i);
+    strbuf_puts(&sb, "]}}]}");
     json_t *out = NULL;
     char err[256];
-    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, 3 * sb.len, &out, err, sizeof err), -1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, 3 * sb.len / 2, &out, err, sizeof err), -1);
     cr_assert_null(out);
     char want[200];
     snprintf(want, sizeof want, "JSON document too large to hold: kept objects take more than %zu MiB for a body of %zu bytes",
-             (3 * sb.len) >> 20, sb.len);
+             (3 * sb.len / 2) >> 20, sb.len);
     cr_assert(strstr(err, want), "%s", err);
+    /* without the containers: the 4 MB labels map is kept packed, in less than its text */
+    sb.len = labels_end - strlen("}},\"spec\":{\"containers\":[");
+    strbuf_puts(&sb, "}}}]}");
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, sb.buf, sb.len, sb.len, &out, err, sizeof err), 0, "%s", err);
+    const json_t *labels = k8s_get(json_array_get(json_object_get(out, "items"), 0), "metadata.labels");
+    cr_assert(json_string_length(labels) > 3000000 && json_string_length(labels) < sb.len, "%zu",
+              json_string_length(labels));
+    cr_assert_str_eq(k8s_map_get(labels, "k12345"), "v");
+    json_decref(out);
     /* the same page with the labels under a field lookout does not keep: nothing is kept */
     char *at = strstr(sb.buf, "\"labels\"");
     memcpy(at, "\"labelz\"", 8);
