@@ -154,6 +154,9 @@ typedef struct pparse {
     const reuse_plan *plan; /* NULL: a plain parse */
     const reuse_elem *cur;  /* the plan of the aggregate being read, or NULL */
     size_t n_placeholders, agg_open, occ_open;
+    /* an aggregate folded with another of its key while either had occurrences left out (reused or held
+     * by the previous body): the newest max_occ of the folded lists cannot be chosen without them */
+    bool fold_partial;
     httpb http;
     errb err[MAX_CAUSE_DEPTH + 1];
     int n_err; /* error builders in use */
@@ -528,8 +531,10 @@ static void index_insert(pparse *c, size_t pos)
  * earlier created_at, b's severity, both sample lists (the newest max_occ of them). */
 static void fold(pparse *c, payload_aggregate *a, payload_aggregate *b)
 {
-    /* Two elements in one: neither's text describes the result. Folding a reused aggregate (no
-     * occurrences: they were merged with the previous body) merges the same as folding it in full. */
+    /* Two elements in one: neither's text describes the result. A reused aggregate or one with known
+     * occurrences lacks occurrences the capped folded list may need: payload_parse_reuse parses again. */
+    if (a->reused || b->reused || a->known_occurrences || b->known_occurrences)
+        c->fold_partial = true;
     a->raw_hash = 0;
     a->reused = false;
     a->known_occurrences += b->known_occurrences;
@@ -1184,7 +1189,8 @@ static void position_error(const char *body, size_t len, size_t off, const char 
 /* The streaming parse of text. plan (may be NULL): the scanned elements, to fingerprint aggregates and
  * occurrences and to know the placeholders in the text. *placeholders: how many placeholders it met. */
 static payload_doc *parse_text(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
-                               const reuse_plan *plan, size_t *placeholders, char *err, size_t errlen)
+                               const reuse_plan *plan, size_t *placeholders, bool *partial, char *err,
+                               size_t errlen)
 {
     pparse *c = xcalloc(1, sizeof *c);
     c->max_occ = max_occurrences ? max_occurrences : PAYLOAD_DEFAULT_MAX_OCCURRENCES;
@@ -1205,6 +1211,8 @@ static payload_doc *parse_text(const char *body, size_t len, const char *fallbac
     payload_doc *p = c->doc;
     if (placeholders)
         *placeholders = c->n_placeholders;
+    if (partial)
+        *partial = c->fold_partial;
     if (s != yajl_status_ok) {
         size_t off = yajl_get_bytes_consumed(h);
         if (c->fatal[0]) {
@@ -1245,7 +1253,7 @@ static payload_doc *parse_text(const char *body, size_t len, const char *fallbac
 payload_doc *payload_parse_limited(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
                                    char *err, size_t errlen)
 {
-    return parse_text(body, len, fallback_id, max_occurrences, NULL, NULL, err, errlen);
+    return parse_text(body, len, fallback_id, max_occurrences, NULL, NULL, NULL, err, errlen);
 }
 
 payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallback_id, size_t max_occurrences,
@@ -1255,15 +1263,19 @@ payload_doc *payload_parse_reuse(const char *body, size_t len, const char *fallb
     if (!reuse || !body || !payload_reuse_plan(body, len, reuse, max_occurrences, &plan))
         return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
     size_t met = 0;
-    payload_doc *doc = parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, &met, err, errlen);
-    if (plan.placeholders && (!doc || met != plan.placeholders)) {
+    bool partial = false;
+    payload_doc *doc =
+        parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, &met, &partial, err, errlen);
+    if ((plan.placeholders && (!doc || met != plan.placeholders)) || (doc && partial)) {
         /* A placeholder where the parser saw no element, or the text failed: the full parse gives the exact
-         * error and positions, and fingerprints. */
+         * error and positions, and fingerprints. A key repeated in the body with occurrences left out on
+         * either side: its folded list is the newest max_occ of all of them, known ones included (found by
+         * fuzz_payload_reuse). */
         payload_free(doc);
         payload_reuse_plan_free(&plan);
         if (!payload_reuse_plan(body, len, &(payload_reuse){0}, max_occurrences, &plan))
             return payload_parse_limited(body, len, fallback_id, max_occurrences, err, errlen);
-        doc = parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, NULL, err, errlen);
+        doc = parse_text(plan.text, plan.len, fallback_id, max_occurrences, &plan, NULL, NULL, err, errlen);
     }
     payload_reuse_plan_free(&plan);
     return doc;

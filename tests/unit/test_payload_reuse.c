@@ -749,3 +749,45 @@ Test(payload_reuse, source_ids_of_every_length)
     }
     agg_cache_free(cache);
 }
+
+/* A key sent twice in one body, one copy byte-identical to the previous body's (reused: its occurrences are
+ * left out) and capped at max_occ: the full parse keeps the newest 3 of the folded lists (all known, so
+ * nothing is added), the reusing parse must not keep the older one in their place (found by
+ * fuzz_payload_reuse: fuzz/crashes/fuzz_payload_reuse/). */
+#define FOCC(u, s) "{\"error\":{\"class\":\"E\",\"message\":\"m\"},\"uuid\":\"" u "\",\"timestamp\":\"2024-03-02T10:00:0" s "Z\"}"
+#define FAGG(list) "{\"aggregation_key\":\"K\",\"total_count\":3,\"severity\":\"error\",\"created_at\":\"2024-03-02T10:00:00Z\",\"latest_errors\":[" list "]}"
+Test(payload_reuse, repeated_key_folded_with_a_reused_copy)
+{
+    const char *bodies[2] = {"{\"aggregated_errors\":[" FAGG(FOCC("u1", "3") "," FOCC("u2", "4") "," FOCC("u3", "5")) "]}",
+                             "{\"aggregated_errors\":[" FAGG(FOCC("u0", "1")) "," FAGG(FOCC("u1", "3") "," FOCC("u2", "4") "," FOCC("u3", "5")) "]}"};
+    const char *job = "j", *url = "http://10.0.0.1:80/-/exceptions";
+    merge_engine *full = merge_new(NULL), *fast = merge_new(NULL);
+    agg_cache *cache = agg_cache_new();
+    merge_changeset cf, cr;
+    merge_changeset_init(&cf);
+    merge_changeset_init(&cr);
+    for (int step = 0; step < 2; step++) {
+        char err[256];
+        const char *b = bodies[step];
+        payload_doc *d1 = payload_parse_limited(b, strlen(b), url, 3, err, sizeof err);
+        cr_assert_not_null(d1, "%s", err);
+        payload_doc *d2 = agg_cache_parse(cache, fast, job, url, b, strlen(b), 3, true, err, sizeof err);
+        cr_assert_not_null(d2, "%s", err);
+        cr_assert_eq(d2->n_aggregates, 1);
+        cr_assert_eq(d2->aggregates[0].n_occurrences, 3, "step %d", step);
+        cr_assert_str_eq(d2->aggregates[0].occurrences[0]->uuid, d1->aggregates[0].occurrences[0]->uuid);
+        ingest_merge_doc(full, job, url, NULL, NULL, d1, false, 0, 1709377200000LL + step * 15000LL, &cf);
+        ingest_merge_doc(fast, job, url, NULL, NULL, d2, false, 0, 1709377200000LL + step * 15000LL, &cr);
+        agg_cache_remember(cache, job, url, d2);
+        same_changes(&cf, &cr, step);
+        merge_changeset_clear(&cf);
+        merge_changeset_clear(&cr);
+        payload_free(d1);
+        payload_free(d2);
+    }
+    merge_changeset_free(&cf);
+    merge_changeset_free(&cr);
+    agg_cache_free(cache);
+    merge_free(full);
+    merge_free(fast);
+}
