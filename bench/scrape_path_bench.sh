@@ -12,29 +12,14 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 N=${TARGETS:-100}; R=${SCRAPES:-3}
-command -v nginx >/dev/null || "$ROOT/scripts/deps.sh" nginx >&2
+. "$ROOT/bench/lib/nginx.sh"
 command -v valgrind >/dev/null || "$ROOT/scripts/deps.sh" valgrind >&2
 make -C "$ROOT" -s "$BUILD/bench/scrape_path_bench" >&2 || exit 1
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-spb.XXXXXX")
 chmod 755 "$TMP"
 trap '[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-daemon on;
-events { worker_connections 4000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 600s;
-  default_type application/json;
-  server { listen 127.0.0.1:$PORT; root $TMP/www; }
-}
-CONF
-"$NGINX" -c "$TMP/nginx.conf" -p "$TMP" || { echo "FAILED: nginx did not start"; exit 1; }
+bench_nginx "$TMP" "$PORT" || exit 1
 for mode in ${MODES:-unchanged changed}; do
   rm -rf "$TMP/www" "$TMP/store" "$TMP"/cg.*; mkdir -p "$TMP/store"
   python3 "$ROOT/bench/fleet_payloads.py" init "$TMP/www" "$N" >/dev/null

@@ -11,9 +11,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOOKOUT_BIN=${LOOKOUT_BIN:-$ROOT/lookout}
 N=${TARGETS:-200}; INTERVAL=${INTERVAL:-1s}; DUR=${SECONDS_:-10}; WARM=${WARMUP:-4}
-command -v nginx >/dev/null || "$ROOT/scripts/deps.sh" nginx >&2
+. "$ROOT/bench/lib/nginx.sh"
 command -v strace >/dev/null || "$ROOT/scripts/deps.sh" strace >&2
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-sysc.XXXXXX")
 chmod 755 "$TMP"
 LPID=
@@ -26,21 +25,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 python3 "$ROOT/bench/fleet_payloads.py" init "$TMP/www" "$N" >/dev/null
 SPORT=$(port)
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-daemon on;
-events { worker_connections 4000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 600s;
-  default_type application/json;
-  server { listen 127.0.0.1:$SPORT; root $TMP/www; }
-}
-CONF
-"$NGINX" -c "$TMP/nginx.conf" -p "$TMP" || { echo "FAILED: nginx did not start"; exit 1; }
+bench_nginx "$TMP" "$SPORT" || exit 1
 mkdir -p "$TMP/sd" # file_sd watches its directory: the trace written beside it would wake it per line
 python3 - "$N" "$SPORT" "$TMP" <<'PY'
 import json,sys
