@@ -1045,7 +1045,7 @@ Test(payload, folded_aggregates_free_their_strings)
         strbuf_puts(&sb, "\",\"__lookout_job__\":\"");
         for (size_t j = 0; j < big; j++)
             strbuf_putc(&sb, 'j');
-        char c[64];
+        char c[96];
         snprintf(c, sizeof c, "\",\"total_count\":%d,\"latest_errors\":[{\"uuid\":\"u%d\"}]}", i + 1, i);
         strbuf_puts(&sb, c);
     }
