@@ -821,3 +821,113 @@ Test(faults, label_set_order_encoding_is_stable)
     merge_changeset_free(&cs);
     cr_assert_eq(db_count("SELECT seq FROM labels WHERE name = ''"), (T0 + 7) * 1000);
 }
+
+/* ---- session 5: survivors of the mutation run after schema v7 (docs/testing.md) ------------------ */
+
+/* Label sets new in one change set keep the order they were seen in (labels.seq = now_ms * 1000 +
+ * their index in the change): http://b was merged first, so the detail lists it first although
+ * http://a sorts first by hash or name. */
+Test(faults, label_sets_of_one_change_keep_their_order)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://b", "alpha", 1, 1, "first", T0, &cs);
+    merge_one("api", "http://a", "alpha", 2, 2, "second", T0, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_labels_added, 2);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "alpha", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.n_labels, 2);
+    cr_assert_str_eq(labelset_get(&d.labels[0], "instance"), "http://b");
+    cr_assert_str_eq(labelset_get(&d.labels[1], "instance"), "http://a");
+    store_detail_free(&d);
+    cr_assert_eq(db_count("SELECT max(seq) - min(seq) FROM labels"), 1);
+}
+
+/* One occurrence of error "same" (no HTTP context, one fixed text) with uuid u at minute m. */
+static void merge_plain(int count, const char *u, int m, merge_changeset *cs)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"target_uuid\":\"t\",\"aggregated_errors\":[{\"aggregation_key\":\"same\",\"total_count\":%d,"
+             "\"severity\":\"error\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
+             "\"class\":\"Err\",\"message\":\"always the same\",\"stacktrace\":[\"at a\"]},\"uuid\":\"%s\","
+             "\"timestamp\":\"2024-03-02T10:%02d:00Z\"}]}]}",
+             count, u, m);
+    payload_doc *d = payload_parse(body, strlen(body), "http://a", err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "instance", "http://a");
+    merge_input in = {.job = "api", .url = "http://a", .labels = &ls, .doc = d, .now_ms = T0};
+    merge_apply(E, &in, cs);
+    labelset_free(&ls);
+    payload_free(d);
+}
+
+/* A new occurrence whose lines the search row already holds leaves the row alone (the steady state:
+ * rewriting it re-tokenizes it in FTS5); its own sample is still written. */
+Test(faults, unchanged_search_row_is_not_rewritten)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_plain(1, "u-1", 1, &cs);
+    fail_nth(LONG_MAX, "INTO search", false);
+    apply_ok(&cs, T0);
+    cr_assert_eq(sqldb_fault.calls, 1);
+    disarm();
+    merge_changeset_free(&cs);
+    merge_changeset_init(&cs);
+    merge_plain(2, "u-2", 2, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    fail_nth(LONG_MAX, "INTO search", false);
+    apply_ok(&cs, T0 + MIN);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2);
+    store_page p;
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT, .q = "always"};
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(p.n, 1);
+    store_page_free(&p);
+}
+
+/* The SQLite writer updates the state of up to 32 changed errors in one statement (STATE_CHUNK,
+ * schema v7): 32 new errors take one UPDATE, the 33rd a second one. */
+Test(faults, state_updates_go_32_to_a_statement)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char key[16];
+    for (int i = 0; i < 32; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        merge_one("api", "http://a", key, 1, 1, "m", T0, &cs);
+    }
+    cr_assert_eq(cs.n, 32);
+    fail_nth(LONG_MAX, "UPDATE aggregates SET severity", false);
+    apply_ok(&cs, T0);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 32);
+    merge_changeset_init(&cs);
+    for (int i = 0; i < 33; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        merge_one("api", "http://a", key, 2, 2, "m", T0 + MIN, &cs);
+    }
+    cr_assert_eq(cs.n, 33);
+    fail_nth(LONG_MAX, "UPDATE aggregates SET severity", false);
+    apply_ok(&cs, T0 + MIN);
+    calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 33);
+    cr_assert_eq(db_count("SELECT sum(total) FROM aggregates"), 66);
+}
