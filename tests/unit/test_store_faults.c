@@ -931,3 +931,52 @@ Test(faults, state_updates_go_32_to_a_statement)
     cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 33);
     cr_assert_eq(db_count("SELECT sum(total) FROM aggregates"), 66);
 }
+
+/* An eviction whose DELETE fails fails the whole apply (and changes nothing); once the fault is gone
+ * the same change set applies and the evicted sample goes. */
+Test(faults, failed_eviction_fails_the_apply)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 1};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m0", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    merge_one("api", "http://a", "alpha", 2, 1, "m1", T0 + MIN, &cs);
+    cr_assert_eq(cs.v[0].n_evicted, 1);
+    fail_nth(1, "DELETE FROM samples WHERE agg_id = ? AND hash", false);
+    cr_assert_eq(store_apply(S, &cs, T0 + MIN, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    cr_assert_str_eq(err, "injected fault");
+    cr_assert_str_eq(dump(), "api/alpha 1 error open s=1 l=1 d=1 m0\njob api 1/1 1\n");
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "api/alpha 2 error open s=1 l=1 d=2 m1\njob api 1/1 2\n");
+}
+
+/* The same occurrence stored by a second engine (another shard, or a writer retrying with a fresh
+ * engine): its sample row is already there, so its causes and headers are not written again. */
+Test(faults, an_occurrence_already_stored_writes_no_causes)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    merge_free(E);
+    E = merge_new(NULL);
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    fail_nth(LONG_MAX, "sample_", false);
+    apply_ok(&cs, T0);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
+}
