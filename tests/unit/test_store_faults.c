@@ -980,3 +980,26 @@ Test(faults, an_occurrence_already_stored_writes_no_causes)
     cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 1);
     cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
 }
+
+/* A configured query budget of 1 ms is the budget (only 0 or less means the default of 5000 ms): the
+ * step bound interrupts the list at once, and the error names both bounds. */
+Test(faults, a_one_ms_query_budget_is_kept)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char key[16];
+    for (int i = 0; i < 200; i++) { /* the step bound is checked every 1000 virtual-machine steps */
+        snprintf(key, sizeof key, "k%03d", i);
+        merge_one("api", "http://a", key, i + 1, 1, "m", T0, &cs);
+    }
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_close(S);
+    store_options o = {.query_budget_ms = 1, .query_budget_steps = 1};
+    S = store_sqlite_new(dbpath, &o, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT};
+    store_page p;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), STORE_TIMEOUT);
+    cr_assert_str_eq(err, "query timed out (over its budget of 1 ms or its step bound)");
+}
