@@ -1003,3 +1003,48 @@ Test(faults, a_one_ms_query_budget_is_kept)
     cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), STORE_TIMEOUT);
     cr_assert_str_eq(err, "query timed out (over its budget of 1 ms or its step bound)");
 }
+
+/* Retention past the last sighting forgets the instances, their counts, the sources and the tombstones
+ * left without counts, in one transaction: a failing source delete undoes the instance deletes. */
+Test(faults, maintain_forgets_instances_sources_and_tombstones)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    db_exec("INSERT INTO sources (id, job, url, body_hash, last_scrape, instance_id)"
+            " VALUES (7, 'api', 'http://a', 1, 1709377200000, 'i');"
+            "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (9, 'api', 'gone', 1709377200000);");
+    int64_t later = T0 + 15 * 24 * 60 * MIN;
+    store *s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    fail_nth(1, "DELETE FROM sources", false);
+    cr_assert_eq(store_maintain(s2, later, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM sources"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 1);
+    s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    cr_assert_eq(store_maintain(s2, later, err, sizeof(err)), 0, "%s", err);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM sources"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 0);
+}
+
+/* A store opened without options keeps 14 days (DEFAULT_RETENTION_MS): 13 days later nothing expires. */
+Test(faults, default_retention_is_14_days)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    cr_assert_eq(store_maintain(S, T0 + 13 * 24 * 60 * MIN, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_str_eq(dump(), "api/alpha 5 error open s=1 l=1 d=5 first\n"
+                             "api/beta 2 error resolved s=1 l=1 d=2 second\n"
+                             "job api 1/2 7\n");
+}
