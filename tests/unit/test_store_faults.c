@@ -1048,3 +1048,15 @@ Test(faults, default_retention_is_14_days)
                              "api/beta 2 error resolved s=1 l=1 d=2 second\n"
                              "job api 1/2 7\n");
 }
+
+/* Series points expire in at most 10 batches of 2000 per run, like samples: 22001 expired points leave
+ * 2001 for the next run. */
+Test(faults, series_retention_is_bounded_per_run)
+{
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 22001)"
+            " INSERT INTO series (agg_id, minute, delta) SELECT 42, i, 1 FROM n;");
+    cr_assert_eq(store_maintain(S, T0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM series"), 2001);
+    cr_assert_eq(store_maintain(S, T0 + 60000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM series"), 0);
+}
