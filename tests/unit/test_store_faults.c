@@ -821,3 +821,266 @@ Test(faults, label_set_order_encoding_is_stable)
     merge_changeset_free(&cs);
     cr_assert_eq(db_count("SELECT seq FROM labels WHERE name = ''"), (T0 + 7) * 1000);
 }
+
+/* ---- session 5: survivors of the mutation run after schema v7 (docs/testing.md) ------------------ */
+
+/* Label sets new in one change set keep the order they were seen in (labels.seq = now_ms * 1000 +
+ * their index in the change): http://b was merged first, so the detail lists it first although
+ * http://a sorts first by hash or name. */
+Test(faults, label_sets_of_one_change_keep_their_order)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://b", "alpha", 1, 1, "first", T0, &cs);
+    merge_one("api", "http://a", "alpha", 2, 2, "second", T0, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_labels_added, 2);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "alpha", &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.n_labels, 2);
+    cr_assert_str_eq(labelset_get(&d.labels[0], "instance"), "http://b");
+    cr_assert_str_eq(labelset_get(&d.labels[1], "instance"), "http://a");
+    store_detail_free(&d);
+    cr_assert_eq(db_count("SELECT max(seq) - min(seq) FROM labels"), 1);
+}
+
+/* One occurrence of error "same" (no HTTP context, one fixed text) with uuid u at minute m. */
+static void merge_plain(int count, const char *u, int m, merge_changeset *cs)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"target_uuid\":\"t\",\"aggregated_errors\":[{\"aggregation_key\":\"same\",\"total_count\":%d,"
+             "\"severity\":\"error\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
+             "\"class\":\"Err\",\"message\":\"always the same\",\"stacktrace\":[\"at a\"]},\"uuid\":\"%s\","
+             "\"timestamp\":\"2024-03-02T10:%02d:00Z\"}]}]}",
+             count, u, m);
+    payload_doc *d = payload_parse(body, strlen(body), "http://a", err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "instance", "http://a");
+    merge_input in = {.job = "api", .url = "http://a", .labels = &ls, .doc = d, .now_ms = T0};
+    merge_apply(E, &in, cs);
+    labelset_free(&ls);
+    payload_free(d);
+}
+
+/* A new occurrence whose lines the search row already holds leaves the row alone (the steady state:
+ * rewriting it re-tokenizes it in FTS5); its own sample is still written. */
+Test(faults, unchanged_search_row_is_not_rewritten)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_plain(1, "u-1", 1, &cs);
+    fail_nth(LONG_MAX, "INTO search", false);
+    apply_ok(&cs, T0);
+    cr_assert_eq(sqldb_fault.calls, 1);
+    disarm();
+    merge_changeset_free(&cs);
+    merge_changeset_init(&cs);
+    merge_plain(2, "u-2", 2, &cs);
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    fail_nth(LONG_MAX, "INTO search", false);
+    apply_ok(&cs, T0 + MIN);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2);
+    store_page p;
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT, .q = "always"};
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(p.n, 1);
+    store_page_free(&p);
+}
+
+/* The SQLite writer updates the state of up to 32 changed errors in one statement (STATE_CHUNK,
+ * schema v7): 32 new errors take one UPDATE, the 33rd a second one. */
+Test(faults, state_updates_go_32_to_a_statement)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char key[16];
+    for (int i = 0; i < 32; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        merge_one("api", "http://a", key, 1, 1, "m", T0, &cs);
+    }
+    cr_assert_eq(cs.n, 32);
+    fail_nth(LONG_MAX, "UPDATE aggregates SET severity", false);
+    apply_ok(&cs, T0);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 32);
+    merge_changeset_init(&cs);
+    for (int i = 0; i < 33; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        merge_one("api", "http://a", key, 2, 2, "m", T0 + MIN, &cs);
+    }
+    cr_assert_eq(cs.n, 33);
+    fail_nth(LONG_MAX, "UPDATE aggregates SET severity", false);
+    apply_ok(&cs, T0 + MIN);
+    calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM aggregates"), 33);
+    cr_assert_eq(db_count("SELECT sum(total) FROM aggregates"), 66);
+}
+
+/* An eviction whose DELETE fails fails the whole apply (and changes nothing); once the fault is gone
+ * the same change set applies and the evicted sample goes. */
+Test(faults, failed_eviction_fails_the_apply)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 1};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m0", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    merge_one("api", "http://a", "alpha", 2, 1, "m1", T0 + MIN, &cs);
+    cr_assert_eq(cs.v[0].n_evicted, 1);
+    fail_nth(1, "DELETE FROM samples WHERE agg_id = ? AND hash", false);
+    cr_assert_eq(store_apply(S, &cs, T0 + MIN, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    cr_assert_str_eq(err, "injected fault");
+    cr_assert_str_eq(dump(), "api/alpha 1 error open s=1 l=1 d=1 m0\njob api 1/1 1\n");
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    cr_assert_str_eq(dump(), "api/alpha 2 error open s=1 l=1 d=2 m1\njob api 1/1 2\n");
+}
+
+/* The same occurrence stored by a second engine (another shard, or a writer retrying with a fresh
+ * engine): its sample row is already there, so its causes and headers are not written again. */
+Test(faults, an_occurrence_already_stored_writes_no_causes)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    merge_free(E);
+    E = merge_new(NULL);
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 1, "first", T0, &cs);
+    cr_assert_eq(cs.v[0].n_added, 1);
+    fail_nth(LONG_MAX, "sample_", false);
+    apply_ok(&cs, T0);
+    long calls = sqldb_fault.calls;
+    disarm();
+    merge_changeset_free(&cs);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
+}
+
+/* A configured query budget of 1 ms is the budget (only 0 or less means the default of 5000 ms): the
+ * step bound interrupts the list at once, and the error names both bounds. */
+Test(faults, a_one_ms_query_budget_is_kept)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char key[16];
+    for (int i = 0; i < 200; i++) { /* the step bound is checked every 1000 virtual-machine steps */
+        snprintf(key, sizeof key, "k%03d", i);
+        merge_one("api", "http://a", key, i + 1, 1, "m", T0, &cs);
+    }
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    store_close(S);
+    store_options o = {.query_budget_ms = 1, .query_budget_steps = 1};
+    S = store_sqlite_new(dbpath, &o, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    store_query q = {.severity = -1, .status = -1, .sort = STORE_SORT_COUNT};
+    store_page p;
+    cr_assert_eq(store_list(S, &q, &p, err, sizeof(err)), STORE_TIMEOUT);
+    cr_assert_str_eq(err, "query timed out (over its budget of 1 ms or its step bound)");
+}
+
+/* Retention past the last sighting forgets the instances, their counts, the sources and the tombstones
+ * left without counts, in one transaction: a failing source delete undoes the instance deletes. */
+Test(faults, maintain_forgets_instances_sources_and_tombstones)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    db_exec("INSERT INTO sources (id, job, url, body_hash, last_scrape, instance_id)"
+            " VALUES (7, 'api', 'http://a', 1, 1709377200000, 'i');"
+            "INSERT INTO tombstones (agg_id, job, akey, last_seen) VALUES (9, 'api', 'gone', 1709377200000);");
+    int64_t later = T0 + 15 * 24 * 60 * MIN;
+    store *s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    fail_nth(1, "DELETE FROM sources", false);
+    cr_assert_eq(store_maintain(s2, later, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM sources"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 1);
+    s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    cr_assert_eq(store_maintain(s2, later, err, sizeof(err)), 0, "%s", err);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM sources"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM tombstones"), 0);
+}
+
+/* A store opened without options keeps 14 days (DEFAULT_RETENTION_MS): 13 days later nothing expires. */
+Test(faults, default_retention_is_14_days)
+{
+    merge_changeset cs;
+    history(&cs);
+    merge_changeset_free(&cs);
+    cr_assert_eq(store_maintain(S, T0 + 13 * 24 * 60 * MIN, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_str_eq(dump(), "api/alpha 5 error open s=1 l=1 d=5 first\n"
+                             "api/beta 2 error resolved s=1 l=1 d=2 second\n"
+                             "job api 1/2 7\n");
+}
+
+/* Series points expire in at most 10 batches of 2000 per run, like samples: 22001 expired points leave
+ * 2001 for the next run. */
+Test(faults, series_retention_is_bounded_per_run)
+{
+    db_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 22001)"
+            " INSERT INTO series (agg_id, minute, delta) SELECT 42, i, 1 FROM n;");
+    cr_assert_eq(store_maintain(S, T0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM series"), 2001);
+    cr_assert_eq(store_maintain(S, T0 + 60000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM series"), 0);
+}
+
+/* A count row whose error is neither stored nor tombstoned (a foreign or half-deleted row) is skipped by
+ * the restore, not attached to the error whose id follows it: instance b gets count 1000 for the id just
+ * below alpha's, then reports alpha for the first time with 1005, which is all new. */
+Test(faults, restore_skips_counts_of_unknown_errors)
+{
+    merge_changeset cs;
+    history(&cs);
+    apply_ok(&cs, T0 + MIN);
+    merge_changeset_free(&cs);
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO counts (inst_id, agg_id, count) SELECT inst_id, %ld, 1000 FROM counts"
+             " WHERE agg_id = %ld;",
+             db_count("SELECT id FROM aggregates WHERE akey = 'alpha'") - 1,
+             db_count("SELECT id FROM aggregates WHERE akey = 'beta'"));
+    db_exec(sql);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts WHERE count = 1000"), 1);
+    restart();
+    merge_changeset_init(&cs);
+    merge_one("api", "http://b", "alpha", 1005, 6, "sixth", T0 + 2 * MIN, &cs);
+    apply_ok(&cs, T0 + 2 * MIN);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT total FROM aggregates WHERE akey = 'alpha'"), 1015);
+}
