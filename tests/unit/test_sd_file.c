@@ -97,6 +97,9 @@ Test(sd_file_parse, yaml_errors_name_the_position)
         {"- targets: [a:1]\n  labels: {b: 1, a: 2, b: [x], c: 3}\n", "line 2 column 24: key \"b\" already set in map"},
         {"- targets: [a:1]\n  labels: {b: 1, 0a: 2, b: 3}\n", "line 2 column 18: \"0a\" is not a valid label name"},
         {"- targets: [a:1]\n  labels: {z: 1, y: 2, y: 3, z: 4}\n", "line 2 column 24: key \"y\" already set in map"},
+        /* a group key that is not a string (a flow list or mapping as key), never read as a field name */
+        {"- {[a]: 1, targets: [a:1]}\n", "line 1 column 3: group 0: expected a string key"},
+        {"- targets: [a:1]\n- {{b: c}: 1}\n", "line 2 column 3: group 1: expected a string key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         target_group *g = NULL;

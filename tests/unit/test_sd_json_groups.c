@@ -302,3 +302,38 @@ Test(sd_json_groups, memory_is_bounded_whatever_the_shape, .timeout = 120)
         cr_expect_eq(n, 0, "%s", shapes[i].name);
     }
 }
+
+/* The kept-bytes estimate at its edge: 4000 one-target groups under a 300-byte prefix keep more than the
+ * 1 MiB base allows their body; each blank byte of the body allows 24 bytes more. The estimate of a group
+ * or a target one byte off moves the edge by 4000 bytes (166 blanks). */
+static int edge_doc(size_t blanks, char *err, size_t errlen)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[");
+    for (int i = 0; i < 4000; i++)
+        strbuf_puts(&sb, i ? ",{\"targets\":[\"a\"]}" : "{\"targets\":[\"a\"]}");
+    for (size_t i = 0; i < blanks; i++)
+        strbuf_puts(&sb, " ");
+    strbuf_puts(&sb, "]");
+    char prefix[301];
+    memset(prefix, 'p', 300);
+    prefix[300] = 0;
+    target_group *g = NULL;
+    size_t n = 0;
+    int rc = sd_json_groups_parse(prefix, NULL, NULL, NULL, NULL, sb.buf, sb.len, &g, NULL, &n, err, errlen);
+    if (rc == 0) {
+        cr_assert_eq(n, 4000);
+        sd_groups_free(g, n);
+    }
+    strbuf_free(&sb);
+    return rc;
+}
+
+Test(sd_json_groups, kept_bytes_bound_at_its_edge)
+{
+    char err[512] = "";
+    cr_assert_eq(edge_doc(28475, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(edge_doc(28474, err, sizeof err), -1);
+    cr_assert_str_eq(err, "targets take more than 3 MiB for a body of 100475 bytes (at most 24 times the body + 1 MiB)");
+}
