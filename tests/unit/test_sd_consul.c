@@ -142,6 +142,8 @@ Test(sd_consul_parse, health_edge_cases)
         {"[{\"Service\":{\"Meta\":[]}}]", "health service: expected an object of strings"},
         {"[{\"Node\":{\"TaggedAddresses\":{\"lan\":5}}}, {\"Checks\":7}]",
          "health service: expected string values in a map"},
+        /* a NUL in a key stops the parse there (jansson refused it) */
+        {"[{\"Node\":{\"a\\u0000b\":\"x\"}}]", "invalid JSON in health service s: line 1 column 21: NUL byte in object key not supported"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         target_group_init(&g, "s");
