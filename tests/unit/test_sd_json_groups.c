@@ -47,6 +47,9 @@ Test(sd_json_groups, error_texts_and_their_order)
         {"[{\"foo\":1}, {\"targets\":[\"a\"]},", "line 1 column 31: premature EOF"},
         {"[null, 1x]", "line 1 column 10: invalid char in json text."},
         {"[{\"foo\":1}]\n[", "line 2 column 2: trailing garbage"},
+        /* blanks yajl skips but jansson did not: a form feed or vertical tab after the document */
+        {"[{\"targets\":[\"a\"]}]\f", "line 1 column 21: trailing garbage"},
+        {"[]\n\v", "line 2 column 2: trailing garbage"},
         {"[{\"foo\":1}, 99999999999999999999]", "line 1 column 33: too big integer"},
         {"[{\"foo\":1}, 1e999]", "line 1 column 18: real number overflow"},
         {"[\"a\\u0000b\"]", "line 1 column 12: \\u0000 is not allowed without JSON_ALLOW_NUL"},
@@ -141,6 +144,18 @@ Test(sd_json_groups, repeated_keys_last_wins)
     cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "a");
     cr_assert_null(labelset_get(&g[0].labels, "x"));
     cr_assert_str_eq(labelset_get(&g[0].labels, "y"), "2");
+    sd_groups_free(g, n);
+    /* a bad label in a labels map that a later one replaces is forgotten with it, and so are bad targets */
+    cr_assert_eq(parse("[{\"labels\":{\"1\":\"x\",\"b\":2}, \"targets\":[3], \"labels\":{\"a\":\"b\",\"c\":\"d\"},"
+                       " \"targets\":[\"t\"]}]",
+                       &g, NULL, &n, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(g[0].labels.n, 2);
+    cr_assert_str_eq(labelset_get(&g[0].labels, "a"), "b");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "c"), "d");
+    cr_assert_eq(g[0].n_targets, 1);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "t");
     sd_groups_free(g, n);
 }
 
