@@ -348,6 +348,13 @@ Test(k8s_json, prescan_edges)
     cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul9, sizeof nul9 - 1, (size_t)-1, &out, err, sizeof err),
                  0, "%s", err);
     json_decref(out);
+    /* and what it lets through: the shortest 3- and 4-byte forms (U+0800, U+10000), the largest (U+FFFF,
+     * U+10FFFF), three-byte characters back to back and before a quote */
+    const char *utf8 = "{\"metadata\":{\"name\":\"\xE0\xA0\x80\xF0\x90\x80\x80\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xE2\x82\xAC\xE2\x82\xAC\"}}";
+    cr_assert_eq(differ_one(K8S_ROLE_POD, K8S_DOC_EVENT, utf8, strlen(utf8)), 1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, utf8, strlen(utf8), (size_t)-1, &out, err, sizeof err), 0,
+                 "%s", err);
+    json_decref(out);
 }
 
 /* The kept-bytes budget of one parse ends with it: jansson allocations after it (here a 100,000-element tree,
