@@ -111,9 +111,10 @@ Test(sd_consul_parse, health_edge_cases)
     cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_health"));
     target_group_free(&g);
     /* objects under other Node fields are skipped: only Node.Meta and Node.TaggedAddresses become labels (an
-     * object Node.Address reads as "", as jstr() read it) */
-    const char *nobj = "[{\"Node\":{\"Node\":\"n\",\"Datacenter\":{\"k\":\"v\"},\"Address\":{\"x\":\"y\"}},"
-                       "\"Service\":{\"ID\":\"i\",\"Address\":\"10.1.1.1\",\"Port\":7},\"Checks\":[]}]";
+     * object Node.Address reads as "", as jstr() read it); Node after Service, so that nothing read under Node
+     * can hide in the service's meta map */
+    const char *nobj = "[{\"Service\":{\"ID\":\"i\",\"Address\":\"10.1.1.1\",\"Port\":7},\"Checks\":[],"
+                       "\"Node\":{\"Node\":\"n\",\"Datacenter\":{\"k\":\"v\"},\"Address\":{\"x\":\"y\"}}}]";
     target_group_init(&g, "s");
     cr_assert_eq(consul_parse_health(nobj, strlen(nobj), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
     cr_assert_eq(g.n_targets, 1);
