@@ -52,6 +52,9 @@ Test(sd_json_groups, error_texts_and_their_order)
         {"[]\n\v", "line 2 column 2: trailing garbage"},
         {"[{\"foo\":1}, 99999999999999999999]", "line 1 column 33: too big integer"},
         {"[{\"foo\":1}, 1e999]", "line 1 column 18: real number overflow"},
+        /* numbers longer than the 64-byte stack buffer are checked in a heap copy */
+        {"[0.00000000000000000000000000000000000000000000000000000000000000000000001]", "group 0: expected an object with targets and labels, got number"},
+        {"[10000000000000000000000000000000000000000000000000000000000000000000000]", "line 1 column 73: too big integer"},
         {"[\"a\\u0000b\"]", "line 1 column 12: \\u0000 is not allowed without JSON_ALLOW_NUL"},
         {"", "line 1 column 1: premature EOF"},
     };
