@@ -110,6 +110,21 @@ Test(sd_consul_parse, health_edge_cases)
     cr_assert_eq(consul_parse_health(odd, strlen(odd), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
     cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_health"));
     target_group_free(&g);
+    /* objects under other Node fields are skipped: only Node.Meta and Node.TaggedAddresses become labels (an
+     * object Node.Address reads as "", as jstr() read it); Node after Service, so that nothing read under Node
+     * can hide in the service's meta map */
+    const char *nobj = "[{\"Service\":{\"ID\":\"i\",\"Address\":\"10.1.1.1\",\"Port\":7},\"Checks\":[],"
+                       "\"Node\":{\"Node\":\"n\",\"Datacenter\":{\"k\":\"v\"},\"Address\":{\"x\":\"y\"}}}]";
+    target_group_init(&g, "s");
+    cr_assert_eq(consul_parse_health(nobj, strlen(nobj), "s", "dc1", ",", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.n_targets, 1);
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "10.1.1.1:7");
+    cr_assert_str_eq(labelset_get(&g.targets[0], "__meta_consul_node"), "n");
+    cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_address")); /* "" is no label */
+    cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_service_metadata_k"));
+    cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_service_metadata_x"));
+    cr_assert_null(labelset_get(&g.targets[0], "__meta_consul_metadata_k"));
+    target_group_free(&g);
     /* the tree code's texts and order: entry shape, then Port/Tags, tag strings, Node.Meta, Service.Meta,
      * Node.TaggedAddresses; the first entry with an error decides */
     static const char *const bad[][2] = {
@@ -128,6 +143,8 @@ Test(sd_consul_parse, health_edge_cases)
         {"[{\"Service\":{\"Meta\":[]}}]", "health service: expected an object of strings"},
         {"[{\"Node\":{\"TaggedAddresses\":{\"lan\":5}}}, {\"Checks\":7}]",
          "health service: expected string values in a map"},
+        /* a NUL in a key stops the parse there (jansson refused it) */
+        {"[{\"Node\":{\"a\\u0000b\":\"x\"}}]", "invalid JSON in health service s: line 1 column 21: NUL byte in object key not supported"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         target_group_init(&g, "s");

@@ -97,6 +97,9 @@ Test(sd_file_parse, yaml_errors_name_the_position)
         {"- targets: [a:1]\n  labels: {b: 1, a: 2, b: [x], c: 3}\n", "line 2 column 24: key \"b\" already set in map"},
         {"- targets: [a:1]\n  labels: {b: 1, 0a: 2, b: 3}\n", "line 2 column 18: \"0a\" is not a valid label name"},
         {"- targets: [a:1]\n  labels: {z: 1, y: 2, y: 3, z: 4}\n", "line 2 column 24: key \"y\" already set in map"},
+        /* a group key that is not a string (a flow list or mapping as key), never read as a field name */
+        {"- {[a]: 1, targets: [a:1]}\n", "line 1 column 3: group 0: expected a string key"},
+        {"- targets: [a:1]\n- {{b: c}: 1}\n", "line 2 column 3: group 1: expected a string key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         target_group *g = NULL;
@@ -722,4 +725,50 @@ Test(sd_file, reads_close_their_files)
         }
     cr_assert_eq(test_open_fds(), before, "descriptors left open by 120 reads");
     rm_tree(t.root);
+}
+
+/* YAML aliases: every group costs 1 + its targets + its labels against len / 2 + 64. A flow list of aliases
+ * of a one-target group ("[&g {targets: [a]},*g,*g...]", 3 bytes and 2 units per alias) reaches the edge at
+ * 145 aliases; a labels mapping counts as much through an alias as written out. */
+static int alias_doc(int aliases, int labels, size_t *groups, char *err, size_t errlen)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[&g {targets: [a]");
+    if (labels) {
+        strbuf_puts(&sb, ", labels: {");
+        for (int i = 0; i < labels; i++)
+            strbuf_printf(&sb, "%sl%d: v", i ? ", " : "", i);
+        strbuf_puts(&sb, "}");
+    }
+    strbuf_puts(&sb, "}");
+    for (int i = 0; i < aliases; i++)
+        strbuf_puts(&sb, ",*g");
+    strbuf_puts(&sb, "]\n");
+    target_group *g = NULL;
+    size_t n = 0;
+    int rc = sd_file_parse("x.yml", sb.buf, sb.len, &g, &n, err, errlen);
+    if (rc == 0) {
+        *groups = n;
+        cr_assert_str_eq(labelset_get(&g[n - 1].targets[0], "__address__"), "a");
+        sd_groups_free(g, n);
+    }
+    strbuf_free(&sb);
+    return rc;
+}
+
+Test(sd_file_parse, yaml_alias_budget_at_its_edge)
+{
+    char err[256] = "";
+    size_t n = 0;
+    cr_assert_eq(alias_doc(144, 0, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 145);
+    cr_assert_eq(alias_doc(145, 0, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "document expands to more targets and labels than its size allows (aliases)");
+    /* 200 labels written once fit; 40 aliases of them do not (a 1.8 kB file holding 8,200 labels) */
+    cr_assert_eq(alias_doc(0, 200, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 1);
+    err[0] = 0;
+    cr_assert_eq(alias_doc(40, 200, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "document expands to more targets and labels than its size allows (aliases)");
 }

@@ -47,8 +47,14 @@ Test(sd_json_groups, error_texts_and_their_order)
         {"[{\"foo\":1}, {\"targets\":[\"a\"]},", "line 1 column 31: premature EOF"},
         {"[null, 1x]", "line 1 column 10: invalid char in json text."},
         {"[{\"foo\":1}]\n[", "line 2 column 2: trailing garbage"},
+        /* blanks yajl skips but jansson did not: a form feed or vertical tab after the document */
+        {"[{\"targets\":[\"a\"]}]\f", "line 1 column 21: trailing garbage"},
+        {"[]\n\v", "line 2 column 2: trailing garbage"},
         {"[{\"foo\":1}, 99999999999999999999]", "line 1 column 33: too big integer"},
         {"[{\"foo\":1}, 1e999]", "line 1 column 18: real number overflow"},
+        /* numbers longer than the 64-byte stack buffer are checked in a heap copy */
+        {"[0.00000000000000000000000000000000000000000000000000000000000000000000001]", "group 0: expected an object with targets and labels, got number"},
+        {"[10000000000000000000000000000000000000000000000000000000000000000000000]", "line 1 column 73: too big integer"},
         {"[\"a\\u0000b\"]", "line 1 column 12: \\u0000 is not allowed without JSON_ALLOW_NUL"},
         {"", "line 1 column 1: premature EOF"},
     };
@@ -141,6 +147,18 @@ Test(sd_json_groups, repeated_keys_last_wins)
     cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "a");
     cr_assert_null(labelset_get(&g[0].labels, "x"));
     cr_assert_str_eq(labelset_get(&g[0].labels, "y"), "2");
+    sd_groups_free(g, n);
+    /* a bad label in a labels map that a later one replaces is forgotten with it, and so are bad targets */
+    cr_assert_eq(parse("[{\"labels\":{\"1\":\"x\",\"b\":2}, \"targets\":[3], \"labels\":{\"a\":\"b\",\"c\":\"d\"},"
+                       " \"targets\":[\"t\"]}]",
+                       &g, NULL, &n, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(g[0].labels.n, 2);
+    cr_assert_str_eq(labelset_get(&g[0].labels, "a"), "b");
+    cr_assert_str_eq(labelset_get(&g[0].labels, "c"), "d");
+    cr_assert_eq(g[0].n_targets, 1);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "t");
     sd_groups_free(g, n);
 }
 
@@ -301,4 +319,39 @@ Test(sd_json_groups, memory_is_bounded_whatever_the_shape, .timeout = 120)
                       shapes[i].name, growth, len, (double)growth / (double)len);
         cr_expect_eq(n, 0, "%s", shapes[i].name);
     }
+}
+
+/* The kept-bytes estimate at its edge: 4000 one-target groups under a 300-byte prefix keep more than the
+ * 1 MiB base allows their body; each blank byte of the body allows 24 bytes more. The estimate of a group
+ * or a target one byte off moves the edge by 4000 bytes (166 blanks). */
+static int edge_doc(size_t blanks, char *err, size_t errlen)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[");
+    for (int i = 0; i < 4000; i++)
+        strbuf_puts(&sb, i ? ",{\"targets\":[\"a\"]}" : "{\"targets\":[\"a\"]}");
+    for (size_t i = 0; i < blanks; i++)
+        strbuf_puts(&sb, " ");
+    strbuf_puts(&sb, "]");
+    char prefix[301];
+    memset(prefix, 'p', 300);
+    prefix[300] = 0;
+    target_group *g = NULL;
+    size_t n = 0;
+    int rc = sd_json_groups_parse(prefix, NULL, NULL, NULL, NULL, sb.buf, sb.len, &g, NULL, &n, err, errlen);
+    if (rc == 0) {
+        cr_assert_eq(n, 4000);
+        sd_groups_free(g, n);
+    }
+    strbuf_free(&sb);
+    return rc;
+}
+
+Test(sd_json_groups, kept_bytes_bound_at_its_edge)
+{
+    char err[512] = "";
+    cr_assert_eq(edge_doc(28475, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(edge_doc(28474, err, sizeof err), -1);
+    cr_assert_str_eq(err, "targets take more than 3 MiB for a body of 100475 bytes (at most 24 times the body + 1 MiB)");
 }

@@ -332,3 +332,46 @@ Test(k8s_json, kept_values_are_bounded)
     json_decref(out);
     strbuf_free(&sb);
 }
+
+/* The pre-scan's edges (mutation testing found them unchecked): overlong 3- and 4-byte UTF-8 sequences, which
+ * yajl lets through; a string after a \u escape still ends at its quote (the surrogate in the next string is
+ * found); a NUL after a number ending in 9 ends it as jansson's lexer did. */
+Test(k8s_json, prescan_edges)
+{
+    parse_fails("{\"a\":\"\xE0\x80\x80\"}", 10, "line 1 column 7: unable to decode byte 0xe0");
+    parse_fails("{\"a\":\"\xF0\x80\x80\x80\"}", 11, "line 1 column 7: unable to decode byte 0xf0");
+    parse_fails("{\"a\":\"\\u0041\",\"b\":\"\\uD800\"}", 27, "line 1 column 20: invalid Unicode '\\uD800'");
+    static const char nul9[] = "{\"a\":[19\0,9\0],\"metadata\":{\"name\":\"x\"}}";
+    cr_assert_eq(differ_one(K8S_ROLE_POD, K8S_DOC_EVENT, nul9, sizeof nul9 - 1), 1);
+    json_t *out = NULL;
+    char err[256] = "";
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, nul9, sizeof nul9 - 1, (size_t)-1, &out, err, sizeof err),
+                 0, "%s", err);
+    json_decref(out);
+    /* and what it lets through: the shortest 3- and 4-byte forms (U+0800, U+10000), the largest (U+FFFF,
+     * U+10FFFF), three-byte characters back to back and before a quote */
+    const char *utf8 = "{\"metadata\":{\"name\":\"\xE0\xA0\x80\xF0\x90\x80\x80\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xE2\x82\xAC\xE2\x82\xAC\"}}";
+    cr_assert_eq(differ_one(K8S_ROLE_POD, K8S_DOC_EVENT, utf8, strlen(utf8)), 1);
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_EVENT, utf8, strlen(utf8), (size_t)-1, &out, err, sizeof err), 0,
+                 "%s", err);
+    json_decref(out);
+}
+
+/* The kept-bytes budget of one parse ends with it: jansson allocations after it (here a 100,000-element tree,
+ * far beyond the 4096 bytes the parse allowed) are not counted against it. */
+Test(k8s_json, budget_ends_with_the_parse)
+{
+    json_t *out = NULL;
+    char err[256] = "";
+    const char *page = "{\"items\":[{\"metadata\":{\"name\":\"p\"}}]}";
+    cr_assert_eq(k8s_json_parse(K8S_ROLE_POD, K8S_DOC_PAGE, page, strlen(page), 4096, &out, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 1);
+    json_decref(out);
+    json_t *big = json_array();
+    cr_assert_not_null(big);
+    for (int i = 0; i < 100000; i++)
+        cr_assert_eq(json_array_append_new(big, json_integer(i)), 0, "element %d", i);
+    cr_assert_eq(json_array_size(big), 100000);
+    json_decref(big);
+}
