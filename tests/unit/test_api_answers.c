@@ -61,8 +61,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 
 static int port;
 
-/* method path [body] [Authorization header value] -> r (body always NUL-terminated) */
-static void request(const char *method, const char *path, const char *body, const char *auth, reply *r)
+/* method path [body] [Authorization header value] -> r (body always NUL-terminated); curl's result (an
+ * answer cut short while streaming is not CURLE_OK) */
+static CURLcode perform(const char *method, const char *path, const char *body, const char *auth, reply *r)
 {
     char url[16384];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
@@ -90,10 +91,16 @@ static void request(const char *method, const char *path, const char *body, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     CURLcode rc = curl_easy_perform(c);
-    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
+    return rc;
+}
+
+static void request(const char *method, const char *path, const char *body, const char *auth, reply *r)
+{
+    CURLcode rc = perform(method, path, body, auth, r);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
 }
 
 /* Asserts the whole answer and frees it. */
@@ -718,6 +725,57 @@ Test(api_answers, lists_longer_than_a_store_page)
     cr_assert_eq(count_of(r.body.buf, "\"aggregation_key\":"), STORE_MAX_LIMIT + 5);
     cr_assert(strstr(r.body.buf, "\"aggregation_key\":\"k1004\""), "the newest is there");
     strbuf_free(&r.body);
+}
+
+/* A dump longer than its 32 KiB page goes out streamed: whole (ending in `tail`) and without a
+ * self-exception when the store answers; when store_get fails after the first page was sent, the answer
+ * (status 200 by then) is cut short, what arrived is a prefix of the whole one without its end, and the
+ * failure is reported once as a self-exception with `message`. */
+static void streamed_then_cut(const char *path, const char *tail, const char *message)
+{
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        put("big", key, 1, PAYLOAD_ERROR, 1000, 2000 + i, -1);
+    }
+    reply whole, cut;
+    request("GET", path, NULL, NULL, &whole);
+    cr_assert_eq(whole.status, 200);
+    cr_assert_eq(count_of(whole.body.buf, "\"aggregation_key\":"), 400);
+    cr_assert_gt(whole.body.len, 2 * (32u << 10), "%zu bytes: more than two pages", whole.body.len);
+    cr_assert_str_eq(whole.body.buf + whole.body.len - strlen(tail), tail);
+    char *x = selfexc_json();
+    cr_assert_null(strstr(x, "api-error"), "a whole dump reports nothing: %s", x);
+    free(x);
+
+    fs->n_get = 0;
+    fs->fail_get_after = 250; /* past the first page (fewer than 150 aggregates) */
+    CURLcode rc = perform("GET", path, NULL, NULL, &cut);
+    fs->fail_get_after = 0;
+    cr_assert_neq(rc, CURLE_OK, "the client must see the answer cut short");
+    cr_assert_eq(cut.status, 200);
+    cr_assert_gt(cut.body.len, 0);
+    cr_assert_lt(cut.body.len, whole.body.len);
+    cr_assert(memcmp(cut.body.buf, whole.body.buf, cut.body.len) == 0, "a prefix of the whole answer");
+    cr_assert_lt(count_of(cut.body.buf, "\"aggregation_key\":"), 250);
+    x = selfexc_json();
+    cr_assert(strstr(x, "\"aggregation_key\":\"api-error\",\"total_count\":1,"), "%s", x);
+    char want[256];
+    snprintf(want, sizeof want, "\"message\":\"%s\"", message);
+    cr_assert(strstr(x, want), "%s in %s", want, x);
+    free(x);
+    strbuf_free(&whole.body);
+    strbuf_free(&cut.body);
+}
+
+Test(api_answers, federate_streamed_then_cut)
+{
+    streamed_then_cut("/federate/exceptions?job=big", "]}\n", "injected get failure");
+}
+
+Test(api_answers, periskop_streamed_then_cut)
+{
+    streamed_then_cut("/services/big/errors/", "]\n", "reading errors failed while streaming: injected get failure");
 }
 
 /* next_cursor of a value in a list answer, or "" for null */
