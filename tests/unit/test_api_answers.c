@@ -535,6 +535,20 @@ Test(api_answers, periskop_created_at_before_1970)
                "\"timestamp\":2,\"severity\":\"error\",\"http_context\":null}],\"created_at\":-1000}]\n");
 }
 
+/* Several errors of a job: comma-separated, the most recently seen first */
+Test(api_answers, periskop_several_errors)
+{
+    put("p", "old", 1, PAYLOAD_ERROR, 1000, 2000, -1);
+    put("p", "new", 2, PAYLOAD_WARNING, 1000, 3000, -1);
+    get_expect("/services/p/errors/", 200, "application/json",
+               "[{\"aggregation_key\":\"new\",\"total_count\":2,\"severity\":\"warning\",\"latest_errors\":[{\"error\":"
+               "{\"class\":\"E\",\"message\":\"new\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":3,\"severity\":\"warning\",\"http_context\":null}],\"created_at\":1},"
+               "{\"aggregation_key\":\"old\",\"total_count\":1,\"severity\":\"error\",\"latest_errors\":[{\"error\":"
+               "{\"class\":\"E\",\"message\":\"old\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":2,\"severity\":\"error\",\"http_context\":null}],\"created_at\":1}]\n");
+}
+
 /* ---- lookout API ---- */
 
 Test(api_answers, list_bad_limits_and_too_many_labels)
@@ -865,4 +879,17 @@ Test(api_answers, push_credentials_file_trimmed)
 Test(api_answers, scrape_pools_without_pools)
 {
     get_expect("/api/v1/scrape_pools", 200, "application/json", "{\"status\":\"success\",\"data\":{\"scrapePools\":[]}}");
+}
+
+Test(api_answers, scrape_pools_lists_every_pool)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: b\n  - job_name: a\n  - job_name: c\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    get_expect("/api/v1/scrape_pools", 200, "application/json",
+               "{\"status\":\"success\",\"data\":{\"scrapePools\":[\"a\",\"b\",\"c\"]}}");
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
 }
