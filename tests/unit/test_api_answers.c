@@ -893,3 +893,27 @@ Test(api_answers, scrape_pools_lists_every_pool)
     targets_apply_config(tm, NULL);
     config_free(cfg);
 }
+
+/* federate_render (the whole export into one buffer): a failing store call is its -1 with the store's
+ * message, whether it is the job list or an error's detail. */
+Test(api_answers, federate_render_store_failures)
+{
+    put("a", "ka", 3, PAYLOAD_ERROR, 1000, 2000, -1);
+    const char *jobs[] = {"a"};
+    strbuf sb;
+    strbuf_init(&sb);
+    char err[256] = "";
+    cr_assert_eq(federate_render(st, "inst-1", jobs, 1, NULL, &sb, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(sb.buf, "\"aggregation_key\":\"ka\""), "%s", sb.buf);
+    strbuf_reset(&sb);
+    fs->fail_get = true;
+    cr_assert_eq(federate_render(st, "inst-1", jobs, 1, NULL, &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "injected get failure");
+    fs->fail_get = false;
+    fs->fail_jobs = true;
+    err[0] = 0;
+    cr_assert_eq(federate_render(st, "inst-1", NULL, 0, NULL, &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "injected jobs failure");
+    fs->fail_jobs = false;
+    strbuf_free(&sb);
+}
