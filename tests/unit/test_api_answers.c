@@ -917,3 +917,38 @@ Test(api_answers, federate_render_store_failures)
     fs->fail_jobs = false;
     strbuf_free(&sb);
 }
+
+/* /api/v1/targets longer than its 32 KiB page goes out streamed, whole: every target once, then the
+ * dropped list and the counts. */
+Test(api_answers, targets_streamed_whole)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: big\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    target_group g;
+    target_group_init(&g, "static:0");
+    for (int i = 0; i < 400; i++) {
+        char a[32];
+        labelset t = LABELSET_INIT;
+        snprintf(a, sizeof a, "t%03d:80", i);
+        labelset_set(&t, "__address__", a);
+        target_group_add_target(&g, &t);
+        labelset_free(&t);
+    }
+    const target_group *gs[] = {&g};
+    targets_sync(tm, "big", gs, 1);
+    target_group_free(&g);
+    reply r;
+    request("GET", "/api/v1/targets", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_gt(r.body.len, 2 * (32u << 10), "%zu bytes: more than two pages", r.body.len);
+    cr_assert_eq(count_of(r.body.buf, "\"scrapeUrl\":"), 400);
+    cr_assert(strstr(r.body.buf, "\"scrapeUrl\":\"http://t399:80/-/exceptions\""), "the last target is there");
+    const char *tail = "],\"droppedTargets\":[],\"droppedTargetCounts\":{\"big\":0}}}";
+    cr_assert_str_eq(r.body.buf + r.body.len - strlen(tail), tail);
+    strbuf_free(&r.body);
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
+}

@@ -650,6 +650,10 @@ Test(api_errors, periskop_targets_lists_endpoints)
     cr_assert_str_eq(r.body.buf, "{\"up\":[{\"endpoint\":\"u0000:80/-/exceptions\"},{\"endpoint\":\"u0001:80/-/exceptions\"}],"
                                  "\"zz\":[]}\n");
     strbuf_free(&r.body);
+    /* the configured jobs are services, with or without errors */
+    request(port, "GET", "/services/", &r);
+    cr_assert_str_eq(r.body.buf, "[\"up\",\"zz\"]\n");
+    strbuf_free(&r.body);
     targets_apply_config(tm, NULL);
     config_free(cfg);
 }

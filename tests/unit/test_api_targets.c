@@ -318,6 +318,10 @@ Test(targets_api, relabel_steps)
     cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "{\"a\":1}", &sb, err, sizeof err), -1);
     cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "{bad", &sb, err, sizeof err), -1);
     cr_assert_eq(strncmp(err, "error parsing labels: ", 22), 0);
+    /* JSON that is not an object: Go's unmarshal error, nothing written */
+    cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "[1]", &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "error parsing labels: json: cannot unmarshal array into Go value of type labels.Labels");
+    cr_assert_eq(sb.len, 0);
     strbuf_free(&sb);
     teardown(&f);
 }
@@ -593,4 +597,18 @@ Test(targets_api, stream_last_pool_goes_away)
     targets_free(tm);
     config_free(both);
     config_free(only_a);
+}
+
+/* A listen address that is not host:port (only reachable with a local target): the URL unchanged and
+ * Go's error; targets_dump_free(NULL) is a no-op. */
+Test(targets_api, global_url_bad_listen_address)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    char err[256] = "";
+    cr_assert_eq(targets_api_global_url("http://localhost:9100/x", "7777", "myhost", &sb, err, sizeof err), -1);
+    cr_assert_str_eq(sb.buf, "http://localhost:9100/x");
+    cr_assert_str_eq(err, "address 7777: missing port in address");
+    strbuf_free(&sb);
+    targets_dump_free(NULL);
 }
