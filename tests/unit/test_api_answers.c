@@ -952,3 +952,17 @@ Test(api_answers, targets_streamed_whole)
     targets_apply_config(tm, NULL);
     config_free(cfg);
 }
+
+/* A bad job name in the path is refused from the headers, before the body: a body over the limit still
+ * gets the 400 for the name, not the 413 for its size; a good name with that body gets the 413. */
+Test(api_answers, push_job_refused_before_the_body)
+{
+    push_config c = {.enabled = true, .body_size_limit = 16};
+    push_api_configure(&papi, &c);
+    reply r;
+    request("POST", "/api/v1/push/a%01b", PAYLOAD, NULL, &r);
+    expect(&r, 400, "text/plain; charset=utf-8",
+           "invalid job name in the path (expected /api/v1/push/{job}, a non-empty name without '/')\n");
+    request("POST", "/api/v1/push/ab", PAYLOAD, NULL, &r);
+    expect(&r, 413, "text/plain; charset=utf-8", "request body too large (limit 16 bytes)\n");
+}
