@@ -966,3 +966,21 @@ Test(api_answers, push_job_refused_before_the_body)
     request("POST", "/api/v1/push/ab", PAYLOAD, NULL, &r);
     expect(&r, 413, "text/plain; charset=utf-8", "request body too large (limit 16 bytes)\n");
 }
+
+/* Every kind of trailing whitespace of a credentials file is trimmed, a tab last too. */
+Test(api_answers, push_credentials_file_trailing_tab)
+{
+    char path[] = "/tmp/lookout-cred-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "tok \n\r\t", 7), 7);
+    close(fd);
+    push_config c = {.enabled = true, .has_authorization = true, .authorization_type = "Bearer",
+                     .authorization_credentials_file = path};
+    push_api_configure(&papi, &c);
+    reply r;
+    request("POST", "/errors", PAYLOAD, "Bearer tok", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.buf);
+    strbuf_free(&r.body);
+    unlink(path);
+}

@@ -600,7 +600,7 @@ Test(targets_api, stream_last_pool_goes_away)
 }
 
 /* A listen address that is not host:port (only reachable with a local target): the URL unchanged and
- * Go's error; targets_dump_free(NULL) is a no-op. */
+ * Go's error; a bracketed host with an empty port; targets_dump_free(NULL) is a no-op. */
 Test(targets_api, global_url_bad_listen_address)
 {
     strbuf sb;
@@ -609,6 +609,11 @@ Test(targets_api, global_url_bad_listen_address)
     cr_assert_eq(targets_api_global_url("http://localhost:9100/x", "7777", "myhost", &sb, err, sizeof err), -1);
     cr_assert_str_eq(sb.buf, "http://localhost:9100/x");
     cr_assert_str_eq(err, "address 7777: missing port in address");
+    /* "[::1]:" is Go's host ::1 with an empty port (not "missing port"): local, another port than ours */
+    strbuf_reset(&sb);
+    err[0] = 0;
+    cr_assert_eq(targets_api_global_url("http://[::1]:/x", ":7777", "myhost", &sb, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(sb.buf, "http://myhost/x");
     strbuf_free(&sb);
     targets_dump_free(NULL);
 }
