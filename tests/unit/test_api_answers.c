@@ -984,3 +984,28 @@ Test(api_answers, push_credentials_file_trailing_tab)
     strbuf_free(&r.body);
     unlink(path);
 }
+
+/* At 10000 distinct pushed jobs a new job is refused (429) before the body, any remembered one, the
+ * first included, still accepted. The jobs are remembered through push_api's (public) list rather than
+ * 10000 pushes. */
+Test(api_answers, push_too_many_jobs)
+{
+    configure(NULL, NULL, NULL);
+    papi.cap_pushed = papi.n_pushed = 10000;
+    papi.pushed_jobs = calloc(papi.cap_pushed, sizeof *papi.pushed_jobs);
+    for (size_t i = 0; i < papi.n_pushed; i++) {
+        char j[32];
+        snprintf(j, sizeof j, "j%zu", i);
+        papi.pushed_jobs[i] = strdup(j);
+    }
+    reply r;
+    request("POST", "/api/v1/push/new", PAYLOAD, NULL, &r);
+    expect(&r, 429, "text/plain; charset=utf-8",
+           "too many distinct pushed jobs (at most 10000); push to an existing job\n");
+    static const char *const known[] = {"/api/v1/push/j0", "/api/v1/push/j9999"};
+    for (size_t i = 0; i < 2; i++) {
+        request("POST", known[i], PAYLOAD, NULL, &r);
+        cr_assert_eq(r.status, 200, "%s: %s", known[i], r.body.buf);
+        strbuf_free(&r.body);
+    }
+}
