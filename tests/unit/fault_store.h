@@ -6,6 +6,7 @@
  *   fs->fail_get = true;         // every store_get answers -1 with "injected get failure"
  *   fs->get_not_found = true;    // every store_get answers STORE_NOT_FOUND (deleted between list and get)
  *   fs->fail_list_after = 1;     // the 2nd and later store_list calls fail (0: never; 1: all but the first)
+ *   fs->fail_get_after = 250;    // the 251st and later store_get calls fail (a dump cut while streaming)
  *   store_close(&fs->base);      // closes the wrapped store too
  */
 #ifndef LOOKOUT_TESTS_FAULT_STORE_H
@@ -22,6 +23,8 @@ typedef struct fault_store {
     bool fail_list, fail_get, get_not_found, fail_jobs, fail_set_status, fail_buckets;
     int fail_list_after; /* > 0: list calls after this many successful ones fail */
     int n_list;          /* list calls seen */
+    int fail_get_after;  /* > 0: get calls after this many successful ones fail */
+    int n_get;           /* get calls seen */
 } fault_store;
 
 static int fault_fail(const char *what, char *err, size_t errlen)
@@ -57,9 +60,10 @@ static int fs_keys(store *s, const char *job, int status, store_sort sort, char 
 static int fs_get(store *s, const char *job, const char *key, store_detail *out, char *err, size_t errlen)
 {
     fault_store *f = (fault_store *)s;
+    f->n_get++;
     if (f->get_not_found)
         return STORE_NOT_FOUND;
-    if (f->fail_get)
+    if (f->fail_get || (f->fail_get_after > 0 && f->n_get > f->fail_get_after))
         return fault_fail("get", err, errlen);
     return store_get(f->inner, job, key, out, err, errlen);
 }

@@ -61,8 +61,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 
 static int port;
 
-/* method path [body] [Authorization header value] -> r (body always NUL-terminated) */
-static void request(const char *method, const char *path, const char *body, const char *auth, reply *r)
+/* method path [body] [Authorization header value] -> r (body always NUL-terminated); curl's result (an
+ * answer cut short while streaming is not CURLE_OK) */
+static CURLcode perform(const char *method, const char *path, const char *body, const char *auth, reply *r)
 {
     char url[16384];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
@@ -90,10 +91,16 @@ static void request(const char *method, const char *path, const char *body, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     CURLcode rc = curl_easy_perform(c);
-    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
+    return rc;
+}
+
+static void request(const char *method, const char *path, const char *body, const char *auth, reply *r)
+{
+    CURLcode rc = perform(method, path, body, auth, r);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
 }
 
 /* Asserts the whole answer and frees it. */
@@ -528,6 +535,20 @@ Test(api_answers, periskop_created_at_before_1970)
                "\"timestamp\":2,\"severity\":\"error\",\"http_context\":null}],\"created_at\":-1000}]\n");
 }
 
+/* Several errors of a job: comma-separated, the most recently seen first */
+Test(api_answers, periskop_several_errors)
+{
+    put("p", "old", 1, PAYLOAD_ERROR, 1000, 2000, -1);
+    put("p", "new", 2, PAYLOAD_WARNING, 1000, 3000, -1);
+    get_expect("/services/p/errors/", 200, "application/json",
+               "[{\"aggregation_key\":\"new\",\"total_count\":2,\"severity\":\"warning\",\"latest_errors\":[{\"error\":"
+               "{\"class\":\"E\",\"message\":\"new\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":3,\"severity\":\"warning\",\"http_context\":null}],\"created_at\":1},"
+               "{\"aggregation_key\":\"old\",\"total_count\":1,\"severity\":\"error\",\"latest_errors\":[{\"error\":"
+               "{\"class\":\"E\",\"message\":\"old\",\"stacktrace\":null,\"cause\":null},\"uuid\":\"\","
+               "\"timestamp\":2,\"severity\":\"error\",\"http_context\":null}],\"created_at\":1}]\n");
+}
+
 /* ---- lookout API ---- */
 
 Test(api_answers, list_bad_limits_and_too_many_labels)
@@ -720,6 +741,57 @@ Test(api_answers, lists_longer_than_a_store_page)
     strbuf_free(&r.body);
 }
 
+/* A dump longer than its 32 KiB page goes out streamed: whole (ending in `tail`) and without a
+ * self-exception when the store answers; when store_get fails after the first page was sent, the answer
+ * (status 200 by then) is cut short, what arrived is a prefix of the whole one without its end, and the
+ * failure is reported once as a self-exception with `message`. */
+static void streamed_then_cut(const char *path, const char *tail, const char *message)
+{
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        put("big", key, 1, PAYLOAD_ERROR, 1000, 2000 + i, -1);
+    }
+    reply whole, cut;
+    request("GET", path, NULL, NULL, &whole);
+    cr_assert_eq(whole.status, 200);
+    cr_assert_eq(count_of(whole.body.buf, "\"aggregation_key\":"), 400);
+    cr_assert_gt(whole.body.len, 2 * (32u << 10), "%zu bytes: more than two pages", whole.body.len);
+    cr_assert_str_eq(whole.body.buf + whole.body.len - strlen(tail), tail);
+    char *x = selfexc_json();
+    cr_assert_null(strstr(x, "api-error"), "a whole dump reports nothing: %s", x);
+    free(x);
+
+    fs->n_get = 0;
+    fs->fail_get_after = 250; /* past the first page (fewer than 150 aggregates) */
+    CURLcode rc = perform("GET", path, NULL, NULL, &cut);
+    fs->fail_get_after = 0;
+    cr_assert_neq(rc, CURLE_OK, "the client must see the answer cut short");
+    cr_assert_eq(cut.status, 200);
+    cr_assert_gt(cut.body.len, 0);
+    cr_assert_lt(cut.body.len, whole.body.len);
+    cr_assert(memcmp(cut.body.buf, whole.body.buf, cut.body.len) == 0, "a prefix of the whole answer");
+    cr_assert_lt(count_of(cut.body.buf, "\"aggregation_key\":"), 250);
+    x = selfexc_json();
+    cr_assert(strstr(x, "\"aggregation_key\":\"api-error\",\"total_count\":1,"), "%s", x);
+    char want[256];
+    snprintf(want, sizeof want, "\"message\":\"%s\"", message);
+    cr_assert(strstr(x, want), "%s in %s", want, x);
+    free(x);
+    strbuf_free(&whole.body);
+    strbuf_free(&cut.body);
+}
+
+Test(api_answers, federate_streamed_then_cut)
+{
+    streamed_then_cut("/federate/exceptions?job=big", "]}\n", "injected get failure");
+}
+
+Test(api_answers, periskop_streamed_then_cut)
+{
+    streamed_then_cut("/services/big/errors/", "]\n", "reading errors failed while streaming: injected get failure");
+}
+
 /* next_cursor of a value in a list answer, or "" for null */
 static void cursor_of(const char *body, char *out, size_t n)
 {
@@ -807,4 +879,133 @@ Test(api_answers, push_credentials_file_trimmed)
 Test(api_answers, scrape_pools_without_pools)
 {
     get_expect("/api/v1/scrape_pools", 200, "application/json", "{\"status\":\"success\",\"data\":{\"scrapePools\":[]}}");
+}
+
+Test(api_answers, scrape_pools_lists_every_pool)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: b\n  - job_name: a\n  - job_name: c\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    get_expect("/api/v1/scrape_pools", 200, "application/json",
+               "{\"status\":\"success\",\"data\":{\"scrapePools\":[\"a\",\"b\",\"c\"]}}");
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
+}
+
+/* federate_render (the whole export into one buffer): a failing store call is its -1 with the store's
+ * message, whether it is the job list or an error's detail. */
+Test(api_answers, federate_render_store_failures)
+{
+    put("a", "ka", 3, PAYLOAD_ERROR, 1000, 2000, -1);
+    const char *jobs[] = {"a"};
+    strbuf sb;
+    strbuf_init(&sb);
+    char err[256] = "";
+    cr_assert_eq(federate_render(st, "inst-1", jobs, 1, NULL, &sb, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(sb.buf, "\"aggregation_key\":\"ka\""), "%s", sb.buf);
+    strbuf_reset(&sb);
+    fs->fail_get = true;
+    cr_assert_eq(federate_render(st, "inst-1", jobs, 1, NULL, &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "injected get failure");
+    fs->fail_get = false;
+    fs->fail_jobs = true;
+    err[0] = 0;
+    cr_assert_eq(federate_render(st, "inst-1", NULL, 0, NULL, &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "injected jobs failure");
+    fs->fail_jobs = false;
+    strbuf_free(&sb);
+}
+
+/* /api/v1/targets longer than its 32 KiB page goes out streamed, whole: every target once, then the
+ * dropped list and the counts. */
+Test(api_answers, targets_streamed_whole)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: big\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    target_group g;
+    target_group_init(&g, "static:0");
+    for (int i = 0; i < 400; i++) {
+        char a[32];
+        labelset t = LABELSET_INIT;
+        snprintf(a, sizeof a, "t%03d:80", i);
+        labelset_set(&t, "__address__", a);
+        target_group_add_target(&g, &t);
+        labelset_free(&t);
+    }
+    const target_group *gs[] = {&g};
+    targets_sync(tm, "big", gs, 1);
+    target_group_free(&g);
+    reply r;
+    request("GET", "/api/v1/targets", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_gt(r.body.len, 2 * (32u << 10), "%zu bytes: more than two pages", r.body.len);
+    cr_assert_eq(count_of(r.body.buf, "\"scrapeUrl\":"), 400);
+    cr_assert(strstr(r.body.buf, "\"scrapeUrl\":\"http://t399:80/-/exceptions\""), "the last target is there");
+    const char *tail = "],\"droppedTargets\":[],\"droppedTargetCounts\":{\"big\":0}}}";
+    cr_assert_str_eq(r.body.buf + r.body.len - strlen(tail), tail);
+    strbuf_free(&r.body);
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
+}
+
+/* A bad job name in the path is refused from the headers, before the body: a body over the limit still
+ * gets the 400 for the name, not the 413 for its size; a good name with that body gets the 413. */
+Test(api_answers, push_job_refused_before_the_body)
+{
+    push_config c = {.enabled = true, .body_size_limit = 16};
+    push_api_configure(&papi, &c);
+    reply r;
+    request("POST", "/api/v1/push/a%01b", PAYLOAD, NULL, &r);
+    expect(&r, 400, "text/plain; charset=utf-8",
+           "invalid job name in the path (expected /api/v1/push/{job}, a non-empty name without '/')\n");
+    request("POST", "/api/v1/push/ab", PAYLOAD, NULL, &r);
+    expect(&r, 413, "text/plain; charset=utf-8", "request body too large (limit 16 bytes)\n");
+}
+
+/* Every kind of trailing whitespace of a credentials file is trimmed, a tab last too. */
+Test(api_answers, push_credentials_file_trailing_tab)
+{
+    char path[] = "/tmp/lookout-cred-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "tok \n\r\t", 7), 7);
+    close(fd);
+    push_config c = {.enabled = true, .has_authorization = true, .authorization_type = "Bearer",
+                     .authorization_credentials_file = path};
+    push_api_configure(&papi, &c);
+    reply r;
+    request("POST", "/errors", PAYLOAD, "Bearer tok", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.buf);
+    strbuf_free(&r.body);
+    unlink(path);
+}
+
+/* At 10000 distinct pushed jobs a new job is refused (429) before the body, any remembered one, the
+ * first included, still accepted. The jobs are remembered through push_api's (public) list rather than
+ * 10000 pushes. */
+Test(api_answers, push_too_many_jobs)
+{
+    configure(NULL, NULL, NULL);
+    papi.cap_pushed = papi.n_pushed = 10000;
+    papi.pushed_jobs = calloc(papi.cap_pushed, sizeof *papi.pushed_jobs);
+    for (size_t i = 0; i < papi.n_pushed; i++) {
+        char j[32];
+        snprintf(j, sizeof j, "j%zu", i);
+        papi.pushed_jobs[i] = strdup(j);
+    }
+    reply r;
+    request("POST", "/api/v1/push/new", PAYLOAD, NULL, &r);
+    expect(&r, 429, "text/plain; charset=utf-8",
+           "too many distinct pushed jobs (at most 10000); push to an existing job\n");
+    static const char *const known[] = {"/api/v1/push/j0", "/api/v1/push/j9999"};
+    for (size_t i = 0; i < 2; i++) {
+        request("POST", known[i], PAYLOAD, NULL, &r);
+        cr_assert_eq(r.status, 200, "%s: %s", known[i], r.body.buf);
+        strbuf_free(&r.body);
+    }
 }

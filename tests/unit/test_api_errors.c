@@ -633,3 +633,27 @@ Test(api_errors, metrics_paged_per_error_and_per_target)
     targets_apply_config(tm, NULL);
     config_free(cfg);
 }
+
+/* Periskop's GET /targets/: each job with its active targets' endpoints (the URL after "://", the default path /-/exceptions), in pool
+ * and display order; a pool without targets is an empty list. */
+Test(api_errors, periskop_targets_lists_endpoints)
+{
+    char err[512] = "";
+    const char *yml = "scrape_configs:\n  - job_name: up\n  - job_name: zz\n";
+    lookout_config *cfg = config_parse(yml, strlen(yml), "t.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    targets_apply_config(tm, cfg);
+    up_targets(2, 0);
+    reply r;
+    request(port, "GET", "/targets/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body.buf, "{\"up\":[{\"endpoint\":\"u0000:80/-/exceptions\"},{\"endpoint\":\"u0001:80/-/exceptions\"}],"
+                                 "\"zz\":[]}\n");
+    strbuf_free(&r.body);
+    /* the configured jobs are services, with or without errors */
+    request(port, "GET", "/services/", &r);
+    cr_assert_str_eq(r.body.buf, "[\"up\",\"zz\"]\n");
+    strbuf_free(&r.body);
+    targets_apply_config(tm, NULL);
+    config_free(cfg);
+}

@@ -318,6 +318,10 @@ Test(targets_api, relabel_steps)
     cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "{\"a\":1}", &sb, err, sizeof err), -1);
     cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "{bad", &sb, err, sizeof err), -1);
     cr_assert_eq(strncmp(err, "error parsing labels: ", 22), 0);
+    /* JSON that is not an object: Go's unmarshal error, nothing written */
+    cr_assert_eq(targets_api_render_relabel_steps(&f.api, "web", "[1]", &sb, err, sizeof err), -1);
+    cr_assert_str_eq(err, "error parsing labels: json: cannot unmarshal array into Go value of type labels.Labels");
+    cr_assert_eq(sb.len, 0);
     strbuf_free(&sb);
     teardown(&f);
 }
@@ -542,4 +546,74 @@ Test(targets_api, stream_consistent_while_targets_change)
     targets_free(tm);
     config_free(cfg[0]);
     config_free(cfg[1]);
+}
+
+/* The pool being listed is the last one and goes away between two pages: the dump goes on with the
+ * dropped targets (nothing after it to list) and ends as valid JSON, the counts of the pools left. */
+Test(targets_api, stream_last_pool_goes_away)
+{
+    lookout_config *both = parse("scrape_configs:\n  - job_name: a\n  - job_name: z\n");
+    lookout_config *only_a = parse("scrape_configs:\n  - job_name: a\n");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, both);
+    targets_api api;
+    targets_api_init(&api, tm, ":7777", "myhost");
+    target_group ga, gz;
+    target_group_init(&ga, "static:0");
+    target_group_init(&gz, "static:0");
+    add(&ga, "a0:80", NULL, NULL);
+    for (int i = 0; i < 400; i++) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "z%03d:80", i);
+        add(&gz, addr, NULL, NULL);
+    }
+    const target_group *pa[] = {&ga}, *pz[] = {&gz};
+    targets_sync(tm, "a", pa, 1);
+    targets_sync(tm, "z", pz, 1);
+    strbuf out;
+    strbuf_init(&out);
+    targets_dump *d = targets_dump_new(&api, NULL, NULL, &out);
+    cr_assert_eq(targets_dump_fill(d, &out), 1, "400 targets are more than a page");
+    targets_apply_config(tm, only_a);
+    cr_assert_eq(targets_dump_fill(d, &out), 0);
+    targets_dump_free(d);
+    json_error_t e;
+    json_t *root = json_loads(out.buf, 0, &e);
+    cr_assert_not_null(root, "invalid JSON (%s)", e.text);
+    json_t *data = json_object_get(root, "data");
+    json_t *act = json_object_get(data, "activeTargets");
+    size_t n = json_array_size(act);
+    cr_assert(n > 1 && n < 401, "a0 and the first page of z: %zu", n);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(act, 0), "scrapePool")), "a");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(act, n - 1), "scrapePool")), "z");
+    cr_assert_eq(json_array_size(json_object_get(data, "droppedTargets")), 0);
+    char *counts = json_dumps(json_object_get(data, "droppedTargetCounts"), JSON_COMPACT);
+    cr_assert_str_eq(counts, "{\"a\":0}");
+    free(counts);
+    json_decref(root);
+    strbuf_free(&out);
+    target_group_free(&ga);
+    target_group_free(&gz);
+    targets_free(tm);
+    config_free(both);
+    config_free(only_a);
+}
+
+/* A listen address that is not host:port (only reachable with a local target): the URL unchanged and
+ * Go's error; a bracketed host with an empty port; targets_dump_free(NULL) is a no-op. */
+Test(targets_api, global_url_bad_listen_address)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    char err[256] = "";
+    cr_assert_eq(targets_api_global_url("http://localhost:9100/x", "7777", "myhost", &sb, err, sizeof err), -1);
+    cr_assert_str_eq(sb.buf, "http://localhost:9100/x");
+    cr_assert_str_eq(err, "address 7777: missing port in address");
+    /* "[::1]:" is Go's host ::1 with an empty port (not "missing port"): local, another port than ours */
+    strbuf_reset(&sb);
+    err[0] = 0;
+    cr_assert_eq(targets_api_global_url("http://[::1]:/x", ":7777", "myhost", &sb, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(sb.buf, "http://myhost/x");
+    strbuf_free(&sb);
+    targets_dump_free(NULL);
 }
