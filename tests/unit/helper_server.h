@@ -2,12 +2,14 @@
  * a unit test and stops it. Header-only (static functions) so each test binary stays one file. */
 #ifndef LOOKOUT_TESTS_HELPER_SERVER_H
 #define LOOKOUT_TESTS_HELPER_SERVER_H
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -49,13 +51,21 @@ static int helper_server_start(helper_server *s, const char *const *args)
         _exit(127);
     }
     close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
+    /* the port line within 10 s, not an unbounded fgets: a server that never prints fails the test here
+     * instead of at criterion's timeout */
     char line[64] = "";
+    size_t got = 0;
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    while (got < sizeof line - 1 && !memchr(line, '\n', got) && poll(&pfd, 1, 10000) == 1) {
+        ssize_t r = read(fds[0], line + got, sizeof line - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        line[got] = '\0';
+    }
+    close(fds[0]);
     int port = 0;
-    if (f && fgets(line, sizeof line, f))
-        sscanf(line, "port=%d", &port);
-    if (f)
-        fclose(f);
+    sscanf(line, "port=%d", &port);
     s->pid = pid;
     s->port = port;
     if (port <= 0) {
@@ -66,13 +76,25 @@ static int helper_server_start(helper_server *s, const char *const *args)
     return 0;
 }
 
+/* SIGTERM, then SIGKILL if the server has not exited within 5 s: a wedged server costs 5 s and a line on
+ * stderr, never a hung test. */
 static void helper_server_stop(helper_server *s)
 {
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    for (int i = 0; i < 500; i++) {
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return;
+        }
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
     }
+    fprintf(stderr, "helper_server: exception_server %d ignored SIGTERM for 5 s; killed\n", (int)s->pid);
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
 }
 
 static size_t helper_sink(char *p, size_t sz, size_t n, void *ud)
