@@ -425,10 +425,11 @@ bool merge_labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, 
     return true;
 }
 
-/* hash_fast64 (util/hash.h): at 10,000 targets this check runs on every scrape. */
+/* hash_body64 (util/hash.h): at 10,000 targets this check runs on every scrape. Its values are stored
+ * (sources.body_hash); the change from hash_fast64 (session 6) re-parses every source once after an upgrade. */
 uint64_t merge_body_hash(const char *body, size_t len)
 {
-    return hash_fast64(body, len);
+    return hash_body64(body, len);
 }
 
 bool merge_body_unchanged(merge_engine *e, const char *job, const char *url, uint64_t body_hash, int64_t now_ms)

@@ -58,4 +58,61 @@ static inline uint64_t hash_fast64(const void *data, size_t len)
     return h ? h : 1;
 }
 
+/* The 64x64->128-bit multiply folded to 64 bits (low half xor high half): the mixing step of hash_body64. */
+static inline uint64_t hash_mum64(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    uint64_t al = a & 0xffffffffu, ah = a >> 32, bl = b & 0xffffffffu, bh = b >> 32;
+    uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+    uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+    uint64_t lo = (ll & 0xffffffffu) | (mid << 32);
+    uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    return lo ^ hi;
+#endif
+}
+
+static inline uint64_t hash_load64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The fingerprint of a scraped body (merge_body_hash), computed on every scrape of every target, so built
+ * for speed on 20-30 KB: one 128-bit multiply per 16 bytes in three independent lanes (the wyhash core
+ * round; not bit-compatible with wyhash), about 0.45 instructions per byte against hash_fast64's 0.8.
+ * A body is only ever compared with its own source's earlier body (a collision would make lookout skip one
+ * changed body of that source until it changes again), so speed over resistance to chosen input. Stable
+ * across runs and machines of the same endianness (the values are stored: sources.body_hash); never 0. */
+static inline uint64_t hash_body64(const void *data, size_t len)
+{
+    const uint64_t S0 = 0xa0761d6478bd642fULL, S1 = 0xe7037ed1a0b428dbULL, S2 = 0x8ebc6af09c88c6e3ULL,
+                   S3 = 0x589965cc75374cc3ULL;
+    const unsigned char *p = data;
+    uint64_t a = S0 ^ (uint64_t)len, b = S1, c = S2;
+    size_t i = 0;
+    for (; i + 48 <= len; i += 48) {
+        a = hash_mum64(hash_load64(p + i) ^ S1, hash_load64(p + i + 8) ^ a);
+        b = hash_mum64(hash_load64(p + i + 16) ^ S2, hash_load64(p + i + 24) ^ b);
+        c = hash_mum64(hash_load64(p + i + 32) ^ S3, hash_load64(p + i + 40) ^ c);
+    }
+    a ^= b ^ c;
+    for (; i + 16 <= len; i += 16)
+        a = hash_mum64(hash_load64(p + i) ^ S1, hash_load64(p + i + 8) ^ a);
+    uint64_t w0 = 0, w1 = 0; /* the last 0-15 bytes, zero-padded (the length is in the seed) */
+    size_t t = len - i;
+    if (t > 8) {
+        memcpy(&w0, p + i, 8);
+        memcpy(&w1, p + i + 8, t - 8);
+    } else if (t) {
+        memcpy(&w0, p + i, t);
+    }
+    a = hash_mum64(w0 ^ S1, w1 ^ a);
+    uint64_t h = hash_mum64(a ^ S3, (uint64_t)len ^ S0);
+    return h ? h : 1;
+}
+
 #endif
