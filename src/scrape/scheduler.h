@@ -8,7 +8,7 @@
  * t mod interval == offset (Prometheus waits for the offset within the current interval; the wait is in
  * (0, interval]). A target that is updated (same job + hash) keeps its phase and state; a changed interval
  * re-phases it. A start that finds the previous scrape of the target still running is skipped. Starts
- * due within 5 ms of each other are made in one wake-up of the loop: a start is never early and at most
+ * due within 20 ms of each other are made in one wake-up of the loop: a start is never early and at most
  * that much late (plus the loop's lag); the phase grid does not move.
  *
  * Each scrape: GET url with "Accept: application/json", "User-Agent: lookout/VERSION",
