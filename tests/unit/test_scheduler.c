@@ -15,6 +15,7 @@
 
 #include "helper_server.h"
 #include "scrape/scheduler.h"
+#include "test_deadline.h"
 #include "util/metrics.h"
 
 #define MAXREC 512
@@ -120,14 +121,7 @@ static int count_of(const char *job, uint64_t hash)
 /* Waits until (job, hash) has at least n results or ms passed. Returns the index of the n-th, or -1. */
 static int wait_n(const char *job, uint64_t hash, int n, int ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = test_deadline(ms);
     pthread_mutex_lock(&mu);
     for (;;) {
         int seen = 0;

@@ -22,6 +22,7 @@
 #include "heap_use.h"
 #include "helper_server.h"
 #include "scrape/scheduler.h"
+#include "test_deadline.h"
 #include "util/metrics.h"
 
 #define KEEP 8
@@ -66,14 +67,7 @@ static void on_result(void *ctx, const scrape_result *r)
 /* Waits until s has n results (true) or ms passed (false). */
 static bool wait_seen(seen *s, int n, int ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = test_deadline(ms);
     pthread_mutex_lock(&mu);
     while (s->n < n)
         if (pthread_cond_timedwait(&cv, &mu, &dl) != 0)
