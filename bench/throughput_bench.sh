@@ -7,8 +7,10 @@
 #   wrk      pinned to CPU 1: -t1 -c64 for WRK_SECONDS on one static payload URL.
 #   lookout  pinned to CPU 1, ALL its threads (scrape loop, ingest writer, HTTP server, SD: `taskset -c 1`
 #            on the process), default storage (SQLite), every target scraped every INTERVAL_MS (timeout the
-#            same). The offered load is raised step by step (N0 targets, + DN per step, up to NMAX, through
-#            file_sd) until lookout's core is past its knee. Per step: wait until the new targets were
+#            same). The offered load is raised step by step through file_sd until lookout's core is past
+#            its knee: first N0 targets (well below one core); from that step's CPU per body, an estimate C
+#            of one core's rate; then targets for 0.8 C, and + 5 % of C per step (at most MAX_STEPS steps
+#            in all, at most NMAX targets). Per step: wait until the new targets were
 #            scraped and their first fill written, WARM more seconds, then WINDOW seconds measured: bodies
 #            handled per second from lookout's own lookout_ingest_bodies_total (result unchanged / merged),
 #            scrape failures, lookout's CPU (utime+stime of all threads, from /proc) and nginx's.
@@ -25,17 +27,17 @@
 # occurrence is stored once per group and step, later copies deduplicate. The other targets scrape
 # /s/<f>/<i>.json, answered with the fixed file t/<f>.json (f = i mod NSTATIC).
 # Runs: 0 % churn (all static), then CHURN % (default 10), each a fresh lookout and an empty store.
-# Env: INTERVAL_MS (200), N0 (6000), DN (1000), NMAX (16000), WINDOW (5), WARM (2), CHURN (10),
+# Env: INTERVAL_MS (200), N0 (2000), NMAX (17000), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
 #      CHURN_GROUPS (4), NSTATIC (64), WRK_SECONDS (10), LOOKOUT_BIN,
 #      THROUGHPUT_QUICK=1 (dry run with small numbers, for correctness on a loaded machine).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOOKOUT_BIN=${LOOKOUT_BIN:-$ROOT/lookout}
 if [ "${THROUGHPUT_QUICK:-0}" = 1 ]; then
-  IV=${INTERVAL_MS:-250}; N0=${N0:-100}; DN=${DN:-100}; NMAX=${NMAX:-300}; WINDOW=${WINDOW:-3}; WARM=${WARM:-1}
+  IV=${INTERVAL_MS:-250}; N0=${N0:-100}; NMAX=${NMAX:-300}; MAX_STEPS=${MAX_STEPS:-3}; WINDOW=${WINDOW:-3}; WARM=${WARM:-1}
   WRK_S=${WRK_SECONDS:-2}; GROUPS_=${CHURN_GROUPS:-2}
 else
-  IV=${INTERVAL_MS:-200}; N0=${N0:-6000}; DN=${DN:-1000}; NMAX=${NMAX:-16000}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
+  IV=${INTERVAL_MS:-200}; N0=${N0:-2000}; NMAX=${NMAX:-17000}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
   WRK_S=${WRK_SECONDS:-10}; GROUPS_=${CHURN_GROUPS:-4}
 fi
 CHURN=${CHURN:-10}
@@ -43,7 +45,7 @@ NSTATIC=${NSTATIC:-64}
 SETTLE_MAX=15 # bound of the wait for a step's new targets, seconds
 # variant files per group: one per scrape of a churning target over a run whose steps settle in ~5 s
 # (a longer run runs out of them: its churning scrapes get 404 and show as failures)
-STEPS=$(( ((NMAX - N0) / DN + 1) * (5 + WARM + WINDOW) * 1000 / IV + 100 ))
+STEPS=$(( MAX_STEPS * (5 + WARM + WINDOW) * 1000 / IV + 100 ))
 command -v nginx >/dev/null || "$ROOT/scripts/deps.sh" nginx >&2
 command -v wrk >/dev/null || "$ROOT/scripts/deps.sh" wrk >&2
 command -v taskset >/dev/null || "$ROOT/scripts/deps.sh" util-linux >&2
@@ -157,7 +159,7 @@ settle() { # until the queue is drained and no target is new (bounded by SETTLE_
 
 summary=()
 for ch in 0 "$CHURN"; do
-  echo "# run: $ch % churn, ${IV}ms interval and timeout, targets $N0 + $DN per step up to $NMAX (offered $((N0 * 1000 / IV)) -> $((NMAX * 1000 / IV)) scrapes/s)"
+  echo "# run: $ch % churn, ${IV}ms interval and timeout, first $N0 targets (offered $((N0 * 1000 / IV)) scrapes/s), at most $NMAX"
   printf '  %-7s %7s | %11s %9s %9s | %6s %8s | %7s %7s | %8s\n' targets offered unchanged/s changed/s total/s "l CPU%" "ngx CPU%" fail/s dropped "l / wrk"
   LPORT=$(port); LURL=http://127.0.0.1:$LPORT
   rm -rf "$TMP/ld"; mkdir -p "$TMP/ld"
@@ -171,8 +173,9 @@ YML
   taskset -c 1 "$LOOKOUT_BIN" --config.file="$TMP/lookout.yml" --web.listen-address=127.0.0.1:$LPORT \
     --storage.path="$TMP/ld" >"$TMP/lookout-$ch.log" 2>&1 &
   LPID=$!
-  best=; best_row=; n=$N0; prev=0
-  while [ "$n" -le "$NMAX" ]; do
+  best=; best_row=; n=$N0; prev=0; step=0; dn=0
+  while [ "$n" -le "$NMAX" ] && [ "$step" -lt "$MAX_STEPS" ]; do
+    step=$((step + 1)); last_n=$n
     [ "$n" != "$N0" ] && targets_file "$n" "$ch" "$TMP/targets.json"
     settle "$n"
     read -r u0 m0 i0 s0 f0 p0 d0 _ <<<"$(snap)"
@@ -201,7 +204,16 @@ if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of th
     fi
     # past the knee: scrapes fail, or the rate no longer grows with the offered load
     awk -v f="$fshare" -v a="$tot" -v p="$prev" 'BEGIN {exit !(f > 1 || a < p * 1.02)}' && break
-    prev=$tot; n=$((n + DN))
+    prev=$tot
+    if [ "$step" = 1 ]; then # estimate one core's rate C from this step's CPU per body
+      read -r n dn <<<"$(awk -v t="$tot" -v c="$cpu" -v iv="$IV" -v n="$n" 'BEGIN {
+        C = c > 0 ? t / (c / 100) : 2 * t; a = int(0.8 * C * iv / 1000 / 100) * 100; d = int(0.05 * C * iv / 1000 / 10) * 10
+        if (d < 10) d = 10; if (a <= n) a = n + d; print a, d }')"
+      echo "  (one core estimated at ~$((n * 1250 / IV)) bodies/s from this step: next at 80 % of that, then + 5 % per step)"
+    else
+      n=$((n + dn))
+    fi
+    [ "$n" -gt "$NMAX" ] && [ "$last_n" -lt "$NMAX" ] && n=$NMAX # one last step at the bound
   done
   aff=$(taskset -pc "$LPID" | awk '{print $NF}'); threads=$(ls "/proc/$LPID/task" | wc -l)
   kill "$LPID"; wait "$LPID" 2>/dev/null; LPID=
@@ -210,7 +222,7 @@ if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of th
   if [ -z "$best" ]; then
     summary+=("$ch % churn: no step sustained (every step had over 1 % failed scrapes)")
   else
-    note=; awk -v c="$best_cpu" 'BEGIN {exit !(c < 90)}' && note=" NOT SATURATED: lookout used under 90 % of its core there, so this is not its limit (raise NMAX or lower INTERVAL_MS)"
+    note=; awk -v c="$best_cpu" 'BEGIN {exit !(c < 90)}' && note=" NOT SATURATED: lookout used under 90 % of its core there, so this is not its limit (raise NMAX or MAX_STEPS, or lower INTERVAL_MS)"
     summary+=("$ch % churn: $(awk -v b="$best" -v w="$wrk_rate" 'BEGIN {printf "%.0f bodies/s sustained, %.0f %% of wrk", b, w ? 100*b/w : 0}') (lookout CPU ${best_cpu} %)$note")
   fi
 done
