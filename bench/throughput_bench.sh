@@ -9,8 +9,9 @@
 #            on the process), default storage (SQLite), every target scraped every INTERVAL_MS (timeout the
 #            same). The offered load is raised step by step through file_sd until lookout's core is past
 #            its knee: first N0 targets (well below one core); from that step's CPU per body, an estimate C
-#            of one core's rate; then targets for 0.8 C, and + 5 % of C per step (at most MAX_STEPS steps
-#            in all, at most NMAX targets). Per step: wait until the new targets were
+#            of one core's rate; then targets for 0.8 C, and + 5 % of C per step until the rate stops
+#            growing or scrapes fail; after a failed step, halves the gap to the last sustained one until
+#            it is 5 % of C wide (at most MAX_STEPS steps in all, at most NMAX targets). Per step: wait until the new targets were
 #            scraped and their first fill written, WARM more seconds, then WINDOW seconds measured: bodies
 #            handled per second from lookout's own lookout_ingest_bodies_total (result unchanged / merged),
 #            scrape failures, lookout's CPU (utime+stime of all threads, from /proc) and nginx's.
@@ -27,7 +28,7 @@
 # occurrence is stored once per group and step, later copies deduplicate. The other targets scrape
 # /s/<f>/<i>.json, answered with the fixed file t/<f>.json (f = i mod NSTATIC).
 # Runs: 0 % churn (all static), then CHURN % (default 10), each a fresh lookout and an empty store.
-# Env: INTERVAL_MS (200), N0 (2000), NMAX (17000), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
+# Env: INTERVAL_MS (250), N0 (2500), NMAX (18000), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
 #      CHURN_GROUPS (4), NSTATIC (64), WRK_SECONDS (10), LOOKOUT_BIN,
 #      THROUGHPUT_QUICK=1 (dry run with small numbers, for correctness on a loaded machine).
 set -u
@@ -37,10 +38,11 @@ if [ "${THROUGHPUT_QUICK:-0}" = 1 ]; then
   IV=${INTERVAL_MS:-250}; N0=${N0:-100}; NMAX=${NMAX:-300}; MAX_STEPS=${MAX_STEPS:-3}; WINDOW=${WINDOW:-3}; WARM=${WARM:-1}
   WRK_S=${WRK_SECONDS:-2}; GROUPS_=${CHURN_GROUPS:-2}
 else
-  IV=${INTERVAL_MS:-200}; N0=${N0:-2000}; NMAX=${NMAX:-17000}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
+  IV=${INTERVAL_MS:-250}; N0=${N0:-2500}; NMAX=${NMAX:-18000}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
   WRK_S=${WRK_SECONDS:-10}; GROUPS_=${CHURN_GROUPS:-4}
 fi
 CHURN=${CHURN:-10}
+[ "$NMAX" -lt "$N0" ] && NMAX=$N0
 NSTATIC=${NSTATIC:-64}
 SETTLE_MAX=15 # bound of the wait for a step's new targets, seconds
 # variant files per group: one per scrape of a churning target over a run whose steps settle in ~5 s
@@ -54,7 +56,9 @@ if [ "$(nproc)" -lt 2 ]; then echo "FAILED: needs 2 CPUs (nginx on one, the clie
 nofile=$(ulimit -n)
 # nginx's worker and lookout each hold a connection per target (nginx also its file cache)
 if [ $((NMAX + 1500)) -gt "$nofile" ]; then
-  echo "FAILED: NMAX=$NMAX needs ~$((NMAX + 1500)) file descriptors per process, the limit is $nofile"; exit 1
+  echo "note: NMAX lowered from $NMAX to $((nofile - 1500)) targets: $nofile file descriptors per process (ulimit -n)"
+  NMAX=$((nofile - 1500))
+  [ "$NMAX" -ge "$N0" ] || { echo "FAILED: N0=$N0 targets need $((N0 + 1500)) file descriptors, the limit is $nofile"; exit 1; }
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-tput.XXXXXX")
 chmod 755 "$TMP" # nginx's worker runs as an unprivileged user
@@ -173,9 +177,9 @@ YML
   taskset -c 1 "$LOOKOUT_BIN" --config.file="$TMP/lookout.yml" --web.listen-address=127.0.0.1:$LPORT \
     --storage.path="$TMP/ld" >"$TMP/lookout-$ch.log" 2>&1 &
   LPID=$!
-  best=; best_row=; n=$N0; prev=0; step=0; dn=0
-  while [ "$n" -le "$NMAX" ] && [ "$step" -lt "$MAX_STEPS" ]; do
-    step=$((step + 1)); last_n=$n
+  best=; n=$N0; prev=0; step=0; dn=0; good=0; bad=0
+  while [ "$step" -lt "$MAX_STEPS" ]; do
+    step=$((step + 1))
     [ "$n" != "$N0" ] && targets_file "$n" "$ch" "$TMP/targets.json"
     settle "$n"
     read -r u0 m0 i0 s0 f0 p0 d0 _ <<<"$(snap)"
@@ -183,7 +187,7 @@ YML
     sleep "$WINDOW"
     lt1=$(ticks "$LPID"); nt1=$(ticks "$NWPID"); t1=$(date +%s.%N)
     read -r u1 m1 i1 s1 f1 p1 d1 _ <<<"$(snap)"
-    # fields: offered total/s cpu% fail-share% | printed row
+    # fields: total/s cpu% fail-share% | printed row
     row=$(awk -v n="$n" -v iv="$IV" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v u=$((u1 - u0)) -v m=$((m1 - m0)) \
       -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v d=$((d1 - d0)) -v lt=$((lt1 - lt0)) -v nt=$((nt1 - nt0)) -v w="$wrk_rate" 'BEGIN {
         dt = t1 - t0
@@ -198,27 +202,37 @@ YML
 import collections,json,sys
 c=collections.Counter(x.get("lastError","") for x in json.load(sys.stdin)["data"]["activeTargets"] if x["health"]=="down")
 if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of the window, most often: %s"%(sum(c.values()),e))'
-    # sustained: no more than 1 % of the scrapes failed (a saturated loop answers too late and times out)
+    # sustained: at most 1 % of the scrapes failed (a saturated loop answers too late and times out)
     if awk -v f="$fshare" 'BEGIN {exit !(f <= 1)}'; then
-      if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$tot; best_row="$line"; best_cpu=$cpu; fi
-    fi
-    # past the knee: scrapes fail, or the rate no longer grows with the offered load
-    awk -v f="$fshare" -v a="$tot" -v p="$prev" 'BEGIN {exit !(f > 1 || a < p * 1.02)}' && break
-    prev=$tot
-    if [ "$step" = 1 ]; then # estimate one core's rate C from this step's CPU per body
-      read -r n dn <<<"$(awk -v t="$tot" -v c="$cpu" -v iv="$IV" -v n="$n" 'BEGIN {
-        C = c > 0 ? t / (c / 100) : 2 * t; a = int(0.8 * C * iv / 1000 / 100) * 100; d = int(0.05 * C * iv / 1000 / 10) * 10
-        if (d < 10) d = 10; if (a <= n) a = n + d; print a, d }')"
-      echo "  (one core estimated at ~$((n * 1250 / IV)) bodies/s from this step: next at 80 % of that, then + 5 % per step)"
+      good=$n
+      if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$tot; best_cpu=$cpu; fi
+      if [ "$step" = 1 ]; then # estimate one core's rate C from this step's CPU per body
+        read -r nn dn <<<"$(awk -v t="$tot" -v c="$cpu" -v iv="$IV" -v n="$n" 'BEGIN {
+          C = c > 0 ? t / (c / 100) : 2 * t; a = int(0.8 * C * iv / 1000 / 100) * 100; d = int(0.05 * C * iv / 1000 / 10) * 10
+          if (d < 10) d = 10; if (a <= n) a = n + d; print a, d }')"
+        echo "  (one core estimated at ~$((nn * 1250 / IV)) bodies/s from this step's CPU: next at 80 % of that, then + 5 % per step)"
+      elif [ "$bad" = 0 ] && awk -v a="$tot" -v p="$prev" 'BEGIN {exit !(a < p * 1.02)}'; then
+        break # the rate no longer grows with the offered load: past the knee
+      elif [ "$bad" = 0 ]; then
+        nn=$((n + dn))
+      else
+        nn=$(( (good + bad) / 20 * 10 ))
+      fi
+      prev=$tot
     else
-      n=$((n + dn))
+      bad=$n
+      nn=$(( (good + bad) / 20 * 10 ))
     fi
-    [ "$n" -gt "$NMAX" ] && [ "$last_n" -lt "$NMAX" ] && n=$NMAX # one last step at the bound
+    # between a sustained and a failed step: halve the gap until it is one step (dn) wide
+    [ "$bad" != 0 ] && [ $((bad - good)) -le "$dn" ] && break
+    [ "$nn" -gt "$NMAX" ] && nn=$NMAX
+    [ "$nn" -le "$n" ] && [ "$bad" = 0 ] && break # at NMAX already
+    n=$nn
   done
   aff=$(taskset -pc "$LPID" | awk '{print $NF}'); threads=$(ls "/proc/$LPID/task" | wc -l)
   kill "$LPID"; wait "$LPID" 2>/dev/null; LPID=
   [ "$aff" = 1 ] || echo "FAILED: lookout was not pinned to CPU 1 (affinity $aff)"
-  echo "  lookout: $threads threads, all on CPU $aff; every scrape over the fast path: $((p1 - p0)) of $((s1 - s0)) in the last window"
+  echo "  lookout: $threads threads, all on CPU $aff; scrapes over the fast path in the last window: $((p1 - p0)) of $((s1 - s0))"
   if [ -z "$best" ]; then
     summary+=("$ch % churn: no step sustained (every step had over 1 % failed scrapes)")
   else
