@@ -8,16 +8,18 @@
 #   lookout  pinned to CPU 1, ALL its threads (scrape loop, ingest writer, HTTP server, SD: `taskset -c 1`
 #            on the process), default storage (SQLite), every target scraped every INTERVAL_MS (timeout the
 #            same). The offered load is raised step by step through file_sd until lookout's core is past
-#            its knee: first N0 targets (well below one core); from that step's CPU per body, an estimate C
-#            of one core's rate; then targets for 0.8 C, and + 5 % of C per step until the rate stops
-#            growing or scrapes fail; after a failed step, halves the gap to the last sustained one until
-#            it is 5 % of C wide (at most MAX_STEPS steps in all, at most NMAX targets). Per step: wait until the new targets were
-#            scraped and their first fill written, WARM more seconds, then WINDOW seconds measured: bodies
-#            handled per second from lookout's own lookout_ingest_bodies_total (result unchanged / merged),
-#            scrape failures, lookout's CPU (utime+stime of all threads, from /proc) and nginx's.
-#            Sustained = the best step with at most 1 % of the scrapes failed. Offered load beyond one core
-#            cannot be the measurement itself: a scrape loop that cannot keep up starts every target's next
-#            scrape late, answers come later than the timeout (<= the interval), and the work is wasted.
+#            its knee: first N0 targets (well below one core); from that step's CPU per body, an estimate
+#            C of one core's rate; then targets for 0.8 C, and + 5 % of C per step until the rate stops
+#            growing or scrapes fail; after a failed step, the gap to the last sustained one is halved
+#            until it is 5 % of C wide (at most MAX_STEPS steps, at most NMAX targets). Per step: wait
+#            until the new targets were scraped and their first fill written, WARM more seconds, then
+#            WINDOW seconds measured: bodies handled per second from lookout's own counter
+#            lookout_ingest_bodies_total (result unchanged / merged), scrape failures, lookout's CPU
+#            (utime+stime of all threads, from /proc) and nginx's. Sustained = the best step with at most
+#            1 % of the scrapes failed. An offered load beyond one core cannot be the measurement itself:
+#            a loop that cannot keep up has every target's scrape in flight, answers are read later than
+#            the timeout (<= the interval) and the work is wasted; a timed-out request also closes its
+#            connection, so the next scrape connects afresh (dearer), and the goodput collapses.
 # Churn without a mutator process competing for CPU: CHURN % of the targets scrape /c/<g>/<i>.json, which
 # nginx answers with file v/<g>/<k>.json where k is $connection_requests, the k-th request on that
 # keep-alive connection (lookout keeps one connection per target): payload of instance g after k changes
@@ -28,7 +30,7 @@
 # occurrence is stored once per group and step, later copies deduplicate. The other targets scrape
 # /s/<f>/<i>.json, answered with the fixed file t/<f>.json (f = i mod NSTATIC).
 # Runs: 0 % churn (all static), then CHURN % (default 10), each a fresh lookout and an empty store.
-# Env: INTERVAL_MS (250), N0 (2500), NMAX (18000), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
+# Env: INTERVAL_MS (150), N0 (1500), NMAX (9900), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
 #      CHURN_GROUPS (4), NSTATIC (64), WRK_SECONDS (10), LOOKOUT_BIN,
 #      THROUGHPUT_QUICK=1 (dry run with small numbers, for correctness on a loaded machine).
 set -u
@@ -38,7 +40,7 @@ if [ "${THROUGHPUT_QUICK:-0}" = 1 ]; then
   IV=${INTERVAL_MS:-250}; N0=${N0:-100}; NMAX=${NMAX:-300}; MAX_STEPS=${MAX_STEPS:-3}; WINDOW=${WINDOW:-3}; WARM=${WARM:-1}
   WRK_S=${WRK_SECONDS:-2}; GROUPS_=${CHURN_GROUPS:-2}
 else
-  IV=${INTERVAL_MS:-250}; N0=${N0:-2500}; NMAX=${NMAX:-18000}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
+  IV=${INTERVAL_MS:-150}; N0=${N0:-1500}; NMAX=${NMAX:-9900}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
   WRK_S=${WRK_SECONDS:-10}; GROUPS_=${CHURN_GROUPS:-4}
 fi
 CHURN=${CHURN:-10}
@@ -54,11 +56,12 @@ command -v taskset >/dev/null || "$ROOT/scripts/deps.sh" util-linux >&2
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ "$(nproc)" -lt 2 ]; then echo "FAILED: needs 2 CPUs (nginx on one, the client on the other)"; exit 1; fi
 nofile=$(ulimit -n)
-# nginx's worker and lookout each hold a connection per target (nginx also its file cache)
-if [ $((NMAX + 1500)) -gt "$nofile" ]; then
-  echo "note: NMAX lowered from $NMAX to $((nofile - 1500)) targets: $nofile file descriptors per process (ulimit -n)"
-  NMAX=$((nofile - 1500))
-  [ "$NMAX" -ge "$N0" ] || { echo "FAILED: N0=$N0 targets need $((N0 + 1500)) file descriptors, the limit is $nofile"; exit 1; }
+# lookout keeps at most RLIMIT_NOFILE / 2 idle keep-alive connections (src/scrape/scheduler.c): beyond
+# that, targets connect afresh on every scrape, which is another workload; nginx's worker holds one per target
+if [ "$NMAX" -gt $((nofile / 2 - 100)) ]; then
+  echo "note: NMAX lowered from $NMAX to $((nofile / 2 - 100)) targets: lookout keeps at most half of ulimit -n ($nofile) connections"
+  NMAX=$((nofile / 2 - 100))
+  [ "$NMAX" -ge "$N0" ] || { echo "FAILED: N0=$N0 targets need ulimit -n >= $((2 * N0 + 200)), it is $nofile"; exit 1; }
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-tput.XXXXXX")
 chmod 755 "$TMP" # nginx's worker runs as an unprivileged user
