@@ -153,8 +153,8 @@ snap() { # bodies unchanged, merged, invalid, scrapes, failures, fast-path reque
     END {printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f", u, m, i, s, f, p, d, q}'
 }
 settle() { # until the queue is drained and no target is new (bounded by SETTLE_MAX), then WARM seconds
-  local want=$1 i n
-  for i in $(seq "$SETTLE_MAX"); do
+  local want=$1 n
+  for _ in $(seq "$SETTLE_MAX"); do
     sleep 1
     kill -0 "$LPID" 2>/dev/null || { echo "FAILED: lookout exited: $(tail -3 "$TMP/lookout-$ch.log")"; exit 1; }
     n=$(curl -s "$LURL/api/v1/targets?state=active" | python3 -c 'import json,sys; print(sum(t["health"]!="unknown" for t in json.load(sys.stdin)["data"]["activeTargets"]))')
@@ -167,7 +167,7 @@ settle() { # until the queue is drained and no target is new (bounded by SETTLE_
 summary=()
 for ch in 0 "$CHURN"; do
   echo "# run: $ch % churn, ${IV}ms interval and timeout, first $N0 targets (offered $((N0 * 1000 / IV)) scrapes/s), at most $NMAX"
-  printf '  %-7s %7s | %11s %9s %9s | %6s %8s | %7s %7s | %8s\n' targets offered unchanged/s changed/s total/s "l CPU%" "ngx CPU%" fail/s dropped "l / wrk"
+  printf '  %-7s %7s | %11s %9s %9s | %6s %8s | %7s %7s %8s | %8s\n' targets offered unchanged/s changed/s total/s "l CPU%" "ngx CPU%" fail/s dropped "queue MB" "l / wrk"
   LPORT=$(port); LURL=http://127.0.0.1:$LPORT
   rm -rf "$TMP/ld"; mkdir -p "$TMP/ld"
   targets_file "$N0" "$ch" "$TMP/targets.json"
@@ -185,28 +185,30 @@ YML
     step=$((step + 1))
     [ "$n" != "$N0" ] && targets_file "$n" "$ch" "$TMP/targets.json"
     settle "$n"
-    read -r u0 m0 i0 s0 f0 p0 d0 _ <<<"$(snap)"
+    read -r u0 m0 i0 s0 f0 p0 d0 q0 <<<"$(snap)"
     lt0=$(ticks "$LPID"); nt0=$(ticks "$NWPID"); t0=$(date +%s.%N)
     sleep "$WINDOW"
     lt1=$(ticks "$LPID"); nt1=$(ticks "$NWPID"); t1=$(date +%s.%N)
-    read -r u1 m1 i1 s1 f1 p1 d1 _ <<<"$(snap)"
-    # fields: total/s cpu% fail-share% | printed row
+    read -r u1 m1 i1 s1 f1 p1 d1 q1 <<<"$(snap)"
+    # fields: total/s cpu% fail-share% writer-behind | printed row
     row=$(awk -v n="$n" -v iv="$IV" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v u=$((u1 - u0)) -v m=$((m1 - m0)) \
-      -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v d=$((d1 - d0)) -v lt=$((lt1 - lt0)) -v nt=$((nt1 - nt0)) -v w="$wrk_rate" 'BEGIN {
+      -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v d=$((d1 - d0)) -v q=$((q1 - q0)) -v lt=$((lt1 - lt0)) -v nt=$((nt1 - nt0)) -v w="$wrk_rate" 'BEGIN {
         dt = t1 - t0
-        printf "%.0f %.1f %.2f|  %-7d %7.0f | %11.0f %9.0f %9.0f | %6.1f %8.1f | %7.0f %7d | %7.0f %%",
-          (u+m)/dt, lt/hz/dt*100, s ? 100*f/s : 0,
-          n, n*1000/iv, u/dt, m/dt, (u+m)/dt, lt/hz/dt*100, nt/hz/dt*100, f/dt, d, w ? 100*(u+m)/dt/w : 0 }')
+        printf "%.0f %.1f %.2f %d|  %-7d %7.0f | %11.0f %9.0f %9.0f | %6.1f %8.1f | %7.0f %7d %+8.1f | %7.0f %%",
+          (u+m)/dt, lt/hz/dt*100, s ? 100*f/s : 0, (d > 0 || q > 5e6),
+          n, n*1000/iv, u/dt, m/dt, (u+m)/dt, lt/hz/dt*100, nt/hz/dt*100, f/dt, d, q/1e6, w ? 100*(u+m)/dt/w : 0 }')
     IFS='|' read -r nums line <<<"$row"
-    read -r tot cpu fshare <<<"$nums"
+    read -r tot cpu fshare behind <<<"$nums"
     echo "$line"
     [ $((i1 - i0)) -gt 0 ] && echo "FAILED: $((i1 - i0)) invalid bodies"
     [ $((f1 - f0)) -gt 0 ] && curl -s "$LURL/api/v1/targets?state=active" | python3 -c '
 import collections,json,sys
 c=collections.Counter(x.get("lastError","") for x in json.load(sys.stdin)["data"]["activeTargets"] if x["health"]=="down")
 if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of the window, most often: %s"%(sum(c.values()),e))'
-    # sustained: at most 1 % of the scrapes failed (a saturated loop answers too late and times out)
-    if awk -v f="$fshare" 'BEGIN {exit !(f <= 1)}'; then
+    # sustained: at most 1 % of the scrapes failed (a saturated loop answers too late and times out), and
+    # the writer kept up (nothing dropped, its queue grew by at most 5 MB in the window)
+    [ "$behind" = 1 ] && echo "          the ingest writer fell behind (bodies dropped or its queue grew): not sustained"
+    if [ "$behind" = 0 ] && awk -v f="$fshare" 'BEGIN {exit !(f <= 1)}'; then
       good=$n
       if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$tot; best_cpu=$cpu; fi
       if [ "$step" = 1 ]; then # estimate one core's rate C from this step's CPU per body
@@ -237,7 +239,7 @@ if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of th
   [ "$aff" = 1 ] || echo "FAILED: lookout was not pinned to CPU 1 (affinity $aff)"
   echo "  lookout: $threads threads, all on CPU $aff; scrapes over the fast path in the last window: $((p1 - p0)) of $((s1 - s0))"
   if [ -z "$best" ]; then
-    summary+=("$ch % churn: no step sustained (every step had over 1 % failed scrapes)")
+    summary+=("$ch % churn: FAILED: no step sustained (each had over 1 % of its scrapes failed, or the writer behind)")
   else
     note=; awk -v c="$best_cpu" 'BEGIN {exit !(c < 90)}' && note=" NOT SATURATED: lookout used under 90 % of its core there, so this is not its limit (raise NMAX or MAX_STEPS, or lower INTERVAL_MS)"
     summary+=("$ch % churn: $(awk -v b="$best" -v w="$wrk_rate" 'BEGIN {printf "%.0f bodies/s sustained, %.0f %% of wrk", b, w ? 100*b/w : 0}') (lookout CPU ${best_cpu} %)$note")
@@ -248,7 +250,7 @@ echo
 echo "throughput on one core each (nginx: 1 worker on CPU 0; wrk, then all of lookout's threads, on CPU 1):"
 echo "  wrk -t1 -c64, one static ~25 KB payload URL, ${WRK_S}s: $wrk_rate requests/s (nginx ${wrk_ng} % of CPU 0 meanwhile)"
 for l in "${summary[@]}"; do echo "  lookout, $l"; done
-echo "  (sustained = the highest bodies/s over a ${WINDOW}s window with at most 1 % of scrapes failed, from lookout_ingest_bodies_total)"
+echo "  (sustained = the highest bodies/s over a ${WINDOW}s window with at most 1 % of scrapes failed and the ingest writer keeping up, from lookout_ingest_bodies_total)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the figures need a quiet machine)"
 ne=$(grep -c . "$TMP/nginx-error.log" 2>/dev/null || true)
 if [ "${ne:-0}" -gt 0 ]; then
