@@ -30,7 +30,7 @@
 # occurrence is stored once per group and step, later copies deduplicate. The other targets scrape
 # /s/<f>/<i>.json, answered with the fixed file t/<f>.json (f = i mod NSTATIC).
 # Runs: 0 % churn (all static), then CHURN % (default 10), each a fresh lookout and an empty store.
-# Env: INTERVAL_MS (150), N0 (1500), NMAX (9900), MAX_STEPS (10), WINDOW (5), WARM (2), CHURN (10),
+# Env: INTERVAL_MS (150), N0 (1500), NMAX (9900), MAX_STEPS (8), WINDOW (5), WARM (2), CHURN (10),
 #      CHURN_GROUPS (4), NSTATIC (64), WRK_SECONDS (10), LOOKOUT_BIN,
 #      THROUGHPUT_QUICK=1 (dry run with small numbers, for correctness on a loaded machine).
 set -u
@@ -40,7 +40,7 @@ if [ "${THROUGHPUT_QUICK:-0}" = 1 ]; then
   IV=${INTERVAL_MS:-250}; N0=${N0:-100}; NMAX=${NMAX:-300}; MAX_STEPS=${MAX_STEPS:-3}; WINDOW=${WINDOW:-3}; WARM=${WARM:-1}
   WRK_S=${WRK_SECONDS:-2}; GROUPS_=${CHURN_GROUPS:-2}
 else
-  IV=${INTERVAL_MS:-150}; N0=${N0:-1500}; NMAX=${NMAX:-9900}; MAX_STEPS=${MAX_STEPS:-10}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
+  IV=${INTERVAL_MS:-150}; N0=${N0:-1500}; NMAX=${NMAX:-9900}; MAX_STEPS=${MAX_STEPS:-8}; WINDOW=${WINDOW:-5}; WARM=${WARM:-2}
   WRK_S=${WRK_SECONDS:-10}; GROUPS_=${CHURN_GROUPS:-4}
 fi
 CHURN=${CHURN:-10}
@@ -190,15 +190,15 @@ YML
     sleep "$WINDOW"
     lt1=$(ticks "$LPID"); nt1=$(ticks "$NWPID"); t1=$(date +%s.%N)
     read -r u1 m1 i1 s1 f1 p1 d1 q1 <<<"$(snap)"
-    # fields: total/s cpu% fail-share% writer-behind | printed row
+    # fields: total/s cpu% fail-share% writer-behind unchanged/s changed/s | printed row
     row=$(awk -v n="$n" -v iv="$IV" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v u=$((u1 - u0)) -v m=$((m1 - m0)) \
       -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v d=$((d1 - d0)) -v q=$((q1 - q0)) -v lt=$((lt1 - lt0)) -v nt=$((nt1 - nt0)) -v w="$wrk_rate" 'BEGIN {
         dt = t1 - t0
-        printf "%.0f %.1f %.2f %d|  %-7d %7.0f | %11.0f %9.0f %9.0f | %6.1f %8.1f | %7.0f %7d %+8.1f | %7.0f %%",
-          (u+m)/dt, lt/hz/dt*100, s ? 100*f/s : 0, (d > 0 || q > 5e6),
+        printf "%.0f %.1f %.2f %d %.0f %.0f|  %-7d %7.0f | %11.0f %9.0f %9.0f | %6.1f %8.1f | %7.0f %7d %+8.1f | %7.0f %%",
+          (u+m)/dt, lt/hz/dt*100, s ? 100*f/s : 0, (d > 0 || q > 5e6), u/dt, m/dt,
           n, n*1000/iv, u/dt, m/dt, (u+m)/dt, lt/hz/dt*100, nt/hz/dt*100, f/dt, d, q/1e6, w ? 100*(u+m)/dt/w : 0 }')
     IFS='|' read -r nums line <<<"$row"
-    read -r tot cpu fshare behind <<<"$nums"
+    read -r tot cpu fshare behind ups mps <<<"$nums"
     echo "$line"
     [ $((i1 - i0)) -gt 0 ] && echo "FAILED: $((i1 - i0)) invalid bodies"
     [ $((f1 - f0)) -gt 0 ] && curl -s "$LURL/api/v1/targets?state=active" | python3 -c '
@@ -210,7 +210,7 @@ if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of th
     [ "$behind" = 1 ] && echo "          the ingest writer fell behind (bodies dropped or its queue grew): not sustained"
     if [ "$behind" = 0 ] && awk -v f="$fshare" 'BEGIN {exit !(f <= 1)}'; then
       good=$n
-      if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$tot; best_cpu=$cpu; fi
+      if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$tot; best_cpu=$cpu; best_split="$ups unchanged + $mps changed"; best_n=$n; fi
       if [ "$step" = 1 ]; then # estimate one core's rate C from this step's CPU per body
         read -r nn dn <<<"$(awk -v t="$tot" -v c="$cpu" -v iv="$IV" -v n="$n" 'BEGIN {
           C = c > 0 ? t / (c / 100) : 2 * t; a = int(0.8 * C * iv / 1000 / 100) * 100; d = int(0.05 * C * iv / 1000 / 10) * 10
@@ -242,7 +242,7 @@ if c: e,k=c.most_common(1)[0]; print("          %d targets down at the end of th
     summary+=("$ch % churn: FAILED: no step sustained (each had over 1 % of its scrapes failed, or the writer behind)")
   else
     note=; awk -v c="$best_cpu" 'BEGIN {exit !(c < 90)}' && note=" NOT SATURATED: lookout used under 90 % of its core there, so this is not its limit (raise NMAX or MAX_STEPS, or lower INTERVAL_MS)"
-    summary+=("$ch % churn: $(awk -v b="$best" -v w="$wrk_rate" 'BEGIN {printf "%.0f bodies/s sustained, %.0f %% of wrk", b, w ? 100*b/w : 0}') (lookout CPU ${best_cpu} %)$note")
+    summary+=("$ch % churn: $(awk -v b="$best" -v w="$wrk_rate" 'BEGIN {printf "%.0f bodies/s sustained, %.0f %% of wrk", b, w ? 100*b/w : 0}') ($best_split per s; $best_n targets every ${IV}ms; lookout CPU ${best_cpu} %)$note")
   fi
 done
 
