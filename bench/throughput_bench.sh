@@ -152,15 +152,17 @@ snap() { # bodies unchanged, merged, invalid, scrapes, failures, fast-path reque
     /^lookout_ingest_queue_bytes/ {q += $NF}
     END {printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f", u, m, i, s, f, p, d, q}'
 }
-settle() { # until the queue is drained and no target is new (bounded by SETTLE_MAX), then WARM seconds
-  local want=$1 n
+settle() { # until every target was scraped, the first fills merged (a target's first body is merged,
+  # so at least as many merged bodies as targets) and the queue drained; bounded by SETTLE_MAX; then WARM s
+  local want=$1 n m q ok=0
   for _ in $(seq "$SETTLE_MAX"); do
     sleep 1
     kill -0 "$LPID" 2>/dev/null || { echo "FAILED: lookout exited: $(tail -3 "$TMP/lookout-$ch.log")"; exit 1; }
     n=$(curl -s "$LURL/api/v1/targets?state=active" | python3 -c 'import json,sys; print(sum(t["health"]!="unknown" for t in json.load(sys.stdin)["data"]["activeTargets"]))')
-    read -r _ _ _ _ _ _ _ q <<<"$(snap)"
-    [ "${n:-0}" -ge "$want" ] && [ "${q:-1}" -lt 1000000 ] && break
+    read -r _ m _ _ _ _ _ q <<<"$(snap)"
+    [ "${n:-0}" -ge "$want" ] && [ "${m:-0}" -ge "$want" ] && [ "${q:-1}" -lt 1000000 ] && { ok=1; break; }
   done
+  [ "$ok" = 1 ] || echo "          (not settled after ${SETTLE_MAX}s: $n of $want targets scraped, $m bodies merged, queue $q bytes)"
   sleep "$WARM"
 }
 
