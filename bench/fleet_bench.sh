@@ -201,7 +201,7 @@ for r in "${results[@]}"; do
   IFS='|' read -r ch lc lr p50 p99 lu pc pr pu un mg lt _ _ <<<"$r"
   us_all=$(awk -v t="$lt" -v hz="$hz" -v n="$((un + mg))" 'BEGIN {printf "%.0f", n ? t / hz * 1e6 / n : 0}')
   rate=$(awk -v u="$us_all" 'BEGIN {printf "%.0f", u ? 1e6 / u : 0}')
-  line="  $ch %: $un unchanged + $mg changed bodies, ${us_all} µs CPU per scrape: one core ~$rate scrapes/s"
+  line="  $ch %: $un unchanged + $mg changed bodies, ${us_all} µs CPU per scrape at the fleet's rate: derived 1e6/µs ~$rate scrapes/s"
   [ "$wrk_rate" != n/a ] && line="$line ($(awk -v r="$rate" -v w="$wrk_rate" 'BEGIN {printf "%.0f", w ? 100 * r / w : 0}') % of wrk's rate)"
   if [ "$ch" = 0 ] && [ "$mg" -eq 0 ]; then
     unchanged_us=$us_all
@@ -212,6 +212,7 @@ for r in "${results[@]}"; do
   echo "$line"
 done
 echo "wrk on the same nginx, one payload URL, 1 thread 64 connections: $wrk_rate requests/s"
+echo "(the derived rates charge per-batch and idle costs to each scrape; the measured one-core rate is bench/throughput_bench.sh)"
 ne=$(grep -c . "$TMP/nginx-error.log" 2>/dev/null || true)
 if [ "${ne:-0}" -gt 0 ]; then
   echo "FAILED: nginx logged ${ne} errors (first: $(head -1 "$TMP/nginx-error.log")): a side may have been refused"

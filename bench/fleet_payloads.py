@@ -14,6 +14,12 @@
   fleet_payloads.py variants DIR N ROUNDS
                                       writes DIR/v<r>/<i>.json for r in 1..ROUNDS: target i's payload
                                       after r such changes (bench/scrape_path_bench.c swaps them in)
+  fleet_payloads.py churn DIR GROUPS STEPS
+                                      writes DIR/v/<g>/<k>.json for g in 0..GROUPS-1, k in 1..STEPS: the
+                                      payload of instance g (its own target_uuid and occurrence uuids)
+                                      after k such changes, so that consecutive k always differ and counts
+                                      never go down along k (bench/throughput_bench.sh serves step k as
+                                      the k-th request on a connection)
 
 Stdlib only. The payload shape is the Go client's (tests/fixtures/payloads/go.json).
 """
@@ -134,6 +140,18 @@ def variants(d, n, rounds):
             write_atomic(os.path.join(d, "v%d" % r, "%d.json" % i), json.dumps(payload(i, st), separators=(",", ":")))
 
 
+def churn(d, groups, steps):
+    for g in range(groups):
+        os.makedirs(os.path.join(d, "v", "%d" % g), exist_ok=True)
+        i = 1000000 + g  # an index no static target uses: its own target_uuid and occurrence uuids
+        st = [(100 + k, OCCURRENCES + 5) for k in range(KEYS)]
+        for r in range(1, steps + 1):
+            k = (r + g) % KEYS
+            total, newest = st[k]
+            st[k] = (total + 1, newest + 1)
+            write_atomic(os.path.join(d, "v", "%d" % g, "%d.json" % r), json.dumps(payload(i, st), separators=(",", ":")))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "init":
         init(sys.argv[2], int(sys.argv[3]))
@@ -141,5 +159,7 @@ if __name__ == "__main__":
         mutate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]))
     elif sys.argv[1] == "variants":
         variants(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "churn":
+        churn(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit(__doc__)
