@@ -581,6 +581,11 @@ static h1c_state do_recv(h1_client *c, h1c_outcome *out)
     }
 }
 
+h1c_state h1_client_collect(h1_client *c, h1c_outcome *out)
+{
+    return c->state == C_RECEIVING ? do_recv(c, out) : H1C_RUNNING;
+}
+
 h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *const *headers, int64_t body_limit,
                           h1_sink_fn sink, void *sink_ctx, h1c_outcome *out)
 {

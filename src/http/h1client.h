@@ -85,6 +85,10 @@ h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *cons
 h1c_state h1_client_event(h1_client *c, uint32_t events, h1c_outcome *out);
 /* An epoll event while not busy: closes the connection. */
 void h1_client_idle_event(h1_client *c);
+/* At the request's deadline, before h1_client_timeout: reads what has already arrived, since a loop that is
+ * behind may reach the deadline before the socket's event. Same returns as h1_client_event; H1C_RUNNING
+ * when the answer is not complete (then time it out). Only reads while receiving. */
+h1c_state h1_client_collect(h1_client *c, h1c_outcome *out);
 /* The request's time is up: closes the connection; out->error = H1E_TIMEOUT. */
 void h1_client_timeout(h1_client *c, h1c_outcome *out);
 /* Ends a request without an outcome (target removed): closes the connection. */

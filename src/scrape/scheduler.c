@@ -655,10 +655,36 @@ static void read_done(scrape_loop *l)
 
 /* ---- loop ----------------------------------------------------------------------------------- */
 
+#define LOOP_EVENTS 256 /* events per epoll_wait */
+#define LOOP_DRAIN 16   /* batches read back to back before deadlines and starts when sockets keep coming */
+
+static void handle_events(scrape_loop *l, const struct epoll_event *evs, int n, int *running)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == l->evfd) {
+            drain_commands(l);
+            continue;
+        }
+        if ((size_t)fd < l->fast_n && l->fast_by_fd[fd]) {
+            scrape_fast_event(l, l->fast_by_fd[fd], evs[i].events);
+            continue;
+        }
+        int fl = 0;
+        if (evs[i].events & EPOLLIN)
+            fl |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT)
+            fl |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP))
+            fl |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(l->multi, evs[i].data.fd, fl, running);
+    }
+}
+
 static void *loop_main(void *arg)
 {
     scrape_loop *l = arg;
-    struct epoll_event evs[256];
+    struct epoll_event evs[LOOP_EVENTS];
     int running = 0;
     while (!l->stopping) {
         int64_t now = scrape_mono_ms();
@@ -672,29 +698,18 @@ static void *loop_main(void *arg)
         int tmo = -1;
         if (wake >= 0)
             tmo = wake <= now ? 0 : (int)(wake - now > 60000 ? 60000 : wake - now);
-        int n = epoll_wait(l->epfd, evs, 256, tmo);
+        int n = epoll_wait(l->epfd, evs, LOOP_EVENTS, tmo);
         if (n < 0 && errno != EINTR) {
             log_error("scrape", "epoll_wait failed", "err", strerror(errno));
             break;
         }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == l->evfd) {
-                drain_commands(l);
-                continue;
-            }
-            if ((size_t)fd < l->fast_n && l->fast_by_fd[fd]) {
-                scrape_fast_event(l, l->fast_by_fd[fd], evs[i].events);
-                continue;
-            }
-            int fl = 0;
-            if (evs[i].events & EPOLLIN)
-                fl |= CURL_CSELECT_IN;
-            if (evs[i].events & EPOLLOUT)
-                fl |= CURL_CSELECT_OUT;
-            if (evs[i].events & (EPOLLERR | EPOLLHUP))
-                fl |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(l->multi, evs[i].data.fd, fl, &running);
+        /* A full batch means more sockets are ready: read them (up to LOOP_DRAIN batches) before timing
+         * anything out or starting new scrapes, so a loop that is behind finishes what is in flight first. */
+        for (int round = 0; n > 0;) {
+            handle_events(l, evs, n, &running);
+            if (n < LOOP_EVENTS || ++round == LOOP_DRAIN || l->stopping)
+                break;
+            n = epoll_wait(l->epfd, evs, LOOP_EVENTS, 0);
         }
         if (l->stopping)
             break;

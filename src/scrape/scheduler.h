@@ -14,7 +14,9 @@
  * Each scrape: GET url with "Accept: application/json", "User-Agent: lookout/VERSION",
  * "X-Prometheus-Scrape-Timeout-Seconds", any Accept-Encoding curl supports (gzip...), the job's
  * http_client_config (http/client.h), timeout_ms as the whole-transfer timeout, and body_size_limit
- * enforced while receiving (the transfer is aborted as soon as it is exceeded). Connections are kept alive
+ * enforced while receiving (the transfer is aborted as soon as it is exceeded). At a fast-path request's
+ * deadline an answer that has already arrived in the socket is read and counts (a loop that is behind may
+ * reach the deadline before the event); only an incomplete one times out. Connections are kept alive
  * in the loop's shared connection cache (at most 64 per host:port) and reused across scrapes.
  *
  * Metrics (util/metrics.h): lookout_scrape_duration_seconds{job} (histogram), lookout_scrapes_total{job},

@@ -217,14 +217,21 @@ void scrape_fast_event(scrape_loop *l, target *t, uint32_t events)
     fast_step(l, t, st, &o);
 }
 
-/* Fails every fast request whose time is up. */
+/* Fails every fast request whose time is up, unless its answer is already there: a loop that is behind
+ * (more ready sockets than one pass reads) reaches deadlines before it reads the events that would have
+ * met them, and timing those out closed their connections, so the next scrapes reconnected and fell
+ * further behind (measured: 1,600 targets @100 ms stayed at ~50 bodies/s after an overload). */
 void scrape_fast_expire(scrape_loop *l, int64_t now)
 {
     while (l->fast_deadlines.n && minheap_top(&l->fast_deadlines)->key <= now) {
         target *t = minheap_top(&l->fast_deadlines)->item;
         h1c_outcome o;
-        h1_client_timeout(t->fast, &o);
-        fast_step(l, t, H1C_DONE, &o);
+        h1c_state st = h1_client_collect(t->fast, &o);
+        if (st == H1C_RUNNING) {
+            h1_client_timeout(t->fast, &o);
+            st = H1C_DONE;
+        }
+        fast_step(l, t, st, &o);
     }
 }
 

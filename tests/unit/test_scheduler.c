@@ -42,10 +42,13 @@ static const uint64_t SEED = 0x1234567887654321ULL;
 /* A test may stall the scrape loop once: the result callback runs on the loop's thread. */
 static atomic_int stall_ms;
 
+/* Set before a test's targets are added: only that job's result stalls the loop ("" = any). */
+static char stall_job[32];
+
 static void on_result(void *ctx, const scrape_result *r)
 {
     (void)ctx;
-    int stall = atomic_exchange(&stall_ms, 0);
+    int stall = !stall_job[0] || !strcmp(r->job, stall_job) ? atomic_exchange(&stall_ms, 0) : 0;
     if (stall > 0)
         usleep((useconds_t)stall * 1000);
     pthread_mutex_lock(&mu);
@@ -322,6 +325,45 @@ Test(scheduler, stalled_loop_resumes_on_the_next_tick)
     cr_expect_leq(sched_next - 300, start_late, "a whole interval more was skipped: next %lld, late start %lld",
                   (long long)sched_next, (long long)start_late);
     cr_expect_eq(gap % 300, 0, "off the phase grid: %lld", (long long)gap);
+}
+
+/* A loop that is behind reaches a request's deadline before the event of its answer: the answer already
+ * in the socket counts (and the kept-alive connection stays), instead of a "context deadline exceeded"
+ * that closes the connection and makes the next scrape reconnect (overloaded loops collapsed that way).
+ * Phases are (hash ^ SEED) % interval: "late" starts at slot 100 of a 2 s grid, its answer takes 200 ms;
+ * "stall" starts at slot 150, answers at once, and its result holds the loop for 1 s, past late's 600 ms
+ * deadline and after late's answer arrived. */
+Test(scheduler, answer_read_at_a_missed_deadline_counts)
+{
+    struct timespec now;
+    do { /* both slots of the next cycle ahead: add when the wall clock is in [300, 1800) of the grid */
+        clock_gettime(CLOCK_REALTIME, &now);
+        if ((now.tv_sec % 2 * 1000 + now.tv_nsec / 1000000) % 2000 >= 300 &&
+            (now.tv_sec % 2 * 1000 + now.tv_nsec / 1000000) % 2000 < 1800)
+            break;
+        usleep(50000);
+    } while (1);
+    snprintf(stall_job, sizeof stall_job, "stall");
+    atomic_store(&stall_ms, 1000);
+    add("late", SEED ^ 100, "/slow?ms=200", 2000, 600, NULL, 0);
+    add("stall", SEED ^ 150, "/ok", 2000, 600, NULL, 0);
+    int late = wait_n("late", SEED ^ 100, 1, 8000), st = wait_n("stall", SEED ^ 150, 1, 8000);
+    cr_assert_geq(late, 0);
+    cr_assert_geq(st, 0);
+    pthread_mutex_lock(&mu);
+    rec l = recs[late], s = recs[st];
+    pthread_mutex_unlock(&mu);
+    stall_job[0] = '\0';
+    cr_assert_lt(l.start, s.start, "the scenario did not happen: late started at %lld, stall at %lld",
+                 (long long)l.start, (long long)s.start);
+    cr_assert_geq(l.dur, 0.6, "the loop was not held past late's deadline (%.3f s)", l.dur);
+    cr_expect_str_empty(l.error);
+    cr_expect_eq(l.status, 200);
+    cr_expect(l.has_body);
+    /* the connection was kept: late's next scrape reuses it, so the server saw three connections in all
+     * (late's, stall's and this /stats request's) */
+    cr_assert_geq(wait_n("late", SEED ^ 100, 2, 8000), 0);
+    cr_expect_eq(helper_stat(&srv, "connections", NULL), 3);
 }
 
 Test(scheduler, hung_target_times_out_alone)
