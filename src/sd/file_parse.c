@@ -137,12 +137,12 @@ static void rec_head(ysrc *s, int type, const yaml_mark_t *m)
     rec_put(s, &c, 4);
 }
 
+/* After a semantic error nothing is replayed: the recordings go (record gates every use of the arena). */
 static void rec_stop(ysrc *s)
 {
     s->record = false;
     free(s->rec);
     s->rec = NULL;
-    s->rlen = s->rcap = s->rn = 0;
     for (size_t i = 0; i < s->na; i++)
         s->a[i].off = NO_ANCHOR;
 }
@@ -208,9 +208,7 @@ static bool pull_live(ysrc *s)
         s->done = true;
         break;
     case YAML_DOCUMENT_END_EVENT:
-        if (s->in_doc1)
-            rec_stop(s);
-        s->in_doc1 = false;
+        s->in_doc1 = false; /* nothing more is recorded: no anchor is open, none is added */
         break;
     case YAML_ALIAS_EVENT: {
         if (!s->in_doc1)
@@ -393,25 +391,25 @@ static void yenter(ysrc *s, const yhead *h)
     s->cur[s->ncur++] = (ycursor){a->off + REC_HEAD + 8, a->end};
 }
 
-/* Passes over the node h starts without reading it; false when the stream failed meanwhile. */
-static bool yskip(ysrc *s, const yhead *h)
+/* Passes over the node h starts without reading it. When the stream fails meanwhile, the next ynext says
+ * H_ERR (a live node is only read with no replay in progress). */
+static void yskip(ysrc *s, const yhead *h)
 {
     if (h->type != H_SEQ && h->type != H_MAP)
-        return true;
+        return;
     if (h->src == SRC_REPLAY) {
         s->cur[s->ncur - 1].pos = h->end;
-        return true;
+        return;
     }
     if (h->src == SRC_ALIAS)
-        return true;
+        return;
     for (int d = 1; d > 0;) {
         if (!pull_live(s) || s->fatal)
-            return false;
+            return;
         yaml_event_type_t t = s->ev.type;
         d += (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) -
              (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT);
     }
-    return true;
 }
 
 static bool y_null(const yhead *h)
@@ -557,8 +555,7 @@ static int y_targets(yreader *r, ygroup *g)
         if (!g->target_err[0])
             snprintf(g->target_err, sizeof g->target_err, "line %d column %d: targets: expected a string, got %s",
                      YPOS(&t), y_kind(t.type));
-        if (!yskip(&r->s, &t))
-            return -1;
+        yskip(&r->s, &t);
     }
 }
 
@@ -578,11 +575,9 @@ static int y_labels(yreader *r, ygroup *g)
             if (!g->label_err[0] && keeps(g))
                 snprintf(g->label_err, sizeof g->label_err, "line %d column %d: labels: expected a string key",
                          YPOS(&g->l));
-            if (!yskip(&r->s, &k))
-                return -1;
+            yskip(&r->s, &k);
             ynext(&r->s, &v);
-            if (v.type == H_ERR || !yskip(&r->s, &v))
-                return -1;
+            yskip(&r->s, &v);
             continue;
         }
         size_t kl = strlen(k.s);
@@ -608,8 +603,7 @@ static int y_labels(yreader *r, ygroup *g)
             if (keeps(g))
                 pair_add(r, k.line, k.col, name, val);
         }
-        if (!yskip(&r->s, &v))
-            return -1;
+        yskip(&r->s, &v);
     }
 }
 
@@ -748,14 +742,12 @@ static int y_group(yreader *r, const yhead *h, size_t index)
                 seen = NULL;
             }
         }
-        if (!yskip(&r->s, &k))
-            goto out;
+        yskip(&r->s, &k);
         ynext(&r->s, &v);
         if (v.type == H_ERR)
             goto out;
         if (g->key_err[0] || !seen) { /* after a bad key only keys matter */
-            if (!yskip(&r->s, &v))
-                goto out;
+            yskip(&r->s, &v);
             continue;
         }
         *seen = true;
@@ -771,8 +763,8 @@ static int y_group(yreader *r, const yhead *h, size_t index)
                 yenter(&r->s, &v);
                 if (y_targets(r, g))
                     goto out;
-            } else if (!yskip(&r->s, &v)) {
-                goto out;
+            } else {
+                yskip(&r->s, &v);
             }
         } else {
             g->l = v;
@@ -790,8 +782,8 @@ static int y_group(yreader *r, const yhead *h, size_t index)
                 yenter(&r->s, &v);
                 if (y_labels(r, g))
                     goto out;
-            } else if (!yskip(&r->s, &v)) {
-                goto out;
+            } else {
+                yskip(&r->s, &v);
             }
         }
     }

@@ -132,6 +132,28 @@ Test(sd_file_yaml, alias_budgets)
     cr_assert_eq(n, 11);
     cr_assert_eq(strlen(labelset_get(&g[10].labels, "v10")), 65536);
     sd_groups_free(g, n);
+    /* the byte bound at its edge: a scalar of S bytes named as 17 labels v0..v16 and the target "a" are
+     * 17 * (S + 2) + 41 + 2 bytes (each string and its NUL); the file is S + 172 bytes, the bound 16 times
+     * that + 1 MiB. S = 1,051,251: 17,871,344 bytes, the bound exactly; one byte more adds 17 and 16. */
+    for (size_t s = 1051251; s <= 1051252; s++) {
+        strbuf_reset(&sb);
+        strbuf_puts(&sb, "- targets: [a]\n  labels: {v0: &v ");
+        for (size_t i = 0; i < s; i++)
+            strbuf_putc(&sb, 'x');
+        for (int i = 1; i <= 16; i++)
+            strbuf_printf(&sb, ", v%d: *v", i);
+        strbuf_puts(&sb, "}\n#\n");
+        cr_assert_eq(sb.len, s + 172);
+        if (s == 1051251) {
+            cr_assert_eq(parse(sb.buf, &g, &n, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(g[0].labels.n, 18);
+            cr_assert_eq(strlen(labelset_get(&g[0].labels, "v16")), s);
+            sd_groups_free(g, n);
+        } else {
+            cr_assert_str_eq(refused(sb.buf),
+                             "document expands to more bytes of targets and labels than its size allows (aliases)");
+        }
+    }
     strbuf_free(&sb);
 }
 
