@@ -8,7 +8,7 @@
 #   big_labels:   a group without targets whose labels mapping has 740,000 short labels
 #                 (`    l0000001: v0000001`), then a group with one target: the parse is measured, as in
 #                 hostile_sd.sh's shapes that keep nothing (a target carrying 740,000 labels is copied by
-#                 the scrape layer's target building, which is not the parse: ~9 x there);
+#                 the scrape layer's target building, which is not the parse: 9-10 x there);
 #   realistic:    236,000 groups of one target with four labels (the JSON realistic groups written as YAML).
 # Read as a libyaml document tree and then copied into groups (before the streaming reader) these grew VmHWM
 # by 15.0 x, 20.5 x and 31.3 x the file (all three checks fail on 08eb954), read as events 4.7 x, 3.2 x and
