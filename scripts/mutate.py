@@ -65,7 +65,7 @@ MODULE_TESTS = {
     "src/api/targets_api.c": ["test_api_targets", "test_api_answers"],
     "src/api/push_api.c": ["test_push", "test_security_server", "test_api_answers"],
     "src/api/federate_api.c": ["test_push", "test_api_answers"],
-    "src/sd/file_parse.c": ["test_sd_file"],
+    "src/sd/file_parse.c": ["test_sd_file_yaml", "test_sd_file"],
     "src/sd/consul_parse.c": ["test_sd_consul"],
     "src/sd/json_groups.c": ["test_sd_json_groups", "test_sd_http", "test_sd_file"],
     "src/sd/k8s_json.c": ["test_sd_k8s_json"] + K8S_TESTS,
