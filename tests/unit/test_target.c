@@ -75,8 +75,11 @@ static void expect(const scrape_config *sc, labelset *in, target_build_status st
         cr_assert_str_eq(l, labels);
     if (discovered)
         cr_assert_str_eq(d, discovered);
-    if (st == TARGET_FAILED)
+    if (st == TARGET_FAILED) {
         cr_assert_str_eq(t.error, err_or_url);
+        cr_assert_eq(t.labels.n, 0, "a failed target has no labels");
+        cr_assert_null(t.url);
+    }
     else if (st == TARGET_ACTIVE && err_or_url)
         cr_assert_str_eq(t.url, err_or_url);
     free(l);
@@ -524,4 +527,36 @@ Test(target, final_build_reads_the_meta_labels_rules_name)
     }
     labelset_free(&g);
     labelset_free(&t);
+}
+
+/* Relabeling that deletes __scrape_interval__ or __scrape_timeout__ leaves an empty duration: Prometheus'
+ * "empty duration string", and the target stops there (no labels, no URL). */
+Test(target, interval_or_timeout_deleted_by_relabeling)
+{
+    const char *names[] = {"__scrape_interval__", "__scrape_timeout__"};
+    const char *errs[] = {"error parsing scrape interval: empty duration string",
+                          "error parsing scrape timeout: empty duration string"};
+    for (size_t i = 0; i < 2; i++) {
+        scrape_config sc = cfg("http");
+        relabel_rule r = mkrule(RELABEL_LABELDROP, NULL, NULL, NULL, names[i], NULL);
+        sc.relabel_configs = &r;
+        sc.n_relabel_configs = 1;
+        labelset in;
+        set_labels(&in, "__address__", "h:1", NULL);
+        expect(&sc, &in, TARGET_FAILED, NULL, NULL, errs[i]);
+        relabel_rule_free(&r);
+    }
+}
+
+/* A configured param without values takes a __param_ label's value as its only one (Go: params[k] is
+ * empty, so the label's value is set as a new list). */
+Test(target, param_without_values_takes_the_label)
+{
+    scrape_config sc = cfg("http");
+    param p = {"module", NULL, 0};
+    sc.params = &p;
+    sc.n_params = 1;
+    labelset in;
+    set_labels(&in, "__address__", "h:1", "__param_module", "icmp", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://h:1/metrics?module=icmp");
 }
