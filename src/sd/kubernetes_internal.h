@@ -52,6 +52,25 @@ json_t *k8s_map_pack(const char *buf, size_t *offs, size_t n);
 bool k8s_map_next(const json_t *map, size_t *pos, const char **key, const char **value);
 /* The string value of key in a map of either form, NULL when absent or not a string. */
 const char *k8s_map_get(const json_t *map, const char *key);
+/* Packed address lists (kubernetes_meta.c): where a template holds the string "addrs" (an endpoints subset's
+ * addresses and notReadyAddresses), the kept value is not the array of address objects (a jansson object per
+ * address: ~9 times the text of 185,000 addresses) but one JSON string: per item, K8S_ADDR_FIELDS fields in
+ * the order of k8s_addr, each 's' VALUE NUL for a string or 'n' NUL for anything else (absent, null, another
+ * type; an item that is not an object has every field 'n'); a value that is not an array is not kept. What
+ * the builders read of an address is exactly these fields. Readers take either form (k8s_addr_next). */
+#define K8S_ADDR_FIELDS 6
+typedef struct k8s_addr {
+    const char *ip, *hostname, *node_name;    /* ip, hostname, nodeName */
+    const char *ref_kind, *ref_name, *ref_ns; /* targetRef.kind, .name, .namespace */
+} k8s_addr;
+bool k8s_addrs_template(const json_t *t);
+/* Address field i (0 .. K8S_ADDR_FIELDS-1) of an address object of the full form: its string or NULL. */
+const char *k8s_addr_field(const json_t *addr, int i);
+/* The packed form of a JSON array of addresses. */
+json_t *k8s_addrs_pack(const json_t *list);
+/* Iterates an address list of either form (an array of address objects, or the packed string) from *pos
+ * (start at 0): false at the end. The strings stay list's. */
+bool k8s_addr_next(const json_t *list, size_t *pos, k8s_addr *out);
 /* The template of doc for kind (static; NULL for an unknown kind). */
 const json_t *k8s_template(k8s_kind kind, k8s_doc doc);
 /* What the streaming parser keeps of a document jansson parsed: k8s_prune(tree, k8s_template(kind, doc)),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sd/kubernetes_internal.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 static const char *const kind_names[K8S_ROLE_COUNT] = {"pod", "service", "endpoints", "endpointslice", "node",
@@ -53,8 +54,7 @@ static const char *const templates[K8S_ROLE_COUNT] = {
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}}",
     /* endpoints */
     "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"subsets\":[{"
-    "\"addresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
-    "\"notReadyAddresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
+    "\"addresses\":\"addrs\",\"notReadyAddresses\":\"addrs\","
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}]}",
     /* endpointslice */
     "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"addressType\":true,\"endpoints\":[{\"addresses\":true,"
@@ -202,12 +202,76 @@ const char *k8s_map_get(const json_t *map, const char *key)
     return NULL;
 }
 
+/* ---- packed address lists (kubernetes_internal.h) ---- */
+
+bool k8s_addrs_template(const json_t *t)
+{
+    const char *s = json_string_value(t);
+    return s && strcmp(s, "addrs") == 0;
+}
+
+const char *k8s_addr_field(const json_t *addr, int i)
+{
+    static const char *const names[K8S_ADDR_FIELDS] = {"ip", "hostname", "nodeName", "kind", "name", "namespace"};
+    if (i >= 3)
+        addr = json_object_get(addr, "targetRef");
+    return (unsigned)i < K8S_ADDR_FIELDS ? json_string_value(json_object_get(addr, names[i])) : NULL;
+}
+
+json_t *k8s_addrs_pack(const json_t *list)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    size_t i;
+    json_t *a;
+    json_array_foreach((json_t *)list, i, a) {
+        for (int f = 0; f < K8S_ADDR_FIELDS; f++) {
+            const char *v = k8s_addr_field(a, f);
+            strbuf_putc(&sb, v ? 's' : 'n');
+            if (v)
+                strbuf_puts(&sb, v);
+            strbuf_append(&sb, "", 1);
+        }
+    }
+    json_t *r = json_stringn_nocheck(sb.buf, sb.len);
+    strbuf_free(&sb);
+    return r;
+}
+
+bool k8s_addr_next(const json_t *list, size_t *pos, k8s_addr *out)
+{
+    const char *f[K8S_ADDR_FIELDS];
+    if (json_is_array(list)) {
+        if (*pos >= json_array_size(list))
+            return false;
+        const json_t *a = json_array_get(list, (*pos)++);
+        for (int i = 0; i < K8S_ADDR_FIELDS; i++)
+            f[i] = k8s_addr_field(a, i);
+    } else {
+        const char *s = json_string_value(list);
+        size_t len = json_string_length(list);
+        if (!s || *pos >= len)
+            return false;
+        for (int i = 0; i < K8S_ADDR_FIELDS; i++) {
+            const char *p = s + *pos;
+            f[i] = *p == 's' ? p + 1 : NULL;
+            *pos += strlen(p) + 1;
+            if (*pos > len) /* not written by k8s_addrs_pack or the parser: stop at its end */
+                *pos = len;
+        }
+    }
+    *out = (k8s_addr){f[0], f[1], f[2], f[3], f[4], f[5]};
+    return true;
+}
+
 json_t *k8s_prune(const json_t *v, const json_t *t)
 {
     if (json_is_true(t))
         return json_deep_copy(v);
     if (k8s_map_template(t))
         return json_is_object(v) ? map_pack_object(v) : NULL;
+    if (k8s_addrs_template(t))
+        return json_is_array(v) ? k8s_addrs_pack(v) : NULL;
     if (json_is_object(t)) {
         if (!json_is_object(v))
             return NULL;

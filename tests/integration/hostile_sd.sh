@@ -24,7 +24,8 @@
 #            annotations: kept as jansson objects in the informer's store these took 14.3 x; packed
 #            (k8s_map_pack) 3.3 x. A page with a running pod (a target) whose labels map is 20 MB of short
 #            labels: bound 30 x, not 5 (why: at its measure below); 45.8 x when target building copied the
-#            group's labels twice per target.
+#            group's labels twice per target. An endpoints object with 185,000 addresses: bound 10 x (its
+#            targets' labels), 20.7 x with the addresses kept as jansson objects.
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
@@ -282,6 +283,17 @@ with open(f"{d}/k8s_pending_maps", "w") as f:
 with open(f"{d}/k8s_running_map", "w") as f:
     f.write(HEAD + '{"metadata":{"name":"real","namespace":"default","labels":{' + short_map(N, "l") +
             '}},"spec":{"containers":[{"name":"c"}]},"status":{"podIP":"10.0.0.1","phase":"Running"}}]}')
+# an endpoints object (role endpoints) with 185,000 addresses, each with a node and a pod targetRef
+addrs = []
+n = 0; i = 0
+while n < N:
+    a = ('{"ip":"10.%d.%d.%d","nodeName":"node-%d","targetRef":{"kind":"Pod","name":"web-%d","namespace":"default"}}'
+         % (i >> 16 & 255, i >> 8 & 255, i & 255, i % 50, i))
+    addrs.append(a); n += len(a) + 1; i += 1
+with open(f"{d}/k8s_endpoints_big", "w") as f:
+    f.write('{"kind":"EndpointsList","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"web",'
+            '"namespace":"default"},"subsets":[{"addresses":[' + ",".join(addrs) +
+            '],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}]}]}')
 # the watch stream, one event a line: 8 MB of empty objects under a field lookout does not read, 4 MB of
 # 1000-deep arrays, an object without a name carrying a 4 MB labels map, the deletion of an unknown pod
 # carrying a 2 MB annotations map; then small events of those kinds and bookmarks up to 20 MB; then the real
@@ -307,8 +319,9 @@ with open(f"{d}/k8s_watch_stream", "w") as f:
         f.write(e + "\n"); n += len(e) + 1; i += 1
     f.write('{"type":"ADDED","object":' + REAL2 + '}\n')
 PY
-# The API server: a list answers the file named in $TMP/sd/k8s_list after 2 s; the first watch after
-# $TMP/sd/k8s_watch appears streams that file and ends, later watches are held for a minute.
+# The API server: a list of the role's resource ($TMP/sd/k8s_res, pods unless it exists) answers the file
+# named in $TMP/sd/k8s_list after 2 s, a list of another resource (what the role joins) is empty; the first
+# watch after $TMP/sd/k8s_watch appears streams that file and ends, later watches are held for a minute.
 cat >"$TMP/kube.py" <<'PY'
 import os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -320,10 +333,17 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlsplit(self.path)
         q = parse_qs(u.query)
+        res = "pods"
+        if os.path.exists(f"{d}/k8s_res"):
+            res = open(f"{d}/k8s_res").read().strip()
         if u.path == "/healthz":
             body = b"ok"
-        elif u.path != "/api/v1/pods":
+        elif not u.path.startswith("/api/v1/"):
             self.send_error(404); return
+        elif u.path != "/api/v1/" + res:
+            if "watch" in q:
+                time.sleep(60); return
+            body = b'{"kind":"List","metadata":{"resourceVersion":"1"},"items":[]}'
         elif "watch" in q:
             try:
                 os.rename(f"{d}/k8s_watch", f"{d}/k8s_watch.served")
@@ -357,6 +377,16 @@ done
 # twice more, per target (45.8 x at 08eb954); it now copies only the labels relabeling reads (26.8 x).
 echo k8s_running_map >"$TMP/sd/k8s_list"
 measure k8s_running_map "$KUBE" k8s_running_map "$ONE_TARGET" 30
+# The endpoints object's addresses were jansson objects in the informer's store (20.7 x); packed as they
+# stream (k8s_addrs_pack) 9.0 x: what is left is the group of 185,000 targets (built, then frozen).
+# Every target is dropped by relabeling, so what the scrape layer keeps per target is not measured.
+echo endpoints >"$TMP/sd/k8s_res"
+echo k8s_endpoints_big >"$TMP/sd/k8s_list"
+n=$(grep -o '"ip"' "$TMP/sd/k8s_endpoints_big" | wc -l)
+measure k8s_endpoints_big "$DROP_ALL
+    kubernetes_sd_configs: [{role: endpoints, api_server: 'http://127.0.0.1:$KUBE_PORT'}]" k8s_endpoints_big \
+  "lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} $n\$" 10
+rm -f "$TMP/sd/k8s_res"
 echo k8s_small >"$TMP/sd/k8s_list"
 echo k8s_watch_stream >"$TMP/sd/k8s_watch"
 measure k8s_watch_stream "$KUBE" k8s_watch_stream 'lookout_sd_discovered_targets\{[^}]*job="sd"[^}]*\} 2'
