@@ -65,6 +65,29 @@ static bool id_valid(const char *id)
 
 #define CACHE_FLUSH_BYTES 65536
 
+static int write_all(int fd, const char *p, size_t n);
+
+/* labelset_write_json, written out CACHE_FLUSH_BYTES at a time: a group's own labels may be millions (a
+ * Kubernetes object's labels map). Returns false when a write failed. */
+static bool write_labels(int fd, strbuf *sb, const labelset *ls)
+{
+    strbuf_putc(sb, '{');
+    for (size_t i = 0; i < ls->n; i++) {
+        if (i)
+            strbuf_putc(sb, ',');
+        strbuf_json_string(sb, ls->v[i].name);
+        strbuf_putc(sb, ':');
+        strbuf_json_string(sb, ls->v[i].value);
+        if (sb->len >= CACHE_FLUSH_BYTES) {
+            if (write_all(fd, sb->buf, sb->len) != 0)
+                return false;
+            strbuf_reset(sb);
+        }
+    }
+    strbuf_putc(sb, '}');
+    return true;
+}
+
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -118,16 +141,12 @@ int sd_cache_write(const char *dir, const char *id, const char *job, const char 
         strbuf_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
         strbuf_json_string(&sb, g->source ? g->source : "");
         strbuf_puts(&sb, ",\"labels\":");
-        labelset_write_json(&sb, &g->labels);
+        failed = !write_labels(fd, &sb, &g->labels);
         strbuf_puts(&sb, ",\"targets\":[");
         for (size_t t = 0; t < g->n_targets && !failed; t++) {
             if (t)
                 strbuf_putc(&sb, ',');
-            labelset_write_json(&sb, &g->targets[t]);
-            if (sb.len >= CACHE_FLUSH_BYTES) {
-                failed = write_all(fd, sb.buf, sb.len) != 0;
-                strbuf_reset(&sb);
-            }
+            failed = !write_labels(fd, &sb, &g->targets[t]);
         }
         strbuf_puts(&sb, "]}");
     }

@@ -546,7 +546,8 @@ static void inf_finish(k8s_informer *in, CURLcode res)
 
 /* ---- building and sending ---- */
 
-/* Builds the groups of the primary keys in `keys` (an object used as a set). */
+/* Builds the groups of the primary keys in `keys` (an object used as a set), frozen (views: the manager
+ * keeps them by reference). */
 static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
 {
     k8s_lookup lk = {kp->store[K8S_ROLE_POD], kp->store[K8S_ROLE_SERVICE], kp->store[K8S_ROLE_NODE],
@@ -558,7 +559,7 @@ static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
     const char *k;
     json_t *v;
     json_object_foreach(keys, k, v) {
-        k8s_build_group(kp->cfg->role, k, json_object_get(kp->store[kp->cfg->role], k), &lk, &gs[j++]);
+        k8s_build_group_frozen(kp->cfg->role, k, json_object_get(kp->store[kp->cfg->role], k), &lk, &gs[j++]);
     }
     *n_out = j;
     return gs;
