@@ -444,3 +444,15 @@ Test(k8s_json, endpoints_addresses_packed_as_they_stream)
     json_decref(full);
     json_decref(got);
 }
+
+/* Valid UTF-8 of every length (2, 3 and 4 bytes) passes the pre-scan, as jansson accepted it. */
+Test(k8s_json, utf8_of_every_length_accepted)
+{
+    const char *ev = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"caf\xC3\xA9\",\"namespace\":\"\xE2\x82\xAC\","
+                     "\"labels\":{\"k\":\"\xF0\x9F\x98\x80\"}}}}";
+    cr_assert_eq(differ_one(K8S_ROLE_POD, K8S_DOC_EVENT, ev, strlen(ev)), 1);
+    json_t *o = parse_ok(K8S_ROLE_POD, K8S_DOC_EVENT, ev);
+    cr_assert_str_eq(k8s_str(json_object_get(o, "object"), "metadata.name"), "caf\xC3\xA9");
+    cr_assert_str_eq(k8s_map_get(k8s_get(json_object_get(o, "object"), "metadata.labels"), "k"), "\xF0\x9F\x98\x80");
+    json_decref(o);
+}
