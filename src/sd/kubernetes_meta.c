@@ -567,11 +567,9 @@ void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, c
     k8s_build_group(role, key, obj, lk, &g);
     deferred.ls = NULL;
     bool done = deferred.n && k8s_freeze_with_maps(&g, deferred.v, deferred.n, out);
-    if (deferred.cap > 64) {
-        free(deferred.v);
-        deferred.v = NULL;
-        deferred.cap = 0;
-    }
+    free(deferred.v); /* not kept: a thread's last one would outlive it */
+    deferred.v = NULL;
+    deferred.cap = 0;
     if (!done && deferred.n) { /* a map's label named like another label: built the plain way */
         target_group_free(&g);
         k8s_build_group(role, key, obj, lk, &g);

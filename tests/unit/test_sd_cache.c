@@ -450,7 +450,7 @@ Test(sd_cache, streamed_reader_last_key_wins)
              "\"x\":[[{\"groups\":1}],{\"labels\":{\"a\":1}}],"
              "\"groups\":[{\"source\":\"s\",\"labels\":{\"a\":\"1\",\"a\":\"2\",\"b\":\"x\",\"b\":\"\"},"
              "\"targets\":[5],\"targets\":[{\"__address__\":\"h:1\",\"k\":\"v\",\"k\":\"w\"},{\"__address__\":\"h:2\"}],"
-             "\"extra\":{\"labels\":[1,{\"y\":[]}]},\"source\":\"s2\"},"
+             "\"extra\":{\"labels\":[1,{\"y\":[]}]},\"n\":5,\"t\":true,\"source\":\"s2\"},"
              "{\"source\":\"t\",\"labels\":[],\"labels\":{},\"targets\":[{\"__address__\":\"h:3\"}]}],"
              "\"version\":2,\"version\":1,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
              "\"saved_at\":12.5}",
@@ -507,6 +507,15 @@ Test(sd_cache, streamed_reader_last_key_wins)
     write_file(path, text);
     cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "not a version 1 cache file"), "%s", err);
+    /* a NUL in a string, as jansson refused it */
+    snprintf(text, sizeof text, "{\"version\":1,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
+             "\"groups\":[{\"source\":\"s\",\"labels\":{\"a\":\"x\\u0000y\"},\"targets\":[]}]}", hex);
+    write_file(path, text);
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "\\u0000 is not allowed"), "%s", err);
+    /* an invalid id is refused by the writer too */
+    cr_assert_eq(sd_cache_write(dir, "../x", "j", "p", hex, NULL, 0, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid cache id");
     write_file(path, "{\"version\":1,\"groups\":[7] x");
     cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
     cr_assert_null(strstr(err, "malformed"), "%s", err);
