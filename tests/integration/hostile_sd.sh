@@ -23,11 +23,13 @@
 #            A page with a pending pod (no targets) carrying 10 MB of short labels and 10 MB of short
 #            annotations: kept as jansson objects in the informer's store these took 14.3 x; packed
 #            (k8s_map_pack) 3.3 x. A page with a running pod (a target) whose labels map is 20 MB of short
-#            labels: bound 14 x, not 5 (why: at its measure below); 45.8 x when target building copied the
-#            group's labels twice per target and the group was built as a label set, then frozen. An endpoints object with 185,000 addresses: bound 10 x (its
-#            targets' labels), 20.7 x with the addresses kept as jansson objects.
+#            labels: bound 14 x, not 5 (why: at its measure below); 41-46 x at 08eb954, when target
+#            building copied the group's labels twice per target and the group was built as a label set,
+#            then frozen. An endpoints object with 185,000 addresses: bound 10 x (its targets' labels),
+#            20.6 x at 08eb954 with the addresses kept as jansson objects.
 # Also a 20 MB Consul catalog of services the `tags` filter drops (4.7 x), and the SD cache of a provider
-# read back at start-up (the realistic http_sd groups: 12.0 x its file as a jansson tree, 2.2 x streamed).
+# read back at start-up (the realistic http_sd groups: 12.3 x its file as a jansson tree at 08eb954, 2.2 x
+# streamed).
 # The answers come from a small server that holds each one for 2 s, so the baseline is read before it
 # arrives. With the tree parser (jansson bounded at 24 x the body) these grew VmHWM by 25-30 x.
 # Prints the measured numbers as comments.
@@ -431,8 +433,8 @@ done
 # The running pod's group alone is ~8 x its body: each 14-byte entry `"l123":"v",` becomes two labels,
 # __meta_kubernetes_pod_label_l123="v" and __meta_kubernetes_pod_labelpresent_l123="true" (81 bytes of
 # names and values, 32 of pointers), so 5 x cannot hold while a group is a flat label array. At 08eb954
-# (45.8 x) the group was built as a label set (an allocation per name and value), then frozen (a copy), and
-# target building copied all its labels twice more, per target. Now target building copies only the labels
+# (41.1-45.8 x) the group was built as a label set (an allocation per name and value), then frozen (a
+# copy), and target building copied all its labels twice more, per target. Now target building copies only the labels
 # relabeling reads (26.5 x), and the maps' labels are written once into an arena the frozen group takes
 # (k8s_build_group_frozen; 12-13 x: the arena, and while it is sorted and merged, two arrays of pointers).
 echo k8s_running_map >"$TMP/sd/k8s_list"
