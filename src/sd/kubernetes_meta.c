@@ -184,6 +184,10 @@ bool k8s_map_next(const json_t *map, size_t *pos, const char **key, const char *
     if (!s || *pos >= len)
         return false;
     const char *k = s + *pos, *t = k + strlen(k) + 1;
+    if (t >= s + len) { /* no tag after the key: a plain string, not a packed map (a full object's) */
+        *pos = len;
+        return false;
+    }
     *key = k;
     *value = *t == 's' ? t + 1 : NULL;
     *pos = (size_t)(t + 1 + strlen(t + 1) + 1 - s);
