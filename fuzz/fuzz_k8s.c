@@ -3,7 +3,8 @@
  * streaming parser (k8s_json_parse, K8S_DOC_EVENT), keyed and pruned (k8s_object_key, k8s_slim)
  * into a per-kind store like kubernetes.c's store_apply (the object's "kind" picks the store; default: the
  * role's own), then every primary object's group is built with the other stores as lookups
- * (k8s_build_group), and deleted objects build their empty group.
+ * (k8s_build_group), and deleted objects build their empty group; each group is also built frozen
+ * (k8s_build_group_frozen, its maps written once into an arena) and must equal the plain one.
  * Differential: every line, and a one-line input as a list page too, is also parsed by jansson (once) and
  * pruned (k8s_doc_prune): the streaming parser must accept exactly what jansson accepts and keep the same
  * values (abort() otherwise, so libFuzzer reports the input). */
@@ -41,11 +42,20 @@ static json_t *parse_both(k8s_kind kind, k8s_doc doc, const char *p, size_t n, c
     return got;
 }
 
+/* Builds the group both ways: plain, and frozen with its maps written once (what the informer sends); any
+ * difference aborts. */
 static void build(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk)
 {
-    target_group g;
+    target_group g, fz;
     k8s_build_group(role, key, obj, lk, &g);
+    k8s_build_group_frozen(role, key, obj, lk, &fz);
+    if (strcmp(g.source, fz.source) != 0 || !labelset_equal(&g.labels, &fz.labels) || g.n_targets != fz.n_targets)
+        abort();
+    for (size_t i = 0; i < g.n_targets; i++)
+        if (!labelset_equal(&g.targets[i], &fz.targets[i]))
+            abort();
     target_group_free(&g);
+    target_group_free(&fz);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

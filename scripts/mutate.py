@@ -69,6 +69,8 @@ MODULE_TESTS = {
     "src/sd/consul_parse.c": ["test_sd_consul"],
     "src/sd/json_groups.c": ["test_sd_json_groups", "test_sd_http", "test_sd_file"],
     "src/sd/k8s_json.c": ["test_sd_k8s_json"] + K8S_TESTS,
+    "src/sd/kubernetes_meta.c": ["test_sd_k8s_json"] + K8S_TESTS,
+    "src/sd/cache.c": ["test_sd_cache"],
     "src/sd/k8s_endpoints.c": K8S_TESTS,
     "src/sd/k8s_endpointslice.c": K8S_TESTS,
     "src/sd/k8s_ingress.c": K8S_TESTS,

@@ -11,6 +11,7 @@
 #include "labels/relabel.h"
 #include "util/duration.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 #define PARAM_PREFIX "__param_"
 #define META_PREFIX "__meta_"
@@ -96,17 +97,66 @@ static int parse_label_duration(const char *what, const char *v, int64_t *ms, bu
     return 0;
 }
 
-void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
-                              const labelset *target_labels, labelset *out)
+/* Whether relabeling (sc's relabel_configs) can read the discovered label `name`: every label that is not
+ * __meta_* (those outlive relabeling), and a __meta_* one only when a rule names it (source_labels, the
+ * label keepequal/dropequal compare with) or a labelmap rule's regex matches it. Relabeling reads labels in
+ * no other way: a __meta_* label that no rule reads can only be overwritten or deleted before step 5 drops
+ * it, so leaving it out changes nothing of the result. */
+static bool relabel_reads(const scrape_config *sc, const char *name)
+{
+    if (strncmp(name, META_PREFIX, sizeof META_PREFIX - 1) != 0)
+        return true;
+    for (size_t i = 0; i < sc->n_relabel_configs; i++) {
+        const relabel_rule *r = &sc->relabel_configs[i];
+        for (size_t k = 0; k < r->n_source_labels; k++)
+            if (strcmp(r->source_labels[k], name) == 0)
+                return true;
+        if ((r->action == RELABEL_KEEPEQUAL || r->action == RELABEL_DROPEQUAL) && r->target_label &&
+            strcmp(r->target_label, name) == 0)
+            return true;
+        if (r->action == RELABEL_LABELMAP && (!r->re || relabel_regex_match(r->re, name)))
+            return true;
+    }
+    return false;
+}
+
+/* The labels of src (sorted, unique) that relabeling reads, as a view: the strings stay src's. */
+static void read_view(const scrape_config *sc, const labelset *src, labelset *view)
+{
+    labelset_init(view);
+    for (size_t i = 0; src && i < src->n; i++) {
+        if (!relabel_reads(sc, src->v[i].name))
+            continue;
+        if (view->n == view->cap) {
+            view->cap = view->cap ? 2 * view->cap : 16;
+            view->v = xrealloc(view->v, view->cap * sizeof(label));
+        }
+        view->v[view->n++] = src->v[i];
+    }
+}
+
+/* target_discovered_labels; lean: only the labels relabeling reads (relabel_reads). */
+static void discovered_labels(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                              labelset *out, bool lean)
 {
     labelset_init(out);
     labelset *ls = out;
 
     /* 1. group labels overlaid by the target's own */
-    if (group_labels)
-        labelset_copy(ls, group_labels);
-    if (target_labels)
-        labelset_merge(ls, target_labels);
+    if (lean) {
+        labelset gv, tv;
+        read_view(sc, group_labels, &gv);
+        read_view(sc, target_labels, &tv);
+        labelset_copy(ls, &gv);
+        labelset_merge(ls, &tv);
+        free(gv.v); /* views: the strings are the group's */
+        free(tv.v);
+    } else {
+        if (group_labels)
+            labelset_copy(ls, group_labels);
+        if (target_labels)
+            labelset_merge(ls, target_labels);
+    }
 
     /* 2. scrape config defaults, then params (which override) */
     char buf[64];
@@ -131,8 +181,14 @@ void target_discovered_labels(const scrape_config *sc, const labelset *group_lab
     }
 }
 
-void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
-                  built_target *out)
+void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
+                              const labelset *target_labels, labelset *out)
+{
+    discovered_labels(sc, group_labels, target_labels, out, false);
+}
+
+static void build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                  built_target *out, bool lean)
 {
     memset(out, 0, sizeof *out);
     labelset_init(&out->discovered);
@@ -141,8 +197,9 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
 
     /* 1.-2. discovered labels: group + target labels, scrape config defaults and params */
     labelset *ls = &out->labels;
-    target_discovered_labels(sc, group_labels, target_labels, ls);
-    labelset_copy(&out->discovered, ls);
+    discovered_labels(sc, group_labels, target_labels, ls, lean);
+    if (!lean)
+        labelset_copy(&out->discovered, ls);
 
     /* 3. relabel */
     relabel_result rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
@@ -260,6 +317,18 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
     int hn = snprintf(hb, sizeof hb, "%016llu", (unsigned long long)labelset_hash(ls));
     uint64_t h = fnv1a64(FNV64_OFFSET, hb, (size_t)hn);
     out->hash = fnv1a64(h, out->url, strlen(out->url));
+}
+
+void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                  built_target *out)
+{
+    build(sc, group_labels, target_labels, out, false);
+}
+
+void target_build_final(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                        built_target *out)
+{
+    build(sc, group_labels, target_labels, out, true);
 }
 
 int target_check_static(const scrape_config *sc, config_pos *pos, char *err, size_t errlen)

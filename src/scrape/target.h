@@ -30,6 +30,12 @@ typedef struct built_target {
  * built_target_free. */
 void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                   built_target *out);
+/* target_build without out->discovered (left empty) and without copying the discovered labels relabeling
+ * cannot read (a __meta_* label no rule names, and no labelmap regex matches): the same status, labels, url,
+ * error, dropped_by and hash as target_build. What the target manager runs for every discovered target, so
+ * that a group with a million __meta_* labels (a Kubernetes object's labels map) is not copied per target. */
+void target_build_final(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                        built_target *out);
 void built_target_free(built_target *t);
 /* Only the discovered labels target_build would compute (no relabeling): group labels overlaid by the
  * target's, with the scrape config's job/__scrape_*__/__metrics_path__/__scheme__/__param_* defaults.

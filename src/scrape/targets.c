@@ -381,8 +381,8 @@ static void build_group(update *u, tgroup *tg)
             r->status = TRES_NONE;
             continue;
         }
-        built_target bt;
-        target_build(sc, &grp->labels, &grp->targets[i], &bt);
+        built_target bt; /* without its discovered labels: a failure, rare, computes them */
+        target_build_final(sc, &grp->labels, &grp->targets[i], &bt);
         u->n_built++;
         r->status = (uint8_t)bt.status;
         switch (bt.status) {
@@ -417,12 +417,15 @@ static void build_group(update *u, tgroup *tg)
                 abort();
             tg->n_failed++;
             p->failed_count++;
-            uint64_t h = labelset_hash(&bt.discovered);
+            labelset disc;
+            target_discovered_labels(sc, &grp->labels, &grp->targets[i], &disc);
+            uint64_t h = labelset_hash(&disc);
             if (!bsearch(&h, u->known_failed, u->n_known_failed, sizeof h, cmp_u64)) {
-                const char *addr = labelset_get(&bt.discovered, "__address__");
+                const char *addr = labelset_get(&disc, "__address__");
                 log_error("scrape", "Creating target failed", "job", p->job, "address", addr ? addr : "", "err",
                           bt.error);
             }
+            labelset_free(&disc);
             break;
         }
         }

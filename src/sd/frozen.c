@@ -121,16 +121,27 @@ static mgroup *mgroup_of(const target_group *g)
 /* The targets of a group being frozen, read twice (sizes, then copy): next(ctx, t) for t = 0, 1, ... */
 typedef const labelset *(*target_at_fn)(void *ctx, size_t t);
 
-/* The bytes s takes in a blob: none when the pool has it. */
-static size_t str_room(const sd_pool *pool, const char *s)
+/* Where a group's strings may already live: the pool, and an arena the group takes (sd_freeze_adopt). */
+typedef struct borrow {
+    const sd_pool *pool;
+    const char *lo, *hi;
+} borrow;
+
+static bool borrowed(const borrow *b, const char *s)
 {
-    return pool_owns(pool, s) ? 0 : strlen(s) + 1;
+    return (s >= b->lo && s < b->hi) || pool_owns(b->pool, s);
 }
 
-/* s itself when pooled, else its copy at *dst. */
-static char *blob_str(const sd_pool *pool, char **dst, const char *s)
+/* The bytes s takes in a blob: none when borrowed. */
+static size_t str_room(const borrow *pool, const char *s)
 {
-    if (pool_owns(pool, s))
+    return borrowed(pool, s) ? 0 : strlen(s) + 1;
+}
+
+/* s itself when borrowed, else its copy at *dst. */
+static char *blob_str(const borrow *pool, char **dst, const char *s)
+{
+    if (borrowed(pool, s))
         return (char *)s;
     char *d = *dst;
     size_t n = strlen(s) + 1;
@@ -145,8 +156,9 @@ static bool same_name(const labelset *prev, size_t i, const char *name)
 }
 
 static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n_targets, target_at_fn at,
-                            void *ctx, sd_pool *pool)
+                            void *ctx, sd_pool *sdpool, const char *arena, size_t arena_len)
 {
+    const borrow bw = {sdpool, arena, arena ? arena + arena_len : NULL}, *pool = &bw;
     size_t src_len = strlen(source ? source : "") + 1, src_room = (src_len + 7) & ~(size_t)7;
     size_t n_labels = labels->n, bytes = 0;
     for (size_t i = 0; i < labels->n; i++)
@@ -197,7 +209,8 @@ static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n
     free(prev_v);
     g->g.gen = atomic_fetch_add(&next_gen, 1) + 1;
     atomic_init(&g->refs, 1);
-    g->pool = pool_ref(pool);
+    g->pool = pool_ref(sdpool);
+    g->arena = NULL;
     return g;
 }
 
@@ -208,7 +221,16 @@ static const labelset *plain_target_at(void *ctx, size_t t)
 
 mgroup *sd_mgroup_new(const target_group *src)
 {
-    return mgroup_build(src->source, &src->labels, src->n_targets, plain_target_at, (void *)src, NULL);
+    return mgroup_build(src->source, &src->labels, src->n_targets, plain_target_at, (void *)src, NULL, NULL, 0);
+}
+
+void sd_freeze_adopt(const target_group *src, const labelset *labels, char *arena, size_t arena_len,
+                     target_group *out)
+{
+    mgroup *m = mgroup_build(src->source, labels, src->n_targets, plain_target_at, (void *)src, NULL, arena,
+                             arena_len);
+    m->arena = arena;
+    *out = m->g;
 }
 
 mgroup *sd_mgroup_of_view(const target_group *g)
@@ -222,7 +244,8 @@ void sd_mgroup_unref(mgroup *g)
 {
     if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
         sd_pool_unref(g->pool);
-        free(g); /* one allocation (mgroup_build) */
+        free(g->arena);
+        free(g); /* one allocation (mgroup_build), and the arena it took */
     }
 }
 
@@ -342,7 +365,7 @@ void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *label
         if (pooled)
             r.address = pooled;
     }
-    mgroup *m = mgroup_build(source, labels, b->n_targets, packed_target_at, &r, b->pool);
+    mgroup *m = mgroup_build(source, labels, b->n_targets, packed_target_at, &r, b->pool, NULL, 0);
     free(r.view.v);
     sd_gb_clear(b);
     *out = m->g; /* a view holding the one reference */

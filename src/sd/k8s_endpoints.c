@@ -10,14 +10,19 @@
 #include "sd/kubernetes_internal.h"
 #include "sd/kubernetes_join.h"
 
-const json_t *k8s_resolve_pod(const k8s_lookup *lk, const json_t *ref)
+/* The pod a targetRef (its kind, name and namespace) names, NULL when it is not a known pod. */
+static const json_t *resolve_pod(const k8s_lookup *lk, const char *kind, const char *name, const char *ns)
 {
-    const char *kind = k8s_str(ref, "kind"), *name = k8s_str(ref, "name"), *ns = k8s_str(ref, "namespace");
     if (!lk || !kind || strcmp(kind, "Pod") != 0 || !name)
         return NULL;
     char key[600];
     snprintf(key, sizeof key, "%s/%s", ns ? ns : "", name);
     return json_object_get(lk->pods, key);
+}
+
+const json_t *k8s_resolve_pod(const k8s_lookup *lk, const json_t *ref)
+{
+    return resolve_pod(lk, k8s_str(ref, "kind"), k8s_str(ref, "name"), k8s_str(ref, "namespace"));
 }
 
 void k8s_seen_pod_port(k8s_seen_pods *s, const json_t *pod, const json_t *port)
@@ -97,28 +102,23 @@ void k8s_seen_pods_finish(k8s_seen_pods *s, target_group *g)
     s->n = 0;
 }
 
-static void add_address(target_group *g, const json_t *addr, const json_t *port, const char *ready,
+static void add_address(target_group *g, const k8s_addr *addr, const json_t *port, const char *ready,
                         const k8s_lookup *lk, k8s_seen_pods *seen)
 {
     char a[300];
     long long pn = json_integer_value(json_object_get(port, "port"));
-    const char *ip = k8s_str(addr, "ip");
-    k8s_join_host_port(a, sizeof a, ip ? ip : "", pn);
+    k8s_join_host_port(a, sizeof a, addr->ip ? addr->ip : "", pn);
     labelset t = LABELSET_INIT;
     labelset_set(&t, "__address__", a);
     labelset_set(&t, K8S_META "endpoint_port_name", k8s_str(port, "name"));
     labelset_set(&t, K8S_META "endpoint_port_protocol", k8s_str(port, "protocol"));
     labelset_set(&t, K8S_META "endpoint_ready", ready);
-    const json_t *ref = json_object_get(addr, "targetRef");
-    if (ref) {
-        labelset_set(&t, K8S_META "endpoint_address_target_kind", k8s_str(ref, "kind"));
-        labelset_set(&t, K8S_META "endpoint_address_target_name", k8s_str(ref, "name"));
-    }
-    const char *node = k8s_str(addr, "nodeName");
-    labelset_set(&t, K8S_META "endpoint_node_name", node);
-    labelset_set(&t, K8S_META "endpoint_hostname", k8s_str(addr, "hostname"));
-    k8s_add_node_labels(&t, lk, node);
-    const json_t *pod = k8s_resolve_pod(lk, ref);
+    labelset_set(&t, K8S_META "endpoint_address_target_kind", addr->ref_kind);
+    labelset_set(&t, K8S_META "endpoint_address_target_name", addr->ref_name);
+    labelset_set(&t, K8S_META "endpoint_node_name", addr->node_name);
+    labelset_set(&t, K8S_META "endpoint_hostname", addr->hostname);
+    k8s_add_node_labels(&t, lk, addr->node_name);
+    const json_t *pod = resolve_pod(lk, addr->ref_kind, addr->ref_name, addr->ref_ns);
     if (pod) {
         k8s_seen_pod_port(seen, pod, json_object_get(port, "port"));
         k8s_pod_labels(&t, pod);
@@ -143,14 +143,15 @@ void k8s_endpoints_build(const json_t *eps, const k8s_lookup *lk, target_group *
     k8s_add_map(&g->labels, k8s_get(eps, "metadata.labels"), K8S_META "endpoints_label_",
                 K8S_META "endpoints_labelpresent_");
     k8s_seen_pods seen = {0};
-    size_t i, j, k;
-    json_t *ss, *port, *addr;
+    size_t i, j, pos;
+    json_t *ss, *port;
+    k8s_addr addr;
     json_array_foreach(json_object_get(eps, "subsets"), i, ss) {
         json_array_foreach(json_object_get(ss, "ports"), j, port) {
-            json_array_foreach(json_object_get(ss, "addresses"), k, addr)
-                add_address(g, addr, port, "true", lk, &seen);
-            json_array_foreach(json_object_get(ss, "notReadyAddresses"), k, addr)
-                add_address(g, addr, port, "false", lk, &seen);
+            for (pos = 0; k8s_addr_next(json_object_get(ss, "addresses"), &pos, &addr);)
+                add_address(g, &addr, port, "true", lk, &seen);
+            for (pos = 0; k8s_addr_next(json_object_get(ss, "notReadyAddresses"), &pos, &addr);)
+                add_address(g, &addr, port, "false", lk, &seen);
         }
     }
     k8s_seen_pods_finish(&seen, g);

@@ -120,14 +120,13 @@ static bool key_in_ns(const char *key, const char *ns)
     return strncmp(key, ns, n) == 0 && key[n] == '/';
 }
 
-static bool refs_pod(const json_t *addrs, const char *ns, const char *name, bool slice)
+/* addrs: an address list of either form (k8s_addr_next), or an array of endpointslice endpoints (their
+ * nodeName and targetRef read the same way). */
+static bool refs_pod(const json_t *addrs, const char *ns, const char *name)
 {
-    size_t i;
-    json_t *a;
-    json_array_foreach(addrs, i, a) {
-        const json_t *ref = json_object_get(a, "targetRef");
-        const char *k = k8s_str(ref, "kind"), *n = k8s_str(ref, "name"), *rns = k8s_str(ref, "namespace");
-        (void)slice;
+    k8s_addr a;
+    for (size_t pos = 0; k8s_addr_next(addrs, &pos, &a);) {
+        const char *k = a.ref_kind, *n = a.ref_name, *rns = a.ref_ns;
         if (k && n && strcmp(k, "Pod") == 0 && strcmp(n, name) == 0 && (!rns || strcmp(rns, ns) == 0))
             return true;
     }
@@ -136,13 +135,10 @@ static bool refs_pod(const json_t *addrs, const char *ns, const char *name, bool
 
 static bool uses_node(const json_t *addrs, const char *node)
 {
-    size_t i;
-    json_t *a;
-    json_array_foreach(addrs, i, a) {
-        const char *n = k8s_str(a, "nodeName");
-        if (n && strcmp(n, node) == 0)
+    k8s_addr a;
+    for (size_t pos = 0; k8s_addr_next(addrs, &pos, &a);)
+        if (a.node_name && strcmp(a.node_name, node) == 0)
             return true;
-    }
     return false;
 }
 
@@ -161,13 +157,13 @@ static bool primary_refs(k8s_role role, const json_t *o, k8s_kind kind, const ch
     json_array_foreach(list, i, x) {
         if (role == K8S_ROLE_ENDPOINTS) {
             const json_t *a = json_object_get(x, "addresses"), *b = json_object_get(x, "notReadyAddresses");
-            if (kind == K8S_ROLE_POD ? (refs_pod(a, ns, name, false) || refs_pod(b, ns, name, false))
+            if (kind == K8S_ROLE_POD ? (refs_pod(a, ns, name) || refs_pod(b, ns, name))
                                      : (uses_node(a, name) || uses_node(b, name)))
                 return true;
         } else {
             json_t *one = json_array();
             json_array_append((json_t *)one, x);
-            bool r = kind == K8S_ROLE_POD ? refs_pod(one, ns, name, true) : uses_node(one, name);
+            bool r = kind == K8S_ROLE_POD ? refs_pod(one, ns, name) : uses_node(one, name);
             json_decref(one);
             if (r)
                 return true;
@@ -289,7 +285,7 @@ static void set_rv(k8s_informer *in, const char *rv)
 
 /* What one page or event may keep: its pruned objects, at most json_budget_for(text) — the bound the whole
  * tree had before, so every page or event accepted then is accepted now (real objects keep 1.5-13 times
- * their text: endpoints most, their addresses are kept whole). */
+ * their text). */
 static size_t keep_budget(size_t len)
 {
     return json_budget_for(len);
@@ -550,7 +546,8 @@ static void inf_finish(k8s_informer *in, CURLcode res)
 
 /* ---- building and sending ---- */
 
-/* Builds the groups of the primary keys in `keys` (an object used as a set). */
+/* Builds the groups of the primary keys in `keys` (an object used as a set), frozen (views: the manager
+ * keeps them by reference). */
 static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
 {
     k8s_lookup lk = {kp->store[K8S_ROLE_POD], kp->store[K8S_ROLE_SERVICE], kp->store[K8S_ROLE_NODE],
@@ -562,7 +559,7 @@ static target_group *build_groups(k8s_watch *kp, json_t *keys, size_t *n_out)
     const char *k;
     json_t *v;
     json_object_foreach(keys, k, v) {
-        k8s_build_group(kp->cfg->role, k, json_object_get(kp->store[kp->cfg->role], k), &lk, &gs[j++]);
+        k8s_build_group_frozen(kp->cfg->role, k, json_object_get(kp->store[kp->cfg->role], k), &lk, &gs[j++]);
     }
     *n_out = j;
     return gs;

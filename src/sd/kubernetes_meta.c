@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sd/kubernetes_internal.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 static const char *const kind_names[K8S_ROLE_COUNT] = {"pod", "service", "endpoints", "endpointslice", "node",
@@ -53,8 +54,7 @@ static const char *const templates[K8S_ROLE_COUNT] = {
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}}",
     /* endpoints */
     "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"subsets\":[{"
-    "\"addresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
-    "\"notReadyAddresses\":[{\"ip\":true,\"hostname\":true,\"nodeName\":true,\"targetRef\":true}],"
+    "\"addresses\":\"addrs\",\"notReadyAddresses\":\"addrs\","
     "\"ports\":[{\"name\":true,\"port\":true,\"protocol\":true}]}]}",
     /* endpointslice */
     "{\"metadata\":{" META_NS ",\"labels\":\"map\"},\"addressType\":true,\"endpoints\":[{\"addresses\":true,"
@@ -184,6 +184,10 @@ bool k8s_map_next(const json_t *map, size_t *pos, const char **key, const char *
     if (!s || *pos >= len)
         return false;
     const char *k = s + *pos, *t = k + strlen(k) + 1;
+    if (t >= s + len) { /* no tag after the key: a plain string, not a packed map (a full object's) */
+        *pos = len;
+        return false;
+    }
     *key = k;
     *value = *t == 's' ? t + 1 : NULL;
     *pos = (size_t)(t + 1 + strlen(t + 1) + 1 - s);
@@ -202,12 +206,76 @@ const char *k8s_map_get(const json_t *map, const char *key)
     return NULL;
 }
 
+/* ---- packed address lists (kubernetes_internal.h) ---- */
+
+bool k8s_addrs_template(const json_t *t)
+{
+    const char *s = json_string_value(t);
+    return s && strcmp(s, "addrs") == 0;
+}
+
+const char *k8s_addr_field(const json_t *addr, int i)
+{
+    static const char *const names[K8S_ADDR_FIELDS] = {"ip", "hostname", "nodeName", "kind", "name", "namespace"};
+    if (i >= 3)
+        addr = json_object_get(addr, "targetRef");
+    return (unsigned)i < K8S_ADDR_FIELDS ? json_string_value(json_object_get(addr, names[i])) : NULL;
+}
+
+json_t *k8s_addrs_pack(const json_t *list)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    size_t i;
+    json_t *a;
+    json_array_foreach((json_t *)list, i, a) {
+        for (int f = 0; f < K8S_ADDR_FIELDS; f++) {
+            const char *v = k8s_addr_field(a, f);
+            strbuf_putc(&sb, v ? 's' : 'n');
+            if (v)
+                strbuf_puts(&sb, v);
+            strbuf_append(&sb, "", 1);
+        }
+    }
+    json_t *r = json_stringn_nocheck(sb.buf, sb.len);
+    strbuf_free(&sb);
+    return r;
+}
+
+bool k8s_addr_next(const json_t *list, size_t *pos, k8s_addr *out)
+{
+    const char *f[K8S_ADDR_FIELDS];
+    if (json_is_array(list)) {
+        if (*pos >= json_array_size(list))
+            return false;
+        const json_t *a = json_array_get(list, (*pos)++);
+        for (int i = 0; i < K8S_ADDR_FIELDS; i++)
+            f[i] = k8s_addr_field(a, i);
+    } else {
+        const char *s = json_string_value(list);
+        size_t len = json_string_length(list);
+        if (!s || *pos >= len)
+            return false;
+        for (int i = 0; i < K8S_ADDR_FIELDS; i++) {
+            const char *p = s + *pos;
+            f[i] = *p == 's' ? p + 1 : NULL;
+            *pos += strlen(p) + 1;
+            if (*pos > len) /* not written by k8s_addrs_pack or the parser: stop at its end */
+                *pos = len;
+        }
+    }
+    *out = (k8s_addr){f[0], f[1], f[2], f[3], f[4], f[5]};
+    return true;
+}
+
 json_t *k8s_prune(const json_t *v, const json_t *t)
 {
     if (json_is_true(t))
         return json_deep_copy(v);
     if (k8s_map_template(t))
         return json_is_object(v) ? map_pack_object(v) : NULL;
+    if (k8s_addrs_template(t))
+        return json_is_array(v) ? k8s_addrs_pack(v) : NULL;
     if (json_is_object(t)) {
         if (!json_is_object(v))
             return NULL;
@@ -326,19 +394,39 @@ static void add_pair(label *pairs, size_t *n, const char *k, const char *val, co
     pairs[(*n)++] = (label){present, xstrdup("true")};
 }
 
+/* While k8s_build_group_frozen builds a group (this thread): maps added to its labels are recorded here. */
+static _Thread_local struct {
+    const labelset *ls;
+    k8s_dmap *v;
+    size_t n, cap;
+} deferred;
+
+/* The entries of a map of either form (0 for anything else). */
+static size_t map_entries(const json_t *map)
+{
+    if (json_is_object(map))
+        return json_object_size(map);
+    size_t pos = 0, n = 0;
+    const char *k, *val;
+    while (k8s_map_next(map, &pos, &k, &val))
+        n++;
+    return n;
+}
+
 void k8s_add_map(labelset *ls, const json_t *map, const char *prefix, const char *present_prefix)
 {
-    size_t entries = 0;
     const char *k, *val;
-    if (json_is_object(map)) {
-        entries = json_object_size(map);
-    } else if (json_is_string(map)) {
-        size_t pos = 0;
-        while (k8s_map_next(map, &pos, &k, &val))
-            entries++;
-    } else {
+    if (!json_is_object(map) && !json_is_string(map))
+        return;
+    if (deferred.ls == ls) {
+        if (deferred.n == deferred.cap) {
+            deferred.cap = deferred.cap ? 2 * deferred.cap : 8;
+            deferred.v = xrealloc(deferred.v, deferred.cap * sizeof *deferred.v);
+        }
+        deferred.v[deferred.n++] = (k8s_dmap){map, prefix, present_prefix};
         return;
     }
+    size_t entries = map_entries(map);
     /* All at once: one at a time, each name between the label_ and labelpresent_ blocks moves the whole
      * second block (a million labels took minutes). */
     size_t n = 0;
@@ -353,6 +441,148 @@ void k8s_add_map(labelset *ls, const json_t *map, const char *prefix, const char
     }
     labelset_set_many(ls, pairs, n);
     free(pairs);
+}
+
+/* Calls fn(ctx, key, value) for each entry of a map of either form (value NULL when not a string). */
+static void map_each(const json_t *map, void (*fn)(void *, const char *, const char *), void *ctx)
+{
+    const char *k, *val;
+    if (json_is_object(map)) {
+        json_t *v;
+        json_object_foreach((json_t *)map, k, v) fn(ctx, k, json_string_value(v));
+    } else {
+        size_t pos = 0;
+        while (k8s_map_next(map, &pos, &k, &val))
+            fn(ctx, k, val);
+    }
+}
+
+typedef struct arena_fill {
+    const k8s_dmap *d;
+    size_t bytes;  /* sizing pass: what the arena needs */
+    char *arena, *w; /* filling pass */
+    label *pairs;
+    size_t n;
+} arena_fill;
+
+static void size_entry(void *ctx, const char *k, const char *val)
+{
+    arena_fill *f = ctx;
+    size_t kl = strlen(k);
+    f->bytes += strlen(f->d->prefix) + strlen(f->d->present_prefix) + 2 * kl + 2 + (val && *val ? strlen(val) + 1 : 0);
+}
+
+static char *arena_name(arena_fill *f, const char *prefix, const char *k)
+{
+    size_t pl = strlen(prefix), kl = strlen(k);
+    char *name = f->w;
+    memcpy(name, prefix, pl);
+    memcpy(name + pl, k, kl + 1);
+    k8s_sanitize(name + pl);
+    f->w += pl + kl + 1;
+    return name;
+}
+
+/* add_pair's two labels, in the arena (an empty or non-string value: NULL, which deletes, as there) */
+static void fill_entry(void *ctx, const char *k, const char *val)
+{
+    arena_fill *f = ctx;
+    char *name = arena_name(f, f->d->prefix, k), *value = NULL;
+    if (val && *val) {
+        size_t vl = strlen(val) + 1;
+        value = memcpy(f->w, val, vl);
+        f->w += vl;
+    }
+    f->pairs[f->n++] = (label){name, value};
+    f->pairs[f->n++] = (label){arena_name(f, f->d->present_prefix, k), f->arena}; /* "true", first in the arena */
+}
+
+static int pair_cmp(const void *a, const void *b, void *ctx)
+{
+    const label *p = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int c = strcmp(p[x].name, p[y].name);
+    return c ? c : x < y ? -1 : x > y; /* the same name: in the order labelset_set_many applied them */
+}
+
+bool k8s_freeze_with_maps(const target_group *g, const k8s_dmap *maps, size_t n, target_group *out)
+{
+    arena_fill f = {.bytes = 5};
+    size_t entries = 0;
+    for (size_t i = 0; i < n; i++) {
+        f.d = &maps[i];
+        map_each(maps[i].map, size_entry, &f);
+        entries += map_entries(maps[i].map);
+    }
+    f.arena = f.w = xmalloc(f.bytes);
+    memcpy(f.w, "true", 5);
+    f.w += 5;
+    f.pairs = xmalloc((entries ? 2 * entries : 1) * sizeof *f.pairs);
+    for (size_t i = 0; i < n; i++) {
+        f.d = &maps[i];
+        map_each(maps[i].map, fill_entry, &f);
+    }
+    /* 32-bit indexes: a map's text is at least 6 bytes an entry, and bodies are at most 256 MiB */
+    uint32_t *idx = xmalloc((f.n ? f.n : 1) * sizeof *idx);
+    for (size_t i = 0; i < f.n; i++)
+        idx[i] = (uint32_t)i;
+    qsort_r(idx, f.n, sizeof *idx, pair_cmp, f.pairs);
+    /* the group's labels and the maps' (the last of each name, unless it deletes), merged in name order */
+    const labelset *own = &g->labels;
+    label *view = xmalloc((own->n + f.n + 1) * sizeof *view);
+    size_t nv = 0, i = 0, j = 0;
+    bool clash = false;
+    while (j < f.n) {
+        size_t r = j + 1;
+        while (r < f.n && strcmp(f.pairs[idx[r]].name, f.pairs[idx[j]].name) == 0)
+            r++;
+        const label *last = &f.pairs[idx[r - 1]];
+        while (i < own->n && strcmp(own->v[i].name, last->name) < 0)
+            view[nv++] = own->v[i++];
+        if (i < own->n && strcmp(own->v[i].name, last->name) == 0) {
+            clash = true;
+            break;
+        }
+        if (last->value)
+            view[nv++] = *last;
+        j = r;
+    }
+    while (!clash && i < own->n)
+        view[nv++] = own->v[i++];
+    free(idx);
+    free(f.pairs);
+    if (clash) {
+        free(view);
+        free(f.arena);
+        return false;
+    }
+    labelset lv = {view, nv, nv};
+    sd_freeze_adopt(g, &lv, f.arena, f.bytes, out);
+    free(view);
+    return true;
+}
+
+void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk,
+                            target_group *out)
+{
+    target_group g;
+    deferred.ls = &g.labels;
+    deferred.n = 0;
+    k8s_build_group(role, key, obj, lk, &g);
+    deferred.ls = NULL;
+    bool done = deferred.n && k8s_freeze_with_maps(&g, deferred.v, deferred.n, out);
+    free(deferred.v); /* not kept: a thread's last one would outlive it */
+    deferred.v = NULL;
+    deferred.cap = 0;
+    if (!done && deferred.n) { /* a map's label named like another label: built the plain way */
+        target_group_free(&g);
+        k8s_build_group(role, key, obj, lk, &g);
+    }
+    if (!done) {
+        const target_group *fz = target_group_freeze(&g);
+        *out = *fz; /* a view holding the one reference */
+    }
+    target_group_free(&g);
 }
 
 void k8s_join_host_port(char *out, size_t len, const char *host, long long port)

@@ -433,3 +433,93 @@ Test(sd_cache, no_storage_path_no_files)
     rm_rf(e.dir);
     free(e.dir);
 }
+
+/* The reader streams (issue 12: the file's jansson tree took 12 times the file): a repeated key's last
+ * occurrence decides (groups, a group's labels and targets, a label), keys it does not read and their
+ * values of any shape are skipped, the header may follow the groups, and the first malformed group is
+ * named whatever follows it. */
+Test(sd_cache, streamed_reader_last_key_wins)
+{
+    char *dir = mktmp();
+    char id[65], hex[65], path[600], err[512], text[2048];
+    sd_config c = file_block("/x/*.json", 60000);
+    sd_cache_id("j", "file_sd_configs/0", &c, id, hex);
+    snprintf(path, sizeof path, "%s/%s.json", dir, id);
+    snprintf(text, sizeof text,
+             "{\"groups\":[{\"source\":\"old\",\"labels\":{},\"targets\":[{\"__address__\":\"o:1\"}]}],"
+             "\"x\":[[{\"groups\":1}],{\"labels\":{\"a\":1}}],"
+             "\"groups\":[{\"source\":\"s\",\"labels\":{\"a\":\"1\",\"a\":\"2\",\"b\":\"x\",\"b\":\"\"},"
+             "\"targets\":[5],\"targets\":[{\"__address__\":\"h:1\",\"k\":\"v\",\"k\":\"w\"},{\"__address__\":\"h:2\"}],"
+             "\"extra\":{\"labels\":[1,{\"y\":[]}]},\"n\":5,\"t\":true,\"source\":\"s2\"},"
+             "{\"source\":\"t\",\"labels\":[],\"labels\":{},\"targets\":[{\"__address__\":\"h:3\"}]}],"
+             "\"version\":2,\"version\":1,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
+             "\"saved_at\":12.5}",
+             hex);
+    write_file(path, text);
+    target_group *out = NULL;
+    size_t n = 0;
+    double at = 0;
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, &at, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert(at == 12.5);
+    cr_assert_str_eq(out[0].source, "s2");
+    cr_assert_eq(out[0].labels.n, 1);
+    cr_assert_str_eq(labelset_get(&out[0].labels, "a"), "2");
+    cr_assert_eq(out[0].n_targets, 2);
+    cr_assert_str_eq(labelset_get(&out[0].targets[0], "k"), "w");
+    cr_assert_str_eq(labelset_get(&out[0].targets[1], "__address__"), "h:2");
+    cr_assert_str_eq(out[1].source, "t");
+    cr_assert_eq(out[1].labels.n, 0);
+    sd_groups_free(out, n);
+    /* malformed groups: the first one is named, whatever follows */
+    const char *bad[][2] = {
+        {"[{\"source\":\"s\",\"labels\":{},\"targets\":[]},{\"source\":\"u\",\"labels\":{},\"targets\":[{\"a\":\"b\"}]},7]",
+         "group 1 target 0 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":{},\"targets\":[{\"__address__\":\"h\"},[],{\"__address__\":1}]}]",
+         "group 0 target 1 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":{\"a\":{}},\"targets\":[]}]", "group 0 is malformed"},
+        {"[{\"source\":5,\"labels\":{},\"targets\":[]}]", "group 0 is malformed"},
+        {"[{\"source\":\"s\",\"targets\":[]}]", "group 0 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":{},\"targets\":{}}]", "group 0 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":{},\"targets\":[]},[]]", "group 1 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":{},\"targets\":[{\"__address__\":\"h\"},5]}]", "group 0 target 1 is malformed"},
+        {"[{\"source\":\"s\",\"labels\":[],\"targets\":[]}]", "group 0 is malformed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text,
+                 "{\"version\":1,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\",\"groups\":%s}",
+                 hex, bad[i][0]);
+        write_file(path, text);
+        cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1,
+                     "case %zu", i);
+        char want[700];
+        snprintf(want, sizeof want, "%.600s: %s", path, bad[i][1]);
+        cr_assert_str_eq(err, want, "case %zu", i);
+    }
+    /* the header decides before the groups; a syntax error before both */
+    snprintf(text, sizeof text, "{\"version\":1,\"job\":\"k\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
+             "\"groups\":[7]}", hex);
+    write_file(path, text);
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "belongs to another job"), "%s", err);
+    snprintf(text, sizeof text, "{\"version\":1.0,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
+             "\"groups\":[]}", hex);
+    write_file(path, text);
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "not a version 1 cache file"), "%s", err);
+    /* a NUL in a string, as jansson refused it */
+    snprintf(text, sizeof text, "{\"version\":1,\"job\":\"j\",\"provider\":\"file_sd_configs/0\",\"config_sha256\":\"%s\","
+             "\"groups\":[{\"source\":\"s\",\"labels\":{\"a\":\"x\\u0000y\"},\"targets\":[]}]}", hex);
+    write_file(path, text);
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "\\u0000 is not allowed"), "%s", err);
+    /* an invalid id is refused by the writer too */
+    cr_assert_eq(sd_cache_write(dir, "../x", "j", "p", hex, NULL, 0, err, sizeof err), -1);
+    cr_assert_str_eq(err, "invalid cache id");
+    write_file(path, "{\"version\":1,\"groups\":[7] x");
+    cr_assert_eq(sd_cache_load(dir, id, "j", "file_sd_configs/0", hex, &out, &n, NULL, err, sizeof err), -1);
+    cr_assert_null(strstr(err, "malformed"), "%s", err);
+    cr_assert_null(strstr(err, "version"), "%s", err);
+    rm_rf(dir);
+    free(dir);
+}

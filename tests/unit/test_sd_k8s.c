@@ -65,20 +65,27 @@ static void run_case(const char *file, bool slim)
     json_t *o = slim ? k8s_slim(role, obj) : json_incref(obj);
     cr_assert_not_null(o);
     char *key = k8s_object_key(o);
-    target_group g;
+    target_group g, fz;
     k8s_build_group(role, key, o, &lk, &g);
+    k8s_build_group_frozen(role, key, o, &lk, &fz); /* what the informer sends: the same group, frozen */
+    cr_assert_neq(fz.gen, 0);
     json_t *want = json_object_get(c, "expected");
-    cr_assert_str_eq(g.source, json_string_value(json_object_get(want, "source")), "%s", file);
-    assert_labels(&g.labels, json_object_get(want, "labels"), file);
-    json_t *wt = json_object_get(want, "targets");
-    cr_assert_eq(g.n_targets, json_array_size(wt), "%s: %zu targets, want %zu", file, g.n_targets,
-                 json_array_size(wt));
-    for (size_t i = 0; i < g.n_targets; i++) {
-        char what[600];
-        snprintf(what, sizeof what, "%s target %zu (%s)", file, i, labelset_get(&g.targets[i], "__address__"));
-        assert_labels(&g.targets[i], json_array_get(wt, i), what);
+    for (int pass = 0; pass < 2; pass++) {
+        const target_group *x = pass ? &fz : &g;
+        cr_assert_str_eq(x->source, json_string_value(json_object_get(want, "source")), "%s", file);
+        assert_labels(&x->labels, json_object_get(want, "labels"), file);
+        json_t *wt = json_object_get(want, "targets");
+        cr_assert_eq(x->n_targets, json_array_size(wt), "%s: %zu targets, want %zu", file, x->n_targets,
+                     json_array_size(wt));
+        for (size_t i = 0; i < x->n_targets; i++) {
+            char what[600];
+            snprintf(what, sizeof what, "%s%s target %zu (%s)", file, pass ? " frozen" : "", i,
+                     labelset_get(&x->targets[i], "__address__"));
+            assert_labels(&x->targets[i], json_array_get(wt, i), what);
+        }
     }
     target_group_free(&g);
+    target_group_free(&fz);
     free(key);
     json_decref(o);
     json_decref(pods);
@@ -310,4 +317,67 @@ Test(k8s_conn, kubeconfig_current_context)
     write_file(p, "current-context: nope\ncontexts: []\n");
     cr_assert_eq(k8s_conn_resolve(&cfg, &c, err, sizeof err), -1);
     cr_assert(strstr(err, "current-context \"nope\" not found"), "%s", err);
+}
+
+/* The frozen build writes the maps' labels once (k8s_freeze_with_maps): the same labels as labelset_set_many
+ * in call order (a sanitized name repeated: the last entry wins, and an empty or non-string value deletes
+ * the label it names but keeps its "present" label), merged with the group's other labels; a map label named
+ * like one of those is refused (the group is then built the plain way). */
+Test(k8s_labels, frozen_maps_same_as_plain)
+{
+    json_t *pod = json_loads(
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"labels\":{\"a.b\":\"1\",\"a_b\":\"2\","
+        "\"a-c\":\"3\",\"a/c\":\"\",\"z\":\"9\",\"\":\"e\"},\"annotations\":{\"x.y\":5,\"q\":\"w\"}},"
+        "\"spec\":{\"nodeName\":\"nd\",\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":80}]}]},"
+        "\"status\":{\"podIP\":\"10.0.0.1\"}}",
+        0, NULL);
+    json_t *nodes = json_object();
+    json_object_set_new(nodes, "nd", json_loads("{\"metadata\":{\"name\":\"nd\",\"labels\":{\"zone\":\"z1\"}}}", 0, NULL));
+    k8s_lookup lk = {NULL, NULL, nodes, true};
+    for (int slim = 0; slim < 2; slim++) {
+        json_t *o = slim ? k8s_slim(K8S_ROLE_POD, pod) : json_incref(pod);
+        target_group g, fz;
+        k8s_build_group(K8S_ROLE_POD, "n/p", o, &lk, &g);
+        k8s_build_group_frozen(K8S_ROLE_POD, "n/p", o, &lk, &fz);
+        cr_assert(labelset_equal(&g.labels, &fz.labels));
+        cr_assert_eq(fz.n_targets, 1);
+        cr_assert(labelset_equal(&g.targets[0], &fz.targets[0]));
+        cr_assert_str_eq(fz.source, "pod/n/p");
+        const labelset *l = &fz.labels;
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_label_a_b"), "2");
+        cr_assert_null(labelset_get(l, "__meta_kubernetes_pod_label_a_c"), "a-c then a/c: the empty value deletes");
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_labelpresent_a_c"), "true");
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_label_"), "e");
+        cr_assert_null(labelset_get(l, "__meta_kubernetes_pod_annotation_x_y"));
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_annotationpresent_x_y"), "true");
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_node_label_zone"), "z1");
+        cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_namespace"), "n");
+        cr_assert_eq(l->n, 19, "%zu labels", l->n);
+        target_group_free(&g);
+        target_group_free(&fz);
+        json_decref(o);
+    }
+    /* a map label named like one of the group's own: refused, nothing built */
+    target_group g;
+    target_group_init(&g, "s");
+    labelset_set(&g.labels, "p_x", "own");
+    labelset_set(&g.labels, "q", "1");
+    json_t *m = json_loads("{\"x\":\"map\"}", 0, NULL), *m2 = json_loads("{\"y\":\"2\"}", 0, NULL);
+    k8s_dmap maps[] = {{m2, "r_", "s_"}, {m, "p_", "t_"}};
+    target_group out = {0};
+    cr_assert_not(k8s_freeze_with_maps(&g, maps, 2, &out));
+    cr_assert_null(out.source);
+    maps[1].prefix = "u_";
+    cr_assert(k8s_freeze_with_maps(&g, maps, 2, &out));
+    cr_assert_eq(out.labels.n, 6);
+    cr_assert_str_eq(labelset_get(&out.labels, "p_x"), "own");
+    cr_assert_str_eq(labelset_get(&out.labels, "r_y"), "2");
+    cr_assert_str_eq(labelset_get(&out.labels, "t_x"), "true");
+    cr_assert_str_eq(labelset_get(&out.labels, "u_x"), "map");
+    target_group_free(&out);
+    target_group_free(&g);
+    json_decref(m);
+    json_decref(m2);
+    json_decref(nodes);
+    json_decref(pod);
 }

@@ -375,3 +375,84 @@ Test(k8s_json, budget_ends_with_the_parse)
     cr_assert_eq(json_array_size(big), 100000);
     json_decref(big);
 }
+
+/* An endpoints subset's address lists are kept packed (kubernetes_internal.h: six fields per address), built
+ * as they stream: the same string as k8s_addrs_pack of jansson's array, with every way an address can be odd
+ * (a key repeated, a targetRef replaced whole, values that are not strings, items that are not objects, a
+ * list that is not an array), and the builders read it as they read the full form. */
+Test(k8s_json, endpoints_addresses_packed_as_they_stream)
+{
+    const char *page =
+        "{\"items\":[{\"metadata\":{\"name\":\"e\",\"namespace\":\"ns\"},\"subsets\":[{"
+        "\"addresses\":[{\"ip\":\"10.0.0.1\",\"nodeName\":\"n1\",\"targetRef\":{\"kind\":\"Pod\",\"name\":\"p1\","
+        "\"namespace\":\"ns\",\"uid\":\"u\"},\"x\":{\"ip\":\"no\"}},"
+        "{\"ip\":\"a\",\"ip\":\"10.0.0.2\",\"hostname\":5,\"targetRef\":{\"kind\":\"Pod\",\"name\":\"p0\",\"namespace\":\"old\"},"
+        "\"targetRef\":{\"name\":\"p2\",\"kind\":[\"Pod\"]}},"
+        "5,[{\"ip\":\"no\"}],null,{},{\"ip\":\"10.0.0.3\",\"ip\":null,\"nodeName\":\"n7\",\"nodeName\":{\"a\":\"b\"},\"targetRef\":\"t\","
+        "\"hostname\":\"h3\"}],"
+        "\"notReadyAddresses\":{\"ip\":\"no\"},"
+        "\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]},"
+        "{\"addresses\":[],\"notReadyAddresses\":[{\"ip\":\"10.0.0.9\"}],\"ports\":[{\"port\":81}]}]}]}";
+    differ_one(K8S_ROLE_ENDPOINTS, K8S_DOC_PAGE, page, strlen(page));
+    json_t *got = parse_ok(K8S_ROLE_ENDPOINTS, K8S_DOC_PAGE, page);
+    const json_t *eps = json_array_get(json_object_get(got, "items"), 0);
+    const json_t *ss = json_array_get(json_object_get(eps, "subsets"), 0);
+    const json_t *a = json_object_get(ss, "addresses");
+    static const char want[] = "s10.0.0.1\0n\0sn1\0sPod\0sp1\0sns\0"
+                               "s10.0.0.2\0n\0n\0n\0sp2\0n\0"
+                               "n\0n\0n\0n\0n\0n\0" "n\0n\0n\0n\0n\0n\0" "n\0n\0n\0n\0n\0n\0" "n\0n\0n\0n\0n\0n\0"
+                               "n\0sh3\0n\0n\0n\0n\0";
+    cr_assert(json_is_string(a));
+    cr_assert_eq(json_string_length(a), sizeof want - 1);
+    cr_assert(memcmp(json_string_value(a), want, sizeof want - 1) == 0);
+    cr_assert_null(json_object_get(ss, "notReadyAddresses"), "not an array: not kept");
+    k8s_addr ad;
+    size_t pos = 0, n = 0;
+    while (k8s_addr_next(a, &pos, &ad))
+        n++;
+    cr_assert_eq(n, 7);
+    pos = 0;
+    cr_assert(k8s_addr_next(a, &pos, &ad));
+    cr_assert_str_eq(ad.ip, "10.0.0.1");
+    cr_assert_null(ad.hostname);
+    cr_assert_str_eq(ad.node_name, "n1");
+    cr_assert_str_eq(ad.ref_kind, "Pod");
+    cr_assert_str_eq(ad.ref_name, "p1");
+    cr_assert_str_eq(ad.ref_ns, "ns");
+    cr_assert(k8s_addr_next(a, &pos, &ad));
+    cr_assert_str_eq(ad.ip, "10.0.0.2");
+    cr_assert_null(ad.ref_kind);
+    cr_assert_str_eq(ad.ref_name, "p2");
+    cr_assert_null(ad.ref_ns, "the second targetRef replaced the first whole");
+    /* the builder reads the packed object as it reads jansson's full one */
+    json_t *full = json_loads(page, 0, NULL);
+    target_group gp, gf;
+    k8s_build_group(K8S_ROLE_ENDPOINTS, "ns/e", eps, NULL, &gp);
+    k8s_build_group(K8S_ROLE_ENDPOINTS, "ns/e", json_array_get(json_object_get(full, "items"), 0), NULL, &gf);
+    cr_assert_eq(gp.n_targets, 8);
+    cr_assert_eq(gf.n_targets, 8);
+    for (size_t t = 0; t < gp.n_targets; t++)
+        cr_assert(labelset_equal(&gp.targets[t], &gf.targets[t]), "target %zu", t);
+    cr_assert_str_eq(labelset_get(&gp.targets[0], "__address__"), "10.0.0.1:80");
+    cr_assert_str_eq(labelset_get(&gp.targets[0], "__meta_kubernetes_endpoint_address_target_name"), "p1");
+    cr_assert_str_eq(labelset_get(&gp.targets[2], "__address__"), ":80");
+    cr_assert_str_eq(labelset_get(&gp.targets[6], "__meta_kubernetes_endpoint_hostname"), "h3");
+    cr_assert_str_eq(labelset_get(&gp.targets[7], "__address__"), "10.0.0.9:81");
+    cr_assert_str_eq(labelset_get(&gp.targets[7], "__meta_kubernetes_endpoint_ready"), "false");
+    target_group_free(&gp);
+    target_group_free(&gf);
+    json_decref(full);
+    json_decref(got);
+}
+
+/* Valid UTF-8 of every length (2, 3 and 4 bytes) passes the pre-scan, as jansson accepted it. */
+Test(k8s_json, utf8_of_every_length_accepted)
+{
+    const char *ev = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"caf\xC3\xA9\",\"namespace\":\"\xE2\x82\xAC\","
+                     "\"labels\":{\"k\":\"\xF0\x9F\x98\x80\"}}}}";
+    cr_assert_eq(differ_one(K8S_ROLE_POD, K8S_DOC_EVENT, ev, strlen(ev)), 1);
+    json_t *o = parse_ok(K8S_ROLE_POD, K8S_DOC_EVENT, ev);
+    cr_assert_str_eq(k8s_str(json_object_get(o, "object"), "metadata.name"), "caf\xC3\xA9");
+    cr_assert_str_eq(k8s_map_get(k8s_get(json_object_get(o, "object"), "metadata.labels"), "k"), "\xF0\x9F\x98\x80");
+    json_decref(o);
+}

@@ -45,19 +45,41 @@ static scrape_config cfg(const char *scheme)
     return sc;
 }
 
+/* target_build_final gives what target_build gives, without the discovered labels. */
+static void same_final(const scrape_config *sc, const labelset *g, const labelset *in, const built_target *t)
+{
+    built_target f;
+    target_build_final(sc, g, in, &f);
+    cr_assert_eq(f.status, t->status);
+    cr_assert_eq(f.dropped_by, t->dropped_by);
+    cr_assert_str_eq(f.error, t->error);
+    cr_assert(labelset_equal(&f.labels, &t->labels));
+    cr_assert_eq(f.discovered.n, 0);
+    cr_assert_eq(f.hash, t->hash);
+    if (t->url)
+        cr_assert_str_eq(f.url, t->url);
+    else
+        cr_assert_null(f.url);
+    built_target_free(&f);
+}
+
 static void expect(const scrape_config *sc, labelset *in, target_build_status st, const char *labels,
                    const char *discovered, const char *err_or_url)
 {
     built_target t;
     target_build(sc, NULL, in, &t);
+    same_final(sc, NULL, in, &t);
     cr_assert_eq(t.status, st, "status %d (%s)", t.status, t.error);
     char *l = str(&t.labels), *d = str(&t.discovered);
     if (labels)
         cr_assert_str_eq(l, labels);
     if (discovered)
         cr_assert_str_eq(d, discovered);
-    if (st == TARGET_FAILED)
+    if (st == TARGET_FAILED) {
         cr_assert_str_eq(t.error, err_or_url);
+        cr_assert_eq(t.labels.n, 0, "a failed target has no labels");
+        cr_assert_null(t.url);
+    }
     else if (st == TARGET_ACTIVE && err_or_url)
         cr_assert_str_eq(t.url, err_or_url);
     free(l);
@@ -431,4 +453,110 @@ Test(target, url_special_paths)
         free(u);
         labelset_free(&l);
     }
+}
+
+static relabel_rule mkrule(relabel_action a, const char *src1, const char *src2, const char *target, const char *regex,
+                           const char *replacement)
+{
+    relabel_rule r;
+    memset(&r, 0, sizeof r);
+    r.action = a;
+    if (src1)
+        r.source_labels = calloc(2, sizeof(char *));
+    if (src1)
+        r.source_labels[r.n_source_labels++] = strdup(src1);
+    if (src2)
+        r.source_labels[r.n_source_labels++] = strdup(src2);
+    r.target_label = target ? strdup(target) : NULL;
+    r.regex = regex ? strdup(regex) : NULL;
+    r.replacement = replacement ? strdup(replacement) : NULL;
+    char err[256];
+    cr_assert_eq(relabel_rule_prepare(&r, err, sizeof err), 0, "%s", err);
+    return r;
+}
+
+/* target_build_final leaves out the __meta_* labels no rule reads: each way a rule reads one (a source
+ * label, keepequal/dropequal's target_label, a labelmap regex, after a labeldrop, after a write) still sees
+ * it, with the same result as target_build (issue 12: a running pod's million-label map was copied twice
+ * per target). */
+Test(target, final_build_reads_the_meta_labels_rules_name)
+{
+    scrape_config sc = cfg("http");
+    labelset g, t;
+    set_labels(&g, "__meta_a", "1", "__meta_b", "x", "__meta_c", "x", "__meta_k_label_app", "web",
+               "__meta_k_label_tier", "db", "__meta_unread", "u", "env", "prod", NULL);
+    set_labels(&t, "__address__", "h:1", "__meta_t", "tv", NULL);
+    struct {
+        relabel_rule rules[3];
+        size_t n;
+        target_build_status st;
+        const char *labels;
+    } cases[] = {
+        {{mkrule(RELABEL_REPLACE, "__meta_a", NULL, "a", NULL, NULL)}, 1, TARGET_ACTIVE, "a=1,env=prod"},
+        {{mkrule(RELABEL_REPLACE, "__meta_t", "__meta_b", "tb", NULL, NULL)}, 1, TARGET_ACTIVE, "env=prod,tb=tv;x"},
+        {{mkrule(RELABEL_DROPEQUAL, "__meta_b", NULL, "__meta_c", NULL, NULL)}, 1, TARGET_DROPPED, ""},
+        {{mkrule(RELABEL_KEEPEQUAL, "__meta_b", NULL, "__meta_c", NULL, NULL)}, 1, TARGET_ACTIVE, "env=prod"},
+        {{mkrule(RELABEL_LABELMAP, NULL, NULL, NULL, "__meta_k_label_(.+)", NULL)}, 1, TARGET_ACTIVE,
+         "app=web,env=prod,tier=db"},
+        {{mkrule(RELABEL_LABELDROP, NULL, NULL, NULL, "__meta_a", NULL),
+          mkrule(RELABEL_REPLACE, "__meta_a", NULL, "a", "(.*)", "v$1")},
+         2, TARGET_ACTIVE, "a=v,env=prod"},
+        {{mkrule(RELABEL_REPLACE, "__meta_t", NULL, "__meta_unread", NULL, NULL),
+          mkrule(RELABEL_REPLACE, "__meta_unread", NULL, "w", NULL, NULL)},
+         2, TARGET_ACTIVE, "env=prod,w=tv"},
+        {{mkrule(RELABEL_KEEP, "__meta_k_label_tier", NULL, NULL, "web", NULL)}, 1, TARGET_DROPPED, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sc.relabel_configs = cases[i].rules;
+        sc.n_relabel_configs = cases[i].n;
+        built_target bt;
+        target_build(&sc, &g, &t, &bt);
+        cr_assert_eq(bt.status, cases[i].st, "case %zu: status %d", i, bt.status);
+        labelset pub;
+        target_public_labels(&bt.labels, &pub);
+        labelset_del(&pub, "instance");
+        labelset_del(&pub, "job");
+        char *l = str(&pub);
+        cr_assert_str_eq(l, cases[i].labels, "case %zu", i);
+        free(l);
+        labelset_free(&pub);
+        same_final(&sc, &g, &t, &bt);
+        built_target_free(&bt);
+        for (size_t k = 0; k < cases[i].n; k++)
+            relabel_rule_free(&cases[i].rules[k]);
+    }
+    labelset_free(&g);
+    labelset_free(&t);
+}
+
+/* Relabeling that deletes __scrape_interval__ or __scrape_timeout__ leaves an empty duration: Prometheus'
+ * "empty duration string", and the target stops there (no labels, no URL). */
+Test(target, interval_or_timeout_deleted_by_relabeling)
+{
+    const char *names[] = {"__scrape_interval__", "__scrape_timeout__"};
+    const char *errs[] = {"error parsing scrape interval: empty duration string",
+                          "error parsing scrape timeout: empty duration string"};
+    for (size_t i = 0; i < 2; i++) {
+        scrape_config sc = cfg("http");
+        relabel_rule r = mkrule(RELABEL_LABELDROP, NULL, NULL, NULL, names[i], NULL);
+        sc.relabel_configs = &r;
+        sc.n_relabel_configs = 1;
+        labelset in;
+        set_labels(&in, "__address__", "h:1", NULL);
+        expect(&sc, &in, TARGET_FAILED, NULL, NULL, errs[i]);
+        relabel_rule_free(&r);
+    }
+}
+
+/* A configured param without values takes a __param_ label's value as its only one (Go: params[k] is
+ * empty, so the label's value is set as a new list). */
+Test(target, param_without_values_takes_the_label)
+{
+    scrape_config sc = cfg("http");
+    param p = {"module", NULL, 0};
+    sc.params = &p;
+    sc.n_params = 1;
+    labelset in;
+    set_labels(&in, "__address__", "h:1", "__param_module", "icmp", NULL);
+    expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://h:1/metrics?module=icmp");
 }
