@@ -230,8 +230,15 @@ static bool submit_unchanged(ingest *in, const scrape_result *r, tlabels *tl, ui
         strcmp(tl->url, r->url) != 0 || strcmp(tl->key, r->job) != 0) /* key: job cut at 503 bytes */
         return false;
     ingest_report_health(in, r->job, r->hash, NULL, r->start_ms, r->duration_s);
-    const char *lv[] = {r->job, "unchanged"};
-    metric_add(ingest_m_bodies(), lv, 1);
+    if (!in->unchanged_job || strcmp(in->unchanged_job, r->job) != 0) {
+        const char *lv[] = {r->job, "unchanged"};
+        free(in->unchanged_job);
+        in->unchanged_job = xstrdup(r->job);
+        in->unchanged_series = metric_series_get(ingest_m_bodies(), lv);
+    }
+    metric_series *ms[] = {in->unchanged_series};
+    static const double one[] = {1};
+    metric_series_update(ms, one, 1);
     pthread_mutex_lock(&in->mu);
     if (in->n_seen == in->cap_seen) {
         in->cap_seen = in->cap_seen ? in->cap_seen * 2 : 1024;
@@ -393,6 +400,7 @@ void ingest_free(ingest *in)
     for (size_t i = 0; i < in->n_seen; i++)
         ingest_tlabels_unref(in->seen[i].tl);
     free(in->seen);
+    free(in->unchanged_job);
     for (size_t i = 0; i < in->labels.cap; i++)
         if (in->labels.slots[i].hash)
             ingest_tlabels_unref(in->labels.slots[i].value);

@@ -85,6 +85,10 @@ struct ingest {
     sighting *seen; /* unchanged bodies decided by ingest_submit (guarded by mu) */
     size_t n_seen, cap_seen;
     int64_t first_enq_ms; /* when the queue last went from empty to non-empty (guarded by mu) */
+    /* lookout_ingest_bodies_total{job, result="unchanged"} of the last job with an unchanged body: the
+     * series handle, so that the fast path does no lookup (ingest_submit's thread only) */
+    char *unchanged_job;
+    metric_series *unchanged_series;
 };
 extern const char *ingest_job_label[];
 int64_t ingest_now_ms(void);

@@ -138,12 +138,13 @@ static void fast_step(scrape_loop *l, target *t, h1c_state st, const h1c_outcome
         return;
     }
     scrape_fast_end(l, t);
-    const char *lv[] = {st == H1C_DONE ? "done" : "curl"};
-    metric_add(l->m_fast, lv, 1);
     if (st == H1C_DONE) {
+        l->fast_done_pending = true; /* counted with the scrape (scrape_deliver) */
         fast_done(l, t, o);
         return;
     }
+    const char *lv[] = {"curl"};
+    metric_add(l->m_fast, lv, 1);
     /* H1C_FALLBACK: curl does this scrape again from the start, in the time left */
     t->fell_back = true;
     t->body_off = t->body_len = 0;

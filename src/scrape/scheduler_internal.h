@@ -78,6 +78,13 @@ struct scrape_loop {
     minheap heap; /* every target, keyed on next_ms */
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
     metric_family *m_fast; /* fast-path requests by outcome: "done", or "curl" (handed to curl) */
+    /* Series handles for the per-scrape counts (scrape_deliver: one lock, no lookup): those of the job
+     * scraped last (mc_job, a copy), the delay histogram's, and m_fast{outcome="done"}, all taken at first
+     * use, as the series would be created then. fast_done_pending: scrape_deliver also counts a fast-path
+     * "done" (set by the fast path right before it delivers). */
+    char *mc_job;
+    metric_series *mc_scrapes, *mc_duration, *mc_delay, *mc_fast_done;
+    bool fast_done_pending;
     scrape_pool pool; /* idle easy handles and receive buffers */
     bool fast_enabled;
     target **fast_by_fd; /* fd -> target whose fast client owns it */

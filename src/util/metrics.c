@@ -11,12 +11,13 @@
 
 #include "util/xalloc.h"
 
-typedef struct series {
+typedef struct metric_series {
+    struct metric_family *family;
     char **values;
     double value;          /* counter/gauge; histogram: sum */
     unsigned long long count; /* histogram */
     unsigned long long *bucket_counts;
-    struct series *next;
+    struct metric_series *next;
 } series;
 
 struct metric_family {
@@ -111,6 +112,7 @@ static series *find_series(metric_family *f, const char *const *values, int crea
     series *s = calloc(1, sizeof *s);
     if (!s)
         abort();
+    s->family = f;
     s->values = calloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
     for (size_t i = 0; i < f->n_labels; i++)
         s->values[i] = xstrdup_or_empty(values[i]);
@@ -154,15 +156,43 @@ void metric_set(metric_family *f, const char *const *label_values, double value)
     pthread_mutex_unlock(&mu);
 }
 
-void metric_observe(metric_family *f, const char *const *label_values, double value)
+/* Caller holds mu. */
+static void observe(series *s, double value)
 {
-    pthread_mutex_lock(&mu);
-    series *s = find_series(f, label_values, 1);
+    const metric_family *f = s->family;
     s->value += value;
     s->count++;
     for (size_t i = 0; i < f->n_buckets; i++)
         if (value <= f->buckets[i])
             s->bucket_counts[i]++;
+}
+
+void metric_observe(metric_family *f, const char *const *label_values, double value)
+{
+    pthread_mutex_lock(&mu);
+    observe(find_series(f, label_values, 1), value);
+    pthread_mutex_unlock(&mu);
+}
+
+metric_series *metric_series_get(metric_family *f, const char *const *label_values)
+{
+    pthread_mutex_lock(&mu);
+    series *s = find_series(f, label_values, 1);
+    pthread_mutex_unlock(&mu);
+    return s;
+}
+
+void metric_series_update(metric_series *const *s, const double *v, size_t n)
+{
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i])
+            continue;
+        if (s[i]->family->type == METRIC_HISTOGRAM)
+            observe(s[i], v[i]);
+        else
+            s[i]->value += v[i];
+    }
     pthread_mutex_unlock(&mu);
 }
 

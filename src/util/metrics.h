@@ -27,6 +27,16 @@ void metric_remove(metric_family *f, const char *const *label_values);
 void metric_remove_by_first_label(metric_family *f, const char *value);
 double metric_value(metric_family *f, const char *const *label_values); /* 0 when absent (tests) */
 
+/* A series handle for a hot path that updates the same series on every event (a scrape): the lookup by
+ * label values (string compares under the lock) is done once. metric_series_get creates the series like
+ * the first metric_add would; the handle stays valid until metric_remove or metric_remove_by_first_label
+ * removes that series, so only take handles of series nobody removes. */
+typedef struct metric_series metric_series;
+metric_series *metric_series_get(metric_family *f, const char *const *label_values);
+/* Applies n updates under one lock acquisition: add[i] is added to a counter/gauge series, or observed
+ * into a histogram series (metric_observe). NULL handles are skipped. */
+void metric_series_update(metric_series *const *s, const double *v, size_t n);
+
 /* Collectors append complete families (with # HELP/# TYPE) to out at render time. */
 typedef void (*metrics_collector_fn)(void *ctx, strbuf *out);
 void metrics_register_collector(metrics_collector_fn fn, void *ctx);
