@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum {
     S_STATUS = 0, /* sub: position in the status line */
@@ -50,10 +53,24 @@ static bool is_tchar(unsigned char c)
     return cls[c] & 1;
 }
 
-/* Length of the run of bytes of class k at the start of b. */
+/* Length of the run of bytes of class k at the start of b. Field values (k = 2: no control byte but tab,
+ * no DEL) 16 bytes at a time where SSE2 is there (every x86-64). */
 static size_t run_of(const unsigned char *b, size_t n, unsigned char k)
 {
     size_t j = 0;
+#ifdef __SSE2__
+    if (k == 2) {
+        const __m128i c1f = _mm_set1_epi8(0x1f), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8('\t');
+        for (; j + 16 <= n; j += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + j));
+            __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f); /* v <= 0x1f */
+            ctl = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl), _mm_cmpeq_epi8(v, del));
+            unsigned m = (unsigned)_mm_movemask_epi8(ctl);
+            if (m)
+                return j + (size_t)__builtin_ctz(m);
+        }
+    }
+#endif
     while (j < n && (cls[b[j]] & k))
         j++;
     return j;
@@ -126,6 +143,39 @@ static h1_result header_done(h1_parser *p, bool trailer)
             p->close = true; /* a token list: do not reuse the connection */
     }
     return H1_MORE;
+}
+
+/* A whole header (or trailer) line "name: value" CR LF at b, taken at once when it is all in this piece
+ * and well formed (the bulk of a header block): returns its length, with *r what applying it gave; 0 when
+ * the line is not complete here or not plain, and the byte-at-a-time states take it (and find any error).
+ * Name, value, counts and limits end up exactly as those states leave them. */
+static size_t header_line(h1_parser *p, const unsigned char *b, size_t n, h1_result *r)
+{
+    size_t nl = run_of(b, n, 1);
+    if (nl == 0 || nl == n || b[nl] != ':')
+        return 0;
+    size_t j = nl + 1;
+    while (j < n && (b[j] == ' ' || b[j] == '\t'))
+        j++;
+    size_t v0 = j;
+    j += run_of(b + j, n - j, 2);
+    if (j + 1 >= n || b[j] != '\r' || b[j + 1] != '\n')
+        return 0;
+    size_t line = j + 2;
+    if (p->header_bytes + line > H1_MAX_HEADER_BYTES)
+        return 0;
+    p->header_bytes += line;
+    memcpy(p->name, b, nl < sizeof p->name ? nl : sizeof p->name);
+    p->name_len = nl > sizeof p->name ? sizeof p->name + 1 : nl;
+    size_t vl = j - v0;
+    p->value_len = vl < sizeof p->value ? vl : sizeof p->value;
+    memcpy(p->value, b + v0, p->value_len);
+    p->value_long = vl > sizeof p->value;
+    bool trailers = (p->sub & IN_TRAILERS) != 0;
+    *r = header_done(p, trailers);
+    if (*r == H1_MORE)
+        p->sub = trailers ? IN_TRAILERS : 0; /* the state stays S_HLINE: the next line */
+    return line;
 }
 
 /* The header block ended: decide the body framing. */
@@ -288,6 +338,15 @@ h1_result h1_parse(h1_parser *p, const char *buf, size_t len, size_t *used, h1_s
                 p->reason_len += n;
                 p->reason[p->reason_len] = '\0';
             }
+            continue;
+        }
+        case S_HLINE: {
+            size_t n = header_line(p, (const unsigned char *)buf + i, len - i, &r);
+            if (n == 0)
+                break;
+            if (r != H1_MORE)
+                return r;
+            i += n;
             continue;
         }
         default:

@@ -572,3 +572,35 @@ Test(h1parse, no_content_with_a_body_framing)
     cr_assert_eq(o.r, H1_DONE);
     cr_assert_str_eq(o.g.body, "ab");
 }
+
+/* Field values are scanned 16 bytes at a time (SSE2): a control byte or DEL anywhere in a long value is
+ * found at every position, and tabs and obs-text (bytes >= 0x80) anywhere are value bytes. */
+Test(h1parse, long_values_are_checked_at_every_position)
+{
+    const unsigned char bad[] = {0x7f, 0x01, 0x1f, 0x0b, 0x00};
+    char m[256];
+    for (size_t b = 0; b < sizeof bad; b++) {
+        for (int at = 0; at < 40; at++) {
+            int n = snprintf(m, sizeof m, "HTTP/1.1 200 OK\r\nX-Long: ");
+            memset(m + n, 'v', 40);
+            m[n + at] = (char)bad[b];
+            size_t total = (size_t)n + 40 +
+                           (size_t)snprintf(m + n + 40, sizeof m - (size_t)n - 40, "\r\nContent-Length: 1\r\n\r\nz");
+            h1_parser p;
+            h1_parser_init(&p);
+            size_t used = 0;
+            h1_result r = h1_parse(&p, m, total, &used, NULL, NULL); /* whole: m may hold a NUL */
+            cr_assert_eq(r, H1_BAD, "byte 0x%02x at %d: %d", bad[b], at, r);
+        }
+    }
+    for (int at = 0; at < 40; at++) {
+        int n = snprintf(m, sizeof m, "HTTP/1.1 200 OK\r\nX-Long: ");
+        memset(m + n, 'v', 40);
+        m[n + at] = (at & 1) ? '\t' : (char)0xe9;
+        m[n + (at + 17) % 40] = (char)0xff;
+        snprintf(m + n + 40, sizeof m - (size_t)n - 40, "\r\nContent-Length: 1\r\n\r\nz");
+        outcome o = check_all(m, false, 0);
+        cr_assert_eq(o.r, H1_DONE, "tab/obs-text at %d: %d", at, o.r);
+        cr_assert_str_eq(o.g.body, "z");
+    }
+}
