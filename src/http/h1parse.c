@@ -178,6 +178,35 @@ static size_t header_line(h1_parser *p, const unsigned char *b, size_t n, h1_res
     return line;
 }
 
+/* The status line "HTTP/1.x ddd[ reason]" CR LF at b, taken at once when it is all in this piece and
+ * plain, like header_line: its length, or 0 for the byte-at-a-time states. */
+static size_t status_line(h1_parser *p, const unsigned char *b, size_t n)
+{
+    if (n < 14 || memcmp(b, "HTTP/1.", 7) != 0 || (b[7] != '0' && b[7] != '1') || b[8] != ' ')
+        return 0;
+    for (int k = 9; k < 12; k++)
+        if (b[k] < '0' || b[k] > '9')
+            return 0;
+    size_t j = 12, r0 = 13;
+    if (b[12] == ' ')
+        j = r0 + run_of(b + r0, n - r0, 2);
+    if (j + 1 >= n || b[j] != '\r' || b[j + 1] != '\n')
+        return 0;
+    size_t line = j + 2;
+    if (p->header_bytes + line > H1_MAX_HEADER_BYTES)
+        return 0;
+    p->header_bytes += line;
+    p->minor = b[7] - '0';
+    p->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+    size_t rl = j > r0 ? j - r0 : 0;
+    p->reason_len = rl < sizeof p->reason - 1 ? rl : sizeof p->reason - 1;
+    memcpy(p->reason, b + r0, p->reason_len);
+    p->reason[p->reason_len] = '\0';
+    p->state = S_HLINE;
+    p->sub = 0;
+    return line;
+}
+
 /* The header block ended: decide the body framing. */
 static h1_result headers_end(h1_parser *p)
 {
@@ -307,6 +336,13 @@ h1_result h1_parse(h1_parser *p, const char *buf, size_t len, size_t *used, h1_s
         case S_HNAME:
         case S_HVAL:
         case S_STATUS: {
+            if (p->state == S_STATUS && p->sub == 0) {
+                size_t n = status_line(p, (const unsigned char *)buf + i, len - i);
+                if (n) {
+                    i += n;
+                    continue;
+                }
+            }
             /* a run of name, value or reason bytes at once (the bulk of a header block) */
             if (p->state == S_STATUS && p->sub < 13)
                 break;
