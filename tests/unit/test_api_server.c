@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "http/server.h"
+#include "http/server_internal.h" /* the slow pool's queue, to wait for a request to reach it */
 #include "api/status.h"
 #include "util/metrics.h"
 
@@ -620,7 +621,12 @@ Test(server, slow_pool_threads_and_queue_bounded)
         usleep(10000);
     cr_assert_eq(atomic_load(&running), 1);
     pthread_create(&th[1], NULL, get_blocked, &g[1]);
-    usleep(300 * 1000); /* let it reach the queue (a liveness wait, not asserted) */
+    /* the second is in the queue (one running + one queued) before the third is sent: with a fixed sleep,
+     * a second request late under load found the queue taken by the third, got the 503 itself, and the
+     * test waited forever on the third */
+    for (int i = 0; i < 1000 && workpool_pending(s->pools[HTTP_POOL_SLOW]) < 2; i++)
+        usleep(10000);
+    cr_assert_eq(workpool_pending(s->pools[HTTP_POOL_SLOW]), 2, "the second request never reached the queue");
     pthread_create(&th[2], NULL, get_blocked, &g[2]);
     pthread_join(th[2], NULL);
     cr_assert_eq(g[2].status, 503);
