@@ -82,7 +82,8 @@ static void *reaper_main(void *arg)
             if (!t->deadline_ms || now < t->deadline_ms)
                 continue;
             t->deadline_ms = 0; /* once */
-            shutdown(t->fd, SHUT_RDWR);
+            /* counted before the socket is shut: a client that sees its connection closed sees the count
+             * too (test_api_server's read_timeout_cuts_a_dribbled_body reads it right after) */
             if (t->phase == CT_HEADERS)
                 metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
                                              "Connections closed because their request headers were not complete "
@@ -95,6 +96,7 @@ static void *reaper_main(void *arg)
                                              "read within --web.read-timeout.",
                                              0, no_labels),
                            no_labels, 1);
+            shutdown(t->fd, SHUT_RDWR);
         }
     }
     pthread_mutex_unlock(&s->conns_mu);
