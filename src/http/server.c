@@ -615,8 +615,6 @@ void http_server_free(http_server *s)
     if (s->daemon) {
         /* Stop accepting, then give in-flight requests (e.g. the /-/quit response) a moment to finish. */
         MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
-        if (lfd != MHD_INVALID_SOCKET)
-            close(lfd);
         for (int i = 0; i < 200 && atomic_load(&s->in_flight) > 0; i++) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -637,6 +635,10 @@ void http_server_free(http_server *s)
             free(r);
         }
         MHD_stop_daemon(s->daemon);
+        /* closed only now: its threads may still use the quiesced socket until the daemon stopped
+         * (libmicrohttpd's contract), and a number closed earlier can be reused by another socket */
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
         workpool_free(s->pools[HTTP_POOL_SLOW], NULL);
         workpool_free(s->pools[HTTP_POOL_UPLOAD], NULL);
         if (s->reaper_running) {

@@ -82,7 +82,8 @@ static void *reaper_main(void *arg)
             if (!t->deadline_ms || now < t->deadline_ms)
                 continue;
             t->deadline_ms = 0; /* once */
-            shutdown(t->fd, SHUT_RDWR);
+            /* counted before the socket is shut: a client that sees its connection closed sees the count
+             * too (test_api_server's read_timeout_cuts_a_dribbled_body reads it right after) */
             if (t->phase == CT_HEADERS)
                 metric_add(metric_family_get("lookout_http_header_timeouts_total", METRIC_COUNTER,
                                              "Connections closed because their request headers were not complete "
@@ -95,6 +96,7 @@ static void *reaper_main(void *arg)
                                              "read within --web.read-timeout.",
                                              0, no_labels),
                            no_labels, 1);
+            shutdown(t->fd, SHUT_RDWR);
         }
     }
     pthread_mutex_unlock(&s->conns_mu);
@@ -260,12 +262,13 @@ static int bind_listen(const char *addr, int *out_port, char *err, size_t errlen
 /* Starts a libmicrohttpd daemon on the listening socket fd, speaking TLS when opts has a certificate. */
 static struct MHD_Daemon *start_daemon(http_server *s, int fd, char *err, size_t errlen)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-#ifdef __linux__
-    flags |= MHD_USE_EPOLL;
-#else
-    flags |= MHD_USE_POLL;
-#endif
+    /* poll(), not epoll: with epoll, MHD_quiesce_daemon (http_server_free, http_server_switch_tls) races a
+     * worker thread that takes the listening socket out of its epoll set on its own, and libmicrohttpd
+     * (0.9.75) aborts the process when its own removal then fails ("Failed to remove listen FD from epoll
+     * set"; test_api_server's stop_while_connections_arrive_never_aborts). Quiescing a poll() daemon only
+     * signals its threads. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_POLL;
     /* HTTPS: libmicrohttpd's GnuTLS layer; the options are passed as an array since they are optional. */
     struct MHD_OptionItem tls[6];
     size_t nt = 0;

@@ -482,6 +482,7 @@ Test(sd_dns_live, server_down_keeps_targets_and_counts_failures)
 typedef struct slow_proxy {
     int fd, port, upstream;
     atomic_int delay_ms; /* < 0: drop */
+    atomic_int busy;     /* a query read and not yet answered or dropped */
     atomic_bool stop;
     pthread_t th;
 } slow_proxy;
@@ -499,9 +500,14 @@ static void *proxy_run(void *arg)
         ssize_t n = recvfrom(sp->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
         if (n <= 0)
             continue;
+        /* busy before delay_ms is read: a test that sets delay_ms < 0 and then sees busy 0 knows no query
+         * read with the old delay is still to be forwarded */
+        atomic_store(&sp->busy, 1);
         int d = atomic_load(&sp->delay_ms);
-        if (d < 0)
+        if (d < 0) {
+            atomic_store(&sp->busy, 0);
             continue;
+        }
         sleep_ms(d);
         int u = socket(AF_INET, SOCK_DGRAM, 0);
         struct sockaddr_in up = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -514,6 +520,7 @@ static void *proxy_run(void *arg)
                 sendto(sp->fd, buf, (size_t)m, 0, (struct sockaddr *)&from, fl);
         }
         close(u);
+        atomic_store(&sp->busy, 0);
     }
     return NULL;
 }
@@ -551,11 +558,23 @@ Test(sd_dns_live, slow_answers_within_timeout_count_and_silence_keeps_targets)
     cr_assert_not_null(rec_wait_for(&F.rec, "dns", pred_has, "10.3.0.1:80", 5000));
     cr_assert_geq(sd_now_mono_ms() - t0, 600, "the answer came through the slow proxy");
     /* no answer at all: after the 2 s timeout the lookup fails and the targets stay */
+    metric_family *fails = metric_family_get("lookout_sd_dns_lookup_failures_total", METRIC_COUNTER,
+                                             "The number of DNS-SD lookup failures.", 0, NULL);
     atomic_store(&sp.delay_ms, -1);
-    sleep_ms(1000); /* a query already held by the proxy still gets the old answer */
+    /* a query the proxy already holds still gets the old answer: wait until it is answered (bounded),
+     * not a fixed second (a proxy thread late past it forwarded the query after the hosts were emptied) */
+    for (int64_t end = sd_now_mono_ms() + 5000; atomic_load(&sp.busy) && sd_now_mono_ms() < end;)
+        sleep_ms(10);
+    cr_assert_eq(atomic_load(&sp.busy), 0, "the proxy still holds a query after 5 s");
     dnsmasq_write_hosts(&F.dm, "");
     dnsmasq_reload(&F.dm);
-    sleep_ms(3000);
+    size_t calls = rec_count(&F.rec, "dns");
+    double before = metric_value(fails, NULL);
+    /* a lookup that is never answered fails at its timeout (counted), within a generous bound */
+    for (int64_t end = sd_now_mono_ms() + 10000; metric_value(fails, NULL) < before + 1 && sd_now_mono_ms() < end;)
+        sleep_ms(20);
+    cr_assert_geq(metric_value(fails, NULL), before + 1, "an unanswered lookup was not counted as a failure");
+    cr_assert_eq(rec_count(&F.rec, "dns"), calls, "a failed lookup must not produce an update");
     cr_assert(call_has_address(rec_last(&F.rec, "dns"), "10.3.0.1:80"));
     sd_manager_free(F.mgr); /* stopping while a query is outstanding returns promptly */
     F.mgr = NULL;
