@@ -34,6 +34,7 @@ step sd_latency bash bench/sd_latency.sh
 step scrape_path bash bench/scrape_path_bench.sh
 step scrape_syscalls bash bench/scrape_syscalls.sh
 step fleet bash bench/fleet_bench.sh
+step fleet_memory bash bench/fleet_memory.sh
 step throughput bash bench/throughput_bench.sh
 step memsearch "$BUILD/bench/memsearch_bench"
 step store bash bench/store_bench.sh

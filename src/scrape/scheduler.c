@@ -227,6 +227,7 @@ static void target_free(scrape_loop *l, target *t)
     free(t->key);
     free(t->url);
     free(t->forced_error);
+    free(t->ct);
     free(t);
 }
 
@@ -441,7 +442,7 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *userp)
     if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
         const char *sp = memchr(p, ' ', len);
         const char *end = p + len;
-        t->reason[0] = '\0';
+        t->ct->reason[0] = '\0';
         if (sp) {
             sp++;
             const char *sp2 = memchr(sp, ' ', (size_t)(end - sp));
@@ -450,10 +451,10 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *userp)
                 size_t rl = (size_t)(end - sp2);
                 while (rl && (sp2[rl - 1] == '\r' || sp2[rl - 1] == '\n'))
                     rl--;
-                if (rl >= sizeof t->reason)
-                    rl = sizeof t->reason - 1;
-                memcpy(t->reason, sp2, rl);
-                t->reason[rl] = '\0';
+                if (rl >= sizeof t->ct->reason)
+                    rl = sizeof t->ct->reason - 1;
+                memcpy(t->ct->reason, sp2, rl);
+                t->ct->reason[rl] = '\0';
             }
         }
     }
@@ -565,6 +566,10 @@ void scrape_start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
     char err[512];
     const char *hdrs[4];
     scrape_headers(t, hdrs);
+    if (!t->ct)
+        t->ct = xmalloc(sizeof *t->ct);
+    t->ct->reason[0] = '\0';
+    t->ct->errbuf[0] = '\0';
     t->easy = scrape_pool_get_easy(&l->pool);
     t->req = http_client_prepare(t->easy, t->has_http ? &t->http : NULL, t->url, hdrs, err, sizeof err);
     if (!t->req) {
@@ -583,7 +588,7 @@ void scrape_start_curl(scrape_loop *l, target *t, int64_t timeout_ms)
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->ct->errbuf);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (t->body_limit < (int64_t)1 << 62)
         curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->body_limit);
@@ -602,8 +607,6 @@ static void start_scrape(scrape_loop *l, target *t, int64_t sched, int64_t now)
     t->start_us = mono_us();
     t->over_limit = false;
     t->fell_back = false;
-    t->reason[0] = '\0';
-    t->errbuf[0] = '\0';
     t->body_off = t->body_len = 0;
     t->req = NULL;
     if (t->forced_error) { /* target_limit: fail like Prometheus' forced error, without a request */
@@ -647,10 +650,10 @@ static void finish(scrape_loop *l, target *t, CURLcode rc)
         snprintf(err, sizeof err, "body size limit exceeded (%lld bytes)", (long long)t->body_limit);
         e = err;
     } else if (rc != CURLE_OK) {
-        http_client_describe_error(t->easy, rc, t->url, t->errbuf, err, sizeof err);
+        http_client_describe_error(t->easy, rc, t->url, t->ct->errbuf, err, sizeof err);
         e = err;
     } else if (status < 200 || status > 299) {
-        http_client_status_error(status, t->reason, err, sizeof err);
+        http_client_status_error(status, t->ct->reason, err, sizeof err);
         e = err;
     }
     if (dur <= 0 || t->fell_back) /* after a fast-path attempt: the whole scrape's time */

@@ -367,12 +367,38 @@ void built_target_free(built_target *t)
     t->url = NULL;
 }
 
+static bool public_label(const label *l)
+{
+    return strncmp(l->name, "__", 2) != 0 && l->value && *l->value;
+}
+
+/* Sized exactly: the ingest keeps one of these per target (labelset_set would give it room for 8). A
+ * labelset is sorted by name with each name once, so the copy in its order is too; should one not be, the
+ * labels go through labelset_set as before. */
 void target_public_labels(const labelset *labels, labelset *out)
 {
     labelset_init(out);
+    size_t n = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < labels->n; i++) {
+        n += public_label(&labels->v[i]);
+        sorted = sorted && (i == 0 || strcmp(labels->v[i - 1].name, labels->v[i].name) < 0);
+    }
+    if (!sorted) {
+        for (size_t i = 0; i < labels->n; i++)
+            if (strncmp(labels->v[i].name, "__", 2) != 0)
+                labelset_set(out, labels->v[i].name, labels->v[i].value);
+        return;
+    }
+    if (!n)
+        return;
+    out->v = xmalloc(n * sizeof *out->v);
+    out->cap = n;
     for (size_t i = 0; i < labels->n; i++)
-        if (strncmp(labels->v[i].name, "__", 2) != 0)
-            labelset_set(out, labels->v[i].name, labels->v[i].value);
+        if (public_label(&labels->v[i])) {
+            out->v[out->n].name = xstrdup(labels->v[i].name);
+            out->v[out->n++].value = xstrdup(labels->v[i].value);
+        }
 }
 
 /* ---- Go net/url ---- */

@@ -560,3 +560,38 @@ Test(target, param_without_values_takes_the_label)
     set_labels(&in, "__address__", "h:1", "__param_module", "icmp", NULL);
     expect(&sc, &in, TARGET_ACTIVE, NULL, NULL, "http://h:1/metrics?module=icmp");
 }
+
+/* The ingest keeps one public label set per target: it is sized exactly (cap == n), drops "__" names and
+ * empty values, and a label set that is not sorted (never built by labelset_set) still comes out sorted. */
+Test(target, public_labels_exact_and_sorted)
+{
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "job", "j");
+    labelset_set(&ls, "__address__", "h:1");
+    labelset_set(&ls, "instance", "h:1");
+    labelset_set(&ls, "__metrics_path__", "/m");
+    labelset_set(&ls, "zone", "a");
+    labelset pub;
+    target_public_labels(&ls, &pub);
+    char *s = str(&pub);
+    cr_assert_str_eq(s, "instance=h:1,job=j,zone=a");
+    free(s);
+    cr_assert_eq(pub.n, 3);
+    cr_assert_eq(pub.cap, 3);
+    labelset_free(&pub);
+    labelset_free(&ls);
+
+    label v[] = {{"zone", "a"}, {"__x", "1"}, {"empty", ""}, {"instance", "h:1"}, {"job", "j"}};
+    labelset unsorted = {v, 5, 5};
+    target_public_labels(&unsorted, &pub);
+    s = str(&pub);
+    cr_assert_str_eq(s, "instance=h:1,job=j,zone=a");
+    free(s);
+    labelset_free(&pub);
+
+    labelset only_private = {v + 1, 1, 1};
+    target_public_labels(&only_private, &pub);
+    cr_assert_eq(pub.n, 0);
+    cr_assert_null(pub.v);
+}
