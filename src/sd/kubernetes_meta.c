@@ -394,12 +394,23 @@ static void add_pair(label *pairs, size_t *n, const char *k, const char *val, co
     pairs[(*n)++] = (label){present, xstrdup("true")};
 }
 
-/* While k8s_build_group_frozen builds a group (this thread): maps added to its labels are recorded here. */
+/* While k8s_build_group_frozen builds a group (this thread): maps added to its labels are recorded here,
+ * and its targets are packed into tb. */
 static _Thread_local struct {
     const labelset *ls;
     k8s_dmap *v;
     size_t n, cap;
+    const target_group *g;
+    sd_group_builder *tb;
 } deferred;
+
+void k8s_add_target(target_group *g, const labelset *t)
+{
+    if (deferred.g == g)
+        sd_gb_add_target(deferred.tb, t);
+    else
+        target_group_add_target(g, t);
+}
 
 /* The entries of a map of either form (0 for anything else). */
 static size_t map_entries(const json_t *map)
@@ -505,7 +516,8 @@ static int pair_cmp(const void *a, const void *b, void *ctx)
     return c ? c : x < y ? -1 : x > y; /* the same name: in the order labelset_set_many applied them */
 }
 
-bool k8s_freeze_with_maps(const target_group *g, const k8s_dmap *maps, size_t n, target_group *out)
+bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                          target_group *out)
 {
     arena_fill f = {.bytes = 5};
     size_t entries = 0;
@@ -557,7 +569,7 @@ bool k8s_freeze_with_maps(const target_group *g, const k8s_dmap *maps, size_t n,
         return false;
     }
     labelset lv = {view, nv, nv};
-    sd_freeze_adopt(g, &lv, f.arena, f.bytes, out);
+    sd_gb_freeze_adopt(tb, g->source, &lv, f.arena, f.bytes, out);
     free(view);
     return true;
 }
@@ -566,22 +578,27 @@ void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, c
                             target_group *out)
 {
     target_group g;
+    sd_group_builder tb = {0};
     deferred.ls = &g.labels;
     deferred.n = 0;
+    deferred.g = &g;
+    deferred.tb = &tb;
     k8s_build_group(role, key, obj, lk, &g);
     deferred.ls = NULL;
-    bool done = deferred.n && k8s_freeze_with_maps(&g, deferred.v, deferred.n, out);
+    bool done = deferred.n && k8s_freeze_with_maps(&g, &tb, deferred.v, deferred.n, out);
     free(deferred.v); /* not kept: a thread's last one would outlive it */
     deferred.v = NULL;
     deferred.cap = 0;
-    if (!done && deferred.n) { /* a map's label named like another label: built the plain way */
+    if (!done && deferred.n) { /* a map's label named like another label: built the plain way (targets packed) */
         target_group_free(&g);
+        sd_gb_clear(&tb);
         k8s_build_group(role, key, obj, lk, &g);
     }
-    if (!done) {
-        const target_group *fz = target_group_freeze(&g);
-        *out = *fz; /* a view holding the one reference */
-    }
+    deferred.g = NULL;
+    deferred.tb = NULL;
+    if (!done)
+        sd_gb_freeze(&tb, g.source, &g.labels, out);
+    sd_gb_free(&tb);
     target_group_free(&g);
 }
 

@@ -365,10 +365,11 @@ Test(k8s_labels, frozen_maps_same_as_plain)
     json_t *m = json_loads("{\"x\":\"map\"}", 0, NULL), *m2 = json_loads("{\"y\":\"2\"}", 0, NULL);
     k8s_dmap maps[] = {{m2, "r_", "s_"}, {m, "p_", "t_"}};
     target_group out = {0};
-    cr_assert_not(k8s_freeze_with_maps(&g, maps, 2, &out));
+    sd_group_builder tb = {0};
+    cr_assert_not(k8s_freeze_with_maps(&g, &tb, maps, 2, &out));
     cr_assert_null(out.source);
     maps[1].prefix = "u_";
-    cr_assert(k8s_freeze_with_maps(&g, maps, 2, &out));
+    cr_assert(k8s_freeze_with_maps(&g, &tb, maps, 2, &out));
     cr_assert_eq(out.labels.n, 6);
     cr_assert_str_eq(labelset_get(&out.labels, "p_x"), "own");
     cr_assert_str_eq(labelset_get(&out.labels, "r_y"), "2");
