@@ -156,12 +156,14 @@ static bool same_name(const labelset *prev, size_t i, const char *name)
     return prev && i < prev->n && strcmp(prev->v[i].name, name) == 0;
 }
 
-static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n_targets, target_at_fn at,
-                            void *ctx, sd_pool *sdpool, const char *arena, size_t arena_len)
+/* take_labels: labels->v is malloc'd and the group takes it (its strings that are not borrowed are copied
+ * and its pointers rewritten) instead of copying the array. */
+static mgroup *mgroup_build(const char *source, const labelset *labels, bool take_labels, size_t n_targets,
+                            target_at_fn at, void *ctx, sd_pool *sdpool, const char *arena, size_t arena_len)
 {
     const borrow bw = {sdpool, arena, arena ? arena + arena_len : NULL}, *pool = &bw;
     size_t src_len = strlen(source ? source : "") + 1, src_room = (src_len + 7) & ~(size_t)7;
-    size_t n_labels = labels->n, bytes = 0;
+    size_t n_labels = take_labels ? 0 : labels->n, bytes = 0;
     for (size_t i = 0; i < labels->n; i++)
         bytes += str_room(pool, labels->v[i].name) + str_room(pool, labels->v[i].value);
     /* the previous target must stay readable while the next is read: copy its view (at() may reuse) */
@@ -192,11 +194,15 @@ static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n
     label *lab = (label *)(sets + n_targets);
     char *str = (char *)(lab + n_labels);
     g->g.source = src;
-    g->g.labels = (labelset){labels->n ? lab : NULL, labels->n, labels->n};
-    for (size_t i = 0; i < labels->n; i++, lab++) {
-        lab->name = blob_str(pool, &str, labels->v[i].name);
-        lab->value = blob_str(pool, &str, labels->v[i].value);
+    g->labels = take_labels ? labels->v : NULL;
+    label *own = take_labels ? labels->v : lab;
+    g->g.labels = (labelset){labels->n ? own : NULL, labels->n, labels->n};
+    for (size_t i = 0; i < labels->n; i++) {
+        own[i].name = blob_str(pool, &str, labels->v[i].name);
+        own[i].value = blob_str(pool, &str, labels->v[i].value);
     }
+    if (!take_labels)
+        lab += labels->n;
     g->g.targets = n_targets ? sets : NULL;
     g->g.n_targets = n_targets;
     for (size_t t = 0; t < n_targets; t++) {
@@ -222,7 +228,8 @@ static const labelset *plain_target_at(void *ctx, size_t t)
 
 mgroup *sd_mgroup_new(const target_group *src)
 {
-    return mgroup_build(src->source, &src->labels, src->n_targets, plain_target_at, (void *)src, NULL, NULL, 0);
+    return mgroup_build(src->source, &src->labels, false, src->n_targets, plain_target_at, (void *)src, NULL, NULL,
+                        0);
 }
 
 mgroup *sd_mgroup_of_view(const target_group *g)
@@ -237,7 +244,8 @@ void sd_mgroup_unref(mgroup *g)
     if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
         sd_pool_unref(g->pool);
         free(g->arena);
-        free(g); /* one allocation (mgroup_build), and the arena it took */
+        free(g->labels);
+        free(g); /* one allocation (mgroup_build), and the arena and label array it took */
     }
 }
 
@@ -369,13 +377,8 @@ static const labelset *packed_target_at(void *ctx, size_t t)
     return &r->view;
 }
 
-void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out)
-{
-    sd_gb_freeze_adopt(b, source, labels, NULL, 0, out);
-}
-
-void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
-                        size_t arena_len, target_group *out)
+static void gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, bool take_labels,
+                      char *arena, size_t arena_len, target_group *out)
 {
     static const char address[] = "__address__";
     gb_reader r = {.b = b, .address = address};
@@ -384,11 +387,23 @@ void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset 
         if (pooled)
             r.address = pooled;
     }
-    mgroup *m = mgroup_build(source, labels, b->n_targets, packed_target_at, &r, b->pool, arena, arena_len);
+    mgroup *m = mgroup_build(source, labels, take_labels, b->n_targets, packed_target_at, &r, b->pool, arena,
+                             arena_len);
     m->arena = arena;
     free(r.view.v);
     sd_gb_clear(b);
     *out = m->g; /* a view holding the one reference */
+}
+
+void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out)
+{
+    gb_freeze(b, source, labels, false, NULL, 0, out);
+}
+
+void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out)
+{
+    gb_freeze(b, source, labels, true, arena, arena_len, out);
 }
 
 void sd_gb_clear(sd_group_builder *b)

@@ -508,12 +508,39 @@ static void fill_entry(void *ctx, const char *k, const char *val)
     f->pairs[f->n++] = (label){arena_name(f, f->d->present_prefix, k), f->arena}; /* "true", first in the arena */
 }
 
+/* By name; the same name: in the order labelset_set_many applied them. */
 static int pair_cmp(const void *a, const void *b, void *ctx)
 {
     const label *p = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     int c = strcmp(p[x].name, p[y].name);
-    return c ? c : x < y ? -1 : x > y; /* the same name: in the order labelset_set_many applied them */
+    return c ? c : x < y ? -1 : x > y;
+}
+
+/* Sorts the n pairs with pair_cmp through 32-bit indexes (a map's text is at least 6 bytes an entry, and
+ * bodies are at most 256 MiB), then puts the pairs in that order in place: qsort on the pairs themselves
+ * would take a scratch copy of them (glibc's merge sort), 16 bytes a label against 4 here. */
+static void sort_pairs(label *pairs, size_t n)
+{
+    uint32_t *idx = xmalloc((n ? n : 1) * sizeof *idx);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint32_t)i;
+    qsort_r(idx, n, sizeof *idx, pair_cmp, pairs);
+    for (size_t s = 0; s < n; s++) { /* pairs[k] = old pairs[idx[k]], cycle by cycle; idx[k] = k when done */
+        if (idx[s] == s)
+            continue;
+        label first = pairs[s];
+        size_t k = s;
+        while (idx[k] != s) {
+            size_t j = idx[k];
+            pairs[k] = pairs[j];
+            idx[k] = (uint32_t)k;
+            k = j;
+        }
+        pairs[k] = first;
+        idx[k] = (uint32_t)k;
+    }
+    free(idx);
 }
 
 bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
@@ -534,43 +561,33 @@ bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s
         f.d = &maps[i];
         map_each(maps[i].map, fill_entry, &f);
     }
-    /* 32-bit indexes: a map's text is at least 6 bytes an entry, and bodies are at most 256 MiB */
-    uint32_t *idx = xmalloc((f.n ? f.n : 1) * sizeof *idx);
-    for (size_t i = 0; i < f.n; i++)
-        idx[i] = (uint32_t)i;
-    qsort_r(idx, f.n, sizeof *idx, pair_cmp, f.pairs);
-    /* the group's labels and the maps' (the last of each name, unless it deletes), merged in name order */
-    const labelset *own = &g->labels;
-    label *view = xmalloc((own->n + f.n + 1) * sizeof *view);
-    size_t nv = 0, i = 0, j = 0;
-    bool clash = false;
-    while (j < f.n) {
+    sort_pairs(f.pairs, f.n);
+    /* in place: the last of each name, unless it deletes */
+    size_t m = 0;
+    for (size_t j = 0; j < f.n;) {
         size_t r = j + 1;
-        while (r < f.n && strcmp(f.pairs[idx[r]].name, f.pairs[idx[j]].name) == 0)
+        while (r < f.n && strcmp(f.pairs[r].name, f.pairs[j].name) == 0)
             r++;
-        const label *last = &f.pairs[idx[r - 1]];
-        while (i < own->n && strcmp(own->v[i].name, last->name) < 0)
-            view[nv++] = own->v[i++];
-        if (i < own->n && strcmp(own->v[i].name, last->name) == 0) {
-            clash = true;
-            break;
-        }
-        if (last->value)
-            view[nv++] = *last;
+        if (f.pairs[r - 1].value)
+            f.pairs[m++] = f.pairs[r - 1];
         j = r;
     }
-    while (!clash && i < own->n)
-        view[nv++] = own->v[i++];
-    free(idx);
-    free(f.pairs);
-    if (clash) {
-        free(view);
-        free(f.arena);
-        return false;
+    /* then the group's own labels merged in, from the end, in the same array (the group takes it) */
+    const labelset *own = &g->labels;
+    size_t nv = m + own->n;
+    label *v = xrealloc(f.pairs, (nv ? nv : 1) * sizeof *v);
+    size_t i = own->n, j = m, k = nv;
+    while (i > 0) {
+        int c = j > 0 ? strcmp(own->v[i - 1].name, v[j - 1].name) : 1;
+        if (c == 0) { /* a map's label named like one of the group's */
+            free(v);
+            free(f.arena);
+            return false;
+        }
+        v[--k] = c > 0 ? own->v[--i] : v[--j];
     }
-    labelset lv = {view, nv, nv};
+    labelset lv = {v, nv, nv};
     sd_gb_freeze_adopt(tb, g->source, &lv, f.arena, f.bytes, out);
-    free(view);
     return true;
 }
 

@@ -126,13 +126,16 @@ Test(sd_frozen, builder_packs_a_repeated_name_once)
     cr_assert_null(b.prev_off);
 }
 
-/* sd_gb_freeze_adopt: group labels whose strings are in the arena are referenced, not copied, and the group
- * frees the arena with itself (a leak under ASan otherwise). */
+/* sd_gb_freeze_adopt: the group takes the label array (no copy) and the arena; label strings in the arena are
+ * referenced, the others copied; both are freed with the group (a leak under ASan otherwise). */
 Test(sd_frozen, builder_freeze_adopts_an_arena)
 {
     char *arena = malloc(16);
     memcpy(arena, "name\0value\0", 11);
-    label own[] = {{"a_own", "x"}, {arena, arena + 5}};
+    char own_name[] = "a_own";
+    label *own = malloc(2 * sizeof *own);
+    own[0] = (label){own_name, "x"};
+    own[1] = (label){arena, arena + 5};
     labelset gl = {own, 2, 2};
     sd_group_builder b = {0};
     labelset t = ls2("__address__", "a:1", NULL, NULL);
@@ -140,9 +143,13 @@ Test(sd_frozen, builder_freeze_adopts_an_arena)
     labelset_free(&t);
     target_group g;
     sd_gb_freeze_adopt(&b, "src", &gl, arena, 16, &g);
+    cr_assert_eq(g.labels.v, own);
+    cr_assert_eq(g.labels.n, 2);
     cr_assert_eq(g.labels.v[1].name, arena);
     cr_assert_eq(g.labels.v[1].value, arena + 5);
-    cr_assert_neq(g.labels.v[0].name, own[0].name); /* outside the arena: copied */
+    cr_assert_neq(g.labels.v[0].name, own_name); /* outside the arena: copied */
+    own_name[0] = 'X';
+    cr_assert_str_eq(g.labels.v[0].name, "a_own");
     cr_assert_str_eq(g.labels.v[0].value, "x");
     cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "a:1");
     target_group_free(&g);
