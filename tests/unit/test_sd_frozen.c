@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heap_use.h"
 #include "sd/sd_remote.h"
 #include "sd_test_util.h"
 
@@ -154,6 +155,45 @@ Test(sd_frozen, builder_freeze_adopts_an_arena)
     cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), "a:1");
     target_group_free(&g);
     sd_gb_free(&b);
+}
+
+/* A frozen group gives back all it holds when its last reference goes: its block, the label array and the
+ * arena it took, and nothing is left behind by reading packed targets (address-only ones between full
+ * ones). 20 groups of 20,000 targets and 20,000 labels: a dropped free of any of these is megabytes
+ * (heap_use.h; under ASan LeakSanitizer checks the same). */
+Test(sd_frozen, freed_groups_give_their_memory_back)
+{
+    enum { ROUNDS = 20, TARGETS = 20000, LABELS = 20000 };
+    size_t before = heap_use();
+    sd_group_builder b = {0};
+    for (int round = 0; round < ROUNDS; round++) {
+        char a[32];
+        for (int t = 0; t < TARGETS; t++) {
+            int n = snprintf(a, sizeof a, "10.0.%d.%d:80", t >> 8, t & 255);
+            if (t % 100 == 0) {
+                labelset ls = ls2("__address__", a, "zone", "z");
+                sd_gb_add_target(&b, &ls);
+                labelset_free(&ls);
+            } else {
+                sd_gb_add_address(&b, a, (size_t)n);
+            }
+        }
+        char *arena = malloc(LABELS * 8);
+        label *v = malloc(LABELS * sizeof *v);
+        for (int i = 0; i < LABELS; i++) {
+            snprintf(arena + 8 * i, 8, "l%05d", i);
+            v[i] = (label){arena + 8 * i, "v"};
+        }
+        labelset gl = {v, LABELS, LABELS};
+        target_group g;
+        sd_gb_freeze_adopt(&b, "s", &gl, arena, LABELS * 8, &g);
+        cr_assert_eq(g.n_targets, TARGETS);
+        cr_assert_str_eq(labelset_get(&g.targets[TARGETS - 1], "__address__"), "10.0.78.31:80");
+        cr_assert_str_eq(labelset_get(&g.targets[TARGETS - 100], "zone"), "z");
+        target_group_free(&g);
+    }
+    sd_gb_free(&b);
+    heap_use_assert_back_to(before);
 }
 
 Test(sd_frozen, groups_of_one_pool_share_strings)
