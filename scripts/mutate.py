@@ -71,6 +71,7 @@ MODULE_TESTS = {
     "src/sd/k8s_json.c": ["test_sd_k8s_json"] + K8S_TESTS,
     "src/sd/kubernetes_meta.c": ["test_sd_k8s_json"] + K8S_TESTS,
     "src/sd/cache.c": ["test_sd_cache"],
+    "src/sd/frozen.c": ["test_sd_frozen", "test_sd_json_groups", "test_sd_cache", "test_sd_manager"] + K8S_TESTS,
     "src/sd/k8s_endpoints.c": K8S_TESTS,
     "src/sd/k8s_endpointslice.c": K8S_TESTS,
     "src/sd/k8s_ingress.c": K8S_TESTS,

@@ -13,7 +13,8 @@
  * the group points into the pool and holds a reference to it.
  *
  * The builder keeps the targets packed while a group is read: per target a uint32 label count, then
- * name NUL value NUL per label (a target with only an address: a marker count and the value), instead of a
+ * per label its name (a mark byte, then name NUL unless it is the previous target's name at the same
+ * position) and value NUL (a target with only an address: a marker count and the value), instead of a
  * labelset (~100 bytes of allocations) per target. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -121,7 +122,7 @@ static mgroup *mgroup_of(const target_group *g)
 /* The targets of a group being frozen, read twice (sizes, then copy): next(ctx, t) for t = 0, 1, ... */
 typedef const labelset *(*target_at_fn)(void *ctx, size_t t);
 
-/* Where a group's strings may already live: the pool, and an arena the group takes (sd_freeze_adopt). */
+/* Where a group's strings may already live: the pool, and an arena the group takes (sd_gb_freeze_adopt). */
 typedef struct borrow {
     const sd_pool *pool;
     const char *lo, *hi;
@@ -155,12 +156,14 @@ static bool same_name(const labelset *prev, size_t i, const char *name)
     return prev && i < prev->n && strcmp(prev->v[i].name, name) == 0;
 }
 
-static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n_targets, target_at_fn at,
-                            void *ctx, sd_pool *sdpool, const char *arena, size_t arena_len)
+/* take_labels: labels->v is malloc'd and the group takes it (its strings that are not borrowed are copied
+ * and its pointers rewritten) instead of copying the array. */
+static mgroup *mgroup_build(const char *source, const labelset *labels, bool take_labels, size_t n_targets,
+                            target_at_fn at, void *ctx, sd_pool *sdpool, const char *arena, size_t arena_len)
 {
     const borrow bw = {sdpool, arena, arena ? arena + arena_len : NULL}, *pool = &bw;
     size_t src_len = strlen(source ? source : "") + 1, src_room = (src_len + 7) & ~(size_t)7;
-    size_t n_labels = labels->n, bytes = 0;
+    size_t n_labels = take_labels ? 0 : labels->n, bytes = 0;
     for (size_t i = 0; i < labels->n; i++)
         bytes += str_room(pool, labels->v[i].name) + str_room(pool, labels->v[i].value);
     /* the previous target must stay readable while the next is read: copy its view (at() may reuse) */
@@ -191,11 +194,15 @@ static mgroup *mgroup_build(const char *source, const labelset *labels, size_t n
     label *lab = (label *)(sets + n_targets);
     char *str = (char *)(lab + n_labels);
     g->g.source = src;
-    g->g.labels = (labelset){labels->n ? lab : NULL, labels->n, labels->n};
-    for (size_t i = 0; i < labels->n; i++, lab++) {
-        lab->name = blob_str(pool, &str, labels->v[i].name);
-        lab->value = blob_str(pool, &str, labels->v[i].value);
+    g->labels = take_labels ? labels->v : NULL;
+    label *own = take_labels ? labels->v : lab;
+    g->g.labels = (labelset){labels->n ? own : NULL, labels->n, labels->n};
+    for (size_t i = 0; i < labels->n; i++) {
+        own[i].name = blob_str(pool, &str, labels->v[i].name);
+        own[i].value = blob_str(pool, &str, labels->v[i].value);
     }
+    if (!take_labels)
+        lab += labels->n;
     g->g.targets = n_targets ? sets : NULL;
     g->g.n_targets = n_targets;
     for (size_t t = 0; t < n_targets; t++) {
@@ -221,16 +228,8 @@ static const labelset *plain_target_at(void *ctx, size_t t)
 
 mgroup *sd_mgroup_new(const target_group *src)
 {
-    return mgroup_build(src->source, &src->labels, src->n_targets, plain_target_at, (void *)src, NULL, NULL, 0);
-}
-
-void sd_freeze_adopt(const target_group *src, const labelset *labels, char *arena, size_t arena_len,
-                     target_group *out)
-{
-    mgroup *m = mgroup_build(src->source, labels, src->n_targets, plain_target_at, (void *)src, NULL, arena,
-                             arena_len);
-    m->arena = arena;
-    *out = m->g;
+    return mgroup_build(src->source, &src->labels, false, src->n_targets, plain_target_at, (void *)src, NULL, NULL,
+                        0);
 }
 
 mgroup *sd_mgroup_of_view(const target_group *g)
@@ -245,7 +244,8 @@ void sd_mgroup_unref(mgroup *g)
     if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
         sd_pool_unref(g->pool);
         free(g->arena);
-        free(g); /* one allocation (mgroup_build), and the arena it took */
+        free(g->labels);
+        free(g); /* one allocation (mgroup_build), and the arena and label array it took */
     }
 }
 
@@ -279,14 +279,31 @@ static void gb_put(sd_group_builder *b, const void *s, size_t len)
     b->len += len;
 }
 
+/* A label's name in the buffer: NAME_SAME (the previous target's name at the same position: no bytes
+ * besides the mark) or NAME_TEXT then the name. */
+#define NAME_TEXT 0
+#define NAME_SAME 1
+
 void sd_gb_add_target(sd_group_builder *b, const labelset *t)
 {
     uint32_t n = (uint32_t)t->n;
     gb_put(b, &n, sizeof n);
+    if (t->n > b->prev_cap) {
+        b->prev_cap = t->n;
+        b->prev_off = xrealloc(b->prev_off, b->prev_cap * sizeof *b->prev_off);
+    }
     for (size_t i = 0; i < t->n; i++) {
-        gb_put(b, t->v[i].name, strlen(t->v[i].name) + 1);
+        const char *name = t->v[i].name;
+        if (i < b->prev_n && strcmp(b->buf + b->prev_off[i], name) == 0) {
+            gb_put(b, (char[]){NAME_SAME}, 1);
+        } else {
+            gb_put(b, (char[]){NAME_TEXT}, 1);
+            b->prev_off[i] = b->len;
+            gb_put(b, name, strlen(name) + 1);
+        }
         gb_put(b, t->v[i].value, strlen(t->v[i].value) + 1);
     }
+    b->prev_n = t->n;
     b->n_targets++;
 }
 
@@ -296,6 +313,7 @@ void sd_gb_add_address(sd_group_builder *b, const char *addr, size_t len)
 {
     uint32_t n = len ? PACKED_ADDRESS : 0; /* an empty value is no label (labelset_set's rule) */
     gb_put(b, &n, sizeof n);
+    b->prev_n = 0; /* its name is not in the buffer */
     if (len) {
         gb_put(b, addr, len);
         gb_put(b, "", 1);
@@ -345,18 +363,22 @@ static const labelset *packed_target_at(void *ctx, size_t t)
         r->view.v = xrealloc(r->view.v, n * sizeof(label));
     }
     for (uint32_t i = 0; i < n; i++) {
-        char *name = r->b->buf + r->off;
-        r->off += strlen(name) + 1;
+        /* NAME_SAME: v[i] still holds the previous target's label i (pooled already) */
+        if (r->b->buf[r->off++] == NAME_TEXT) {
+            char *name = r->b->buf + r->off;
+            r->off += strlen(name) + 1;
+            r->view.v[i].name = pooled(r->b->pool, name);
+        }
         char *value = r->b->buf + r->off;
         r->off += strlen(value) + 1;
-        r->view.v[i].name = pooled(r->b->pool, name);
         r->view.v[i].value = pooled(r->b->pool, value);
     }
     r->view.n = r->view.cap = n;
     return &r->view;
 }
 
-void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out)
+static void gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, bool take_labels,
+                      char *arena, size_t arena_len, target_group *out)
 {
     static const char address[] = "__address__";
     gb_reader r = {.b = b, .address = address};
@@ -365,26 +387,47 @@ void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *label
         if (pooled)
             r.address = pooled;
     }
-    mgroup *m = mgroup_build(source, labels, b->n_targets, packed_target_at, &r, b->pool, NULL, 0);
+    mgroup *m = mgroup_build(source, labels, take_labels, b->n_targets, packed_target_at, &r, b->pool, arena,
+                             arena_len);
+    m->arena = arena;
     free(r.view.v);
     sd_gb_clear(b);
     *out = m->g; /* a view holding the one reference */
+}
+
+void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *labels, target_group *out)
+{
+    gb_freeze(b, source, labels, false, NULL, 0, out);
+}
+
+void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out)
+{
+    gb_freeze(b, source, labels, true, arena, arena_len, out);
 }
 
 void sd_gb_clear(sd_group_builder *b)
 {
     b->len = 0;
     b->n_targets = 0;
+    b->prev_n = 0;
     if (b->cap > 65536) { /* a big group's buffer is not kept for the next, small one */
         free(b->buf);
         b->buf = NULL;
         b->cap = 0;
+    }
+    if (b->prev_cap > 1024) {
+        free(b->prev_off);
+        b->prev_off = NULL;
+        b->prev_cap = 0;
     }
 }
 
 void sd_gb_free(sd_group_builder *b)
 {
     free(b->buf);
+    free(b->prev_off);
     b->buf = NULL;
-    b->len = b->cap = b->n_targets = 0;
+    b->prev_off = NULL;
+    b->len = b->cap = b->n_targets = b->prev_n = b->prev_cap = 0;
 }

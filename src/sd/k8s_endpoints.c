@@ -91,7 +91,7 @@ void k8s_seen_pods_finish(k8s_seen_pods *s, target_group *g)
                 k8s_set_int(&t, K8S_META "pod_container_port_number", port);
                 labelset_set(&t, K8S_META "pod_container_port_protocol", k8s_str(cp, "protocol"));
                 k8s_pod_labels(&t, pod);
-                target_group_add_target(g, &t);
+                k8s_add_target(g, &t);
                 labelset_free(&t);
             }
         }
@@ -124,7 +124,7 @@ static void add_address(target_group *g, const k8s_addr *addr, const json_t *por
         k8s_pod_labels(&t, pod);
         k8s_match_container_port(&t, pod, pn, k8s_str(port, "protocol"));
     }
-    target_group_add_target(g, &t);
+    k8s_add_target(g, &t);
     labelset_free(&t);
 }
 

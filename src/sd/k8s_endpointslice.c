@@ -70,7 +70,7 @@ void k8s_endpointslice_build(const json_t *eps, const k8s_lookup *lk, target_gro
                     if (json_is_integer(pnum))
                         k8s_match_container_port(&t, pod, json_integer_value(pnum), NULL);
                 }
-                target_group_add_target(g, &t);
+                k8s_add_target(g, &t);
                 labelset_free(&t);
             }
         }

@@ -60,7 +60,7 @@ void k8s_ingress_build(const json_t *ing, target_group *g)
             labelset_set(&t, K8S_META "ingress_scheme", scheme);
             labelset_set(&t, K8S_META "ingress_host", host);
             labelset_set(&t, K8S_META "ingress_path", path);
-            target_group_add_target(g, &t);
+            k8s_add_target(g, &t);
             labelset_free(&t);
         }
     }

@@ -57,6 +57,6 @@ void k8s_node_build(const json_t *node, target_group *g)
         if (!labelset_get(&t, name))
             labelset_set(&t, name, k8s_str(a, "address"));
     }
-    target_group_add_target(g, &t);
+    k8s_add_target(g, &t);
     labelset_free(&t);
 }

@@ -77,7 +77,7 @@ static void add_containers(target_group *g, const json_t *containers, const json
         labelset_set(&t, K8S_META "pod_container_init", init ? "true" : "false");
         if (json_array_size(ports) == 0) {
             labelset_set(&t, "__address__", ip);
-            target_group_add_target(g, &t);
+            k8s_add_target(g, &t);
             labelset_free(&t);
             continue;
         }
@@ -93,7 +93,7 @@ static void add_containers(target_group *g, const json_t *containers, const json
             k8s_set_int(&pt, K8S_META "pod_container_port_number", port);
             labelset_set(&pt, K8S_META "pod_container_port_name", k8s_str(p, "name"));
             labelset_set(&pt, K8S_META "pod_container_port_protocol", k8s_str(p, "protocol"));
-            target_group_add_target(g, &pt);
+            k8s_add_target(g, &pt);
             labelset_free(&pt);
         }
         labelset_free(&t);

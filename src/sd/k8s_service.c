@@ -30,7 +30,7 @@ void k8s_service_build(const json_t *svc, target_group *g)
             labelset_set(&t, K8S_META "service_cluster_ip", k8s_str(svc, "spec.clusterIP"));
         if (type && strcmp(type, "LoadBalancer") == 0)
             labelset_set(&t, K8S_META "service_loadbalancer_ip", k8s_str(svc, "spec.loadBalancerIP"));
-        target_group_add_target(g, &t);
+        k8s_add_target(g, &t);
         labelset_free(&t);
     }
 }

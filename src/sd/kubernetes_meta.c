@@ -394,12 +394,23 @@ static void add_pair(label *pairs, size_t *n, const char *k, const char *val, co
     pairs[(*n)++] = (label){present, xstrdup("true")};
 }
 
-/* While k8s_build_group_frozen builds a group (this thread): maps added to its labels are recorded here. */
+/* While k8s_build_group_frozen builds a group (this thread): maps added to its labels are recorded here,
+ * and its targets are packed into tb. */
 static _Thread_local struct {
     const labelset *ls;
     k8s_dmap *v;
     size_t n, cap;
+    const target_group *g;
+    sd_group_builder *tb;
 } deferred;
+
+void k8s_add_target(target_group *g, const labelset *t)
+{
+    if (deferred.g == g)
+        sd_gb_add_target(deferred.tb, t);
+    else
+        target_group_add_target(g, t);
+}
 
 /* The entries of a map of either form (0 for anything else). */
 static size_t map_entries(const json_t *map)
@@ -497,15 +508,43 @@ static void fill_entry(void *ctx, const char *k, const char *val)
     f->pairs[f->n++] = (label){arena_name(f, f->d->present_prefix, k), f->arena}; /* "true", first in the arena */
 }
 
+/* By name; the same name: in the order labelset_set_many applied them. */
 static int pair_cmp(const void *a, const void *b, void *ctx)
 {
     const label *p = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     int c = strcmp(p[x].name, p[y].name);
-    return c ? c : x < y ? -1 : x > y; /* the same name: in the order labelset_set_many applied them */
+    return c ? c : x < y ? -1 : x > y;
 }
 
-bool k8s_freeze_with_maps(const target_group *g, const k8s_dmap *maps, size_t n, target_group *out)
+/* Sorts the n pairs with pair_cmp through 32-bit indexes (a map's text is at least 6 bytes an entry, and
+ * bodies are at most 256 MiB), then puts the pairs in that order in place: qsort on the pairs themselves
+ * would take a scratch copy of them (glibc's merge sort), 16 bytes a label against 4 here. */
+static void sort_pairs(label *pairs, size_t n)
+{
+    uint32_t *idx = xmalloc((n ? n : 1) * sizeof *idx);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint32_t)i;
+    qsort_r(idx, n, sizeof *idx, pair_cmp, pairs);
+    for (size_t s = 0; s < n; s++) { /* pairs[k] = old pairs[idx[k]], cycle by cycle; idx[k] = k when done */
+        if (idx[s] == s)
+            continue;
+        label first = pairs[s];
+        size_t k = s;
+        while (idx[k] != s) {
+            size_t j = idx[k];
+            pairs[k] = pairs[j];
+            idx[k] = (uint32_t)k;
+            k = j;
+        }
+        pairs[k] = first;
+        idx[k] = (uint32_t)k;
+    }
+    free(idx);
+}
+
+bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                          target_group *out)
 {
     arena_fill f = {.bytes = 5};
     size_t entries = 0;
@@ -522,43 +561,33 @@ bool k8s_freeze_with_maps(const target_group *g, const k8s_dmap *maps, size_t n,
         f.d = &maps[i];
         map_each(maps[i].map, fill_entry, &f);
     }
-    /* 32-bit indexes: a map's text is at least 6 bytes an entry, and bodies are at most 256 MiB */
-    uint32_t *idx = xmalloc((f.n ? f.n : 1) * sizeof *idx);
-    for (size_t i = 0; i < f.n; i++)
-        idx[i] = (uint32_t)i;
-    qsort_r(idx, f.n, sizeof *idx, pair_cmp, f.pairs);
-    /* the group's labels and the maps' (the last of each name, unless it deletes), merged in name order */
-    const labelset *own = &g->labels;
-    label *view = xmalloc((own->n + f.n + 1) * sizeof *view);
-    size_t nv = 0, i = 0, j = 0;
-    bool clash = false;
-    while (j < f.n) {
+    sort_pairs(f.pairs, f.n);
+    /* in place: the last of each name, unless it deletes */
+    size_t m = 0;
+    for (size_t j = 0; j < f.n;) {
         size_t r = j + 1;
-        while (r < f.n && strcmp(f.pairs[idx[r]].name, f.pairs[idx[j]].name) == 0)
+        while (r < f.n && strcmp(f.pairs[r].name, f.pairs[j].name) == 0)
             r++;
-        const label *last = &f.pairs[idx[r - 1]];
-        while (i < own->n && strcmp(own->v[i].name, last->name) < 0)
-            view[nv++] = own->v[i++];
-        if (i < own->n && strcmp(own->v[i].name, last->name) == 0) {
-            clash = true;
-            break;
-        }
-        if (last->value)
-            view[nv++] = *last;
+        if (f.pairs[r - 1].value)
+            f.pairs[m++] = f.pairs[r - 1];
         j = r;
     }
-    while (!clash && i < own->n)
-        view[nv++] = own->v[i++];
-    free(idx);
-    free(f.pairs);
-    if (clash) {
-        free(view);
-        free(f.arena);
-        return false;
+    /* then the group's own labels merged in, from the end, in the same array (the group takes it) */
+    const labelset *own = &g->labels;
+    size_t nv = m + own->n;
+    label *v = xrealloc(f.pairs, (nv ? nv : 1) * sizeof *v);
+    size_t i = own->n, j = m, k = nv;
+    while (i > 0) {
+        int c = j > 0 ? strcmp(own->v[i - 1].name, v[j - 1].name) : 1;
+        if (c == 0) { /* a map's label named like one of the group's */
+            free(v);
+            free(f.arena);
+            return false;
+        }
+        v[--k] = c > 0 ? own->v[--i] : v[--j];
     }
-    labelset lv = {view, nv, nv};
-    sd_freeze_adopt(g, &lv, f.arena, f.bytes, out);
-    free(view);
+    labelset lv = {v, nv, nv};
+    sd_gb_freeze_adopt(tb, g->source, &lv, f.arena, f.bytes, out);
     return true;
 }
 
@@ -566,22 +595,27 @@ void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, c
                             target_group *out)
 {
     target_group g;
+    sd_group_builder tb = {0};
     deferred.ls = &g.labels;
     deferred.n = 0;
+    deferred.g = &g;
+    deferred.tb = &tb;
     k8s_build_group(role, key, obj, lk, &g);
     deferred.ls = NULL;
-    bool done = deferred.n && k8s_freeze_with_maps(&g, deferred.v, deferred.n, out);
+    bool done = deferred.n && k8s_freeze_with_maps(&g, &tb, deferred.v, deferred.n, out);
     free(deferred.v); /* not kept: a thread's last one would outlive it */
     deferred.v = NULL;
     deferred.cap = 0;
-    if (!done && deferred.n) { /* a map's label named like another label: built the plain way */
+    if (!done && deferred.n) { /* a map's label named like another label: built the plain way (targets packed) */
         target_group_free(&g);
+        sd_gb_clear(&tb);
         k8s_build_group(role, key, obj, lk, &g);
     }
-    if (!done) {
-        const target_group *fz = target_group_freeze(&g);
-        *out = *fz; /* a view holding the one reference */
-    }
+    deferred.g = NULL;
+    deferred.tb = NULL;
+    if (!done)
+        sd_gb_freeze(&tb, g.source, &g.labels, out);
+    sd_gb_free(&tb);
     target_group_free(&g);
 }
 

@@ -17,7 +17,8 @@ typedef struct mgroup {
     target_group g; /* first: a mgroup * is a target_group * */
     atomic_int refs;
     sd_pool *pool; /* strings shared with the other groups of its response (a reference), or NULL */
-    char *arena;   /* strings of its labels built elsewhere and taken (sd_freeze_adopt), or NULL */
+    char *arena;   /* strings of its labels built elsewhere and taken (sd_gb_freeze_adopt), or NULL */
+    label *labels; /* g.labels.v when taken with the arena (sd_gb_freeze_adopt), else NULL */
 } mgroup;
 
 typedef struct mjob {

@@ -23,10 +23,11 @@
 #            A page with a pending pod (no targets) carrying 10 MB of short labels and 10 MB of short
 #            annotations: kept as jansson objects in the informer's store these took 14.3 x; packed
 #            (k8s_map_pack) 3.3 x. A page with a running pod (a target) whose labels map is 20 MB of short
-#            labels: bound 14 x, not 5 (why: at its measure below); 41-46 x at 08eb954, when target
+#            labels: bound 9 x, not 5 (why: at its measure below); 41-46 x at 08eb954, when target
 #            building copied the group's labels twice per target and the group was built as a label set,
-#            then frozen. An endpoints object with 185,000 addresses: bound 10 x (its targets' labels),
-#            20.6 x at 08eb954 with the addresses kept as jansson objects.
+#            then frozen. An endpoints object with 185,000 addresses: 20.6 x at 08eb954 with the addresses
+#            kept as jansson objects, 8.9 x with them packed and the group built as label sets then frozen,
+#            2.9 x with its targets packed as they are built (sd_group_builder): bound 5 x.
 # Also a 20 MB Consul catalog of services the `tags` filter drops (4.7 x), and the SD cache of a provider
 # read back at start-up (the realistic http_sd groups: 12.3 x its file as a jansson tree at 08eb954, 2.2 x
 # streamed).
@@ -432,22 +433,29 @@ for shape in empty_items deep_items managed_fields pending_maps; do
 done
 # The running pod's group alone is ~8 x its body: each 14-byte entry `"l123":"v",` becomes two labels,
 # __meta_kubernetes_pod_label_l123="v" and __meta_kubernetes_pod_labelpresent_l123="true" (81 bytes of
-# names and values, 32 of pointers), so 5 x cannot hold while a group is a flat label array. At 08eb954
-# (41.1-45.8 x) the group was built as a label set (an allocation per name and value), then frozen (a
-# copy), and target building copied all its labels twice more, per target. Now target building copies only the labels
-# relabeling reads (26.5 x), and the maps' labels are written once into an arena the frozen group takes
-# (k8s_build_group_frozen; 12-13 x: the arena, and while it is sorted and merged, two arrays of pointers).
+# names and values, 32 of pointers), so 5 x cannot hold while a group is a flat label array (that needs
+# the map kept packed in the group and expanded when read; not built). At 08eb954 (41.1-45.8 x) the group
+# was built as a label set (an allocation per name and value), then frozen (a copy), and target building
+# copied all its labels twice more, per target. Then target building copied only the labels relabeling
+# reads (26.5 x), and the maps' labels were written once into an arena the frozen group takes (12.0 x:
+# the arena, and while they were sorted and merged, an array of pairs, an index, glibc qsort's copy of it,
+# a merged view, and the frozen group's own copy of that view). Now (9.8 x) the pairs are sorted through
+# 4-byte indexes and put in order in place, merged with the group's own labels in the same array, and the
+# frozen group takes that array: what is left is the arena, the array, the indexes while sorting and the
+# informer's packed copy of the map. The bound, 9 x (+ 48 MiB), fails at 12.0 x.
 echo k8s_running_map >"$TMP/sd/k8s_list"
-measure k8s_running_map "$KUBE" k8s_running_map "$ONE_TARGET" 14
+measure k8s_running_map "$KUBE" k8s_running_map "$ONE_TARGET" 9
 # The endpoints object's addresses were jansson objects in the informer's store (20.7 x); packed as they
-# stream (k8s_addrs_pack) 9.0 x: what is left is the group of 185,000 targets (built, then frozen).
+# stream (k8s_addrs_pack) 9.0 x, the group of 185,000 targets built as label sets (~900 bytes a target),
+# then frozen; its targets packed as they are built (k8s_add_target into an sd_group_builder: ~90 bytes a
+# target, a label name equal to the previous target's stored as one byte) 2.9 x.
 # Every target is dropped by relabeling, so what the scrape layer keeps per target is not measured.
 echo endpoints >"$TMP/sd/k8s_res"
 echo k8s_endpoints_big >"$TMP/sd/k8s_list"
 n=$(grep -o '"ip"' "$TMP/sd/k8s_endpoints_big" | wc -l)
 measure k8s_endpoints_big "$DROP_ALL
     kubernetes_sd_configs: [{role: endpoints, api_server: 'http://127.0.0.1:$KUBE_PORT'}]" k8s_endpoints_big \
-  "lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} $n\$" 10
+  "lookout_sd_discovered_targets\{[^}]*job=\"sd\"[^}]*\} $n\$"
 rm -f "$TMP/sd/k8s_res"
 echo k8s_small >"$TMP/sd/k8s_list"
 echo k8s_watch_stream >"$TMP/sd/k8s_watch"

@@ -365,10 +365,11 @@ Test(k8s_labels, frozen_maps_same_as_plain)
     json_t *m = json_loads("{\"x\":\"map\"}", 0, NULL), *m2 = json_loads("{\"y\":\"2\"}", 0, NULL);
     k8s_dmap maps[] = {{m2, "r_", "s_"}, {m, "p_", "t_"}};
     target_group out = {0};
-    cr_assert_not(k8s_freeze_with_maps(&g, maps, 2, &out));
+    sd_group_builder tb = {0};
+    cr_assert_not(k8s_freeze_with_maps(&g, &tb, maps, 2, &out));
     cr_assert_null(out.source);
     maps[1].prefix = "u_";
-    cr_assert(k8s_freeze_with_maps(&g, maps, 2, &out));
+    cr_assert(k8s_freeze_with_maps(&g, &tb, maps, 2, &out));
     cr_assert_eq(out.labels.n, 6);
     cr_assert_str_eq(labelset_get(&out.labels, "p_x"), "own");
     cr_assert_str_eq(labelset_get(&out.labels, "r_y"), "2");
@@ -380,4 +381,48 @@ Test(k8s_labels, frozen_maps_same_as_plain)
     json_decref(m2);
     json_decref(nodes);
     json_decref(pod);
+}
+
+/* Many map entries whose names collide after sanitising (keys of 1-3 characters from "a.-/_b"), some with
+ * empty or non-string values, in a labels and an annotations map of a pod with two ports: the frozen build
+ * (pairs sorted through indexes and put in order in place, own labels merged from the end, targets packed)
+ * gives exactly the plain build's labels and targets. */
+Test(k8s_labels, frozen_many_colliding_entries_same_as_plain)
+{
+    static const char alpha[] = "a.-/_b";
+    unsigned seed = 7;
+    for (int round = 0; round < 20; round++) {
+        json_t *labels = json_object(), *ann = json_object();
+        int n = 1 + round * 15;
+        for (int i = 0; i < n; i++) {
+            char k[4] = {0};
+            int len = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 3;
+            for (int c = 0; c < len; c++)
+                k[c] = alpha[((seed = seed * 1103515245u + 12345u) >> 16) % 6];
+            unsigned r = (seed = seed * 1103515245u + 12345u) >> 16;
+            json_t *v = r % 7 == 0 ? json_string("") : r % 11 == 0 ? json_integer(r) : json_sprintf("v%u", r % 100);
+            json_object_set_new(i % 3 ? labels : ann, k, v);
+        }
+        json_t *pod = json_pack("{s:{s:s,s:s,s:o,s:o},s:{s:[{s:s,s:[{s:i},{s:i}]}]},s:{s:s}}", "metadata", "name",
+                                "p", "namespace", "n", "labels", labels, "annotations", ann, "spec", "containers",
+                                "name", "c", "ports", "containerPort", 80, "containerPort", 81, "status", "podIP",
+                                "10.0.0.1");
+        cr_assert_not_null(pod);
+        for (int slim = 0; slim < 2; slim++) {
+            json_t *o = slim ? k8s_slim(K8S_ROLE_POD, pod) : json_incref(pod);
+            target_group g, fz;
+            k8s_build_group(K8S_ROLE_POD, "n/p", o, NULL, &g);
+            k8s_build_group_frozen(K8S_ROLE_POD, "n/p", o, NULL, &fz);
+            cr_assert(labelset_equal(&g.labels, &fz.labels), "round %d: %zu labels, frozen %zu", round, g.labels.n,
+                      fz.labels.n);
+            cr_assert_eq(fz.n_targets, 2);
+            cr_assert_eq(g.n_targets, 2);
+            for (size_t t = 0; t < 2; t++)
+                cr_assert(labelset_equal(&g.targets[t], &fz.targets[t]), "round %d target %zu", round, t);
+            target_group_free(&g);
+            target_group_free(&fz);
+            json_decref(o);
+        }
+        json_decref(pod);
+    }
 }
