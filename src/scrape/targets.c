@@ -904,6 +904,18 @@ void targets_active_discovered(const target_pool *p, const active_target *t, lab
     target_discovered_labels(p->sc, &g->labels, &g->targets[t->origin_idx], out);
 }
 
+void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx)
+{
+    if (t->origin && p->sc)
+        target_discovered_each(p->sc, &t->origin->g->labels, &t->origin->g->targets[t->origin_idx], fn, ctx);
+}
+
+void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx)
+{
+    if (d->grp && p->sc)
+        target_discovered_each(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], fn, ctx);
+}
+
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out)
 {
     if (!d->grp || !p->sc) {

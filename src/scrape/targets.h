@@ -167,5 +167,9 @@ const active_target *targets_pool_get(const target_pool *p, uint64_t hash);
  * rebuilt from the pool's cached group: out is initialised by the call, free it with labelset_free. */
 void targets_active_discovered(const target_pool *p, const active_target *t, labelset *out);
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out);
+/* The same labels one by one, without a copy of the set (target_discovered_each): fn is not called when
+ * there are none. */
+void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx);
+void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx);
 
 #endif
