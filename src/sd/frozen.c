@@ -371,6 +371,21 @@ void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *label
     *out = m->g; /* a view holding the one reference */
 }
 
+void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out)
+{
+    static const char address[] = "__address__";
+    gb_reader r = {.b = b, .address = address};
+    const char *pooled = b->pool ? sd_pool_intern(b->pool, address, sizeof address - 1) : NULL;
+    if (pooled)
+        r.address = pooled;
+    mgroup *m = mgroup_build(source, labels, b->n_targets, packed_target_at, &r, b->pool, arena, arena_len);
+    m->arena = arena; /* freed with the group */
+    free(r.view.v);
+    sd_gb_clear(b);
+    *out = m->g;
+}
+
 void sd_gb_clear(sd_group_builder *b)
 {
     b->len = 0;

@@ -98,6 +98,11 @@ void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *label
  * of a labelset's allocations plus a frozen copy. */
 void sd_freeze_adopt(const target_group *src, const labelset *labels, char *arena, size_t arena_len,
                      target_group *out);
+/* sd_gb_freeze, the group taking arena (arena_len bytes, malloc'd; freed with it): the group labels' strings
+ * inside it are referenced, not copied (json_groups.c: a group with a big labels map written into it as it
+ * streamed). */
+void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out);
 void sd_gb_clear(sd_group_builder *b);
 void sd_gb_free(sd_group_builder *b);
 /* The file_sd JSON list parsed as a stream (json_groups.c): groups with targets only, sources
