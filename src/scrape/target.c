@@ -10,6 +10,7 @@
 
 #include "labels/relabel.h"
 #include "util/duration.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -254,6 +255,33 @@ void target_discovered_each(const scrape_config *sc, const labelset *group_label
         free(names[p]);
     free(names);
     free(e);
+}
+
+typedef struct disc_hash {
+    uint64_t h;
+    const char *address;
+} disc_hash;
+
+static void hash_label(void *ctx, const char *name, const char *value)
+{
+    static const unsigned char sep = 0xff;
+    disc_hash *d = ctx;
+    d->h = fnv1a64(d->h, name, strlen(name));
+    d->h = fnv1a64(d->h, &sep, 1);
+    d->h = fnv1a64(d->h, value, strlen(value));
+    d->h = fnv1a64(d->h, &sep, 1);
+    if (strcmp(name, "__address__") == 0)
+        d->address = value;
+}
+
+uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                                const char **address)
+{
+    disc_hash d = {FNV64_OFFSET, NULL};
+    target_discovered_each(sc, group_labels, target_labels, hash_label, &d);
+    if (address)
+        *address = d.address;
+    return d.h;
 }
 
 static void build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,

@@ -48,6 +48,10 @@ void target_discovered_labels(const scrape_config *sc, const labelset *group_lab
 typedef void (*target_label_fn)(void *ctx, const char *name, const char *value);
 void target_discovered_each(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                             target_label_fn fn, void *ctx);
+/* labelset_hash of those labels, without building them; *address (may be NULL): their __address__ (a string
+ * of group_labels or target_labels) or NULL. */
+uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                                const char **address);
 
 /* promtool check config (checkTargetGroupsForScrapeConfig): builds every static target of sc and
  * reports the first that cannot be created, as Prometheus words it: "instance 0 in group 1: invalid

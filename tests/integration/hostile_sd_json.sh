@@ -16,6 +16,9 @@
 # /api/v1/targets on the `__meta_*` target (VmHWM first reset to the resident set, /proc/PID/clear_refs):
 # 6.4 x at ee15146 (the discovered labels rebuilt as a full label set per target), ~1.8 x now (written to
 # the page as they are merged from the group: the page holds their JSON text).
+# A 25 KB answer of 1,000 targets that fail target building in a group of 2,000 labels: each failed
+# target kept a copy of its discovered labels (158 MiB, 6,400 x the answer, at ee15146); they reference
+# the group now (~1 MiB).
 # Prints the measured numbers as comments.
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -34,6 +37,11 @@ def big_map(path, prefix):
         f.write('}}]')
 big_map(f"{d}/big_map", "l")
 big_map(f"{d}/meta_map", "__meta_l")
+# 1,000 targets that fail target building (an empty address is a target without labels: "no address") in a
+# group with 2,000 labels: 25 KB
+with open(f"{d}/failed_map", "w") as f:
+    f.write('[{"targets":[' + ",".join(['""'] * 1000) + '],"labels":{' +
+            ",".join('"l%d":"v"' % i for i in range(2000)) + '}}]')
 PY
 # GET /sd/NAME answers file NAME after 2 s (so the baseline is read before it arrives)
 cat >"$TMP/serve.py" <<'PY'
@@ -150,4 +158,13 @@ got=$(curl -s "$LOOKOUT_URL/api/v1/targets?state=dropped" |
 check_eq "http_sd: the dropped target keeps its $nplain map labels" "1 $((nplain + 7)) v" "$got"
 stop_pid "$LOOKOUT_PID"
 run_file file_sd_big_map big_map "$DROP_ALL" 11
+stop_pid "$LOOKOUT_PID"
+
+# Failed targets (up to 1,000 a pool are listed) reference their group: each kept a full copy of its
+# discovered labels, 1,000 copies of the group's 2,000 labels from a 25 KB answer
+ONE_TARGET='lookout_target_pool_failed_targets\{job="sd"\} 1000$'
+run_http http_sd_failed_targets failed_map "" 5
+page=$(curl -s "$LOOKOUT_URL/targets")
+check_contains "the targets page lists the failures with their discovered labels" "$page" "Failed targets (1000)"
+check_contains "... each with the group's labels" "$page" "l1999"
 stop_pid "$LOOKOUT_PID"

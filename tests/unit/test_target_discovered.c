@@ -41,6 +41,14 @@ static void same(const scrape_config *sc, const labelset *g, const labelset *t)
     target_discovered_each(sc, g, t, collect, &c);
     cr_assert_str_eq(c.sb.buf ? c.sb.buf : "", ws ? ws : "");
     cr_assert_eq(c.n, want.n);
+    /* the hash without the set is labelset_hash of the set; the address is the set's */
+    const char *addr = "unset";
+    cr_assert_eq(target_discovered_hash(sc, g, t, &addr), labelset_hash(&want));
+    const char *wa = labelset_get(&want, "__address__");
+    if (wa)
+        cr_assert_str_eq(addr, wa);
+    else
+        cr_assert_null(addr);
     free(ws);
     strbuf_free(&c.sb);
     labelset_free(&want);
