@@ -40,6 +40,7 @@
 
 #define JG_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH, kept for the same documents */
 #define JG_ADOPT_MIN (64u << 10) /* labels text from which a group takes its arena instead of a copy */
+size_t sd_json_adopt_min = JG_ADOPT_MIN;
 
 /* A labels pair while its group is read: offsets into the arena; when the group ends, in place, a label. */
 typedef union jpair {
@@ -282,7 +283,7 @@ static void group_end(jg *c)
             c->out = xrealloc(c->out, c->cap * sizeof *c->out);
             c->idx = xrealloc(c->idx, c->cap * sizeof *c->idx);
         }
-        bool adopt = c->alen > JG_ADOPT_MIN;
+        bool adopt = c->alen > sd_json_adopt_min;
         if (adopt) { /* the group takes the arena, to size: before the pairs become pointers into it */
             c->arena = xrealloc(c->arena, c->alen);
             c->acap = c->alen;
