@@ -47,7 +47,7 @@ MODULE_TESTS = {
     "src/store/merge_retention.c": MERGE_TESTS,
     "src/store/merge_internal.h": MERGE_TESTS,
     "src/labels/relabel.c": ["test_relabel", "test_target"],
-    "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets"],
+    "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets", "test_target_discovered"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],
     "src/periskop/payload_parse.c": ["test_payload", "test_payload_reuse"],
     "src/periskop/payload_scan.c": ["test_payload_reuse"],

@@ -430,3 +430,26 @@ Test(sd_json_groups, refused_label_value_then_more_keys)
     cr_assert_str_eq(labelset_get(&g[0].labels, "q"), "3");
     sd_groups_free(g, n);
 }
+
+/* The provider's label with an empty value deletes the map's label of that name (labelset_set's rule), on
+ * both paths; absent from the map, nothing is added. */
+Test(sd_json_groups, provider_label_empty_value_deletes)
+{
+    for (int adopt = 0; adopt < 2; adopt++) {
+        size_t keep = sd_json_adopt_min;
+        sd_json_adopt_min = adopt ? 0 : keep;
+        const char *doc = "[{\"targets\":[\"a\"],\"labels\":{\"p\":\"1\",\"q\":\"2\"}},{\"targets\":[\"b\"],\"labels\":{\"q\":\"3\"}}]";
+        target_group *g = NULL;
+        size_t n = 0;
+        char err[512];
+        int rc = sd_json_groups_parse("P", "p", "", NULL, NULL, doc, strlen(doc), &g, NULL, &n, err, sizeof err);
+        sd_json_adopt_min = keep;
+        cr_assert_eq(rc, 0, "%s", err);
+        cr_assert_eq(n, 2);
+        cr_assert_eq(g[0].labels.n, 1);
+        cr_assert_str_eq(g[0].labels.v[0].name, "q");
+        cr_assert_eq(g[1].labels.n, 1);
+        cr_assert_str_eq(g[1].labels.v[0].value, "3");
+        sd_groups_free(g, n);
+    }
+}
