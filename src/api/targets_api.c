@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "api/apiutil.h"
-#include "util/hash.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -153,17 +152,6 @@ static void disc_write(void *ctx, const char *name, const char *value)
     strbuf_json_string(w->out, name);
     strbuf_putc(w->out, ':');
     strbuf_json_string(w->out, value);
-}
-
-/* labelset_hash of the same labels, without the set. */
-static void disc_hash(void *ctx, const char *name, const char *value)
-{
-    static const unsigned char sep = 0xff;
-    uint64_t *h = ctx;
-    *h = fnv1a64(*h, name, strlen(name));
-    *h = fnv1a64(*h, &sep, 1);
-    *h = fnv1a64(*h, value, strlen(value));
-    *h = fnv1a64(*h, &sep, 1);
 }
 
 static void render_active(targets_api *api, const target_pool *p, const active_target *t, strbuf *out)
@@ -358,8 +346,7 @@ static void fill_dropped(targets_dump *d, const target_pool *p, strbuf *out, siz
     }
     while (d->didx < p->n_dropped && out->len - start < TARGETS_API_PAGE) {
         const dropped_target *dt = &p->dropped[d->didx++];
-        uint64_t h = FNV64_OFFSET;
-        targets_dropped_discovered_each(p, dt, disc_hash, &h);
+        uint64_t h = targets_dropped_discovered_hash(p, dt);
         if (d->n_chk && dropped_listed(d, h))
             continue;
         if (d->n_seen == d->cap_seen) {

@@ -17,6 +17,7 @@
 #include "util/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/hash.h"
 #include "util/xalloc.h"
 
 struct target_manager {
@@ -922,6 +923,13 @@ void targets_failed_discovered(const target_pool *p, const failed_target *f, lab
     }
     const target_group *g = f->grp->g;
     target_discovered_labels(p->sc, &g->labels, &g->targets[f->idx], out);
+}
+
+uint64_t targets_dropped_discovered_hash(const target_pool *p, const dropped_target *d)
+{
+    if (!d->grp || !p->sc)
+        return FNV64_OFFSET; /* labelset_hash of no labels */
+    return target_discovered_hash(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], NULL);
 }
 
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out)
