@@ -1,4 +1,4 @@
-/* target_check_static (promtool check config's static targets) and the digits of scrape URLs, which
+/* target_check_static (promtool check config's static targets) and the letters and digits of scrape URLs, which
  * test_target's cases did not reach (mutation testing of src/scrape/target.c). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -45,16 +45,16 @@ Test(target_check, static_targets_first_failure_named_as_promtool)
     cr_assert_eq(pos.line, 12);
 }
 
-Test(target_check, digits_are_not_escaped)
+Test(target_check, letters_and_digits_are_not_escaped)
 {
     scrape_config sc = cfg(NULL, 0);
     labelset l = LABELSET_INIT;
     labelset_set(&l, "__scheme__", "http");
     labelset_set(&l, "__address__", "10.0.0.9:9100");
-    labelset_set(&l, "__metrics_path__", "/m0/a9");
-    labelset_set(&l, "__param_q0", "09");
+    labelset_set(&l, "__metrics_path__", "/Am0/a9Z");
+    labelset_set(&l, "__param_Q0", "A09");
     char *u = target_url(&sc, &l);
-    cr_assert_str_eq(u, "http://10.0.0.9:9100/m0/a9?q0=09");
+    cr_assert_str_eq(u, "http://10.0.0.9:9100/Am0/a9Z?Q0=A09");
     free(u);
     labelset_free(&l);
 }
