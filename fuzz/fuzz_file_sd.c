@@ -6,7 +6,10 @@
  * kept below as it was at 08eb954 except for names): the same files accepted with the same groups, the same
  * error texts, except where either says "(aliases)" (the streaming reader also bounds the bytes aliases
  * repeat, and counts an alias to a node still open as far as that node was read). The former reader is
- * not run when the new one refuses for aliases: it had no byte bound and could take GBs. */
+ * not run when the new one refuses for aliases: it had no byte bound and could take GBs.
+ * JSON is parsed twice: group labels copied into each frozen group (labels text up to 64 KiB, as most files)
+ * and group labels left in the buffer they were read into, which the group takes (sd_json_adopt_min 0, the
+ * path of big labels maps): the same acceptance, error text and groups (`abort()` on any difference). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -284,7 +287,7 @@ static bool same_group(const target_group *a, const target_group *b)
 
 static void differ(const char *what, const char *a, const char *b)
 {
-    fprintf(stderr, "YAML readers differ: %s\n  streaming: %s\n  tree:      %s\n", what, a, b);
+    fprintf(stderr, "readers differ: %s\n  streaming: %s\n  tree or copied labels: %s\n", what, a, b);
     abort();
 }
 
@@ -322,6 +325,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             target_group_add_target(&c, &t); /* the capacity invariant of target_group_add_target */
             labelset_free(&t);
             target_group_free(&c);
+        }
+    }
+    if (!yaml) {
+        target_group *a = NULL;
+        size_t na = 0;
+        char aerr[512] = "";
+        size_t keep = sd_json_adopt_min;
+        sd_json_adopt_min = 0;
+        int arc = sd_file_parse(path, doc, size - 1, &a, &na, aerr, sizeof aerr);
+        sd_json_adopt_min = keep;
+        if (rc != arc)
+            differ("acceptance (adopted labels)", rc ? err : "accepted", arc ? aerr : "accepted");
+        if (rc && strcmp(err, aerr))
+            differ("error text (adopted labels)", err, aerr);
+        if (!rc) {
+            if (n != na)
+                differ("number of groups (adopted labels)", "n", "na");
+            for (size_t i = 0; i < n; i++)
+                if (!same_group(&g[i], &a[i]))
+                    differ("a group (adopted labels)", g[i].source, a[i].source);
+            sd_groups_free(a, na);
         }
     }
     if (yaml && !(rc && strstr(err, "(aliases)"))) {

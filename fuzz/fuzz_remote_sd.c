@@ -2,11 +2,14 @@
  * input comes from the network. Byte 0 picks the parser, the rest is the response:
  *   0-3 dns_answer_to_group (raw DNS message; record type SRV, A, AAAA, MX by byte 0)
  *   4   consul_parse_catalog   5 consul_parse_health   6 consul_parse_agent_datacenter
- *   7   http_sd_parse_response 8 dns_resolv_conf_parse + dns_name_list */
+ *   7   http_sd_parse_response 8 dns_resolv_conf_parse + dns_name_list
+ * http_sd: an odd-sized input has its group labels left in the buffer the frozen group takes
+ * (sd_json_adopt_min 0), an even-sized one copied (the default up to 64 KiB of labels text). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd/sd_internal.h"
 #include "sd/sd_remote.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (sel == 7) {
         target_group *g = NULL;
         size_t n = 0;
+        sd_json_adopt_min = size & 1 ? 0 : 65536; /* group labels copied, or left in the buffer the group takes */
         if (http_sd_parse_response("http://sd.example/targets", 200, "application/json", body, len, &g, &n, err,
                                    sizeof err) == 0)
             sd_groups_free(g, n);

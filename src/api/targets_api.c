@@ -135,17 +135,35 @@ int targets_api_global_url(const char *url, const char *listen_address, const ch
 
 /* ---- /api/v1/targets ---- */
 
+/* A target's discovered labels written as they are merged from its group (targets_*_discovered_each), as
+ * labelset_write_json would write their set: one request on a target whose group has a million labels
+ * costs their JSON text in the page, not a copy of the set. */
+typedef struct disc_writer {
+    strbuf *out;
+    bool any;
+} disc_writer;
+
+static void disc_write(void *ctx, const char *name, const char *value)
+{
+    disc_writer *w = ctx;
+    if (w->any)
+        strbuf_putc(w->out, ',');
+    w->any = true;
+    strbuf_json_string(w->out, name);
+    strbuf_putc(w->out, ':');
+    strbuf_json_string(w->out, value);
+}
+
 static void render_active(targets_api *api, const target_pool *p, const active_target *t, strbuf *out)
 {
     target_state st;
     targets_state_get(p, t, &st);
     labelset pub;
     target_public_labels(&t->t.labels, &pub);
-    labelset disc;
-    targets_active_discovered(p, t, &disc);
-    strbuf_puts(out, "{\"discoveredLabels\":");
-    labelset_write_json(out, &disc);
-    labelset_free(&disc);
+    strbuf_puts(out, "{\"discoveredLabels\":{");
+    disc_writer w = {out, false};
+    targets_active_discovered_each(p, t, disc_write, &w);
+    strbuf_putc(out, '}');
     strbuf_puts(out, ",\"labels\":");
     labelset_write_json(out, &pub);
     labelset_free(&pub);
@@ -327,13 +345,10 @@ static void fill_dropped(targets_dump *d, const target_pool *p, strbuf *out, siz
         d->didx = 0;
     }
     while (d->didx < p->n_dropped && out->len - start < TARGETS_API_PAGE) {
-        labelset disc;
-        targets_dropped_discovered(p, &p->dropped[d->didx++], &disc);
-        uint64_t h = labelset_hash(&disc);
-        if (d->n_chk && dropped_listed(d, h)) {
-            labelset_free(&disc);
+        const dropped_target *dt = &p->dropped[d->didx++];
+        uint64_t h = targets_dropped_discovered_hash(p, dt);
+        if (d->n_chk && dropped_listed(d, h))
             continue;
-        }
         if (d->n_seen == d->cap_seen) {
             d->cap_seen = d->cap_seen ? d->cap_seen * 2 : 64;
             d->seen = xrealloc(d->seen, d->cap_seen * sizeof *d->seen);
@@ -342,10 +357,10 @@ static void fill_dropped(targets_dump *d, const target_pool *p, strbuf *out, siz
         if (!d->first)
             strbuf_putc(out, ',');
         d->first = false;
-        strbuf_puts(out, "{\"discoveredLabels\":");
-        labelset_write_json(out, &disc);
-        labelset_free(&disc);
-        strbuf_puts(out, ",\"scrapePool\":");
+        strbuf_puts(out, "{\"discoveredLabels\":{");
+        disc_writer w = {out, false};
+        targets_dropped_discovered_each(p, dt, disc_write, &w);
+        strbuf_puts(out, "},\"scrapePool\":");
         strbuf_json_string(out, p->job);
         strbuf_putc(out, '}');
     }

@@ -211,7 +211,10 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
                       p->failed_count);
         for (size_t i = 0; i < p->n_failed && i < DROPPED_SHOWN; i++) {
             strbuf_puts(out, "<tr><td>");
-            html_label_badges(out, &p->failed[i].discovered, 0);
+            labelset disc;
+            targets_failed_discovered(p, &p->failed[i], &disc);
+            html_label_badges(out, &disc, 0);
+            labelset_free(&disc);
             strbuf_puts(out, "</td><td class=\"err\">");
             strbuf_html(out, p->failed[i].error);
             strbuf_puts(out, "</td></tr>\n");

@@ -10,6 +10,7 @@
 
 #include "labels/relabel.h"
 #include "util/duration.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -185,6 +186,102 @@ void target_discovered_labels(const scrape_config *sc, const labelset *group_lab
                               const labelset *target_labels, labelset *out)
 {
     discovered_labels(sc, group_labels, target_labels, out, false);
+}
+
+/* One label of the scrape config's defaults (weak: only when absent) and params (strong: replace, an empty
+ * value deletes) that target_discovered_labels adds. */
+typedef struct extra_label {
+    const char *name, *value;
+    bool strong;
+    size_t at; /* its order: a later param of a name wins */
+} extra_label;
+
+static int extra_cmp(const void *a, const void *b)
+{
+    const extra_label *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+void target_discovered_each(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                            target_label_fn fn, void *ctx)
+{
+    /* the defaults and params, sorted (a few), merged with the group's and the target's labels in one pass */
+    char ibuf[64], tbuf[64];
+    size_t ne = 5 + sc->n_params, n = 0;
+    extra_label *e = xmalloc(ne * sizeof *e);
+    char **names = xcalloc(sc->n_params + 1, sizeof *names);
+    e[n] = (extra_label){"job", sc->job_name, false, n}, n++;
+    e[n] = (extra_label){"__scrape_interval__", duration_format(sc->scrape_interval_ms, ibuf, sizeof ibuf), false, n}, n++;
+    e[n] = (extra_label){"__scrape_timeout__", duration_format(sc->scrape_timeout_ms, tbuf, sizeof tbuf), false, n}, n++;
+    e[n] = (extra_label){"__metrics_path__", sc->metrics_path ? sc->metrics_path : "", false, n}, n++;
+    e[n] = (extra_label){"__scheme__", sc->scheme ? sc->scheme : "http", false, n}, n++;
+    for (size_t i = 0; i < sc->n_params; i++) {
+        const param *p = &sc->params[i];
+        if (p->n_values == 0)
+            continue;
+        size_t len = strlen(p->name);
+        names[i] = xmalloc(sizeof PARAM_PREFIX + len);
+        memcpy(names[i], PARAM_PREFIX, sizeof PARAM_PREFIX - 1);
+        memcpy(names[i] + sizeof PARAM_PREFIX - 1, p->name, len + 1);
+        e[n] = (extra_label){names[i], p->values[0], true, n}, n++;
+    }
+    qsort(e, n, sizeof *e, extra_cmp);
+    size_t gn = group_labels ? group_labels->n : 0, tn = target_labels ? target_labels->n : 0;
+    size_t i = 0, j = 0, k = 0;
+    while (i < gn || j < tn || k < n) {
+        const char *name = NULL;
+        if (i < gn)
+            name = group_labels->v[i].name;
+        if (j < tn && (!name || strcmp(target_labels->v[j].name, name) < 0))
+            name = target_labels->v[j].name;
+        if (k < n && (!name || strcmp(e[k].name, name) < 0))
+            name = e[k].name;
+        const char *value = NULL;
+        if (i < gn && strcmp(group_labels->v[i].name, name) == 0)
+            value = group_labels->v[i++].value;
+        if (j < tn && strcmp(target_labels->v[j].name, name) == 0)
+            value = target_labels->v[j++].value; /* the target's own labels win */
+        for (; k < n && strcmp(e[k].name, name) == 0; k++) {
+            if (e[k].strong)
+                value = e[k].value; /* a param replaces; an empty one deletes */
+            else if (!value || !*value)
+                value = e[k].value;
+        }
+        if (value && *value)
+            fn(ctx, name, value);
+    }
+    for (size_t p = 0; p < sc->n_params; p++)
+        free(names[p]);
+    free(names);
+    free(e);
+}
+
+typedef struct disc_hash {
+    uint64_t h;
+    const char *address;
+} disc_hash;
+
+static void hash_label(void *ctx, const char *name, const char *value)
+{
+    static const unsigned char sep = 0xff;
+    disc_hash *d = ctx;
+    d->h = fnv1a64(d->h, name, strlen(name));
+    d->h = fnv1a64(d->h, &sep, 1);
+    d->h = fnv1a64(d->h, value, strlen(value));
+    d->h = fnv1a64(d->h, &sep, 1);
+    if (strcmp(name, "__address__") == 0)
+        d->address = value;
+}
+
+uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                                const char **address)
+{
+    disc_hash d = {FNV64_OFFSET, NULL};
+    target_discovered_each(sc, group_labels, target_labels, hash_label, &d);
+    if (address)
+        *address = d.address;
+    return d.h;
 }
 
 static void build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,

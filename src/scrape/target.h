@@ -42,6 +42,16 @@ void built_target_free(built_target *t);
  * out is initialised by the call. */
 void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
                               const labelset *target_labels, labelset *out);
+/* The same labels one by one, in target_discovered_labels' order, without building the set:
+ * fn(ctx, name, value) per label (strings valid during the call). For readers that only write them out
+ * (the targets API: a group of a million labels is not copied per request). */
+typedef void (*target_label_fn)(void *ctx, const char *name, const char *value);
+void target_discovered_each(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                            target_label_fn fn, void *ctx);
+/* labelset_hash of those labels, without building them; *address (may be NULL): their __address__ (a string
+ * of group_labels or target_labels) or NULL. */
+uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+                                const char **address);
 
 /* promtool check config (checkTargetGroupsForScrapeConfig): builds every static target of sc and
  * reports the first that cannot be created, as Prometheus words it: "instance 0 in group 1: invalid

@@ -17,6 +17,7 @@
 #include "util/strtab.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/hash.h"
 #include "util/xalloc.h"
 
 struct target_manager {
@@ -278,8 +279,6 @@ static void free_dropped(target_pool *p)
 
 static void free_failed(target_pool *p)
 {
-    for (size_t i = 0; i < p->n_failed; i++)
-        labelset_free(&p->failed[i].discovered);
     free(p->failed);
     p->failed = NULL;
     p->n_failed = 0;
@@ -417,15 +416,11 @@ static void build_group(update *u, tgroup *tg)
                 abort();
             tg->n_failed++;
             p->failed_count++;
-            labelset disc;
-            target_discovered_labels(sc, &grp->labels, &grp->targets[i], &disc);
-            uint64_t h = labelset_hash(&disc);
-            if (!bsearch(&h, u->known_failed, u->n_known_failed, sizeof h, cmp_u64)) {
-                const char *addr = labelset_get(&disc, "__address__");
+            const char *addr;
+            uint64_t h = target_discovered_hash(sc, &grp->labels, &grp->targets[i], &addr);
+            if (!bsearch(&h, u->known_failed, u->n_known_failed, sizeof h, cmp_u64))
                 log_error("scrape", "Creating target failed", "job", p->job, "address", addr ? addr : "", "err",
                           bt.error);
-            }
-            labelset_free(&disc);
             break;
         }
         }
@@ -504,7 +499,8 @@ static void rebuild_lists(target_pool *p)
             } else if (r->status == TARGET_FAILED && p->n_failed < TARGETS_MAX_FAILED) {
                 p->failed = xrealloc(p->failed, (p->n_failed + 1) * sizeof *p->failed);
                 failed_target *f = &p->failed[p->n_failed++];
-                target_discovered_labels(sc, &tg->g->labels, &tg->g->targets[i], &f->discovered);
+                f->grp = tg;
+                f->idx = (uint32_t)i;
                 snprintf(f->error, sizeof f->error, "%s", r->u.error);
             }
         }
@@ -523,8 +519,11 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
     size_t n_dup_before = pv->n_dup;
 
     u.known_failed = xcalloc(p->n_failed, sizeof *u.known_failed);
-    for (size_t i = 0; i < p->n_failed; i++)
-        u.known_failed[u.n_known_failed++] = labelset_hash(&p->failed[i].discovered);
+    for (size_t i = 0; p->sc && i < p->n_failed; i++) {
+        const target_group *g = p->failed[i].grp->g;
+        u.known_failed[u.n_known_failed++] =
+            target_discovered_hash(p->sc, &g->labels, &g->targets[p->failed[i].idx], NULL);
+    }
     qsort(u.known_failed, u.n_known_failed, sizeof *u.known_failed, cmp_u64);
 
     for (size_t k = 0; k < pv->n_order; k++)
@@ -902,6 +901,35 @@ void targets_active_discovered(const target_pool *p, const active_target *t, lab
     }
     const target_group *g = t->origin->g;
     target_discovered_labels(p->sc, &g->labels, &g->targets[t->origin_idx], out);
+}
+
+void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx)
+{
+    if (t->origin && p->sc)
+        target_discovered_each(p->sc, &t->origin->g->labels, &t->origin->g->targets[t->origin_idx], fn, ctx);
+}
+
+void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx)
+{
+    if (d->grp && p->sc)
+        target_discovered_each(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], fn, ctx);
+}
+
+void targets_failed_discovered(const target_pool *p, const failed_target *f, labelset *out)
+{
+    if (!f->grp || !p->sc) {
+        labelset_init(out);
+        return;
+    }
+    const target_group *g = f->grp->g;
+    target_discovered_labels(p->sc, &g->labels, &g->targets[f->idx], out);
+}
+
+uint64_t targets_dropped_discovered_hash(const target_pool *p, const dropped_target *d)
+{
+    if (!d->grp || !p->sc)
+        return FNV64_OFFSET; /* labelset_hash of no labels */
+    return target_discovered_hash(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], NULL);
 }
 
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out)

@@ -88,7 +88,9 @@ typedef struct dropped_target {
 } dropped_target;
 
 typedef struct failed_target {
-    labelset discovered;
+    const struct target_tgroup *grp; /* private: discovered labels come from targets_failed_discovered (a
+                                        copy each would be the group's labels up to TARGETS_MAX_FAILED times) */
+    uint32_t idx;
     char error[256];
 } failed_target;
 
@@ -167,5 +169,12 @@ const active_target *targets_pool_get(const target_pool *p, uint64_t hash);
  * rebuilt from the pool's cached group: out is initialised by the call, free it with labelset_free. */
 void targets_active_discovered(const target_pool *p, const active_target *t, labelset *out);
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out);
+void targets_failed_discovered(const target_pool *p, const failed_target *f, labelset *out);
+/* The same labels one by one, without a copy of the set (target_discovered_each): fn is not called when
+ * there are none. */
+void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx);
+void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx);
+/* labelset_hash of a dropped target's discovered labels, without the set (target_discovered_hash). */
+uint64_t targets_dropped_discovered_hash(const target_pool *p, const dropped_target *d);
 
 #endif

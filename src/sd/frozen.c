@@ -406,6 +406,12 @@ void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset 
     gb_freeze(b, source, labels, true, arena, arena_len, out);
 }
 
+void sd_gb_freeze_arena(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out)
+{
+    gb_freeze(b, source, labels, false, arena, arena_len, out);
+}
+
 void sd_gb_clear(sd_group_builder *b)
 {
     b->len = 0;

@@ -16,7 +16,14 @@
  * Only groups with at least one target are returned: an empty group contributes nothing, and the caller
  * learns from idx[] which positions had targets (to empty those that had them before). Each group is frozen
  * as soon as it ends (sd_gb_freeze, with the provider's label): the discovery manager stores it by
- * reference, so the targets kept exist once, compactly, and the parse state is one group's. */
+ * reference, so the targets kept exist once, compactly, and the parse state is one group's.
+ *
+ * A group's labels object is written as it streams into one buffer (the arena: name NUL value NUL per pair,
+ * in document order) plus 16 bytes per pair (their offsets, then, in place, their pointers), sorted once when
+ * the group ends (the later pair of a name wins, an empty value deletes: labelset_set_many's rules). A group
+ * whose labels take more than JG_ADOPT_MIN bytes gives its arena to its frozen group (sd_gb_freeze_arena),
+ * which points into it: a map of a million short labels costs its text once plus two arrays of pointers
+ * (the pairs and the frozen group's), not two allocations per label plus copies (8-9 x the body before). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -32,6 +39,17 @@
 #include "util/xalloc.h"
 
 #define JG_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH, kept for the same documents */
+#define JG_ADOPT_MIN (64u << 10) /* labels text from which a group takes its arena instead of a copy */
+size_t sd_json_adopt_min = JG_ADOPT_MIN;
+
+/* A labels pair while its group is read: offsets into the arena; when the group ends, in place, a label. */
+typedef union jpair {
+    struct {
+        size_t name, value;
+    } off;
+    label l;
+} jpair;
+_Static_assert(sizeof(jpair) == sizeof(label), "pairs become labels in place");
 
 enum { PRIO_NONE = 0, PRIO_UNKNOWN }; /* gprio: an unknown field was seen (reported first) */
 enum { F_NONE, F_TARGETS, F_LABELS, F_OTHER };
@@ -50,16 +68,16 @@ typedef struct jg {
     int field;        /* field whose value is being read (depth 3) */
     char gerr[512];
     int gprio;
-    labelset labels;
-    label *pend;      /* the labels object's pairs as they arrive, set all at once (labelset_set_many) when the
-                         group ends: one at a time, a big map in descending order moved the whole set per key */
+    char *arena;      /* the labels object's names and values as they arrive (see the header) */
+    size_t alen, acap;
+    jpair *pend;      /* its pairs, sorted once when the group ends: one at a time, a big map in descending
+                         order moved the whole set per key */
     size_t npend, pcap;
+    size_t key_off;   /* the arena offset of the last key inside labels, while its value is awaited */
+    bool key_pending;
     sd_group_builder tb; /* its targets, packed until the group ends; tb.pool: the provider's strings */
-    label *view;         /* the group's labels with pooled strings, for sd_gb_freeze */
-    size_t view_cap;
     /* errors of this group, reported in the old code's order (group_end) */
     char targets_err[256], labels_err[256], label_err[512], target_err[256];
-    char *label_name; /* key inside labels */
     size_t kept, budget; /* bytes the groups kept so far take (an estimate), and at most */
     size_t len;
     /* result */
@@ -75,16 +93,122 @@ static void clear_targets(jg *c)
 
 static void pend_clear(jg *c)
 {
-    for (size_t i = 0; i < c->npend; i++) {
-        free(c->pend[i].name);
-        free(c->pend[i].value);
-    }
     c->npend = 0;
+    c->alen = 0;
+    c->key_pending = false;
+    if (c->acap > JG_ADOPT_MIN) { /* a big group's buffers are not kept for the next, small one */
+        free(c->arena);
+        c->arena = NULL;
+        c->acap = 0;
+    }
+    if (c->pcap > JG_ADOPT_MIN / sizeof(jpair)) {
+        free(c->pend);
+        c->pend = NULL;
+        c->pcap = 0;
+    }
+}
+
+/* Appends s (len bytes) and a NUL to the arena; returns its offset. */
+static size_t arena_put(jg *c, const void *s, size_t len)
+{
+    if (c->acap - c->alen < len + 1) {
+        size_t cap = c->acap ? c->acap : 256;
+        while (cap - c->alen < len + 1)
+            cap *= 2;
+        c->arena = xrealloc(c->arena, cap);
+        c->acap = cap;
+    }
+    size_t at = c->alen;
+    memcpy(c->arena + at, s, len);
+    c->arena[at + len] = 0;
+    c->alen += len + 1;
+    return at;
+}
+
+static int by_name_then_place(const void *a, const void *b)
+{
+    const label *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->name > y->name) - (x->name < y->name); /* names are in the arena in document order */
+}
+
+/* The pairs turned into the group's labels (pointers into the arena), sorted by name: the later pair of a
+ * name wins and an empty value deletes (labelset_set_many's rules). Returns their number; one more slot
+ * is free after them (the provider's label). */
+static size_t pend_labels(jg *c)
+{
+    if (c->npend + 1 > c->pcap) {
+        c->pcap = c->npend + 1;
+        c->pend = xrealloc(c->pend, c->pcap * sizeof *c->pend);
+    }
+    label *v = &c->pend[0].l; /* jpair and label have the same size: converted in place */
+    for (size_t i = 0; i < c->npend; i++) {
+        size_t no = c->pend[i].off.name, vo = c->pend[i].off.value;
+        c->pend[i].l = (label){c->arena + no, c->arena + vo};
+    }
+    if (c->npend > 1)
+        qsort(v, c->npend, sizeof(jpair), by_name_then_place);
+    size_t k = 0;
+    for (size_t i = 0; i < c->npend; i++) {
+        label l = c->pend[i].l;
+        if (i + 1 < c->npend && strcmp(l.name, c->pend[i + 1].l.name) == 0)
+            continue;
+        if (*l.value)
+            c->pend[k++].l = l;
+    }
+    return k;
+}
+
+/* Binary search in the first n labels of c->pend: the position of name, or where it would go (*found). */
+static size_t pend_find(const jg *c, size_t n, const char *name, bool *found)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(c->pend[mid].l.name, name);
+        if (r == 0) {
+            *found = true;
+            return mid;
+        }
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+/* labelset_del then labelset_set on the first *n labels of c->pend (room for one more). */
+static void pend_provider_labels(jg *c, size_t *n)
+{
+    bool found;
+    if (c->del_name) {
+        size_t at = pend_find(c, *n, c->del_name, &found);
+        if (found) {
+            memmove(&c->pend[at], &c->pend[at + 1], (*n - at - 1) * sizeof(jpair));
+            (*n)--;
+        }
+    }
+    if (!c->set_name)
+        return;
+    size_t at = pend_find(c, *n, c->set_name, &found);
+    if (!c->set_value || !*c->set_value) { /* an empty value deletes */
+        if (found) {
+            memmove(&c->pend[at], &c->pend[at + 1], (*n - at - 1) * sizeof(jpair));
+            (*n)--;
+        }
+        return;
+    }
+    if (!found) {
+        memmove(&c->pend[at + 1], &c->pend[at], (*n - at) * sizeof(jpair));
+        (*n)++;
+    }
+    c->pend[at].l = (label){(char *)c->set_name, (char *)c->set_value};
 }
 
 static void group_reset(jg *c)
 {
-    labelset_clear(&c->labels);
     pend_clear(c);
     clear_targets(c);
     c->gprio = PRIO_NONE;
@@ -138,8 +262,6 @@ static void add_target(jg *c, const unsigned char *s, size_t len)
 /* The group at depth 2 ends: keep it when it has targets and the document has no error so far. */
 static void group_end(jg *c)
 {
-    labelset_set_many(&c->labels, c->pend, c->npend); /* takes the strings */
-    c->npend = 0;
     if (!c->err[0]) {
         /* the priority order of the old code */
         if (c->gprio == PRIO_UNKNOWN)
@@ -155,32 +277,43 @@ static void group_end(jg *c)
     }
     if (!c->err[0] && c->tb.n_targets &&
         !over_budget(c, sizeof(target_group) + sizeof(size_t) + 2 * strlen(c->prefix) + 128 +
-                            c->labels.n * (sizeof(label) + 64))) {
+                            c->npend * (sizeof(label) + 64))) {
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 4;
             c->out = xrealloc(c->out, c->cap * sizeof *c->out);
             c->idx = xrealloc(c->idx, c->cap * sizeof *c->idx);
         }
-        if (c->del_name)
-            labelset_del(&c->labels, c->del_name);
-        if (c->set_name)
-            labelset_set(&c->labels, c->set_name, c->set_value);
-        /* the labels' names and values in the provider's pool (shared by its groups) */
-        if (c->labels.n > c->view_cap) {
-            c->view_cap = c->labels.n;
-            c->view = xrealloc(c->view, c->view_cap * sizeof(label));
+        bool adopt = c->alen > sd_json_adopt_min;
+        if (adopt) { /* the group takes the arena, to size: before the pairs become pointers into it */
+            c->arena = xrealloc(c->arena, c->alen);
+            c->acap = c->alen;
         }
-        for (size_t i = 0; i < c->labels.n; i++) {
-            const char *nm = sd_pool_intern(c->tb.pool, c->labels.v[i].name, strlen(c->labels.v[i].name));
-            const char *va = sd_pool_intern(c->tb.pool, c->labels.v[i].value, strlen(c->labels.v[i].value));
-            c->view[i].name = nm ? (char *)nm : c->labels.v[i].name;
-            c->view[i].value = va ? (char *)va : c->labels.v[i].value;
-        }
-        labelset view = {c->labels.n ? c->view : NULL, c->labels.n, c->labels.n};
+        size_t nl = pend_labels(c);
+        pend_provider_labels(c, &nl);
+        labelset view = {nl ? &c->pend[0].l : NULL, nl, nl}; /* jpair's first member is the label */
         size_t sl = strlen(c->prefix) + 24;
         char *source = xmalloc(sl);
         snprintf(source, sl, "%s:%zu", c->prefix, c->index);
-        sd_gb_freeze(&c->tb, source, &view, &c->out[c->n]); /* stored by reference, never copied */
+        if (adopt) {
+            /* its frozen group points into the arena: no copy of a big map's text */
+            char *arena = c->arena;
+            size_t alen = c->alen;
+            c->arena = NULL;
+            c->alen = c->acap = 0;
+            sd_gb_freeze_arena(&c->tb, source, &view, arena, alen, &c->out[c->n]);
+        } else {
+            /* the labels' names and values in the provider's pool (shared by its groups) */
+            for (size_t i = 0; i < nl; i++) {
+                label *l = &c->pend[i].l;
+                const char *nm = sd_pool_intern(c->tb.pool, l->name, strlen(l->name));
+                const char *va = sd_pool_intern(c->tb.pool, l->value, strlen(l->value));
+                if (nm)
+                    l->name = (char *)nm;
+                if (va)
+                    l->value = (char *)va;
+            }
+            sd_gb_freeze(&c->tb, source, &view, &c->out[c->n]); /* stored by reference, never copied */
+        }
         free(source);
         c->idx[c->n++] = c->index;
     }
@@ -231,8 +364,8 @@ static void on_value(jg *c, int d, int kind, const unsigned char *s, size_t len)
                 snprintf(c->target_err, sizeof c->target_err, "group %zu: target %zu: expected a string, got %s",
                          c->index, c->tb.n_targets, kind_name[kind]);
             }
-        } else if (c->field == F_LABELS && !c->labels_err[0] && c->label_name) {
-            const char *name = c->label_name;
+        } else if (c->field == F_LABELS && !c->labels_err[0] && c->key_pending) {
+            const char *name = c->arena + c->key_off;
             if (c->label_err[0]) {
                 /* only the first bad label is reported */
             } else if (!label_name_valid(name)) {
@@ -242,14 +375,14 @@ static void on_value(jg *c, int d, int kind, const unsigned char *s, size_t len)
                 snprintf(c->label_err, sizeof c->label_err, "group %zu: label %s: expected a string, got %s",
                          c->index, name, kind_name[kind]);
             } else {
-                char *v = xmalloc(len + 1);
-                memcpy(v, s, len);
-                v[len] = 0;
+                size_t vo = arena_put(c, s, len);
                 if (c->npend == c->pcap) {
                     c->pcap = c->pcap ? c->pcap * 2 : 16;
                     c->pend = xrealloc(c->pend, c->pcap * sizeof *c->pend);
                 }
-                c->pend[c->npend++] = (label){xstrdup(name), v};
+                c->pend[c->npend].off.name = c->key_off;
+                c->pend[c->npend++].off.value = vo;
+                c->key_pending = false; /* the pair is kept: the next key goes after it */
             }
         }
     }
@@ -363,7 +496,6 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
             c->targets_err[0] = c->target_err[0] = 0;
         } else if (len == 6 && !strncasecmp((const char *)key, "labels", 6)) {
             c->field = F_LABELS;
-            labelset_clear(&c->labels);
             pend_clear(c);
             c->labels_err[0] = c->label_err[0] = 0;
         } else {
@@ -375,10 +507,10 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
             }
         }
     } else if (c->depth == 3 && c->field == F_LABELS) {
-        free(c->label_name);
-        c->label_name = xmalloc(len + 1);
-        memcpy(c->label_name, key, len);
-        c->label_name[len] = 0;
+        if (c->key_pending) /* the previous key's value was not kept: its bytes are reused */
+            c->alen = c->key_off;
+        c->key_off = arena_put(c, key, len);
+        c->key_pending = true;
     }
     return 1;
 }
@@ -467,9 +599,7 @@ int sd_json_groups_parse(const char *prefix, const char *set_name, const char *s
         sd_pool_unref(own); /* the groups keep it alive */
     }
     sd_gb_free(&c->tb);
-    free(c->view);
-    free(c->label_name);
-    labelset_free(&c->labels);
+    free(c->arena);
     free(c->pend);
     if (rc) {
         sd_groups_free(c->out, c->n);

@@ -99,6 +99,11 @@ void sd_gb_freeze(sd_group_builder *b, const char *source, const labelset *label
  * one copy of their text and one array instead of a labelset's allocations plus a frozen copy. */
 void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
                         size_t arena_len, target_group *out);
+/* sd_gb_freeze, the group taking arena (arena_len bytes, malloc'd; freed with it) but not labels' array: the
+ * group labels' strings inside it are referenced, not copied (json_groups.c: a group with a big labels map
+ * written into it as it streamed). */
+void sd_gb_freeze_arena(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
+                        size_t arena_len, target_group *out);
 void sd_gb_clear(sd_group_builder *b);
 void sd_gb_free(sd_group_builder *b);
 /* The file_sd JSON list parsed as a stream (json_groups.c): groups with targets only, sources
@@ -106,6 +111,9 @@ void sd_gb_free(sd_group_builder *b);
  * (when not NULL), then get set_name=set_value (when set_name is not NULL: the provider's label). The
  * groups are frozen views (gen != 0): read them, free them with sd_groups_free, never change them. Their
  * strings are shared through pool (the provider's; NULL: a pool of this response only). */
+/* Labels text (bytes) past which a group takes the buffer its labels were read into (sd_gb_freeze_adopt)
+ * instead of copying them: 64 KiB. Fuzz harnesses and tests set 0 to take both paths on small inputs. */
+extern size_t sd_json_adopt_min;
 int sd_json_groups_parse(const char *prefix, const char *set_name, const char *set_value, const char *del_name,
                          sd_pool *pool, const char *data, size_t len, target_group **out, size_t **idx, size_t *n,
                          char *err, size_t errlen);

@@ -355,3 +355,101 @@ Test(sd_json_groups, kept_bytes_bound_at_its_edge)
     cr_assert_eq(edge_doc(28474, err, sizeof err), -1);
     cr_assert_str_eq(err, "targets take more than 3 MiB for a body of 100475 bytes (at most 24 times the body + 1 MiB)");
 }
+
+/* A labels map is written into one buffer as it streams and sorted once when its group ends; from 64 KiB of
+ * labels text the frozen group takes that buffer (sd_gb_freeze_arena) instead of copying it. Both paths
+ * give the labels of labelset_set_many plus the provider's labels: the later pair of a name wins, an empty
+ * value deletes, the provider's label replaces the map's, the label it removes is gone; every string
+ * readable after the parse (the buffer is the group's, freed with it: ASan). */
+static void check_map_rules(size_t filler)
+{
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "[{\"labels\":{\"b\":\"1\",\"a\":\"x\",\"__meta_url\":\"mine\",\"__meta_filepath\":\"f\"");
+    labelset want;
+    labelset_init(&want);
+    for (size_t i = 0; i < filler; i++) {
+        strbuf_printf(&sb, ",\"f%zu\":\"v%zu\"", filler - i, i);
+        char nm[32], v[32];
+        snprintf(nm, sizeof nm, "f%zu", filler - i);
+        snprintf(v, sizeof v, "v%zu", i);
+        labelset_set(&want, nm, v);
+    }
+    /* a repeated key: the last wins; then one deleted by a later empty value; an empty value alone */
+    strbuf_puts(&sb, ",\"a\":\"y\",\"b\":\"\",\"c\":\"\",\"a\":\"z\"},\"targets\":[\"t:1\",\"\"]},"
+                     "{\"targets\":[\"u:2\"],\"labels\":{\"k\":\"w\"}}]");
+    labelset_set(&want, "a", "z");
+    labelset_set(&want, "__meta_url", "http://sd/x");
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512];
+    cr_assert_eq(sd_json_groups_parse("P", "__meta_url", "http://sd/x", "__meta_filepath", NULL, sb.buf, sb.len, &g,
+                                      NULL, &n, err, sizeof err),
+                 0, "%s", err);
+    strbuf_free(&sb);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(g[0].labels.n, want.n, "%zu labels, want %zu", g[0].labels.n, want.n);
+    for (size_t i = 0; i < want.n; i++) {
+        cr_assert_str_eq(g[0].labels.v[i].name, want.v[i].name);
+        cr_assert_str_eq(g[0].labels.v[i].value, want.v[i].value);
+    }
+    cr_assert_eq(g[0].n_targets, 2);
+    cr_assert_str_eq(labelset_get(&g[0].targets[0], "__address__"), "t:1");
+    cr_assert_eq(g[0].targets[1].n, 0);
+    /* the next group starts empty */
+    cr_assert_eq(g[1].labels.n, 2);
+    cr_assert_str_eq(labelset_get(&g[1].labels, "k"), "w");
+    cr_assert_str_eq(labelset_get(&g[1].labels, "__meta_url"), "http://sd/x");
+    labelset_free(&want);
+    sd_groups_free(g, n);
+}
+
+Test(sd_json_groups, labels_map_rules_copied_and_adopted)
+{
+    check_map_rules(0);     /* a few bytes: copied into the frozen group */
+    check_map_rules(10000); /* ~100 KiB: the group takes the buffer */
+}
+
+/* A key whose value is refused leaves its bytes behind for the next key: the error names the refused key
+ * and a later key of the same group cannot pick up its bytes (the first bad label is reported). */
+Test(sd_json_groups, refused_label_value_then_more_keys)
+{
+    target_group *g = NULL;
+    size_t n = 0;
+    char err[512];
+    const char *doc = "[{\"targets\":[\"a\"],\"labels\":{\"ok\":\"1\",\"bad\":{\"x\":\"y\"},\"zz\":\"2\"}}]";
+    cr_assert_eq(parse(doc, &g, NULL, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "group 0: label bad: expected a string, got object");
+    doc = "[{\"targets\":[\"a\"],\"labels\":{\"ok\":\"1\",\"bad-name\":\"2\",\"zz\":\"2\"}}]";
+    cr_assert_eq(parse(doc, &g, NULL, &n, err, sizeof err), -1);
+    cr_assert_str_eq(err, "group 0: \"bad-name\" is not a valid label name");
+    /* a second labels object replaces the first (the last key wins), keys before it forgotten */
+    doc = "[{\"targets\":[\"a\"],\"labels\":{\"ok\":\"1\",\"p\":\"2\"},\"Labels\":{\"q\":\"3\"}}]";
+    cr_assert_eq(parse(doc, &g, NULL, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g[0].labels.n, 1);
+    cr_assert_str_eq(labelset_get(&g[0].labels, "q"), "3");
+    sd_groups_free(g, n);
+}
+
+/* The provider's label with an empty value deletes the map's label of that name (labelset_set's rule), on
+ * both paths; absent from the map, nothing is added. */
+Test(sd_json_groups, provider_label_empty_value_deletes)
+{
+    for (int adopt = 0; adopt < 2; adopt++) {
+        size_t keep = sd_json_adopt_min;
+        sd_json_adopt_min = adopt ? 0 : keep;
+        const char *doc = "[{\"targets\":[\"a\"],\"labels\":{\"p\":\"1\",\"q\":\"2\"}},{\"targets\":[\"b\"],\"labels\":{\"q\":\"3\"}}]";
+        target_group *g = NULL;
+        size_t n = 0;
+        char err[512];
+        int rc = sd_json_groups_parse("P", "p", "", NULL, NULL, doc, strlen(doc), &g, NULL, &n, err, sizeof err);
+        sd_json_adopt_min = keep;
+        cr_assert_eq(rc, 0, "%s", err);
+        cr_assert_eq(n, 2);
+        cr_assert_eq(g[0].labels.n, 1);
+        cr_assert_str_eq(g[0].labels.v[0].name, "q");
+        cr_assert_eq(g[1].labels.n, 1);
+        cr_assert_str_eq(g[1].labels.v[0].value, "3");
+        sd_groups_free(g, n);
+    }
+}

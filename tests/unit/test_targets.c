@@ -299,11 +299,14 @@ Test(targets, failed_targets_kept_with_reason)
     bool saw_slash = false, saw_noaddr = false;
     for (size_t i = 0; i < p->n_failed; i++) {
         cr_assert_neq(p->failed[i].error[0], '\0');
-        const char *addr = labelset_get(&p->failed[i].discovered, "__address__");
+        labelset disc;
+        targets_failed_discovered(p, &p->failed[i], &disc);
+        const char *addr = labelset_get(&disc, "__address__");
         if (addr && strcmp(addr, "bad/addr:80") == 0)
             saw_slash = true;
         if (!addr)
             saw_noaddr = true;
+        labelset_free(&disc);
     }
     cr_assert(saw_slash && saw_noaddr);
     targets_read_end(m);
