@@ -791,3 +791,86 @@ Test(payload_reuse, repeated_key_folded_with_a_reused_copy)
     merge_free(full);
     merge_free(fast);
 }
+
+/* ---- the scanner's 16-byte blocks ---- */
+
+static unsigned blk_rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 16;
+}
+
+/* A random JSON value (strings full of escapes, brackets, quotes and bytes above 0x7f; long runs that
+ * cross 16-byte blocks; nested objects and arrays) appended to sb. */
+static void blk_value(strbuf *sb, unsigned *s, int depth)
+{
+    static const char *const pieces[] = {"a", "\\\\", "\\\"", "]", "}", "{", "[", "\\u0041", " ", "\\n", "\xc3\xa9",
+                                         "\xfb", "\xdd", "{[", "aaaaaaaaaaaaaaa", "\\\\\\\"", ";", "\x7f"};
+    unsigned k = depth > 3 ? 0 : blk_rnd(s) % 4;
+    if (k == 0 || k == 3) {
+        strbuf_putc(sb, '"');
+        int len = (int)(blk_rnd(s) % 24);
+        for (int j = 0; j < len; j++)
+            strbuf_puts(sb, pieces[blk_rnd(s) % (sizeof pieces / sizeof *pieces)]);
+        strbuf_putc(sb, '"');
+        return;
+    }
+    int n = (int)(blk_rnd(s) % 4);
+    strbuf_putc(sb, k == 1 ? '{' : '[');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            strbuf_putc(sb, ',');
+        if (k == 1)
+            strbuf_printf(sb, "\"m%d\":", i);
+        if (blk_rnd(s) % 5 == 0)
+            strbuf_puts(sb, "-12.5e3");
+        else
+            blk_value(sb, s, depth + 1);
+    }
+    strbuf_putc(sb, k == 1 ? '}' : ']');
+}
+
+/* Bodies whose quotes, escapes and brackets fall at every offset of the scanner's 16-byte blocks (a
+ * leading run of 0-31 spaces shifts each one): every element's span is where it was written, in a buffer
+ * that ends at an unreadable page; every prefix of it is no plain shape. */
+Test(payload_scan, spans_at_every_block_offset)
+{
+    unsigned s = 777;
+    payload_span sp[8];
+    for (int round = 0; round < 1500; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        for (int i = 0; i < round % 32; i++)
+            strbuf_putc(&sb, ' ');
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        size_t want_start[4], want_end[4];
+        int n = 1 + (int)(blk_rnd(&s) % 4);
+        for (int k = 0; k < n; k++) {
+            if (k)
+                strbuf_putc(&sb, ',');
+            want_start[k] = sb.len;
+            strbuf_puts(&sb, "{\"aggregation_key\":");
+            blk_value(&sb, &s, 1);
+            strbuf_puts(&sb, ",\"latest_errors\":");
+            blk_value(&sb, &s, 0);
+            strbuf_putc(&sb, '}');
+            want_end[k] = sb.len;
+        }
+        strbuf_puts(&sb, "]}");
+        size_t maplen;
+        char *g = guarded(sb.buf, sb.len, &maplen);
+        cr_assert_eq(payload_scan_aggregates(g, sb.len, sp, 8), n, "%s", sb.buf);
+        for (int k = 0; k < n; k++) {
+            cr_assert_eq(sp[k].start, want_start[k], "element %d of %s", k, sb.buf);
+            cr_assert_eq(sp[k].end, want_end[k], "element %d of %s", k, sb.buf);
+        }
+        guarded_free(g, sb.len, maplen);
+        if (round % 50 == 0)
+            for (size_t len = 0; len < sb.len; len++) {
+                g = guarded(sb.buf, len, &maplen);
+                cr_assert_eq(payload_scan_aggregates(g, len, sp, 8), -1, "prefix of %zu bytes of %s", len, sb.buf);
+                guarded_free(g, len, maplen);
+            }
+        strbuf_free(&sb);
+    }
+}
