@@ -874,3 +874,24 @@ Test(payload_scan, spans_at_every_block_offset)
         strbuf_free(&sb);
     }
 }
+
+/* A string member's value ends at its closing quote, not at a comma, space or bracket inside it; a
+ * member whose name is as long as "created_at" (or "aggregation_key") but different is not that member
+ * (taking it for one would make the real one look repeated: no reuse). */
+Test(payload_scan, string_values_and_names_of_the_same_length)
+{
+    payload_span sp[8];
+    cr_assert_eq(scan("{\"x\":\"a b\",\"y\":\"c,d}]\",\"aggregated_errors\":[{\"z\":\"e f\"}]}", sp), 1);
+    cr_assert_eq(sp[0].start, 44);
+    cr_assert_eq(sp[0].end, 55);
+    const char *a = "{\"created_zz\":\"x\",\"aggregation_key\":\"k\",\"aggregation_kez\":\"q\",\"created_at\":\"t\","
+                    "\"latest_errors\":[{}]}";
+    payload_span os[4], key;
+    cr_assert_eq(payload_scan_occurrences(a, (payload_span){0, strlen(a)}, os, 4, &key), 1);
+    cr_assert_eq(key.start, 37);
+    cr_assert_eq(key.end, 38);
+    cr_assert_eq(os[0].start, 96);
+    /* a member name not in quotes after key and created_at were seen: no plain shape, not 0 occurrences */
+    a = "{\"aggregation_key\":\"k\",\"created_at\":\"t\",x:1,\"latest_errors\":[{}]}";
+    cr_assert_eq(payload_scan_occurrences(a, (payload_span){0, strlen(a)}, os, 4, &key), -1);
+}
