@@ -3,6 +3,7 @@
  * one parsing every body in full, the other reusing what did not change: every change set must be the
  * same. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "ingest/ingest.h"
 #include "periskop/payload_priv.h"
 #include "store/merge.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 static long scan(const char *body, payload_span *sp)
@@ -894,4 +896,82 @@ Test(payload_scan, string_values_and_names_of_the_same_length)
     /* a member name not in quotes after key and created_at were seen: no plain shape, not 0 occurrences */
     a = "{\"aggregation_key\":\"k\",\"created_at\":\"t\",x:1,\"latest_errors\":[{}]}";
     cr_assert_eq(payload_scan_occurrences(a, (payload_span){0, strlen(a)}, os, 4, &key), -1);
+}
+
+/* A backslash outside a string (not JSON: the parser refuses the body) escapes nothing, wherever it falls
+ * in the scanner's 64-byte blocks: the quote after it opens a string as it would with no backslash. */
+Test(payload_scan, backslash_outside_a_string_at_every_block_offset)
+{
+    const char *elem = "{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"a\":[\\\"x\"],"
+                       "\"pad2\":\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"}";
+    payload_span sp[8];
+    for (int shift = 0; shift < 64; shift++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_printf(&sb, "{\"p\":\"%.*s\",\"aggregated_errors\":[", shift,
+                      "0123456789012345678901234567890123456789012345678901234567890123");
+        size_t start = sb.len;
+        strbuf_puts(&sb, elem);
+        size_t end = sb.len;
+        strbuf_puts(&sb, "]}");
+        cr_assert_eq(scan(sb.buf, sp), 1, "shift %d", shift);
+        cr_assert_eq(sp[0].start, start, "shift %d", shift);
+        cr_assert_eq(sp[0].end, end, "shift %d", shift);
+        strbuf_free(&sb);
+    }
+}
+
+/* ---- the placeholder text of a plan ---- */
+
+static uint64_t plan_known[64];
+static size_t plan_n_known;
+
+static const uint64_t *plan_all_known(void *ctx, const char *key, size_t len, size_t *n)
+{
+    (void)ctx;
+    (void)key;
+    (void)len;
+    *n = plan_n_known;
+    return plan_known;
+}
+
+static int plan_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 60 known occurrences, each replaced by a one-byte placeholder: the text is exactly the body with "0" in
+ * their place, and it fits the block allocated for it (a placeholder's saving counted one byte too large
+ * would make it 60 bytes short). */
+Test(payload_reuse, placeholder_text_fits_its_allocation)
+{
+    strbuf sb, want;
+    strbuf_init(&sb);
+    strbuf_init(&want);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"created_at\":\"t\",\"latest_errors\":[");
+    strbuf_puts(&want, sb.buf);
+    for (int k = 0; k < 60; k++) {
+        strbuf_printf(&sb, "%s{\"uuid\":\"occurrence-%02d\"}", k ? "," : "", k);
+        strbuf_puts(&want, k ? ",0" : "0");
+    }
+    strbuf_puts(&sb, "]}]}");
+    strbuf_puts(&want, "]}]}");
+    payload_span agg, os[64], key;
+    cr_assert_eq(payload_scan_aggregates(sb.buf, sb.len, &agg, 1), 1);
+    cr_assert_eq(payload_scan_occurrences(sb.buf, agg, os, 64, &key), 60);
+    plan_n_known = 60;
+    for (size_t k = 0; k < 60; k++)
+        plan_known[k] = hash_fast64(sb.buf + os[k].start, os[k].end - os[k].start);
+    qsort(plan_known, plan_n_known, sizeof *plan_known, plan_cmp);
+    payload_reuse r = {.occurrences = plan_all_known};
+    reuse_plan p;
+    cr_assert(payload_reuse_plan(sb.buf, sb.len, &r, 0, &p));
+    cr_assert_eq(p.placeholders, 60);
+    cr_assert_eq(p.len, want.len);
+    cr_assert_eq(memcmp(p.text, want.buf, want.len), 0, "%.*s", (int)p.len, p.text);
+    cr_assert_geq(malloc_usable_size(p.owned), p.len + 1);
+    payload_reuse_plan_free(&p);
+    strbuf_free(&sb);
+    strbuf_free(&want);
 }
