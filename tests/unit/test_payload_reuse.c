@@ -975,3 +975,140 @@ Test(payload_reuse, placeholder_text_fits_its_allocation)
     strbuf_free(&sb);
     strbuf_free(&want);
 }
+
+/* ---- the scanner against its byte-by-byte definition ---- */
+
+/* The end of the value at b[i] as the scanner defines it, one byte at a time: a string ends at a quote
+ * not escaped by a backslash; an object or array at the bracket that brings the count of brackets
+ * outside strings back to zero; anything else at a separator or whitespace. NOPOS_T: no end. */
+#define NOPOS_T ((size_t)-1)
+static size_t ref_value_end(const char *b, size_t n, size_t i)
+{
+    if (b[i] != '{' && b[i] != '[' && b[i] != '"') {
+        size_t s = i;
+        while (i < n && !strchr(",}] \t\n\r", b[i]))
+            i++;
+        return i > s ? i : NOPOS_T;
+    }
+    size_t depth = 0;
+    bool in_str = false, esc = false;
+    bool str_only = b[i] == '"';
+    for (; i < n; i++) {
+        char c = b[i];
+        if (esc)
+            esc = false;
+        else if (in_str) {
+            if (c == '\\')
+                esc = true;
+            else if (c == '"') {
+                in_str = false;
+                if (str_only)
+                    return i + 1;
+            }
+        } else if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i + 1;
+    }
+    return NOPOS_T;
+}
+
+/* The list scan of {"aggregated_errors":[...]} by that definition: the number of elements (spans into
+ * sp), or -1. */
+static long ref_list(const char *b, size_t n, size_t i, payload_span *sp, size_t max)
+{
+    long found = 0;
+    while (i < n && b[i] == ' ')
+        i++;
+    if (i < n && b[i] == ']')
+        return 0;
+    for (;;) {
+        if (i >= n || b[i] != '{' || (size_t)found == max)
+            return -1;
+        size_t e = ref_value_end(b, n, i);
+        if (e == NOPOS_T)
+            return -1;
+        sp[found].start = i;
+        sp[found].end = e;
+        found++;
+        i = e;
+        while (i < n && b[i] == ' ')
+            i++;
+        if (i < n && b[i] == ',') {
+            i++;
+            while (i < n && b[i] == ' ')
+                i++;
+            continue;
+        }
+        if (i >= n || b[i] != ']')
+            return -1;
+        /* more members of the root may follow; what follows the root's end is not looked at */
+        for (i++;;) {
+            while (i < n && b[i] == ' ')
+                i++;
+            if (i < n && b[i] == '}')
+                return found;
+            if (i >= n || b[i] != ',')
+                return -1;
+            for (i++; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || b[i] != '"')
+                return -1;
+            size_t k = ref_value_end(b, n, i);
+            if (k == NOPOS_T || (k - i == 19 && memcmp(b + i, "\"aggregated_errors\"", 19) == 0))
+                return -1;
+            for (i = k; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || b[i] != ':')
+                return -1;
+            for (i++; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || (i = ref_value_end(b, n, i)) == NOPOS_T)
+                return -1;
+        }
+    }
+}
+
+/* Random elements (blk_value's strings with escapes, brackets and quotes) with up to 3 bytes overwritten by
+ * a quote, backslash, bracket or other byte (runs of backslashes, escaped quotes across blocks,
+ * backslashes outside strings, unbalanced brackets): the scanner finds exactly the spans the byte-by-byte
+ * definition gives, or refuses the body exactly when it does. */
+Test(payload_scan, agrees_with_the_byte_by_byte_definition)
+{
+    static const char alphabet[] = "\"\\\\\\{}[]{}[],: aaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xfb";
+    unsigned s = 4242;
+    size_t agree_spans = 0;
+    for (int round = 0; round < 20000; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        size_t list = sb.len;
+        int elems = 1 + (int)(blk_rnd(&s) % 3);
+        for (int k = 0; k < elems; k++) {
+            strbuf_puts(&sb, k ? ",{\"m\":" : "{\"m\":");
+            size_t from = sb.len;
+            blk_value(&sb, &s, 0);
+            strbuf_putc(&sb, '}');
+            /* up to 3 bytes of the element overwritten at random */
+            for (int j = (int)(blk_rnd(&s) % 4); j > 0; j--)
+                sb.buf[from + blk_rnd(&s) % (sb.len - from)] = alphabet[blk_rnd(&s) % (sizeof alphabet - 1)];
+        }
+        strbuf_puts(&sb, "]}");
+        payload_span want[8], got[8];
+        long w = ref_list(sb.buf, sb.len, list, want, 8);
+        size_t maplen;
+        char *g = guarded(sb.buf, sb.len, &maplen);
+        long r = payload_scan_aggregates(g, sb.len, got, 8);
+        guarded_free(g, sb.len, maplen);
+        cr_assert_eq(r, w, "round %d: %s", round, sb.buf);
+        for (long k = 0; k < r; k++) {
+            cr_assert_eq(got[k].start, want[k].start, "round %d element %ld", round, k);
+            cr_assert_eq(got[k].end, want[k].end, "round %d element %ld", round, k);
+        }
+        agree_spans += r > 0;
+        strbuf_free(&sb);
+    }
+    cr_assert_gt(agree_spans, 5000, "%zu", agree_spans); /* not only refusals */
+}
