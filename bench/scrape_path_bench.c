@@ -89,6 +89,12 @@ int main(int argc, char **argv)
         return 1;
     }
     ingest_options o = {.snapshot_interval_ms = 3600 * 1000}; /* no periodic snapshot inside the window */
+    /* FLUSH_MS (scrape_path_bench.sh): the writer's flush interval. Under callgrind the default 1 s of wall
+     * time passes every few dozen bodies, so each changed error's search row is rewritten far more often
+     * per body than at a real rate (throughput_bench: up to batch_bodies, 2,000 bodies, per flush). */
+    const char *fm = getenv("FLUSH_MS");
+    if (fm && atoll(fm) > 0)
+        o.flush_interval_ms = atoll(fm);
     in = ingest_new(st, NULL, NULL, &o);
     if (ingest_start(in, err, sizeof err) != 0) {
         fprintf(stderr, "ingest: %s\n", err);

@@ -7,7 +7,9 @@
 # merge, SQLite), not the kernel's.
 # Env: TARGETS (100), SCRAPES (scrapes per target in the measured window, 3), MODES ("unchanged changed"),
 #      VALGRIND_OPTS (extra callgrind options), KEEP_PROFILE (a path prefix: keep the callgrind files), BUILD,
-#      CURL_ONLY=1 (every scrape through curl, as --scrape.curl-only; default: the fast path, http/h1client.c).
+#      CURL_ONLY=1 (every scrape through curl, as --scrape.curl-only; default: the fast path, http/h1client.c),
+#      FLUSH_MS (the ingest writer's flush interval; default 1 s of wall time, which under callgrind is a few
+#      dozen bodies: FLUSH_MS=600000 writes the window's changes in one flush, as a saturated writer does).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}

@@ -3,6 +3,7 @@
  * one parsing every body in full, the other reusing what did not change: every change set must be the
  * same. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "ingest/ingest.h"
 #include "periskop/payload_priv.h"
 #include "store/merge.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 static long scan(const char *body, payload_span *sp)
@@ -790,4 +792,323 @@ Test(payload_reuse, repeated_key_folded_with_a_reused_copy)
     agg_cache_free(cache);
     merge_free(full);
     merge_free(fast);
+}
+
+/* ---- the scanner's 16-byte blocks ---- */
+
+static unsigned blk_rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 16;
+}
+
+/* A random JSON value (strings full of escapes, brackets, quotes and bytes above 0x7f; long runs that
+ * cross 16-byte blocks; nested objects and arrays) appended to sb. */
+static void blk_value(strbuf *sb, unsigned *s, int depth)
+{
+    static const char *const pieces[] = {"a", "\\\\", "\\\"", "]", "}", "{", "[", "\\u0041", " ", "\\n", "\xc3\xa9",
+                                         "\xfb", "\xdd", "{[", "aaaaaaaaaaaaaaa", "\\\\\\\"", ";", "\x7f"};
+    unsigned k = depth > 3 ? 0 : blk_rnd(s) % 4;
+    if (k == 0 || k == 3) {
+        strbuf_putc(sb, '"');
+        int len = (int)(blk_rnd(s) % 24);
+        for (int j = 0; j < len; j++)
+            strbuf_puts(sb, pieces[blk_rnd(s) % (sizeof pieces / sizeof *pieces)]);
+        strbuf_putc(sb, '"');
+        return;
+    }
+    int n = (int)(blk_rnd(s) % 4);
+    strbuf_putc(sb, k == 1 ? '{' : '[');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            strbuf_putc(sb, ',');
+        if (k == 1)
+            strbuf_printf(sb, "\"m%d\":", i);
+        if (blk_rnd(s) % 5 == 0)
+            strbuf_puts(sb, "-12.5e3");
+        else
+            blk_value(sb, s, depth + 1);
+    }
+    strbuf_putc(sb, k == 1 ? '}' : ']');
+}
+
+/* Bodies whose quotes, escapes and brackets fall at every offset of the scanner's 16-byte blocks (a
+ * leading run of 0-31 spaces shifts each one): every element's span is where it was written, in a buffer
+ * that ends at an unreadable page; every prefix of it is no plain shape. */
+Test(payload_scan, spans_at_every_block_offset)
+{
+    unsigned s = 777;
+    payload_span sp[8];
+    for (int round = 0; round < 1500; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        for (int i = 0; i < round % 32; i++)
+            strbuf_putc(&sb, ' ');
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        size_t want_start[4], want_end[4];
+        int n = 1 + (int)(blk_rnd(&s) % 4);
+        for (int k = 0; k < n; k++) {
+            if (k)
+                strbuf_putc(&sb, ',');
+            want_start[k] = sb.len;
+            strbuf_puts(&sb, "{\"aggregation_key\":");
+            blk_value(&sb, &s, 1);
+            strbuf_puts(&sb, ",\"latest_errors\":");
+            blk_value(&sb, &s, 0);
+            strbuf_putc(&sb, '}');
+            want_end[k] = sb.len;
+        }
+        strbuf_puts(&sb, "]}");
+        size_t maplen;
+        char *g = guarded(sb.buf, sb.len, &maplen);
+        cr_assert_eq(payload_scan_aggregates(g, sb.len, sp, 8), n, "%s", sb.buf);
+        for (int k = 0; k < n; k++) {
+            cr_assert_eq(sp[k].start, want_start[k], "element %d of %s", k, sb.buf);
+            cr_assert_eq(sp[k].end, want_end[k], "element %d of %s", k, sb.buf);
+        }
+        guarded_free(g, sb.len, maplen);
+        if (round % 50 == 0)
+            for (size_t len = 0; len < sb.len; len++) {
+                g = guarded(sb.buf, len, &maplen);
+                cr_assert_eq(payload_scan_aggregates(g, len, sp, 8), -1, "prefix of %zu bytes of %s", len, sb.buf);
+                guarded_free(g, len, maplen);
+            }
+        strbuf_free(&sb);
+    }
+}
+
+/* A string member's value ends at its closing quote, not at a comma, space or bracket inside it; a
+ * member whose name is as long as "created_at" (or "aggregation_key") but different is not that member
+ * (taking it for one would make the real one look repeated: no reuse). */
+Test(payload_scan, string_values_and_names_of_the_same_length)
+{
+    payload_span sp[8];
+    cr_assert_eq(scan("{\"x\":\"a b\",\"y\":\"c,d}]\",\"aggregated_errors\":[{\"z\":\"e f\"}]}", sp), 1);
+    cr_assert_eq(sp[0].start, 44);
+    cr_assert_eq(sp[0].end, 55);
+    const char *a = "{\"created_zz\":\"x\",\"aggregation_key\":\"k\",\"aggregation_kez\":\"q\",\"created_at\":\"t\","
+                    "\"latest_errors\":[{}]}";
+    payload_span os[4], key;
+    cr_assert_eq(payload_scan_occurrences(a, (payload_span){0, strlen(a)}, os, 4, &key), 1);
+    cr_assert_eq(key.start, 37);
+    cr_assert_eq(key.end, 38);
+    cr_assert_eq(os[0].start, 96);
+    /* a member name not in quotes after key and created_at were seen: no plain shape, not 0 occurrences */
+    a = "{\"aggregation_key\":\"k\",\"created_at\":\"t\",x:1,\"latest_errors\":[{}]}";
+    cr_assert_eq(payload_scan_occurrences(a, (payload_span){0, strlen(a)}, os, 4, &key), -1);
+}
+
+/* A backslash outside a string (not JSON: the parser refuses the body) escapes nothing, wherever it falls
+ * in the scanner's 64-byte blocks: the quote after it opens a string as it would with no backslash. */
+Test(payload_scan, backslash_outside_a_string_at_every_block_offset)
+{
+    const char *elem = "{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"a\":[\\\"x\"],"
+                       "\"pad2\":\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"}";
+    payload_span sp[8];
+    for (int shift = 0; shift < 64; shift++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_printf(&sb, "{\"p\":\"%.*s\",\"aggregated_errors\":[", shift,
+                      "0123456789012345678901234567890123456789012345678901234567890123");
+        size_t start = sb.len;
+        strbuf_puts(&sb, elem);
+        size_t end = sb.len;
+        strbuf_puts(&sb, "]}");
+        cr_assert_eq(scan(sb.buf, sp), 1, "shift %d", shift);
+        cr_assert_eq(sp[0].start, start, "shift %d", shift);
+        cr_assert_eq(sp[0].end, end, "shift %d", shift);
+        strbuf_free(&sb);
+    }
+}
+
+/* ---- the placeholder text of a plan ---- */
+
+static uint64_t plan_known[64];
+static size_t plan_n_known;
+
+static const uint64_t *plan_all_known(void *ctx, const char *key, size_t len, size_t *n)
+{
+    (void)ctx;
+    (void)key;
+    (void)len;
+    *n = plan_n_known;
+    return plan_known;
+}
+
+static int plan_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 60 known occurrences, each replaced by a one-byte placeholder: the text is exactly the body with "0" in
+ * their place, and it fits the block allocated for it (a placeholder's saving counted one byte too large
+ * would make it 60 bytes short). */
+Test(payload_reuse, placeholder_text_fits_its_allocation)
+{
+    strbuf sb, want;
+    strbuf_init(&sb);
+    strbuf_init(&want);
+    strbuf_puts(&sb, "{\"aggregated_errors\":[{\"aggregation_key\":\"k\",\"created_at\":\"t\",\"latest_errors\":[");
+    strbuf_puts(&want, sb.buf);
+    for (int k = 0; k < 60; k++) {
+        strbuf_printf(&sb, "%s{\"uuid\":\"occurrence-%02d\"}", k ? "," : "", k);
+        strbuf_puts(&want, k ? ",0" : "0");
+    }
+    strbuf_puts(&sb, "]}]}");
+    strbuf_puts(&want, "]}]}");
+    payload_span agg, os[64], key;
+    cr_assert_eq(payload_scan_aggregates(sb.buf, sb.len, &agg, 1), 1);
+    cr_assert_eq(payload_scan_occurrences(sb.buf, agg, os, 64, &key), 60);
+    plan_n_known = 60;
+    for (size_t k = 0; k < 60; k++)
+        plan_known[k] = hash_fast64(sb.buf + os[k].start, os[k].end - os[k].start);
+    qsort(plan_known, plan_n_known, sizeof *plan_known, plan_cmp);
+    payload_reuse r = {.occurrences = plan_all_known};
+    reuse_plan p;
+    cr_assert(payload_reuse_plan(sb.buf, sb.len, &r, 0, &p));
+    cr_assert_eq(p.placeholders, 60);
+    cr_assert_eq(p.len, want.len);
+    cr_assert_eq(memcmp(p.text, want.buf, want.len), 0, "%.*s", (int)p.len, p.text);
+    cr_assert_geq(malloc_usable_size(p.owned), p.len + 1);
+    payload_reuse_plan_free(&p);
+    strbuf_free(&sb);
+    strbuf_free(&want);
+}
+
+/* ---- the scanner against its byte-by-byte definition ---- */
+
+/* The end of the value at b[i] as the scanner defines it, one byte at a time: a string ends at a quote
+ * not escaped by a backslash; an object or array at the bracket that brings the count of brackets
+ * outside strings back to zero; anything else at a separator or whitespace. NOPOS_T: no end. */
+#define NOPOS_T ((size_t)-1)
+static size_t ref_value_end(const char *b, size_t n, size_t i)
+{
+    if (b[i] != '{' && b[i] != '[' && b[i] != '"') {
+        size_t s = i;
+        while (i < n && !strchr(",}] \t\n\r", b[i]))
+            i++;
+        return i > s ? i : NOPOS_T;
+    }
+    size_t depth = 0;
+    bool in_str = false, esc = false;
+    bool str_only = b[i] == '"';
+    for (; i < n; i++) {
+        char c = b[i];
+        if (esc)
+            esc = false;
+        else if (in_str) {
+            if (c == '\\')
+                esc = true;
+            else if (c == '"') {
+                in_str = false;
+                if (str_only)
+                    return i + 1;
+            }
+        } else if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i + 1;
+    }
+    return NOPOS_T;
+}
+
+/* The list scan of {"aggregated_errors":[...]} by that definition: the number of elements (spans into
+ * sp), or -1. */
+static long ref_list(const char *b, size_t n, size_t i, payload_span *sp, size_t max)
+{
+    long found = 0;
+    while (i < n && b[i] == ' ')
+        i++;
+    if (i < n && b[i] == ']')
+        return 0;
+    for (;;) {
+        if (i >= n || b[i] != '{' || (size_t)found == max)
+            return -1;
+        size_t e = ref_value_end(b, n, i);
+        if (e == NOPOS_T)
+            return -1;
+        sp[found].start = i;
+        sp[found].end = e;
+        found++;
+        i = e;
+        while (i < n && b[i] == ' ')
+            i++;
+        if (i < n && b[i] == ',') {
+            i++;
+            while (i < n && b[i] == ' ')
+                i++;
+            continue;
+        }
+        if (i >= n || b[i] != ']')
+            return -1;
+        /* more members of the root may follow; what follows the root's end is not looked at */
+        for (i++;;) {
+            while (i < n && b[i] == ' ')
+                i++;
+            if (i < n && b[i] == '}')
+                return found;
+            if (i >= n || b[i] != ',')
+                return -1;
+            for (i++; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || b[i] != '"')
+                return -1;
+            size_t k = ref_value_end(b, n, i);
+            if (k == NOPOS_T || (k - i == 19 && memcmp(b + i, "\"aggregated_errors\"", 19) == 0))
+                return -1;
+            for (i = k; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || b[i] != ':')
+                return -1;
+            for (i++; i < n && b[i] == ' ';)
+                i++;
+            if (i >= n || (i = ref_value_end(b, n, i)) == NOPOS_T)
+                return -1;
+        }
+    }
+}
+
+/* Random elements (blk_value's strings with escapes, brackets and quotes) with up to 3 bytes overwritten by
+ * a quote, backslash, bracket or other byte (runs of backslashes, escaped quotes across blocks,
+ * backslashes outside strings, unbalanced brackets): the scanner finds exactly the spans the byte-by-byte
+ * definition gives, or refuses the body exactly when it does. */
+Test(payload_scan, agrees_with_the_byte_by_byte_definition)
+{
+    static const char alphabet[] = "\"\\\\\\{}[]{}[],: aaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xfb";
+    unsigned s = 4242;
+    size_t agree_spans = 0;
+    for (int round = 0; round < 20000; round++) {
+        strbuf sb;
+        strbuf_init(&sb);
+        strbuf_puts(&sb, "{\"aggregated_errors\":[");
+        size_t list = sb.len;
+        int elems = 1 + (int)(blk_rnd(&s) % 3);
+        for (int k = 0; k < elems; k++) {
+            strbuf_puts(&sb, k ? ",{\"m\":" : "{\"m\":");
+            size_t from = sb.len;
+            blk_value(&sb, &s, 0);
+            strbuf_putc(&sb, '}');
+            /* up to 3 bytes of the element overwritten at random */
+            for (int j = (int)(blk_rnd(&s) % 4); j > 0; j--)
+                sb.buf[from + blk_rnd(&s) % (sb.len - from)] = alphabet[blk_rnd(&s) % (sizeof alphabet - 1)];
+        }
+        strbuf_puts(&sb, "]}");
+        payload_span want[8], got[8];
+        long w = ref_list(sb.buf, sb.len, list, want, 8);
+        size_t maplen;
+        char *g = guarded(sb.buf, sb.len, &maplen);
+        long r = payload_scan_aggregates(g, sb.len, got, 8);
+        guarded_free(g, sb.len, maplen);
+        cr_assert_eq(r, w, "round %d: %s", round, sb.buf);
+        for (long k = 0; k < r; k++) {
+            cr_assert_eq(got[k].start, want[k].start, "round %d element %ld", round, k);
+            cr_assert_eq(got[k].end, want[k].end, "round %d element %ld", round, k);
+        }
+        agree_spans += r > 0;
+        strbuf_free(&sb);
+    }
+    cr_assert_gt(agree_spans, 5000, "%zu", agree_spans); /* not only refusals */
 }
