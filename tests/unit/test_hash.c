@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util/hash.h"
 
@@ -107,6 +109,26 @@ Test(hash, simd_path_equals_portable_path)
     for (size_t len = 0; len <= 4096; len += 7)
         cr_assert_eq(hash_body64(b, len), hash_body64_scalar(b, len), "0xff, len %zu", len);
     free(b);
+}
+
+/* Both paths read exactly len bytes: bodies of every length 0..1100 ending at an unreadable page hash
+ * without a fault, to the values of the same bytes elsewhere (test_merge_memory does this for
+ * merge_body_hash, which is the SIMD path on x86-64; this one covers the portable path too). */
+Test(hash, both_paths_read_exactly_len_bytes)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), span = (1100 / pg + 2) * pg;
+    unsigned char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(mprotect(m + span - pg, pg, PROT_NONE), 0);
+    unsigned char *end = m + span - pg, copy[1100];
+    pattern(copy, sizeof copy);
+    memcpy(end - sizeof copy, copy, sizeof copy);
+    for (size_t len = 0; len <= sizeof copy; len++) {
+        const unsigned char *p = end - len, *q = copy + sizeof copy - len;
+        cr_assert_eq(hash_body64(p, len), hash_body64(q, len), "len %zu", len);
+        cr_assert_eq(hash_body64_scalar(p, len), hash_body64(q, len), "scalar, len %zu", len);
+    }
+    munmap(m, span);
 }
 
 /* Flipping any one of the 8,192 bits of a 1 KiB input (random bytes, and JSON-like text) changes the
