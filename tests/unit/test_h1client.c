@@ -317,6 +317,9 @@ Test(h1client, body_limit)
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 10, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_LIMIT, "Content-Length above the limit");
+    cr_assert_eq(o.status, 200);
+    cr_assert_eq(o.os_errno, 0);
+    cr_assert_str_eq(o.reason, "", "the outcome's other fields are cleared");
     cr_assert_eq(b.len, 0, "refused before the body");
     cr_assert_eq(run(c, epfd, &b, 11, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_NONE, "exactly the limit is fine");
