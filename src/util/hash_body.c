@@ -7,12 +7,16 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HB_AVX2 1 /* compiled for AVX2 with a target attribute, run when the CPU has it */
+#endif
 
 /* 256 keys (one for each 32-bit word of the 16 stripes of a 1 KiB block), from
  * splitmix64 seeded with 0x6c6f6f6b6f7574 ("lookout"), the low then the high 32 bits of each output, each
  * set so that -key's low byte is 0xf8-0xff (a byte that never occurs in UTF-8): w + key == 0 needs a word w
  * starting with it. */
-_Alignas(16) static const uint32_t hash_body_keys[256] = {
+_Alignas(32) static const uint32_t hash_body_keys[256] = {
     0x71be1a07u, 0x598e0b08u, 0x1b290208u, 0xaba68008u, 0x16394d06u, 0x3cd7f601u, 0x4d508605u, 0xa265d503u,
     0x93d40105u, 0xbdf4b307u, 0xf1408a02u, 0xf43bf506u, 0x73607701u, 0x839c5e03u, 0x617b0803u, 0xf5e3e702u,
     0x12d7c803u, 0xc6ff3b03u, 0x3746fe05u, 0xfaea6603u, 0xc95cfe02u, 0x8aa8ff06u, 0xcf1ec107u, 0x61338207u,
@@ -126,7 +130,7 @@ static inline uint64_t hb_fold_sse2(uint64_t h, const __m128i acc[4])
     return hb_fold(h, a);
 }
 
-uint64_t hash_body64(const void *data, size_t len)
+uint64_t hash_body64_sse2(const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint64_t h = HB_S0 ^ (uint64_t)len;
@@ -152,9 +156,74 @@ uint64_t hash_body64(const void *data, size_t len)
     }
     return hb_final(h, len);
 }
-#else
-uint64_t hash_body64(const void *data, size_t len)
+#endif
+
+#ifdef HB_AVX2
+/* The same stripe, four products per instruction: acc[v] holds the sums a[4v..4v+3] of the 32 bytes at
+ * 32v. Half the instructions of the SSE2 path per byte. */
+__attribute__((target("avx2"))) static inline __m256i hb_round_avx2(__m256i acc, const unsigned char *p,
+                                                                      const uint32_t *k)
 {
-    return hash_body64_scalar(data, len);
+    __m256i d = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p),
+                                 _mm256_load_si256((const __m256i *)(const void *)k));
+    return _mm256_add_epi64(acc, _mm256_mul_epu32(d, _mm256_shuffle_epi32(d, 0xf5)));
+}
+
+__attribute__((target("avx2"))) static inline uint64_t hb_fold_avx2(uint64_t h, __m256i acc0, __m256i acc1)
+{
+    uint64_t a[8];
+    _mm256_storeu_si256((__m256i *)(void *)a, acc0);
+    _mm256_storeu_si256((__m256i *)(void *)(a + 4), acc1);
+    return hb_fold(h, a);
+}
+
+__attribute__((target("avx2"))) uint64_t hash_body64_avx2(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = HB_S0 ^ (uint64_t)len;
+    size_t i = 0;
+    for (; len - i >= 1024; i += 1024) {
+        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (size_t s = 0; s < 16; s++) {
+            acc0 = hb_round_avx2(acc0, p + i + 64 * s, hash_body_keys + 16 * s);
+            acc1 = hb_round_avx2(acc1, p + i + 64 * s + 32, hash_body_keys + 16 * s + 8);
+        }
+        h = hb_fold_avx2(h, acc0, acc1);
+    }
+    if (i < len) {
+        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        size_t s = 0;
+        for (; len - i >= 64; i += 64, s++) {
+            acc0 = hb_round_avx2(acc0, p + i, hash_body_keys + 16 * s);
+            acc1 = hb_round_avx2(acc1, p + i + 32, hash_body_keys + 16 * s + 8);
+        }
+        if (i < len) {
+            _Alignas(32) unsigned char pad[64] = {0};
+            memcpy(pad, p + i, len - i);
+            acc0 = hb_round_avx2(acc0, pad, hash_body_keys + 16 * s);
+            acc1 = hb_round_avx2(acc1, pad + 32, hash_body_keys + 16 * s + 8);
+        }
+        h = hb_fold_avx2(h, acc0, acc1);
+    }
+    return hb_final(h, len);
+}
+
+bool hash_body64_has_avx2(void)
+{
+    return __builtin_cpu_supports("avx2");
 }
 #endif
+
+uint64_t hash_body64(const void *data, size_t len)
+{
+#ifdef HB_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return hash_body64_avx2(data, len);
+#endif
+#if defined(__SSE2__)
+    return hash_body64_sse2(data, len);
+#else
+    return hash_body64_scalar(data, len);
+#endif
+}

@@ -91,8 +91,9 @@ Test(hash, body_values_are_pinned)
     free(b);
 }
 
-/* The SIMD path (SSE2 on x86-64) and the portable path give the same value for every length 0..4096 of
- * random bytes, at every alignment mod 16 (the portable path is what other architectures run). */
+/* The SIMD paths (SSE2 on x86-64, and AVX2 where this CPU has it: hash_body64 takes it then) and the
+ * portable path give the same value for every length 0..4096 of random bytes, at every alignment mod 16
+ * (the portable path is what other architectures run). */
 Test(hash, simd_path_equals_portable_path)
 {
     unsigned char *b = malloc(4096 + 16);
@@ -102,7 +103,15 @@ Test(hash, simd_path_equals_portable_path)
         unsigned char *p = b + len % 16;
         for (size_t i = 0; i < len; i++)
             p[i] = (unsigned char)rng();
-        cr_assert_eq(hash_body64(p, len), hash_body64_scalar(p, len), "len %zu", len);
+        uint64_t want = hash_body64_scalar(p, len);
+        cr_assert_eq(hash_body64(p, len), want, "len %zu", len);
+#if defined(__SSE2__)
+        cr_assert_eq(hash_body64_sse2(p, len), want, "SSE2, len %zu", len);
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (hash_body64_has_avx2())
+            cr_assert_eq(hash_body64_avx2(p, len), want, "AVX2, len %zu", len);
+#endif
     }
     /* bytes with the high bit set in every word (the unsigned 32x32 multiply, the carries of the key add) */
     memset(b, 0xff, 4096);
@@ -113,7 +122,7 @@ Test(hash, simd_path_equals_portable_path)
 
 /* Both paths read exactly len bytes: bodies of every length 0..1100 ending at an unreadable page hash
  * without a fault, to the values of the same bytes elsewhere (test_merge_memory does this for
- * merge_body_hash, which is the SIMD path on x86-64; this one covers the portable path too). */
+ * merge_body_hash, which is AVX2 or SSE2 on x86-64; this one covers the SSE2 and portable paths too). */
 Test(hash, both_paths_read_exactly_len_bytes)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE), span = (1100 / pg + 2) * pg;
@@ -127,6 +136,9 @@ Test(hash, both_paths_read_exactly_len_bytes)
         const unsigned char *p = end - len, *q = copy + sizeof copy - len;
         cr_assert_eq(hash_body64(p, len), hash_body64(q, len), "len %zu", len);
         cr_assert_eq(hash_body64_scalar(p, len), hash_body64(q, len), "scalar, len %zu", len);
+#if defined(__SSE2__)
+        cr_assert_eq(hash_body64_sse2(p, len), hash_body64(q, len), "SSE2, len %zu", len);
+#endif
     }
     munmap(m, span);
 }
