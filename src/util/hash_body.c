@@ -125,8 +125,10 @@ static inline void hb_stripe_sse2(__m128i acc[4], const unsigned char *p, const 
 static inline uint64_t hb_fold_sse2(uint64_t h, const __m128i acc[4])
 {
     uint64_t a[8];
-    for (int v = 0; v < 4; v++)
-        _mm_storeu_si128((__m128i *)(void *)(a + 2 * v), acc[v]);
+    _mm_storeu_si128((__m128i *)(void *)a, acc[0]);
+    _mm_storeu_si128((__m128i *)(void *)(a + 2), acc[1]);
+    _mm_storeu_si128((__m128i *)(void *)(a + 4), acc[2]);
+    _mm_storeu_si128((__m128i *)(void *)(a + 6), acc[3]);
     return hb_fold(h, a);
 }
 
