@@ -1,7 +1,7 @@
 /* hash_body64 (util/hash.h): the body fingerprint. Its values are stored (sources.body_hash), so the keys,
- * the constants and the order of every step are fixed: the SSE2 path and the scalar path give the same
+ * the constants and the order of every step are fixed: the AVX2, SSE2 and scalar paths give the same
  * values (test_hash compares them for every length 0..4096), and a change means one more parse of every
- * source after an upgrade (test_merge body_hash_values_are_stable pins values computed in Python). */
+ * source after an upgrade (test_hash and test_merge pin values computed in Python). */
 #include "util/hash.h"
 
 #if defined(__SSE2__)
