@@ -103,18 +103,24 @@ int main(int argc, char **argv)
     scrape_loop *l = scrape_loop_new(1, on_result, NULL);
     const char *curl_only = getenv("CURL_ONLY"); /* 1: every scrape through curl (--scrape.curl-only) */
     scrape_loop_set_fast_http(l, !(curl_only && !strcmp(curl_only, "1")));
+    const char *jobs_env = getenv("JOBS"); /* targets spread over this many jobs, i % JOBS (default 1) */
+    int n_jobs = jobs_env && atoi(jobs_env) > 0 ? atoi(jobs_env) : 1;
     for (int i = 0; i < n_targets; i++) {
-        char url[1024], idx[16];
+        char url[1024], idx[16], job[16];
+        if (n_jobs == 1)
+            snprintf(job, sizeof job, "bench");
+        else
+            snprintf(job, sizeof job, "bench%d", i % n_jobs);
         snprintf(url, sizeof url, "%s%d.json", base, i);
         snprintf(idx, sizeof idx, "%d", i);
         built_target t = {.status = TARGET_ACTIVE, .url = url, .dropped_by = -1};
         labelset_init(&t.labels);
-        labelset_set(&t.labels, "job", "bench");
+        labelset_set(&t.labels, "job", job);
         labelset_set(&t.labels, "instance", "127.0.0.1");
         labelset_set(&t.labels, "idx", idx);
         t.hash = fnv1a64(FNV64_OFFSET, url, strlen(url));
-        ingest_target_event(in, TARGET_ADDED, "bench", &t, false, 0);
-        scrape_target_spec spec = {.job = "bench", .hash = t.hash, .url = url, .interval_ms = 2000,
+        ingest_target_event(in, TARGET_ADDED, job, &t, false, 0);
+        scrape_target_spec spec = {.job = job, .hash = t.hash, .url = url, .interval_ms = 2000,
                                    .timeout_ms = 10000};
         scrape_loop_upsert(l, &spec);
         labelset_free(&t.labels);

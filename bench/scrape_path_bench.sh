@@ -6,6 +6,7 @@
 # CPU time; they count user-space instructions of the whole process (scrape loop, curl, ingest writer,
 # merge, SQLite), not the kernel's.
 # Env: TARGETS (100), SCRAPES (scrapes per target in the measured window, 3), MODES ("unchanged changed"),
+#      JOBS (the targets spread over this many jobs, 1),
 #      VALGRIND_OPTS (extra callgrind options), KEEP_PROFILE (a path prefix: keep the callgrind files), BUILD,
 #      CURL_ONLY=1 (every scrape through curl, as --scrape.curl-only; default: the fast path, http/h1client.c),
 #      FLUSH_MS (the ingest writer's flush interval; default 1 s of wall time, which under callgrind is a few

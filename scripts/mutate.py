@@ -56,6 +56,7 @@ MODULE_TESTS = {
     "src/scrape/scheduler.c": ["test_scheduler", "test_scheduler_faults", "test_scheduler_paths", "test_security_scrape"],
     "src/scrape/scheduler_fast.c": ["test_scheduler", "test_scheduler_faults", "test_scheduler_paths", "test_security_scrape"],
     "src/http/h1parse.c": ["test_h1parse", "test_h1client"],
+    "src/util/hash_body.c": ["test_hash", "test_merge_memory"],
     "src/http/h1client.c": ["test_h1client", "test_scheduler", "test_scheduler_paths", "test_security_scrape"],
     "src/store/sql_store.c": ["test_store_sqlite", "test_store_faults"],
     "src/store/sql_read.c": ["test_store_sqlite", "test_store_faults"],

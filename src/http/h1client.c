@@ -43,6 +43,8 @@ struct h1_client {
     bool usable, reused, retried;
     char *req;
     size_t req_len, req_cap, sent;
+    size_t req_prefix; /* the first bytes of req, the same in every request of this client (request line,
+                        * Host, Accept-Encoding; no secrets) and kept between requests; 0 until built */
     h1_parser p;
     int64_t body_limit;
     h1_sink_fn sink;
@@ -268,11 +270,12 @@ static void conn_close(h1_client *c)
     c->events = 0;
 }
 
-/* Ends the request: wipes it, back to idle. The connection stays when keep is true. */
+/* Ends the request: wipes it past the fixed prefix (credentials), back to idle. The connection stays when
+ * keep is true. */
 static void request_end(h1_client *c, bool keep)
 {
-    if (c->req)
-        explicit_bzero(c->req, c->req_len);
+    if (c->req && c->req_len > c->req_prefix)
+        explicit_bzero(c->req + c->req_prefix, c->req_len - c->req_prefix);
     c->req_len = c->sent = 0;
     inflate_end(c);
     c->state = C_IDLE;
@@ -599,19 +602,25 @@ h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *cons
 {
     if (c->state != C_IDLE)
         request_end(c, false);
-    c->req_len = c->sent = 0;
-    req_put(c, "GET ", 4);
-    req_put(c, c->target, strlen(c->target));
-    req_line(c, " HTTP/1.1");
-    req_put(c, "Host: ", 6);
-    req_line(c, c->host);
+    c->sent = 0;
+    if (c->req_prefix) { /* built by the first request: the target, Host and the process' encodings */
+        c->req_len = c->req_prefix;
+    } else {
+        c->req_len = 0;
+        req_put(c, "GET ", 4);
+        req_put(c, c->target, strlen(c->target));
+        req_line(c, " HTTP/1.1");
+        req_put(c, "Host: ", 6);
+        req_line(c, c->host);
+        const char *ae = h1_accept_encoding();
+        if (*ae) {
+            req_put(c, "Accept-Encoding: ", 17);
+            req_line(c, ae);
+        }
+        c->req_prefix = c->req_len;
+    }
     if (basic_auth)
         req_line(c, basic_auth);
-    const char *ae = h1_accept_encoding();
-    if (*ae) {
-        req_put(c, "Accept-Encoding: ", 17);
-        req_line(c, ae);
-    }
     for (size_t i = 0; headers && headers[i]; i++)
         req_line(c, headers[i]);
     req_put(c, "\r\n", 2);

@@ -476,15 +476,14 @@ static void format_seconds(char *buf, size_t n, int64_t ms)
 
 /* Counts a finished scrape in lookout_scrapes_total, _failures_total, _duration_seconds and
  * _delay_seconds (and a fast-path "done" when fast_done_pending), through series handles: one lock and no
- * series lookup per scrape. The handles of the job scraped last are kept; another job's are looked up. */
-static void count_scrape(scrape_loop *l, const char *job, bool failed, double dur, double delay)
+ * series lookup per scrape. Each target takes its job's handles at its first scrape, so a fleet whose jobs
+ * interleave looks nothing up either. */
+static void count_scrape(scrape_loop *l, target *t, bool failed, double dur, double delay)
 {
-    const char *lv[] = {job};
-    if (!l->mc_job || strcmp(l->mc_job, job) != 0) {
-        free(l->mc_job);
-        l->mc_job = xstrdup(job);
-        l->mc_scrapes = metric_series_get(l->m_scrapes, lv);
-        l->mc_duration = metric_series_get(l->m_duration, lv);
+    const char *lv[] = {t->job};
+    if (!t->mc_scrapes) {
+        t->mc_scrapes = metric_series_get(l->m_scrapes, lv);
+        t->mc_duration = metric_series_get(l->m_duration, lv);
     }
     if (failed)
         metric_add(l->m_failures, lv, 1);
@@ -499,7 +498,7 @@ static void count_scrape(scrape_loop *l, const char *job, bool failed, double du
         }
         fast = l->mc_fast_done;
     }
-    metric_series *s[] = {l->mc_scrapes, l->mc_duration, l->mc_delay, fast};
+    metric_series *s[] = {t->mc_scrapes, t->mc_duration, l->mc_delay, fast};
     double v[] = {1, dur, delay, 1};
     metric_series_update(s, v, 4);
 }
@@ -518,7 +517,7 @@ void scrape_deliver(scrape_loop *l, target *t, long status, const char *e, doubl
         .duration_s = dur, .http_status = status,
         .body = e ? NULL : t->body + t->body_off, .body_len = e ? 0 : t->body_len, .error = e,
     };
-    count_scrape(l, t->job, e != NULL, dur, (double)(t->start_ms - t->sched_ms) / 1000.0);
+    count_scrape(l, t, e != NULL, dur, (double)(t->start_ms - t->sched_ms) / 1000.0);
     char *body = t->body;
     size_t cap = t->body_cap;
     t->body = NULL;
@@ -854,7 +853,6 @@ void scrape_loop_free(scrape_loop *l)
     minheap_free(&l->fast_deadlines);
     free(l->fast_by_fd);
     scrape_pool_free(&l->pool);
-    free(l->mc_job);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);
     close(l->epfd);

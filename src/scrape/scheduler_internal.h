@@ -51,6 +51,9 @@ typedef struct target {
     int64_t start_us;
     char tmo_hdr[96]; /* "X-Prometheus-Scrape-Timeout-Seconds: ..." for tmo_hdr_ms */
     int64_t tmo_hdr_ms;
+    /* this target's job's series of lookout_scrapes_total and _duration_seconds, taken at its first
+     * delivered scrape (count_scrape; those families never remove a series, so the handles stay valid) */
+    metric_series *mc_scrapes, *mc_duration;
 } target;
 
 typedef enum cmd_kind { CMD_UPSERT, CMD_REMOVE, CMD_STOP } cmd_kind;
@@ -82,12 +85,11 @@ struct scrape_loop {
     minheap heap; /* every target, keyed on next_ms */
     metric_family *m_duration, *m_scrapes, *m_failures, *m_delay;
     metric_family *m_fast; /* fast-path requests by outcome: "done", or "curl" (handed to curl) */
-    /* Series handles for the per-scrape counts (scrape_deliver: one lock, no lookup): those of the job
-     * scraped last (mc_job, a copy), the delay histogram's, and m_fast{outcome="done"}, all taken at first
-     * use, as the series would be created then. fast_done_pending: scrape_deliver also counts a fast-path
-     * "done" (set by the fast path right before it delivers). */
-    char *mc_job;
-    metric_series *mc_scrapes, *mc_duration, *mc_delay, *mc_fast_done;
+    /* Series handles for the per-scrape counts (scrape_deliver: one lock, no lookup): the delay histogram's
+     * and m_fast{outcome="done"} (each target keeps its job's), taken at first use, as the series would be
+     * created then. fast_done_pending: scrape_deliver also counts a fast-path "done" (set by the fast path
+     * right before it delivers). */
+    metric_series *mc_delay, *mc_fast_done;
     bool fast_done_pending;
     scrape_pool pool; /* idle easy handles and receive buffers */
     bool fast_enabled;

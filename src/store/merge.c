@@ -426,7 +426,8 @@ bool merge_labels_add(merge_engine *e, magg *a, const labelset *ls, uint64_t h, 
 }
 
 /* hash_body64 (util/hash.h): at 10,000 targets this check runs on every scrape. Its values are stored
- * (sources.body_hash); the change from hash_fast64 (session 6) re-parses every source once after an upgrade. */
+ * (sources.body_hash); each change of the function (session 6: from hash_fast64; session 8: the SSE2
+ * stripes) re-parses every source once after an upgrade. */
 uint64_t merge_body_hash(const char *body, size_t len)
 {
     return hash_body64(body, len);

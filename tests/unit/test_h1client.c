@@ -207,16 +207,24 @@ Test(h1client, request_bytes_and_keep_alive)
     cr_assert_str_eq(b.b, "{\"a\":1}");
     char want[1024];
     snprintf(want, sizeof want,
-             "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Basic dTpw\r\n"
-             "Accept-Encoding: %s\r\nAccept: application/json\r\nUser-Agent: lookout/test\r\n"
+             "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: %s\r\n"
+             "Authorization: Basic dTpw\r\nAccept: application/json\r\nUser-Agent: lookout/test\r\n"
              "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
              s.port, h1_accept_encoding());
     cr_assert_str_eq(s.last_req, want);
     int fd = h1_client_fd(c);
     cr_assert_geq(fd, 0);
+    /* The request line, Host and Accept-Encoding are built once per client; what follows them is built per
+     * request: the next requests carry no Authorization. */
+    snprintf(want, sizeof want,
+             "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: %s\r\n"
+             "Accept: application/json\r\nUser-Agent: lookout/test\r\n"
+             "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
+             s.port, h1_accept_encoding());
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(run(c, epfd, &b, 1000, NULL, &o, 5000), H1C_DONE);
         cr_assert_str_eq(b.b, "{\"a\":1}");
+        cr_assert_str_eq(s.last_req, want, "request %d", i + 2);
     }
     cr_assert_eq(h1_client_fd(c), fd, "the connection is kept");
     cr_assert_eq(s.conns, 1);
@@ -309,6 +317,9 @@ Test(h1client, body_limit)
     h1c_outcome o;
     cr_assert_eq(run(c, epfd, &b, 10, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_LIMIT, "Content-Length above the limit");
+    cr_assert_eq(o.status, 200);
+    cr_assert_eq(o.os_errno, 0);
+    cr_assert_str_eq(o.reason, "", "the outcome's other fields are cleared");
     cr_assert_eq(b.len, 0, "refused before the body");
     cr_assert_eq(run(c, epfd, &b, 11, NULL, &o, 5000), H1C_DONE);
     cr_assert_eq(o.error, H1E_NONE, "exactly the limit is fine");

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ingest/ingest.h"
+#include "util/hash.h"
 #include "util/metrics.h"
 
 static const char *BODY1 =
@@ -61,6 +64,74 @@ Test(ingest, merges_skips_unchanged_and_writes_once_synced)
     ingest_free(in);
     selfexc_free(sx);
     store_close(st);
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* An upgrade that changes the body hash (session 8: hash_body64's stripes) finds the old function's value in
+ * sources.body_hash: each source's first body after it is parsed once more, merges nothing twice (its counts
+ * are the stored ones), stores the new value, and the body after it is skipped as unchanged again. The old
+ * value is session 6's hash_body64 of BODY1, computed in Python from that function (tests/unit/test_merge.c
+ * at 407f7a5 has it). */
+Test(ingest, a_stored_hash_of_an_older_function_costs_one_parse)
+{
+    char dir[] = "/tmp/lookout-ingest-XXXXXX", db[64], sql[160], err[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/lookout.db", dir);
+    const int64_t OLD = 3591653657181197972LL; /* 0x31d81df8c8849694 */
+    for (int run = 0; run < 2; run++) {
+        store *st = store_sqlite_new(db, NULL, err, sizeof err);
+        cr_assert_not_null(st, "%s", err);
+        selfexc *sx = selfexc_new();
+        ingest *in = ingest_new(st, NULL, sx, NULL);
+        cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+        scrape_result r = result("api", 1, "http://a/-/exceptions", BODY1, NULL);
+        ingest_submit(in, &r);
+        cr_assert_eq(ingest_sync(in, 5000), 0);
+        ingest_submit(in, &r); /* the same bytes: skipped, in both runs */
+        cr_assert_eq(ingest_sync(in, 5000), 0);
+        ingest_status s;
+        ingest_get_status(in, &s);
+        cr_assert_eq(s.merged_bodies, 1, "run %d", run); /* run 1: the old stored value mismatched once */
+        cr_assert_eq(s.unchanged_bodies, 1, "run %d", run);
+        cr_assert_eq(total_of(st, "api", "k1"), 3, "run %d", run);
+        if (run == 1) {
+            r = result("api", 1, "http://a/-/exceptions", BODY2, NULL);
+            ingest_submit(in, &r);
+            cr_assert_eq(ingest_sync(in, 5000), 0);
+            cr_assert_eq(total_of(st, "api", "k1"), 5);
+        }
+        ingest_free(in);
+        selfexc_free(sx);
+        store_close(st);
+        if (run == 0) { /* the new value was stored; put the old function's value of the same body there */
+            cr_assert_eq(sql_int(db, "SELECT body_hash FROM sources"), (int64_t)hash_body64(BODY1, strlen(BODY1)));
+            snprintf(sql, sizeof sql, "UPDATE sources SET body_hash = %lld", (long long)OLD);
+            sqlite3 *h;
+            cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+            cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+            cr_assert_eq(sqlite3_changes(h), 1);
+            sqlite3_close(h);
+        }
+    }
+    cr_assert_eq(sql_int(db, "SELECT count(*) FROM sources"), 1);
+    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(sql, sizeof sql, "%s%s", db, suffix[i]);
+        unlink(sql);
+    }
+    cr_assert_eq(rmdir(dir), 0);
 }
 
 /* With the target known (ingest_target_event), an unchanged body is decided in ingest_submit without

@@ -280,26 +280,27 @@ Test(merge_memory, names_are_not_read_past_their_end)
     munmap(bk, lk);
 }
 
-/* The body hash reads exactly len bytes: a body of every length from 0 to 200 (all three lanes, the 16-byte
- * rounds and every tail size) ending at an unreadable page hashes without a fault and to the same value as
- * the same bytes in an ordinary buffer; a length one shorter or one longer over the same bytes differs. */
+/* The body hash reads exactly len bytes: a body of every length from 0 to 1100 (every stripe count and tail
+ * size, a whole 1 KiB block and the next) ending at an unreadable page hashes without a fault and to the
+ * same value as the same bytes in an ordinary buffer; a length one shorter or one longer over the same bytes
+ * differs. */
 Test(merge_memory, body_hash_reads_exactly_len_bytes)
 {
-    char src[201], *base;
+    char src[1101], *base;
     size_t maplen;
     for (size_t i = 0; i < sizeof src - 1; i++)
         src[i] = (char)('a' + (i * 7) % 26);
     src[sizeof src - 1] = '\0';
     char *end = guarded_str(src, &base, &maplen) + (sizeof src - 1); /* the NUL, last readable byte */
-    for (size_t len = 0; len <= 200; len++) {
+    for (size_t len = 0; len <= 1100; len++) {
         const char *p = end - len; /* len bytes, then the NUL, then the unreadable page */
-        cr_assert_eq(merge_body_hash(p, len), merge_body_hash(src + 200 - len, len), "len %zu", len);
+        cr_assert_eq(merge_body_hash(p, len), merge_body_hash(src + 1100 - len, len), "len %zu", len);
         if (len > 0)
             cr_expect_neq(merge_body_hash(p, len), merge_body_hash(p, len - 1), "len %zu", len);
     }
     /* and without the NUL: the last byte of the body is the last readable byte */
     end[0] = 'z';
-    for (size_t len = 1; len <= 200; len++)
+    for (size_t len = 1; len <= 1100; len++)
         cr_assert_neq(merge_body_hash(end + 1 - len, len), 0, "len %zu", len);
     munmap(base, maplen);
 }
