@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/apiutil.h"
 #include "api/html.h"
 #include "util/strbuf.h"
 
@@ -85,25 +86,64 @@ static void filter_form(strbuf *out, target_manager *tm, const targets_page_quer
     strbuf_puts(out, "\" size=\"40\"><button type=\"submit\">Filter</button></form>\n");
 }
 
-static void relabel_link(strbuf *out, const char *job, const labelset *discovered)
+/* Discovered labels are written as they are merged from the target's group (targets_*_discovered_each, as
+ * /api/v1/targets writes them), never copied into a label set: a page showing a target whose group holds
+ * a million labels costs their text in the page. One of a, d, f is set. */
+typedef struct disc_ref {
+    const target_pool *p;
+    const active_target *a;
+    const dropped_target *d;
+    const failed_target *f;
+} disc_ref;
+
+static void disc_each(const disc_ref *r, target_label_fn fn, void *ctx)
 {
-    strbuf json;
-    strbuf_init(&json);
-    strbuf_putc(&json, '{');
-    for (size_t i = 0; i < discovered->n; i++) {
-        if (i)
-            strbuf_putc(&json, ',');
-        strbuf_json_string(&json, discovered->v[i].name);
-        strbuf_putc(&json, ':');
-        strbuf_json_string(&json, discovered->v[i].value);
-    }
-    strbuf_putc(&json, '}');
-    int first = 1;
-    strbuf_puts(out, " <a class=\"muted\" href=\"api/v1/targets/relabel_steps");
-    html_query_param(out, &first, "scrapePool", job);
-    html_query_param(out, &first, "labels", json.buf);
-    strbuf_puts(out, "\">relabel steps</a>");
-    strbuf_free(&json);
+    if (r->a)
+        targets_active_discovered_each(r->p, r->a, fn, ctx);
+    else if (r->d)
+        targets_dropped_discovered_each(r->p, r->d, fn, ctx);
+    else
+        targets_failed_discovered_each(r->p, r->f, fn, ctx);
+}
+
+static void badge_label(void *ctx, const char *name, const char *value)
+{
+    html_label_badge(ctx, name, value);
+}
+
+static void disc_badges(strbuf *out, const disc_ref *r)
+{
+    disc_each(r, badge_label, out);
+}
+
+/* One label of the relabel link's `labels` parameter: its JSON member (api_json_label, into a scratch
+ * buffer) query-escaped into the page. Escaping is byte by byte, so the parameter is the escaped JSON
+ * object, as if the object had been built whole first. */
+typedef struct link_writer {
+    api_json_labels json; /* .out: the scratch buffer */
+    strbuf *out;
+} link_writer;
+
+static void link_label(void *ctx, const char *name, const char *value)
+{
+    link_writer *w = ctx;
+    strbuf_reset(w->json.out);
+    api_json_label(&w->json, name, value);
+    strbuf_url_query_escape(w->out, w->json.out->buf);
+}
+
+/* A link to /api/v1/targets/relabel_steps for the target's discovered labels (a job name is never empty). */
+static void relabel_link(strbuf *out, const char *job, const disc_ref *r)
+{
+    strbuf scratch;
+    strbuf_init(&scratch);
+    link_writer w = {{&scratch, false}, out};
+    strbuf_puts(out, " <a class=\"muted\" href=\"api/v1/targets/relabel_steps?scrapePool=");
+    strbuf_url_query_escape(out, job);
+    strbuf_puts(out, "&amp;labels=%7B");
+    disc_each(r, link_label, &w);
+    strbuf_puts(out, "%7D\">relabel steps</a>");
+    strbuf_free(&scratch);
 }
 
 static void render_pool(strbuf *out, const target_pool *p, const targets_page_query *q, int64_t now_ms,
@@ -181,18 +221,16 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
         strbuf_puts(out, ")</summary><table><tr><th>Discovered labels</th><th>Dropped by</th></tr>\n");
         for (size_t i = 0; i < p->n_dropped && i < DROPPED_SHOWN; i++) {
             const dropped_target *d = &p->dropped[i];
-            labelset disc;
-            targets_dropped_discovered(p, d, &disc);
+            disc_ref r = {.p = p, .d = d};
             strbuf_puts(out, "<tr><td>");
-            html_label_badges(out, &disc, 0);
+            disc_badges(out, &r);
             strbuf_puts(out, "</td><td>");
             if (d->rule_index >= 0)
                 strbuf_printf(out, "dropped by rule #%d (%s)", d->rule_index,
                               relabel_action_name(d->action));
             else
                 strbuf_puts(out, "dropped by relabeling");
-            relabel_link(out, p->job, &disc);
-            labelset_free(&disc);
+            relabel_link(out, p->job, &r);
             strbuf_puts(out, "</td></tr>\n");
         }
         strbuf_puts(out, "</table>");
@@ -211,10 +249,7 @@ static void render_pool(strbuf *out, const target_pool *p, const targets_page_qu
                       p->failed_count);
         for (size_t i = 0; i < p->n_failed && i < DROPPED_SHOWN; i++) {
             strbuf_puts(out, "<tr><td>");
-            labelset disc;
-            targets_failed_discovered(p, &p->failed[i], &disc);
-            html_label_badges(out, &disc, 0);
-            labelset_free(&disc);
+            disc_badges(out, &(disc_ref){.p = p, .f = &p->failed[i]});
             strbuf_puts(out, "</td><td class=\"err\">");
             strbuf_html(out, p->failed[i].error);
             strbuf_puts(out, "</td></tr>\n");
@@ -267,22 +302,17 @@ void sd_page_render(target_manager *tm, const char *scrape_pool, long page, strb
             strbuf_puts(out, "<tr><td>");
             if (k < p->n_active) {
                 const active_target *t = p->active[k];
-                labelset disc;
-                targets_active_discovered(p, t, &disc);
-                html_label_badges(out, &disc, 0);
-                labelset_free(&disc);
+                disc_badges(out, &(disc_ref){.p = p, .a = t});
                 strbuf_puts(out, "</td><td>");
                 html_label_badges(out, &t->t.labels, 1);
             } else {
                 const dropped_target *d = &p->dropped[k - p->n_active];
-                labelset disc;
-                targets_dropped_discovered(p, d, &disc);
-                html_label_badges(out, &disc, 0);
+                disc_ref r = {.p = p, .d = d};
+                disc_badges(out, &r);
                 strbuf_puts(out, "</td><td class=\"muted\">Dropped");
                 if (d->rule_index >= 0)
                     strbuf_printf(out, " by rule #%d (%s)", d->rule_index, relabel_action_name(d->action));
-                relabel_link(out, p->job, &disc);
-                labelset_free(&disc);
+                relabel_link(out, p->job, &r);
             }
             strbuf_puts(out, "</td></tr>\n");
         }
