@@ -758,3 +758,144 @@ Test(targets_page, pinned_bytes)
     targets_free(tm);
     config_free(cfg);
 }
+
+/* ---- the pages streamed a piece at a time ---- */
+
+/* scrape_configs of jobs "j%03d" for i in [from, to) step 2, plus `extra` (NULL: none) */
+static lookout_config *many_jobs(int from, int to, const char *extra)
+{
+    strbuf y;
+    strbuf_init(&y);
+    strbuf_puts(&y, "scrape_configs:\n");
+    for (int i = from; i < to; i += 2)
+        strbuf_printf(&y, "  - job_name: j%03d\n", i);
+    if (extra)
+        strbuf_printf(&y, "  - job_name: %s\n", extra);
+    lookout_config *cfg = parse(y.buf);
+    strbuf_free(&y);
+    return cfg;
+}
+
+static void sync_job(target_manager *tm, const char *job, int n)
+{
+    target_group g;
+    target_group_init(&g, "static:0");
+    labelset_set(&g.labels, "__meta_team", job);
+    for (int i = 0; i < n; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "%s-host%02d:80", job, i);
+        add(&g, addr, "zone", "eu-west-1a");
+    }
+    const target_group *gs[] = {&g};
+    targets_sync(tm, job, gs, 1);
+    target_group_free(&g);
+}
+
+/* How often "<h2>JOB</h2>" is in the page. */
+static int pool_shown(const char *page, const char *job)
+{
+    char h[64];
+    snprintf(h, sizeof h, "<h2>%s</h2>", job);
+    int n = 0;
+    for (const char *p = strstr(page, h); p; p = strstr(p + 1, h))
+        n++;
+    return n;
+}
+
+/* 300 pools of 20 targets: /targets and /service-discovery come in pieces of whole pools, each piece
+ * written under the read lock and none held between them (the pools are reconfigured between two pieces:
+ * with the lock held across pieces that would wait forever); every pool is shown once, in job order; a
+ * pool removed or added after the writer's place is left out or shown, one added before it is not. */
+Test(targets_page, streamed_in_pieces_without_the_lock, .timeout = 60)
+{
+    lookout_config *cfg = many_jobs(2, 602, NULL), *cfg2 = many_jobs(2, 600, "j001");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    char job[16];
+    for (int i = 2; i < 602; i += 2) {
+        snprintf(job, sizeof job, "j%03d", i);
+        sync_job(tm, job, 20);
+    }
+    for (int sd = 0; sd < 2; sd++) {
+        targets_apply_config(tm, cfg);
+        strbuf whole, out;
+        strbuf_init(&whole);
+        strbuf_init(&out);
+        targets_page_query q = {.page = 1};
+        if (sd)
+            sd_page_render(tm, NULL, 1, &whole);
+        else
+            targets_page_render(tm, &q, 1700000000000, &whole);
+        cr_assert(strstr(whole.buf, "</main></body></html>\n"));
+        for (int i = 2; i < 602; i += 2) {
+            snprintf(job, sizeof job, "j%03d", i);
+            cr_assert_eq(pool_shown(whole.buf, job), 1, "%s", job);
+        }
+        /* the same page in pieces: each one whole pools of ~6 KiB up to TARGETS_PAGE_PIECE */
+        targets_page_writer *w = targets_page_writer_new(tm, sd, &q, 1700000000000, &out);
+        size_t pieces = 0, prev = out.len;
+        int rc;
+        do {
+            rc = targets_page_fill(w, &out);
+            pieces++;
+            cr_assert_lt(out.len - prev, TARGETS_PAGE_PIECE + 16384, "piece %zu: %zu bytes", pieces, out.len - prev);
+            prev = out.len;
+        } while (rc == 1);
+        targets_page_writer_free(w);
+        cr_assert_gt(pieces, 20, "%zu pieces", pieces);
+        cr_assert_eq(out.len, whole.len);
+        cr_assert_str_eq(out.buf, whole.buf);
+
+        /* reconfigured between two pieces: j600 removed, j001 (before the writer's place) added */
+        strbuf_reset(&out);
+        w = targets_page_writer_new(tm, sd, &q, 1700000000000, &out);
+        cr_assert_eq(targets_page_fill(w, &out), 1);
+        cr_assert_eq(pool_shown(out.buf, "j002"), 1);
+        cr_assert_eq(pool_shown(out.buf, "j300"), 0);
+        targets_apply_config(tm, cfg2);
+        while (targets_page_fill(w, &out) == 1)
+            ;
+        targets_page_writer_free(w);
+        cr_assert_eq(pool_shown(out.buf, "j001"), 0, "added before the writer's place");
+        cr_assert_eq(pool_shown(out.buf, "j600"), 0, "removed after it");
+        for (int i = 2; i < 600; i += 2) {
+            snprintf(job, sizeof job, "j%03d", i);
+            cr_assert_eq(pool_shown(out.buf, job), 1, "%s", job);
+        }
+        cr_assert(strstr(out.buf, "</main></body></html>\n"));
+        strbuf_free(&whole);
+        strbuf_free(&out);
+    }
+    targets_free(tm);
+    config_free(cfg);
+    config_free(cfg2);
+}
+
+/* One pool asked for among many: only it, in one piece or more; an unknown one: the message, once. */
+Test(targets_page, streamed_single_pool_and_unknown_pool)
+{
+    lookout_config *cfg = many_jobs(0, 400, NULL);
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "j398", 3);
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.scrape_pool = "j398", .page = 1};
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert_eq(pool_shown(sb.buf, "j398"), 1);
+    cr_assert_eq(pool_shown(sb.buf, "j000"), 0);
+    cr_assert(strstr(sb.buf, "http://j398-host02:80/-/exceptions"));
+    cr_assert_null(strstr(sb.buf, "No such scrape pool"));
+    strbuf_reset(&sb);
+    q.scrape_pool = "nope";
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert(strstr(sb.buf, "<p class=\"muted\">No such scrape pool.</p>\n</main></body></html>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, "j398", 0, &sb);
+    cr_assert_eq(pool_shown(sb.buf, "j398"), 1);
+    cr_assert_eq(pool_shown(sb.buf, "j396"), 0);
+    cr_assert(strstr(sb.buf, "__address__=&#34;j398-host00:80&#34;"));
+    strbuf_free(&sb);
+    targets_free(tm);
+    config_free(cfg);
+}
