@@ -1,6 +1,7 @@
 /* /api/v1/targets and relabel_steps JSON (rendered without a socket), Go-compatible numbers and times,
  * globalUrl, and the HTML pages' escaping and paging. */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -896,6 +897,130 @@ Test(targets_page, streamed_single_pool_and_unknown_pool)
     cr_assert_eq(pool_shown(sb.buf, "j396"), 0);
     cr_assert(strstr(sb.buf, "__address__=&#34;j398-host00:80&#34;"));
     strbuf_free(&sb);
+    targets_free(tm);
+    config_free(cfg);
+}
+
+/* Dropped targets beyond keep_dropped_targets and beyond the 100 shown; /service-discovery's pager. */
+Test(targets_page, dropped_limits_and_sd_pager)
+{
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: d1\n"
+                                "    keep_dropped_targets: 1\n"
+                                "    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.*'}]\n"
+                                "  - job_name: d2\n"
+                                "    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.*'}]\n"
+                                "  - job_name: big\n");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "d1", 3);
+    sync_job(tm, "d2", 102);
+    sync_job(tm, "big", 450);
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.page = 1};
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert(strstr(sb.buf, "<details><summary>Dropped targets (3, 1 kept by keep_dropped_targets)</summary>"));
+    cr_assert(strstr(sb.buf, "<details><summary>Dropped targets (102)</summary>"));
+    cr_assert(strstr(sb.buf, "<div class=\"pager\">2 more: <a href=\"api/v1/targets?state=dropped&amp;scrapePool=d2\">"
+                             "all dropped targets (JSON)</a></div></details>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, "big", 2, &sb);
+    cr_assert(strstr(sb.buf, "<div class=\"pager\"><a href=\"service-discovery?scrapePool=big&amp;page=1\">&laquo; "
+                             "previous</a> <a href=\"service-discovery?scrapePool=big&amp;page=3\">next &raquo;</a>"
+                             "</div>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, NULL, 1, &sb);
+    cr_assert(strstr(sb.buf, "<div class=\"pager\"><a href=\"service-discovery?scrapePool=big&amp;page=2\">next "
+                             "&raquo;</a></div>\n"));
+    strbuf_free(&sb);
+    targets_page_writer_free(NULL);
+    targets_free(tm);
+    config_free(cfg);
+}
+
+static size_t sb_write(char *p, size_t sz, size_t n, void *ud)
+{
+    strbuf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+/* Through the HTTP server: both routes, the page parameter (not a number, out of range: page 1), and a
+ * streamed page (chunked) whose bytes are the buffered rendering's. */
+static long http_get(int port, const char *path, strbuf *body, bool *chunked)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    strbuf_init(body);
+    strbuf head;
+    strbuf_init(&head);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sb_write);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *chunked = strcasestr(head.buf, "Transfer-Encoding: chunked") != NULL;
+    strbuf_free(&head);
+    return status;
+}
+
+Test(targets_page, served_streamed_and_paged, .timeout = 60)
+{
+    lookout_config *cfg = many_jobs(0, 400, "big");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "big", 450);
+    for (int i = 0; i < 400; i += 2) {
+        char job[16];
+        snprintf(job, sizeof job, "j%03d", i);
+        sync_job(tm, job, 5);
+    }
+    http_server *s = http_server_new(&(http_server_options){.listen_address = "127.0.0.1:0"});
+    targets_page_register(tm, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int port = http_server_port(s);
+    strbuf body, want;
+    bool chunked;
+    static const char *const page1[] = {"page=2x", "page=0", "page=1000001", "page=-3", "page="};
+    for (size_t i = 0; i < sizeof page1 / sizeof *page1; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/targets?scrapePool=big&%s", page1[i]);
+        cr_assert_eq(http_get(port, path, &body, &chunked), 200);
+        cr_assert(strstr(body.buf, "Showing 1&ndash;200 of 450"), "%s", page1[i]);
+        strbuf_free(&body);
+    }
+    cr_assert_eq(http_get(port, "/targets?scrapePool=big&page=1000000", &body, &chunked), 200);
+    cr_assert(strstr(body.buf, "Showing 450&ndash;450 of 450"), "page 1,000,000 is a page (past the end)");
+    strbuf_free(&body);
+    cr_assert_eq(http_get(port, "/service-discovery?scrapePool=big&page=3", &body, &chunked), 200);
+    int rows = 0;
+    for (const char *r = strstr(body.buf, "<tr><td>"); r; r = strstr(r + 1, "<tr><td>"))
+        rows++;
+    cr_assert_eq(rows, 50, "page 3 of 450: the last 50");
+    strbuf_free(&body);
+    /* every pool: more than one piece */
+    for (int sd = 0; sd < 2; sd++) {
+        cr_assert_eq(http_get(port, sd ? "/service-discovery" : "/targets", &body, &chunked), 200);
+        cr_assert(chunked, "streamed");
+        strbuf_init(&want);
+        targets_page_query q = {.page = 1};
+        if (sd)
+            sd_page_render(tm, NULL, 1, &want);
+        else
+            targets_page_render(tm, &q, 0, &want);
+        cr_assert_eq(body.len, want.len);
+        cr_assert_str_eq(body.buf, want.buf);
+        strbuf_free(&body);
+        strbuf_free(&want);
+    }
+    http_server_free(s);
     targets_free(tm);
     config_free(cfg);
 }
