@@ -65,6 +65,7 @@ MODULE_TESTS = {
     "src/api/periskop_api.c": ["test_api_errors", "test_api_answers"],
     "src/api/apiutil.c": ["test_api_errors", "test_api_targets"],
     "src/api/targets_api.c": ["test_api_targets", "test_api_answers"],
+    "src/api/targets_page.c": ["test_api_targets", "test_security_web"],
     "src/api/push_api.c": ["test_push", "test_security_server", "test_api_answers"],
     "src/api/federate_api.c": ["test_push", "test_api_answers"],
     "src/sd/file_parse.c": ["test_sd_file_yaml", "test_sd_file"],

@@ -123,3 +123,14 @@ void api_json_ok(api_response *resp)
     resp->status = 200;
     resp->content_type = "application/json";
 }
+
+void api_json_label(void *ctx, const char *name, const char *value)
+{
+    api_json_labels *w = ctx;
+    if (w->any)
+        strbuf_putc(w->out, ',');
+    w->any = true;
+    strbuf_json_string(w->out, name);
+    strbuf_putc(w->out, ':');
+    strbuf_json_string(w->out, value);
+}

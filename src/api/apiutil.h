@@ -2,6 +2,7 @@
  * JSON objects, Prometheus' API envelope. Pure functions. */
 #ifndef LOOKOUT_API_APIUTIL_H
 #define LOOKOUT_API_APIUTIL_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http/server.h"
@@ -19,5 +20,13 @@ void api_json_time(strbuf *out, int64_t unix_ms);
 void api_json_error(api_response *resp, const char *type, const char *msg);
 /* Sets status 200, content type application/json. */
 void api_json_ok(api_response *resp);
+/* Labels written one at a time as a JSON object's members ("name":"value", comma-separated, as
+ * labelset_write_json writes a set's): a target_label_fn for targets_*_discovered_each, ctx an
+ * api_json_labels, so that a target's discovered labels reach a page without a copy of their set. */
+typedef struct api_json_labels {
+    strbuf *out;
+    bool any; /* a label written already: the next one is preceded by ',' */
+} api_json_labels;
+void api_json_label(void *ctx, const char *name, const char *value);
 
 #endif

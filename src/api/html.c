@@ -45,16 +45,21 @@ void html_page_end(strbuf *out)
     strbuf_puts(out, "</main></body></html>\n");
 }
 
+void html_label_badge(strbuf *out, const char *name, const char *value)
+{
+    strbuf_puts(out, "<span class=\"badge\">");
+    strbuf_html(out, name);
+    strbuf_puts(out, "=&#34;");
+    strbuf_html(out, value);
+    strbuf_puts(out, "&#34;</span>");
+}
+
 void html_label_badges(strbuf *out, const labelset *ls, int public_only)
 {
     for (size_t i = 0; i < ls->n; i++) {
         if (public_only && strncmp(ls->v[i].name, "__", 2) == 0)
             continue;
-        strbuf_puts(out, "<span class=\"badge\">");
-        strbuf_html(out, ls->v[i].name);
-        strbuf_puts(out, "=&#34;");
-        strbuf_html(out, ls->v[i].value);
-        strbuf_puts(out, "&#34;</span>");
+        html_label_badge(out, ls->v[i].name, ls->v[i].value);
     }
 }
 

@@ -11,6 +11,8 @@ void html_page_begin(strbuf *out, const char *title);
 void html_page_end(strbuf *out);
 /* <span class="badge">name="value"</span> for every label (public labels only when public_only). */
 void html_label_badges(strbuf *out, const labelset *ls, int public_only);
+/* The badge of one label (every label of html_label_badges is written by it). */
+void html_label_badge(strbuf *out, const char *name, const char *value);
 /* "never", "12.345s ago", "3m 5s ago", "2h 1m ago", "4d 3h ago"; now_ms and then_ms in Unix ms. */
 void html_relative_time(strbuf *out, int64_t now_ms, int64_t then_ms);
 /* "0ms", "12.345ms", "1.234s" */

@@ -135,24 +135,9 @@ int targets_api_global_url(const char *url, const char *listen_address, const ch
 
 /* ---- /api/v1/targets ---- */
 
-/* A target's discovered labels written as they are merged from its group (targets_*_discovered_each), as
- * labelset_write_json would write their set: one request on a target whose group has a million labels
- * costs their JSON text in the page, not a copy of the set. */
-typedef struct disc_writer {
-    strbuf *out;
-    bool any;
-} disc_writer;
-
-static void disc_write(void *ctx, const char *name, const char *value)
-{
-    disc_writer *w = ctx;
-    if (w->any)
-        strbuf_putc(w->out, ',');
-    w->any = true;
-    strbuf_json_string(w->out, name);
-    strbuf_putc(w->out, ':');
-    strbuf_json_string(w->out, value);
-}
+/* A target's discovered labels are written as they are merged from its group (targets_*_discovered_each
+ * with api_json_label), as labelset_write_json would write their set: one request on a target whose group
+ * has a million labels costs their JSON text in the page, not a copy of the set. */
 
 static void render_active(targets_api *api, const target_pool *p, const active_target *t, strbuf *out)
 {
@@ -161,8 +146,8 @@ static void render_active(targets_api *api, const target_pool *p, const active_t
     labelset pub;
     target_public_labels(&t->t.labels, &pub);
     strbuf_puts(out, "{\"discoveredLabels\":{");
-    disc_writer w = {out, false};
-    targets_active_discovered_each(p, t, disc_write, &w);
+    api_json_labels w = {out, false};
+    targets_active_discovered_each(p, t, api_json_label, &w);
     strbuf_putc(out, '}');
     strbuf_puts(out, ",\"labels\":");
     labelset_write_json(out, &pub);
@@ -358,8 +343,8 @@ static void fill_dropped(targets_dump *d, const target_pool *p, strbuf *out, siz
             strbuf_putc(out, ',');
         d->first = false;
         strbuf_puts(out, "{\"discoveredLabels\":{");
-        disc_writer w = {out, false};
-        targets_dropped_discovered_each(p, dt, disc_write, &w);
+        api_json_labels w = {out, false};
+        targets_dropped_discovered_each(p, dt, api_json_label, &w);
         strbuf_puts(out, "},\"scrapePool\":");
         strbuf_json_string(out, p->job);
         strbuf_putc(out, '}');

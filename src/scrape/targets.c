@@ -915,6 +915,12 @@ void targets_dropped_discovered_each(const target_pool *p, const dropped_target 
         target_discovered_each(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], fn, ctx);
 }
 
+void targets_failed_discovered_each(const target_pool *p, const failed_target *f, target_label_fn fn, void *ctx)
+{
+    if (f->grp && p->sc)
+        target_discovered_each(p->sc, &f->grp->g->labels, &f->grp->g->targets[f->idx], fn, ctx);
+}
+
 void targets_failed_discovered(const target_pool *p, const failed_target *f, labelset *out)
 {
     if (!f->grp || !p->sc) {

@@ -174,6 +174,7 @@ void targets_failed_discovered(const target_pool *p, const failed_target *f, lab
  * there are none. */
 void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx);
 void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx);
+void targets_failed_discovered_each(const target_pool *p, const failed_target *f, target_label_fn fn, void *ctx);
 /* labelset_hash of a dropped target's discovered labels, without the set (target_discovered_hash). */
 uint64_t targets_dropped_discovered_hash(const target_pool *p, const dropped_target *d);
 

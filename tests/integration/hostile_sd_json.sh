@@ -168,3 +168,38 @@ page=$(curl -s "$LOOKOUT_URL/targets")
 check_contains "the targets page lists the failures with their discovered labels" "$page" "Failed targets (1000)"
 check_contains "... each with the group's labels" "$page" "l1999"
 stop_pid "$LOOKOUT_PID"
+
+# The HTML pages on the same shapes (issue 12, session 8): /service-discovery lists an active target's
+# discovered labels and /targets a dropped target's (each with a relabel link holding them as JSON); both
+# rebuilt them as a full label set per target before writing them (407f7a5), now they are written as they
+# are merged from the group, as /api/v1/targets does. One call each, VmHWM first reset to the resident set
+# as above. /service-discovery on the `__meta_*` map (a 48 MiB page): 7.95 x before, 3.36 x now (bound
+# 2 x + 48 MiB, as the API's). /targets on the active target shows its final labels only (0 x).
+# /targets on the dropped target of 1.4 M plain labels (a 97 MiB page: badges and the relabel link):
+# 14.5 x before, 5.9 x now, which is the page's text; bound 7 x.
+ONE_TARGET='lookout_target_builds_total\{job="sd"\} 1$'
+page_hwm() { # NAME PATH FACTOR SIZE: one GET of PATH into $TMP/page.html, VmHWM growth <= FACTOR x SIZE + 48 MiB
+  echo 5 >"/proc/$LOOKOUT_PID/clear_refs"
+  local base peak
+  base=$(hwm_kib "$LOOKOUT_PID")
+  curl -s -o "$TMP/page.html" "$LOOKOUT_URL$2"
+  peak=$(hwm_kib "$LOOKOUT_PID")
+  echo "# $1: page $(($(stat -c %s "$TMP/page.html") / MIB)) MiB"
+  report "$1" "$base" "$peak" "$4" "$3"
+}
+run_http http_sd_meta_map_pages meta_map "" 5
+size=$(stat -c %s "$TMP/sd/meta_map")
+page_hwm sd_page_meta_map /service-discovery 2 "$size"
+check_eq "service-discovery: the active target's $nmeta map labels as badges" "$nmeta" \
+  "$(grep -o 'class="badge">__meta_l[0-9]*=&#34;v&#34;<' "$TMP/page.html" | wc -l)"
+page_hwm targets_page_meta_map /targets 2 "$size"
+check_contains "targets page: the active target (final labels only)" "$(cat "$TMP/page.html")" \
+  'instance=&#34;127.0.0.1:1&#34;'
+stop_pid "$LOOKOUT_PID"
+run_http http_sd_big_map_pages big_map "$DROP_ALL" 11
+size=$(stat -c %s "$TMP/sd/big_map")
+page_hwm targets_page_dropped_big_map /targets 7 "$size"
+check_eq "targets page: the dropped target's $nplain map labels as badges" "$nplain" \
+  "$(grep -o 'class="badge">l[0-9]*=&#34;v&#34;<' "$TMP/page.html" | wc -l)"
+check_eq "... and in its relabel link's JSON" "$nplain" "$(grep -o '%22l[0-9]*%22%3A%22v%22' "$TMP/page.html" | wc -l)"
+stop_pid "$LOOKOUT_PID"

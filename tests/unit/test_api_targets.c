@@ -1,10 +1,12 @@
 /* /api/v1/targets and relabel_steps JSON (rendered without a socket), Go-compatible numbers and times,
  * globalUrl, and the HTML pages' escaping and paging. */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
 
 #include "api/apiutil.h"
+#include "api/html.h"
 #include "api/targets_api.h"
 #include "api/targets_page.h"
 #include "config/config.h"
@@ -616,4 +618,409 @@ Test(targets_api, global_url_bad_listen_address)
     cr_assert_str_eq(sb.buf, "http://myhost/x");
     strbuf_free(&sb);
     targets_dump_free(NULL);
+}
+
+/* ---- the HTML pages, byte for byte ---- */
+
+/* A pool whose targets carry group labels and target labels with every character the page escapes
+ * (HTML) or encodes (the relabel link's query): one active target, one dropped by rule #0, one failed
+ * (a '/' in its address), and a scrape parameter (a __param_ label in the discovered ones). */
+static target_manager *pin_setup(lookout_config **cfg)
+{
+    *cfg = parse("scrape_configs:\n"
+                 "  - job_name: web\n"
+                 "    params:\n"
+                 "      q: ['a b&c\"<d>']\n"
+                 "    relabel_configs:\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: 'skip.*'\n"
+                 "        action: drop\n"
+                 "      - source_labels: [__meta_x]\n"
+                 "        target_label: shown\n");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, *cfg);
+    target_group g;
+    target_group_init(&g, "static:0");
+    labelset_set(&g.labels, "env", "prod");
+    labelset_set(&g.labels, "__meta_g", "g<&>\"' \xc3\xa9\t%41+");
+    add(&g, "h1:80", "__meta_x", "x y+z%/?#=&;\"<>");
+    add(&g, "skip:1", "__meta_x", "d\"<'&>\xf0\x9f\x98\x80\n");
+    add(&g, "bad/addr:80", "__meta_x", "f&<>");
+    const target_group *gs[] = {&g};
+    targets_sync(tm, "web", gs, 1);
+    target_group_free(&g);
+    return tm;
+}
+
+static const char pin_targets_page[] =
+    "<form class=\"filter\" method=\"get\" action=\"targets\"><select name=\"scrapePool\"><option value=\"\">Al"
+    "l scrape pools</option><option value=\"web\">web</option></select><select name=\"health\"><option va"
+    "lue=\"\">All states</option><option value=\"up\">up</option><option value=\"down\">down</option><optio"
+    "n value=\"unknown\">unknown</option></select><input type=\"text\" name=\"search\" placeholder=\"Filter "
+    "by endpoint or labels\" value=\"\" size=\"40\"><button type=\"submit\">Filter</button></form>\n"
+    "<details open><summary><h2>web</h2><span class=\"count\">(0/1 up)</span><span class=\"count\">1 drop"
+    "ped, 1 failed</span></summary>\n"
+    "<table><tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Scrape duration"
+    "</th><th>Error</th></tr>\n"
+    "<tr><td><a href=\"http://h1:80/-/exceptions?q=a+b%26c%22%3Cd%3E\">http://h1:80/-/exceptions?q=a+b%"
+    "26c%22%3Cd%3E</a></td><td><span class=\"state unknown\">unknown</span></td><td><span class=\"badge\""
+    ">env=&#34;prod&#34;</span><span class=\"badge\">instance=&#34;h1:80&#34;</span><span class=\"badge\""
+    ">job=&#34;web&#34;</span><span class=\"badge\">shown=&#34;x y+z%/?#=&amp;;&#34;&lt;&gt;&#34;</span"
+    "></td><td>never</td><td></td><td class=\"err\"></td></tr>\n"
+    "</table>\n"
+    "<details><summary>Dropped targets (1)</summary><table><tr><th>Discovered labels</th><th>Dropped "
+    "by</th></tr>\n"
+    "<tr><td><span class=\"badge\">__address__=&#34;skip:1&#34;</span><span class=\"badge\">__meta_g=&#34"
+    ";g&lt;&amp;&gt;&#34;&#39; \xc3\xa9""\t%41+&#34;</span><span class=\"badge\">__meta_x=&#34;d&#34;&lt;&#39;&am"
+    "p;&gt;\xf0\x9f\x98\x80""\n"
+    "&#34;</span><span class=\"badge\">__metrics_path__=&#34;/-/exceptions&#34;</span><span class=\"badg"
+    "e\">__param_q=&#34;a b&amp;c&#34;&lt;d&gt;&#34;</span><span class=\"badge\">__scheme__=&#34;http&#3"
+    "4;</span><span class=\"badge\">__scrape_interval__=&#34;1m&#34;</span><span class=\"badge\">__scrape"
+    "_timeout__=&#34;10s&#34;</span><span class=\"badge\">env=&#34;prod&#34;</span><span class=\"badge\">"
+    "job=&#34;web&#34;</span></td><td>dropped by rule #0 (drop) <a class=\"muted\" href=\"api/v1/targets"
+    "/relabel_steps?scrapePool=web&amp;labels=%7B%22__address__%22%3A%22skip%3A1%22%2C%22__meta_g%22%"
+    "3A%22g%5Cu003c%5Cu0026%5Cu003e%5C%22%27+%C3%A9%5Ct%2541%2B%22%2C%22__meta_x%22%3A%22d%5C%22%5Cu0"
+    "03c%27%5Cu0026%5Cu003e%F0%9F%98%80%5Cn%22%2C%22__metrics_path__%22%3A%22%2F-%2Fexceptions%22%2C%"
+    "22__param_q%22%3A%22a+b%5Cu0026c%5C%22%5Cu003cd%5Cu003e%22%2C%22__scheme__%22%3A%22http%22%2C%22"
+    "__scrape_interval__%22%3A%221m%22%2C%22__scrape_timeout__%22%3A%2210s%22%2C%22env%22%3A%22prod%2"
+    "2%2C%22job%22%3A%22web%22%7D\">relabel steps</a></td></tr>\n"
+    "</table></details>\n"
+    "<details open><summary>Failed targets (1)</summary><table><tr><th>Discovered labels</th><th>Reas"
+    "on</th></tr>\n"
+    "<tr><td><span class=\"badge\">__address__=&#34;bad/addr:80&#34;</span><span class=\"badge\">__meta_g"
+    "=&#34;g&lt;&amp;&gt;&#34;&#39; \xc3\xa9""\t%41+&#34;</span><span class=\"badge\">__meta_x=&#34;f&amp;&lt;&gt"
+    ";&#34;</span><span class=\"badge\">__metrics_path__=&#34;/-/exceptions&#34;</span><span class=\"bad"
+    "ge\">__param_q=&#34;a b&amp;c&#34;&lt;d&gt;&#34;</span><span class=\"badge\">__scheme__=&#34;http&#"
+    "34;</span><span class=\"badge\">__scrape_interval__=&#34;1m&#34;</span><span class=\"badge\">__scrap"
+    "e_timeout__=&#34;10s&#34;</span><span class=\"badge\">env=&#34;prod&#34;</span><span class=\"badge\""
+    ">job=&#34;web&#34;</span></td><td class=\"err\">&#34;bad/addr:80&#34; is not a valid hostname</td>"
+    "</tr>\n"
+    "</table></details>\n"
+    "</details>\n"
+    "</main></body></html>\n";
+
+static const char pin_sd_page[] =
+    "<details open><summary><h2>web</h2><span class=\"count\">(1 / 2 active targets)</span></summary>\n"
+    "<table><tr><th>Discovered labels</th><th>Target labels</th></tr>\n"
+    "<tr><td><span class=\"badge\">__address__=&#34;h1:80&#34;</span><span class=\"badge\">__meta_g=&#34;"
+    "g&lt;&amp;&gt;&#34;&#39; \xc3\xa9""\t%41+&#34;</span><span class=\"badge\">__meta_x=&#34;x y+z%/?#=&amp;;&#3"
+    "4;&lt;&gt;&#34;</span><span class=\"badge\">__metrics_path__=&#34;/-/exceptions&#34;</span><span c"
+    "lass=\"badge\">__param_q=&#34;a b&amp;c&#34;&lt;d&gt;&#34;</span><span class=\"badge\">__scheme__=&#"
+    "34;http&#34;</span><span class=\"badge\">__scrape_interval__=&#34;1m&#34;</span><span class=\"badge"
+    "\">__scrape_timeout__=&#34;10s&#34;</span><span class=\"badge\">env=&#34;prod&#34;</span><span clas"
+    "s=\"badge\">job=&#34;web&#34;</span></td><td><span class=\"badge\">env=&#34;prod&#34;</span><span cl"
+    "ass=\"badge\">instance=&#34;h1:80&#34;</span><span class=\"badge\">job=&#34;web&#34;</span><span cla"
+    "ss=\"badge\">shown=&#34;x y+z%/?#=&amp;;&#34;&lt;&gt;&#34;</span></td></tr>\n"
+    "<tr><td><span class=\"badge\">__address__=&#34;skip:1&#34;</span><span class=\"badge\">__meta_g=&#34"
+    ";g&lt;&amp;&gt;&#34;&#39; \xc3\xa9""\t%41+&#34;</span><span class=\"badge\">__meta_x=&#34;d&#34;&lt;&#39;&am"
+    "p;&gt;\xf0\x9f\x98\x80""\n"
+    "&#34;</span><span class=\"badge\">__metrics_path__=&#34;/-/exceptions&#34;</span><span class=\"badg"
+    "e\">__param_q=&#34;a b&amp;c&#34;&lt;d&gt;&#34;</span><span class=\"badge\">__scheme__=&#34;http&#3"
+    "4;</span><span class=\"badge\">__scrape_interval__=&#34;1m&#34;</span><span class=\"badge\">__scrape"
+    "_timeout__=&#34;10s&#34;</span><span class=\"badge\">env=&#34;prod&#34;</span><span class=\"badge\">"
+    "job=&#34;web&#34;</span></td><td class=\"muted\">Dropped by rule #0 (drop) <a class=\"muted\" href=\""
+    "api/v1/targets/relabel_steps?scrapePool=web&amp;labels=%7B%22__address__%22%3A%22skip%3A1%22%2C%"
+    "22__meta_g%22%3A%22g%5Cu003c%5Cu0026%5Cu003e%5C%22%27+%C3%A9%5Ct%2541%2B%22%2C%22__meta_x%22%3A%"
+    "22d%5C%22%5Cu003c%27%5Cu0026%5Cu003e%F0%9F%98%80%5Cn%22%2C%22__metrics_path__%22%3A%22%2F-%2Fexc"
+    "eptions%22%2C%22__param_q%22%3A%22a+b%5Cu0026c%5C%22%5Cu003cd%5Cu003e%22%2C%22__scheme__%22%3A%2"
+    "2http%22%2C%22__scrape_interval__%22%3A%221m%22%2C%22__scrape_timeout__%22%3A%2210s%22%2C%22env%"
+    "22%3A%22prod%22%2C%22job%22%3A%22web%22%7D\">relabel steps</a></td></tr>\n"
+    "</table>\n"
+    "</details>\n"
+    "</main></body></html>\n";
+
+/* The page's frame (html.c) followed by what targets_page.c writes, compared whole. */
+static void assert_page(const strbuf *got, const char *title, const char *body)
+{
+    strbuf want;
+    strbuf_init(&want);
+    html_page_begin(&want, title);
+    strbuf_puts(&want, body);
+    cr_assert_eq(got->len, want.len, "page length %zu, want %zu:\n%s", got->len, want.len, got->buf);
+    cr_assert_str_eq(got->buf, want.buf);
+    strbuf_free(&want);
+}
+
+/* Both pages byte for byte as they were written before the discovered labels were streamed (a label set
+ * copied per target): badges, the relabel link's JSON and its query encoding, failed targets. */
+Test(targets_page, pinned_bytes)
+{
+    lookout_config *cfg;
+    target_manager *tm = pin_setup(&cfg);
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.page = 1};
+    targets_page_render(tm, &q, 1700000000000, &sb);
+    assert_page(&sb, "Targets", pin_targets_page);
+    strbuf_reset(&sb);
+    sd_page_render(tm, NULL, 1, &sb);
+    assert_page(&sb, "Service discovery", pin_sd_page);
+    strbuf_free(&sb);
+    targets_free(tm);
+    config_free(cfg);
+}
+
+/* ---- the pages streamed a piece at a time ---- */
+
+/* scrape_configs of jobs "j%03d" for i in [from, to) step 2, plus `extra` (NULL: none) */
+static lookout_config *many_jobs(int from, int to, const char *extra)
+{
+    strbuf y;
+    strbuf_init(&y);
+    strbuf_puts(&y, "scrape_configs:\n");
+    for (int i = from; i < to; i += 2)
+        strbuf_printf(&y, "  - job_name: j%03d\n", i);
+    if (extra)
+        strbuf_printf(&y, "  - job_name: %s\n", extra);
+    lookout_config *cfg = parse(y.buf);
+    strbuf_free(&y);
+    return cfg;
+}
+
+static void sync_job(target_manager *tm, const char *job, int n)
+{
+    target_group g;
+    target_group_init(&g, "static:0");
+    labelset_set(&g.labels, "__meta_team", job);
+    for (int i = 0; i < n; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "%s-host%02d:80", job, i);
+        add(&g, addr, "zone", "eu-west-1a");
+    }
+    const target_group *gs[] = {&g};
+    targets_sync(tm, job, gs, 1);
+    target_group_free(&g);
+}
+
+/* How often "<h2>JOB</h2>" is in the page. */
+static int pool_shown(const char *page, const char *job)
+{
+    char h[64];
+    snprintf(h, sizeof h, "<h2>%s</h2>", job);
+    int n = 0;
+    for (const char *p = strstr(page, h); p; p = strstr(p + 1, h))
+        n++;
+    return n;
+}
+
+/* 300 pools of 20 targets: /targets and /service-discovery come in pieces of whole pools, each piece
+ * written under the read lock and none held between them (the pools are reconfigured between two pieces:
+ * with the lock held across pieces that would wait forever); every pool is shown once, in job order; a
+ * pool removed or added after the writer's place is left out or shown, one added before it is not. */
+Test(targets_page, streamed_in_pieces_without_the_lock, .timeout = 60)
+{
+    lookout_config *cfg = many_jobs(2, 602, NULL), *cfg2 = many_jobs(2, 600, "j001");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    char job[16];
+    for (int i = 2; i < 602; i += 2) {
+        snprintf(job, sizeof job, "j%03d", i);
+        sync_job(tm, job, 20);
+    }
+    for (int sd = 0; sd < 2; sd++) {
+        targets_apply_config(tm, cfg);
+        strbuf whole, out;
+        strbuf_init(&whole);
+        strbuf_init(&out);
+        targets_page_query q = {.page = 1};
+        if (sd)
+            sd_page_render(tm, NULL, 1, &whole);
+        else
+            targets_page_render(tm, &q, 1700000000000, &whole);
+        cr_assert(strstr(whole.buf, "</main></body></html>\n"));
+        for (int i = 2; i < 602; i += 2) {
+            snprintf(job, sizeof job, "j%03d", i);
+            cr_assert_eq(pool_shown(whole.buf, job), 1, "%s", job);
+        }
+        /* the same page in pieces: each one whole pools of ~6 KiB up to TARGETS_PAGE_PIECE */
+        targets_page_writer *w = targets_page_writer_new(tm, sd, &q, 1700000000000, &out);
+        size_t pieces = 0, prev = out.len;
+        int rc;
+        do {
+            rc = targets_page_fill(w, &out);
+            pieces++;
+            cr_assert_lt(out.len - prev, TARGETS_PAGE_PIECE + 16384, "piece %zu: %zu bytes", pieces, out.len - prev);
+            prev = out.len;
+        } while (rc == 1);
+        targets_page_writer_free(w);
+        cr_assert_gt(pieces, 20, "%zu pieces", pieces);
+        cr_assert_eq(out.len, whole.len);
+        cr_assert_str_eq(out.buf, whole.buf);
+
+        /* reconfigured between two pieces: j600 removed, j001 (before the writer's place) added */
+        strbuf_reset(&out);
+        w = targets_page_writer_new(tm, sd, &q, 1700000000000, &out);
+        cr_assert_eq(targets_page_fill(w, &out), 1);
+        cr_assert_eq(pool_shown(out.buf, "j002"), 1);
+        cr_assert_eq(pool_shown(out.buf, "j300"), 0);
+        targets_apply_config(tm, cfg2);
+        while (targets_page_fill(w, &out) == 1)
+            ;
+        targets_page_writer_free(w);
+        cr_assert_eq(pool_shown(out.buf, "j001"), 0, "added before the writer's place");
+        cr_assert_eq(pool_shown(out.buf, "j600"), 0, "removed after it");
+        for (int i = 2; i < 600; i += 2) {
+            snprintf(job, sizeof job, "j%03d", i);
+            cr_assert_eq(pool_shown(out.buf, job), 1, "%s", job);
+        }
+        cr_assert(strstr(out.buf, "</main></body></html>\n"));
+        strbuf_free(&whole);
+        strbuf_free(&out);
+    }
+    targets_free(tm);
+    config_free(cfg);
+    config_free(cfg2);
+}
+
+/* One pool asked for among many: only it, in one piece or more; an unknown one: the message, once. */
+Test(targets_page, streamed_single_pool_and_unknown_pool)
+{
+    lookout_config *cfg = many_jobs(0, 400, NULL);
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "j398", 3);
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.scrape_pool = "j398", .page = 1};
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert_eq(pool_shown(sb.buf, "j398"), 1);
+    cr_assert_eq(pool_shown(sb.buf, "j000"), 0);
+    cr_assert(strstr(sb.buf, "http://j398-host02:80/-/exceptions"));
+    cr_assert_null(strstr(sb.buf, "No such scrape pool"));
+    strbuf_reset(&sb);
+    q.scrape_pool = "nope";
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert(strstr(sb.buf, "<p class=\"muted\">No such scrape pool.</p>\n</main></body></html>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, "j398", 0, &sb);
+    cr_assert_eq(pool_shown(sb.buf, "j398"), 1);
+    cr_assert_eq(pool_shown(sb.buf, "j396"), 0);
+    cr_assert(strstr(sb.buf, "__address__=&#34;j398-host00:80&#34;"));
+    strbuf_free(&sb);
+    targets_free(tm);
+    config_free(cfg);
+}
+
+/* Dropped targets beyond keep_dropped_targets and beyond the 100 shown; /service-discovery's pager. */
+Test(targets_page, dropped_limits_and_sd_pager)
+{
+    lookout_config *cfg = parse("scrape_configs:\n"
+                                "  - job_name: d1\n"
+                                "    keep_dropped_targets: 1\n"
+                                "    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.*'}]\n"
+                                "  - job_name: d2\n"
+                                "    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.*'}]\n"
+                                "  - job_name: big\n");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "d1", 3);
+    sync_job(tm, "d2", 102);
+    sync_job(tm, "big", 450);
+    strbuf sb;
+    strbuf_init(&sb);
+    targets_page_query q = {.page = 1};
+    targets_page_render(tm, &q, 0, &sb);
+    cr_assert(strstr(sb.buf, "<details><summary>Dropped targets (3, 1 kept by keep_dropped_targets)</summary>"));
+    cr_assert(strstr(sb.buf, "<details><summary>Dropped targets (102)</summary>"));
+    cr_assert(strstr(sb.buf, "<div class=\"pager\">2 more: <a href=\"api/v1/targets?state=dropped&amp;scrapePool=d2\">"
+                             "all dropped targets (JSON)</a></div></details>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, "big", 2, &sb);
+    cr_assert(strstr(sb.buf, "<div class=\"pager\"><a href=\"service-discovery?scrapePool=big&amp;page=1\">&laquo; "
+                             "previous</a> <a href=\"service-discovery?scrapePool=big&amp;page=3\">next &raquo;</a>"
+                             "</div>\n"));
+    strbuf_reset(&sb);
+    sd_page_render(tm, NULL, 1, &sb);
+    cr_assert(strstr(sb.buf, "<div class=\"pager\"><a href=\"service-discovery?scrapePool=big&amp;page=2\">next "
+                             "&raquo;</a></div>\n"));
+    strbuf_free(&sb);
+    targets_page_writer_free(NULL);
+    targets_free(tm);
+    config_free(cfg);
+}
+
+static size_t sb_write(char *p, size_t sz, size_t n, void *ud)
+{
+    strbuf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+/* Through the HTTP server: both routes, the page parameter (not a number, out of range: page 1), and a
+ * streamed page (chunked) whose bytes are the buffered rendering's. */
+static long http_get(int port, const char *path, strbuf *body, bool *chunked)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    strbuf_init(body);
+    strbuf head;
+    strbuf_init(&head);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sb_write);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *chunked = strcasestr(head.buf, "Transfer-Encoding: chunked") != NULL;
+    strbuf_free(&head);
+    return status;
+}
+
+Test(targets_page, served_streamed_and_paged, .timeout = 60)
+{
+    lookout_config *cfg = many_jobs(0, 400, "big");
+    target_manager *tm = targets_new();
+    targets_apply_config(tm, cfg);
+    sync_job(tm, "big", 450);
+    for (int i = 0; i < 400; i += 2) {
+        char job[16];
+        snprintf(job, sizeof job, "j%03d", i);
+        sync_job(tm, job, 5);
+    }
+    http_server *s = http_server_new(&(http_server_options){.listen_address = "127.0.0.1:0"});
+    targets_page_register(tm, s);
+    char err[256];
+    cr_assert_eq(http_server_start(s, err, sizeof err), 0, "%s", err);
+    int port = http_server_port(s);
+    strbuf body, want;
+    bool chunked;
+    static const char *const page1[] = {"page=2x", "page=0", "page=1000001", "page=-3", "page="};
+    for (size_t i = 0; i < sizeof page1 / sizeof *page1; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/targets?scrapePool=big&%s", page1[i]);
+        cr_assert_eq(http_get(port, path, &body, &chunked), 200);
+        cr_assert(strstr(body.buf, "Showing 1&ndash;200 of 450"), "%s", page1[i]);
+        strbuf_free(&body);
+    }
+    cr_assert_eq(http_get(port, "/targets?scrapePool=big&page=1000000", &body, &chunked), 200);
+    cr_assert(strstr(body.buf, "Showing 450&ndash;450 of 450"), "page 1,000,000 is a page (past the end)");
+    strbuf_free(&body);
+    cr_assert_eq(http_get(port, "/service-discovery?scrapePool=big&page=3", &body, &chunked), 200);
+    int rows = 0;
+    for (const char *r = strstr(body.buf, "<tr><td>"); r; r = strstr(r + 1, "<tr><td>"))
+        rows++;
+    cr_assert_eq(rows, 50, "page 3 of 450: the last 50");
+    strbuf_free(&body);
+    /* every pool: more than one piece */
+    for (int sd = 0; sd < 2; sd++) {
+        cr_assert_eq(http_get(port, sd ? "/service-discovery" : "/targets", &body, &chunked), 200);
+        cr_assert(chunked, "streamed");
+        strbuf_init(&want);
+        targets_page_query q = {.page = 1};
+        if (sd)
+            sd_page_render(tm, NULL, 1, &want);
+        else
+            targets_page_render(tm, &q, 0, &want);
+        cr_assert_eq(body.len, want.len);
+        cr_assert_str_eq(body.buf, want.buf);
+        strbuf_free(&body);
+        strbuf_free(&want);
+    }
+    http_server_free(s);
+    targets_free(tm);
+    config_free(cfg);
 }

@@ -5,7 +5,10 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "sd/kubernetes_internal.h"
 #include "util/strbuf.h"
@@ -455,4 +458,144 @@ Test(k8s_json, utf8_of_every_length_accepted)
     cr_assert_str_eq(k8s_str(json_object_get(o, "object"), "metadata.name"), "caf\xC3\xA9");
     cr_assert_str_eq(k8s_map_get(k8s_get(json_object_get(o, "object"), "metadata.labels"), "k"), "\xF0\x9F\x98\x80");
     json_decref(o);
+}
+
+/* ---- k8s_map_next at the end of readable memory (fe4d330) ---- */
+
+/* jansson's allocations placed so that each block ends exactly where a PROT_NONE page begins: a read one
+ * byte past a string's terminating NUL faults at once, with or without AddressSanitizer. */
+#define GUARD_MAX 512
+static struct guard_block {
+    void *p, *base;
+    size_t len;
+} guard_blocks[GUARD_MAX];
+
+static void *guard_malloc(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), data = (n + pg - 1) / pg * pg;
+    char *base = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(base, MAP_FAILED);
+    cr_assert_eq(mprotect(base + data, pg, PROT_NONE), 0);
+    for (size_t i = 0; i < GUARD_MAX; i++) {
+        if (!guard_blocks[i].p) {
+            guard_blocks[i] = (struct guard_block){base + data - n, base, data + pg};
+            return base + data - n; /* jansson's blocks here are strings or multiples of 8 bytes */
+        }
+    }
+    cr_assert_fail("more than %d guarded blocks", GUARD_MAX);
+    return NULL;
+}
+
+static void guard_free(void *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < GUARD_MAX; i++) {
+        if (guard_blocks[i].p == p) {
+            munmap(guard_blocks[i].base, guard_blocks[i].len);
+            guard_blocks[i].p = NULL;
+            return;
+        }
+    }
+    cr_assert_fail("freeing a block that was not guarded");
+}
+
+/* s's n bytes as a jansson string whose terminating NUL is the last readable byte. */
+static json_t *guarded_string(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    cr_assert_not_null(j);
+    long pg = sysconf(_SC_PAGESIZE);
+    cr_assert_eq(((uintptr_t)json_string_value(j) + n + 1) % (uintptr_t)pg, 0, "the NUL ends a page");
+    return j;
+}
+
+/* Every entry of a packed or plain map, as "key=value;" ("key;" for a value that is not a string). */
+static void walk(const json_t *map, strbuf *out)
+{
+    size_t pos = 0, len = json_string_length(map);
+    const char *k, *v;
+    strbuf_reset(out);
+    while (k8s_map_next(map, &pos, &k, &v))
+        strbuf_printf(out, v ? "%s=%s;" : "%s;", k, v);
+    cr_assert_geq(pos, len, "the walk ends at the string's end");
+}
+
+Test(k8s_json, map_next_stops_at_the_end_of_a_plain_string)
+{
+    json_set_alloc_funcs(guard_malloc, guard_free);
+    strbuf sb;
+    strbuf_init(&sb);
+    /* the reproducers' values (fuzz/crashes/fuzz_k8s/, the two *-read-past-end): a full object's labels or
+     * annotations given as a plain string, which reads as one key with no tag after it */
+    static const char *const plain[] = {"CltermrIP", "ClusterI(", "Running", "", "k"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        json_t *m = guarded_string(plain[i], strlen(plain[i]));
+        walk(m, &sb);
+        cr_assert_str_eq(sb.buf, "", "%s", plain[i]);
+        cr_assert_null(k8s_map_get(m, plain[i]));
+        cr_assert_null(k8s_map_get(m, "k"));
+        json_decref(m);
+    }
+    /* a key and its NUL with no tag after it; a key, a tag and a value with no NUL of its own */
+    json_t *m = guarded_string("k\0", 2);
+    walk(m, &sb);
+    cr_assert_str_eq(sb.buf, "");
+    json_decref(m);
+    m = guarded_string("k\0sv", 4);
+    walk(m, &sb);
+    cr_assert_str_eq(sb.buf, "k=v;", "the string's own NUL ends the value");
+    json_decref(m);
+    /* packed maps (k8s_map_pack: sorted, or not) end where their last value's NUL is */
+    char buf[] = "a\0s1\0b\0n\0c\0s\0";
+    size_t offs[] = {0, 5, 9}, rev[] = {9, 5, 0};
+    m = k8s_map_pack(buf, offs, 3);
+    walk(m, &sb);
+    cr_assert_str_eq(sb.buf, "a=1;b;c=;");
+    cr_assert_str_eq(k8s_map_get(m, "c"), "");
+    cr_assert_null(k8s_map_get(m, "b"));
+    cr_assert_null(k8s_map_get(m, "d"));
+    json_decref(m);
+    m = k8s_map_pack(buf, rev, 3);
+    walk(m, &sb);
+    cr_assert_str_eq(sb.buf, "a=1;b;c=;");
+    json_decref(m);
+    strbuf_free(&sb);
+    json_set_alloc_funcs(malloc, free);
+}
+
+/* The reproducers' objects, unpruned (as fuzz_k8s builds them; the informer keeps pruned ones): a pod's and
+ * a service's labels and annotations given as plain strings build groups without those maps' labels.
+ * jansson's parser gives a string a block a few bytes longer than the string, so the guard page is not
+ * right after it here; the bytes after its NUL are a fresh mapping's zeros, which the read past the end
+ * (fe4d330) took for a map entry without a value: a *present_Running label. */
+Test(k8s_json, builders_read_plain_string_maps_of_full_objects)
+{
+    static const char *const objs[] = {
+        "{\"metadata\":{\"name\":\"te.2\",\"namespace\":\"default\",\"uid\":\"u\",\"labels\":\"Running\","
+        "\"annotations\":\"ClusterI(\"},\"spec\":{\"nodeName\":\"n\",\"containers\":[{\"name\":\"c1\","
+        "\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"}]}]},\"status\":{\"phase\":\"Running\","
+        "\"podIP\":\"4.3.2.1\"}}",
+        "{\"metadata\":{\"name\":\"s\",\"namespace\":\"default\",\"labels\":\"Running\","
+        "\"annotations\":\"CltermrIP\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"p\","
+        "\"port\":80,\"protocol\":\"TCP\"}]}}",
+    };
+    static const k8s_role roles[] = {K8S_ROLE_POD, K8S_ROLE_SERVICE};
+    static const char *const addrs[] = {"4.3.2.1:80", "s.default.svc:80"};
+    for (size_t i = 0; i < 2; i++) {
+        json_set_alloc_funcs(guard_malloc, guard_free);
+        json_error_t je;
+        json_t *o = json_loads(objs[i], 0, &je);
+        cr_assert_not_null(o, "%s", je.text);
+        target_group g;
+        k8s_build_group(roles[i], "default/x", o, NULL, &g);
+        cr_assert_eq(g.n_targets, 1);
+        cr_assert_str_eq(labelset_get(&g.targets[0], "__address__"), addrs[i]);
+        for (size_t l = 0; l < g.labels.n; l++)
+            cr_assert(!strstr(g.labels.v[l].name, "_label") && !strstr(g.labels.v[l].name, "_annotation"),
+                      "%s", g.labels.v[l].name);
+        target_group_free(&g);
+        json_decref(o);
+        json_set_alloc_funcs(malloc, free);
+    }
 }
