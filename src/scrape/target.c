@@ -284,6 +284,41 @@ uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_l
     return d.h;
 }
 
+/* The discovered labels read by name, without building them (a relabel_view's base): what
+ * target_discovered_each gives for name, NULL when nothing. */
+typedef struct disc_base {
+    const scrape_config *sc;
+    const labelset *group_labels, *target_labels;
+    char buf[64];
+} disc_base;
+
+static const char *disc_lookup(void *ctx, const char *name)
+{
+    disc_base *d = ctx;
+    const scrape_config *sc = d->sc;
+    const char *value = d->group_labels ? labelset_get(d->group_labels, name) : NULL;
+    const char *tv = d->target_labels ? labelset_get(d->target_labels, name) : NULL;
+    if (tv)
+        value = tv; /* the target's own labels win */
+    if (strncmp(name, PARAM_PREFIX, sizeof PARAM_PREFIX - 1) == 0) {
+        for (size_t i = 0; i < sc->n_params; i++)
+            if (sc->params[i].n_values && strcmp(sc->params[i].name, name + sizeof PARAM_PREFIX - 1) == 0)
+                value = sc->params[i].values[0]; /* a param replaces (the last of a name); "" deletes */
+    } else if (!value || !*value) {
+        if (strcmp(name, "job") == 0)
+            value = sc->job_name;
+        else if (strcmp(name, "__scrape_interval__") == 0)
+            value = duration_format(sc->scrape_interval_ms, d->buf, sizeof d->buf);
+        else if (strcmp(name, "__scrape_timeout__") == 0)
+            value = duration_format(sc->scrape_timeout_ms, d->buf, sizeof d->buf);
+        else if (strcmp(name, "__metrics_path__") == 0)
+            value = sc->metrics_path ? sc->metrics_path : "";
+        else if (strcmp(name, "__scheme__") == 0)
+            value = sc->scheme ? sc->scheme : "http";
+    }
+    return value && *value ? value : NULL;
+}
+
 static void build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                   built_target *out, bool lean)
 {
@@ -292,14 +327,29 @@ static void build(const scrape_config *sc, const labelset *group_labels, const l
     out->dropped_by = -1;
     out->status = TARGET_ACTIVE;
 
-    /* 1.-2. discovered labels: group + target labels, scrape config defaults and params */
+    /* 1.-3. discovered labels (group + target labels, scrape config defaults and params), relabeled. Lean:
+     * the rules run first on a view of them (read by name, nothing copied) until one drops the target or
+     * reads every name (labelmap, labeldrop, labelkeep); only then are they copied (the ones relabeling
+     * reads), with the view's writes, and the remaining rules run on the copy. A target the rules drop costs
+     * no copy of its group's labels (issue 12: a million-label group kept by a dropped target). */
     labelset *ls = &out->labels;
-    discovered_labels(sc, group_labels, target_labels, ls, lean);
-    if (!lean)
+    relabel_result rr;
+    if (lean) {
+        disc_base base = {sc, group_labels, target_labels, {0}};
+        relabel_view v;
+        relabel_view_init(&v, disc_lookup, &base);
+        rr = relabel_view_apply(sc->relabel_configs, sc->n_relabel_configs, &v);
+        if (rr.keep) {
+            discovered_labels(sc, group_labels, target_labels, ls, true);
+            relabel_view_write(&v, ls);
+            rr = relabel_apply_from(sc->relabel_configs, v.done, sc->n_relabel_configs, ls);
+        }
+        relabel_view_free(&v);
+    } else {
+        discovered_labels(sc, group_labels, target_labels, ls, false);
         labelset_copy(&out->discovered, ls);
-
-    /* 3. relabel */
-    relabel_result rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
+        rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
+    }
     if (!rr.keep) {
         out->status = TARGET_DROPPED;
         out->dropped_by = rr.dropped_by;

@@ -33,7 +33,10 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
 /* target_build without out->discovered (left empty) and without copying the discovered labels relabeling
  * cannot read (a __meta_* label no rule names, and no labelmap regex matches): the same status, labels, url,
  * error, dropped_by and hash as target_build. What the target manager runs for every discovered target, so
- * that a group with a million __meta_* labels (a Kubernetes object's labels map) is not copied per target. */
+ * that a group with a million __meta_* labels (a Kubernetes object's labels map) is not copied per target.
+ * The rules run first on a view of the discovered labels (relabel_view: read by name, nothing copied) until
+ * one drops the target or reads every name (labelmap, labeldrop, labelkeep): a dropped target costs no copy
+ * of its group's labels, whatever they are. */
 void target_build_final(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                         built_target *out);
 void built_target_free(built_target *t);
