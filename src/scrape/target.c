@@ -289,7 +289,7 @@ uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_l
 typedef struct disc_base {
     const scrape_config *sc;
     const labelset *group_labels, *target_labels;
-    char buf[64];
+    char interval[64], timeout[64]; /* formatted once: a rule may read both (source and target label) */
 } disc_base;
 
 static const char *disc_lookup(void *ctx, const char *name)
@@ -308,9 +308,9 @@ static const char *disc_lookup(void *ctx, const char *name)
         if (strcmp(name, "job") == 0)
             value = sc->job_name;
         else if (strcmp(name, "__scrape_interval__") == 0)
-            value = duration_format(sc->scrape_interval_ms, d->buf, sizeof d->buf);
+            value = d->interval;
         else if (strcmp(name, "__scrape_timeout__") == 0)
-            value = duration_format(sc->scrape_timeout_ms, d->buf, sizeof d->buf);
+            value = d->timeout;
         else if (strcmp(name, "__metrics_path__") == 0)
             value = sc->metrics_path ? sc->metrics_path : "";
         else if (strcmp(name, "__scheme__") == 0)
@@ -335,7 +335,9 @@ static void build(const scrape_config *sc, const labelset *group_labels, const l
     labelset *ls = &out->labels;
     relabel_result rr;
     if (lean) {
-        disc_base base = {sc, group_labels, target_labels, {0}};
+        disc_base base = {sc, group_labels, target_labels, {0}, {0}};
+        duration_format(sc->scrape_interval_ms, base.interval, sizeof base.interval);
+        duration_format(sc->scrape_timeout_ms, base.timeout, sizeof base.timeout);
         relabel_view v;
         relabel_view_init(&v, disc_lookup, &base);
         rr = relabel_view_apply(sc->relabel_configs, sc->n_relabel_configs, &v);

@@ -623,6 +623,8 @@ Test(target, final_build_on_a_view_same_as_copied_random_chains)
     size_t ran = 0, dropped = 0, active = 0, failed = 0, viewed_all = 0;
     for (int iter = 0; iter < 4000; iter++) {
         scrape_config sc = cfg(rnd(4) ? "http" : "https");
+        sc.scrape_interval_ms = 1000 * (1 + rnd(3));
+        sc.scrape_timeout_ms = 1000 * (1 + rnd(3));
         param p[2] = {{"module", NULL, 0}, {"module", NULL, 0}};
         char *pv[2] = {(char *)PICK(values), (char *)PICK(values)};
         size_t np = rnd(3);
@@ -703,4 +705,27 @@ Test(target, final_build_on_a_view_same_as_copied_random_chains)
     cr_assert_gt(active, 400, "%zu active", active);
     cr_assert_gt(failed, 100, "%zu failed", failed);
     cr_assert_gt(viewed_all, 1000, "%zu", viewed_all);
+}
+
+/* A rule reading both defaults, __scrape_timeout__ as its source and __scrape_interval__ as dropequal's
+ * target label, compares "10s" with "1m" on the view too (fuzz_target_build found them formatted into one
+ * buffer: the second read overwrote the first, and the target was dropped). */
+Test(target, final_build_view_reads_interval_and_timeout_apart)
+{
+    scrape_config sc = cfg("http");
+    sc.scrape_interval_ms = 60000;
+    sc.scrape_timeout_ms = 10000;
+    relabel_rule r = mkrule(RELABEL_DROPEQUAL, "__scrape_timeout__", NULL, "__scrape_interval__", NULL, NULL);
+    sc.relabel_configs = &r;
+    sc.n_relabel_configs = 1;
+    labelset in;
+    set_labels(&in, "__address__", "h:1", NULL);
+    built_target bt;
+    target_build_final(&sc, NULL, &in, &bt);
+    cr_assert_eq(bt.status, TARGET_ACTIVE, "status %d, dropped by %d", bt.status, bt.dropped_by);
+    cr_assert_str_eq(labelset_get(&bt.labels, "__scrape_interval__"), "1m");
+    cr_assert_str_eq(labelset_get(&bt.labels, "__scrape_timeout__"), "10s");
+    built_target_free(&bt);
+    labelset_free(&in);
+    relabel_rule_free(&r);
 }
