@@ -97,8 +97,9 @@ typedef struct k8s_lookup {
 void k8s_build_group(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk, target_group *g);
 /* k8s_build_group's group, frozen (*out: a view holding the one reference; sd_groups_free releases it): the
  * labels and annotations maps of the group's own labels are not expanded into a labelset and then copied,
- * but written once into an arena the frozen group takes (sd_gb_freeze_adopt): a pod with a 20 MB labels map
- * costs about 8 times the map's text instead of 22; the targets are packed as they are built
+ * but kept packed in the frozen group (sd_gb_freeze_lazy; read through target_group_labels), or, when a
+ * label name could come from two places, written once into an arena the group takes (sd_gb_freeze_adopt):
+ * a pod with a 20 MB labels map costs about 1.5 times the map's text instead of 8; the targets are packed as they are built
  * (sd_group_builder; an endpoints object's 185,000: ~100 bytes each instead of ~900 as label sets). Same
  * source, labels and targets as k8s_build_group. */
 void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk,
