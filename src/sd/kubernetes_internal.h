@@ -114,6 +114,11 @@ typedef struct k8s_dmap {
  * whose order against the map's then decides (k8s_build_group_frozen builds such a group the plain way). */
 bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
                           target_group *out);
+/* k8s_freeze_with_maps with the maps kept packed in the group (sd_gb_freeze_lazy), read through
+ * target_group_labels: false (nothing done, tb kept) also when one map prefix starts another (a name could
+ * then come from two maps; no role's prefixes do). */
+bool k8s_freeze_lazy(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                     target_group *out);
 /* What the role builders add a target with: packed into the builder of k8s_build_group_frozen while it builds
  * g on this thread, else target_group_add_target (g's own targets stay empty then). */
 void k8s_add_target(target_group *g, const labelset *t);

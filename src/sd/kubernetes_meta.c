@@ -601,8 +601,8 @@ static void pmap_build(const k8s_dmap *d, label_pmap *m)
  * maps' text instead of two labels of ~40 bytes of name per entry. False (nothing done) when a label name
  * could be two of them: a prefix that starts another (never, for the roles' prefixes) or a map's label
  * named like one of g's own; the caller then builds the group with the maps' labels expanded. */
-static bool freeze_lazy(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
-                        target_group *out)
+bool k8s_freeze_lazy(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                     target_group *out)
 {
     for (size_t i = 0; i < 2 * n; i++)
         for (size_t j = 0; j < 2 * n; j++) {
@@ -684,7 +684,7 @@ void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, c
     deferred.tb = &tb;
     k8s_build_group(role, key, obj, lk, &g);
     deferred.ls = NULL;
-    bool done = deferred.n && (freeze_lazy(&g, &tb, deferred.v, deferred.n, out) ||
+    bool done = deferred.n && (k8s_freeze_lazy(&g, &tb, deferred.v, deferred.n, out) ||
                                k8s_freeze_with_maps(&g, &tb, deferred.v, deferred.n, out));
     free(deferred.v); /* not kept: a thread's last one would outlive it */
     deferred.v = NULL;

@@ -573,3 +573,65 @@ Test(k8s_labels, packed_maps_same_cache_bytes_targets_and_api_labels)
     target_group_free(&fz);
     json_decref(pod);
 }
+
+/* k8s_freeze_lazy refuses (nothing built) when a label name could come from two places: a map prefix that
+ * starts another's (either way round, present prefixes too) or a map label named like one of the group's
+ * own; otherwise the group keeps the maps packed and reads them through its view. */
+Test(k8s_labels, freeze_lazy_refuses_names_from_two_places)
+{
+    target_group g;
+    target_group_init(&g, "s");
+    labelset_set(&g.labels, "own", "1");
+    json_t *m = json_loads("{\"x\":\"map\",\"e\":\"\"}", 0, NULL), *m2 = json_loads("{\"y\":\"2\"}", 0, NULL);
+    struct {
+        const char *p0, *q0, *p1, *q1;
+        bool ok;
+    } cases[] = {
+        {"a_", "b_", "c_", "d_", true},
+        {"a_x", "b_", "a_", "d_", false}, /* map 1's prefix starts map 0's */
+        {"a_", "b_", "a_x", "d_", false}, /* map 0's starts map 1's */
+        {"a_", "b_", "c_", "b_y", false}, /* a present prefix starts another prefix */
+        {"a_", "a_", "c_", "d_", false},  /* one map's two prefixes */
+        {"ow", "b_", "c_", "d_", true},   /* "own" is "ow" + "n": no such key */
+        {"o", "b_", "c_", "d_", true},
+        {"b_", "c_", "ow", "z_", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        k8s_dmap maps[] = {{m, cases[i].p0, cases[i].q0}, {m2, cases[i].p1, cases[i].q1}};
+        target_group out = {0};
+        sd_group_builder tb = {0};
+        cr_assert_eq(k8s_freeze_lazy(&g, &tb, maps, 2, &out), cases[i].ok, "case %zu", i);
+        if (!cases[i].ok) {
+            cr_assert_null(out.source);
+            continue;
+        }
+        label_view v = target_group_labels(&out);
+        cr_assert_eq(v.n_maps, 2);
+        cr_assert_eq(out.labels.n, 1);
+        char name[32];
+        snprintf(name, sizeof name, "%sx", cases[i].p0);
+        cr_assert_str_eq(label_view_get(&v, name), "map");
+        snprintf(name, sizeof name, "%se", cases[i].p0);
+        cr_assert_null(label_view_get(&v, name), "an empty value: no label");
+        snprintf(name, sizeof name, "%se", cases[i].q0);
+        cr_assert_str_eq(label_view_get(&v, name), "true");
+        cr_assert_str_eq(label_view_get(&v, "own"), "1");
+        cr_assert_eq(label_view_count(&v), 1 + 3 + 2);
+        target_group_free(&out);
+        sd_gb_free(&tb);
+    }
+    /* a map label named like the group's own: refused */
+    k8s_dmap clash[] = {{m, "ow", "q_"}};
+    labelset_set(&g.labels, "owx", "own");
+    target_group out = {0};
+    sd_group_builder tb = {0};
+    cr_assert_not(k8s_freeze_lazy(&g, &tb, clash, 1, &out));
+    clash[0].prefix = "p_";
+    clash[0].present_prefix = "ow";
+    cr_assert_not(k8s_freeze_lazy(&g, &tb, clash, 1, &out), "owx is the present label of x");
+    cr_assert_null(out.source);
+    sd_gb_free(&tb);
+    target_group_free(&g);
+    json_decref(m);
+    json_decref(m2);
+}

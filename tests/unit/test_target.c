@@ -729,3 +729,16 @@ Test(target, final_build_view_reads_interval_and_timeout_apart)
     labelset_free(&in);
     relabel_rule_free(&r);
 }
+
+/* Public labels: every name not starting with "__" (one underscore is public), with a value. */
+Test(target, public_labels_single_underscore)
+{
+    labelset in, out;
+    set_labels(&in, "_a", "1", "__b", "2", "c", "3", "__", "4", "_", "5", NULL);
+    target_public_labels(&in, &out);
+    char *s = str(&out);
+    cr_assert_str_eq(s, "_=5,_a=1,c=3");
+    free(s);
+    labelset_free(&in);
+    labelset_free(&out);
+}
