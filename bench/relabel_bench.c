@@ -1,8 +1,10 @@
 /* relabel_bench: builds 100,000 synthetic file_sd-like targets through a realistic 10-rule relabel chain
  * (target_build: populateLabels + relabel + URL + hash) and prints the rate.
  *
- * Build and run: make build/bench/relabel_bench && build/bench/relabel_bench [N]  (or `make bench`)
+ * Build and run: make build/bench/relabel_bench && build/bench/relabel_bench [N [final]]  (or `make bench`);
+ * `final`: target_build_final, what the target manager runs (the rules on a view first, no discovered set).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,7 @@ static relabel_rule rule(relabel_action a, const char *s1, const char *s2, const
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100000;
+    bool final = argc > 2 && strcmp(argv[2], "final") == 0;
     relabel_rule rules[10] = {
         /* keep only targets that opted in */
         rule(RELABEL_KEEP, "__meta_scrape", NULL, NULL, "true|yes", NULL, 0),
@@ -105,7 +108,10 @@ int main(int argc, char **argv)
         snprintf(buf, sizeof buf, "pod-%ld", i);
         labelset_set(&tl, "__meta_label_pod", buf);
         built_target bt;
-        target_build(&sc, &group, &tl, &bt);
+        if (final)
+            target_build_final(&sc, &group, &tl, &bt);
+        else
+            target_build(&sc, &group, &tl, &bt);
         if (bt.status == TARGET_ACTIVE)
             active++, sink ^= bt.hash;
         else if (bt.status == TARGET_DROPPED)

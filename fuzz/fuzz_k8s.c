@@ -42,15 +42,23 @@ static json_t *parse_both(k8s_kind kind, k8s_doc doc, const char *p, size_t n, c
     return got;
 }
 
-/* Builds the group both ways: plain, and frozen with its maps written once (what the informer sends); any
+/* Builds the group both ways: plain, and frozen with its maps kept packed (what the informer sends); any
  * difference aborts. */
 static void build(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk)
 {
     target_group g, fz;
     k8s_build_group(role, key, obj, lk, &g);
     k8s_build_group_frozen(role, key, obj, lk, &fz);
-    if (strcmp(g.source, fz.source) != 0 || !labelset_equal(&g.labels, &fz.labels) || g.n_targets != fz.n_targets)
+    /* the frozen group keeps its maps packed: its labels read through their view, every way they are read */
+    label_view pv = label_view_of(&g.labels), fv = target_group_labels(&fz);
+    if (strcmp(g.source, fz.source) != 0 || !label_view_equal(&pv, &fv) || g.n_targets != fz.n_targets ||
+        label_view_hash(&fv) != labelset_hash(&g.labels) || label_view_count(&fv) != g.labels.n)
         abort();
+    for (size_t i = 0; i < g.labels.n; i++) {
+        const char *v = label_view_get(&fv, g.labels.v[i].name);
+        if (!v || strcmp(v, g.labels.v[i].value) != 0)
+            abort();
+    }
     for (size_t i = 0; i < g.n_targets; i++)
         if (!labelset_equal(&g.targets[i], &fz.targets[i]))
             abort();

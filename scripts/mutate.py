@@ -47,6 +47,7 @@ MODULE_TESTS = {
     "src/store/merge_retention.c": MERGE_TESTS,
     "src/store/merge_internal.h": MERGE_TESTS,
     "src/labels/relabel.c": ["test_relabel", "test_target"],
+    "src/labels/label_view.c": ["test_label_view", "test_sd_k8s"],
     "src/scrape/target.c": ["test_target", "test_targets", "test_api_targets", "test_target_discovered",
                             "test_target_check"],
     "src/periskop/payload.c": ["test_payload", "test_selfexc"],

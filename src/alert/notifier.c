@@ -208,7 +208,8 @@ int notifier_group_urls(const char *scheme, const char *alerts_path, const relab
     size_t first = *n_urls;
     for (size_t t = 0; t < g->n_targets; t++) {
         labelset ls;
-        labelset_copy(&ls, &g->labels);
+        label_view gl = target_group_labels(g);
+        label_view_copy(&ls, &gl);
         labelset_merge(&ls, &g->targets[t]);
         labelset_set_default(&ls, "__scheme__", scheme);
         labelset_set_default(&ls, "__alerts_path__", alerts_path);

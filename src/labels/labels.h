@@ -52,4 +52,50 @@ bool label_name_valid(const char *name);
 /* Appends ls as a JSON object {"name":"value",...}, in its (sorted) order. */
 void labelset_write_json(strbuf *out, const labelset *ls);
 
+/* ---- label views: labels of their own plus maps kept packed, expanded name by name when read ---- */
+
+/* A map kept packed (a Kubernetes object's labels or annotations map, src/sd): n entries, each
+ * "key\0value\0" at text + off[i], sorted by key (strcmp), keys unique; read as the labels
+ * prefix+key=value (when value is not empty) and present_prefix+key="true". */
+typedef struct label_pmap {
+    const char *prefix, *present_prefix;
+    const char *text;
+    const uint32_t *off;
+    size_t n;
+} label_pmap;
+
+/* A label set (sorted) and maps whose names never equal each other's nor the set's (the builder checks:
+ * no prefix starts another, no name of ls is one of a map's). */
+typedef struct label_view {
+    const labelset *ls; /* may be NULL */
+    const label_pmap *maps;
+    size_t n_maps;
+} label_view;
+
+/* A view of a plain label set (ls may be NULL). */
+label_view label_view_of(const labelset *ls);
+const char *label_view_get(const label_view *v, const char *name);
+/* The labels in name order: label_view_next gives each (strings valid until the next call). */
+typedef struct lv_stream {
+    size_t i;
+    char *buf; /* a map's name being read */
+    size_t cap;
+    const char *name, *value; /* current; name NULL at the end */
+} lv_stream;
+typedef struct label_view_iter {
+    const label_view *v;
+    lv_stream *s; /* 1 + 2 per map */
+    size_t ns;
+    size_t pending; /* the stream read last (its name is loaded at the next call), ns when none */
+    lv_stream one;
+} label_view_iter;
+void label_view_iter_init(label_view_iter *it, const label_view *v);
+bool label_view_next(label_view_iter *it, const char **name, const char **value);
+void label_view_iter_free(label_view_iter *it);
+size_t label_view_count(const label_view *v);
+/* labelset_hash / labelset_equal / labelset_copy of the expanded labels */
+uint64_t label_view_hash(const label_view *v);
+bool label_view_equal(const label_view *a, const label_view *b);
+void label_view_copy(labelset *dst, const label_view *v);
+
 #endif

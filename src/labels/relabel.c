@@ -347,13 +347,55 @@ static char *change_case(const char *s, bool upper)
     return sb.buf /* taken: strbuf_detach would allocate anew */;
 }
 
+/* Where a rule reads and writes labels: a label set, or a view (v: its base read by name, its writes kept
+ * aside). The labelmap/labeldrop/labelkeep rules read every name and run on a label set only. */
+typedef struct acc {
+    labelset *ls;
+    relabel_view *v;
+} acc;
+
+static const char *acc_get(const acc *a, const char *name)
+{
+    if (a->ls)
+        return labelset_get(a->ls, name);
+    const char *s = labelset_get(&a->v->set, name);
+    if (s)
+        return s;
+    if (labelset_get(&a->v->unset, name))
+        return NULL;
+    s = a->v->lookup(a->v->ctx, name);
+    return s && *s ? s : NULL;
+}
+
+static void acc_del(acc *a, const char *name)
+{
+    if (a->ls) {
+        labelset_del(a->ls, name);
+        return;
+    }
+    labelset_del(&a->v->set, name);
+    labelset_set(&a->v->unset, name, "1");
+}
+
+/* An empty value deletes, as labelset_set. */
+static void acc_set(acc *a, const char *name, const char *value)
+{
+    if (a->ls) {
+        labelset_set(a->ls, name, value);
+    } else if (!value || !*value) {
+        acc_del(a, name);
+    } else {
+        labelset_set(&a->v->set, name, value); /* read before unset; written after it */
+    }
+}
+
 /* The source labels' values joined by the separator (a missing label is ""). Returns a pointer into the
  * label set when there is exactly one source label, else into *tmp (which the caller frees). */
-static const char *source_value(const relabel_rule *r, const labelset *ls, char **tmp)
+static const char *source_value(const relabel_rule *r, const acc *ls, char **tmp)
 {
     *tmp = NULL;
     if (r->n_source_labels == 1) {
-        const char *v = labelset_get(ls, r->source_labels[0]);
+        const char *v = acc_get(ls, r->source_labels[0]);
         return v ? v : "";
     }
     strbuf sb;
@@ -361,7 +403,7 @@ static const char *source_value(const relabel_rule *r, const labelset *ls, char 
     for (size_t i = 0; i < r->n_source_labels; i++) {
         if (i)
             strbuf_puts(&sb, r->separator ? r->separator : DEFAULT_SEPARATOR);
-        const char *v = labelset_get(ls, r->source_labels[i]);
+        const char *v = acc_get(ls, r->source_labels[i]);
         if (v)
             strbuf_puts(&sb, v);
     }
@@ -370,10 +412,11 @@ static const char *source_value(const relabel_rule *r, const labelset *ls, char 
 }
 
 /* One rule; returns false when the target is dropped. */
-static bool apply_one(const relabel_rule *r, labelset *ls)
+static bool apply_one(const relabel_rule *r, acc *a)
 {
     char *tmp;
-    const char *val = source_value(r, ls, &tmp);
+    const char *val = source_value(r, a, &tmp);
+    labelset *ls = a->ls; /* the rules that read every name: a label set only */
     const char *tl = r->target_label ? r->target_label : "";
     bool keep = true;
 
@@ -385,12 +428,12 @@ static bool apply_one(const relabel_rule *r, labelset *ls)
         keep = relabel_regex_match(r->re, val);
         break;
     case RELABEL_DROPEQUAL: {
-        const char *t = labelset_get(ls, tl);
+        const char *t = acc_get(a, tl);
         keep = strcmp(t ? t : "", val) != 0;
         break;
     }
     case RELABEL_KEEPEQUAL: {
-        const char *t = labelset_get(ls, tl);
+        const char *t = acc_get(a, tl);
         keep = strcmp(t ? t : "", val) == 0;
         break;
     }
@@ -402,9 +445,9 @@ static bool apply_one(const relabel_rule *r, labelset *ls)
         /* An invalid expanded name or an empty value deletes the label named by the *unexpanded*
          * target_label, as Prometheus does. */
         if (!label_name_valid(outs[0]) || !*outs[1])
-            labelset_del(ls, tl);
+            acc_del(a, tl);
         else
-            labelset_set(ls, outs[0], outs[1]);
+            acc_set(a, outs[0], outs[1]);
         free(outs[0]);
         free(outs[1]);
         break;
@@ -412,14 +455,14 @@ static bool apply_one(const relabel_rule *r, labelset *ls)
     case RELABEL_LOWERCASE:
     case RELABEL_UPPERCASE: {
         char *v = change_case(val, r->action == RELABEL_UPPERCASE);
-        labelset_set(ls, tl, v);
+        acc_set(a, tl, v);
         free(v);
         break;
     }
     case RELABEL_HASHMOD: {
         char num[24];
         snprintf(num, sizeof num, "%llu", (unsigned long long)relabel_hashmod(val, r->modulus));
-        labelset_set(ls, tl, num);
+        acc_set(a, tl, num);
         break;
     }
     case RELABEL_LABELMAP: {
@@ -469,12 +512,13 @@ static bool apply_one(const relabel_rule *r, labelset *ls)
     return keep;
 }
 
-relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset *ls, relabel_step_fn fn,
-                                   void *ctx)
+static relabel_result apply_steps(const relabel_rule *rules, size_t start, size_t n, labelset *ls,
+                                  relabel_step_fn fn, void *ctx)
 {
     relabel_result res = {true, -1};
-    for (size_t i = 0; i < n; i++) {
-        bool keep = apply_one(&rules[i], ls);
+    acc a = {ls, NULL};
+    for (size_t i = start; i < n; i++) {
+        bool keep = apply_one(&rules[i], &a);
         if (!keep) {
             /* Prometheus returns empty labels for a dropped target */
             labelset_clear(ls);
@@ -489,7 +533,65 @@ relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset
     return res;
 }
 
+relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset *ls, relabel_step_fn fn,
+                                   void *ctx)
+{
+    return apply_steps(rules, 0, n, ls, fn, ctx);
+}
+
 relabel_result relabel_apply(const relabel_rule *rules, size_t n, labelset *ls)
 {
-    return relabel_apply_steps(rules, n, ls, NULL, NULL);
+    return apply_steps(rules, 0, n, ls, NULL, NULL);
+}
+
+relabel_result relabel_apply_from(const relabel_rule *rules, size_t start, size_t n, labelset *ls)
+{
+    return apply_steps(rules, start, n, ls, NULL, NULL);
+}
+
+/* ---- a view: rules run on a base read by name ---- */
+
+void relabel_view_init(relabel_view *v, relabel_lookup_fn lookup, void *ctx)
+{
+    v->lookup = lookup;
+    v->ctx = ctx;
+    labelset_init(&v->set);
+    labelset_init(&v->unset);
+    v->done = 0;
+}
+
+void relabel_view_free(relabel_view *v)
+{
+    labelset_free(&v->set);
+    labelset_free(&v->unset);
+}
+
+static bool reads_every_name(relabel_action a)
+{
+    return a == RELABEL_LABELMAP || a == RELABEL_LABELDROP || a == RELABEL_LABELKEEP;
+}
+
+relabel_result relabel_view_apply(const relabel_rule *rules, size_t n, relabel_view *v)
+{
+    relabel_result res = {true, -1};
+    acc a = {NULL, v};
+    for (; v->done < n && !reads_every_name(rules[v->done].action); v->done++) {
+        if (!apply_one(&rules[v->done], &a)) {
+            labelset_clear(&v->set);
+            labelset_clear(&v->unset);
+            res.keep = false;
+            res.dropped_by = (int)v->done;
+            v->done++;
+            break;
+        }
+    }
+    return res;
+}
+
+void relabel_view_write(const relabel_view *v, labelset *ls)
+{
+    for (size_t i = 0; i < v->unset.n; i++)
+        labelset_del(ls, v->unset.v[i].name);
+    for (size_t i = 0; i < v->set.n; i++)
+        labelset_set(ls, v->set.v[i].name, v->set.v[i].value);
 }

@@ -83,6 +83,32 @@ typedef void (*relabel_step_fn)(void *ctx, size_t rule_index, const labelset *af
 relabel_result relabel_apply_steps(const relabel_rule *rules, size_t n, labelset *ls, relabel_step_fn fn,
                                    void *ctx);
 
+/* relabel_apply from rule `start` on (rules before it are taken as run): dropped_by counts from rule 0. */
+relabel_result relabel_apply_from(const relabel_rule *rules, size_t start, size_t n, labelset *ls);
+
+/* A view: rules run on labels read by name from a base nobody copies (a target's discovered labels, whose
+ * group may hold a million), their writes kept aside. What target building runs first, so that a target the
+ * rules drop never has its labels copied (issue 12). lookup returns the base's value of name, NULL or ""
+ * when it has none; it is called only for names a rule reads. */
+typedef const char *(*relabel_lookup_fn)(void *ctx, const char *name);
+typedef struct relabel_view {
+    relabel_lookup_fn lookup;
+    void *ctx;
+    labelset set;   /* labels the rules run so far set, over the base's */
+    labelset unset; /* names they deleted (each with the value "1"; set again when also in set) */
+    size_t done;    /* how many rules have run */
+} relabel_view;
+void relabel_view_init(relabel_view *v, relabel_lookup_fn lookup, void *ctx);
+void relabel_view_free(relabel_view *v);
+/* Runs rules[v->done..n) on the view while they read labels by name, stopping before the first labelmap,
+ * labeldrop or labelkeep (they read every name: the caller materialises the labels, relabel_view_write,
+ * and goes on with relabel_apply_from(rules, v->done, n, ...)) or after a drop (as relabel_apply: keep
+ * false, dropped_by the rule's index, the writes cleared). v->done == n when every rule ran. */
+relabel_result relabel_view_apply(const relabel_rule *rules, size_t n, relabel_view *v);
+/* Applies the view's writes to ls, which holds the base's labels: ls becomes what relabel_apply of the
+ * rules run would have made of them. */
+void relabel_view_write(const relabel_view *v, labelset *ls);
+
 /* hashmod as Prometheus: md5(value), last 8 bytes big-endian, modulo m. */
 uint64_t relabel_hashmod(const char *value, uint64_t modulus);
 

@@ -136,27 +136,36 @@ static void read_view(const scrape_config *sc, const labelset *src, labelset *vi
     }
 }
 
-/* target_discovered_labels; lean: only the labels relabeling reads (relabel_reads). */
-static void discovered_labels(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+/* target_discovered_labels; lean: only the labels relabeling reads (relabel_reads). The group's labels are
+ * read through its view (maps expanded name by name, in order): appended to out, which they keep sorted. */
+static void discovered_labels(const scrape_config *sc, const label_view *group, const labelset *target_labels,
                               labelset *out, bool lean)
 {
     labelset_init(out);
     labelset *ls = out;
 
     /* 1. group labels overlaid by the target's own */
+    label_view_iter it;
+    const char *gn, *gv;
+    label_view_iter_init(&it, group);
+    while (label_view_next(&it, &gn, &gv)) {
+        if (lean && !relabel_reads(sc, gn))
+            continue;
+        if (ls->n == ls->cap) {
+            ls->cap = ls->cap ? 2 * ls->cap : 16;
+            ls->v = xrealloc(ls->v, ls->cap * sizeof(label));
+        }
+        ls->v[ls->n].name = xstrdup(gn);
+        ls->v[ls->n++].value = xstrdup(gv);
+    }
+    label_view_iter_free(&it);
     if (lean) {
-        labelset gv, tv;
-        read_view(sc, group_labels, &gv);
+        labelset tv;
         read_view(sc, target_labels, &tv);
-        labelset_copy(ls, &gv);
         labelset_merge(ls, &tv);
-        free(gv.v); /* views: the strings are the group's */
-        free(tv.v);
-    } else {
-        if (group_labels)
-            labelset_copy(ls, group_labels);
-        if (target_labels)
-            labelset_merge(ls, target_labels);
+        free(tv.v); /* a view: the strings are the target's */
+    } else if (target_labels) {
+        labelset_merge(ls, target_labels);
     }
 
     /* 2. scrape config defaults, then params (which override) */
@@ -182,10 +191,17 @@ static void discovered_labels(const scrape_config *sc, const labelset *group_lab
     }
 }
 
+void target_discovered_labels_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                   labelset *out)
+{
+    discovered_labels(sc, group, target_labels, out, false);
+}
+
 void target_discovered_labels(const scrape_config *sc, const labelset *group_labels,
                               const labelset *target_labels, labelset *out)
 {
-    discovered_labels(sc, group_labels, target_labels, out, false);
+    label_view g = label_view_of(group_labels);
+    discovered_labels(sc, &g, target_labels, out, false);
 }
 
 /* One label of the scrape config's defaults (weak: only when absent) and params (strong: replace, an empty
@@ -205,6 +221,13 @@ static int extra_cmp(const void *a, const void *b)
 
 void target_discovered_each(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                             target_label_fn fn, void *ctx)
+{
+    label_view g = label_view_of(group_labels);
+    target_discovered_each_view(sc, &g, target_labels, fn, ctx);
+}
+
+void target_discovered_each_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                 target_label_fn fn, void *ctx)
 {
     /* the defaults and params, sorted (a few), merged with the group's and the target's labels in one pass */
     char ibuf[64], tbuf[64];
@@ -227,19 +250,24 @@ void target_discovered_each(const scrape_config *sc, const labelset *group_label
         e[n] = (extra_label){names[i], p->values[0], true, n}, n++;
     }
     qsort(e, n, sizeof *e, extra_cmp);
-    size_t gn = group_labels ? group_labels->n : 0, tn = target_labels ? target_labels->n : 0;
-    size_t i = 0, j = 0, k = 0;
-    while (i < gn || j < tn || k < n) {
+    size_t tn = target_labels ? target_labels->n : 0;
+    size_t j = 0, k = 0;
+    label_view_iter it;
+    const char *gname, *gvalue;
+    label_view_iter_init(&it, group);
+    bool more = label_view_next(&it, &gname, &gvalue);
+    while (more || j < tn || k < n) {
         const char *name = NULL;
-        if (i < gn)
-            name = group_labels->v[i].name;
+        if (more)
+            name = gname;
         if (j < tn && (!name || strcmp(target_labels->v[j].name, name) < 0))
             name = target_labels->v[j].name;
         if (k < n && (!name || strcmp(e[k].name, name) < 0))
             name = e[k].name;
         const char *value = NULL;
-        if (i < gn && strcmp(group_labels->v[i].name, name) == 0)
-            value = group_labels->v[i++].value;
+        bool gtaken = more && strcmp(gname, name) == 0; /* read the group's next after fn: name may be gname */
+        if (gtaken)
+            value = gvalue;
         if (j < tn && strcmp(target_labels->v[j].name, name) == 0)
             value = target_labels->v[j++].value; /* the target's own labels win */
         for (; k < n && strcmp(e[k].name, name) == 0; k++) {
@@ -250,7 +278,10 @@ void target_discovered_each(const scrape_config *sc, const labelset *group_label
         }
         if (value && *value)
             fn(ctx, name, value);
+        if (gtaken)
+            more = label_view_next(&it, &gname, &gvalue);
     }
+    label_view_iter_free(&it);
     for (size_t p = 0; p < sc->n_params; p++)
         free(names[p]);
     free(names);
@@ -277,14 +308,57 @@ static void hash_label(void *ctx, const char *name, const char *value)
 uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                                 const char **address)
 {
+    label_view g = label_view_of(group_labels);
+    return target_discovered_hash_view(sc, &g, target_labels, address);
+}
+
+uint64_t target_discovered_hash_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                     const char **address)
+{
     disc_hash d = {FNV64_OFFSET, NULL};
-    target_discovered_each(sc, group_labels, target_labels, hash_label, &d);
+    target_discovered_each_view(sc, group, target_labels, hash_label, &d);
     if (address)
         *address = d.address;
     return d.h;
 }
 
-static void build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
+/* The discovered labels read by name, without building them (a relabel_view's base): what
+ * target_discovered_each gives for name, NULL when nothing. */
+typedef struct disc_base {
+    const scrape_config *sc;
+    const label_view *group;
+    const labelset *target_labels;
+    char interval[64], timeout[64]; /* formatted once: a rule may read both (source and target label) */
+} disc_base;
+
+static const char *disc_lookup(void *ctx, const char *name)
+{
+    disc_base *d = ctx;
+    const scrape_config *sc = d->sc;
+    const char *value = label_view_get(d->group, name);
+    const char *tv = d->target_labels ? labelset_get(d->target_labels, name) : NULL;
+    if (tv)
+        value = tv; /* the target's own labels win */
+    if (strncmp(name, PARAM_PREFIX, sizeof PARAM_PREFIX - 1) == 0) {
+        for (size_t i = 0; i < sc->n_params; i++)
+            if (sc->params[i].n_values && strcmp(sc->params[i].name, name + sizeof PARAM_PREFIX - 1) == 0)
+                value = sc->params[i].values[0]; /* a param replaces (the last of a name); "" deletes */
+    } else if (!value || !*value) {
+        if (strcmp(name, "job") == 0)
+            value = sc->job_name;
+        else if (strcmp(name, "__scrape_interval__") == 0)
+            value = d->interval;
+        else if (strcmp(name, "__scrape_timeout__") == 0)
+            value = d->timeout;
+        else if (strcmp(name, "__metrics_path__") == 0)
+            value = sc->metrics_path ? sc->metrics_path : "";
+        else if (strcmp(name, "__scheme__") == 0)
+            value = sc->scheme ? sc->scheme : "http";
+    }
+    return value && *value ? value : NULL;
+}
+
+static void build(const scrape_config *sc, const label_view *group, const labelset *target_labels,
                   built_target *out, bool lean)
 {
     memset(out, 0, sizeof *out);
@@ -292,14 +366,31 @@ static void build(const scrape_config *sc, const labelset *group_labels, const l
     out->dropped_by = -1;
     out->status = TARGET_ACTIVE;
 
-    /* 1.-2. discovered labels: group + target labels, scrape config defaults and params */
+    /* 1.-3. discovered labels (group + target labels, scrape config defaults and params), relabeled. Lean:
+     * the rules run first on a view of them (read by name, nothing copied) until one drops the target or
+     * reads every name (labelmap, labeldrop, labelkeep); only then are they copied (the ones relabeling
+     * reads), with the view's writes, and the remaining rules run on the copy. A target the rules drop costs
+     * no copy of its group's labels (issue 12: a million-label group kept by a dropped target). */
     labelset *ls = &out->labels;
-    discovered_labels(sc, group_labels, target_labels, ls, lean);
-    if (!lean)
+    relabel_result rr;
+    if (lean) {
+        disc_base base = {sc, group, target_labels, {0}, {0}};
+        duration_format(sc->scrape_interval_ms, base.interval, sizeof base.interval);
+        duration_format(sc->scrape_timeout_ms, base.timeout, sizeof base.timeout);
+        relabel_view v;
+        relabel_view_init(&v, disc_lookup, &base);
+        rr = relabel_view_apply(sc->relabel_configs, sc->n_relabel_configs, &v);
+        if (rr.keep) {
+            discovered_labels(sc, group, target_labels, ls, true);
+            relabel_view_write(&v, ls);
+            rr = relabel_apply_from(sc->relabel_configs, v.done, sc->n_relabel_configs, ls);
+        }
+        relabel_view_free(&v);
+    } else {
+        discovered_labels(sc, group, target_labels, ls, false);
         labelset_copy(&out->discovered, ls);
-
-    /* 3. relabel */
-    relabel_result rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
+        rr = relabel_apply(sc->relabel_configs, sc->n_relabel_configs, ls);
+    }
     if (!rr.keep) {
         out->status = TARGET_DROPPED;
         out->dropped_by = rr.dropped_by;
@@ -419,13 +510,21 @@ static void build(const scrape_config *sc, const labelset *group_labels, const l
 void target_build(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                   built_target *out)
 {
-    build(sc, group_labels, target_labels, out, false);
+    label_view g = label_view_of(group_labels);
+    build(sc, &g, target_labels, out, false);
 }
 
 void target_build_final(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                         built_target *out)
 {
-    build(sc, group_labels, target_labels, out, true);
+    label_view g = label_view_of(group_labels);
+    build(sc, &g, target_labels, out, true);
+}
+
+void target_build_final_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                             built_target *out)
+{
+    build(sc, group, target_labels, out, true);
 }
 
 int target_check_static(const scrape_config *sc, config_pos *pos, char *err, size_t errlen)

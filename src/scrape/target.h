@@ -33,9 +33,17 @@ void target_build(const scrape_config *sc, const labelset *group_labels, const l
 /* target_build without out->discovered (left empty) and without copying the discovered labels relabeling
  * cannot read (a __meta_* label no rule names, and no labelmap regex matches): the same status, labels, url,
  * error, dropped_by and hash as target_build. What the target manager runs for every discovered target, so
- * that a group with a million __meta_* labels (a Kubernetes object's labels map) is not copied per target. */
+ * that a group with a million __meta_* labels (a Kubernetes object's labels map) is not copied per target.
+ * The rules run first on a view of the discovered labels (relabel_view: read by name, nothing copied) until
+ * one drops the target or reads every name (labelmap, labeldrop, labelkeep): a dropped target costs no copy
+ * of its group's labels, whatever they are. */
 void target_build_final(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                         built_target *out);
+/* target_build_final, target_discovered_labels, target_discovered_each and target_discovered_hash of a
+ * group read through its label view (labels.h: maps kept packed, expanded name by name): what the target
+ * manager runs on the groups discovery hands it. */
+void target_build_final_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                             built_target *out);
 void built_target_free(built_target *t);
 /* Only the discovered labels target_build would compute (no relabeling): group labels overlaid by the
  * target's, with the scrape config's job/__scrape_*__/__metrics_path__/__scheme__/__param_* defaults.
@@ -48,10 +56,16 @@ void target_discovered_labels(const scrape_config *sc, const labelset *group_lab
 typedef void (*target_label_fn)(void *ctx, const char *name, const char *value);
 void target_discovered_each(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                             target_label_fn fn, void *ctx);
+void target_discovered_labels_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                   labelset *out);
+void target_discovered_each_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                 target_label_fn fn, void *ctx);
 /* labelset_hash of those labels, without building them; *address (may be NULL): their __address__ (a string
  * of group_labels or target_labels) or NULL. */
 uint64_t target_discovered_hash(const scrape_config *sc, const labelset *group_labels, const labelset *target_labels,
                                 const char **address);
+uint64_t target_discovered_hash_view(const scrape_config *sc, const label_view *group, const labelset *target_labels,
+                                     const char **address);
 
 /* promtool check config (checkTargetGroupsForScrapeConfig): builds every static target of sc and
  * reports the first that cannot be created, as Prometheus words it: "instance 0 in group 1: invalid

@@ -174,7 +174,8 @@ static bool group_equal(const target_group *a, const target_group *b)
 static uint64_t group_content_hash(const target_group *g)
 {
     uint64_t h = fnv1a64(FNV64_OFFSET, g->source ? g->source : "", g->source ? strlen(g->source) : 0);
-    h ^= labelset_hash(&g->labels);
+    label_view gl = target_group_labels(g);
+    h ^= label_view_hash(&gl);
     h *= 1099511628211ULL;
     for (size_t i = 0; i < g->n_targets; i++) {
         h ^= labelset_hash(&g->targets[i]);
@@ -373,6 +374,7 @@ static void build_group(update *u, tgroup *tg)
     struct target_pool_priv *pv = p->priv;
     const scrape_config *sc = p->sc;
     const target_group *grp = tg->g;
+    const label_view gl = target_group_labels(grp);
     tg->res = grp->n_targets ? xcalloc(grp->n_targets, sizeof *tg->res) : NULL;
     for (size_t i = 0; i < grp->n_targets; i++) {
         tres *r = &tg->res[i];
@@ -381,7 +383,7 @@ static void build_group(update *u, tgroup *tg)
             continue;
         }
         built_target bt; /* without its discovered labels: a failure, rare, computes them */
-        target_build_final(sc, &grp->labels, &grp->targets[i], &bt);
+        target_build_final_view(sc, &gl, &grp->targets[i], &bt);
         u->n_built++;
         r->status = (uint8_t)bt.status;
         switch (bt.status) {
@@ -417,7 +419,7 @@ static void build_group(update *u, tgroup *tg)
             tg->n_failed++;
             p->failed_count++;
             const char *addr;
-            uint64_t h = target_discovered_hash(sc, &grp->labels, &grp->targets[i], &addr);
+            uint64_t h = target_discovered_hash_view(sc, &gl, &grp->targets[i], &addr);
             if (!bsearch(&h, u->known_failed, u->n_known_failed, sizeof h, cmp_u64))
                 log_error("scrape", "Creating target failed", "job", p->job, "address", addr ? addr : "", "err",
                           bt.error);
@@ -521,8 +523,9 @@ static bool pool_update(target_manager *m, target_pool *p, const target_group *c
     u.known_failed = xcalloc(p->n_failed, sizeof *u.known_failed);
     for (size_t i = 0; p->sc && i < p->n_failed; i++) {
         const target_group *g = p->failed[i].grp->g;
+        label_view gl = target_group_labels(g);
         u.known_failed[u.n_known_failed++] =
-            target_discovered_hash(p->sc, &g->labels, &g->targets[p->failed[i].idx], NULL);
+            target_discovered_hash_view(p->sc, &gl, &g->targets[p->failed[i].idx], NULL);
     }
     qsort(u.known_failed, u.n_known_failed, sizeof *u.known_failed, cmp_u64);
 
@@ -900,19 +903,24 @@ void targets_active_discovered(const target_pool *p, const active_target *t, lab
         return;
     }
     const target_group *g = t->origin->g;
-    target_discovered_labels(p->sc, &g->labels, &g->targets[t->origin_idx], out);
+    label_view gl = target_group_labels(g);
+    target_discovered_labels_view(p->sc, &gl, &g->targets[t->origin_idx], out);
 }
 
 void targets_active_discovered_each(const target_pool *p, const active_target *t, target_label_fn fn, void *ctx)
 {
-    if (t->origin && p->sc)
-        target_discovered_each(p->sc, &t->origin->g->labels, &t->origin->g->targets[t->origin_idx], fn, ctx);
+    if (t->origin && p->sc) {
+        label_view gl = target_group_labels(t->origin->g);
+        target_discovered_each_view(p->sc, &gl, &t->origin->g->targets[t->origin_idx], fn, ctx);
+    }
 }
 
 void targets_dropped_discovered_each(const target_pool *p, const dropped_target *d, target_label_fn fn, void *ctx)
 {
-    if (d->grp && p->sc)
-        target_discovered_each(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], fn, ctx);
+    if (d->grp && p->sc) {
+        label_view gl = target_group_labels(d->grp->g);
+        target_discovered_each_view(p->sc, &gl, &d->grp->g->targets[d->idx], fn, ctx);
+    }
 }
 
 void targets_failed_discovered_each(const target_pool *p, const failed_target *f, target_label_fn fn, void *ctx)
@@ -928,14 +936,16 @@ void targets_failed_discovered(const target_pool *p, const failed_target *f, lab
         return;
     }
     const target_group *g = f->grp->g;
-    target_discovered_labels(p->sc, &g->labels, &g->targets[f->idx], out);
+    label_view gl = target_group_labels(g);
+    target_discovered_labels_view(p->sc, &gl, &g->targets[f->idx], out);
 }
 
 uint64_t targets_dropped_discovered_hash(const target_pool *p, const dropped_target *d)
 {
     if (!d->grp || !p->sc)
         return FNV64_OFFSET; /* labelset_hash of no labels */
-    return target_discovered_hash(p->sc, &d->grp->g->labels, &d->grp->g->targets[d->idx], NULL);
+    label_view gl = target_group_labels(d->grp->g);
+    return target_discovered_hash_view(p->sc, &gl, &d->grp->g->targets[d->idx], NULL);
 }
 
 void targets_dropped_discovered(const target_pool *p, const dropped_target *d, labelset *out)
@@ -945,5 +955,6 @@ void targets_dropped_discovered(const target_pool *p, const dropped_target *d, l
         return;
     }
     const target_group *g = d->grp->g;
-    target_discovered_labels(p->sc, &g->labels, &g->targets[d->idx], out);
+    label_view gl = target_group_labels(g);
+    target_discovered_labels_view(p->sc, &gl, &g->targets[d->idx], out);
 }

@@ -67,25 +67,33 @@ static bool id_valid(const char *id)
 
 static int write_all(int fd, const char *p, size_t n);
 
-/* labelset_write_json, written out CACHE_FLUSH_BYTES at a time: a group's own labels may be millions (a
- * Kubernetes object's labels map). Returns false when a write failed. */
-static bool write_labels(int fd, strbuf *sb, const labelset *ls)
+/* labelset_write_json of a group's labels (read through their view: a frozen group's packed maps expanded
+ * name by name), written out CACHE_FLUSH_BYTES at a time: they may be millions (a Kubernetes object's
+ * labels map). Returns false when a write failed. */
+static bool write_labels(int fd, strbuf *sb, const label_view *lv)
 {
+    label_view_iter it;
+    const char *name, *value;
+    bool first = true, ok = true;
     strbuf_putc(sb, '{');
-    for (size_t i = 0; i < ls->n; i++) {
-        if (i)
+    label_view_iter_init(&it, lv);
+    while (ok && label_view_next(&it, &name, &value)) {
+        if (!first)
             strbuf_putc(sb, ',');
-        strbuf_json_string(sb, ls->v[i].name);
+        first = false;
+        strbuf_json_string(sb, name);
         strbuf_putc(sb, ':');
-        strbuf_json_string(sb, ls->v[i].value);
+        strbuf_json_string(sb, value);
         if (sb->len >= CACHE_FLUSH_BYTES) {
             if (write_all(fd, sb->buf, sb->len) != 0)
-                return false;
+                ok = false;
             strbuf_reset(sb);
         }
     }
-    strbuf_putc(sb, '}');
-    return true;
+    label_view_iter_free(&it);
+    if (ok)
+        strbuf_putc(sb, '}');
+    return ok;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -141,12 +149,14 @@ int sd_cache_write(const char *dir, const char *id, const char *job, const char 
         strbuf_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
         strbuf_json_string(&sb, g->source ? g->source : "");
         strbuf_puts(&sb, ",\"labels\":");
-        failed = !write_labels(fd, &sb, &g->labels);
+        label_view gl = target_group_labels(g);
+        failed = !write_labels(fd, &sb, &gl);
         strbuf_puts(&sb, ",\"targets\":[");
         for (size_t t = 0; t < g->n_targets && !failed; t++) {
             if (t)
                 strbuf_putc(&sb, ',');
-            failed = !write_labels(fd, &sb, &g->targets[t]);
+            label_view tl = label_view_of(&g->targets[t]);
+            failed = !write_labels(fd, &sb, &tl);
         }
         strbuf_puts(&sb, "]}");
     }

@@ -218,6 +218,7 @@ static mgroup *mgroup_build(const char *source, const labelset *labels, bool tak
     atomic_init(&g->refs, 1);
     g->pool = pool_ref(sdpool);
     g->arena = NULL;
+    g->lazy = 0;
     return g;
 }
 
@@ -239,11 +240,39 @@ mgroup *sd_mgroup_of_view(const target_group *g)
     return m;
 }
 
+void sd_lazy_free(sd_lazy *z)
+{
+    if (!z)
+        return;
+    for (size_t i = 0; i < z->n; i++) {
+        free((void *)z->m[i].text);
+        free((void *)z->m[i].off);
+    }
+    free(z);
+}
+
+label_view target_group_labels(const target_group *g)
+{
+    label_view v = label_view_of(&g->labels);
+    if (g->gen) {
+        const mgroup *m = mgroup_of(g);
+        if (m->lazy) {
+            const sd_lazy *z = (const sd_lazy *)(const void *)m->arena;
+            v.maps = z->m;
+            v.n_maps = z->n;
+        }
+    }
+    return v;
+}
+
 void sd_mgroup_unref(mgroup *g)
 {
     if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
         sd_pool_unref(g->pool);
-        free(g->arena);
+        if (g->lazy)
+            sd_lazy_free((sd_lazy *)(void *)g->arena);
+        else
+            free(g->arena);
         free(g->labels);
         free(g); /* one allocation (mgroup_build), and the arena and label array it took */
     }
@@ -404,6 +433,17 @@ void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset 
                         size_t arena_len, target_group *out)
 {
     gb_freeze(b, source, labels, true, arena, arena_len, out);
+}
+
+void sd_gb_freeze_lazy(sd_group_builder *b, const char *source, const labelset *labels, sd_lazy *maps,
+                       target_group *out)
+{
+    gb_freeze(b, source, labels, false, NULL, 0, out);
+    if (maps) {
+        mgroup *m = mgroup_of(out);
+        m->arena = (char *)(void *)maps;
+        m->lazy = 1;
+    }
 }
 
 void sd_gb_freeze_arena(sd_group_builder *b, const char *source, const labelset *labels, char *arena,

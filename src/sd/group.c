@@ -40,7 +40,8 @@ void target_group_free(target_group *g)
 void target_group_copy(target_group *dst, const target_group *src)
 {
     target_group_init(dst, src->source);
-    labelset_copy(&dst->labels, &src->labels);
+    label_view lv = target_group_labels(src);
+    label_view_copy(&dst->labels, &lv);
     if (src->n_targets) {
         /* capacity rounded up to a power of two: the invariant target_group_add_target relies on */
         size_t cap = 1;

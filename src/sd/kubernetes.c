@@ -573,7 +573,8 @@ static void free_groups(target_group *gs, size_t n)
 {
     size_t labels = 0;
     for (size_t i = 0; i < n; i++) {
-        labels += gs[i].labels.n;
+        label_view v = target_group_labels(&gs[i]);
+        labels += label_view_count(&v);
         for (size_t t = 0; t < gs[i].n_targets; t++)
             labels += gs[i].targets[t].n;
     }

@@ -97,8 +97,9 @@ typedef struct k8s_lookup {
 void k8s_build_group(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk, target_group *g);
 /* k8s_build_group's group, frozen (*out: a view holding the one reference; sd_groups_free releases it): the
  * labels and annotations maps of the group's own labels are not expanded into a labelset and then copied,
- * but written once into an arena the frozen group takes (sd_gb_freeze_adopt): a pod with a 20 MB labels map
- * costs about 8 times the map's text instead of 22; the targets are packed as they are built
+ * but kept packed in the frozen group (sd_gb_freeze_lazy; read through target_group_labels), or, when a
+ * label name could come from two places, written once into an arena the group takes (sd_gb_freeze_adopt):
+ * a pod with a 20 MB labels map costs about 1.5 times the map's text instead of 8; the targets are packed as they are built
  * (sd_group_builder; an endpoints object's 185,000: ~100 bytes each instead of ~900 as label sets). Same
  * source, labels and targets as k8s_build_group. */
 void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, const k8s_lookup *lk,
@@ -113,6 +114,11 @@ typedef struct k8s_dmap {
  * whose order against the map's then decides (k8s_build_group_frozen builds such a group the plain way). */
 bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
                           target_group *out);
+/* k8s_freeze_with_maps with the maps kept packed in the group (sd_gb_freeze_lazy), read through
+ * target_group_labels: false (nothing done, tb kept) also when one map prefix starts another (a name could
+ * then come from two maps; no role's prefixes do). */
+bool k8s_freeze_lazy(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                     target_group *out);
 /* What the role builders add a target with: packed into the builder of k8s_build_group_frozen while it builds
  * g on this thread, else target_group_add_target (g's own targets stay empty then). */
 void k8s_add_target(target_group *g, const labelset *t);

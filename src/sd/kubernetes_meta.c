@@ -543,6 +543,88 @@ static void sort_pairs(label *pairs, size_t n)
     free(idx);
 }
 
+typedef struct pmap_fill {
+    size_t bytes, n; /* sizing pass */
+    char *text, *w;  /* filling pass */
+    uint32_t *off;
+    size_t i;
+} pmap_fill;
+
+static void pmap_size(void *ctx, const char *k, const char *val)
+{
+    pmap_fill *f = ctx;
+    f->bytes += strlen(k) + 1 + (val ? strlen(val) : 0) + 1;
+    f->n++;
+}
+
+static void pmap_put(void *ctx, const char *k, const char *val)
+{
+    pmap_fill *f = ctx;
+    size_t kl = strlen(k) + 1, vl = (val ? strlen(val) : 0) + 1;
+    f->off[f->i++] = (uint32_t)(f->w - f->text);
+    memcpy(f->w, k, kl);
+    k8s_sanitize(f->w);
+    f->w += kl;
+    memcpy(f->w, val ? val : "", vl); /* a non-string value: "", as add_pair's NULL (the label deleted) */
+    f->w += vl;
+}
+
+/* By key; the same key: in map order (offsets grow with it). */
+static int off_cmp(const void *a, const void *b, void *ctx)
+{
+    const char *text = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int c = strcmp(text + x, text + y);
+    return c ? c : x < y ? -1 : x > y;
+}
+
+/* One map packed: its entries' sanitised keys and values in map order, their offsets sorted by key with the
+ * last entry of a key kept (as labelset_set_many applies add_pair's labels: the later wins). */
+static void pmap_build(const k8s_dmap *d, label_pmap *m)
+{
+    pmap_fill f = {0};
+    map_each(d->map, pmap_size, &f);
+    f.text = f.w = xmalloc(f.bytes ? f.bytes : 1);
+    f.off = xmalloc((f.n ? f.n : 1) * sizeof *f.off);
+    map_each(d->map, pmap_put, &f);
+    qsort_r(f.off, f.i, sizeof *f.off, off_cmp, f.text);
+    size_t w = 0;
+    for (size_t j = 0; j < f.i; j++) {
+        if (j + 1 < f.i && strcmp(f.text + f.off[j], f.text + f.off[j + 1]) == 0)
+            continue; /* a later entry of the key follows */
+        f.off[w++] = f.off[j];
+    }
+    *m = (label_pmap){d->prefix, d->present_prefix, f.text, xrealloc(f.off, (w ? w : 1) * sizeof *f.off), w};
+}
+
+/* k8s_freeze_with_maps with the maps kept packed in the group (sd_gb_freeze_lazy): about one copy of the
+ * maps' text instead of two labels of ~40 bytes of name per entry. False (nothing done) when a label name
+ * could be two of them: a prefix that starts another (never, for the roles' prefixes) or a map's label
+ * named like one of g's own; the caller then builds the group with the maps' labels expanded. */
+bool k8s_freeze_lazy(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
+                     target_group *out)
+{
+    for (size_t i = 0; i < 2 * n; i++)
+        for (size_t j = 0; j < 2 * n; j++) {
+            const char *a = i % 2 ? maps[i / 2].present_prefix : maps[i / 2].prefix;
+            const char *b = j % 2 ? maps[j / 2].present_prefix : maps[j / 2].prefix;
+            if (i != j && strncmp(b, a, strlen(a)) == 0)
+                return false;
+        }
+    sd_lazy *z = xmalloc(sizeof *z + n * sizeof(label_pmap));
+    z->n = 0;
+    for (size_t i = 0; i < n; i++)
+        pmap_build(&maps[i], &z->m[z->n++]);
+    label_view mv = {NULL, z->m, z->n};
+    for (size_t i = 0; i < g->labels.n; i++)
+        if (label_view_get(&mv, g->labels.v[i].name)) {
+            sd_lazy_free(z);
+            return false;
+        }
+    sd_gb_freeze_lazy(tb, g->source, &g->labels, z, out);
+    return true;
+}
+
 bool k8s_freeze_with_maps(const target_group *g, sd_group_builder *tb, const k8s_dmap *maps, size_t n,
                           target_group *out)
 {
@@ -602,7 +684,8 @@ void k8s_build_group_frozen(k8s_role role, const char *key, const json_t *obj, c
     deferred.tb = &tb;
     k8s_build_group(role, key, obj, lk, &g);
     deferred.ls = NULL;
-    bool done = deferred.n && k8s_freeze_with_maps(&g, &tb, deferred.v, deferred.n, out);
+    bool done = deferred.n && (k8s_freeze_lazy(&g, &tb, deferred.v, deferred.n, out) ||
+                               k8s_freeze_with_maps(&g, &tb, deferred.v, deferred.n, out));
     free(deferred.v); /* not kept: a thread's last one would outlive it */
     deferred.v = NULL;
     deferred.cap = 0;

@@ -62,7 +62,8 @@ static mgroup *stored(const target_group *g)
 
 static bool group_equal(const target_group *a, const target_group *b)
 {
-    if (a->n_targets != b->n_targets || !labelset_equal(&a->labels, &b->labels))
+    label_view la = target_group_labels(a), lb = target_group_labels(b);
+    if (a->n_targets != b->n_targets || !label_view_equal(&la, &lb))
         return false;
     for (size_t i = 0; i < a->n_targets; i++)
         if (!labelset_equal(&a->targets[i], &b->targets[i]))

@@ -16,6 +16,7 @@
 typedef struct mgroup {
     target_group g; /* first: a mgroup * is a target_group * */
     atomic_int refs;
+    uint32_t lazy; /* 1: arena is an sd_lazy (maps kept packed, sd_gb_freeze_lazy); in the padding after refs */
     sd_pool *pool; /* strings shared with the other groups of its response (a reference), or NULL */
     char *arena;   /* strings of its labels built elsewhere and taken (sd_gb_freeze_adopt), or NULL */
     label *labels; /* g.labels.v when taken with the arena (sd_gb_freeze_adopt), else NULL */

@@ -27,7 +27,11 @@ void target_group_init(target_group *g, const char *source);
 /* Frees a plain group; for a view of a frozen group (a struct copy with gen != 0, as the streaming parsers
  * return, see sd_internal.h) releases the reference it holds. */
 void target_group_free(target_group *g);
+/* Copies src's labels expanded (a frozen group's packed maps become labels of the plain copy). */
 void target_group_copy(target_group *dst, const target_group *src);
+/* A group's labels: its label set, and the maps a frozen group keeps packed (expanded name by name when
+ * read). Every reader of a group's labels goes through this (g->labels alone lacks the maps' labels). */
+label_view target_group_labels(const target_group *g);
 /* Appends a target (copied) to a plain group (gen 0; a frozen group or a view of one is never changed). */
 void target_group_add_target(target_group *g, const labelset *target);
 /* An immutable, compact copy of g (one allocation, fresh gen, one reference). Never target_group_free it:

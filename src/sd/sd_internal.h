@@ -104,6 +104,18 @@ void sd_gb_freeze_adopt(sd_group_builder *b, const char *source, const labelset 
  * written into it as it streamed). */
 void sd_gb_freeze_arena(sd_group_builder *b, const char *source, const labelset *labels, char *arena,
                         size_t arena_len, target_group *out);
+/* Maps a frozen group keeps packed (a Kubernetes object's labels and annotations): m[i].text and m[i].off
+ * malloc'd, the prefixes static. */
+typedef struct sd_lazy {
+    size_t n;
+    label_pmap m[];
+} sd_lazy;
+void sd_lazy_free(sd_lazy *z);
+/* sd_gb_freeze, the group also taking maps (freed with it; NULL for none), read with labels through
+ * target_group_labels: their labels are never expanded into the group. labels' names must be none of the
+ * maps' (label_view). */
+void sd_gb_freeze_lazy(sd_group_builder *b, const char *source, const labelset *labels, sd_lazy *maps,
+                       target_group *out);
 void sd_gb_clear(sd_group_builder *b);
 void sd_gb_free(sd_group_builder *b);
 /* The file_sd JSON list parsed as a stream (json_groups.c): groups with targets only, sources

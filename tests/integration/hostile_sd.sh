@@ -23,7 +23,8 @@
 #            A page with a pending pod (no targets) carrying 10 MB of short labels and 10 MB of short
 #            annotations: kept as jansson objects in the informer's store these took 14.3 x; packed
 #            (k8s_map_pack) 3.3 x. A page with a running pod (a target) whose labels map is 20 MB of short
-#            labels: bound 9 x, not 5 (why: at its measure below); 41-46 x at 08eb954, when target
+#            labels: bound 5 x (its map kept packed in the group, see its measure below; 9.8 x before);
+#            41-46 x at 08eb954, when target
 #            building copied the group's labels twice per target and the group was built as a label set,
 #            then frozen. An endpoints object with 185,000 addresses: 20.6 x at 08eb954 with the addresses
 #            kept as jansson objects, 8.9 x with them packed and the group built as label sets then frozen,
@@ -431,20 +432,19 @@ for shape in empty_items deep_items managed_fields pending_maps; do
   echo "k8s_$shape" >"$TMP/sd/k8s_list"
   measure "k8s_$shape" "$KUBE" "k8s_$shape" "$ONE_TARGET"
 done
-# The running pod's group alone is ~8 x its body: each 14-byte entry `"l123":"v",` becomes two labels,
+# The running pod's labels map: each 14-byte entry `"l123":"v",` is two labels,
 # __meta_kubernetes_pod_label_l123="v" and __meta_kubernetes_pod_labelpresent_l123="true" (81 bytes of
-# names and values, 32 of pointers), so 5 x cannot hold while a group is a flat label array (that needs
-# the map kept packed in the group and expanded when read; not built). At 08eb954 (41.1-45.8 x) the group
-# was built as a label set (an allocation per name and value), then frozen (a copy), and target building
-# copied all its labels twice more, per target. Then target building copied only the labels relabeling
-# reads (26.5 x), and the maps' labels were written once into an arena the frozen group takes (12.0 x:
-# the arena, and while they were sorted and merged, an array of pairs, an index, glibc qsort's copy of it,
-# a merged view, and the frozen group's own copy of that view). Now (9.8 x) the pairs are sorted through
-# 4-byte indexes and put in order in place, merged with the group's own labels in the same array, and the
-# frozen group takes that array: what is left is the arena, the array, the indexes while sorting and the
-# informer's packed copy of the map. The bound, 9 x (+ 48 MiB), fails at 12.0 x.
+# names and values, 32 of pointers), so a group holding them as a flat label array is ~8 x the body. At
+# 08eb954 (41.1-45.8 x) the group was built as a label set (an allocation per name and value), then frozen
+# (a copy), and target building copied all its labels twice more, per target; then target building copied
+# only the labels relabeling reads (26.5 x), the maps' labels were written once into an arena the frozen
+# group takes (12.0 x), and sorted in place through 4-byte indexes (9.8 x at 407f7a5, bound 9 x). Now
+# (~4.0 x) the frozen group keeps the map packed (its sanitised keys and values, ~1 x, and a 4-byte offset
+# per entry, sorted) and every reader reads its labels through one view (target_group_labels: in name
+# order, or by name), expanding them name by name: what is left is that, the informer's packed copy of the
+# map and the page while it is parsed. The bound, 5 x (+ 48 MiB), fails at 9.8 x.
 echo k8s_running_map >"$TMP/sd/k8s_list"
-measure k8s_running_map "$KUBE" k8s_running_map "$ONE_TARGET" 9
+measure k8s_running_map "$KUBE" k8s_running_map "$ONE_TARGET" 5
 # The endpoints object's addresses were jansson objects in the informer's store (20.7 x); packed as they
 # stream (k8s_addrs_pack) 9.0 x, the group of 185,000 targets built as label sets (~900 bytes a target),
 # then frozen; its targets packed as they are built (k8s_add_target into an sd_group_builder: ~90 bytes a

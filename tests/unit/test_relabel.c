@@ -738,3 +738,100 @@ Test(relabel, case_change_of_truncated_sequences)
     relabel_rule r3[] = {prep(mk(RELABEL_LOWERCASE, "x", "y", NULL, NULL))};
     check(r3, 1, &ls, "x=\xc3\x89\xe2\x82\xac,y=\xc3\xa9\xe2\x82\xac");
 }
+
+static int lookups;
+static const char *base_get(void *ctx, const char *name)
+{
+    lookups++;
+    return labelset_get(ctx, name);
+}
+
+/* A view runs the rules that read labels by name on a base it never copies (the base is read only for the
+ * names a rule reads), stops before the first labelmap/labeldrop/labelkeep, and its writes applied to a
+ * copy of the base then the remaining rules give what relabel_apply gives; a drop is reported with the
+ * same rule index and clears the writes. */
+Test(relabel, view_same_as_apply)
+{
+    labelset base;
+    set_labels(&base, "__address__", "h:1", "a", "x", "b", "y", "c", "Web", NULL);
+    relabel_rule rules[] = {
+        prep(mk(RELABEL_REPLACE, "a,b", "d", "(.*)", "$1")),        /* d = x;y */
+        prep(mk(RELABEL_REPLACE, "missing", "a", NULL, NULL)),      /* "" deletes a */
+        prep(mk(RELABEL_REPLACE, "b", "a", NULL, "again-$1")),      /* a set again */
+        prep(mk(RELABEL_REPLACE, "missing", "b", NULL, NULL)),      /* b deleted */
+        prep(mk(RELABEL_LOWERCASE, "c", "lc", NULL, NULL)),         /* lc = web */
+        prep(mk(RELABEL_KEEPEQUAL, "lc", "lc", NULL, NULL)),        /* keeps */
+        prep(mk(RELABEL_KEEP, "b", NULL, "", NULL)),                /* b is gone: "" kept */
+        prep(mk(RELABEL_LABELDROP, NULL, NULL, "c", NULL)),         /* every name: the view stops */
+        prep(mk(RELABEL_DROP, "c", NULL, "Web", NULL)),             /* c dropped above: kept */
+    };
+    size_t n = sizeof rules / sizeof *rules;
+    const char *want = "__address__=h:1,a=again-y,d=x;y,lc=web";
+    relabel_view v;
+    lookups = 0;
+    relabel_view_init(&v, base_get, &base);
+    relabel_result r = relabel_view_apply(rules, n, &v);
+    cr_assert(r.keep);
+    cr_assert_eq(r.dropped_by, -1);
+    cr_assert_eq(v.done, 7);
+    cr_assert_gt(lookups, 0);
+    labelset ls;
+    labelset_copy(&ls, &base);
+    relabel_view_write(&v, &ls);
+    r = relabel_apply_from(rules, v.done, n, &ls);
+    cr_assert(r.keep);
+    char *got = str(&ls);
+    cr_assert_str_eq(got, want);
+    free(got);
+    labelset_free(&ls);
+    /* the same by relabel_apply */
+    labelset_copy(&ls, &base);
+    r = relabel_apply(rules, n, &ls);
+    cr_assert(r.keep);
+    got = str(&ls);
+    cr_assert_str_eq(got, want);
+    free(got);
+    labelset_free(&ls);
+    /* a second call runs nothing more: the view stands before the labeldrop */
+    lookups = 0;
+    r = relabel_view_apply(rules, n, &v);
+    cr_assert(r.keep);
+    cr_assert_eq(v.done, 7);
+    cr_assert_eq(lookups, 0);
+    relabel_view_free(&v);
+
+    /* a drop: rule 1 of a chain (after a write), counted from 0, the writes cleared */
+    relabel_rule drop[] = {
+        prep(mk(RELABEL_REPLACE, "a", "e", NULL, NULL)),
+        prep(mk(RELABEL_DROP, "e", NULL, "x", NULL)),
+        prep(mk(RELABEL_LABELMAP, NULL, NULL, "(.*)", "m_$1")),
+    };
+    relabel_view_init(&v, base_get, &base);
+    r = relabel_view_apply(drop, 3, &v);
+    cr_assert(!r.keep);
+    cr_assert_eq(r.dropped_by, 1);
+    cr_assert_eq(v.set.n, 0);
+    cr_assert_eq(v.unset.n, 0);
+    relabel_view_free(&v);
+    /* relabel_apply_from counts dropped_by from rule 0 (rule 0's write made by hand) */
+    labelset_copy(&ls, &base);
+    labelset_set(&ls, "e", "x");
+    r = relabel_apply_from(drop, 1, 3, &ls);
+    cr_assert(!r.keep);
+    cr_assert_eq(r.dropped_by, 1);
+    cr_assert_eq(ls.n, 0);
+    labelset_free(&ls);
+    /* from past the drop: only the labelmap runs */
+    labelset_copy(&ls, &base);
+    r = relabel_apply_from(drop, 2, 3, &ls);
+    cr_assert(r.keep);
+    cr_assert_str_eq(labelset_get(&ls, "m___address__"), "h:1");
+    cr_assert_null(labelset_get(&ls, "e"));
+    labelset_free(&ls);
+
+    for (size_t i = 0; i < n; i++)
+        relabel_rule_free(&rules[i]);
+    for (size_t i = 0; i < 3; i++)
+        relabel_rule_free(&drop[i]);
+    labelset_free(&base);
+}

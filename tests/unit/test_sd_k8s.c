@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
+#include "scrape/target.h"
+#include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 
 #define CASES "tests/fixtures/kubernetes/cases"
@@ -35,6 +38,31 @@ static json_t *store_of(const json_t *list, k8s_kind kind, bool slim)
         free(k);
     }
     return o;
+}
+
+/* A frozen group's labels read through its view (maps kept packed) are exactly the plain group's: the same
+ * iteration, lookups (and none of a name it lacks), count, hash and expanded copy. */
+static bool same_view_labels(const target_group *plain, const target_group *fz)
+{
+    label_view v = target_group_labels(fz), pv = label_view_of(&plain->labels);
+    if (!label_view_equal(&pv, &v) || !label_view_equal(&v, &pv))
+        return false;
+    if (label_view_count(&v) != plain->labels.n || label_view_hash(&v) != labelset_hash(&plain->labels))
+        return false;
+    for (size_t i = 0; i < plain->labels.n; i++) {
+        const char *x = label_view_get(&v, plain->labels.v[i].name);
+        if (!x || strcmp(x, plain->labels.v[i].value) != 0)
+            return false;
+        char absent[300]; /* a name between two of the group's: nothing */
+        snprintf(absent, sizeof absent, "%s_", plain->labels.v[i].name);
+        if (!labelset_get(&plain->labels, absent) && label_view_get(&v, absent))
+            return false;
+    }
+    labelset c;
+    label_view_copy(&c, &v);
+    bool eq = labelset_equal(&c, &plain->labels);
+    labelset_free(&c);
+    return eq;
 }
 
 static void assert_labels(const labelset *got, const json_t *want, const char *what)
@@ -73,7 +101,11 @@ static void run_case(const char *file, bool slim)
     for (int pass = 0; pass < 2; pass++) {
         const target_group *x = pass ? &fz : &g;
         cr_assert_str_eq(x->source, json_string_value(json_object_get(want, "source")), "%s", file);
-        assert_labels(&x->labels, json_object_get(want, "labels"), file);
+        labelset xl; /* the frozen group's maps are kept packed: its labels read through their view */
+        label_view xv = target_group_labels(x);
+        label_view_copy(&xl, &xv);
+        assert_labels(&xl, json_object_get(want, "labels"), file);
+        labelset_free(&xl);
         json_t *wt = json_object_get(want, "targets");
         cr_assert_eq(x->n_targets, json_array_size(wt), "%s: %zu targets, want %zu", file, x->n_targets,
                      json_array_size(wt));
@@ -339,11 +371,14 @@ Test(k8s_labels, frozen_maps_same_as_plain)
         target_group g, fz;
         k8s_build_group(K8S_ROLE_POD, "n/p", o, &lk, &g);
         k8s_build_group_frozen(K8S_ROLE_POD, "n/p", o, &lk, &fz);
-        cr_assert(labelset_equal(&g.labels, &fz.labels));
+        cr_assert(same_view_labels(&g, &fz));
         cr_assert_eq(fz.n_targets, 1);
         cr_assert(labelset_equal(&g.targets[0], &fz.targets[0]));
         cr_assert_str_eq(fz.source, "pod/n/p");
-        const labelset *l = &fz.labels;
+        labelset expanded;
+        label_view fv = target_group_labels(&fz);
+        label_view_copy(&expanded, &fv);
+        const labelset *l = &expanded;
         cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_label_a_b"), "2");
         cr_assert_null(labelset_get(l, "__meta_kubernetes_pod_label_a_c"), "a-c then a/c: the empty value deletes");
         cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_pod_labelpresent_a_c"), "true");
@@ -353,6 +388,8 @@ Test(k8s_labels, frozen_maps_same_as_plain)
         cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_node_label_zone"), "z1");
         cr_assert_str_eq(labelset_get(l, "__meta_kubernetes_namespace"), "n");
         cr_assert_eq(l->n, 19, "%zu labels", l->n);
+        cr_assert_eq(fz.labels.n, 7, "kept packed: the maps' labels are not in the set (%zu)", fz.labels.n);
+        labelset_free(&expanded);
         target_group_free(&g);
         target_group_free(&fz);
         json_decref(o);
@@ -413,8 +450,7 @@ Test(k8s_labels, frozen_many_colliding_entries_same_as_plain)
             target_group g, fz;
             k8s_build_group(K8S_ROLE_POD, "n/p", o, NULL, &g);
             k8s_build_group_frozen(K8S_ROLE_POD, "n/p", o, NULL, &fz);
-            cr_assert(labelset_equal(&g.labels, &fz.labels), "round %d: %zu labels, frozen %zu", round, g.labels.n,
-                      fz.labels.n);
+            cr_assert(same_view_labels(&g, &fz), "round %d: %zu labels", round, g.labels.n);
             cr_assert_eq(fz.n_targets, 2);
             cr_assert_eq(g.n_targets, 2);
             for (size_t t = 0; t < 2; t++)
@@ -425,4 +461,177 @@ Test(k8s_labels, frozen_many_colliding_entries_same_as_plain)
         }
         json_decref(pod);
     }
+}
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static char *slurp_without_saved_at(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    char *b = calloc(1, 1 << 20);
+    size_t n = fread(b, 1, (1 << 20) - 1, f);
+    fclose(f);
+    b[n] = 0;
+    char *at = strstr(b, "\"saved_at\":"); /* the time of the write: blanked */
+    cr_assert_not_null(at);
+    for (at += 11; *at && *at != ','; at++)
+        *at = '0';
+    return b;
+}
+
+static void put_label(void *ctx, const char *name, const char *value)
+{
+    fprintf(ctx, "%s=%s;", name, value);
+}
+
+/* A pod whose labels and annotations maps (names colliding after sanitising, empty and non-string values)
+ * the frozen group keeps packed: its SD cache file has the plain group's bytes, and target building, the
+ * discovered labels the API writes and their hash are the plain group's (issue 12). */
+Test(k8s_labels, packed_maps_same_cache_bytes_targets_and_api_labels)
+{
+    json_t *pod = json_loads(
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"labels\":{\"a.b\":\"1\",\"a_b\":\"2\","
+        "\"a-c\":\"3\",\"a/c\":\"\",\"z\":\"9\",\"app\":\"web\"},\"annotations\":{\"x.y\":5,\"q\":\"w\"}},"
+        "\"spec\":{\"nodeName\":\"nd\",\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":80}]}]},"
+        "\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
+        0, NULL);
+    cr_assert_not_null(pod);
+    target_group g, fz;
+    k8s_build_group(K8S_ROLE_POD, "n/p", pod, NULL, &g);
+    k8s_build_group_frozen(K8S_ROLE_POD, "n/p", pod, NULL, &fz);
+    label_view fv = target_group_labels(&fz);
+    cr_assert_gt(fv.n_maps, 0, "the maps are kept packed");
+    char dir[] = "/tmp/lookout-k8s-cache-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char err[256], path[600];
+    const target_group *one[1] = {&g};
+    cr_assert_eq(sd_cache_write(dir, ID_A, "j", "kubernetes_sd_configs/0", NULL, one, 1, err, sizeof err), 0, "%s", err);
+    one[0] = &fz;
+    cr_assert_eq(sd_cache_write(dir, ID_B, "j", "kubernetes_sd_configs/0", NULL, one, 1, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/%s.json", dir, ID_A);
+    char *a = slurp_without_saved_at(path);
+    remove(path);
+    snprintf(path, sizeof path, "%s/%s.json", dir, ID_B);
+    char *b = slurp_without_saved_at(path);
+    remove(path);
+    rmdir(dir);
+    cr_assert_str_eq(b, a);
+    cr_assert(strstr(a, "\"__meta_kubernetes_pod_labelpresent_a_c\":\"true\""), "%s", a);
+    free(a);
+    free(b);
+
+    scrape_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.job_name = "j";
+    sc.scrape_interval_ms = sc.scrape_timeout_ms = 1000;
+    relabel_rule r[2];
+    memset(r, 0, sizeof r);
+    r[0].action = RELABEL_LABELMAP;
+    r[0].regex = strdup("__meta_kubernetes_pod_label_(.+)");
+    r[1].action = RELABEL_KEEP;
+    r[1].source_labels = calloc(1, sizeof(char *));
+    r[1].source_labels[r[1].n_source_labels++] = strdup("__meta_kubernetes_pod_annotationpresent_x_y");
+    r[1].regex = strdup("true");
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(relabel_rule_prepare(&r[i], err, sizeof err), 0, "%s", err);
+    sc.relabel_configs = r;
+    for (size_t nr = 0; nr <= 2; nr++) {
+        sc.n_relabel_configs = nr;
+        built_target x, y;
+        target_build_final(&sc, &g.labels, &g.targets[0], &x);
+        target_build_final_view(&sc, &fv, &fz.targets[0], &y);
+        cr_assert_eq(y.status, TARGET_ACTIVE);
+        cr_assert_eq(x.status, y.status);
+        cr_assert(labelset_equal(&x.labels, &y.labels), "%zu rules", nr);
+        cr_assert_eq(x.hash, y.hash);
+        if (nr == 2)
+            cr_assert_str_eq(labelset_get(&y.labels, "a_b"), "2");
+        built_target_free(&x);
+        built_target_free(&y);
+    }
+    char *pa = NULL, *pb = NULL;
+    size_t la = 0, lb = 0;
+    FILE *fa = open_memstream(&pa, &la), *fb = open_memstream(&pb, &lb);
+    target_discovered_each(&sc, &g.labels, &g.targets[0], put_label, fa);
+    target_discovered_each_view(&sc, &fv, &fz.targets[0], put_label, fb);
+    fclose(fa);
+    fclose(fb);
+    cr_assert_str_eq(pb, pa);
+    cr_assert(strstr(pa, "__meta_kubernetes_pod_label_a_b=2;"), "%s", pa);
+    labelset d;
+    target_discovered_labels_view(&sc, &fv, &fz.targets[0], &d);
+    cr_assert_eq(target_discovered_hash_view(&sc, &fv, &fz.targets[0], NULL), labelset_hash(&d));
+    cr_assert_eq(target_discovered_hash(&sc, &g.labels, &g.targets[0], NULL), labelset_hash(&d));
+    labelset_free(&d);
+    free(pa);
+    free(pb);
+    for (int i = 0; i < 2; i++)
+        relabel_rule_free(&r[i]);
+    target_group_free(&g);
+    target_group_free(&fz);
+    json_decref(pod);
+}
+
+/* k8s_freeze_lazy refuses (nothing built) when a label name could come from two places: a map prefix that
+ * starts another's (either way round, present prefixes too) or a map label named like one of the group's
+ * own; otherwise the group keeps the maps packed and reads them through its view. */
+Test(k8s_labels, freeze_lazy_refuses_names_from_two_places)
+{
+    target_group g;
+    target_group_init(&g, "s");
+    labelset_set(&g.labels, "own", "1");
+    json_t *m = json_loads("{\"x\":\"map\",\"e\":\"\"}", 0, NULL), *m2 = json_loads("{\"y\":\"2\"}", 0, NULL);
+    struct {
+        const char *p0, *q0, *p1, *q1;
+        bool ok;
+    } cases[] = {
+        {"a_", "b_", "c_", "d_", true},
+        {"a_x", "b_", "a_", "d_", false}, /* map 1's prefix starts map 0's */
+        {"a_", "b_", "a_x", "d_", false}, /* map 0's starts map 1's */
+        {"a_", "b_", "c_", "b_y", false}, /* a present prefix starts another prefix */
+        {"a_", "a_", "c_", "d_", false},  /* one map's two prefixes */
+        {"ow", "b_", "c_", "d_", true},   /* "own" is "ow" + "n": no such key */
+        {"o", "b_", "c_", "d_", true},
+        {"b_", "c_", "ow", "z_", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        k8s_dmap maps[] = {{m, cases[i].p0, cases[i].q0}, {m2, cases[i].p1, cases[i].q1}};
+        target_group out = {0};
+        sd_group_builder tb = {0};
+        cr_assert_eq(k8s_freeze_lazy(&g, &tb, maps, 2, &out), cases[i].ok, "case %zu", i);
+        if (!cases[i].ok) {
+            cr_assert_null(out.source);
+            continue;
+        }
+        label_view v = target_group_labels(&out);
+        cr_assert_eq(v.n_maps, 2);
+        cr_assert_eq(out.labels.n, 1);
+        char name[32];
+        snprintf(name, sizeof name, "%sx", cases[i].p0);
+        cr_assert_str_eq(label_view_get(&v, name), "map");
+        snprintf(name, sizeof name, "%se", cases[i].p0);
+        cr_assert_null(label_view_get(&v, name), "an empty value: no label");
+        snprintf(name, sizeof name, "%se", cases[i].q0);
+        cr_assert_str_eq(label_view_get(&v, name), "true");
+        cr_assert_str_eq(label_view_get(&v, "own"), "1");
+        cr_assert_eq(label_view_count(&v), 1 + 3 + 2);
+        target_group_free(&out);
+        sd_gb_free(&tb);
+    }
+    /* a map label named like the group's own: refused */
+    k8s_dmap clash[] = {{m, "ow", "q_"}};
+    labelset_set(&g.labels, "owx", "own");
+    target_group out = {0};
+    sd_group_builder tb = {0};
+    cr_assert_not(k8s_freeze_lazy(&g, &tb, clash, 1, &out));
+    clash[0].prefix = "p_";
+    clash[0].present_prefix = "ow";
+    cr_assert_not(k8s_freeze_lazy(&g, &tb, clash, 1, &out), "owx is the present label of x");
+    cr_assert_null(out.source);
+    sd_gb_free(&tb);
+    target_group_free(&g);
+    json_decref(m);
+    json_decref(m2);
 }

@@ -595,3 +595,150 @@ Test(target, public_labels_exact_and_sorted)
     cr_assert_eq(pub.n, 0);
     cr_assert_null(pub.v);
 }
+
+/* xorshift64: a fixed seed, the same chains on every run */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static unsigned rnd(unsigned n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)(rnd_state % n);
+}
+
+/* target_build_final runs the rules on a view of the discovered labels (read by name, nothing copied) until
+ * one drops the target or reads every name, then copies and goes on: for random groups, targets, params and
+ * chains of every action (labelmap/labeldrop/labelkeep anywhere in them), the same status, dropped_by,
+ * error, labels, URL and hash as target_build, which copies the labels first (issue 12). */
+Test(target, final_build_on_a_view_same_as_copied_random_chains)
+{
+    static const char *names[] = {"__address__", "__meta_a", "__meta_b", "__meta_k_label_x", "env", "job",
+                                  "__scheme__", "__metrics_path__", "__param_module", "__scrape_interval__",
+                                  "__scrape_timeout__", "instance", "z", "__meta_z"};
+    static const char *values[] = {"", "h:1", "a", "A", "web", "1s", "https", "x;y", "h:2", "__meta_a", "2s"};
+    static const char *regexes[] = {"(.*)", "a|web", "__meta_(.+)", ".*a.*", "h:.*", "env|z", "(h):(.*)",
+                                    "__meta_k_label_(.+)", "1s|https"};
+    static const char *repls[] = {"$1", "v$1", "", "${2}x", "z"};
+#define PICK(a) (a)[rnd(sizeof(a) / sizeof *(a))]
+    size_t ran = 0, dropped = 0, active = 0, failed = 0, viewed_all = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        scrape_config sc = cfg(rnd(4) ? "http" : "https");
+        sc.scrape_interval_ms = 1000 * (1 + rnd(3));
+        sc.scrape_timeout_ms = 1000 * (1 + rnd(3));
+        param p[2] = {{"module", NULL, 0}, {"module", NULL, 0}};
+        char *pv[2] = {(char *)PICK(values), (char *)PICK(values)};
+        size_t np = rnd(3);
+        for (size_t i = 0; i < np; i++) {
+            p[i].values = &pv[i];
+            p[i].n_values = rnd(2);
+        }
+        sc.params = p;
+        sc.n_params = np;
+        labelset g, t;
+        labelset_init(&g);
+        labelset_init(&t);
+        for (unsigned k = rnd(6); k; k--)
+            labelset_set(&g, PICK(names), PICK(values));
+        for (unsigned k = rnd(4); k; k--)
+            labelset_set(&t, PICK(names), PICK(values));
+        if (rnd(4))
+            labelset_set(&t, "__address__", rnd(2) ? "h:1" : "h");
+        relabel_rule rules[5];
+        size_t n = 0;
+        bool every_name = false;
+        for (unsigned k = rnd(6); k && n < 5; k--) {
+            relabel_action a = (relabel_action)rnd(RELABEL_UPPERCASE + 1);
+            bool names_only = a == RELABEL_LABELMAP || a == RELABEL_LABELDROP || a == RELABEL_LABELKEEP;
+            bool needs_target = a == RELABEL_REPLACE || a == RELABEL_HASHMOD || a == RELABEL_LOWERCASE ||
+                                a == RELABEL_UPPERCASE || a == RELABEL_KEEPEQUAL || a == RELABEL_DROPEQUAL;
+            bool simple = a == RELABEL_KEEPEQUAL || a == RELABEL_DROPEQUAL || a == RELABEL_LOWERCASE ||
+                          a == RELABEL_UPPERCASE;
+            const char *s1 = names_only ? NULL : PICK(names);
+            const char *s2 = names_only || rnd(2) ? NULL : PICK(names);
+            const char *tl = needs_target ? PICK(names) : NULL;
+            const char *re = simple ? NULL : PICK(regexes);
+            const char *rp = a == RELABEL_REPLACE || a == RELABEL_LABELMAP ? PICK(repls) : NULL;
+            relabel_rule r;
+            memset(&r, 0, sizeof r);
+            r.action = a;
+            r.source_labels = calloc(2, sizeof(char *));
+            if (s1)
+                r.source_labels[r.n_source_labels++] = strdup(s1);
+            if (s2)
+                r.source_labels[r.n_source_labels++] = strdup(s2);
+            if (!r.n_source_labels) {
+                free(r.source_labels);
+                r.source_labels = NULL;
+            }
+            r.target_label = tl ? strdup(tl) : NULL;
+            r.regex = re ? strdup(re) : NULL;
+            r.replacement = rp ? strdup(rp) : NULL;
+            r.modulus = a == RELABEL_HASHMOD ? 1 + rnd(3) : 0;
+            char err[256];
+            if (relabel_rule_prepare(&r, err, sizeof err) < 0) {
+                relabel_rule_free(&r);
+                continue;
+            }
+            every_name = every_name || names_only;
+            rules[n++] = r;
+        }
+        sc.relabel_configs = rules;
+        sc.n_relabel_configs = n;
+        built_target bt;
+        target_build(&sc, &g, &t, &bt);
+        same_final(&sc, &g, &t, &bt);
+        dropped += bt.status == TARGET_DROPPED;
+        active += bt.status == TARGET_ACTIVE;
+        failed += bt.status == TARGET_FAILED;
+        viewed_all += !every_name && n > 0;
+        ran++;
+        built_target_free(&bt);
+        for (size_t k = 0; k < n; k++)
+            relabel_rule_free(&rules[k]);
+        labelset_free(&g);
+        labelset_free(&t);
+    }
+#undef PICK
+    /* the chains reach every outcome, on the view alone and past a rule that reads every name */
+    cr_assert_eq(ran, 4000);
+    cr_assert_gt(dropped, 400, "%zu dropped", dropped);
+    cr_assert_gt(active, 400, "%zu active", active);
+    cr_assert_gt(failed, 100, "%zu failed", failed);
+    cr_assert_gt(viewed_all, 1000, "%zu", viewed_all);
+}
+
+/* A rule reading both defaults, __scrape_timeout__ as its source and __scrape_interval__ as dropequal's
+ * target label, compares "10s" with "1m" on the view too (fuzz_target_build found them formatted into one
+ * buffer: the second read overwrote the first, and the target was dropped). */
+Test(target, final_build_view_reads_interval_and_timeout_apart)
+{
+    scrape_config sc = cfg("http");
+    sc.scrape_interval_ms = 60000;
+    sc.scrape_timeout_ms = 10000;
+    relabel_rule r = mkrule(RELABEL_DROPEQUAL, "__scrape_timeout__", NULL, "__scrape_interval__", NULL, NULL);
+    sc.relabel_configs = &r;
+    sc.n_relabel_configs = 1;
+    labelset in;
+    set_labels(&in, "__address__", "h:1", NULL);
+    built_target bt;
+    target_build_final(&sc, NULL, &in, &bt);
+    cr_assert_eq(bt.status, TARGET_ACTIVE, "status %d, dropped by %d", bt.status, bt.dropped_by);
+    cr_assert_str_eq(labelset_get(&bt.labels, "__scrape_interval__"), "1m");
+    cr_assert_str_eq(labelset_get(&bt.labels, "__scrape_timeout__"), "10s");
+    built_target_free(&bt);
+    labelset_free(&in);
+    relabel_rule_free(&r);
+}
+
+/* Public labels: every name not starting with "__" (one underscore is public), with a value. */
+Test(target, public_labels_single_underscore)
+{
+    labelset in, out;
+    set_labels(&in, "_a", "1", "__b", "2", "c", "3", "__", "4", "_", "5", NULL);
+    target_public_labels(&in, &out);
+    char *s = str(&out);
+    cr_assert_str_eq(s, "_=5,_a=1,c=3");
+    free(s);
+    labelset_free(&in);
+    labelset_free(&out);
+}
