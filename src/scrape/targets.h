@@ -18,10 +18,12 @@
  * the cached group on demand (targets_active_discovered / targets_dropped_discovered).
  *
  * Threading: every function is thread-safe. Writers (sync, apply_config) take the manager's write lock;
- * HTTP readers bracket their whole rendering with targets_read_begin/end (read lock) and so see one
- * consistent view. Scrape results (targets_report_scrape) take the read lock plus a per-pool state mutex,
- * so the scheduler's loop thread never waits behind a rendering reader for long, and readers copy a
- * target's state with targets_state_get.
+ * HTTP readers bracket each piece they render with targets_read_begin/end (read lock): the targets API
+ * and the /targets and /service-discovery pages write a bounded piece per lock hold and resume after it,
+ * so each piece is one consistent view and a slow client never holds the lock. Scrape results
+ * (targets_report_scrape) take the read lock plus a per-pool state mutex, so the scheduler's loop thread
+ * never waits behind a rendering reader for long, and readers copy a target's state with
+ * targets_state_get.
  *
  * target_limit (Prometheus' semantics and text): while a pool has more active targets than its job's
  * target_limit, hooks see every active target with t->error = "target_limit exceeded (number of targets:
