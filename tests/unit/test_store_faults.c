@@ -714,6 +714,88 @@ Test(faults, evicted_samples_take_their_causes)
     cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
 }
 
+/* Many evictions of one error in one change set go in chunks of 16, 4 and 1 hashes per statement
+ * (sql_store.c: delete_samples): 21 stored samples of alpha all evicted at once (16 + 4 + 1), then 6 more
+ * (4 + 1 + 1); each time exactly the evicted samples leave, with their causes and headers, and beta's
+ * sample (same minutes, another error) stays. */
+Test(faults, many_evictions_leave_exactly_the_evicted_samples)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 21};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char msg[16];
+    for (int m = 0; m < 21; m++) {
+        snprintf(msg, sizeof msg, "old%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + m, &cs);
+    }
+    merge_one("api", "http://b", "beta", 1, 0, "beta0", T0, &cs);
+    apply_ok(&cs, T0 + 21);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 22);
+    for (int m = 21; m < 42; m++) {
+        snprintf(msg, sizeof msg, "new%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + MIN + m, &cs);
+    }
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_evicted, 21);
+    apply_ok(&cs, T0 + MIN + 42);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 22);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%'"), 21);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message = 'beta0'"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 22);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 22);
+    for (int m = 42; m < 48; m++) {
+        snprintf(msg, sizeof msg, "late%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + 2 * MIN + m, &cs);
+    }
+    cr_assert_eq(cs.v[0].n_evicted, 6);
+    apply_ok(&cs, T0 + 2 * MIN + 48);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%'"), 15);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%' AND message < 'new27'"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'late%'"), 6);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message = 'beta0'"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes WHERE message LIKE 'cause of new%'"), 15);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 22);
+    cr_assert_str_eq(dump(), "api/alpha 48 error open s=21 l=1 d=48 late47\n"
+                             "api/beta 1 error open s=1 l=1 d=1 beta0\n"
+                             "job api 2/2 49\n");
+}
+
+/* Retention deletes the expired samples of one error in runs of at most 16 (sql_store.c: expire_samples):
+ * 25 samples of alpha at minutes 0..24 past 10:00, a retention that expires minutes 0..19 (16 + 4), and
+ * beta's sample at minute 5 (another error, expired too); the five newest of alpha stay with their causes
+ * and headers. */
+Test(faults, retention_deletes_long_runs_of_one_error)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 25};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char msg[16];
+    for (int m = 0; m < 25; m++) {
+        snprintf(msg, sizeof msg, "m%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0, &cs);
+    }
+    merge_one("api", "http://b", "beta", 1, 5, "beta5", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 26);
+    store_options so = {.retention_ms = 40 * MIN}; /* cutoff 10:20 at 11:00 */
+    store *s2 = store_sqlite_new(dbpath, &so, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    cr_assert_eq(store_maintain(s2, T0, err, sizeof(err)), 0, "%s", err);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message >= 'm20' AND message <= 'm24'"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 5);
+}
+
 /* A restore of many rows (1000 errors and 100 tombstones, 3000 samples: past the first capacity of
  * every list, the error list growing while tombstones are appended) and of a negative total (a corrupt
  * or foreign row) that restores as 0. */
