@@ -7,7 +7,6 @@
  * (samples, causes, headers), on PostgreSQL and MariaDB shared by up to 16 evicted samples of one error
  * (delete_samples); per changed instance count one counts upsert; on SQLite one statement per 32 changed
  * keys for the rarely changing columns (sqlite_state_update). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,10 +209,15 @@ static const char *search_body(sqldb_dialect d)
 
 /* ---- helpers ---- */
 
+/* s lower-cased (ASCII, as tolower() in the C locale lookout runs in) and a line break: one append and an
+ * in-place pass rather than a strbuf_putc per byte (every field of every new sample goes through here). */
 static void put_lower(strbuf *sb, const char *s)
 {
-    for (; s && *s; s++)
-        strbuf_putc(sb, (char)tolower((unsigned char)*s));
+    size_t n = s ? strlen(s) : 0, at = sb->len;
+    strbuf_append(sb, s ? s : "", n);
+    for (char *p = sb->buf + at, *e = p + n; p < e; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p + ('a' - 'A'));
     strbuf_putc(sb, '\n');
 }
 
@@ -381,40 +385,48 @@ static int rebuild_search(sql_store *m, int64_t agg, const char *key, char *err,
  * pairs across errors, which SQLite runs as a multi-index OR and a second pass over the rows found). */
 #define EVICT_CHUNK 16
 static const char *const evict_tables[3] = {"samples", "sample_causes", "sample_headers"};
-static const size_t evict_sizes[3] = {EVICT_CHUNK, 4, 1};
-static char evict_sql[3][3][80 + EVICT_CHUNK * 2];
+static char evict_sql[3][EVICT_CHUNK + 1][80 + EVICT_CHUNK * 2];
 static pthread_once_t evict_once = PTHREAD_ONCE_INIT;
 
 static void evict_init(void)
 {
     for (int t = 0; t < 3; t++)
-        for (int k = 0; k < 3; k++) {
+        for (size_t k = 1; k <= EVICT_CHUNK; k++) {
             char *b = evict_sql[t][k];
             size_t cap = sizeof evict_sql[t][k];
-            if (evict_sizes[k] == 1) {
+            if (k == 1) {
                 snprintf(b, cap, "DELETE FROM %s WHERE agg_id = ? AND hash = ?", evict_tables[t]);
                 continue;
             }
             size_t off = (size_t)snprintf(b, cap, "DELETE FROM %s WHERE agg_id = ? AND hash IN (", evict_tables[t]);
-            for (size_t i = 0; i < evict_sizes[k]; i++)
+            for (size_t i = 0; i < k; i++)
                 off += (size_t)snprintf(b + off, cap - off, "%s?", i ? "," : "");
             snprintf(b + off, cap - off, ")");
         }
 }
 
+const char *sql_evict_sql(int table, size_t n)
+{
+    pthread_once(&evict_once, evict_init);
+    return table >= 0 && table < 3 && n >= 1 && n <= EVICT_CHUNK ? evict_sql[table][n] : NULL;
+}
+
+size_t sql_evict_chunk(sqldb_dialect d, size_t left)
+{
+    return d == SQLDB_SQLITE || left < 4 ? 1 : left < EVICT_CHUNK ? 4 : EVICT_CHUNK;
+}
+
 /* The samples of one error with these hashes (as stored), with their causes and headers. */
 static int delete_samples(sql_store *m, int64_t agg, const int64_t *hashes, size_t n, char *err, size_t errlen)
 {
-    pthread_once(&evict_once, evict_init);
     sqlv p[1 + EVICT_CHUNK];
     p[0] = sqlv_int(agg);
     for (size_t i = 0; i < n;) {
-        int k = m->dialect == SQLDB_SQLITE ? 2 : n - i >= evict_sizes[0] ? 0 : n - i >= evict_sizes[1] ? 1 : 2;
-        size_t len = evict_sizes[k];
+        size_t len = sql_evict_chunk(m->dialect, n - i);
         for (size_t j = 0; j < len; j++)
             p[1 + j] = sqlv_int(hashes[i + j]);
         for (int t = 0; t < 3; t++)
-            if (sqldb_exec(m->w, evict_sql[t][k], p, 1 + len, err, errlen) != 0)
+            if (sqldb_exec(m->w, sql_evict_sql(t, len), p, 1 + len, err, errlen) != 0)
                 return -1;
         i += len;
     }

@@ -40,6 +40,11 @@ typedef struct sql_store {
 
 /* Row ids: 63-bit FNV-1a of the parts separated by NUL. */
 int64_t sql_id2(const char *a, const char *b);
+/* The deletes of evicted samples (sql_store.c: delete_samples), exposed for tests: the statement that
+ * deletes n (1..16) samples of one error from table 0 samples, 1 sample_causes, 2 sample_headers (NULL
+ * outside those), and how many of `left` evicted samples the next statement takes (16, 4 or 1; SQLite 1). */
+const char *sql_evict_sql(int table, size_t n);
+size_t sql_evict_chunk(sqldb_dialect d, size_t left);
 /* Sample hashes are stored as (int64)(h ^ 2^63) so that signed SQL order equals unsigned order. */
 static inline int64_t sql_hash_to_db(uint64_t h)
 {

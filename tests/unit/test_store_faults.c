@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/merge.h"
+#include "store/sql_store.h"
 #include "store/sqldb.h"
 #include "store/store.h"
 
@@ -763,6 +764,36 @@ Test(faults, many_evictions_leave_exactly_the_evicted_samples)
     cr_assert_str_eq(dump(), "api/alpha 48 error open s=21 l=1 d=48 late47\n"
                              "api/beta 1 error open s=1 l=1 d=1 beta0\n"
                              "job api 2/2 49\n");
+}
+
+/* The eviction statements: one sample by equality, chunks as IN lists, every table keyed by error; and the
+ * chunk sequence the servers use (16, then 4, then 1 while at least that many are left; SQLite one by one). */
+Test(faults, eviction_statements_and_chunks)
+{
+    cr_assert_str_eq(sql_evict_sql(0, 1), "DELETE FROM samples WHERE agg_id = ? AND hash = ?");
+    cr_assert_str_eq(sql_evict_sql(1, 4), "DELETE FROM sample_causes WHERE agg_id = ? AND hash IN (?,?,?,?)");
+    cr_assert_str_eq(sql_evict_sql(2, 16), "DELETE FROM sample_headers WHERE agg_id = ? AND hash IN"
+                                           " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    cr_assert_str_eq(sql_evict_sql(2, 1), "DELETE FROM sample_headers WHERE agg_id = ? AND hash = ?");
+    cr_assert_null(sql_evict_sql(3, 1));
+    cr_assert_null(sql_evict_sql(-1, 1));
+    cr_assert_null(sql_evict_sql(0, 0));
+    cr_assert_null(sql_evict_sql(0, 17));
+    char seq[128];
+    size_t lefts[] = {21, 6, 3, 16, 15, 4, 1, 40};
+    const char *want[] = {"16 4 1", "4 1 1", "1 1 1", "16", "4 4 4 1 1 1", "4", "1", "16 16 4 4"};
+    for (size_t i = 0; i < sizeof lefts / sizeof *lefts; i++) {
+        size_t off = 0;
+        for (size_t left = lefts[i]; left;) {
+            size_t k = sql_evict_chunk(SQLDB_POSTGRES, left);
+            cr_assert_eq(sql_evict_chunk(SQLDB_MYSQL, left), k);
+            off += (size_t)snprintf(seq + off, sizeof seq - off, "%s%zu", off ? " " : "", k);
+            left -= k;
+        }
+        cr_assert_str_eq(seq, want[i], "%zu left", lefts[i]);
+    }
+    cr_assert_eq(sql_evict_chunk(SQLDB_SQLITE, 21), 1);
+    cr_assert_eq(sql_evict_chunk(SQLDB_SQLITE, 1), 1);
 }
 
 /* Retention deletes the expired samples of one error in runs of at most 16 (sql_store.c: expire_samples):
