@@ -5,8 +5,9 @@
  * upserts computed by the database (no read-before-write). Cost: per changed key one aggregate upsert,
  * one series upsert, one row per sample added and per label set added; per evicted sample three deletes
  * (samples, causes, headers), on PostgreSQL and MariaDB shared by up to 16 evicted samples of one error
- * (delete_samples); per changed instance count one counts upsert; on SQLite one statement per 32 changed
- * keys for the rarely changing columns (sqlite_state_update). */
+ * (delete_samples); per changed instance count one counts upsert, and per scrape with changed counts one
+ * instance upsert unless this writer wrote that instance's row less than a minute before (inst_fresh); on
+ * SQLite one statement per 32 changed keys for the rarely changing columns (sqlite_state_update). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,6 +505,36 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
     return 0;
 }
 
+/* How far behind the truth an instance's stored last_seen may fall while its counts keep changing. The
+ * instance upsert of a scrape with changed counts exists for two things: the row must exist (the counts
+ * restore through it) and last_seen must move (retention expires an instance, with its counts, by it).
+ * A scrape of an instance whose row this writer committed less than INST_SEEN_SLACK_MS (capped at a tenth
+ * of the retention) before skips it: most scrapes with changed counts come from instances written moments
+ * ago. save_state writes every instance's last_seen when the writer is idle; this bounds the lag when it is
+ * not. A retention run that deletes instances forgets every row written (sql_maintain). */
+#define INST_SEEN_SLACK_MS 60000
+
+static bool inst_fresh(sql_store *m, int64_t inst, int64_t seen_ms)
+{
+    int64_t slack = m->o.retention_ms / 10 < INST_SEEN_SLACK_MS ? m->o.retention_ms / 10 : INST_SEEN_SLACK_MS;
+    void *v = keymap64_get(&m->inst_seen, (uint64_t)inst);
+    return v && seen_ms - (int64_t)(uintptr_t)v < slack;
+}
+
+static void inst_written(sql_store *m, int64_t inst, int64_t seen_ms)
+{
+    if (seen_ms <= 0) /* never remembered: the map's values are non-NULL pointers */
+        return;
+    if (m->n_inst_pending == m->cap_inst_pending) {
+        m->cap_inst_pending = m->cap_inst_pending ? m->cap_inst_pending * 2 : 64;
+        m->inst_pending = realloc(m->inst_pending, m->cap_inst_pending * sizeof *m->inst_pending);
+        if (!m->inst_pending)
+            abort();
+    }
+    m->inst_pending[m->n_inst_pending].id = inst;
+    m->inst_pending[m->n_inst_pending++].seen = seen_ms;
+}
+
 static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size_t errlen)
 {
     sqldb *db = m->w;
@@ -514,9 +545,12 @@ static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size
         if (!cc->key) /* cancelled: its aggregate expired */
             continue;
         int64_t inst = sql_id2(cc->job, cc->instance_id);
-        if (inst != prev_inst || cc->seen_ms != prev_seen) /* one per scrape, not per key */
+        /* one per scrape, not per key; none for an instance written moments ago */
+        if ((inst != prev_inst || cc->seen_ms != prev_seen) && !inst_fresh(m, inst, cc->seen_ms)) {
             X(t->instance_upsert, sqlv_int(inst), sqlv_text(cc->job), sqlv_text(cc->instance_id),
               sqlv_int(cc->seen_ms));
+            inst_written(m, inst, cc->seen_ms);
+        }
         prev_inst = inst;
         prev_seen = cc->seen_ms;
         X(t->count_upsert, sqlv_int(inst), sqlv_int(sql_id2(cc->job, cc->key)), sqlv_int((int64_t)cc->count));
@@ -551,6 +585,9 @@ static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *
     bool rejected = rc != 0 && db->last_rejected;
     if (rc != 0)
         rollback(db);
+    for (size_t i = 0; rc == 0 && i < m->n_inst_pending; i++) /* rolled back: never written */
+        keymap64_put(&m->inst_seen, (uint64_t)m->inst_pending[i].id, (void *)(uintptr_t)m->inst_pending[i].seen);
+    m->n_inst_pending = 0;
     pthread_mutex_unlock(&m->wmu);
     return rc == 0 ? 0 : rejected ? STORE_REJECTED : -1;
 }
@@ -718,6 +755,11 @@ static int sql_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
             rc = sqldb_exec(m->w, t->instance_expire_counts, p, 1, err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, t->instance_expire, p, 1, err, errlen);
+        if (rc == 0 && m->w->ops->changes(m->w) > 0) /* rows written may be gone: write them again */
+        {
+            keymap64_free(&m->inst_seen);
+            m->inst_seen = (keymap64)KEYMAP64_INIT;
+        }
         if (rc == 0)
             rc = sqldb_exec(m->w, t->source_expire, p, 1, err, errlen);
         if (rc == 0) /* a tombstone goes with the last instance that reported its error */
@@ -746,6 +788,8 @@ static void sql_close(store *s)
         m->r->ops->close(m->r);
     pthread_mutex_destroy(&m->wmu);
     pthread_mutex_destroy(&m->rmu);
+    keymap64_free(&m->inst_seen);
+    free(m->inst_pending);
     free(m->where);
     free(m->open_arg);
     free(m);

@@ -23,6 +23,7 @@
 
 #include "store/sqldb.h"
 #include "store/store.h"
+#include "util/keymap.h"
 
 typedef struct sql_store {
     store base;
@@ -33,6 +34,13 @@ typedef struct sql_store {
     char *open_arg; /* path or DSN, to reconnect */
     store_options o;
     int64_t last_maintain_ms;
+    /* Instance rows this writer committed: instance id -> the last_seen it wrote (sql_store.c:
+     * write_counts); pending: this cycle's, adopted at its commit. */
+    keymap64 inst_seen;
+    struct inst_written {
+        int64_t id, seen;
+    } *inst_pending;
+    size_t n_inst_pending, cap_inst_pending;
 } sql_store;
 
 /* NONE as an SQL expression every dialect evaluates as a BIGINT. */

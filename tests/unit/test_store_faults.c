@@ -796,6 +796,62 @@ Test(faults, eviction_statements_and_chunks)
     cr_assert_eq(sql_evict_chunk(SQLDB_SQLITE, 1), 1);
 }
 
+/* A scrape with changed counts skips the instance upsert when this writer committed the instance's row
+ * less than a minute (at most a tenth of the retention) before (sql_store.c: inst_fresh): last_seen stays
+ * at 11:00:00 for a scrape at 11:00:10 and moves at 11:01:10. An apply that fails after writing a new
+ * instance's row (its count upsert) does not count as written: the retry writes the row. */
+Test(faults, instance_rows_written_once_a_minute_and_again_after_a_rollback)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0);
+    merge_one("api", "http://a", "alpha", 2, 0, "m", T0 + 10000, &cs);
+    apply_ok(&cs, T0 + 10000);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0);
+    cr_assert_eq(db_count("SELECT count FROM counts"), 2);
+    merge_one("api", "http://a", "alpha", 3, 0, "m", T0 + 70000, &cs);
+    apply_ok(&cs, T0 + 70000);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + 70000);
+    merge_one("api", "http://b", "beta", 1, 0, "m", T0 + 80000, &cs);
+    fail_nth(1, "INSERT INTO counts", false);
+    cr_assert_eq(store_apply(S, &cs, T0 + 80000, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    apply_ok(&cs, T0 + 80000);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 2);
+}
+
+/* A retention run that deletes instances forgets which rows this writer wrote: with a retention of 100 s
+ * (a skip window of 10 s), instance a written at 11:00:00 and expired by a run at 11:03:20 gets its row
+ * again from a scrape stamped 11:00:05 (within 10 s of the write it no longer has). */
+Test(faults, retention_of_instances_forgets_the_rows_written)
+{
+    store_close(S);
+    store_options so = {.retention_ms = 100000};
+    S = store_sqlite_new(dbpath, &so, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    cr_assert_eq(store_maintain(S, T0 + 200000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 0);
+    merge_one("api", "http://a", "alpha", 2, 0, "m", T0 + 5000, &cs);
+    apply_ok(&cs, T0 + 5000);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + 5000);
+}
+
 /* Retention deletes the expired samples of one error in runs of at most 16 (sql_store.c: expire_samples):
  * 25 samples of alpha at minutes 0..24 past 10:00, a retention that expires minutes 0..19 (16 + 4), and
  * beta's sample at minute 5 (another error, expired too); the five newest of alpha stay with their causes
