@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heap_use.h"
 #include "store/merge.h"
 #include "store/sql_store.h"
 #include "store/sqldb.h"
@@ -850,6 +851,23 @@ Test(faults, retention_of_instances_forgets_the_rows_written)
     merge_changeset_free(&cs);
     cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
     cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + 5000);
+}
+
+/* An open that fails after its writer connection is up (the writer's cache_size PRAGMA) closes it: 50
+ * failed opens leave the heap as it was (each leaked one would keep a SQLite connection and the store). */
+Test(faults, a_failing_open_frees_what_it_opened)
+{
+    size_t before = 0;
+    for (int i = 0; i < 51; i++) {
+        if (i == 1) /* after SQLite's own first-use allocations */
+            before = heap_use();
+        fail_nth(1, "PRAGMA cache_size=-2048", false);
+        store *s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+        cr_assert_eq(disarm(), 1);
+        cr_assert_null(s2);
+        cr_assert_str_eq(err, "injected fault");
+    }
+    heap_use_assert_back_to(before);
 }
 
 /* Retention deletes the expired samples of one error in runs of at most 16 (sql_store.c: expire_samples):
