@@ -3,10 +3,11 @@
  *
  * A write cycle (apply) is one transaction whose statements touch only the rows of the change set:
  * upserts computed by the database (no read-before-write). Cost: per changed key one aggregate upsert,
- * one series upsert, one row per sample added/evicted and per label set added; per changed instance
- * count one counts upsert; on SQLite one statement per 32 changed keys for the rarely changing columns
- * (sqlite_state_update). */
-#include <ctype.h>
+ * one series upsert, one row per sample added and per label set added; per evicted sample three deletes
+ * (samples, causes, headers), on PostgreSQL and MariaDB shared by up to 16 evicted samples of one error
+ * (delete_samples); per changed instance count one counts upsert, and per scrape with changed counts one
+ * instance upsert unless this writer wrote that instance's row less than a minute before (inst_fresh); on
+ * SQLite one statement per 32 changed keys for the rarely changing columns (sqlite_state_update). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,10 +210,15 @@ static const char *search_body(sqldb_dialect d)
 
 /* ---- helpers ---- */
 
+/* s lower-cased (ASCII, as tolower() in the C locale lookout runs in) and a line break: one append and an
+ * in-place pass rather than a strbuf_putc per byte (every field of every new sample goes through here). */
 static void put_lower(strbuf *sb, const char *s)
 {
-    for (; s && *s; s++)
-        strbuf_putc(sb, (char)tolower((unsigned char)*s));
+    size_t n = s ? strlen(s) : 0, at = sb->len;
+    strbuf_append(sb, s ? s : "", n);
+    for (char *p = sb->buf + at, *e = p + n; p < e; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p + ('a' - 'A'));
     strbuf_putc(sb, '\n');
 }
 
@@ -367,13 +373,80 @@ static int rebuild_search(sql_store *m, int64_t agg, const char *key, char *err,
     return rc == 0 ? 0 : -1;
 }
 
-static int delete_sample(sql_store *m, int64_t agg, int64_t h, char *err, size_t errlen)
+/* Evicted samples leave three tables (samples, their causes, their headers). On PostgreSQL and MariaDB
+ * every statement is a round trip to the server, so the samples of one error go up to EVICT_CHUNK per
+ * statement, "agg_id = ? AND hash IN (?,...)": a primary-key prefix and its next column, answered with
+ * key lookups (PostgreSQL's index condition hash = ANY, InnoDB's range access on the primary key).
+ * Chunks are 16, 4 and 1 hashes (the largest that fits what is left), so a short tail is never padded:
+ * n evictions of one error take 3 * (n / 16 + at most 6) statements instead of 3 * n. SQLite keeps one
+ * sample per statement: there a statement is a function call, not a round trip, and the IN list costs
+ * more than it saves (it builds and sorts an ephemeral index of the list; measured with
+ * bench/scrape_path_bench.sh, FLUSH_MS=600000, 303 evictions of 5 errors in one cycle: 6.9 M instructions
+ * one per statement, 8.9 M in chunks of 16, 9.9 M as one "(agg_id = ? AND hash = ?) OR ..." list of
+ * pairs across errors, which SQLite runs as a multi-index OR and a second pass over the rows found). */
+#define EVICT_CHUNK 16
+static const char *const evict_tables[3] = {"samples", "sample_causes", "sample_headers"};
+static char evict_sql[3][EVICT_CHUNK + 1][80 + EVICT_CHUNK * 2];
+static pthread_once_t evict_once = PTHREAD_ONCE_INIT;
+
+static void evict_init(void)
 {
-    sqldb *db = m->w;
-    X("DELETE FROM samples WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
-    X("DELETE FROM sample_causes WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
-    X("DELETE FROM sample_headers WHERE agg_id = ? AND hash = ?", sqlv_int(agg), sqlv_int(h));
+    for (int t = 0; t < 3; t++)
+        for (size_t k = 1; k <= EVICT_CHUNK; k++) {
+            char *b = evict_sql[t][k];
+            size_t cap = sizeof evict_sql[t][k];
+            if (k == 1) {
+                snprintf(b, cap, "DELETE FROM %s WHERE agg_id = ? AND hash = ?", evict_tables[t]);
+                continue;
+            }
+            size_t off = (size_t)snprintf(b, cap, "DELETE FROM %s WHERE agg_id = ? AND hash IN (", evict_tables[t]);
+            for (size_t i = 0; i < k; i++)
+                off += (size_t)snprintf(b + off, cap - off, "%s?", i ? "," : "");
+            snprintf(b + off, cap - off, ")");
+        }
+}
+
+const char *sql_evict_sql(int table, size_t n)
+{
+    pthread_once(&evict_once, evict_init);
+    return table >= 0 && table < 3 && n >= 1 && n <= EVICT_CHUNK ? evict_sql[table][n] : NULL;
+}
+
+size_t sql_evict_chunk(sqldb_dialect d, size_t left)
+{
+    return d == SQLDB_SQLITE || left < 4 ? 1 : left < EVICT_CHUNK ? 4 : EVICT_CHUNK;
+}
+
+/* The samples of one error with these hashes (as stored), with their causes and headers. */
+static int delete_samples(sql_store *m, int64_t agg, const int64_t *hashes, size_t n, char *err, size_t errlen)
+{
+    sqlv p[1 + EVICT_CHUNK];
+    p[0] = sqlv_int(agg);
+    for (size_t i = 0; i < n;) {
+        size_t len = sql_evict_chunk(m->dialect, n - i);
+        for (size_t j = 0; j < len; j++)
+            p[1 + j] = sqlv_int(hashes[i + j]);
+        for (int t = 0; t < 3; t++)
+            if (sqldb_exec(m->w, sql_evict_sql(t, len), p, 1 + len, err, errlen) != 0)
+                return -1;
+        i += len;
+    }
     return 0;
+}
+
+static int delete_evicted(sql_store *m, int64_t agg, const merge_change *c, char *err, size_t errlen)
+{
+    if (!c->n_evicted)
+        return 0;
+    int64_t stack[EVICT_CHUNK], *h = c->n_evicted <= EVICT_CHUNK ? stack : malloc(c->n_evicted * sizeof *h);
+    if (!h)
+        abort();
+    for (size_t i = 0; i < c->n_evicted; i++)
+        h[i] = sql_hash_to_db(c->evicted[i]);
+    int rc = delete_samples(m, agg, h, c->n_evicted, err, errlen);
+    if (h != stack)
+        free(h);
+    return rc;
 }
 
 /* Retention of an error: the aggregate and everything it owns, except the per-instance counts, which stay
@@ -410,9 +483,8 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
     X(m->dialect == SQLDB_SQLITE ? sqlite_agg_upsert : t->agg_upsert, sqlv_int(agg), sqlv_text(c->job),
       sqlv_text(c->key), sqlv_int((int64_t)delta), sqlv_int(c->severity), sqlv_int(c->created_at_ms),
       sqlv_int(c->last_seen_ms));
-    for (size_t i = 0; i < c->n_evicted; i++)
-        if (delete_sample(m, agg, sql_hash_to_db(c->evicted[i]), err, errlen) != 0)
-            return -1;
+    if (delete_evicted(m, agg, c, err, errlen) != 0)
+        return -1;
     for (size_t i = 0; i < c->n_added; i++)
         if (write_sample(m, agg, c->added[i], err, errlen) != 0)
             return -1;
@@ -433,6 +505,36 @@ static int write_change(sql_store *m, const merge_change *c, int64_t now_ms, cha
     return 0;
 }
 
+/* How far behind the truth an instance's stored last_seen may fall while its counts keep changing. The
+ * instance upsert of a scrape with changed counts exists for two things: the row must exist (the counts
+ * restore through it) and last_seen must move (retention expires an instance, with its counts, by it).
+ * A scrape of an instance whose row this writer committed less than INST_SEEN_SLACK_MS (capped at a tenth
+ * of the retention) before skips it: most scrapes with changed counts come from instances written moments
+ * ago. save_state writes every instance's last_seen when the writer is idle; this bounds the lag when it is
+ * not. A retention run that deletes instances forgets every row written (sql_maintain). */
+#define INST_SEEN_SLACK_MS 60000
+
+static bool inst_fresh(sql_store *m, int64_t inst, int64_t seen_ms)
+{
+    int64_t slack = m->o.retention_ms / 10 < INST_SEEN_SLACK_MS ? m->o.retention_ms / 10 : INST_SEEN_SLACK_MS;
+    void *v = keymap64_get(&m->inst_seen, (uint64_t)inst);
+    return v && seen_ms - (int64_t)(uintptr_t)v < slack;
+}
+
+static void inst_written(sql_store *m, int64_t inst, int64_t seen_ms)
+{
+    if (seen_ms <= 0) /* never remembered: the map's values are non-NULL pointers */
+        return;
+    if (m->n_inst_pending == m->cap_inst_pending) {
+        m->cap_inst_pending = m->cap_inst_pending ? m->cap_inst_pending * 2 : 64;
+        m->inst_pending = realloc(m->inst_pending, m->cap_inst_pending * sizeof *m->inst_pending);
+        if (!m->inst_pending)
+            abort();
+    }
+    m->inst_pending[m->n_inst_pending].id = inst;
+    m->inst_pending[m->n_inst_pending++].seen = seen_ms;
+}
+
 static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size_t errlen)
 {
     sqldb *db = m->w;
@@ -443,9 +545,12 @@ static int write_counts(sql_store *m, const merge_changeset *cs, char *err, size
         if (!cc->key) /* cancelled: its aggregate expired */
             continue;
         int64_t inst = sql_id2(cc->job, cc->instance_id);
-        if (inst != prev_inst || cc->seen_ms != prev_seen) /* one per scrape, not per key */
+        /* one per scrape, not per key; none for an instance written moments ago */
+        if ((inst != prev_inst || cc->seen_ms != prev_seen) && !inst_fresh(m, inst, cc->seen_ms)) {
             X(t->instance_upsert, sqlv_int(inst), sqlv_text(cc->job), sqlv_text(cc->instance_id),
               sqlv_int(cc->seen_ms));
+            inst_written(m, inst, cc->seen_ms);
+        }
         prev_inst = inst;
         prev_seen = cc->seen_ms;
         X(t->count_upsert, sqlv_int(inst), sqlv_int(sql_id2(cc->job, cc->key)), sqlv_int((int64_t)cc->count));
@@ -480,6 +585,9 @@ static int sql_apply(store *s, const merge_changeset *cs, int64_t now_ms, char *
     bool rejected = rc != 0 && db->last_rejected;
     if (rc != 0)
         rollback(db);
+    for (size_t i = 0; rc == 0 && i < m->n_inst_pending; i++) /* rolled back: never written */
+        keymap64_put(&m->inst_seen, (uint64_t)m->inst_pending[i].id, (void *)(uintptr_t)m->inst_pending[i].seen);
+    m->n_inst_pending = 0;
     pthread_mutex_unlock(&m->wmu);
     return rc == 0 ? 0 : rejected ? STORE_REJECTED : -1;
 }
@@ -586,8 +694,13 @@ static int expire_samples(sql_store *m, int64_t cutoff, victims *vs, char *err, 
         return 0;
     qsort(vs->v, vs->n, sizeof(vs->v[0]), cmp_victim);
     int rc = sqldb_exec(m->w, sql_begin(m->dialect), NULL, 0, err, errlen);
-    for (size_t i = 0; rc == 0 && i < vs->n; i++)
-        rc = delete_sample(m, vs->v[i][0], vs->v[i][1], err, errlen);
+    for (size_t i = 0, j; rc == 0 && i < vs->n; i = j) { /* one run per error (victims sorted by agg_id) */
+        int64_t h[EVICT_CHUNK];
+        size_t n = 0;
+        for (j = i; j < vs->n && vs->v[j][0] == vs->v[i][0] && n < EVICT_CHUNK; j++)
+            h[n++] = vs->v[j][1];
+        rc = delete_samples(m, vs->v[i][0], h, n, err, errlen);
+    }
     /* the search rows of the errors that lost samples (victims sorted by agg_id) */
     for (size_t i = 0; rc == 0 && i < vs->n; i++) {
         if (i && vs->v[i][0] == vs->v[i - 1][0])
@@ -642,6 +755,11 @@ static int sql_maintain(store *s, int64_t now_ms, char *err, size_t errlen)
             rc = sqldb_exec(m->w, t->instance_expire_counts, p, 1, err, errlen);
         if (rc == 0)
             rc = sqldb_exec(m->w, t->instance_expire, p, 1, err, errlen);
+        if (rc == 0 && m->w->ops->changes(m->w) > 0) /* rows written may be gone: write them again */
+        {
+            keymap64_free(&m->inst_seen);
+            m->inst_seen = (keymap64)KEYMAP64_INIT;
+        }
         if (rc == 0)
             rc = sqldb_exec(m->w, t->source_expire, p, 1, err, errlen);
         if (rc == 0) /* a tombstone goes with the last instance that reported its error */
@@ -670,6 +788,8 @@ static void sql_close(store *s)
         m->r->ops->close(m->r);
     pthread_mutex_destroy(&m->wmu);
     pthread_mutex_destroy(&m->rmu);
+    keymap64_free(&m->inst_seen);
+    free(m->inst_pending);
     free(m->where);
     free(m->open_arg);
     free(m);

@@ -23,6 +23,7 @@
 
 #include "store/sqldb.h"
 #include "store/store.h"
+#include "util/keymap.h"
 
 typedef struct sql_store {
     store base;
@@ -33,6 +34,13 @@ typedef struct sql_store {
     char *open_arg; /* path or DSN, to reconnect */
     store_options o;
     int64_t last_maintain_ms;
+    /* Instance rows this writer committed: instance id -> the last_seen it wrote (sql_store.c:
+     * write_counts); pending: this cycle's, adopted at its commit. */
+    keymap64 inst_seen;
+    struct inst_written {
+        int64_t id, seen;
+    } *inst_pending;
+    size_t n_inst_pending, cap_inst_pending;
 } sql_store;
 
 /* NONE as an SQL expression every dialect evaluates as a BIGINT. */
@@ -40,6 +48,11 @@ typedef struct sql_store {
 
 /* Row ids: 63-bit FNV-1a of the parts separated by NUL. */
 int64_t sql_id2(const char *a, const char *b);
+/* The deletes of evicted samples (sql_store.c: delete_samples), exposed for tests: the statement that
+ * deletes n (1..16) samples of one error from table 0 samples, 1 sample_causes, 2 sample_headers (NULL
+ * outside those), and how many of `left` evicted samples the next statement takes (16, 4 or 1; SQLite 1). */
+const char *sql_evict_sql(int table, size_t n);
+size_t sql_evict_chunk(sqldb_dialect d, size_t left);
 /* Sample hashes are stored as (int64)(h ^ 2^63) so that signed SQL order equals unsigned order. */
 static inline int64_t sql_hash_to_db(uint64_t h)
 {

@@ -475,6 +475,108 @@ SUITE_TEST(samples_follow_evictions)
     store_detail_free(&d);
 }
 
+/* Merges (without applying) the payload of error "many" from http://a: count, one occurrence at second s
+ * past 10:00 with message msg, a cause "cause of msg" and one header X-Msg: msg. */
+static void many_into(merge_changeset *cs, int count, int s, const char *msg, int64_t now)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"target_uuid\":\"http://a\",\"aggregated_errors\":[{\"aggregation_key\":\"many\",\"total_count\":%d,"
+             "\"severity\":\"error\",\"created_at\":\"2024-03-01T09:00:00Z\",\"latest_errors\":[{\"error\":{"
+             "\"class\":\"Err\",\"message\":\"%s\",\"stacktrace\":[\"at a\"],\"cause\":{\"class\":\"Io\","
+             "\"message\":\"cause of %s\",\"stacktrace\":[]}},\"uuid\":\"u-%d\",\"timestamp\":"
+             "\"2024-03-02T10:%02d:%02dZ\",\"http_context\":{\"request_method\":\"GET\",\"request_url\":\"http://svc/x\","
+             "\"request_headers\":{\"X-Msg\":\"%s\"},\"request_body\":\"\"}}]}]}",
+             count, msg, msg, s, s / 60, s % 60, msg);
+    payload_doc *d = payload_parse(body, strlen(body), "http://a", err, sizeof(err));
+    cr_assert_not_null(d, "%s", err);
+    labelset ls;
+    labelset_init(&ls);
+    labelset_set(&ls, "instance", "http://a");
+    merge_input in = {.job = "api", .url = "http://a", .labels = &ls, .doc = d, .now_ms = now};
+    merge_apply(E, &in, cs);
+    labelset_free(&ls);
+    payload_free(d);
+}
+
+/* The samples of "many", newest first, as "message/cause message/header value" joined by spaces. */
+static char *many_samples(void)
+{
+    static char out[4096];
+    size_t off = 0;
+    store_detail d;
+    cr_assert_eq(store_get(S, "api", "many", &d, err, sizeof(err)), 0, "%s", err);
+    out[0] = 0;
+    for (size_t i = 0; i < d.n_samples; i++) {
+        const payload_occurrence *o = d.samples[i];
+        off += (size_t)snprintf(out + off, sizeof out - off, "%s%s/%s/%s", i ? " " : "", o->error.message,
+                                o->error.cause ? o->error.cause->message : "-",
+                                o->http && o->http->n_headers ? o->http->headers[0].value : "-");
+    }
+    store_detail_free(&d);
+    return out;
+}
+
+/* Many evictions of one error in one change set (a writer flushing many bodies at once): 21 stored samples
+ * all evicted together (PostgreSQL and MariaDB delete them 16 + 4 + 1 per statement, sql_store.c:
+ * delete_samples), then 6 more (4 + 1 + 1). Exactly the evicted samples leave, with their causes and
+ * headers; another error's sample stays; full-text search forgets the evicted texts. */
+SUITE_TEST(many_evictions_in_one_change_set)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 21};
+    E = merge_new(&o);
+    simple("api", "http://b", "other", 1, "error", 1, "other text", T0);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char msg[16];
+    for (int i = 0; i < 21; i++) {
+        snprintf(msg, sizeof msg, "old%02d", i);
+        many_into(&cs, i + 1, i, msg, T0);
+    }
+    cr_assert_eq(store_apply(S, &cs, T0, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_clear(&cs);
+    for (int i = 21; i < 42; i++) {
+        snprintf(msg, sizeof msg, "new%02d", i);
+        many_into(&cs, i + 1, i, msg, T0 + MIN);
+    }
+    cr_assert_eq(cs.v[0].n_evicted, 21);
+    cr_assert_eq(store_apply(S, &cs, T0 + MIN, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_clear(&cs);
+    char want[4096];
+    size_t off = 0;
+    for (int i = 41; i >= 21; i--)
+        off += (size_t)snprintf(want + off, sizeof want - off, "%snew%02d/cause of new%02d/new%02d", i < 41 ? " " : "",
+                                i, i, i);
+    cr_assert_str_eq(many_samples(), want);
+    for (int i = 42; i < 48; i++) {
+        snprintf(msg, sizeof msg, "late%02d", i);
+        many_into(&cs, i + 1, i, msg, T0 + 2 * MIN);
+    }
+    cr_assert_eq(cs.v[0].n_evicted, 6);
+    cr_assert_eq(store_apply(S, &cs, T0 + 2 * MIN, err, sizeof(err)), 0, "%s", err);
+    merge_changeset_free(&cs);
+    off = 0;
+    for (int i = 47; i >= 42; i--)
+        off += (size_t)snprintf(want + off, sizeof want - off, "late%02d/cause of late%02d/late%02d ", i, i, i);
+    for (int i = 41; i >= 27; i--)
+        off += (size_t)snprintf(want + off, sizeof want - off, "%snew%02d/cause of new%02d/new%02d", i < 41 ? " " : "",
+                                i, i, i);
+    cr_assert_str_eq(many_samples(), want);
+    store_page p = list(Q(.q = "old"));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "new26"));
+    cr_assert_eq(p.n, 0);
+    store_page_free(&p);
+    p = list(Q(.q = "new27"));
+    expect_keys(&p, "many");
+    store_page_free(&p);
+    p = list(Q(.q = "other text"));
+    expect_keys(&p, "other");
+    store_page_free(&p);
+}
+
 static store_status status_of(const char *job, const char *key, uint64_t *total, size_t *n_samples)
 {
     store_detail d;

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heap_use.h"
 #include "store/merge.h"
+#include "store/sql_store.h"
 #include "store/sqldb.h"
 #include "store/store.h"
 
@@ -712,6 +714,191 @@ Test(faults, evicted_samples_take_their_causes)
     cr_assert_eq(db_count("SELECT count(*) FROM samples"), 1);
     cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 1);
     cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 1);
+}
+
+/* Many evictions of one error in one change set go in chunks of 16, 4 and 1 hashes per statement
+ * (sql_store.c: delete_samples): 21 stored samples of alpha all evicted at once (16 + 4 + 1), then 6 more
+ * (4 + 1 + 1); each time exactly the evicted samples leave, with their causes and headers, and beta's
+ * sample (same minutes, another error) stays. */
+Test(faults, many_evictions_leave_exactly_the_evicted_samples)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 21};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char msg[16];
+    for (int m = 0; m < 21; m++) {
+        snprintf(msg, sizeof msg, "old%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + m, &cs);
+    }
+    merge_one("api", "http://b", "beta", 1, 0, "beta0", T0, &cs);
+    apply_ok(&cs, T0 + 21);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 22);
+    for (int m = 21; m < 42; m++) {
+        snprintf(msg, sizeof msg, "new%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + MIN + m, &cs);
+    }
+    cr_assert_eq(cs.n, 1);
+    cr_assert_eq(cs.v[0].n_evicted, 21);
+    apply_ok(&cs, T0 + MIN + 42);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 22);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%'"), 21);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message = 'beta0'"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 22);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 22);
+    for (int m = 42; m < 48; m++) {
+        snprintf(msg, sizeof msg, "late%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0 + 2 * MIN + m, &cs);
+    }
+    cr_assert_eq(cs.v[0].n_evicted, 6);
+    apply_ok(&cs, T0 + 2 * MIN + 48);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%'"), 15);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'new%' AND message < 'new27'"), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message LIKE 'late%'"), 6);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message = 'beta0'"), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes WHERE message LIKE 'cause of new%'"), 15);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 22);
+    cr_assert_str_eq(dump(), "api/alpha 48 error open s=21 l=1 d=48 late47\n"
+                             "api/beta 1 error open s=1 l=1 d=1 beta0\n"
+                             "job api 2/2 49\n");
+}
+
+/* The eviction statements: one sample by equality, chunks as IN lists, every table keyed by error; and the
+ * chunk sequence the servers use (16, then 4, then 1 while at least that many are left; SQLite one by one). */
+Test(faults, eviction_statements_and_chunks)
+{
+    cr_assert_str_eq(sql_evict_sql(0, 1), "DELETE FROM samples WHERE agg_id = ? AND hash = ?");
+    cr_assert_str_eq(sql_evict_sql(1, 4), "DELETE FROM sample_causes WHERE agg_id = ? AND hash IN (?,?,?,?)");
+    cr_assert_str_eq(sql_evict_sql(2, 16), "DELETE FROM sample_headers WHERE agg_id = ? AND hash IN"
+                                           " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    cr_assert_str_eq(sql_evict_sql(2, 1), "DELETE FROM sample_headers WHERE agg_id = ? AND hash = ?");
+    cr_assert_null(sql_evict_sql(3, 1));
+    cr_assert_null(sql_evict_sql(-1, 1));
+    cr_assert_null(sql_evict_sql(0, 0));
+    cr_assert_null(sql_evict_sql(0, 17));
+    char seq[128];
+    size_t lefts[] = {21, 6, 3, 16, 15, 4, 1, 40};
+    const char *want[] = {"16 4 1", "4 1 1", "1 1 1", "16", "4 4 4 1 1 1", "4", "1", "16 16 4 4"};
+    for (size_t i = 0; i < sizeof lefts / sizeof *lefts; i++) {
+        size_t off = 0;
+        for (size_t left = lefts[i]; left;) {
+            size_t k = sql_evict_chunk(SQLDB_POSTGRES, left);
+            cr_assert_eq(sql_evict_chunk(SQLDB_MYSQL, left), k);
+            off += (size_t)snprintf(seq + off, sizeof seq - off, "%s%zu", off ? " " : "", k);
+            left -= k;
+        }
+        cr_assert_str_eq(seq, want[i], "%zu left", lefts[i]);
+    }
+    cr_assert_eq(sql_evict_chunk(SQLDB_SQLITE, 21), 1);
+    cr_assert_eq(sql_evict_chunk(SQLDB_SQLITE, 1), 1);
+}
+
+/* A scrape with changed counts skips the instance upsert when this writer committed the instance's row
+ * less than a minute (at most a tenth of the retention) before (sql_store.c: inst_fresh): last_seen stays
+ * at 11:00:00 for a scrape at 11:00:10 and moves at 11:01:10. An apply that fails after writing a new
+ * instance's row (its count upsert) does not count as written: the retry writes the row. */
+Test(faults, instance_rows_written_once_a_minute_and_again_after_a_rollback)
+{
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0);
+    merge_one("api", "http://a", "alpha", 2, 0, "m", T0 + 10000, &cs);
+    apply_ok(&cs, T0 + 10000);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0);
+    cr_assert_eq(db_count("SELECT count FROM counts"), 2);
+    merge_one("api", "http://a", "alpha", 3, 0, "m", T0 + 70000, &cs);
+    apply_ok(&cs, T0 + 70000);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + 70000);
+    merge_one("api", "http://b", "beta", 1, 0, "m", T0 + 80000, &cs);
+    fail_nth(1, "INSERT INTO counts", false);
+    cr_assert_eq(store_apply(S, &cs, T0 + 80000, err, sizeof(err)), -1);
+    cr_assert_eq(disarm(), 1);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    apply_ok(&cs, T0 + 80000);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 2);
+    cr_assert_eq(db_count("SELECT count(*) FROM counts"), 2);
+}
+
+/* A retention run that deletes instances forgets which rows this writer wrote: with a retention of 100 s
+ * (a skip window of 10 s), instance a written at 11:00:00 and expired by a run at 11:03:20 gets its row
+ * again from a scrape stamped 11:00:05 (within 10 s of the write it no longer has). */
+Test(faults, retention_of_instances_forgets_the_rows_written)
+{
+    store_close(S);
+    store_options so = {.retention_ms = 100000};
+    S = store_sqlite_new(dbpath, &so, err, sizeof(err));
+    cr_assert_not_null(S, "%s", err);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    merge_one("api", "http://a", "alpha", 1, 0, "m", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_clear(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    cr_assert_eq(store_maintain(S, T0 + 200000, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 0);
+    merge_one("api", "http://a", "alpha", 2, 0, "m", T0 + 5000, &cs);
+    apply_ok(&cs, T0 + 5000);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM instances"), 1);
+    cr_assert_eq(db_count("SELECT last_seen FROM instances"), T0 + 5000);
+}
+
+/* An open that fails after its writer connection is up (the writer's cache_size PRAGMA) closes it: 50
+ * failed opens leave the heap as it was (each leaked one would keep a SQLite connection and the store). */
+Test(faults, a_failing_open_frees_what_it_opened)
+{
+    size_t before = 0;
+    for (int i = 0; i < 51; i++) {
+        if (i == 1) /* after SQLite's own first-use allocations */
+            before = heap_use();
+        fail_nth(1, "PRAGMA cache_size=-2048", false);
+        store *s2 = store_sqlite_new(dbpath, NULL, err, sizeof(err));
+        cr_assert_eq(disarm(), 1);
+        cr_assert_null(s2);
+        cr_assert_str_eq(err, "injected fault");
+    }
+    heap_use_assert_back_to(before);
+}
+
+/* Retention deletes the expired samples of one error in runs of at most 16 (sql_store.c: expire_samples):
+ * 25 samples of alpha at minutes 0..24 past 10:00, a retention that expires minutes 0..19 (16 + 4), and
+ * beta's sample at minute 5 (another error, expired too); the five newest of alpha stay with their causes
+ * and headers. */
+Test(faults, retention_deletes_long_runs_of_one_error)
+{
+    merge_free(E);
+    merge_options o = {.samples_per_error = 25};
+    E = merge_new(&o);
+    merge_changeset cs;
+    merge_changeset_init(&cs);
+    char msg[16];
+    for (int m = 0; m < 25; m++) {
+        snprintf(msg, sizeof msg, "m%02d", m);
+        merge_one("api", "http://a", "alpha", m + 1, m, msg, T0, &cs);
+    }
+    merge_one("api", "http://b", "beta", 1, 5, "beta5", T0, &cs);
+    apply_ok(&cs, T0);
+    merge_changeset_free(&cs);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 26);
+    store_options so = {.retention_ms = 40 * MIN}; /* cutoff 10:20 at 11:00 */
+    store *s2 = store_sqlite_new(dbpath, &so, err, sizeof(err));
+    cr_assert_not_null(s2, "%s", err);
+    cr_assert_eq(store_maintain(s2, T0, err, sizeof(err)), 0, "%s", err);
+    store_close(s2);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM samples WHERE message >= 'm20' AND message <= 'm24'"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_causes"), 5);
+    cr_assert_eq(db_count("SELECT count(*) FROM sample_headers"), 5);
 }
 
 /* A restore of many rows (1000 errors and 100 tombstones, 3000 samples: past the first capacity of
