@@ -925,8 +925,10 @@ void targets_dropped_discovered_each(const target_pool *p, const dropped_target 
 
 void targets_failed_discovered_each(const target_pool *p, const failed_target *f, target_label_fn fn, void *ctx)
 {
-    if (f->grp && p->sc)
-        target_discovered_each(p->sc, &f->grp->g->labels, &f->grp->g->targets[f->idx], fn, ctx);
+    if (f->grp && p->sc) {
+        label_view gl = target_group_labels(f->grp->g);
+        target_discovered_each_view(p->sc, &gl, &f->grp->g->targets[f->idx], fn, ctx);
+    }
 }
 
 void targets_failed_discovered(const target_pool *p, const failed_target *f, labelset *out)

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "scrape/target.h"
+#include "scrape/targets.h"
 #include "sd/cache.h"
 #include "sd/kubernetes_internal.h"
 
@@ -571,6 +572,58 @@ Test(k8s_labels, packed_maps_same_cache_bytes_targets_and_api_labels)
         relabel_rule_free(&r[i]);
     target_group_free(&g);
     target_group_free(&fz);
+    json_decref(pod);
+}
+
+/* A target of a packed group that fails target building (an address with a slash) is kept as a failed
+ * target; the discovered labels the /service-discovery page streams for it (targets_failed_discovered_each)
+ * include the packed maps' labels, as the label set the API builds (targets_failed_discovered) does. */
+Test(k8s_labels, packed_maps_failed_target_discovered_labels_streamed)
+{
+    json_t *pod = json_loads(
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"labels\":{\"app\":\"web\"},"
+        "\"annotations\":{\"q\":\"w\"}},\"spec\":{\"nodeName\":\"nd\",\"containers\":[{\"name\":\"c\","
+        "\"ports\":[{\"containerPort\":80}]}]},\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
+        0, NULL);
+    cr_assert_not_null(pod);
+    target_group fz;
+    k8s_build_group_frozen(K8S_ROLE_POD, "n/p", pod, NULL, &fz);
+    label_view fv = target_group_labels(&fz);
+    cr_assert_gt(fv.n_maps, 0, "the maps are kept packed");
+    const char *yaml = "scrape_configs:\n  - job_name: a\n    relabel_configs:\n"
+                       "      - {target_label: __address__, replacement: 'bad/addr:80'}\n";
+    char err[512] = "";
+    lookout_config *cfg = config_parse(yaml, strlen(yaml), "test.yml", err, sizeof err);
+    cr_assert_not_null(cfg, "config: %s", err);
+    target_manager *m = targets_new();
+    targets_apply_config(m, cfg);
+    const target_group *gs[] = {&fz};
+    targets_sync(m, "a", gs, 1);
+    target_group_free(&fz);
+    targets_read_begin(m);
+    const target_pool *p = targets_pool_find(m, "a");
+    cr_assert_eq(p->n_active, 0);
+    cr_assert_eq(p->n_failed, 1);
+    labelset want;
+    targets_failed_discovered(p, &p->failed[0], &want);
+    cr_assert_str_eq(labelset_get(&want, "__meta_kubernetes_pod_label_app"), "web");
+    cr_assert_str_eq(labelset_get(&want, "__meta_kubernetes_pod_annotation_q"), "w");
+    char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    FILE *fa = open_memstream(&a, &la), *fb = open_memstream(&b, &lb);
+    for (size_t i = 0; i < want.n; i++)
+        put_label(fa, want.v[i].name, want.v[i].value);
+    targets_failed_discovered_each(p, &p->failed[0], put_label, fb);
+    fclose(fa);
+    fclose(fb);
+    cr_assert_str_eq(b, a);
+    cr_assert(strstr(b, "__meta_kubernetes_pod_labelpresent_app=true;"), "%s", b);
+    free(a);
+    free(b);
+    labelset_free(&want);
+    targets_read_end(m);
+    targets_free(m);
+    config_free(cfg);
     json_decref(pod);
 }
 
