@@ -43,8 +43,8 @@ struct h1_client {
     bool usable, reused, retried;
     char *req;
     size_t req_len, req_cap, sent;
-    size_t req_prefix; /* the first bytes of req, the same in every request of this client (request line,
-                        * Host, Accept-Encoding; no secrets) and kept between requests; 0 until built */
+    size_t req_prefix; /* the first bytes of req, the same in every request of this client (request line
+                        * and Host; the target's own URL, as c->target holds it) and kept between requests; 0 until built */
     h1_parser p;
     int64_t body_limit;
     h1_sink_fn sink;
@@ -603,7 +603,7 @@ h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *cons
     if (c->state != C_IDLE)
         request_end(c, false);
     c->sent = 0;
-    if (c->req_prefix) { /* built by the first request: the target, Host and the process' encodings */
+    if (c->req_prefix) { /* built by the first request: the request line and Host */
         c->req_len = c->req_prefix;
     } else {
         c->req_len = 0;
@@ -612,15 +612,15 @@ h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *cons
         req_line(c, " HTTP/1.1");
         req_put(c, "Host: ", 6);
         req_line(c, c->host);
-        const char *ae = h1_accept_encoding();
-        if (*ae) {
-            req_put(c, "Accept-Encoding: ", 17);
-            req_line(c, ae);
-        }
         c->req_prefix = c->req_len;
     }
-    if (basic_auth)
+    if (basic_auth) /* where curl puts it: after Host, before Accept-Encoding */
         req_line(c, basic_auth);
+    const char *ae = h1_accept_encoding();
+    if (*ae) {
+        req_put(c, "Accept-Encoding: ", 17);
+        req_line(c, ae);
+    }
     for (size_t i = 0; headers && headers[i]; i++)
         req_line(c, headers[i]);
     req_put(c, "\r\n", 2);

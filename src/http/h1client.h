@@ -76,7 +76,8 @@ void h1_client_set_space(h1_client *c, h1_space_fn space);
 /* Starts a GET. basic_auth: "Authorization: Basic ..." or NULL (sent before Accept-Encoding, where curl
  * puts it); headers: NULL-terminated "Name: value" list, sent in order after it. body_limit: curl's
  * MAXFILESIZE (a Content-Length above it fails at once) and the decoded body's limit, enforced by the
- * sink. The request bytes are wiped when the request ends (they may hold credentials).
+ * sink. The request bytes after the request line and Host are wiped when the request ends (they may hold
+ * credentials); those two are built once per client and kept, as its URL is.
  * Returns H1C_RUNNING (wait for events), H1C_DONE (out filled; a connect that failed at once) or
  * H1C_FALLBACK. */
 h1c_state h1_client_start(h1_client *c, const char *basic_auth, const char *const *headers, int64_t body_limit,

@@ -207,15 +207,15 @@ Test(h1client, request_bytes_and_keep_alive)
     cr_assert_str_eq(b.b, "{\"a\":1}");
     char want[1024];
     snprintf(want, sizeof want,
-             "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: %s\r\n"
-             "Authorization: Basic dTpw\r\nAccept: application/json\r\nUser-Agent: lookout/test\r\n"
+             "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Basic dTpw\r\n"
+             "Accept-Encoding: %s\r\nAccept: application/json\r\nUser-Agent: lookout/test\r\n"
              "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
              s.port, h1_accept_encoding());
     cr_assert_str_eq(s.last_req, want);
     int fd = h1_client_fd(c);
     cr_assert_geq(fd, 0);
-    /* The request line, Host and Accept-Encoding are built once per client; what follows them is built per
-     * request: the next requests carry no Authorization. */
+    /* The request line and Host are built once per client; what follows them is built per request (curl's
+     * order: Authorization after Host, before Accept-Encoding): the next requests carry no Authorization. */
     snprintf(want, sizeof want,
              "GET /errors?a=b&c=%%20d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: %s\r\n"
              "Accept: application/json\r\nUser-Agent: lookout/test\r\n"
