@@ -6,8 +6,7 @@
  * memory is what is kept plus one service entry being read, not a document tree (~77 times the text for
  * some shapes). When a key repeats in an object the last occurrence wins (jansson did the same). A scalar
  * or `null` document is a syntax error ("'[' or '{' expected", as jansson without JSON_DECODE_ANY said).
- * /v1/agent/self (read once per provider, and only Config.Datacenter of it) stays a bounded jansson tree. */
-#include <jansson.h>
+ * /v1/agent/self (read once per provider) is streamed too, keeping only Config.Datacenter. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,27 +317,193 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
     return 0;
 }
 
-char *consul_parse_agent_datacenter(const char *body, size_t len, char *err, size_t errlen)
+/* ---- /v1/agent/self: {"Config": {"Datacenter": "dc1", ...}, ...} ----
+ * Streamed like the others: what is kept is Config.Datacenter (the last one when keys repeat, as jansson and
+ * Go's encoding/json take it) or, when it is not a string, the first 64 bytes of its text for the error. */
+
+enum { DC_MISSING, DC_STRING, DC_BAD };
+
+typedef struct agent_self {
+    char fatal[96];
+    yajl_handle h;
+    size_t root_end;
+    int depth;
+    bool root_key_config; /* the key at depth 1 being read is "Config" */
+    bool in_config;       /* inside the object of the last "Config" */
+    bool want_dc;         /* the next value is Config.Datacenter */
+    int dc_state;
+    char *dc;             /* DC_STRING: the value; DC_BAD: its text */
+    size_t bad_start;     /* a container Datacenter: where its text starts */
+    int bad_depth;        /* ... and the depth its close brings back (0: none open) */
+    const char *body;
+} agent_self;
+
+static void as_set(agent_self *c, int state, const char *s, size_t len)
 {
-    json_error_t je;
-    json_t *root = json_budget_loadb(body, len, 0, &je);
-    if (!root) {
-        snprintf(err, errlen, "invalid JSON in agent self: line %d column %d: %s", je.line, je.column, je.text);
-        return NULL;
+    free(c->dc);
+    c->dc = NULL;
+    c->dc_state = state;
+    if (state == DC_MISSING)
+        return;
+    if (state == DC_BAD && len > 64) {
+        c->dc = xmalloc(64 + 4);
+        memcpy(c->dc, s, 64);
+        memcpy(c->dc + 64, "...", 4);
+        return;
     }
-    json_t *dc = json_object_get(json_object_get(root, "Config"), "Datacenter");
-    if (!json_is_string(dc)) {
-        char *d = dc ? json_dumps(dc, JSON_ENCODE_ANY) : NULL;
-        snprintf(err, errlen, "invalid value '%s' for Config.Datacenter", d ? d : "<nil>");
-        free(d);
-        json_decref(root);
-        return NULL;
-    }
-    char *out = xstrdup_or_empty(json_string_value(dc));
-    json_decref(root);
-    return out;
+    c->dc = dupn((const unsigned char *)s, len);
 }
 
+/* A value at depth depth+1; text: a scalar's JSON text (NULL for a container or a string). */
+static void as_value(agent_self *c, int kind, const unsigned char *s, size_t len, const char *text)
+{
+    int d = c->depth + 1;
+    if (d == 1) {
+        if (kind != K_OBJECT && kind != K_ARRAY)
+            snprintf(c->fatal, sizeof c->fatal, "'[' or '{' expected");
+        return;
+    }
+    if (d == 2 && c->root_key_config) {
+        c->root_key_config = false;
+        as_set(c, DC_MISSING, NULL, 0); /* a later "Config" replaces an earlier one whole */
+        c->in_config = kind == K_OBJECT;
+        return;
+    }
+    if (d == 3 && c->want_dc) {
+        c->want_dc = false;
+        if (kind == K_STRING)
+            as_set(c, DC_STRING, (const char *)s, len);
+        else if (kind == K_NULL)
+            as_set(c, DC_BAD, "<nil>", 5); /* Go's %v of a JSON null */
+        else if (text)
+            as_set(c, DC_BAD, text, strlen(text));
+        else { /* an object or array: its text, taken when it closes */
+            as_set(c, DC_BAD, "", 0);
+            c->bad_start = yajl_get_bytes_consumed(c->h) - 1;
+            c->bad_depth = d - 1;
+        }
+    }
+}
+
+static int as_null(void *ctx)
+{
+    agent_self *c = ctx;
+    as_value(c, K_NULL, NULL, 0, NULL);
+    return !c->fatal[0];
+}
+
+static int as_bool(void *ctx, int b)
+{
+    agent_self *c = ctx;
+    as_value(c, K_BOOL, NULL, 0, b ? "true" : "false");
+    return !c->fatal[0];
+}
+
+static int as_number(void *ctx, const char *s, size_t len)
+{
+    agent_self *c = ctx;
+    bool is_int;
+    long long iv;
+    const char *bad = sd_json_number_check(s, len, &is_int, &iv);
+    if (bad) {
+        snprintf(c->fatal, sizeof c->fatal, "%s", bad);
+        return 0;
+    }
+    char t[72];
+    snprintf(t, sizeof t, "%.*s%s", (int)(len > 64 ? 64 : len), s, len > 64 ? "..." : "");
+    as_value(c, K_NUMBER, NULL, 0, t);
+    return !c->fatal[0];
+}
+
+static int as_string(void *ctx, const unsigned char *s, size_t len)
+{
+    agent_self *c = ctx;
+    if (memchr(s, 0, len)) {
+        snprintf(c->fatal, sizeof c->fatal, "\\u0000 is not allowed without JSON_ALLOW_NUL");
+        return 0;
+    }
+    as_value(c, K_STRING, s, len, NULL);
+    return !c->fatal[0];
+}
+
+static int as_open(agent_self *c, int kind)
+{
+    if (c->depth >= 2048) {
+        snprintf(c->fatal, sizeof c->fatal, "maximum parsing depth reached");
+        return 0;
+    }
+    as_value(c, kind, NULL, 0, NULL);
+    c->depth++;
+    return !c->fatal[0];
+}
+
+static int as_start_map(void *ctx)
+{
+    return as_open(ctx, K_OBJECT);
+}
+
+static int as_start_array(void *ctx)
+{
+    return as_open(ctx, K_ARRAY);
+}
+
+static int as_close(void *ctx)
+{
+    agent_self *c = ctx;
+    --c->depth;
+    size_t at = yajl_get_bytes_consumed(c->h);
+    if (c->bad_depth && c->depth == c->bad_depth) {
+        as_set(c, DC_BAD, c->body + c->bad_start, at - c->bad_start);
+        c->bad_depth = 0;
+    }
+    if (c->depth == 1)
+        c->in_config = false;
+    if (c->depth == 0)
+        c->root_end = at;
+    return 1;
+}
+
+static int as_key(void *ctx, const unsigned char *k, size_t len)
+{
+    agent_self *c = ctx;
+    if (memchr(k, 0, len)) {
+        snprintf(c->fatal, sizeof c->fatal, "NUL byte in object key not supported");
+        return 0;
+    }
+    if (c->depth == 1)
+        c->root_key_config = key_is(k, len, "Config");
+    else if (c->depth == 2 && c->in_config)
+        c->want_dc = key_is(k, len, "Datacenter");
+    return 1;
+}
+
+static const yajl_callbacks as_callbacks = {
+    .yajl_null = as_null,
+    .yajl_boolean = as_bool,
+    .yajl_number = as_number,
+    .yajl_string = as_string,
+    .yajl_start_map = as_start_map,
+    .yajl_map_key = as_key,
+    .yajl_end_map = as_close,
+    .yajl_start_array = as_start_array,
+    .yajl_end_array = as_close,
+};
+
+char *consul_parse_agent_datacenter(const char *body, size_t len, char *err, size_t errlen)
+{
+    agent_self c = {.body = body};
+    if (stream(&as_callbacks, &c, &c.h, &c.root_end, c.fatal, body, len, "invalid JSON in agent self", err,
+               errlen)) {
+        free(c.dc);
+        return NULL;
+    }
+    if (c.dc_state != DC_STRING) {
+        snprintf(err, errlen, "invalid value '%s' for Config.Datacenter", c.dc_state == DC_BAD ? c.dc : "<nil>");
+        free(c.dc);
+        return NULL;
+    }
+    return c.dc;
+}
 
 /* ---- /v1/health/service/NAME: [{"Node": {...}, "Service": {...}, "Checks": [...]}, ...] ---- */
 

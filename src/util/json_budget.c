@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 static _Thread_local struct {
@@ -67,18 +66,4 @@ bool json_budget_end(void)
 {
     tl.active = false;
     return tl.exceeded;
-}
-
-json_t *json_budget_loadb(const char *buf, size_t len, size_t flags, json_error_t *e)
-{
-    size_t max = json_budget_for(len);
-    json_budget_begin(max);
-    json_t *root = json_loadb(buf, len, flags, e);
-    if (json_budget_end()) {
-        json_decref(root);
-        snprintf(e->text, sizeof e->text, "JSON document too large to hold: more than %zu MiB for a body of %zu bytes",
-                 max >> 20, len);
-        return NULL;
-    }
-    return root;
 }

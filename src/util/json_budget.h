@@ -1,12 +1,11 @@
-/* json_budget: bounds the memory one jansson parse may take, on the calling thread. Two small discovery
- * inputs are still parsed into a jansson tree (Consul's agent self, the SD cache lookout writes itself);
- * http_sd, file_sd JSON, Consul catalog/health and Kubernetes pages and watch events are streamed
- * (sd/json_groups.c, sd/consul_parse.c, sd/k8s_json.c: the latter builds jansson values for what it keeps
- * and bounds them with this window and json_budget_exceeded). A tree of `[{},{},...]` costs ~77 times its text, real responses 6-15 times (compact
- * http_sd target lists are the densest). Inside a budget window jansson's allocations are counted (its
- * allocator hooks, installed once) and refused past the budget, so the parse fails instead of growing:
- * at most JSON_BUDGET_RATIO times the body plus JSON_BUDGET_BASE bytes. A refused response is a failed
- * refresh like any other (the provider keeps its last good targets).
+/* json_budget: bounds the memory jansson may take on the calling thread. Discovery answers are streamed
+ * (sd/json_groups.c, sd/consul_parse.c, sd/k8s_json.c; no document tree is built, a tree of `[{},{},...]`
+ * costing ~77 times its text): k8s_json.c builds jansson values for the fields it keeps and bounds them
+ * with this window and json_budget_exceeded, and json_budget_for is the bound other streamed parsers put on
+ * what they keep. Inside a budget window jansson's allocations are counted (its allocator hooks, installed
+ * once) and refused past the budget, so the parse fails instead of growing: at most JSON_BUDGET_RATIO times
+ * the body plus JSON_BUDGET_BASE bytes. A refused response is a failed refresh like any other (the
+ * provider keeps its last good targets).
  *
  * Threading: the window is thread-local; other threads' jansson use is unaffected. */
 #ifndef LOOKOUT_UTIL_JSON_BUDGET_H
@@ -26,8 +25,5 @@ void json_budget_begin(size_t max_bytes);
 bool json_budget_exceeded(void);
 /* Closes it; true when an allocation was refused (the parse failed for the budget). */
 bool json_budget_end(void);
-/* json_loadb within json_budget_for(len). Past the budget: NULL, with e->text "JSON document too large to
- * hold: more than N MiB for a body of M bytes" (line/column of where it stopped). */
-json_t *json_budget_loadb(const char *buf, size_t len, size_t flags, json_error_t *e);
 
 #endif

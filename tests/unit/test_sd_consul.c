@@ -213,6 +213,48 @@ Test(sd_consul_parse, catalog_and_agent_self)
     free(dc);
 }
 
+/* /v1/agent/self is streamed: only Config.Datacenter counts, the last one when keys repeat (a later
+ * "Config" replaces an earlier one whole), and a value that is not a string is named in the error. */
+Test(sd_consul_parse, agent_self_streamed)
+{
+    static const struct {
+        const char *body, *dc, *err;
+    } cases[] = {
+        {"{\"Member\":{\"Datacenter\":\"no\"},\"Config\":{\"NodeName\":\"n\",\"Datacenter\":\"eu\\u002d1\"}}", "eu-1", NULL},
+        {"{\"Config\":{\"Datacenter\":null}}", NULL, "invalid value '<nil>' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":true}}", NULL, "invalid value 'true' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":-1.5e3}}", NULL, "invalid value '-1.5e3' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\": {\"a\": [1, {}]} }}", NULL,
+         "invalid value '{\"a\": [1, {}]}' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":[\"0123456789\",\"0123456789\",\"0123456789\",\"0123456789\",\"0123456789\"]}}",
+         NULL, "invalid value '[\"0123456789\",\"0123456789\",\"0123456789\",\"0123456789\",\"0123456789...' for "
+               "Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":\"a\"},\"Config\":{\"NodeName\":\"n\"}}", NULL,
+         "invalid value '<nil>' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":[1]},\"Config\":{\"Datacenter\":\"b\"}}", "b", NULL},
+        {"{\"Config\":{\"Datacenter\":\"a\",\"Datacenter\":5}}", NULL, "invalid value '5' for Config.Datacenter"},
+        {"{\"Config\":{\"X\":{\"Datacenter\":\"deep\"}}}", NULL, "invalid value '<nil>' for Config.Datacenter"},
+        {"{\"Config\":\"dc1\"}", NULL, "invalid value '<nil>' for Config.Datacenter"},
+        {"[{\"Config\":{\"Datacenter\":\"a\"}}]", NULL, "invalid value '<nil>' for Config.Datacenter"},
+        {"{}", NULL, "invalid value '<nil>' for Config.Datacenter"},
+        {"\"dc1\"", NULL, "invalid JSON in agent self: line 1 column 6: '[' or '{' expected"},
+        {"{\"Config\":{\"Datacenter\":\"a\"}} x", NULL, "invalid JSON in agent self: line 1 column 32: trailing garbage"},
+        {"{\"Config\":{\"Datacenter\":\"a\"", NULL, "invalid JSON in agent self: line 1 column 28: premature EOF"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "";
+        char *dc = consul_parse_agent_datacenter(cases[i].body, strlen(cases[i].body), err, sizeof err);
+        if (cases[i].dc) {
+            cr_assert_not_null(dc, "%s: %s", cases[i].body, err);
+            cr_assert_str_eq(dc, cases[i].dc, "%s", cases[i].body);
+        } else {
+            cr_assert_null(dc, "%s: %s", cases[i].body, dc);
+            cr_assert_str_eq(err, cases[i].err, "%s: %s", cases[i].body, err);
+        }
+        free(dc);
+    }
+}
+
 /* Every map of strings is checked: node Meta, service Meta and the node's TaggedAddresses. */
 Test(sd_consul_parse, map_labels_must_hold_strings)
 {
