@@ -29,8 +29,8 @@ static metric_family *m_skipped(void)
 static metric_family *m_sample_limit(void)
 {
     return metric_family_get("lookout_target_scrapes_exceeded_sample_limit_total", METRIC_COUNTER,
-                             "Scrapes that hit the sample limit (more aggregated errors than sample_limit) and "
-                             "were rejected.",
+                             "Scrapes that hit the sample limit (more aggregated errors than sample_limit after "
+                             "error_relabel_configs) and were rejected.",
                              1, ingest_job_label);
 }
 static metric_family *m_expired(void)
@@ -82,15 +82,26 @@ static metric_family *m_scrubbed(void)
 }
 
 /* Masks secrets before the document is merged, stored, indexed or exported (periskop/scrub.h). */
-void ingest_scrub(ingest *in, const char *job, payload_doc *doc)
+/* Masks the secrets of doc; returns how many (scrub_account counts them once the document is taken). */
+static size_t scrub_only(ingest *in, payload_doc *doc)
 {
     pthread_mutex_lock(&in->scrub_mu);
     size_t n = scrub_doc(in->scrub, doc);
     pthread_mutex_unlock(&in->scrub_mu);
+    return n;
+}
+
+static void scrub_account(const char *job, size_t n)
+{
     if (n) {
         const char *lv[] = {job};
         metric_add(m_scrubbed(), lv, (double)n);
     }
+}
+
+void ingest_scrub(ingest *in, const char *job, payload_doc *doc)
+{
+    scrub_account(job, scrub_only(in, doc));
 }
 
 /* Writer thread, nothing pending (every document scrubbed with older rules is in the store). */
@@ -136,17 +147,25 @@ static error_relabel_set *relabel_rules(ingest *in)
     return s;
 }
 
-/* error_relabel_configs s of the job (pushed: the push section's) on a parsed document, before merging. */
-static void relabel_errors(error_relabel_set *s, const char *job, bool pushed, const labelset *labels,
-                           payload_doc *doc)
+/* error_relabel_configs s of the job (pushed: the push section's) on a parsed document, before merging;
+ * false when the job has none. What it did is in *res (error_relabel_account counts it). */
+static bool relabel_only(error_relabel_set *s, const char *job, bool pushed, const labelset *labels,
+                         payload_doc *doc, error_relabel_result *res)
 {
     size_t n;
     const relabel_rule *rules = error_relabel_set_rules(s, job, pushed, &n);
-    if (n) {
-        error_relabel_result res;
-        error_relabel_doc(rules, n, labels, doc, &res);
+    if (!n)
+        return false;
+    error_relabel_doc(rules, n, labels, doc, res);
+    return true;
+}
+
+static void relabel_errors(error_relabel_set *s, const char *job, bool pushed, const labelset *labels,
+                           payload_doc *doc)
+{
+    error_relabel_result res;
+    if (relabel_only(s, job, pushed, labels, doc, &res))
         error_relabel_account(job, &res);
-    }
 }
 
 void ingest_set_error_relabel(ingest *in, error_relabel_set *s)
@@ -239,40 +258,47 @@ static void process_body_inner(ingest *in, item *it, int64_t now, size_t *merged
         error_relabel_set_unref(erl);
         return;
     }
-    if (it->labels && it->labels->sample_limit && doc->n_aggregates > it->labels->sample_limit) {
-        /* Prometheus' errSampleLimit: the whole scrape fails and nothing of it is applied (the body hash
-         * is not remembered either, so the same body fails again rather than passing as unchanged). */
-        ingest_report_health(in, it->job, it->target_hash, "sample limit exceeded", it->start_ms, it->duration_s);
-        metric_add(m_sample_limit(), lv, 1);
-        char n[32], lim[32];
-        snprintf(n, sizeof n, "%zu", doc->n_aggregates);
-        snprintf(lim, sizeof lim, "%llu", (unsigned long long)it->labels->sample_limit);
-        log_debug("ingest", "sample limit exceeded", "job", it->job, "url", it->url, "aggregates", n, "limit", lim);
-        payload_free(doc);
-        lv[1] = "invalid";
-        metric_add(ingest_m_bodies(), lv, 1);
-        pthread_mutex_lock(&in->mu);
-        in->status.failed_bodies++;
-        pthread_mutex_unlock(&in->mu);
-        error_relabel_set_unref(erl);
-        return;
-    }
-    ingest_report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
-    ingest_scrub(in, it->job, doc);
-    size_t skipped = doc->skipped_aggregates + doc->skipped_occurrences;
-    if (skipped) {
-        metric_add(m_skipped(), lv, (double)skipped);
-        log_debug("ingest", "skipped malformed records", "job", it->job, "url", it->url, "first_problem",
-                  doc->first_problem);
-    }
     labelset fallback = LABELSET_INIT;
     const labelset *labels = it->labels ? &it->labels->ls : NULL;
     if (!labels) { /* target already gone from the map: at least the job */
         labelset_set(&fallback, "job", it->job);
         labels = &fallback;
     }
-    relabel_errors(erl, it->job, false, labels, doc);
+    /* Secrets are masked before error relabeling reads the occurrences; sample_limit then counts what
+     * error_relabel_configs left, as Prometheus counts samples after metric_relabel_configs. */
+    size_t scrubbed = scrub_only(in, doc);
+    error_relabel_result rr;
+    bool relabeled = relabel_only(erl, it->job, false, labels, doc, &rr);
     error_relabel_set_unref(erl);
+    if (it->labels && it->labels->sample_limit && doc->n_aggregates > it->labels->sample_limit) {
+        /* Prometheus' errSampleLimit: the whole scrape fails and nothing of it is applied or counted (the
+         * body hash is not remembered either, so the same body fails again rather than passing as
+         * unchanged). */
+        ingest_report_health(in, it->job, it->target_hash, "sample limit exceeded", it->start_ms, it->duration_s);
+        metric_add(m_sample_limit(), lv, 1);
+        char n[32], lim[32];
+        snprintf(n, sizeof n, "%zu", doc->n_aggregates);
+        snprintf(lim, sizeof lim, "%llu", (unsigned long long)it->labels->sample_limit);
+        log_debug("ingest", "sample limit exceeded", "job", it->job, "url", it->url, "aggregates", n, "limit", lim);
+        labelset_free(&fallback);
+        payload_free(doc);
+        lv[1] = "invalid";
+        metric_add(ingest_m_bodies(), lv, 1);
+        pthread_mutex_lock(&in->mu);
+        in->status.failed_bodies++;
+        pthread_mutex_unlock(&in->mu);
+        return;
+    }
+    ingest_report_health(in, it->job, it->target_hash, NULL, it->start_ms, it->duration_s);
+    scrub_account(it->job, scrubbed);
+    if (relabeled)
+        error_relabel_account(it->job, &rr);
+    size_t skipped = doc->skipped_aggregates + doc->skipped_occurrences;
+    if (skipped) {
+        metric_add(m_skipped(), lv, (double)skipped);
+        log_debug("ingest", "skipped malformed records", "job", it->job, "url", it->url, "first_problem",
+                  doc->first_problem);
+    }
     ingest_merge_doc(in->eng, it->job, it->url, NULL, labels, doc, it->labels && it->labels->honor_labels,
                      it->body_hash, now, &in->cs);
     if (n_rules) /* relabeled: parsed in full next time */

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
+#include "ingest/error_relabel.h"
 #include "ingest/ingest.h"
 #include "util/metrics.h"
 
@@ -78,6 +80,54 @@ Test(ingest_limits, sample_limit_refuses_the_whole_scrape)
     cr_assert_eq(ingest_sync(in, 5000), 0);
     cr_assert_eq(total_of(st, "lim", "a"), 4);
     cr_assert_eq(total_of(st, "lim", "b"), 5);
+    ingest_free(in);
+    store_close(st);
+}
+
+/* sample_limit counts the aggregates error_relabel_configs leave, as Prometheus counts samples after
+ * metric_relabel_configs: a payload of 3 whose rules drop 1 passes a limit of 2; the drop is counted only
+ * for the accepted scrape; with 3 kept it is refused whole. */
+Test(ingest_limits, sample_limit_counts_after_error_relabeling)
+{
+    char err[256];
+    const char *y = "scrape_configs:\n  - job_name: rl\n    static_configs: [{targets: ['a:1']}]\n"
+                    "    error_relabel_configs:\n      - source_labels: [__aggregation_key__]\n"
+                    "        regex: 'noise-.*'\n        action: drop\n";
+    lookout_config *c = config_parse(y, strlen(y), "t.yml", err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    store *st = store_memory_new(NULL);
+    ingest *in = ingest_new(st, NULL, NULL, NULL);
+    ingest_set_error_relabel(in, error_relabel_set_new(c));
+    config_free(c);
+    cr_assert_eq(ingest_start(in, err, sizeof err), 0, "%s", err);
+    announce_target(in, "rl", 8, "http://b/-/exceptions", 2);
+    const char *one_noise = "{\"target_uuid\":\"u\",\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"total_count\":1},"
+                            "{\"aggregation_key\":\"noise-1\",\"total_count\":1},{\"aggregation_key\":\"b\",\"total_count\":2}]}";
+    const char *three = "{\"target_uuid\":\"u\",\"aggregated_errors\":[{\"aggregation_key\":\"a\",\"total_count\":5},"
+                        "{\"aggregation_key\":\"b\",\"total_count\":6},{\"aggregation_key\":\"c\",\"total_count\":7},"
+                        "{\"aggregation_key\":\"noise-1\",\"total_count\":8}]}";
+    const char *lv[] = {"rl", "relabel_drop"};
+    metric_family *dropped = metric_family_get("lookout_errors_dropped_total", METRIC_COUNTER, "", 2,
+                                               (const char *[]){"job", "reason"});
+    double dropped0 = metric_value(dropped, lv);
+    scrape_result r = result("rl", 8, "http://b/-/exceptions", one_noise);
+    ingest_submit(in, &r);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "rl", "a"), 1);
+    cr_assert_eq(total_of(st, "rl", "b"), 2);
+    cr_assert_eq(total_of(st, "rl", "noise-1"), 0);
+    cr_assert_eq(metric_value(dropped, lv) - dropped0, 1);
+    r = result("rl", 8, "http://b/-/exceptions", three);
+    ingest_submit(in, &r);
+    cr_assert_eq(ingest_sync(in, 5000), 0);
+    cr_assert_eq(total_of(st, "rl", "a"), 1, "refused whole: nothing of it applied");
+    cr_assert_eq(total_of(st, "rl", "c"), 0);
+    cr_assert_eq(metric1("lookout_target_scrapes_exceeded_sample_limit_total", "rl"), 1);
+    cr_assert_eq(metric_value(dropped, lv) - dropped0, 1, "the refused scrape's drop is not counted");
+    ingest_status s;
+    ingest_get_status(in, &s);
+    cr_assert_eq(s.failed_bodies, 1);
+    cr_assert_eq(s.merged_bodies, 1);
     ingest_free(in);
     store_close(st);
 }
