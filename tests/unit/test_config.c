@@ -646,6 +646,8 @@ Test(config, examples_load_cleanly)
     const scrape_config *ex = config_find_job(cfg, "example");
     cr_assert_str_eq(ex->metrics_path, "/-/exceptions");
     cr_assert_str_eq(ex->sd_configs[0].u.static_sd.targets[0], "localhost:7778");
+    cr_assert_eq(ex->sample_limit, 5000);
+    cr_assert_eq(ex->target_limit, 100);
     config_free(cfg);
 
     cfg = load_ok("config/examples/prometheus-style.yml");
