@@ -8,7 +8,7 @@
  *   lookout_store_errors{job}, lookout_store_samples  store size
  * Rendered a page at a time (a metrics pager: 300 rows of the store, or ~32 KiB of lookout_target_up, per
  * step of a streamed /metrics), so 18,000 errors or 20,000 targets are never one piece in memory. Per job
- * at most storage.max_errors_per_job per-error series are written (oldest first, plus lookout.overflow): the merge engine keeps a job within
+ * at most storage.max_errors_per_job per-error series are written (the newest first seen, plus lookout.overflow): the merge engine keeps a job within
  * that cap, and /metrics stays bounded even on a database filled by an older or differently configured
  * lookout. */
 #include <stdlib.h>

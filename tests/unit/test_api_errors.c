@@ -634,6 +634,36 @@ Test(api_errors, metrics_paged_per_error_and_per_target)
     config_free(cfg);
 }
 
+/* Per job at most max_errors_per_job per-error series (the newest first seen, across the store's pages, plus
+ * lookout.overflow), however many errors the store holds (one filled by a lookout with a larger cap);
+ * lookout_store_errors still says how many there are. */
+Test(api_errors, metrics_per_error_series_capped_per_job)
+{
+    api.max_errors_per_job = 250;
+    error_metrics_register(&api);
+    for (int i = 0; i < 700; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "key-%04d", i);
+        put("c", key, 1, PAYLOAD_ERROR, 1000 + i, "E", "m", 5000 + i, "prod");
+    }
+    put("c", MERGE_OVERFLOW_KEY, 9, PAYLOAD_INFO, 900, "E", "m", 5000, "prod");
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "d-%d", i);
+        put("d", key, 2, PAYLOAD_ERROR, 1000 + i, "E", "m", 5000 + i, "prod");
+    }
+    char *m = metrics_text();
+    cr_assert_eq(count_of(m, "lookout_error_occurrences_total{job=\"c\","), 251);
+    cr_assert_eq(count_of(m, "aggregation_key=\"key-0450\"} 1\n"), 1);
+    cr_assert_eq(count_of(m, "aggregation_key=\"key-0449\"}"), 0);
+    cr_assert_eq(count_of(m, "lookout_error_occurrences_total{job=\"c\",severity=\"info\",aggregation_key=\"lookout.overflow\"} 9\n"), 1);
+    cr_assert_eq(count_of(m, "lookout_error_occurrences_total{job=\"d\","), 5);
+    cr_assert_eq(count_of(m, "lookout_store_errors{job=\"c\"} 701\n"), 1);
+    free(m);
+    error_metrics_unregister(&api);
+    api.max_errors_per_job = 0;
+}
+
 /* Periskop's GET /targets/: each job with its active targets' endpoints (the URL after "://", the default path /-/exceptions), in pool
  * and display order; a pool without targets is an empty list. */
 Test(api_errors, periskop_targets_lists_endpoints)
