@@ -170,11 +170,17 @@ LORIS_PID=$BG_PID
 eventually 10 test -s "$TMP/loris.out"
 check_eq "slow-loris: --web.max-connections-per-client=50 keeps 50 of 300 connections from one address" 50 \
   "$(head -1 "$TMP/loris.out")"
-other() { curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --max-time 2 "$LOOKOUT_URL$1"; }
+other() { # prints the status; the time taken goes to $TMP/loris_times (printed below, not asserted)
+  local r
+  r=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --interface 127.0.0.2 --max-time 2 "$LOOKOUT_URL$1")
+  echo "$1 ${r#* } s" >>"$TMP/loris_times"
+  echo "${r%% *}"
+}
 check_eq "slow-loris: /-/healthy answers 127.0.0.2" 200 "$(other /-/healthy)"
 check_eq "slow-loris: the UI answers 127.0.0.2" 200 "$(other /)"
 check_eq "slow-loris: /api/v1/targets answers 127.0.0.2" 200 "$(other /api/v1/targets)"
 check_eq "slow-loris: /api/v1/errors answers 127.0.0.2" 200 "$(other /api/v1/errors)"
+echo "# slow-loris, answered to 127.0.0.2 in: $(tr '\n' ';' <"$TMP/loris_times")"
 stop_pid "$LORIS_PID"
 # The header deadline is total: a client sending a header byte every second (never idle for 3 s) is
 # closed once its headers are 3 s late. Printed: how long it kept the connection.
@@ -288,13 +294,15 @@ YML
 PORT=$(free_port)
 t0=$(date +%s%N)
 bg "$LOOKOUT_BIN" --web.listen-address=127.0.0.1:$PORT --storage.path="$TMP/fifo-data" \
-  --config.file="$TMP/fifo.yml" --web.enable-lifecycle
+  --config.file="$TMP/fifo.yml" --web.enable-lifecycle >"$TMP/fifo.log" 2>&1
 FIFO_PID=$BG_PID
 LOOKOUT_URL=http://127.0.0.1:$PORT
 check "FIFO in the glob: ready within 5 s" timeout 5 bash -c "until curl -fs -o /dev/null $LOOKOUT_URL/-/ready; do sleep 0.05; done"
 echo "# FIFO: ready after $((($(date +%s%N) - t0) / 1000000)) ms"
 check "FIFO: skipped and counted in lookout_sd_file_read_errors_total" eventually 5 metric_at_least lookout_sd_file_read_errors_total 1
 check_contains "FIFO: the regular file's target is discovered" "$(get /api/v1/targets)" '"from":"file"'
+check_contains "FIFO: a log line names it" "$(cat "$TMP/fifo.log")" \
+  "msg=\"error reading file\" job=fifo file=$TMP/sd/fifo.json err=\"not a regular file\""
 kill -HUP "$FIFO_PID"
 check_eq "FIFO: POST /-/reload answers within 5 s" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$LOOKOUT_URL/-/reload")"
 kill -TERM "$FIFO_PID"
