@@ -338,6 +338,7 @@ static void watch_done(consul_impl *ci, cwatch *w, CURLcode code)
     const char *body = w->f.body ? w->f.body : "";
     if (w->kind == W_AGENT) {
         char *dc = consul_parse_agent_datacenter(body, w->f.len, err, sizeof err);
+        sd_fetch_drop_body(&w->f); /* read once: the watch would otherwise hold the answer for good */
         if (!dc) {
             watch_failed(ci, w, what, err);
             return;
