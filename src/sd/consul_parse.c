@@ -6,6 +6,8 @@
  * memory is what is kept plus one service entry being read, not a document tree (~77 times the text for
  * some shapes). When a key repeats in an object the last occurrence wins (jansson did the same). A scalar
  * or `null` document is a syntax error ("'[' or '{' expected", as jansson without JSON_DECODE_ANY said).
+ * Unlike jansson, yajl lets overlong UTF-8 forms, encoded surrogates and code points above U+10FFFF through,
+ * and turns a lone UTF-16 surrogate escape into '?' (as json_groups.c says for http_sd).
  * /v1/agent/self (read once per provider) is streamed too, keeping only Config.Datacenter. */
 #include <stdint.h>
 #include <stdio.h>
@@ -319,7 +321,8 @@ int consul_parse_catalog(const char *body, size_t len, consul_catalog_entry **ou
 
 /* ---- /v1/agent/self: {"Config": {"Datacenter": "dc1", ...}, ...} ----
  * Streamed like the others: what is kept is Config.Datacenter (the last one when keys repeat, as jansson and
- * Go's encoding/json take it) or, when it is not a string, the first 64 bytes of its text for the error. */
+ * Go's encoding/json take it) or, when it is not a string, the first 64 bytes of its text for the error:
+ * the value as sent (jansson's dump reformatted it, -1.5e3 as -1500.0), and null as <nil> (jansson: null). */
 
 enum { DC_MISSING, DC_STRING, DC_BAD };
 

@@ -240,6 +240,15 @@ Test(sd_consul_parse, agent_self_streamed)
         {"\"dc1\"", NULL, "invalid JSON in agent self: line 1 column 6: '[' or '{' expected"},
         {"{\"Config\":{\"Datacenter\":\"a\"}} x", NULL, "invalid JSON in agent self: line 1 column 32: trailing garbage"},
         {"{\"Config\":{\"Datacenter\":\"a\"", NULL, "invalid JSON in agent self: line 1 column 28: premature EOF"},
+        {"{\"Config\":{\"Datacenter\":{\"x\":[1,", NULL, "invalid JSON in agent self: line 1 column 33: premature EOF"},
+        {"{\"Config\":{\"Datacenter\":0.1234567890123456789012345678901234567890123456789012345678901234567890}}", NULL,
+         "invalid value '0.12345678901234567890123456789012345678901234567890123456789012...' for Config.Datacenter"},
+        {"{\"Config\":{\"Datacenter\":\"a\",\"Port\":123456789012345678901234567890}}", NULL,
+         "invalid JSON in agent self: line 1 column 66: too big integer"},
+        {"{\"Member\":{\"a\\u0000\":1},\"Config\":{\"Datacenter\":\"a\"}}", NULL,
+         "invalid JSON in agent self: line 1 column 21: NUL byte in object key not supported"},
+        {"{\"Config\":{\"Datacenter\":\"a\\u0000b\"}}", NULL,
+         "invalid JSON in agent self: line 1 column 35: \\u0000 is not allowed without JSON_ALLOW_NUL"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
