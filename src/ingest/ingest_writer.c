@@ -81,8 +81,8 @@ static metric_family *m_scrubbed(void)
                              ingest_job_label);
 }
 
-/* Masks secrets before the document is merged, stored, indexed or exported (periskop/scrub.h). */
-/* Masks the secrets of doc; returns how many (scrub_account counts them once the document is taken). */
+/* Masks the secrets of doc before it is merged, stored, indexed or exported (periskop/scrub.h); returns
+ * how many (scrub_account counts them once the document is taken). */
 static size_t scrub_only(ingest *in, payload_doc *doc)
 {
     pthread_mutex_lock(&in->scrub_mu);

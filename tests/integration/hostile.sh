@@ -301,8 +301,8 @@ check "FIFO in the glob: ready within 5 s" timeout 5 bash -c "until curl -fs -o 
 echo "# FIFO: ready after $((($(date +%s%N) - t0) / 1000000)) ms"
 check "FIFO: skipped and counted in lookout_sd_file_read_errors_total" eventually 5 metric_at_least lookout_sd_file_read_errors_total 1
 check_contains "FIFO: the regular file's target is discovered" "$(get /api/v1/targets)" '"from":"file"'
-check_contains "FIFO: a log line names it" "$(cat "$TMP/fifo.log")" \
-  "msg=\"error reading file\" job=fifo file=$TMP/sd/fifo.json err=\"not a regular file\""
+check "FIFO: a log line names it" eventually 5 grep -qF \
+  "msg=\"error reading file\" job=fifo file=$TMP/sd/fifo.json err=\"not a regular file\"" "$TMP/fifo.log"
 kill -HUP "$FIFO_PID"
 check_eq "FIFO: POST /-/reload answers within 5 s" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$LOOKOUT_URL/-/reload")"
 kill -TERM "$FIFO_PID"
